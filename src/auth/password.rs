@@ -1,0 +1,141 @@
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
+use argon2::{Algorithm, Argon2, Params, Version};
+use rand::Rng;
+use sha2::{Digest, Sha256};
+use std::sync::OnceLock;
+
+/// A temporary password unused for this many days expires.
+pub const TEMP_PASSWORD_DAYS: i64 = 90;
+
+/// Letters and digits that cannot be mistaken for each other when read aloud or printed.
+const TEMP_ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+const TEMP_LEN: usize = 14;
+
+fn argon2() -> Argon2<'static> {
+    // OWASP's minimum for argon2id: 19 MiB, 2 iterations, 1 lane.
+    let params = Params::new(19 * 1024, 2, 1, None).expect("valid argon2 parameters");
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// argon2id hash (PHC string) of a password a person chose. CPU-heavy: call it from
+/// `spawn_blocking`.
+pub fn hash_password(password: &str) -> String {
+    let salt = SaltString::generate(&mut OsRng);
+    argon2()
+        .hash_password(password.as_bytes(), &salt)
+        .expect("argon2 hashing with valid parameters")
+        .to_string()
+}
+
+/// A random temporary password (about 80 bits).
+pub fn generate_temporary() -> String {
+    let mut rng = rand::thread_rng();
+    (0..TEMP_LEN)
+        .map(|_| TEMP_ALPHABET[rng.gen_range(0..TEMP_ALPHABET.len())] as char)
+        .collect()
+}
+
+/// Hash of a generated temporary password. These are long random strings, not something a
+/// person chose, so a salted SHA-256 is as strong as argon2 for them, and lets a run create
+/// hundreds of thousands of accounts in seconds. Chosen passwords always use argon2id.
+pub fn hash_temporary(password: &str) -> String {
+    let salt: [u8; 16] = rand::thread_rng().r#gen();
+    let digest = Sha256::new().chain_update(salt).chain_update(password.as_bytes()).finalize();
+    format!("tmp-sha256${}${}", hex::encode(salt), hex::encode(digest))
+}
+
+/// Check a password against a stored hash (argon2id PHC string or a temporary hash).
+pub fn verify_password(password: &str, stored: &str) -> bool {
+    if let Some(rest) = stored.strip_prefix("tmp-sha256$") {
+        let Some((salt_hex, digest_hex)) = rest.split_once('$') else { return false };
+        let (Ok(salt), Ok(expected)) = (hex::decode(salt_hex), hex::decode(digest_hex)) else { return false };
+        let digest = Sha256::new().chain_update(&salt).chain_update(password.as_bytes()).finalize();
+        use subtle::ConstantTimeEq;
+        return digest.as_slice().ct_eq(&expected).into();
+    }
+    match PasswordHash::new(stored) {
+        Ok(parsed) => argon2().verify_password(password.as_bytes(), &parsed).is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// Spend the time of one verification, for unknown accounts, so timing tells nothing.
+pub fn dummy_verify(password: &str) {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    let hash = DUMMY.get_or_init(|| hash_password("rollcall-dummy-password"));
+    let _ = verify_password(password, hash);
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PasswordError {
+    #[error("the password must be at least 8 characters long")]
+    TooShort,
+    #[error("the password must not be your username or email")]
+    SameAsIdentity,
+    #[error("the two passwords do not match")]
+    Mismatch,
+}
+
+/// The strength rule for a password a person chooses.
+pub fn check_new_password(
+    password: &str,
+    confirm: &str,
+    username: &str,
+    email: Option<&str>,
+) -> Result<(), PasswordError> {
+    if password != confirm {
+        return Err(PasswordError::Mismatch);
+    }
+    if password.chars().count() < 8 {
+        return Err(PasswordError::TooShort);
+    }
+    let lower = password.to_lowercase();
+    if lower == username.to_lowercase() || email.is_some_and(|e| lower == e.to_lowercase()) {
+        return Err(PasswordError::SameAsIdentity);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn argon2_round_trip() {
+        let h = hash_password("correct horse");
+        assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert!(verify_password("correct horse", &h));
+        assert!(!verify_password("wrong horse", &h));
+    }
+
+    #[test]
+    fn temporary_round_trip() {
+        let pw = generate_temporary();
+        assert_eq!(pw.len(), TEMP_LEN);
+        let h = hash_temporary(&pw);
+        assert!(verify_password(&pw, &h));
+        assert!(!verify_password("nope", &h));
+        assert_ne!(hash_temporary(&pw), h, "salted");
+    }
+
+    #[test]
+    fn garbage_hash_never_verifies() {
+        assert!(!verify_password("x", "not a hash"));
+        assert!(!verify_password("x", "tmp-sha256$zz$zz"));
+    }
+
+    #[test]
+    fn strength_rule() {
+        assert_eq!(check_new_password("short", "short", "u", None), Err(PasswordError::TooShort));
+        assert_eq!(
+            check_new_password("jane.doe1", "jane.doe1", "Jane.Doe1", None),
+            Err(PasswordError::SameAsIdentity)
+        );
+        assert_eq!(
+            check_new_password("a@b.org1", "a@b.org1", "x", Some("A@B.org1")),
+            Err(PasswordError::SameAsIdentity)
+        );
+        assert_eq!(check_new_password("abcdefgh", "abcdefgX", "x", None), Err(PasswordError::Mismatch));
+        assert!(check_new_password("abcdefgh", "abcdefgh", "x", None).is_ok());
+    }
+}

@@ -1,0 +1,61 @@
+//! One `Config`, from flags or environment variables.
+
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address to serve on.
+    #[arg(long, env = "ROLLCALL_BIND", default_value = "127.0.0.1:8080", global = true)]
+    pub bind: String,
+
+    /// PostgreSQL URL. Without it, Rollcall runs its own cluster under the data directory.
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Where the managed PostgreSQL cluster, uploads and drop folders live.
+    #[arg(long, env = "ROLLCALL_DATA_DIR", default_value = "./data", global = true)]
+    pub data_dir: PathBuf,
+
+    /// Public URL of the portal (e.g. https://rollcall.example.org). When it starts with
+    /// https, session cookies are marked Secure.
+    #[arg(long, env = "ROLLCALL_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+
+    /// Largest accepted upload, in MiB.
+    #[arg(long, env = "ROLLCALL_MAX_UPLOAD_MB", default_value_t = 200, global = true)]
+    pub max_upload_mb: u64,
+
+    /// Failed sign-ins allowed per account and address within 15 minutes.
+    #[arg(long, env = "ROLLCALL_LOGIN_MAX_FAILURES", default_value_t = 5, global = true)]
+    pub login_max_failures: i64,
+
+    /// Log as JSON lines instead of readable text.
+    #[arg(long, env = "ROLLCALL_LOG_JSON", default_value_t = false, global = true)]
+    pub log_json: bool,
+}
+
+impl Config {
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url
+            .as_deref()
+            .is_some_and(|u| u.to_ascii_lowercase().starts_with("https://"))
+    }
+
+    pub fn max_upload_bytes(&self) -> u64 {
+        self.max_upload_mb * 1024 * 1024
+    }
+
+    /// A config for tests: everything default, the given database.
+    pub fn for_tests(data_dir: PathBuf) -> Config {
+        Config {
+            bind: "127.0.0.1:0".into(),
+            database_url: None,
+            data_dir,
+            public_url: None,
+            max_upload_mb: 200,
+            login_max_failures: 5,
+            log_json: false,
+        }
+    }
+}

@@ -1,0 +1,78 @@
+use sqlx::PgExecutor;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct District {
+    pub id: Uuid,
+    pub slug: String,
+    pub name: String,
+    pub guard_archive_pct: f64,
+    pub guard_archive_min: i32,
+    pub guard_update_pct: f64,
+    pub created_at: OffsetDateTime,
+}
+
+const COLS: &str = "id, slug, name, guard_archive_pct, guard_archive_min, guard_update_pct, created_at";
+
+pub async fn insert(db: impl PgExecutor<'_>, slug: &str, name: &str) -> sqlx::Result<District> {
+    sqlx::query_as(&format!("INSERT INTO districts (id, slug, name) VALUES ($1, $2, $3) RETURNING {COLS}"))
+        .bind(Uuid::new_v4())
+        .bind(slug)
+        .bind(name)
+        .fetch_one(db)
+        .await
+}
+
+pub async fn by_slug(db: impl PgExecutor<'_>, slug: &str) -> sqlx::Result<Option<District>> {
+    sqlx::query_as(&format!("SELECT {COLS} FROM districts WHERE slug = $1"))
+        .bind(slug)
+        .fetch_optional(db)
+        .await
+}
+
+pub async fn by_id(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<District>> {
+    sqlx::query_as(&format!("SELECT {COLS} FROM districts WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct DistrictSummary {
+    pub id: Uuid,
+    pub slug: String,
+    pub name: String,
+    pub created_at: OffsetDateTime,
+    pub schools: i64,
+    pub users: i64,
+}
+
+/// Every district with its counts (the operator's list).
+pub async fn list(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<DistrictSummary>> {
+    sqlx::query_as(
+        "SELECT d.id, d.slug, d.name, d.created_at,
+                (SELECT count(*) FROM schools s WHERE s.district_id = d.id) AS schools,
+                (SELECT count(*) FROM users u WHERE u.district_id = d.id AND u.archived_at IS NULL) AS users
+         FROM districts d ORDER BY d.name",
+    )
+    .fetch_all(db)
+    .await
+}
+
+pub async fn update_guard(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    archive_pct: f64,
+    archive_min: i32,
+    update_pct: f64,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE districts SET guard_archive_pct = $2, guard_archive_min = $3, guard_update_pct = $4 WHERE id = $1")
+        .bind(id)
+        .bind(archive_pct)
+        .bind(archive_min)
+        .bind(update_pct)
+        .execute(db)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,68 @@
+//! Every SQL statement lives here, one file per table group. Functions that read or write
+//! tenant data take the district id (from a `DistrictScope`), and every query filters on it.
+
+pub mod audit;
+pub mod districts;
+pub mod schools;
+pub mod throttle;
+pub mod tokens;
+pub mod users;
+
+use crate::config::Config;
+use crate::pg_local::LocalPg;
+use anyhow::{Context, Result};
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use std::str::FromStr;
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// The database a process uses: the configured one, or the managed local cluster.
+pub struct Database {
+    pub pool: PgPool,
+    pub local: Option<LocalPg>,
+}
+
+impl Database {
+    pub async fn open(config: &Config) -> Result<Database> {
+        let (options, local) = match &config.database_url {
+            Some(url) => (PgConnectOptions::from_str(url).context("DATABASE_URL is not a valid PostgreSQL URL")?, None),
+            None => {
+                let data_dir = config.data_dir.clone();
+                let local = tokio::task::spawn_blocking(move || LocalPg::start(&data_dir)).await??;
+                let options = local.ensure_database().await?;
+                (options, Some(local))
+            }
+        };
+        let pool = PgPoolOptions::new()
+            .max_connections(20)
+            .connect_with(options)
+            .await
+            .context("connecting to PostgreSQL")?;
+        MIGRATOR.run(&pool).await.context("running database migrations")?;
+        Ok(Database { pool, local })
+    }
+
+    /// Close the pool and stop the managed cluster if this process started it.
+    pub async fn close(self) {
+        self.pool.close().await;
+        if let Some(local) = self.local {
+            let _ = tokio::task::spawn_blocking(move || local.stop()).await;
+        }
+    }
+}
+
+/// A unique or check violation, turned into words a person can act on.
+pub fn constraint_message(err: &sqlx::Error) -> Option<&'static str> {
+    let db = err.as_database_error()?;
+    Some(match db.constraint()? {
+        "schools_district_external_id_key" => "a school with this external ID already exists in this district",
+        "districts_slug_key" => "a district with this slug already exists",
+        "users_district_custom_id_key" => "custom ID already used by another user",
+        "users_district_email_key" => "email already used by another user",
+        "users_district_username_key" => "username already used by another user",
+        "operators_email_key" => "an operator with this email already exists",
+        "districts_slug_check" => "the slug must be lower-case letters, digits and dashes",
+        _ => return None,
+    })
+}

@@ -1,0 +1,167 @@
+use sqlx::PgExecutor;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// An account that might be signing in.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LoginCandidate {
+    pub district_id: Uuid,
+    pub id: Uuid,
+    pub username: String,
+    pub email: Option<String>,
+    pub password_hash: Option<String>,
+    pub password_temporary: bool,
+    pub password_set_at: Option<OffsetDateTime>,
+    pub status: String,
+    pub archived_at: Option<OffsetDateTime>,
+}
+
+/// Accounts whose email or username is `login` (case-insensitive), in any district or in
+/// the one given.
+pub async fn login_candidates(
+    db: impl PgExecutor<'_>,
+    login: &str,
+    district_slug: Option<&str>,
+) -> sqlx::Result<Vec<LoginCandidate>> {
+    sqlx::query_as(
+        "SELECT u.district_id, u.id, u.username, u.email, u.password_hash, u.password_temporary, u.password_set_at,
+                u.status, u.archived_at
+         FROM users u JOIN districts d ON d.id = u.district_id
+         WHERE (lower(u.email) = lower($1) OR lower(u.username) = lower($1))
+           AND ($2::text IS NULL OR d.slug = $2)
+         LIMIT 20",
+    )
+    .bind(login)
+    .bind(district_slug)
+    .fetch_all(db)
+    .await
+}
+
+/// What a request needs to know about the signed-in member, re-read on every request so
+/// that deactivating or archiving someone ends their sessions at once.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Member {
+    pub district_id: Uuid,
+    pub id: Uuid,
+    pub username: String,
+    pub email: Option<String>,
+    pub first_name: String,
+    pub last_name: String,
+    pub role: String,
+    pub portal_role: String,
+    pub status: String,
+    pub archived_at: Option<OffsetDateTime>,
+    pub password_temporary: bool,
+    pub district_slug: String,
+    pub district_name: String,
+    pub school_ids: Vec<Uuid>,
+}
+
+pub async fn member(db: impl PgExecutor<'_>, district_id: Uuid, id: Uuid) -> sqlx::Result<Option<Member>> {
+    sqlx::query_as(
+        "SELECT u.district_id, u.id, u.username, u.email, u.first_name, u.last_name, u.role, u.portal_role, u.status,
+                u.archived_at, u.password_temporary, d.slug AS district_slug, d.name AS district_name,
+                coalesce(array_agg(us.school_id) FILTER (WHERE us.school_id IS NOT NULL), '{}') AS school_ids
+         FROM users u JOIN districts d ON d.id = u.district_id
+         LEFT JOIN user_schools us ON us.district_id = u.district_id AND us.user_id = u.id
+         WHERE u.district_id = $1 AND u.id = $2
+         GROUP BY u.district_id, u.id, d.slug, d.name",
+    )
+    .bind(district_id)
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+pub struct NewAdmin<'a> {
+    pub email: &'a str,
+    pub username: &'a str,
+    pub first_name: &'a str,
+    pub last_name: &'a str,
+    pub password_hash: &'a str,
+    pub temporary: bool,
+}
+
+/// A district admin account (manual source, protected from archiving).
+pub async fn insert_admin(
+    db: impl PgExecutor<'_>,
+    district_id: Uuid,
+    admin: &NewAdmin<'_>,
+    now: OffsetDateTime,
+) -> sqlx::Result<Uuid> {
+    let id = Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO users (district_id, id, email, username, first_name, last_name, role, portal_role,
+                            prevent_archiving, source, password_hash, password_temporary, password_set_at)
+         VALUES ($1, $2, lower($3), $4, $5, $6, 'Administrator', 'district_admin', true, 'manual', $7, $8, $9)",
+    )
+    .bind(district_id)
+    .bind(id)
+    .bind(admin.email)
+    .bind(admin.username)
+    .bind(admin.first_name)
+    .bind(admin.last_name)
+    .bind(admin.password_hash)
+    .bind(admin.temporary)
+    .bind(now)
+    .execute(db)
+    .await?;
+    Ok(id)
+}
+
+pub async fn set_password(
+    db: impl PgExecutor<'_>,
+    district_id: Uuid,
+    id: Uuid,
+    hash: &str,
+    temporary: bool,
+    now: OffsetDateTime,
+) -> sqlx::Result<bool> {
+    Ok(sqlx::query(
+        "UPDATE users SET password_hash = $3, password_temporary = $4, password_set_at = $5, version = version + 1
+         WHERE district_id = $1 AND id = $2",
+    )
+    .bind(district_id)
+    .bind(id)
+    .bind(hash)
+    .bind(temporary)
+    .bind(now)
+    .execute(db)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+// ---- operators (installation-wide, not tenant data) ----
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Operator {
+    pub id: Uuid,
+    pub email: String,
+    pub password_hash: String,
+}
+
+pub async fn operator_by_email(db: impl PgExecutor<'_>, email: &str) -> sqlx::Result<Option<Operator>> {
+    sqlx::query_as("SELECT id, email, password_hash FROM operators WHERE lower(email) = lower($1)")
+        .bind(email)
+        .fetch_optional(db)
+        .await
+}
+
+pub async fn operator_by_id(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<Operator>> {
+    sqlx::query_as("SELECT id, email, password_hash FROM operators WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
+pub async fn insert_operator(db: impl PgExecutor<'_>, email: &str, hash: &str) -> sqlx::Result<Uuid> {
+    let id = Uuid::new_v4();
+    sqlx::query("INSERT INTO operators (id, email, password_hash) VALUES ($1, lower($2), $3)")
+        .bind(id)
+        .bind(email)
+        .bind(hash)
+        .execute(db)
+        .await?;
+    Ok(id)
+}

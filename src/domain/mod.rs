@@ -1,0 +1,276 @@
+//! The identity domain: vocabularies and typed users. Plain Rust, no SQL, no HTTP.
+//!
+//! Vocabularies are tables of data (see `vocab.rs`), parsed once at the edge.
+
+mod vocab;
+
+pub use vocab::{Grade, Role, Status};
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use uuid::Uuid;
+
+/// Who provisions a user. Stored as text: `manual`, `file:<name>`, `sync:<connection uuid>`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Source {
+    Manual,
+    /// An uploaded file, keyed by its file name (`students.csv`).
+    File(String),
+    /// A roster sync connection.
+    Sync(Uuid),
+}
+
+impl Source {
+    pub fn to_db(&self) -> String {
+        match self {
+            Source::Manual => "manual".to_string(),
+            Source::File(name) => format!("file:{name}"),
+            Source::Sync(id) => format!("sync:{id}"),
+        }
+    }
+
+    pub fn from_db(s: &str) -> Source {
+        if let Some(name) = s.strip_prefix("file:") {
+            Source::File(name.to_string())
+        } else if let Some(id) = s.strip_prefix("sync:").and_then(|id| Uuid::parse_str(id).ok()) {
+            Source::Sync(id)
+        } else {
+            Source::Manual
+        }
+    }
+
+    pub fn is_sync(&self) -> bool {
+        matches!(self, Source::Sync(_))
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Manual => write!(f, "manual"),
+            Source::File(name) => write!(f, "file {name}"),
+            Source::Sync(id) => write!(f, "sync connection {id}"),
+        }
+    }
+}
+
+/// Portal rights of a signed-in person (admin rights as a type).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PortalRole {
+    /// A plain user (teacher, staff, student): own account page only.
+    User,
+    SchoolAdmin,
+    DistrictAdmin,
+}
+
+impl PortalRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PortalRole::User => "user",
+            PortalRole::SchoolAdmin => "school_admin",
+            PortalRole::DistrictAdmin => "district_admin",
+        }
+    }
+    pub fn parse(s: &str) -> Option<PortalRole> {
+        match s {
+            "user" => Some(PortalRole::User),
+            "school_admin" => Some(PortalRole::SchoolAdmin),
+            "district_admin" => Some(PortalRole::DistrictAdmin),
+            _ => None,
+        }
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            PortalRole::User => "User",
+            PortalRole::SchoolAdmin => "School admin",
+            PortalRole::DistrictAdmin => "District admin",
+        }
+    }
+}
+
+/// Normalise an email: trimmed and lower-cased (emails compare case-insensitively).
+/// Returns `None` when it does not have the shape `local@domain.tld`.
+pub fn parse_email(raw: &str) -> Option<String> {
+    let s = raw.trim();
+    let (local, domain) = s.split_once('@')?;
+    let ok = !local.is_empty()
+        && !domain.is_empty()
+        && !domain.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !s.chars().any(|c| c.is_whitespace() || c.is_control() || c == ',' || c == ';');
+    ok.then(|| s.to_lowercase())
+}
+
+/// The fields of the canonical user CSV (SPEC §3), in canonical column order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Field {
+    UserGuid,
+    CustomId,
+    Email,
+    Username,
+    FirstName,
+    MiddleName,
+    LastName,
+    Role,
+    SchoolExternalId,
+    Grade,
+    Position,
+    Status,
+    Password,
+}
+
+impl Field {
+    pub const ALL: [Field; 13] = [
+        Field::UserGuid,
+        Field::CustomId,
+        Field::Email,
+        Field::Username,
+        Field::FirstName,
+        Field::MiddleName,
+        Field::LastName,
+        Field::Role,
+        Field::SchoolExternalId,
+        Field::Grade,
+        Field::Position,
+        Field::Status,
+        Field::Password,
+    ];
+
+    /// The canonical column name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Field::UserGuid => "user_guid",
+            Field::CustomId => "custom_id",
+            Field::Email => "email",
+            Field::Username => "username",
+            Field::FirstName => "first_name",
+            Field::MiddleName => "middle_name",
+            Field::LastName => "last_name",
+            Field::Role => "role",
+            Field::SchoolExternalId => "school_external_id",
+            Field::Grade => "grade",
+            Field::Position => "position",
+            Field::Status => "status",
+            Field::Password => "password",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Field> {
+        Field::ALL.into_iter().find(|f| f.name() == name)
+    }
+
+    fn bit(self) -> u16 {
+        1 << (self as u16)
+    }
+}
+
+/// A set of fields (which columns a feed carries).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct FieldSet(u16);
+
+impl FieldSet {
+    pub fn all() -> FieldSet {
+        Field::ALL.into_iter().collect()
+    }
+    pub fn insert(&mut self, f: Field) {
+        self.0 |= f.bit();
+    }
+    pub fn contains(self, f: Field) -> bool {
+        self.0 & f.bit() != 0
+    }
+}
+
+impl FromIterator<Field> for FieldSet {
+    fn from_iter<I: IntoIterator<Item = Field>>(iter: I) -> Self {
+        let mut s = FieldSet::default();
+        for f in iter {
+            s.insert(f);
+        }
+        s
+    }
+}
+
+/// One user as a feed (file row or sync record) describes them, already parsed and typed.
+/// Built once by validation; after that no code re-checks strings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncomingUser {
+    /// 1-based line number in the source file of the row's first line (the header is line 1);
+    /// for syncs, the record's position.
+    pub line: u64,
+    pub user_guid: Option<Uuid>,
+    pub custom_id: Option<String>,
+    /// Lower-cased.
+    pub email: Option<String>,
+    pub username: Option<String>,
+    pub first_name: String,
+    pub middle_name: String,
+    pub last_name: String,
+    pub role: Role,
+    /// School external IDs, sorted and de-duplicated; each one exists in the district.
+    pub schools: Vec<String>,
+    /// Always `Unspecified` for adults.
+    pub grade: Grade,
+    /// Always empty for students.
+    pub position: String,
+    pub status: Status,
+    /// A password given in the feed (never logged).
+    pub password: Option<String>,
+    /// Provider-side key within a sync connection (OneRoster sourcedId, Clever id).
+    pub source_key: Option<String>,
+    /// Sync records with status `tobedeleted`: archive this user.
+    pub to_be_deleted: bool,
+    /// Which fields the feed carries (a column or a fixed value). A field the feed does not
+    /// carry keeps its current value; a carried field that is blank clears it (except
+    /// username, which blank means "keep, or generate for a new user").
+    pub present: FieldSet,
+}
+
+/// A user as the database holds them now (the planner's view), archived ones included.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CurrentUser {
+    pub user_guid: Uuid,
+    pub custom_id: Option<String>,
+    pub email: Option<String>,
+    pub username: String,
+    pub first_name: String,
+    pub middle_name: String,
+    pub last_name: String,
+    pub role: Role,
+    /// School external IDs, sorted.
+    pub schools: Vec<String>,
+    pub grade: Grade,
+    pub position: String,
+    pub status: Status,
+    pub archived: bool,
+    pub source: Source,
+    pub prevent_archiving: bool,
+    pub source_key: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_shapes() {
+        assert_eq!(parse_email(" A.B@Example.ORG "), Some("a.b@example.org".into()));
+        assert_eq!(parse_email("dwizardexample.com"), None);
+        assert_eq!(parse_email("a@b"), None);
+        assert_eq!(parse_email("a@@b.com"), None);
+        assert_eq!(parse_email("a b@c.com"), None);
+        assert_eq!(parse_email("@c.com"), None);
+    }
+
+    #[test]
+    fn source_round_trips() {
+        for s in [
+            Source::Manual,
+            Source::File("students.csv".into()),
+            Source::Sync(Uuid::nil()),
+        ] {
+            assert_eq!(Source::from_db(&s.to_db()), s);
+        }
+    }
+}

@@ -1,0 +1,4 @@
+pub mod headers;
+pub mod read;
+pub mod schools;
+pub mod validate;

@@ -1,0 +1,132 @@
+//! Rollcall: keeps a school district's user accounts in step with its SIS.
+//!
+//! The pipeline a district's data flows through: read → map → validate → plan → apply → report.
+
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod feed;
+pub mod ops;
+pub mod pg_local;
+pub mod reconcile;
+pub mod telemetry;
+pub mod web;
+
+use anyhow::{Context, Result, bail};
+use cli::{Cli, Command, DistrictCmd, OperatorCmd, SchoolsCmd, TokenCmd};
+use db::Database;
+use db::audit::Actor;
+use std::io::Read;
+use std::sync::Arc;
+
+/// Run one command of the CLI.
+pub async fn run(cli: Cli) -> Result<()> {
+    let config = cli.config;
+    let db = Database::open(&config).await?;
+    let result = dispatch(&config, &db, cli.command.unwrap_or(Command::Serve)).await;
+    db.close().await;
+    result
+}
+
+async fn dispatch(config: &config::Config, db: &Database, command: Command) -> Result<()> {
+    let pool = &db.pool;
+    let clock = clock::Clock::default();
+    match command {
+        Command::Serve => serve(config, pool.clone(), clock).await,
+        Command::Migrate => {
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::District(DistrictCmd::Create { name, slug, admin_email, admin_password_stdin }) => {
+            let password = admin_password_stdin.then(read_password_stdin).transpose()?;
+            let created = ops::create_district(pool, &clock, &Actor::cli(), &name, &slug, &admin_email, password).await?;
+            println!("district {} ({}) created", created.district.name, created.district.slug);
+            println!("admin: {}", admin_email.trim().to_lowercase());
+            if let Some(pw) = created.temporary_password {
+                println!("one-time password: {pw}");
+                println!("(it must be changed at first sign-in and expires unused after 90 days)");
+            }
+            Ok(())
+        }
+        Command::District(DistrictCmd::List) => {
+            for d in db::districts::list(pool).await? {
+                println!("{}\t{}\t{} schools\t{} users", d.slug, d.name, d.schools, d.users);
+            }
+            Ok(())
+        }
+        Command::Operator(OperatorCmd::Create { email, password_stdin }) => {
+            let Some(email) = domain::parse_email(&email) else { bail!("\"{email}\" is not a valid email address") };
+            let (password, shown) = if password_stdin {
+                let pw = read_password_stdin()?;
+                auth::check_new_password(&pw, &pw, &email, Some(&email)).map_err(|e| anyhow::anyhow!("{e}"))?;
+                (pw, false)
+            } else {
+                (auth::generate_temporary() + &auth::generate_temporary(), true)
+            };
+            let pw = password.clone();
+            let hash = tokio::task::spawn_blocking(move || auth::hash_password(&pw)).await?;
+            db::users::insert_operator(pool, &email, &hash)
+                .await
+                .map_err(|e| anyhow::anyhow!(db::constraint_message(&e).map(str::to_string).unwrap_or(e.to_string())))?;
+            println!("operator {email} created");
+            if shown {
+                println!("password: {password}");
+            }
+            Ok(())
+        }
+        Command::Schools(SchoolsCmd::Import { district, file }) => {
+            let d = ops::district_by_slug(pool, &district).await?;
+            let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            match web::schools::import_bytes(pool, d.id, &Actor::cli(), &bytes).await.map_err(|e| anyhow::anyhow!("{e}"))? {
+                Ok(c) => {
+                    println!("{}", serde_json::json!({ "created": c.created, "updated": c.updated, "unchanged": c.unchanged }));
+                    Ok(())
+                }
+                Err(errors) => bail!("{} was not imported; nothing changed:\n{}", file.display(), errors.join("\n")),
+            }
+        }
+        Command::Token(TokenCmd::Create { district, name }) => {
+            let d = ops::district_by_slug(pool, &district).await?;
+            println!("{}", ops::create_token(pool, d.id, &name, &Actor::cli()).await?);
+            Ok(())
+        }
+    }
+}
+
+fn read_password_stdin() -> Result<String> {
+    let mut s = String::new();
+    std::io::stdin().read_to_string(&mut s)?;
+    let pw = s.trim_end_matches(['\r', '\n']).to_string();
+    if pw.is_empty() {
+        bail!("no password on standard input");
+    }
+    Ok(pw)
+}
+
+async fn serve(config: &config::Config, pool: sqlx::PgPool, clock: clock::Clock) -> Result<()> {
+    let state = web::AppState { pool, config: Arc::new(config.clone()), clock };
+    let server = web::start(state, shutdown_signal()).await?;
+    tracing::info!(addr = %server.addr, "Rollcall is serving on http://{}", server.addr);
+    server.handle.await??;
+    tracing::info!("stopped serving");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,114 @@
+//! Operations shared by the command line and the web pages.
+
+use crate::auth;
+use crate::clock::Clock;
+use crate::db;
+use crate::db::audit::{Actor, Entry};
+use anyhow::{Context, Result, bail};
+use sqlx::PgPool;
+
+pub struct CreatedDistrict {
+    pub district: db::districts::District,
+    pub admin_id: uuid::Uuid,
+    /// The one-time temporary password, when none was given.
+    pub temporary_password: Option<String>,
+}
+
+/// Make a district and its first admin. Without a password the admin gets a temporary one
+/// (shown once) that must be changed at first sign-in.
+pub async fn create_district(
+    pool: &PgPool,
+    clock: &Clock,
+    actor: &Actor,
+    name: &str,
+    slug: &str,
+    admin_email: &str,
+    password: Option<String>,
+) -> Result<CreatedDistrict> {
+    let name = name.trim();
+    let slug = slug.trim().to_lowercase();
+    let Some(email) = crate::domain::parse_email(admin_email) else {
+        bail!("\"{admin_email}\" is not a valid email address");
+    };
+    if name.is_empty() {
+        bail!("the district name is required");
+    }
+    if !slug.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') || slug.is_empty() || slug.len() > 63 || slug.starts_with('-') {
+        bail!("the slug must be 1-63 lower-case letters, digits and dashes (e.g. springfield-usd)");
+    }
+    if let Some(pw) = &password {
+        auth::check_new_password(pw, pw, &email, Some(&email)).map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    let (secret, temporary) = match password {
+        Some(pw) => (pw, false),
+        None => (auth::generate_temporary(), true),
+    };
+    let to_hash = secret.clone();
+    let hash = tokio::task::spawn_blocking(move || {
+        if temporary { auth::hash_temporary(&to_hash) } else { auth::hash_password(&to_hash) }
+    })
+    .await?;
+    let username = email.split('@').next().unwrap_or("admin").to_string();
+    let mut tx = pool.begin().await?;
+    let district = match db::districts::insert(&mut *tx, &slug, name).await {
+        Ok(d) => d,
+        Err(e) => match db::constraint_message(&e) {
+            Some(msg) => bail!("{msg}"),
+            None => return Err(e.into()),
+        },
+    };
+    let admin = db::users::NewAdmin {
+        email: &email,
+        username: &username,
+        first_name: "District",
+        last_name: "Admin",
+        password_hash: &hash,
+        temporary,
+    };
+    let admin_id = db::users::insert_admin(&mut *tx, district.id, &admin, clock.now()).await?;
+    db::audit::record(&mut *tx, district.id, actor, Entry {
+        action: "district.create",
+        entity_kind: "district",
+        entity_id: Some(district.id),
+        run_id: None,
+        before: None,
+        after: Some(serde_json::json!({ "name": name, "slug": slug, "admin_email": email })),
+    })
+    .await?;
+    db::audit::record(&mut *tx, district.id, actor, Entry {
+        action: "user.create",
+        entity_kind: "user",
+        entity_id: Some(admin_id),
+        run_id: None,
+        before: None,
+        after: Some(serde_json::json!({ "email": email, "username": username, "portal_role": "district_admin" })),
+    })
+    .await?;
+    tx.commit().await?;
+    Ok(CreatedDistrict { district, admin_id, temporary_password: temporary.then_some(secret) })
+}
+
+/// A new API token for a district; the secret is returned once and only its hash is kept.
+pub async fn create_token(pool: &PgPool, district_id: uuid::Uuid, name: &str, actor: &Actor) -> Result<String> {
+    let token = auth::ApiToken::generate();
+    let name = if name.trim().is_empty() { "API token" } else { name.trim() };
+    let mut tx = pool.begin().await?;
+    let id = db::tokens::insert(&mut *tx, district_id, name, &token.hash, &token.prefix, &actor.label).await?;
+    db::audit::record(&mut *tx, district_id, actor, Entry {
+        action: "token.create",
+        entity_kind: "token",
+        entity_id: Some(id),
+        run_id: None,
+        before: None,
+        after: Some(serde_json::json!({ "name": name, "prefix": token.prefix })),
+    })
+    .await?;
+    tx.commit().await?;
+    Ok(token.secret)
+}
+
+pub async fn district_by_slug(pool: &PgPool, slug: &str) -> Result<db::districts::District> {
+    db::districts::by_slug(pool, slug)
+        .await?
+        .with_context(|| format!("no district with slug \"{slug}\" (see `rollcall district list`)"))
+}

@@ -1,0 +1,60 @@
+//! What every page shares: navigation, the CSRF token, the flash message.
+
+use super::error::{AppError, AppResult};
+use super::session::{Flash, Person, csrf_token, take_flash};
+use crate::domain::PortalRole;
+use askama::Template;
+use axum::response::Html;
+use tower_sessions::Session;
+
+pub struct NavItem {
+    pub href: &'static str,
+    pub label: &'static str,
+    pub active: bool,
+}
+
+pub struct Chrome {
+    pub csrf: String,
+    pub flash: Option<Flash>,
+    pub nav: Vec<NavItem>,
+    pub person: Option<String>,
+    pub district: Option<String>,
+}
+
+pub async fn chrome(session: &Session, person: Option<&Person>, active: &str) -> Chrome {
+    let items: &[(&'static str, &'static str)] = match person {
+        None => &[],
+        Some(Person::Operator { .. }) => &[("/districts", "Districts")],
+        Some(p) => match p.portal_role() {
+            Some(PortalRole::DistrictAdmin) => &[
+                ("/users", "Users"),
+                ("/schools", "Schools"),
+                ("/uploads", "Uploads"),
+                ("/syncs", "Syncs"),
+                ("/settings", "Settings"),
+                ("/account", "My account"),
+            ],
+            Some(PortalRole::SchoolAdmin) => &[("/users", "Users"), ("/schools", "Schools"), ("/account", "My account")],
+            _ => &[("/account", "My account")],
+        },
+    };
+    Chrome {
+        csrf: csrf_token(session).await,
+        flash: take_flash(session).await,
+        nav: items
+            .iter()
+            .map(|(href, label)| NavItem { href, label, active: *href == active })
+            .collect(),
+        person: person.map(Person::display_name),
+        district: match person {
+            Some(Person::Member(m)) => Some(m.district_name.clone()),
+            _ => None,
+        },
+    }
+}
+
+pub fn render<T: Template>(t: &T) -> AppResult<Html<String>> {
+    t.render()
+        .map(Html)
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("template: {e}")))
+}

@@ -1,0 +1,339 @@
+//! Who is asking, for which district: session contents, the CSRF check, and extractors
+//! that prove a request's rights before a handler runs.
+
+use super::AppState;
+use super::error::AppError;
+use crate::db;
+use crate::db::audit::Actor;
+use crate::domain::PortalRole;
+use axum::body::Body;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+use tower_sessions::Session;
+use uuid::Uuid;
+
+const WHO: &str = "who";
+const CSRF: &str = "csrf";
+const FLASH: &str = "flash";
+pub const CSRF_FIELD: &str = "_csrf";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Who {
+    Operator(Uuid),
+    Member { district_id: Uuid, user_id: Uuid },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Flash {
+    pub kind: String,
+    pub text: String,
+}
+
+pub async fn set_flash(session: &Session, kind: &str, text: impl Into<String>) {
+    let _ = session.insert(FLASH, Flash { kind: kind.into(), text: text.into() }).await;
+}
+
+pub async fn take_flash(session: &Session) -> Option<Flash> {
+    session.remove::<Flash>(FLASH).await.ok().flatten()
+}
+
+/// The session's CSRF token, made on first use.
+pub async fn csrf_token(session: &Session) -> String {
+    if let Ok(Some(t)) = session.get::<String>(CSRF).await {
+        return t;
+    }
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    let token = hex::encode(bytes);
+    let _ = session.insert(CSRF, &token).await;
+    token
+}
+
+/// Sign in: a new session id (against fixation), a new CSRF token, and who it is.
+pub async fn sign_in(session: &Session, who: Who) -> Result<(), AppError> {
+    session.cycle_id().await.map_err(|e| AppError::Internal(anyhow::anyhow!("session: {e}")))?;
+    let _ = session.remove::<String>(CSRF).await;
+    session
+        .insert(WHO, who)
+        .await
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("session: {e}")))?;
+    Ok(())
+}
+
+pub async fn sign_out(session: &Session) {
+    let _ = session.flush().await;
+}
+
+/// Every state-changing request outside `/api` must carry the session's CSRF token (in the
+/// `_csrf` form field, the `_csrf` query parameter for file uploads, or an `X-CSRF-Token`
+/// header) and, when the browser sends one, an Origin of this site.
+pub async fn csrf_guard(State(_state): State<AppState>, session: Session, req: Request, next: Next) -> Response {
+    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if safe || req.uri().path().starts_with("/api/") {
+        return next.run(req).await;
+    }
+    if !origin_ok(&req) {
+        tracing::warn!(path = %req.uri().path(), "cross-origin form post refused");
+        return AppError::Csrf.into_response();
+    }
+    let expected: Option<String> = session.get(CSRF).await.ok().flatten();
+    let Some(expected) = expected else {
+        return AppError::Csrf.into_response();
+    };
+    let from_query = req.uri().query().and_then(|q| {
+        form_urlencoded_get(q, CSRF_FIELD)
+    });
+    let from_header = req
+        .headers()
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let (token, req) = match from_query.or(from_header) {
+        Some(t) => (Some(t), req),
+        None => {
+            let is_form = req
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+            if !is_form {
+                (None, req)
+            } else {
+                let (parts, body) = req.into_parts();
+                let Ok(bytes) = axum::body::to_bytes(body, 1024 * 1024).await else {
+                    return AppError::BadRequest("the form is too large".into()).into_response();
+                };
+                let token = std::str::from_utf8(&bytes).ok().and_then(|s| form_urlencoded_get(s, CSRF_FIELD));
+                (token, Request::from_parts(parts, Body::from(bytes)))
+            }
+        }
+    };
+    match token {
+        Some(t) if bool::from(t.as_bytes().ct_eq(expected.as_bytes())) => next.run(req).await,
+        _ => {
+            tracing::warn!(path = %req.uri().path(), "request without a valid CSRF token refused");
+            AppError::Csrf.into_response()
+        }
+    }
+}
+
+fn form_urlencoded_get(s: &str, key: &str) -> Option<String> {
+    serde_urlencoded_pairs(s).into_iter().find(|(k, _)| k == key).map(|(_, v)| v)
+}
+
+fn serde_urlencoded_pairs(s: &str) -> Vec<(String, String)> {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(s).unwrap_or_default()
+}
+
+fn origin_ok(req: &Request) -> bool {
+    let Some(origin) = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true; // older browsers and non-browser clients; the token still applies
+    };
+    let Some(host) = req.headers().get(header::HOST).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let origin_host = origin.split("://").nth(1).unwrap_or("");
+    origin_host.eq_ignore_ascii_case(host)
+}
+
+/// A signed-in person.
+#[derive(Debug, Clone)]
+pub enum Person {
+    Operator { id: Uuid, email: String },
+    Member(db::users::Member),
+}
+
+impl Person {
+    pub fn actor(&self) -> Actor {
+        match self {
+            Person::Operator { id, email } => Actor { kind: "operator", id: Some(*id), label: email.clone() },
+            Person::Member(m) => Actor {
+                kind: "user",
+                id: Some(m.id),
+                label: m.email.clone().unwrap_or_else(|| m.username.clone()),
+            },
+        }
+    }
+
+    pub fn display_name(&self) -> String {
+        match self {
+            Person::Operator { email, .. } => email.clone(),
+            Person::Member(m) => {
+                let name = format!("{} {}", m.first_name, m.last_name);
+                if name.trim().is_empty() { m.username.clone() } else { name }
+            }
+        }
+    }
+
+    pub fn portal_role(&self) -> Option<PortalRole> {
+        match self {
+            Person::Operator { .. } => None,
+            Person::Member(m) => PortalRole::parse(&m.portal_role),
+        }
+    }
+}
+
+/// Rejections of the extractors: pages redirect to sign-in; rights errors render.
+pub enum Reject {
+    SignIn,
+    ChangePassword,
+    Error(AppError),
+}
+
+impl IntoResponse for Reject {
+    fn into_response(self) -> Response {
+        match self {
+            Reject::SignIn => Redirect::to("/login").into_response(),
+            Reject::ChangePassword => Redirect::to("/account/password").into_response(),
+            Reject::Error(e) => e.into_response(),
+        }
+    }
+}
+
+impl From<AppError> for Reject {
+    fn from(e: AppError) -> Self {
+        Reject::Error(e)
+    }
+}
+
+impl FromRequestParts<AppState> for Person {
+    type Rejection = Reject;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let session = Session::from_request_parts(parts, state)
+            .await
+            .map_err(|_| Reject::Error(AppError::Internal(anyhow::anyhow!("session layer missing"))))?;
+        let who: Option<Who> = session.get(WHO).await.ok().flatten();
+        let person = match who {
+            None => return Err(Reject::SignIn),
+            Some(Who::Operator(id)) => match db::users::operator_by_id(&state.pool, id).await.map_err(AppError::from)? {
+                Some(op) => Person::Operator { id: op.id, email: op.email },
+                None => {
+                    sign_out(&session).await;
+                    return Err(Reject::SignIn);
+                }
+            },
+            Some(Who::Member { district_id, user_id }) => {
+                let member = db::users::member(&state.pool, district_id, user_id).await.map_err(AppError::from)?;
+                match member {
+                    Some(m) if m.status == "active" && m.archived_at.is_none() => {
+                        let path = parts.uri.path();
+                        if m.password_temporary && path != "/account/password" && path != "/logout" {
+                            return Err(Reject::ChangePassword);
+                        }
+                        Person::Member(m)
+                    }
+                    Some(_) => {
+                        // Deactivated or archived since signing in: the session ends now.
+                        sign_out(&session).await;
+                        set_flash(&session, "error", "Your account is not active. Ask your district administrator.").await;
+                        return Err(Reject::SignIn);
+                    }
+                    None => {
+                        sign_out(&session).await;
+                        return Err(Reject::SignIn);
+                    }
+                }
+            }
+        };
+        Ok(person)
+    }
+}
+
+/// Proof that the request comes from an admin of one district, and which schools they may
+/// touch (`None` = the whole district).
+#[derive(Debug, Clone)]
+pub struct DistrictScope {
+    pub district_id: Uuid,
+    pub district_slug: String,
+    pub district_name: String,
+    pub role: PortalRole,
+    /// A school admin's schools; `None` for a district admin.
+    pub schools: Option<Vec<Uuid>>,
+    pub person: Person,
+}
+
+impl DistrictScope {
+    pub fn actor(&self) -> Actor {
+        self.person.actor()
+    }
+    pub fn is_district_admin(&self) -> bool {
+        self.role == PortalRole::DistrictAdmin
+    }
+}
+
+impl FromRequestParts<AppState> for DistrictScope {
+    type Rejection = Reject;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let person = Person::from_request_parts(parts, state).await?;
+        let Person::Member(m) = &person else {
+            return Err(Reject::Error(AppError::Forbidden));
+        };
+        let role = PortalRole::parse(&m.portal_role).unwrap_or(PortalRole::User);
+        let schools = match role {
+            PortalRole::DistrictAdmin => None,
+            PortalRole::SchoolAdmin => Some(m.school_ids.clone()),
+            PortalRole::User => return Err(Reject::Error(AppError::Forbidden)),
+        };
+        Ok(DistrictScope {
+            district_id: m.district_id,
+            district_slug: m.district_slug.clone(),
+            district_name: m.district_name.clone(),
+            role,
+            schools,
+            person: person.clone(),
+        })
+    }
+}
+
+/// A district admin (district settings, tokens, guard thresholds).
+pub struct DistrictAdmin(pub DistrictScope);
+
+impl FromRequestParts<AppState> for DistrictAdmin {
+    type Rejection = Reject;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let scope = DistrictScope::from_request_parts(parts, state).await?;
+        if !scope.is_district_admin() {
+            return Err(Reject::Error(AppError::Forbidden));
+        }
+        Ok(DistrictAdmin(scope))
+    }
+}
+
+/// The installation's operator.
+pub struct OperatorUser {
+    pub id: Uuid,
+    pub person: Person,
+}
+
+impl FromRequestParts<AppState> for OperatorUser {
+    type Rejection = Reject;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let person = Person::from_request_parts(parts, state).await?;
+        match &person {
+            Person::Operator { id, .. } => Ok(OperatorUser { id: *id, person: person.clone() }),
+            _ => Err(Reject::Error(AppError::Forbidden)),
+        }
+    }
+}
+
+impl axum::extract::OptionalFromRequestParts<AppState> for Person {
+    type Rejection = Reject;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Option<Self>, Self::Rejection> {
+        match <Person as FromRequestParts<AppState>>::from_request_parts(parts, state).await {
+            Ok(p) => Ok(Some(p)),
+            Err(Reject::SignIn) | Err(Reject::ChangePassword) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}

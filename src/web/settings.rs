@@ -1,0 +1,109 @@
+//! District settings (district admins only): the mass-change guard and API tokens.
+
+use super::AppState;
+use super::error::{AppError, AppResult};
+use super::page::{Chrome, chrome, render};
+use super::session::{DistrictAdmin, set_flash};
+use crate::db;
+use crate::db::audit::Entry;
+use crate::ops;
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use tower_sessions::Session;
+use uuid::Uuid;
+
+#[derive(Template)]
+#[template(path = "settings.html")]
+struct SettingsPage {
+    chrome: Chrome,
+    district: db::districts::District,
+    tokens: Vec<db::tokens::TokenRow>,
+    new_token: Option<String>,
+}
+
+async fn page(state: &AppState, session: &Session, scope: &super::session::DistrictScope, new_token: Option<String>) -> AppResult<Response> {
+    let district = db::districts::by_id(&state.pool, scope.district_id).await?.ok_or(AppError::NotFound)?;
+    let page = SettingsPage {
+        chrome: chrome(session, Some(&scope.person), "/settings").await,
+        district,
+        tokens: db::tokens::list(&state.pool, scope.district_id).await?,
+        new_token,
+    };
+    Ok(render(&page)?.into_response())
+}
+
+pub async fn show(State(state): State<AppState>, session: Session, DistrictAdmin(scope): DistrictAdmin) -> AppResult<Response> {
+    page(&state, &session, &scope, None).await
+}
+
+#[derive(Deserialize)]
+pub struct GuardForm {
+    archive_pct: f64,
+    archive_min: i32,
+    update_pct: f64,
+}
+
+pub async fn guard(
+    State(state): State<AppState>,
+    session: Session,
+    DistrictAdmin(scope): DistrictAdmin,
+    Form(form): Form<GuardForm>,
+) -> AppResult<Response> {
+    let ok = (0.0..=100.0).contains(&form.archive_pct) && (0.0..=100.0).contains(&form.update_pct) && form.archive_min >= 0;
+    if !ok {
+        return Err(AppError::Unprocessable("percentages must be between 0 and 100 and the minimum at least 0".into()));
+    }
+    let before = db::districts::by_id(&state.pool, scope.district_id).await?.ok_or(AppError::NotFound)?;
+    let mut tx = state.pool.begin().await?;
+    db::districts::update_guard(&mut *tx, scope.district_id, form.archive_pct, form.archive_min, form.update_pct).await?;
+    db::audit::record(&mut *tx, scope.district_id, &scope.actor(), Entry {
+        action: "district.guard",
+        entity_kind: "district",
+        entity_id: Some(scope.district_id),
+        run_id: None,
+        before: Some(serde_json::json!({ "archive_pct": before.guard_archive_pct, "archive_min": before.guard_archive_min, "update_pct": before.guard_update_pct })),
+        after: Some(serde_json::json!({ "archive_pct": form.archive_pct, "archive_min": form.archive_min, "update_pct": form.update_pct })),
+    })
+    .await?;
+    tx.commit().await?;
+    set_flash(&session, "success", "Mass-change guard saved.").await;
+    Ok(Redirect::to("/settings").into_response())
+}
+
+#[derive(Deserialize)]
+pub struct TokenForm {
+    #[serde(default)]
+    name: String,
+}
+
+pub async fn create_token(
+    State(state): State<AppState>,
+    session: Session,
+    DistrictAdmin(scope): DistrictAdmin,
+    Form(form): Form<TokenForm>,
+) -> AppResult<Response> {
+    let secret = ops::create_token(&state.pool, scope.district_id, &form.name, &scope.actor()).await?;
+    page(&state, &session, &scope, Some(secret)).await
+}
+
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    session: Session,
+    DistrictAdmin(scope): DistrictAdmin,
+    Path(id): Path<Uuid>,
+) -> AppResult<Response> {
+    let mut tx = state.pool.begin().await?;
+    if !db::tokens::revoke(&mut *tx, scope.district_id, id).await? {
+        return Err(AppError::NotFound);
+    }
+    db::audit::record(&mut *tx, scope.district_id, &scope.actor(), Entry {
+        action: "token.revoke", entity_kind: "token", entity_id: Some(id), run_id: None, before: None, after: None,
+    })
+    .await?;
+    tx.commit().await?;
+    set_flash(&session, "success", "Token revoked.").await;
+    Ok(Redirect::to("/settings").into_response())
+}
