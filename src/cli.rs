@@ -5,7 +5,11 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "rollcall", version, about = "Keeps a school district's user accounts in step with its SIS")]
+#[command(
+    name = "rollcall",
+    version,
+    about = "Keeps a school district's user accounts in step with its SIS"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub config: Config,

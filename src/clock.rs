@@ -17,6 +17,7 @@ impl Clock {
 
     /// Move this clock (and every clone of it) forward.
     pub fn advance(&self, by: Duration) {
-        self.offset_secs.fetch_add(by.whole_seconds(), Ordering::Relaxed);
+        self.offset_secs
+            .fetch_add(by.whole_seconds(), Ordering::Relaxed);
     }
 }

@@ -6,7 +6,12 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     /// Address to serve on.
-    #[arg(long, env = "ROLLCALL_BIND", default_value = "127.0.0.1:8080", global = true)]
+    #[arg(
+        long,
+        env = "ROLLCALL_BIND",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
     pub bind: String,
 
     /// PostgreSQL URL. Without it, Rollcall runs its own cluster under the data directory.
@@ -14,7 +19,12 @@ pub struct Config {
     pub database_url: Option<String>,
 
     /// Where the managed PostgreSQL cluster, uploads and drop folders live.
-    #[arg(long, env = "ROLLCALL_DATA_DIR", default_value = "./data", global = true)]
+    #[arg(
+        long,
+        env = "ROLLCALL_DATA_DIR",
+        default_value = "./data",
+        global = true
+    )]
     pub data_dir: PathBuf,
 
     /// Public URL of the portal (e.g. https://rollcall.example.org). When it starts with
@@ -23,15 +33,30 @@ pub struct Config {
     pub public_url: Option<String>,
 
     /// Largest accepted upload, in MiB.
-    #[arg(long, env = "ROLLCALL_MAX_UPLOAD_MB", default_value_t = 200, global = true)]
+    #[arg(
+        long,
+        env = "ROLLCALL_MAX_UPLOAD_MB",
+        default_value_t = 200,
+        global = true
+    )]
     pub max_upload_mb: u64,
 
     /// Failed sign-ins allowed per account and address within 15 minutes.
-    #[arg(long, env = "ROLLCALL_LOGIN_MAX_FAILURES", default_value_t = 5, global = true)]
+    #[arg(
+        long,
+        env = "ROLLCALL_LOGIN_MAX_FAILURES",
+        default_value_t = 5,
+        global = true
+    )]
     pub login_max_failures: i64,
 
     /// Log as JSON lines instead of readable text.
-    #[arg(long, env = "ROLLCALL_LOG_JSON", default_value_t = false, global = true)]
+    #[arg(
+        long,
+        env = "ROLLCALL_LOG_JSON",
+        default_value_t = false,
+        global = true
+    )]
     pub log_json: bool,
 }
 

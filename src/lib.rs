@@ -40,10 +40,27 @@ async fn dispatch(config: &config::Config, db: &Database, command: Command) -> R
             println!("migrations applied");
             Ok(())
         }
-        Command::District(DistrictCmd::Create { name, slug, admin_email, admin_password_stdin }) => {
+        Command::District(DistrictCmd::Create {
+            name,
+            slug,
+            admin_email,
+            admin_password_stdin,
+        }) => {
             let password = admin_password_stdin.then(read_password_stdin).transpose()?;
-            let created = ops::create_district(pool, &clock, &Actor::cli(), &name, &slug, &admin_email, password).await?;
-            println!("district {} ({}) created", created.district.name, created.district.slug);
+            let created = ops::create_district(
+                pool,
+                &clock,
+                &Actor::cli(),
+                &name,
+                &slug,
+                &admin_email,
+                password,
+            )
+            .await?;
+            println!(
+                "district {} ({}) created",
+                created.district.name, created.district.slug
+            );
             println!("admin: {}", admin_email.trim().to_lowercase());
             if let Some(pw) = created.temporary_password {
                 println!("one-time password: {pw}");
@@ -53,24 +70,42 @@ async fn dispatch(config: &config::Config, db: &Database, command: Command) -> R
         }
         Command::District(DistrictCmd::List) => {
             for d in db::districts::list(pool).await? {
-                println!("{}\t{}\t{} schools\t{} users", d.slug, d.name, d.schools, d.users);
+                println!(
+                    "{}\t{}\t{} schools\t{} users",
+                    d.slug, d.name, d.schools, d.users
+                );
             }
             Ok(())
         }
-        Command::Operator(OperatorCmd::Create { email, password_stdin }) => {
-            let Some(email) = domain::parse_email(&email) else { bail!("\"{email}\" is not a valid email address") };
+        Command::Operator(OperatorCmd::Create {
+            email,
+            password_stdin,
+        }) => {
+            let Some(email) = domain::parse_email(&email) else {
+                bail!("\"{email}\" is not a valid email address")
+            };
             let (password, shown) = if password_stdin {
                 let pw = read_password_stdin()?;
-                auth::check_new_password(&pw, &pw, &email, Some(&email)).map_err(|e| anyhow::anyhow!("{e}"))?;
+                auth::check_new_password(&pw, &pw, &email, Some(&email))
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
                 (pw, false)
             } else {
-                (auth::generate_temporary() + &auth::generate_temporary(), true)
+                (
+                    auth::generate_temporary() + &auth::generate_temporary(),
+                    true,
+                )
             };
             let pw = password.clone();
             let hash = tokio::task::spawn_blocking(move || auth::hash_password(&pw)).await?;
             db::users::insert_operator(pool, &email, &hash)
                 .await
-                .map_err(|e| anyhow::anyhow!(db::constraint_message(&e).map(str::to_string).unwrap_or(e.to_string())))?;
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        db::constraint_message(&e)
+                            .map(str::to_string)
+                            .unwrap_or(e.to_string())
+                    )
+                })?;
             println!("operator {email} created");
             if shown {
                 println!("password: {password}");
@@ -79,18 +114,32 @@ async fn dispatch(config: &config::Config, db: &Database, command: Command) -> R
         }
         Command::Schools(SchoolsCmd::Import { district, file }) => {
             let d = ops::district_by_slug(pool, &district).await?;
-            let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-            match web::schools::import_bytes(pool, d.id, &Actor::cli(), &bytes).await.map_err(|e| anyhow::anyhow!("{e}"))? {
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            match web::schools::import_bytes(pool, d.id, &Actor::cli(), &bytes)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+            {
                 Ok(c) => {
-                    println!("{}", serde_json::json!({ "created": c.created, "updated": c.updated, "unchanged": c.unchanged }));
+                    println!(
+                        "{}",
+                        serde_json::json!({ "created": c.created, "updated": c.updated, "unchanged": c.unchanged })
+                    );
                     Ok(())
                 }
-                Err(errors) => bail!("{} was not imported; nothing changed:\n{}", file.display(), errors.join("\n")),
+                Err(errors) => bail!(
+                    "{} was not imported; nothing changed:\n{}",
+                    file.display(),
+                    errors.join("\n")
+                ),
             }
         }
         Command::Token(TokenCmd::Create { district, name }) => {
             let d = ops::district_by_slug(pool, &district).await?;
-            println!("{}", ops::create_token(pool, d.id, &name, &Actor::cli()).await?);
+            println!(
+                "{}",
+                ops::create_token(pool, d.id, &name, &Actor::cli()).await?
+            );
             Ok(())
         }
     }
@@ -107,7 +156,11 @@ fn read_password_stdin() -> Result<String> {
 }
 
 async fn serve(config: &config::Config, pool: sqlx::PgPool, clock: clock::Clock) -> Result<()> {
-    let state = web::AppState { pool, config: Arc::new(config.clone()), clock };
+    let state = web::AppState {
+        pool,
+        config: Arc::new(config.clone()),
+        clock,
+    };
     let server = web::start(state, shutdown_signal()).await?;
     tracing::info!(addr = %server.addr, "Rollcall is serving on http://{}", server.addr);
     server.handle.await??;

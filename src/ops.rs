@@ -33,11 +33,18 @@ pub async fn create_district(
     if name.is_empty() {
         bail!("the district name is required");
     }
-    if !slug.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') || slug.is_empty() || slug.len() > 63 || slug.starts_with('-') {
+    if !slug
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        || slug.is_empty()
+        || slug.len() > 63
+        || slug.starts_with('-')
+    {
         bail!("the slug must be 1-63 lower-case letters, digits and dashes (e.g. springfield-usd)");
     }
     if let Some(pw) = &password {
-        auth::check_new_password(pw, pw, &email, Some(&email)).map_err(|e| anyhow::anyhow!("{e}"))?;
+        auth::check_new_password(pw, pw, &email, Some(&email))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
     }
     let (secret, temporary) = match password {
         Some(pw) => (pw, false),
@@ -45,7 +52,11 @@ pub async fn create_district(
     };
     let to_hash = secret.clone();
     let hash = tokio::task::spawn_blocking(move || {
-        if temporary { auth::hash_temporary(&to_hash) } else { auth::hash_password(&to_hash) }
+        if temporary {
+            auth::hash_temporary(&to_hash)
+        } else {
+            auth::hash_password(&to_hash)
+        }
     })
     .await?;
     let username = email.split('@').next().unwrap_or("admin").to_string();
@@ -66,14 +77,19 @@ pub async fn create_district(
         temporary,
     };
     let admin_id = db::users::insert_admin(&mut *tx, district.id, &admin, clock.now()).await?;
-    db::audit::record(&mut *tx, district.id, actor, Entry {
-        action: "district.create",
-        entity_kind: "district",
-        entity_id: Some(district.id),
-        run_id: None,
-        before: None,
-        after: Some(serde_json::json!({ "name": name, "slug": slug, "admin_email": email })),
-    })
+    db::audit::record(
+        &mut *tx,
+        district.id,
+        actor,
+        Entry {
+            action: "district.create",
+            entity_kind: "district",
+            entity_id: Some(district.id),
+            run_id: None,
+            before: None,
+            after: Some(serde_json::json!({ "name": name, "slug": slug, "admin_email": email })),
+        },
+    )
     .await?;
     db::audit::record(&mut *tx, district.id, actor, Entry {
         action: "user.create",
@@ -85,23 +101,49 @@ pub async fn create_district(
     })
     .await?;
     tx.commit().await?;
-    Ok(CreatedDistrict { district, admin_id, temporary_password: temporary.then_some(secret) })
+    Ok(CreatedDistrict {
+        district,
+        admin_id,
+        temporary_password: temporary.then_some(secret),
+    })
 }
 
 /// A new API token for a district; the secret is returned once and only its hash is kept.
-pub async fn create_token(pool: &PgPool, district_id: uuid::Uuid, name: &str, actor: &Actor) -> Result<String> {
+pub async fn create_token(
+    pool: &PgPool,
+    district_id: uuid::Uuid,
+    name: &str,
+    actor: &Actor,
+) -> Result<String> {
     let token = auth::ApiToken::generate();
-    let name = if name.trim().is_empty() { "API token" } else { name.trim() };
+    let name = if name.trim().is_empty() {
+        "API token"
+    } else {
+        name.trim()
+    };
     let mut tx = pool.begin().await?;
-    let id = db::tokens::insert(&mut *tx, district_id, name, &token.hash, &token.prefix, &actor.label).await?;
-    db::audit::record(&mut *tx, district_id, actor, Entry {
-        action: "token.create",
-        entity_kind: "token",
-        entity_id: Some(id),
-        run_id: None,
-        before: None,
-        after: Some(serde_json::json!({ "name": name, "prefix": token.prefix })),
-    })
+    let id = db::tokens::insert(
+        &mut *tx,
+        district_id,
+        name,
+        &token.hash,
+        &token.prefix,
+        &actor.label,
+    )
+    .await?;
+    db::audit::record(
+        &mut *tx,
+        district_id,
+        actor,
+        Entry {
+            action: "token.create",
+            entity_kind: "token",
+            entity_id: Some(id),
+            run_id: None,
+            before: None,
+            after: Some(serde_json::json!({ "name": name, "prefix": token.prefix })),
+        },
+    )
     .await?;
     tx.commit().await?;
     Ok(token.secret)

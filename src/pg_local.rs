@@ -112,7 +112,13 @@ impl LocalPg {
             .command("initdb")
             .arg("-D")
             .arg(&self.pgdata)
-            .args(["-U", DB_USER, "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8"])
+            .args([
+                "-U",
+                DB_USER,
+                "--auth=trust",
+                "--encoding=UTF8",
+                "--locale=C.UTF-8",
+            ])
             .output()
             .context("running initdb")?;
         if !out.status.success() {
@@ -151,7 +157,8 @@ impl LocalPg {
             .output()
             .context("running pg_ctl start")?;
         if !out.status.success() {
-            let log = std::fs::read_to_string(self.socket_dir.join("postgres.log")).unwrap_or_default();
+            let log =
+                std::fs::read_to_string(self.socket_dir.join("postgres.log")).unwrap_or_default();
             let tail: Vec<&str> = log.lines().rev().take(10).collect();
             bail!(
                 "PostgreSQL did not start: {}\n{}",
@@ -176,12 +183,15 @@ impl LocalPg {
     pub async fn ensure_database(&self) -> Result<PgConnectOptions> {
         use sqlx::Connection;
         let mut conn = sqlx::PgConnection::connect_with(&self.connect_options("postgres")).await?;
-        let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-            .bind(DB_NAME)
-            .fetch_one(&mut conn)
-            .await?;
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+                .bind(DB_NAME)
+                .fetch_one(&mut conn)
+                .await?;
         if !exists {
-            sqlx::query(&format!("CREATE DATABASE {DB_NAME}")).execute(&mut conn).await?;
+            sqlx::query(&format!("CREATE DATABASE {DB_NAME}"))
+                .execute(&mut conn)
+                .await?;
         }
         conn.close().await?;
         Ok(self.connect_options(DB_NAME))
@@ -201,7 +211,9 @@ impl LocalPg {
             .output()
         {
             Ok(o) if o.status.success() => tracing::info!("PostgreSQL stopped"),
-            Ok(o) => tracing::warn!(stderr = %String::from_utf8_lossy(&o.stderr), "pg_ctl stop failed"),
+            Ok(o) => {
+                tracing::warn!(stderr = %String::from_utf8_lossy(&o.stderr), "pg_ctl stop failed")
+            }
             Err(e) => tracing::warn!(error = %e, "pg_ctl stop failed"),
         }
     }
@@ -214,9 +226,18 @@ fn find_bin_dir() -> Result<PathBuf> {
         return Ok(dir);
     }
     let root = nix::unistd::geteuid().is_root();
-    if root && Path::new("/usr/bin/apt-get").exists() && std::env::var_os("ROLLCALL_NO_INSTALL").is_none() {
-        eprintln!("PostgreSQL is not installed; installing Debian's postgresql package (apt-get)...");
-        let ok = Command::new("apt-get").arg("update").status().map(|s| s.success()).unwrap_or(false)
+    if root
+        && Path::new("/usr/bin/apt-get").exists()
+        && std::env::var_os("ROLLCALL_NO_INSTALL").is_none()
+    {
+        eprintln!(
+            "PostgreSQL is not installed; installing Debian's postgresql package (apt-get)..."
+        );
+        let ok = Command::new("apt-get")
+            .arg("update")
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
             && Command::new("apt-get")
                 .args(["install", "-y", "postgresql"])
                 .env("DEBIAN_FRONTEND", "noninteractive")

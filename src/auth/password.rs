@@ -1,4 +1,6 @@
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng};
+use argon2::password_hash::{
+    PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng,
+};
 use argon2::{Algorithm, Argon2, Params, Version};
 use rand::Rng;
 use sha2::{Digest, Sha256};
@@ -40,21 +42,33 @@ pub fn generate_temporary() -> String {
 /// hundreds of thousands of accounts in seconds. Chosen passwords always use argon2id.
 pub fn hash_temporary(password: &str) -> String {
     let salt: [u8; 16] = rand::thread_rng().r#gen();
-    let digest = Sha256::new().chain_update(salt).chain_update(password.as_bytes()).finalize();
+    let digest = Sha256::new()
+        .chain_update(salt)
+        .chain_update(password.as_bytes())
+        .finalize();
     format!("tmp-sha256${}${}", hex::encode(salt), hex::encode(digest))
 }
 
 /// Check a password against a stored hash (argon2id PHC string or a temporary hash).
 pub fn verify_password(password: &str, stored: &str) -> bool {
     if let Some(rest) = stored.strip_prefix("tmp-sha256$") {
-        let Some((salt_hex, digest_hex)) = rest.split_once('$') else { return false };
-        let (Ok(salt), Ok(expected)) = (hex::decode(salt_hex), hex::decode(digest_hex)) else { return false };
-        let digest = Sha256::new().chain_update(&salt).chain_update(password.as_bytes()).finalize();
+        let Some((salt_hex, digest_hex)) = rest.split_once('$') else {
+            return false;
+        };
+        let (Ok(salt), Ok(expected)) = (hex::decode(salt_hex), hex::decode(digest_hex)) else {
+            return false;
+        };
+        let digest = Sha256::new()
+            .chain_update(&salt)
+            .chain_update(password.as_bytes())
+            .finalize();
         use subtle::ConstantTimeEq;
         return digest.as_slice().ct_eq(&expected).into();
     }
     match PasswordHash::new(stored) {
-        Ok(parsed) => argon2().verify_password(password.as_bytes(), &parsed).is_ok(),
+        Ok(parsed) => argon2()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
         Err(_) => false,
     }
 }
@@ -126,7 +140,10 @@ mod tests {
 
     #[test]
     fn strength_rule() {
-        assert_eq!(check_new_password("short", "short", "u", None), Err(PasswordError::TooShort));
+        assert_eq!(
+            check_new_password("short", "short", "u", None),
+            Err(PasswordError::TooShort)
+        );
         assert_eq!(
             check_new_password("jane.doe1", "jane.doe1", "Jane.Doe1", None),
             Err(PasswordError::SameAsIdentity)
@@ -135,7 +152,10 @@ mod tests {
             check_new_password("a@b.org1", "a@b.org1", "x", Some("A@B.org1")),
             Err(PasswordError::SameAsIdentity)
         );
-        assert_eq!(check_new_password("abcdefgh", "abcdefgX", "x", None), Err(PasswordError::Mismatch));
+        assert_eq!(
+            check_new_password("abcdefgh", "abcdefgX", "x", None),
+            Err(PasswordError::Mismatch)
+        );
         assert!(check_new_password("abcdefgh", "abcdefgh", "x", None).is_ok());
     }
 }

@@ -13,7 +13,11 @@ impl ApiToken {
         let mut bytes = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut bytes);
         let secret = format!("rc_{}", hex::encode(bytes));
-        ApiToken { hash: hash_token(&secret), prefix: secret[..10].to_string(), secret }
+        ApiToken {
+            hash: hash_token(&secret),
+            prefix: secret[..10].to_string(),
+            secret,
+        }
     }
 }
 

@@ -13,7 +13,11 @@ pub struct Actor {
 
 impl Actor {
     pub fn cli() -> Actor {
-        Actor { kind: "cli", id: None, label: "command line".into() }
+        Actor {
+            kind: "cli",
+            id: None,
+            label: "command line".into(),
+        }
     }
 }
 
@@ -63,7 +67,11 @@ pub struct AuditRow {
 }
 
 /// The history of one entity, newest first.
-pub async fn for_entity(db: impl PgExecutor<'_>, district_id: Uuid, entity_id: Uuid) -> sqlx::Result<Vec<AuditRow>> {
+pub async fn for_entity(
+    db: impl PgExecutor<'_>,
+    district_id: Uuid,
+    entity_id: Uuid,
+) -> sqlx::Result<Vec<AuditRow>> {
     sqlx::query_as(
         "SELECT at, actor_kind, actor_label, action, run_id, before, after FROM audit_log
          WHERE district_id = $1 AND entity_id = $2 ORDER BY at DESC, id DESC LIMIT 500",

@@ -13,15 +13,18 @@ pub struct District {
     pub created_at: OffsetDateTime,
 }
 
-const COLS: &str = "id, slug, name, guard_archive_pct, guard_archive_min, guard_update_pct, created_at";
+const COLS: &str =
+    "id, slug, name, guard_archive_pct, guard_archive_min, guard_update_pct, created_at";
 
 pub async fn insert(db: impl PgExecutor<'_>, slug: &str, name: &str) -> sqlx::Result<District> {
-    sqlx::query_as(&format!("INSERT INTO districts (id, slug, name) VALUES ($1, $2, $3) RETURNING {COLS}"))
-        .bind(Uuid::new_v4())
-        .bind(slug)
-        .bind(name)
-        .fetch_one(db)
-        .await
+    sqlx::query_as(&format!(
+        "INSERT INTO districts (id, slug, name) VALUES ($1, $2, $3) RETURNING {COLS}"
+    ))
+    .bind(Uuid::new_v4())
+    .bind(slug)
+    .bind(name)
+    .fetch_one(db)
+    .await
 }
 
 pub async fn by_slug(db: impl PgExecutor<'_>, slug: &str) -> sqlx::Result<Option<District>> {

@@ -26,10 +26,15 @@ pub struct Database {
 impl Database {
     pub async fn open(config: &Config) -> Result<Database> {
         let (options, local) = match &config.database_url {
-            Some(url) => (PgConnectOptions::from_str(url).context("DATABASE_URL is not a valid PostgreSQL URL")?, None),
+            Some(url) => (
+                PgConnectOptions::from_str(url)
+                    .context("DATABASE_URL is not a valid PostgreSQL URL")?,
+                None,
+            ),
             None => {
                 let data_dir = config.data_dir.clone();
-                let local = tokio::task::spawn_blocking(move || LocalPg::start(&data_dir)).await??;
+                let local =
+                    tokio::task::spawn_blocking(move || LocalPg::start(&data_dir)).await??;
                 let options = local.ensure_database().await?;
                 (options, Some(local))
             }
@@ -39,7 +44,10 @@ impl Database {
             .connect_with(options)
             .await
             .context("connecting to PostgreSQL")?;
-        MIGRATOR.run(&pool).await.context("running database migrations")?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .context("running database migrations")?;
         Ok(Database { pool, local })
     }
 
@@ -56,7 +64,9 @@ impl Database {
 pub fn constraint_message(err: &sqlx::Error) -> Option<&'static str> {
     let db = err.as_database_error()?;
     Some(match db.constraint()? {
-        "schools_district_external_id_key" => "a school with this external ID already exists in this district",
+        "schools_district_external_id_key" => {
+            "a school with this external ID already exists in this district"
+        }
         "districts_slug_key" => "a district with this slug already exists",
         "users_district_custom_id_key" => "custom ID already used by another user",
         "users_district_email_key" => "email already used by another user",

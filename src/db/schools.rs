@@ -10,7 +10,11 @@ pub struct School {
 }
 
 /// Schools of a district, optionally only the given ones (a school admin's).
-pub async fn list(db: impl PgExecutor<'_>, district_id: Uuid, only: Option<&[Uuid]>) -> sqlx::Result<Vec<School>> {
+pub async fn list(
+    db: impl PgExecutor<'_>,
+    district_id: Uuid,
+    only: Option<&[Uuid]>,
+) -> sqlx::Result<Vec<School>> {
     sqlx::query_as(
         "SELECT s.id, s.external_id, s.name,
                 (SELECT count(*) FROM user_schools us JOIN users u ON u.district_id = us.district_id AND u.id = us.user_id
@@ -24,7 +28,11 @@ pub async fn list(db: impl PgExecutor<'_>, district_id: Uuid, only: Option<&[Uui
     .await
 }
 
-pub async fn get(db: impl PgExecutor<'_>, district_id: Uuid, id: Uuid) -> sqlx::Result<Option<School>> {
+pub async fn get(
+    db: impl PgExecutor<'_>,
+    district_id: Uuid,
+    id: Uuid,
+) -> sqlx::Result<Option<School>> {
     sqlx::query_as(
         "SELECT id, external_id, name, 0::bigint AS users FROM schools WHERE district_id = $1 AND id = $2",
     )
@@ -34,7 +42,12 @@ pub async fn get(db: impl PgExecutor<'_>, district_id: Uuid, id: Uuid) -> sqlx::
     .await
 }
 
-pub async fn insert(db: impl PgExecutor<'_>, district_id: Uuid, external_id: &str, name: &str) -> sqlx::Result<Uuid> {
+pub async fn insert(
+    db: impl PgExecutor<'_>,
+    district_id: Uuid,
+    external_id: &str,
+    name: &str,
+) -> sqlx::Result<Uuid> {
     let id = Uuid::new_v4();
     sqlx::query("INSERT INTO schools (district_id, id, external_id, name) VALUES ($1, $2, $3, $4)")
         .bind(district_id)
@@ -46,15 +59,23 @@ pub async fn insert(db: impl PgExecutor<'_>, district_id: Uuid, external_id: &st
     Ok(id)
 }
 
-pub async fn update(db: impl PgExecutor<'_>, district_id: Uuid, id: Uuid, external_id: &str, name: &str) -> sqlx::Result<bool> {
-    Ok(sqlx::query("UPDATE schools SET external_id = $3, name = $4 WHERE district_id = $1 AND id = $2")
-        .bind(district_id)
-        .bind(id)
-        .bind(external_id)
-        .bind(name)
-        .execute(db)
-        .await?
-        .rows_affected()
+pub async fn update(
+    db: impl PgExecutor<'_>,
+    district_id: Uuid,
+    id: Uuid,
+    external_id: &str,
+    name: &str,
+) -> sqlx::Result<bool> {
+    Ok(sqlx::query(
+        "UPDATE schools SET external_id = $3, name = $4 WHERE district_id = $1 AND id = $2",
+    )
+    .bind(district_id)
+    .bind(id)
+    .bind(external_id)
+    .bind(name)
+    .execute(db)
+    .await?
+    .rows_affected()
         == 1)
 }
 
@@ -75,12 +96,14 @@ pub async fn upsert_many(
     if rows.is_empty() {
         return Ok(UpsertCounts::default());
     }
-    let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(
-        "WITH incoming (external_id, name) AS (SELECT * FROM UNNEST(",
-    );
+    let mut qb: QueryBuilder<Postgres> =
+        QueryBuilder::new("WITH incoming (external_id, name) AS (SELECT * FROM UNNEST(");
     let ext: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
     let names: Vec<&str> = rows.iter().map(|r| r.1.as_str()).collect();
-    qb.push_bind(ext).push("::text[], ").push_bind(names).push("::text[])), ");
+    qb.push_bind(ext)
+        .push("::text[], ")
+        .push_bind(names)
+        .push("::text[])), ");
     qb.push(
         "existing AS (SELECT s.external_id, s.name FROM schools s JOIN incoming i USING (external_id) WHERE s.district_id = ",
     )
@@ -97,11 +120,18 @@ pub async fn upsert_many(
            (SELECT count(*) FROM existing e JOIN incoming i USING (external_id) WHERE e.name = i.name)::bigint",
     );
     let (created, updated, unchanged): (i64, i64, i64) = qb.build_query_as().fetch_one(db).await?;
-    Ok(UpsertCounts { created: created as u64, updated: updated as u64, unchanged: unchanged as u64 })
+    Ok(UpsertCounts {
+        created: created as u64,
+        updated: updated as u64,
+        unchanged: unchanged as u64,
+    })
 }
 
 /// External ID → id of every school of a district.
-pub async fn external_ids(db: impl PgExecutor<'_>, district_id: Uuid) -> sqlx::Result<Vec<(String, Uuid)>> {
+pub async fn external_ids(
+    db: impl PgExecutor<'_>,
+    district_id: Uuid,
+) -> sqlx::Result<Vec<(String, Uuid)>> {
     sqlx::query_as("SELECT external_id, id FROM schools WHERE district_id = $1")
         .bind(district_id)
         .fetch_all(db)

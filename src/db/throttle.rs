@@ -5,7 +5,12 @@ use time::{Duration, OffsetDateTime};
 pub const WINDOW: Duration = Duration::minutes(15);
 
 /// Failed sign-ins for this login from this address within the window.
-pub async fn recent_failures(db: impl PgExecutor<'_>, login: &str, ip: &str, now: OffsetDateTime) -> sqlx::Result<i64> {
+pub async fn recent_failures(
+    db: impl PgExecutor<'_>,
+    login: &str,
+    ip: &str,
+    now: OffsetDateTime,
+) -> sqlx::Result<i64> {
     sqlx::query_scalar(
         "SELECT count(*) FROM login_attempts
          WHERE login = $1 AND ip = $2 AND NOT success AND at > $3
@@ -18,7 +23,13 @@ pub async fn recent_failures(db: impl PgExecutor<'_>, login: &str, ip: &str, now
     .await
 }
 
-pub async fn record(db: impl PgExecutor<'_>, login: &str, ip: &str, success: bool, now: OffsetDateTime) -> sqlx::Result<()> {
+pub async fn record(
+    db: impl PgExecutor<'_>,
+    login: &str,
+    ip: &str,
+    success: bool,
+    now: OffsetDateTime,
+) -> sqlx::Result<()> {
     sqlx::query("INSERT INTO login_attempts (login, ip, success, at) VALUES ($1, $2, $3, $4)")
         .bind(login)
         .bind(ip)

@@ -37,7 +37,10 @@ pub async fn insert(
 }
 
 /// The district and token id of a live (not revoked) token, by its hash.
-pub async fn authenticate(db: impl PgExecutor<'_>, hash: &[u8]) -> sqlx::Result<Option<(Uuid, Uuid)>> {
+pub async fn authenticate(
+    db: impl PgExecutor<'_>,
+    hash: &[u8],
+) -> sqlx::Result<Option<(Uuid, Uuid)>> {
     sqlx::query_as(
         "UPDATE api_tokens SET last_used_at = now() WHERE token_hash = $1 AND revoked_at IS NULL
          RETURNING district_id, id",

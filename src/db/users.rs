@@ -57,7 +57,11 @@ pub struct Member {
     pub school_ids: Vec<Uuid>,
 }
 
-pub async fn member(db: impl PgExecutor<'_>, district_id: Uuid, id: Uuid) -> sqlx::Result<Option<Member>> {
+pub async fn member(
+    db: impl PgExecutor<'_>,
+    district_id: Uuid,
+    id: Uuid,
+) -> sqlx::Result<Option<Member>> {
     sqlx::query_as(
         "SELECT u.district_id, u.id, u.username, u.email, u.first_name, u.last_name, u.role, u.portal_role, u.status,
                 u.archived_at, u.password_temporary, d.slug AS district_slug, d.name AS district_name,
@@ -141,7 +145,10 @@ pub struct Operator {
     pub password_hash: String,
 }
 
-pub async fn operator_by_email(db: impl PgExecutor<'_>, email: &str) -> sqlx::Result<Option<Operator>> {
+pub async fn operator_by_email(
+    db: impl PgExecutor<'_>,
+    email: &str,
+) -> sqlx::Result<Option<Operator>> {
     sqlx::query_as("SELECT id, email, password_hash FROM operators WHERE lower(email) = lower($1)")
         .bind(email)
         .fetch_optional(db)
@@ -155,7 +162,11 @@ pub async fn operator_by_id(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<O
         .await
 }
 
-pub async fn insert_operator(db: impl PgExecutor<'_>, email: &str, hash: &str) -> sqlx::Result<Uuid> {
+pub async fn insert_operator(
+    db: impl PgExecutor<'_>,
+    email: &str,
+    hash: &str,
+) -> sqlx::Result<Uuid> {
     let id = Uuid::new_v4();
     sqlx::query("INSERT INTO operators (id, email, password_hash) VALUES ($1, lower($2), $3)")
         .bind(id)

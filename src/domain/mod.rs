@@ -32,7 +32,10 @@ impl Source {
     pub fn from_db(s: &str) -> Source {
         if let Some(name) = s.strip_prefix("file:") {
             Source::File(name.to_string())
-        } else if let Some(id) = s.strip_prefix("sync:").and_then(|id| Uuid::parse_str(id).ok()) {
+        } else if let Some(id) = s
+            .strip_prefix("sync:")
+            .and_then(|id| Uuid::parse_str(id).ok())
+        {
             Source::Sync(id)
         } else {
             Source::Manual
@@ -99,7 +102,9 @@ pub fn parse_email(raw: &str) -> Option<String> {
         && domain.contains('.')
         && !domain.starts_with('.')
         && !domain.ends_with('.')
-        && !s.chars().any(|c| c.is_whitespace() || c.is_control() || c == ',' || c == ';');
+        && !s
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == ',' || c == ';');
     ok.then(|| s.to_lowercase())
 }
 
@@ -255,7 +260,10 @@ mod tests {
 
     #[test]
     fn email_shapes() {
-        assert_eq!(parse_email(" A.B@Example.ORG "), Some("a.b@example.org".into()));
+        assert_eq!(
+            parse_email(" A.B@Example.ORG "),
+            Some("a.b@example.org".into())
+        );
         assert_eq!(parse_email("dwizardexample.com"), None);
         assert_eq!(parse_email("a@b"), None);
         assert_eq!(parse_email("a@@b.com"), None);

@@ -40,7 +40,12 @@ const ROLE_WORDS: &[(&str, Role)] = &[
 ];
 
 impl Role {
-    pub const ALL: [Role; 4] = [Role::Student, Role::Teacher, Role::Staff, Role::Administrator];
+    pub const ALL: [Role; 4] = [
+        Role::Student,
+        Role::Teacher,
+        Role::Staff,
+        Role::Administrator,
+    ];
 
     pub fn parse(raw: &str) -> Option<Role> {
         let f = fold(raw);

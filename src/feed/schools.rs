@@ -4,7 +4,19 @@
 
 use std::collections::HashMap;
 
-const EXTERNAL_ID: &[&str] = &["externalid", "schoolexternalid", "sisid", "schoolid", "schoolsisid", "buildingid", "building", "sourcedid", "id", "code", "schoolcode"];
+const EXTERNAL_ID: &[&str] = &[
+    "externalid",
+    "schoolexternalid",
+    "sisid",
+    "schoolid",
+    "schoolsisid",
+    "buildingid",
+    "building",
+    "sourcedid",
+    "id",
+    "code",
+    "schoolcode",
+];
 const NAME: &[&str] = &["name", "schoolname", "buildingname"];
 
 fn fold(h: &str) -> String {
@@ -35,12 +47,19 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<(String, String)>, Vec<String>> {
         .into_iter()
         .max_by_key(|d| (first.matches(*d as char).count(), *d == b','))
         .unwrap_or(b',');
-    let mut rdr = csv::ReaderBuilder::new().delimiter(delimiter).flexible(true).from_reader(text.as_bytes());
+    let mut rdr = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .flexible(true)
+        .from_reader(text.as_bytes());
     let headers: Vec<String> = match rdr.headers() {
         Ok(h) => h.iter().map(fold).collect(),
         Err(e) => return Err(vec![format!("the header line cannot be read: {e}")]),
     };
-    let find = |names: &[&str]| names.iter().find_map(|n| headers.iter().position(|h| h == n));
+    let find = |names: &[&str]| {
+        names
+            .iter()
+            .find_map(|n| headers.iter().position(|h| h == n))
+    };
     let (Some(ext_col), Some(name_col)) = (find(EXTERNAL_ID), find(NAME)) else {
         return Err(vec![format!(
             "the file needs the columns external_id and name; it has: {}",
@@ -54,7 +73,10 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<(String, String)>, Vec<String>> {
         let rec = match rec {
             Ok(r) => r,
             Err(e) => {
-                errors.push(format!("line {}: {e}", e.position().map_or(0, |p| p.line())));
+                errors.push(format!(
+                    "line {}: {e}",
+                    e.position().map_or(0, |p| p.line())
+                ));
                 continue;
             }
         };
@@ -65,15 +87,23 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<(String, String)>, Vec<String>> {
         let ext = rec.get(ext_col).unwrap_or("").trim().to_string();
         let name = rec.get(name_col).unwrap_or("").trim().to_string();
         if ext.is_empty() {
-            errors.push(format!("line {line}, column \"external_id\": the external ID is blank"));
+            errors.push(format!(
+                "line {line}, column \"external_id\": the external ID is blank"
+            ));
         } else if ext.chars().count() > 100 {
-            errors.push(format!("line {line}, column \"external_id\": longer than 100 characters"));
+            errors.push(format!(
+                "line {line}, column \"external_id\": longer than 100 characters"
+            ));
         } else if name.is_empty() {
             errors.push(format!("line {line}, column \"name\": the name is blank"));
         } else if name.chars().count() > 200 {
-            errors.push(format!("line {line}, column \"name\": longer than 200 characters"));
+            errors.push(format!(
+                "line {line}, column \"name\": longer than 200 characters"
+            ));
         } else if let Some(prev) = seen.insert(ext.clone(), line) {
-            errors.push(format!("line {line}, column \"external_id\": \"{ext}\" also appears on line {prev}"));
+            errors.push(format!(
+                "line {line}, column \"external_id\": \"{ext}\" also appears on line {prev}"
+            ));
         } else {
             rows.push((ext, name));
         }
@@ -94,7 +124,13 @@ mod tests {
     #[test]
     fn canonical_and_sds_headers() {
         let rows = parse(b"external_id,name\r\nS1,North High\r\nS2,\"South, Middle\"\r\n").unwrap();
-        assert_eq!(rows, vec![("S1".into(), "North High".into()), ("S2".into(), "South, Middle".into())]);
+        assert_eq!(
+            rows,
+            vec![
+                ("S1".into(), "North High".into()),
+                ("S2".into(), "South, Middle".into())
+            ]
+        );
         let rows = parse(b"SIS ID,Name,School Number\n10001,Contoso High,1\n").unwrap();
         assert_eq!(rows, vec![("10001".into(), "Contoso High".into())]);
     }

@@ -24,7 +24,11 @@ struct AccountPage {
     schools: Vec<String>,
 }
 
-pub async fn show(State(state): State<AppState>, session: Session, person: Person) -> AppResult<Response> {
+pub async fn show(
+    State(state): State<AppState>,
+    session: Session,
+    person: Person,
+) -> AppResult<Response> {
     if matches!(person, Person::Operator { .. }) {
         return Ok(Redirect::to("/districts").into_response());
     }
@@ -36,7 +40,11 @@ pub async fn show(State(state): State<AppState>, session: Session, person: Perso
             .collect(),
         _ => Vec::new(),
     };
-    let page = AccountPage { chrome: chrome(&session, Some(&person), "/account").await, person, schools };
+    let page = AccountPage {
+        chrome: chrome(&session, Some(&person), "/account").await,
+        person,
+        schools,
+    };
     Ok(render(&page)?.into_response())
 }
 
@@ -45,7 +53,10 @@ pub struct PasswordChanger(db::users::Member);
 
 impl FromRequestParts<AppState> for PasswordChanger {
     type Rejection = Reject;
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         match Person::from_request_parts(parts, state).await? {
             Person::Member(m) => Ok(PasswordChanger(m)),
             Person::Operator { .. } => Err(Reject::Error(AppError::NotFound)),
@@ -61,9 +72,16 @@ struct PasswordPage {
     error: Option<String>,
 }
 
-pub async fn password_form(session: Session, PasswordChanger(m): PasswordChanger) -> AppResult<Response> {
+pub async fn password_form(
+    session: Session,
+    PasswordChanger(m): PasswordChanger,
+) -> AppResult<Response> {
     let forced = m.password_temporary;
-    let page = PasswordPage { chrome: chrome(&session, Some(&Person::Member(m)), "/account").await, forced, error: None };
+    let page = PasswordPage {
+        chrome: chrome(&session, Some(&Person::Member(m)), "/account").await,
+        forced,
+        error: None,
+    };
     Ok(render(&page)?.into_response())
 }
 
@@ -88,11 +106,12 @@ pub async fn password_submit(
     let current_ok = if forced {
         true
     } else {
-        let stored: Option<String> = db::users::login_candidates(&state.pool, &m.username, Some(&m.district_slug))
-            .await?
-            .into_iter()
-            .find(|c| c.id == m.id)
-            .and_then(|c| c.password_hash);
+        let stored: Option<String> =
+            db::users::login_candidates(&state.pool, &m.username, Some(&m.district_slug))
+                .await?
+                .into_iter()
+                .find(|c| c.id == m.id)
+                .and_then(|c| c.password_hash);
         let cur = form.current.clone();
         tokio::task::spawn_blocking(move || stored.is_some_and(|h| auth::verify_password(&cur, &h)))
             .await
@@ -101,7 +120,13 @@ pub async fn password_submit(
     let check = if !current_ok {
         Err("the current password is wrong".to_string())
     } else {
-        auth::check_new_password(&form.password, &form.confirm, &m.username, m.email.as_deref()).map_err(|e| e.to_string())
+        auth::check_new_password(
+            &form.password,
+            &form.confirm,
+            &m.username,
+            m.email.as_deref(),
+        )
+        .map_err(|e| e.to_string())
     };
     if let Err(error) = check {
         let page = PasswordPage {
@@ -116,7 +141,15 @@ pub async fn password_submit(
         .await
         .map_err(|e| AppError::Internal(e.into()))?;
     let mut tx = state.pool.begin().await?;
-    db::users::set_password(&mut *tx, m.district_id, m.id, &hash, false, state.clock.now()).await?;
+    db::users::set_password(
+        &mut *tx,
+        m.district_id,
+        m.id,
+        &hash,
+        false,
+        state.clock.now(),
+    )
+    .await?;
     let actor = Person::Member(m.clone()).actor();
     db::audit::record(
         &mut *tx,

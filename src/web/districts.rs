@@ -34,7 +34,11 @@ pub struct DistrictForm {
     admin_email: String,
 }
 
-pub async fn list(State(state): State<AppState>, session: Session, op: OperatorUser) -> AppResult<Response> {
+pub async fn list(
+    State(state): State<AppState>,
+    session: Session,
+    op: OperatorUser,
+) -> AppResult<Response> {
     let page = DistrictsPage {
         chrome: chrome(&session, Some(&op.person), "/districts").await,
         districts: db::districts::list(&state.pool).await?,
@@ -51,17 +55,33 @@ pub async fn create(
     op: OperatorUser,
     Form(form): Form<DistrictForm>,
 ) -> AppResult<Response> {
-    let result =
-        ops::create_district(&state.pool, &state.clock, &op.person.actor(), &form.name, &form.slug, &form.admin_email, None)
-            .await;
+    let result = ops::create_district(
+        &state.pool,
+        &state.clock,
+        &op.person.actor(),
+        &form.name,
+        &form.slug,
+        &form.admin_email,
+        None,
+    )
+    .await;
     let (status, error, created, form) = match result {
         Ok(c) => (
             StatusCode::OK,
             None,
-            Some((c.district.name, form.admin_email.trim().to_lowercase(), c.temporary_password.unwrap_or_default())),
+            Some((
+                c.district.name,
+                form.admin_email.trim().to_lowercase(),
+                c.temporary_password.unwrap_or_default(),
+            )),
             DistrictForm::default(),
         ),
-        Err(e) => (StatusCode::UNPROCESSABLE_ENTITY, Some(format!("Not created: {e}.")), None, form),
+        Err(e) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(format!("Not created: {e}.")),
+            None,
+            form,
+        ),
     };
     let page = DistrictsPage {
         chrome: chrome(&session, Some(&op.person), "/districts").await,

@@ -115,7 +115,13 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         self.0.log();
         let status = self.0.status();
-        (status, Json(serde_json::json!({ "error": self.0.public_message(), "status": status.as_u16() }))).into_response()
+        (
+            status,
+            Json(
+                serde_json::json!({ "error": self.0.public_message(), "status": status.as_u16() }),
+            ),
+        )
+            .into_response()
     }
 }
 

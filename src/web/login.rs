@@ -72,23 +72,48 @@ pub async fn submit(
         let login = form.login.clone();
         let district = district.clone();
         async move {
-            let page = LoginPage { chrome: chrome(&session, None, "").await, error: Some(error), login, district, ask_district };
+            let page = LoginPage {
+                chrome: chrome(&session, None, "").await,
+                error: Some(error),
+                login,
+                district,
+                ask_district,
+            };
             Ok::<_, AppError>((status, render(&page)?).into_response())
         }
     };
 
-    if db::throttle::recent_failures(&state.pool, &login, &ip, now).await? >= state.config.login_max_failures {
+    if db::throttle::recent_failures(&state.pool, &login, &ip, now).await?
+        >= state.config.login_max_failures
+    {
         tracing::warn!(ip = %ip, "sign-in throttled");
-        return again(StatusCode::TOO_MANY_REQUESTS, AppError::TooManyRequests.to_string(), false).await;
+        return again(
+            StatusCode::TOO_MANY_REQUESTS,
+            AppError::TooManyRequests.to_string(),
+            false,
+        )
+        .await;
     }
 
     let outcome = check_credentials(&state, &login, &form.password, &district).await?;
     match outcome {
         Outcome::WrongPassword => {
             db::throttle::record(&state.pool, &login, &ip, false, now).await?;
-            again(StatusCode::UNAUTHORIZED, "The sign-in name or password is wrong.".into(), !district.is_empty()).await
+            again(
+                StatusCode::UNAUTHORIZED,
+                "The sign-in name or password is wrong.".into(),
+                !district.is_empty(),
+            )
+            .await
         }
-        Outcome::Ambiguous => again(StatusCode::OK, "Enter your district code to sign in.".into(), true).await,
+        Outcome::Ambiguous => {
+            again(
+                StatusCode::OK,
+                "Enter your district code to sign in.".into(),
+                true,
+            )
+            .await
+        }
         Outcome::Operator(id) => {
             db::throttle::record(&state.pool, &login, &ip, true, now).await?;
             sign_in(&session, Who::Operator(id)).await?;
@@ -97,13 +122,26 @@ pub async fn submit(
         }
         Outcome::Member(c) => {
             if c.archived_at.is_some() {
-                return again(StatusCode::FORBIDDEN, "This account is archived and cannot sign in. Ask your district administrator.".into(), false).await;
+                return again(
+                    StatusCode::FORBIDDEN,
+                    "This account is archived and cannot sign in. Ask your district administrator."
+                        .into(),
+                    false,
+                )
+                .await;
             }
             if c.status != "active" {
-                return again(StatusCode::FORBIDDEN, "This account is inactive and cannot sign in. Ask your district administrator.".into(), false).await;
+                return again(
+                    StatusCode::FORBIDDEN,
+                    "This account is inactive and cannot sign in. Ask your district administrator."
+                        .into(),
+                    false,
+                )
+                .await;
             }
             if c.password_temporary
-                && c.password_set_at.is_none_or(|at| now - at > Duration::days(auth::TEMP_PASSWORD_DAYS))
+                && c.password_set_at
+                    .is_none_or(|at| now - at > Duration::days(auth::TEMP_PASSWORD_DAYS))
             {
                 return again(
                     StatusCode::FORBIDDEN,
@@ -116,10 +154,22 @@ pub async fn submit(
                 .await;
             }
             db::throttle::record(&state.pool, &login, &ip, true, now).await?;
-            sign_in(&session, Who::Member { district_id: c.district_id, user_id: c.id }).await?;
+            sign_in(
+                &session,
+                Who::Member {
+                    district_id: c.district_id,
+                    user_id: c.id,
+                },
+            )
+            .await?;
             tracing::info!(district = %c.district_id, user = %c.id, "signed in");
             if c.password_temporary {
-                set_flash(&session, "info", "Welcome! Choose your own password to continue.").await;
+                set_flash(
+                    &session,
+                    "info",
+                    "Welcome! Choose your own password to continue.",
+                )
+                .await;
                 return Ok(Redirect::to("/account/password").into_response());
             }
             Ok(Redirect::to("/").into_response())
@@ -127,7 +177,12 @@ pub async fn submit(
     }
 }
 
-async fn check_credentials(state: &AppState, login: &str, password: &str, district: &str) -> AppResult<Outcome> {
+async fn check_credentials(
+    state: &AppState,
+    login: &str,
+    password: &str,
+    district: &str,
+) -> AppResult<Outcome> {
     if login.is_empty() || password.is_empty() {
         return Ok(Outcome::WrongPassword);
     }
@@ -138,10 +193,18 @@ async fn check_credentials(state: &AppState, login: &str, password: &str, distri
         let ok = tokio::task::spawn_blocking(move || auth::verify_password(&pw, &op.password_hash))
             .await
             .map_err(|e| AppError::Internal(e.into()))?;
-        return Ok(if ok { Outcome::Operator(op.id) } else { Outcome::WrongPassword });
+        return Ok(if ok {
+            Outcome::Operator(op.id)
+        } else {
+            Outcome::WrongPassword
+        });
     }
-    let candidates =
-        db::users::login_candidates(&state.pool, login, (!district.is_empty()).then_some(district)).await?;
+    let candidates = db::users::login_candidates(
+        &state.pool,
+        login,
+        (!district.is_empty()).then_some(district),
+    )
+    .await?;
     let pw = password.to_string();
     let matched = tokio::task::spawn_blocking(move || {
         if candidates.is_empty() {
@@ -150,7 +213,11 @@ async fn check_credentials(state: &AppState, login: &str, password: &str, distri
         }
         candidates
             .into_iter()
-            .filter(|c| c.password_hash.as_deref().is_some_and(|h| auth::verify_password(&pw, h)))
+            .filter(|c| {
+                c.password_hash
+                    .as_deref()
+                    .is_some_and(|h| auth::verify_password(&pw, h))
+            })
             .collect::<Vec<_>>()
     })
     .await

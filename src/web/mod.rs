@@ -58,7 +58,10 @@ pub fn router(state: AppState) -> Router {
         .route("/login", get(login::form).post(login::submit))
         .route("/logout", post(login::logout))
         .route("/account", get(account::show))
-        .route("/account/password", get(account::password_form).post(account::password_submit))
+        .route(
+            "/account/password",
+            get(account::password_form).post(account::password_submit),
+        )
         .route("/districts", get(districts::list).post(districts::create))
         .route("/schools", get(schools::list).post(schools::create))
         .route("/schools/import", post(schools::import))
@@ -67,7 +70,10 @@ pub fn router(state: AppState) -> Router {
         .route("/settings/guard", post(settings::guard))
         .route("/settings/tokens", post(settings::create_token))
         .route("/settings/tokens/{id}/revoke", post(settings::revoke_token))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), session::csrf_guard))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            session::csrf_guard,
+        ))
         .layer(sessions);
 
     let request_id = HeaderName::from_static("x-request-id");
@@ -94,14 +100,19 @@ pub fn router(state: AppState) -> Router {
 /// `static/` next to the binary's crate, or in the working directory.
 fn static_dir() -> std::path::PathBuf {
     let here = std::path::PathBuf::from("static");
-    if here.is_dir() { here } else { std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("static") }
+    if here.is_dir() {
+        here
+    } else {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("static")
+    }
 }
 
 async fn home(person: Person) -> Response {
     match person {
         Person::Operator { .. } => Redirect::to("/districts").into_response(),
         p => match p.portal_role() {
-            Some(crate::domain::PortalRole::DistrictAdmin) | Some(crate::domain::PortalRole::SchoolAdmin) => {
+            Some(crate::domain::PortalRole::DistrictAdmin)
+            | Some(crate::domain::PortalRole::SchoolAdmin) => {
                 Redirect::to("/schools").into_response()
             }
             _ => Redirect::to("/account").into_response(),
@@ -110,9 +121,16 @@ async fn home(person: Person) -> Response {
 }
 
 async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
-    match sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&state.pool).await {
+    match sqlx::query_scalar::<_, i32>("SELECT 1")
+        .fetch_one(&state.pool)
+        .await
+    {
         Ok(_) => (axum::http::StatusCode::OK, "ok").into_response(),
-        Err(_) => (axum::http::StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response(),
+        Err(_) => (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "database unavailable",
+        )
+            .into_response(),
     }
 }
 
@@ -132,6 +150,10 @@ pub async fn start(
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", state.config.bind))?;
     let addr = listener.local_addr()?;
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let handle = tokio::spawn(async move { axum::serve(listener, app).with_graceful_shutdown(shutdown).await });
+    let handle = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+    });
     Ok(Server { addr, handle })
 }

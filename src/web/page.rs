@@ -34,7 +34,11 @@ pub async fn chrome(session: &Session, person: Option<&Person>, active: &str) ->
                 ("/settings", "Settings"),
                 ("/account", "My account"),
             ],
-            Some(PortalRole::SchoolAdmin) => &[("/users", "Users"), ("/schools", "Schools"), ("/account", "My account")],
+            Some(PortalRole::SchoolAdmin) => &[
+                ("/users", "Users"),
+                ("/schools", "Schools"),
+                ("/account", "My account"),
+            ],
             _ => &[("/account", "My account")],
         },
     };
@@ -43,7 +47,11 @@ pub async fn chrome(session: &Session, person: Option<&Person>, active: &str) ->
         flash: take_flash(session).await,
         nav: items
             .iter()
-            .map(|(href, label)| NavItem { href, label, active: *href == active })
+            .map(|(href, label)| NavItem {
+                href,
+                label,
+                active: *href == active,
+            })
             .collect(),
         person: person.map(Person::display_name),
         district: match person {

@@ -26,8 +26,13 @@ struct SchoolsPage {
     name: String,
 }
 
-pub async fn list(State(state): State<AppState>, session: Session, scope: DistrictScope) -> AppResult<Response> {
-    let schools = db::schools::list(&state.pool, scope.district_id, scope.schools.as_deref()).await?;
+pub async fn list(
+    State(state): State<AppState>,
+    session: Session,
+    scope: DistrictScope,
+) -> AppResult<Response> {
+    let schools =
+        db::schools::list(&state.pool, scope.district_id, scope.schools.as_deref()).await?;
     let page = SchoolsPage {
         chrome: chrome(&session, Some(&scope.person), "/schools").await,
         schools,
@@ -69,7 +74,8 @@ async fn list_with_errors(
     form: &SchoolForm,
     errors: Vec<String>,
 ) -> AppResult<Response> {
-    let schools = db::schools::list(&state.pool, scope.district_id, scope.schools.as_deref()).await?;
+    let schools =
+        db::schools::list(&state.pool, scope.district_id, scope.schools.as_deref()).await?;
     let page = SchoolsPage {
         chrome: chrome(session, Some(&scope.person), "/schools").await,
         schools,
@@ -98,7 +104,9 @@ pub async fn create(
         Err(e) => {
             return match db::constraint_message(&e) {
                 Some(_) => {
-                    let msg = format!("A school with external ID \"{ext}\" already exists in this district.");
+                    let msg = format!(
+                        "A school with external ID \"{ext}\" already exists in this district."
+                    );
                     list_with_errors(&state, &session, &scope, &form, vec![msg]).await
                 }
                 None => Err(e.into()),
@@ -106,9 +114,19 @@ pub async fn create(
         }
     };
     let after = serde_json::json!({ "external_id": ext, "name": name });
-    db::audit::record(&mut *tx, scope.district_id, &scope.actor(), Entry {
-        action: "school.create", entity_kind: "school", entity_id: Some(id), run_id: None, before: None, after: Some(after),
-    })
+    db::audit::record(
+        &mut *tx,
+        scope.district_id,
+        &scope.actor(),
+        Entry {
+            action: "school.create",
+            entity_kind: "school",
+            entity_id: Some(id),
+            run_id: None,
+            before: None,
+            after: Some(after),
+        },
+    )
     .await?;
     tx.commit().await?;
     set_flash(&session, "success", format!("School \"{name}\" added.")).await;
@@ -131,7 +149,9 @@ pub async fn edit(
     DistrictAdmin(scope): DistrictAdmin,
     Path(id): Path<Uuid>,
 ) -> AppResult<Response> {
-    let school = db::schools::get(&state.pool, scope.district_id, id).await?.ok_or(AppError::NotFound)?;
+    let school = db::schools::get(&state.pool, scope.district_id, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
     let page = EditPage {
         chrome: chrome(&session, Some(&scope.person), "/schools").await,
         id,
@@ -149,7 +169,9 @@ pub async fn update(
     Path(id): Path<Uuid>,
     Form(form): Form<SchoolForm>,
 ) -> AppResult<Response> {
-    let before = db::schools::get(&state.pool, scope.district_id, id).await?.ok_or(AppError::NotFound)?;
+    let before = db::schools::get(&state.pool, scope.district_id, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
     let mut errors = check(&form);
     let (ext, name) = (form.external_id.trim(), form.name.trim());
     if errors.is_empty() {
@@ -170,7 +192,9 @@ pub async fn update(
                 return Ok(Redirect::to("/schools").into_response());
             }
             Err(e) if db::constraint_message(&e).is_some() => {
-                errors.push(format!("A school with external ID \"{ext}\" already exists in this district."));
+                errors.push(format!(
+                    "A school with external ID \"{ext}\" already exists in this district."
+                ));
             }
             Err(e) => return Err(e.into()),
         }
@@ -187,13 +211,21 @@ pub async fn update(
 
 /// Read the `file` field of a multipart form, up to `limit` bytes.
 pub async fn read_file_field(mut multipart: Multipart, limit: u64) -> AppResult<(String, Vec<u8>)> {
-    while let Some(mut field) = multipart.next_field().await.map_err(|e| AppError::BadRequest(e.body_text()))? {
+    while let Some(mut field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| AppError::BadRequest(e.body_text()))?
+    {
         if field.name() != Some("file") {
             continue;
         }
         let name = field.file_name().unwrap_or("upload.csv").to_string();
         let mut bytes = Vec::new();
-        while let Some(chunk) = field.chunk().await.map_err(|e| AppError::BadRequest(e.body_text()))? {
+        while let Some(chunk) = field
+            .chunk()
+            .await
+            .map_err(|e| AppError::BadRequest(e.body_text()))?
+        {
             bytes.extend_from_slice(&chunk);
             if bytes.len() as u64 > limit {
                 return Err(AppError::TooLarge(limit / (1024 * 1024)));
@@ -225,7 +257,10 @@ pub async fn import(
             Ok(Redirect::to("/schools").into_response())
         }
         Err(errors) => {
-            let form = SchoolForm { external_id: String::new(), name: String::new() };
+            let form = SchoolForm {
+                external_id: String::new(),
+                name: String::new(),
+            };
             let mut all = vec![format!("{file_name} was not imported; nothing changed:")];
             all.extend(errors.into_iter().take(100));
             list_with_errors(&state, &session, &scope, &form, all).await
@@ -246,14 +281,19 @@ pub async fn import_bytes(
     };
     let mut tx = pool.begin().await?;
     let counts = db::schools::upsert_many(&mut *tx, district_id, &rows).await?;
-    db::audit::record(&mut *tx, district_id, actor, Entry {
-        action: "school.import",
-        entity_kind: "district",
-        entity_id: Some(district_id),
-        run_id: None,
-        before: None,
-        after: Some(serde_json::to_value(&counts).unwrap_or_default()),
-    })
+    db::audit::record(
+        &mut *tx,
+        district_id,
+        actor,
+        Entry {
+            action: "school.import",
+            entity_kind: "district",
+            entity_id: Some(district_id),
+            run_id: None,
+            before: None,
+            after: Some(serde_json::to_value(&counts).unwrap_or_default()),
+        },
+    )
     .await?;
     tx.commit().await?;
     Ok(Ok(counts))

@@ -36,7 +36,15 @@ pub struct Flash {
 }
 
 pub async fn set_flash(session: &Session, kind: &str, text: impl Into<String>) {
-    let _ = session.insert(FLASH, Flash { kind: kind.into(), text: text.into() }).await;
+    let _ = session
+        .insert(
+            FLASH,
+            Flash {
+                kind: kind.into(),
+                text: text.into(),
+            },
+        )
+        .await;
 }
 
 pub async fn take_flash(session: &Session) -> Option<Flash> {
@@ -57,7 +65,10 @@ pub async fn csrf_token(session: &Session) -> String {
 
 /// Sign in: a new session id (against fixation), a new CSRF token, and who it is.
 pub async fn sign_in(session: &Session, who: Who) -> Result<(), AppError> {
-    session.cycle_id().await.map_err(|e| AppError::Internal(anyhow::anyhow!("session: {e}")))?;
+    session
+        .cycle_id()
+        .await
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("session: {e}")))?;
     let _ = session.remove::<String>(CSRF).await;
     session
         .insert(WHO, who)
@@ -73,7 +84,12 @@ pub async fn sign_out(session: &Session) {
 /// Every state-changing request outside `/api` must carry the session's CSRF token (in the
 /// `_csrf` form field, the `_csrf` query parameter for file uploads, or an `X-CSRF-Token`
 /// header) and, when the browser sends one, an Origin of this site.
-pub async fn csrf_guard(State(_state): State<AppState>, session: Session, req: Request, next: Next) -> Response {
+pub async fn csrf_guard(
+    State(_state): State<AppState>,
+    session: Session,
+    req: Request,
+    next: Next,
+) -> Response {
     let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     if safe || req.uri().path().starts_with("/api/") {
         return next.run(req).await;
@@ -86,9 +102,10 @@ pub async fn csrf_guard(State(_state): State<AppState>, session: Session, req: R
     let Some(expected) = expected else {
         return AppError::Csrf.into_response();
     };
-    let from_query = req.uri().query().and_then(|q| {
-        form_urlencoded_get(q, CSRF_FIELD)
-    });
+    let from_query = req
+        .uri()
+        .query()
+        .and_then(|q| form_urlencoded_get(q, CSRF_FIELD));
     let from_header = req
         .headers()
         .get("x-csrf-token")
@@ -109,7 +126,9 @@ pub async fn csrf_guard(State(_state): State<AppState>, session: Session, req: R
                 let Ok(bytes) = axum::body::to_bytes(body, 1024 * 1024).await else {
                     return AppError::BadRequest("the form is too large".into()).into_response();
                 };
-                let token = std::str::from_utf8(&bytes).ok().and_then(|s| form_urlencoded_get(s, CSRF_FIELD));
+                let token = std::str::from_utf8(&bytes)
+                    .ok()
+                    .and_then(|s| form_urlencoded_get(s, CSRF_FIELD));
                 (token, Request::from_parts(parts, Body::from(bytes)))
             }
         }
@@ -124,7 +143,10 @@ pub async fn csrf_guard(State(_state): State<AppState>, session: Session, req: R
 }
 
 fn form_urlencoded_get(s: &str, key: &str) -> Option<String> {
-    serde_urlencoded_pairs(s).into_iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    serde_urlencoded_pairs(s)
+        .into_iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v)
 }
 
 fn serde_urlencoded_pairs(s: &str) -> Vec<(String, String)> {
@@ -132,10 +154,18 @@ fn serde_urlencoded_pairs(s: &str) -> Vec<(String, String)> {
 }
 
 fn origin_ok(req: &Request) -> bool {
-    let Some(origin) = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+    let Some(origin) = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+    else {
         return true; // older browsers and non-browser clients; the token still applies
     };
-    let Some(host) = req.headers().get(header::HOST).and_then(|v| v.to_str().ok()) else {
+    let Some(host) = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+    else {
         return false;
     };
     let origin_host = origin.split("://").nth(1).unwrap_or("");
@@ -152,7 +182,11 @@ pub enum Person {
 impl Person {
     pub fn actor(&self) -> Actor {
         match self {
-            Person::Operator { id, email } => Actor { kind: "operator", id: Some(*id), label: email.clone() },
+            Person::Operator { id, email } => Actor {
+                kind: "operator",
+                id: Some(*id),
+                label: email.clone(),
+            },
             Person::Member(m) => Actor {
                 kind: "user",
                 id: Some(m.id),
@@ -166,7 +200,11 @@ impl Person {
             Person::Operator { email, .. } => email.clone(),
             Person::Member(m) => {
                 let name = format!("{} {}", m.first_name, m.last_name);
-                if name.trim().is_empty() { m.username.clone() } else { name }
+                if name.trim().is_empty() {
+                    m.username.clone()
+                } else {
+                    name
+                }
             }
         }
     }
@@ -205,26 +243,43 @@ impl From<AppError> for Reject {
 impl FromRequestParts<AppState> for Person {
     type Rejection = Reject;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let session = Session::from_request_parts(parts, state)
             .await
-            .map_err(|_| Reject::Error(AppError::Internal(anyhow::anyhow!("session layer missing"))))?;
+            .map_err(|_| {
+                Reject::Error(AppError::Internal(anyhow::anyhow!("session layer missing")))
+            })?;
         let who: Option<Who> = session.get(WHO).await.ok().flatten();
         let person = match who {
             None => return Err(Reject::SignIn),
-            Some(Who::Operator(id)) => match db::users::operator_by_id(&state.pool, id).await.map_err(AppError::from)? {
-                Some(op) => Person::Operator { id: op.id, email: op.email },
+            Some(Who::Operator(id)) => match db::users::operator_by_id(&state.pool, id)
+                .await
+                .map_err(AppError::from)?
+            {
+                Some(op) => Person::Operator {
+                    id: op.id,
+                    email: op.email,
+                },
                 None => {
                     sign_out(&session).await;
                     return Err(Reject::SignIn);
                 }
             },
-            Some(Who::Member { district_id, user_id }) => {
-                let member = db::users::member(&state.pool, district_id, user_id).await.map_err(AppError::from)?;
+            Some(Who::Member {
+                district_id,
+                user_id,
+            }) => {
+                let member = db::users::member(&state.pool, district_id, user_id)
+                    .await
+                    .map_err(AppError::from)?;
                 match member {
                     Some(m) if m.status == "active" && m.archived_at.is_none() => {
                         let path = parts.uri.path();
-                        if m.password_temporary && path != "/account/password" && path != "/logout" {
+                        if m.password_temporary && path != "/account/password" && path != "/logout"
+                        {
                             return Err(Reject::ChangePassword);
                         }
                         Person::Member(m)
@@ -232,7 +287,12 @@ impl FromRequestParts<AppState> for Person {
                     Some(_) => {
                         // Deactivated or archived since signing in: the session ends now.
                         sign_out(&session).await;
-                        set_flash(&session, "error", "Your account is not active. Ask your district administrator.").await;
+                        set_flash(
+                            &session,
+                            "error",
+                            "Your account is not active. Ask your district administrator.",
+                        )
+                        .await;
                         return Err(Reject::SignIn);
                     }
                     None => {
@@ -271,7 +331,10 @@ impl DistrictScope {
 impl FromRequestParts<AppState> for DistrictScope {
     type Rejection = Reject;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let person = Person::from_request_parts(parts, state).await?;
         let Person::Member(m) = &person else {
             return Err(Reject::Error(AppError::Forbidden));
@@ -299,7 +362,10 @@ pub struct DistrictAdmin(pub DistrictScope);
 impl FromRequestParts<AppState> for DistrictAdmin {
     type Rejection = Reject;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let scope = DistrictScope::from_request_parts(parts, state).await?;
         if !scope.is_district_admin() {
             return Err(Reject::Error(AppError::Forbidden));
@@ -317,10 +383,16 @@ pub struct OperatorUser {
 impl FromRequestParts<AppState> for OperatorUser {
     type Rejection = Reject;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let person = Person::from_request_parts(parts, state).await?;
         match &person {
-            Person::Operator { id, .. } => Ok(OperatorUser { id: *id, person: person.clone() }),
+            Person::Operator { id, .. } => Ok(OperatorUser {
+                id: *id,
+                person: person.clone(),
+            }),
             _ => Err(Reject::Error(AppError::Forbidden)),
         }
     }
@@ -329,7 +401,10 @@ impl FromRequestParts<AppState> for OperatorUser {
 impl axum::extract::OptionalFromRequestParts<AppState> for Person {
     type Rejection = Reject;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Option<Self>, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Option<Self>, Self::Rejection> {
         match <Person as FromRequestParts<AppState>>::from_request_parts(parts, state).await {
             Ok(p) => Ok(Some(p)),
             Err(Reject::SignIn) | Err(Reject::ChangePassword) => Ok(None),

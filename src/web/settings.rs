@@ -24,8 +24,15 @@ struct SettingsPage {
     new_token: Option<String>,
 }
 
-async fn page(state: &AppState, session: &Session, scope: &super::session::DistrictScope, new_token: Option<String>) -> AppResult<Response> {
-    let district = db::districts::by_id(&state.pool, scope.district_id).await?.ok_or(AppError::NotFound)?;
+async fn page(
+    state: &AppState,
+    session: &Session,
+    scope: &super::session::DistrictScope,
+    new_token: Option<String>,
+) -> AppResult<Response> {
+    let district = db::districts::by_id(&state.pool, scope.district_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
     let page = SettingsPage {
         chrome: chrome(session, Some(&scope.person), "/settings").await,
         district,
@@ -35,7 +42,11 @@ async fn page(state: &AppState, session: &Session, scope: &super::session::Distr
     Ok(render(&page)?.into_response())
 }
 
-pub async fn show(State(state): State<AppState>, session: Session, DistrictAdmin(scope): DistrictAdmin) -> AppResult<Response> {
+pub async fn show(
+    State(state): State<AppState>,
+    session: Session,
+    DistrictAdmin(scope): DistrictAdmin,
+) -> AppResult<Response> {
     page(&state, &session, &scope, None).await
 }
 
@@ -52,13 +63,26 @@ pub async fn guard(
     DistrictAdmin(scope): DistrictAdmin,
     Form(form): Form<GuardForm>,
 ) -> AppResult<Response> {
-    let ok = (0.0..=100.0).contains(&form.archive_pct) && (0.0..=100.0).contains(&form.update_pct) && form.archive_min >= 0;
+    let ok = (0.0..=100.0).contains(&form.archive_pct)
+        && (0.0..=100.0).contains(&form.update_pct)
+        && form.archive_min >= 0;
     if !ok {
-        return Err(AppError::Unprocessable("percentages must be between 0 and 100 and the minimum at least 0".into()));
+        return Err(AppError::Unprocessable(
+            "percentages must be between 0 and 100 and the minimum at least 0".into(),
+        ));
     }
-    let before = db::districts::by_id(&state.pool, scope.district_id).await?.ok_or(AppError::NotFound)?;
+    let before = db::districts::by_id(&state.pool, scope.district_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
     let mut tx = state.pool.begin().await?;
-    db::districts::update_guard(&mut *tx, scope.district_id, form.archive_pct, form.archive_min, form.update_pct).await?;
+    db::districts::update_guard(
+        &mut *tx,
+        scope.district_id,
+        form.archive_pct,
+        form.archive_min,
+        form.update_pct,
+    )
+    .await?;
     db::audit::record(&mut *tx, scope.district_id, &scope.actor(), Entry {
         action: "district.guard",
         entity_kind: "district",
@@ -85,7 +109,8 @@ pub async fn create_token(
     DistrictAdmin(scope): DistrictAdmin,
     Form(form): Form<TokenForm>,
 ) -> AppResult<Response> {
-    let secret = ops::create_token(&state.pool, scope.district_id, &form.name, &scope.actor()).await?;
+    let secret =
+        ops::create_token(&state.pool, scope.district_id, &form.name, &scope.actor()).await?;
     page(&state, &session, &scope, Some(secret)).await
 }
 
@@ -99,9 +124,19 @@ pub async fn revoke_token(
     if !db::tokens::revoke(&mut *tx, scope.district_id, id).await? {
         return Err(AppError::NotFound);
     }
-    db::audit::record(&mut *tx, scope.district_id, &scope.actor(), Entry {
-        action: "token.revoke", entity_kind: "token", entity_id: Some(id), run_id: None, before: None, after: None,
-    })
+    db::audit::record(
+        &mut *tx,
+        scope.district_id,
+        &scope.actor(),
+        Entry {
+            action: "token.revoke",
+            entity_kind: "token",
+            entity_id: Some(id),
+            run_id: None,
+            before: None,
+            after: None,
+        },
+    )
     .await?;
     tx.commit().await?;
     set_flash(&session, "success", "Token revoked.").await;

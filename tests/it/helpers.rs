@@ -1,0 +1,233 @@
+use rollcall::clock::Clock;
+use rollcall::config::Config;
+use rollcall::db::audit::Actor;
+use rollcall::web::{self, AppState};
+use sqlx::PgPool;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use uuid::Uuid;
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub pool: PgPool,
+    pub clock: Clock,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+    _data_dir: tempfile::TempDir,
+}
+
+pub struct District {
+    pub id: Uuid,
+    #[allow(dead_code)]
+    pub slug: String,
+    pub admin_email: String,
+    pub admin_password: String,
+}
+
+pub const PASSWORD: &str = "correct-horse-battery";
+
+impl TestApp {
+    pub async fn spawn(pool: PgPool) -> TestApp {
+        let data_dir = tempfile::tempdir().expect("tempdir");
+        let mut config = Config::for_tests(data_dir.path().to_path_buf());
+        config.max_upload_mb = 2;
+        let clock = Clock::default();
+        let state = AppState {
+            pool: pool.clone(),
+            config: Arc::new(config),
+            clock: clock.clone(),
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let server = web::start(state, async move {
+            let _ = rx.await;
+        })
+        .await
+        .expect("server starts");
+        TestApp {
+            addr: server.addr,
+            pool,
+            clock,
+            _shutdown: tx,
+            _data_dir: data_dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// A browser-like client: keeps cookies, does not follow redirects (tests look at them).
+    pub fn client(&self) -> Client {
+        Client {
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            base: format!("http://{}", self.addr),
+        }
+    }
+
+    /// A district with a district admin whose password is `PASSWORD` (not temporary).
+    pub async fn district(&self, slug: &str) -> District {
+        let email = format!("admin@{slug}.org");
+        let created = rollcall::ops::create_district(
+            &self.pool,
+            &self.clock,
+            &Actor::cli(),
+            &format!("{slug} district"),
+            slug,
+            &email,
+            Some(PASSWORD.to_string()),
+        )
+        .await
+        .expect("district created");
+        District {
+            id: created.district.id,
+            slug: slug.to_string(),
+            admin_email: email,
+            admin_password: PASSWORD.into(),
+        }
+    }
+
+    pub async fn school(&self, district: Uuid, external_id: &str, name: &str) -> Uuid {
+        rollcall::db::schools::insert(&self.pool, district, external_id, name)
+            .await
+            .expect("school")
+    }
+
+    /// A user with the given portal role, password `PASSWORD`, and schools.
+    pub async fn member(
+        &self,
+        district: Uuid,
+        username: &str,
+        portal_role: &str,
+        schools: &[Uuid],
+    ) -> Uuid {
+        let id = Uuid::new_v4();
+        let hash = rollcall::auth::hash_password(PASSWORD);
+        sqlx::query(
+            "INSERT INTO users (district_id, id, email, username, first_name, last_name, role, portal_role, password_hash, password_set_at)
+             VALUES ($1, $2, $3, $4, 'Test', $4, 'Teacher', $5, $6, now())",
+        )
+        .bind(district)
+        .bind(id)
+        .bind(format!("{username}@example.org"))
+        .bind(username)
+        .bind(portal_role)
+        .bind(hash)
+        .execute(&self.pool)
+        .await
+        .expect("user");
+        for s in schools {
+            sqlx::query(
+                "INSERT INTO user_schools (district_id, user_id, school_id) VALUES ($1, $2, $3)",
+            )
+            .bind(district)
+            .bind(id)
+            .bind(s)
+            .execute(&self.pool)
+            .await
+            .expect("membership");
+        }
+        id
+    }
+}
+
+pub struct Client {
+    pub http: reqwest::Client,
+    pub base: String,
+}
+
+pub struct Page {
+    pub status: u16,
+    pub location: Option<String>,
+    pub body: String,
+}
+
+impl Client {
+    pub async fn get(&self, path: &str) -> Page {
+        let r = self
+            .http
+            .get(format!("{}{}", self.base, path))
+            .send()
+            .await
+            .expect("GET");
+        Page::from(r).await
+    }
+
+    /// The CSRF token from a page's forms (any page that renders the layout).
+    pub async fn csrf(&self) -> String {
+        let mut page = self.get("/login").await;
+        for _ in 0..3 {
+            match page.location.clone() {
+                Some(next) if !page.body.contains("name=\"_csrf\"") => page = self.get(&next).await,
+                _ => break,
+            }
+        }
+        extract_csrf(&page.body).expect("page has a CSRF token")
+    }
+
+    /// POST a form with the session's CSRF token added.
+    pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let token = self.csrf().await;
+        let mut all: Vec<(&str, &str)> = fields.to_vec();
+        all.push(("_csrf", &token));
+        self.post_raw(path, &all).await
+    }
+
+    /// POST a form exactly as given (no CSRF token added).
+    pub async fn post_raw(&self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let r = self
+            .http
+            .post(format!("{}{}", self.base, path))
+            .form(fields)
+            .send()
+            .await
+            .expect("POST");
+        Page::from(r).await
+    }
+
+    pub async fn post_file(&self, path: &str, file_name: &str, bytes: Vec<u8>) -> Page {
+        let token = self.csrf().await;
+        let form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes).file_name(file_name.to_string()),
+        );
+        let r = self
+            .http
+            .post(format!("{}{}?_csrf={}", self.base, path, token))
+            .multipart(form)
+            .send()
+            .await
+            .expect("POST file");
+        Page::from(r).await
+    }
+
+    pub async fn sign_in(&self, login: &str, password: &str) -> Page {
+        self.post("/login", &[("login", login), ("password", password)])
+            .await
+    }
+}
+
+impl Page {
+    async fn from(r: reqwest::Response) -> Page {
+        let status = r.status().as_u16();
+        let location = r
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = r.text().await.unwrap_or_default();
+        Page {
+            status,
+            location,
+            body,
+        }
+    }
+}
+
+pub fn extract_csrf(body: &str) -> Option<String> {
+    let start = body.find("name=\"_csrf\" value=\"")? + "name=\"_csrf\" value=\"".len();
+    let end = body[start..].find('"')?;
+    Some(body[start..start + end].to_string())
+}

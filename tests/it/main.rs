@@ -1,0 +1,9 @@
+//! The integration test binary: real PostgreSQL (a database per test, from `#[sqlx::test]`),
+//! the real app on a random port, a real HTTP client.
+
+mod helpers;
+
+mod auth;
+mod cli;
+mod schools;
+mod tenancy;
