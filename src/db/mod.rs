@@ -3,9 +3,13 @@
 
 pub mod audit;
 pub mod districts;
+pub mod export;
+pub mod reconcile;
+pub mod runs;
 pub mod schools;
 pub mod throttle;
 pub mod tokens;
+pub mod user_filter;
 pub mod users;
 
 use crate::config::Config;

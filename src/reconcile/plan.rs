@@ -1,1 +1,281 @@
+//! The reconcile planner (SPEC §4): the district's current users plus one feed's rows in,
+//! one outcome per row plus the users to archive out. Pure: no SQL, no HTTP, no clock; the
+//! only randomness (new GUIDs, temporary passwords) comes through [`Secrets`].
+//!
+//! # Rules, in the order they are applied to a row
+//! 1. **Match**: `user_guid` when given (unknown in this district → error); else `custom_id`
+//!    when given (exact; no fall-back to email); else `email` (case-insensitive). A row with
+//!    none of the three is an error: it could never be matched again.
+//! 2. **Same user twice**: a user already matched by an earlier accepted row of this feed →
+//!    error `matches the same user as line N`.
+//! 3. **`to_be_deleted`** (sync records): the matched user is archived when this feed owns
+//!    them, they are not archived yet and not `prevent_archiving` ([`Outcome::Archived`]);
+//!    otherwise, or when nobody matches, nothing happens ([`Outcome::Unchanged`]).
+//! 4. **Ownership**: a user of this source is updated. A manual user is adopted (source
+//!    becomes this feed; `prevent_archiving` kept). A user of another file is refused unless
+//!    archived (then adopted and restored). A sync-owned user is refused by file feeds; a
+//!    sync adopts file and manual users, and refuses users of another live sync connection.
+//! 5. **Identifiers stay unique**: a new or changed `custom_id`, `email` or `username` held
+//!    by another user (any source, archived included; email and username case-insensitive)
+//!    or already taken by another row of this run → error. The current holder counts even if
+//!    another row of the same run moves them off that value (no swaps within one run).
+//! 6. **Fields**: only fields in `present` are compared and written; an absent field keeps
+//!    its value, a carried blank optional field clears it, a blank username keeps the current
+//!    one. `grade` applies to students only, `position` to adults only (changing role clears
+//!    the one that no longer applies). Schools compare as sets. `password` is used only for
+//!    users this plan creates; it is never compared with, or written to, existing users.
+//! 7. **Missing users** (only when [`Rules::archive_missing`]): every non-archived user of
+//!    this source that no accepted row matched, that no failed row identifies, and that is
+//!    not `prevent_archiving`, is archived. Users of other sources are never touched.
+//! 8. **New users**: GUID from [`Secrets`], username given or generated (`first.last`,
+//!    `first.last2`… unique against every current username and every username of this run),
+//!    a temporary password when the row has none, `prevent_archiving` false.
+//! 9. **Guard** (unless [`Rules::approved`]): with `N` the source's non-archived users before
+//!    the run, stop for review when archives > `archive_pct`% of `N` and ≥ `archive_min`, or
+//!    when updates (restores not counted) > `update_pct`% of `N` and ≥ `archive_min` (the
+//!    minimum also applies to updates, so a tiny district can fix all its users at once).
+//!    `N = 0` never trips. The plan still carries the full preview.
+//!
+//! # Failed rows protect their user
+//! A row that fails (in validation, as a [`RowFail`], or here) never lets its user be
+//! archived as missing: every current user its `user_guid`, `custom_id` or `email` resolves
+//! to is protected. A validation failure that could not read any identifier protects no one.
 
+mod guard;
+mod index;
+mod merge;
+mod planner;
+mod username;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::domain::{CurrentUser, Grade, IncomingUser, Role, Source, Status};
+
+use planner::Planner;
+
+/// Thresholds and switches for one run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rules {
+    /// Guard: trip when more than this percentage of the source's users would be archived…
+    pub archive_pct: f64,
+    /// …and at least this many. Also the minimum for the update guard.
+    pub archive_min: usize,
+    /// Guard: trip when more than this percentage of the source's users would be updated.
+    pub update_pct: f64,
+    /// Archive users of this source missing from the feed. `false` for delta feeds, which
+    /// list only what changed.
+    pub archive_missing: bool,
+    /// An admin approved this run past the guard.
+    pub approved: bool,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Rules {
+            archive_pct: 10.0,
+            archive_min: 10,
+            update_pct: 75.0,
+            archive_missing: true,
+            approved: false,
+        }
+    }
+}
+
+/// The planner's only source of randomness.
+pub trait Secrets {
+    fn temp_password(&mut self) -> String;
+    fn new_guid(&mut self) -> Uuid;
+}
+
+/// A row that validation already refused, with whatever identifiers it could still read, so
+/// the user it refers to is protected from being archived as missing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowFail {
+    pub line: u64,
+    pub message: String,
+    pub user_guid: Option<Uuid>,
+    pub custom_id: Option<String>,
+    /// Lower-cased.
+    pub email: Option<String>,
+}
+
+/// Every column of a user row the apply layer writes (insert for created, update otherwise).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NewUser {
+    pub user_guid: Uuid,
+    pub custom_id: Option<String>,
+    pub email: Option<String>,
+    pub username: String,
+    pub first_name: String,
+    pub middle_name: String,
+    pub last_name: String,
+    pub role: Role,
+    /// School external IDs, sorted and de-duplicated.
+    pub schools: Vec<String>,
+    pub grade: Grade,
+    pub position: String,
+    pub status: Status,
+    pub source: Source,
+    pub source_key: Option<String>,
+    pub prevent_archiving: bool,
+}
+
+/// What happens to one row. `changed` lists canonical column names (`email`, `grade`,
+/// `school_external_id`, …) in column order, then `source` and `source_key`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    Created,
+    Updated {
+        changed: Vec<&'static str>,
+    },
+    Unchanged,
+    /// The user was archived and comes back (same GUID and history); `changed` may be empty.
+    Restored {
+        changed: Vec<&'static str>,
+    },
+    /// A `to_be_deleted` sync record archived its user (the user is in [`Plan::archive`]).
+    Archived,
+    Error {
+        message: String,
+    },
+}
+
+impl Outcome {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Outcome::Created => "created",
+            Outcome::Updated { .. } => "updated",
+            Outcome::Unchanged => "unchanged",
+            Outcome::Restored { .. } => "restored",
+            Outcome::Archived => "archived",
+            Outcome::Error { .. } => "error",
+        }
+    }
+}
+
+/// One incoming row's result.
+#[derive(Clone, PartialEq, Eq, Serialize)]
+pub struct RowPlan {
+    pub line: u64,
+    pub outcome: Outcome,
+    /// The user the row is about: created, matched, or (for errors) identified when possible.
+    pub user_guid: Option<Uuid>,
+    /// The user's username after the run; `None` for errors and rows that match nobody.
+    pub username: Option<String>,
+    /// For a user created without a password: shown once in the completed file.
+    pub temp_password: Option<String>,
+    /// The feed's password for a user created here, for the apply layer to hash. Never
+    /// serialised.
+    #[serde(skip)]
+    pub password: Option<String>,
+    /// What to write; `None` for unchanged, archived and error rows. Boxed: most rows of a
+    /// re-upload write nothing, and an inline `NewUser` would cost 264 bytes per row anyway.
+    pub write: Option<Box<NewUser>>,
+}
+
+/// Passwords stay out of logs.
+impl fmt::Debug for RowPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let redact = |p: &Option<String>| p.as_ref().map(|_| "<redacted>");
+        f.debug_struct("RowPlan")
+            .field("line", &self.line)
+            .field("outcome", &self.outcome)
+            .field("user_guid", &self.user_guid)
+            .field("username", &self.username)
+            .field("temp_password", &redact(&self.temp_password))
+            .field("password", &redact(&self.password))
+            .field("write", &self.write)
+            .finish()
+    }
+}
+
+/// Row outcomes counted; `archived` is the length of [`Plan::archive`] (missing users and
+/// `to_be_deleted` rows alike), so the row counts add up to the row total minus the
+/// [`Outcome::Archived`] rows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    pub restored: usize,
+    pub archived: usize,
+    pub errors: usize,
+}
+
+/// Why a run stops in Needs Review.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Review {
+    /// E.g. `would archive 4,210 of 5,000 users of students.csv (84%)`.
+    pub reason: String,
+    pub would_archive: usize,
+    pub would_update: usize,
+    pub source_total: usize,
+}
+
+/// The full preview of a run. When `review` is `Some`, the apply layer applies nothing.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    /// One per incoming row, in file order.
+    pub rows: Vec<RowPlan>,
+    /// Users to archive, sorted.
+    pub archive: Vec<Uuid>,
+    pub counts: Counts,
+    pub review: Option<Review>,
+    /// Current non-archived users of this source (before the run).
+    pub source_total: usize,
+}
+
+/// Plan one feed against every user of the district (all sources, archived included).
+/// Linear in `current.len() + incoming.len()`.
+pub fn plan(
+    current: &[CurrentUser],
+    incoming: Vec<Result<IncomingUser, RowFail>>,
+    source: &Source,
+    rules: &Rules,
+    secrets: &mut dyn Secrets,
+) -> Plan {
+    let mut planner = Planner::new(current, source);
+    planner.reserve_usernames(&incoming);
+
+    let mut rows = Vec::with_capacity(incoming.len());
+    for item in incoming {
+        rows.push(match item {
+            Ok(inc) => planner.row(inc, secrets),
+            Err(fail) => planner.failed(fail),
+        });
+    }
+
+    let (mut archive, source_total) = planner.finish(rules.archive_missing);
+    archive.sort_unstable();
+    archive.dedup();
+
+    let mut counts = Counts {
+        archived: archive.len(),
+        ..Counts::default()
+    };
+    for row in &rows {
+        match row.outcome {
+            Outcome::Created => counts.created += 1,
+            Outcome::Updated { .. } => counts.updated += 1,
+            Outcome::Unchanged => counts.unchanged += 1,
+            Outcome::Restored { .. } => counts.restored += 1,
+            Outcome::Archived => {}
+            Outcome::Error { .. } => counts.errors += 1,
+        }
+    }
+    let review = guard::review(rules, source, source_total, counts.archived, counts.updated);
+    Plan {
+        rows,
+        archive,
+        counts,
+        review,
+        source_total,
+    }
+}

@@ -1,0 +1,221 @@
+//! The reconcile engine's SQL: read the district's users once, then write a whole plan with
+//! `COPY` into temporary tables and set-based statements. Never a query per row.
+
+use crate::domain::{CurrentUser, Grade, Role, Source, Status};
+use futures::TryStreamExt;
+use sqlx::{PgConnection, Postgres, Transaction};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// Serialise runs of one district: held until the transaction ends.
+pub async fn lock_district(
+    tx: &mut Transaction<'_, Postgres>,
+    district_id: Uuid,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(hashtextextended('rollcall-district:' || $1::text, 0))",
+    )
+    .bind(district_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+#[derive(sqlx::FromRow)]
+struct CurrentRow {
+    id: Uuid,
+    custom_id: Option<String>,
+    email: Option<String>,
+    username: String,
+    first_name: String,
+    middle_name: String,
+    last_name: String,
+    role: String,
+    grade: String,
+    position: String,
+    status: String,
+    archived: bool,
+    source: String,
+    source_key: Option<String>,
+    prevent_archiving: bool,
+    schools: Vec<String>,
+}
+
+/// Every user of the district (archived included), in one streamed read.
+pub async fn load_current(
+    conn: &mut PgConnection,
+    district_id: Uuid,
+) -> sqlx::Result<Vec<CurrentUser>> {
+    let mut out = Vec::new();
+    let mut rows = sqlx::query_as::<_, CurrentRow>(
+        "SELECT u.id, u.custom_id, u.email, u.username, u.first_name, u.middle_name, u.last_name, u.role, u.grade,
+                u.position, u.status, u.archived_at IS NOT NULL AS archived, u.source, u.source_key, u.prevent_archiving,
+                coalesce(m.schools, '{}') AS schools
+         FROM users u
+         LEFT JOIN (SELECT us.user_id, array_agg(s.external_id ORDER BY s.external_id) AS schools
+                    FROM user_schools us JOIN schools s ON s.district_id = us.district_id AND s.id = us.school_id
+                    WHERE us.district_id = $1 GROUP BY us.user_id) m ON m.user_id = u.id
+         WHERE u.district_id = $1",
+    )
+    .bind(district_id)
+    .fetch(&mut *conn);
+    while let Some(r) = rows.try_next().await? {
+        out.push(CurrentUser {
+            user_guid: r.id,
+            custom_id: r.custom_id,
+            email: r.email.map(|e| e.to_lowercase()),
+            username: r.username,
+            first_name: r.first_name,
+            middle_name: r.middle_name,
+            last_name: r.last_name,
+            role: Role::parse(&r.role).unwrap_or(Role::Staff),
+            schools: r.schools,
+            grade: Grade::parse(&r.grade).unwrap_or(Grade::UNSPECIFIED),
+            position: r.position,
+            status: if r.status == "inactive" {
+                Status::Inactive
+            } else {
+                Status::Active
+            },
+            archived: r.archived,
+            source: Source::from_db(&r.source),
+            prevent_archiving: r.prevent_archiving,
+            source_key: r.source_key,
+        });
+    }
+    Ok(out)
+}
+
+/// Stream CSV text into `COPY … FROM STDIN`, in chunks.
+pub async fn copy_csv(conn: &mut PgConnection, statement: &str, csv: &[u8]) -> sqlx::Result<u64> {
+    let mut copy = conn.copy_in_raw(statement).await?;
+    for chunk in csv.chunks(1 << 20) {
+        copy.send(chunk).await?;
+    }
+    copy.finish().await
+}
+
+/// Who wrote a run's changes, for the audit log.
+pub struct RunActor<'a> {
+    pub kind: &'a str,
+    pub id: Option<Uuid>,
+    pub label: &'a str,
+    pub run_id: Uuid,
+}
+
+/// Write a staged plan: `users_csv` rows are
+/// `kind,id,custom_id,email,username,first_name,middle_name,last_name,role,grade,position,status,source,source_key,prevent_archiving,password_hash,password_temporary,action,before,after`
+/// (kind `create`, `update` or `restore`; empty text = NULL for optional columns) and
+/// `schools_csv` rows `user_id,external_id` for every written user.
+pub async fn write_plan(
+    tx: &mut Transaction<'_, Postgres>,
+    district_id: Uuid,
+    users_csv: &[u8],
+    schools_csv: &[u8],
+    archive: &[Uuid],
+    actor: &RunActor<'_>,
+    now: OffsetDateTime,
+) -> sqlx::Result<()> {
+    let conn: &mut PgConnection = tx;
+    sqlx::query(
+        "CREATE TEMP TABLE stage_users (kind text, id uuid, custom_id text, email text, username text, first_name text,
+            middle_name text, last_name text, role text, grade text, position text, status text, source text,
+            source_key text, prevent_archiving boolean, password_hash text, password_temporary boolean,
+            action text, before jsonb, after jsonb) ON COMMIT DROP",
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("CREATE TEMP TABLE stage_schools (user_id uuid, external_id text) ON COMMIT DROP")
+        .execute(&mut *conn)
+        .await?;
+    copy_csv(conn, "COPY stage_users FROM STDIN (FORMAT csv)", users_csv).await?;
+    copy_csv(
+        conn,
+        "COPY stage_schools FROM STDIN (FORMAT csv)",
+        schools_csv,
+    )
+    .await?;
+
+    sqlx::query(
+        "INSERT INTO users (district_id, id, custom_id, email, username, first_name, middle_name, last_name, role, grade,
+                            position, status, source, source_key, prevent_archiving, password_hash, password_temporary,
+                            password_set_at, created_at, updated_at)
+         SELECT $1, s.id, nullif(s.custom_id, ''), nullif(s.email, ''), s.username, coalesce(s.first_name, ''),
+                coalesce(s.middle_name, ''), coalesce(s.last_name, ''), s.role, coalesce(s.grade, 'Unspecified'),
+                coalesce(s.position, ''), s.status, s.source, nullif(s.source_key, ''), s.prevent_archiving,
+                nullif(s.password_hash, ''), coalesce(s.password_temporary, false),
+                CASE WHEN nullif(s.password_hash, '') IS NULL THEN NULL ELSE $2::timestamptz END, $2, $2
+         FROM stage_users s WHERE s.kind = 'create'",
+    )
+    .bind(district_id)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+
+    sqlx::query(
+        "UPDATE users u SET custom_id = nullif(s.custom_id, ''), email = nullif(s.email, ''), username = s.username,
+                first_name = coalesce(s.first_name, ''), middle_name = coalesce(s.middle_name, ''),
+                last_name = coalesce(s.last_name, ''), role = s.role, grade = coalesce(s.grade, 'Unspecified'),
+                position = coalesce(s.position, ''), status = s.status, source = s.source,
+                source_key = nullif(s.source_key, ''), prevent_archiving = s.prevent_archiving,
+                archived_at = CASE WHEN s.kind = 'restore' THEN NULL ELSE u.archived_at END,
+                version = u.version + 1
+         FROM stage_users s
+         WHERE u.district_id = $1 AND u.id = s.id AND s.kind IN ('update', 'restore')",
+    )
+    .bind(district_id)
+    .execute(&mut *conn)
+    .await?;
+
+    sqlx::query(
+        "DELETE FROM user_schools us USING stage_users s
+         WHERE us.district_id = $1 AND us.user_id = s.id AND s.kind IN ('update', 'restore')
+           AND NOT EXISTS (SELECT 1 FROM stage_schools ss JOIN schools sc ON sc.district_id = $1 AND sc.external_id = ss.external_id
+                           WHERE ss.user_id = us.user_id AND sc.id = us.school_id)",
+    )
+    .bind(district_id)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO user_schools (district_id, user_id, school_id)
+         SELECT $1, ss.user_id, sc.id FROM stage_schools ss
+         JOIN schools sc ON sc.district_id = $1 AND sc.external_id = ss.external_id
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(district_id)
+    .execute(&mut *conn)
+    .await?;
+
+    sqlx::query(
+        "INSERT INTO audit_log (district_id, at, actor_kind, actor_id, actor_label, action, entity_kind, entity_id, run_id, before, after)
+         SELECT $1, $2, $3, $4, $5, s.action, 'user', s.id, $6, s.before, s.after FROM stage_users s",
+    )
+    .bind(district_id)
+    .bind(now)
+    .bind(actor.kind)
+    .bind(actor.id)
+    .bind(actor.label)
+    .bind(actor.run_id)
+    .execute(&mut *conn)
+    .await?;
+
+    if !archive.is_empty() {
+        sqlx::query(
+            "WITH archived AS (
+                UPDATE users SET archived_at = $2, version = version + 1
+                WHERE district_id = $1 AND id = ANY($3) AND archived_at IS NULL RETURNING id)
+             INSERT INTO audit_log (district_id, at, actor_kind, actor_id, actor_label, action, entity_kind, entity_id, run_id, before, after)
+             SELECT $1, $2, $4, $5, $6, 'user.archive', 'user', a.id, $7, '{\"archived\": false}', '{\"archived\": true}' FROM archived a",
+        )
+        .bind(district_id)
+        .bind(now)
+        .bind(archive)
+        .bind(actor.kind)
+        .bind(actor.id)
+        .bind(actor.label)
+        .bind(actor.run_id)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,280 @@
+//! Runs (uploads, syncs, command-line imports) and their per-row results.
+
+use sqlx::{PgConnection, PgExecutor};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct Run {
+    pub district_id: Uuid,
+    pub id: Uuid,
+    pub kind: String,
+    pub source: String,
+    pub file_name: Option<String>,
+    pub file_sha256: Option<String>,
+    pub file_path: Option<String>,
+    pub status: String,
+    pub dry_run: bool,
+    pub approved: bool,
+    pub options: serde_json::Value,
+    pub submitted_kind: String,
+    pub submitted_by: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub received_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub started_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub finished_at: Option<OffsetDateTime>,
+    pub attempts: i32,
+    pub total_rows: i32,
+    pub done_rows: i32,
+    pub created: i32,
+    pub updated: i32,
+    pub unchanged: i32,
+    pub restored: i32,
+    pub archived: i32,
+    pub errors: i32,
+    pub message: Option<String>,
+    pub ignored_columns: Vec<String>,
+}
+
+const COLS: &str = "district_id, id, kind, source, file_name, file_sha256, file_path, status, dry_run, approved, options,
+    submitted_kind, submitted_by, received_at, started_at, finished_at, attempts, total_rows, done_rows, created, updated,
+    unchanged, restored, archived, errors, message, ignored_columns";
+
+pub struct NewRun<'a> {
+    pub kind: &'a str,
+    pub source: &'a str,
+    pub file_name: Option<&'a str>,
+    pub file_sha256: Option<&'a str>,
+    pub file_path: Option<&'a str>,
+    pub dry_run: bool,
+    pub approved: bool,
+    pub options: serde_json::Value,
+    pub submitted_kind: &'a str,
+    pub submitted_by: &'a str,
+    pub status: &'a str,
+}
+
+pub async fn insert(
+    db: impl PgExecutor<'_>,
+    district_id: Uuid,
+    run: &NewRun<'_>,
+) -> sqlx::Result<Uuid> {
+    let id = Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO runs (district_id, id, kind, source, file_name, file_sha256, file_path, dry_run, approved, options,
+                           submitted_kind, submitted_by, status)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+    )
+    .bind(district_id)
+    .bind(id)
+    .bind(run.kind)
+    .bind(run.source)
+    .bind(run.file_name)
+    .bind(run.file_sha256)
+    .bind(run.file_path)
+    .bind(run.dry_run)
+    .bind(run.approved)
+    .bind(&run.options)
+    .bind(run.submitted_kind)
+    .bind(run.submitted_by)
+    .bind(run.status)
+    .execute(db)
+    .await?;
+    Ok(id)
+}
+
+pub async fn get(
+    db: impl PgExecutor<'_>,
+    district_id: Uuid,
+    id: Uuid,
+) -> sqlx::Result<Option<Run>> {
+    sqlx::query_as(&format!(
+        "SELECT {COLS} FROM runs WHERE district_id = $1 AND id = $2"
+    ))
+    .bind(district_id)
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn mark_started(
+    db: impl PgExecutor<'_>,
+    district_id: Uuid,
+    id: Uuid,
+    now: OffsetDateTime,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE runs SET status = 'in_progress', started_at = $3, attempts = attempts + 1 WHERE district_id = $1 AND id = $2",
+    )
+    .bind(district_id)
+    .bind(id)
+    .bind(now)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// The final state of a run.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Finish {
+    pub status: String,
+    pub total_rows: i32,
+    pub created: i32,
+    pub updated: i32,
+    pub unchanged: i32,
+    pub restored: i32,
+    pub archived: i32,
+    pub errors: i32,
+    pub message: Option<String>,
+    pub ignored_columns: Vec<String>,
+}
+
+pub async fn finish(
+    db: impl PgExecutor<'_>,
+    district_id: Uuid,
+    id: Uuid,
+    f: &Finish,
+    now: OffsetDateTime,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE runs SET status = $3, finished_at = $4, total_rows = $5, done_rows = $5, created = $6, updated = $7,
+                unchanged = $8, restored = $9, archived = $10, errors = $11, message = $12, ignored_columns = $13
+         WHERE district_id = $1 AND id = $2",
+    )
+    .bind(district_id)
+    .bind(id)
+    .bind(&f.status)
+    .bind(now)
+    .bind(f.total_rows)
+    .bind(f.created)
+    .bind(f.updated)
+    .bind(f.unchanged)
+    .bind(f.restored)
+    .bind(f.archived)
+    .bind(f.errors)
+    .bind(&f.message)
+    .bind(&f.ignored_columns)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Replace a run's row results (CSV `line,outcome,user_id,username,temp_password,changed,error`)
+/// and archive list.
+pub async fn store_results(
+    conn: &mut PgConnection,
+    district_id: Uuid,
+    run_id: Uuid,
+    rows_csv: &[u8],
+    archive: &[Uuid],
+) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM run_rows WHERE district_id = $1 AND run_id = $2")
+        .bind(district_id)
+        .bind(run_id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM run_archives WHERE district_id = $1 AND run_id = $2")
+        .bind(district_id)
+        .bind(run_id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "CREATE TEMP TABLE stage_run_rows (line bigint, outcome text, user_id uuid, username text, temp_password text,
+            changed text[], error text) ON COMMIT DROP",
+    )
+    .execute(&mut *conn)
+    .await?;
+    super::reconcile::copy_csv(
+        conn,
+        "COPY stage_run_rows FROM STDIN (FORMAT csv)",
+        rows_csv,
+    )
+    .await?;
+    sqlx::query(
+        "INSERT INTO run_rows (district_id, run_id, line, outcome, user_id, username, temp_password, changed, error)
+         SELECT $1, $2, line, outcome, user_id, nullif(username, ''), nullif(temp_password, ''), coalesce(changed, '{}'),
+                nullif(error, '')
+         FROM stage_run_rows",
+    )
+    .bind(district_id)
+    .bind(run_id)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("DROP TABLE stage_run_rows")
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "INSERT INTO run_archives (district_id, run_id, user_id) SELECT $1, $2, unnest($3::uuid[])",
+    )
+    .bind(district_id)
+    .bind(run_id)
+    .bind(archive)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RunRow {
+    pub line: i64,
+    pub outcome: String,
+    pub user_id: Option<Uuid>,
+    pub username: Option<String>,
+    pub temp_password: Option<String>,
+    pub changed: Vec<String>,
+    pub error: Option<String>,
+}
+
+/// A run's row results in line order, streamed.
+pub fn rows_stream<'a>(
+    db: impl PgExecutor<'a> + 'a,
+    district_id: Uuid,
+    run_id: Uuid,
+) -> futures::stream::BoxStream<'a, sqlx::Result<RunRow>> {
+    sqlx::query_as(
+        "SELECT line, outcome, user_id, username, temp_password, changed, error FROM run_rows
+         WHERE district_id = $1 AND run_id = $2 ORDER BY line",
+    )
+    .bind(district_id)
+    .bind(run_id)
+    .fetch(db)
+}
+
+// ---- saved header mappings ----
+
+pub async fn saved_mapping(
+    db: impl PgExecutor<'_>,
+    district_id: Uuid,
+    signature: &str,
+) -> sqlx::Result<Option<serde_json::Value>> {
+    sqlx::query_scalar(
+        "SELECT mapping FROM header_mappings WHERE district_id = $1 AND signature = $2",
+    )
+    .bind(district_id)
+    .bind(signature)
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn save_mapping(
+    db: impl PgExecutor<'_>,
+    district_id: Uuid,
+    signature: &str,
+    mapping: &serde_json::Value,
+    by: &str,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO header_mappings (district_id, signature, mapping, updated_by) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (district_id, signature) DO UPDATE SET mapping = EXCLUDED.mapping, updated_by = EXCLUDED.updated_by,
+                                                          updated_at = now()",
+    )
+    .bind(district_id)
+    .bind(signature)
+    .bind(mapping)
+    .bind(by)
+    .execute(db)
+    .await?;
+    Ok(())
+}

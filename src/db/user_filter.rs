@@ -1,0 +1,95 @@
+//! The Users screen's filters, shared by the list, the master CSV and the API.
+
+use sqlx::{Postgres, QueryBuilder};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StatusFilter {
+    /// Active and inactive (not archived): the default view and the master CSV.
+    #[default]
+    Live,
+    Active,
+    Inactive,
+    Archived,
+}
+
+impl StatusFilter {
+    pub fn parse(s: &str) -> StatusFilter {
+        match s.to_ascii_lowercase().as_str() {
+            "active" => StatusFilter::Active,
+            "inactive" => StatusFilter::Inactive,
+            "archived" => StatusFilter::Archived,
+            _ => StatusFilter::Live,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StatusFilter::Live => "",
+            StatusFilter::Active => "active",
+            StatusFilter::Inactive => "inactive",
+            StatusFilter::Archived => "archived",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct UserFilter {
+    pub q: Option<String>,
+    pub status: StatusFilter,
+    pub role: Option<String>,
+    pub school: Option<Uuid>,
+    pub grade: Option<String>,
+    pub source: Option<String>,
+}
+
+impl UserFilter {
+    /// Append `AND …` conditions for alias `u` (the caller has already filtered on
+    /// `u.district_id`). `scope` is a school admin's schools.
+    pub fn push_conditions(&self, qb: &mut QueryBuilder<'_, Postgres>, scope: Option<&[Uuid]>) {
+        match self.status {
+            StatusFilter::Live => qb.push(" AND u.archived_at IS NULL"),
+            StatusFilter::Active => qb.push(" AND u.archived_at IS NULL AND u.status = 'active'"),
+            StatusFilter::Inactive => {
+                qb.push(" AND u.archived_at IS NULL AND u.status = 'inactive'")
+            }
+            StatusFilter::Archived => qb.push(" AND u.archived_at IS NOT NULL"),
+        };
+        if let Some(q) = self.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+            let pattern = format!(
+                "%{}%",
+                q.replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_")
+            );
+            qb.push(" AND (lower(u.first_name || ' ' || u.last_name) LIKE lower(")
+                .push_bind(pattern.clone())
+                .push(") OR lower(coalesce(u.email, '')) LIKE lower(")
+                .push_bind(pattern.clone())
+                .push(") OR lower(u.username) LIKE lower(")
+                .push_bind(pattern.clone())
+                .push(") OR lower(coalesce(u.custom_id, '')) LIKE lower(")
+                .push_bind(pattern)
+                .push("))");
+        }
+        if let Some(role) = &self.role {
+            qb.push(" AND u.role = ").push_bind(role.clone());
+        }
+        if let Some(grade) = &self.grade {
+            qb.push(" AND u.role = 'Student' AND u.grade = ")
+                .push_bind(grade.clone());
+        }
+        if let Some(source) = &self.source {
+            qb.push(" AND u.source = ").push_bind(source.clone());
+        }
+        if let Some(school) = self.school {
+            qb.push(" AND EXISTS (SELECT 1 FROM user_schools f WHERE f.district_id = u.district_id AND f.user_id = u.id AND f.school_id = ")
+                .push_bind(school)
+                .push(")");
+        }
+        if let Some(schools) = scope {
+            qb.push(" AND EXISTS (SELECT 1 FROM user_schools s WHERE s.district_id = u.district_id AND s.user_id = u.id AND s.school_id = ANY(")
+                .push_bind(schools.to_vec())
+                .push("))");
+        }
+    }
+}

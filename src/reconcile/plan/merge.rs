@@ -1,0 +1,140 @@
+//! Who may take over a user, and what a row changes about them.
+
+use crate::domain::{CurrentUser, Field, Grade, IncomingUser, Source};
+
+use super::NewUser;
+use super::planner::explicit_username;
+
+/// May a row of `feed` take over `user`? (Same source: yes.)
+pub(super) fn ownership(user: &CurrentUser, feed: &Source) -> Result<(), String> {
+    if user.source == *feed {
+        return Ok(());
+    }
+    match (&user.source, feed) {
+        (Source::Sync(_), Source::Sync(_)) if user.archived => Ok(()),
+        (Source::Sync(id), Source::Sync(_)) => Err(format!(
+            "user is provisioned by another roster sync (connection {id})"
+        )),
+        (Source::Sync(_), _) => Err(
+            "user is provisioned by a roster sync; remove them from this file or change them in the sync"
+                .to_string(),
+        ),
+        // Syncs are authoritative: they adopt file and manual users.
+        (_, Source::Sync(_)) | (Source::Manual, _) => Ok(()),
+        (Source::File(_), _) if user.archived => Ok(()),
+        (Source::File(name), _) => Err(format!(
+            "user belongs to file \"{name}\"; a user can be in only one file"
+        )),
+    }
+}
+
+/// The user as this row would leave them, and the names of the fields that differ.
+pub(super) fn merge(
+    user: &CurrentUser,
+    inc: IncomingUser,
+    source: &Source,
+) -> (NewUser, Vec<&'static str>) {
+    let username = match explicit_username(&inc) {
+        Some(name) => name.to_string(),
+        None => user.username.clone(),
+    };
+    let present = inc.present;
+    let has = |f: Field| present.contains(f);
+    let role = if has(Field::Role) {
+        inc.role
+    } else {
+        user.role
+    };
+    let (now_student, was_student) = (role.is_student(), user.role.is_student());
+    let grade = match (now_student, was_student) {
+        (true, _) if has(Field::Grade) => inc.grade,
+        (true, true) | (false, false) => user.grade,
+        _ => Grade::UNSPECIFIED,
+    };
+    let position = match (now_student, was_student) {
+        (false, _) if has(Field::Position) => inc.position,
+        (false, false) | (true, true) => user.position.clone(),
+        _ => String::new(),
+    };
+    let text = |carried: bool, new: String, old: &String| if carried { new } else { old.clone() };
+    let optional = |carried: bool, new: Option<String>, old: &Option<String>| {
+        if carried {
+            new.filter(|v| !v.trim().is_empty())
+        } else {
+            old.clone()
+        }
+    };
+    let target = NewUser {
+        user_guid: user.user_guid,
+        custom_id: optional(has(Field::CustomId), inc.custom_id, &user.custom_id),
+        email: optional(has(Field::Email), inc.email, &user.email),
+        username,
+        first_name: text(has(Field::FirstName), inc.first_name, &user.first_name),
+        middle_name: text(has(Field::MiddleName), inc.middle_name, &user.middle_name),
+        last_name: text(has(Field::LastName), inc.last_name, &user.last_name),
+        role,
+        schools: if has(Field::SchoolExternalId) {
+            school_set(inc.schools)
+        } else {
+            school_set(user.schools.clone())
+        },
+        grade,
+        position,
+        status: if has(Field::Status) {
+            inc.status
+        } else {
+            user.status
+        },
+        source: source.clone(),
+        source_key: inc.source_key.or_else(|| user.source_key.clone()),
+        prevent_archiving: user.prevent_archiving,
+    };
+
+    let mut changed = Vec::new();
+    let mut note = |name: &'static str, same: bool| {
+        if !same {
+            changed.push(name);
+        }
+    };
+    note(Field::CustomId.name(), target.custom_id == user.custom_id);
+    note(Field::Email.name(), target.email == user.email);
+    note(Field::Username.name(), target.username == user.username);
+    note(
+        Field::FirstName.name(),
+        target.first_name == user.first_name,
+    );
+    note(
+        Field::MiddleName.name(),
+        target.middle_name == user.middle_name,
+    );
+    note(Field::LastName.name(), target.last_name == user.last_name);
+    note(Field::Role.name(), target.role == user.role);
+    note(
+        Field::SchoolExternalId.name(),
+        same_set(&target.schools, &user.schools),
+    );
+    note(Field::Grade.name(), target.grade == user.grade);
+    note(Field::Position.name(), target.position == user.position);
+    note(Field::Status.name(), target.status == user.status);
+    note("source", target.source == user.source);
+    note("source_key", target.source_key == user.source_key);
+    (target, changed)
+}
+
+/// Sorted and de-duplicated (already so in the common case: then nothing moves).
+pub(super) fn school_set(mut schools: Vec<String>) -> Vec<String> {
+    if !schools.is_sorted() {
+        schools.sort_unstable();
+    }
+    schools.dedup();
+    schools
+}
+
+/// `a` is a sorted set; `b` should be one too but is checked.
+fn same_set(a: &[String], b: &[String]) -> bool {
+    if b.windows(2).all(|w| w[0] < w[1]) {
+        a == b
+    } else {
+        a == school_set(b.to_vec()).as_slice()
+    }
+}

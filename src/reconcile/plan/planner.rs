@@ -1,0 +1,476 @@
+//! The per-row work: match, refuse, claim identifiers, create or update; then the sweep of
+//! missing users.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use uuid::Uuid;
+
+use crate::domain::{CurrentUser, Field, Grade, IncomingUser, Source};
+
+use super::index::{Index, fold_case, nonblank};
+use super::merge::{merge, ownership, school_set};
+use super::username;
+use super::{NewUser, Outcome, RowFail, RowPlan, Secrets};
+
+/// What the run knows about each current user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mark {
+    Free,
+    /// A failed row identifies them: never archive them as missing.
+    Protected,
+    /// An accepted row (at this line) matched them.
+    Claimed(u64),
+}
+
+/// The three values that must stay unique in a district.
+#[derive(Debug, Clone, Copy)]
+enum Ident {
+    CustomId,
+    Email,
+    Username,
+}
+
+impl Ident {
+    fn name(self) -> &'static str {
+        match self {
+            Ident::CustomId => Field::CustomId.name(),
+            Ident::Email => Field::Email.name(),
+            Ident::Username => Field::Username.name(),
+        }
+    }
+}
+
+/// New identifier values taken by this run (lower-cased for email and username), with the
+/// line that took them. Values a user already holds are not repeated here: the index has them.
+#[derive(Default)]
+struct Claims {
+    custom_id: HashMap<String, u64>,
+    email: HashMap<String, u64>,
+    username: HashMap<String, u64>,
+}
+
+impl Claims {
+    fn map(&self, what: Ident) -> &HashMap<String, u64> {
+        match what {
+            Ident::CustomId => &self.custom_id,
+            Ident::Email => &self.email,
+            Ident::Username => &self.username,
+        }
+    }
+
+    fn take(&mut self, what: Ident, value: &str, line: u64) {
+        let map = match what {
+            Ident::CustomId => &mut self.custom_id,
+            Ident::Email => &mut self.email,
+            Ident::Username => &mut self.username,
+        };
+        map.entry(key(what, value).into_owned()).or_insert(line);
+    }
+}
+
+fn key(what: Ident, value: &str) -> Cow<'_, str> {
+    match what {
+        Ident::CustomId => Cow::Borrowed(value),
+        Ident::Email | Ident::Username => fold_case(value),
+    }
+}
+
+/// Why a row fails, and the user it is about when one was matched.
+struct Refusal {
+    message: String,
+    user: Option<Uuid>,
+}
+
+/// What an accepted row does.
+enum Step {
+    Create,
+    Update(usize),
+    Delete(usize),
+    /// A `to_be_deleted` record for nobody we know.
+    Nothing,
+}
+
+pub(super) struct Planner<'a> {
+    users: &'a [CurrentUser],
+    index: Index<'a>,
+    source: &'a Source,
+    marks: Vec<Mark>,
+    claims: Claims,
+    usernames: username::Generator,
+    /// GUIDs archived by `to_be_deleted` rows.
+    archive: Vec<Uuid>,
+}
+
+impl<'a> Planner<'a> {
+    pub(super) fn new(users: &'a [CurrentUser], source: &'a Source) -> Planner<'a> {
+        Planner {
+            users,
+            index: Index::new(users),
+            source,
+            marks: vec![Mark::Free; users.len()],
+            claims: Claims::default(),
+            usernames: username::Generator::default(),
+            archive: Vec::new(),
+        }
+    }
+
+    /// Usernames the feed gives explicitly and nobody holds yet belong to their rows before
+    /// any username is generated, so `john.smith` generated on line 2 cannot take the
+    /// `john.smith` that line 90 asks for.
+    pub(super) fn reserve_usernames(&mut self, incoming: &[Result<IncomingUser, RowFail>]) {
+        for inc in incoming.iter().flatten() {
+            if let Some(name) = explicit_username(inc)
+                && self.index.by_username(name).is_none()
+            {
+                self.claims.take(Ident::Username, name, inc.line);
+            }
+        }
+    }
+
+    /// The user a row refers to, by the matching order. `Ok(None)`: nobody (a new user).
+    fn find(
+        &self,
+        guid: Option<Uuid>,
+        custom_id: Option<&str>,
+        email: Option<&str>,
+    ) -> Result<Option<usize>, String> {
+        if let Some(guid) = guid {
+            return match self.index.by_guid(guid) {
+                Some(i) => Ok(Some(i)),
+                None => Err(format!("user_guid {guid} is not a user of this district")),
+            };
+        }
+        if let Some(custom_id) = custom_id {
+            return Ok(self.index.by_custom_id(custom_id));
+        }
+        if let Some(email) = email {
+            return Ok(self.index.by_email(email));
+        }
+        Err("the row has no user_guid, custom_id or email to identify the user".to_string())
+    }
+
+    /// Keep every user these identifiers resolve to from being archived as missing.
+    fn protect(&mut self, guid: Option<Uuid>, custom_id: Option<&str>, email: Option<&str>) {
+        let found = [
+            guid.and_then(|g| self.index.by_guid(g)),
+            custom_id.and_then(|c| self.index.by_custom_id(c)),
+            email.and_then(|e| self.index.by_email(e)),
+        ];
+        for i in found.into_iter().flatten() {
+            if self.marks[i] == Mark::Free {
+                self.marks[i] = Mark::Protected;
+            }
+        }
+    }
+
+    /// A row validation refused: passed through, its user protected.
+    pub(super) fn failed(&mut self, fail: RowFail) -> RowPlan {
+        let (custom_id, email) = (nonblank(&fail.custom_id), nonblank(&fail.email));
+        let user = self
+            .find(fail.user_guid, custom_id, email)
+            .ok()
+            .flatten()
+            .map(|i| self.users[i].user_guid);
+        self.protect(fail.user_guid, custom_id, email);
+        RowPlan::error(fail.line, fail.message, user)
+    }
+
+    pub(super) fn row(&mut self, inc: IncomingUser, secrets: &mut dyn Secrets) -> RowPlan {
+        match self.check(&inc) {
+            Ok(Step::Create) => self.create(inc, secrets),
+            Ok(Step::Update(i)) => self.update(i, inc),
+            Ok(Step::Delete(i)) => self.delete(i, inc.line),
+            Ok(Step::Nothing) => RowPlan::quiet(inc.line, Outcome::Unchanged, None, None),
+            Err(refusal) => {
+                self.protect(
+                    inc.user_guid,
+                    nonblank(&inc.custom_id),
+                    nonblank(&inc.email),
+                );
+                RowPlan::error(inc.line, refusal.message, refusal.user)
+            }
+        }
+    }
+
+    /// Every reason to refuse a row, decided before anything is claimed or generated.
+    fn check(&self, inc: &IncomingUser) -> Result<Step, Refusal> {
+        let (custom_id, email) = (nonblank(&inc.custom_id), nonblank(&inc.email));
+        let found = self
+            .find(inc.user_guid, custom_id, email)
+            .map_err(|message| Refusal {
+                message,
+                user: None,
+            })?;
+        let Some(i) = found else {
+            if inc.to_be_deleted {
+                return Ok(Step::Nothing);
+            }
+            if let Some(c) = custom_id {
+                self.free(Ident::CustomId, c, None, inc.line)?;
+            }
+            if let Some(e) = email {
+                self.free(Ident::Email, e, None, inc.line)?;
+            }
+            if let Some(name) = explicit_username(inc) {
+                self.free(Ident::Username, name, None, inc.line)?;
+            }
+            return Ok(Step::Create);
+        };
+
+        let user = &self.users[i];
+        let refuse = |message: String| Refusal {
+            message,
+            user: Some(user.user_guid),
+        };
+        if let Mark::Claimed(first) = self.marks[i] {
+            return Err(refuse(format!("matches the same user as line {first}")));
+        }
+        if inc.to_be_deleted {
+            return Ok(Step::Delete(i));
+        }
+        ownership(user, self.source).map_err(refuse)?;
+
+        let present = inc.present;
+        if present.contains(Field::CustomId)
+            && let Some(c) = custom_id
+            && user.custom_id.as_deref() != Some(c)
+        {
+            self.free(Ident::CustomId, c, Some(i), inc.line)?;
+        }
+        if present.contains(Field::Email)
+            && let Some(e) = email
+            && user.email.as_deref() != Some(e)
+        {
+            self.free(Ident::Email, e, Some(i), inc.line)?;
+        }
+        if let Some(name) = explicit_username(inc)
+            && name != user.username
+        {
+            self.free(Ident::Username, name, Some(i), inc.line)?;
+        }
+        Ok(Step::Update(i))
+    }
+
+    /// `value` may become the identifier of user `me` (`None`: a new user) on `line`.
+    fn free(&self, what: Ident, value: &str, me: Option<usize>, line: u64) -> Result<(), Refusal> {
+        let user = me.map(|i| self.users[i].user_guid);
+        let holder = match what {
+            Ident::CustomId => self.index.by_custom_id(value),
+            Ident::Email => self.index.by_email(value),
+            Ident::Username => self.index.by_username(value),
+        };
+        if let Some(h) = holder
+            && Some(h) != me
+        {
+            let other = &self.users[h];
+            let mut notes = Vec::new();
+            if !matches!(what, Ident::CustomId)
+                && let Some(c) = &other.custom_id
+            {
+                notes.push(format!("custom_id {c}"));
+            }
+            if other.archived {
+                notes.push("archived".to_string());
+            }
+            let notes = if notes.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", notes.join(", "))
+            };
+            return Err(Refusal {
+                message: format!(
+                    "{} \"{value}\" is already used by another user{notes}",
+                    what.name()
+                ),
+                user,
+            });
+        }
+        if let Some(&other_line) = self.claims.map(what).get(key(what, value).as_ref())
+            && other_line != line
+        {
+            return Err(Refusal {
+                message: format!(
+                    "{} \"{value}\" is already used by line {other_line}",
+                    what.name()
+                ),
+                user,
+            });
+        }
+        Ok(())
+    }
+
+    fn create(&mut self, inc: IncomingUser, secrets: &mut dyn Secrets) -> RowPlan {
+        let line = inc.line;
+        let user_guid = secrets.new_guid();
+        let username = match explicit_username(&inc) {
+            Some(name) => name.to_string(),
+            None => {
+                let (index, claims) = (&self.index, &self.claims);
+                let base = username::base(&inc.first_name, &inc.last_name);
+                self.usernames.generate(base, |candidate| {
+                    index.by_username(candidate).is_some()
+                        || claims.username.contains_key(candidate)
+                })
+            }
+        };
+        let custom_id = inc.custom_id.filter(|c| !c.trim().is_empty());
+        let email = inc.email.filter(|e| !e.trim().is_empty());
+        for (what, value) in [
+            (Ident::CustomId, custom_id.as_deref()),
+            (Ident::Email, email.as_deref()),
+            (Ident::Username, Some(username.as_str())),
+        ] {
+            if let Some(value) = value {
+                self.claims.take(what, value, line);
+            }
+        }
+        let password = inc.password.filter(|p| !p.is_empty());
+        let temp_password = password.is_none().then(|| secrets.temp_password());
+        let student = inc.role.is_student();
+        let write = NewUser {
+            user_guid,
+            custom_id,
+            email,
+            username: username.clone(),
+            first_name: inc.first_name,
+            middle_name: inc.middle_name,
+            last_name: inc.last_name,
+            role: inc.role,
+            schools: school_set(inc.schools),
+            grade: if student {
+                inc.grade
+            } else {
+                Grade::UNSPECIFIED
+            },
+            position: if student { String::new() } else { inc.position },
+            status: inc.status,
+            source: self.source.clone(),
+            source_key: inc.source_key,
+            prevent_archiving: false,
+        };
+        RowPlan {
+            line,
+            outcome: Outcome::Created,
+            user_guid: Some(user_guid),
+            username: Some(username),
+            temp_password,
+            password,
+            write: Some(Box::new(write)),
+        }
+    }
+
+    fn update(&mut self, i: usize, inc: IncomingUser) -> RowPlan {
+        let line = inc.line;
+        let users = self.users;
+        let user = &users[i];
+        self.marks[i] = Mark::Claimed(line);
+        let (target, changed) = merge(user, inc, self.source);
+        if target.custom_id != user.custom_id
+            && let Some(c) = &target.custom_id
+        {
+            self.claims.take(Ident::CustomId, c, line);
+        }
+        if target.email != user.email
+            && let Some(e) = &target.email
+        {
+            self.claims.take(Ident::Email, e, line);
+        }
+        if target.username != user.username {
+            self.claims.take(Ident::Username, &target.username, line);
+        }
+        let outcome = if user.archived {
+            Outcome::Restored { changed }
+        } else if changed.is_empty() {
+            return RowPlan::quiet(
+                line,
+                Outcome::Unchanged,
+                Some(user.user_guid),
+                Some(&user.username),
+            );
+        } else {
+            Outcome::Updated { changed }
+        };
+        RowPlan {
+            line,
+            outcome,
+            user_guid: Some(user.user_guid),
+            username: Some(target.username.clone()),
+            temp_password: None,
+            password: None,
+            write: Some(Box::new(target)),
+        }
+    }
+
+    /// A `to_be_deleted` record: archive the user only when this feed owns them.
+    fn delete(&mut self, i: usize, line: u64) -> RowPlan {
+        let users = self.users;
+        let user = &users[i];
+        self.marks[i] = Mark::Claimed(line);
+        let outcome = if user.source == *self.source && !user.archived && !user.prevent_archiving {
+            self.archive.push(user.user_guid);
+            Outcome::Archived
+        } else {
+            Outcome::Unchanged
+        };
+        RowPlan::quiet(line, outcome, Some(user.user_guid), Some(&user.username))
+    }
+
+    /// The users to archive (`to_be_deleted` rows, then, when `archive_missing`, every
+    /// unprotected user of this source nobody matched), and the source's size before the run.
+    pub(super) fn finish(self, archive_missing: bool) -> (Vec<Uuid>, usize) {
+        let mut archive = self.archive;
+        let mut source_total = 0;
+        for (u, mark) in self.users.iter().zip(&self.marks) {
+            if u.archived || u.source != *self.source {
+                continue;
+            }
+            source_total += 1;
+            if archive_missing && !u.prevent_archiving && *mark == Mark::Free {
+                archive.push(u.user_guid);
+            }
+        }
+        (archive, source_total)
+    }
+}
+
+impl RowPlan {
+    fn error(line: u64, message: String, user_guid: Option<Uuid>) -> RowPlan {
+        RowPlan {
+            line,
+            outcome: Outcome::Error { message },
+            user_guid,
+            username: None,
+            temp_password: None,
+            password: None,
+            write: None,
+        }
+    }
+
+    /// A row that writes nothing.
+    fn quiet(
+        line: u64,
+        outcome: Outcome,
+        user_guid: Option<Uuid>,
+        username: Option<&str>,
+    ) -> RowPlan {
+        RowPlan {
+            line,
+            outcome,
+            user_guid,
+            username: username.map(str::to_string),
+            temp_password: None,
+            password: None,
+            write: None,
+        }
+    }
+}
+
+/// A username the row gives (carried and not blank); blank means keep or generate.
+pub(super) fn explicit_username(inc: &IncomingUser) -> Option<&str> {
+    if inc.present.contains(Field::Username) {
+        nonblank(&inc.username)
+    } else {
+        None
+    }
+}

@@ -1,0 +1,1315 @@
+//! One named test per rule of SPEC §4 and per decision documented in `plan.rs`.
+
+use uuid::Uuid;
+
+use super::*;
+use crate::domain::{CurrentUser, Field, FieldSet, Grade, IncomingUser, Role, Source, Status};
+
+// ---------------------------------------------------------------- fixtures
+
+/// Deterministic secrets: GUIDs `0xfeed_0001…`, passwords `temp-1…`.
+#[derive(Default)]
+struct Seq {
+    guids: u128,
+    passwords: u32,
+}
+
+impl Secrets for Seq {
+    fn temp_password(&mut self) -> String {
+        self.passwords += 1;
+        format!("temp-{}", self.passwords)
+    }
+    fn new_guid(&mut self) -> Uuid {
+        self.guids += 1;
+        Uuid::from_u128(0xfeed_0000 + self.guids)
+    }
+}
+
+fn g(n: u128) -> Uuid {
+    Uuid::from_u128(n)
+}
+
+fn new_guid(n: u128) -> Uuid {
+    Uuid::from_u128(0xfeed_0000 + n)
+}
+
+fn students() -> Source {
+    Source::File("students.csv".into())
+}
+
+fn adults() -> Source {
+    Source::File("adults.csv".into())
+}
+
+fn sync() -> Source {
+    Source::Sync(g(0xc1e7e7))
+}
+
+fn grade(s: &str) -> Grade {
+    Grade::parse(s).unwrap()
+}
+
+/// A student of `students.csv`: custom_id `S{n}`, email `s{n}@d.org`, username `s{n}`.
+fn student(n: u128) -> CurrentUser {
+    CurrentUser {
+        user_guid: g(n),
+        custom_id: Some(format!("S{n}")),
+        email: Some(format!("s{n}@d.org")),
+        username: format!("s{n}"),
+        first_name: "Ann".into(),
+        middle_name: String::new(),
+        last_name: format!("Lee{n}"),
+        role: Role::Student,
+        schools: vec!["HS".into()],
+        grade: grade("9"),
+        position: String::new(),
+        status: Status::Active,
+        archived: false,
+        source: students(),
+        prevent_archiving: false,
+        source_key: None,
+    }
+}
+
+/// A teacher of `adults.csv`: custom_id `T{n}`, email `t{n}@d.org`, username `t{n}`.
+fn teacher(n: u128) -> CurrentUser {
+    CurrentUser {
+        custom_id: Some(format!("T{n}")),
+        email: Some(format!("t{n}@d.org")),
+        username: format!("t{n}"),
+        role: Role::Teacher,
+        grade: Grade::UNSPECIFIED,
+        position: "Math".into(),
+        source: adults(),
+        ..student(n)
+    }
+}
+
+/// The columns of a typical file: everything but user_guid.
+fn file_columns() -> FieldSet {
+    Field::ALL
+        .into_iter()
+        .filter(|f| *f != Field::UserGuid)
+        .collect()
+}
+
+/// The row a file would carry for `u` today (blank username and password).
+fn row_for(u: &CurrentUser, line: u64) -> IncomingUser {
+    IncomingUser {
+        line,
+        user_guid: None,
+        custom_id: u.custom_id.clone(),
+        email: u.email.clone(),
+        username: None,
+        first_name: u.first_name.clone(),
+        middle_name: u.middle_name.clone(),
+        last_name: u.last_name.clone(),
+        role: u.role,
+        schools: u.schools.clone(),
+        grade: u.grade,
+        position: u.position.clone(),
+        status: u.status,
+        password: None,
+        source_key: None,
+        to_be_deleted: false,
+        present: file_columns(),
+    }
+}
+
+/// A new student row nobody matches: custom_id `N{n}`, email `n{n}@d.org`.
+fn new_row(n: u128, line: u64) -> IncomingUser {
+    let mut r = row_for(&student(n), line);
+    r.custom_id = Some(format!("N{n}"));
+    r.email = Some(format!("n{n}@d.org"));
+    r.first_name = "New".into();
+    r.last_name = format!("Kid{n}");
+    r
+}
+
+fn ok(rows: Vec<IncomingUser>) -> Vec<Result<IncomingUser, RowFail>> {
+    rows.into_iter().map(Ok).collect()
+}
+
+fn run(current: &[CurrentUser], rows: Vec<IncomingUser>, source: &Source) -> Plan {
+    run_with(current, ok(rows), source, &Rules::default())
+}
+
+fn run_with(
+    current: &[CurrentUser],
+    incoming: Vec<Result<IncomingUser, RowFail>>,
+    source: &Source,
+    rules: &Rules,
+) -> Plan {
+    plan(current, incoming, source, rules, &mut Seq::default())
+}
+
+fn outcome(p: &Plan, line: u64) -> &Outcome {
+    &p.rows.iter().find(|r| r.line == line).expect("row").outcome
+}
+
+fn error(p: &Plan, line: u64) -> &str {
+    match outcome(p, line) {
+        Outcome::Error { message } => message,
+        other => panic!("line {line}: expected an error, got {other:?}"),
+    }
+}
+
+fn updated(changed: &[&'static str]) -> Outcome {
+    Outcome::Updated {
+        changed: changed.to_vec(),
+    }
+}
+
+/// What the apply layer would leave behind: writes upserted by GUID, archives applied.
+fn apply(current: &[CurrentUser], p: &Plan) -> Vec<CurrentUser> {
+    assert!(p.review.is_none(), "a plan under review applies nothing");
+    let mut users = current.to_vec();
+    for row in &p.rows {
+        let Some(w) = &row.write else { continue };
+        let next = CurrentUser {
+            user_guid: w.user_guid,
+            custom_id: w.custom_id.clone(),
+            email: w.email.clone(),
+            username: w.username.clone(),
+            first_name: w.first_name.clone(),
+            middle_name: w.middle_name.clone(),
+            last_name: w.last_name.clone(),
+            role: w.role,
+            schools: w.schools.clone(),
+            grade: w.grade,
+            position: w.position.clone(),
+            status: w.status,
+            archived: false,
+            source: w.source.clone(),
+            prevent_archiving: w.prevent_archiving,
+            source_key: w.source_key.clone(),
+        };
+        match users.iter_mut().find(|u| u.user_guid == w.user_guid) {
+            Some(u) => *u = next,
+            None => users.push(next),
+        }
+    }
+    for u in &mut users {
+        if p.archive.contains(&u.user_guid) {
+            u.archived = true;
+        }
+    }
+    users
+}
+
+// ---------------------------------------------------------------- matching
+
+#[test]
+fn match_by_guid_even_when_custom_id_and_email_change() {
+    let current = [student(1)];
+    let mut r = row_for(&current[0], 2);
+    r.user_guid = Some(g(1));
+    r.present.insert(Field::UserGuid);
+    r.custom_id = Some("S1-new".into());
+    r.email = Some("ann.new@d.org".into());
+    let p = run(&current, vec![r], &students());
+    assert_eq!(outcome(&p, 2), &updated(&["custom_id", "email"]));
+    assert_eq!(p.rows[0].user_guid, Some(g(1)));
+    assert!(p.archive.is_empty());
+}
+
+#[test]
+fn unknown_guid_is_an_error() {
+    let current = [student(1)];
+    let mut r = row_for(&current[0], 2);
+    r.user_guid = Some(g(99));
+    let p = run(&current, vec![r], &students());
+    assert_eq!(
+        error(&p, 2),
+        format!("user_guid {} is not a user of this district", g(99))
+    );
+    // The row's custom_id still identifies student 1: not archived for it.
+    assert!(p.archive.is_empty());
+}
+
+#[test]
+fn match_by_custom_id_keeps_record_when_email_changes() {
+    let current = [student(1)];
+    let mut r = row_for(&current[0], 2);
+    r.email = Some("ann.married@d.org".into());
+    let p = run(&current, vec![r], &students());
+    assert_eq!(outcome(&p, 2), &updated(&["email"]));
+    let w = p.rows[0].write.as_ref().unwrap();
+    assert_eq!(w.user_guid, g(1));
+    assert_eq!(w.email.as_deref(), Some("ann.married@d.org"));
+    assert_eq!(w.username, "s1");
+    assert!(p.archive.is_empty());
+}
+
+#[test]
+fn match_by_email_when_the_row_has_no_custom_id() {
+    let mut u = student(1);
+    u.custom_id = None;
+    let current = [u];
+    let mut r = row_for(&current[0], 2);
+    r.email = Some("S1@D.ORG".to_lowercase());
+    r.last_name = "Lee-Smith".into();
+    let p = run(&current, vec![r], &students());
+    assert_eq!(outcome(&p, 2), &updated(&["last_name"]));
+    assert_eq!(p.rows[0].user_guid, Some(g(1)));
+}
+
+#[test]
+fn email_match_is_case_insensitive_against_stored_mixed_case() {
+    let mut u = student(1);
+    u.custom_id = None;
+    u.email = Some("S1@D.org".into());
+    let current = [u];
+    let mut r = row_for(&current[0], 2);
+    r.email = Some("s1@d.org".into());
+    let p = run(&current, vec![r], &students());
+    assert_eq!(p.rows[0].user_guid, Some(g(1)));
+    // The stored spelling is normalised to the feed's.
+    assert_eq!(outcome(&p, 2), &updated(&["email"]));
+}
+
+#[test]
+fn email_change_without_custom_id_creates_new_user_and_archives_old() {
+    let mut u = student(1);
+    u.custom_id = None;
+    let current = [u];
+    let mut r = row_for(&current[0], 2);
+    r.email = Some("ann.new@d.org".into());
+    let p = run(&current, vec![r], &students());
+    assert_eq!(outcome(&p, 2), &Outcome::Created);
+    assert_eq!(p.rows[0].user_guid, Some(new_guid(1)));
+    assert_eq!(p.archive, vec![g(1)]);
+    assert_eq!(p.counts.archived, 1);
+}
+
+#[test]
+fn custom_id_without_match_does_not_fall_back_to_email() {
+    // Row: custom_id C (nobody) + email held by student 1 (custom_id S1) → error, not a match.
+    let current = [student(1)];
+    let mut r = row_for(&current[0], 2);
+    r.custom_id = Some("C".into());
+    let p = run(&current, vec![r], &students());
+    assert_eq!(
+        error(&p, 2),
+        "email \"s1@d.org\" is already used by another user (custom_id S1)"
+    );
+    assert!(p.rows[0].write.is_none());
+    assert!(p.archive.is_empty(), "the user the row names is protected");
+}
+
+#[test]
+fn row_without_any_identifier_is_an_error() {
+    let mut r = new_row(1, 2);
+    r.custom_id = None;
+    r.email = None;
+    let p = run(&[], vec![r], &students());
+    assert_eq!(
+        error(&p, 2),
+        "the row has no user_guid, custom_id or email to identify the user"
+    );
+}
+
+#[test]
+fn same_user_matched_twice_is_an_error_on_the_second_row() {
+    let current = [student(1)];
+    let by_id = row_for(&current[0], 2);
+    let mut by_email = row_for(&current[0], 3);
+    by_email.custom_id = None;
+    let p = run(&current, vec![by_id, by_email], &students());
+    assert_eq!(outcome(&p, 2), &Outcome::Unchanged);
+    assert_eq!(error(&p, 3), "matches the same user as line 2");
+    assert_eq!(p.rows[1].user_guid, Some(g(1)));
+}
+
+#[test]
+fn same_new_custom_id_twice_in_a_run_is_an_error() {
+    let a = new_row(1, 2);
+    let mut b = new_row(2, 3);
+    b.custom_id = a.custom_id.clone();
+    let p = run(&[], vec![a, b], &students());
+    assert_eq!(outcome(&p, 2), &Outcome::Created);
+    assert_eq!(error(&p, 3), "custom_id \"N1\" is already used by line 2");
+    assert_eq!(p.counts.created, 1);
+}
+
+#[test]
+fn same_new_email_twice_in_a_run_is_an_error() {
+    let a = new_row(1, 2);
+    let mut b = new_row(2, 3);
+    b.email = a.email.clone();
+    let p = run(&[], vec![a, b], &students());
+    assert_eq!(error(&p, 3), "email \"n1@d.org\" is already used by line 2");
+}
+
+// ---------------------------------------------------------------- collisions
+
+#[test]
+fn email_collision_on_create() {
+    let current = [teacher(7)];
+    let mut r = new_row(1, 2);
+    r.email = Some("t7@d.org".into());
+    let p = run(&current, vec![r], &students());
+    assert_eq!(
+        error(&p, 2),
+        "email \"t7@d.org\" is already used by another user (custom_id T7)"
+    );
+    assert_eq!(p.counts.errors, 1);
+}
+
+#[test]
+fn email_collision_on_update_includes_archived_and_other_sources() {
+    let mut archived = teacher(7);
+    archived.archived = true;
+    let current = [student(1), archived];
+    let mut r = row_for(&current[0], 2);
+    r.email = Some("t7@d.org".into());
+    let p = run(&current, vec![r], &students());
+    assert_eq!(
+        error(&p, 2),
+        "email \"t7@d.org\" is already used by another user (custom_id T7, archived)"
+    );
+    assert_eq!(p.rows[0].user_guid, Some(g(1)));
+    assert!(
+        p.archive.is_empty(),
+        "student 1's row failed: never archived for it"
+    );
+}
+
+#[test]
+fn username_collision_is_case_insensitive() {
+    let current = [student(1), student(2)];
+    let mut r = row_for(&current[0], 2);
+    r.username = Some("S2".into());
+    let keep = row_for(&current[1], 3);
+    let p = run(&current, vec![r, keep], &students());
+    assert_eq!(
+        error(&p, 2),
+        "username \"S2\" is already used by another user (custom_id S2)"
+    );
+    let mut create = new_row(3, 2);
+    create.username = Some("S1".into());
+    let p = run(&current, vec![create], &students());
+    assert_eq!(
+        error(&p, 2),
+        "username \"S1\" is already used by another user (custom_id S1)"
+    );
+}
+
+#[test]
+fn custom_id_collision_on_update_by_guid() {
+    let current = [student(1), student(2)];
+    let mut r = row_for(&current[0], 2);
+    r.user_guid = Some(g(1));
+    r.custom_id = Some("S2".into());
+    let p = run(&current, vec![r], &students());
+    assert_eq!(
+        error(&p, 2),
+        "custom_id \"S2\" is already used by another user"
+    );
+}
+
+#[test]
+fn value_freed_in_the_same_run_is_still_taken() {
+    // Line 2 moves student 1 off s1@d.org; line 3 cannot take it in the same run.
+    let current = [student(1)];
+    let mut moved = row_for(&current[0], 2);
+    moved.email = Some("ann.new@d.org".into());
+    let mut taker = new_row(2, 3);
+    taker.email = Some("s1@d.org".into());
+    let p = run(&current, vec![moved, taker], &students());
+    assert_eq!(outcome(&p, 2), &updated(&["email"]));
+    assert!(error(&p, 3).starts_with("email \"s1@d.org\" is already used by another user"));
+}
+
+// ---------------------------------------------------------------- ownership
+
+#[test]
+fn sync_owned_user_refused_in_files() {
+    let mut u = student(1);
+    u.source = sync();
+    let mut archived = student(2);
+    archived.source = sync();
+    archived.archived = true;
+    let current = [u, archived];
+    let rows = vec![row_for(&current[0], 2), row_for(&current[1], 3)];
+    let p = run(&current, rows, &students());
+    let msg = "user is provisioned by a roster sync; remove them from this file or change them in the sync";
+    assert_eq!(error(&p, 2), msg);
+    assert_eq!(
+        error(&p, 3),
+        msg,
+        "archived sync users are not adopted by files either"
+    );
+}
+
+#[test]
+fn sync_adopts_manual_and_file_users() {
+    let mut manual = student(1);
+    manual.source = Source::Manual;
+    manual.prevent_archiving = true;
+    let current = [manual, student(2)];
+    let mut r1 = row_for(&current[0], 1);
+    r1.source_key = Some("sis-1".into());
+    let mut r2 = row_for(&current[1], 2);
+    r2.source_key = Some("sis-2".into());
+    let p = run(&current, vec![r1, r2], &sync());
+    assert_eq!(outcome(&p, 1), &updated(&["source", "source_key"]));
+    assert_eq!(outcome(&p, 2), &updated(&["source", "source_key"]));
+    let w = p.rows[0].write.as_ref().unwrap();
+    assert_eq!(w.source, sync());
+    assert_eq!(w.source_key.as_deref(), Some("sis-1"));
+    assert!(w.prevent_archiving, "the flag is kept");
+}
+
+#[test]
+fn user_of_another_live_sync_is_refused() {
+    let other = Source::Sync(g(0xbeef));
+    let mut live = student(1);
+    live.source = other.clone();
+    let mut gone = student(2);
+    gone.source = other;
+    gone.archived = true;
+    let current = [live, gone];
+    let p = run(
+        &current,
+        vec![row_for(&current[0], 1), row_for(&current[1], 2)],
+        &sync(),
+    );
+    assert_eq!(
+        error(&p, 1),
+        format!(
+            "user is provisioned by another roster sync (connection {})",
+            g(0xbeef)
+        )
+    );
+    assert_eq!(
+        outcome(&p, 2),
+        &Outcome::Restored {
+            changed: vec!["source"]
+        }
+    );
+}
+
+#[test]
+fn user_of_another_file_refused_unless_archived() {
+    let mut archived = teacher(2);
+    archived.archived = true;
+    let current = [teacher(1), archived];
+    let p = run(
+        &current,
+        vec![row_for(&current[0], 2), row_for(&current[1], 3)],
+        &students(),
+    );
+    assert_eq!(
+        error(&p, 2),
+        "user belongs to file \"adults.csv\"; a user can be in only one file"
+    );
+    assert_eq!(
+        outcome(&p, 3),
+        &Outcome::Restored {
+            changed: vec!["source"]
+        }
+    );
+    assert_eq!(p.rows[1].write.as_ref().unwrap().source, students());
+}
+
+#[test]
+fn manual_user_adopted_keeps_prevent_archiving() {
+    let mut u = student(1);
+    u.source = Source::Manual;
+    u.prevent_archiving = true;
+    let current = [u];
+    let p = run(&current, vec![row_for(&current[0], 2)], &students());
+    assert_eq!(outcome(&p, 2), &updated(&["source"]));
+    let after = apply(&current, &p);
+    assert_eq!(after[0].source, students());
+    assert!(after[0].prevent_archiving);
+    // Dropped from the next upload: still protected until an admin unchecks the flag.
+    let p = run(&after, vec![], &students());
+    assert!(p.archive.is_empty());
+    assert_eq!(p.source_total, 1);
+}
+
+#[test]
+fn archived_user_restored_with_same_guid() {
+    let mut u = student(1);
+    u.archived = true;
+    let current = [u];
+    let mut r = row_for(&current[0], 2);
+    r.grade = grade("10");
+    let p = run(&current, vec![r], &students());
+    assert_eq!(
+        outcome(&p, 2),
+        &Outcome::Restored {
+            changed: vec!["grade"]
+        }
+    );
+    assert_eq!(p.rows[0].user_guid, Some(g(1)));
+    assert_eq!(p.rows[0].write.as_ref().unwrap().user_guid, g(1));
+    assert_eq!(p.counts.restored, 1);
+    assert_eq!(p.counts.updated, 0);
+    assert_eq!(
+        p.source_total, 0,
+        "archived users are not counted in the source"
+    );
+}
+
+#[test]
+fn archived_user_restored_even_when_nothing_else_changed() {
+    let mut u = student(1);
+    u.archived = true;
+    let current = [u];
+    let p = run(&current, vec![row_for(&current[0], 2)], &students());
+    assert_eq!(outcome(&p, 2), &Outcome::Restored { changed: vec![] });
+    assert!(p.rows[0].write.is_some());
+}
+
+// ---------------------------------------------------------------- fields
+
+#[test]
+fn unchanged_when_every_carried_field_is_equal() {
+    let current = [student(1)];
+    let p = run(&current, vec![row_for(&current[0], 2)], &students());
+    assert_eq!(outcome(&p, 2), &Outcome::Unchanged);
+    assert!(p.rows[0].write.is_none());
+    assert_eq!(p.rows[0].username.as_deref(), Some("s1"));
+    assert_eq!(p.counts.unchanged, 1);
+}
+
+#[test]
+fn updated_lists_changed_fields_in_column_order() {
+    let current = [student(1)];
+    let mut r = row_for(&current[0], 2);
+    r.status = Status::Inactive;
+    r.schools = vec!["HS".into(), "MS".into()];
+    r.first_name = "Anne".into();
+    r.grade = grade("10");
+    let p = run(&current, vec![r], &students());
+    assert_eq!(
+        outcome(&p, 2),
+        &updated(&["first_name", "school_external_id", "grade", "status"])
+    );
+}
+
+#[test]
+fn absent_field_keeps_current_value() {
+    let mut u = student(1);
+    u.middle_name = "Q".into();
+    let current = [u];
+    let mut r = row_for(&current[0], 2);
+    r.present = [
+        Field::CustomId,
+        Field::FirstName,
+        Field::LastName,
+        Field::Role,
+        Field::SchoolExternalId,
+    ]
+    .into_iter()
+    .collect();
+    r.middle_name = String::new();
+    r.email = None;
+    r.grade = Grade::UNSPECIFIED;
+    r.status = Status::Inactive;
+    let p = run(&current, vec![r], &students());
+    assert_eq!(outcome(&p, 2), &Outcome::Unchanged);
+}
+
+#[test]
+fn blank_carried_field_clears_it() {
+    let mut u = student(1);
+    u.middle_name = "Q".into();
+    let current = [u];
+    let mut r = row_for(&current[0], 2);
+    r.middle_name = String::new();
+    r.email = None;
+    let p = run(&current, vec![r], &students());
+    assert_eq!(outcome(&p, 2), &updated(&["email", "middle_name"]));
+    let w = p.rows[0].write.as_ref().unwrap();
+    assert_eq!(w.email, None);
+    assert_eq!(w.middle_name, "");
+}
+
+#[test]
+fn blank_username_keeps_current_and_given_one_changes_it() {
+    let current = [student(1)];
+    let mut blank = row_for(&current[0], 2);
+    blank.username = Some("  ".into());
+    let p = run(&current, vec![blank], &students());
+    assert_eq!(outcome(&p, 2), &Outcome::Unchanged);
+
+    let mut given = row_for(&current[0], 2);
+    given.username = Some("ann.lee".into());
+    let p = run(&current, vec![given], &students());
+    assert_eq!(outcome(&p, 2), &updated(&["username"]));
+    assert_eq!(p.rows[0].username.as_deref(), Some("ann.lee"));
+}
+
+#[test]
+fn password_only_used_for_created_users() {
+    let current = [student(1)];
+    let mut existing = row_for(&current[0], 2);
+    existing.password = Some("hunter22".into());
+    let mut with_password = new_row(2, 3);
+    with_password.password = Some("s3cret!".into());
+    let without = new_row(3, 4);
+    let p = run(
+        &current,
+        vec![existing, with_password, without],
+        &students(),
+    );
+    assert_eq!(
+        outcome(&p, 2),
+        &Outcome::Unchanged,
+        "never compared or updated"
+    );
+    assert_eq!(p.rows[0].password, None);
+    assert_eq!(p.rows[1].password.as_deref(), Some("s3cret!"));
+    assert_eq!(p.rows[1].temp_password, None);
+    assert_eq!(p.rows[2].password, None);
+    assert_eq!(p.rows[2].temp_password.as_deref(), Some("temp-1"));
+}
+
+#[test]
+fn passwords_are_redacted_in_debug_and_never_serialised() {
+    let mut r = new_row(1, 2);
+    r.password = Some("s3cret!".into());
+    let p = run(&[], vec![r, new_row(2, 3)], &students());
+    let debug = format!("{p:?}");
+    assert!(!debug.contains("s3cret!") && !debug.contains("temp-1"));
+    let json = serde_json::to_string(&p).unwrap();
+    assert!(!json.contains("s3cret!"));
+    assert!(json.contains("\"outcome\":\"created\""));
+}
+
+#[test]
+fn grade_ignored_for_adults() {
+    let current = [teacher(1)];
+    let mut r = row_for(&current[0], 2);
+    r.grade = grade("5");
+    let p = run(&current, vec![r], &adults());
+    assert_eq!(outcome(&p, 2), &Outcome::Unchanged);
+    let mut created = row_for(&teacher(2), 3);
+    created.grade = grade("5");
+    let p = run(&[], vec![created], &adults());
+    assert_eq!(p.rows[0].write.as_ref().unwrap().grade, Grade::UNSPECIFIED);
+}
+
+#[test]
+fn position_ignored_for_students() {
+    let current = [student(1)];
+    let mut r = row_for(&current[0], 2);
+    r.position = "Class rep".into();
+    let p = run(&current, vec![r], &students());
+    assert_eq!(outcome(&p, 2), &Outcome::Unchanged);
+    let mut created = new_row(2, 3);
+    created.position = "Class rep".into();
+    let p = run(&[], vec![created], &students());
+    assert_eq!(p.rows[0].write.as_ref().unwrap().position, "");
+}
+
+#[test]
+fn role_change_clears_the_field_that_no_longer_applies() {
+    // A graduate hired as staff: grade goes, position comes.
+    let current = [student(1)];
+    let mut r = row_for(&current[0], 2);
+    r.role = Role::Staff;
+    r.position = "Aide".into();
+    let p = run(&current, vec![r], &students());
+    assert_eq!(outcome(&p, 2), &updated(&["role", "grade", "position"]));
+    let w = p.rows[0].write.as_ref().unwrap();
+    assert_eq!((w.grade, w.position.as_str()), (Grade::UNSPECIFIED, "Aide"));
+}
+
+#[test]
+fn schools_compared_as_sets() {
+    let mut u = student(1);
+    u.schools = vec!["A".into(), "B".into()];
+    let current = [u];
+    let mut r = row_for(&current[0], 2);
+    r.schools = vec!["B".into(), "A".into(), "B".into()];
+    let p = run(&current, vec![r], &students());
+    assert_eq!(outcome(&p, 2), &Outcome::Unchanged);
+}
+
+#[test]
+fn status_change_is_an_update() {
+    let current = [student(1)];
+    let mut r = row_for(&current[0], 2);
+    r.status = Status::Inactive;
+    let p = run(&current, vec![r], &students());
+    assert_eq!(outcome(&p, 2), &updated(&["status"]));
+    assert_eq!(p.rows[0].write.as_ref().unwrap().status, Status::Inactive);
+}
+
+// ---------------------------------------------------------------- archiving
+
+#[test]
+fn missing_users_of_this_source_are_archived() {
+    let current = [student(1), student(2), student(3)];
+    let p = run(&current, vec![row_for(&current[0], 2)], &students());
+    assert_eq!(p.archive, vec![g(2), g(3)]);
+    assert_eq!(p.counts.archived, 2);
+    assert_eq!(p.source_total, 3);
+}
+
+#[test]
+fn users_of_other_sources_never_touched() {
+    let mut manual = student(3);
+    manual.source = Source::Manual;
+    let mut synced = student(4);
+    synced.source = sync();
+    let current = [student(1), teacher(2), manual, synced];
+    let p = run(&current, vec![row_for(&current[0], 2)], &students());
+    assert!(p.archive.is_empty());
+    assert_eq!(p.source_total, 1);
+}
+
+#[test]
+fn prevent_archiving_respected() {
+    let mut kept = student(2);
+    kept.prevent_archiving = true;
+    let current = [student(1), kept];
+    let p = run(&current, vec![row_for(&current[0], 2)], &students());
+    assert!(p.archive.is_empty());
+}
+
+#[test]
+fn already_archived_users_are_not_archived_again() {
+    let mut gone = student(2);
+    gone.archived = true;
+    let current = [student(1), gone];
+    let p = run(&current, vec![row_for(&current[0], 2)], &students());
+    assert!(p.archive.is_empty());
+}
+
+#[test]
+fn delta_feed_never_archives_missing_users() {
+    let current = [student(1), student(2)];
+    let rules = Rules {
+        archive_missing: false,
+        ..Rules::default()
+    };
+    let p = run_with(
+        &current,
+        ok(vec![row_for(&current[0], 2)]),
+        &students(),
+        &rules,
+    );
+    assert!(p.archive.is_empty());
+}
+
+#[test]
+fn validation_error_row_protects_the_user_it_names() {
+    let current = [student(1), student(2), student(3), student(4)];
+    let fails = |line, guid, custom_id: Option<&str>, email: Option<&str>| {
+        Err(RowFail {
+            line,
+            message: "unknown school external ID \"XX\"".into(),
+            user_guid: guid,
+            custom_id: custom_id.map(str::to_string),
+            email: email.map(str::to_string),
+        })
+    };
+    let incoming = vec![
+        fails(2, Some(g(1)), None, None),
+        fails(3, None, Some("S2"), None),
+        fails(4, None, None, Some("s3@d.org")),
+    ];
+    let p = run_with(&current, incoming, &students(), &Rules::default());
+    assert_eq!(p.archive, vec![g(4)]);
+    assert_eq!(p.counts.errors, 3);
+    assert_eq!(p.rows[1].user_guid, Some(g(2)));
+    assert_eq!(error(&p, 3), "unknown school external ID \"XX\"");
+}
+
+#[test]
+fn validation_error_without_identifiers_protects_no_one() {
+    // The documented limitation: a row validation could not read any identifier of.
+    let current = [student(1)];
+    let incoming = vec![Err(RowFail {
+        line: 2,
+        message: "extra non-empty fields".into(),
+        user_guid: None,
+        custom_id: None,
+        email: None,
+    })];
+    let p = run_with(&current, incoming, &students(), &Rules::default());
+    assert_eq!(p.archive, vec![g(1)]);
+    assert_eq!(p.rows[0].user_guid, None);
+}
+
+#[test]
+fn planner_error_row_protects_its_user() {
+    let current = [student(1), student(2)];
+    let mut r = row_for(&current[0], 2);
+    r.email = Some("s2@d.org".into());
+    let p = run(&current, vec![r], &students());
+    assert!(error(&p, 2).starts_with("email \"s2@d.org\""));
+    // Student 1 (matched) and student 2 (named by the email) are both left alone.
+    assert!(p.archive.is_empty());
+}
+
+// ---------------------------------------------------------------- to_be_deleted
+
+#[test]
+fn tobedeleted_archives_the_user_of_this_sync() {
+    let mut u = student(1);
+    u.source = sync();
+    let mut other = student(2);
+    other.source = sync();
+    let current = [u, other];
+    let mut r = row_for(&current[0], 1);
+    r.to_be_deleted = true;
+    let rules = Rules {
+        archive_missing: false,
+        ..Rules::default()
+    };
+    let p = run_with(
+        &current,
+        ok(vec![r, row_for(&current[1], 2)]),
+        &sync(),
+        &rules,
+    );
+    assert_eq!(outcome(&p, 1), &Outcome::Archived);
+    assert!(p.rows[0].write.is_none());
+    assert_eq!(p.archive, vec![g(1)]);
+    assert_eq!(p.counts.archived, 1);
+    assert_eq!(p.counts.unchanged, 1);
+}
+
+#[test]
+fn tobedeleted_leaves_alone_unknown_protected_archived_and_foreign_users() {
+    let mut protected = student(1);
+    protected.source = sync();
+    protected.prevent_archiving = true;
+    let mut archived = student(2);
+    archived.source = sync();
+    archived.archived = true;
+    let foreign = student(3); // students.csv
+    let current = [protected, archived, foreign];
+    let mut rows: Vec<IncomingUser> = current
+        .iter()
+        .zip(1..)
+        .map(|(u, l)| row_for(u, l))
+        .collect();
+    rows.push(new_row(9, 4));
+    for r in &mut rows {
+        r.to_be_deleted = true;
+    }
+    let p = run(&current, rows, &sync());
+    for line in 1..=4 {
+        assert_eq!(outcome(&p, line), &Outcome::Unchanged, "line {line}");
+    }
+    assert!(p.archive.is_empty());
+    assert_eq!(p.rows[3].user_guid, None);
+}
+
+// ---------------------------------------------------------------- new users
+
+#[test]
+fn created_user_gets_feed_source_and_generated_secrets() {
+    let mut r = new_row(1, 2);
+    r.source_key = Some("sis-77".into());
+    r.first_name = "Zoë".into();
+    r.last_name = "O'Brien".into();
+    let p = run(&[], vec![r], &sync());
+    let row = &p.rows[0];
+    assert_eq!(row.outcome, Outcome::Created);
+    assert_eq!(row.user_guid, Some(new_guid(1)));
+    assert_eq!(row.username.as_deref(), Some("zoe.obrien"));
+    assert_eq!(row.temp_password.as_deref(), Some("temp-1"));
+    let w = row.write.as_ref().unwrap();
+    assert_eq!(w.user_guid, new_guid(1));
+    assert_eq!(w.source, sync());
+    assert_eq!(w.source_key.as_deref(), Some("sis-77"));
+    assert!(!w.prevent_archiving);
+    assert_eq!(w.custom_id.as_deref(), Some("N1"));
+    assert_eq!(p.counts.created, 1);
+}
+
+#[test]
+fn username_slug_folds_accents_and_drops_the_rest() {
+    assert_eq!(
+        username::base("José-María", "Núñez Åström"),
+        "josemaria.nunezastrom"
+    );
+    assert_eq!(username::base("Łukasz", "Straße"), "lukasz.strasse");
+    assert_eq!(username::base("李", "Wang"), "wang");
+    assert_eq!(username::base("Al", ""), "al");
+    assert_eq!(username::base("李", "王"), "user");
+}
+
+#[test]
+fn username_generation_skips_existing_including_archived_case_insensitive() {
+    let mut taken = student(1);
+    taken.username = "Ann.Smith".into();
+    let mut archived = student(2);
+    archived.username = "ann.smith2".into();
+    archived.archived = true;
+    let current = [taken, archived];
+    let mut r = new_row(3, 2);
+    r.first_name = "Ann".into();
+    r.last_name = "Smith".into();
+    let rules = Rules {
+        archive_missing: false,
+        ..Rules::default()
+    };
+    let p = run_with(&current, ok(vec![r]), &students(), &rules);
+    assert_eq!(p.rows[0].username.as_deref(), Some("ann.smith3"));
+}
+
+#[test]
+fn username_generation_unique_within_run() {
+    let rows: Vec<_> = (1..=3)
+        .map(|n| {
+            let mut r = new_row(n, n as u64 + 1);
+            r.first_name = "Ann".into();
+            r.last_name = "Smith".into();
+            r
+        })
+        .collect();
+    let p = run(&[], rows, &students());
+    let names: Vec<_> = p.rows.iter().map(|r| r.username.clone().unwrap()).collect();
+    assert_eq!(names, ["ann.smith", "ann.smith2", "ann.smith3"]);
+}
+
+#[test]
+fn username_generation_avoids_usernames_given_later_in_the_file() {
+    let mut first = new_row(1, 2);
+    first.first_name = "Ann".into();
+    first.last_name = "Smith".into();
+    let mut later = new_row(2, 3);
+    later.username = Some("Ann.Smith".into());
+    let p = run(&[], vec![first, later], &students());
+    assert_eq!(p.rows[0].username.as_deref(), Some("ann.smith2"));
+    assert_eq!(p.rows[1].username.as_deref(), Some("Ann.Smith"));
+    assert_eq!(p.counts.created, 2);
+}
+
+#[test]
+fn username_generation_stays_linear_for_many_namesakes() {
+    let rows: Vec<_> = (1..=3000)
+        .map(|n| {
+            let mut r = new_row(n, n as u64 + 1);
+            r.first_name = "John".into();
+            r.last_name = "Smith".into();
+            r
+        })
+        .collect();
+    let p = run(&[], rows, &students());
+    assert_eq!(p.rows[2999].username.as_deref(), Some("john.smith3000"));
+    let mut names: Vec<_> = p.rows.iter().map(|r| r.username.clone().unwrap()).collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), 3000);
+}
+
+#[test]
+fn temp_password_only_when_no_password() {
+    let mut given = new_row(1, 2);
+    given.password = Some("pw-from-sis".into());
+    let mut blank = new_row(2, 3);
+    blank.password = Some(String::new());
+    let p = run(&[], vec![given, blank], &students());
+    assert_eq!(p.rows[0].temp_password, None);
+    assert_eq!(p.rows[1].temp_password.as_deref(), Some("temp-1"));
+    assert_eq!(p.rows[1].password, None);
+}
+
+// ---------------------------------------------------------------- guard
+
+fn many(n: u128) -> Vec<CurrentUser> {
+    (1..=n).map(student).collect()
+}
+
+#[test]
+fn guard_trips_on_archive_percentage() {
+    let current = many(5000);
+    let rows: Vec<_> = current[..790]
+        .iter()
+        .zip(2..)
+        .map(|(u, l)| row_for(u, l))
+        .collect();
+    let p = run(&current, rows, &students());
+    let review = p.review.expect("guard trips");
+    assert_eq!(
+        review.reason,
+        "would archive 4,210 of 5,000 users of students.csv (84%)"
+    );
+    assert_eq!((review.would_archive, review.source_total), (4210, 5000));
+    assert_eq!(p.archive.len(), 4210, "the preview is complete");
+    assert_eq!(p.counts.unchanged, 790);
+}
+
+#[test]
+fn guard_needs_the_minimum_count_of_archives() {
+    // 9 of 20 is 45%, but fewer than 10 users.
+    let current = many(20);
+    let rows: Vec<_> = current[..11]
+        .iter()
+        .zip(2..)
+        .map(|(u, l)| row_for(u, l))
+        .collect();
+    let p = run(&current, rows, &students());
+    assert_eq!(p.counts.archived, 9);
+    assert!(p.review.is_none());
+}
+
+#[test]
+fn guard_needs_more_than_the_percentage() {
+    // Exactly 10% (10 of 100) does not trip; 11 does.
+    let current = many(100);
+    let rows = |keep: usize| {
+        current[..keep]
+            .iter()
+            .zip(2..)
+            .map(|(u, l)| row_for(u, l))
+            .collect()
+    };
+    assert!(run(&current, rows(90), &students()).review.is_none());
+    let p = run(&current, rows(89), &students());
+    assert_eq!(
+        p.review.unwrap().reason,
+        "would archive 11 of 100 users of students.csv (11%)"
+    );
+}
+
+#[test]
+fn guard_shows_a_decimal_when_rounding_would_hide_the_excess() {
+    let current = many(1000);
+    let rows = current[..896]
+        .iter()
+        .zip(2..)
+        .map(|(u, l)| row_for(u, l))
+        .collect();
+    let p = run(&current, rows, &students());
+    assert_eq!(
+        p.review.unwrap().reason,
+        "would archive 104 of 1,000 users of students.csv (10.4%)"
+    );
+}
+
+#[test]
+fn guard_trips_on_updates() {
+    let current = many(100);
+    let rows = current
+        .iter()
+        .zip(2..)
+        .map(|(u, l)| {
+            let mut r = row_for(u, l);
+            if l < 78 {
+                r.grade = grade("10");
+            }
+            r
+        })
+        .collect();
+    let p = run(&current, rows, &students());
+    assert_eq!(p.counts.updated, 76);
+    let review = p.review.unwrap();
+    assert_eq!(
+        review.reason,
+        "would update 76 of 100 users of students.csv (76%)"
+    );
+    assert_eq!(review.would_update, 76);
+}
+
+#[test]
+fn guard_on_updates_needs_the_minimum_too() {
+    let current = many(8);
+    let rows = current
+        .iter()
+        .zip(2..)
+        .map(|(u, l)| {
+            let mut r = row_for(u, l);
+            r.status = Status::Inactive;
+            r
+        })
+        .collect();
+    let p = run(&current, rows, &students());
+    assert_eq!(p.counts.updated, 8);
+    assert!(p.review.is_none());
+}
+
+#[test]
+fn guard_names_both_reasons() {
+    let current = many(100);
+    let rows = current[..80]
+        .iter()
+        .zip(2..)
+        .map(|(u, l)| {
+            let mut r = row_for(u, l);
+            r.status = Status::Inactive;
+            r
+        })
+        .collect();
+    let p = run(&current, rows, &students());
+    assert_eq!(
+        p.review.unwrap().reason,
+        "would archive 20 of 100 users of students.csv (20%); \
+         would update 80 of 100 users of students.csv (80%)"
+    );
+}
+
+#[test]
+fn guard_never_trips_for_an_empty_source() {
+    let rows = (1..=50).map(|n| new_row(n, n as u64 + 1)).collect();
+    let p = run(&many(0), rows, &students());
+    assert_eq!(p.source_total, 0);
+    assert!(p.review.is_none());
+}
+
+#[test]
+fn approved_bypasses_the_guard() {
+    let current = many(100);
+    let rules = Rules {
+        approved: true,
+        ..Rules::default()
+    };
+    let p = run_with(&current, ok(vec![]), &students(), &rules);
+    assert_eq!(p.counts.archived, 100);
+    assert!(p.review.is_none());
+}
+
+#[test]
+fn thousands_separators() {
+    assert_eq!(guard::thousands(0), "0");
+    assert_eq!(guard::thousands(999), "999");
+    assert_eq!(guard::thousands(1000), "1,000");
+    assert_eq!(guard::thousands(1_234_567), "1,234,567");
+}
+
+// ---------------------------------------------------------------- whole runs
+
+#[test]
+fn one_outcome_per_row_in_file_order() {
+    let current = [student(1), student(2)];
+    let mut changed = row_for(&current[1], 4);
+    changed.status = Status::Inactive;
+    let incoming = vec![
+        Ok(row_for(&current[0], 2)),
+        Err(RowFail {
+            line: 3,
+            message: "missing first_name".into(),
+            user_guid: None,
+            custom_id: None,
+            email: None,
+        }),
+        Ok(changed),
+        Ok(new_row(5, 5)),
+    ];
+    let p = run_with(&current, incoming, &students(), &Rules::default());
+    let got: Vec<_> = p
+        .rows
+        .iter()
+        .map(|r| (r.line, r.outcome.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (2, "unchanged"),
+            (3, "error"),
+            (4, "updated"),
+            (5, "created")
+        ]
+    );
+    assert_eq!(
+        p.counts,
+        Counts {
+            created: 1,
+            updated: 1,
+            unchanged: 1,
+            restored: 0,
+            archived: 0,
+            errors: 1
+        }
+    );
+}
+
+#[test]
+fn rerun_after_apply_is_a_no_op() {
+    let mut manual = student(3);
+    manual.source = Source::Manual;
+    manual.prevent_archiving = true;
+    let mut returning = student(4);
+    returning.archived = true;
+    let mut no_id = student(5);
+    no_id.custom_id = None;
+    let current = vec![
+        student(1),
+        student(2),
+        manual,
+        returning,
+        no_id,
+        student(6),
+        teacher(7),
+    ];
+
+    let mut edited = row_for(&current[1], 3);
+    edited.email = Some("ann.two@d.org".into());
+    let mut moved_email = row_for(&current[4], 6);
+    moved_email.email = Some("five.new@d.org".into());
+    let mut with_password = new_row(8, 8);
+    with_password.password = Some("pw".into());
+    with_password.username = Some("Given.Name".into());
+    let rows = vec![
+        row_for(&current[0], 2),
+        edited,
+        row_for(&current[2], 4),
+        row_for(&current[3], 5),
+        moved_email,
+        new_row(7, 7),
+        with_password,
+    ];
+    let first = run(&current, rows.clone(), &students());
+    assert_eq!(
+        (
+            first.counts.created,
+            first.counts.updated,
+            first.counts.restored
+        ),
+        (3, 2, 1)
+    );
+    assert_eq!(first.archive, vec![g(5), g(6)]);
+
+    let after = apply(&current, &first);
+    let again = run(&after, rows, &students());
+    for row in &again.rows {
+        assert_eq!(row.outcome, Outcome::Unchanged, "line {}", row.line);
+        assert!(row.write.is_none() && row.temp_password.is_none());
+    }
+    assert!(again.archive.is_empty());
+    assert!(again.review.is_none());
+}
+
+#[test]
+fn master_csv_round_trip_with_guids_is_a_no_op() {
+    let current = vec![student(1), student(2), teacher(3)];
+    let rows = current
+        .iter()
+        .zip(2..)
+        .filter(|(u, _)| u.source == students())
+        .map(|(u, l)| {
+            let mut r = row_for(u, l);
+            r.user_guid = Some(u.user_guid);
+            r.username = Some(u.username.to_uppercase());
+            r.present = Field::ALL.into_iter().collect();
+            r
+        })
+        .collect();
+    let p = run(&current, rows, &students());
+    // A username differing only in case is still a change of spelling.
+    assert_eq!(p.counts.updated, 2);
+    let rows2: Vec<_> = current[..2]
+        .iter()
+        .zip(2..)
+        .map(|(u, l)| {
+            let mut r = row_for(u, l);
+            r.user_guid = Some(u.user_guid);
+            r.username = Some(u.username.clone());
+            r
+        })
+        .collect();
+    let p = run(&current, rows2, &students());
+    assert_eq!(p.counts.unchanged, 2);
+    assert!(p.archive.is_empty());
+}
