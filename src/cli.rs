@@ -35,6 +35,32 @@ pub enum Command {
     /// API tokens.
     #[command(subcommand)]
     Token(TokenCmd),
+    /// Run a user CSV through the reconcile pipeline and print a JSON summary.
+    Import {
+        #[arg(long)]
+        district: String,
+        file: PathBuf,
+        /// Source key (default: the file name). Uploading the same key again replaces that feed.
+        #[arg(long)]
+        source: Option<String>,
+        /// Preview only: plan and report, write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Map a column to a field for this run: COLUMN=FIELD (or COLUMN=ignore).
+        #[arg(long = "map", value_name = "COLUMN=FIELD")]
+        map: Vec<String>,
+        /// Give a field a fixed value for every row: FIELD=VALUE (e.g. role=Student).
+        #[arg(long = "set", value_name = "FIELD=VALUE")]
+        set: Vec<String>,
+        /// Apply past the mass-change guard.
+        #[arg(long)]
+        approve: bool,
+    },
+    /// Write the district's master CSV (every non-archived user) to standard output.
+    Export {
+        #[arg(long)]
+        district: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

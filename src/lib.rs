@@ -134,6 +134,43 @@ async fn dispatch(config: &config::Config, db: &Database, command: Command) -> R
                 ),
             }
         }
+        Command::Import {
+            district,
+            file,
+            source,
+            dry_run,
+            map,
+            set,
+            approve,
+        } => {
+            let d = ops::district_by_slug(pool, &district).await?;
+            let options = reconcile::run::RunOptions {
+                overrides: map
+                    .iter()
+                    .map(|m| feed::headers::parse_override(m))
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| anyhow::anyhow!("{e}"))?,
+                fixed: set
+                    .iter()
+                    .map(|s| feed::headers::parse_fixed(s))
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| anyhow::anyhow!("{e}"))?,
+                save_mapping: false,
+            };
+            let summary = ops::import_file(
+                pool, &clock, config, d.id, &file, source, dry_run, approve, options,
+            )
+            .await?;
+            println!("{}", serde_json::to_string_pretty(&summary)?);
+            if summary.status == "failed" {
+                bail!("{}", summary.message.unwrap_or_default());
+            }
+            Ok(())
+        }
+        Command::Export { district } => {
+            let d = ops::district_by_slug(pool, &district).await?;
+            ops::export_master(pool, d.id, std::io::stdout().lock()).await
+        }
         Command::Token(TokenCmd::Create { district, name }) => {
             let d = ops::district_by_slug(pool, &district).await?;
             println!(

@@ -154,3 +154,77 @@ pub async fn district_by_slug(pool: &PgPool, slug: &str) -> Result<db::districts
         .await?
         .with_context(|| format!("no district with slug \"{slug}\" (see `rollcall district list`)"))
 }
+
+/// Run a user CSV from the command line (a run of kind `cli`).
+#[allow(clippy::too_many_arguments)]
+pub async fn import_file(
+    pool: &PgPool,
+    clock: &Clock,
+    config: &crate::config::Config,
+    district_id: uuid::Uuid,
+    file: &std::path::Path,
+    source: Option<String>,
+    dry_run: bool,
+    approve: bool,
+    options: crate::reconcile::run::RunOptions,
+) -> Result<crate::reconcile::run::Summary> {
+    let path = file
+        .canonicalize()
+        .with_context(|| format!("reading {}", file.display()))?;
+    let file_name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("import.csv")
+        .to_string();
+    let source_key = source.unwrap_or_else(|| file_name.clone());
+    let source = crate::domain::Source::File(source_key);
+    let run_id = db::runs::insert(
+        pool,
+        district_id,
+        &db::runs::NewRun {
+            kind: "cli",
+            source: &source.to_db(),
+            file_name: Some(&file_name),
+            file_sha256: None,
+            file_path: path.to_str(),
+            dry_run,
+            approved: approve,
+            options: serde_json::to_value(&options)?,
+            submitted_kind: "cli",
+            submitted_by: "command line",
+            status: "queued",
+        },
+    )
+    .await?;
+    let req = crate::reconcile::run::RunRequest {
+        district_id,
+        run_id,
+        path,
+        source,
+        dry_run,
+        approved: approve,
+        options,
+        actor_kind: "cli",
+        actor_id: None,
+        actor_label: "command line",
+        max_bytes: config.max_upload_bytes(),
+    };
+    crate::reconcile::run::execute(pool, clock, &req).await
+}
+
+/// Stream the master CSV (every non-archived user) into `out`.
+pub async fn export_master(
+    pool: &PgPool,
+    district_id: uuid::Uuid,
+    out: impl std::io::Write,
+) -> Result<()> {
+    use futures::StreamExt;
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record(crate::reconcile::report::MASTER_HEADER)?;
+    let mut rows = db::export::master_rows(pool.clone(), district_id, Default::default(), None);
+    while let Some(row) = rows.next().await {
+        w.write_record(crate::reconcile::report::master_record(&row?))?;
+    }
+    w.flush()?;
+    Ok(())
+}

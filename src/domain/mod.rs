@@ -182,6 +182,9 @@ impl FieldSet {
     pub fn insert(&mut self, f: Field) {
         self.0 |= f.bit();
     }
+    pub fn remove(&mut self, f: Field) {
+        self.0 &= !f.bit();
+    }
     pub fn contains(self, f: Field) -> bool {
         self.0 & f.bit() != 0
     }

@@ -188,6 +188,16 @@ impl<'a> Validator<'a> {
             )
         })?;
         let schools = self.schools(rec)?;
+        let mut present = self.present;
+        if schools.is_empty() {
+            // A row naming its user by user_guid (the master CSV) may leave schools blank:
+            // the user keeps theirs (district admins often have none). Any other row needs one.
+            if user_guid.is_none() {
+                let f = Field::SchoolExternalId;
+                return Err(fail(f, format!("{} is required", f.name())));
+            }
+            present.remove(Field::SchoolExternalId);
+        }
         let grade = if role.is_student() {
             let v = get(Field::Grade);
             Grade::parse(v).ok_or_else(|| {
@@ -236,7 +246,7 @@ impl<'a> Validator<'a> {
             password,
             source_key: None,
             to_be_deleted: false,
-            present: self.present,
+            present,
         })
     }
 
@@ -263,9 +273,6 @@ impl<'a> Validator<'a> {
                 );
                 return Err(self.error(rec, field, message));
             }
-        }
-        if out.is_empty() {
-            return Err(self.error(rec, field, format!("{} is required", field.name())));
         }
         out.sort();
         out.dedup();

@@ -1,1 +1,4 @@
+pub mod apply;
 pub mod plan;
+pub mod report;
+pub mod run;

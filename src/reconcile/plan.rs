@@ -15,6 +15,11 @@
 //!    becomes this feed; `prevent_archiving` kept). A user of another file is refused unless
 //!    archived (then adopted and restored). A sync-owned user is refused by file feeds; a
 //!    sync adopts file and manual users, and refuses users of another live sync connection.
+//!    **Editing in place**: a file row that names a live user of another source by
+//!    `user_guid` (the master CSV, edited and sent back) updates that user but never moves
+//!    them between feeds (their source is kept); it may not change a sync-owned user, but
+//!    an unchanged sync-owned row is simply Unchanged. So the master CSV sent back as it
+//!    is, under any name, is a no-op.
 //! 5. **Identifiers stay unique**: a new or changed `custom_id`, `email` or `username` held
 //!    by another user (any source, archived included; email and username case-insensitive)
 //!    or already taken by another row of this run → error. The current holder counts even if

@@ -179,7 +179,12 @@ impl<'a> Planner<'a> {
     pub(super) fn row(&mut self, inc: IncomingUser, secrets: &mut dyn Secrets) -> RowPlan {
         match self.check(&inc) {
             Ok(Step::Create) => self.create(inc, secrets),
-            Ok(Step::Update(i)) => self.update(i, inc),
+            Ok(Step::Update(i)) => {
+                // A row that names its user by user_guid (the master CSV, edited and sent
+                // back) edits that user in place: it never moves them between feeds.
+                let keep_source = self.edits_in_place(&inc, i);
+                self.update(i, inc, keep_source)
+            }
             Ok(Step::Delete(i)) => self.delete(i, inc.line),
             Ok(Step::Nothing) => RowPlan::quiet(inc.line, Outcome::Unchanged, None, None),
             Err(refusal) => {
@@ -229,7 +234,15 @@ impl<'a> Planner<'a> {
         if inc.to_be_deleted {
             return Ok(Step::Delete(i));
         }
-        ownership(user, self.source).map_err(refuse)?;
+        if self.edits_in_place(inc, i) {
+            // Another feed's user, edited by user_guid: allowed unless a roster sync owns
+            // them and the row would change something.
+            if user.source.is_sync() && !merge(user, inc.clone(), &user.source).1.is_empty() {
+                ownership(user, self.source).map_err(refuse)?;
+            }
+        } else {
+            ownership(user, self.source).map_err(refuse)?;
+        }
 
         let present = inc.present;
         if present.contains(Field::CustomId)
@@ -360,12 +373,27 @@ impl<'a> Planner<'a> {
         }
     }
 
-    fn update(&mut self, i: usize, inc: IncomingUser) -> RowPlan {
+    /// Does this file row edit user `i` in place (matched by user_guid, the user is live and
+    /// belongs to another source)?
+    fn edits_in_place(&self, inc: &IncomingUser, i: usize) -> bool {
+        let user = &self.users[i];
+        inc.user_guid == Some(user.user_guid)
+            && matches!(self.source, Source::File(_))
+            && !user.archived
+            && user.source != *self.source
+    }
+
+    fn update(&mut self, i: usize, inc: IncomingUser, keep_source: bool) -> RowPlan {
         let line = inc.line;
         let users = self.users;
         let user = &users[i];
         self.marks[i] = Mark::Claimed(line);
-        let (target, changed) = merge(user, inc, self.source);
+        let source = if keep_source {
+            &user.source
+        } else {
+            self.source
+        };
+        let (target, changed) = merge(user, inc, source);
         if target.custom_id != user.custom_id
             && let Some(c) = &target.custom_id
         {

@@ -1313,3 +1313,79 @@ fn master_csv_round_trip_with_guids_is_a_no_op() {
     assert_eq!(p.counts.unchanged, 2);
     assert!(p.archive.is_empty());
 }
+
+// ------------------------------------------------ editing in place by user_guid (master CSV)
+
+fn by_guid(u: &CurrentUser, line: u64) -> IncomingUser {
+    IncomingUser {
+        user_guid: Some(u.user_guid),
+        present: FieldSet::all(),
+        ..row_for(u, line)
+    }
+}
+
+#[test]
+fn master_csv_sent_back_unchanged_is_a_no_op_across_sources() {
+    let mut synced = student(3);
+    synced.source = sync();
+    let mut manual = teacher(4);
+    manual.source = Source::Manual;
+    manual.prevent_archiving = true;
+    let current = vec![student(1), teacher(2), synced, manual];
+    let rows: Vec<_> = current
+        .iter()
+        .enumerate()
+        .map(|(i, u)| by_guid(u, i as u64 + 2))
+        .collect();
+    let p = run(&current, rows, &Source::File("master.csv".into()));
+    assert_eq!(
+        p.counts,
+        Counts {
+            unchanged: 4,
+            ..Counts::default()
+        }
+    );
+    assert!(p.archive.is_empty());
+    assert!(p.rows.iter().all(|r| r.write.is_none()));
+}
+
+#[test]
+fn guid_row_edits_another_files_user_in_place_without_taking_them_over() {
+    let current = vec![student(1), teacher(2)];
+    let mut edited = by_guid(&current[0], 2);
+    edited.last_name = "Changed".into();
+    let p = run(
+        &current,
+        vec![edited, by_guid(&current[1], 3)],
+        &Source::File("master.csv".into()),
+    );
+    assert_eq!(*outcome(&p, 2), updated(&["last_name"]));
+    let write = p.rows[0].write.as_deref().unwrap();
+    assert_eq!(write.source, students(), "still owned by students.csv");
+    assert_eq!(*outcome(&p, 3), Outcome::Unchanged);
+}
+
+#[test]
+fn guid_row_may_not_change_a_sync_owned_user() {
+    let mut synced = student(1);
+    synced.source = sync();
+    let mut edited = by_guid(&synced, 2);
+    edited.first_name = "Other".into();
+    let p = run(&[synced], vec![edited], &Source::File("master.csv".into()));
+    assert!(
+        error(&p, 2).contains("provisioned by a roster sync"),
+        "{}",
+        error(&p, 2)
+    );
+}
+
+#[test]
+fn same_row_by_custom_id_from_another_file_is_still_refused() {
+    let current = vec![student(1)];
+    let p = run(
+        &current,
+        vec![row_for(&current[0], 2)],
+        &Source::File("master.csv".into()),
+    );
+    assert!(error(&p, 2).contains("belongs to file \"students.csv\""));
+}

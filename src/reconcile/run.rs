@@ -1,0 +1,367 @@
+//! One run of a user CSV through the pipeline: read → map → validate → plan → apply, in one
+//! transaction, serialised per district. Used by the command line and (later) the job queue.
+
+use super::apply;
+use super::plan::{self, Plan, RowFail, Rules, Secrets};
+use crate::auth;
+use crate::clock::Clock;
+use crate::db;
+use crate::db::reconcile::RunActor;
+use crate::domain::{Field, IncomingUser, Source};
+use crate::feed::headers::{self, Mapping, MappingError, SavedMapping};
+use crate::feed::read::{self, ReadOptions};
+use crate::feed::validate::{RowError, Validator};
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use uuid::Uuid;
+
+/// How a run was asked for (stored as the run's `options`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct RunOptions {
+    /// `--map COLUMN=FIELD` (or ignore) for this run only.
+    #[serde(default)]
+    pub overrides: Vec<(String, Option<Field>)>,
+    /// `--set FIELD=VALUE`: a fixed value for a field the file lacks.
+    #[serde(default)]
+    pub fixed: Vec<(Field, String)>,
+    /// Save the resolved mapping for the district (the mapper page does this).
+    #[serde(default)]
+    pub save_mapping: bool,
+}
+
+/// What a run came to (also the JSON summary the CLI prints).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Summary {
+    pub run_id: Uuid,
+    pub status: String,
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    pub restored: usize,
+    pub archived: usize,
+    pub errors: usize,
+    pub total_rows: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    pub ignored_columns: Vec<String>,
+    pub dry_run: bool,
+}
+
+struct RandomSecrets;
+
+impl Secrets for RandomSecrets {
+    fn temp_password(&mut self) -> String {
+        auth::generate_temporary()
+    }
+    fn new_guid(&mut self) -> Uuid {
+        Uuid::new_v4()
+    }
+}
+
+/// A file that cannot be used at all (nothing applied).
+#[derive(Debug, thiserror::Error)]
+pub enum FileProblem {
+    #[error("{0}")]
+    Read(#[from] read::FileError),
+    #[error("{0}")]
+    Mapping(#[from] MappingError),
+}
+
+/// The rows of a file, read and validated, with whatever identifiers failed rows still carry.
+pub struct Prepared {
+    pub headers: Vec<String>,
+    pub mapping: Mapping,
+    pub rows: Vec<Result<IncomingUser, RowFail>>,
+}
+
+fn read_headers(path: &Path, opts: ReadOptions) -> Result<Result<Vec<String>, FileProblem>> {
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    Ok(read::open(file, &opts)
+        .map(|r| r.headers().to_vec())
+        .map_err(FileProblem::from))
+}
+
+fn raw_identifiers(
+    mapping: &Mapping,
+    fields: &[String],
+) -> (Option<Uuid>, Option<String>, Option<String>) {
+    let cell = |f: Field| {
+        mapping
+            .column_of(f)
+            .and_then(|i| fields.get(i))
+            .map(|c| c.trim().trim_start_matches('\'').to_string())
+            .filter(|c| !c.is_empty())
+    };
+    (
+        cell(Field::UserGuid).and_then(|g| Uuid::parse_str(&g).ok()),
+        cell(Field::CustomId),
+        cell(Field::Email).map(|e| e.to_lowercase()),
+    )
+}
+
+/// Read and validate a whole file (blocking; call from `spawn_blocking`).
+pub fn prepare(
+    path: &Path,
+    opts: ReadOptions,
+    saved: Option<&SavedMapping>,
+    options: &RunOptions,
+    schools: &HashSet<String>,
+) -> Result<Result<Prepared, FileProblem>> {
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let reader = match read::open(file, &opts) {
+        Ok(r) => r,
+        Err(e) => return Ok(Err(e.into())),
+    };
+    let headers = reader.headers().to_vec();
+    let mapping = match headers::resolve(&headers, saved, &options.overrides, &options.fixed) {
+        Ok(m) => m,
+        Err(e) => return Ok(Err(e.into())),
+    };
+    let validator = Validator::new(&headers, &mapping, schools);
+    let mut rows: Vec<Result<IncomingUser, RowError>> = Vec::new();
+    let mut ids = Vec::new();
+    for item in reader {
+        match item {
+            Err(file_error) => return Ok(Err(file_error.into())),
+            Ok(Err(issue)) => {
+                ids.push((None, None, None));
+                rows.push(Err(RowError::from(issue)));
+            }
+            Ok(Ok(rec)) => {
+                ids.push(raw_identifiers(&mapping, &rec.fields));
+                rows.push(validator.validate(&rec));
+            }
+        }
+    }
+    validator.mark_duplicates(&mut rows);
+    let rows = rows
+        .into_iter()
+        .zip(ids)
+        .map(|(row, (user_guid, custom_id, email))| {
+            row.map_err(|e| RowFail {
+                line: e.line,
+                message: e.to_string(),
+                user_guid,
+                custom_id,
+                email,
+            })
+        })
+        .collect();
+    Ok(Ok(Prepared {
+        headers,
+        mapping,
+        rows,
+    }))
+}
+
+/// Everything a run needs to know.
+pub struct RunRequest<'a> {
+    pub district_id: Uuid,
+    pub run_id: Uuid,
+    pub path: PathBuf,
+    pub source: Source,
+    pub dry_run: bool,
+    pub approved: bool,
+    pub options: RunOptions,
+    pub actor_kind: &'a str,
+    pub actor_id: Option<Uuid>,
+    pub actor_label: &'a str,
+    pub max_bytes: u64,
+}
+
+/// Run a user CSV and record the outcome on its run. A file error marks the run Failed and
+/// changes nothing else; a database error leaves everything as before (one transaction).
+pub async fn execute(pool: &PgPool, clock: &Clock, req: &RunRequest<'_>) -> Result<Summary> {
+    db::runs::mark_started(pool, req.district_id, req.run_id, clock.now()).await?;
+    match execute_inner(pool, clock, req).await {
+        Ok(summary) => Ok(summary),
+        Err(e) => {
+            let finish = db::runs::Finish {
+                status: "failed".into(),
+                message: Some(
+                    "the run stopped on an internal error and changed nothing; it has been logged"
+                        .into(),
+                ),
+                ..Default::default()
+            };
+            tracing::error!(run = %req.run_id, error = format!("{e:#}"), "run failed");
+            db::runs::finish(pool, req.district_id, req.run_id, &finish, clock.now()).await?;
+            Err(e)
+        }
+    }
+}
+
+async fn execute_inner(pool: &PgPool, clock: &Clock, req: &RunRequest<'_>) -> Result<Summary> {
+    let opts = ReadOptions {
+        max_bytes: req.max_bytes,
+    };
+    let path = req.path.clone();
+    let headers = tokio::task::spawn_blocking(move || read_headers(&path, opts)).await??;
+    let saved = match &headers {
+        Ok(h) => db::runs::saved_mapping(pool, req.district_id, &headers::signature(h))
+            .await?
+            .and_then(|v| serde_json::from_value::<SavedMapping>(v).ok()),
+        Err(_) => None,
+    };
+    let schools: HashSet<String> = db::schools::external_ids(pool, req.district_id)
+        .await?
+        .into_iter()
+        .map(|(e, _)| e)
+        .collect();
+    let path = req.path.clone();
+    let options = req.options.clone();
+    let prepared = tokio::task::spawn_blocking(move || {
+        prepare(&path, opts, saved.as_ref(), &options, &schools)
+    })
+    .await??;
+    let prepared = match prepared {
+        Ok(p) => p,
+        Err(problem) => return fail(pool, clock, req, problem.to_string()).await,
+    };
+    if req.options.save_mapping {
+        let saved = prepared.mapping.to_saved(&prepared.headers);
+        db::runs::save_mapping(
+            pool,
+            req.district_id,
+            &headers::signature(&prepared.headers),
+            &serde_json::to_value(&saved)?,
+            req.actor_label,
+        )
+        .await?;
+    }
+    let ignored = prepared.mapping.ignored_columns(&prepared.headers);
+    apply_rows(pool, clock, req, prepared.rows, ignored, true).await
+}
+
+async fn fail(
+    pool: &PgPool,
+    clock: &Clock,
+    req: &RunRequest<'_>,
+    message: String,
+) -> Result<Summary> {
+    let finish = db::runs::Finish {
+        status: "failed".into(),
+        message: Some(message.clone()),
+        ..Default::default()
+    };
+    db::runs::finish(pool, req.district_id, req.run_id, &finish, clock.now()).await?;
+    Ok(Summary {
+        run_id: req.run_id,
+        status: "failed".into(),
+        created: 0,
+        updated: 0,
+        unchanged: 0,
+        restored: 0,
+        archived: 0,
+        errors: 0,
+        total_rows: 0,
+        message: Some(message),
+        ignored_columns: Vec::new(),
+        dry_run: req.dry_run,
+    })
+}
+
+/// Plan typed rows against the district and apply them (shared by files and syncs).
+pub async fn apply_rows(
+    pool: &PgPool,
+    clock: &Clock,
+    req: &RunRequest<'_>,
+    rows: Vec<Result<IncomingUser, RowFail>>,
+    ignored_columns: Vec<String>,
+    archive_missing: bool,
+) -> Result<Summary> {
+    let district = db::districts::by_id(pool, req.district_id)
+        .await?
+        .context("district vanished")?;
+    let rules = Rules {
+        archive_pct: district.guard_archive_pct,
+        archive_min: district.guard_archive_min.max(0) as usize,
+        update_pct: district.guard_update_pct,
+        archive_missing,
+        approved: req.approved,
+    };
+    let total_rows = rows.len();
+    let mut tx = pool.begin().await?;
+    db::reconcile::lock_district(&mut tx, req.district_id).await?;
+    let current = db::reconcile::load_current(&mut tx, req.district_id).await?;
+    let source = req.source.clone();
+    let apply_now = !req.dry_run;
+    let (plan, staged) = tokio::task::spawn_blocking(move || -> Result<(Plan, apply::Staged)> {
+        let plan = plan::plan(&current, rows, &source, &rules, &mut RandomSecrets);
+        let applied = apply_now && plan.review.is_none();
+        let staged = apply::stage(&plan, &current, applied)?;
+        Ok((plan, staged))
+    })
+    .await??;
+
+    let c = plan.counts;
+    let status = if let Some(review) = &plan.review {
+        ("needs_review", Some(review.reason.clone()))
+    } else if c.errors > 0 {
+        ("completed_with_errors", None)
+    } else {
+        ("completed", None)
+    };
+    let applied = !req.dry_run && plan.review.is_none();
+    if applied {
+        let actor = RunActor {
+            kind: req.actor_kind,
+            id: req.actor_id,
+            label: req.actor_label,
+            run_id: req.run_id,
+        };
+        db::reconcile::write_plan(
+            &mut tx,
+            req.district_id,
+            &staged.users_csv,
+            &staged.schools_csv,
+            &plan.archive,
+            &actor,
+            clock.now(),
+        )
+        .await?;
+    }
+    db::runs::store_results(
+        &mut tx,
+        req.district_id,
+        req.run_id,
+        &staged.rows_csv,
+        &plan.archive,
+    )
+    .await?;
+    let finish = db::runs::Finish {
+        status: status.0.into(),
+        total_rows: total_rows as i32,
+        created: c.created as i32,
+        updated: c.updated as i32,
+        unchanged: c.unchanged as i32,
+        restored: c.restored as i32,
+        archived: c.archived as i32,
+        errors: c.errors as i32,
+        message: status.1.clone(),
+        ignored_columns: ignored_columns.clone(),
+    };
+    db::runs::finish(&mut *tx, req.district_id, req.run_id, &finish, clock.now()).await?;
+    tx.commit().await?;
+    tracing::info!(
+        run = %req.run_id, status = status.0, created = c.created, updated = c.updated, unchanged = c.unchanged,
+        restored = c.restored, archived = c.archived, errors = c.errors, dry_run = req.dry_run, "run finished"
+    );
+    Ok(Summary {
+        run_id: req.run_id,
+        status: status.0.into(),
+        created: c.created,
+        updated: c.updated,
+        unchanged: c.unchanged,
+        restored: c.restored,
+        archived: c.archived,
+        errors: c.errors,
+        total_rows,
+        message: status.1,
+        ignored_columns,
+        dry_run: req.dry_run,
+    })
+}
