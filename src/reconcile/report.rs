@@ -75,3 +75,252 @@ mod tests {
         assert_eq!(neutralise(""), "");
     }
 }
+
+/// Which of a run's three downloads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    /// The file as sent, with any password column emptied.
+    Uploaded,
+    /// Every row processed successfully, with user_guid, username, outcome and (for accounts
+    /// created without a password) the temporary password.
+    Completed,
+    /// The failed rows as sent plus an `Error` column; fixed and sent again, it goes in.
+    Errors,
+}
+
+impl FileKind {
+    pub fn parse(s: &str) -> Option<FileKind> {
+        match s {
+            "uploaded" => Some(FileKind::Uploaded),
+            "completed" => Some(FileKind::Completed),
+            "errors" | "error" => Some(FileKind::Errors),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileKind::Uploaded => "uploaded",
+            FileKind::Completed => "completed",
+            FileKind::Errors => "errors",
+        }
+    }
+}
+
+/// One row's result, as stored for the run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowResult {
+    pub line: u64,
+    pub outcome: String,
+    pub user_guid: Option<String>,
+    pub username: Option<String>,
+    pub temp_password: Option<String>,
+    pub error: Option<String>,
+}
+
+/// The header of a download, and where in it the columns we fill in sit.
+pub struct Layout {
+    pub header: Vec<String>,
+    width: usize,
+    password: Option<usize>,
+    guid: usize,
+    username: usize,
+    outcome: Option<usize>,
+    temp: Option<usize>,
+    error: Option<usize>,
+}
+
+fn find(headers: &[String], names: &[&str]) -> Option<usize> {
+    headers.iter().position(|h| {
+        let f = crate::feed::headers::fold(h);
+        names.iter().any(|n| crate::feed::headers::fold(n) == f)
+    })
+}
+
+impl Layout {
+    /// `headers` as the file has them; `password`, `guid`, `username` the columns the run's
+    /// mapping gave those fields, if any.
+    pub fn new(
+        kind: FileKind,
+        headers: &[String],
+        password: Option<usize>,
+        guid: Option<usize>,
+        username: Option<usize>,
+    ) -> Layout {
+        let mut header: Vec<String> = headers.to_vec();
+        let existing_error = find(headers, &["error"]);
+        let mut add = |name: &str, existing: Option<usize>| -> usize {
+            existing.unwrap_or_else(|| {
+                header.push(name.to_string());
+                header.len() - 1
+            })
+        };
+        let (g, u, o, t, e) = match kind {
+            FileKind::Uploaded => (usize::MAX, usize::MAX, None, None, None),
+            FileKind::Completed => {
+                let g = add("user_guid", guid);
+                let u = add("username", username);
+                let o = add("outcome", find(headers, &["outcome"]));
+                let t = add("temporary_password", find(headers, &["temporary_password"]));
+                (g, u, Some(o), Some(t), None)
+            }
+            FileKind::Errors => (
+                usize::MAX,
+                usize::MAX,
+                None,
+                None,
+                Some(add("Error", existing_error)),
+            ),
+        };
+        let width = header.len();
+        Layout {
+            header,
+            width,
+            password,
+            guid: g,
+            username: u,
+            outcome: o,
+            temp: t,
+            error: e,
+        }
+    }
+
+    /// The output record for one file record and its result, or `None` when this download
+    /// leaves the row out.
+    pub fn record(
+        &self,
+        kind: FileKind,
+        fields: &[String],
+        result: Option<&RowResult>,
+    ) -> Option<Vec<String>> {
+        let keep = match kind {
+            FileKind::Uploaded => true,
+            FileKind::Completed => result.is_some_and(|r| r.outcome != "error"),
+            FileKind::Errors => result.is_some_and(|r| r.outcome == "error"),
+        };
+        if !keep {
+            return None;
+        }
+        let mut out: Vec<String> = fields.iter().take(self.width).cloned().collect();
+        out.resize(self.width, String::new());
+        if let Some(p) = self.password {
+            if p < out.len() {
+                out[p].clear();
+            }
+        }
+        if let Some(r) = result {
+            let mut set = |i: usize, v: &str| {
+                if i < out.len() {
+                    out[i] = v.to_string();
+                }
+            };
+            match kind {
+                FileKind::Completed => {
+                    set(self.guid, r.user_guid.as_deref().unwrap_or(""));
+                    set(self.username, r.username.as_deref().unwrap_or(""));
+                    set(self.outcome.unwrap_or(usize::MAX), &r.outcome);
+                    set(
+                        self.temp.unwrap_or(usize::MAX),
+                        r.temp_password.as_deref().unwrap_or(""),
+                    );
+                }
+                FileKind::Errors => set(
+                    self.error.unwrap_or(usize::MAX),
+                    r.error.as_deref().unwrap_or(""),
+                ),
+                FileKind::Uploaded => {}
+            }
+        }
+        Some(out.iter().map(|c| neutralise(c).into_owned()).collect())
+    }
+}
+
+#[cfg(test)]
+mod file_tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    fn result(line: u64, outcome: &str) -> RowResult {
+        RowResult {
+            line,
+            outcome: outcome.into(),
+            user_guid: Some("g-1".into()),
+            username: Some("ann.lee".into()),
+            temp_password: Some("Tmp123".into()),
+            error: (outcome == "error").then(|| "line 2, column \"grade\": bad".into()),
+        }
+    }
+
+    #[test]
+    fn completed_file_adds_guid_username_outcome_and_temp_password() {
+        let headers = s(&["custom_id", "first_name", "password"]);
+        let l = Layout::new(FileKind::Completed, &headers, Some(2), None, None);
+        assert_eq!(
+            l.header,
+            s(&[
+                "custom_id",
+                "first_name",
+                "password",
+                "user_guid",
+                "username",
+                "outcome",
+                "temporary_password"
+            ])
+        );
+        let row = l
+            .record(
+                FileKind::Completed,
+                &s(&["S1", "Ann", "secret"]),
+                Some(&result(2, "created")),
+            )
+            .unwrap();
+        assert_eq!(
+            row,
+            s(&["S1", "Ann", "", "g-1", "ann.lee", "created", "Tmp123"])
+        );
+        assert!(
+            l.record(
+                FileKind::Completed,
+                &s(&["S2", "Bo", ""]),
+                Some(&result(3, "error"))
+            )
+            .is_none()
+        );
+    }
+
+    #[test]
+    fn error_file_keeps_the_row_and_reuses_an_existing_error_column() {
+        let headers = s(&["custom_id", "grade", "Error"]);
+        let l = Layout::new(FileKind::Errors, &headers, None, None, None);
+        assert_eq!(l.header, headers, "no second Error column");
+        let row = l
+            .record(
+                FileKind::Errors,
+                &s(&["S1", "13", "old reason"]),
+                Some(&result(2, "error")),
+            )
+            .unwrap();
+        assert_eq!(row, s(&["S1", "13", "line 2, column \"grade\": bad"]));
+        assert!(
+            l.record(
+                FileKind::Errors,
+                &s(&["S1", "9", ""]),
+                Some(&result(2, "created"))
+            )
+            .is_none()
+        );
+    }
+
+    #[test]
+    fn uploaded_file_blanks_passwords_and_neutralises_formulas() {
+        let headers = s(&["first_name", "password"]);
+        let l = Layout::new(FileKind::Uploaded, &headers, Some(1), None, None);
+        assert_eq!(
+            l.record(FileKind::Uploaded, &s(&["=HYPERLINK()", "hunter2"]), None)
+                .unwrap(),
+            s(&["'=HYPERLINK()", ""])
+        );
+    }
+}
