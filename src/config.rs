@@ -50,6 +50,46 @@ pub struct Config {
     )]
     pub login_max_failures: i64,
 
+    /// Background workers that apply queued runs.
+    #[arg(long, env = "ROLLCALL_WORKERS", default_value_t = 2, global = true)]
+    pub workers: usize,
+
+    /// Seconds between scans of the drop folders.
+    #[arg(
+        long,
+        env = "ROLLCALL_DROP_POLL_SECS",
+        default_value_t = 5,
+        global = true
+    )]
+    pub drop_poll_secs: u64,
+
+    /// A dropped file is taken once untouched for this many seconds.
+    #[arg(
+        long,
+        env = "ROLLCALL_DROP_SETTLE_SECS",
+        default_value_t = 5,
+        global = true
+    )]
+    pub drop_settle_secs: u64,
+
+    /// Days uploaded, completed and error files are kept.
+    #[arg(
+        long,
+        env = "ROLLCALL_RETENTION_DAYS",
+        default_value_t = 90,
+        global = true
+    )]
+    pub retention_days: u64,
+
+    /// Days temporary passwords stay in completed files.
+    #[arg(
+        long,
+        env = "ROLLCALL_TEMP_PASSWORD_RETENTION_DAYS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub temp_password_retention_days: u64,
+
     /// Log as JSON lines instead of readable text.
     #[arg(
         long,
@@ -80,6 +120,11 @@ impl Config {
             public_url: None,
             max_upload_mb: 200,
             login_max_failures: 5,
+            workers: 1,
+            drop_poll_secs: 1,
+            drop_settle_secs: 1,
+            retention_days: 90,
+            temp_password_retention_days: 30,
             log_json: false,
         }
     }

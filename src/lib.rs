@@ -9,9 +9,11 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod feed;
+pub mod jobs;
 pub mod ops;
 pub mod pg_local;
 pub mod reconcile;
+pub mod storage;
 pub mod telemetry;
 pub mod web;
 

@@ -196,6 +196,7 @@ pub async fn import_file(
         },
     )
     .await?;
+    db::runs::mark_started(pool, district_id, run_id, clock.now()).await?;
     let req = crate::reconcile::run::RunRequest {
         district_id,
         run_id,
@@ -208,6 +209,7 @@ pub async fn import_file(
         actor_id: None,
         actor_label: "command line",
         max_bytes: config.max_upload_bytes(),
+        progress: Default::default(),
     };
     crate::reconcile::run::execute(pool, clock, &req).await
 }

@@ -61,7 +61,16 @@ pub async fn insert(
     district_id: Uuid,
     run: &NewRun<'_>,
 ) -> sqlx::Result<Uuid> {
-    let id = Uuid::new_v4();
+    insert_with_id(db, district_id, Uuid::new_v4(), run).await
+}
+
+/// A run whose id was chosen first (its file is stored under it).
+pub async fn insert_with_id(
+    db: impl PgExecutor<'_>,
+    district_id: Uuid,
+    id: Uuid,
+    run: &NewRun<'_>,
+) -> sqlx::Result<Uuid> {
     sqlx::query(
         "INSERT INTO runs (district_id, id, kind, source, file_name, file_sha256, file_path, dry_run, approved, options,
                            submitted_kind, submitted_by, status)

@@ -16,7 +16,46 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use uuid::Uuid;
+
+/// How far a run has got, shared with whoever shows it (the job queue writes it to the run
+/// every half second).
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub done: AtomicU64,
+    pub total: AtomicU64,
+    /// 0 reading, 1 planning, 2 applying.
+    pub phase: AtomicU64,
+}
+
+impl Progress {
+    pub fn phase_name(&self) -> &'static str {
+        match self.phase.load(Ordering::Relaxed) {
+            0 => "reading",
+            1 => "planning",
+            _ => "applying",
+        }
+    }
+}
+
+/// Lines in a file (a quick upper bound on its rows, for the progress bar).
+fn count_lines(path: &Path) -> u64 {
+    use std::io::Read;
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return 0;
+    };
+    let mut buf = vec![0u8; 1 << 16];
+    let mut n = 0u64;
+    while let Ok(read) = f.read(&mut buf) {
+        if read == 0 {
+            break;
+        }
+        n += buf[..read].iter().filter(|b| **b == b'\n').count() as u64;
+    }
+    n.saturating_sub(1).max(1)
+}
 
 /// How a run was asked for (stored as the run's `options`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -109,7 +148,9 @@ pub fn prepare(
     saved: Option<&SavedMapping>,
     options: &RunOptions,
     schools: &HashSet<String>,
+    progress: &Progress,
 ) -> Result<Result<Prepared, FileProblem>> {
+    progress.total.store(count_lines(path), Ordering::Relaxed);
     let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let reader = match read::open(file, &opts) {
         Ok(r) => r,
@@ -124,6 +165,7 @@ pub fn prepare(
     let mut rows: Vec<Result<IncomingUser, RowError>> = Vec::new();
     let mut ids = Vec::new();
     for item in reader {
+        progress.done.fetch_add(1, Ordering::Relaxed);
         match item {
             Err(file_error) => return Ok(Err(file_error.into())),
             Ok(Err(issue)) => {
@@ -170,12 +212,13 @@ pub struct RunRequest<'a> {
     pub actor_id: Option<Uuid>,
     pub actor_label: &'a str,
     pub max_bytes: u64,
+    pub progress: Arc<Progress>,
 }
 
-/// Run a user CSV and record the outcome on its run. A file error marks the run Failed and
-/// changes nothing else; a database error leaves everything as before (one transaction).
+/// Run a user CSV (its run already marked started) and record the outcome on its run. A
+/// file error marks the run Failed and changes nothing else; a database error leaves
+/// everything as before (one transaction).
 pub async fn execute(pool: &PgPool, clock: &Clock, req: &RunRequest<'_>) -> Result<Summary> {
-    db::runs::mark_started(pool, req.district_id, req.run_id, clock.now()).await?;
     match execute_inner(pool, clock, req).await {
         Ok(summary) => Ok(summary),
         Err(e) => {
@@ -213,8 +256,9 @@ async fn execute_inner(pool: &PgPool, clock: &Clock, req: &RunRequest<'_>) -> Re
         .collect();
     let path = req.path.clone();
     let options = req.options.clone();
+    let progress = req.progress.clone();
     let prepared = tokio::task::spawn_blocking(move || {
-        prepare(&path, opts, saved.as_ref(), &options, &schools)
+        prepare(&path, opts, saved.as_ref(), &options, &schools, &progress)
     })
     .await??;
     let prepared = match prepared {
@@ -284,6 +328,13 @@ pub async fn apply_rows(
         approved: req.approved,
     };
     let total_rows = rows.len();
+    req.progress
+        .total
+        .store(total_rows as u64, Ordering::Relaxed);
+    req.progress
+        .done
+        .store(total_rows as u64, Ordering::Relaxed);
+    req.progress.phase.store(1, Ordering::Relaxed);
     let mut tx = pool.begin().await?;
     db::reconcile::lock_district(&mut tx, req.district_id).await?;
     let current = db::reconcile::load_current(&mut tx, req.district_id).await?;
@@ -305,6 +356,7 @@ pub async fn apply_rows(
     } else {
         ("completed", None)
     };
+    req.progress.phase.store(2, Ordering::Relaxed);
     let applied = !req.dry_run && plan.review.is_none();
     if applied {
         let actor = RunActor {
