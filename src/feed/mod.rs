@@ -1,4 +1,8 @@
+pub mod bundle;
+pub mod clever;
 pub mod headers;
+pub mod oneroster;
+pub mod provider;
 pub mod read;
 pub mod schools;
 pub mod validate;

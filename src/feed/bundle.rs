@@ -1,0 +1,308 @@
+//! A OneRoster CSV set as it arrives: a zip, or a folder. Takes out only the files a sync
+//! reads (`manifest.csv`, `orgs.csv`, `users.csv`), and refuses archives that try to escape
+//! (entry names with `..` or an absolute path), that would inflate past the limits (zip
+//! bombs: total size, per-file size, compression ratio), or that hold too many entries.
+//! No SQL, no HTTP.
+
+use std::collections::HashMap;
+use std::io::{Read, Seek};
+use std::path::Path;
+
+/// The files of a OneRoster set this reader takes out (lower-case names).
+pub const WANTED: [&str; 3] = ["manifest.csv", "orgs.csv", "users.csv"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest single file taken out.
+    pub max_file: u64,
+    /// Largest total of every entry's uncompressed size.
+    pub max_total: u64,
+    /// Largest uncompressed / compressed ratio of an entry over 1 MiB.
+    pub max_ratio: u64,
+    pub max_entries: usize,
+}
+
+impl Limits {
+    /// Limits for sets whose CSV files may each be as large as an upload.
+    pub fn for_upload(max_bytes: u64) -> Limits {
+        Limits {
+            max_file: max_bytes,
+            max_total: max_bytes.saturating_mul(4),
+            max_ratio: 100,
+            max_entries: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BundleError {
+    #[error("this is not a zip file a OneRoster set can be read from: {0}")]
+    NotZip(String),
+    #[error("the zip entry \"{0}\" points outside the archive; the zip was refused")]
+    Traversal(String),
+    #[error("the zip unpacks to more than {} (a zip bomb?); it was refused", human(*.limit))]
+    TooLargeTotal { limit: u64 },
+    #[error("{name} is larger than the limit of {}", human(*.limit))]
+    TooLargeFile { name: String, limit: u64 },
+    #[error(
+        "the zip entry \"{name}\" is compressed more than {ratio}:1 (a zip bomb?); the zip was refused"
+    )]
+    Ratio { name: String, ratio: u64 },
+    #[error("the zip has more than {0} entries; it was refused")]
+    TooManyEntries(usize),
+    #[error("the set has two files named {0}")]
+    Ambiguous(String),
+    #[error("the set has no manifest.csv (a OneRoster 1.1 CSV set needs one)")]
+    NoManifest,
+    #[error("the set could not be read: {0}")]
+    Io(String),
+}
+
+fn human(bytes: u64) -> String {
+    const MIB: u64 = 1024 * 1024;
+    if bytes >= MIB {
+        format!("{} MiB", bytes / MIB)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+/// The files taken out of a set, by lower-case file name.
+#[derive(Debug, Default)]
+pub struct Bundle {
+    files: HashMap<String, Vec<u8>>,
+}
+
+impl Bundle {
+    pub fn get(&self, name: &str) -> Option<&[u8]> {
+        self.files.get(name).map(Vec::as_slice)
+    }
+
+    fn put(&mut self, name: String, bytes: Vec<u8>) -> Result<(), BundleError> {
+        if self.files.contains_key(&name) {
+            return Err(BundleError::Ambiguous(name));
+        }
+        self.files.insert(name, bytes);
+        Ok(())
+    }
+}
+
+/// The file name an entry path ends in, lower-cased, when it is one the reader wants.
+fn wanted(path: &str) -> Option<String> {
+    let name = path.rsplit(['/', '\\']).next()?.to_ascii_lowercase();
+    WANTED.contains(&name.as_str()).then_some(name)
+}
+
+/// Is this entry name safe: relative, no `..`, no drive letter, no NUL?
+fn safe_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(['/', '\\'])
+        && !name.contains('\0')
+        && !name.as_bytes().get(1).is_some_and(|b| *b == b':')
+        && name.split(['/', '\\']).all(|part| part != "..")
+}
+
+/// Read a set from a zip.
+pub fn from_zip<R: Read + Seek>(reader: R, limits: &Limits) -> Result<Bundle, BundleError> {
+    let mut zip = zip::ZipArchive::new(reader).map_err(|e| BundleError::NotZip(e.to_string()))?;
+    if zip.len() > limits.max_entries {
+        return Err(BundleError::TooManyEntries(limits.max_entries));
+    }
+    // Every entry is checked before anything is taken out.
+    let mut total: u64 = 0;
+    let mut take = Vec::new();
+    for i in 0..zip.len() {
+        let entry = zip
+            .by_index_raw(i)
+            .map_err(|e| BundleError::NotZip(e.to_string()))?;
+        let name = entry
+            .name()
+            .map_err(|e| BundleError::NotZip(e.to_string()))?
+            .to_string();
+        if !safe_name(&name) || entry.enclosed_name().is_none() {
+            return Err(BundleError::Traversal(name));
+        }
+        let size = entry.size();
+        total = total.saturating_add(size);
+        if total > limits.max_total {
+            return Err(BundleError::TooLargeTotal {
+                limit: limits.max_total,
+            });
+        }
+        let compressed = entry.compressed_size().max(1);
+        if size > 1024 * 1024 && size / compressed > limits.max_ratio {
+            return Err(BundleError::Ratio {
+                name,
+                ratio: limits.max_ratio,
+            });
+        }
+        if entry.is_dir() {
+            continue;
+        }
+        if let Some(file) = wanted(&name) {
+            if size > limits.max_file {
+                return Err(BundleError::TooLargeFile {
+                    name: file,
+                    limit: limits.max_file,
+                });
+            }
+            take.push((i, file));
+        }
+    }
+    let mut bundle = Bundle::default();
+    for (i, file) in take {
+        let entry = zip
+            .by_index(i)
+            .map_err(|e| BundleError::NotZip(e.to_string()))?;
+        // Sizes in the archive can lie: never read more than the limit.
+        let mut bytes = Vec::new();
+        entry
+            .take(limits.max_file + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| BundleError::Io(e.to_string()))?;
+        if bytes.len() as u64 > limits.max_file {
+            return Err(BundleError::TooLargeFile {
+                name: file,
+                limit: limits.max_file,
+            });
+        }
+        bundle.put(file, bytes)?;
+    }
+    Ok(bundle)
+}
+
+/// Read a set from a folder (only its own files, not subfolders).
+pub fn from_dir(dir: &Path, limits: &Limits) -> Result<Bundle, BundleError> {
+    let mut bundle = Bundle::default();
+    let entries = std::fs::read_dir(dir).map_err(|e| BundleError::Io(e.to_string()))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| BundleError::Io(e.to_string()))?;
+        let Some(file) = entry.file_name().to_str().and_then(wanted) else {
+            continue;
+        };
+        let meta = entry
+            .metadata()
+            .map_err(|e| BundleError::Io(e.to_string()))?;
+        if !meta.is_file() {
+            continue;
+        }
+        if meta.len() > limits.max_file {
+            return Err(BundleError::TooLargeFile {
+                name: file,
+                limit: limits.max_file,
+            });
+        }
+        let bytes = std::fs::read(entry.path()).map_err(|e| BundleError::Io(e.to_string()))?;
+        bundle.put(file, bytes)?;
+    }
+    Ok(bundle)
+}
+
+/// Is `path` something [`open`] reads: a folder with a `manifest.csv` or `users.csv`, or a
+/// `.zip` file?
+pub fn looks_like_set(path: &Path) -> bool {
+    if path.is_dir() {
+        return path.join("manifest.csv").is_file() || path.join("users.csv").is_file();
+    }
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("zip"))
+}
+
+/// Read a set from a folder or a zip file.
+pub fn open(path: &Path, limits: &Limits) -> Result<Bundle, BundleError> {
+    if path.is_dir() {
+        return from_dir(path, limits);
+    }
+    let file = std::fs::File::open(path).map_err(|e| BundleError::Io(e.to_string()))?;
+    from_zip(std::io::BufReader::new(file), limits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Cursor, Write};
+    use zip::write::SimpleFileOptions;
+
+    fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let opts =
+            SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        for (name, bytes) in entries {
+            w.start_file(*name, opts).unwrap();
+            w.write_all(bytes).unwrap();
+        }
+        w.finish().unwrap().into_inner()
+    }
+
+    fn limits() -> Limits {
+        Limits::for_upload(10 * 1024 * 1024)
+    }
+
+    #[test]
+    fn takes_the_wanted_files_from_the_root_or_a_folder() {
+        let z = zip_of(&[
+            ("set/manifest.csv", b"propertyName,value\n"),
+            ("set/Users.csv", b"sourcedId\n1\n"),
+            ("set/classes.csv", b"x\n"),
+        ]);
+        let b = from_zip(Cursor::new(z), &limits()).unwrap();
+        assert_eq!(b.get("users.csv"), Some(&b"sourcedId\n1\n"[..]));
+        assert!(b.get("manifest.csv").is_some());
+        assert!(b.get("classes.csv").is_none());
+    }
+
+    #[test]
+    fn refuses_traversal() {
+        for name in [
+            "../users.csv",
+            "a/../../users.csv",
+            "/etc/users.csv",
+            "C:/users.csv",
+        ] {
+            let z = zip_of(&[(name, b"x")]);
+            assert!(
+                matches!(
+                    from_zip(Cursor::new(z), &limits()),
+                    Err(BundleError::Traversal(_))
+                ),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn refuses_bombs() {
+        let big = vec![b'a'; 4 * 1024 * 1024];
+        let z = zip_of(&[("users.csv", &big)]);
+        assert!(matches!(
+            from_zip(Cursor::new(z.clone()), &limits()),
+            Err(BundleError::Ratio { .. })
+        ));
+        let small = Limits {
+            max_total: 1024 * 1024,
+            ..limits()
+        };
+        assert!(matches!(
+            from_zip(Cursor::new(z), &small),
+            Err(BundleError::TooLargeTotal { .. })
+        ));
+        let tiny = Limits {
+            max_file: 10,
+            ..limits()
+        };
+        let z = zip_of(&[("users.csv", b"sourcedId,role\n1,student\n")]);
+        assert!(matches!(
+            from_zip(Cursor::new(z), &tiny),
+            Err(BundleError::TooLargeFile { .. })
+        ));
+    }
+
+    #[test]
+    fn not_a_zip() {
+        assert!(matches!(
+            from_zip(Cursor::new(b"sourcedId,role\n".to_vec()), &limits()),
+            Err(BundleError::NotZip(_))
+        ));
+    }
+}

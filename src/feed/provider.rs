@@ -1,0 +1,426 @@
+//! One roster provider's user record (OneRoster REST or CSV, Clever), in plain strings, and
+//! how it becomes the same typed [`IncomingUser`] a CSV row becomes. Pure: no SQL, no HTTP.
+
+use crate::domain::{Field, FieldSet, Grade, IncomingUser, Role, Status, parse_email};
+use crate::reconcile::plan::RowFail;
+use std::collections::HashSet;
+
+/// What a provider's role word means here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoleKind {
+    User(Role),
+    /// Guardians, parents, relatives (and Clever contacts): not portal users; skipped and
+    /// counted.
+    Skipped,
+}
+
+/// Provider role words (OneRoster 1.1 and 1.2, Clever), folded to lower case.
+const ROLE_WORDS: &[(&str, RoleKind)] = &[
+    ("student", RoleKind::User(Role::Student)),
+    ("teacher", RoleKind::User(Role::Teacher)),
+    ("administrator", RoleKind::User(Role::Administrator)),
+    ("districtadministrator", RoleKind::User(Role::Administrator)),
+    ("siteadministrator", RoleKind::User(Role::Administrator)),
+    ("systemadministrator", RoleKind::User(Role::Administrator)),
+    ("principal", RoleKind::User(Role::Administrator)),
+    ("district_admin", RoleKind::User(Role::Administrator)),
+    ("aide", RoleKind::User(Role::Staff)),
+    ("proctor", RoleKind::User(Role::Staff)),
+    ("staff", RoleKind::User(Role::Staff)),
+    ("guardian", RoleKind::Skipped),
+    ("parent", RoleKind::Skipped),
+    ("relative", RoleKind::Skipped),
+    ("contact", RoleKind::Skipped),
+];
+
+pub fn role_kind(word: &str) -> Option<RoleKind> {
+    let w = word.trim().to_ascii_lowercase();
+    ROLE_WORDS.iter().find(|(k, _)| *k == w).map(|(_, r)| *r)
+}
+
+/// Provider grade words that [`Grade::parse`] does not know (CEDS codes used by OneRoster,
+/// Clever's spelled-out levels), folded to lower case.
+const GRADE_WORDS: &[(&str, &str)] = &[
+    ("it", "PreK"),
+    ("pr", "PreK"),
+    ("infanttoddler", "PreK"),
+    ("preschool", "PreK"),
+    ("transitionalkindergarten", "PreK"),
+    ("13", "Other"),
+    ("ps", "Other"),
+    ("postgraduate", "Other"),
+];
+
+pub fn parse_grade(raw: &str) -> Option<Grade> {
+    let w = raw.trim().to_ascii_lowercase();
+    match GRADE_WORDS.iter().find(|(k, _)| *k == w) {
+        Some((_, label)) => Grade::parse(label),
+        None => Grade::parse(raw),
+    }
+}
+
+/// One provider user record, as the provider spells it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProviderUser {
+    /// Where the record came from, for messages (`users.csv line 7`, `record 12`).
+    pub origin: String,
+    /// The provider's own id (OneRoster sourcedId, Clever id).
+    pub key: String,
+    pub to_be_deleted: bool,
+    /// `false` makes the user Inactive.
+    pub enabled: bool,
+    pub role: String,
+    pub custom_id: String,
+    pub username: String,
+    pub first_name: String,
+    pub middle_name: String,
+    pub last_name: String,
+    pub email: String,
+    /// Provider org / school ids.
+    pub orgs: Vec<String>,
+    pub grade: String,
+    /// Why the record could not be read at all (it becomes an error row).
+    pub problem: Option<String>,
+}
+
+/// What one record comes to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mapped {
+    User(Box<IncomingUser>),
+    /// A guardian, parent or relative.
+    Skipped,
+    Failed(RowFail),
+}
+
+/// Orgs the feed knows: schools (by external ID) and other orgs (districts, departments)
+/// that users may list and that are quietly left out.
+#[derive(Debug, Clone, Default)]
+pub struct Orgs {
+    pub schools: HashSet<String>,
+    pub other: HashSet<String>,
+}
+
+impl ProviderUser {
+    /// Type the record. `line` is its position in the run (the snapshot file's line).
+    pub fn to_incoming(&self, line: u64, orgs: &Orgs) -> Mapped {
+        let custom_id = Some(self.custom_id.trim().to_string()).filter(|s| !s.is_empty());
+        let email_raw = self.email.trim();
+        let fail = |message: String| {
+            Mapped::Failed(RowFail {
+                line,
+                message: format!("{}: {message}", self.origin),
+                user_guid: None,
+                custom_id: custom_id.clone(),
+                email: Some(email_raw.to_lowercase()).filter(|e| !e.is_empty()),
+            })
+        };
+        if let Some(problem) = &self.problem {
+            return fail(problem.clone());
+        }
+        let role = match role_kind(&self.role) {
+            Some(RoleKind::Skipped) => return Mapped::Skipped,
+            Some(RoleKind::User(r)) => r,
+            None => {
+                return fail(format!(
+                    "role \"{}\" is not a role Rollcall knows (student, teacher, administrator, aide, proctor)",
+                    self.role.trim()
+                ));
+            }
+        };
+        if self.key.trim().is_empty() {
+            return fail("the record has no id".into());
+        }
+        let email = match email_raw {
+            "" => None,
+            e => match parse_email(e) {
+                Some(e) => Some(e),
+                None => return fail(format!("email \"{e}\" is not a valid email address")),
+            },
+        };
+        if custom_id.is_none() && email.is_none() {
+            return fail("the record has neither an identifier nor an email".into());
+        }
+        let (first_name, last_name) = (self.first_name.trim(), self.last_name.trim());
+        if first_name.is_empty() || last_name.is_empty() {
+            return fail("first and last name are required".into());
+        }
+        let mut schools = Vec::new();
+        for org in self.orgs.iter().map(|o| o.trim()).filter(|o| !o.is_empty()) {
+            if orgs.schools.contains(org) {
+                schools.push(org.to_string());
+            } else if !orgs.other.contains(org) {
+                return fail(format!(
+                    "school \"{org}\" is not among the provider's schools"
+                ));
+            }
+        }
+        schools.sort();
+        schools.dedup();
+        let grade = if role.is_student() {
+            match parse_grade(&self.grade) {
+                Some(g) => g,
+                None => {
+                    return fail(format!(
+                        "grade \"{}\" is not one of {}",
+                        self.grade.trim(),
+                        Grade::expected()
+                    ));
+                }
+            }
+        } else {
+            Grade::UNSPECIFIED
+        };
+        let present: FieldSet = [
+            Field::CustomId,
+            Field::Email,
+            Field::Username,
+            Field::FirstName,
+            Field::MiddleName,
+            Field::LastName,
+            Field::Role,
+            Field::SchoolExternalId,
+            Field::Grade,
+            Field::Status,
+        ]
+        .into_iter()
+        .collect();
+        Mapped::User(Box::new(IncomingUser {
+            line,
+            user_guid: None,
+            custom_id,
+            email,
+            username: Some(self.username.trim().to_string()).filter(|s| !s.is_empty()),
+            first_name: first_name.to_string(),
+            middle_name: self.middle_name.trim().to_string(),
+            last_name: last_name.to_string(),
+            role,
+            schools,
+            grade,
+            position: String::new(),
+            status: if self.enabled {
+                Status::Active
+            } else {
+                Status::Inactive
+            },
+            password: None,
+            source_key: Some(self.key.trim().to_string()),
+            to_be_deleted: self.to_be_deleted,
+            present,
+        }))
+    }
+}
+
+/// The header of a sync run's snapshot file (what the provider sent, one record a line).
+pub const SNAPSHOT_HEADER: [&str; 12] = [
+    "source_key",
+    "provider_status",
+    "custom_id",
+    "username",
+    "first_name",
+    "middle_name",
+    "last_name",
+    "email",
+    "role",
+    "school_external_id",
+    "grade",
+    "status",
+];
+
+/// A record as a snapshot line. Line breaks inside values become spaces, so record `i` is
+/// on line `i + 2` and the run's row results line up with the file.
+pub fn snapshot_record(u: &ProviderUser) -> [String; 12] {
+    let flat = |s: &str| s.replace(['\r', '\n'], " ");
+    [
+        flat(&u.key),
+        if u.to_be_deleted {
+            "tobedeleted".into()
+        } else {
+            "active".into()
+        },
+        flat(&u.custom_id),
+        flat(&u.username),
+        flat(&u.first_name),
+        flat(&u.middle_name),
+        flat(&u.last_name),
+        flat(&u.email),
+        flat(&u.role),
+        flat(&u.orgs.join(";")),
+        flat(&u.grade),
+        if u.enabled {
+            "Active".into()
+        } else {
+            "Inactive".into()
+        },
+    ]
+}
+
+/// Type every record: the rows for the planner (with their snapshot records, same order),
+/// and how many were skipped. Records are numbered from line 2 (the snapshot's header is
+/// line 1). Custom IDs, emails and usernames used twice become errors on every occurrence.
+pub fn map_all(
+    users: Vec<ProviderUser>,
+    orgs: &Orgs,
+) -> (Vec<Result<IncomingUser, RowFail>>, Vec<ProviderUser>, usize) {
+    let mut rows: Vec<Result<IncomingUser, crate::feed::validate::RowError>> = Vec::new();
+    let mut fails: Vec<Option<RowFail>> = Vec::new();
+    let mut kept = Vec::new();
+    let mut skipped = 0;
+    for u in users {
+        let line = kept.len() as u64 + 2;
+        match u.to_incoming(line, orgs) {
+            Mapped::Skipped => skipped += 1,
+            Mapped::User(inc) => {
+                rows.push(Ok(*inc));
+                fails.push(None);
+                kept.push(u);
+            }
+            Mapped::Failed(f) => {
+                rows.push(Err(crate::feed::validate::RowError {
+                    line: f.line,
+                    column: None,
+                    message: f.message.clone(),
+                }));
+                fails.push(Some(f));
+                kept.push(u);
+            }
+        }
+    }
+    crate::feed::validate::mark_duplicates(&mut rows);
+    let rows = rows
+        .into_iter()
+        .zip(fails)
+        .zip(&kept)
+        .map(|((row, fail), u)| match (row, fail) {
+            (Ok(inc), _) => Ok(inc),
+            (Err(_), Some(f)) => Err(f),
+            (Err(e), None) => Err(RowFail {
+                line: e.line,
+                message: format!("{}: {}", u.origin, e.message),
+                user_guid: None,
+                custom_id: Some(u.custom_id.trim().to_string()).filter(|s| !s.is_empty()),
+                email: Some(u.email.trim().to_lowercase()).filter(|s| !s.is_empty()),
+            }),
+        })
+        .collect();
+    (rows, kept, skipped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn orgs() -> Orgs {
+        Orgs {
+            schools: ["S1".to_string(), "S2".to_string()].into(),
+            other: ["D1".to_string()].into(),
+        }
+    }
+
+    fn student() -> ProviderUser {
+        ProviderUser {
+            origin: "record 1".into(),
+            key: "u1".into(),
+            enabled: true,
+            role: "student".into(),
+            custom_id: "1001".into(),
+            username: "ann".into(),
+            first_name: "Ann".into(),
+            last_name: "Lee".into(),
+            email: "Ann.Lee@Example.org".into(),
+            orgs: vec!["S2".into(), "D1".into(), "S1".into()],
+            grade: "09".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_student_becomes_an_incoming_user() {
+        let Mapped::User(u) = student().to_incoming(2, &orgs()) else {
+            panic!("mapped")
+        };
+        assert_eq!(u.role, Role::Student);
+        assert_eq!(u.grade.as_str(), "9");
+        assert_eq!(u.schools, vec!["S1", "S2"], "district org left out, sorted");
+        assert_eq!(u.email.as_deref(), Some("ann.lee@example.org"));
+        assert_eq!(u.source_key.as_deref(), Some("u1"));
+        assert_eq!(u.status, Status::Active);
+        assert!(u.present.contains(Field::Status) && !u.present.contains(Field::Position));
+    }
+
+    #[test]
+    fn vocabularies() {
+        for (w, r) in [
+            ("aide", Role::Staff),
+            ("proctor", Role::Staff),
+            ("administrator", Role::Administrator),
+            ("Teacher", Role::Teacher),
+        ] {
+            assert_eq!(role_kind(w), Some(RoleKind::User(r)));
+        }
+        for w in ["guardian", "parent", "relative"] {
+            assert_eq!(role_kind(w), Some(RoleKind::Skipped));
+        }
+        assert_eq!(role_kind("janitor"), None);
+        assert_eq!(parse_grade("KG").unwrap().as_str(), "K");
+        assert_eq!(parse_grade("PR").unwrap().as_str(), "PreK");
+        assert_eq!(parse_grade("13").unwrap().as_str(), "Other");
+        assert_eq!(
+            parse_grade("TransitionalKindergarten").unwrap().as_str(),
+            "PreK"
+        );
+    }
+
+    #[test]
+    fn disabled_and_deleted() {
+        let mut u = student();
+        u.enabled = false;
+        u.to_be_deleted = true;
+        let Mapped::User(inc) = u.to_incoming(2, &orgs()) else {
+            panic!()
+        };
+        assert_eq!(inc.status, Status::Inactive);
+        assert!(inc.to_be_deleted);
+    }
+
+    #[test]
+    fn failures_keep_identifiers_and_guardians_are_skipped() {
+        let mut u = student();
+        u.orgs = vec!["S9".into()];
+        let Mapped::Failed(f) = u.to_incoming(5, &orgs()) else {
+            panic!()
+        };
+        assert_eq!(f.line, 5);
+        assert_eq!(f.custom_id.as_deref(), Some("1001"));
+        assert_eq!(f.email.as_deref(), Some("ann.lee@example.org"));
+        assert!(f.message.contains("record 1") && f.message.contains("S9"));
+
+        let mut g = student();
+        g.role = "guardian".into();
+        assert_eq!(g.to_incoming(2, &orgs()), Mapped::Skipped);
+
+        let mut bad = student();
+        bad.grade = "14".into();
+        assert!(matches!(bad.to_incoming(2, &orgs()), Mapped::Failed(_)));
+    }
+
+    #[test]
+    fn map_all_numbers_lines_and_marks_duplicates() {
+        let mut g = student();
+        g.role = "parent".into();
+        let mut twin = student();
+        twin.key = "u2".into();
+        twin.email = String::new();
+        let (rows, kept, skipped) = map_all(vec![g, student(), twin], &orgs());
+        assert_eq!(skipped, 1);
+        assert_eq!(kept.len(), 2);
+        let lines: Vec<u64> = rows
+            .iter()
+            .map(|r| match r {
+                Ok(u) => u.line,
+                Err(f) => f.line,
+            })
+            .collect();
+        assert_eq!(lines, vec![2, 3]);
+        assert!(rows.iter().all(|r| r.is_err()), "custom_id 1001 twice");
+    }
+}
