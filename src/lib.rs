@@ -15,6 +15,7 @@ pub mod pg_local;
 pub mod reconcile;
 pub mod storage;
 pub mod telemetry;
+pub mod uploads;
 pub mod web;
 
 use anyhow::{Context, Result, bail};
@@ -195,11 +196,9 @@ fn read_password_stdin() -> Result<String> {
 }
 
 async fn serve(config: &config::Config, pool: sqlx::PgPool, clock: clock::Clock) -> Result<()> {
-    let state = web::AppState {
-        pool,
-        config: Arc::new(config.clone()),
-        clock,
-    };
+    let state = web::AppState::new(pool, Arc::new(config.clone()), clock);
+    state.queue.requeue_orphans().await?;
+    state.queue.start(config.workers);
     let server = web::start(state, shutdown_signal()).await?;
     tracing::info!(addr = %server.addr, "Rollcall is serving on http://{}", server.addr);
     server.handle.await??;

@@ -4,3 +4,53 @@ document.addEventListener("submit", function (e) {
   var msg = form.getAttribute("data-confirm");
   if (msg && !window.confirm(msg)) { e.preventDefault(); }
 });
+
+// Live progress: any element with data-status-url polls it and updates its
+// [data-field] children; when the run has finished, the page reloads.
+(function () {
+  var live = document.querySelectorAll("[data-status-url]");
+  if (!live.length) { return; }
+  function poll() {
+    var pending = 0;
+    live.forEach(function (el) {
+      var url = el.getAttribute("data-status-url");
+      if (!url) { return; }
+      pending++;
+      fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (s) {
+          if (!s) { return; }
+          if (s.finished) { window.location.reload(); return; }
+          el.querySelectorAll("[data-field=bar]").forEach(function (b) { b.value = s.progress.percent; });
+          el.querySelectorAll("[data-field=rows]").forEach(function (t) {
+            t.textContent = s.progress.done + " / " + s.progress.total;
+          });
+          el.querySelectorAll("[data-field=status]").forEach(function (t) { t.textContent = s.status_label; });
+          if (el.id === "run-status") { el.textContent = s.status_label; }
+        })
+        .catch(function () {});
+    });
+    if (pending) { setTimeout(poll, 2000); }
+  }
+  setTimeout(poll, 1000);
+})();
+
+// Drag and drop onto the upload form's file input.
+(function () {
+  var zone = document.getElementById("dropzone");
+  var input = document.getElementById("file");
+  var name = document.getElementById("dz-name");
+  if (!zone || !input) { return; }
+  function show() { if (name) { name.textContent = input.files.length ? input.files[0].name : ""; } }
+  input.addEventListener("change", show);
+  ["dragenter", "dragover"].forEach(function (t) {
+    zone.addEventListener(t, function (e) { e.preventDefault(); zone.classList.add("over"); });
+  });
+  ["dragleave", "drop"].forEach(function (t) {
+    zone.addEventListener(t, function () { zone.classList.remove("over"); });
+  });
+  zone.addEventListener("drop", function (e) {
+    e.preventDefault();
+    if (e.dataTransfer && e.dataTransfer.files.length) { input.files = e.dataTransfer.files; show(); }
+  });
+})();

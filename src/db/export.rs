@@ -66,3 +66,28 @@ fn tokio_stream_from<T: Send + 'static>(
 ) -> impl Stream<Item = T> + Send + 'static {
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
+
+/// One page of users for the API, in id order (keyset: `after` the previous page's last id).
+pub async fn api_page(
+    pool: &PgPool,
+    district_id: Uuid,
+    filter: &UserFilter,
+    after: Option<Uuid>,
+    limit: i64,
+) -> sqlx::Result<Vec<ExportRow>> {
+    let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(
+        "SELECT u.id, u.custom_id, u.email, u.username, u.first_name, u.middle_name, u.last_name, u.role,
+                coalesce((SELECT array_agg(s.external_id ORDER BY s.external_id) FROM user_schools us
+                          JOIN schools s ON s.district_id = us.district_id AND s.id = us.school_id
+                          WHERE us.district_id = u.district_id AND us.user_id = u.id), '{}') AS schools,
+                u.grade, u.position, u.status
+         FROM users u WHERE u.district_id = ",
+    );
+    qb.push_bind(district_id);
+    filter.push_conditions(&mut qb, None);
+    if let Some(after) = after {
+        qb.push(" AND u.id > ").push_bind(after);
+    }
+    qb.push(" ORDER BY u.id LIMIT ").push_bind(limit);
+    qb.build_query_as().fetch_all(pool).await
+}

@@ -135,6 +135,13 @@ pub async fn write_plan(
         schools_csv,
     )
     .await?;
+    // Fresh statistics, so the planner joins the staged rows by hash, not row by row.
+    sqlx::query("ANALYZE stage_users")
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("ANALYZE stage_schools")
+        .execute(&mut *conn)
+        .await?;
 
     sqlx::query(
         "INSERT INTO users (district_id, id, custom_id, email, username, first_name, middle_name, last_name, role, grade,

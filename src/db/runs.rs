@@ -36,11 +36,13 @@ pub struct Run {
     pub errors: i32,
     pub message: Option<String>,
     pub ignored_columns: Vec<String>,
+    pub reviewed_by: Option<String>,
+    pub phase: Option<String>,
 }
 
 const COLS: &str = "district_id, id, kind, source, file_name, file_sha256, file_path, status, dry_run, approved, options,
     submitted_kind, submitted_by, received_at, started_at, finished_at, attempts, total_rows, done_rows, created, updated,
-    unchanged, restored, archived, errors, message, ignored_columns";
+    unchanged, restored, archived, errors, message, ignored_columns, reviewed_by, phase";
 
 pub struct NewRun<'a> {
     pub kind: &'a str,
@@ -283,6 +285,140 @@ pub async fn save_mapping(
     .bind(signature)
     .bind(mapping)
     .bind(by)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// A district's most recent runs, newest first.
+pub async fn recent(
+    db: impl PgExecutor<'_>,
+    district_id: Uuid,
+    limit: i64,
+) -> sqlx::Result<Vec<Run>> {
+    sqlx::query_as(&format!(
+        "SELECT {COLS} FROM runs WHERE district_id = $1 ORDER BY received_at DESC, id LIMIT $2"
+    ))
+    .bind(district_id)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// The first rows of one outcome.
+pub async fn rows_by_outcome(
+    db: impl PgExecutor<'_>,
+    district_id: Uuid,
+    run_id: Uuid,
+    outcome: &str,
+    limit: i64,
+) -> sqlx::Result<Vec<RunRow>> {
+    sqlx::query_as(
+        "SELECT line, outcome, user_id, username, NULL::text AS temp_password, changed, error FROM run_rows
+         WHERE district_id = $1 AND run_id = $2 AND outcome = $3 ORDER BY line LIMIT $4",
+    )
+    .bind(district_id)
+    .bind(run_id)
+    .bind(outcome)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ArchivePreview {
+    pub user_id: Uuid,
+    pub username: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub custom_id: Option<String>,
+    pub role: String,
+}
+
+/// The users a run archives (or would), the first `limit` of them and how many in all.
+pub async fn archive_preview(
+    db: &sqlx::PgPool,
+    district_id: Uuid,
+    run_id: Uuid,
+    limit: i64,
+) -> sqlx::Result<(Vec<ArchivePreview>, i64)> {
+    let rows = sqlx::query_as(
+        "SELECT u.id AS user_id, u.username, u.first_name, u.last_name, u.custom_id, u.role
+         FROM run_archives a JOIN users u ON u.district_id = a.district_id AND u.id = a.user_id
+         WHERE a.district_id = $1 AND a.run_id = $2 ORDER BY u.last_name, u.first_name LIMIT $3",
+    )
+    .bind(district_id)
+    .bind(run_id)
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    let total: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM run_archives WHERE district_id = $1 AND run_id = $2",
+    )
+    .bind(district_id)
+    .bind(run_id)
+    .fetch_one(db)
+    .await?;
+    Ok((rows, total))
+}
+
+/// Move a run from one status to another; false when it was not in `from` any more.
+pub async fn set_status(
+    db: impl PgExecutor<'_>,
+    district_id: Uuid,
+    id: Uuid,
+    from: &str,
+    to: &str,
+) -> sqlx::Result<bool> {
+    Ok(sqlx::query(
+        "UPDATE runs SET status = $4 WHERE district_id = $1 AND id = $2 AND status = $3",
+    )
+    .bind(district_id)
+    .bind(id)
+    .bind(from)
+    .bind(to)
+    .execute(db)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// An admin approved a run that needed review: it is queued again, past the guard.
+pub async fn approve(
+    db: impl PgExecutor<'_>,
+    district_id: Uuid,
+    id: Uuid,
+    by: &str,
+    now: OffsetDateTime,
+) -> sqlx::Result<bool> {
+    Ok(sqlx::query(
+        "UPDATE runs SET status = 'queued', approved = true, reviewed_by = $3, reviewed_at = $4, message = NULL
+         WHERE district_id = $1 AND id = $2 AND status = 'needs_review'",
+    )
+    .bind(district_id)
+    .bind(id)
+    .bind(by)
+    .bind(now)
+    .execute(db)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+pub async fn mark_reviewed(
+    db: impl PgExecutor<'_>,
+    district_id: Uuid,
+    id: Uuid,
+    by: &str,
+    now: OffsetDateTime,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE runs SET reviewed_by = $3, reviewed_at = $4 WHERE district_id = $1 AND id = $2",
+    )
+    .bind(district_id)
+    .bind(id)
+    .bind(by)
+    .bind(now)
     .execute(db)
     .await?;
     Ok(())

@@ -1,6 +1,7 @@
 //! The web layer: router, state, middleware. Handlers are thin; one module per screen.
 
 pub mod account;
+pub mod api;
 pub mod districts;
 pub mod error;
 pub mod login;
@@ -8,6 +9,8 @@ pub mod page;
 pub mod schools;
 pub mod session;
 pub mod settings;
+pub mod uploads;
+pub mod users;
 
 use crate::clock::Clock;
 use crate::config::Config;
@@ -34,6 +37,19 @@ pub struct AppState {
     pub pool: PgPool,
     pub config: Arc<Config>,
     pub clock: Clock,
+    pub queue: crate::jobs::Queue,
+}
+
+impl AppState {
+    pub fn new(pool: PgPool, config: Arc<Config>, clock: Clock) -> AppState {
+        let queue = crate::jobs::Queue::new(pool.clone(), config.clone(), clock.clone());
+        AppState {
+            pool,
+            config,
+            clock,
+            queue,
+        }
+    }
 }
 
 pub const SESSION_COOKIE: &str = "rollcall_session";
@@ -66,6 +82,30 @@ pub fn router(state: AppState) -> Router {
         .route("/schools", get(schools::list).post(schools::create))
         .route("/schools/import", post(schools::import))
         .route("/schools/{id}", get(schools::edit).post(schools::update))
+        .route("/uploads", get(uploads::list).post(uploads::create))
+        .route("/uploads/{id}", get(uploads::show))
+        .route("/uploads/{id}/status.json", get(uploads::status_json))
+        .route("/uploads/{id}/files/{kind}", get(uploads::file))
+        .route(
+            "/uploads/{id}/map",
+            get(uploads::map_form).post(uploads::map_save),
+        )
+        .route("/uploads/{id}/approve", post(uploads::approve))
+        .route("/uploads/{id}/cancel", post(uploads::cancel))
+        .route("/users", get(users::list::list).post(users::form::create))
+        .route("/users.csv", get(users::list::csv))
+        .route("/users/new", get(users::form::new_form))
+        .route(
+            "/users/{guid}",
+            get(users::form::show).post(users::form::update),
+        )
+        .route("/users/{guid}/status", post(users::actions::status))
+        .route("/users/{guid}/archive", post(users::actions::archive))
+        .route("/users/{guid}/restore", post(users::actions::restore))
+        .route(
+            "/users/{guid}/password",
+            post(users::actions::reset_password),
+        )
         .route("/settings", get(settings::show))
         .route("/settings/guard", post(settings::guard))
         .route("/settings/tokens", post(settings::create_token))
@@ -80,6 +120,11 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(pages)
         .route("/healthz", get(healthz))
+        .route("/api/v1/uploads", post(api::create_upload))
+        .route("/api/v1/uploads/{id}", get(api::get_upload))
+        .route("/api/v1/uploads/{id}/files/{kind}", get(api::get_upload_file))
+        .route("/api/v1/users", get(api::list_users))
+        .route("/api/v1/{*rest}", get(api::not_found).post(api::not_found))
         .nest_service("/static", ServeDir::new(static_dir()))
         .fallback(|| async { error::AppError::NotFound })
         .layer(DefaultBodyLimit::max((state.config.max_upload_bytes() + 1024 * 1024) as usize))
@@ -113,7 +158,7 @@ async fn home(person: Person) -> Response {
         p => match p.portal_role() {
             Some(crate::domain::PortalRole::DistrictAdmin)
             | Some(crate::domain::PortalRole::SchoolAdmin) => {
-                Redirect::to("/schools").into_response()
+                Redirect::to("/users").into_response()
             }
             _ => Redirect::to("/account").into_response(),
         },

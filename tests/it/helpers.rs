@@ -11,6 +11,8 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub pool: PgPool,
     pub clock: Clock,
+    /// The job queue; tests drain it synchronously (`app.queue.drain()`).
+    pub queue: rollcall::jobs::Queue,
     _shutdown: tokio::sync::oneshot::Sender<()>,
     _data_dir: tempfile::TempDir,
 }
@@ -31,11 +33,8 @@ impl TestApp {
         let mut config = Config::for_tests(data_dir.path().to_path_buf());
         config.max_upload_mb = 2;
         let clock = Clock::default();
-        let state = AppState {
-            pool: pool.clone(),
-            config: Arc::new(config),
-            clock: clock.clone(),
-        };
+        let state = AppState::new(pool.clone(), Arc::new(config), clock.clone());
+        let queue = state.queue.clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let server = web::start(state, async move {
             let _ = rx.await;
@@ -46,6 +45,7 @@ impl TestApp {
             addr: server.addr,
             pool,
             clock,
+            queue,
             _shutdown: tx,
             _data_dir: data_dir,
         }

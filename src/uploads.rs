@@ -1,0 +1,332 @@
+//! Uploads, whatever way they come in (browser, API, drop folder): store the file, decide
+//! whether its headers need mapping, queue its run; and build a run's three downloads.
+
+use crate::db;
+use crate::domain::Source;
+use crate::feed::headers::{self, Mapping, MappingError, SavedMapping};
+use crate::feed::read::{self, ReadOptions};
+use crate::jobs::Queue;
+use crate::reconcile::report::{FileKind, Layout, RowResult};
+use crate::reconcile::run::RunOptions;
+use crate::storage;
+use anyhow::{Context, Result};
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use std::path::{Path, PathBuf};
+use uuid::Uuid;
+
+/// Who sent an upload.
+pub struct Sender<'a> {
+    /// `user`, `token` or `drop`.
+    pub kind: &'a str,
+    pub label: &'a str,
+}
+
+pub struct Accepted {
+    pub run_id: Uuid,
+    pub status: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AcceptError {
+    #[error("{0}")]
+    Store(#[from] storage::StoreError),
+    #[error("choose a file to upload")]
+    NoFile,
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+/// Store an upload as it streams in and queue its run (or park it for the header mapper).
+#[allow(clippy::too_many_arguments)]
+pub async fn accept<S, E>(
+    queue: &Queue,
+    district_id: Uuid,
+    file_name: &str,
+    source: Option<&str>,
+    dry_run: bool,
+    sender: &Sender<'_>,
+    mut body: S,
+) -> Result<Accepted, AcceptError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let run_id = Uuid::new_v4();
+    let path = storage::upload_path(&queue.config.data_dir, district_id, run_id);
+    let mut w = storage::Writer::create(path.clone(), queue.config.max_upload_bytes()).await?;
+    while let Some(chunk) = body.next().await {
+        let chunk = match chunk {
+            Ok(c) => c,
+            Err(e) => {
+                w.abandon().await;
+                return Err(AcceptError::Other(anyhow::anyhow!(
+                    "the upload was interrupted: {e}"
+                )));
+            }
+        };
+        w.write(&chunk).await?;
+    }
+    let (sha, size) = w.finish().await?;
+    if size == 0 && file_name.is_empty() {
+        let _ = tokio::fs::remove_file(&path).await;
+        return Err(AcceptError::NoFile);
+    }
+    let file_name = storage::clean_file_name(file_name);
+    let source_key = source
+        .map(storage::clean_file_name)
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| file_name.clone());
+    let options = RunOptions::default();
+    let needs_mapping = matches!(
+        mapping_for(queue, district_id, &path, &options).await?,
+        Err(MappingError::MissingRequired { .. })
+    );
+    let status = if needs_mapping {
+        "needs_mapping"
+    } else {
+        "queued"
+    };
+    db::runs::insert_with_id(
+        &queue.pool,
+        district_id,
+        run_id,
+        &db::runs::NewRun {
+            kind: match sender.kind {
+                "token" => "api",
+                "drop" => "drop",
+                _ => "upload",
+            },
+            source: &Source::File(source_key).to_db(),
+            file_name: Some(&file_name),
+            file_sha256: Some(&sha),
+            file_path: path.to_str(),
+            dry_run,
+            approved: false,
+            options: serde_json::to_value(&options).context("options")?,
+            submitted_kind: sender.kind,
+            submitted_by: sender.label,
+            status,
+        },
+    )
+    .await
+    .context("recording the upload")?;
+    if !needs_mapping {
+        queue.notify.notify_waiters();
+    }
+    tracing::info!(district = %district_id, run = %run_id, file = %file_name, size, status, "upload received");
+    Ok(Accepted {
+        run_id,
+        status: status.into(),
+    })
+}
+
+/// The headers of a stored file (`Err` for a file that cannot be read at all).
+pub fn file_headers(path: &Path, max_bytes: u64) -> Result<Vec<String>, read::FileError> {
+    let file = std::fs::File::open(path).map_err(read::FileError::from)?;
+    read::open(file, &ReadOptions { max_bytes }).map(|r| r.headers().to_vec())
+}
+
+/// The first records of a stored file (for the mapper's sample values).
+pub fn sample_rows(path: &Path, max_bytes: u64, n: usize) -> Vec<Vec<String>> {
+    let Ok(file) = std::fs::File::open(path) else {
+        return Vec::new();
+    };
+    let Ok(reader) = read::open(file, &ReadOptions { max_bytes }) else {
+        return Vec::new();
+    };
+    reader
+        .filter_map(|r| r.ok().and_then(|r| r.ok()))
+        .take(n)
+        .map(|r| r.fields)
+        .collect()
+}
+
+/// The mapping a run of this file would use: `Ok(None)` when the file itself is unreadable
+/// (the run will fail and say why), `Err` when required fields are not mapped.
+pub async fn mapping_for(
+    queue: &Queue,
+    district_id: Uuid,
+    path: &Path,
+    options: &RunOptions,
+) -> Result<Result<Option<(Vec<String>, Mapping)>, MappingError>> {
+    let max = queue.config.max_upload_bytes();
+    let p = path.to_path_buf();
+    let headers = match tokio::task::spawn_blocking(move || file_headers(&p, max)).await? {
+        Ok(h) => h,
+        Err(_) => return Ok(Ok(None)),
+    };
+    let saved = saved_mapping(&queue.pool, district_id, &headers).await?;
+    Ok(
+        headers::resolve(&headers, saved.as_ref(), &options.overrides, &options.fixed)
+            .map(|m| Some((headers, m))),
+    )
+}
+
+pub async fn saved_mapping(
+    pool: &sqlx::PgPool,
+    district_id: Uuid,
+    headers: &[String],
+) -> Result<Option<SavedMapping>> {
+    Ok(
+        db::runs::saved_mapping(pool, district_id, &headers::signature(headers))
+            .await?
+            .and_then(|v| serde_json::from_value(v).ok()),
+    )
+}
+
+/// One of a run's downloads, streamed: the stored file is read again and merged, line by
+/// line, with the run's stored row results.
+pub async fn download(
+    pool: sqlx::PgPool,
+    run: &db::runs::Run,
+    kind: FileKind,
+    max_bytes: u64,
+) -> Result<Option<impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static>> {
+    let Some(path) = run.file_path.clone().map(PathBuf::from) else {
+        return Ok(None);
+    };
+    if !path.exists() {
+        return Ok(None);
+    }
+    let options: RunOptions = serde_json::from_value(run.options.clone()).unwrap_or_default();
+    let p = path.clone();
+    let headers = tokio::task::spawn_blocking(move || file_headers(&p, max_bytes))
+        .await?
+        .ok();
+    let mapping = match &headers {
+        Some(h) => {
+            let saved = saved_mapping(&pool, run.district_id, h).await?;
+            headers::resolve(h, saved.as_ref(), &options.overrides, &options.fixed).unwrap_or_else(
+                |_| Mapping {
+                    columns: headers::propose(h),
+                    fixed: Vec::new(),
+                },
+            )
+        }
+        None => Mapping {
+            columns: Vec::new(),
+            fixed: Vec::new(),
+        },
+    };
+
+    let (results_tx, mut results_rx) = tokio::sync::mpsc::channel::<RowResult>(4096);
+    if kind != FileKind::Uploaded {
+        let (district_id, run_id) = (run.district_id, run.id);
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            let mut rows = db::runs::rows_stream(&pool, district_id, run_id);
+            while let Some(Ok(r)) = rows.next().await {
+                let result = RowResult {
+                    line: r.line as u64,
+                    outcome: r.outcome,
+                    user_guid: r.user_id.map(|g| g.to_string()),
+                    username: r.username,
+                    temp_password: r.temp_password,
+                    error: r.error,
+                };
+                if results_tx.send(result).await.is_err() {
+                    break;
+                }
+            }
+        });
+    } else {
+        drop(results_tx);
+    }
+
+    let (bytes_tx, bytes_rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
+    tokio::task::spawn_blocking(move || {
+        let headers = headers.unwrap_or_default();
+        let column = |f| mapping.column_of(f);
+        use crate::domain::Field;
+        let layout = Layout::new(
+            kind,
+            &headers,
+            column(Field::Password),
+            column(Field::UserGuid),
+            column(Field::Username),
+        );
+        let mut out = csv::Writer::from_writer(ChannelWriter {
+            buf: Vec::with_capacity(1 << 16),
+            tx: bytes_tx,
+        });
+        if out.write_record(&layout.header).is_err() {
+            return;
+        }
+        let reader = std::fs::File::open(&path)
+            .ok()
+            .and_then(|f| read::open(f, &ReadOptions { max_bytes }).ok());
+        let mut pending: Option<RowResult> = None;
+        let mut next_result = |line: u64, pending: &mut Option<RowResult>| -> Option<RowResult> {
+            loop {
+                if pending.is_none() {
+                    *pending = results_rx.blocking_recv();
+                }
+                match pending {
+                    Some(r) if r.line < line => *pending = None,
+                    Some(r) if r.line == line => return pending.take(),
+                    _ => return None,
+                }
+            }
+        };
+        for item in reader.into_iter().flatten() {
+            let (line, fields) = match item {
+                Ok(Ok(rec)) => (rec.line, rec.fields),
+                Ok(Err(issue)) => (issue.line, Vec::new()),
+                Err(_) => break,
+            };
+            let result = if kind == FileKind::Uploaded {
+                None
+            } else {
+                next_result(line, &mut pending)
+            };
+            if let Some(record) = layout.record(kind, &fields, result.as_ref()) {
+                if out.write_record(&record).is_err() {
+                    return; // the client went away
+                }
+            }
+        }
+        let _ = out.flush();
+    });
+    Ok(Some(tokio_stream(bytes_rx)))
+}
+
+fn tokio_stream<T: Send + 'static>(
+    mut rx: tokio::sync::mpsc::Receiver<T>,
+) -> impl Stream<Item = T> + Send + 'static {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+/// Bytes written here go out to the HTTP body in 64 KiB chunks.
+struct ChannelWriter {
+    buf: Vec<u8>,
+    tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+}
+
+impl ChannelWriter {
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::replace(
+            &mut self.buf,
+            Vec::with_capacity(1 << 16),
+        ));
+        self.tx.blocking_send(Ok(chunk)).map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away")
+        })
+    }
+}
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= 1 << 16 {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.send()
+    }
+}

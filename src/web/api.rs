@@ -1,0 +1,214 @@
+//! The JSON API under `/api/v1`, for scripts: `Authorization: Bearer <token>` with a
+//! district's API token (stored hashed; revocable). Errors are JSON with a message.
+
+use super::AppState;
+use super::error::{ApiError, AppError};
+use crate::auth;
+use crate::db;
+use crate::uploads::{self, Sender};
+use axum::Json;
+use axum::extract::{FromRequestParts, Multipart, Path, Query, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use serde::Deserialize;
+use uuid::Uuid;
+
+/// A request proven to come from a live API token of one district.
+pub struct ApiDistrict {
+    pub district_id: Uuid,
+    pub token_id: Uuid,
+}
+
+impl FromRequestParts<AppState> for ApiDistrict {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(ApiError(AppError::Unauthorized))?;
+        let (district_id, token_id) =
+            db::tokens::authenticate(&state.pool, &auth::hash_token(token))
+                .await
+                .map_err(AppError::from)?
+                .ok_or(ApiError(AppError::Unauthorized))?;
+        Ok(ApiDistrict {
+            district_id,
+            token_id,
+        })
+    }
+}
+
+/// `POST /api/v1/uploads`: multipart `file`, optional `source` and `dry_run=true`.
+pub async fn create_upload(
+    State(state): State<AppState>,
+    who: ApiDistrict,
+    mut multipart: Multipart,
+) -> Result<Response, ApiError> {
+    let mut dry_run = false;
+    let mut source: Option<String> = None;
+    let label = format!("API token {}", &who.token_id.to_string()[..8]);
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| AppError::BadRequest(e.body_text()))?
+    {
+        match field.name() {
+            Some("dry_run") => {
+                dry_run = field
+                    .text()
+                    .await
+                    .map(|v| matches!(v.trim(), "true" | "1" | "on" | "yes"))
+                    .unwrap_or(false)
+            }
+            Some("source") => source = field.text().await.ok().filter(|s| !s.trim().is_empty()),
+            Some("file") => {
+                let file_name = field.file_name().unwrap_or("upload.csv").to_string();
+                let sender = Sender {
+                    kind: "token",
+                    label: &label,
+                };
+                let body = field.map(|chunk| chunk.map_err(|e| e.body_text()));
+                let accepted = uploads::accept(
+                    &state.queue,
+                    who.district_id,
+                    &file_name,
+                    source.as_deref(),
+                    dry_run,
+                    &sender,
+                    Box::pin(body),
+                )
+                .await
+                .map_err(super::uploads::accept_error)?;
+                let run = db::runs::get(&state.pool, who.district_id, accepted.run_id)
+                    .await
+                    .map_err(AppError::from)?
+                    .ok_or(AppError::NotFound)?;
+                if accepted.status == "needs_mapping" {
+                    // Scripts cannot use the mapper: say what is missing.
+                    let max = state.config.max_upload_bytes();
+                    let path = run.file_path.clone().unwrap_or_default();
+                    let headers = tokio::task::spawn_blocking(move || {
+                        uploads::file_headers(std::path::Path::new(&path), max).unwrap_or_default()
+                    })
+                    .await
+                    .map_err(|e| AppError::Internal(e.into()))?;
+                    let msg = crate::feed::headers::resolve(&headers, None, &[], &[])
+                        .err()
+                        .map(|e| e.to_string())
+                        .unwrap_or_else(|| "the columns need mapping".into());
+                    db::runs::set_status(
+                        &state.pool,
+                        who.district_id,
+                        run.id,
+                        "needs_mapping",
+                        "cancelled",
+                    )
+                    .await
+                    .map_err(AppError::from)?;
+                    return Err(ApiError(AppError::Unprocessable(format!(
+                        "{msg}. Map these columns once in the portal (Uploads) or rename them; the upload was not queued."
+                    ))));
+                }
+                let body = serde_json::json!({
+                    "id": run.id,
+                    "status": run.status,
+                    "status_url": format!("/api/v1/uploads/{}", run.id),
+                });
+                return Ok((StatusCode::ACCEPTED, Json(body)).into_response());
+            }
+            _ => {}
+        }
+    }
+    Err(ApiError(AppError::Unprocessable(
+        "the multipart field `file` is missing".into(),
+    )))
+}
+
+pub async fn get_upload(
+    State(state): State<AppState>,
+    who: ApiDistrict,
+    Path(id): Path<Uuid>,
+) -> Result<Response, ApiError> {
+    let run = db::runs::get(&state.pool, who.district_id, id)
+        .await
+        .map_err(AppError::from)?
+        .ok_or(AppError::NotFound)?;
+    Ok(Json(super::uploads::status_body(&run)).into_response())
+}
+
+pub async fn get_upload_file(
+    State(state): State<AppState>,
+    who: ApiDistrict,
+    Path((id, kind)): Path<(Uuid, String)>,
+) -> Result<Response, ApiError> {
+    let run = db::runs::get(&state.pool, who.district_id, id)
+        .await
+        .map_err(AppError::from)?
+        .ok_or(AppError::NotFound)?;
+    super::uploads::file_response(&state, &run, &kind)
+        .await
+        .map_err(ApiError)
+}
+
+#[derive(Deserialize)]
+pub struct UsersQuery {
+    #[serde(default)]
+    after: Option<Uuid>,
+    #[serde(default)]
+    limit: Option<i64>,
+    #[serde(default)]
+    status: Option<String>,
+}
+
+/// `GET /api/v1/users`: every non-archived user (or `status=archived|inactive|active`),
+/// `limit` per page (default 500, at most 5,000), `after` = the last id of the previous page.
+pub async fn list_users(
+    State(state): State<AppState>,
+    who: ApiDistrict,
+    Query(q): Query<UsersQuery>,
+) -> Result<Response, ApiError> {
+    let limit = q.limit.unwrap_or(500).clamp(1, 5000);
+    let filter = db::user_filter::UserFilter {
+        status: db::user_filter::StatusFilter::parse(q.status.as_deref().unwrap_or("")),
+        ..Default::default()
+    };
+    let rows = db::export::api_page(&state.pool, who.district_id, &filter, q.after, limit)
+        .await
+        .map_err(AppError::from)?;
+    let next = (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|r| r.id))
+        .flatten();
+    let users: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|u| {
+            serde_json::json!({
+                "user_guid": u.id, "custom_id": u.custom_id, "email": u.email, "username": u.username,
+                "first_name": u.first_name, "middle_name": u.middle_name, "last_name": u.last_name, "role": u.role,
+                "school_external_ids": u.schools, "grade": if u.role == "Student" { Some(&u.grade) } else { None },
+                "position": u.position, "status": if u.status == "inactive" { "Inactive" } else { "Active" },
+            })
+        })
+        .collect();
+    Ok(Json(serde_json::json!({
+        "users": users,
+        "next": next.map(|id| format!("/api/v1/users?after={id}&limit={limit}")),
+    }))
+    .into_response())
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError(AppError::NotFound)
+}

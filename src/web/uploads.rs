@@ -1,0 +1,633 @@
+//! The Uploads screens: upload (with drag and drop), history with live progress, the
+//! detail page with its three downloads, the header mapper, and review of mass changes.
+
+use super::AppState;
+use super::error::{AppError, AppResult};
+use super::page::{Chrome, chrome, render};
+use super::session::{DistrictAdmin, set_flash};
+use crate::db;
+use crate::db::audit::Entry;
+use crate::domain::Field;
+use crate::feed::headers::{self, SavedMapping};
+use crate::reconcile::report::FileKind;
+use crate::uploads::{self, Sender};
+use askama::Template;
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Multipart, Path, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use futures::StreamExt;
+use std::collections::HashMap;
+use tower_sessions::Session;
+use uuid::Uuid;
+
+/// How a run looks in lists and pages.
+pub struct RunView {
+    pub run: db::runs::Run,
+}
+
+impl RunView {
+    pub fn status_label(&self) -> &'static str {
+        status_label(&self.run.status)
+    }
+    pub fn in_progress(&self) -> bool {
+        matches!(self.run.status.as_str(), "queued" | "in_progress")
+    }
+    pub fn percent(&self) -> i64 {
+        let r = &self.run;
+        if r.status != "in_progress" {
+            return if self.in_progress() { 0 } else { 100 };
+        }
+        if r.total_rows <= 0 {
+            0
+        } else {
+            (r.done_rows as i64 * 100 / r.total_rows as i64).clamp(0, 100)
+        }
+    }
+    pub fn source_key(&self) -> String {
+        crate::domain::Source::from_db(&self.run.source).to_string()
+    }
+    pub fn received(&self) -> String {
+        fmt_time(Some(self.run.received_at))
+    }
+    pub fn started(&self) -> String {
+        fmt_time(self.run.started_at)
+    }
+    pub fn finished(&self) -> String {
+        fmt_time(self.run.finished_at)
+    }
+    pub fn has_files(&self) -> bool {
+        self.run.file_path.is_some() && !self.in_progress() && self.run.status != "needs_mapping"
+    }
+}
+
+pub fn status_label(status: &str) -> &'static str {
+    match status {
+        "needs_mapping" => "Needs mapping",
+        "queued" => "Queued",
+        "in_progress" => "In Progress",
+        "completed" => "Completed",
+        "completed_with_errors" => "Completed with Errors",
+        "needs_review" => "Needs Review",
+        "failed" => "Failed",
+        "cancelled" => "Cancelled",
+        _ => "Unknown",
+    }
+}
+
+pub fn fmt_time(t: Option<time::OffsetDateTime>) -> String {
+    let fmt =
+        time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
+    t.and_then(|t| t.format(&fmt).ok())
+        .unwrap_or_else(|| "—".into())
+}
+
+#[derive(Template)]
+#[template(path = "uploads.html")]
+struct UploadsPage {
+    chrome: Chrome,
+    runs: Vec<RunView>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    session: Session,
+    DistrictAdmin(scope): DistrictAdmin,
+) -> AppResult<Response> {
+    let runs: Vec<RunView> = db::runs::recent(&state.pool, scope.district_id, 100)
+        .await?
+        .into_iter()
+        .map(|run| RunView { run })
+        .collect();
+    let page = UploadsPage {
+        chrome: chrome(&session, Some(&scope.person), "/uploads").await,
+        runs,
+    };
+    Ok(render(&page)?.into_response())
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    session: Session,
+    DistrictAdmin(scope): DistrictAdmin,
+    mut multipart: Multipart,
+) -> AppResult<Response> {
+    let mut dry_run = false;
+    let mut source: Option<String> = None;
+    let label = scope.actor().label;
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| AppError::BadRequest(e.body_text()))?
+    {
+        match field.name() {
+            Some("dry_run") => {
+                dry_run = field
+                    .text()
+                    .await
+                    .map(|v| v == "on" || v == "true")
+                    .unwrap_or(false)
+            }
+            Some("source") => source = field.text().await.ok().filter(|s| !s.trim().is_empty()),
+            Some("file") => {
+                let file_name = field.file_name().unwrap_or("").to_string();
+                if file_name.is_empty() {
+                    return Err(AppError::BadRequest("choose a file to upload".into()));
+                }
+                let sender = Sender {
+                    kind: "user",
+                    label: &label,
+                };
+                let body = field.map(|chunk| chunk.map_err(|e| e.body_text()));
+                let accepted = uploads::accept(
+                    &state.queue,
+                    scope.district_id,
+                    &file_name,
+                    source.as_deref(),
+                    dry_run,
+                    &sender,
+                    Box::pin(body),
+                )
+                .await
+                .map_err(accept_error)?;
+                if accepted.status == "needs_mapping" {
+                    set_flash(&session, "info", "Some required fields are not in this file's columns. Map them once; the mapping is saved for next time.").await;
+                    return Ok(
+                        Redirect::to(&format!("/uploads/{}/map", accepted.run_id)).into_response()
+                    );
+                }
+                set_flash(
+                    &session,
+                    "success",
+                    format!("{file_name} received and queued."),
+                )
+                .await;
+                return Ok(Redirect::to(&format!("/uploads/{}", accepted.run_id)).into_response());
+            }
+            _ => {}
+        }
+    }
+    Err(AppError::BadRequest("choose a file to upload".into()))
+}
+
+pub fn accept_error(e: uploads::AcceptError) -> AppError {
+    match e {
+        uploads::AcceptError::Store(crate::storage::StoreError::TooLarge(mb)) => {
+            AppError::TooLarge(mb)
+        }
+        uploads::AcceptError::NoFile => AppError::BadRequest("choose a file to upload".into()),
+        uploads::AcceptError::Store(e) => AppError::Internal(e.into()),
+        uploads::AcceptError::Other(e) => AppError::Internal(e),
+    }
+}
+
+async fn load(state: &AppState, district_id: Uuid, id: Uuid) -> AppResult<db::runs::Run> {
+    db::runs::get(&state.pool, district_id, id)
+        .await?
+        .ok_or(AppError::NotFound)
+}
+
+pub struct OutcomeRows {
+    pub outcome: &'static str,
+    pub label: &'static str,
+    pub rows: Vec<db::runs::RunRow>,
+}
+
+#[derive(Template)]
+#[template(path = "upload.html")]
+struct UploadPage {
+    chrome: Chrome,
+    view: RunView,
+    samples: Vec<OutcomeRows>,
+    archive: Vec<db::runs::ArchivePreview>,
+    archive_total: i64,
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    session: Session,
+    DistrictAdmin(scope): DistrictAdmin,
+    Path(id): Path<Uuid>,
+) -> AppResult<Response> {
+    let run = load(&state, scope.district_id, id).await?;
+    let mut samples = Vec::new();
+    for (outcome, label) in [
+        ("created", "Created"),
+        ("updated", "Updated"),
+        ("restored", "Restored"),
+        ("archived", "Archived by the provider"),
+        ("error", "Errors"),
+        ("unchanged", "Unchanged"),
+    ] {
+        let rows =
+            db::runs::rows_by_outcome(&state.pool, scope.district_id, id, outcome, 10).await?;
+        if !rows.is_empty() {
+            samples.push(OutcomeRows {
+                outcome,
+                label,
+                rows,
+            });
+        }
+    }
+    let (archive, archive_total) =
+        db::runs::archive_preview(&state.pool, scope.district_id, id, 100).await?;
+    let page = UploadPage {
+        chrome: chrome(&session, Some(&scope.person), "/uploads").await,
+        view: RunView { run },
+        samples,
+        archive,
+        archive_total,
+    };
+    Ok(render(&page)?.into_response())
+}
+
+pub async fn status_json(
+    State(state): State<AppState>,
+    DistrictAdmin(scope): DistrictAdmin,
+    Path(id): Path<Uuid>,
+) -> AppResult<Response> {
+    let run = load(&state, scope.district_id, id).await?;
+    Ok(Json(status_body(&run)).into_response())
+}
+
+pub fn status_body(run: &db::runs::Run) -> serde_json::Value {
+    let view = RunView { run: run.clone() };
+    serde_json::json!({
+        "id": run.id,
+        "status": run.status,
+        "status_label": view.status_label(),
+        "finished": !view.in_progress() && run.status != "needs_mapping",
+        "file_name": run.file_name,
+        "source": view.source_key(),
+        "dry_run": run.dry_run,
+        "progress": { "done": run.done_rows, "total": run.total_rows, "percent": view.percent() },
+        "counts": {
+            "created": run.created, "updated": run.updated, "unchanged": run.unchanged,
+            "restored": run.restored, "archived": run.archived, "errors": run.errors,
+        },
+        "message": run.message,
+        "attempts": run.attempts,
+        "received_at": run.received_at.format(&time::format_description::well_known::Rfc3339).ok(),
+        "started_at": run.started_at.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()),
+        "finished_at": run.finished_at.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()),
+    })
+}
+
+pub async fn file(
+    State(state): State<AppState>,
+    DistrictAdmin(scope): DistrictAdmin,
+    Path((id, kind)): Path<(Uuid, String)>,
+) -> AppResult<Response> {
+    let run = load(&state, scope.district_id, id).await?;
+    file_response(&state, &run, &kind).await
+}
+
+/// A run's download as an attachment (shared with the API).
+pub async fn file_response(
+    state: &AppState,
+    run: &db::runs::Run,
+    kind: &str,
+) -> AppResult<Response> {
+    let kind = FileKind::parse(kind).ok_or(AppError::NotFound)?;
+    if matches!(
+        run.status.as_str(),
+        "queued" | "in_progress" | "needs_mapping"
+    ) && kind != FileKind::Uploaded
+    {
+        return Err(AppError::Conflict("the run has not finished yet".into()));
+    }
+    let stream = uploads::download(
+        state.pool.clone(),
+        run,
+        kind,
+        state.config.max_upload_bytes(),
+    )
+    .await?
+    .ok_or_else(|| {
+        AppError::Conflict("this run's files were removed after the retention period".into())
+    })?;
+    let base = run
+        .file_name
+        .as_deref()
+        .unwrap_or("upload.csv")
+        .trim_end_matches(".csv")
+        .trim_end_matches(".CSV");
+    let safe: String = base
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let disposition = format!("attachment; filename=\"{safe}-{}.csv\"", kind.as_str());
+    let mut resp = Body::from_stream(stream).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    h.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_str(&disposition).unwrap_or(HeaderValue::from_static("attachment")),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
+// ---- the column-header mapper ----
+
+pub struct MapColumn {
+    pub index: usize,
+    pub header: String,
+    pub selected: String,
+    pub samples: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "mapper.html")]
+struct MapperPage {
+    chrome: Chrome,
+    view: RunView,
+    columns: Vec<MapColumn>,
+    fields: Vec<&'static str>,
+    fixed_role: String,
+    fixed_school: String,
+    schools: Vec<db::schools::School>,
+    error: Option<String>,
+}
+
+pub async fn map_form(
+    State(state): State<AppState>,
+    session: Session,
+    DistrictAdmin(scope): DistrictAdmin,
+    Path(id): Path<Uuid>,
+) -> AppResult<Response> {
+    let run = load(&state, scope.district_id, id).await?;
+    mapper(&state, &session, &scope, run, None, None).await
+}
+
+async fn mapper(
+    state: &AppState,
+    session: &Session,
+    scope: &super::session::DistrictScope,
+    run: db::runs::Run,
+    error: Option<String>,
+    form: Option<&HashMap<String, String>>,
+) -> AppResult<Response> {
+    if run.status != "needs_mapping" {
+        return Ok(Redirect::to(&format!("/uploads/{}", run.id)).into_response());
+    }
+    let path = run
+        .file_path
+        .clone()
+        .map(std::path::PathBuf::from)
+        .ok_or(AppError::NotFound)?;
+    let max = state.config.max_upload_bytes();
+    let p = path.clone();
+    let (headers, samples) = tokio::task::spawn_blocking(move || {
+        (
+            uploads::file_headers(&p, max).unwrap_or_default(),
+            uploads::sample_rows(&p, max, 3),
+        )
+    })
+    .await
+    .map_err(|e| AppError::Internal(e.into()))?;
+    let saved = uploads::saved_mapping(&state.pool, scope.district_id, &headers).await?;
+    let mut proposed = headers::propose(&headers);
+    if let Some(saved) = &saved {
+        for (name, field) in &saved.columns {
+            if let Some(i) = headers
+                .iter()
+                .position(|h| headers::fold(h) == headers::fold(name))
+            {
+                proposed[i] = *field;
+            }
+        }
+    }
+    let columns = headers
+        .iter()
+        .enumerate()
+        .map(|(i, h)| MapColumn {
+            index: i,
+            header: h.clone(),
+            selected: form
+                .and_then(|f| f.get(&format!("col{i}")).cloned())
+                .unwrap_or_else(|| {
+                    proposed[i]
+                        .map(|f| f.name().to_string())
+                        .unwrap_or_else(|| "ignore".into())
+                }),
+            samples: samples
+                .iter()
+                .filter_map(|r| r.get(i).cloned())
+                .filter(|v| !v.trim().is_empty())
+                .collect(),
+        })
+        .collect();
+    let page = MapperPage {
+        chrome: chrome(session, Some(&scope.person), "/uploads").await,
+        view: RunView { run },
+        columns,
+        fields: Field::ALL.iter().map(|f| f.name()).collect(),
+        fixed_role: form
+            .and_then(|f| f.get("fixed_role").cloned())
+            .unwrap_or_default(),
+        fixed_school: form
+            .and_then(|f| f.get("fixed_school").cloned())
+            .unwrap_or_default(),
+        schools: db::schools::list(&state.pool, scope.district_id, None).await?,
+        error,
+    };
+    Ok(render(&page)?.into_response())
+}
+
+pub async fn map_save(
+    State(state): State<AppState>,
+    session: Session,
+    DistrictAdmin(scope): DistrictAdmin,
+    Path(id): Path<Uuid>,
+    axum::Form(form): axum::Form<HashMap<String, String>>,
+) -> AppResult<Response> {
+    let run = load(&state, scope.district_id, id).await?;
+    if run.status != "needs_mapping" {
+        return Err(AppError::Conflict(
+            "this upload does not need a mapping any more".into(),
+        ));
+    }
+    let path = run
+        .file_path
+        .clone()
+        .map(std::path::PathBuf::from)
+        .ok_or(AppError::NotFound)?;
+    let max = state.config.max_upload_bytes();
+    let headers =
+        tokio::task::spawn_blocking(move || uploads::file_headers(&path, max).unwrap_or_default())
+            .await
+            .map_err(|e| AppError::Internal(e.into()))?;
+    let mut columns = Vec::new();
+    for (i, h) in headers.iter().enumerate() {
+        let choice = form
+            .get(&format!("col{i}"))
+            .map(String::as_str)
+            .unwrap_or("ignore");
+        columns.push((h.clone(), Field::from_name(choice)));
+    }
+    let mut fixed = Vec::new();
+    if let Some(role) = form.get("fixed_role").filter(|v| !v.trim().is_empty()) {
+        fixed.push((Field::Role, role.trim().to_string()));
+    }
+    if let Some(school) = form.get("fixed_school").filter(|v| !v.trim().is_empty()) {
+        fixed.push((Field::SchoolExternalId, school.trim().to_string()));
+    }
+    let saved = SavedMapping { columns, fixed };
+    // The mapping must cover the required fields before it is saved.
+    if let Err(e) = headers::resolve(&headers, Some(&saved), &[], &[]) {
+        return mapper(
+            &state,
+            &session,
+            &scope,
+            run,
+            Some(format!("Not saved: {e}.")),
+            Some(&form),
+        )
+        .await;
+    }
+    let signature = headers::signature(&headers);
+    let value = serde_json::to_value(&saved).map_err(|e| AppError::Internal(e.into()))?;
+    let mut tx = state.pool.begin().await?;
+    db::runs::save_mapping(
+        &mut *tx,
+        scope.district_id,
+        &signature,
+        &value,
+        &scope.actor().label,
+    )
+    .await?;
+    db::runs::set_status(&mut *tx, scope.district_id, id, "needs_mapping", "queued").await?;
+    db::audit::record(
+        &mut *tx,
+        scope.district_id,
+        &scope.actor(),
+        Entry {
+            action: "mapping.save",
+            entity_kind: "run",
+            entity_id: Some(id),
+            run_id: Some(id),
+            before: None,
+            after: Some(value),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    state.queue.notify.notify_waiters();
+    set_flash(
+        &session,
+        "success",
+        "Mapping saved for this district; the upload is queued.",
+    )
+    .await;
+    Ok(Redirect::to(&format!("/uploads/{id}")).into_response())
+}
+
+// ---- review of mass changes ----
+
+pub async fn approve(
+    State(state): State<AppState>,
+    session: Session,
+    DistrictAdmin(scope): DistrictAdmin,
+    Path(id): Path<Uuid>,
+) -> AppResult<Response> {
+    let run = load(&state, scope.district_id, id).await?;
+    if run.status != "needs_review" {
+        return Err(AppError::Conflict(
+            "only a run that needs review can be approved".into(),
+        ));
+    }
+    let mut tx = state.pool.begin().await?;
+    // Approved runs are planned again against the current state when they run.
+    db::runs::approve(
+        &mut *tx,
+        scope.district_id,
+        id,
+        &scope.actor().label,
+        state.clock.now(),
+    )
+    .await?;
+    db::audit::record(
+        &mut *tx,
+        scope.district_id,
+        &scope.actor(),
+        Entry {
+            action: "run.approve",
+            entity_kind: "run",
+            entity_id: Some(id),
+            run_id: Some(id),
+            before: Some(serde_json::json!({ "status": "needs_review", "reason": run.message })),
+            after: Some(serde_json::json!({ "status": "queued", "approved": true })),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    state.queue.notify.notify_waiters();
+    set_flash(
+        &session,
+        "success",
+        "Approved: the run is queued and applies against the current state.",
+    )
+    .await;
+    Ok(Redirect::to(&format!("/uploads/{id}")).into_response())
+}
+
+pub async fn cancel(
+    State(state): State<AppState>,
+    session: Session,
+    DistrictAdmin(scope): DistrictAdmin,
+    Path(id): Path<Uuid>,
+) -> AppResult<Response> {
+    let run = load(&state, scope.district_id, id).await?;
+    if !matches!(
+        run.status.as_str(),
+        "needs_review" | "needs_mapping" | "queued"
+    ) {
+        return Err(AppError::Conflict(
+            "this run can no longer be cancelled".into(),
+        ));
+    }
+    let mut tx = state.pool.begin().await?;
+    let changed =
+        db::runs::set_status(&mut *tx, scope.district_id, id, &run.status, "cancelled").await?;
+    if !changed {
+        return Err(AppError::Conflict(
+            "the run moved on meanwhile; reload the page".into(),
+        ));
+    }
+    db::runs::mark_reviewed(
+        &mut *tx,
+        scope.district_id,
+        id,
+        &scope.actor().label,
+        state.clock.now(),
+    )
+    .await?;
+    db::audit::record(
+        &mut *tx,
+        scope.district_id,
+        &scope.actor(),
+        Entry {
+            action: "run.cancel",
+            entity_kind: "run",
+            entity_id: Some(id),
+            run_id: Some(id),
+            before: Some(serde_json::json!({ "status": run.status })),
+            after: Some(serde_json::json!({ "status": "cancelled" })),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    set_flash(&session, "success", "Cancelled: nothing was applied.").await;
+    Ok(Redirect::to(&format!("/uploads/{id}")).into_response())
+}
