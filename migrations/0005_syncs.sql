@@ -13,7 +13,6 @@ CREATE TABLE sync_connections (
     interval_minutes  integer NOT NULL DEFAULT 360 CHECK (interval_minutes BETWEEN 15 AND 10080),
     paused            boolean NOT NULL DEFAULT false,
     next_run_at       timestamptz,            -- NULL: not scheduled (CSV connections)
-    running_since     timestamptz,            -- claimed by a sync in progress
     last_run_id       uuid,
     created_by        text NOT NULL,
     created_at        timestamptz NOT NULL DEFAULT now(),

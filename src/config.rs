@@ -90,6 +90,27 @@ pub struct Config {
     )]
     pub temp_password_retention_days: u64,
 
+    /// Key that encrypts roster sync secrets at rest: 32 bytes, base64 or hex. Without it a
+    /// key is generated into the data directory (with a warning): fine for trying Rollcall,
+    /// not for production.
+    #[arg(
+        long,
+        env = "ROLLCALL_SECRET_KEY",
+        global = true,
+        hide_env_values = true
+    )]
+    pub secret_key: Option<KeyText>,
+
+    /// Pauses, in milliseconds, before each retry of a failed roster sync request.
+    #[arg(
+        long,
+        env = "ROLLCALL_SYNC_RETRY_MS",
+        value_delimiter = ',',
+        default_value = "1000,4000,16000",
+        global = true
+    )]
+    pub sync_retry_ms: Vec<u64>,
+
     /// Log as JSON lines instead of readable text.
     #[arg(
         long,
@@ -125,7 +146,26 @@ impl Config {
             drop_settle_secs: 1,
             retention_days: 90,
             temp_password_retention_days: 30,
+            secret_key: None,
+            sync_retry_ms: vec![5, 20, 50],
             log_json: false,
         }
+    }
+}
+
+/// A secret given in the configuration: its Debug output never shows it.
+#[derive(Clone)]
+pub struct KeyText(pub String);
+
+impl std::fmt::Debug for KeyText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyText(<redacted>)")
+    }
+}
+
+impl std::str::FromStr for KeyText {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(KeyText(s.trim().to_string()))
     }
 }

@@ -14,6 +14,7 @@ pub mod ops;
 pub mod pg_local;
 pub mod reconcile;
 pub mod storage;
+pub mod sync;
 pub mod telemetry;
 pub mod uploads;
 pub mod web;

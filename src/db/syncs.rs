@@ -19,7 +19,6 @@ pub struct Connection {
     pub interval_minutes: i32,
     pub paused: bool,
     pub next_run_at: Option<OffsetDateTime>,
-    pub running_since: Option<OffsetDateTime>,
     pub last_run_id: Option<Uuid>,
     pub created_by: String,
     pub created_at: OffsetDateTime,
@@ -41,7 +40,7 @@ impl std::fmt::Debug for Connection {
 
 const COLS: &str =
     "district_id, id, kind, name, base_url, token_url, client_id, secret_sealed, interval_minutes,
-    paused, next_run_at, running_since, last_run_id, created_by, created_at";
+    paused, next_run_at, last_run_id, created_by, created_at";
 
 pub struct NewConnection<'a> {
     pub id: Uuid,
@@ -215,99 +214,83 @@ pub async fn delete(
     Ok(Some(released))
 }
 
-/// Connections whose next run is due: not paused, scheduled, not running (or a claim older
-/// than `stale`, left by a crash).
-pub async fn due(
-    db: impl PgExecutor<'_>,
-    now: OffsetDateTime,
-    stale: OffsetDateTime,
-) -> sqlx::Result<Vec<(Uuid, Uuid)>> {
-    sqlx::query_as(
-        "SELECT district_id, id FROM sync_connections
+/// Connections due to sync: not paused, scheduled, next run at or before `now`.
+pub async fn due(db: impl PgExecutor<'_>, now: OffsetDateTime) -> sqlx::Result<Vec<Connection>> {
+    sqlx::query_as(&format!(
+        "SELECT {COLS} FROM sync_connections
          WHERE NOT paused AND next_run_at IS NOT NULL AND next_run_at <= $1
-           AND (running_since IS NULL OR running_since < $2)
-         ORDER BY next_run_at LIMIT 100",
-    )
+         ORDER BY next_run_at LIMIT 100"
+    ))
     .bind(now)
-    .bind(stale)
     .fetch_all(db)
     .await
 }
 
-/// Claim a connection for one sync. `None` when it is paused, gone, or already running.
-pub async fn claim(
+/// Move a connection's next scheduled run.
+pub async fn schedule(
     db: impl PgExecutor<'_>,
     district_id: Uuid,
     id: Uuid,
-    now: OffsetDateTime,
-    stale: OffsetDateTime,
-) -> sqlx::Result<Option<Connection>> {
-    sqlx::query_as(&format!(
-        "UPDATE sync_connections SET running_since = $3
-         WHERE district_id = $1 AND id = $2 AND NOT paused AND (running_since IS NULL OR running_since < $4)
-         RETURNING {COLS}"
-    ))
+    next_run_at: Option<OffsetDateTime>,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE sync_connections SET next_run_at = $3 WHERE district_id = $1 AND id = $2")
+        .bind(district_id)
+        .bind(id)
+        .bind(next_run_at)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_last_run(
+    db: impl PgExecutor<'_>,
+    district_id: Uuid,
+    id: Uuid,
+    run_id: Uuid,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE sync_connections SET last_run_id = $3 WHERE district_id = $1 AND id = $2")
+        .bind(district_id)
+        .bind(id)
+        .bind(run_id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// A run of this source that is queued or in progress, if any.
+pub async fn pending_run(
+    db: impl PgExecutor<'_>,
+    district_id: Uuid,
+    source: &str,
+) -> sqlx::Result<Option<Uuid>> {
+    sqlx::query_scalar(
+        "SELECT id FROM runs WHERE district_id = $1 AND source = $2 AND status IN ('queued', 'in_progress')
+         ORDER BY received_at LIMIT 1",
+    )
     .bind(district_id)
-    .bind(id)
-    .bind(now)
-    .bind(stale)
+    .bind(source)
     .fetch_optional(db)
     .await
 }
 
-/// Release the claim, remember the run, and schedule the next one.
-pub async fn release(
+/// Record the file a sync run keeps (its snapshot of what the provider sent).
+pub async fn set_run_file(
     db: impl PgExecutor<'_>,
     district_id: Uuid,
-    id: Uuid,
-    run_id: Option<Uuid>,
-    next_run_at: Option<OffsetDateTime>,
+    run_id: Uuid,
+    name: &str,
+    path: &std::path::Path,
 ) -> sqlx::Result<()> {
     sqlx::query(
-        "UPDATE sync_connections SET running_since = NULL, last_run_id = coalesce($3, last_run_id),
-                next_run_at = CASE WHEN kind = 'oneroster_csv' THEN NULL ELSE $4 END
-         WHERE district_id = $1 AND id = $2",
+        "UPDATE runs SET file_name = $3, file_path = $4 WHERE district_id = $1 AND id = $2",
     )
     .bind(district_id)
-    .bind(id)
     .bind(run_id)
-    .bind(next_run_at)
+    .bind(name)
+    .bind(path.to_string_lossy().as_ref())
     .execute(db)
     .await?;
     Ok(())
-}
-
-/// Forget claims left by a process that stopped mid-sync (at server start).
-pub async fn clear_stale_claims(
-    db: impl PgExecutor<'_>,
-    stale: OffsetDateTime,
-) -> sqlx::Result<u64> {
-    Ok(sqlx::query(
-        "UPDATE sync_connections SET running_since = NULL WHERE running_since IS NOT NULL AND running_since < $1",
-    )
-    .bind(stale)
-    .execute(db)
-    .await?
-    .rows_affected())
-}
-
-/// Sync runs left In Progress by a process that stopped: marked Failed (they changed
-/// nothing: a run applies in one transaction). Returns how many.
-pub async fn fail_interrupted_runs(
-    db: impl PgExecutor<'_>,
-    before: OffsetDateTime,
-    now: OffsetDateTime,
-) -> sqlx::Result<u64> {
-    Ok(sqlx::query(
-        "UPDATE runs SET status = 'failed', finished_at = $2,
-                message = 'the sync was interrupted (the server stopped) and changed nothing; the next scheduled sync runs as usual'
-         WHERE kind = 'sync' AND status IN ('queued', 'in_progress') AND coalesce(started_at, received_at) < $1",
-    )
-    .bind(before)
-    .bind(now)
-    .execute(db)
-    .await?
-    .rows_affected())
 }
 
 /// The district's first OneRoster CSV connection (the command line imports through it).
@@ -359,48 +342,4 @@ pub async fn set_run_message(
         .execute(db)
         .await?;
     Ok(())
-}
-
-/// Mark a run waiting for review as cancelled.
-pub async fn cancel_run(
-    db: impl PgExecutor<'_>,
-    district_id: Uuid,
-    run_id: Uuid,
-    by: &str,
-    now: OffsetDateTime,
-) -> sqlx::Result<bool> {
-    Ok(sqlx::query(
-        "UPDATE runs SET status = 'cancelled', finished_at = $4, reviewed_by = $3, reviewed_at = $4
-         WHERE district_id = $1 AND id = $2 AND status = 'needs_review'",
-    )
-    .bind(district_id)
-    .bind(run_id)
-    .bind(by)
-    .bind(now)
-    .execute(db)
-    .await?
-    .rows_affected()
-        == 1)
-}
-
-/// Mark a run waiting for review as approved (it is then run again past the guard).
-pub async fn approve_run(
-    db: impl PgExecutor<'_>,
-    district_id: Uuid,
-    run_id: Uuid,
-    by: &str,
-    now: OffsetDateTime,
-) -> sqlx::Result<bool> {
-    Ok(sqlx::query(
-        "UPDATE runs SET status = 'in_progress', approved = true, reviewed_by = $3, reviewed_at = $4
-         WHERE district_id = $1 AND id = $2 AND status = 'needs_review'",
-    )
-    .bind(district_id)
-    .bind(run_id)
-    .bind(by)
-    .bind(now)
-    .execute(db)
-    .await?
-    .rows_affected()
-        == 1)
 }

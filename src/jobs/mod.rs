@@ -192,6 +192,10 @@ impl Queue {
     }
 
     async fn process(&self, run: &db::runs::Run) -> Result<run::Summary> {
+        if run.kind == "sync" {
+            // Roster syncs fetch from their provider instead of reading an uploaded file.
+            return crate::sync::execute_run(&self.pool, &self.clock, &self.config, run).await;
+        }
         let options: RunOptions = serde_json::from_value(run.options.clone()).unwrap_or_default();
         let path = run
             .file_path

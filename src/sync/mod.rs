@@ -1,0 +1,551 @@
+//! Roster syncs (SPEC §6): a connection's provider data through the same reconcile engine
+//! as uploads. A sync is an ordinary run (kind `sync`, source `sync:<connection id>`): it is
+//! queued (schedule, "Sync now", a CSV set uploaded), taken by the job queue's worker, and
+//! recorded with the same statuses, counts, guard and files. Everything is fetched before
+//! anything is applied, so a failed fetch changes nothing.
+
+pub mod client;
+pub mod crypto;
+pub mod schedule;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::db;
+use crate::db::syncs::Connection;
+use crate::domain::Source;
+use crate::feed::bundle::{self, Limits};
+use crate::feed::oneroster::{self, FileMode, Org};
+use crate::feed::provider::{self, ProviderUser};
+use crate::reconcile::run::{self, RunRequest, Summary};
+use anyhow::{Context, Result};
+use client::{Client, Provider};
+use crypto::SecretKey;
+use sqlx::PgPool;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use uuid::Uuid;
+
+/// The kinds of connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    OneRosterRest,
+    Clever,
+    OneRosterCsv,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 3] = [Kind::OneRosterRest, Kind::Clever, Kind::OneRosterCsv];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::OneRosterRest => "oneroster_rest",
+            Kind::Clever => "clever",
+            Kind::OneRosterCsv => "oneroster_csv",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::OneRosterRest => "OneRoster 1.1 REST",
+            Kind::Clever => "Clever",
+            Kind::OneRosterCsv => "OneRoster 1.1 CSV",
+        }
+    }
+
+    /// Pulled on a schedule (the CSV kind arrives by upload or the command line).
+    pub fn is_scheduled(self) -> bool {
+        self != Kind::OneRosterCsv
+    }
+}
+
+pub const DEFAULT_CLEVER_URL: &str = "https://api.clever.com";
+
+/// The default OAuth2 token endpoint of a OneRoster base URL: `<base>/token`.
+pub fn default_token_url(base: &str) -> String {
+    format!("{}/token", base.trim().trim_end_matches('/'))
+}
+
+/// The provider of a REST connection, with its secret decrypted.
+pub fn provider(config: &Config, conn: &Connection) -> Result<Provider, String> {
+    let kind = Kind::parse(&conn.kind).ok_or("unknown connection kind")?;
+    let base = client::parse_base(conn.base_url.as_deref().unwrap_or(""))?;
+    let sealed = conn
+        .secret_sealed
+        .as_deref()
+        .ok_or("the connection has no secret; enter it on its page")?;
+    let secret = SecretKey::from_config(config)
+        .and_then(|k| k.open(sealed, conn.district_id, conn.id))
+        .map_err(|e| e.to_string())?;
+    match kind {
+        Kind::OneRosterRest => {
+            let token_url = match conn.token_url.as_deref().filter(|t| !t.trim().is_empty()) {
+                Some(t) => client::parse_base(t)?,
+                None => client::parse_base(&default_token_url(base.as_str()))?,
+            };
+            Ok(Provider::OneRoster {
+                base,
+                token_url,
+                client_id: conn.client_id.clone().unwrap_or_default(),
+                secret,
+            })
+        }
+        Kind::Clever => Ok(Provider::Clever {
+            base,
+            token: secret,
+        }),
+        Kind::OneRosterCsv => Err("a OneRoster CSV connection has no server to ask".into()),
+    }
+}
+
+/// What "Test connection" found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    pub schools: usize,
+    pub users: usize,
+    pub skipped: usize,
+}
+
+/// Check a REST connection's credentials by fetching everything once (no retries, nothing
+/// applied).
+pub async fn test_connection(config: &Config, conn: &Connection) -> Result<Probe, String> {
+    let provider = provider(config, conn)?;
+    let fetched = Client::new(provider, Vec::new())
+        .fetch_all()
+        .await
+        .map_err(|f| f.message)?;
+    let schools = fetched
+        .orgs
+        .iter()
+        .filter(|o| o.is_school() && !o.to_be_deleted)
+        .count();
+    let skipped = fetched
+        .users
+        .iter()
+        .filter(|u| provider::role_kind(&u.role) == Some(provider::RoleKind::Skipped))
+        .count();
+    Ok(Probe {
+        schools,
+        users: fetched.users.len() - skipped,
+        skipped,
+    })
+}
+
+/// Why a sync was not queued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Enqueued {
+    Run(Uuid),
+    Paused,
+    /// A run of this connection is already queued or in progress.
+    Busy(Uuid),
+}
+
+/// Queue a sync of `conn` (schedule, "Sync now", or a CSV set at `file`).
+pub async fn enqueue(
+    pool: &PgPool,
+    conn: &Connection,
+    submitted_kind: &str,
+    submitted_by: &str,
+    file: Option<(&str, &Path)>,
+) -> Result<Enqueued> {
+    if conn.paused {
+        return Ok(Enqueued::Paused);
+    }
+    let source = Source::Sync(conn.id).to_db();
+    if let Some(busy) = db::syncs::pending_run(pool, conn.district_id, &source).await? {
+        return Ok(Enqueued::Busy(busy));
+    }
+    let run_id = db::runs::insert(
+        pool,
+        conn.district_id,
+        &db::runs::NewRun {
+            kind: "sync",
+            source: &source,
+            file_name: file.map(|f| f.0),
+            file_sha256: None,
+            file_path: file.and_then(|f| f.1.to_str()),
+            dry_run: false,
+            approved: false,
+            options: serde_json::json!({}),
+            submitted_kind,
+            submitted_by,
+            status: "queued",
+        },
+    )
+    .await?;
+    db::syncs::set_last_run(pool, conn.district_id, conn.id, run_id).await?;
+    Ok(Enqueued::Run(run_id))
+}
+
+/// What a sync applies: schools to create or rename, the org index, the users, and whether
+/// users missing from them are archived.
+struct Incoming {
+    schools: Vec<(String, String)>,
+    orgs: provider::Orgs,
+    users: Vec<ProviderUser>,
+    archive_missing: bool,
+    snapshot_name: &'static str,
+}
+
+/// Carry out a sync run the job queue took (already marked started). An internal error
+/// marks the run Failed (it changed nothing: the apply is one transaction).
+pub async fn execute_run(
+    pool: &PgPool,
+    clock: &Clock,
+    config: &Config,
+    run: &db::runs::Run,
+) -> Result<Summary> {
+    let result = execute_inner(pool, clock, config, run).await;
+    if let Err(e) = &result {
+        tracing::error!(run = %run.id, error = format!("{e:#}"), "sync run failed");
+        finish_without_changes(
+            pool,
+            clock,
+            run.district_id,
+            run.id,
+            "failed",
+            "the sync stopped on an internal error and changed nothing; it has been logged".into(),
+        )
+        .await?;
+    }
+    result
+}
+
+async fn execute_inner(
+    pool: &PgPool,
+    clock: &Clock,
+    config: &Config,
+    run: &db::runs::Run,
+) -> Result<Summary> {
+    let Source::Sync(conn_id) = Source::from_db(&run.source) else {
+        anyhow::bail!("run {} is not a sync", run.id);
+    };
+    let finish = |status: &'static str, message: String| async move {
+        finish_without_changes(pool, clock, run.district_id, run.id, status, message).await
+    };
+    let Some(conn) = db::syncs::get(pool, run.district_id, conn_id).await? else {
+        return finish("failed", "the connection was deleted; nothing ran".into()).await;
+    };
+    if conn.paused {
+        return finish("cancelled", "the connection is paused; nothing ran".into()).await;
+    }
+    let incoming = match Kind::parse(&conn.kind) {
+        Some(Kind::OneRosterCsv) => {
+            let path = run
+                .file_path
+                .clone()
+                .map(PathBuf::from)
+                .context("the run has no stored set")?;
+            read_set(pool, run.district_id, &path, config.max_upload_bytes()).await?
+        }
+        _ => fetch(pool, config, &conn).await?,
+    };
+    let incoming = match incoming {
+        Ok(i) => i,
+        Err(message) => return finish("failed", message).await,
+    };
+    apply(pool, clock, config, run, &conn, incoming).await
+}
+
+async fn fetch(
+    pool: &PgPool,
+    config: &Config,
+    conn: &Connection,
+) -> Result<Result<Incoming, String>> {
+    let provider = match provider(config, conn) {
+        Ok(p) => p,
+        Err(e) => {
+            return Ok(Err(format!(
+                "the sync could not start: {e}; nothing was changed"
+            )));
+        }
+    };
+    let pauses = config
+        .sync_retry_ms
+        .iter()
+        .map(|ms| Duration::from_millis(*ms))
+        .collect();
+    let mut client = Client::new(provider, pauses);
+    let fetched = match client.fetch_all().await {
+        Ok(f) => f,
+        Err(f) => {
+            tracing::warn!(connection = %conn.id, reason = %f.message, "sync fetch failed");
+            return Ok(Err(format!(
+                "the sync failed: {}; nothing was changed",
+                f.message
+            )));
+        }
+    };
+    tracing::info!(connection = %conn.id, requests = client.requests, orgs = fetched.orgs.len(),
+        users = fetched.users.len(), "sync fetched");
+    let existing = existing_schools(pool, conn.district_id).await?;
+    let (schools, orgs) = oneroster::index_orgs(&fetched.orgs, &existing);
+    Ok(Ok(Incoming {
+        schools,
+        orgs,
+        users: fetched.users,
+        archive_missing: true,
+        snapshot_name: if conn.kind == Kind::Clever.as_str() {
+            "clever-users.csv"
+        } else {
+            "oneroster-users.csv"
+        },
+    }))
+}
+
+async fn existing_schools(pool: &PgPool, district_id: Uuid) -> Result<HashSet<String>> {
+    Ok(db::schools::external_ids(pool, district_id)
+        .await?
+        .into_iter()
+        .map(|(e, _)| e)
+        .collect())
+}
+
+/// Read a OneRoster CSV set (zip or folder), honouring its manifest. `Err` inside: why the
+/// set cannot be used (nothing applied).
+async fn read_set(
+    pool: &PgPool,
+    district_id: Uuid,
+    path: &Path,
+    max_bytes: u64,
+) -> Result<Result<Incoming, String>> {
+    let existing = existing_schools(pool, district_id).await?;
+    let path = path.to_path_buf();
+    Ok(
+        tokio::task::spawn_blocking(move || -> Result<Incoming, String> {
+            let set =
+                bundle::open(&path, &Limits::for_upload(max_bytes)).map_err(|e| e.to_string())?;
+            let manifest = set
+                .get("manifest.csv")
+                .ok_or_else(|| bundle::BundleError::NoManifest.to_string())?;
+            let manifest = oneroster::parse_manifest(manifest).map_err(|e| e.to_string())?;
+            let orgs: Vec<Org> = match manifest.orgs {
+                FileMode::Absent => Vec::new(),
+                _ => {
+                    let bytes = set
+                        .get("orgs.csv")
+                        .ok_or("manifest.csv lists orgs.csv but the set has no orgs.csv")?;
+                    oneroster::parse_orgs_csv(bytes, max_bytes).map_err(|e| e.to_string())?
+                }
+            };
+            let users = match manifest.users {
+                FileMode::Absent => Vec::new(),
+                _ => {
+                    let bytes = set
+                        .get("users.csv")
+                        .ok_or("manifest.csv lists users.csv but the set has no users.csv")?;
+                    oneroster::parse_users_csv(bytes, max_bytes).map_err(|e| e.to_string())?
+                }
+            };
+            let (schools, orgs) = oneroster::index_orgs(&orgs, &existing);
+            Ok(Incoming {
+                schools,
+                orgs,
+                users,
+                // A delta lists only what changed; an absent users file says nothing about users.
+                archive_missing: manifest.users == FileMode::Bulk,
+                snapshot_name: "users.csv",
+            })
+        })
+        .await?,
+    )
+}
+
+/// Create or rename the schools, type the users, keep the snapshot as the run's file, and
+/// run the users through the reconcile engine as `sync:<connection>`.
+async fn apply(
+    pool: &PgPool,
+    clock: &Clock,
+    config: &Config,
+    run: &db::runs::Run,
+    conn: &Connection,
+    incoming: Incoming,
+) -> Result<Summary> {
+    let counts = db::schools::upsert_many(pool, run.district_id, &incoming.schools).await?;
+    if counts.created + counts.updated > 0 {
+        tracing::info!(connection = %conn.id, created = counts.created, renamed = counts.updated, "sync schools");
+    }
+    let (rows, kept, skipped) = provider::map_all(incoming.users, &incoming.orgs);
+    let path = crate::storage::upload_path(&config.data_dir, run.district_id, run.id);
+    write_snapshot(&path, &kept).await?;
+    db::syncs::set_run_file(pool, run.district_id, run.id, incoming.snapshot_name, &path).await?;
+    let label = format!("sync: {}", conn.name);
+    let req = RunRequest {
+        district_id: run.district_id,
+        run_id: run.id,
+        path: path.clone(),
+        source: Source::Sync(conn.id),
+        dry_run: false,
+        approved: run.approved,
+        options: Default::default(),
+        actor_kind: "sync",
+        actor_id: Some(conn.id),
+        actor_label: &label,
+        max_bytes: config.max_upload_bytes(),
+        progress: Default::default(),
+    };
+    let mut summary = run::apply_rows(
+        pool,
+        clock,
+        &req,
+        rows,
+        Vec::new(),
+        incoming.archive_missing,
+    )
+    .await?;
+    let mut notes: Vec<String> = summary.message.take().into_iter().collect();
+    if skipped > 0 {
+        notes.push(format!(
+            "{skipped} guardian, parent or relative records skipped"
+        ));
+    }
+    if !incoming.archive_missing {
+        notes.push("delta set: users missing from it were kept".into());
+    }
+    if counts.created > 0 {
+        notes.push(format!("{} schools created", counts.created));
+    }
+    let message = (!notes.is_empty()).then(|| notes.join("; "));
+    db::syncs::set_run_message(pool, run.district_id, run.id, message.as_deref()).await?;
+    summary.message = message;
+    Ok(summary)
+}
+
+async fn write_snapshot(path: &Path, users: &[ProviderUser]) -> Result<()> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(provider::SNAPSHOT_HEADER)?;
+    for u in users {
+        w.write_record(provider::snapshot_record(u))?;
+    }
+    let bytes = w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let Some(dir) = path.parent() {
+        tokio::fs::create_dir_all(dir).await?;
+    }
+    tokio::fs::write(path, bytes).await?;
+    Ok(())
+}
+
+async fn finish_without_changes(
+    pool: &PgPool,
+    clock: &Clock,
+    district_id: Uuid,
+    run_id: Uuid,
+    status: &str,
+    message: String,
+) -> Result<Summary> {
+    let finish = db::runs::Finish {
+        status: status.into(),
+        message: Some(message.clone()),
+        ..Default::default()
+    };
+    db::runs::finish(pool, district_id, run_id, &finish, clock.now()).await?;
+    Ok(Summary {
+        run_id,
+        status: status.into(),
+        created: 0,
+        updated: 0,
+        unchanged: 0,
+        restored: 0,
+        archived: 0,
+        errors: 0,
+        total_rows: 0,
+        message: Some(message),
+        ignored_columns: Vec::new(),
+        dry_run: false,
+    })
+}
+
+/// Run a OneRoster CSV set (zip or folder) now, for the command line: through the district's
+/// OneRoster CSV connection (one is added when there is none), as a run of kind `sync`.
+pub async fn import_set(
+    pool: &PgPool,
+    clock: &Clock,
+    config: &Config,
+    district_id: Uuid,
+    path: &Path,
+    approve: bool,
+) -> Result<Summary> {
+    let path = path
+        .canonicalize()
+        .with_context(|| format!("reading {}", path.display()))?;
+    let conn = match db::syncs::first_csv(pool, district_id).await? {
+        Some(c) => c,
+        None => {
+            let id = Uuid::new_v4();
+            db::syncs::insert(
+                pool,
+                district_id,
+                &db::syncs::NewConnection {
+                    id,
+                    kind: Kind::OneRosterCsv.as_str(),
+                    name: "OneRoster CSV",
+                    base_url: None,
+                    token_url: None,
+                    client_id: None,
+                    secret_sealed: None,
+                    interval_minutes: 360,
+                    next_run_at: None,
+                    created_by: "command line",
+                },
+            )
+            .await?;
+            db::syncs::get(pool, district_id, id)
+                .await?
+                .context("connection vanished")?
+        }
+    };
+    if conn.paused {
+        anyhow::bail!(
+            "the connection \"{}\" is paused; resume it on the Syncs page first",
+            conn.name
+        );
+    }
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("oneroster");
+    let run_id = db::runs::insert(
+        pool,
+        district_id,
+        &db::runs::NewRun {
+            kind: "sync",
+            source: &Source::Sync(conn.id).to_db(),
+            file_name: Some(name),
+            file_sha256: None,
+            file_path: path.to_str(),
+            dry_run: false,
+            approved: approve,
+            options: serde_json::json!({}),
+            submitted_kind: "cli",
+            submitted_by: "command line",
+            status: "in_progress",
+        },
+    )
+    .await?;
+    db::syncs::set_last_run(pool, district_id, conn.id, run_id).await?;
+    // Hold the run's liveness lock (the job queue's protocol) so no worker takes it as orphaned.
+    let mut lock = pool.acquire().await?;
+    sqlx::query("SELECT pg_advisory_lock(hashtextextended('rollcall-run:' || $1::text, 0))")
+        .bind(run_id)
+        .execute(&mut *lock)
+        .await?;
+    db::runs::mark_started(pool, district_id, run_id, clock.now()).await?;
+    let run = db::runs::get(pool, district_id, run_id)
+        .await?
+        .context("run vanished")?;
+    let result = execute_run(pool, clock, config, &run).await;
+    sqlx::query("SELECT pg_advisory_unlock(hashtextextended('rollcall-run:' || $1::text, 0))")
+        .bind(run_id)
+        .execute(&mut *lock)
+        .await?;
+    result
+}
+
+/// Does `path` look like a OneRoster CSV set (a zip, or a folder with its files)?
+pub fn is_oneroster_set(path: &Path) -> bool {
+    bundle::looks_like_set(path)
+}

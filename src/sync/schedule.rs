@@ -1,0 +1,54 @@
+//! The schedule: once a minute, every connection whose next run is due (and that is not
+//! paused) gets a sync queued, and its next run moves one interval on. A paused connection
+//! is never queued; a connection whose previous sync is still queued or running waits.
+
+use crate::db;
+use crate::jobs::Queue;
+use anyhow::Result;
+use std::time::Duration;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// How often the schedule looks for due connections.
+pub const CHECK_EVERY: Duration = Duration::from_secs(60);
+
+/// The next run after `now` for a connection syncing every `minutes`.
+pub fn next_after(now: OffsetDateTime, minutes: i32) -> OffsetDateTime {
+    now + time::Duration::minutes(i64::from(minutes.max(1)))
+}
+
+/// Queue a sync for every due connection. Returns the runs queued.
+pub async fn tick(queue: &Queue) -> Result<Vec<Uuid>> {
+    let now = queue.clock.now();
+    let mut queued = Vec::new();
+    for conn in db::syncs::due(&queue.pool, now).await? {
+        let next = Some(next_after(now, conn.interval_minutes));
+        db::syncs::schedule(&queue.pool, conn.district_id, conn.id, next).await?;
+        match super::enqueue(&queue.pool, &conn, "sync", "schedule", None).await? {
+            super::Enqueued::Run(id) => {
+                tracing::info!(connection = %conn.id, district = %conn.district_id, run = %id, "scheduled sync queued");
+                queued.push(id);
+            }
+            super::Enqueued::Busy(id) => {
+                tracing::info!(connection = %conn.id, run = %id, "scheduled sync skipped: the previous one is still running")
+            }
+            super::Enqueued::Paused => {}
+        }
+    }
+    if !queued.is_empty() {
+        queue.notify.notify_waiters();
+    }
+    Ok(queued)
+}
+
+/// Run the schedule in the background for as long as the process lives.
+pub fn spawn(queue: Queue) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            if let Err(e) = tick(&queue).await {
+                tracing::error!(error = format!("{e:#}"), "sync schedule check failed");
+            }
+            tokio::time::sleep(CHECK_EVERY).await;
+        }
+    })
+}
