@@ -37,17 +37,22 @@ pub enum AcceptError {
     Other(#[from] anyhow::Error),
 }
 
-/// Store an upload as it streams in and queue its run (or park it for the header mapper).
-#[allow(clippy::too_many_arguments)]
-pub async fn accept<S, E>(
+/// An uploaded file, stored, not yet a run.
+pub struct Stored {
+    pub run_id: Uuid,
+    pub path: PathBuf,
+    pub sha256: String,
+    pub size: u64,
+    pub file_name: String,
+}
+
+/// Store an upload as it streams in (hashing it, refusing it past the size limit).
+pub async fn store<S, E>(
     queue: &Queue,
     district_id: Uuid,
     file_name: &str,
-    source: Option<&str>,
-    dry_run: bool,
-    sender: &Sender<'_>,
     mut body: S,
-) -> Result<Accepted, AcceptError>
+) -> Result<Stored, AcceptError>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
@@ -67,12 +72,32 @@ where
         };
         w.write(&chunk).await?;
     }
-    let (sha, size) = w.finish().await?;
-    if size == 0 && file_name.is_empty() {
-        let _ = tokio::fs::remove_file(&path).await;
-        return Err(AcceptError::NoFile);
-    }
-    let file_name = storage::clean_file_name(file_name);
+    let (sha256, size) = w.finish().await?;
+    Ok(Stored {
+        run_id,
+        path,
+        sha256,
+        size,
+        file_name: storage::clean_file_name(file_name),
+    })
+}
+
+/// Queue the run of a stored upload (or park it for the header mapper).
+pub async fn queue_run(
+    queue: &Queue,
+    district_id: Uuid,
+    stored: Stored,
+    source: Option<&str>,
+    dry_run: bool,
+    sender: &Sender<'_>,
+) -> Result<Accepted, AcceptError> {
+    let Stored {
+        run_id,
+        path,
+        sha256,
+        size,
+        file_name,
+    } = stored;
     let source_key = source
         .map(storage::clean_file_name)
         .filter(|s| !s.is_empty())
@@ -99,7 +124,7 @@ where
             },
             source: &Source::File(source_key).to_db(),
             file_name: Some(&file_name),
-            file_sha256: Some(&sha),
+            file_sha256: Some(&sha256),
             file_path: path.to_str(),
             dry_run,
             approved: false,

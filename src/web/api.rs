@@ -59,6 +59,7 @@ pub async fn create_upload(
 ) -> Result<Response, ApiError> {
     let mut dry_run = false;
     let mut source: Option<String> = None;
+    let mut stored = None;
     let label = format!("API token {}", &who.token_id.to_string()[..8]);
     while let Some(field) = multipart
         .next_field()
@@ -74,67 +75,71 @@ pub async fn create_upload(
                     .unwrap_or(false)
             }
             Some("source") => source = field.text().await.ok().filter(|s| !s.trim().is_empty()),
-            Some("file") => {
+            Some("file") if stored.is_none() => {
                 let file_name = field.file_name().unwrap_or("upload.csv").to_string();
-                let sender = Sender {
-                    kind: "token",
-                    label: &label,
-                };
                 let body = field.map(|chunk| chunk.map_err(|e| e.body_text()));
-                let accepted = uploads::accept(
-                    &state.queue,
-                    who.district_id,
-                    &file_name,
-                    source.as_deref(),
-                    dry_run,
-                    &sender,
-                    Box::pin(body),
-                )
-                .await
-                .map_err(super::uploads::accept_error)?;
-                let run = db::runs::get(&state.pool, who.district_id, accepted.run_id)
-                    .await
-                    .map_err(AppError::from)?
-                    .ok_or(AppError::NotFound)?;
-                if accepted.status == "needs_mapping" {
-                    // Scripts cannot use the mapper: say what is missing.
-                    let max = state.config.max_upload_bytes();
-                    let path = run.file_path.clone().unwrap_or_default();
-                    let headers = tokio::task::spawn_blocking(move || {
-                        uploads::file_headers(std::path::Path::new(&path), max).unwrap_or_default()
-                    })
-                    .await
-                    .map_err(|e| AppError::Internal(e.into()))?;
-                    let msg = crate::feed::headers::resolve(&headers, None, &[], &[])
-                        .err()
-                        .map(|e| e.to_string())
-                        .unwrap_or_else(|| "the columns need mapping".into());
-                    db::runs::set_status(
-                        &state.pool,
-                        who.district_id,
-                        run.id,
-                        "needs_mapping",
-                        "cancelled",
-                    )
-                    .await
-                    .map_err(AppError::from)?;
-                    return Err(ApiError(AppError::Unprocessable(format!(
-                        "{msg}. Map these columns once in the portal (Uploads) or rename them; the upload was not queued."
-                    ))));
-                }
-                let body = serde_json::json!({
-                    "id": run.id,
-                    "status": run.status,
-                    "status_url": format!("/api/v1/uploads/{}", run.id),
-                });
-                return Ok((StatusCode::ACCEPTED, Json(body)).into_response());
+                stored = Some(
+                    uploads::store(&state.queue, who.district_id, &file_name, Box::pin(body))
+                        .await
+                        .map_err(super::uploads::accept_error)?,
+                );
             }
             _ => {}
         }
     }
-    Err(ApiError(AppError::Unprocessable(
+    let stored = stored.ok_or(ApiError(AppError::Unprocessable(
         "the multipart field `file` is missing".into(),
-    )))
+    )))?;
+    let sender = Sender {
+        kind: "token",
+        label: &label,
+    };
+    let accepted = uploads::queue_run(
+        &state.queue,
+        who.district_id,
+        stored,
+        source.as_deref(),
+        dry_run,
+        &sender,
+    )
+    .await
+    .map_err(super::uploads::accept_error)?;
+    let run = db::runs::get(&state.pool, who.district_id, accepted.run_id)
+        .await
+        .map_err(AppError::from)?
+        .ok_or(AppError::NotFound)?;
+    if accepted.status == "needs_mapping" {
+        // Scripts cannot use the mapper: say what is missing.
+        let max = state.config.max_upload_bytes();
+        let path = run.file_path.clone().unwrap_or_default();
+        let headers = tokio::task::spawn_blocking(move || {
+            uploads::file_headers(std::path::Path::new(&path), max).unwrap_or_default()
+        })
+        .await
+        .map_err(|e| AppError::Internal(e.into()))?;
+        let msg = crate::feed::headers::resolve(&headers, None, &[], &[])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_else(|| "the columns need mapping".into());
+        db::runs::set_status(
+            &state.pool,
+            who.district_id,
+            run.id,
+            "needs_mapping",
+            "cancelled",
+        )
+        .await
+        .map_err(AppError::from)?;
+        return Err(ApiError(AppError::Unprocessable(format!(
+            "{msg}. Map these columns once in the portal (Uploads) or rename them; the upload was not queued."
+        ))));
+    }
+    let body = serde_json::json!({
+        "id": run.id,
+        "status": run.status,
+        "status_url": format!("/api/v1/uploads/{}", run.id),
+    });
+    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
 }
 
 pub async fn get_upload(

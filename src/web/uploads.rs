@@ -115,6 +115,7 @@ pub async fn create(
 ) -> AppResult<Response> {
     let mut dry_run = false;
     let mut source: Option<String> = None;
+    let mut stored = None;
     let label = scope.actor().label;
     while let Some(field) = multipart
         .next_field()
@@ -130,45 +131,48 @@ pub async fn create(
                     .unwrap_or(false)
             }
             Some("source") => source = field.text().await.ok().filter(|s| !s.trim().is_empty()),
-            Some("file") => {
+            Some("file") if stored.is_none() => {
                 let file_name = field.file_name().unwrap_or("").to_string();
                 if file_name.is_empty() {
                     return Err(AppError::BadRequest("choose a file to upload".into()));
                 }
-                let sender = Sender {
-                    kind: "user",
-                    label: &label,
-                };
                 let body = field.map(|chunk| chunk.map_err(|e| e.body_text()));
-                let accepted = uploads::accept(
-                    &state.queue,
-                    scope.district_id,
-                    &file_name,
-                    source.as_deref(),
-                    dry_run,
-                    &sender,
-                    Box::pin(body),
-                )
-                .await
-                .map_err(accept_error)?;
-                if accepted.status == "needs_mapping" {
-                    set_flash(&session, "info", "Some required fields are not in this file's columns. Map them once; the mapping is saved for next time.").await;
-                    return Ok(
-                        Redirect::to(&format!("/uploads/{}/map", accepted.run_id)).into_response()
-                    );
-                }
-                set_flash(
-                    &session,
-                    "success",
-                    format!("{file_name} received and queued."),
-                )
-                .await;
-                return Ok(Redirect::to(&format!("/uploads/{}", accepted.run_id)).into_response());
+                stored = Some(
+                    uploads::store(&state.queue, scope.district_id, &file_name, Box::pin(body))
+                        .await
+                        .map_err(accept_error)?,
+                );
             }
             _ => {}
         }
     }
-    Err(AppError::BadRequest("choose a file to upload".into()))
+    let stored = stored.ok_or_else(|| AppError::BadRequest("choose a file to upload".into()))?;
+    let file_name = stored.file_name.clone();
+    let sender = Sender {
+        kind: "user",
+        label: &label,
+    };
+    let accepted = uploads::queue_run(
+        &state.queue,
+        scope.district_id,
+        stored,
+        source.as_deref(),
+        dry_run,
+        &sender,
+    )
+    .await
+    .map_err(accept_error)?;
+    if accepted.status == "needs_mapping" {
+        set_flash(&session, "info", "Some required fields are not in this file's columns. Map them once; the mapping is saved for next time.").await;
+        return Ok(Redirect::to(&format!("/uploads/{}/map", accepted.run_id)).into_response());
+    }
+    set_flash(
+        &session,
+        "success",
+        format!("{file_name} received and queued."),
+    )
+    .await;
+    Ok(Redirect::to(&format!("/uploads/{}", accepted.run_id)).into_response())
 }
 
 pub fn accept_error(e: uploads::AcceptError) -> AppError {

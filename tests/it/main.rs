@@ -8,3 +8,5 @@ mod cli;
 mod reconcile;
 mod schools;
 mod tenancy;
+mod uploads;
+mod users;
