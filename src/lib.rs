@@ -148,6 +148,17 @@ async fn dispatch(config: &config::Config, db: &Database, command: Command) -> R
             approve,
         } => {
             let d = ops::district_by_slug(pool, &district).await?;
+            if sync::is_oneroster_set(&file) {
+                if dry_run || !map.is_empty() || !set.is_empty() || source.is_some() {
+                    bail!("a OneRoster set takes no --dry-run, --map, --set or --source");
+                }
+                let summary = sync::import_set(pool, &clock, config, d.id, &file, approve).await?;
+                println!("{}", serde_json::to_string_pretty(&summary)?);
+                if summary.status == "failed" {
+                    bail!("{}", summary.message.unwrap_or_default());
+                }
+                return Ok(());
+            }
             let options = reconcile::run::RunOptions {
                 overrides: map
                     .iter()
@@ -200,6 +211,7 @@ async fn serve(config: &config::Config, pool: sqlx::PgPool, clock: clock::Clock)
     let state = web::AppState::new(pool, Arc::new(config.clone()), clock);
     state.queue.requeue_orphans().await?;
     state.queue.start(config.workers);
+    sync::schedule::spawn(state.queue.clone());
     let server = web::start(state, shutdown_signal()).await?;
     tracing::info!(addr = %server.addr, "Rollcall is serving on http://{}", server.addr);
     server.handle.await??;

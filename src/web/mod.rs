@@ -9,6 +9,7 @@ pub mod page;
 pub mod schools;
 pub mod session;
 pub mod settings;
+pub mod syncs;
 pub mod uploads;
 pub mod users;
 
@@ -106,6 +107,13 @@ pub fn router(state: AppState) -> Router {
             "/users/{guid}/password",
             post(users::actions::reset_password),
         )
+        .route("/syncs", get(syncs::list).post(syncs::create))
+        .route("/syncs/{id}", get(syncs::show).post(syncs::update))
+        .route("/syncs/{id}/test", post(syncs::test))
+        .route("/syncs/{id}/run", post(syncs::run_now))
+        .route("/syncs/{id}/pause", post(syncs::pause))
+        .route("/syncs/{id}/delete", post(syncs::delete))
+        .route("/syncs/{id}/upload", post(syncs::upload))
         .route("/settings", get(settings::show))
         .route("/settings/guard", post(settings::guard))
         .route("/settings/tokens", post(settings::create_token))
