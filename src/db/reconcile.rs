@@ -117,6 +117,9 @@ pub async fn write_plan(
     now: OffsetDateTime,
 ) -> sqlx::Result<()> {
     let conn: &mut PgConnection = tx;
+    let started = std::time::Instant::now();
+    let step =
+        |name: &str| tracing::debug!(step = name, elapsed = ?started.elapsed(), "write_plan");
     sqlx::query(
         "CREATE TEMP TABLE stage_users (kind text, id uuid, custom_id text, email text, username text, first_name text,
             middle_name text, last_name text, role text, grade text, position text, status text, source text,
@@ -159,6 +162,7 @@ pub async fn write_plan(
     .execute(&mut *conn)
     .await?;
 
+    step("insert users");
     sqlx::query(
         "UPDATE users u SET custom_id = nullif(s.custom_id, ''), email = nullif(s.email, ''), username = s.username,
                 first_name = coalesce(s.first_name, ''), middle_name = coalesce(s.middle_name, ''),
@@ -174,6 +178,7 @@ pub async fn write_plan(
     .execute(&mut *conn)
     .await?;
 
+    step("update users");
     sqlx::query(
         "DELETE FROM user_schools us USING stage_users s
          WHERE us.district_id = $1 AND us.user_id = s.id AND s.kind IN ('update', 'restore')
@@ -183,6 +188,7 @@ pub async fn write_plan(
     .bind(district_id)
     .execute(&mut *conn)
     .await?;
+    step("delete memberships");
     sqlx::query(
         "INSERT INTO user_schools (district_id, user_id, school_id)
          SELECT $1, ss.user_id, sc.id FROM stage_schools ss
@@ -193,6 +199,7 @@ pub async fn write_plan(
     .execute(&mut *conn)
     .await?;
 
+    step("insert memberships");
     sqlx::query(
         "INSERT INTO audit_log (district_id, at, actor_kind, actor_id, actor_label, action, entity_kind, entity_id, run_id, before, after)
          SELECT $1, $2, $3, $4, $5, s.action, 'user', s.id, $6, s.before, s.after FROM stage_users s",
@@ -206,6 +213,7 @@ pub async fn write_plan(
     .execute(&mut *conn)
     .await?;
 
+    step("audit");
     if !archive.is_empty() {
         sqlx::query(
             "WITH archived AS (

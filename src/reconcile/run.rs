@@ -337,9 +337,12 @@ pub async fn apply_rows(
     req.progress.phase.store(1, Ordering::Relaxed);
     let mut tx = pool.begin().await?;
     db::reconcile::lock_district(&mut tx, req.district_id).await?;
+    let t0 = std::time::Instant::now();
     let current = db::reconcile::load_current(&mut tx, req.district_id).await?;
+    let t_load = t0.elapsed();
     let source = req.source.clone();
     let apply_now = !req.dry_run;
+    let t1 = std::time::Instant::now();
     let (plan, staged) = tokio::task::spawn_blocking(move || -> Result<(Plan, apply::Staged)> {
         let plan = plan::plan(&current, rows, &source, &rules, &mut RandomSecrets);
         let applied = apply_now && plan.review.is_none();
@@ -365,6 +368,7 @@ pub async fn apply_rows(
             label: req.actor_label,
             run_id: req.run_id,
         };
+        tracing::debug!(run = %req.run_id, load = ?t_load, plan_and_stage = ?t1.elapsed(), "planned");
         db::reconcile::write_plan(
             &mut tx,
             req.district_id,
@@ -376,6 +380,7 @@ pub async fn apply_rows(
         )
         .await?;
     }
+    let t2 = std::time::Instant::now();
     db::runs::store_results(
         &mut tx,
         req.district_id,
@@ -398,6 +403,7 @@ pub async fn apply_rows(
     };
     db::runs::finish(&mut *tx, req.district_id, req.run_id, &finish, clock.now()).await?;
     tx.commit().await?;
+    tracing::debug!(run = %req.run_id, load = ?t_load, plan_and_write = ?t1.elapsed(), results_and_commit = ?t2.elapsed(), "applied");
     tracing::info!(
         run = %req.run_id, status = status.0, created = c.created, updated = c.updated, unchanged = c.unchanged,
         restored = c.restored, archived = c.archived, errors = c.errors, dry_run = req.dry_run, "run finished"
