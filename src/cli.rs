@@ -55,6 +55,12 @@ pub enum Command {
         /// Apply past the mass-change guard.
         #[arg(long)]
         approve: bool,
+        /// Write the error file (failed rows plus an Error column) here.
+        #[arg(long, value_name = "FILE")]
+        errors: Option<PathBuf>,
+        /// Write the completed file (user_guid, username, outcome, temporary password) here.
+        #[arg(long, value_name = "FILE")]
+        completed: Option<PathBuf>,
     },
     /// Write the district's master CSV (every non-archived user) to standard output.
     Export {

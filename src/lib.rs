@@ -146,6 +146,8 @@ async fn dispatch(config: &config::Config, db: &Database, command: Command) -> R
             map,
             set,
             approve,
+            errors,
+            completed,
         } => {
             let d = ops::district_by_slug(pool, &district).await?;
             if sync::is_oneroster_set(&file) {
@@ -177,6 +179,14 @@ async fn dispatch(config: &config::Config, db: &Database, command: Command) -> R
             )
             .await?;
             println!("{}", serde_json::to_string_pretty(&summary)?);
+            for (path, kind) in [
+                (errors, reconcile::report::FileKind::Errors),
+                (completed, reconcile::report::FileKind::Completed),
+            ] {
+                if let Some(path) = path {
+                    ops::write_run_file(pool, config, d.id, summary.run_id, kind, &path).await?;
+                }
+            }
             if summary.status == "failed" {
                 bail!("{}", summary.message.unwrap_or_default());
             }

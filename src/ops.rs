@@ -230,3 +230,33 @@ pub async fn export_master(
     w.flush()?;
     Ok(())
 }
+
+/// Write one of a run's downloads to a file (`rollcall import --errors/--completed`).
+pub async fn write_run_file(
+    pool: &PgPool,
+    config: &crate::config::Config,
+    district_id: uuid::Uuid,
+    run_id: uuid::Uuid,
+    kind: crate::reconcile::report::FileKind,
+    path: &std::path::Path,
+) -> Result<()> {
+    use futures::StreamExt;
+    use tokio::io::AsyncWriteExt;
+    let run = db::runs::get(pool, district_id, run_id)
+        .await?
+        .context("the run vanished")?;
+    let Some(stream) =
+        crate::uploads::download(pool.clone(), &run, kind, config.max_upload_bytes()).await?
+    else {
+        bail!("the run's file is not available");
+    };
+    let mut out = tokio::fs::File::create(path)
+        .await
+        .with_context(|| format!("creating {}", path.display()))?;
+    let mut stream = Box::pin(stream);
+    while let Some(chunk) = stream.next().await {
+        out.write_all(&chunk?).await?;
+    }
+    out.flush().await?;
+    Ok(())
+}

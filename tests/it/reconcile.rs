@@ -793,3 +793,49 @@ async fn two_runs_for_one_district_at_once_are_serialised(pool: PgPool) {
         .unwrap();
     assert_eq!(distinct, 401);
 }
+
+#[sqlx::test(migrations = "./migrations")]
+async fn cli_writes_the_error_and_completed_files(pool: PgPool) {
+    let env = Env::new(pool).await;
+    let file = students(3).replace(
+        "S2,s2@d.org,Ann2,Lee,Student,HS,9",
+        "S2,s2@d.org,Ann2,Lee,Student,HS,13",
+    );
+    let s = env.import("students.csv", &file).await;
+    let config = Config::for_tests(env.dir.path().to_path_buf());
+    let errors = env.dir.path().join("errors.csv");
+    let completed = env.dir.path().join("completed.csv");
+    rollcall::ops::write_run_file(
+        &env.app.pool,
+        &config,
+        env.district,
+        s.run_id,
+        rollcall::reconcile::report::FileKind::Errors,
+        &errors,
+    )
+    .await
+    .unwrap();
+    rollcall::ops::write_run_file(
+        &env.app.pool,
+        &config,
+        env.district,
+        s.run_id,
+        rollcall::reconcile::report::FileKind::Completed,
+        &completed,
+    )
+    .await
+    .unwrap();
+    let errors = std::fs::read_to_string(errors).unwrap();
+    assert_eq!(errors.lines().count(), 2);
+    assert!(errors.lines().next().unwrap().ends_with(",Error"));
+    assert!(errors.contains("S2,s2@d.org,Ann2,Lee,Student,HS,13,,Active,\"line 3, column \"\"grade\"\": grade \"\"13\"\""), "{errors}");
+    let completed = std::fs::read_to_string(completed).unwrap();
+    assert_eq!(completed.lines().count(), 3);
+    assert!(
+        completed
+            .lines()
+            .next()
+            .unwrap()
+            .ends_with("user_guid,username,outcome,temporary_password")
+    );
+}
