@@ -315,10 +315,7 @@ pub async fn recent_runs(
     limit: i64,
 ) -> sqlx::Result<Vec<super::runs::Run>> {
     sqlx::query_as(
-        "SELECT district_id, id, kind, source, file_name, file_sha256, file_path, status, dry_run, approved, options,
-                submitted_kind, submitted_by, received_at, started_at, finished_at, attempts, total_rows, done_rows,
-                created, updated, unchanged, restored, archived, errors, message, ignored_columns
-         FROM runs WHERE district_id = $1 AND kind = 'sync' AND ($2::text IS NULL OR source = $2)
+        "SELECT * FROM runs WHERE district_id = $1 AND kind = 'sync' AND ($2::text IS NULL OR source = $2)
          ORDER BY received_at DESC LIMIT $3",
     )
     .bind(district_id)

@@ -1,6 +1,7 @@
 //! The integration test binary: real PostgreSQL (a database per test, from `#[sqlx::test]`),
 //! the real app on a random port, a real HTTP client.
 
+mod fake_providers;
 mod helpers;
 
 mod auth;
@@ -8,6 +9,7 @@ mod cli;
 mod crash;
 mod reconcile;
 mod schools;
+mod syncs;
 mod tenancy;
 mod uploads;
 mod users;
