@@ -10,7 +10,9 @@ pub mod schools;
 pub mod syncs;
 pub mod throttle;
 pub mod tokens;
+pub mod user_edit;
 pub mod user_filter;
+pub mod user_list;
 pub mod users;
 
 use crate::config::Config;

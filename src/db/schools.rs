@@ -137,3 +137,28 @@ pub async fn external_ids(
         .fetch_all(db)
         .await
 }
+
+/// A school as a choice in a form or filter (no counts: cheap on a large district).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SchoolOption {
+    pub id: Uuid,
+    pub external_id: String,
+    pub name: String,
+}
+
+/// The district's schools by name, optionally only the given ones (a school admin's).
+pub async fn options(
+    db: impl PgExecutor<'_>,
+    district_id: Uuid,
+    only: Option<&[Uuid]>,
+) -> sqlx::Result<Vec<SchoolOption>> {
+    sqlx::query_as(
+        "SELECT id, external_id, name FROM schools
+         WHERE district_id = $1 AND ($2::uuid[] IS NULL OR id = ANY($2))
+         ORDER BY name, external_id",
+    )
+    .bind(district_id)
+    .bind(only)
+    .fetch_all(db)
+    .await
+}

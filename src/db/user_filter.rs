@@ -3,6 +3,11 @@
 use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
+/// The searchable text of a user: name, email, username and custom ID, lower-cased. Exactly
+/// the expression of the trigram index `users_search_trgm_idx` (migration 0003), so that a
+/// `LIKE '%term%'` search uses it.
+pub const SEARCH_EXPR: &str = "lower(u.first_name || ' ' || u.last_name || ' ' || coalesce(u.email, '') || ' ' || u.username || ' ' || coalesce(u.custom_id, ''))";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum StatusFilter {
     /// Active and inactive (not archived): the default view and the master CSV.
@@ -61,22 +66,19 @@ impl UserFilter {
                     .replace('%', "\\%")
                     .replace('_', "\\_")
             );
-            qb.push(" AND (lower(u.first_name || ' ' || u.last_name) LIKE lower(")
-                .push_bind(pattern.clone())
-                .push(") OR lower(coalesce(u.email, '')) LIKE lower(")
-                .push_bind(pattern.clone())
-                .push(") OR lower(u.username) LIKE lower(")
-                .push_bind(pattern.clone())
-                .push(") OR lower(coalesce(u.custom_id, '')) LIKE lower(")
+            qb.push(" AND ")
+                .push(SEARCH_EXPR)
+                .push(" LIKE lower(")
                 .push_bind(pattern)
-                .push("))");
+                .push(")");
         }
         if let Some(role) = &self.role {
             qb.push(" AND u.role = ").push_bind(role.clone());
         }
         if let Some(grade) = &self.grade {
-            qb.push(" AND u.role = 'Student' AND u.grade = ")
-                .push_bind(grade.clone());
+            qb.push(" AND u.role = 'Student' AND grade_rank(u.grade) = grade_rank(")
+                .push_bind(grade.clone())
+                .push(")");
         }
         if let Some(source) = &self.source {
             qb.push(" AND u.source = ").push_bind(source.clone());

@@ -1,0 +1,141 @@
+//! A user's history as the user page shows it: who, when, through what, and which fields
+//! went from what to what (from `audit_log`).
+
+use crate::db::audit::AuditRow;
+use serde_json::Value;
+use std::collections::BTreeSet;
+use uuid::Uuid;
+
+pub struct Change {
+    pub field: String,
+    pub old: String,
+    pub new: String,
+}
+
+pub struct Item {
+    pub at: String,
+    pub who: String,
+    pub what: String,
+    /// "Manual edit", "Command line"…, or empty when `run` links to the run instead.
+    pub via: String,
+    pub run: Option<Uuid>,
+    /// The run's id, shortened for display.
+    pub run_short: String,
+    pub changes: Vec<Change>,
+}
+
+fn field_label(key: &str) -> String {
+    match key {
+        "custom_id" => "Custom ID",
+        "email" => "Email",
+        "username" => "Username",
+        "first_name" => "First name",
+        "middle_name" => "Middle name",
+        "last_name" => "Last name",
+        "role" => "Role",
+        "school_external_id" => "Schools",
+        "grade" => "Grade",
+        "position" => "Position",
+        "status" => "Status",
+        "source" => "Source",
+        "source_key" => "Source key",
+        "user_guid" => "User GUID",
+        "prevent_archiving" => "Prevent from archiving",
+        "portal_role" => "Portal role",
+        "archived" => "Archived",
+        "password" => "Password",
+        other => other,
+    }
+    .to_string()
+}
+
+fn action_label(action: &str) -> String {
+    match action {
+        "user.create" => "Created",
+        "user.update" => "Updated",
+        "user.activate" => "Made active",
+        "user.deactivate" => "Made inactive",
+        "user.archive" => "Archived",
+        "user.restore" => "Restored",
+        "user.password_reset" => "Password reset",
+        "user.password_change" => "Password changed",
+        other => other,
+    }
+    .to_string()
+}
+
+fn show(v: Option<&Value>) -> String {
+    match v {
+        None | Some(Value::Null) => "—".to_string(),
+        Some(Value::String(s)) if s.is_empty() => "—".to_string(),
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Bool(true)) => "Yes".to_string(),
+        Some(Value::Bool(false)) => "No".to_string(),
+        Some(Value::Array(items)) if items.is_empty() => "—".to_string(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|i| match i {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        Some(other) => other.to_string(),
+    }
+}
+
+pub fn items(rows: Vec<AuditRow>) -> Vec<Item> {
+    let fmt = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    rows.into_iter()
+        .map(|r| {
+            let empty = serde_json::Map::new();
+            let before = r
+                .before
+                .as_ref()
+                .and_then(Value::as_object)
+                .unwrap_or(&empty);
+            let after = r
+                .after
+                .as_ref()
+                .and_then(Value::as_object)
+                .unwrap_or(&empty);
+            let keys: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+            let changes = keys
+                .into_iter()
+                .filter(|k| k.as_str() != "user_guid")
+                .map(|k| Change {
+                    field: field_label(k),
+                    old: if r.before.is_some() {
+                        show(before.get(k.as_str()))
+                    } else {
+                        String::new()
+                    },
+                    new: show(after.get(k.as_str())),
+                })
+                .collect();
+            let via = match (r.run_id, r.actor_kind.as_str()) {
+                (Some(_), _) => String::new(),
+                (None, "user" | "operator") => "Manual edit".to_string(),
+                (None, "cli") => "Command line".to_string(),
+                (None, "token") => "API".to_string(),
+                (None, other) => other.to_string(),
+            };
+            Item {
+                at: r
+                    .at
+                    .to_offset(time::UtcOffset::UTC)
+                    .format(&fmt)
+                    .unwrap_or_default(),
+                who: r.actor_label,
+                what: action_label(&r.action),
+                via,
+                run: r.run_id,
+                run_short: r
+                    .run_id
+                    .map(|id| id.simple().to_string()[..8].to_string())
+                    .unwrap_or_default(),
+                changes,
+            }
+        })
+        .collect()
+}

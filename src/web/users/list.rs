@@ -1,0 +1,534 @@
+//! `GET /users` (search, filters, sorting, keyset pages) and `GET /users.csv` (the master
+//! CSV, streamed, with the same filters).
+
+use super::{Opt, counts, display_name, source_label, thousands};
+use crate::db;
+use crate::db::user_filter::{StatusFilter, UserFilter};
+use crate::db::user_list::{Page, PageError, PageRequest, Position, Sort};
+use crate::domain::{Grade, Role};
+use crate::reconcile::report::{MASTER_HEADER, master_record};
+use crate::web::AppState;
+use crate::web::error::{AppError, AppResult};
+use crate::web::page::{Chrome, chrome, render};
+use crate::web::session::DistrictScope;
+use askama::Template;
+use axum::body::{Body, Bytes};
+use axum::extract::{OriginalUri, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use futures::StreamExt;
+use serde::Deserialize;
+use std::collections::HashMap;
+use tower_sessions::Session;
+use uuid::Uuid;
+
+const PER_PAGE: i64 = 50;
+const MAX_PER_PAGE: i64 = 200;
+
+/// The query string of `/users` and `/users.csv`. Empty values mean "not given".
+#[derive(Debug, Default, Deserialize)]
+pub struct ListQuery {
+    q: Option<String>,
+    status: Option<String>,
+    role: Option<String>,
+    school: Option<String>,
+    grade: Option<String>,
+    source: Option<String>,
+    sort: Option<String>,
+    dir: Option<String>,
+    after: Option<String>,
+    before: Option<String>,
+    per: Option<String>,
+}
+
+fn given(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// The query, parsed: values that mean nothing (an unknown role, a malformed school id) are
+/// dropped rather than answered with an error page.
+struct Params {
+    filter: UserFilter,
+    sort: Sort,
+    desc: bool,
+    per: i64,
+    position: Position,
+}
+
+impl Params {
+    fn parse(q: &ListQuery) -> AppResult<Params> {
+        let filter = UserFilter {
+            q: given(&q.q).map(|s| s.chars().take(200).collect()),
+            status: given(&q.status)
+                .map(StatusFilter::parse)
+                .unwrap_or_default(),
+            role: given(&q.role)
+                .and_then(Role::parse)
+                .map(|r| r.as_str().to_string()),
+            school: given(&q.school).and_then(|s| Uuid::parse_str(s).ok()),
+            grade: given(&q.grade)
+                .and_then(Grade::parse)
+                .map(|g| g.as_str().to_string()),
+            source: given(&q.source).map(str::to_string),
+        };
+        let sort = given(&q.sort).and_then(Sort::parse).unwrap_or_default();
+        let desc = match given(&q.dir) {
+            Some("desc") => true,
+            Some("asc") => false,
+            _ => sort.default_desc(),
+        };
+        let per = given(&q.per)
+            .and_then(|p| p.parse::<i64>().ok())
+            .unwrap_or(PER_PAGE)
+            .clamp(1, MAX_PER_PAGE);
+        let cursor = |s: &str| -> AppResult<Vec<serde_json::Value>> {
+            URL_SAFE_NO_PAD
+                .decode(s)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .ok_or_else(|| {
+                    AppError::BadRequest(
+                        "this page link is not valid; start from the first page".into(),
+                    )
+                })
+        };
+        let position = match (given(&q.after), given(&q.before)) {
+            (Some(a), _) => Position::After(cursor(a)?),
+            (None, Some(b)) => Position::Before(cursor(b)?),
+            (None, None) => Position::First,
+        };
+        Ok(Params {
+            filter,
+            sort,
+            desc,
+            per,
+            position,
+        })
+    }
+
+    /// The filter as query pairs (what "Download filtered" and the page links carry).
+    fn filter_pairs(&self) -> Vec<(&'static str, String)> {
+        let f = &self.filter;
+        let mut pairs = Vec::new();
+        if let Some(q) = &f.q {
+            pairs.push(("q", q.clone()));
+        }
+        if f.status != StatusFilter::Live {
+            pairs.push(("status", f.status.as_str().to_string()));
+        }
+        if let Some(r) = &f.role {
+            pairs.push(("role", r.clone()));
+        }
+        if let Some(s) = f.school {
+            pairs.push(("school", s.to_string()));
+        }
+        if let Some(g) = &f.grade {
+            pairs.push(("grade", g.clone()));
+        }
+        if let Some(s) = &f.source {
+            pairs.push(("source", s.clone()));
+        }
+        pairs
+    }
+
+    fn sort_pairs(&self) -> Vec<(&'static str, String)> {
+        let mut pairs = Vec::new();
+        if self.sort != Sort::default() {
+            pairs.push(("sort", self.sort.as_str().to_string()));
+        }
+        if self.desc != self.sort.default_desc() {
+            pairs.push(("dir", if self.desc { "desc" } else { "asc" }.to_string()));
+        }
+        if self.per != PER_PAGE {
+            pairs.push(("per", self.per.to_string()));
+        }
+        pairs
+    }
+}
+
+fn url(path: &str, pairs: &[(&str, String)]) -> String {
+    if pairs.is_empty() {
+        path.to_string()
+    } else {
+        format!(
+            "{path}?{}",
+            serde_urlencoded::to_string(pairs).unwrap_or_default()
+        )
+    }
+}
+
+fn encode_cursor(sort_key: &str) -> String {
+    URL_SAFE_NO_PAD.encode(sort_key.as_bytes())
+}
+
+pub struct Row {
+    pub id: Uuid,
+    pub name: String,
+    pub username: String,
+    pub email: String,
+    pub custom_id: String,
+    pub role: String,
+    pub admin_badge: &'static str,
+    pub schools: String,
+    pub grade: String,
+    /// `active`, `inactive` or `archived`.
+    pub state: &'static str,
+    pub state_label: &'static str,
+    pub source: String,
+    /// What the status mark's form sets (`inactive` for an active user); empty when the mark
+    /// is not a button (archived users, or an admin account a school admin cannot change).
+    pub toggle_to: &'static str,
+    pub confirm: String,
+}
+
+pub struct SortHead {
+    pub href: String,
+    pub label: &'static str,
+    pub mark: &'static str,
+    pub aria: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "users.html")]
+struct UsersPage {
+    chrome: Chrome,
+    q: String,
+    status_opts: Vec<Opt>,
+    role_opts: Vec<Opt>,
+    school_opts: Vec<Opt>,
+    grade_opts: Vec<Opt>,
+    source_opts: Vec<Opt>,
+    sort_opts: Vec<Opt>,
+    rows: Vec<Row>,
+    count_label: String,
+    filtered: bool,
+    archived_view: bool,
+    csv_href: String,
+    csv_filtered_href: String,
+    clear_href: String,
+    first_href: Option<String>,
+    prev_href: Option<String>,
+    next_href: Option<String>,
+    back: String,
+    h_name: SortHead,
+    h_username: SortHead,
+    h_custom_id: SortHead,
+    h_role: SortHead,
+    h_grade: SortHead,
+    per: i64,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    session: Session,
+    scope: DistrictScope,
+    OriginalUri(uri): OriginalUri,
+    Query(query): Query<ListQuery>,
+) -> AppResult<Response> {
+    let params = Params::parse(&query)?;
+    let scope_schools = scope.schools.as_deref();
+    let req = PageRequest {
+        filter: &params.filter,
+        scope: scope_schools,
+        sort: params.sort,
+        desc: params.desc,
+        position: &params.position,
+        limit: params.per,
+    };
+    let page: Page = match db::user_list::page(&state.pool, scope.district_id, &req).await {
+        Ok(p) => p,
+        Err(PageError::BadCursor) => {
+            return Err(AppError::BadRequest(
+                "this page link does not fit the chosen sort order; start from the first page"
+                    .into(),
+            ));
+        }
+        Err(PageError::Db(e)) => return Err(e.into()),
+    };
+    let filter_pairs = params.filter_pairs();
+    let count_key = format!("{:?}|{:?}", scope_schools, filter_pairs);
+    let count = match counts::get(scope.district_id, &count_key) {
+        Some(n) => n,
+        None => {
+            let n = db::user_list::count_capped(
+                &state.pool,
+                scope.district_id,
+                &params.filter,
+                scope_schools,
+                counts::CAP,
+            )
+            .await?;
+            counts::put(scope.district_id, count_key, n);
+            n
+        }
+    };
+    let schools = db::schools::options(&state.pool, scope.district_id, scope_schools).await?;
+    let sources = db::user_list::sources(&state.pool, scope.district_id).await?;
+    let school_names: HashMap<Uuid, &str> =
+        schools.iter().map(|s| (s.id, s.name.as_str())).collect();
+
+    let rows = page
+        .rows
+        .iter()
+        .map(|r| {
+            let name = display_name(&r.first_name, &r.last_name, &r.username);
+            let state_word = if r.archived_at.is_some() {
+                "archived"
+            } else if r.status == "inactive" {
+                "inactive"
+            } else {
+                "active"
+            };
+            let manageable = scope.is_district_admin() || r.portal_role == "user";
+            let (toggle_to, confirm) = match state_word {
+                "active" if manageable => (
+                    "inactive",
+                    format!("Make {name} inactive? They will be signed out and cannot sign in."),
+                ),
+                "inactive" if manageable => (
+                    "active",
+                    format!("Make {name} active again? They will be able to sign in."),
+                ),
+                _ => ("", String::new()),
+            };
+            let mut school_list: Vec<&str> = r
+                .school_ids
+                .iter()
+                .filter_map(|id| school_names.get(id).copied())
+                .collect();
+            school_list.sort_unstable();
+            let hidden = r.school_ids.len() - school_list.len();
+            let mut schools_text = school_list.join(", ");
+            if hidden > 0 {
+                // A school admin sees the names of their own schools only.
+                if !schools_text.is_empty() {
+                    schools_text.push_str(", ");
+                }
+                schools_text.push_str(&format!("+{hidden} other"));
+            }
+            Row {
+                id: r.id,
+                name,
+                username: r.username.clone(),
+                email: r.email.clone().unwrap_or_default(),
+                custom_id: r.custom_id.clone().unwrap_or_default(),
+                role: r.role.clone(),
+                admin_badge: match r.portal_role.as_str() {
+                    "district_admin" => "District admin",
+                    "school_admin" => "School admin",
+                    _ => "",
+                },
+                schools: schools_text,
+                grade: if r.role == "Student" {
+                    r.grade.clone()
+                } else {
+                    String::new()
+                },
+                state: state_word,
+                state_label: match state_word {
+                    "archived" => "Archived",
+                    "inactive" => "Inactive",
+                    _ => "Active",
+                },
+                source: source_label(&r.source),
+                toggle_to,
+                confirm,
+            }
+        })
+        .collect();
+
+    let base: Vec<(&str, String)> = filter_pairs
+        .iter()
+        .cloned()
+        .chain(params.sort_pairs())
+        .collect();
+    let with = |extra: (&'static str, String)| {
+        let mut p = base.clone();
+        p.push(extra);
+        url("/users", &p)
+    };
+    let next_href = page
+        .has_next
+        .then(|| page.rows.last())
+        .flatten()
+        .map(|r| with(("after", encode_cursor(&r.sort_key))));
+    let prev_href = page
+        .has_prev
+        .then(|| page.rows.first())
+        .flatten()
+        .map(|r| with(("before", encode_cursor(&r.sort_key))));
+    let first_href = (params.position != Position::First).then(|| url("/users", &base));
+    let back = uri
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "/users".to_string());
+
+    let head = |s: Sort| {
+        let current = s == params.sort;
+        let desc = if current {
+            !params.desc
+        } else {
+            s.default_desc()
+        };
+        let mut p = filter_pairs.clone();
+        if s != Sort::default() {
+            p.push(("sort", s.as_str().to_string()));
+        }
+        if desc != s.default_desc() {
+            p.push(("dir", if desc { "desc" } else { "asc" }.to_string()));
+        }
+        SortHead {
+            href: url("/users", &p),
+            label: s.label(),
+            mark: match (current, params.desc) {
+                (false, _) => "",
+                (true, false) => " ▲",
+                (true, true) => " ▼",
+            },
+            aria: match (current, params.desc) {
+                (false, _) => "none",
+                (true, false) => "ascending",
+                (true, true) => "descending",
+            },
+        }
+    };
+
+    let f = &params.filter;
+    let current_school = f.school.map(|s| s.to_string()).unwrap_or_default();
+    let page_view = UsersPage {
+        chrome: chrome(&session, Some(&scope.person), "/users").await,
+        q: f.q.clone().unwrap_or_default(),
+        status_opts: vec![
+            Opt::new("", "Active and inactive", f.status.as_str()),
+            Opt::new("active", "Active", f.status.as_str()),
+            Opt::new("inactive", "Inactive", f.status.as_str()),
+            Opt::new("archived", "Archived", f.status.as_str()),
+        ],
+        role_opts: std::iter::once(Opt::new("", "Any role", f.role.as_deref().unwrap_or("")))
+            .chain(
+                Role::ALL
+                    .iter()
+                    .map(|r| Opt::new(r.as_str(), r.as_str(), f.role.as_deref().unwrap_or(""))),
+            )
+            .collect(),
+        school_opts: std::iter::once(Opt::new("", "Any school", &current_school))
+            .chain(
+                schools
+                    .iter()
+                    .map(|s| Opt::new(s.id.to_string(), s.name.clone(), &current_school)),
+            )
+            .collect(),
+        grade_opts: std::iter::once(Opt::new("", "Any grade", f.grade.as_deref().unwrap_or("")))
+            .chain(
+                Grade::all()
+                    .map(|g| Opt::new(g.as_str(), g.as_str(), f.grade.as_deref().unwrap_or(""))),
+            )
+            .collect(),
+        source_opts: std::iter::once(Opt::new(
+            "",
+            "Any source",
+            f.source.as_deref().unwrap_or(""),
+        ))
+        .chain(sources.iter().map(|s| {
+            Opt::new(
+                s.clone(),
+                source_label(s),
+                f.source.as_deref().unwrap_or(""),
+            )
+        }))
+        .collect(),
+        sort_opts: Sort::ALL
+            .iter()
+            .map(|s| Opt::new(s.as_str(), s.label(), params.sort.as_str()))
+            .collect(),
+        rows,
+        count_label: if count > counts::CAP {
+            format!("{}+ users", thousands(counts::CAP))
+        } else if count == 1 {
+            "1 user".to_string()
+        } else {
+            format!("{} users", thousands(count))
+        },
+        filtered: !filter_pairs.is_empty(),
+        archived_view: f.status == StatusFilter::Archived,
+        csv_href: "/users.csv".to_string(),
+        csv_filtered_href: url("/users.csv", &filter_pairs),
+        clear_href: "/users".to_string(),
+        first_href,
+        prev_href,
+        next_href,
+        back,
+        h_name: head(Sort::Name),
+        h_username: head(Sort::Username),
+        h_custom_id: head(Sort::CustomId),
+        h_role: head(Sort::Role),
+        h_grade: head(Sort::Grade),
+        per: params.per,
+    };
+    Ok(render(&page_view)?.into_response())
+}
+
+/// `GET /users.csv`: every user the filters select (by default every non-archived user in
+/// the admin's scope) in the canonical format, streamed row by row from the database.
+pub async fn csv(
+    State(state): State<AppState>,
+    scope: DistrictScope,
+    Query(query): Query<ListQuery>,
+) -> AppResult<Response> {
+    let params = Params::parse(&ListQuery {
+        after: None,
+        before: None,
+        ..query
+    })?;
+    let header_line = csv_bytes(std::iter::once(MASTER_HEADER.map(str::to_string)))
+        .map_err(|e| AppError::Internal(e.into()))?;
+    let rows = db::export::master_rows(
+        state.pool.clone(),
+        scope.district_id,
+        params.filter,
+        scope.schools.clone(),
+    );
+    let district = scope.district_id;
+    let body = futures::stream::once(async move { Ok::<Bytes, std::io::Error>(header_line) })
+        .chain(rows.ready_chunks(512).map(move |chunk| {
+            let mut records = Vec::with_capacity(chunk.len());
+            for row in chunk {
+                match row {
+                    Ok(r) => records.push(master_record(&r)),
+                    Err(e) => {
+                        // The download ends short and the client sees a broken transfer,
+                        // never a file that looks complete.
+                        tracing::error!(district = %district, error = %e, "master CSV stopped");
+                        return Err(std::io::Error::other("database error"));
+                    }
+                }
+            }
+            csv_bytes(records.into_iter()).map_err(std::io::Error::other)
+        }));
+    let date = state.clock.now().date();
+    let file_name = format!("users-{}-{date}.csv", scope.district_slug);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{file_name}\""),
+            ),
+            (header::CACHE_CONTROL, "no-store".to_string()),
+        ],
+        Body::from_stream(body),
+    )
+        .into_response())
+}
+
+fn csv_bytes(records: impl Iterator<Item = [String; 13]>) -> Result<Bytes, csv::Error> {
+    let mut w = csv::Writer::from_writer(Vec::with_capacity(8192));
+    for r in records {
+        w.write_record(&r)?;
+    }
+    w.into_inner()
+        .map(Bytes::from)
+        .map_err(|e| csv::Error::from(e.into_error()))
+}

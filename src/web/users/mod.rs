@@ -1,0 +1,134 @@
+//! The Users screen and the account lifecycle: the list (search, filters, keyset pages, the
+//! master CSV), the add/edit form with the user's history, and the status, archive,
+//! restore and password-reset actions.
+
+pub mod actions;
+mod counts;
+pub mod form;
+mod history;
+pub mod list;
+
+use super::AppState;
+use super::error::{AppError, AppResult};
+use super::session::DistrictScope;
+use crate::db;
+use crate::db::user_edit::UserRecord;
+use uuid::Uuid;
+
+/// A user the scope may see, or 404: another district's GUID, a user outside a school
+/// admin's schools and a malformed GUID all answer the same.
+pub(crate) async fn load(
+    state: &AppState,
+    scope: &DistrictScope,
+    guid: &str,
+) -> AppResult<UserRecord> {
+    let id = Uuid::parse_str(guid).map_err(|_| AppError::NotFound)?;
+    db::user_edit::get(&state.pool, scope.district_id, id, scope.schools.as_deref())
+        .await?
+        .ok_or(AppError::NotFound)
+}
+
+/// A school admin manages the plain users of their schools; admin accounts are read-only to
+/// them (changing an admin's email or resetting their password would hand over the admin's
+/// rights).
+pub(crate) fn can_manage(scope: &DistrictScope, user: &UserRecord) -> bool {
+    scope.is_district_admin() || user.portal_role == "user"
+}
+
+/// The user's own record (an admin must not lock themselves out).
+pub(crate) fn is_self(scope: &DistrictScope, user: &UserRecord) -> bool {
+    match &scope.person {
+        super::session::Person::Member(m) => m.id == user.id,
+        _ => false,
+    }
+}
+
+pub(crate) fn display_name(first: &str, last: &str, username: &str) -> String {
+    let name = format!("{} {}", first.trim(), last.trim());
+    if name.trim().is_empty() {
+        username.to_string()
+    } else {
+        name.trim().to_string()
+    }
+}
+
+/// A user's source as a person reads it.
+pub(crate) fn source_label(source: &str) -> String {
+    match crate::domain::Source::from_db(source) {
+        crate::domain::Source::Manual => "Manual".to_string(),
+        crate::domain::Source::File(name) => name,
+        crate::domain::Source::Sync(id) => format!("Sync {}", &id.to_string()[..8]),
+    }
+}
+
+/// An option of a `<select>`.
+pub struct Opt {
+    pub value: String,
+    pub label: String,
+    pub selected: bool,
+}
+
+impl Opt {
+    pub fn new(value: impl Into<String>, label: impl Into<String>, current: &str) -> Opt {
+        let value = value.into();
+        let selected = value == current;
+        Opt {
+            value,
+            label: label.into(),
+            selected,
+        }
+    }
+}
+
+/// "1,234,567".
+pub(crate) fn thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 { format!("-{out}") } else { out }
+}
+
+/// Where to go back to after an action on the list: a Users screen URL, never elsewhere.
+pub(crate) fn safe_back(back: Option<&str>, fallback: String) -> String {
+    match back {
+        Some(b)
+            if (b == "/users" || b.starts_with("/users?") || b.starts_with("/users/"))
+                && !b.contains("//")
+                && !b.contains('\\') =>
+        {
+            b.to_string()
+        }
+        _ => fallback,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_separators() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1234567), "1,234,567");
+    }
+
+    #[test]
+    fn back_stays_on_the_users_screen() {
+        let f = || "/users".to_string();
+        assert_eq!(
+            safe_back(Some("/users?q=a&status=inactive"), f()),
+            "/users?q=a&status=inactive"
+        );
+        assert_eq!(safe_back(Some("https://evil.example/"), f()), "/users");
+        assert_eq!(safe_back(Some("//evil.example/users"), f()), "/users");
+        assert_eq!(safe_back(Some("/users//evil"), f()), "/users");
+        assert_eq!(safe_back(None, f()), "/users");
+    }
+}
