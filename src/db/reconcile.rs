@@ -103,15 +103,18 @@ pub struct RunActor<'a> {
     pub run_id: Uuid,
 }
 
+/// Separates school external IDs in a staged row (a character no ID contains).
+pub const SCHOOL_SEP: char = '\u{1f}';
+
 /// Write a staged plan: `users_csv` rows are
-/// `kind,id,custom_id,email,username,first_name,middle_name,last_name,role,grade,position,status,source,source_key,prevent_archiving,password_hash,password_temporary,action,before,after`
-/// (kind `create`, `update` or `restore`; empty text = NULL for optional columns) and
-/// `schools_csv` rows `user_id,external_id` for every written user.
+/// `kind,id,custom_id,email,username,first_name,middle_name,last_name,role,grade,position,status,source,source_key,prevent_archiving,password_hash,password_temporary,schools,before,after`
+/// (kind `create`, `update` or `restore`; empty text = NULL for optional columns; `schools`
+/// the external IDs joined by [`SCHOOL_SEP`]; `before`/`after` the audit JSON of updates —
+/// a created user's audit entry is built here, in SQL).
 pub async fn write_plan(
     tx: &mut Transaction<'_, Postgres>,
     district_id: Uuid,
     users_csv: &[u8],
-    schools_csv: &[u8],
     archive: &[Uuid],
     actor: &RunActor<'_>,
     now: OffsetDateTime,
@@ -124,27 +127,16 @@ pub async fn write_plan(
         "CREATE TEMP TABLE stage_users (kind text, id uuid, custom_id text, email text, username text, first_name text,
             middle_name text, last_name text, role text, grade text, position text, status text, source text,
             source_key text, prevent_archiving boolean, password_hash text, password_temporary boolean,
-            action text, before jsonb, after jsonb) ON COMMIT DROP",
+            schools text, before jsonb, after jsonb) ON COMMIT DROP",
     )
     .execute(&mut *conn)
     .await?;
-    sqlx::query("CREATE TEMP TABLE stage_schools (user_id uuid, external_id text) ON COMMIT DROP")
-        .execute(&mut *conn)
-        .await?;
     copy_csv(conn, "COPY stage_users FROM STDIN (FORMAT csv)", users_csv).await?;
-    copy_csv(
-        conn,
-        "COPY stage_schools FROM STDIN (FORMAT csv)",
-        schools_csv,
-    )
-    .await?;
     // Fresh statistics, so the planner joins the staged rows by hash, not row by row.
     sqlx::query("ANALYZE stage_users")
         .execute(&mut *conn)
         .await?;
-    sqlx::query("ANALYZE stage_schools")
-        .execute(&mut *conn)
-        .await?;
+    step("staged");
 
     sqlx::query(
         "INSERT INTO users (district_id, id, custom_id, email, username, first_name, middle_name, last_name, role, grade,
@@ -161,8 +153,8 @@ pub async fn write_plan(
     .bind(now)
     .execute(&mut *conn)
     .await?;
-
     step("insert users");
+
     sqlx::query(
         "UPDATE users u SET custom_id = nullif(s.custom_id, ''), email = nullif(s.email, ''), username = s.username,
                 first_name = coalesce(s.first_name, ''), middle_name = coalesce(s.middle_name, ''),
@@ -177,32 +169,44 @@ pub async fn write_plan(
     .bind(district_id)
     .execute(&mut *conn)
     .await?;
-
     step("update users");
+
     sqlx::query(
-        "DELETE FROM user_schools us USING stage_users s
+        "DELETE FROM user_schools us USING stage_users s, schools sc
          WHERE us.district_id = $1 AND us.user_id = s.id AND s.kind IN ('update', 'restore')
-           AND NOT EXISTS (SELECT 1 FROM stage_schools ss JOIN schools sc ON sc.district_id = $1 AND sc.external_id = ss.external_id
-                           WHERE ss.user_id = us.user_id AND sc.id = us.school_id)",
+           AND sc.district_id = $1 AND sc.id = us.school_id
+           AND NOT (sc.external_id = ANY (string_to_array(coalesce(s.schools, ''), E'\\x1f')))",
     )
     .bind(district_id)
     .execute(&mut *conn)
     .await?;
-    step("delete memberships");
     sqlx::query(
         "INSERT INTO user_schools (district_id, user_id, school_id)
-         SELECT $1, ss.user_id, sc.id FROM stage_schools ss
-         JOIN schools sc ON sc.district_id = $1 AND sc.external_id = ss.external_id
+         SELECT $1, s.id, sc.id
+         FROM stage_users s
+         CROSS JOIN LATERAL unnest(string_to_array(nullif(s.schools, ''), E'\\x1f')) AS e(external_id)
+         JOIN schools sc ON sc.district_id = $1 AND sc.external_id = e.external_id
          ON CONFLICT DO NOTHING",
     )
     .bind(district_id)
     .execute(&mut *conn)
     .await?;
+    step("memberships");
 
-    step("insert memberships");
     sqlx::query(
         "INSERT INTO audit_log (district_id, at, actor_kind, actor_id, actor_label, action, entity_kind, entity_id, run_id, before, after)
-         SELECT $1, $2, $3, $4, $5, s.action, 'user', s.id, $6, s.before, s.after FROM stage_users s",
+         SELECT $1, $2, $3, $4, $5,
+                CASE s.kind WHEN 'create' THEN 'user.create' WHEN 'restore' THEN 'user.restore' ELSE 'user.update' END,
+                'user', s.id, $6, s.before,
+                CASE WHEN s.kind = 'create' THEN jsonb_build_object(
+                    'user_guid', s.id, 'custom_id', nullif(s.custom_id, ''), 'email', nullif(s.email, ''),
+                    'username', s.username, 'first_name', coalesce(s.first_name, ''),
+                    'middle_name', coalesce(s.middle_name, ''), 'last_name', coalesce(s.last_name, ''),
+                    'role', s.role, 'school_external_id', to_jsonb(string_to_array(coalesce(s.schools, ''), E'\\x1f')),
+                    'grade', coalesce(s.grade, 'Unspecified'), 'position', coalesce(s.position, ''),
+                    'status', initcap(s.status), 'source', s.source, 'source_key', nullif(s.source_key, ''))
+                ELSE s.after END
+         FROM stage_users s",
     )
     .bind(district_id)
     .bind(now)
@@ -212,8 +216,8 @@ pub async fn write_plan(
     .bind(actor.run_id)
     .execute(&mut *conn)
     .await?;
-
     step("audit");
+
     if !archive.is_empty() {
         sqlx::query(
             "WITH archived AS (
@@ -231,6 +235,7 @@ pub async fn write_plan(
         .bind(actor.run_id)
         .execute(&mut *conn)
         .await?;
+        step("archive");
     }
     Ok(())
 }

@@ -11,7 +11,6 @@ use uuid::Uuid;
 /// The staged rows of a plan, ready for `db::reconcile::write_plan`.
 pub struct Staged {
     pub users_csv: Vec<u8>,
-    pub schools_csv: Vec<u8>,
     /// `line,outcome,user_id,username,temp_password,changed,error` for `db::runs::store_results`.
     pub rows_csv: Vec<u8>,
 }
@@ -54,23 +53,6 @@ fn current_value(u: &CurrentUser, name: &str) -> Value {
         _ => Value::Null,
     }
 }
-
-const CREATE_FIELDS: [&str; 14] = [
-    "custom_id",
-    "email",
-    "username",
-    "first_name",
-    "middle_name",
-    "last_name",
-    "role",
-    "school_external_id",
-    "grade",
-    "position",
-    "status",
-    "source",
-    "source_key",
-    "user_guid",
-];
 
 /// Password hashes for created users: a fast salted hash for generated temporary passwords,
 /// argon2id for passwords the feed gave (spread over the machine's cores).
@@ -133,7 +115,7 @@ pub fn stage(plan: &Plan, current: &[CurrentUser], applied: bool) -> csv::Result
         HashMap::new()
     };
     let mut users = csv_writer();
-    let mut schools = csv_writer();
+    let mut schools_cell = String::new();
     let mut results = csv_writer();
     for row in &plan.rows {
         let (changed, error): (&[&str], Option<&str>) = match &row.outcome {
@@ -163,14 +145,9 @@ pub fn stage(plan: &Plan, current: &[CurrentUser], applied: bool) -> csv::Result
         let Some(new) = row.write.as_deref() else {
             continue;
         };
-        let (kind, action, before, after) = match &row.outcome {
-            Outcome::Created => {
-                let after: Map<String, Value> = CREATE_FIELDS
-                    .iter()
-                    .map(|f| (f.to_string(), field_value(new, f)))
-                    .collect();
-                ("create", "user.create", Value::Null, Value::Object(after))
-            }
+        let (kind, before, after) = match &row.outcome {
+            // The audit entry of a created user is built from the staged row, in SQL.
+            Outcome::Created => ("create", String::new(), String::new()),
             Outcome::Updated { changed } | Outcome::Restored { changed } => {
                 let old = by_id.get(&new.user_guid);
                 let mut before: Map<String, Value> = changed
@@ -193,24 +170,21 @@ pub fn stage(plan: &Plan, current: &[CurrentUser], applied: bool) -> csv::Result
                 }
                 (
                     if restored { "restore" } else { "update" },
-                    if restored {
-                        "user.restore"
-                    } else {
-                        "user.update"
-                    },
-                    Value::Object(before),
-                    Value::Object(after),
+                    Value::Object(before).to_string(),
+                    Value::Object(after).to_string(),
                 )
             }
             _ => continue,
         };
         let (hash, temporary) = hashes.get(&row.line).cloned().unwrap_or_default();
         let id = new.user_guid.to_string();
-        let before_text = if before.is_null() {
-            String::new()
-        } else {
-            before.to_string()
-        };
+        schools_cell.clear();
+        for (i, school) in new.schools.iter().enumerate() {
+            if i > 0 {
+                schools_cell.push(crate::db::reconcile::SCHOOL_SEP);
+            }
+            schools_cell.push_str(school);
+        }
         users.write_record([
             kind,
             &id,
@@ -233,19 +207,16 @@ pub fn stage(plan: &Plan, current: &[CurrentUser], applied: bool) -> csv::Result
             },
             &hash,
             if temporary { "true" } else { "false" },
-            action,
-            &before_text,
-            &after.to_string(),
+            &schools_cell,
+            &before,
+            &after,
         ])?;
-        for school in &new.schools {
-            schools.write_record([id.as_str(), school.as_str()])?;
-        }
     }
+
     let finish =
         |w: csv::Writer<Vec<u8>>| w.into_inner().map_err(|e| csv::Error::from(e.into_error()));
     Ok(Staged {
         users_csv: finish(users)?,
-        schools_csv: finish(schools)?,
         rows_csv: finish(results)?,
     })
 }

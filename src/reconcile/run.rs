@@ -373,7 +373,6 @@ pub async fn apply_rows(
             &mut tx,
             req.district_id,
             &staged.users_csv,
-            &staged.schools_csv,
             &plan.archive,
             &actor,
             clock.now(),
