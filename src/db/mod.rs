@@ -46,6 +46,9 @@ impl Database {
                 (options, Some(local))
             }
         };
+        // If this process dies mid-run, PostgreSQL notices within a second even during a
+        // long statement, rolls the run back and frees its locks, so it can run again.
+        let options = options.options([("client_connection_check_interval", "1000")]);
         let pool = PgPoolOptions::new()
             .max_connections(20)
             .connect_with(options)
