@@ -3,10 +3,10 @@
 use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
-/// The searchable text of a user: name, email, username and custom ID, lower-cased. Exactly
-/// the expression of the trigram index `users_search_trgm_idx` (migration 0003), so that a
-/// `LIKE '%term%'` search uses it.
-pub const SEARCH_EXPR: &str = "lower(u.first_name || ' ' || u.last_name || ' ' || coalesce(u.email, '') || ' ' || u.username || ' ' || coalesce(u.custom_id, ''))";
+/// The searchable text of a user: name, email, username and custom ID, lower-cased (a stored
+/// generated column, migration 0003), under the trigram index `users_search_trgm_idx` and
+/// carried by the name-order index `users_list_name_idx`.
+pub const SEARCH_EXPR: &str = "u.search_text";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum StatusFilter {

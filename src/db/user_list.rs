@@ -199,13 +199,17 @@ pub async fn page(
     let desc = req.desc != backwards;
     let key_list = keys.iter().map(|(e, _)| *e).collect::<Vec<_>>().join(", ");
 
-    let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(
-        "SELECT u.id, u.custom_id, u.email, u.username, u.first_name, u.middle_name, u.last_name, u.role, u.grade,
-                u.status, u.archived_at, u.source, u.portal_role,
-                coalesce((SELECT array_agg(us.school_id) FROM user_schools us
-                          WHERE us.district_id = u.district_id AND us.user_id = u.id), '{}'::uuid[]) AS school_ids,
-                json_build_array(",
-    );
+    let dir = if desc { " DESC" } else { "" };
+    let order_by = keys
+        .iter()
+        .map(|(e, _)| format!("{e}{dir}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+
+    // Two steps: the page's ids, walking the sort order's index (index-only when the filters
+    // are columns the index carries), then those rows.
+    let mut qb: QueryBuilder<Postgres> =
+        QueryBuilder::new("WITH page AS MATERIALIZED (SELECT u.id, json_build_array(");
     qb.push(&key_list)
         .push(")::text AS sort_key FROM users u WHERE u.district_id = ")
         .push_bind(district_id);
@@ -224,15 +228,20 @@ pub async fn page(
         }
         qb.push(")");
     }
-    qb.push(" ORDER BY ");
-    let dir = if desc { " DESC" } else { "" };
-    qb.push(
-        keys.iter()
-            .map(|(e, _)| format!("{e}{dir}"))
-            .collect::<Vec<_>>()
-            .join(", "),
-    );
+    qb.push(" ORDER BY ").push(&order_by);
     qb.push(" LIMIT ").push_bind(req.limit + 1);
+    qb.push(
+        ")
+         SELECT u.id, u.custom_id, u.email, u.username, u.first_name, u.middle_name, u.last_name, u.role, u.grade,
+                u.status, u.archived_at, u.source, u.portal_role,
+                coalesce((SELECT array_agg(us.school_id) FROM user_schools us
+                          WHERE us.district_id = u.district_id AND us.user_id = u.id), '{}'::uuid[]) AS school_ids,
+                p.sort_key
+         FROM page p JOIN users u ON u.district_id = ",
+    )
+    .push_bind(district_id)
+    .push(" AND u.id = p.id ORDER BY ")
+    .push(&order_by);
 
     let mut rows: Vec<ListRow> = qb.build_query_as().fetch_all(pool).await?;
     let more = rows.len() as i64 > req.limit;

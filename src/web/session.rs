@@ -21,6 +21,7 @@ use uuid::Uuid;
 const WHO: &str = "who";
 const CSRF: &str = "csrf";
 const FLASH: &str = "flash";
+const SEEN: &str = "seen";
 pub const CSRF_FIELD: &str = "_csrf";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -47,8 +48,26 @@ pub async fn set_flash(session: &Session, kind: &str, text: impl Into<String>) {
         .await;
 }
 
+/// The flash message, if any, removed from the session. Removing marks the session for
+/// saving, so it is done only when there is a message: a page view then writes nothing.
 pub async fn take_flash(session: &Session) -> Option<Flash> {
-    session.remove::<Flash>(FLASH).await.ok().flatten()
+    let flash: Option<Flash> = session.get(FLASH).await.ok().flatten();
+    if flash.is_some() {
+        let _ = session.remove::<Flash>(FLASH).await;
+    }
+    flash
+}
+
+/// Sessions expire after 8 hours of inactivity; the store learns of activity through a
+/// save, which is done at most this often rather than on every request.
+const TOUCH_EVERY_SECS: i64 = 300;
+
+async fn touch(session: &Session) {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let seen: Option<i64> = session.get(SEEN).await.ok().flatten();
+    if seen.is_none_or(|s| now - s >= TOUCH_EVERY_SECS) {
+        let _ = session.insert(SEEN, now).await;
+    }
 }
 
 /// The session's CSRF token, made on first use.
@@ -253,6 +272,9 @@ impl FromRequestParts<AppState> for Person {
                 Reject::Error(AppError::Internal(anyhow::anyhow!("session layer missing")))
             })?;
         let who: Option<Who> = session.get(WHO).await.ok().flatten();
+        if who.is_some() {
+            touch(&session).await;
+        }
         let person = match who {
             None => return Err(Reject::SignIn),
             Some(Who::Operator(id)) => match db::users::operator_by_id(&state.pool, id)

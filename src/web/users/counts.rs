@@ -1,6 +1,6 @@
 //! Counts for the Users screen, remembered briefly so that paging through a result (or many
 //! admins opening the same list) does not count the same rows again on every page. A count
-//! stops at `CAP` ("10,000+"), so even a miss is bounded. Changes made through this screen
+//! stops at `CAP` ("10,000+"; `SEARCH_CAP` for a search), so even a miss is bounded. Changes made through this screen
 //! forget their district's counts at once; changes from runs show within `TTL`.
 
 use std::collections::HashMap;
@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 pub const CAP: i64 = 10_000;
+/// A search counts its matches through the trigram index: stop sooner.
+pub const SEARCH_CAP: i64 = 1_000;
 const TTL: Duration = Duration::from_secs(30);
 const MAX_ENTRIES: usize = 4096;
 

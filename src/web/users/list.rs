@@ -249,6 +249,11 @@ pub async fn list(
     };
     let filter_pairs = params.filter_pairs();
     let count_key = format!("{:?}|{:?}", scope_schools, filter_pairs);
+    let cap = if params.filter.q.is_some() {
+        counts::SEARCH_CAP
+    } else {
+        counts::CAP
+    };
     let count = match counts::get(scope.district_id, &count_key) {
         Some(n) => n,
         None => {
@@ -257,7 +262,7 @@ pub async fn list(
                 scope.district_id,
                 &params.filter,
                 scope_schools,
-                counts::CAP,
+                cap,
             )
             .await?;
             counts::put(scope.district_id, count_key, n);
@@ -444,8 +449,8 @@ pub async fn list(
             .map(|s| Opt::new(s.as_str(), s.label(), params.sort.as_str()))
             .collect(),
         rows,
-        count_label: if count > counts::CAP {
-            format!("{}+ users", thousands(counts::CAP))
+        count_label: if count > cap {
+            format!("{}+ users", thousands(cap))
         } else if count == 1 {
             "1 user".to_string()
         } else {
