@@ -17,9 +17,10 @@ use crate::clock::Clock;
 use crate::config::Config;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::handler::Handler;
 use axum::http::{HeaderName, HeaderValue, Request, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use session::Person;
 use sqlx::PgPool;
 use std::net::SocketAddr;
@@ -58,6 +59,137 @@ pub const SESSION_COOKIE: &str = "rollcall_session";
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                    form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
 
+/// Who may call a route; it decides the layers a route sits behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Area {
+    /// Browser pages: sessions and the CSRF guard.
+    Page,
+    /// The JSON API under `/api/v1`: bearer tokens, no session.
+    Api,
+    /// Open to anyone, no session (`/healthz`).
+    Open,
+}
+
+/// The HTTP methods the router uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    Get,
+    Post,
+}
+
+impl Verb {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verb::Get => "GET",
+            Verb::Post => "POST",
+        }
+    }
+}
+
+/// One entry of the route table: method, path pattern (axum syntax) and area.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteInfo {
+    pub area: Area,
+    pub verb: Verb,
+    pub path: &'static str,
+}
+
+type Entry = (RouteInfo, MethodRouter<AppState>);
+
+fn at<H, T>(area: Area, verb: Verb, path: &'static str, handler: H) -> Entry
+where
+    H: Handler<T, AppState>,
+    T: 'static,
+{
+    let method_router = match verb {
+        Verb::Get => get(handler),
+        Verb::Post => post(handler),
+    };
+    (RouteInfo { area, verb, path }, method_router)
+}
+
+/// The route table the router is built from (and nothing else: a route exists only here).
+fn table() -> Vec<Entry> {
+    use Area::{Api, Open, Page};
+    use Verb::{Get, Post};
+    vec![
+        at(Page, Get, "/", home),
+        at(Page, Get, "/login", login::form),
+        at(Page, Post, "/login", login::submit),
+        at(Page, Post, "/logout", login::logout),
+        at(Page, Get, "/account", account::show),
+        at(Page, Get, "/account/password", account::password_form),
+        at(Page, Post, "/account/password", account::password_submit),
+        at(Page, Get, "/districts", districts::list),
+        at(Page, Post, "/districts", districts::create),
+        at(Page, Get, "/schools", schools::list),
+        at(Page, Post, "/schools", schools::create),
+        at(Page, Post, "/schools/import", schools::import),
+        at(Page, Get, "/schools/{id}", schools::edit),
+        at(Page, Post, "/schools/{id}", schools::update),
+        at(Page, Get, "/uploads", uploads::list),
+        at(Page, Post, "/uploads", uploads::create),
+        at(Page, Get, "/uploads/{id}", uploads::show),
+        at(Page, Get, "/uploads/{id}/status.json", uploads::status_json),
+        at(Page, Get, "/uploads/{id}/files/{kind}", uploads::file),
+        at(Page, Get, "/uploads/{id}/map", uploads::map_form),
+        at(Page, Post, "/uploads/{id}/map", uploads::map_save),
+        at(Page, Post, "/uploads/{id}/approve", uploads::approve),
+        at(Page, Post, "/uploads/{id}/cancel", uploads::cancel),
+        at(Page, Get, "/users", users::list::list),
+        at(Page, Post, "/users", users::form::create),
+        at(Page, Get, "/users.csv", users::list::csv),
+        at(Page, Get, "/users/new", users::form::new_form),
+        at(Page, Get, "/users/{guid}", users::form::show),
+        at(Page, Post, "/users/{guid}", users::form::update),
+        at(Page, Post, "/users/{guid}/status", users::actions::status),
+        at(Page, Post, "/users/{guid}/archive", users::actions::archive),
+        at(Page, Post, "/users/{guid}/restore", users::actions::restore),
+        at(
+            Page,
+            Post,
+            "/users/{guid}/password",
+            users::actions::reset_password,
+        ),
+        at(Page, Get, "/syncs", syncs::list),
+        at(Page, Post, "/syncs", syncs::create),
+        at(Page, Get, "/syncs/{id}", syncs::show),
+        at(Page, Post, "/syncs/{id}", syncs::update),
+        at(Page, Post, "/syncs/{id}/test", syncs::test),
+        at(Page, Post, "/syncs/{id}/run", syncs::run_now),
+        at(Page, Post, "/syncs/{id}/pause", syncs::pause),
+        at(Page, Post, "/syncs/{id}/delete", syncs::delete),
+        at(Page, Post, "/syncs/{id}/upload", syncs::upload),
+        at(Page, Get, "/settings", settings::show),
+        at(Page, Post, "/settings/guard", settings::guard),
+        at(Page, Post, "/settings/tokens", settings::create_token),
+        at(
+            Page,
+            Post,
+            "/settings/tokens/{id}/revoke",
+            settings::revoke_token,
+        ),
+        at(Open, Get, "/healthz", healthz),
+        at(Api, Post, "/api/v1/uploads", api::create_upload),
+        at(Api, Get, "/api/v1/uploads/{id}", api::get_upload),
+        at(
+            Api,
+            Get,
+            "/api/v1/uploads/{id}/files/{kind}",
+            api::get_upload_file,
+        ),
+        at(Api, Get, "/api/v1/users", api::list_users),
+        at(Api, Get, "/api/v1/{*rest}", api::not_found),
+        at(Api, Post, "/api/v1/{*rest}", api::not_found),
+    ]
+}
+
+/// Every route the router serves (besides `/static/*` files and the 404 fallback), in
+/// table order. Tests walk this list, so a new route cannot miss the security checks.
+pub fn routes() -> Vec<RouteInfo> {
+    table().into_iter().map(|(info, _)| info).collect()
+}
+
 pub fn router(state: AppState) -> Router {
     let store = PostgresStore::new(state.pool.clone())
         .with_schema_name("public")
@@ -70,54 +202,15 @@ pub fn router(state: AppState) -> Router {
         .with_secure(state.config.secure_cookies())
         .with_expiry(Expiry::OnInactivity(time::Duration::hours(8)));
 
-    let pages = Router::new()
-        .route("/", get(home))
-        .route("/login", get(login::form).post(login::submit))
-        .route("/logout", post(login::logout))
-        .route("/account", get(account::show))
-        .route(
-            "/account/password",
-            get(account::password_form).post(account::password_submit),
-        )
-        .route("/districts", get(districts::list).post(districts::create))
-        .route("/schools", get(schools::list).post(schools::create))
-        .route("/schools/import", post(schools::import))
-        .route("/schools/{id}", get(schools::edit).post(schools::update))
-        .route("/uploads", get(uploads::list).post(uploads::create))
-        .route("/uploads/{id}", get(uploads::show))
-        .route("/uploads/{id}/status.json", get(uploads::status_json))
-        .route("/uploads/{id}/files/{kind}", get(uploads::file))
-        .route(
-            "/uploads/{id}/map",
-            get(uploads::map_form).post(uploads::map_save),
-        )
-        .route("/uploads/{id}/approve", post(uploads::approve))
-        .route("/uploads/{id}/cancel", post(uploads::cancel))
-        .route("/users", get(users::list::list).post(users::form::create))
-        .route("/users.csv", get(users::list::csv))
-        .route("/users/new", get(users::form::new_form))
-        .route(
-            "/users/{guid}",
-            get(users::form::show).post(users::form::update),
-        )
-        .route("/users/{guid}/status", post(users::actions::status))
-        .route("/users/{guid}/archive", post(users::actions::archive))
-        .route("/users/{guid}/restore", post(users::actions::restore))
-        .route(
-            "/users/{guid}/password",
-            post(users::actions::reset_password),
-        )
-        .route("/syncs", get(syncs::list).post(syncs::create))
-        .route("/syncs/{id}", get(syncs::show).post(syncs::update))
-        .route("/syncs/{id}/test", post(syncs::test))
-        .route("/syncs/{id}/run", post(syncs::run_now))
-        .route("/syncs/{id}/pause", post(syncs::pause))
-        .route("/syncs/{id}/delete", post(syncs::delete))
-        .route("/syncs/{id}/upload", post(syncs::upload))
-        .route("/settings", get(settings::show))
-        .route("/settings/guard", post(settings::guard))
-        .route("/settings/tokens", post(settings::create_token))
-        .route("/settings/tokens/{id}/revoke", post(settings::revoke_token))
+    let mut pages = Router::new();
+    let mut rest = Router::new();
+    for (info, method_router) in table() {
+        match info.area {
+            Area::Page => pages = pages.route(info.path, method_router),
+            Area::Api | Area::Open => rest = rest.route(info.path, method_router),
+        }
+    }
+    let pages = pages
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             session::csrf_guard,
@@ -127,12 +220,7 @@ pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .merge(pages)
-        .route("/healthz", get(healthz))
-        .route("/api/v1/uploads", post(api::create_upload))
-        .route("/api/v1/uploads/{id}", get(api::get_upload))
-        .route("/api/v1/uploads/{id}/files/{kind}", get(api::get_upload_file))
-        .route("/api/v1/users", get(api::list_users))
-        .route("/api/v1/{*rest}", get(api::not_found).post(api::not_found))
+        .merge(rest)
         .nest_service("/static", ServeDir::new(static_dir()))
         .fallback(|| async { error::AppError::NotFound })
         .layer(DefaultBodyLimit::max((state.config.max_upload_bytes() + 1024 * 1024) as usize))

@@ -29,9 +29,15 @@ pub const PASSWORD: &str = "correct-horse-battery";
 
 impl TestApp {
     pub async fn spawn(pool: PgPool) -> TestApp {
+        Self::spawn_with(pool, |_| {}).await
+    }
+
+    /// Like `spawn`, with the test's own changes to the configuration.
+    pub async fn spawn_with(pool: PgPool, configure: impl FnOnce(&mut Config)) -> TestApp {
         let data_dir = tempfile::tempdir().expect("tempdir");
         let mut config = Config::for_tests(data_dir.path().to_path_buf());
         config.max_upload_mb = 2;
+        configure(&mut config);
         let clock = Clock::default();
         let state = AppState::new(pool.clone(), Arc::new(config), clock.clone());
         let queue = state.queue.clone();

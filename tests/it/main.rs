@@ -9,6 +9,7 @@ mod cli;
 mod crash;
 mod reconcile;
 mod schools;
+mod security;
 mod syncs;
 mod tenancy;
 mod uploads;

@@ -1,0 +1,1210 @@
+//! The security suite: every route of the router (walked from `rollcall::web::routes()`, the
+//! table the router is built from) against another district's ids, a school admin's
+//! limits, missing and forged CSRF tokens, and anonymous callers; then cookies, sign-in
+//! throttling, API tokens, formula injection in every export, HTML escaping on every page
+//! that shows users, path-like upload names, and secrets kept out of the logs.
+
+use crate::helpers::*;
+use rollcall::web::{Area, RouteInfo, Verb};
+use sha2::Digest;
+use sqlx::PgPool;
+use std::collections::BTreeSet;
+use std::io::Write;
+use uuid::Uuid;
+
+const PEOPLE: &str = "custom_id,email,first_name,last_name,role,school_external_id,grade,status\n\
+                      N-1,nora@alpha.org,Nora,Northkid,Student,N1,3,Active\n\
+                      S-1,sam@alpha.org,Sam,Southkid,Student,S1,4,Active\n";
+const BETA_PEOPLE: &str = "custom_id,email,first_name,last_name,role,school_external_id,grade,status\n\
+                           B-1,bea@beta.org,Beatrix,Betamarker,Student,B1,5,Active\n";
+/// Text of district B's objects: none of it may reach a district A page or API answer.
+const BETA_MARKERS: [&str; 4] = [
+    "Betamarker",
+    "bea@beta.org",
+    "Betamarker High",
+    "Betamarker sync",
+];
+/// Text of the South school's objects, which a North school admin may not see.
+const SOUTH_MARKERS: [&str; 3] = ["Southkid", "sam@alpha.org", "South Elementary"];
+
+/// The objects a route's path can name, for one district.
+#[derive(Clone, Copy, Debug)]
+struct Objects {
+    school: Uuid,
+    user: Uuid,
+    run: Uuid,
+    sync: Uuid,
+    token: Uuid,
+}
+
+/// A request body as a route expects it.
+enum Body {
+    Form(Vec<(&'static str, String)>),
+    File(&'static str, Vec<u8>),
+}
+
+/// Fills a route's path pattern with one district's objects. Panics on a placeholder it
+/// does not know: a new kind of route must be taught here.
+fn fill(route: &RouteInfo, o: &Objects) -> String {
+    let p = route.path;
+    let id = if p.starts_with("/schools/{id}") {
+        Some(o.school)
+    } else if p.starts_with("/uploads/{id}") || p.starts_with("/api/v1/uploads/{id}") {
+        Some(o.run)
+    } else if p.starts_with("/syncs/{id}") {
+        Some(o.sync)
+    } else if p.starts_with("/settings/tokens/{id}") {
+        Some(o.token)
+    } else {
+        None
+    };
+    let mut out = p
+        .replace("{guid}", &o.user.to_string())
+        .replace("{kind}", "uploaded")
+        .replace("{*rest}", "nothing/here");
+    if out.contains("{id}") {
+        let id = id.unwrap_or_else(|| {
+            panic!("security suite: no object for {{id}} in {p}: add it to fill()")
+        });
+        out = out.replace("{id}", &id.to_string());
+    }
+    assert!(
+        !out.contains('{'),
+        "security suite: unknown placeholder in {p}: add it to fill()"
+    );
+    out
+}
+
+/// The body each state-changing route takes. Every POST route must be listed: a new one
+/// fails here until the suite knows how to call it.
+fn body(route: &RouteInfo) -> Body {
+    let form = |fields: &[(&'static str, &str)]| {
+        Body::Form(fields.iter().map(|(k, v)| (*k, v.to_string())).collect())
+    };
+    match route.path {
+        "/login" => form(&[("login", "admin@alpha.org"), ("password", PASSWORD)]),
+        "/logout" => form(&[]),
+        "/account/password" => form(&[
+            ("current", "not-the-password"),
+            ("password", "a-brand-new-passphrase"),
+            ("confirm", "a-brand-new-passphrase"),
+        ]),
+        "/districts" => form(&[
+            ("name", "Hacked"),
+            ("slug", "hacked"),
+            ("admin_email", "x@hacked.org"),
+        ]),
+        "/schools" | "/schools/{id}" => form(&[("external_id", "HACK"), ("name", "Hacked")]),
+        "/schools/import" => Body::File("schools.csv", b"external_id,name\nHACK,Hacked\n".to_vec()),
+        "/uploads" | "/api/v1/uploads" => Body::File("hack.csv", PEOPLE.as_bytes().to_vec()),
+        "/uploads/{id}/map" => form(&[("col_0", "custom_id")]),
+        "/uploads/{id}/approve" | "/uploads/{id}/cancel" => form(&[]),
+        "/users" => form(&[
+            ("first_name", "Hacked"),
+            ("last_name", "Hacked"),
+            ("role", "Teacher"),
+            ("email", "hacked@alpha.org"),
+            ("school_external_id", "S1"),
+        ]),
+        "/users/{guid}" => form(&[
+            ("first_name", "Hacked"),
+            ("last_name", "Hacked"),
+            ("role", "Student"),
+            ("school_external_id", "S1"),
+            ("version", "1"),
+        ]),
+        "/users/{guid}/status" => form(&[("status", "inactive")]),
+        "/users/{guid}/archive" | "/users/{guid}/restore" | "/users/{guid}/password" => form(&[]),
+        "/syncs" | "/syncs/{id}" => form(&[("kind", "oneroster_csv"), ("name", "Hacked")]),
+        "/syncs/{id}/test" | "/syncs/{id}/run" | "/syncs/{id}/delete" => form(&[]),
+        "/syncs/{id}/pause" => form(&[("paused", "true")]),
+        "/syncs/{id}/upload" => Body::File("set.zip", b"PK\x05\x06not a real zip".to_vec()),
+        "/settings/guard" => form(&[
+            ("archive_pct", "99"),
+            ("archive_min", "1"),
+            ("update_pct", "99"),
+        ]),
+        "/settings/tokens" => form(&[("name", "hacked")]),
+        "/settings/tokens/{id}/revoke" => form(&[]),
+        "/api/v1/{*rest}" => form(&[]),
+        other => panic!(
+            "security suite: POST {other} has no body in tests/it/security.rs::body(): add it"
+        ),
+    }
+}
+
+/// How to call a route.
+#[derive(Default, Clone, Copy)]
+struct Auth<'a> {
+    csrf: Option<&'a str>,
+    bearer: Option<&'a str>,
+    origin: Option<&'a str>,
+}
+
+struct Answer {
+    status: u16,
+    location: Option<String>,
+    body: String,
+}
+
+async fn call(
+    http: &reqwest::Client,
+    base: &str,
+    route: &RouteInfo,
+    path: &str,
+    auth: Auth<'_>,
+) -> Answer {
+    let mut url = format!("{base}{path}");
+    let mut req = match route.verb {
+        Verb::Get => http.get(&url),
+        Verb::Post => {
+            let b = body(route);
+            if let (Body::File(..), Some(t)) = (&b, auth.csrf) {
+                url = format!("{url}?_csrf={t}");
+            }
+            let req = http.post(&url);
+            match b {
+                Body::Form(mut fields) => {
+                    if let Some(t) = auth.csrf {
+                        fields.push(("_csrf", t.to_string()));
+                    }
+                    req.form(&fields)
+                }
+                Body::File(name, bytes) => req.multipart(reqwest::multipart::Form::new().part(
+                    "file",
+                    reqwest::multipart::Part::bytes(bytes).file_name(name),
+                )),
+            }
+        }
+    };
+    if let Some(t) = auth.bearer {
+        req = req.bearer_auth(t);
+    }
+    if let Some(o) = auth.origin {
+        req = req.header("origin", o);
+    }
+    let r = req.send().await.expect("request");
+    let status = r.status().as_u16();
+    let location = r
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    Answer {
+        status,
+        location,
+        body: r.text().await.unwrap_or_default(),
+    }
+}
+
+/// A fingerprint of everything a request could change for one district (sessions and
+/// sign-in attempts aside; a token's `last_used_at` aside).
+async fn fingerprint(pool: &PgPool, district: Uuid) -> String {
+    sqlx::query_scalar(
+        "SELECT md5(concat_ws('#',
+            (SELECT string_agg(d::text, '|') FROM districts d WHERE d.id = $1),
+            (SELECT string_agg(t::text, '|' ORDER BY t::text) FROM schools t WHERE district_id = $1),
+            (SELECT string_agg(t::text, '|' ORDER BY t::text) FROM users t WHERE district_id = $1),
+            (SELECT string_agg(t::text, '|' ORDER BY t::text) FROM user_schools t WHERE district_id = $1),
+            (SELECT string_agg((t.id, t.name, t.token_hash, t.revoked_at)::text, '|' ORDER BY t.id) FROM api_tokens t WHERE district_id = $1),
+            (SELECT string_agg(t::text, '|' ORDER BY t::text) FROM audit_log t WHERE district_id = $1),
+            (SELECT string_agg(t::text, '|' ORDER BY t::text) FROM runs t WHERE district_id = $1),
+            (SELECT string_agg(t::text, '|' ORDER BY t::text) FROM header_mappings t WHERE district_id = $1),
+            (SELECT string_agg(t::text, '|' ORDER BY t::text) FROM sync_connections t WHERE district_id = $1)))",
+    )
+    .bind(district)
+    .fetch_one(pool)
+    .await
+    .expect("fingerprint")
+}
+
+/// Two districts with one of everything a route can name, and signed-in clients.
+struct World {
+    app: TestApp,
+    alpha: District,
+    beta: District,
+    /// District A's own objects (the South student, the South school).
+    a: Objects,
+    /// A's objects as the North school admin would try them (the South ones).
+    north_user: Uuid,
+    /// District B's objects.
+    b: Objects,
+    a_token: String,
+    admin: Client,
+}
+
+impl World {
+    async fn new(pool: PgPool) -> World {
+        let app = TestApp::spawn(pool).await;
+        let alpha = app.district("alpha").await;
+        let north = app.school(alpha.id, "N1", "North Elementary").await;
+        let south = app.school(alpha.id, "S1", "South Elementary").await;
+        app.member(alpha.id, "principal", "school_admin", &[north])
+            .await;
+        let admin = app.client();
+        assert_eq!(
+            admin.sign_in(&alpha.admin_email, PASSWORD).await.status,
+            303
+        );
+        let (a_run, a_sync) = Self::populate(&app, &admin, PEOPLE, "Alpha CSV set").await;
+        let a_token = rollcall::ops::create_token(
+            &app.pool,
+            alpha.id,
+            "alpha",
+            &rollcall::db::audit::Actor::cli(),
+        )
+        .await
+        .unwrap();
+
+        let beta = app.district("beta").await;
+        let b_school = app.school(beta.id, "B1", "Betamarker High").await;
+        let bc = app.client();
+        assert_eq!(bc.sign_in(&beta.admin_email, PASSWORD).await.status, 303);
+        let (b_run, b_sync) = Self::populate(&app, &bc, BETA_PEOPLE, "Betamarker sync").await;
+        rollcall::ops::create_token(
+            &app.pool,
+            beta.id,
+            "beta",
+            &rollcall::db::audit::Actor::cli(),
+        )
+        .await
+        .unwrap();
+
+        let id = |sql: &'static str, d: Uuid| {
+            let pool = app.pool.clone();
+            async move {
+                sqlx::query_scalar::<_, Uuid>(sql)
+                    .bind(d)
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap()
+            }
+        };
+        let user_sql =
+            "SELECT id FROM users WHERE district_id = $1 AND custom_id = ANY('{S-1,B-1}')";
+        let token_sql = "SELECT id FROM api_tokens WHERE district_id = $1";
+        let a = Objects {
+            school: south,
+            user: id(user_sql, alpha.id).await,
+            run: a_run,
+            sync: a_sync,
+            token: id(token_sql, alpha.id).await,
+        };
+        let b = Objects {
+            school: b_school,
+            user: id(user_sql, beta.id).await,
+            run: b_run,
+            sync: b_sync,
+            token: id(token_sql, beta.id).await,
+        };
+        let north_user = id(
+            "SELECT id FROM users WHERE district_id = $1 AND custom_id = 'N-1'",
+            alpha.id,
+        )
+        .await;
+        World {
+            app,
+            alpha,
+            beta,
+            a,
+            north_user,
+            b,
+            a_token,
+            admin,
+        }
+    }
+
+    /// An upload (applied) and a OneRoster CSV connection, by the district's admin.
+    async fn populate(app: &TestApp, c: &Client, people: &str, sync_name: &str) -> (Uuid, Uuid) {
+        let r = c
+            .post_file("/uploads", "people.csv", people.as_bytes().to_vec())
+            .await;
+        assert_eq!(r.status, 303, "{}", r.body);
+        let run: Uuid = r.location.unwrap()["/uploads/".len()..].parse().unwrap();
+        app.queue.drain().await.unwrap();
+        let r = c
+            .post("/syncs", &[("kind", "oneroster_csv"), ("name", sync_name)])
+            .await;
+        assert_eq!(r.status, 303, "{}", r.body);
+        let sync: Uuid = r.location.unwrap()["/syncs/".len()..].parse().unwrap();
+        (run, sync)
+    }
+
+    fn http(&self, c: &Client) -> (reqwest::Client, String) {
+        (c.http.clone(), c.base.clone())
+    }
+}
+
+fn routes() -> Vec<RouteInfo> {
+    let routes = rollcall::web::routes();
+    let distinct: BTreeSet<(&str, &str)> =
+        routes.iter().map(|r| (r.verb.as_str(), r.path)).collect();
+    assert_eq!(distinct.len(), routes.len(), "no route twice in the table");
+    assert!(routes.len() >= 50, "the whole table: {}", routes.len());
+    routes
+}
+
+fn assert_no_markers(markers: &[&str], body: &str, what: &str) {
+    for m in markers {
+        assert!(!body.contains(m), "{what}: the answer shows {m:?}:\n{body}");
+    }
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn every_route_answers_404_for_another_districts_objects(pool: PgPool) {
+    let w = World::new(pool).await;
+    let (http, base) = w.http(&w.admin);
+    let mut csrf = w.admin.csrf().await;
+    let before_b = fingerprint(&w.app.pool, w.beta.id).await;
+    let mut covered = 0;
+    for route in routes() {
+        let auth = match route.area {
+            Area::Page => Auth {
+                csrf: Some(&csrf),
+                ..Default::default()
+            },
+            Area::Api => Auth {
+                bearer: Some(&w.a_token),
+                ..Default::default()
+            },
+            Area::Open => Auth::default(),
+        };
+        let what = format!("{} {}", route.verb.as_str(), route.path);
+        if route.path.contains('{') {
+            // Positive control: the same route with district A's own objects is found.
+            if route.verb == Verb::Get && !route.path.contains("{*rest}") {
+                let mine = call(&http, &base, &route, &fill(&route, &w.a), auth).await;
+                assert_ne!(mine.status, 404, "{what} with A's own ids: {}", mine.body);
+            }
+            let theirs = call(&http, &base, &route, &fill(&route, &w.b), auth).await;
+            assert_eq!(theirs.status, 404, "{what} with B's ids: {}", theirs.body);
+            assert_no_markers(&BETA_MARKERS, &theirs.body, &what);
+        } else if route.verb == Verb::Get {
+            let page = call(&http, &base, &route, route.path, auth).await;
+            assert_no_markers(&BETA_MARKERS, &page.body, &what);
+        } else {
+            // A POST without ids acts on the caller's own district only; B must not
+            // change (checked below). Logging out would end this session: left out.
+            if route.path != "/logout" {
+                call(&http, &base, &route, route.path, auth).await;
+                csrf = w.admin.csrf().await; // signing in again makes a new token
+            }
+        }
+        assert_eq!(
+            fingerprint(&w.app.pool, w.beta.id).await,
+            before_b,
+            "{what} changed district B"
+        );
+        covered += 1;
+    }
+    // Searching and filtering never reach across either.
+    for q in [
+        "/users?q=Beatrix",
+        "/users.csv?q=bea",
+        "/users?status=archived",
+    ] {
+        let page = w.admin.get(q).await;
+        assert_no_markers(&BETA_MARKERS, &page.body, q);
+    }
+    println!("security: {covered} routes checked against another district's ids");
+    assert_eq!(covered, rollcall::web::routes().len());
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn a_school_admin_is_held_to_their_schools_on_every_route(pool: PgPool) {
+    let w = World::new(pool).await;
+    let p = w.app.client();
+    assert_eq!(p.sign_in("principal", PASSWORD).await.status, 303);
+    let (http, base) = w.http(&p);
+    let csrf = p.csrf().await;
+    let before = fingerprint(&w.app.pool, w.alpha.id).await;
+    // Routes a school admin may use; their answers must still show nothing of South.
+    let allowed: BTreeSet<(&str, &str)> = [
+        ("GET", "/"),
+        ("GET", "/login"),
+        ("GET", "/account"),
+        ("GET", "/account/password"),
+        ("POST", "/account/password"),
+        ("GET", "/users"),
+        ("POST", "/users"),
+        ("GET", "/users.csv"),
+        ("GET", "/users/new"),
+        ("GET", "/schools"),
+    ]
+    .into_iter()
+    .collect();
+    let mut covered = 0;
+    for route in routes() {
+        let what = format!("{} {}", route.verb.as_str(), route.path);
+        if route.area != Area::Page
+            || (matches!(route.path, "/login" | "/logout") && route.verb == Verb::Post)
+        {
+            continue; // no token for school admins; signing in and out are not district data
+        }
+        let auth = Auth {
+            csrf: Some(&csrf),
+            ..Default::default()
+        };
+        let answer = call(&http, &base, &route, &fill(&route, &w.a), auth).await;
+        assert_no_markers(&SOUTH_MARKERS, &answer.body, &what);
+        if !allowed.contains(&(route.verb.as_str(), route.path)) {
+            assert!(
+                matches!(answer.status, 403 | 404),
+                "{what}: {} {}",
+                answer.status,
+                answer.body
+            );
+        }
+        covered += 1;
+    }
+    assert_eq!(
+        fingerprint(&w.app.pool, w.alpha.id).await,
+        before,
+        "a school admin changed nothing outside their schools"
+    );
+    // Their own school's student is theirs.
+    let own = p.get(&format!("/users/{}", w.north_user)).await;
+    assert_eq!(own.status, 200);
+    assert!(own.body.contains("Northkid"));
+    let list = p.get("/users").await;
+    assert!(list.body.contains("Northkid"));
+    println!("security: {covered} page routes checked for a school admin");
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn every_state_changing_page_refuses_a_missing_or_forged_csrf_token(pool: PgPool) {
+    let w = World::new(pool).await;
+    let (http, base) = w.http(&w.admin);
+    let right = w.admin.csrf().await;
+    let other_session = w.app.client().csrf().await;
+    let anonymous = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let before = fingerprint(&w.app.pool, w.alpha.id).await;
+    let mut covered = 0;
+    for route in routes() {
+        if route.verb != Verb::Post || route.area != Area::Page {
+            continue;
+        }
+        let what = format!("POST {}", route.path);
+        let path = fill(&route, &w.a);
+        let forged = "0".repeat(64);
+        let attempts = [
+            ("no token", Auth::default()),
+            (
+                "a forged token",
+                Auth {
+                    csrf: Some(&forged),
+                    ..Default::default()
+                },
+            ),
+            (
+                "another session's token",
+                Auth {
+                    csrf: Some(&other_session),
+                    ..Default::default()
+                },
+            ),
+            (
+                "the right token from another site",
+                Auth {
+                    csrf: Some(&right),
+                    origin: Some("https://evil.example"),
+                    ..Default::default()
+                },
+            ),
+        ];
+        for (how, auth) in attempts {
+            let r = call(&http, &base, &route, &path, auth).await;
+            assert_eq!(r.status, 403, "{what} with {how}: {}", r.body);
+        }
+        let r = call(&anonymous, &base, &route, &path, Auth::default()).await;
+        assert_eq!(r.status, 403, "{what} signed out, no token");
+        assert_eq!(
+            fingerprint(&w.app.pool, w.alpha.id).await,
+            before,
+            "{what} changed something without a valid token"
+        );
+        covered += 1;
+    }
+    // Still signed in: the refusals did not end the session, and the right token works.
+    let r = w
+        .admin
+        .post("/schools", &[("external_id", "OK1"), ("name", "Fine")])
+        .await;
+    assert_eq!(r.status, 303);
+    println!(
+        "security: {covered} state-changing routes refuse requests without a valid CSRF token"
+    );
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn anonymous_callers_are_sent_to_sign_in_or_refused(pool: PgPool) {
+    let w = World::new(pool).await;
+    let anonymous = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let base = w.admin.base.clone();
+    let revoked = w.a_token.clone();
+    sqlx::query("UPDATE api_tokens SET revoked_at = now() WHERE district_id = $1")
+        .bind(w.alpha.id)
+        .execute(&w.app.pool)
+        .await
+        .unwrap();
+    let mut covered = 0;
+    for route in routes() {
+        let what = format!("{} {}", route.verb.as_str(), route.path);
+        let path = fill(&route, &w.a);
+        match (route.area, route.verb) {
+            (Area::Page, Verb::Get) => {
+                let r = call(&anonymous, &base, &route, &path, Auth::default()).await;
+                if route.path == "/login" {
+                    assert_eq!(r.status, 200);
+                } else {
+                    assert_eq!(r.status, 303, "{what}");
+                    assert_eq!(r.location.as_deref(), Some("/login"), "{what}");
+                }
+                assert_no_markers(&SOUTH_MARKERS, &r.body, &what);
+            }
+            (Area::Page, Verb::Post) => {} // the CSRF test covers these
+            (Area::Api, _) => {
+                for bearer in [None, Some("rc_0000"), Some(revoked.as_str())] {
+                    let auth = Auth {
+                        bearer,
+                        ..Default::default()
+                    };
+                    let r = call(&anonymous, &base, &route, &path, auth).await;
+                    // An unknown API path is a 404 for everyone.
+                    let want = if route.path.contains("{*rest}") {
+                        404
+                    } else {
+                        401
+                    };
+                    assert_eq!(r.status, want, "{what} with {bearer:?}: {}", r.body);
+                    assert_no_markers(&SOUTH_MARKERS, &r.body, &what);
+                }
+            }
+            (Area::Open, _) => {
+                let r = call(&anonymous, &base, &route, &path, Auth::default()).await;
+                assert_eq!(r.status, 200, "{what}");
+            }
+        }
+        covered += 1;
+    }
+    println!("security: {covered} routes checked for anonymous callers");
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn session_cookie_is_secure_behind_https(pool: PgPool) {
+    let app = TestApp::spawn_with(pool, |c| {
+        c.public_url = Some("https://rollcall.example.org".into())
+    })
+    .await;
+    let r = reqwest::get(app.url("/login")).await.unwrap();
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(cookie.starts_with("rollcall_session="), "{cookie}");
+    for flag in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/"] {
+        assert!(cookie.contains(flag), "{flag} missing: {cookie}");
+    }
+    let plain = TestApp::spawn(app.pool.clone()).await;
+    let r = reqwest::get(plain.url("/login")).await.unwrap();
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"));
+    assert!(!cookie.contains("Secure"), "plain http: {cookie}");
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn sign_in_throttling_does_not_tell_accounts_apart(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let d = app.district("springfield").await;
+    for login in [d.admin_email.as_str(), "nobody@springfield.org"] {
+        let c = app.client();
+        for _ in 0..5 {
+            assert_eq!(c.sign_in(login, "wrong-password").await.status, 401);
+        }
+        let r = c.sign_in(login, PASSWORD).await;
+        assert_eq!(r.status, 429, "{login}: throttled whether or not it exists");
+        assert!(r.body.contains("too many failed sign-ins"));
+    }
+    // Throttled sign-ins do not count as successes later either.
+    let r = app.client().sign_in(&d.admin_email, PASSWORD).await;
+    assert_eq!(r.status, 429);
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn api_tokens_are_stored_as_sha256_only_and_can_be_revoked(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let d = app.district("springfield").await;
+    let c = app.client();
+    c.sign_in(&d.admin_email, PASSWORD).await;
+    let page = c.post("/settings/tokens", &[("name", "sis nightly")]).await;
+    assert_eq!(page.status, 200);
+    let start = page.body.find("rc_").expect("the token is shown once");
+    let token: String = page.body[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    assert_eq!(token.len(), 67);
+    let (id, hash, prefix, row): (Uuid, Vec<u8>, String, String) = sqlx::query_as(
+        "SELECT id, token_hash, prefix, row_to_json(t)::text FROM api_tokens t WHERE district_id = $1",
+    )
+    .bind(d.id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(hash, sha2::Sha256::digest(token.as_bytes()).to_vec());
+    assert!(token.starts_with(&prefix) && prefix.len() <= 10);
+    assert!(
+        !row.contains(&token[prefix.len()..]),
+        "no part past the prefix stored"
+    );
+    // Nowhere else in the database either.
+    let everywhere: String = sqlx::query_scalar(
+        "SELECT concat_ws('|', (SELECT string_agg(a::text, '|') FROM audit_log a),
+                               (SELECT string_agg(s::text, '|') FROM sessions s))",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert!(!everywhere.contains(&token));
+    // Shown once: the settings page lists it by prefix only.
+    let settings = c.get("/settings").await;
+    assert!(settings.body.contains(&prefix) && !settings.body.contains(&token));
+
+    let api = reqwest::Client::new();
+    let get = || api.get(app.url("/api/v1/users")).bearer_auth(&token).send();
+    assert_eq!(get().await.unwrap().status().as_u16(), 200);
+    let r = c.post(&format!("/settings/tokens/{id}/revoke"), &[]).await;
+    assert_eq!(r.status, 303);
+    assert_eq!(get().await.unwrap().status().as_u16(), 401);
+    let audited: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_log WHERE action = 'token.revoke' AND entity_id = $1",
+    )
+    .bind(id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(audited, 1);
+}
+
+const FORMULAS: [&str; 5] = [
+    "=HYPERLINK(\"http://x.example\",\"x\")",
+    "+1",
+    "-1",
+    "@SUM(A1:A2)",
+    "=cmd|' /C calc'!A0",
+];
+
+/// Every cell of a CSV export that holds one of our formulas starts with `'`.
+fn assert_neutralised(csv_text: &str, what: &str) -> usize {
+    let mut seen = 0;
+    let mut r = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(csv_text.as_bytes());
+    for rec in r.records() {
+        for cell in rec.unwrap().iter() {
+            for f in FORMULAS {
+                if cell.contains(f.trim_start_matches(['=', '+', '-', '@'])) && cell.ends_with(f) {
+                    assert_eq!(cell, format!("'{f}"), "{what}: a live formula {cell:?}");
+                    seen += 1;
+                }
+            }
+            assert!(
+                !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+                "{what}: {cell:?} would run as a formula"
+            );
+        }
+    }
+    seen
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn formulas_are_neutralised_in_every_export(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let d = app.district("springfield").await;
+    app.school(d.id, "HS", "High School").await;
+    let c = app.client();
+    c.sign_in(&d.admin_email, PASSWORD).await;
+    let mut file = String::from(
+        "custom_id,email,first_name,last_name,role,school_external_id,grade,password\n",
+    );
+    for (i, f) in FORMULAS.iter().enumerate() {
+        // Good rows (created, with temporary passwords) and one bad row (unknown school).
+        let q = f.replace('"', "\"\"");
+        file += &format!("F{i},f{i}@d.org,\"{q}\",\"{q}\",Student,HS,9,\n");
+        file += &format!("E{i},e{i}@d.org,\"{q}\",\"{q}\",Student,NOPE,9,\"{q}\"\n");
+    }
+    let r = c
+        .post_file("/uploads", "formulas.csv", file.into_bytes())
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let run = r.location.unwrap()["/uploads/".len()..].to_string();
+    app.queue.drain().await.unwrap();
+    let token =
+        rollcall::ops::create_token(&app.pool, d.id, "t", &rollcall::db::audit::Actor::cli())
+            .await
+            .unwrap();
+
+    let mut exports = Vec::new();
+    exports.push(("/users.csv".to_string(), c.get("/users.csv").await.body));
+    for kind in ["uploaded", "completed", "errors"] {
+        let page = c.get(&format!("/uploads/{run}/files/{kind}")).await;
+        assert_eq!(page.status, 200, "{kind}");
+        exports.push((format!("/uploads/{run}/files/{kind}"), page.body));
+        let api = reqwest::Client::new()
+            .get(app.url(&format!("/api/v1/uploads/{run}/files/{kind}")))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(api.status().as_u16(), 200);
+        exports.push((format!("api {kind}"), api.text().await.unwrap()));
+    }
+    // `rollcall export`, the real binary against this test's database.
+    let db = app
+        .pool
+        .connect_options()
+        .get_database()
+        .unwrap()
+        .to_string();
+    let url = std::env::var("DATABASE_URL").expect("DATABASE_URL");
+    let (head, tail) = url.split_once('?').unwrap_or((url.as_str(), ""));
+    let url = format!("{}/{db}?{tail}", &head[..head.rfind('/').unwrap()]);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rollcall"))
+        .env("DATABASE_URL", url)
+        .args(["export", "--district", "springfield"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    exports.push((
+        "rollcall export".into(),
+        String::from_utf8(out.stdout).unwrap(),
+    ));
+
+    for (what, text) in &exports {
+        let seen = assert_neutralised(text, what);
+        // Each export holds the formula names: the master CSV and completed file the five
+        // created users (first and last name), the error file the five failed rows, the
+        // uploaded file all ten rows.
+        assert!(
+            seen >= 10,
+            "{what}: only {seen} formula cells found:\n{text}"
+        );
+    }
+    println!(
+        "security: formulas neutralised in {} exports",
+        exports.len()
+    );
+}
+
+const SCRIPT: &str = "<script>alert(1)</script>";
+/// The name shown as text: escaped, in any of the spellings of `<`, `>` and `/`.
+fn escaped_forms(body: &str) -> bool {
+    ["&lt;", "&#60;", "&#x3c;", "&#x3C;"].iter().any(|lt| {
+        ["&gt;", "&#62;", "&#x3e;", "&#x3E;"].iter().any(|gt| {
+            ["/", "&#47;", "&#x2f;", "&#x2F;"]
+                .iter()
+                .any(|slash| body.contains(&format!("{lt}script{gt}alert(1){lt}{slash}script{gt}")))
+        })
+    })
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn html_is_escaped_on_every_page_that_shows_users(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let d = app.district("springfield").await;
+    let school = app.school(d.id, "HS", SCRIPT).await;
+    let c = app.client();
+    c.sign_in(&d.admin_email, PASSWORD).await;
+    let body = format!(
+        "custom_id,email,first_name,last_name,role,school_external_id,grade,position\n\
+         X1,x1@d.org,\"{SCRIPT}\",\"{SCRIPT}\",Teacher,HS,,\"{SCRIPT}\"\n\
+         X2,x2@d.org,\"{SCRIPT}\",\"{SCRIPT}\",Wizard,HS,,\n"
+    );
+    let r = c
+        .post_file("/uploads", "people.csv", body.into_bytes())
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let run = r.location.unwrap()["/uploads/".len()..].to_string();
+    app.queue.drain().await.unwrap();
+    let user: Uuid = sqlx::query_scalar("SELECT id FROM users WHERE custom_id = 'X1'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    // An admin's edit puts the name into the history too.
+    let version: i64 = sqlx::query_scalar("SELECT version FROM users WHERE id = $1")
+        .bind(user)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let r = c
+        .post(
+            &format!("/users/{user}"),
+            &[
+                ("custom_id", "X1"),
+                ("email", "x1@d.org"),
+                ("first_name", SCRIPT),
+                ("last_name", &format!("{SCRIPT}!")),
+                ("role", "Teacher"),
+                ("school_external_id", "HS"),
+                ("username", SCRIPT),
+                ("version", &version.to_string()),
+            ],
+        )
+        .await;
+    assert!(matches!(r.status, 303 | 422), "{}", r.body);
+    // A mapper page shows a file's headers and sample values.
+    let r = c
+        .post_file(
+            "/uploads",
+            "odd.csv",
+            format!("Nom,{SCRIPT}\nA,\"{SCRIPT}\"\n").into_bytes(),
+        )
+        .await;
+    let map = r.location.clone().unwrap_or_default();
+    assert!(map.ends_with("/map"), "{:?} {}", r.location, r.body);
+    // A connection and a token named like a script.
+    c.post("/syncs", &[("kind", "oneroster_csv"), ("name", SCRIPT)])
+        .await;
+    c.post("/settings/tokens", &[("name", SCRIPT)]).await;
+
+    let q = "%3Cscript%3Ealert(1)%3C%2Fscript%3E";
+    // (page, shows the name): every page must keep the script inert; those that show
+    // people's names or the school's must show them, escaped.
+    let pages = [
+        ("/users".to_string(), true),
+        (format!("/users?q={q}"), true),
+        (format!("/users/{user}"), true),
+        (map.clone(), true),
+        ("/schools".to_string(), true),
+        (format!("/schools/{school}"), true),
+        ("/syncs".to_string(), true),
+        ("/settings".to_string(), true),
+        ("/users/new".to_string(), true),
+        (format!("/uploads/{run}"), false),
+        ("/uploads".to_string(), false),
+    ];
+    for (path, shows) in &pages {
+        let page = c.get(path).await;
+        assert_eq!(page.status, 200, "{path}");
+        assert!(
+            !page.body.contains(SCRIPT),
+            "{path} shows the raw script:\n{}",
+            page.body
+        );
+        if *shows {
+            assert!(
+                escaped_forms(&page.body),
+                "{path} shows no name:\n{}",
+                page.body
+            );
+        }
+    }
+    // Reflected input: a search term, an unknown path.
+    for path in [
+        format!("/users?q={q}"),
+        format!("/users/{q}"),
+        format!("/nothing/{q}"),
+    ] {
+        let page = c.get(&path).await;
+        assert!(
+            !page.body.contains(SCRIPT),
+            "{path} reflects the raw script"
+        );
+    }
+    // The person themself, on their own account page.
+    let id: Uuid = sqlx::query_scalar("SELECT id FROM users WHERE custom_id = 'X1'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE users SET portal_role = 'user', password_hash = $2, password_temporary = false WHERE id = $1")
+        .bind(id)
+        .bind(rollcall::auth::hash_password(PASSWORD))
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let me = app.client();
+    assert_eq!(me.sign_in("x1@d.org", PASSWORD).await.status, 303);
+    let account = me.get("/account").await;
+    assert_eq!(account.status, 200);
+    assert!(!account.body.contains(SCRIPT));
+    assert!(escaped_forms(&account.body), "{}", account.body);
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn path_like_upload_names_stay_inside_the_data_directory(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let d = app.district("springfield").await;
+    app.school(d.id, "HS", "High School").await;
+    let c = app.client();
+    c.sign_in(&d.admin_email, PASSWORD).await;
+    let data = app.queue.config.data_dir.clone();
+    let csv =
+        b"custom_id,email,first_name,last_name,role,school_external_id\n1,a@d.org,A,B,Student,HS\n";
+    let names = [
+        "../../x.csv",
+        "..\\..\\x.csv",
+        "/etc/passwd",
+        "....//x.csv",
+        "x.csv\0.sh", // control characters: refused by the multipart parser (400)
+        "..",
+        "\n\r.csv",
+    ];
+    let mut taken = 0;
+    for name in names {
+        let r = c.post_file("/uploads", name, csv.to_vec()).await;
+        assert!(matches!(r.status, 303 | 400), "{name:?}: {}", r.body);
+        taken += usize::from(r.status == 303);
+    }
+    assert!(taken >= 4, "{taken} of the names were taken");
+    let token =
+        rollcall::ops::create_token(&app.pool, d.id, "t", &rollcall::db::audit::Actor::cli())
+            .await
+            .unwrap();
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(csv.to_vec()).file_name("../../../api.csv"),
+    );
+    let r = reqwest::Client::new()
+        .post(app.url("/api/v1/uploads"))
+        .bearer_auth(&token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    let sync = c
+        .post("/syncs", &[("kind", "oneroster_csv"), ("name", "set")])
+        .await
+        .location
+        .unwrap();
+    let r = c
+        .post_file(&format!("{sync}/upload"), "../../set.zip", b"PK".to_vec())
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+
+    let runs: Vec<(String, Option<String>, String)> =
+        sqlx::query_as("SELECT file_name, file_path, source FROM runs WHERE district_id = $1")
+            .bind(d.id)
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(runs.len(), taken + 2);
+    let root = data.canonicalize().unwrap();
+    for (name, path, source) in &runs {
+        assert!(
+            !name.contains('/') && !name.contains('\\') && !name.starts_with('.'),
+            "{name:?}"
+        );
+        assert!(!name.chars().any(char::is_control), "{name:?}");
+        assert!(
+            !source.contains('/') && !source.contains(".."),
+            "{source:?}"
+        );
+        let path = std::path::Path::new(path.as_deref().unwrap());
+        let real = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+        assert!(
+            real.starts_with(&root),
+            "{} outside {}",
+            real.display(),
+            root.display()
+        );
+    }
+    for escaped in [
+        data.join("../../x.csv"),
+        data.join("../x.csv"),
+        data.join("../../../api.csv"),
+    ] {
+        assert!(!escaped.exists(), "{} written", escaped.display());
+    }
+}
+
+/// Every log line of the process, kept in memory (nextest runs each test in its own
+/// process, so this is this test's).
+fn capture_logs() -> std::sync::Arc<std::sync::Mutex<Vec<u8>>> {
+    static BUF: std::sync::OnceLock<std::sync::Arc<std::sync::Mutex<Vec<u8>>>> =
+        std::sync::OnceLock::new();
+    BUF.get_or_init(|| {
+        let buf = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        #[derive(Clone)]
+        struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl Write for Sink {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let sink = Sink(buf.clone());
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter("trace,hyper=debug,hyper_util=debug,h2=debug,rustls=debug")
+            .with_ansi(false)
+            .with_writer(move || sink.clone())
+            .finish();
+        tracing::subscriber::set_global_default(subscriber)
+            .expect("no other log subscriber in this process (run with nextest)");
+        buf
+    })
+    .clone()
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn no_password_token_or_secret_reaches_the_logs(pool: PgPool) {
+    let logs = capture_logs();
+    let app = TestApp::spawn(pool).await;
+    let d = app.district("springfield").await;
+    app.school(d.id, "HS", "High School").await;
+    let mut secrets: Vec<String> = vec![PASSWORD.into()];
+    let c = app.client();
+    // Wrong, then right passwords; a password change.
+    assert_eq!(
+        c.sign_in(&d.admin_email, "Wrong-Horse-Battery-9")
+            .await
+            .status,
+        401
+    );
+    secrets.push("Wrong-Horse-Battery-9".into());
+    assert_eq!(c.sign_in(&d.admin_email, PASSWORD).await.status, 303);
+    let new_password = "Tr0ub4dor&3-but-longer";
+    let r = c
+        .post(
+            "/account/password",
+            &[
+                ("current", PASSWORD),
+                ("password", new_password),
+                ("confirm", new_password),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    secrets.push(new_password.into());
+    secrets.push(c.csrf().await);
+
+    // An upload with passwords and temporary passwords.
+    let file = "custom_id,email,first_name,last_name,role,school_external_id,password\n\
+                P1,p1@d.org,Pat,One,Teacher,HS,Given-Passw0rd-Alpha\n\
+                P2,p2@d.org,Pat,Two,Teacher,HS,\n";
+    secrets.push("Given-Passw0rd-Alpha".into());
+    let r = c
+        .post_file("/uploads", "staff.csv", file.as_bytes().to_vec())
+        .await;
+    let run = r.location.unwrap();
+    app.queue.drain().await.unwrap();
+    let completed = c.get(&format!("{run}/files/completed")).await.body;
+    let temps: Vec<String> = csv::Reader::from_reader(completed.as_bytes())
+        .deserialize::<std::collections::HashMap<String, String>>()
+        .filter_map(|r| r.ok()?.get("temporary_password").cloned())
+        .filter(|t| !t.is_empty())
+        .collect();
+    assert_eq!(temps.len(), 1, "{completed}");
+    secrets.extend(temps.iter().cloned());
+    // The user with a temporary password signs in and sets their own.
+    let p2 = app.client();
+    assert_eq!(p2.sign_in("p2@d.org", &temps[0]).await.status, 303);
+    let own = "P2s-very-own-passphrase";
+    let r = p2
+        .post(
+            "/account/password",
+            &[("current", &temps[0]), ("password", own), ("confirm", own)],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    secrets.push(own.into());
+    // An admin resets a password (the new temporary one is shown once).
+    let p1: Uuid = sqlx::query_scalar("SELECT id FROM users WHERE custom_id = 'P1'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let reset = c.post(&format!("/users/{p1}/password"), &[]).await;
+    let shown = if reset.status == 303 {
+        c.get(reset.location.as_deref().unwrap()).await.body
+    } else {
+        reset.body
+    };
+    let i = shown
+        .find("<code class=\"secret")
+        .expect("the temporary password is shown");
+    let rest = &shown[i..];
+    let rest = &rest[rest.find('>').unwrap() + 1..];
+    secrets.push(rest[..rest.find('<').unwrap()].to_string());
+
+    // API tokens: used, revoked, used again.
+    let page = c.post("/settings/tokens", &[("name", "sis")]).await;
+    let start = page.body.find("rc_").unwrap();
+    let token: String = page.body[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    let api = reqwest::Client::new();
+    assert_eq!(
+        api.get(app.url("/api/v1/users"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+    let id: Uuid = sqlx::query_scalar("SELECT id FROM api_tokens")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    c.post(&format!("/settings/tokens/{id}/revoke"), &[]).await;
+    api.get(app.url("/api/v1/users"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    secrets.push(token);
+    // A sync connection's secret, tried against a provider that is not there.
+    let sync_secret = "oneroster-client-secret-7f3a9";
+    let r = c
+        .post(
+            "/syncs",
+            &[
+                ("kind", "oneroster_rest"),
+                ("name", "ClassLink"),
+                ("base_url", "http://127.0.0.1:9"),
+                ("client_id", "rollcall"),
+                ("secret", sync_secret),
+                ("interval_hours", "6"),
+            ],
+        )
+        .await;
+    let conn = r.location.unwrap();
+    c.post(&format!("{conn}/test"), &[]).await;
+    c.post(&format!("{conn}/run"), &[]).await;
+    app.queue.drain().await.unwrap();
+    secrets.push(sync_secret.into());
+    // The session cookie's value is a secret too.
+    let session: Vec<String> = sqlx::query_scalar("SELECT id FROM sessions")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    secrets.extend(session);
+
+    let text = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
+    assert!(text.contains("request"), "the capture works");
+    assert!(text.lines().count() > 100, "the capture sees the whole run");
+    for s in &secrets {
+        assert!(s.len() >= 8, "{s:?}");
+        if let Some(line) = text.lines().find(|l| l.contains(s.as_str())) {
+            panic!("a secret reached the logs: {s:?} in\n{line}");
+        }
+    }
+    println!(
+        "security: {} secrets checked against {} log lines",
+        secrets.len(),
+        text.lines().count()
+    );
+}
