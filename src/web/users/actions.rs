@@ -2,7 +2,7 @@
 //! Each asks for confirmation in the browser (`data-confirm`), checks the admin's rights,
 //! and writes an audit entry with the changed fields only.
 
-use super::form::PasswordShown;
+use super::view::PasswordShown;
 use super::{can_manage, counts, display_name, is_self, load, safe_back};
 use crate::auth;
 use crate::db;

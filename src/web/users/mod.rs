@@ -7,6 +7,8 @@ mod counts;
 pub mod form;
 mod history;
 pub mod list;
+mod validate;
+mod view;
 
 use super::AppState;
 use super::error::{AppError, AppResult};

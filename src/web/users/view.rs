@@ -1,0 +1,180 @@
+//! What the user page and the add-user page show: the form, the user's facts and actions,
+//! the history, and the page that shows a new temporary password once.
+
+use super::validate::{FieldErrors, FormValues};
+use super::{Opt, can_manage, display_name, history, is_self, source_label};
+use crate::db::schools::SchoolOption;
+use crate::db::user_edit::UserRecord;
+use crate::domain::{Grade, PortalRole, Role};
+use crate::web::page::{Chrome, chrome};
+use crate::web::session::DistrictScope;
+use askama::Template;
+use tower_sessions::Session;
+use uuid::Uuid;
+
+/// The user page's facts and actions (edit only).
+pub struct UserView {
+    pub id: Uuid,
+    pub state: &'static str,
+    pub state_label: &'static str,
+    pub source: String,
+    pub created: String,
+    pub updated: String,
+    pub password_state: &'static str,
+    pub archived: bool,
+    pub active: bool,
+    pub manageable: bool,
+    pub is_self: bool,
+    pub name: String,
+}
+
+#[derive(Template)]
+#[template(path = "user_form.html")]
+pub(super) struct FormPage {
+    chrome: Chrome,
+    is_new: bool,
+    action: String,
+    title: String,
+    v: FormValues,
+    errors: FieldErrors,
+    notice: Option<String>,
+    role_opts: Vec<Opt>,
+    grade_opts: Vec<Opt>,
+    school_opts: Vec<Opt>,
+    portal_opts: Vec<Opt>,
+    can_grant_admin: bool,
+    readonly: bool,
+    user: Option<UserView>,
+    history: Vec<history::Item>,
+}
+
+fn date_time(t: time::OffsetDateTime) -> String {
+    let fmt = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&fmt)
+        .unwrap_or_default()
+}
+
+fn user_view(scope: &DistrictScope, u: &UserRecord) -> UserView {
+    let state = if u.archived_at.is_some() {
+        "archived"
+    } else if u.status == "inactive" {
+        "inactive"
+    } else {
+        "active"
+    };
+    UserView {
+        id: u.id,
+        state,
+        state_label: match state {
+            "archived" => "Archived",
+            "inactive" => "Inactive",
+            _ => "Active",
+        },
+        source: source_label(&u.source),
+        created: date_time(u.created_at),
+        updated: date_time(u.updated_at),
+        password_state: match (u.has_password, u.password_temporary) {
+            (false, _) => "None: reset it to let them sign in",
+            (true, true) => "Temporary: must be changed at first sign-in",
+            (true, false) => "Set by the user",
+        },
+        archived: u.archived_at.is_some(),
+        active: u.status == "active",
+        manageable: can_manage(scope, u),
+        is_self: is_self(scope, u),
+        name: display_name(&u.first_name, &u.last_name, &u.username),
+    }
+}
+
+/// Everything a form page needs besides the values; `schools` are the ones the admin may
+/// assign.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn form_page(
+    session: &Session,
+    scope: &DistrictScope,
+    schools: &[SchoolOption],
+    v: FormValues,
+    errors: FieldErrors,
+    notice: Option<String>,
+    user: Option<(&UserRecord, Vec<history::Item>)>,
+) -> FormPage {
+    let is_new = user.is_none();
+    let role_opts = std::iter::once(Opt::new("", "Choose…", &v.role))
+        .chain(
+            Role::ALL
+                .iter()
+                .map(|r| Opt::new(r.as_str(), r.as_str(), &v.role)),
+        )
+        .collect();
+    let grade_opts = std::iter::once(Opt::new("", "— (adults, or not known)", &v.grade))
+        .chain(
+            Grade::all()
+                .filter(|g| *g != Grade::UNSPECIFIED)
+                .map(|g| Opt::new(g.as_str(), g.as_str(), &v.grade)),
+        )
+        .collect();
+    let school_opts = schools
+        .iter()
+        .map(|s| Opt {
+            value: s.id.to_string(),
+            label: format!("{} ({})", s.name, s.external_id),
+            selected: v.schools.iter().any(|x| *x == s.id.to_string()),
+        })
+        .collect();
+    let portal_opts = [
+        PortalRole::User,
+        PortalRole::SchoolAdmin,
+        PortalRole::DistrictAdmin,
+    ]
+    .iter()
+    .map(|p| Opt::new(p.as_str(), p.label(), &v.portal_role))
+    .collect();
+    let (title, action, readonly, view, history) = match user {
+        None => (
+            "Add a user".to_string(),
+            "/users".to_string(),
+            false,
+            None,
+            Vec::new(),
+        ),
+        Some((u, history)) => {
+            let view = user_view(scope, u);
+            (
+                view.name.clone(),
+                format!("/users/{}", u.id),
+                view.archived || !view.manageable,
+                Some(view),
+                history,
+            )
+        }
+    };
+    FormPage {
+        chrome: chrome(session, Some(&scope.person), "/users").await,
+        is_new,
+        action,
+        title,
+        v,
+        errors,
+        notice,
+        role_opts,
+        grade_opts,
+        school_opts,
+        portal_opts,
+        can_grant_admin: scope.is_district_admin(),
+        readonly,
+        user: view,
+        history,
+    }
+}
+
+#[derive(Template)]
+#[template(path = "user_password.html")]
+pub struct PasswordShown {
+    pub chrome: Chrome,
+    pub id: Uuid,
+    pub name: String,
+    pub login: String,
+    pub password: String,
+    pub created: bool,
+}
