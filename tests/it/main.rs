@@ -6,6 +6,7 @@ mod helpers;
 
 mod auth;
 mod cli;
+mod concurrency;
 mod corpus;
 mod crash;
 mod reconcile;
