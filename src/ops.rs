@@ -196,6 +196,9 @@ pub async fn import_file(
         },
     )
     .await?;
+    // Hold the run's liveness lock, so a server sharing the database does not take this
+    // in-progress run for one whose worker died.
+    let lock = crate::jobs::hold_run_lock(pool, run_id).await?;
     db::runs::mark_started(pool, district_id, run_id, clock.now()).await?;
     let req = crate::reconcile::run::RunRequest {
         district_id,
@@ -211,7 +214,9 @@ pub async fn import_file(
         max_bytes: config.max_upload_bytes(),
         progress: Default::default(),
     };
-    crate::reconcile::run::execute(pool, clock, &req).await
+    let result = crate::reconcile::run::execute(pool, clock, &req).await;
+    crate::jobs::release_run_lock(lock, run_id).await?;
+    result
 }
 
 /// Stream the master CSV (every non-archived user) into `out`.

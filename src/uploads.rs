@@ -33,6 +33,8 @@ pub enum AcceptError {
     Store(#[from] storage::StoreError),
     #[error("choose a file to upload")]
     NoFile,
+    #[error("{0}")]
+    Refused(String),
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
@@ -91,6 +93,9 @@ pub async fn queue_run(
     dry_run: bool,
     sender: &Sender<'_>,
 ) -> Result<Accepted, AcceptError> {
+    if is_zip(&stored.path).await {
+        return queue_oneroster_set(queue, district_id, stored, sender).await;
+    }
     let Stored {
         run_id,
         path,
@@ -144,6 +149,51 @@ pub async fn queue_run(
         run_id,
         status: status.into(),
     })
+}
+
+pub(crate) async fn is_zip(path: &Path) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut magic = [0u8; 4];
+    match tokio::fs::File::open(path).await {
+        Ok(mut f) => f.read_exact(&mut magic).await.is_ok() && magic == *b"PK\x03\x04",
+        Err(_) => false,
+    }
+}
+
+/// A zip is a OneRoster CSV set: it runs as a sync of the district's OneRoster CSV
+/// connection (one is added when there is none).
+pub(crate) async fn queue_oneroster_set(
+    queue: &Queue,
+    district_id: Uuid,
+    stored: Stored,
+    sender: &Sender<'_>,
+) -> Result<Accepted, AcceptError> {
+    let conn = crate::sync::csv_connection(&queue.pool, district_id, sender.label).await?;
+    let file = (stored.file_name.as_str(), stored.path.as_path());
+    match crate::sync::enqueue(&queue.pool, &conn, sender.kind, sender.label, Some(file)).await? {
+        crate::sync::Enqueued::Run(run_id) => {
+            queue.notify.notify_waiters();
+            tracing::info!(district = %district_id, run = %run_id, file = %stored.file_name, "OneRoster set received");
+            Ok(Accepted {
+                run_id,
+                status: "queued".into(),
+            })
+        }
+        crate::sync::Enqueued::Paused => {
+            let _ = tokio::fs::remove_file(&stored.path).await;
+            Err(AcceptError::Refused(format!(
+                "the connection \"{}\" is paused; resume it on the Syncs page first",
+                conn.name
+            )))
+        }
+        crate::sync::Enqueued::Busy(run) => {
+            let _ = tokio::fs::remove_file(&stored.path).await;
+            Err(AcceptError::Refused(format!(
+                "a sync of \"{}\" is already queued or running (run {run})",
+                conn.name
+            )))
+        }
+    }
 }
 
 /// The headers of a stored file (`Err` for a file that cannot be read at all).

@@ -120,6 +120,10 @@ pub async fn write_plan(
     now: OffsetDateTime,
 ) -> sqlx::Result<()> {
     let conn: &mut PgConnection = tx;
+    // Let the search index queue a large run's entries and merge them in bulk.
+    sqlx::query("SET LOCAL gin_pending_list_limit = '256MB'")
+        .execute(&mut *conn)
+        .await?;
     let started = std::time::Instant::now();
     let step =
         |name: &str| tracing::debug!(step = name, elapsed = ?started.elapsed(), "write_plan");
@@ -180,17 +184,23 @@ pub async fn write_plan(
     .bind(district_id)
     .execute(&mut *conn)
     .await?;
-    sqlx::query(
-        "INSERT INTO user_schools (district_id, user_id, school_id)
-         SELECT $1, s.id, sc.id
-         FROM stage_users s
-         CROSS JOIN LATERAL unnest(string_to_array(nullif(s.schools, ''), E'\\x1f')) AS e(external_id)
-         JOIN schools sc ON sc.district_id = $1 AND sc.external_id = e.external_id
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(district_id)
-    .execute(&mut *conn)
-    .await?;
+    // New users' memberships are plain inserts; only updated users may have some already.
+    for (kinds, conflict) in [
+        ("('create')", ""),
+        ("('update', 'restore')", " ON CONFLICT DO NOTHING"),
+    ] {
+        sqlx::query(&format!(
+            "INSERT INTO user_schools (district_id, user_id, school_id)
+             SELECT $1, s.id, sc.id
+             FROM stage_users s
+             CROSS JOIN LATERAL unnest(string_to_array(nullif(s.schools, ''), E'\\x1f')) AS e(external_id)
+             JOIN schools sc ON sc.district_id = $1 AND sc.external_id = e.external_id
+             WHERE s.kind IN {kinds}{conflict}"
+        ))
+        .bind(district_id)
+        .execute(&mut *conn)
+        .await?;
+    }
     step("memberships");
 
     sqlx::query(

@@ -172,7 +172,8 @@ pub async fn finish(
     Ok(())
 }
 
-/// Replace a run's row results (CSV `line,outcome,user_id,username,temp_password,changed,error`)
+/// Replace a run's row results (CSV
+/// `district_id,run_id,line,outcome,user_id,username,temp_password,changed,error`; empty = NULL)
 /// and archive list.
 pub async fn store_results(
     conn: &mut PgConnection,
@@ -191,31 +192,13 @@ pub async fn store_results(
         .bind(run_id)
         .execute(&mut *conn)
         .await?;
-    sqlx::query(
-        "CREATE TEMP TABLE stage_run_rows (line bigint, outcome text, user_id uuid, username text, temp_password text,
-            changed text[], error text) ON COMMIT DROP",
-    )
-    .execute(&mut *conn)
-    .await?;
     super::reconcile::copy_csv(
         conn,
-        "COPY stage_run_rows FROM STDIN (FORMAT csv)",
+        "COPY run_rows (district_id, run_id, line, outcome, user_id, username, temp_password, changed, error)
+         FROM STDIN (FORMAT csv)",
         rows_csv,
     )
     .await?;
-    sqlx::query(
-        "INSERT INTO run_rows (district_id, run_id, line, outcome, user_id, username, temp_password, changed, error)
-         SELECT $1, $2, line, outcome, user_id, nullif(username, ''), nullif(temp_password, ''), coalesce(changed, '{}'),
-                nullif(error, '')
-         FROM stage_run_rows",
-    )
-    .bind(district_id)
-    .bind(run_id)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query("DROP TABLE stage_run_rows")
-        .execute(&mut *conn)
-        .await?;
     sqlx::query(
         "INSERT INTO run_archives (district_id, run_id, user_id) SELECT $1, $2, unnest($3::uuid[])",
     )

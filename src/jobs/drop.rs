@@ -110,6 +110,24 @@ async fn take(
     } else {
         w.finish().await?
     };
+    if !too_large && crate::uploads::is_zip(&stored).await {
+        // A OneRoster CSV set: a sync of the district's OneRoster CSV connection.
+        let stored_file = crate::uploads::Stored {
+            run_id,
+            path: stored,
+            sha256: sha,
+            size: bytes.len() as u64,
+            file_name,
+        };
+        let sender = crate::uploads::Sender {
+            kind: "drop",
+            label: "drop folder",
+        };
+        crate::uploads::queue_oneroster_set(q, district_id, stored_file, &sender)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        return Ok(());
+    }
     let source = crate::domain::Source::File(file_name.clone());
     db::runs::insert_with_id(
         &q.pool,

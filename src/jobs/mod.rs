@@ -255,6 +255,28 @@ impl Queue {
     }
 }
 
+/// Hold a run's liveness lock while a run is carried out outside the workers (the command
+/// line), so no server takes it for an orphan. Release it with [`release_run_lock`].
+pub async fn hold_run_lock(pool: &PgPool, run_id: Uuid) -> Result<PoolConnection<sqlx::Postgres>> {
+    let mut conn = pool.acquire().await?;
+    sqlx::query(&format!("SELECT pg_advisory_lock({LOCK_SQL})"))
+        .bind(run_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(conn)
+}
+
+pub async fn release_run_lock(
+    mut conn: PoolConnection<sqlx::Postgres>,
+    run_id: Uuid,
+) -> Result<()> {
+    sqlx::query(&format!("SELECT pg_advisory_unlock({LOCK_SQL})"))
+        .bind(run_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 fn actor_kind(submitted_kind: &str) -> &'static str {
     match submitted_kind {
         "user" => "upload",

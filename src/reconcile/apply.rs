@@ -11,7 +11,8 @@ use uuid::Uuid;
 /// The staged rows of a plan, ready for `db::reconcile::write_plan`.
 pub struct Staged {
     pub users_csv: Vec<u8>,
-    /// `line,outcome,user_id,username,temp_password,changed,error` for `db::runs::store_results`.
+    /// `district_id,run_id,line,outcome,user_id,username,temp_password,changed,error` rows
+    /// for `db::runs::store_results` (`COPY` straight into `run_rows`).
     pub rows_csv: Vec<u8>,
 }
 
@@ -107,7 +108,14 @@ fn opt(s: &Option<String>) -> &str {
 
 /// Shape the plan's writes and row results. `applied` false (dry run, needs review) stages
 /// only the row results, without temporary passwords (no account exists for them).
-pub fn stage(plan: &Plan, current: &[CurrentUser], applied: bool) -> csv::Result<Staged> {
+pub fn stage(
+    plan: &Plan,
+    current: &[CurrentUser],
+    applied: bool,
+    district_id: Uuid,
+    run_id: Uuid,
+) -> csv::Result<Staged> {
+    let (district, run) = (district_id.to_string(), run_id.to_string());
     let by_id: HashMap<Uuid, &CurrentUser> = current.iter().map(|u| (u.user_guid, u)).collect();
     let hashes = if applied {
         hash_passwords(&plan.rows)
@@ -131,6 +139,8 @@ pub fn stage(plan: &Plan, current: &[CurrentUser], applied: bool) -> csv::Result
             ""
         };
         results.write_record([
+            district.as_str(),
+            run.as_str(),
             row.line.to_string().as_str(),
             row.outcome.as_str(),
             &guid,

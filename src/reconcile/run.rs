@@ -342,11 +342,12 @@ pub async fn apply_rows(
     let t_load = t0.elapsed();
     let source = req.source.clone();
     let apply_now = !req.dry_run;
+    let (district_id, run_id) = (req.district_id, req.run_id);
     let t1 = std::time::Instant::now();
     let (plan, staged) = tokio::task::spawn_blocking(move || -> Result<(Plan, apply::Staged)> {
         let plan = plan::plan(&current, rows, &source, &rules, &mut RandomSecrets);
         let applied = apply_now && plan.review.is_none();
-        let staged = apply::stage(&plan, &current, applied)?;
+        let staged = apply::stage(&plan, &current, applied, district_id, run_id)?;
         Ok((plan, staged))
     })
     .await??;

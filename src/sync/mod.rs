@@ -472,32 +472,7 @@ pub async fn import_set(
     let path = path
         .canonicalize()
         .with_context(|| format!("reading {}", path.display()))?;
-    let conn = match db::syncs::first_csv(pool, district_id).await? {
-        Some(c) => c,
-        None => {
-            let id = Uuid::new_v4();
-            db::syncs::insert(
-                pool,
-                district_id,
-                &db::syncs::NewConnection {
-                    id,
-                    kind: Kind::OneRosterCsv.as_str(),
-                    name: "OneRoster CSV",
-                    base_url: None,
-                    token_url: None,
-                    client_id: None,
-                    secret_sealed: None,
-                    interval_minutes: 360,
-                    next_run_at: None,
-                    created_by: "command line",
-                },
-            )
-            .await?;
-            db::syncs::get(pool, district_id, id)
-                .await?
-                .context("connection vanished")?
-        }
-    };
+    let conn = csv_connection(pool, district_id, "command line").await?;
     if conn.paused {
         anyhow::bail!(
             "the connection \"{}\" is paused; resume it on the Syncs page first",
@@ -543,6 +518,38 @@ pub async fn import_set(
         .execute(&mut *lock)
         .await?;
     result
+}
+
+/// The district's OneRoster CSV connection; one is added when there is none.
+pub async fn csv_connection(
+    pool: &PgPool,
+    district_id: Uuid,
+    created_by: &str,
+) -> Result<Connection> {
+    if let Some(c) = db::syncs::first_csv(pool, district_id).await? {
+        return Ok(c);
+    }
+    let id = Uuid::new_v4();
+    db::syncs::insert(
+        pool,
+        district_id,
+        &db::syncs::NewConnection {
+            id,
+            kind: Kind::OneRosterCsv.as_str(),
+            name: "OneRoster CSV",
+            base_url: None,
+            token_url: None,
+            client_id: None,
+            secret_sealed: None,
+            interval_minutes: 360,
+            next_run_at: None,
+            created_by,
+        },
+    )
+    .await?;
+    db::syncs::get(pool, district_id, id)
+        .await?
+        .context("connection vanished")
 }
 
 /// Does `path` look like a OneRoster CSV set (a zip, or a folder with its files)?

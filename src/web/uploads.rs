@@ -181,6 +181,7 @@ pub fn accept_error(e: uploads::AcceptError) -> AppError {
             AppError::TooLarge(mb)
         }
         uploads::AcceptError::NoFile => AppError::BadRequest("choose a file to upload".into()),
+        uploads::AcceptError::Refused(msg) => AppError::Conflict(msg),
         uploads::AcceptError::Store(e) => AppError::Internal(e.into()),
         uploads::AcceptError::Other(e) => AppError::Internal(e),
     }

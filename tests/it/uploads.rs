@@ -751,3 +751,61 @@ async fn another_districts_upload_answers_404(pool: PgPool) {
     assert_eq!(p.get("/uploads").await.status, 403);
     assert_eq!(p.get(&format!("/uploads/{id}")).await.status, 403);
 }
+
+#[sqlx::test(migrations = "./migrations")]
+async fn a_oneroster_zip_sent_to_the_api_runs_as_a_sync(pool: PgPool) {
+    let env = Env::new(pool).await;
+    let token = rollcall::ops::create_token(
+        &env.app.pool,
+        env.district.id,
+        "nightly",
+        &rollcall::db::audit::Actor::cli(),
+    )
+    .await
+    .unwrap();
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let dir = std::path::Path::new("../shared/test-data/edfi-lms-toolkit/oneroster-1.1");
+    for name in ["manifest.csv", "orgs.csv", "users.csv"] {
+        zip.start_file(name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        std::io::Write::write_all(&mut zip, &std::fs::read(dir.join(name)).unwrap()).unwrap();
+    }
+    let bytes = zip.finish().unwrap().into_inner();
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(bytes).file_name("oneroster.zip"),
+    );
+    let r = reqwest::Client::new()
+        .post(env.app.url("/api/v1/uploads"))
+        .bearer_auth(&token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    let id = r.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    env.app.queue.drain().await.unwrap();
+    let s: serde_json::Value = reqwest::Client::new()
+        .get(env.app.url(&format!("/api/v1/uploads/{id}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (s["status"].as_str(), s["counts"]["created"].as_i64()),
+        (Some("completed"), Some(10)),
+        "{s}"
+    );
+    let source: String = sqlx::query_scalar("SELECT source FROM runs WHERE id = $1::uuid")
+        .bind(&id)
+        .fetch_one(&env.app.pool)
+        .await
+        .unwrap();
+    assert!(source.starts_with("sync:"), "{source}");
+}
