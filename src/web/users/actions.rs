@@ -3,7 +3,7 @@
 //! and writes an audit entry with the changed fields only.
 
 use super::view::PasswordShown;
-use super::{can_manage, counts, display_name, is_self, load, safe_back};
+use super::{cache, can_manage, display_name, is_self, load, safe_back};
 use crate::auth;
 use crate::db;
 use crate::db::audit::Entry;
@@ -93,7 +93,7 @@ pub async fn status(
         )
         .await?;
         tx.commit().await?;
-        counts::forget(scope.district_id);
+        cache::forget(scope.district_id);
         tracing::info!(district = %scope.district_id, user = %user.id, status = to, "user status changed");
     }
     let msg = if to == "active" {
@@ -159,7 +159,7 @@ async fn set_archived(
         )
         .await?;
         tx.commit().await?;
-        counts::forget(scope.district_id);
+        cache::forget(scope.district_id);
         tracing::info!(district = %scope.district_id, user = %user.id, archive, "user archive state changed");
     }
     let name = name_of(&user);

@@ -5,7 +5,7 @@ use super::validate::{
     FieldErrors, FormValues, constraint_field, record_fields, snapshot, validate,
 };
 use super::view::{PasswordShown, form_page};
-use super::{can_manage, counts, display_name, history, load};
+use super::{cache, can_manage, display_name, history, load};
 use crate::auth;
 use crate::db;
 use crate::db::audit::Entry;
@@ -148,7 +148,7 @@ pub async fn create(
     )
     .await?;
     tx.commit().await?;
-    counts::forget(scope.district_id);
+    cache::forget(scope.district_id);
     tracing::info!(district = %scope.district_id, user = %id, "user added");
 
     let name = display_name(
@@ -306,7 +306,7 @@ pub async fn update(
     )
     .await?;
     tx.commit().await?;
-    counts::forget(scope.district_id);
+    cache::forget(scope.district_id);
     let name = display_name(
         &valid.fields.first_name,
         &valid.fields.last_name,

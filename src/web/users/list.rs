@@ -1,7 +1,7 @@
 //! `GET /users` (search, filters, sorting, keyset pages) and `GET /users.csv` (the master
 //! CSV, streamed, with the same filters).
 
-use super::{Opt, counts, display_name, source_label, thousands};
+use super::{Opt, cache, display_name, source_label, thousands};
 use crate::db;
 use crate::db::user_filter::{StatusFilter, UserFilter};
 use crate::db::user_list::{Page, PageError, PageRequest, Position, Sort};
@@ -250,11 +250,11 @@ pub async fn list(
     let filter_pairs = params.filter_pairs();
     let count_key = format!("{:?}|{:?}", scope_schools, filter_pairs);
     let cap = if params.filter.q.is_some() {
-        counts::SEARCH_CAP
+        cache::SEARCH_CAP
     } else {
-        counts::CAP
+        cache::CAP
     };
-    let count = match counts::get(scope.district_id, &count_key) {
+    let count = match cache::count(scope.district_id, &count_key) {
         Some(n) => n,
         None => {
             let n = db::user_list::count_capped(
@@ -265,12 +265,24 @@ pub async fn list(
                 cap,
             )
             .await?;
-            counts::put(scope.district_id, count_key, n);
+            cache::put_count(scope.district_id, &count_key, n);
             n
         }
     };
-    let schools = db::schools::options(&state.pool, scope.district_id, scope_schools).await?;
-    let sources = db::user_list::sources(&state.pool, scope.district_id).await?;
+    let options_key = format!("{scope_schools:?}");
+    let options = match cache::options(scope.district_id, &options_key) {
+        Some(o) => o,
+        None => {
+            let o = std::sync::Arc::new(cache::FilterOptions {
+                schools: db::schools::options(&state.pool, scope.district_id, scope_schools)
+                    .await?,
+                sources: db::user_list::sources(&state.pool, scope.district_id).await?,
+            });
+            cache::put_options(scope.district_id, &options_key, o.clone());
+            o
+        }
+    };
+    let (schools, sources) = (&options.schools, &options.sources);
     let school_names: HashMap<Uuid, &str> =
         schools.iter().map(|s| (s.id, s.name.as_str())).collect();
 

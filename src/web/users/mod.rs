@@ -3,7 +3,7 @@
 //! restore and password-reset actions.
 
 pub mod actions;
-mod counts;
+mod cache;
 pub mod form;
 mod history;
 pub mod list;
