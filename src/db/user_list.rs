@@ -295,3 +295,23 @@ pub async fn sources(pool: &PgPool, district_id: Uuid) -> sqlx::Result<Vec<Strin
     .fetch_all(pool)
     .await
 }
+
+/// What tells whether the district's users may have changed outside the Users screen: the
+/// latest finish of its recent runs (uploads, syncs, imports), and whether one is applying
+/// now. Read on every page view; it touches a handful of `runs` rows.
+pub async fn change_marker(pool: &PgPool, district_id: Uuid) -> sqlx::Result<String> {
+    let (finished, running): (Option<OffsetDateTime>, Option<bool>) = sqlx::query_as(
+        "SELECT max(finished_at), bool_or(status = 'in_progress')
+         FROM (SELECT finished_at, status FROM runs WHERE district_id = $1
+               ORDER BY received_at DESC LIMIT 100) r",
+    )
+    .bind(district_id)
+    .fetch_one(pool)
+    .await?;
+    Ok(if running == Some(true) {
+        // A run is applying: no remembered count can be trusted until it finishes.
+        format!("running|{}", Uuid::new_v4())
+    } else {
+        format!("{finished:?}")
+    })
+}

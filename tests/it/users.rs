@@ -1176,3 +1176,42 @@ async fn names_are_escaped(pool: PgPool) {
         assert!(!page.body.contains("<b>North</b>"), "{path}");
     }
 }
+
+#[sqlx::test(migrations = "./migrations")]
+async fn remembered_counts_follow_a_finished_run(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let d = app.district("alpha").await;
+    app.school(d.id, "N1", "North Elementary").await;
+    let c = signed_in_admin(&app, &d).await;
+    assert!(c.get("/users").await.body.contains(">1 user<"));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("students.csv");
+    std::fs::write(
+        &file,
+        "custom_id,first_name,last_name,role,school_external_id\nS1,Ann,Aa,Student,N1\nS2,Bob,Bb,Student,N1\n",
+    )
+    .unwrap();
+    let config = rollcall::config::Config::for_tests(dir.path().to_path_buf());
+    rollcall::ops::import_file(
+        &app.pool,
+        &app.clock,
+        &config,
+        d.id,
+        &file,
+        None,
+        false,
+        false,
+        Default::default(),
+    )
+    .await
+    .unwrap();
+    let page = c.get("/users").await;
+    assert!(
+        page.body.contains(">3 users<"),
+        "the run's users are counted at once"
+    );
+    assert!(
+        page.body.contains("students.csv"),
+        "and its source is a filter choice"
+    );
+}

@@ -4,8 +4,10 @@
 //!   bounded;
 //! - the filter choices (the district's schools and user sources).
 //!
-//! Changes made through the Users screen forget their district's entries at once; changes
-//! from runs, syncs or the Schools screen show within `TTL`.
+//! Every entry carries the district's change marker (`db::user_list::change_marker`: its runs'
+//! latest finish) and is used only while the marker is the same, so a finished upload or
+//! sync shows at once; changes made through the Users screen forget the district's entries;
+//! anything else (a school renamed) shows within `TTL`.
 
 use crate::db::schools::SchoolOption;
 use std::collections::HashMap;
@@ -16,7 +18,7 @@ use uuid::Uuid;
 pub const CAP: i64 = 10_000;
 /// A search counts its matches through the trigram index: stop sooner.
 pub const SEARCH_CAP: i64 = 1_000;
-const TTL: Duration = Duration::from_secs(30);
+const TTL: Duration = Duration::from_secs(60);
 const MAX_ENTRIES: usize = 4096;
 
 /// The choices of the list's filters.
@@ -33,50 +35,54 @@ enum Value {
 
 type Key = (Uuid, String);
 
-static CACHE: LazyLock<Mutex<HashMap<Key, (Instant, Value)>>> =
+static CACHE: LazyLock<Mutex<HashMap<Key, (Instant, String, Value)>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
 
-fn get(district_id: Uuid, key: String) -> Option<Value> {
+fn get(district_id: Uuid, key: String, marker: &str) -> Option<Value> {
     let map = CACHE.lock().ok()?;
     map.get(&(district_id, key))
-        .filter(|(at, _)| at.elapsed() < TTL)
-        .map(|(_, v)| v.clone())
+        .filter(|(at, m, _)| at.elapsed() < TTL && m == marker)
+        .map(|(_, _, v)| v.clone())
 }
 
-fn put(district_id: Uuid, key: String, value: Value) {
+fn put(district_id: Uuid, key: String, marker: &str, value: Value) {
     if let Ok(mut map) = CACHE.lock() {
         if map.len() >= MAX_ENTRIES {
-            map.retain(|_, (at, _)| at.elapsed() < TTL);
+            map.retain(|_, (at, _, _)| at.elapsed() < TTL);
             if map.len() >= MAX_ENTRIES {
                 map.clear();
             }
         }
-        map.insert((district_id, key), (Instant::now(), value));
+        map.insert(
+            (district_id, key),
+            (Instant::now(), marker.to_string(), value),
+        );
     }
 }
 
-pub fn count(district_id: Uuid, key: &str) -> Option<i64> {
-    match get(district_id, format!("count|{key}"))? {
+pub fn count(district_id: Uuid, key: &str, marker: &str) -> Option<i64> {
+    match get(district_id, format!("count|{key}"), marker)? {
         Value::Count(n) => Some(n),
         Value::Options(_) => None,
     }
 }
 
-pub fn put_count(district_id: Uuid, key: &str, n: i64) {
-    put(district_id, format!("count|{key}"), Value::Count(n));
+pub fn put_count(district_id: Uuid, key: &str, marker: &str, n: i64) {
+    put(district_id, format!("count|{key}"), marker, Value::Count(n));
 }
 
-pub fn options(district_id: Uuid, key: &str) -> Option<Arc<FilterOptions>> {
-    match get(district_id, format!("options|{key}"))? {
+pub fn options(district_id: Uuid, key: &str, marker: &str) -> Option<Arc<FilterOptions>> {
+    match get(district_id, format!("options|{key}"), marker)? {
         Value::Options(o) => Some(o),
         Value::Count(_) => None,
     }
 }
 
-pub fn put_options(district_id: Uuid, key: &str, options: Arc<FilterOptions>) {
+pub fn put_options(district_id: Uuid, key: &str, marker: &str, options: Arc<FilterOptions>) {
     put(
         district_id,
         format!("options|{key}"),
+        marker,
         Value::Options(options),
     );
 }

@@ -254,7 +254,8 @@ pub async fn list(
     } else {
         cache::CAP
     };
-    let count = match cache::count(scope.district_id, &count_key) {
+    let marker = db::user_list::change_marker(&state.pool, scope.district_id).await?;
+    let count = match cache::count(scope.district_id, &count_key, &marker) {
         Some(n) => n,
         None => {
             let n = db::user_list::count_capped(
@@ -265,12 +266,12 @@ pub async fn list(
                 cap,
             )
             .await?;
-            cache::put_count(scope.district_id, &count_key, n);
+            cache::put_count(scope.district_id, &count_key, &marker, n);
             n
         }
     };
     let options_key = format!("{scope_schools:?}");
-    let options = match cache::options(scope.district_id, &options_key) {
+    let options = match cache::options(scope.district_id, &options_key, &marker) {
         Some(o) => o,
         None => {
             let o = std::sync::Arc::new(cache::FilterOptions {
@@ -278,7 +279,7 @@ pub async fn list(
                     .await?,
                 sources: db::user_list::sources(&state.pool, scope.district_id).await?,
             });
-            cache::put_options(scope.district_id, &options_key, o.clone());
+            cache::put_options(scope.district_id, &options_key, &marker, o.clone());
             o
         }
     };
