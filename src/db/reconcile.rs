@@ -95,6 +95,52 @@ pub async fn copy_csv(conn: &mut PgConnection, statement: &str, csv: &[u8]) -> s
     copy.finish().await
 }
 
+/// CSV for a `COPY`, produced a chunk at a time.
+pub type Chunks = Box<dyn Iterator<Item = csv::Result<Vec<u8>>> + Send>;
+
+/// Feed `COPY … FROM STDIN` from `chunks`, encoded on a blocking thread while PostgreSQL
+/// takes the previous chunk (a small bounded queue between them keeps memory flat).
+pub async fn copy_chunks(
+    conn: &mut PgConnection,
+    statement: &str,
+    chunks: Chunks,
+) -> anyhow::Result<u64> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+    let producer = tokio::task::spawn_blocking(move || -> csv::Result<()> {
+        for chunk in chunks {
+            if tx.blocking_send(chunk?).is_err() {
+                break; // the COPY ended early (a database error): stop encoding
+            }
+        }
+        Ok(())
+    });
+    let mut copy = conn.copy_in_raw(statement).await?;
+    let mut sent: anyhow::Result<()> = Ok(());
+    while let Some(chunk) = rx.recv().await {
+        if let Err(e) = copy.send(chunk).await {
+            sent = Err(e.into());
+            break;
+        }
+    }
+    drop(rx);
+    let produced = producer.await;
+    match (sent, produced) {
+        (Ok(()), Ok(Ok(()))) => Ok(copy.finish().await?),
+        (Err(e), _) => {
+            let _ = copy.abort("rollcall: sending failed").await;
+            Err(e)
+        }
+        (Ok(()), Ok(Err(e))) => {
+            let _ = copy.abort("rollcall: encoding failed").await;
+            Err(e.into())
+        }
+        (Ok(()), Err(join)) => {
+            let _ = copy.abort("rollcall: encoder panicked").await;
+            Err(join.into())
+        }
+    }
+}
+
 /// Who wrote a run's changes, for the audit log.
 pub struct RunActor<'a> {
     pub kind: &'a str,
@@ -106,19 +152,32 @@ pub struct RunActor<'a> {
 /// Separates school external IDs in a staged row (a character no ID contains).
 pub const SCHOOL_SEP: char = '\u{1f}';
 
-/// Write a staged plan: `users_csv` rows are
-/// `kind,id,custom_id,email,username,first_name,middle_name,last_name,role,grade,position,status,source,source_key,prevent_archiving,password_hash,password_temporary,schools,before,after`
-/// (kind `create`, `update` or `restore`; empty text = NULL for optional columns; `schools`
-/// the external IDs joined by [`SCHOOL_SEP`]; `before`/`after` the audit JSON of updates —
-/// a created user's audit entry is built here, in SQL).
+/// A plan's writes, as CSV chunks for each table (see `reconcile::apply` for the columns).
+pub struct PlanWrites {
+    /// `users` rows of created users.
+    pub new_users: Chunks,
+    /// `user_schools` rows of created users.
+    pub new_memberships: Chunks,
+    /// `audit_log` rows of created users.
+    pub new_audit: Chunks,
+    /// `stage_users` rows of updated and restored users; `None` when there are none.
+    pub changes: Option<Chunks>,
+}
+
+/// Write a plan in the run's transaction. Created users are `COPY`ed straight into `users`,
+/// `user_schools` and `audit_log`. Updated and restored users are `COPY`ed into a staging
+/// table (`kind,id,custom_id,email,username,first_name,middle_name,last_name,role,grade,
+/// position,status,source,source_key,prevent_archiving,schools,before,after`, empty text =
+/// NULL for optional columns, `schools` joined by [`SCHOOL_SEP`]) and applied with set-based
+/// `UPDATE … FROM` / `DELETE … USING` / `INSERT … SELECT`. Then `archive` is archived.
 pub async fn write_plan(
     tx: &mut Transaction<'_, Postgres>,
     district_id: Uuid,
-    users_csv: &[u8],
+    writes: PlanWrites,
     archive: &[Uuid],
     actor: &RunActor<'_>,
     now: OffsetDateTime,
-) -> sqlx::Result<()> {
+) -> anyhow::Result<()> {
     let conn: &mut PgConnection = tx;
     // Let the search index queue a large run's entries and merge them in bulk.
     sqlx::query("SET LOCAL gin_pending_list_limit = '256MB'")
@@ -127,104 +186,37 @@ pub async fn write_plan(
     let started = std::time::Instant::now();
     let step =
         |name: &str| tracing::debug!(step = name, elapsed = ?started.elapsed(), "write_plan");
-    sqlx::query(
-        "CREATE TEMP TABLE stage_users (kind text, id uuid, custom_id text, email text, username text, first_name text,
-            middle_name text, last_name text, role text, grade text, position text, status text, source text,
-            source_key text, prevent_archiving boolean, password_hash text, password_temporary boolean,
-            schools text, before jsonb, after jsonb) ON COMMIT DROP",
-    )
-    .execute(&mut *conn)
-    .await?;
-    copy_csv(conn, "COPY stage_users FROM STDIN (FORMAT csv)", users_csv).await?;
-    // Fresh statistics, so the planner joins the staged rows by hash, not row by row.
-    sqlx::query("ANALYZE stage_users")
-        .execute(&mut *conn)
-        .await?;
-    step("staged");
 
-    sqlx::query(
-        "INSERT INTO users (district_id, id, custom_id, email, username, first_name, middle_name, last_name, role, grade,
-                            position, status, source, source_key, prevent_archiving, password_hash, password_temporary,
-                            password_set_at, created_at, updated_at)
-         SELECT $1, s.id, nullif(s.custom_id, ''), nullif(s.email, ''), s.username, coalesce(s.first_name, ''),
-                coalesce(s.middle_name, ''), coalesce(s.last_name, ''), s.role, coalesce(s.grade, 'Unspecified'),
-                coalesce(s.position, ''), s.status, s.source, nullif(s.source_key, ''), s.prevent_archiving,
-                nullif(s.password_hash, ''), coalesce(s.password_temporary, false),
-                CASE WHEN nullif(s.password_hash, '') IS NULL THEN NULL ELSE $2::timestamptz END, $2, $2
-         FROM stage_users s WHERE s.kind = 'create'",
+    copy_chunks(
+        conn,
+        "COPY users (district_id, id, custom_id, email, username, first_name, middle_name, last_name, role, grade,
+                     position, status, source, source_key, prevent_archiving, password_hash, password_temporary,
+                     password_set_at, created_at, updated_at)
+         FROM STDIN (FORMAT csv, FORCE_NOT_NULL (username, first_name, middle_name, last_name, grade, position))",
+        writes.new_users,
     )
-    .bind(district_id)
-    .bind(now)
-    .execute(&mut *conn)
     .await?;
     step("insert users");
 
-    sqlx::query(
-        "UPDATE users u SET custom_id = nullif(s.custom_id, ''), email = nullif(s.email, ''), username = s.username,
-                first_name = coalesce(s.first_name, ''), middle_name = coalesce(s.middle_name, ''),
-                last_name = coalesce(s.last_name, ''), role = s.role, grade = coalesce(s.grade, 'Unspecified'),
-                position = coalesce(s.position, ''), status = s.status, source = s.source,
-                source_key = nullif(s.source_key, ''), prevent_archiving = s.prevent_archiving,
-                archived_at = CASE WHEN s.kind = 'restore' THEN NULL ELSE u.archived_at END,
-                version = u.version + 1
-         FROM stage_users s
-         WHERE u.district_id = $1 AND u.id = s.id AND s.kind IN ('update', 'restore')",
-    )
-    .bind(district_id)
-    .execute(&mut *conn)
-    .await?;
-    step("update users");
-
-    sqlx::query(
-        "DELETE FROM user_schools us USING stage_users s, schools sc
-         WHERE us.district_id = $1 AND us.user_id = s.id AND s.kind IN ('update', 'restore')
-           AND sc.district_id = $1 AND sc.id = us.school_id
-           AND NOT (sc.external_id = ANY (string_to_array(coalesce(s.schools, ''), E'\\x1f')))",
-    )
-    .bind(district_id)
-    .execute(&mut *conn)
-    .await?;
-    // New users' memberships are plain inserts; only updated users may have some already.
-    for (kinds, conflict) in [
-        ("('create')", ""),
-        ("('update', 'restore')", " ON CONFLICT DO NOTHING"),
-    ] {
-        sqlx::query(&format!(
-            "INSERT INTO user_schools (district_id, user_id, school_id)
-             SELECT $1, s.id, sc.id
-             FROM stage_users s
-             CROSS JOIN LATERAL unnest(string_to_array(nullif(s.schools, ''), E'\\x1f')) AS e(external_id)
-             JOIN schools sc ON sc.district_id = $1 AND sc.external_id = e.external_id
-             WHERE s.kind IN {kinds}{conflict}"
-        ))
-        .bind(district_id)
-        .execute(&mut *conn)
-        .await?;
+    if let Some(changes) = writes.changes {
+        write_changes(conn, district_id, changes, actor, now).await?;
+        step("changes");
     }
+
+    copy_chunks(
+        conn,
+        "COPY user_schools (district_id, user_id, school_id) FROM STDIN (FORMAT csv)",
+        writes.new_memberships,
+    )
+    .await?;
     step("memberships");
 
-    sqlx::query(
-        "INSERT INTO audit_log (district_id, at, actor_kind, actor_id, actor_label, action, entity_kind, entity_id, run_id, before, after)
-         SELECT $1, $2, $3, $4, $5,
-                CASE s.kind WHEN 'create' THEN 'user.create' WHEN 'restore' THEN 'user.restore' ELSE 'user.update' END,
-                'user', s.id, $6, s.before,
-                CASE WHEN s.kind = 'create' THEN jsonb_build_object(
-                    'user_guid', s.id, 'custom_id', nullif(s.custom_id, ''), 'email', nullif(s.email, ''),
-                    'username', s.username, 'first_name', coalesce(s.first_name, ''),
-                    'middle_name', coalesce(s.middle_name, ''), 'last_name', coalesce(s.last_name, ''),
-                    'role', s.role, 'school_external_id', to_jsonb(string_to_array(coalesce(s.schools, ''), E'\\x1f')),
-                    'grade', coalesce(s.grade, 'Unspecified'), 'position', coalesce(s.position, ''),
-                    'status', initcap(s.status), 'source', s.source, 'source_key', nullif(s.source_key, ''))
-                ELSE s.after END
-         FROM stage_users s",
+    copy_chunks(
+        conn,
+        "COPY audit_log (district_id, at, actor_kind, actor_id, actor_label, action, entity_kind, entity_id, run_id, before, after)
+         FROM STDIN (FORMAT csv)",
+        writes.new_audit,
     )
-    .bind(district_id)
-    .bind(now)
-    .bind(actor.kind)
-    .bind(actor.id)
-    .bind(actor.label)
-    .bind(actor.run_id)
-    .execute(&mut *conn)
     .await?;
     step("audit");
 
@@ -247,5 +239,79 @@ pub async fn write_plan(
         .await?;
         step("archive");
     }
+    Ok(())
+}
+
+/// Updated and restored users: staged, then set-based statements.
+async fn write_changes(
+    conn: &mut PgConnection,
+    district_id: Uuid,
+    changes: Chunks,
+    actor: &RunActor<'_>,
+    now: OffsetDateTime,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "CREATE TEMP TABLE stage_users (kind text, id uuid, custom_id text, email text, username text, first_name text,
+            middle_name text, last_name text, role text, grade text, position text, status text, source text,
+            source_key text, prevent_archiving boolean, schools text, before jsonb, after jsonb) ON COMMIT DROP",
+    )
+    .execute(&mut *conn)
+    .await?;
+    copy_chunks(conn, "COPY stage_users FROM STDIN (FORMAT csv)", changes).await?;
+    // Fresh statistics, so the planner joins the staged rows by hash, not row by row.
+    sqlx::query("ANALYZE stage_users")
+        .execute(&mut *conn)
+        .await?;
+
+    sqlx::query(
+        "UPDATE users u SET custom_id = nullif(s.custom_id, ''), email = nullif(s.email, ''), username = s.username,
+                first_name = coalesce(s.first_name, ''), middle_name = coalesce(s.middle_name, ''),
+                last_name = coalesce(s.last_name, ''), role = s.role, grade = coalesce(s.grade, 'Unspecified'),
+                position = coalesce(s.position, ''), status = s.status, source = s.source,
+                source_key = nullif(s.source_key, ''), prevent_archiving = s.prevent_archiving,
+                archived_at = CASE WHEN s.kind = 'restore' THEN NULL ELSE u.archived_at END,
+                version = u.version + 1
+         FROM stage_users s
+         WHERE u.district_id = $1 AND u.id = s.id",
+    )
+    .bind(district_id)
+    .execute(&mut *conn)
+    .await?;
+
+    sqlx::query(
+        "DELETE FROM user_schools us USING stage_users s, schools sc
+         WHERE us.district_id = $1 AND us.user_id = s.id
+           AND sc.district_id = $1 AND sc.id = us.school_id
+           AND NOT (sc.external_id = ANY (string_to_array(coalesce(s.schools, ''), E'\\x1f')))",
+    )
+    .bind(district_id)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO user_schools (district_id, user_id, school_id)
+         SELECT $1, s.id, sc.id
+         FROM stage_users s
+         CROSS JOIN LATERAL unnest(string_to_array(nullif(s.schools, ''), E'\\x1f')) AS e(external_id)
+         JOIN schools sc ON sc.district_id = $1 AND sc.external_id = e.external_id
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(district_id)
+    .execute(&mut *conn)
+    .await?;
+
+    sqlx::query(
+        "INSERT INTO audit_log (district_id, at, actor_kind, actor_id, actor_label, action, entity_kind, entity_id, run_id, before, after)
+         SELECT $1, $2, $3, $4, $5, CASE s.kind WHEN 'restore' THEN 'user.restore' ELSE 'user.update' END,
+                'user', s.id, $6, s.before, s.after
+         FROM stage_users s",
+    )
+    .bind(district_id)
+    .bind(now)
+    .bind(actor.kind)
+    .bind(actor.id)
+    .bind(actor.label)
+    .bind(actor.run_id)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }

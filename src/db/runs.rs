@@ -179,9 +179,9 @@ pub async fn store_results(
     conn: &mut PgConnection,
     district_id: Uuid,
     run_id: Uuid,
-    rows_csv: &[u8],
+    rows: super::reconcile::Chunks,
     archive: &[Uuid],
-) -> sqlx::Result<()> {
+) -> anyhow::Result<()> {
     sqlx::query("DELETE FROM run_rows WHERE district_id = $1 AND run_id = $2")
         .bind(district_id)
         .bind(run_id)
@@ -192,11 +192,11 @@ pub async fn store_results(
         .bind(run_id)
         .execute(&mut *conn)
         .await?;
-    super::reconcile::copy_csv(
+    super::reconcile::copy_chunks(
         conn,
         "COPY run_rows (district_id, run_id, line, outcome, user_id, username, temp_password, changed, error)
          FROM STDIN (FORMAT csv)",
-        rows_csv,
+        rows,
     )
     .await?;
     sqlx::query(

@@ -1,20 +1,396 @@
-//! Turn a plan into staged CSV for `COPY` and write it in the run's transaction. The SQL
-//! itself lives in `db::reconcile`; this module only shapes rows.
+//! Turn a plan into the rows the database takes by `COPY`. The SQL itself lives in
+//! `db::reconcile`; this module only shapes rows, and does it lazily, a chunk at a time, so a
+//! million-row plan never exists twice in memory as text and the encoding of one chunk
+//! overlaps PostgreSQL's work on the previous one.
+//!
+//! Created users go straight into their tables (`users`, `user_schools`, `audit_log`): the
+//! plan already holds every column. Updated and restored users go through a staging table,
+//! because their writes are differences against what is stored.
 
 use super::plan::{NewUser, Outcome, Plan, RowPlan};
 use crate::auth;
 use crate::domain::CurrentUser;
 use serde_json::{Map, Value, json};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
+use std::sync::Arc;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
-/// The staged rows of a plan, ready for `db::reconcile::write_plan`.
-pub struct Staged {
-    pub users_csv: Vec<u8>,
-    /// `district_id,run_id,line,outcome,user_id,username,temp_password,changed,error` rows
-    /// for `db::runs::store_results` (`COPY` straight into `run_rows`).
-    pub rows_csv: Vec<u8>,
+/// Who wrote a run's changes, for the audit log.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub kind: String,
+    pub id: Option<Uuid>,
+    pub label: String,
 }
+
+/// The tables a plan is written to, each encoded as CSV for its `COPY` statement (the column
+/// lists are in `db::reconcile`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// `users` rows of created users.
+    NewUsers,
+    /// `user_schools` rows of created users.
+    NewMemberships,
+    /// `audit_log` rows of created users (`after` = every field as created).
+    NewAudit,
+    /// `stage_users` rows of updated and restored users, with their audit `before`/`after`.
+    Changes,
+    /// `run_rows`: one per incoming row, in file order.
+    Results,
+}
+
+/// A plan with everything needed to encode it. Shared (`Arc`) with the threads that encode
+/// while the database writes.
+pub struct Writes {
+    pub plan: Plan,
+    /// Write the users (false for a dry run or a run waiting for review: then only the row
+    /// results are written, without temporary passwords).
+    pub applied: bool,
+    district: String,
+    run: String,
+    run_id: Uuid,
+    now: String,
+    actor: Actor,
+    /// School external ID → school id.
+    schools: HashMap<String, Uuid>,
+    /// Current state of the users this plan changes (for the audit's `before`).
+    before: HashMap<Uuid, CurrentUser>,
+    /// argon2id hashes of passwords the feed gave, by line (rare, slow: computed up front).
+    given: HashMap<u64, String>,
+}
+
+/// Rows per encoded chunk.
+const CHUNK_ROWS: usize = 4096;
+
+impl Writes {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        plan: Plan,
+        current: Vec<CurrentUser>,
+        applied: bool,
+        district_id: Uuid,
+        run_id: Uuid,
+        now: OffsetDateTime,
+        actor: Actor,
+        schools: HashMap<String, Uuid>,
+    ) -> Writes {
+        let before = if applied {
+            let changed: HashSet<Uuid> = plan
+                .rows
+                .iter()
+                .filter(|r| {
+                    matches!(
+                        r.outcome,
+                        Outcome::Updated { .. } | Outcome::Restored { .. }
+                    )
+                })
+                .filter_map(|r| r.write.as_ref().map(|w| w.user_guid))
+                .collect();
+            current
+                .into_iter()
+                .filter(|u| changed.contains(&u.user_guid))
+                .map(|u| (u.user_guid, u))
+                .collect()
+        } else {
+            drop(current);
+            HashMap::new()
+        };
+        let given = if applied {
+            hash_given_passwords(&plan.rows)
+        } else {
+            HashMap::new()
+        };
+        Writes {
+            plan,
+            applied,
+            district: district_id.to_string(),
+            run: run_id.to_string(),
+            run_id,
+            now: now.format(&Rfc3339).unwrap_or_default(),
+            actor,
+            schools,
+            before,
+            given,
+        }
+    }
+
+    /// Rows written to `part` (0 for the user tables when nothing is applied).
+    pub fn count(&self, part: Part) -> usize {
+        if !self.applied && part != Part::Results {
+            return 0;
+        }
+        self.plan
+            .rows
+            .iter()
+            .filter(|r| match part {
+                Part::Results => true,
+                Part::NewUsers | Part::NewAudit | Part::NewMemberships => {
+                    r.write.is_some() && matches!(r.outcome, Outcome::Created)
+                }
+                Part::Changes => {
+                    r.write.is_some()
+                        && matches!(
+                            r.outcome,
+                            Outcome::Updated { .. } | Outcome::Restored { .. }
+                        )
+                }
+            })
+            .count()
+    }
+
+    /// Encode the plan's rows in `rows` for `part`, appending CSV to `out`.
+    pub fn encode(&self, part: Part, rows: Range<usize>, out: &mut Vec<u8>) -> csv::Result<()> {
+        let mut w = csv::WriterBuilder::new()
+            .has_headers(false)
+            .from_writer(std::mem::take(out));
+        for row in &self.plan.rows[rows] {
+            match part {
+                Part::Results => self.result(row, &mut w)?,
+                _ if !self.applied => {}
+                Part::NewUsers => self.new_user(row, &mut w)?,
+                Part::NewMemberships => self.new_memberships(row, &mut w)?,
+                Part::NewAudit => self.new_audit(row, &mut w)?,
+                Part::Changes => self.change(row, &mut w)?,
+            }
+        }
+        *out = w
+            .into_inner()
+            .map_err(|e| csv::Error::from(e.into_error()))?;
+        Ok(())
+    }
+
+    /// The chunks of `part`, encoded lazily (each about [`CHUNK_ROWS`] plan rows).
+    pub fn chunks(
+        self: &Arc<Self>,
+        part: Part,
+    ) -> impl Iterator<Item = csv::Result<Vec<u8>>> + Send + 'static {
+        let this = Arc::clone(self);
+        let n = this.plan.rows.len();
+        (0..n.div_ceil(CHUNK_ROWS)).filter_map(move |i| {
+            let mut out = Vec::new();
+            let range = i * CHUNK_ROWS..((i + 1) * CHUNK_ROWS).min(n);
+            match this.encode(part, range, &mut out) {
+                Ok(()) if out.is_empty() => None,
+                Ok(()) => Some(Ok(out)),
+                Err(e) => Some(Err(e)),
+            }
+        })
+    }
+
+    fn result(&self, row: &RowPlan, w: &mut csv::Writer<Vec<u8>>) -> csv::Result<()> {
+        let (changed, error): (&[&str], Option<&str>) = match &row.outcome {
+            Outcome::Updated { changed } | Outcome::Restored { changed } => (changed, None),
+            Outcome::Error { message } => (&[], Some(message.as_str())),
+            _ => (&[], None),
+        };
+        let changed_literal = format!("{{{}}}", changed.join(","));
+        let guid = row.user_guid.map(|g| g.to_string()).unwrap_or_default();
+        let temp = if self.applied {
+            opt(&row.temp_password)
+        } else {
+            ""
+        };
+        w.write_record([
+            self.district.as_str(),
+            self.run.as_str(),
+            row.line.to_string().as_str(),
+            row.outcome.as_str(),
+            &guid,
+            opt(&row.username),
+            temp,
+            &changed_literal,
+            error.unwrap_or(""),
+        ])
+    }
+
+    fn created<'r>(&self, row: &'r RowPlan) -> Option<&'r NewUser> {
+        match row.outcome {
+            Outcome::Created => row.write.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// `district_id,id,custom_id,email,username,first_name,middle_name,last_name,role,grade,
+    /// position,status,source,source_key,prevent_archiving,password_hash,password_temporary,
+    /// password_set_at,created_at,updated_at` (an empty unquoted cell is NULL).
+    fn new_user(&self, row: &RowPlan, w: &mut csv::Writer<Vec<u8>>) -> csv::Result<()> {
+        let Some(new) = self.created(row) else {
+            return Ok(());
+        };
+        let (hash, temporary) = match (&row.temp_password, self.given.get(&row.line)) {
+            (Some(temp), _) => (auth::hash_temporary(temp), true),
+            (None, Some(hash)) => (hash.clone(), false),
+            (None, None) => (String::new(), false),
+        };
+        let set_at = if hash.is_empty() {
+            ""
+        } else {
+            self.now.as_str()
+        };
+        w.write_record([
+            self.district.as_str(),
+            &new.user_guid.to_string(),
+            opt(&new.custom_id),
+            opt(&new.email),
+            &new.username,
+            &new.first_name,
+            &new.middle_name,
+            &new.last_name,
+            new.role.as_str(),
+            new.grade.as_str(),
+            &new.position,
+            new.status.to_db(),
+            &new.source.to_db(),
+            opt(&new.source_key),
+            bool_cell(new.prevent_archiving),
+            &hash,
+            bool_cell(temporary),
+            set_at,
+            &self.now,
+            &self.now,
+        ])
+    }
+
+    /// `district_id,user_id,school_id`.
+    fn new_memberships(&self, row: &RowPlan, w: &mut csv::Writer<Vec<u8>>) -> csv::Result<()> {
+        let Some(new) = self.created(row) else {
+            return Ok(());
+        };
+        let user = new.user_guid.to_string();
+        for school in &new.schools {
+            // Validation resolved every school against the district; one deleted since is
+            // left out rather than failing the run.
+            if let Some(id) = self.schools.get(school) {
+                w.write_record([self.district.as_str(), &user, &id.to_string()])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `district_id,at,actor_kind,actor_id,actor_label,action,entity_kind,entity_id,run_id,before,after`.
+    fn new_audit(&self, row: &RowPlan, w: &mut csv::Writer<Vec<u8>>) -> csv::Result<()> {
+        let Some(new) = self.created(row) else {
+            return Ok(());
+        };
+        let after: Map<String, Value> = AUDIT_FIELDS
+            .iter()
+            .map(|f| (f.to_string(), field_value(new, f)))
+            .collect();
+        self.audit_record(
+            w,
+            "user.create",
+            new.user_guid,
+            "",
+            &Value::Object(after).to_string(),
+        )
+    }
+
+    fn audit_record(
+        &self,
+        w: &mut csv::Writer<Vec<u8>>,
+        action: &str,
+        user: Uuid,
+        before: &str,
+        after: &str,
+    ) -> csv::Result<()> {
+        let actor_id = self.actor.id.map(|i| i.to_string()).unwrap_or_default();
+        w.write_record([
+            self.district.as_str(),
+            &self.now,
+            &self.actor.kind,
+            &actor_id,
+            &self.actor.label,
+            action,
+            "user",
+            &user.to_string(),
+            &self.run,
+            before,
+            after,
+        ])
+    }
+
+    /// `kind,id,custom_id,email,username,first_name,middle_name,last_name,role,grade,position,
+    /// status,source,source_key,prevent_archiving,schools,before,after` (kind `update` or
+    /// `restore`; `schools` the external IDs joined by `db::reconcile::SCHOOL_SEP`).
+    fn change(&self, row: &RowPlan, w: &mut csv::Writer<Vec<u8>>) -> csv::Result<()> {
+        let (Some(new), Outcome::Updated { changed } | Outcome::Restored { changed }) =
+            (row.write.as_deref(), &row.outcome)
+        else {
+            return Ok(());
+        };
+        let old = self.before.get(&new.user_guid);
+        let mut before: Map<String, Value> = changed
+            .iter()
+            .map(|f| {
+                (
+                    f.to_string(),
+                    old.map_or(Value::Null, |o| current_value(o, f)),
+                )
+            })
+            .collect();
+        let mut after: Map<String, Value> = changed
+            .iter()
+            .map(|f| (f.to_string(), field_value(new, f)))
+            .collect();
+        let restored = matches!(row.outcome, Outcome::Restored { .. });
+        if restored {
+            before.insert("archived".into(), json!(true));
+            after.insert("archived".into(), json!(false));
+        }
+        let mut schools = String::new();
+        for (i, school) in new.schools.iter().enumerate() {
+            if i > 0 {
+                schools.push(crate::db::reconcile::SCHOOL_SEP);
+            }
+            schools.push_str(school);
+        }
+        w.write_record([
+            if restored { "restore" } else { "update" },
+            &new.user_guid.to_string(),
+            opt(&new.custom_id),
+            opt(&new.email),
+            &new.username,
+            &new.first_name,
+            &new.middle_name,
+            &new.last_name,
+            new.role.as_str(),
+            new.grade.as_str(),
+            &new.position,
+            new.status.to_db(),
+            &new.source.to_db(),
+            opt(&new.source_key),
+            bool_cell(new.prevent_archiving),
+            &schools,
+            &Value::Object(before).to_string(),
+            &Value::Object(after).to_string(),
+        ])
+    }
+
+    pub fn run_id(&self) -> Uuid {
+        self.run_id
+    }
+}
+
+/// The fields of a created user's audit entry.
+const AUDIT_FIELDS: [&str; 14] = [
+    "user_guid",
+    "custom_id",
+    "email",
+    "username",
+    "first_name",
+    "middle_name",
+    "last_name",
+    "role",
+    "school_external_id",
+    "grade",
+    "position",
+    "status",
+    "source",
+    "source_key",
+];
 
 fn field_value(u: &NewUser, name: &str) -> Value {
     match name {
@@ -55,28 +431,22 @@ fn current_value(u: &CurrentUser, name: &str) -> Value {
     }
 }
 
-/// Password hashes for created users: a fast salted hash for generated temporary passwords,
-/// argon2id for passwords the feed gave (spread over the machine's cores).
-fn hash_passwords(rows: &[RowPlan]) -> HashMap<u64, (String, bool)> {
+/// argon2id hashes of the passwords a feed gave for users it creates, spread over the
+/// machine's cores. (Generated temporary passwords get a fast salted hash while encoding.)
+fn hash_given_passwords(rows: &[RowPlan]) -> HashMap<u64, String> {
     let given: Vec<(u64, &str)> = rows
         .iter()
-        .filter(|r| matches!(r.outcome, Outcome::Created))
+        .filter(|r| matches!(r.outcome, Outcome::Created) && r.temp_password.is_none())
         .filter_map(|r| r.password.as_deref().map(|p| (r.line, p)))
         .collect();
-    let mut out: HashMap<u64, (String, bool)> = rows
-        .iter()
-        .filter(|r| matches!(r.outcome, Outcome::Created))
-        .filter_map(|r| {
-            r.temp_password
-                .as_deref()
-                .map(|p| (r.line, (auth::hash_temporary(p), true)))
-        })
-        .collect();
+    if given.is_empty() {
+        return HashMap::new();
+    }
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .max(1);
     let chunk = given.len().div_ceil(threads).max(1);
-    let hashed: Vec<(u64, String)> = std::thread::scope(|s| {
+    std::thread::scope(|s| {
         let handles: Vec<_> = given
             .chunks(chunk)
             .map(|part| {
@@ -91,142 +461,13 @@ fn hash_passwords(rows: &[RowPlan]) -> HashMap<u64, (String, bool)> {
             .into_iter()
             .flat_map(|h| h.join().unwrap_or_default())
             .collect()
-    });
-    out.extend(hashed.into_iter().map(|(l, h)| (l, (h, false))));
-    out
-}
-
-fn csv_writer() -> csv::Writer<Vec<u8>> {
-    csv::WriterBuilder::new()
-        .has_headers(false)
-        .from_writer(Vec::new())
+    })
 }
 
 fn opt(s: &Option<String>) -> &str {
     s.as_deref().unwrap_or("")
 }
 
-/// Shape the plan's writes and row results. `applied` false (dry run, needs review) stages
-/// only the row results, without temporary passwords (no account exists for them).
-pub fn stage(
-    plan: &Plan,
-    current: &[CurrentUser],
-    applied: bool,
-    district_id: Uuid,
-    run_id: Uuid,
-) -> csv::Result<Staged> {
-    let (district, run) = (district_id.to_string(), run_id.to_string());
-    let by_id: HashMap<Uuid, &CurrentUser> = current.iter().map(|u| (u.user_guid, u)).collect();
-    let hashes = if applied {
-        hash_passwords(&plan.rows)
-    } else {
-        HashMap::new()
-    };
-    let mut users = csv_writer();
-    let mut schools_cell = String::new();
-    let mut results = csv_writer();
-    for row in &plan.rows {
-        let (changed, error): (&[&str], Option<&str>) = match &row.outcome {
-            Outcome::Updated { changed } | Outcome::Restored { changed } => (changed, None),
-            Outcome::Error { message } => (&[], Some(message.as_str())),
-            _ => (&[], None),
-        };
-        let changed_literal = format!("{{{}}}", changed.join(","));
-        let guid = row.user_guid.map(|g| g.to_string()).unwrap_or_default();
-        let temp = if applied {
-            row.temp_password.as_deref().unwrap_or("")
-        } else {
-            ""
-        };
-        results.write_record([
-            district.as_str(),
-            run.as_str(),
-            row.line.to_string().as_str(),
-            row.outcome.as_str(),
-            &guid,
-            opt(&row.username),
-            temp,
-            &changed_literal,
-            error.unwrap_or(""),
-        ])?;
-        if !applied {
-            continue;
-        }
-        let Some(new) = row.write.as_deref() else {
-            continue;
-        };
-        let (kind, before, after) = match &row.outcome {
-            // The audit entry of a created user is built from the staged row, in SQL.
-            Outcome::Created => ("create", String::new(), String::new()),
-            Outcome::Updated { changed } | Outcome::Restored { changed } => {
-                let old = by_id.get(&new.user_guid);
-                let mut before: Map<String, Value> = changed
-                    .iter()
-                    .map(|f| {
-                        (
-                            f.to_string(),
-                            old.map_or(Value::Null, |o| current_value(o, f)),
-                        )
-                    })
-                    .collect();
-                let mut after: Map<String, Value> = changed
-                    .iter()
-                    .map(|f| (f.to_string(), field_value(new, f)))
-                    .collect();
-                let restored = matches!(row.outcome, Outcome::Restored { .. });
-                if restored {
-                    before.insert("archived".into(), json!(true));
-                    after.insert("archived".into(), json!(false));
-                }
-                (
-                    if restored { "restore" } else { "update" },
-                    Value::Object(before).to_string(),
-                    Value::Object(after).to_string(),
-                )
-            }
-            _ => continue,
-        };
-        let (hash, temporary) = hashes.get(&row.line).cloned().unwrap_or_default();
-        let id = new.user_guid.to_string();
-        schools_cell.clear();
-        for (i, school) in new.schools.iter().enumerate() {
-            if i > 0 {
-                schools_cell.push(crate::db::reconcile::SCHOOL_SEP);
-            }
-            schools_cell.push_str(school);
-        }
-        users.write_record([
-            kind,
-            &id,
-            opt(&new.custom_id),
-            opt(&new.email),
-            &new.username,
-            &new.first_name,
-            &new.middle_name,
-            &new.last_name,
-            new.role.as_str(),
-            new.grade.as_str(),
-            &new.position,
-            new.status.to_db(),
-            &new.source.to_db(),
-            opt(&new.source_key),
-            if new.prevent_archiving {
-                "true"
-            } else {
-                "false"
-            },
-            &hash,
-            if temporary { "true" } else { "false" },
-            &schools_cell,
-            &before,
-            &after,
-        ])?;
-    }
-
-    let finish =
-        |w: csv::Writer<Vec<u8>>| w.into_inner().map_err(|e| csv::Error::from(e.into_error()));
-    Ok(Staged {
-        users_csv: finish(users)?,
-        rows_csv: finish(results)?,
-    })
+fn bool_cell(b: bool) -> &'static str {
+    if b { "true" } else { "false" }
 }

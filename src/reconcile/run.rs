@@ -1,8 +1,8 @@
 //! One run of a user CSV through the pipeline: read → map → validate → plan → apply, in one
 //! transaction, serialised per district. Used by the command line and (later) the job queue.
 
-use super::apply;
-use super::plan::{self, Plan, RowFail, Rules, Secrets};
+use super::apply::{self, Part, Writes};
+use super::plan::{self, RowFail, Rules, Secrets};
 use crate::auth;
 use crate::clock::Clock;
 use crate::db;
@@ -38,6 +38,10 @@ impl Progress {
             _ => "applying",
         }
     }
+}
+
+fn chunks(writes: &Arc<Writes>, part: Part) -> db::reconcile::Chunks {
+    Box::new(writes.chunks(part))
 }
 
 /// Lines in a file (a quick upper bound on its rows, for the progress bar).
@@ -95,8 +99,10 @@ impl Secrets for RandomSecrets {
     fn temp_password(&mut self) -> String {
         auth::generate_temporary()
     }
+    /// Time-ordered (UUIDv7): a run's new users land at the right edge of every index keyed
+    /// by user id (`users`, `user_schools`, `audit_log`), not at a million random places.
     fn new_guid(&mut self) -> Uuid {
-        Uuid::new_v4()
+        Uuid::now_v7()
     }
 }
 
@@ -342,15 +348,35 @@ pub async fn apply_rows(
     let t_load = t0.elapsed();
     let source = req.source.clone();
     let apply_now = !req.dry_run;
-    let (district_id, run_id) = (req.district_id, req.run_id);
+    let (district_id, run_id, now) = (req.district_id, req.run_id, clock.now());
+    let actor = apply::Actor {
+        kind: req.actor_kind.to_string(),
+        id: req.actor_id,
+        label: req.actor_label.to_string(),
+    };
+    let schools: std::collections::HashMap<String, Uuid> =
+        db::schools::external_ids(&mut *tx, req.district_id)
+            .await?
+            .into_iter()
+            .collect();
     let t1 = std::time::Instant::now();
-    let (plan, staged) = tokio::task::spawn_blocking(move || -> Result<(Plan, apply::Staged)> {
+    let writes = tokio::task::spawn_blocking(move || {
         let plan = plan::plan(&current, rows, &source, &rules, &mut RandomSecrets);
         let applied = apply_now && plan.review.is_none();
-        let staged = apply::stage(&plan, &current, applied, district_id, run_id)?;
-        Ok((plan, staged))
+        apply::Writes::new(
+            plan,
+            current,
+            applied,
+            district_id,
+            run_id,
+            now,
+            actor,
+            schools,
+        )
     })
-    .await??;
+    .await?;
+    let writes = Arc::new(writes);
+    let plan = &writes.plan;
 
     let c = plan.counts;
     let status = if let Some(review) = &plan.review {
@@ -361,22 +387,27 @@ pub async fn apply_rows(
         ("completed", None)
     };
     req.progress.phase.store(2, Ordering::Relaxed);
-    let applied = !req.dry_run && plan.review.is_none();
-    if applied {
+    if writes.applied {
         let actor = RunActor {
             kind: req.actor_kind,
             id: req.actor_id,
             label: req.actor_label,
             run_id: req.run_id,
         };
-        tracing::debug!(run = %req.run_id, load = ?t_load, plan_and_stage = ?t1.elapsed(), "planned");
+        tracing::debug!(run = %req.run_id, load = ?t_load, plan = ?t1.elapsed(), "planned");
+        let changes = (writes.count(Part::Changes) > 0).then(|| chunks(&writes, Part::Changes));
         db::reconcile::write_plan(
             &mut tx,
             req.district_id,
-            &staged.users_csv,
+            db::reconcile::PlanWrites {
+                new_users: chunks(&writes, Part::NewUsers),
+                new_memberships: chunks(&writes, Part::NewMemberships),
+                new_audit: chunks(&writes, Part::NewAudit),
+                changes,
+            },
             &plan.archive,
             &actor,
-            clock.now(),
+            now,
         )
         .await?;
     }
@@ -385,7 +416,7 @@ pub async fn apply_rows(
         &mut tx,
         req.district_id,
         req.run_id,
-        &staged.rows_csv,
+        chunks(&writes, Part::Results),
         &plan.archive,
     )
     .await?;
