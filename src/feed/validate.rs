@@ -280,10 +280,17 @@ impl<'a> Validator<'a> {
     }
 
     /// [`mark_duplicates`], naming the file's columns.
-    pub fn mark_duplicates(&self, rows: &mut [Result<IncomingUser, RowError>]) {
-        mark(rows, |f| {
+    pub fn mark_duplicates<K: Keyed>(&self, rows: &mut [Result<K, RowError>]) {
+        for (i, e) in self.duplicates(rows) {
+            rows[i] = Err(e);
+        }
+    }
+
+    /// The errors [`Validator::mark_duplicates`] would set, by position, without setting them.
+    pub fn duplicates<K: Keyed>(&self, rows: &[Result<K, RowError>]) -> HashMap<usize, RowError> {
+        duplicate_errors(rows, |f| {
             self.column_name(f).or_else(|| Some(f.name().to_string()))
-        });
+        })
     }
 }
 
@@ -321,27 +328,96 @@ fn quote(v: &str) -> String {
 /// Turns every OK row whose custom_id, email or username (both case-insensitive) is shared
 /// with another OK row into an error, on all its occurrences. The first reason in canonical
 /// order wins. Linear in the number of rows; messages list at most 5 lines.
-pub fn mark_duplicates(rows: &mut [Result<IncomingUser, RowError>]) {
-    mark(rows, |f| Some(f.name().to_string()));
+pub fn mark_duplicates<K: Keyed>(rows: &mut [Result<K, RowError>]) {
+    for (i, e) in duplicate_errors(rows, |f| Some(f.name().to_string())) {
+        rows[i] = Err(e);
+    }
 }
 
-type KeyFn = fn(&IncomingUser) -> Option<Cow<'_, str>>;
+/// What duplicate detection reads of an accepted row.
+pub trait Keyed {
+    fn line(&self) -> u64;
+    /// The row's custom_id, email or username as validated (`None` when absent).
+    fn key(&self, field: Field) -> Option<&str>;
+}
 
-fn mark(rows: &mut [Result<IncomingUser, RowError>], column: impl Fn(Field) -> Option<String>) {
-    const KEYS: [(Field, KeyFn); 3] = [
-        (Field::CustomId, |u| {
-            u.custom_id.as_deref().map(Cow::Borrowed)
-        }),
-        (Field::Email, |u| u.email.as_deref().map(lower)),
-        (Field::Username, |u| u.username.as_deref().map(lower)),
-    ];
+impl Keyed for IncomingUser {
+    fn line(&self) -> u64 {
+        self.line
+    }
+    fn key(&self, field: Field) -> Option<&str> {
+        match field {
+            Field::CustomId => self.custom_id.as_deref(),
+            Field::Email => self.email.as_deref(),
+            Field::Username => self.username.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// The identifiers of an accepted row, kept instead of the whole row when a large file is
+/// read twice (once to find duplicates, once to plan).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowKeys {
+    pub line: u64,
+    pub user_guid: Option<uuid::Uuid>,
+    pub custom_id: Option<Box<str>>,
+    pub email: Option<Box<str>>,
+    pub username: Option<Box<str>>,
+    /// The username the row gives explicitly (the field is carried and not blank).
+    pub explicit_username: bool,
+}
+
+impl RowKeys {
+    pub fn of(u: &IncomingUser) -> RowKeys {
+        RowKeys {
+            line: u.line,
+            user_guid: u.user_guid,
+            custom_id: u.custom_id.as_deref().map(Box::from),
+            email: u.email.as_deref().map(Box::from),
+            username: u.username.as_deref().map(Box::from),
+            explicit_username: u.present.contains(Field::Username)
+                && u.username.as_deref().is_some_and(|n| !n.trim().is_empty()),
+        }
+    }
+}
+
+impl Keyed for RowKeys {
+    fn line(&self) -> u64 {
+        self.line
+    }
+    fn key(&self, field: Field) -> Option<&str> {
+        match field {
+            Field::CustomId => self.custom_id.as_deref(),
+            Field::Email => self.email.as_deref(),
+            Field::Username => self.username.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// A row's value for duplicate detection: custom_id exact, email and username case-folded.
+fn key_of<K: Keyed>(u: &K, field: Field) -> Option<Cow<'_, str>> {
+    let v = u.key(field)?;
+    Some(if field == Field::CustomId {
+        Cow::Borrowed(v)
+    } else {
+        lower(v)
+    })
+}
+
+fn duplicate_errors<K: Keyed>(
+    rows: &[Result<K, RowError>],
+    column: impl Fn(Field) -> Option<String>,
+) -> HashMap<usize, RowError> {
+    const KEYS: [Field; 3] = [Field::CustomId, Field::Email, Field::Username];
     let mut errors: HashMap<usize, RowError> = HashMap::new();
-    for (field, key_of) in KEYS {
+    for field in KEYS {
         let mut first: HashMap<Cow<'_, str>, usize> = HashMap::with_capacity(rows.len());
         let mut groups: Vec<Vec<usize>> = Vec::new();
         let mut group_of: HashMap<usize, usize> = HashMap::new();
         for (i, row) in rows.iter().enumerate() {
-            let Some(key) = row.as_ref().ok().and_then(key_of) else {
+            let Some(key) = row.as_ref().ok().and_then(|u| key_of(u, field)) else {
                 continue;
             };
             match first.entry(key) {
@@ -362,14 +438,14 @@ fn mark(rows: &mut [Result<IncomingUser, RowError>], column: impl Fn(Field) -> O
             let lines = list_lines(
                 group
                     .iter()
-                    .filter_map(|&i| rows[i].as_ref().ok().map(|u| u.line)),
+                    .filter_map(|&i| rows[i].as_ref().ok().map(|u| u.line())),
                 group.len(),
             );
             for &i in &group {
                 let Ok(user) = &rows[i] else { continue };
-                let value = own_value(user, field);
+                let value = user.key(field).unwrap_or_default();
                 errors.entry(i).or_insert_with(|| RowError {
-                    line: user.line,
+                    line: user.line(),
                     column: column(field),
                     message: format!(
                         "{} {} appears more than once in the file ({lines})",
@@ -380,9 +456,7 @@ fn mark(rows: &mut [Result<IncomingUser, RowError>], column: impl Fn(Field) -> O
             }
         }
     }
-    for (i, e) in errors {
-        rows[i] = Err(e);
-    }
+    errors
 }
 
 fn lower(s: &str) -> Cow<'_, str> {
@@ -391,15 +465,6 @@ fn lower(s: &str) -> Cow<'_, str> {
     } else {
         Cow::Borrowed(s)
     }
-}
-
-fn own_value(u: &IncomingUser, field: Field) -> &str {
-    match field {
-        Field::CustomId => u.custom_id.as_deref(),
-        Field::Email => u.email.as_deref(),
-        _ => u.username.as_deref(),
-    }
-    .unwrap_or_default()
 }
 
 /// `lines 4, 9` or `lines 2, 3, 4, 5, 6 and 9995 more`.

@@ -246,10 +246,31 @@ pub fn plan(
     rules: &Rules,
     secrets: &mut dyn Secrets,
 ) -> Plan {
-    let mut planner = Planner::new(current, source);
-    planner.reserve_usernames(&incoming);
+    let reserved: Vec<(u64, String)> = incoming
+        .iter()
+        .flatten()
+        .filter_map(|inc| planner::explicit_username(inc).map(|n| (inc.line, n.to_string())))
+        .collect();
+    let n = incoming.len();
+    plan_rows(current, &reserved, incoming, n, source, rules, secrets)
+}
 
-    let mut rows = Vec::with_capacity(incoming.len());
+/// [`plan`] over rows that arrive one at a time (a file read a second time, so a million
+/// rows never sit in memory at once). `reserved` are the usernames the feed's rows give
+/// (line, name), which generated usernames must avoid; `len` is a capacity hint.
+pub fn plan_rows(
+    current: &[CurrentUser],
+    reserved: &[(u64, String)],
+    incoming: impl IntoIterator<Item = Result<IncomingUser, RowFail>>,
+    len: usize,
+    source: &Source,
+    rules: &Rules,
+    secrets: &mut dyn Secrets,
+) -> Plan {
+    let mut planner = Planner::new(current, source);
+    planner.reserve_usernames(reserved.iter().map(|(l, n)| (*l, n.as_str())));
+
+    let mut rows = Vec::with_capacity(len);
     for item in incoming {
         rows.push(match item {
             Ok(inc) => planner.row(inc, secrets),

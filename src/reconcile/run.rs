@@ -2,19 +2,19 @@
 //! transaction, serialised per district. Used by the command line and (later) the job queue.
 
 use super::apply::{self, Part, Writes};
-use super::plan::{self, RowFail, Rules, Secrets};
+use super::plan::{self, Plan, RowFail, Rules, Secrets};
 use crate::auth;
 use crate::clock::Clock;
 use crate::db;
 use crate::db::reconcile::RunActor;
-use crate::domain::{Field, IncomingUser, Source};
+use crate::domain::{CurrentUser, Field, IncomingUser, Source};
 use crate::feed::headers::{self, Mapping, MappingError, SavedMapping};
 use crate::feed::read::{self, ReadOptions};
-use crate::feed::validate::{RowError, Validator};
+use crate::feed::validate::{RowError, RowKeys, Validator};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -38,6 +38,14 @@ impl Progress {
             _ => "applying",
         }
     }
+}
+
+/// Resident memory of this process in MiB (Linux; 0 elsewhere), for the debug log.
+fn rss_mib() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * 4096 / (1 << 20))
 }
 
 fn chunks(writes: &Arc<Writes>, part: Part) -> db::reconcile::Chunks {
@@ -115,11 +123,11 @@ pub enum FileProblem {
     Mapping(#[from] MappingError),
 }
 
-/// The rows of a file, read and validated, with whatever identifiers failed rows still carry.
+/// A file read and validated once.
 pub struct Prepared {
     pub headers: Vec<String>,
     pub mapping: Mapping,
-    pub rows: Vec<Result<IncomingUser, RowFail>>,
+    pub rows: FileRows,
 }
 
 fn read_headers(path: &Path, opts: ReadOptions) -> Result<Result<Vec<String>, FileProblem>> {
@@ -147,7 +155,9 @@ fn raw_identifiers(
     )
 }
 
-/// Read and validate a whole file (blocking; call from `spawn_blocking`).
+/// Read and validate a whole file (blocking; call from `spawn_blocking`). Only each row's
+/// identifiers are kept (to find duplicates and reserve usernames); the planner reads the
+/// file a second time, one row at a time ([`FileRows::plan`]).
 pub fn prepare(
     path: &Path,
     opts: ReadOptions,
@@ -168,41 +178,179 @@ pub fn prepare(
         Err(e) => return Ok(Err(e.into())),
     };
     let validator = Validator::new(&headers, &mapping, schools);
-    let mut rows: Vec<Result<IncomingUser, RowError>> = Vec::new();
-    let mut ids = Vec::new();
+    let mut rows: Vec<Result<RowKeys, RowError>> = Vec::new();
+    // The raw identifiers of rows validation refused, by position.
+    let mut refused: HashMap<usize, Identifiers> = HashMap::new();
     for item in reader {
         progress.done.fetch_add(1, Ordering::Relaxed);
         match item {
             Err(file_error) => return Ok(Err(file_error.into())),
-            Ok(Err(issue)) => {
-                ids.push((None, None, None));
-                rows.push(Err(RowError::from(issue)));
-            }
-            Ok(Ok(rec)) => {
-                ids.push(raw_identifiers(&mapping, &rec.fields));
-                rows.push(validator.validate(&rec));
-            }
+            Ok(Err(issue)) => rows.push(Err(RowError::from(issue))),
+            Ok(Ok(rec)) => match validator.validate(&rec) {
+                Ok(user) => rows.push(Ok(RowKeys::of(&user))),
+                Err(e) => {
+                    refused.insert(rows.len(), raw_identifiers(&mapping, &rec.fields));
+                    rows.push(Err(e));
+                }
+            },
         }
     }
-    validator.mark_duplicates(&mut rows);
-    let rows = rows
+    let mut duplicates = validator.duplicates(&rows);
+    let first = rows
         .into_iter()
-        .zip(ids)
-        .map(|(row, (user_guid, custom_id, email))| {
-            row.map_err(|e| RowFail {
+        .enumerate()
+        .map(|(i, row)| match (row, duplicates.remove(&i)) {
+            (Ok(keys), None) => First::Accepted(keys),
+            // A duplicate still protects the user its identifiers name.
+            (Ok(keys), Some(e)) => First::Refused(RowFail {
                 line: e.line,
                 message: e.to_string(),
-                user_guid,
-                custom_id,
-                email,
-            })
+                user_guid: keys.user_guid,
+                custom_id: keys.custom_id.map(String::from),
+                email: keys.email.map(String::from),
+            }),
+            (Err(e), _) => {
+                let (user_guid, custom_id, email) = refused.remove(&i).unwrap_or_default();
+                First::Refused(RowFail {
+                    line: e.line,
+                    message: e.to_string(),
+                    user_guid,
+                    custom_id,
+                    email,
+                })
+            }
         })
         .collect();
     Ok(Ok(Prepared {
+        rows: FileRows {
+            path: path.to_path_buf(),
+            opts,
+            headers: headers.clone(),
+            mapping: mapping.clone(),
+            schools: schools.clone(),
+            first,
+        },
         headers,
         mapping,
-        rows,
     }))
+}
+
+type Identifiers = (Option<Uuid>, Option<String>, Option<String>);
+
+/// What the first reading kept of one row.
+enum First {
+    Accepted(RowKeys),
+    Refused(RowFail),
+}
+
+/// A file's rows after the first reading: identifiers of accepted rows, failures of the
+/// others. [`FileRows::plan`] reads the file again and plans each row as it is read.
+pub struct FileRows {
+    path: PathBuf,
+    opts: ReadOptions,
+    headers: Vec<String>,
+    mapping: Mapping,
+    schools: HashSet<String>,
+    first: Vec<First>,
+}
+
+impl FileRows {
+    pub fn len(&self) -> usize {
+        self.first.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.first.is_empty()
+    }
+
+    /// Usernames the file's accepted rows give, with their lines.
+    fn reserved(&self) -> Vec<(u64, String)> {
+        self.first
+            .iter()
+            .filter_map(|f| match f {
+                First::Accepted(k) if k.explicit_username => {
+                    k.username.as_deref().map(|n| (k.line, n.to_string()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Plan the file against `current`, reading it a second time. The file must read as it
+    /// did the first time (our stored uploads never change; a file edited in between is
+    /// refused rather than planned from two different versions).
+    fn plan(
+        self,
+        current: &[CurrentUser],
+        source: &Source,
+        rules: &Rules,
+        secrets: &mut dyn Secrets,
+    ) -> Result<Plan> {
+        let reserved = self.reserved();
+        let file = std::fs::File::open(&self.path)
+            .with_context(|| format!("opening {}", self.path.display()))?;
+        let reader = read::open(file, &self.opts)
+            .map_err(|e| anyhow::anyhow!("the file changed while it was read: {e}"))?;
+        anyhow::ensure!(
+            reader.headers() == self.headers.as_slice(),
+            "the file changed while it was read (its header)"
+        );
+        let validator = Validator::new(&self.headers, &self.mapping, &self.schools);
+        let n = self.first.len();
+        let mut changed = false;
+        let mut reader = reader;
+        let rows = self.first.into_iter().map_while(|first| {
+            let item = reader.next();
+            match (first, item) {
+                (First::Refused(fail), Some(_)) => Some(Err(fail)),
+                (First::Accepted(keys), Some(Ok(Ok(rec)))) => match validator.validate(&rec) {
+                    Ok(user) if RowKeys::of(&user) == keys => Some(Ok(user)),
+                    _ => {
+                        changed = true;
+                        None
+                    }
+                },
+                _ => {
+                    changed = true;
+                    None
+                }
+            }
+        });
+        let plan = plan::plan_rows(current, &reserved, rows, n, source, rules, secrets);
+        anyhow::ensure!(
+            !changed && reader.next().is_none(),
+            "the file changed while it was read"
+        );
+        Ok(plan)
+    }
+}
+
+/// The rows of one run: a file read twice, or rows already in memory (a sync).
+pub enum Rows {
+    File(FileRows),
+    Ready(Vec<Result<IncomingUser, RowFail>>),
+}
+
+impl Rows {
+    fn len(&self) -> usize {
+        match self {
+            Rows::File(f) => f.len(),
+            Rows::Ready(v) => v.len(),
+        }
+    }
+
+    fn plan(
+        self,
+        current: &[CurrentUser],
+        source: &Source,
+        rules: &Rules,
+        secrets: &mut dyn Secrets,
+    ) -> Result<Plan> {
+        match self {
+            Rows::File(f) => f.plan(current, source, rules, secrets),
+            Rows::Ready(v) => Ok(plan::plan(current, v, source, rules, secrets)),
+        }
+    }
 }
 
 /// Everything a run needs to know.
@@ -282,8 +430,9 @@ async fn execute_inner(pool: &PgPool, clock: &Clock, req: &RunRequest<'_>) -> Re
         )
         .await?;
     }
+    tracing::debug!(run = %req.run_id, rss_mib = rss_mib(), rows = prepared.rows.len(), "file read");
     let ignored = prepared.mapping.ignored_columns(&prepared.headers);
-    apply_rows(pool, clock, req, prepared.rows, ignored, true).await
+    apply_rows(pool, clock, req, Rows::File(prepared.rows), ignored, true).await
 }
 
 async fn fail(
@@ -319,7 +468,7 @@ pub async fn apply_rows(
     pool: &PgPool,
     clock: &Clock,
     req: &RunRequest<'_>,
-    rows: Vec<Result<IncomingUser, RowFail>>,
+    rows: Rows,
     ignored_columns: Vec<String>,
     archive_missing: bool,
 ) -> Result<Summary> {
@@ -346,6 +495,7 @@ pub async fn apply_rows(
     let t0 = std::time::Instant::now();
     let current = db::reconcile::load_current(&mut tx, req.district_id).await?;
     let t_load = t0.elapsed();
+    tracing::debug!(run = %req.run_id, rss_mib = rss_mib(), users = current.len(), "current users loaded");
     let source = req.source.clone();
     let apply_now = !req.dry_run;
     let (district_id, run_id, now) = (req.district_id, req.run_id, clock.now());
@@ -361,9 +511,9 @@ pub async fn apply_rows(
             .collect();
     let t1 = std::time::Instant::now();
     let writes = tokio::task::spawn_blocking(move || {
-        let plan = plan::plan(&current, rows, &source, &rules, &mut RandomSecrets);
+        let plan = rows.plan(&current, &source, &rules, &mut RandomSecrets)?;
         let applied = apply_now && plan.review.is_none();
-        apply::Writes::new(
+        anyhow::Ok(apply::Writes::new(
             plan,
             current,
             applied,
@@ -372,9 +522,9 @@ pub async fn apply_rows(
             now,
             actor,
             schools,
-        )
+        ))
     })
-    .await?;
+    .await??;
     let writes = Arc::new(writes);
     let plan = &writes.plan;
 
@@ -394,7 +544,7 @@ pub async fn apply_rows(
             label: req.actor_label,
             run_id: req.run_id,
         };
-        tracing::debug!(run = %req.run_id, load = ?t_load, plan = ?t1.elapsed(), "planned");
+        tracing::debug!(run = %req.run_id, load = ?t_load, plan = ?t1.elapsed(), rss_mib = rss_mib(), "planned");
         let changes = (writes.count(Part::Changes) > 0).then(|| chunks(&writes, Part::Changes));
         db::reconcile::write_plan(
             &mut tx,
@@ -434,7 +584,7 @@ pub async fn apply_rows(
     };
     db::runs::finish(&mut *tx, req.district_id, req.run_id, &finish, clock.now()).await?;
     tx.commit().await?;
-    tracing::debug!(run = %req.run_id, load = ?t_load, plan_and_write = ?t1.elapsed(), results_and_commit = ?t2.elapsed(), "applied");
+    tracing::debug!(run = %req.run_id, load = ?t_load, plan_and_write = ?t1.elapsed(), results_and_commit = ?t2.elapsed(), rss_mib = rss_mib(), "applied");
     tracing::info!(
         run = %req.run_id, status = status.0, created = c.created, updated = c.updated, unchanged = c.unchanged,
         restored = c.restored, archived = c.archived, errors = c.errors, dry_run = req.dry_run, "run finished"
@@ -453,4 +603,158 @@ pub async fn apply_rows(
         ignored_columns,
         dry_run: req.dry_run,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reconcile::plan::Outcome;
+
+    struct Fixed(u64);
+    impl Secrets for Fixed {
+        fn temp_password(&mut self) -> String {
+            "temporary-pw".into()
+        }
+        fn new_guid(&mut self) -> Uuid {
+            self.0 += 1;
+            Uuid::from_u128(self.0 as u128)
+        }
+    }
+
+    fn file(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("rollcall-run-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn prepared(path: &Path) -> Prepared {
+        let schools: HashSet<String> = ["N1".to_string(), "S1".to_string()].into();
+        prepare(
+            path,
+            ReadOptions::default(),
+            None,
+            &RunOptions::default(),
+            &schools,
+            &Progress::default(),
+        )
+        .unwrap()
+        .unwrap()
+    }
+
+    const MESSY: &str = "custom_id,email,first_name,last_name,role,school_external_id,grade,username\n\
+        1,a@d.org,Ann,Lee,Student,N1,5,\n\
+        2,b@d.org,Bo,Kim,Student,N1,13,\n\
+        3,c@d.org,Cy,Ito,Teacher,S1,,ann.lee\n\
+        3,dup@d.org,Di,Ono,Student,N1,4,\n\
+        4,A@D.ORG,Ed,Roe,Student,X9,4,\n\
+        5,e@d.org,Ann,Lee,Student,S1,K,\n\
+        6,f@d.org,Fa,Ng,Staff,S1,,\n";
+
+    /// Reading the file twice plans exactly what reading it once into memory plans.
+    #[test]
+    fn two_readings_plan_what_one_reading_plans() {
+        let dir = scratch("same");
+        let path = file(&dir, "messy.csv", MESSY);
+        let source = Source::File("messy.csv".into());
+        let rules = Rules::default();
+        let p = prepared(&path);
+        let n = p.rows.len();
+        let two = Rows::File(p.rows)
+            .plan(&[], &source, &rules, &mut Fixed(0))
+            .unwrap();
+
+        // One reading: every row validated into memory, duplicates marked, then planned.
+        let p = prepared(&path);
+        let schools: HashSet<String> = ["N1".to_string(), "S1".to_string()].into();
+        let validator = Validator::new(&p.headers, &p.mapping, &schools);
+        let reader =
+            read::open(std::fs::File::open(&path).unwrap(), &ReadOptions::default()).unwrap();
+        let mut rows: Vec<Result<IncomingUser, RowError>> = reader
+            .map(|item| match item.unwrap() {
+                Ok(rec) => validator.validate(&rec),
+                Err(issue) => Err(RowError::from(issue)),
+            })
+            .collect();
+        validator.mark_duplicates(&mut rows);
+        let rows = rows
+            .into_iter()
+            .map(|r| {
+                r.map_err(|e| RowFail {
+                    line: e.line,
+                    message: e.to_string(),
+                    user_guid: None,
+                    custom_id: None,
+                    email: None,
+                })
+            })
+            .collect();
+        let one = plan::plan(&[], rows, &source, &rules, &mut Fixed(0));
+
+        assert_eq!(n, 7);
+        assert_eq!(two.rows, one.rows);
+        assert_eq!(two.counts, one.counts);
+        // The file's mess is in the plan: a bad grade, a duplicate custom_id on both lines, an
+        // email duplicated case-insensitively, an unknown school, and the generated username
+        // for line 7 avoids the `ann.lee` that line 4 asks for.
+        let outcome = |line: u64| two.rows.iter().find(|r| r.line == line).unwrap();
+        assert!(matches!(outcome(3).outcome, Outcome::Error { .. }));
+        assert!(matches!(outcome(4).outcome, Outcome::Error { .. }));
+        assert!(matches!(outcome(5).outcome, Outcome::Error { .. }));
+        assert!(matches!(outcome(6).outcome, Outcome::Error { .. }));
+        assert_eq!(outcome(7).username.as_deref(), Some("ann.lee2"));
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    /// A file edited between the two readings is refused, never planned from two versions.
+    #[test]
+    fn a_file_that_changes_between_readings_is_refused() {
+        let dir = scratch("changed");
+        let path = file(&dir, "users.csv", MESSY);
+        let p = prepared(&path);
+        file(
+            &dir,
+            "users.csv",
+            &MESSY
+                .replace("Bo,Kim", "Bob,Kim")
+                .replace("1,a@d.org", "9,a@d.org"),
+        );
+        let err = Rows::File(p.rows)
+            .plan(
+                &[],
+                &Source::File("users.csv".into()),
+                &Rules::default(),
+                &mut Fixed(0),
+            )
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("changed while it was read"),
+            "{err}"
+        );
+
+        let p = prepared(&path);
+        file(
+            &dir,
+            "users.csv",
+            &format!("{MESSY}7,g@d.org,Gi,Wu,Staff,S1,,\n"),
+        );
+        let err = Rows::File(p.rows)
+            .plan(
+                &[],
+                &Source::File("users.csv".into()),
+                &Rules::default(),
+                &mut Fixed(0),
+            )
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("changed while it was read"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(dir).ok();
+    }
 }

@@ -392,7 +392,7 @@ async fn apply(
         pool,
         clock,
         &req,
-        rows,
+        run::Rows::Ready(rows),
         Vec::new(),
         incoming.archive_missing,
     )

@@ -118,12 +118,10 @@ impl<'a> Planner<'a> {
     /// Usernames the feed gives explicitly and nobody holds yet belong to their rows before
     /// any username is generated, so `john.smith` generated on line 2 cannot take the
     /// `john.smith` that line 90 asks for.
-    pub(super) fn reserve_usernames(&mut self, incoming: &[Result<IncomingUser, RowFail>]) {
-        for inc in incoming.iter().flatten() {
-            if let Some(name) = explicit_username(inc)
-                && self.index.by_username(name).is_none()
-            {
-                self.claims.take(Ident::Username, name, inc.line);
+    pub(super) fn reserve_usernames<'n>(&mut self, given: impl Iterator<Item = (u64, &'n str)>) {
+        for (line, name) in given {
+            if self.index.by_username(name).is_none() {
+                self.claims.take(Ident::Username, name, line);
             }
         }
     }
