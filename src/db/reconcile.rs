@@ -46,7 +46,12 @@ pub async fn load_current(
     conn: &mut PgConnection,
     district_id: Uuid,
 ) -> sqlx::Result<Vec<CurrentUser>> {
-    let mut out = Vec::new();
+    // Sized once: growing a vector of a million users by doubling holds two copies at once.
+    let (count,): (i64,) = sqlx::query_as("SELECT count(*) FROM users WHERE district_id = $1")
+        .bind(district_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    let mut out = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
     let mut rows = sqlx::query_as::<_, CurrentRow>(
         "SELECT u.id, u.custom_id, u.email, u.username, u.first_name, u.middle_name, u.last_name, u.role, u.grade,
                 u.position, u.status, u.archived_at IS NOT NULL AS archived, u.source, u.source_key, u.prevent_archiving,

@@ -299,7 +299,18 @@ impl FileRows {
         let n = self.first.len();
         let mut changed = false;
         let mut reader = reader;
-        let rows = self.first.into_iter().map_while(|first| {
+        // Taken from the end of a reversed list, which is shrunk as it empties, so what the
+        // first reading kept is given back while the plan grows.
+        let mut first = self.first;
+        first.reverse();
+        let rows = std::iter::from_fn(move || {
+            let next = first.pop();
+            if first.capacity() > 4096 && first.len() < first.capacity() / 2 {
+                first.shrink_to_fit();
+            }
+            next
+        })
+        .map_while(|first| {
             let item = reader.next();
             match (first, item) {
                 (First::Refused(fail), Some(_)) => Some(Err(fail)),

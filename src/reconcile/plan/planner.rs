@@ -45,13 +45,13 @@ impl Ident {
 /// line that took them. Values a user already holds are not repeated here: the index has them.
 #[derive(Default)]
 struct Claims {
-    custom_id: HashMap<String, u64>,
-    email: HashMap<String, u64>,
-    username: HashMap<String, u64>,
+    custom_id: HashMap<Box<str>, u64>,
+    email: HashMap<Box<str>, u64>,
+    username: HashMap<Box<str>, u64>,
 }
 
 impl Claims {
-    fn map(&self, what: Ident) -> &HashMap<String, u64> {
+    fn map(&self, what: Ident) -> &HashMap<Box<str>, u64> {
         match what {
             Ident::CustomId => &self.custom_id,
             Ident::Email => &self.email,
@@ -65,7 +65,7 @@ impl Claims {
             Ident::Email => &mut self.email,
             Ident::Username => &mut self.username,
         };
-        map.entry(key(what, value).into_owned()).or_insert(line);
+        map.entry(key(what, value).into()).or_insert(line);
     }
 }
 
