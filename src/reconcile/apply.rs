@@ -8,6 +8,7 @@
 //! because their writes are differences against what is stored.
 
 use super::plan::{NewUser, Outcome, Plan, RowPlan};
+use super::report::MASTER_HEADER;
 use crate::auth;
 use crate::domain::CurrentUser;
 use serde_json::{Map, Value, json};
@@ -230,28 +231,19 @@ impl Writes {
         } else {
             self.now.as_str()
         };
-        w.write_record([
-            self.district.as_str(),
-            &new.user_guid.to_string(),
-            opt(&new.custom_id),
-            opt(&new.email),
-            &new.username,
-            &new.first_name,
-            &new.middle_name,
-            &new.last_name,
-            new.role.as_str(),
-            new.grade.as_str(),
-            &new.position,
-            new.status.to_db(),
-            &new.source.to_db(),
-            opt(&new.source_key),
-            bool_cell(new.prevent_archiving),
-            &hash,
-            bool_cell(temporary),
-            set_at,
-            &self.now,
-            &self.now,
-        ])
+        let (id, source) = (new.user_guid.to_string(), new.source.to_db());
+        w.write_record(
+            [self.district.as_str()]
+                .into_iter()
+                .chain(user_columns(new, &id, &source))
+                .chain([
+                    hash.as_str(),
+                    bool_cell(temporary),
+                    set_at,
+                    &self.now,
+                    &self.now,
+                ]),
+        )
     }
 
     /// `district_id,user_id,school_id`.
@@ -275,8 +267,7 @@ impl Writes {
         let Some(new) = self.created(row) else {
             return Ok(());
         };
-        let after: Map<String, Value> = AUDIT_FIELDS
-            .iter()
+        let after: Map<String, Value> = audit_fields()
             .map(|f| (f.to_string(), field_value(new, f)))
             .collect();
         self.audit_record(
@@ -347,26 +338,17 @@ impl Writes {
             }
             schools.push_str(school);
         }
-        w.write_record([
-            if restored { "restore" } else { "update" },
-            &new.user_guid.to_string(),
-            opt(&new.custom_id),
-            opt(&new.email),
-            &new.username,
-            &new.first_name,
-            &new.middle_name,
-            &new.last_name,
-            new.role.as_str(),
-            new.grade.as_str(),
-            &new.position,
-            new.status.to_db(),
-            &new.source.to_db(),
-            opt(&new.source_key),
-            bool_cell(new.prevent_archiving),
-            &schools,
-            &Value::Object(before).to_string(),
-            &Value::Object(after).to_string(),
-        ])
+        let (id, source) = (new.user_guid.to_string(), new.source.to_db());
+        let (before, after) = (
+            Value::Object(before).to_string(),
+            Value::Object(after).to_string(),
+        );
+        w.write_record(
+            [if restored { "restore" } else { "update" }]
+                .into_iter()
+                .chain(user_columns(new, &id, &source))
+                .chain([schools.as_str(), &before, &after]),
+        )
     }
 
     pub fn run_id(&self) -> Uuid {
@@ -374,23 +356,35 @@ impl Writes {
     }
 }
 
-/// The fields of a created user's audit entry.
-const AUDIT_FIELDS: [&str; 14] = [
-    "user_guid",
-    "custom_id",
-    "email",
-    "username",
-    "first_name",
-    "middle_name",
-    "last_name",
-    "role",
-    "school_external_id",
-    "grade",
-    "position",
-    "status",
-    "source",
-    "source_key",
-];
+/// `id,custom_id,email,username,first_name,middle_name,last_name,role,grade,position,status,
+/// source,source_key,prevent_archiving`: the user columns both `users` and `stage_users` take.
+fn user_columns<'a>(new: &'a NewUser, id: &'a str, source: &'a str) -> [&'a str; 14] {
+    [
+        id,
+        opt(&new.custom_id),
+        opt(&new.email),
+        &new.username,
+        &new.first_name,
+        &new.middle_name,
+        &new.last_name,
+        new.role.as_str(),
+        new.grade.as_str(),
+        &new.position,
+        new.status.to_db(),
+        source,
+        opt(&new.source_key),
+        bool_cell(new.prevent_archiving),
+    ]
+}
+
+/// The fields of a created user's audit entry: the master CSV's columns (but the password),
+/// then where the user comes from.
+fn audit_fields() -> impl Iterator<Item = &'static str> {
+    MASTER_HEADER
+        .into_iter()
+        .filter(|f| *f != "password")
+        .chain(["source", "source_key"])
+}
 
 fn field_value(u: &NewUser, name: &str) -> Value {
     match name {
