@@ -24,6 +24,9 @@ use std::str::FromStr;
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// A pooled connection idle this long is pinged before use.
+const IDLE_PING_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The database a process uses: the configured one, or the managed local cluster.
 pub struct Database {
     pub pool: PgPool,
@@ -49,8 +52,20 @@ impl Database {
         // If this process dies mid-run, PostgreSQL notices within a second even during a
         // long statement, rolls the run back and frees its locks, so it can run again.
         let options = options.options([("client_connection_check_interval", "1000")]);
+        // sqlx pings a pooled connection before every use by default: a second round trip
+        // per query. Only a connection idle for a while (which a restarted server or a
+        // firewall may have dropped) is checked now.
         let pool = PgPoolOptions::new()
             .max_connections(20)
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= IDLE_PING_AFTER {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(options)
             .await
             .context("connecting to PostgreSQL")?;
