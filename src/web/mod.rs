@@ -30,7 +30,8 @@ use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
-use tower_sessions::{Expiry, SessionManagerLayer};
+use tower_sessions::{CachingSessionStore, Expiry, SessionManagerLayer};
+use tower_sessions_moka_store::MokaStore;
 use tower_sessions_sqlx_store::PostgresStore;
 
 /// One app state, cheap to clone.
@@ -55,6 +56,10 @@ impl AppState {
 }
 
 pub const SESSION_COOKIE: &str = "rollcall_session";
+
+/// Sessions kept in memory in front of the `sessions` table; beyond this, the least used
+/// are read from the table again.
+const SESSIONS_IN_MEMORY: u64 = 10_000;
 
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                    form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'";
@@ -195,6 +200,13 @@ pub fn router(state: AppState) -> Router {
         .with_schema_name("public")
         .and_then(|s| s.with_table_name("sessions"))
         .expect("valid session table name");
+    // Sessions are read from memory and written through to PostgreSQL, so a page view
+    // costs no session query. The table stays the record (a restart keeps everyone signed
+    // in); a signed-out session leaves both at once. This holds for one server process per
+    // database, which is how Rollcall runs. Whether the person may still act (deactivated,
+    // archived) is read from the database on every request (`session::Person`), not from
+    // the session.
+    let store = CachingSessionStore::new(MokaStore::new(Some(SESSIONS_IN_MEMORY)), store);
     let sessions = SessionManagerLayer::new(store)
         .with_name(SESSION_COOKIE)
         .with_http_only(true)
