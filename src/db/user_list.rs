@@ -3,8 +3,11 @@
 
 use super::user_filter::UserFilter;
 use serde_json::Value;
-use sqlx::{PgPool, Postgres, QueryBuilder};
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, PgExecutor, Postgres, QueryBuilder, Row};
+use std::collections::HashMap;
 use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
 /// The sort orders of the Users screen. Each is a list of key expressions ending in a unique
@@ -128,9 +131,7 @@ fn typed(keys: &[(&str, KeyType)], values: &[Value]) -> Option<Vec<KeyValue>> {
                 .map(KeyValue::Int),
             (KeyType::Uuid, Value::String(s)) => Uuid::parse_str(s).ok().map(KeyValue::Uuid),
             (KeyType::Time, Value::String(s)) => {
-                OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-                    .ok()
-                    .map(KeyValue::Time)
+                OffsetDateTime::parse(s, &Rfc3339).ok().map(KeyValue::Time)
             }
             _ => None,
         })
@@ -144,7 +145,6 @@ pub struct ListRow {
     pub email: Option<String>,
     pub username: String,
     pub first_name: String,
-    pub middle_name: String,
     pub last_name: String,
     pub role: String,
     pub grade: String,
@@ -154,7 +154,31 @@ pub struct ListRow {
     pub portal_role: String,
     pub school_ids: Vec<Uuid>,
     /// This row's sort key as a JSON array, for the Next/Previous links.
+    #[sqlx(skip)]
     pub sort_key: String,
+}
+
+/// A row's sort key (columns `k0`, `k1`, … of the page's first statement) as the JSON array
+/// a cursor carries, each value in the form `typed` reads back.
+fn sort_key(keys: &[(&str, KeyType)], row: &PgRow) -> sqlx::Result<String> {
+    let values = keys
+        .iter()
+        .enumerate()
+        .map(|(i, (_, t))| {
+            let i = i + 1;
+            Ok(match t {
+                KeyType::Text => Value::String(row.try_get(i)?),
+                KeyType::Int => Value::from(row.try_get::<i32, _>(i)?),
+                KeyType::Uuid => Value::String(row.try_get::<Uuid, _>(i)?.to_string()),
+                KeyType::Time => Value::String(
+                    row.try_get::<OffsetDateTime, _>(i)?
+                        .format(&Rfc3339)
+                        .map_err(|e| sqlx::Error::Decode(e.into()))?,
+                ),
+            })
+        })
+        .collect::<sqlx::Result<Vec<Value>>>()?;
+    Ok(Value::Array(values).to_string())
 }
 
 /// One page of users and whether more exist beyond each end.
@@ -185,7 +209,7 @@ pub struct PageRequest<'a> {
 
 /// One page of the Users screen.
 pub async fn page(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     district_id: Uuid,
     req: &PageRequest<'_>,
 ) -> Result<Page, PageError> {
@@ -206,12 +230,14 @@ pub async fn page(
         .collect::<Vec<_>>()
         .join(", ");
 
-    // Two steps: the page's ids, walking the sort order's index (index-only when the filters
-    // are columns the index carries), then those rows.
-    let mut qb: QueryBuilder<Postgres> =
-        QueryBuilder::new("WITH page AS MATERIALIZED (SELECT u.id, json_build_array(");
-    qb.push(&key_list)
-        .push(")::text AS sort_key FROM users u WHERE u.district_id = ")
+    // Two steps. First the page's ids and sort keys, walking the sort order's index
+    // (index-only when the filters are columns the index carries); this statement's shape
+    // follows the filters, so it is planned for each request's values.
+    let mut qb: QueryBuilder<Postgres> = QueryBuilder::new("SELECT u.id");
+    for (i, (expr, _)) in keys.iter().enumerate() {
+        qb.push(format_args!(", {expr} AS k{i}"));
+    }
+    qb.push(" FROM users u WHERE u.district_id = ")
         .push_bind(district_id);
     req.filter.push_conditions(&mut qb, req.scope);
     if let Some(values) = cursor {
@@ -230,20 +256,41 @@ pub async fn page(
     }
     qb.push(" ORDER BY ").push(&order_by);
     qb.push(" LIMIT ").push_bind(req.limit + 1);
-    qb.push(
-        ")
-         SELECT u.id, u.custom_id, u.email, u.username, u.first_name, u.middle_name, u.last_name, u.role, u.grade,
-                u.status, u.archived_at, u.source, u.portal_role,
-                coalesce((SELECT array_agg(us.school_id) FROM user_schools us
-                          WHERE us.district_id = u.district_id AND us.user_id = u.id), '{}'::uuid[]) AS school_ids,
-                p.sort_key
-         FROM page p JOIN users u ON u.district_id = ",
-    )
-    .push_bind(district_id)
-    .push(" AND u.id = p.id ORDER BY ")
-    .push(&order_by);
+    let found = qb.build().fetch_all(&mut *conn).await?;
+    let mut ids = Vec::with_capacity(found.len());
+    let mut sort_keys = Vec::with_capacity(found.len());
+    for row in &found {
+        ids.push(row.try_get::<Uuid, _>(0)?);
+        sort_keys.push(sort_key(keys, row)?);
+    }
 
-    let mut rows: Vec<ListRow> = qb.build_query_as().fetch_all(pool).await?;
+    // Then those rows, by primary key: one statement whatever the filters, so PostgreSQL
+    // keeps its plan rather than planning it again for every page.
+    let mut by_id: HashMap<Uuid, ListRow> = sqlx::query_as(
+        "SELECT u.id, u.custom_id, u.email, u.username, u.first_name, u.last_name, u.role, u.grade,
+                u.status, u.archived_at, u.source, u.portal_role,
+                ARRAY(SELECT us.school_id FROM user_schools us
+                      WHERE us.district_id = u.district_id AND us.user_id = u.id) AS school_ids
+         FROM users u WHERE u.district_id = $1 AND u.id = ANY($2)",
+    )
+    .bind(district_id)
+    .bind(&ids)
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .map(|r: ListRow| (r.id, r))
+    .collect();
+    // In page order; a user deleted between the two statements is left out.
+    let mut rows: Vec<ListRow> = ids
+        .iter()
+        .zip(sort_keys)
+        .filter_map(|(id, key)| {
+            by_id.remove(id).map(|mut r| {
+                r.sort_key = key;
+                r
+            })
+        })
+        .collect();
     let more = rows.len() as i64 > req.limit;
     rows.truncate(req.limit as usize);
     let (has_prev, has_next) = match req.position {
@@ -264,7 +311,7 @@ pub async fn page(
 /// How many users the filter selects, counting no further than `cap` (a page shows
 /// "10,000+" rather than scanning a million rows to say exactly how many).
 pub async fn count_capped(
-    pool: &PgPool,
+    db: impl PgExecutor<'_>,
     district_id: Uuid,
     filter: &UserFilter,
     scope: Option<&[Uuid]>,
@@ -275,13 +322,13 @@ pub async fn count_capped(
     qb.push_bind(district_id);
     filter.push_conditions(&mut qb, scope);
     qb.push(" LIMIT ").push_bind(cap + 1).push(") t");
-    qb.build_query_scalar().fetch_one(pool).await
+    qb.build_query_scalar().fetch_one(db).await
 }
 
 /// The district's user sources (`manual`, `file:…`, `sync:…`), for the Source filter.
 /// A loose index scan over `users_district_source_idx`: one probe per distinct source,
 /// not a pass over every user.
-pub async fn sources(pool: &PgPool, district_id: Uuid) -> sqlx::Result<Vec<String>> {
+pub async fn sources(db: impl PgExecutor<'_>, district_id: Uuid) -> sqlx::Result<Vec<String>> {
     sqlx::query_scalar(
         "WITH RECURSIVE s(source) AS (
              (SELECT source FROM users WHERE district_id = $1 ORDER BY source LIMIT 1)
@@ -292,21 +339,21 @@ pub async fn sources(pool: &PgPool, district_id: Uuid) -> sqlx::Result<Vec<Strin
          SELECT source FROM s WHERE source IS NOT NULL LIMIT 200",
     )
     .bind(district_id)
-    .fetch_all(pool)
+    .fetch_all(db)
     .await
 }
 
 /// What tells whether the district's users may have changed outside the Users screen: the
 /// latest finish of its recent runs (uploads, syncs, imports), and whether one is applying
 /// now. Read on every page view; it touches a handful of `runs` rows.
-pub async fn change_marker(pool: &PgPool, district_id: Uuid) -> sqlx::Result<String> {
+pub async fn change_marker(db: impl PgExecutor<'_>, district_id: Uuid) -> sqlx::Result<String> {
     let (finished, running): (Option<OffsetDateTime>, Option<bool>) = sqlx::query_as(
         "SELECT max(finished_at), bool_or(status = 'in_progress')
          FROM (SELECT finished_at, status FROM runs WHERE district_id = $1
                ORDER BY received_at DESC LIMIT 100) r",
     )
     .bind(district_id)
-    .fetch_one(pool)
+    .fetch_one(db)
     .await?;
     Ok(if running == Some(true) {
         // A run is applying: no remembered count can be trusted until it finishes.

@@ -237,7 +237,10 @@ pub async fn list(
         position: &params.position,
         limit: params.per,
     };
-    let page: Page = match db::user_list::page(&state.pool, scope.district_id, &req).await {
+    // One pooled connection for the page's statements: the pool checks a connection each
+    // time it takes one back, a round trip of its own.
+    let mut conn = state.pool.acquire().await?;
+    let page: Page = match db::user_list::page(&mut conn, scope.district_id, &req).await {
         Ok(p) => p,
         Err(PageError::BadCursor) => {
             return Err(AppError::BadRequest(
@@ -254,12 +257,12 @@ pub async fn list(
     } else {
         cache::CAP
     };
-    let marker = db::user_list::change_marker(&state.pool, scope.district_id).await?;
+    let marker = db::user_list::change_marker(&mut *conn, scope.district_id).await?;
     let count = match cache::count(scope.district_id, &count_key, &marker) {
         Some(n) => n,
         None => {
             let n = db::user_list::count_capped(
-                &state.pool,
+                &mut *conn,
                 scope.district_id,
                 &params.filter,
                 scope_schools,
@@ -275,14 +278,14 @@ pub async fn list(
         Some(o) => o,
         None => {
             let o = std::sync::Arc::new(cache::FilterOptions {
-                schools: db::schools::options(&state.pool, scope.district_id, scope_schools)
-                    .await?,
-                sources: db::user_list::sources(&state.pool, scope.district_id).await?,
+                schools: db::schools::options(&mut *conn, scope.district_id, scope_schools).await?,
+                sources: db::user_list::sources(&mut *conn, scope.district_id).await?,
             });
             cache::put_options(scope.district_id, &options_key, &marker, o.clone());
             o
         }
     };
+    drop(conn);
     let (schools, sources) = (&options.schools, &options.sources);
     let school_names: HashMap<Uuid, &str> =
         schools.iter().map(|s| (s.id, s.name.as_str())).collect();
