@@ -5,6 +5,26 @@ document.addEventListener("submit", function (e) {
   if (msg && !window.confirm(msg)) { e.preventDefault(); }
 });
 
+// The add/edit user form: grade is for students, position for adults. The field that does
+// not apply to the chosen role is hidden and disabled, so it is not sent either (the server
+// holds the same rule); with no role chosen yet, both show.
+(function () {
+  var role = document.getElementById("f-role");
+  var grade = document.getElementById("f-grade");
+  var position = document.getElementById("f-position");
+  if (!role || !grade || !position) { return; }
+  function show(input, on) {
+    input.closest(".field").hidden = !on;
+    input.disabled = !on;
+  }
+  function apply() {
+    show(grade, role.value === "" || role.value === "Student");
+    show(position, role.value !== "Student");
+  }
+  role.addEventListener("change", apply);
+  apply();
+})();
+
 // Live progress: any element with data-status-url polls it and updates its
 // [data-field] children; when the run has finished, the page reloads.
 (function () {
