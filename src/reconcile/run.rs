@@ -237,6 +237,13 @@ pub fn prepare(
 
 type Identifiers = (Option<Uuid>, Option<String>, Option<String>);
 
+/// The file read differently the second time: nothing is planned from two versions.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the file changed while it was read; nothing was applied — upload it again once it is complete"
+)]
+pub struct FileChanged;
+
 /// What the first reading kept of one row.
 enum First {
     Accepted(RowKeys),
@@ -289,12 +296,10 @@ impl FileRows {
         let reserved = self.reserved();
         let file = std::fs::File::open(&self.path)
             .with_context(|| format!("opening {}", self.path.display()))?;
-        let reader = read::open(file, &self.opts)
-            .map_err(|e| anyhow::anyhow!("the file changed while it was read: {e}"))?;
-        anyhow::ensure!(
-            reader.headers() == self.headers.as_slice(),
-            "the file changed while it was read (its header)"
-        );
+        let reader = read::open(file, &self.opts).map_err(|_| FileChanged)?;
+        if reader.headers() != self.headers.as_slice() {
+            return Err(FileChanged.into());
+        }
         let validator = Validator::new(&self.headers, &self.mapping, &self.schools);
         let n = self.first.len();
         let mut changed = false;
@@ -328,10 +333,9 @@ impl FileRows {
             }
         });
         let plan = plan::plan_rows(current, &reserved, rows, n, source, rules, secrets);
-        anyhow::ensure!(
-            !changed && reader.next().is_none(),
-            "the file changed while it was read"
-        );
+        if changed || reader.next().is_some() {
+            return Err(FileChanged.into());
+        }
         Ok(plan)
     }
 }
@@ -387,12 +391,17 @@ pub async fn execute(pool: &PgPool, clock: &Clock, req: &RunRequest<'_>) -> Resu
     match execute_inner(pool, clock, req).await {
         Ok(summary) => Ok(summary),
         Err(e) => {
+            // A file problem found late is the person's to fix; anything else is ours.
+            let message = match e.downcast_ref::<FileChanged>() {
+                Some(changed) => changed.to_string(),
+                None => {
+                    "the run stopped on an internal error and changed nothing; it has been logged"
+                        .into()
+                }
+            };
             let finish = db::runs::Finish {
                 status: "failed".into(),
-                message: Some(
-                    "the run stopped on an internal error and changed nothing; it has been logged"
-                        .into(),
-                ),
+                message: Some(message),
                 ..Default::default()
             };
             tracing::error!(run = %req.run_id, error = format!("{e:#}"), "run failed");
@@ -727,41 +736,35 @@ mod tests {
     fn a_file_that_changes_between_readings_is_refused() {
         let dir = scratch("changed");
         let path = file(&dir, "users.csv", MESSY);
-        let p = prepared(&path);
-        file(
-            &dir,
-            "users.csv",
-            &MESSY
-                .replace("Bo,Kim", "Bob,Kim")
-                .replace("1,a@d.org", "9,a@d.org"),
-        );
-        let err = Rows::File(p.rows)
-            .plan(
+        let replan = |p: Prepared| {
+            Rows::File(p.rows).plan(
                 &[],
                 &Source::File("users.csv".into()),
                 &Rules::default(),
                 &mut Fixed(0),
             )
-            .unwrap_err();
+        };
+        let p = prepared(&path);
+        let edited = MESSY
+            .replace("Bo,Kim", "Bob,Kim")
+            .replace("1,a@d.org", "9,a@d.org");
+        file(&dir, "users.csv", &edited);
+        let err = replan(p).unwrap_err();
+        assert!(err.downcast_ref::<FileChanged>().is_some(), "{err}");
         assert!(
             err.to_string().contains("changed while it was read"),
             "{err}"
         );
 
+        file(&dir, "users.csv", MESSY);
         let p = prepared(&path);
         file(
             &dir,
             "users.csv",
             &format!("{MESSY}7,g@d.org,Gi,Wu,Staff,S1,,\n"),
         );
-        let err = Rows::File(p.rows)
-            .plan(
-                &[],
-                &Source::File("users.csv".into()),
-                &Rules::default(),
-                &mut Fixed(0),
-            )
-            .unwrap_err();
+        let err = replan(p).unwrap_err();
+        assert!(err.downcast_ref::<FileChanged>().is_some(), "{err}");
         assert!(
             err.to_string().contains("changed while it was read"),
             "{err}"
