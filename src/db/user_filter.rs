@@ -51,6 +51,27 @@ impl UserFilter {
     /// Append `AND …` conditions for alias `u` (the caller has already filtered on
     /// `u.district_id`). `scope` is a school admin's schools.
     pub fn push_conditions(&self, qb: &mut QueryBuilder<'_, Postgres>, scope: Option<&[Uuid]>) {
+        self.push_conditions_but_search(qb, scope);
+        if let Some(term) = self.search_term() {
+            qb.push(" AND ")
+                .push(SEARCH_EXPR)
+                .push(" LIKE lower(")
+                .push_bind(like_pattern(term))
+                .push(")");
+        }
+    }
+
+    /// The search box's text, trimmed; `None` when there is nothing to search for.
+    pub fn search_term(&self) -> Option<&str> {
+        self.q.as_deref().map(str::trim).filter(|q| !q.is_empty())
+    }
+
+    /// Every condition but the search term's.
+    pub fn push_conditions_but_search(
+        &self,
+        qb: &mut QueryBuilder<'_, Postgres>,
+        scope: Option<&[Uuid]>,
+    ) {
         match self.status {
             StatusFilter::Live => qb.push(" AND u.archived_at IS NULL"),
             StatusFilter::Active => qb.push(" AND u.archived_at IS NULL AND u.status = 'active'"),
@@ -59,19 +80,6 @@ impl UserFilter {
             }
             StatusFilter::Archived => qb.push(" AND u.archived_at IS NOT NULL"),
         };
-        if let Some(q) = self.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-            let pattern = format!(
-                "%{}%",
-                q.replace('\\', "\\\\")
-                    .replace('%', "\\%")
-                    .replace('_', "\\_")
-            );
-            qb.push(" AND ")
-                .push(SEARCH_EXPR)
-                .push(" LIKE lower(")
-                .push_bind(pattern)
-                .push(")");
-        }
         if let Some(role) = &self.role {
             qb.push(" AND u.role = ").push_bind(role.clone());
         }
@@ -93,5 +101,65 @@ impl UserFilter {
                 .push_bind(schools.to_vec())
                 .push("))");
         }
+    }
+}
+
+/// `term` as a LIKE pattern matching it anywhere (its own `%`, `_` and `\\` taken literally).
+pub fn like_pattern(term: &str) -> String {
+    format!(
+        "%{}%",
+        term.replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    )
+}
+
+/// Whether the trigram index can find `term`'s matches: pg_trgm takes trigrams from runs of
+/// at least three letters or digits; a shorter term ("ab", "a.b") has none, and looking
+/// its matches up means reading every user.
+pub fn has_trigram(term: &str) -> bool {
+    let mut run = 0;
+    for c in term.chars() {
+        run = if c.is_alphanumeric() { run + 1 } else { 0 };
+        if run >= 3 {
+            return true;
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns_take_wildcards_literally() {
+        assert_eq!(like_pattern("ander"), "%ander%");
+        assert_eq!(like_pattern("50%_a\\b"), "%50\\%\\_a\\\\b%");
+    }
+
+    #[test]
+    fn trigram_terms_need_three_letters_or_digits_in_a_row() {
+        assert!(has_trigram("smith"));
+        assert!(has_trigram("s00"));
+        assert!(has_trigram("a.bcd"));
+        assert!(has_trigram("zoë"));
+        assert!(!has_trigram("ab"));
+        assert!(!has_trigram("a.b.c"));
+        assert!(!has_trigram("@."));
+    }
+
+    #[test]
+    fn blank_searches_are_no_search() {
+        let f = UserFilter {
+            q: Some("  ".into()),
+            ..Default::default()
+        };
+        assert_eq!(f.search_term(), None);
+        let f = UserFilter {
+            q: Some(" Ander ".into()),
+            ..Default::default()
+        };
+        assert_eq!(f.search_term(), Some("Ander"));
     }
 }

@@ -1,7 +1,7 @@
 //! The Users screen's pages: keyset pagination over one index per sort order, and counts
 //! that stop early. Never an OFFSET: a page costs the same at row 50 and at row 900,000.
 
-use super::user_filter::UserFilter;
+use super::user_filter::{SEARCH_EXPR, StatusFilter, UserFilter, has_trigram, like_pattern};
 use serde_json::Value;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgExecutor, Postgres, QueryBuilder, Row};
@@ -110,6 +110,7 @@ pub enum Position {
 }
 
 /// A sort key value, checked against its expression's type before it reaches SQL.
+#[derive(Clone)]
 enum KeyValue {
     Text(String),
     Int(i32),
@@ -158,11 +159,10 @@ pub struct ListRow {
     pub sort_key: String,
 }
 
-/// A row's sort key (columns `k0`, `k1`, … of the page's first statement) as the JSON array
-/// a cursor carries, each value in the form `typed` reads back.
-fn sort_key(keys: &[(&str, KeyType)], row: &PgRow) -> sqlx::Result<String> {
-    let values = keys
-        .iter()
+/// A row's sort key (columns `k0`, `k1`, … after the id) as the JSON values a cursor
+/// carries, each in the form `typed` reads back.
+fn sort_key_values(keys: &[(&str, KeyType)], row: &PgRow) -> sqlx::Result<Vec<Value>> {
+    keys.iter()
         .enumerate()
         .map(|(i, (_, t))| {
             let i = i + 1;
@@ -177,8 +177,45 @@ fn sort_key(keys: &[(&str, KeyType)], row: &PgRow) -> sqlx::Result<String> {
                 ),
             })
         })
-        .collect::<sqlx::Result<Vec<Value>>>()?;
-    Ok(Value::Array(values).to_string())
+        .collect()
+}
+
+/// How many entries of its sort order a search reads, looking for a page of matches, before
+/// it looks the term up in the trigram index instead. Walking the order is the cheap way
+/// for a term many users match ("ander": the first page within ~8,300 entries, 2 ms); but
+/// a term whose matches sit far along the order ("williams", in name order) would walk most
+/// of the district (~180 ms at 1,000,000 users) where the lookup fetches its ~4,300
+/// matches and sorts them (~35 ms). The walk is index-only in name order
+/// (`users_list_name_idx` carries the search text), and visits the table for every entry in
+/// the other orders.
+const SEARCH_WALK_COVERED: i64 = 20_000;
+const SEARCH_WALK_TABLE: i64 = 2_000;
+
+/// The conditions of every step of a page: district, filters (without the search term) and
+/// the cursor.
+fn push_where(
+    qb: &mut QueryBuilder<'_, Postgres>,
+    district_id: Uuid,
+    req: &PageRequest<'_>,
+    after: Option<(&str, bool, Vec<KeyValue>)>,
+) {
+    qb.push(" FROM users u WHERE u.district_id = ")
+        .push_bind(district_id);
+    req.filter.push_conditions_but_search(qb, req.scope);
+    if let Some((key_list, desc, values)) = after {
+        qb.push(" AND (").push(key_list).push(") ");
+        qb.push(if desc { "< (" } else { "> (" });
+        let mut sep = qb.separated(", ");
+        for v in values {
+            match v {
+                KeyValue::Text(s) => sep.push_bind(s),
+                KeyValue::Int(n) => sep.push_bind(n),
+                KeyValue::Uuid(u) => sep.push_bind(u),
+                KeyValue::Time(t) => sep.push_bind(t),
+            };
+        }
+        qb.push(")");
+    }
 }
 
 /// One page of users and whether more exist beyond each end.
@@ -229,39 +266,94 @@ pub async fn page(
         .map(|(e, _)| format!("{e}{dir}"))
         .collect::<Vec<_>>()
         .join(", ");
+    // The same order over a subquery's columns k0, k1, …
+    let outer_order_by = (0..keys.len())
+        .map(|i| format!("k{i}{dir}"))
+        .collect::<Vec<_>>()
+        .join(", ");
 
     // Two steps. First the page's ids and sort keys, walking the sort order's index
     // (index-only when the filters are columns the index carries); this statement's shape
     // follows the filters, so it is planned for each request's values.
-    let mut qb: QueryBuilder<Postgres> = QueryBuilder::new("SELECT u.id");
-    for (i, (expr, _)) in keys.iter().enumerate() {
-        qb.push(format_args!(", {expr} AS k{i}"));
-    }
-    qb.push(" FROM users u WHERE u.district_id = ")
-        .push_bind(district_id);
-    req.filter.push_conditions(&mut qb, req.scope);
-    if let Some(values) = cursor {
-        qb.push(" AND (").push(&key_list).push(") ");
-        qb.push(if desc { "< (" } else { "> (" });
-        let mut sep = qb.separated(", ");
-        for v in values {
-            match v {
-                KeyValue::Text(s) => sep.push_bind(s),
-                KeyValue::Int(n) => sep.push_bind(n),
-                KeyValue::Uuid(u) => sep.push_bind(u),
-                KeyValue::Time(t) => sep.push_bind(t),
-            };
+    let select_keys = |qb: &mut QueryBuilder<Postgres>| {
+        for (i, (expr, _)) in keys.iter().enumerate() {
+            qb.push(format_args!(", {expr} AS k{i}"));
         }
-        qb.push(")");
-    }
-    qb.push(" ORDER BY ").push(&order_by);
-    qb.push(" LIMIT ").push_bind(req.limit + 1);
-    let found = qb.build().fetch_all(&mut *conn).await?;
+    };
+    let after =
+        |values: &Option<Vec<KeyValue>>| values.clone().map(|v| (key_list.as_str(), desc, v));
+    let want = req.limit + 1;
+    let found: Vec<PgRow> = match req.filter.search_term() {
+        Some(term) if has_trigram(term) => {
+            // A search: read the order's first entries after the cursor and keep those that
+            // match; if that is not a page, look the rest up by the term.
+            let walk = if req.sort == Sort::Name && req.filter.status != StatusFilter::Archived {
+                SEARCH_WALK_COVERED
+            } else {
+                SEARCH_WALK_TABLE
+            };
+            let mut qb: QueryBuilder<Postgres> = QueryBuilder::new("SELECT w.* FROM (SELECT u.id");
+            select_keys(&mut qb);
+            qb.push(format_args!(", {SEARCH_EXPR} AS search_text"));
+            push_where(&mut qb, district_id, req, after(&cursor));
+            qb.push(" ORDER BY ").push(&order_by);
+            qb.push(" LIMIT ").push_bind(walk);
+            qb.push(") w WHERE strpos(w.search_text, lower(")
+                .push_bind(term.to_string())
+                .push(")) > 0 ORDER BY ")
+                .push(&outer_order_by);
+            qb.push(" LIMIT ").push_bind(want);
+            let mut found = qb.build().fetch_all(&mut *conn).await?;
+            if (found.len() as i64) < want {
+                // Where the walk stopped: its last entry, if it did not reach the end.
+                let mut qb: QueryBuilder<Postgres> = QueryBuilder::new("SELECT u.id");
+                select_keys(&mut qb);
+                push_where(&mut qb, district_id, req, after(&cursor));
+                qb.push(" ORDER BY ").push(&order_by);
+                qb.push(" OFFSET ").push_bind(walk - 1).push(" LIMIT 1");
+                if let Some(edge) = qb.build().fetch_optional(&mut *conn).await? {
+                    let edge =
+                        typed(keys, &sort_key_values(keys, &edge)?).ok_or(PageError::BadCursor)?;
+                    // All matches beyond it (a materialised set, so PostgreSQL fetches them
+                    // through the trigram index rather than walking the order), sorted.
+                    let mut qb: QueryBuilder<Postgres> =
+                        QueryBuilder::new("WITH m AS MATERIALIZED (SELECT u.id");
+                    select_keys(&mut qb);
+                    push_where(&mut qb, district_id, req, Some((&key_list, desc, edge)));
+                    qb.push(" AND ")
+                        .push(SEARCH_EXPR)
+                        .push(" LIKE lower(")
+                        .push_bind(like_pattern(term))
+                        .push(")) SELECT m.* FROM m ORDER BY ")
+                        .push(&outer_order_by);
+                    qb.push(" LIMIT ").push_bind(want - found.len() as i64);
+                    found.extend(qb.build().fetch_all(&mut *conn).await?);
+                }
+            }
+            found
+        }
+        _ => {
+            let mut qb: QueryBuilder<Postgres> = QueryBuilder::new("SELECT u.id");
+            select_keys(&mut qb);
+            push_where(&mut qb, district_id, req, after(&cursor));
+            if let Some(term) = req.filter.search_term() {
+                // Too short for the trigram index: walking the order is the only way.
+                qb.push(" AND ")
+                    .push(SEARCH_EXPR)
+                    .push(" LIKE lower(")
+                    .push_bind(like_pattern(term))
+                    .push(")");
+            }
+            qb.push(" ORDER BY ").push(&order_by);
+            qb.push(" LIMIT ").push_bind(want);
+            qb.build().fetch_all(&mut *conn).await?
+        }
+    };
     let mut ids = Vec::with_capacity(found.len());
     let mut sort_keys = Vec::with_capacity(found.len());
     for row in &found {
         ids.push(row.try_get::<Uuid, _>(0)?);
-        sort_keys.push(sort_key(keys, row)?);
+        sort_keys.push(Value::Array(sort_key_values(keys, row)?).to_string());
     }
 
     // Then those rows, by primary key: one statement whatever the filters, so PostgreSQL

@@ -951,6 +951,112 @@ async fn search_filters_and_keyset_pages(pool: PgPool) {
     assert!(page.body.contains("<option value=\"inactive\" selected>"));
 }
 
+/// A search reads a stretch of its sort order and, when that holds no full page, looks the
+/// rest up through the trigram index (src/db/user_list.rs, `SEARCH_WALK_*`): with matches
+/// near the start, in the middle and at the far end of 25,000 users, every order and
+/// direction still pages through exactly the matching users, once each, in order.
+#[sqlx::test(migrations = "./migrations")]
+async fn a_search_finds_matches_beyond_the_stretch_it_walks(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let d = app.district("alpha").await;
+    let other = app.district("beta").await;
+    for district in [d.id, other.id] {
+        sqlx::query(
+            "INSERT INTO users (district_id, id, custom_id, email, username, first_name, last_name, role, status, source, archived_at)
+             SELECT $1, gen_random_uuid(), 'C' || lpad(g::text, 5, '0'), 'u' || g || '@alpha.org', 'u' || lpad(g::text, 5, '0'),
+                    CASE WHEN g IN (3, 17) OR g BETWEEN 12000 AND 12010 OR g > 24900 THEN 'Wxqa' ELSE 'Fay' END,
+                    'L' || lpad(g::text, 5, '0'), 'Student',
+                    CASE WHEN g % 9 = 0 THEN 'inactive' ELSE 'active' END, 'file:s.csv',
+                    CASE WHEN g = 24990 THEN now() END
+             FROM generate_series(1, 25000) g",
+        )
+        .bind(district)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    }
+    sqlx::query("ANALYZE users")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let c = signed_in_admin(&app, &d).await;
+    for (query, order_by) in [
+        ("q=WXQ", "last_name, first_name, id"),
+        ("q=wxq&dir=desc", "last_name DESC, first_name DESC, id DESC"),
+        ("q=wxqa&sort=username", "lower(username)"),
+        ("q=Wxq&sort=username&dir=desc", "lower(username) DESC"),
+        ("q=wxq&status=active", "last_name, first_name, id"),
+        ("q=wxq&status=archived", "last_name, first_name, id"),
+        ("q=wxq&sort=updated", "updated_at DESC, id DESC"),
+    ] {
+        let status = if query.contains("archived") {
+            "archived_at IS NOT NULL"
+        } else if query.contains("active") {
+            "archived_at IS NULL AND status = 'active'"
+        } else {
+            "archived_at IS NULL"
+        };
+        let expected: Vec<Uuid> = sqlx::query_scalar(&format!(
+            "SELECT id FROM users WHERE district_id = $1 AND {status}
+             AND strpos(lower(first_name), 'wxq') > 0 ORDER BY {order_by}"
+        ))
+        .bind(d.id)
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+        assert!(!expected.is_empty(), "{query} selects someone");
+        let mut got = Vec::new();
+        let mut pages = Vec::new();
+        let mut next = Some(format!("/users?{query}"));
+        while let Some(path) = next {
+            let page = c.get(&path).await;
+            assert_eq!(page.status, 200, "{path}");
+            let ids = listed(&page.body);
+            got.extend(ids.clone());
+            next = rel_link(&page.body, "next");
+            pages.push((ids, page.body));
+            assert!(
+                got.len() <= expected.len(),
+                "{query}: more rows than matches"
+            );
+        }
+        assert_eq!(got, expected, "{query}: every match once, in order");
+        // Previous from the last page gives the page before it again.
+        if pages.len() > 1 {
+            let prev = rel_link(&pages[pages.len() - 1].1, "prev").expect("Previous");
+            assert_eq!(
+                listed(&c.get(&prev).await.body),
+                pages[pages.len() - 2].0,
+                "{query}"
+            );
+        }
+    }
+    // A term too short for the trigram index still finds the far matches (by walking).
+    let far: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT id FROM users WHERE district_id = $1 AND archived_at IS NULL AND strpos(search_text, 'u2499') > 0
+         ORDER BY last_name, first_name, id",
+    )
+    .bind(d.id)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    let body = c.get("/users?q=u2499").await.body;
+    assert_eq!(listed(&body), far, "q=u2499 (has trigrams)");
+    let short: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT id FROM users WHERE district_id = $1 AND archived_at IS NULL AND strpos(search_text, 'xq') > 0
+         ORDER BY last_name, first_name, id LIMIT 50",
+    )
+    .bind(d.id)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        listed(&c.get("/users?q=xq").await.body),
+        short,
+        "q=xq (no trigram)"
+    );
+}
+
 #[sqlx::test(migrations = "./migrations")]
 async fn add_user_validation_and_optimistic_concurrency(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
