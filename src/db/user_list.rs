@@ -190,6 +190,9 @@ fn sort_key_values(keys: &[(&str, KeyType)], row: &PgRow) -> sqlx::Result<Vec<Va
 /// the other orders.
 const SEARCH_WALK_COVERED: i64 = 20_000;
 const SEARCH_WALK_TABLE: i64 = 2_000;
+/// A search known to match at most this many users looks them up and sorts them (an ID or an
+/// email: well under a millisecond) rather than walking first.
+pub const SEARCH_LOOKUP_MAX: i64 = 1_000;
 
 /// The conditions of every step of a page: district, filters (without the search term) and
 /// the cursor.
@@ -242,6 +245,9 @@ pub struct PageRequest<'a> {
     pub desc: bool,
     pub position: &'a Position,
     pub limit: i64,
+    /// How many users the search matches, if known (a remembered count, capped): few enough
+    /// (`SEARCH_LOOKUP_MAX`) and the page looks them up at once instead of walking.
+    pub search_matches: Option<i64>,
 }
 
 /// One page of the Users screen.
@@ -287,50 +293,73 @@ pub async fn page(
         Some(term) if has_trigram(term) => {
             // A search: read the order's first entries after the cursor and keep those that
             // match; if that is not a page, look the rest up by the term.
-            let walk = if req.sort == Sort::Name && req.filter.status != StatusFilter::Archived {
-                SEARCH_WALK_COVERED
-            } else {
-                SEARCH_WALK_TABLE
-            };
-            let mut qb: QueryBuilder<Postgres> = QueryBuilder::new("SELECT w.* FROM (SELECT u.id");
-            select_keys(&mut qb);
-            qb.push(format_args!(", {SEARCH_EXPR} AS search_text"));
-            push_where(&mut qb, district_id, req, after(&cursor));
-            qb.push(" ORDER BY ").push(&order_by);
-            qb.push(" LIMIT ").push_bind(walk);
-            qb.push(") w WHERE strpos(w.search_text, lower(")
-                .push_bind(term.to_string())
-                .push(")) > 0 ORDER BY ")
-                .push(&outer_order_by);
-            qb.push(" LIMIT ").push_bind(want);
-            let mut found = qb.build().fetch_all(&mut *conn).await?;
-            if (found.len() as i64) < want {
-                // Where the walk stopped: its last entry, if it did not reach the end.
-                let mut qb: QueryBuilder<Postgres> = QueryBuilder::new("SELECT u.id");
+            // All matches after `from` (a materialised set, so PostgreSQL fetches them through
+            // the trigram index rather than walking the order), sorted, the first `n`.
+            let lookup = |from: Option<Vec<KeyValue>>, n: i64| {
+                let mut qb: QueryBuilder<Postgres> =
+                    QueryBuilder::new("WITH m AS MATERIALIZED (SELECT u.id");
                 select_keys(&mut qb);
+                push_where(
+                    &mut qb,
+                    district_id,
+                    req,
+                    from.map(|v| (key_list.as_str(), desc, v)),
+                );
+                qb.push(" AND ")
+                    .push(SEARCH_EXPR)
+                    .push(" LIKE lower(")
+                    .push_bind(like_pattern(term))
+                    .push(")) SELECT m.* FROM m ORDER BY ")
+                    .push(&outer_order_by);
+                qb.push(" LIMIT ").push_bind(n);
+                qb
+            };
+            if req.search_matches.is_some_and(|n| n <= SEARCH_LOOKUP_MAX) {
+                lookup(cursor.clone(), want)
+                    .build()
+                    .fetch_all(&mut *conn)
+                    .await?
+            } else {
+                let walk = if req.sort == Sort::Name && req.filter.status != StatusFilter::Archived
+                {
+                    SEARCH_WALK_COVERED
+                } else {
+                    SEARCH_WALK_TABLE
+                };
+                let mut qb: QueryBuilder<Postgres> =
+                    QueryBuilder::new("SELECT w.* FROM (SELECT u.id");
+                select_keys(&mut qb);
+                qb.push(format_args!(", {SEARCH_EXPR} AS search_text"));
                 push_where(&mut qb, district_id, req, after(&cursor));
                 qb.push(" ORDER BY ").push(&order_by);
-                qb.push(" OFFSET ").push_bind(walk - 1).push(" LIMIT 1");
-                if let Some(edge) = qb.build().fetch_optional(&mut *conn).await? {
-                    let edge =
-                        typed(keys, &sort_key_values(keys, &edge)?).ok_or(PageError::BadCursor)?;
-                    // All matches beyond it (a materialised set, so PostgreSQL fetches them
-                    // through the trigram index rather than walking the order), sorted.
-                    let mut qb: QueryBuilder<Postgres> =
-                        QueryBuilder::new("WITH m AS MATERIALIZED (SELECT u.id");
+                qb.push(" LIMIT ").push_bind(walk);
+                qb.push(") w WHERE strpos(w.search_text, lower(")
+                    .push_bind(term.to_string())
+                    .push(")) > 0 ORDER BY ")
+                    .push(&outer_order_by);
+                qb.push(" LIMIT ").push_bind(want);
+                let mut found = qb.build().fetch_all(&mut *conn).await?;
+                if (found.len() as i64) < want {
+                    // Where the walk stopped: its last entry, if it did not reach the end.
+                    let mut qb: QueryBuilder<Postgres> = QueryBuilder::new("SELECT u.id");
                     select_keys(&mut qb);
-                    push_where(&mut qb, district_id, req, Some((&key_list, desc, edge)));
-                    qb.push(" AND ")
-                        .push(SEARCH_EXPR)
-                        .push(" LIKE lower(")
-                        .push_bind(like_pattern(term))
-                        .push(")) SELECT m.* FROM m ORDER BY ")
-                        .push(&outer_order_by);
-                    qb.push(" LIMIT ").push_bind(want - found.len() as i64);
-                    found.extend(qb.build().fetch_all(&mut *conn).await?);
+                    push_where(&mut qb, district_id, req, after(&cursor));
+                    qb.push(" ORDER BY ").push(&order_by);
+                    qb.push(" OFFSET ").push_bind(walk - 1).push(" LIMIT 1");
+                    if let Some(edge) = qb.build().fetch_optional(&mut *conn).await? {
+                        let edge = typed(keys, &sort_key_values(keys, &edge)?)
+                            .ok_or(PageError::BadCursor)?;
+                        let rest = want - found.len() as i64;
+                        found.extend(
+                            lookup(Some(edge), rest)
+                                .build()
+                                .fetch_all(&mut *conn)
+                                .await?,
+                        );
+                    }
                 }
+                found
             }
-            found
         }
         _ => {
             let mut qb: QueryBuilder<Postgres> = QueryBuilder::new("SELECT u.id");

@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 pub const CAP: i64 = 10_000;
 /// A search counts its matches through the trigram index: stop sooner.
-pub const SEARCH_CAP: i64 = 1_000;
+pub const SEARCH_CAP: i64 = crate::db::user_list::SEARCH_LOOKUP_MAX;
 const TTL: Duration = Duration::from_secs(60);
 const MAX_ENTRIES: usize = 4096;
 

@@ -229,27 +229,11 @@ pub async fn list(
 ) -> AppResult<Response> {
     let params = Params::parse(&query)?;
     let scope_schools = scope.schools.as_deref();
-    let req = PageRequest {
-        filter: &params.filter,
-        scope: scope_schools,
-        sort: params.sort,
-        desc: params.desc,
-        position: &params.position,
-        limit: params.per,
-    };
     // One pooled connection for the page's statements: the pool checks a connection each
     // time it takes one back, a round trip of its own.
     let mut conn = state.pool.acquire().await?;
-    let page: Page = match db::user_list::page(&mut conn, scope.district_id, &req).await {
-        Ok(p) => p,
-        Err(PageError::BadCursor) => {
-            return Err(AppError::BadRequest(
-                "this page link does not fit the chosen sort order; start from the first page"
-                    .into(),
-            ));
-        }
-        Err(PageError::Db(e)) => return Err(e.into()),
-    };
+    // The count first (remembered, and capped): a search that matches few users is looked up
+    // at once rather than walked.
     let filter_pairs = params.filter_pairs();
     let count_key = format!("{:?}|{:?}", scope_schools, filter_pairs);
     let cap = if params.filter.q.is_some() {
@@ -272,6 +256,25 @@ pub async fn list(
             cache::put_count(scope.district_id, &count_key, &marker, n);
             n
         }
+    };
+    let req = PageRequest {
+        filter: &params.filter,
+        scope: scope_schools,
+        sort: params.sort,
+        desc: params.desc,
+        position: &params.position,
+        limit: params.per,
+        search_matches: params.filter.search_term().map(|_| count),
+    };
+    let page: Page = match db::user_list::page(&mut conn, scope.district_id, &req).await {
+        Ok(p) => p,
+        Err(PageError::BadCursor) => {
+            return Err(AppError::BadRequest(
+                "this page link does not fit the chosen sort order; start from the first page"
+                    .into(),
+            ));
+        }
+        Err(PageError::Db(e)) => return Err(e.into()),
     };
     let options_key = format!("{scope_schools:?}");
     let options = match cache::options(scope.district_id, &options_key, &marker) {
