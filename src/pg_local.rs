@@ -142,8 +142,16 @@ impl LocalPg {
             tracing::info!("PostgreSQL cluster already running; attaching to it");
             return Ok(self);
         }
+        // PostgreSQL's own default (128 MB) keeps little of a large district's users and
+        // indexes in its buffers; a quarter of the machine's memory is the usual setting.
+        let buffers = shared_buffers_mib(
+            std::fs::read_to_string("/proc/meminfo")
+                .ok()
+                .as_deref()
+                .and_then(mem_total_kib),
+        );
         let opts = format!(
-            "-c listen_addresses='' -c unix_socket_directories='{}' -c max_connections=100",
+            "-c listen_addresses='' -c unix_socket_directories='{}' -c max_connections=100 -c shared_buffers={buffers}MB",
             self.socket_dir.display()
         );
         let out = self
@@ -221,6 +229,20 @@ impl LocalPg {
 
 /// `pg_ctl` on PATH, else the newest `/usr/lib/postgresql/*/bin` (Debian's place); if
 /// neither, as root on Debian, install the `postgresql` package.
+/// `MemTotal` of /proc/meminfo, in KiB.
+fn mem_total_kib(meminfo: &str) -> Option<u64> {
+    meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// The local cluster's shared_buffers: a quarter of the machine's memory, at least
+/// PostgreSQL's default of 128 MB and at most 4 GB; the default when memory is unknown.
+fn shared_buffers_mib(mem_total_kib: Option<u64>) -> u64 {
+    mem_total_kib.map_or(128, |kib| (kib / 1024 / 4).clamp(128, 4096))
+}
+
 fn find_bin_dir() -> Result<PathBuf> {
     if let Some(dir) = locate_bin_dir() {
         return Ok(dir);
@@ -277,4 +299,31 @@ fn locate_bin_dir() -> Option<PathBuf> {
         .collect();
     versions.sort();
     versions.pop().map(|(_, p)| p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_buffers_are_a_quarter_of_memory_within_bounds() {
+        let meminfo = "MemTotal:       24608000 kB\nMemFree:         1000 kB\n";
+        assert_eq!(mem_total_kib(meminfo), Some(24_608_000));
+        assert_eq!(
+            shared_buffers_mib(mem_total_kib(meminfo)),
+            24_608_000 / 1024 / 4
+        );
+        assert_eq!(
+            shared_buffers_mib(Some(256 * 1024)),
+            128,
+            "small machine: the default"
+        );
+        assert_eq!(
+            shared_buffers_mib(Some(256 * 1024 * 1024)),
+            4096,
+            "large machine: capped"
+        );
+        assert_eq!(shared_buffers_mib(None), 128);
+        assert_eq!(mem_total_kib("nothing here"), None);
+    }
 }
