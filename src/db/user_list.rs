@@ -290,6 +290,8 @@ pub async fn page(
         |values: &Option<Vec<KeyValue>>| values.clone().map(|v| (key_list.as_str(), desc, v));
     let want = req.limit + 1;
     let found: Vec<PgRow> = match req.filter.search_term() {
+        // Known to match nobody: nothing to look for.
+        Some(_) if req.search_matches == Some(0) => Vec::new(),
         Some(term) if has_trigram(term) => {
             // A search: read the order's first entries after the cursor and keep those that
             // match; if that is not a page, look the rest up by the term.
