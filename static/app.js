@@ -1,7 +1,9 @@
 // Small progressive enhancements; every page works without them.
+// A confirm dialog for forms (or submit buttons) that carry data-confirm.
 document.addEventListener("submit", function (e) {
   var form = e.target;
-  var msg = form.getAttribute("data-confirm");
+  var button = e.submitter;
+  var msg = (button && button.getAttribute("data-confirm")) || form.getAttribute("data-confirm");
   if (msg && !window.confirm(msg)) { e.preventDefault(); }
 });
 

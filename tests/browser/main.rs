@@ -392,6 +392,30 @@ async fn an_admin_uploads_maps_searches_and_manages_users_in_chromium(pool: PgPo
     assert_eq!(status().await, "active");
     flows.push("toggle inactive and back through the confirm dialog");
 
+    // The same from the Users list: the row's status mark (one shared form for all rows).
+    let wait_status = |want: &'static str| {
+        let status = &status;
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while status().await != want {
+                assert!(Instant::now() < deadline, "status never became {want}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    b.goto("/users?q=9001").await;
+    let mark = format!("button[formaction='/users/{grace}/status']");
+    let asked = b.click_and_accept(&mark).await;
+    assert!(asked.contains("inactive"), "{asked}");
+    wait_status("inactive").await;
+    b.wait_for_text("Inactive").await;
+    assert!(b.path().await.starts_with("/users?"), "back on the list: {}", b.path().await);
+    let asked = b.click_and_accept(&mark).await;
+    assert!(asked.contains("active"), "{asked}");
+    wait_status("active").await;
+    flows.push("toggle from the Users list's status mark");
+    b.goto(&format!("/users/{grace}")).await;
+
     // Archive and restore.
     let asked = b
         .click_and_accept(&format!("form[action='/users/{grace}/archive'] button"))
