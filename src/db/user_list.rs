@@ -186,8 +186,8 @@ fn sort_key_values(keys: &[(&str, KeyType)], row: &PgRow) -> sqlx::Result<Vec<Va
 /// a term whose matches sit far along the order ("williams", in name order) would walk most
 /// of the district (~180 ms at 1,000,000 users) where the lookup fetches its ~4,300
 /// matches and sorts them (~35 ms). The walk is index-only in name order
-/// (`users_list_name_idx` carries the search text), and visits the table for every entry in
-/// the other orders.
+/// (`users_list_name_idx` carries the search text and the status, role and source filters),
+/// and costs a table visit or a user_schools probe per entry otherwise.
 const SEARCH_WALK_COVERED: i64 = 20_000;
 const SEARCH_WALK_TABLE: i64 = 2_000;
 /// A search known to match at most this many users looks them up and sorts them (an ID or an
@@ -322,8 +322,16 @@ pub async fn page(
                     .fetch_all(&mut *conn)
                     .await?
             } else {
-                let walk = if req.sort == Sort::Name && req.filter.status != StatusFilter::Archived
-                {
+                // Index-only only where `users_list_name_idx` carries every condition: name
+                // order, not archived, no grade (computed from the table's column) and no
+                // school (a school filter or a school admin's scope probes user_schools).
+                let f = req.filter;
+                let covered = req.sort == Sort::Name
+                    && f.status != StatusFilter::Archived
+                    && f.grade.is_none()
+                    && f.school.is_none()
+                    && req.scope.is_none();
+                let walk = if covered {
                     SEARCH_WALK_COVERED
                 } else {
                     SEARCH_WALK_TABLE

@@ -1056,6 +1056,43 @@ async fn a_search_finds_matches_beyond_the_stretch_it_walks(pool: PgPool) {
             );
         }
     }
+    // With a school filter every entry of the walk probes user_schools: a shorter walk, then
+    // the lookup, still in order (users whose number ends in 0 are not in the school; over
+    // 1,000 matches, so the page walks first).
+    let school = app.school(d.id, "S1", "South").await;
+    sqlx::query(
+        "INSERT INTO user_schools (district_id, user_id, school_id)
+         SELECT district_id, id, $2 FROM users WHERE district_id = $1 AND username LIKE 'u%' AND right(username, 1) <> '0'",
+    )
+    .bind(d.id)
+    .bind(school)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let expected: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT u.id FROM users u JOIN user_schools s ON s.user_id = u.id AND s.school_id = $2
+         WHERE u.district_id = $1 AND u.archived_at IS NULL AND strpos(u.search_text, 'wxq') > 0
+         ORDER BY u.last_name, u.first_name, u.id",
+    )
+    .bind(d.id)
+    .bind(school)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert!(expected.len() > 1000, "more than SEARCH_LOOKUP_MAX: walked first");
+    let mut got = Vec::new();
+    let mut next = Some(format!("/users?q=wxq&school={school}&per=200"));
+    while let Some(path) = next {
+        let body = c.get(&path).await.body;
+        got.extend(listed(&body));
+        next = rel_link(&body, "next");
+        assert!(
+            got.len() <= expected.len(),
+            "school filter: more rows than matches"
+        );
+    }
+    assert_eq!(got, expected, "school filter: every match once, in order");
+
     // A term too short for the trigram index is walked, and still finds the far matches.
     let short: Vec<Uuid> = sqlx::query_scalar(
         "SELECT id FROM users WHERE district_id = $1 AND archived_at IS NULL AND strpos(search_text, 'qz') > 0
