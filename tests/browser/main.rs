@@ -409,7 +409,11 @@ async fn an_admin_uploads_maps_searches_and_manages_users_in_chromium(pool: PgPo
     assert!(asked.contains("inactive"), "{asked}");
     wait_status("inactive").await;
     b.wait_for_text("Inactive").await;
-    assert!(b.path().await.starts_with("/users?"), "back on the list: {}", b.path().await);
+    assert!(
+        b.path().await.starts_with("/users?"),
+        "back on the list: {}",
+        b.path().await
+    );
     let asked = b.click_and_accept(&mark).await;
     assert!(asked.contains("active"), "{asked}");
     wait_status("active").await;
