@@ -1079,7 +1079,10 @@ async fn a_search_finds_matches_beyond_the_stretch_it_walks(pool: PgPool) {
     .fetch_all(&app.pool)
     .await
     .unwrap();
-    assert!(expected.len() > 1000, "more than SEARCH_LOOKUP_MAX: walked first");
+    assert!(
+        expected.len() > 1000,
+        "more than SEARCH_LOOKUP_MAX: walked first"
+    );
     let mut got = Vec::new();
     let mut next = Some(format!("/users?q=wxq&school={school}&per=200"));
     while let Some(path) = next {
