@@ -227,8 +227,6 @@ impl LocalPg {
     }
 }
 
-/// `pg_ctl` on PATH, else the newest `/usr/lib/postgresql/*/bin` (Debian's place); if
-/// neither, as root on Debian, install the `postgresql` package.
 /// `MemTotal` of /proc/meminfo, in KiB.
 fn mem_total_kib(meminfo: &str) -> Option<u64> {
     meminfo
@@ -243,6 +241,8 @@ fn shared_buffers_mib(mem_total_kib: Option<u64>) -> u64 {
     mem_total_kib.map_or(128, |kib| (kib / 1024 / 4).clamp(128, 4096))
 }
 
+/// `pg_ctl` on PATH, else the newest `/usr/lib/postgresql/*/bin` (Debian's place); if
+/// neither, as root on Debian, install the `postgresql` package.
 fn find_bin_dir() -> Result<PathBuf> {
     if let Some(dir) = locate_bin_dir() {
         return Ok(dir);

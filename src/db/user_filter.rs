@@ -52,6 +52,11 @@ impl UserFilter {
     /// `u.district_id`). `scope` is a school admin's schools.
     pub fn push_conditions(&self, qb: &mut QueryBuilder<'_, Postgres>, scope: Option<&[Uuid]>) {
         self.push_conditions_but_search(qb, scope);
+        self.push_search(qb);
+    }
+
+    /// The search term's condition (`AND search_text LIKE '%term%'`), if there is a term.
+    pub fn push_search(&self, qb: &mut QueryBuilder<'_, Postgres>) {
         if let Some(term) = self.search_term() {
             qb.push(" AND ")
                 .push(SEARCH_EXPR)

@@ -1,7 +1,7 @@
 //! The Users screen's pages: keyset pagination over one index per sort order, and counts
 //! that stop early. Never an OFFSET: a page costs the same at row 50 and at row 900,000.
 
-use super::user_filter::{SEARCH_EXPR, StatusFilter, UserFilter, has_trigram, like_pattern};
+use super::user_filter::{SEARCH_EXPR, StatusFilter, UserFilter, has_trigram};
 use serde_json::Value;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgExecutor, Postgres, QueryBuilder, Row};
@@ -293,10 +293,9 @@ pub async fn page(
         // Known to match nobody: nothing to look for.
         Some(_) if req.search_matches == Some(0) => Vec::new(),
         Some(term) if has_trigram(term) => {
-            // A search: read the order's first entries after the cursor and keep those that
-            // match; if that is not a page, look the rest up by the term.
-            // All matches after `from` (a materialised set, so PostgreSQL fetches them through
-            // the trigram index rather than walking the order), sorted, the first `n`.
+            // A search. `lookup`: the first `n` matches after `from`, from a materialised set
+            // (so PostgreSQL fetches them through the trigram index rather than walking the
+            // order), sorted.
             let lookup = |from: Option<Vec<KeyValue>>, n: i64| {
                 let mut qb: QueryBuilder<Postgres> =
                     QueryBuilder::new("WITH m AS MATERIALIZED (SELECT u.id");
@@ -307,15 +306,14 @@ pub async fn page(
                     req,
                     from.map(|v| (key_list.as_str(), desc, v)),
                 );
-                qb.push(" AND ")
-                    .push(SEARCH_EXPR)
-                    .push(" LIKE lower(")
-                    .push_bind(like_pattern(term))
-                    .push(")) SELECT m.* FROM m ORDER BY ")
+                req.filter.push_search(&mut qb);
+                qb.push(") SELECT m.* FROM m ORDER BY ")
                     .push(&outer_order_by);
                 qb.push(" LIMIT ").push_bind(n);
                 qb
             };
+            // Few matches: look them up at once. Many: read the order's first entries after
+            // the cursor, keep those that match, and look up the rest beyond them.
             if req.search_matches.is_some_and(|n| n <= SEARCH_LOOKUP_MAX) {
                 lookup(cursor.clone(), want)
                     .build()
@@ -357,8 +355,11 @@ pub async fn page(
                     qb.push(" ORDER BY ").push(&order_by);
                     qb.push(" OFFSET ").push_bind(walk - 1).push(" LIMIT 1");
                     if let Some(edge) = qb.build().fetch_optional(&mut *conn).await? {
-                        let edge = typed(keys, &sort_key_values(keys, &edge)?)
-                            .ok_or(PageError::BadCursor)?;
+                        // Our own row's key: it always fits its sort order.
+                        let edge =
+                            typed(keys, &sort_key_values(keys, &edge)?).ok_or_else(|| {
+                                sqlx::Error::Protocol("a walked row's sort key did not fit".into())
+                            })?;
                         let rest = want - found.len() as i64;
                         found.extend(
                             lookup(Some(edge), rest)
@@ -375,14 +376,8 @@ pub async fn page(
             let mut qb: QueryBuilder<Postgres> = QueryBuilder::new("SELECT u.id");
             select_keys(&mut qb);
             push_where(&mut qb, district_id, req, after(&cursor));
-            if let Some(term) = req.filter.search_term() {
-                // Too short for the trigram index: walking the order is the only way.
-                qb.push(" AND ")
-                    .push(SEARCH_EXPR)
-                    .push(" LIKE lower(")
-                    .push_bind(like_pattern(term))
-                    .push(")");
-            }
+            // A search term too short for the trigram index: walking the order is the only way.
+            req.filter.push_search(&mut qb);
             qb.push(" ORDER BY ").push(&order_by);
             qb.push(" LIMIT ").push_bind(want);
             qb.build().fetch_all(&mut *conn).await?

@@ -106,6 +106,29 @@ fn rel_link(body: &str, rel: &str) -> Option<String> {
     Some(unescape(&body[start..end]))
 }
 
+/// Every page of a list from `first`, following its Next links: each page's users and body.
+/// Each page must answer 200, and all together list at most `max_rows` users.
+async fn follow_pages(c: &Client, first: &str, max_rows: usize) -> Vec<(Vec<Uuid>, String)> {
+    let mut out: Vec<(Vec<Uuid>, String)> = Vec::new();
+    let mut rows = 0;
+    let mut next = Some(first.to_string());
+    while let Some(path) = next {
+        let page = c.get(&path).await;
+        assert_eq!(page.status, 200, "{path}");
+        let ids = listed(&page.body);
+        rows += ids.len();
+        assert!(rows <= max_rows, "{first}: more than {max_rows} rows");
+        next = rel_link(&page.body, "next");
+        out.push((ids, page.body));
+    }
+    out
+}
+
+/// The users of all those pages, in order.
+fn all_rows(pages: &[(Vec<Uuid>, String)]) -> Vec<Uuid> {
+    pages.iter().flat_map(|p| p.0.iter().copied()).collect()
+}
+
 fn secret(body: &str) -> String {
     let start = body
         .find("<code class=\"secret big\">")
@@ -857,17 +880,9 @@ async fn search_filters_and_keyset_pages(pool: PgPool) {
         .fetch_all(&app.pool)
         .await
         .unwrap();
-        let mut got = Vec::new();
-        let mut next = Some(format!("/users?sort={sort}&per=40"));
-        while let Some(path) = next {
-            let body = c.get(&path).await.body;
-            got.extend(listed(&body));
-            next = rel_link(&body, "next");
-            assert!(
-                got.len() <= expected.len(),
-                "sort {sort}: more rows than users"
-            );
-        }
+        let got = all_rows(
+            &follow_pages(&c, &format!("/users?sort={sort}&per=40"), expected.len()).await,
+        );
         assert_eq!(got, expected, "sort {sort}");
     }
 
@@ -882,13 +897,7 @@ async fn search_filters_and_keyset_pages(pool: PgPool) {
             .fetch_all(&app.pool)
             .await
             .unwrap();
-            let mut got = Vec::new();
-            let mut next = Some(format!("/users?{query}"));
-            while let Some(path) = next {
-                let body = c.get(&path).await.body;
-                got.extend(listed(&body));
-                next = rel_link(&body, "next");
-            }
+            let mut got = all_rows(&follow_pages(c, &format!("/users?{query}"), usize::MAX).await);
             let unique: HashSet<Uuid> = got.iter().copied().collect();
             assert_eq!(unique.len(), got.len(), "{query}: no duplicates");
             got.sort();
@@ -1030,21 +1039,8 @@ async fn a_search_finds_matches_beyond_the_stretch_it_walks(pool: PgPool) {
         .await
         .unwrap();
         assert!(expected.len() >= 3, "{query} selects several users");
-        let mut got = Vec::new();
-        let mut pages = Vec::new();
-        let mut next = Some(format!("/users?{query}"));
-        while let Some(path) = next {
-            let page = c.get(&path).await;
-            assert_eq!(page.status, 200, "{path}");
-            let ids = listed(&page.body);
-            got.extend(ids.clone());
-            next = rel_link(&page.body, "next");
-            pages.push((ids, page.body));
-            assert!(
-                got.len() <= expected.len(),
-                "{query}: more rows than matches"
-            );
-        }
+        let pages = follow_pages(&c, &format!("/users?{query}"), expected.len()).await;
+        let got = all_rows(&pages);
         assert_eq!(got, expected, "{query}: every match once, in order");
         // Previous from the last page gives the page before it again.
         if pages.len() > 1 {
@@ -1083,17 +1079,14 @@ async fn a_search_finds_matches_beyond_the_stretch_it_walks(pool: PgPool) {
         expected.len() > 1000,
         "more than SEARCH_LOOKUP_MAX: walked first"
     );
-    let mut got = Vec::new();
-    let mut next = Some(format!("/users?q=wxq&school={school}&per=200"));
-    while let Some(path) = next {
-        let body = c.get(&path).await.body;
-        got.extend(listed(&body));
-        next = rel_link(&body, "next");
-        assert!(
-            got.len() <= expected.len(),
-            "school filter: more rows than matches"
-        );
-    }
+    let got = all_rows(
+        &follow_pages(
+            &c,
+            &format!("/users?q=wxq&school={school}&per=200"),
+            expected.len(),
+        )
+        .await,
+    );
     assert_eq!(got, expected, "school filter: every match once, in order");
 
     // A term too short for the trigram index is walked, and still finds the far matches.
