@@ -111,6 +111,26 @@ pub struct Config {
     )]
     pub sync_retry_ms: Vec<u64>,
 
+    /// Districts with at least this many live users get an in-memory search index (built at
+    /// their first search; smaller districts are searched in PostgreSQL alone).
+    #[arg(
+        long,
+        env = "ROLLCALL_SEARCH_INDEX_MIN_USERS",
+        default_value_t = 20_000,
+        global = true
+    )]
+    pub search_index_min_users: i64,
+
+    /// Memory, in MiB, all search indexes together may hold (about 230 MiB per 1,000,000
+    /// users); 0 turns them off.
+    #[arg(
+        long,
+        env = "ROLLCALL_SEARCH_INDEX_MAX_MB",
+        default_value_t = 2048,
+        global = true
+    )]
+    pub search_index_max_mb: u64,
+
     /// Log as JSON lines instead of readable text.
     #[arg(
         long,
@@ -148,6 +168,8 @@ impl Config {
             temp_password_retention_days: 30,
             secret_key: None,
             sync_retry_ms: vec![5, 20, 50],
+            search_index_min_users: 20_000,
+            search_index_max_mb: 2048,
             log_json: false,
         }
     }

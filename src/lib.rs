@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod ops;
 pub mod pg_local;
 pub mod reconcile;
+pub mod search;
 pub mod storage;
 pub mod sync;
 pub mod telemetry;

@@ -7,6 +7,7 @@ pub mod export;
 pub mod reconcile;
 pub mod runs;
 pub mod schools;
+pub mod search_index;
 pub mod syncs;
 pub mod throttle;
 pub mod tokens;

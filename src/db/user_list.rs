@@ -2,6 +2,7 @@
 //! that stop early. Never an OFFSET: a page costs the same at row 50 and at row 900,000.
 
 use super::user_filter::{SEARCH_EXPR, StatusFilter, UserFilter, has_trigram};
+use crate::search::{NameIndex, Query, Which};
 use serde_json::Value;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgExecutor, Postgres, QueryBuilder, Row};
@@ -227,6 +228,32 @@ pub struct Page {
     pub rows: Vec<ListRow>,
     pub has_prev: bool,
     pub has_next: bool,
+    /// Whether the in-memory search index answered.
+    pub index: IndexUse,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndexUse {
+    /// Not a page an index answers (no search term, another sort order, other filters).
+    NotApplicable,
+    /// Answered from the index.
+    Used,
+    /// An index could have answered, but there was none, or it was stale: build one.
+    Wanted,
+}
+
+/// Whether the in-memory search index (`crate::search`) can answer the page: a search in name
+/// order among live users, with no filter but the status, for a district admin (it knows
+/// neither schools, roles, grades nor sources).
+pub fn index_serves(filter: &UserFilter, scope: Option<&[Uuid]>, sort: Sort) -> bool {
+    filter.search_term().is_some()
+        && sort == Sort::Name
+        && filter.status != StatusFilter::Archived
+        && filter.role.is_none()
+        && filter.grade.is_none()
+        && filter.school.is_none()
+        && filter.source.is_none()
+        && scope.is_none()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -248,6 +275,9 @@ pub struct PageRequest<'a> {
     /// How many users the search matches, if known (a remembered count, capped): few enough
     /// (`SEARCH_LOOKUP_MAX`) and the page looks them up at once instead of walking.
     pub search_matches: Option<i64>,
+    /// The district's search index, if one is built: used when it serves the page and no
+    /// change has committed since it was read.
+    pub index: Option<&'a NameIndex>,
 }
 
 /// One page of the Users screen.
@@ -289,6 +319,34 @@ pub async fn page(
     let after =
         |values: &Option<Vec<KeyValue>>| values.clone().map(|v| (key_list.as_str(), desc, v));
     let want = req.limit + 1;
+
+    let serves = index_serves(req.filter, req.scope, req.sort) && req.search_matches != Some(0);
+    if let (true, Some(ix), Some(term)) = (serves, req.index, req.filter.search_term()) {
+        let (stale, needle) =
+            super::search_index::is_stale(&mut *conn, district_id, ix.snapshot(), term).await?;
+        let which = match req.filter.status {
+            StatusFilter::Active => Which::Active,
+            StatusFilter::Inactive => Which::Inactive,
+            _ => Which::Live,
+        };
+        // Name order's last key is the user's id.
+        let after = match cursor.as_ref().and_then(|c| c.last()) {
+            Some(KeyValue::Uuid(id)) => Some(*id),
+            _ => None,
+        };
+        let query = Query {
+            needle: &needle,
+            which,
+            after,
+            desc,
+            want: want as usize,
+        };
+        if let (false, Some(ids)) = (stale, ix.find(&query)) {
+            let rows = rows_by_id(conn, district_id, &ids, None).await?;
+            return Ok(finish(rows, req, IndexUse::Used));
+        }
+    }
+
     let found: Vec<PgRow> = match req.filter.search_term() {
         // Known to match nobody: nothing to look for.
         Some(_) if req.search_matches == Some(0) => Vec::new(),
@@ -389,9 +447,24 @@ pub async fn page(
         ids.push(row.try_get::<Uuid, _>(0)?);
         sort_keys.push(Value::Array(sort_key_values(keys, row)?).to_string());
     }
+    let rows = rows_by_id(conn, district_id, &ids, Some(sort_keys)).await?;
+    let index = if serves {
+        IndexUse::Wanted
+    } else {
+        IndexUse::NotApplicable
+    };
+    Ok(finish(rows, req, index))
+}
 
-    // Then those rows, by primary key: one statement whatever the filters, so PostgreSQL
-    // keeps its plan rather than planning it again for every page.
+/// The page's rows, by primary key, in the order of `ids`, each with its sort key (given, or
+/// else its name-order key). One statement whatever the filters, so PostgreSQL keeps its plan
+/// rather than planning it again for every page.
+async fn rows_by_id(
+    conn: &mut PgConnection,
+    district_id: Uuid,
+    ids: &[Uuid],
+    sort_keys: Option<Vec<String>>,
+) -> sqlx::Result<Vec<ListRow>> {
     let mut by_id: HashMap<Uuid, ListRow> = sqlx::query_as(
         "SELECT u.id, u.custom_id, u.email, u.username, u.first_name, u.last_name, u.role, u.grade,
                 u.status, u.archived_at, u.source, u.portal_role,
@@ -400,23 +473,35 @@ pub async fn page(
          FROM users u WHERE u.district_id = $1 AND u.id = ANY($2)",
     )
     .bind(district_id)
-    .bind(&ids)
+    .bind(ids)
     .fetch_all(&mut *conn)
     .await?
     .into_iter()
     .map(|r: ListRow| (r.id, r))
     .collect();
+    let mut sort_keys = sort_keys.map(Vec::into_iter);
     // In page order; a user deleted between the two statements is left out.
-    let mut rows: Vec<ListRow> = ids
+    Ok(ids
         .iter()
-        .zip(sort_keys)
-        .filter_map(|(id, key)| {
+        .filter_map(|id| {
+            let key = sort_keys.as_mut().and_then(Iterator::next);
             by_id.remove(id).map(|mut r| {
-                r.sort_key = key;
+                r.sort_key = key.unwrap_or_else(|| {
+                    Value::Array(vec![
+                        Value::String(r.last_name.clone()),
+                        Value::String(r.first_name.clone()),
+                        Value::String(r.id.to_string()),
+                    ])
+                    .to_string()
+                });
                 r
             })
         })
-        .collect();
+        .collect())
+}
+
+/// The page from its rows (one more than the limit, if there are more).
+fn finish(mut rows: Vec<ListRow>, req: &PageRequest<'_>, index: IndexUse) -> Page {
     let more = rows.len() as i64 > req.limit;
     rows.truncate(req.limit as usize);
     let (has_prev, has_next) = match req.position {
@@ -427,11 +512,12 @@ pub async fn page(
             (more, true)
         }
     };
-    Ok(Page {
+    Page {
         rows,
         has_prev,
         has_next,
-    })
+        index,
+    }
 }
 
 /// How many users the filter selects, counting no further than `cap` (a page shows

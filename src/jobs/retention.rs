@@ -1,6 +1,6 @@
 //! Retention: uploaded files (and with them the completed and error files) are kept for a
 //! configured time, temporary passwords in completed files for 30 days; the history row
-//! and its counts stay.
+//! and its counts stay. The search index's change notes are kept a day.
 
 use crate::config::Config;
 use anyhow::Result;
@@ -67,6 +67,9 @@ pub async fn purge(pool: &PgPool, config: &Config, now: OffsetDateTime) -> Resul
         tx.commit().await?;
         purged.passwords += 1;
     }
+    // The search index's change notes (a day old: no index still needs them). Real time, as
+    // the notes are stamped by the database.
+    crate::db::search_index::purge_changes(pool).await?;
     if purged != Purged::default() {
         tracing::info!(
             files = purged.files,

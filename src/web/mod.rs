@@ -41,16 +41,20 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub clock: Clock,
     pub queue: crate::jobs::Queue,
+    pub search: crate::search::Registry,
 }
 
 impl AppState {
     pub fn new(pool: PgPool, config: Arc<Config>, clock: Clock) -> AppState {
         let queue = crate::jobs::Queue::new(pool.clone(), config.clone(), clock.clone());
+        let search =
+            crate::search::Registry::new(config.search_index_min_users, config.search_index_max_mb);
         AppState {
             pool,
             config,
             clock,
             queue,
+            search,
         }
     }
 }

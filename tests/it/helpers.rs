@@ -13,6 +13,8 @@ pub struct TestApp {
     pub clock: Clock,
     /// The job queue; tests drain it synchronously (`app.queue.drain()`).
     pub queue: rollcall::jobs::Queue,
+    /// The portal's search indexes (tests build one on demand).
+    pub search: rollcall::search::Registry,
     _shutdown: tokio::sync::oneshot::Sender<()>,
     _data_dir: tempfile::TempDir,
 }
@@ -41,6 +43,7 @@ impl TestApp {
         let clock = Clock::default();
         let state = AppState::new(pool.clone(), Arc::new(config), clock.clone());
         let queue = state.queue.clone();
+        let search = state.search.clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let server = web::start(state, async move {
             let _ = rx.await;
@@ -52,6 +55,7 @@ impl TestApp {
             pool,
             clock,
             queue,
+            search,
             _shutdown: tx,
             _data_dir: data_dir,
         }

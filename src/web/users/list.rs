@@ -265,6 +265,15 @@ pub async fn list(
         position: &params.position,
         limit: params.per,
         search_matches: params.filter.search_term().map(|_| count),
+        index: None,
+    };
+    // A large district's search is answered from its in-memory index when one is current.
+    let index = db::user_list::index_serves(&params.filter, scope_schools, params.sort)
+        .then(|| state.search.get(scope.district_id))
+        .flatten();
+    let req = PageRequest {
+        index: index.as_deref(),
+        ..req
     };
     let page: Page = match db::user_list::page(&mut conn, scope.district_id, &req).await {
         Ok(p) => p,
@@ -276,6 +285,11 @@ pub async fn list(
         }
         Err(PageError::Db(e)) => return Err(e.into()),
     };
+    match page.index {
+        db::user_list::IndexUse::Used => state.search.note_served(),
+        db::user_list::IndexUse::Wanted => state.search.want(&state.pool, scope.district_id),
+        db::user_list::IndexUse::NotApplicable => {}
+    }
     let options_key = format!("{scope_schools:?}");
     let options = match cache::options(scope.district_id, &options_key, &marker) {
         Some(o) => o,

@@ -1,0 +1,115 @@
+//! What the in-memory search index (`crate::search`) reads from the database: a district's
+//! live users in name order, in one snapshot, and whether any change to them has committed
+//! since that snapshot.
+//!
+//! Changes are noted by triggers on `users` (migration 0007): every transaction that
+//! inserts, deletes, or changes a user's name, search text, status or archived state adds one
+//! row per district to `user_changes`, carrying its transaction id. An index read in
+//! snapshot S is stale when some noted transaction is not visible in S — whenever it
+//! committed, and however the ids were handed out.
+
+use crate::search::{NameIndex, NameIndexBuilder, Status};
+use futures::TryStreamExt;
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+/// Rows handed from the reader to the builder at a time.
+const BATCH: usize = 4096;
+
+/// The district's live users, counting no further than `cap`.
+pub async fn live_users_upto(pool: &PgPool, district_id: Uuid, cap: i64) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT 1 FROM users
+                               WHERE district_id = $1 AND archived_at IS NULL LIMIT $2) t",
+    )
+    .bind(district_id)
+    .bind(cap)
+    .fetch_one(pool)
+    .await
+}
+
+/// Read the district's live users in name order (the Users screen's order: the
+/// `users_list_name_idx` walk) and build the index, in one repeatable-read snapshot. The
+/// rows are streamed to a builder on a blocking thread, so memory holds the index, not the
+/// result set, and the async workers are not held up.
+pub async fn load(pool: &PgPool, district_id: Uuid) -> anyhow::Result<NameIndex> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    // The transaction's snapshot: taken by this first statement, used by the read below.
+    let snapshot: String = sqlx::query_scalar("SELECT pg_current_snapshot()::text")
+        .fetch_one(&mut *tx)
+        .await?;
+    let (send, mut receive) = tokio::sync::mpsc::channel::<Vec<(Uuid, String, Status)>>(4);
+    let builder = tokio::task::spawn_blocking(move || {
+        let mut b = NameIndexBuilder::new(snapshot);
+        while let Some(batch) = receive.blocking_recv() {
+            for (id, text, status) in batch {
+                b.push(id, &text, status);
+            }
+        }
+        b.finish()
+    });
+    {
+        let mut rows = sqlx::query_as::<_, (Uuid, String, String)>(
+            "SELECT u.id, u.search_text, u.status FROM users u
+             WHERE u.district_id = $1 AND u.archived_at IS NULL
+             ORDER BY u.last_name, u.first_name, u.id",
+        )
+        .bind(district_id)
+        .fetch(&mut *tx);
+        let mut batch = Vec::with_capacity(BATCH);
+        while let Some((id, text, status)) = rows.try_next().await? {
+            let status = if status == "inactive" {
+                Status::Inactive
+            } else {
+                Status::Active
+            };
+            batch.push((id, text, status));
+            if batch.len() == BATCH {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                send.send(full).await?;
+            }
+        }
+        if !batch.is_empty() {
+            send.send(batch).await?;
+        }
+    }
+    drop(send);
+    tx.commit().await?;
+    Ok(builder.await?)
+}
+
+/// Whether a change to the district's users has committed that the snapshot does not see;
+/// and `term` lower-cased by PostgreSQL (as the search text is), in the same round trip.
+pub async fn is_stale(
+    conn: &mut PgConnection,
+    district_id: Uuid,
+    snapshot: &str,
+    term: &str,
+) -> sqlx::Result<(bool, String)> {
+    sqlx::query_as(
+        "SELECT EXISTS (SELECT 1 FROM user_changes c
+                        WHERE c.district_id = $1
+                          AND c.xid >= pg_snapshot_xmin($2::text::pg_snapshot)
+                          AND NOT pg_visible_in_snapshot(c.xid, $2::text::pg_snapshot)),
+                lower($3)",
+    )
+    .bind(district_id)
+    .bind(snapshot)
+    .bind(term)
+    .fetch_one(conn)
+    .await
+}
+
+/// Forget change notes no index can still need (indexes are rebuilt within
+/// `search::registry::MAX_AGE`; notes are kept a day).
+pub async fn purge_changes(pool: &PgPool) -> sqlx::Result<u64> {
+    Ok(
+        sqlx::query("DELETE FROM user_changes WHERE noted_at < now() - interval '1 day'")
+            .execute(pool)
+            .await?
+            .rows_affected(),
+    )
+}
