@@ -81,15 +81,16 @@ pub async fn load(pool: &PgPool, district_id: Uuid) -> anyhow::Result<NameIndex>
     Ok(builder.await?)
 }
 
-/// Whether a change to the district's users has committed that the snapshot does not see;
-/// and `term` lower-cased by PostgreSQL (as the search text is), in the same round trip.
-pub async fn is_stale(
+/// `term` lower-cased by PostgreSQL (as the search text is) — if no change to the district's
+/// users has committed that `snapshot` does not see; `None` if one has (the index read in it
+/// is stale). One round trip.
+pub async fn current_needle(
     conn: &mut PgConnection,
     district_id: Uuid,
     snapshot: &str,
     term: &str,
-) -> sqlx::Result<(bool, String)> {
-    sqlx::query_as(
+) -> sqlx::Result<Option<String>> {
+    let (stale, needle): (bool, String) = sqlx::query_as(
         "SELECT EXISTS (SELECT 1 FROM user_changes c
                         WHERE c.district_id = $1
                           AND c.xid >= pg_snapshot_xmin($2::text::pg_snapshot)
@@ -100,7 +101,8 @@ pub async fn is_stale(
     .bind(snapshot)
     .bind(term)
     .fetch_one(conn)
-    .await
+    .await?;
+    Ok((!stale).then_some(needle))
 }
 
 /// Forget change notes no index can still need (indexes are rebuilt within

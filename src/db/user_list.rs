@@ -229,17 +229,16 @@ pub struct Page {
     pub has_prev: bool,
     pub has_next: bool,
     /// Whether the in-memory search index answered.
-    pub index: IndexUse,
+    pub from_index: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IndexUse {
-    /// Not a page an index answers (no search term, another sort order, other filters).
-    NotApplicable,
-    /// Answered from the index.
-    Used,
-    /// An index could have answered, but there was none, or it was stale: build one.
-    Wanted,
+/// The index's view of a status filter that it serves.
+pub fn index_which(status: StatusFilter) -> Which {
+    match status {
+        StatusFilter::Active => Which::Active,
+        StatusFilter::Inactive => Which::Inactive,
+        StatusFilter::Live | StatusFilter::Archived => Which::Live,
+    }
 }
 
 /// Whether the in-memory search index (`crate::search`) can answer the page: a search in name
@@ -275,9 +274,16 @@ pub struct PageRequest<'a> {
     /// How many users the search matches, if known (a remembered count, capped): few enough
     /// (`SEARCH_LOOKUP_MAX`) and the page looks them up at once instead of walking.
     pub search_matches: Option<i64>,
-    /// The district's search index, if one is built: used when it serves the page and no
-    /// change has committed since it was read.
-    pub index: Option<&'a NameIndex>,
+    /// The district's search index, known to be current (`current_needle`): used when it
+    /// serves the page.
+    pub index: Option<FreshIndex<'a>>,
+}
+
+/// A search index no change has committed since, and the search term as its text holds it.
+#[derive(Clone, Copy)]
+pub struct FreshIndex<'a> {
+    pub index: &'a NameIndex,
+    pub needle: &'a str,
 }
 
 /// One page of the Users screen.
@@ -321,29 +327,22 @@ pub async fn page(
     let want = req.limit + 1;
 
     let serves = index_serves(req.filter, req.scope, req.sort) && req.search_matches != Some(0);
-    if let (true, Some(ix), Some(term)) = (serves, req.index, req.filter.search_term()) {
-        let (stale, needle) =
-            super::search_index::is_stale(&mut *conn, district_id, ix.snapshot(), term).await?;
-        let which = match req.filter.status {
-            StatusFilter::Active => Which::Active,
-            StatusFilter::Inactive => Which::Inactive,
-            _ => Which::Live,
-        };
+    if let (true, Some(fresh)) = (serves, req.index) {
         // Name order's last key is the user's id.
         let after = match cursor.as_ref().and_then(|c| c.last()) {
             Some(KeyValue::Uuid(id)) => Some(*id),
             _ => None,
         };
         let query = Query {
-            needle: &needle,
-            which,
+            needle: fresh.needle,
+            which: index_which(req.filter.status),
             after,
             desc,
             want: want as usize,
         };
-        if let (false, Some(ids)) = (stale, ix.find(&query)) {
+        if let Some(ids) = fresh.index.find(&query) {
             let rows = rows_by_id(conn, district_id, &ids, None).await?;
-            return Ok(finish(rows, req, IndexUse::Used));
+            return Ok(finish(rows, req, true));
         }
     }
 
@@ -448,12 +447,7 @@ pub async fn page(
         sort_keys.push(Value::Array(sort_key_values(keys, row)?).to_string());
     }
     let rows = rows_by_id(conn, district_id, &ids, Some(sort_keys)).await?;
-    let index = if serves {
-        IndexUse::Wanted
-    } else {
-        IndexUse::NotApplicable
-    };
-    Ok(finish(rows, req, index))
+    Ok(finish(rows, req, false))
 }
 
 /// The page's rows, by primary key, in the order of `ids`, each with its sort key (given, or
@@ -501,7 +495,7 @@ async fn rows_by_id(
 }
 
 /// The page from its rows (one more than the limit, if there are more).
-fn finish(mut rows: Vec<ListRow>, req: &PageRequest<'_>, index: IndexUse) -> Page {
+fn finish(mut rows: Vec<ListRow>, req: &PageRequest<'_>, from_index: bool) -> Page {
     let more = rows.len() as i64 > req.limit;
     rows.truncate(req.limit as usize);
     let (has_prev, has_next) = match req.position {
@@ -516,7 +510,7 @@ fn finish(mut rows: Vec<ListRow>, req: &PageRequest<'_>, index: IndexUse) -> Pag
         rows,
         has_prev,
         has_next,
-        index,
+        from_index,
     }
 }
 

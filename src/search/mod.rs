@@ -193,25 +193,20 @@ impl NameIndex {
         &self.text[start..self.ends[r]]
     }
 
-    /// The page's user ids in order, or `None` when `after` is not a user of the index (a
-    /// page link from another time: the caller asks the database instead).
-    pub fn find(&self, q: &Query<'_>) -> Option<Vec<Uuid>> {
-        let bound = match q.after {
-            Some(id) => Some(*self.rank.get(&id)?),
-            None => None,
-        };
-        let needle = q.needle.as_bytes();
+    /// The users among `which` whose text may contain `needle`: those that have all its
+    /// trigrams (every one of them, when it has none).
+    fn candidates(&self, needle: &[u8], which: Which) -> RoaringBitmap {
         // The term's trigram lists, smallest first; a trigram no user has: no match.
         let mut lists = Vec::new();
         for g in grams(needle) {
             match self.grams.get(&g) {
                 Some(set) => lists.push(set),
-                None => return Some(Vec::new()),
+                None => return RoaringBitmap::new(),
             }
         }
         lists.sort_by_key(|s| s.len());
         lists.dedup_by(|a, b| std::ptr::eq(*a, *b));
-        let status = match q.which {
+        let status = match which {
             Which::Live => None,
             Which::Active => Some(&self.active),
             Which::Inactive => Some(&self.inactive),
@@ -231,6 +226,18 @@ impl NameIndex {
         if let (Some(s), false) = (status, lists.is_empty()) {
             candidates &= s;
         }
+        candidates
+    }
+
+    /// The page's user ids in order, or `None` when `after` is not a user of the index (a
+    /// page link from another time: the caller asks the database instead).
+    pub fn find(&self, q: &Query<'_>) -> Option<Vec<Uuid>> {
+        let bound = match q.after {
+            Some(id) => Some(*self.rank.get(&id)?),
+            None => None,
+        };
+        let needle = q.needle.as_bytes();
+        let candidates = self.candidates(needle, q.which);
         let ranks: Box<dyn Iterator<Item = u32>> = match (q.desc, bound) {
             (false, None) => Box::new(candidates.iter()),
             (false, Some(b)) => Box::new(candidates.range(b + 1..)),
@@ -245,6 +252,17 @@ impl NameIndex {
                 .map(|r| self.ids[r as usize])
                 .collect(),
         )
+    }
+
+    /// How many users among `which` contain `needle`, counting no further than `cap` + 1
+    /// (as the Users screen's capped counts do).
+    pub fn count(&self, needle: &str, which: Which, cap: usize) -> usize {
+        let finder = memmem::Finder::new(needle.as_bytes());
+        self.candidates(needle.as_bytes(), which)
+            .iter()
+            .filter(|r| finder.find(self.text_of(*r)).is_some())
+            .take(cap.saturating_add(1))
+            .count()
     }
 }
 
@@ -366,6 +384,14 @@ mod tests {
                             };
                             let got = ix.find(&q).unwrap();
                             assert_eq!(got, expected(&users, &q), "{q:?}");
+                            if after.is_none() && !desc {
+                                let all = Query {
+                                    want: usize::MAX,
+                                    ..q.clone()
+                                };
+                                let n = expected(&users, &all).len();
+                                assert_eq!(ix.count(needle, which, want), n.min(want + 1), "{q:?}");
+                            }
                             nonempty += usize::from(!got.is_empty());
                         }
                     }

@@ -1047,6 +1047,19 @@ async fn a_large_districts_search_comes_from_its_index_and_is_never_stale(pool: 
             from_index as u64,
             "{query}: every page from the index"
         );
+        // The count comes from the index too (capped at 1,000 like PostgreSQL's).
+        let count = match expected.len() {
+            n if n > 1000 => "1,000+ users".to_string(),
+            1 => "1 user".to_string(),
+            n if n >= 1000 => format!("1,{:03} users", n - 1000),
+            n => format!("{n} users"),
+        };
+        assert!(
+            pages[0]
+                .1
+                .contains(&format!("<span class=\"count\">{count}</span>")),
+            "{query}: {count}"
+        );
         if pages.len() > 1 {
             let prev = rel_link(&pages[pages.len() - 1].1, "prev").expect("Previous");
             assert_eq!(

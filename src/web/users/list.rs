@@ -4,7 +4,7 @@
 use super::{Opt, cache, display_name, source_label, thousands};
 use crate::db;
 use crate::db::user_filter::{StatusFilter, UserFilter};
-use crate::db::user_list::{Page, PageError, PageRequest, Position, Sort};
+use crate::db::user_list::{FreshIndex, Page, PageError, PageRequest, Position, Sort};
 use crate::domain::{Grade, Role};
 use crate::reconcile::report::{MASTER_HEADER, master_record};
 use crate::web::AppState;
@@ -242,9 +242,31 @@ pub async fn list(
         cache::CAP
     };
     let marker = db::user_list::change_marker(&mut *conn, scope.district_id).await?;
-    let count = match cache::count(scope.district_id, &count_key, &marker) {
-        Some(n) => n,
-        None => {
+    // A large district's search is answered from its in-memory index, if no change to its
+    // users has committed since the index was read (count and page both).
+    let serves = db::user_list::index_serves(&params.filter, scope_schools, params.sort);
+    let index = serves
+        .then(|| state.search.get(scope.district_id))
+        .flatten();
+    let needle = match (&index, params.filter.search_term()) {
+        (Some(ix), Some(term)) => {
+            db::search_index::current_needle(&mut conn, scope.district_id, ix.snapshot(), term)
+                .await?
+        }
+        _ => None,
+    };
+    let fresh = index
+        .as_deref()
+        .zip(needle.as_deref())
+        .map(|(index, needle)| FreshIndex { index, needle });
+    let count = match (fresh, cache::count(scope.district_id, &count_key, &marker)) {
+        (Some(f), _) => f.index.count(
+            f.needle,
+            db::user_list::index_which(params.filter.status),
+            cap as usize,
+        ) as i64,
+        (None, Some(n)) => n,
+        (None, None) => {
             let n = db::user_list::count_capped(
                 &mut *conn,
                 scope.district_id,
@@ -265,15 +287,7 @@ pub async fn list(
         position: &params.position,
         limit: params.per,
         search_matches: params.filter.search_term().map(|_| count),
-        index: None,
-    };
-    // A large district's search is answered from its in-memory index when one is current.
-    let index = db::user_list::index_serves(&params.filter, scope_schools, params.sort)
-        .then(|| state.search.get(scope.district_id))
-        .flatten();
-    let req = PageRequest {
-        index: index.as_deref(),
-        ..req
+        index: fresh,
     };
     let page: Page = match db::user_list::page(&mut conn, scope.district_id, &req).await {
         Ok(p) => p,
@@ -285,10 +299,13 @@ pub async fn list(
         }
         Err(PageError::Db(e)) => return Err(e.into()),
     };
-    match page.index {
-        db::user_list::IndexUse::Used => state.search.note_served(),
-        db::user_list::IndexUse::Wanted => state.search.want(&state.pool, scope.district_id),
-        db::user_list::IndexUse::NotApplicable => {}
+    if page.from_index {
+        state.search.note_served();
+    }
+    if serves && fresh.is_none() {
+        // No index, or a stale one: have one built (in the background, if the district is
+        // large enough and none was started lately).
+        state.search.want(&state.pool, scope.district_id);
     }
     let options_key = format!("{scope_schools:?}");
     let options = match cache::options(scope.district_id, &options_key, &marker) {
