@@ -121,7 +121,7 @@ pub struct Config {
     )]
     pub search_index_min_users: i64,
 
-    /// Memory, in MiB, all search indexes together may hold (about 230 MiB per 1,000,000
+    /// Memory, in MiB, all search indexes together may hold (about 180 MiB per 1,000,000
     /// users); 0 turns them off.
     #[arg(
         long,

@@ -1,5 +1,7 @@
 //! The Users screen's pages: keyset pagination over one index per sort order, and counts
 //! that stop early. Never an OFFSET: a page costs the same at row 50 and at row 900,000.
+//! A large district's search in name order comes from its in-memory index (`crate::search`)
+//! when the caller has found it current (`FreshIndex`); everything else is read here.
 
 use super::user_filter::{SEARCH_EXPR, StatusFilter, UserFilter, has_trigram};
 use crate::search::{NameIndex, Query, Which};

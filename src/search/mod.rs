@@ -61,6 +61,8 @@ fn grams(bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
         .filter_map(|w| Some((class(w[0])? * CLASSES + class(w[1])?) * CLASSES + class(w[2])?))
 }
 
+const SEPARATOR: u8 = 0xFF;
+
 /// Collects users in name order; `finish` makes the index.
 pub struct NameIndexBuilder {
     snapshot: String,
@@ -93,6 +95,8 @@ impl NameIndexBuilder {
         let bytes = search_text.as_bytes();
         self.text.extend_from_slice(bytes);
         self.ends.push(self.text.len());
+        // Between users a byte no UTF-8 text has, so no match of a term runs across two.
+        self.text.push(SEPARATOR);
         let set = match status {
             Status::Active => &mut self.active,
             Status::Inactive => &mut self.inactive,
@@ -187,10 +191,56 @@ impl NameIndex {
                 .sum::<usize>()
     }
 
+    fn start_of(&self, rank: u32) -> usize {
+        match rank as usize {
+            0 => 0,
+            r => self.ends[r - 1] + 1,
+        }
+    }
+
     fn text_of(&self, rank: u32) -> &[u8] {
-        let r = rank as usize;
-        let start = if r == 0 { 0 } else { self.ends[r - 1] };
-        &self.text[start..self.ends[r]]
+        &self.text[self.start_of(rank)..self.ends[rank as usize]]
+    }
+
+    /// The ranks in `lo..hi` (descending if `desc`) whose text contains `needle`, found by
+    /// scanning the users' texts as one buffer: for a term without trigrams, every user is a
+    /// candidate, and one vectorised pass beats a search per user.
+    fn scan<'s>(
+        &'s self,
+        needle: &'s [u8],
+        lo: u32,
+        hi: u32,
+        desc: bool,
+    ) -> Box<dyn Iterator<Item = u32> + 's> {
+        if lo >= hi {
+            return Box::new(std::iter::empty());
+        }
+        let start = self.start_of(lo);
+        let slice = &self.text[start..self.ends[hi as usize - 1]];
+        let rank = move |at: usize| self.ends.partition_point(|&e| e <= start + at) as u32;
+        let mut last = None;
+        let mut once = move |r: &u32| last.replace(*r) != Some(*r);
+        if desc {
+            Box::new(
+                memmem::rfind_iter(slice, needle)
+                    .map(rank)
+                    .filter(move |r| once(r)),
+            )
+        } else {
+            Box::new(
+                memmem::find_iter(slice, needle)
+                    .map(rank)
+                    .filter(move |r| once(r)),
+            )
+        }
+    }
+
+    fn has(&self, which: Which, rank: u32) -> bool {
+        match which {
+            Which::Live => true,
+            Which::Active => self.active.contains(rank),
+            Which::Inactive => self.inactive.contains(rank),
+        }
     }
 
     /// The users among `which` whose text may contain `needle`: those that have all its
@@ -237,6 +287,21 @@ impl NameIndex {
             None => None,
         };
         let needle = q.needle.as_bytes();
+        if !needle.is_empty() && grams(needle).next().is_none() {
+            let n = self.ids.len() as u32;
+            let (lo, hi) = match (q.desc, bound) {
+                (false, Some(b)) => (b + 1, n),
+                (true, Some(b)) => (0, b),
+                (_, None) => (0, n),
+            };
+            return Some(
+                self.scan(needle, lo, hi, q.desc)
+                    .filter(|r| self.has(q.which, *r))
+                    .take(q.want)
+                    .map(|r| self.ids[r as usize])
+                    .collect(),
+            );
+        }
         let candidates = self.candidates(needle, q.which);
         let ranks: Box<dyn Iterator<Item = u32>> = match (q.desc, bound) {
             (false, None) => Box::new(candidates.iter()),
@@ -257,6 +322,13 @@ impl NameIndex {
     /// How many users among `which` contain `needle`, counting no further than `cap` + 1
     /// (as the Users screen's capped counts do).
     pub fn count(&self, needle: &str, which: Which, cap: usize) -> usize {
+        if !needle.is_empty() && grams(needle.as_bytes()).next().is_none() {
+            return self
+                .scan(needle.as_bytes(), 0, self.ids.len() as u32, false)
+                .filter(|r| self.has(which, *r))
+                .take(cap.saturating_add(1))
+                .count();
+        }
         let finder = memmem::Finder::new(needle.as_bytes());
         self.candidates(needle.as_bytes(), which)
             .iter()

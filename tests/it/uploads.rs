@@ -699,6 +699,27 @@ async fn retention_purges_files_and_temporary_passwords(pool: PgPool) {
     );
     let s = env.status(id).await;
     assert_eq!(s["counts"]["created"], 2, "the history row stays");
+
+    // The search index's change notes: the upload's stays, one older than a day goes.
+    let notes = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM user_changes")
+            .fetch_one(&env.app.pool)
+            .await
+            .unwrap()
+    };
+    let recent = notes().await;
+    assert!(recent >= 1, "the upload's users were noted");
+    sqlx::query(
+        "INSERT INTO user_changes (district_id, noted_at) VALUES ($1, now() - interval '25 hours')",
+    )
+    .bind(env.district.id)
+    .execute(&env.app.pool)
+    .await
+    .unwrap();
+    rollcall::jobs::retention::purge(&env.app.pool, &env.app.queue.config, now)
+        .await
+        .unwrap();
+    assert_eq!(notes().await, recent);
 }
 
 #[sqlx::test(migrations = "./migrations")]

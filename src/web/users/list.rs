@@ -259,13 +259,17 @@ pub async fn list(
         .as_deref()
         .zip(needle.as_deref())
         .map(|(index, needle)| FreshIndex { index, needle });
-    let count = match (fresh, cache::count(scope.district_id, &count_key, &marker)) {
-        (Some(f), _) => f.index.count(
-            f.needle,
-            db::user_list::index_which(params.filter.status),
-            cap as usize,
-        ) as i64,
-        (None, Some(n)) => n,
+    let count = match (cache::count(scope.district_id, &count_key, &marker), fresh) {
+        (Some(n), _) => n,
+        (None, Some(f)) => {
+            let n = f.index.count(
+                f.needle,
+                db::user_list::index_which(params.filter.status),
+                cap as usize,
+            ) as i64;
+            cache::put_count(scope.district_id, &count_key, &marker, n);
+            n
+        }
         (None, None) => {
             let n = db::user_list::count_capped(
                 &mut *conn,
