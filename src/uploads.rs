@@ -355,10 +355,10 @@ pub async fn download(
             } else {
                 next_result(line, &mut pending)
             };
-            if let Some(record) = layout.record(kind, &fields, result.as_ref()) {
-                if out.write_record(&record).is_err() {
-                    return; // the client went away
-                }
+            if let Some(record) = layout.record(kind, &fields, result.as_ref())
+                && out.write_record(&record).is_err()
+            {
+                return; // the client went away
             }
         }
         let _ = out.flush();

@@ -77,7 +77,7 @@ impl Queue {
             if let Err(e) = drop::scan(&self).await {
                 tracing::error!(error = format!("{e:#}"), "drop folder scan failed");
             }
-            if tick % 720 == 0
+            if tick.is_multiple_of(720)
                 && let Err(e) = retention::purge(&self.pool, &self.config, self.clock.now()).await
             {
                 tracing::error!(error = format!("{e:#}"), "retention purge failed");

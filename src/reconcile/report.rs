@@ -202,10 +202,10 @@ impl Layout {
         }
         let mut out: Vec<String> = fields.iter().take(self.width).cloned().collect();
         out.resize(self.width, String::new());
-        if let Some(p) = self.password {
-            if p < out.len() {
-                out[p].clear();
-            }
+        if let Some(p) = self.password
+            && p < out.len()
+        {
+            out[p].clear();
         }
         if let Some(r) = result {
             let mut set = |i: usize, v: &str| {

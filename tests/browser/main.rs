@@ -147,10 +147,10 @@ impl Browser {
     async fn wait_for_text(&self, needle: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(body) = self.c.find(Locator::Css("body")).await {
-                if body.text().await.unwrap_or_default().contains(needle) {
-                    return;
-                }
+            if let Ok(body) = self.c.find(Locator::Css("body")).await
+                && body.text().await.unwrap_or_default().contains(needle)
+            {
+                return;
             }
             if Instant::now() > deadline {
                 panic!(
@@ -167,10 +167,10 @@ impl Browser {
     async fn wait_for_status(&self, label: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(el) = self.c.find(Locator::Css("#run-status")).await {
-                if el.text().await.unwrap_or_default().trim() == label {
-                    return;
-                }
+            if let Ok(el) = self.c.find(Locator::Css("#run-status")).await
+                && el.text().await.unwrap_or_default().trim() == label
+            {
+                return;
             }
             if Instant::now() > deadline {
                 panic!("the run never reached {label:?}:\n{}", self.text().await);

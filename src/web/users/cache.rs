@@ -34,9 +34,10 @@ enum Value {
 }
 
 type Key = (Uuid, String);
+/// Each entry: when it was put, the change marker it was computed under, the value.
+type Entries = HashMap<Key, (Instant, String, Value)>;
 
-static CACHE: LazyLock<Mutex<HashMap<Key, (Instant, String, Value)>>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
+static CACHE: LazyLock<Mutex<Entries>> = LazyLock::new(|| Mutex::new(HashMap::new()));
 
 fn get(district_id: Uuid, key: String, marker: &str) -> Option<Value> {
     let map = CACHE.lock().ok()?;
