@@ -41,6 +41,8 @@ struct Inner {
     max_bytes: usize,
     /// Pages answered from an index (for tests and the log).
     served: AtomicU64,
+    /// One build at a time: each takes a core for a couple of seconds at 1,000,000 users.
+    builds: tokio::sync::Semaphore,
 }
 
 /// Cheap to clone: one registry per running portal.
@@ -60,6 +62,7 @@ impl Registry {
                 max_bytes: usize::try_from(max_mb.saturating_mul(1024 * 1024))
                     .unwrap_or(usize::MAX),
                 served: AtomicU64::new(0),
+                builds: tokio::sync::Semaphore::new(1),
             }),
         }
     }
@@ -157,6 +160,7 @@ impl Registry {
         district_id: Uuid,
         force: bool,
     ) -> anyhow::Result<Option<Arc<NameIndex>>> {
+        let _turn = self.inner.builds.acquire().await?;
         if !force {
             let live =
                 crate::db::search_index::live_users_upto(pool, district_id, self.inner.min_users)
@@ -211,5 +215,61 @@ impl Registry {
                 s.built = None;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::search::{NameIndexBuilder, Status};
+
+    fn index(users: u128) -> Arc<NameIndex> {
+        let mut b = NameIndexBuilder::new(String::new());
+        for i in 0..users {
+            b.push(
+                Uuid::from_u128(i + 1),
+                &format!("user {i} u{i}@d.org"),
+                Status::Active,
+            );
+        }
+        Arc::new(b.finish())
+    }
+
+    #[test]
+    fn over_the_budget_the_least_recently_used_index_goes() {
+        let now = Instant::now();
+        let (old, new) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let mut slots = HashMap::new();
+        for (d, used) in [(old, now - Duration::from_secs(60)), (new, now)] {
+            slots.insert(
+                d,
+                Slot {
+                    index: Some(index(2_000)),
+                    built: Some(used),
+                    used: Some(used),
+                    ..Slot::default()
+                },
+            );
+        }
+        let each = slots[&old].index.as_ref().unwrap().approx_bytes();
+        assert!(each > 50_000, "{each}");
+        Registry::trim(&mut slots, 2 * each);
+        assert!(
+            slots[&old].index.is_some() && slots[&new].index.is_some(),
+            "both fit"
+        );
+        Registry::trim(&mut slots, 2 * each - 1);
+        assert!(slots[&old].index.is_none(), "the older one is dropped");
+        assert!(slots[&new].index.is_some(), "the newer one stays");
+        Registry::trim(&mut slots, 0);
+        assert!(slots.values().all(|s| s.index.is_none()));
+    }
+
+    #[test]
+    fn a_registry_with_no_memory_builds_nothing() {
+        let r = Registry::new(0, 0);
+        assert!(!r.enabled());
+        assert!(r.get(Uuid::from_u128(1)).is_none());
+        assert!(Registry::new(0, 1).enabled());
     }
 }
