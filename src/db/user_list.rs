@@ -128,7 +128,10 @@ fn typed(keys: &[(&str, KeyType)], values: &[Value]) -> Option<Vec<KeyValue>> {
     keys.iter()
         .zip(values)
         .map(|((_, t), v)| match (t, v) {
-            (KeyType::Text, Value::String(s)) => Some(KeyValue::Text(s.clone())),
+            // (No sort key holds a NUL byte: PostgreSQL text cannot.)
+            (KeyType::Text, Value::String(s)) if !s.contains('\0') => {
+                Some(KeyValue::Text(s.clone()))
+            }
             (KeyType::Int, Value::Number(n)) => n
                 .as_i64()
                 .and_then(|n| i32::try_from(n).ok())

@@ -47,6 +47,14 @@ fn given(v: &Option<String>) -> Option<&str> {
     v.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 
+/// Free text that reaches SQL (the search term, a source): without NUL bytes, which no
+/// PostgreSQL text can hold (a query carrying one fails); empty once they are gone: not given.
+fn given_text(v: &Option<String>) -> Option<String> {
+    let text = v.as_deref()?.replace('\0', "");
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.to_string())
+}
+
 /// The query, parsed: values that mean nothing (an unknown role, a malformed school id) are
 /// dropped rather than answered with an error page.
 struct Params {
@@ -60,7 +68,7 @@ struct Params {
 impl Params {
     fn parse(q: &ListQuery) -> AppResult<Params> {
         let filter = UserFilter {
-            q: given(&q.q).map(|s| s.chars().take(200).collect()),
+            q: given_text(&q.q).map(|s| s.chars().take(200).collect()),
             status: given(&q.status)
                 .map(StatusFilter::parse)
                 .unwrap_or_default(),
@@ -71,7 +79,7 @@ impl Params {
             grade: given(&q.grade)
                 .and_then(Grade::parse)
                 .map(|g| g.as_str().to_string()),
-            source: given(&q.source).map(str::to_string),
+            source: given_text(&q.source),
         };
         let sort = given(&q.sort).and_then(Sort::parse).unwrap_or_default();
         let desc = match given(&q.dir) {
