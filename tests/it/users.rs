@@ -124,6 +124,14 @@ async fn follow_pages(c: &Client, first: &str, max_rows: usize) -> Vec<(Vec<Uuid
     out
 }
 
+/// Previous from the last of several pages gives the page before it again.
+async fn previous_of_last_page(c: &Client, pages: &[(Vec<Uuid>, String)], what: &str) {
+    if let [.., before, last] = pages {
+        let prev = rel_link(&last.1, "prev").expect("Previous");
+        assert_eq!(listed(&c.get(&prev).await.body), before.0, "{what}");
+    }
+}
+
 /// The users of all those pages, in order.
 fn all_rows(pages: &[(Vec<Uuid>, String)]) -> Vec<Uuid> {
     pages.iter().flat_map(|p| p.0.iter().copied()).collect()
@@ -960,6 +968,20 @@ async fn search_filters_and_keyset_pages(pool: PgPool) {
     assert!(page.body.contains("<option value=\"inactive\" selected>"));
 }
 
+/// Districts alpha and beta, each given the users `insert` makes (`$1`: the district).
+async fn alpha_and_beta(app: &TestApp, insert: &str) -> (District, District) {
+    let d = app.district("alpha").await;
+    let other = app.district("beta").await;
+    for district in [d.id, other.id] {
+        sqlx::query(insert)
+            .bind(district)
+            .execute(&app.pool)
+            .await
+            .unwrap();
+    }
+    (d, other)
+}
+
 /// What a search in `q` should list, in order: asked of PostgreSQL directly.
 async fn expected_matches(
     app: &TestApp,
@@ -987,11 +1009,9 @@ async fn expected_matches(
 #[sqlx::test(migrations = "./migrations")]
 async fn a_large_districts_search_comes_from_its_index_and_is_never_stale(pool: PgPool) {
     let app = TestApp::spawn_with(pool, |c| c.search_index_min_users = 1_000).await;
-    let d = app.district("alpha").await;
-    let other = app.district("beta").await;
-    for district in [d.id, other.id] {
-        sqlx::query(
-            "INSERT INTO users (district_id, id, custom_id, email, username, first_name, last_name, role, status, source, archived_at)
+    let (d, other) = alpha_and_beta(
+        &app,
+        "INSERT INTO users (district_id, id, custom_id, email, username, first_name, last_name, role, status, source, archived_at)
              SELECT $1, gen_random_uuid(), 'S' || lpad(g::text, 6, '0'),
                     'u' || g || '@alpha.org', 'user' || g,
                     (ARRAY['Alexander', 'Ana', 'William', 'Liam', 'Zoë', 'Søren', 'Mia'])[1 + g % 7],
@@ -999,12 +1019,8 @@ async fn a_large_districts_search_comes_from_its_index_and_is_never_stale(pool: 
                     'Student', CASE WHEN g % 5 = 0 THEN 'inactive' ELSE 'active' END, 'file:s.csv',
                     CASE WHEN g % 97 = 0 THEN now() END
              FROM generate_series(1, 3000) g",
-        )
-        .bind(district)
-        .execute(&app.pool)
-        .await
-        .unwrap();
-    }
+    )
+    .await;
     let c = signed_in_admin(&app, &d).await;
     assert!(
         app.search.build(&app.pool, d.id, false).await.unwrap(),
@@ -1060,14 +1076,7 @@ async fn a_large_districts_search_comes_from_its_index_and_is_never_stale(pool: 
                 .contains(&format!("<span class=\"count\">{count}</span>")),
             "{query}: {count}"
         );
-        if pages.len() > 1 {
-            let prev = rel_link(&pages[pages.len() - 1].1, "prev").expect("Previous");
-            assert_eq!(
-                listed(&c.get(&prev).await.body),
-                pages[pages.len() - 2].0,
-                "{query}"
-            );
-        }
+        previous_of_last_page(&c, &pages, query).await;
         if term != "%" {
             assert!(!expected.is_empty(), "{query} finds someone");
         }
@@ -1195,11 +1204,9 @@ async fn a_large_districts_search_comes_from_its_index_and_is_never_stale(pool: 
 #[sqlx::test(migrations = "./migrations")]
 async fn a_search_finds_matches_beyond_the_stretch_it_walks(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let d = app.district("alpha").await;
-    let other = app.district("beta").await;
-    for district in [d.id, other.id] {
-        sqlx::query(
-            "INSERT INTO users (district_id, id, custom_id, email, username, first_name, last_name, role, status, source, archived_at)
+    let (d, _beta) = alpha_and_beta(
+        &app,
+        "INSERT INTO users (district_id, id, custom_id, email, username, first_name, last_name, role, status, source, archived_at)
              SELECT $1, gen_random_uuid(), 'C' || lpad(g::text, 5, '0'),
                     CASE WHEN g > 44990 THEN 'qqzk' ELSE 'u' END || g || '@alpha.org', 'u' || lpad(g::text, 5, '0'),
                     CASE WHEN g IN (3, 17) OR g BETWEEN 12000 AND 13100 OR g > 44900 THEN 'Wxqa' ELSE 'Fay' END,
@@ -1207,12 +1214,8 @@ async fn a_search_finds_matches_beyond_the_stretch_it_walks(pool: PgPool) {
                     CASE WHEN g % 9 = 0 THEN 'inactive' ELSE 'active' END, 'file:s.csv',
                     CASE WHEN g IN (12005, 44950, 44995) THEN now() END
              FROM generate_series(1, 45000) g",
-        )
-        .bind(district)
-        .execute(&app.pool)
-        .await
-        .unwrap();
-    }
+    )
+    .await;
     sqlx::query("ANALYZE users")
         .execute(&app.pool)
         .await
@@ -1269,15 +1272,7 @@ async fn a_search_finds_matches_beyond_the_stretch_it_walks(pool: PgPool) {
         let pages = follow_pages(&c, &format!("/users?{query}"), expected.len()).await;
         let got = all_rows(&pages);
         assert_eq!(got, expected, "{query}: every match once, in order");
-        // Previous from the last page gives the page before it again.
-        if pages.len() > 1 {
-            let prev = rel_link(&pages[pages.len() - 1].1, "prev").expect("Previous");
-            assert_eq!(
-                listed(&c.get(&prev).await.body),
-                pages[pages.len() - 2].0,
-                "{query}"
-            );
-        }
+        previous_of_last_page(&c, &pages, query).await;
     }
     // With a school filter every entry of the walk probes user_schools: a shorter walk, then
     // the lookup, still in order (users whose number ends in 0 are not in the school; over
