@@ -125,7 +125,7 @@ impl NameIndexBuilder {
             .enumerate()
             .map(|(r, id)| (*id, r as u32))
             .collect();
-        NameIndex {
+        let mut index = NameIndex {
             snapshot: self.snapshot,
             ids: self.ids,
             rank,
@@ -134,7 +134,10 @@ impl NameIndexBuilder {
             active: self.active,
             inactive: self.inactive,
             grams,
-        }
+            bytes: 0,
+        };
+        index.bytes = index.measure();
+        index
     }
 }
 
@@ -148,6 +151,8 @@ pub struct NameIndex {
     active: RoaringBitmap,
     inactive: RoaringBitmap,
     grams: HashMap<usize, RoaringBitmap>,
+    /// `measure()`, once.
+    bytes: usize,
 }
 
 /// A page to find: users whose text contains `needle` (already lower-cased as the search
@@ -178,6 +183,10 @@ impl NameIndex {
 
     /// Roughly how much memory the index holds.
     pub fn approx_bytes(&self) -> usize {
+        self.bytes
+    }
+
+    fn measure(&self) -> usize {
         self.ids.capacity() * 16
             + self.rank.capacity() * 21
             + self.text.capacity()
