@@ -9,7 +9,7 @@
 //! than rebuilt over and over.
 
 use super::NameIndex;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -43,6 +43,12 @@ struct Inner {
     served: AtomicU64,
     /// One build at a time: each takes a core for a couple of seconds at 1,000,000 users.
     builds: tokio::sync::Semaphore,
+}
+
+/// A current index and the search term as its text holds it.
+pub struct Current {
+    pub index: Arc<NameIndex>,
+    pub needle: String,
 }
 
 /// Cheap to clone: one registry per running portal.
@@ -83,6 +89,30 @@ impl Registry {
         slot.index.clone()
     }
 
+    /// The district's index if no change to its users has committed since it was read, with
+    /// `term` as its text holds it (lower-cased by PostgreSQL); otherwise `None`, and a new
+    /// index is asked for (`want`).
+    pub async fn current(
+        &self,
+        pool: &PgPool,
+        conn: &mut PgConnection,
+        district_id: Uuid,
+        term: &str,
+    ) -> sqlx::Result<Option<Current>> {
+        let current = match self.get(district_id) {
+            Some(index) => {
+                crate::db::search_index::current_needle(conn, district_id, index.snapshot(), term)
+                    .await?
+                    .map(|needle| Current { index, needle })
+            }
+            None => None,
+        };
+        if current.is_none() {
+            self.want(pool, district_id);
+        }
+        Ok(current)
+    }
+
     /// Note that a page was answered from an index.
     pub fn note_served(&self) {
         self.inner.served.fetch_add(1, Ordering::Relaxed);
@@ -95,7 +125,7 @@ impl Registry {
 
     /// A search could not use an index (none, too old, or stale): build one in the
     /// background, unless one is being built, was started lately, or the district is small.
-    pub fn want(&self, pool: &PgPool, district_id: Uuid) {
+    fn want(&self, pool: &PgPool, district_id: Uuid) {
         if !self.enabled() {
             return;
         }

@@ -252,21 +252,20 @@ pub async fn list(
     let marker = db::user_list::change_marker(&mut *conn, scope.district_id).await?;
     // A large district's search is answered from its in-memory index, if no change to its
     // users has committed since the index was read (count and page both).
-    let serves = db::user_list::index_serves(&params.filter, scope_schools, params.sort);
-    let index = serves
-        .then(|| state.search.get(scope.district_id))
-        .flatten();
-    let needle = match (&index, params.filter.search_term()) {
-        (Some(ix), Some(term)) => {
-            db::search_index::current_needle(&mut conn, scope.district_id, ix.snapshot(), term)
+    let current = match params.filter.search_term() {
+        Some(term) if db::user_list::index_serves(&params.filter, scope_schools, params.sort) => {
+            let pool = &state.pool;
+            state
+                .search
+                .current(pool, &mut conn, scope.district_id, term)
                 .await?
         }
         _ => None,
     };
-    let fresh = index
-        .as_deref()
-        .zip(needle.as_deref())
-        .map(|(index, needle)| FreshIndex { index, needle });
+    let fresh = current.as_ref().map(|c| FreshIndex {
+        index: &c.index,
+        needle: &c.needle,
+    });
     let count = match (cache::count(scope.district_id, &count_key, &marker), fresh) {
         (Some(n), _) => n,
         (None, Some(f)) => {
@@ -313,11 +312,6 @@ pub async fn list(
     };
     if page.from_index {
         state.search.note_served();
-    }
-    if serves && fresh.is_none() {
-        // No index, or a stale one: have one built (in the background, if the district is
-        // large enough and none was started lately).
-        state.search.want(&state.pool, scope.district_id);
     }
     let options_key = format!("{scope_schools:?}");
     let options = match cache::options(scope.district_id, &options_key, &marker) {
