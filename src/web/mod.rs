@@ -42,6 +42,8 @@ pub struct AppState {
     pub clock: Clock,
     pub queue: crate::jobs::Queue,
     pub search: crate::search::Registry,
+    /// Slots for password hashing and verification (sign-in storms wait here or get 503).
+    pub passwords: crate::auth::PasswordGate,
 }
 
 impl AppState {
@@ -49,12 +51,17 @@ impl AppState {
         let queue = crate::jobs::Queue::new(pool.clone(), config.clone(), clock.clone());
         let search =
             crate::search::Registry::new(config.search_index_min_users, config.search_index_max_mb);
+        let passwords = crate::auth::PasswordGate::new(
+            config.password_hashing_slots,
+            config.password_hashing_queue,
+        );
         AppState {
             pool,
             config,
             clock,
             queue,
             search,
+            passwords,
         }
     }
 }
