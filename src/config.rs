@@ -60,6 +60,16 @@ pub struct Config {
     )]
     pub login_max_failures_per_address: i64,
 
+    /// The server is reached only through one reverse proxy that appends the client's
+    /// address to X-Forwarded-For: sign-in limits count that address, not the proxy's.
+    #[arg(
+        long,
+        env = "ROLLCALL_TRUST_PROXY",
+        default_value_t = false,
+        global = true
+    )]
+    pub trust_proxy: bool,
+
     /// Passwords hashed or checked at once (sign-ins, password changes); 0 = one per core.
     #[arg(
         long,
@@ -191,6 +201,7 @@ impl Config {
             max_upload_mb: 200,
             login_max_failures: 5,
             login_max_failures_per_address: 50,
+            trust_proxy: false,
             password_hashing_slots: 0,
             password_hashing_queue: 32,
             workers: 1,

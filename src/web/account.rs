@@ -1,6 +1,7 @@
 //! A person's own account page and password change (forced after a temporary password).
 
 use super::AppState;
+use super::client::ClientIp;
 use super::error::{AppError, AppResult};
 use super::page::{Chrome, chrome, render};
 use super::session::{Person, Reject, restamp, set_flash};
@@ -9,12 +10,11 @@ use crate::db;
 use crate::db::audit::Entry;
 use askama::Template;
 use axum::Form;
-use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use std::net::SocketAddr;
 use tower_sessions::Session;
 
 #[derive(Template)]
@@ -102,7 +102,7 @@ pub struct PasswordForm {
 /// password must differ from it. The account's other sessions end; this one stays.
 pub async fn password_submit(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     session: Session,
     PasswordChanger(m): PasswordChanger,
     Form(form): Form<PasswordForm>,
@@ -119,7 +119,7 @@ pub async fn password_submit(
         &state.pool,
         &m.username,
         &[key],
-        &peer.ip().to_string(),
+        &client.to_string(),
         limits,
         now,
     )

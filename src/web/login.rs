@@ -1,6 +1,7 @@
 //! Sign-in and sign-out.
 
 use super::AppState;
+use super::client::ClientIp;
 use super::error::{AppError, AppResult};
 use super::page::{Chrome, chrome, render};
 use super::session::{Person, Who, set_flash, sign_in, sign_out};
@@ -8,11 +9,10 @@ use crate::auth;
 use crate::db;
 use askama::Template;
 use axum::Form;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use std::net::SocketAddr;
 use time::Duration;
 use tower_sessions::Session;
 
@@ -69,12 +69,12 @@ enum Outcome {
 /// every path, then let the one account in.
 pub async fn submit(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     session: Session,
     Form(form): Form<LoginForm>,
 ) -> AppResult<Response> {
     let login = form.login.trim().to_lowercase();
-    let ip = peer.ip().to_string();
+    let ip = client.to_string();
     let district = form.district.trim().to_lowercase();
     let now = state.clock.now();
     let again = |status: StatusCode, error: String, ask_district: bool| {

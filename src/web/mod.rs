@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod api;
+pub mod client;
 pub mod districts;
 pub mod error;
 pub mod login;

@@ -176,6 +176,32 @@ async fn forced_change_asks_for_the_temporary_password_and_refuses_it(pool: PgPo
     assert_eq!(c.get("/schools").await.status, 200);
 }
 
+#[sqlx::test(migrations = "./migrations")]
+async fn deactivation_ends_sessions_for_good(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let d = app.district("alpha").await;
+    let teacher = app.member(d.id, "teacher1", "user", &[]).await;
+    let old = signed_in(&app, "teacher1", PASSWORD).await;
+    let admin = signed_in(&app, &d.admin_email, PASSWORD).await;
+    for status in ["inactive", "active"] {
+        let r = admin
+            .post(&format!("/users/{teacher}/status"), &[("status", status)])
+            .await;
+        assert_eq!(r.status, 303, "{status}");
+    }
+    // The session was idle while the account was inactive: it does not come back with it.
+    let r = old.get("/account").await;
+    assert_eq!(r.location.as_deref(), Some("/login"));
+    assert_eq!(
+        signed_in(&app, "teacher1", PASSWORD)
+            .await
+            .get("/account")
+            .await
+            .status,
+        200
+    );
+}
+
 // ---- finding 2: a sign-in storm cannot take the pool ----
 
 #[sqlx::test(migrations = "./migrations")]
@@ -344,8 +370,73 @@ async fn one_address_guessing_many_accounts_is_throttled(pool: PgPool) {
     // The address is throttled for every account, the right password included.
     let r = c.sign_in(&d.admin_email, PASSWORD).await;
     assert_eq!(r.status, 429);
-    // Another address is not (the limit is per address): the server sees only loopback
-    // here, so that half is the unit test of the throttle's SQL in `db::throttle`.
+    // Another address is not: `a_trusted_proxys_client_address_is_the_one_counted`.
+}
+
+async fn post_login_via_proxy(
+    c: &Client,
+    token: &str,
+    forwarded_for: &str,
+    login: &str,
+    password: &str,
+) -> u16 {
+    c.http
+        .post(format!("{}/login", c.base))
+        .header("x-forwarded-for", forwarded_for)
+        .form(&[("login", login), ("password", password), ("_csrf", token)])
+        .send()
+        .await
+        .expect("POST /login")
+        .status()
+        .as_u16()
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn a_trusted_proxys_client_address_is_the_one_counted(pool: PgPool) {
+    let app = TestApp::spawn_with(pool, |c| {
+        c.trust_proxy = true;
+        c.login_max_failures_per_address = 3;
+    })
+    .await;
+    let d = app.district("alpha").await;
+    let (c, token) = prepared(&app).await;
+    let guesser = "10.0.0.1, 198.51.100.1";
+    for i in 0..3 {
+        let login = format!("nobody{i}@nowhere.org");
+        assert_eq!(
+            post_login_via_proxy(&c, &token, guesser, &login, "x").await,
+            401
+        );
+    }
+    assert_eq!(
+        post_login_via_proxy(&c, &token, guesser, &d.admin_email, PASSWORD).await,
+        429,
+        "the guessing address is throttled"
+    );
+    // Everyone else behind the same proxy signs in.
+    let (other, token) = prepared(&app).await;
+    let r = post_login_via_proxy(&other, &token, "198.51.100.2", &d.admin_email, PASSWORD).await;
+    assert_eq!(r, 303, "another client behind the proxy");
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn x_forwarded_for_is_ignored_unless_the_proxy_is_trusted(pool: PgPool) {
+    let app = TestApp::spawn_with(pool, |c| c.login_max_failures_per_address = 3).await;
+    let d = app.district("alpha").await;
+    let (c, token) = prepared(&app).await;
+    for i in 0..3 {
+        let login = format!("nobody{i}@nowhere.org");
+        let forged = format!("198.51.100.{i}");
+        assert_eq!(
+            post_login_via_proxy(&c, &token, &forged, &login, "x").await,
+            401
+        );
+    }
+    let r = post_login_via_proxy(&c, &token, "198.51.100.99", &d.admin_email, PASSWORD).await;
+    assert_eq!(
+        r, 429,
+        "a made-up X-Forwarded-For does not escape the limit"
+    );
 }
 
 #[sqlx::test(migrations = "./migrations")]
