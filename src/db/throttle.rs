@@ -69,7 +69,8 @@ pub async fn begin(
              SELECT (SELECT count(*) FROM login_attempts a
                       WHERE a.ip = $1 AND k = ANY(a.accounts) AND NOT a.success AND a.at > $3
                         AND a.at > coalesce((SELECT max(s.at) FROM login_attempts s
-                                              WHERE s.ip = $1 AND k = ANY(s.accounts) AND s.success),
+                                              WHERE s.ip = $1 AND k = ANY(s.accounts) AND s.success
+                                                AND s.at > $3),
                                             '-infinity')) AS n
              FROM unnest($2::text[]) AS k) per_account), 0)",
     )
