@@ -71,6 +71,7 @@ pub struct Config {
     pub trust_proxy: bool,
 
     /// Passwords hashed or checked at once (sign-ins, password changes); 0 = one per core.
+    /// Never more than half the database pool's connections.
     #[arg(
         long,
         env = "ROLLCALL_PASSWORD_HASHING_SLOTS",

@@ -8,6 +8,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+/// How many slots: the configured number (0 = one per core), and at most half the
+/// database pool's connections — a request holds its slot while it counts the attempt and
+/// reads the account, so sign-ins can never hold more than half the pool, however many cores.
+pub fn slots(configured: usize, cores: usize, pool_connections: usize) -> usize {
+    let wanted = if configured == 0 { cores } else { configured };
+    wanted.min(pool_connections / 2).max(1)
+}
+
 /// Too many requests already in line for a password slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the server is busy signing people in; try again in a few seconds")]
@@ -26,13 +34,9 @@ struct Inner {
 }
 
 impl PasswordGate {
-    /// `slots` at once (0 = the machine's cores), and at most `queue` more waiting.
+    /// `slots` at once (see `slots`), and at most `queue` more waiting.
     pub fn new(slots: usize, queue: usize) -> PasswordGate {
-        let slots = if slots == 0 {
-            std::thread::available_parallelism().map_or(2, |n| n.get())
-        } else {
-            slots
-        };
+        let slots = slots.max(1);
         PasswordGate {
             inner: Arc::new(Inner {
                 slots: Arc::new(Semaphore::new(slots)),
@@ -91,6 +95,15 @@ impl Slot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slots_follow_the_cores_and_leave_half_the_pool() {
+        assert_eq!(slots(0, 2, 20), 2, "one per core");
+        assert_eq!(slots(0, 32, 20), 10, "never more than half the pool");
+        assert_eq!(slots(4, 2, 20), 4, "as configured");
+        assert_eq!(slots(0, 8, 3), 1, "a tiny pool still signs people in");
+        assert_eq!(slots(0, 8, 1), 1);
+    }
 
     #[tokio::test]
     async fn beyond_the_slots_and_the_line_is_busy_at_once() {

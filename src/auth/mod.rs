@@ -5,7 +5,7 @@ mod gate;
 mod password;
 mod token;
 
-pub use gate::{Busy, PasswordGate, Slot};
+pub use gate::{Busy, PasswordGate, Slot, slots as password_slots};
 pub use password::{
     PasswordError, TEMP_PASSWORD_DAYS, argon2_verifications, check_new_password, dummy_verify,
     generate_temporary, hash_password, hash_temporary, verify_candidates, verify_password,

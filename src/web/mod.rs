@@ -52,10 +52,12 @@ impl AppState {
         let queue = crate::jobs::Queue::new(pool.clone(), config.clone(), clock.clone());
         let search =
             crate::search::Registry::new(config.search_index_min_users, config.search_index_max_mb);
-        let passwords = crate::auth::PasswordGate::new(
+        let slots = crate::auth::password_slots(
             config.password_hashing_slots,
-            config.password_hashing_queue,
+            std::thread::available_parallelism().map_or(2, |n| n.get()),
+            pool.options().get_max_connections() as usize,
         );
+        let passwords = crate::auth::PasswordGate::new(slots, config.password_hashing_queue);
         AppState {
             pool,
             config,
