@@ -321,7 +321,8 @@ impl FromRequestParts<AppState> for Person {
                             && m.archived_at.is_none()
                             && Some(m.session_epoch) != epoch =>
                     {
-                        // The password was reset or changed elsewhere since signing in.
+                        // The password was reset or changed, or the account deactivated and
+                        // reactivated, since this session signed in.
                         return Err(ended(&session).await);
                     }
                     Some(m) if m.status == "active" && m.archived_at.is_none() => {
@@ -360,7 +361,7 @@ async fn ended(session: &Session) -> Reject {
     set_flash(
         session,
         "info",
-        "You were signed out because the password of your account was changed. Sign in again.",
+        "You were signed out: your password was changed or reset, or an administrator changed your account. Sign in again.",
     )
     .await;
     Reject::SignIn

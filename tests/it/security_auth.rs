@@ -96,6 +96,11 @@ async fn reset_ends_the_users_sessions(pool: PgPool) {
         assert_eq!(r.status, 303, "{path}");
         assert_eq!(r.location.as_deref(), Some("/login"), "{path}");
     }
+    let login = stolen.get("/login").await;
+    assert!(
+        login.body.contains("You were signed out"),
+        "the sign-in page says why"
+    );
     let r = stolen
         .post(
             "/account/password",
