@@ -50,6 +50,46 @@ pub struct Config {
     )]
     pub login_max_failures: i64,
 
+    /// Failed sign-ins allowed from one address within 15 minutes, whatever the accounts
+    /// (a school behind one NAT address shares it: raise it there).
+    #[arg(
+        long,
+        env = "ROLLCALL_LOGIN_MAX_FAILURES_PER_ADDRESS",
+        default_value_t = 50,
+        global = true
+    )]
+    pub login_max_failures_per_address: i64,
+
+    /// The server is reached only through one reverse proxy that appends the client's
+    /// address to X-Forwarded-For: sign-in limits count that address, not the proxy's.
+    #[arg(
+        long,
+        env = "ROLLCALL_TRUST_PROXY",
+        default_value_t = false,
+        global = true
+    )]
+    pub trust_proxy: bool,
+
+    /// Passwords hashed or checked at once (sign-ins, password changes); 0 = one per core.
+    /// Never more than half the database pool's connections.
+    #[arg(
+        long,
+        env = "ROLLCALL_PASSWORD_HASHING_SLOTS",
+        default_value_t = 0,
+        global = true
+    )]
+    pub password_hashing_slots: usize,
+
+    /// Requests that may wait for a password slot; beyond them sign-ins answer 503 with
+    /// Retry-After at once.
+    #[arg(
+        long,
+        env = "ROLLCALL_PASSWORD_HASHING_QUEUE",
+        default_value_t = 32,
+        global = true
+    )]
+    pub password_hashing_queue: usize,
+
     /// Background workers that apply queued runs.
     #[arg(long, env = "ROLLCALL_WORKERS", default_value_t = 2, global = true)]
     pub workers: usize,
@@ -161,6 +201,10 @@ impl Config {
             public_url: None,
             max_upload_mb: 200,
             login_max_failures: 5,
+            login_max_failures_per_address: 50,
+            trust_proxy: false,
+            password_hashing_slots: 0,
+            password_hashing_queue: 32,
             workers: 1,
             drop_poll_secs: 1,
             drop_settle_secs: 1,

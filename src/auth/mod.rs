@@ -1,11 +1,13 @@
 //! Passwords and secrets: argon2id for chosen passwords, random temporary passwords and
 //! API tokens. Plain Rust, no SQL.
 
+mod gate;
 mod password;
 mod token;
 
+pub use gate::{Busy, PasswordGate, Slot, slots as password_slots};
 pub use password::{
-    PasswordError, TEMP_PASSWORD_DAYS, check_new_password, dummy_verify, generate_temporary,
-    hash_password, hash_temporary, verify_password,
+    PasswordError, TEMP_PASSWORD_DAYS, argon2_verifications, check_new_password, dummy_verify,
+    generate_temporary, hash_password, hash_temporary, verify_candidates, verify_password,
 };
 pub use token::{ApiToken, hash_token};

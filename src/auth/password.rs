@@ -5,6 +5,16 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use rand::Rng;
 use sha2::{Digest, Sha256};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// argon2 verifications this process has run (real and dummy): sign-in paths are checked to
+/// cost the same work by counting them, not by timing them.
+static ARGON2_VERIFICATIONS: AtomicU64 = AtomicU64::new(0);
+
+/// How many argon2 verifications this process has run so far.
+pub fn argon2_verifications() -> u64 {
+    ARGON2_VERIFICATIONS.load(Ordering::Relaxed)
+}
 
 /// A temporary password unused for this many days expires.
 pub const TEMP_PASSWORD_DAYS: i64 = 90;
@@ -51,25 +61,34 @@ pub fn hash_temporary(password: &str) -> String {
 
 /// Check a password against a stored hash (argon2id PHC string or a temporary hash).
 pub fn verify_password(password: &str, stored: &str) -> bool {
+    verify(password, stored).0
+}
+
+/// Whether the password matches, and whether an argon2 verification was run for it.
+fn verify(password: &str, stored: &str) -> (bool, bool) {
     if let Some(rest) = stored.strip_prefix("tmp-sha256$") {
         let Some((salt_hex, digest_hex)) = rest.split_once('$') else {
-            return false;
+            return (false, false);
         };
         let (Ok(salt), Ok(expected)) = (hex::decode(salt_hex), hex::decode(digest_hex)) else {
-            return false;
+            return (false, false);
         };
         let digest = Sha256::new()
             .chain_update(&salt)
             .chain_update(password.as_bytes())
             .finalize();
         use subtle::ConstantTimeEq;
-        return digest.as_slice().ct_eq(&expected).into();
+        return (digest.as_slice().ct_eq(&expected).into(), false);
     }
     match PasswordHash::new(stored) {
-        Ok(parsed) => argon2()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok(),
-        Err(_) => false,
+        Ok(parsed) => {
+            ARGON2_VERIFICATIONS.fetch_add(1, Ordering::Relaxed);
+            let ok = argon2()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok();
+            (ok, true)
+        }
+        Err(_) => (false, false),
     }
 }
 
@@ -78,6 +97,27 @@ pub fn dummy_verify(password: &str) {
     static DUMMY: OnceLock<String> = OnceLock::new();
     let hash = DUMMY.get_or_init(|| hash_password("rollcall-dummy-password"));
     let _ = verify_password(password, hash);
+}
+
+/// Check a password against every account a sign-in name matched (`None`: an account
+/// without a password, which never matches). The argon2 work is the same whatever the
+/// accounts hold: one verification per argon2 hash, and one dummy when there was none
+/// (no account, a temporary password's fast hash, no password) — so a failed sign-in takes
+/// as long for a name that does not exist, or holds a temporary password, as for any other.
+pub fn verify_candidates(password: &str, stored: &[Option<&str>]) -> Vec<bool> {
+    let mut argon2_runs = 0;
+    let matches = stored
+        .iter()
+        .map(|hash| {
+            let (ok, ran) = hash.map_or((false, false), |h| verify(password, h));
+            argon2_runs += usize::from(ran);
+            ok
+        })
+        .collect();
+    if argon2_runs == 0 {
+        dummy_verify(password);
+    }
+    matches
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -136,6 +176,35 @@ mod tests {
     fn garbage_hash_never_verifies() {
         assert!(!verify_password("x", "not a hash"));
         assert!(!verify_password("x", "tmp-sha256$zz$zz"));
+    }
+
+    #[test]
+    fn every_candidate_set_costs_one_argon2_verification() {
+        let argon = hash_password("right-password");
+        let temp = hash_temporary("right-password");
+        dummy_verify("warm up"); // the dummy hash is made once, by hashing
+        let cases = [
+            ("no account", vec![], vec![]),
+            ("no password", vec![None], vec![false]),
+            ("temporary", vec![Some(temp.as_str())], vec![false]),
+            ("argon2", vec![Some(argon.as_str())], vec![false]),
+            ("garbage", vec![Some("not a hash")], vec![false]),
+            (
+                "both",
+                vec![Some(temp.as_str()), Some(argon.as_str())],
+                vec![false, false],
+            ),
+        ];
+        for (what, stored, expected) in cases {
+            let before = argon2_verifications();
+            assert_eq!(verify_candidates("wrong", &stored), expected, "{what}");
+            // Exact under nextest (a process per test, as scripts/test runs them).
+            assert_eq!(argon2_verifications() - before, 1, "{what}");
+        }
+        assert_eq!(
+            verify_candidates("right-password", &[Some(&temp), None, Some(&argon)]),
+            vec![true, false, true]
+        );
     }
 
     #[test]

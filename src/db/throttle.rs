@@ -1,40 +1,106 @@
-use sqlx::PgExecutor;
+//! Counting password guesses. An attempt is counted BEFORE the password is checked: in one
+//! transaction holding the address's advisory lock, the recent failures are counted and,
+//! below the limits, the attempt is recorded as a failure; only then is the password hashed,
+//! and a right one turns that record into a success. Parallel guesses therefore cannot all
+//! read "below the limit" before any of them is written.
+//!
+//! Two limits, both within `WINDOW`: failures per account from one address (an account is
+//! one counter whatever name was typed — email or username; an unknown name counts as
+//! itself; a success from that address starts it again), and failures from one address
+//! across all accounts (a success does not reset that one).
+
+use sqlx::{PgExecutor, PgPool};
 use time::{Duration, OffsetDateTime};
 
 /// The throttling window for failed sign-ins.
 pub const WINDOW: Duration = Duration::minutes(15);
 
-/// Failed sign-ins for this login from this address within the window.
-pub async fn recent_failures(
-    db: impl PgExecutor<'_>,
-    login: &str,
-    ip: &str,
-    now: OffsetDateTime,
-) -> sqlx::Result<i64> {
-    sqlx::query_scalar(
-        "SELECT count(*) FROM login_attempts
-         WHERE login = $1 AND ip = $2 AND NOT success AND at > $3
-           AND at > coalesce((SELECT max(at) FROM login_attempts WHERE login = $1 AND ip = $2 AND success), '-infinity')",
-    )
-    .bind(login)
-    .bind(ip)
-    .bind(now - WINDOW)
-    .fetch_one(db)
-    .await
+/// The advisory-lock class of sign-in counters (the two-key lock space, apart from the
+/// one-key locks runs and syncs take).
+const LOCK_CLASS: i32 = 0x5e55;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub per_account: i64,
+    pub per_address: i64,
 }
 
-pub async fn record(
-    db: impl PgExecutor<'_>,
+/// The outcome of asking to try a password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// Counted as a failure until `succeeded` says otherwise.
+    Allowed(i64),
+    /// At a limit: the password must not be checked.
+    Throttled,
+}
+
+/// The counter key of an account, or of a name no account has.
+pub fn user_key(district_id: uuid::Uuid, id: uuid::Uuid) -> String {
+    format!("user:{district_id}:{id}")
+}
+pub fn operator_key(id: uuid::Uuid) -> String {
+    format!("operator:{id}")
+}
+pub fn name_key(login: &str) -> String {
+    format!("name:{login}")
+}
+
+/// Count, decide and record one attempt of `accounts` from `ip` (see the module comment).
+/// `login` is the name as typed, kept for the record.
+pub async fn begin(
+    pool: &PgPool,
     login: &str,
+    accounts: &[String],
     ip: &str,
-    success: bool,
+    limits: Limits,
     now: OffsetDateTime,
-) -> sqlx::Result<()> {
-    sqlx::query("INSERT INTO login_attempts (login, ip, success, at) VALUES ($1, $2, $3, $4)")
-        .bind(login)
+) -> sqlx::Result<Attempt> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+        .bind(LOCK_CLASS)
         .bind(ip)
-        .bind(success)
-        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    let (address, account): (i64, i64) = sqlx::query_as(
+        "SELECT
+           (SELECT count(*) FROM login_attempts
+             WHERE ip = $1 AND NOT success AND at > $3),
+           coalesce((SELECT max(n) FROM (
+             SELECT (SELECT count(*) FROM login_attempts a
+                      WHERE a.ip = $1 AND k = ANY(a.accounts) AND NOT a.success AND a.at > $3
+                        AND a.at > coalesce((SELECT max(s.at) FROM login_attempts s
+                                              WHERE s.ip = $1 AND k = ANY(s.accounts) AND s.success
+                                                AND s.at > $3),
+                                            '-infinity')) AS n
+             FROM unnest($2::text[]) AS k) per_account), 0)",
+    )
+    .bind(ip)
+    .bind(accounts)
+    .bind(now - WINDOW)
+    .fetch_one(&mut *tx)
+    .await?;
+    if address >= limits.per_address || account >= limits.per_account {
+        tx.rollback().await?;
+        return Ok(Attempt::Throttled);
+    }
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO login_attempts (login, accounts, ip, success, at)
+         VALUES ($1, $2, $3, false, $4) RETURNING id",
+    )
+    .bind(login)
+    .bind(accounts)
+    .bind(ip)
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Attempt::Allowed(id))
+}
+
+/// The password was right: the attempt `begin` recorded becomes a success.
+pub async fn succeeded(db: impl PgExecutor<'_>, attempt: i64) -> sqlx::Result<()> {
+    sqlx::query("UPDATE login_attempts SET success = true WHERE id = $1")
+        .bind(attempt)
         .execute(db)
         .await?;
     Ok(())

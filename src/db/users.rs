@@ -14,6 +14,9 @@ pub struct LoginCandidate {
     pub password_set_at: Option<OffsetDateTime>,
     pub status: String,
     pub archived_at: Option<OffsetDateTime>,
+    /// Set at the first sign-in with a temporary password, which then works no more.
+    pub temp_password_used_at: Option<OffsetDateTime>,
+    pub session_epoch: i64,
 }
 
 /// Accounts whose email or username is `login` (case-insensitive), in any district or in
@@ -25,7 +28,7 @@ pub async fn login_candidates(
 ) -> sqlx::Result<Vec<LoginCandidate>> {
     sqlx::query_as(
         "SELECT u.district_id, u.id, u.username, u.email, u.password_hash, u.password_temporary, u.password_set_at,
-                u.status, u.archived_at
+                u.status, u.archived_at, u.temp_password_used_at, u.session_epoch
          FROM users u JOIN districts d ON d.id = u.district_id
          WHERE (lower(u.email) = lower($1) OR lower(u.username) = lower($1))
            AND ($2::text IS NULL OR d.slug = $2)
@@ -55,6 +58,9 @@ pub struct Member {
     pub district_slug: String,
     pub district_name: String,
     pub school_ids: Vec<Uuid>,
+    /// Moves on whenever the password, status or archiving changes (a trigger): a session
+    /// holding an older one is over.
+    pub session_epoch: i64,
 }
 
 pub async fn member(
@@ -65,7 +71,8 @@ pub async fn member(
     sqlx::query_as(
         "SELECT u.district_id, u.id, u.username, u.email, u.first_name, u.last_name, u.role, u.portal_role, u.status,
                 u.archived_at, u.password_temporary, d.slug AS district_slug, d.name AS district_name,
-                coalesce(array_agg(us.school_id) FILTER (WHERE us.school_id IS NOT NULL), '{}') AS school_ids
+                coalesce(array_agg(us.school_id) FILTER (WHERE us.school_id IS NOT NULL), '{}') AS school_ids,
+                u.session_epoch
          FROM users u JOIN districts d ON d.id = u.district_id
          LEFT JOIN user_schools us ON us.district_id = u.district_id AND us.user_id = u.id
          WHERE u.district_id = $1 AND u.id = $2
@@ -113,6 +120,9 @@ pub async fn insert_admin(
     Ok(id)
 }
 
+/// A new password (or temporary password). Every session of the account ends (the
+/// `users_end_sessions` trigger moves `session_epoch` on and forgets that a temporary
+/// password was used); the new epoch is returned, `None` when there is no such user.
 pub async fn set_password(
     db: impl PgExecutor<'_>,
     district_id: Uuid,
@@ -120,20 +130,58 @@ pub async fn set_password(
     hash: &str,
     temporary: bool,
     now: OffsetDateTime,
-) -> sqlx::Result<bool> {
-    Ok(sqlx::query(
+) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar(
         "UPDATE users SET password_hash = $3, password_temporary = $4, password_set_at = $5, version = version + 1
-         WHERE district_id = $1 AND id = $2",
+         WHERE district_id = $1 AND id = $2 RETURNING session_epoch",
     )
     .bind(district_id)
     .bind(id)
     .bind(hash)
     .bind(temporary)
     .bind(now)
+    .fetch_optional(db)
+    .await
+}
+
+/// Use up a temporary password at sign-in: true for the one sign-in that may use it (the
+/// hash it was checked against is still the account's, and it was not used before).
+pub async fn use_temporary_password(
+    db: impl PgExecutor<'_>,
+    district_id: Uuid,
+    id: Uuid,
+    checked_hash: &str,
+    now: OffsetDateTime,
+) -> sqlx::Result<bool> {
+    Ok(sqlx::query(
+        "UPDATE users SET temp_password_used_at = $4
+         WHERE district_id = $1 AND id = $2 AND password_temporary AND password_hash = $3
+           AND temp_password_used_at IS NULL",
+    )
+    .bind(district_id)
+    .bind(id)
+    .bind(checked_hash)
+    .bind(now)
     .execute(db)
     .await?
     .rows_affected()
         == 1)
+}
+
+/// The stored password hash of one user (for checking their current password).
+pub async fn password_hash(
+    db: impl PgExecutor<'_>,
+    district_id: Uuid,
+    id: Uuid,
+) -> sqlx::Result<Option<String>> {
+    Ok(sqlx::query_scalar::<_, Option<String>>(
+        "SELECT password_hash FROM users WHERE district_id = $1 AND id = $2",
+    )
+    .bind(district_id)
+    .bind(id)
+    .fetch_optional(db)
+    .await?
+    .flatten())
 }
 
 // ---- operators (installation-wide, not tenant data) ----
@@ -143,20 +191,21 @@ pub struct Operator {
     pub id: Uuid,
     pub email: String,
     pub password_hash: String,
+    pub session_epoch: i64,
 }
 
 pub async fn operator_by_email(
     db: impl PgExecutor<'_>,
     email: &str,
 ) -> sqlx::Result<Option<Operator>> {
-    sqlx::query_as("SELECT id, email, password_hash FROM operators WHERE lower(email) = lower($1)")
+    sqlx::query_as("SELECT id, email, password_hash, session_epoch FROM operators WHERE lower(email) = lower($1)")
         .bind(email)
         .fetch_optional(db)
         .await
 }
 
 pub async fn operator_by_id(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<Operator>> {
-    sqlx::query_as("SELECT id, email, password_hash FROM operators WHERE id = $1")
+    sqlx::query_as("SELECT id, email, password_hash, session_epoch FROM operators WHERE id = $1")
         .bind(id)
         .fetch_optional(db)
         .await

@@ -1,6 +1,6 @@
 //! Retention: uploaded files (and with them the completed and error files) are kept for a
 //! configured time, temporary passwords in completed files for 30 days; the history row
-//! and its counts stay. The search index's change notes are kept a day.
+//! and its counts stay. The search index's change notes and sign-in attempts are kept a day.
 
 use crate::config::Config;
 use anyhow::Result;
@@ -70,6 +70,8 @@ pub async fn purge(pool: &PgPool, config: &Config, now: OffsetDateTime) -> Resul
     // The search index's change notes (a day old: no index still needs them). Real time, as
     // the notes are stamped by the database.
     crate::db::search_index::purge_changes(pool).await?;
+    // Sign-in attempts older than a day (the throttle looks back 15 minutes).
+    crate::db::throttle::prune(pool, now).await?;
     if purged != Purged::default() {
         tracing::info!(
             files = purged.files,

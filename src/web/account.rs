@@ -1,9 +1,10 @@
 //! A person's own account page and password change (forced after a temporary password).
 
 use super::AppState;
+use super::client::ClientIp;
 use super::error::{AppError, AppResult};
 use super::page::{Chrome, chrome, render};
-use super::session::{Person, Reject, set_flash};
+use super::session::{Person, Reject, restamp, set_flash};
 use crate::auth;
 use crate::db;
 use crate::db::audit::Entry;
@@ -95,30 +96,54 @@ pub struct PasswordForm {
     confirm: String,
 }
 
+/// One's own password change. The current password is always asked for — the temporary
+/// one during a forced change, so a session that outlived a reset cannot choose it — and
+/// its guesses are counted like sign-ins (same account counter, same address). The new
+/// password must differ from it. The account's other sessions end; this one stays.
 pub async fn password_submit(
     State(state): State<AppState>,
+    ClientIp(client): ClientIp,
     session: Session,
     PasswordChanger(m): PasswordChanger,
     Form(form): Form<PasswordForm>,
 ) -> AppResult<Response> {
     let forced = m.password_temporary;
-    // The current password is asked for unless the person just signed in with a temporary one.
-    let current_ok = if forced {
-        true
-    } else {
-        let stored: Option<String> =
-            db::users::login_candidates(&state.pool, &m.username, Some(&m.district_slug))
-                .await?
-                .into_iter()
-                .find(|c| c.id == m.id)
-                .and_then(|c| c.password_hash);
-        let cur = form.current.clone();
-        tokio::task::spawn_blocking(move || stored.is_some_and(|h| auth::verify_password(&cur, &h)))
-            .await
-            .map_err(|e| AppError::Internal(e.into()))?
+    let now = state.clock.now();
+    let slot = state.passwords.enter().await?;
+    let limits = db::throttle::Limits {
+        per_account: state.config.login_max_failures,
+        per_address: state.config.login_max_failures_per_address,
     };
+    let key = db::throttle::user_key(m.district_id, m.id);
+    let attempt = match db::throttle::begin(
+        &state.pool,
+        &m.username,
+        &[key],
+        &client.to_string(),
+        limits,
+        now,
+    )
+    .await?
+    {
+        db::throttle::Attempt::Allowed(id) => id,
+        db::throttle::Attempt::Throttled => {
+            tracing::warn!(district = %m.district_id, user = %m.id, "password change throttled");
+            return Err(AppError::TooManyRequests);
+        }
+    };
+    let stored = db::users::password_hash(&state.pool, m.district_id, m.id).await?;
+    let cur = form.current.clone();
+    let current_ok = slot
+        .run(move || auth::verify_candidates(&cur, &[stored.as_deref()]) == [true])
+        .await?;
+    if current_ok {
+        db::throttle::succeeded(&state.pool, attempt).await?;
+    }
+    let which = if forced { "temporary" } else { "current" };
     let check = if !current_ok {
-        Err("the current password is wrong".to_string())
+        Err(format!("the {which} password is wrong"))
+    } else if form.password == form.current {
+        Err(format!("the new password must differ from the {which} one"))
     } else {
         auth::check_new_password(
             &form.password,
@@ -137,19 +162,12 @@ pub async fn password_submit(
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)?).into_response());
     }
     let pw = form.password;
-    let hash = tokio::task::spawn_blocking(move || auth::hash_password(&pw))
-        .await
-        .map_err(|e| AppError::Internal(e.into()))?;
+    let hash = slot.run(move || auth::hash_password(&pw)).await?;
+    drop(slot);
     let mut tx = state.pool.begin().await?;
-    db::users::set_password(
-        &mut *tx,
-        m.district_id,
-        m.id,
-        &hash,
-        false,
-        state.clock.now(),
-    )
-    .await?;
+    let epoch = db::users::set_password(&mut *tx, m.district_id, m.id, &hash, false, now)
+        .await?
+        .ok_or(AppError::NotFound)?;
     let actor = Person::Member(m.clone()).actor();
     db::audit::record(
         &mut *tx,
@@ -166,6 +184,8 @@ pub async fn password_submit(
     )
     .await?;
     tx.commit().await?;
+    // The change ended every session of the account (its epoch moved on) but this one.
+    restamp(&session, epoch).await?;
     set_flash(&session, "success", "Your password has been changed.").await;
     Ok(Redirect::to("/").into_response())
 }

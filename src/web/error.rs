@@ -24,6 +24,8 @@ pub enum AppError {
     TooLarge(u64),
     #[error("too many failed sign-ins; try again in 15 minutes")]
     TooManyRequests,
+    #[error("the server is busy; try again in a few seconds")]
+    Busy,
     #[error("the form expired or did not come from this site; reload the page and try again")]
     Csrf,
     #[error("database error")]
@@ -43,6 +45,7 @@ impl AppError {
             AppError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Db(_) | AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -77,6 +80,15 @@ impl AppError {
     }
 }
 
+/// What a 503 `Busy` asks the client to wait, in seconds.
+const BUSY_RETRY_AFTER_SECS: &str = "5";
+
+impl From<crate::auth::Busy> for AppError {
+    fn from(_: crate::auth::Busy) -> Self {
+        AppError::Busy
+    }
+}
+
 #[derive(Template)]
 #[template(path = "error.html")]
 struct ErrorPage {
@@ -94,10 +106,17 @@ impl IntoResponse for AppError {
             title: status.canonical_reason().unwrap_or("Error").to_string(),
             message: self.public_message(),
         };
-        match page.render() {
+        let mut response = match page.render() {
             Ok(html) => (status, Html(html)).into_response(),
             Err(_) => (status, self.public_message()).into_response(),
+        };
+        if matches!(self, AppError::Busy) {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static(BUSY_RETRY_AFTER_SECS),
+            );
         }
+        response
     }
 }
 

@@ -1,6 +1,7 @@
 //! Sign-in and sign-out.
 
 use super::AppState;
+use super::client::ClientIp;
 use super::error::{AppError, AppResult};
 use super::page::{Chrome, chrome, render};
 use super::session::{Person, Who, set_flash, sign_in, sign_out};
@@ -8,11 +9,10 @@ use crate::auth;
 use crate::db;
 use askama::Template;
 use axum::Form;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use std::net::SocketAddr;
 use time::Duration;
 use tower_sessions::Session;
 
@@ -50,21 +50,31 @@ pub struct LoginForm {
     district: String,
 }
 
+/// The accounts a sign-in name may mean.
+enum Accounts {
+    Operator(db::users::Operator),
+    Members(Vec<db::users::LoginCandidate>),
+}
+
 enum Outcome {
-    Operator(uuid::Uuid),
+    Operator(db::users::Operator),
     Member(db::users::LoginCandidate),
     WrongPassword,
     Ambiguous,
 }
 
+/// Sign-in: wait for a password slot (or 503 at once; no database connection is held while
+/// waiting), find the accounts the name means, count the attempt against them and the
+/// address before any hashing (or 429), check the password with the same argon2 work on
+/// every path, then let the one account in.
 pub async fn submit(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     session: Session,
     Form(form): Form<LoginForm>,
 ) -> AppResult<Response> {
     let login = form.login.trim().to_lowercase();
-    let ip = peer.ip().to_string();
+    let ip = client.to_string();
     let district = form.district.trim().to_lowercase();
     let now = state.clock.now();
     let again = |status: StatusCode, error: String, ask_district: bool| {
@@ -83,22 +93,42 @@ pub async fn submit(
         }
     };
 
-    if db::throttle::recent_failures(&state.pool, &login, &ip, now).await?
-        >= state.config.login_max_failures
+    let slot = state.passwords.enter().await.inspect_err(|_| {
+        tracing::warn!(ip = %ip, "sign-in refused: every password slot is taken");
+    })?;
+    let accounts = find_accounts(&state, &login, &district).await?;
+    let limits = db::throttle::Limits {
+        per_account: state.config.login_max_failures,
+        per_address: state.config.login_max_failures_per_address,
+    };
+    let attempt = match db::throttle::begin(
+        &state.pool,
+        &login,
+        &accounts.keys(&login),
+        &ip,
+        limits,
+        now,
+    )
+    .await?
     {
-        tracing::warn!(ip = %ip, "sign-in throttled");
-        return again(
-            StatusCode::TOO_MANY_REQUESTS,
-            AppError::TooManyRequests.to_string(),
-            false,
-        )
-        .await;
+        db::throttle::Attempt::Allowed(id) => id,
+        db::throttle::Attempt::Throttled => {
+            drop(slot);
+            tracing::warn!(ip = %ip, "sign-in throttled");
+            return again(
+                StatusCode::TOO_MANY_REQUESTS,
+                AppError::TooManyRequests.to_string(),
+                false,
+            )
+            .await;
+        }
+    };
+    let outcome = check_password(&slot, accounts, &form.password).await?;
+    if !matches!(outcome, Outcome::WrongPassword) {
+        db::throttle::succeeded(&state.pool, attempt).await?;
     }
-
-    let outcome = check_credentials(&state, &login, &form.password, &district).await?;
     match outcome {
         Outcome::WrongPassword => {
-            db::throttle::record(&state.pool, &login, &ip, false, now).await?;
             again(
                 StatusCode::UNAUTHORIZED,
                 "The sign-in name or password is wrong.".into(),
@@ -114,10 +144,9 @@ pub async fn submit(
             )
             .await
         }
-        Outcome::Operator(id) => {
-            db::throttle::record(&state.pool, &login, &ip, true, now).await?;
-            sign_in(&session, Who::Operator(id)).await?;
-            tracing::info!(operator = %id, "operator signed in");
+        Outcome::Operator(op) => {
+            sign_in(&session, Who::Operator(op.id), op.session_epoch).await?;
+            tracing::info!(operator = %op.id, "operator signed in");
             Ok(Redirect::to("/").into_response())
         }
         Outcome::Member(c) => {
@@ -153,13 +182,35 @@ pub async fn submit(
                 )
                 .await;
             }
-            db::throttle::record(&state.pool, &login, &ip, true, now).await?;
+            // A temporary password works once (SPEC §2): the session it opens must choose
+            // the password; a second sign-in with it is refused.
+            if c.password_temporary
+                && (c.temp_password_used_at.is_some()
+                    || !db::users::use_temporary_password(
+                        &state.pool,
+                        c.district_id,
+                        c.id,
+                        c.password_hash.as_deref().unwrap_or_default(),
+                        now,
+                    )
+                    .await?)
+            {
+                return again(
+                    StatusCode::FORBIDDEN,
+                    "This temporary password has already been used. Ask your administrator to reset it."
+                        .into(),
+                    false,
+                )
+                .await;
+            }
+            drop(slot);
             sign_in(
                 &session,
                 Who::Member {
                     district_id: c.district_id,
                     user_id: c.id,
                 },
+                c.session_epoch,
             )
             .await?;
             tracing::info!(district = %c.district_id, user = %c.id, "signed in");
@@ -177,55 +228,71 @@ pub async fn submit(
     }
 }
 
-async fn check_credentials(
-    state: &AppState,
-    login: &str,
-    password: &str,
-    district: &str,
-) -> AppResult<Outcome> {
-    if login.is_empty() || password.is_empty() {
-        return Ok(Outcome::WrongPassword);
-    }
+/// The operator with this email (when no district is given), else the members whose email
+/// or username it is.
+async fn find_accounts(state: &AppState, login: &str, district: &str) -> AppResult<Accounts> {
     if district.is_empty()
         && let Some(op) = db::users::operator_by_email(&state.pool, login).await?
     {
-        let pw = password.to_string();
-        let ok = tokio::task::spawn_blocking(move || auth::verify_password(&pw, &op.password_hash))
-            .await
-            .map_err(|e| AppError::Internal(e.into()))?;
-        return Ok(if ok {
-            Outcome::Operator(op.id)
-        } else {
-            Outcome::WrongPassword
-        });
+        return Ok(Accounts::Operator(op));
     }
-    let candidates = db::users::login_candidates(
-        &state.pool,
-        login,
-        (!district.is_empty()).then_some(district),
-    )
-    .await?;
-    let pw = password.to_string();
-    let matched = tokio::task::spawn_blocking(move || {
-        if candidates.is_empty() {
-            auth::dummy_verify(&pw);
-            return Vec::new();
+    Ok(Accounts::Members(
+        db::users::login_candidates(
+            &state.pool,
+            login,
+            (!district.is_empty()).then_some(district),
+        )
+        .await?,
+    ))
+}
+
+impl Accounts {
+    /// The throttle counters this attempt counts against: one per account, or the name.
+    fn keys(&self, login: &str) -> Vec<String> {
+        match self {
+            Accounts::Operator(op) => vec![db::throttle::operator_key(op.id)],
+            Accounts::Members(m) if m.is_empty() => vec![db::throttle::name_key(login)],
+            Accounts::Members(m) => m
+                .iter()
+                .map(|c| db::throttle::user_key(c.district_id, c.id))
+                .collect(),
         }
-        candidates
-            .into_iter()
-            .filter(|c| {
-                c.password_hash
-                    .as_deref()
-                    .is_some_and(|h| auth::verify_password(&pw, h))
-            })
-            .collect::<Vec<_>>()
-    })
-    .await
-    .map_err(|e| AppError::Internal(e.into()))?;
-    Ok(match matched.len() {
-        0 => Outcome::WrongPassword,
-        1 => Outcome::Member(matched.into_iter().next().expect("one")),
-        _ => Outcome::Ambiguous,
+    }
+}
+
+/// Check the password in the slot; the argon2 work is the same on every failed path
+/// (`auth::verify_candidates`).
+async fn check_password(
+    slot: &auth::Slot,
+    accounts: Accounts,
+    password: &str,
+) -> AppResult<Outcome> {
+    let pw = password.to_string();
+    let hashes: Vec<Option<String>> = match &accounts {
+        Accounts::Operator(op) => vec![Some(op.password_hash.clone())],
+        Accounts::Members(m) => m.iter().map(|c| c.password_hash.clone()).collect(),
+    };
+    let matched = slot
+        .run(move || {
+            let refs: Vec<Option<&str>> = hashes.iter().map(Option::as_deref).collect();
+            auth::verify_candidates(&pw, &refs)
+        })
+        .await?;
+    Ok(match accounts {
+        Accounts::Operator(op) if matched.first() == Some(&true) => Outcome::Operator(op),
+        Accounts::Operator(_) => Outcome::WrongPassword,
+        Accounts::Members(m) => {
+            let mut right: Vec<_> = m
+                .into_iter()
+                .zip(matched)
+                .filter_map(|(c, ok)| ok.then_some(c))
+                .collect();
+            match right.len() {
+                0 => Outcome::WrongPassword,
+                1 => Outcome::Member(right.pop().expect("one")),
+                _ => Outcome::Ambiguous,
+            }
+        }
     })
 }
 

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod api;
+pub mod client;
 pub mod districts;
 pub mod error;
 pub mod login;
@@ -42,6 +43,8 @@ pub struct AppState {
     pub clock: Clock,
     pub queue: crate::jobs::Queue,
     pub search: crate::search::Registry,
+    /// Slots for password hashing and verification (sign-in storms wait here or get 503).
+    pub passwords: crate::auth::PasswordGate,
 }
 
 impl AppState {
@@ -49,12 +52,19 @@ impl AppState {
         let queue = crate::jobs::Queue::new(pool.clone(), config.clone(), clock.clone());
         let search =
             crate::search::Registry::new(config.search_index_min_users, config.search_index_max_mb);
+        let slots = crate::auth::password_slots(
+            config.password_hashing_slots,
+            std::thread::available_parallelism().map_or(2, |n| n.get()),
+            pool.options().get_max_connections() as usize,
+        );
+        let passwords = crate::auth::PasswordGate::new(slots, config.password_hashing_queue);
         AppState {
             pool,
             config,
             clock,
             queue,
             search,
+            passwords,
         }
     }
 }

@@ -22,6 +22,8 @@ const WHO: &str = "who";
 const CSRF: &str = "csrf";
 const FLASH: &str = "flash";
 const SEEN: &str = "seen";
+/// The account's `session_epoch` when this session signed in (see `db::users::Member`).
+const EPOCH: &str = "epoch";
 pub const CSRF_FIELD: &str = "_csrf";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -82,8 +84,9 @@ pub async fn csrf_token(session: &Session) -> String {
     token
 }
 
-/// Sign in: a new session id (against fixation), a new CSRF token, and who it is.
-pub async fn sign_in(session: &Session, who: Who) -> Result<(), AppError> {
+/// Sign in: a new session id (against fixation), a new CSRF token, who it is, and the
+/// account's session epoch (a later reset, password change or deactivation ends it).
+pub async fn sign_in(session: &Session, who: Who, epoch: i64) -> Result<(), AppError> {
     session
         .cycle_id()
         .await
@@ -93,7 +96,16 @@ pub async fn sign_in(session: &Session, who: Who) -> Result<(), AppError> {
         .insert(WHO, who)
         .await
         .map_err(|e| AppError::Internal(anyhow::anyhow!("session: {e}")))?;
-    Ok(())
+    restamp(session, epoch).await
+}
+
+/// Keep this session signed in across a change that ended the account's other sessions
+/// (one's own password change): the account's new epoch.
+pub async fn restamp(session: &Session, epoch: i64) -> Result<(), AppError> {
+    session
+        .insert(EPOCH, epoch)
+        .await
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("session: {e}")))
 }
 
 pub async fn sign_out(session: &Session) {
@@ -277,12 +289,16 @@ impl FromRequestParts<AppState> for Person {
         if who.is_some() {
             touch(&session).await;
         }
+        let epoch: Option<i64> = session.get(EPOCH).await.ok().flatten();
         let person = match who {
             None => return Err(Reject::SignIn),
             Some(Who::Operator(id)) => match db::users::operator_by_id(&state.pool, id)
                 .await
                 .map_err(AppError::from)?
             {
+                Some(op) if Some(op.session_epoch) != epoch => {
+                    return Err(ended(&session).await);
+                }
                 Some(op) => Person::Operator {
                     id: op.id,
                     email: op.email,
@@ -300,6 +316,15 @@ impl FromRequestParts<AppState> for Person {
                     .await
                     .map_err(AppError::from)?;
                 match member {
+                    Some(m)
+                        if m.status == "active"
+                            && m.archived_at.is_none()
+                            && Some(m.session_epoch) != epoch =>
+                    {
+                        // The password was reset or changed, or the account deactivated and
+                        // reactivated, since this session signed in.
+                        return Err(ended(&session).await);
+                    }
                     Some(m) if m.status == "active" && m.archived_at.is_none() => {
                         let path = parts.uri.path();
                         if m.password_temporary && path != "/account/password" && path != "/logout"
@@ -328,6 +353,18 @@ impl FromRequestParts<AppState> for Person {
         };
         Ok(person)
     }
+}
+
+/// Sign a session out whose account's sessions were ended since it signed in.
+async fn ended(session: &Session) -> Reject {
+    sign_out(session).await;
+    set_flash(
+        session,
+        "info",
+        "You were signed out: your password was changed or reset, or an administrator changed your account. Sign in again.",
+    )
+    .await;
+    Reject::SignIn
 }
 
 /// Proof that the request comes from an admin of one district, and which schools they may

@@ -507,6 +507,7 @@ async fn an_admin_uploads_maps_searches_and_manages_users_in_chromium(pool: PgPo
     assert_eq!(b.path().await, "/account/password");
     b.screenshot("set-password").await;
     let own = "Student1-chose-this-one";
+    b.fill("input[name=current]", &temp).await;
     b.fill("input[name=password]", own).await;
     b.fill("input[name=confirm]", own).await;
     b.click("form[action='/account/password'] button[type=submit]")

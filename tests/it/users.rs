@@ -353,6 +353,7 @@ async fn temporary_passwords_work_once_expire_and_reset(pool: PgPool) {
         .post(
             "/account/password",
             &[
+                ("current", &temp),
                 ("password", "my-own-secret-9"),
                 ("confirm", "my-own-secret-9"),
             ],

@@ -94,15 +94,13 @@ pub async fn create(
         None => (auth::generate_temporary(), true),
     };
     let to_hash = secret.clone();
-    let hash = tokio::task::spawn_blocking(move || {
-        if temporary {
-            auth::hash_temporary(&to_hash)
-        } else {
-            auth::hash_password(&to_hash)
-        }
-    })
-    .await
-    .map_err(|e| AppError::Internal(e.into()))?;
+    let hash = if temporary {
+        auth::hash_temporary(&to_hash)
+    } else {
+        // argon2 takes a password slot, like sign-ins (503 when they are all taken).
+        let slot = state.passwords.enter().await?;
+        slot.run(move || auth::hash_password(&to_hash)).await?
+    };
 
     let id = Uuid::new_v4();
     let mut tx = state.pool.begin().await?;
