@@ -333,6 +333,27 @@ pub async fn start(
     Ok(Server { addr, handle })
 }
 
+/// Descriptors the process needs besides its connections: the database pool, uploads
+/// being written, files being read, logs.
+const DESCRIPTORS_BESIDES_CONNECTIONS: u64 = 128;
+
+/// The connection cap only protects the server if the process may open that many
+/// descriptors and more; say so at start when it may not.
+fn warn_if_descriptors_run_short(max_connections: usize) {
+    use nix::sys::resource::{Resource, getrlimit};
+    if let Ok((soft, _hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        let needed = max_connections as u64 + DESCRIPTORS_BESIDES_CONNECTIONS;
+        if soft < needed {
+            tracing::warn!(
+                open_files_limit = soft,
+                max_connections,
+                "the open-files limit is below ROLLCALL_MAX_CONNECTIONS + {DESCRIPTORS_BESIDES_CONNECTIONS}: \
+                 raise it (ulimit -n, LimitNOFILE=) or lower ROLLCALL_MAX_CONNECTIONS"
+            );
+        }
+    }
+}
+
 async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
@@ -340,6 +361,7 @@ async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     use hyper_util::rt::{TokioIo, TokioTimer};
+    warn_if_descriptors_run_short(config.max_connections);
     let slots = Arc::new(tokio::sync::Semaphore::new(config.max_connections.max(1)));
     let header_timeout = std::time::Duration::from_secs(config.header_timeout_secs.max(1));
     let body_timeout = std::time::Duration::from_secs(config.body_timeout_secs.max(1));

@@ -209,6 +209,35 @@ async fn more_half_open_connections_than_the_cap_do_not_lock_out_a_client(pool: 
 }
 
 #[sqlx::test(migrations = "./migrations")]
+async fn the_connection_cap_holds_further_connections_until_one_closes(pool: PgPool) {
+    // The default header timeout (20 s): only the client closing frees a slot here.
+    let app = TestApp::spawn_with(pool, |c| c.max_connections = 2).await;
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut s = TcpStream::connect(app.addr).await.unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n")
+            .await
+            .unwrap();
+        held.push(s);
+    }
+    let mut waiting = TcpStream::connect(app.addr).await.unwrap();
+    waiting
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    // Both slots are held: the third connection is not served (a pause, not a deadline:
+    // the answer must not come at all while the slots are taken).
+    let mut byte = [0u8; 1];
+    let early = tokio::time::timeout(Duration::from_millis(700), waiting.read(&mut byte)).await;
+    assert!(early.is_err(), "served beyond the cap: {early:?}");
+    // One holder goes away; its slot goes to the waiting connection.
+    drop(held.pop());
+    let answer = read_answer(&mut waiting).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.body, "ok");
+}
+
+#[sqlx::test(migrations = "./migrations")]
 async fn a_stalled_request_body_is_refused_by_the_body_timeout(pool: PgPool) {
     let app = TestApp::spawn_with(pool, |c| c.body_timeout_secs = 1).await;
     let d = app.district("alpha").await;
