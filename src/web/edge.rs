@@ -153,3 +153,25 @@ async fn database_reachable(state: &AppState) -> bool {
         Ok(Ok(_))
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_paths_are_api_and_nothing_else() {
+        for p in ["/api", "/api/", "/api/v1/users", "/api/v2/x"] {
+            assert!(is_api(p), "{p}");
+        }
+        for p in ["/", "/apis", "/api-docs", "/users", "/static/api/x"] {
+            assert!(!is_api(p), "{p}");
+        }
+    }
+
+    #[test]
+    fn the_body_limit_is_the_upload_limit_and_room_for_multipart_framing() {
+        let mut config = Config::for_tests("/tmp".into());
+        config.max_upload_mb = 2;
+        assert_eq!(body_limit(&config), 3 * 1024 * 1024);
+    }
+}
