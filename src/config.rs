@@ -41,6 +41,37 @@ pub struct Config {
     )]
     pub max_upload_mb: u64,
 
+    /// Seconds a client has to send a request's headers, counted from the connection's
+    /// opening or from the end of its previous answer (so it is also how long an idle
+    /// keep-alive connection stays open). A connection over it is closed.
+    #[arg(
+        long,
+        env = "ROLLCALL_HEADER_TIMEOUT_SECS",
+        default_value_t = 20,
+        global = true
+    )]
+    pub header_timeout_secs: u64,
+
+    /// Longest pause, in seconds, between two pieces of a request body (an upload that
+    /// stalls longer is refused with 408).
+    #[arg(
+        long,
+        env = "ROLLCALL_BODY_TIMEOUT_SECS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub body_timeout_secs: u64,
+
+    /// Connections served at once; further ones wait, unaccepted, until one closes. Keep
+    /// it well below the open-files limit (`ulimit -n`).
+    #[arg(
+        long,
+        env = "ROLLCALL_MAX_CONNECTIONS",
+        default_value_t = 512,
+        global = true
+    )]
+    pub max_connections: usize,
+
     /// Failed sign-ins allowed per account and address within 15 minutes.
     #[arg(
         long,
@@ -200,6 +231,9 @@ impl Config {
             data_dir,
             public_url: None,
             max_upload_mb: 200,
+            header_timeout_secs: 20,
+            body_timeout_secs: 30,
+            max_connections: 512,
             login_max_failures: 5,
             login_max_failures_per_address: 50,
             trust_proxy: false,

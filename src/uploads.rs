@@ -35,6 +35,12 @@ pub enum AcceptError {
     NoFile,
     #[error("{0}")]
     Refused(String),
+    /// The request carrying the file failed before its end (cut short, malformed, stalled).
+    #[error("the upload was interrupted: {cause}")]
+    Body {
+        cause: Box<dyn std::error::Error + Send + Sync>,
+        limit_mb: u64,
+    },
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
@@ -57,7 +63,7 @@ pub async fn store<S, E>(
 ) -> Result<Stored, AcceptError>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
-    E: std::fmt::Display,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let run_id = Uuid::new_v4();
     let path = storage::upload_path(&queue.config.data_dir, district_id, run_id);
@@ -67,9 +73,10 @@ where
             Ok(c) => c,
             Err(e) => {
                 w.abandon().await;
-                return Err(AcceptError::Other(anyhow::anyhow!(
-                    "the upload was interrupted: {e}"
-                )));
+                return Err(AcceptError::Body {
+                    cause: e.into(),
+                    limit_mb: queue.config.max_upload_mb,
+                });
             }
         };
         w.write(&chunk).await?;

@@ -11,7 +11,6 @@ use axum::extract::{FromRequestParts, Multipart, Path, Query, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use futures::StreamExt;
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -64,7 +63,7 @@ pub async fn create_upload(
     while let Some(field) = multipart
         .next_field()
         .await
-        .map_err(|e| AppError::BadRequest(e.body_text()))?
+        .map_err(|e| super::error::multipart_error(&e, state.config.max_upload_mb))?
     {
         match field.name() {
             Some("dry_run") => {
@@ -77,9 +76,8 @@ pub async fn create_upload(
             Some("source") => source = field.text().await.ok().filter(|s| !s.trim().is_empty()),
             Some("file") if stored.is_none() => {
                 let file_name = field.file_name().unwrap_or("upload.csv").to_string();
-                let body = field.map(|chunk| chunk.map_err(|e| e.body_text()));
                 stored = Some(
-                    uploads::store(&state.queue, who.district_id, &file_name, Box::pin(body))
+                    uploads::store(&state.queue, who.district_id, &file_name, Box::pin(field))
                         .await
                         .map_err(super::uploads::accept_error)?,
                 );

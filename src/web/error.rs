@@ -28,6 +28,10 @@ pub enum AppError {
     Busy,
     #[error("the form expired or did not come from this site; reload the page and try again")]
     Csrf,
+    #[error("the request body stalled and was stopped; send it again")]
+    BodyTimeout,
+    #[error("{DATABASE_DOWN}")]
+    Unavailable,
     #[error("database error")]
     Db(#[from] sqlx::Error),
     #[error("internal error")]
@@ -46,6 +50,9 @@ impl AppError {
             AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             AppError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Db(e) if database_down(e) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Db(_) | AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -53,6 +60,7 @@ impl AppError {
     /// The message shown to the person; internal details never leave the server.
     pub fn public_message(&self) -> String {
         match self {
+            AppError::Db(e) if database_down(e) => DATABASE_DOWN.into(),
             AppError::Db(e) => crate::db::constraint_message(e)
                 .map(str::to_string)
                 .unwrap_or_else(|| "Something went wrong on our side. It has been logged.".into()),
@@ -142,6 +150,52 @@ impl IntoResponse for ApiError {
         )
             .into_response()
     }
+}
+
+const DATABASE_DOWN: &str = "The database cannot be reached right now. Try again in a minute; if it lasts, tell the operator.";
+
+/// PostgreSQL is unreachable, not answering in time, or shutting down: the request was
+/// fine and may be tried again (503), unlike an error in what was asked (500).
+fn database_down(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        // connection_exception (08…), admin/crash shutdown, cannot connect now (57P01-03)
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|c| c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03")),
+        _ => false,
+    }
+}
+
+/// A multipart body that could not be read is the sender's to fix, never a 500: stalled
+/// past the body timeout (408), over the size limit (413), or cut short or malformed (400).
+pub fn multipart_error(e: &axum::extract::multipart::MultipartError, limit_mb: u64) -> AppError {
+    if stalled(e) {
+        return AppError::BodyTimeout;
+    }
+    match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => AppError::TooLarge(limit_mb),
+        _ => AppError::BadRequest(format!(
+            "the upload could not be read ({}); nothing was stored — send it again",
+            e.body_text()
+        )),
+    }
+}
+
+/// Whether the body timeout (`tower_http::timeout::TimeoutBody`) is behind this error.
+fn stalled(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 pub type AppResult<T> = Result<T, AppError>;

@@ -4,6 +4,7 @@ pub mod account;
 pub mod api;
 pub mod client;
 pub mod districts;
+pub mod edge;
 pub mod error;
 pub mod login;
 pub mod page;
@@ -230,7 +231,12 @@ pub fn router(state: AppState) -> Router {
 
     let mut pages = Router::new();
     let mut rest = Router::new();
-    for (info, method_router) in table() {
+    for (info, mut method_router) in table() {
+        if info.path.ends_with("{*rest}") && info.verb == Verb::Get {
+            // Any other method on an unknown API path is a 404 too, not a 405 (one of the
+            // path's method routers may carry the fallback).
+            method_router = method_router.fallback(api::not_found);
+        }
         match info.area {
             Area::Page => pages = pages.route(info.path, method_router),
             Area::Api | Area::Open => rest = rest.route(info.path, method_router),
@@ -241,7 +247,11 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             session::csrf_guard,
         ))
-        .layer(sessions);
+        .layer(sessions)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            edge::session_store_errors,
+        ));
 
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
@@ -249,7 +259,10 @@ pub fn router(state: AppState) -> Router {
         .merge(rest)
         .nest_service("/static", ServeDir::new(static_dir()))
         .fallback(|| async { error::AppError::NotFound })
-        .layer(DefaultBodyLimit::max((state.config.max_upload_bytes() + 1024 * 1024) as usize))
+        .layer(axum::middleware::from_fn(edge::api_json_errors))
+        .layer(axum::middleware::from_fn(edge::no_store))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), edge::content_length))
+        .layer(DefaultBodyLimit::max(edge::body_limit(&state.config) as usize))
         .layer(SetResponseHeaderLayer::overriding(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP)))
         .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
@@ -308,6 +321,14 @@ pub struct Server {
 }
 
 /// Bind `state.config.bind` (port 0 picks a free one) and serve until `shutdown` resolves.
+///
+/// Our own accept loop over hyper (axum::serve cannot set these): at most
+/// `max_connections` connections at once (further ones wait in the kernel's backlog,
+/// unaccepted, holding no descriptor of ours); `header_timeout_secs` to send a request's
+/// headers, counted from the connection's opening or the end of the previous answer, so
+/// half-sent requests and idle keep-alive connections are closed; `body_timeout_secs` at
+/// most between two pieces of a request body. On shutdown no connection is accepted any
+/// more, idle ones close, and answers under way finish.
 pub async fn start(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -316,11 +337,89 @@ pub async fn start(
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", state.config.bind))?;
     let addr = listener.local_addr()?;
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let handle = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-    });
+    let config = state.config.clone();
+    let app = router(state);
+    let handle = tokio::spawn(serve(listener, app, config, shutdown));
     Ok(Server { addr, handle })
+}
+
+/// Descriptors the process needs besides its connections: the database pool, uploads
+/// being written, files being read, logs.
+const DESCRIPTORS_BESIDES_CONNECTIONS: u64 = 128;
+
+/// The connection cap only protects the server if the process may open that many
+/// descriptors and more; say so at start when it may not.
+fn warn_if_descriptors_run_short(max_connections: usize) {
+    use nix::sys::resource::{Resource, getrlimit};
+    if let Ok((soft, _hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        let needed = max_connections as u64 + DESCRIPTORS_BESIDES_CONNECTIONS;
+        if soft < needed {
+            tracing::warn!(
+                open_files_limit = soft,
+                max_connections,
+                "the open-files limit is below ROLLCALL_MAX_CONNECTIONS + {DESCRIPTORS_BESIDES_CONNECTIONS}: \
+                 raise it (ulimit -n, LimitNOFILE=) or lower ROLLCALL_MAX_CONNECTIONS"
+            );
+        }
+    }
+}
+
+async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    config: Arc<Config>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    warn_if_descriptors_run_short(config.max_connections);
+    let slots = Arc::new(tokio::sync::Semaphore::new(config.max_connections.max(1)));
+    let header_timeout = std::time::Duration::from_secs(config.header_timeout_secs.max(1));
+    let body_timeout = std::time::Duration::from_secs(config.body_timeout_secs.max(1));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .keep_alive(true);
+    tokio::pin!(shutdown);
+    loop {
+        // A free slot first, then a connection: beyond the cap, clients wait unaccepted.
+        let permit = tokio::select! {
+            permit = slots.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Out of descriptors or the like: wait a moment rather than spin.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+            let mut req = req.map(|body| {
+                axum::body::Body::new(tower_http::timeout::TimeoutBody::new(body_timeout, body))
+            });
+            req.extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
+            tower::ServiceExt::oneshot(app.clone(), req)
+        });
+        let conn = builder.serve_connection(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }

@@ -214,7 +214,7 @@ pub async fn read_file_field(mut multipart: Multipart, limit: u64) -> AppResult<
     while let Some(mut field) = multipart
         .next_field()
         .await
-        .map_err(|e| AppError::BadRequest(e.body_text()))?
+        .map_err(|e| super::error::multipart_error(&e, limit / (1024 * 1024)))?
     {
         if field.name() != Some("file") {
             continue;
@@ -224,7 +224,7 @@ pub async fn read_file_field(mut multipart: Multipart, limit: u64) -> AppResult<
         while let Some(chunk) = field
             .chunk()
             .await
-            .map_err(|e| AppError::BadRequest(e.body_text()))?
+            .map_err(|e| super::error::multipart_error(&e, limit / (1024 * 1024)))?
         {
             bytes.extend_from_slice(&chunk);
             if bytes.len() as u64 > limit {

@@ -116,7 +116,7 @@ pub async fn sign_out(session: &Session) {
 /// `_csrf` form field, the `_csrf` query parameter for file uploads, or an `X-CSRF-Token`
 /// header) and, when the browser sends one, an Origin of this site.
 pub async fn csrf_guard(
-    State(_state): State<AppState>,
+    State(state): State<AppState>,
     session: Session,
     req: Request,
     next: Next,
@@ -125,7 +125,7 @@ pub async fn csrf_guard(
     if safe || req.uri().path().starts_with("/api/") {
         return next.run(req).await;
     }
-    if !origin_ok(&req) {
+    if !origin_ok(&req, state.config.public_url.as_deref()) {
         tracing::warn!(path = %req.uri().path(), "cross-origin form post refused");
         return AppError::Csrf.into_response();
     }
@@ -184,7 +184,12 @@ fn serde_urlencoded_pairs(s: &str) -> Vec<(String, String)> {
     serde_urlencoded::from_str::<Vec<(String, String)>>(s).unwrap_or_default()
 }
 
-fn origin_ok(req: &Request) -> bool {
+/// Whether a request's `Origin`, when the browser sends one, is this site: scheme, host and
+/// port all equal to those of `ROLLCALL_PUBLIC_URL` when it is set; else to what a reverse
+/// proxy says the browser asked for (`X-Forwarded-Proto` / `X-Forwarded-Host`); else to
+/// `Host` over plain http (the server itself speaks no TLS). A browser cannot set those
+/// headers on a cross-site form, so trusting them does not open a hole.
+fn origin_ok(req: &Request, public_url: Option<&str>) -> bool {
     let Some(origin) = req
         .headers()
         .get(header::ORIGIN)
@@ -192,15 +197,42 @@ fn origin_ok(req: &Request) -> bool {
     else {
         return true; // older browsers and non-browser clients; the token still applies
     };
-    let Some(host) = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return false;
+    let Some(origin) = site_of(origin) else {
+        return false; // "null" (sandboxed frames, some redirects) or garbage
     };
-    let origin_host = origin.split("://").nth(1).unwrap_or("");
-    origin_host.eq_ignore_ascii_case(host)
+    let expected = match public_url {
+        Some(url) => site_of(url),
+        None => {
+            let forwarded = |name: &str| {
+                req.headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    // A chain of proxies lists the first (the browser's) one first.
+                    .and_then(|v| v.split(',').next())
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty())
+            };
+            let scheme = forwarded("x-forwarded-proto").unwrap_or("http");
+            let host = forwarded("x-forwarded-host").or_else(|| {
+                req.headers()
+                    .get(header::HOST)
+                    .and_then(|v| v.to_str().ok())
+            });
+            host.and_then(|h| site_of(&format!("{scheme}://{h}")))
+        }
+    };
+    expected.is_some_and(|site| site == origin)
+}
+
+/// The scheme, host and port of a URL or origin (the port filled in for http and https).
+fn site_of(url: &str) -> Option<(String, String, u16)> {
+    let url = reqwest::Url::parse(url).ok()?;
+    let scheme = url.scheme().to_string();
+    if scheme != "http" && scheme != "https" {
+        return None;
+    }
+    let host = url.host_str()?.to_ascii_lowercase();
+    Some((scheme, host, url.port_or_known_default()?))
 }
 
 /// A signed-in person.

@@ -624,7 +624,7 @@ pub async fn upload(
     while let Some(mut field) = multipart
         .next_field()
         .await
-        .map_err(|e| AppError::BadRequest(format!("the upload could not be read: {e}")))?
+        .map_err(|e| super::error::multipart_error(&e, state.config.max_upload_mb))?
     {
         if field.name() != Some("file") {
             continue;
@@ -646,9 +646,10 @@ pub async fn upload(
                 Ok(None) => break,
                 Err(e) => {
                     writer.abandon().await;
-                    return Err(AppError::BadRequest(format!(
-                        "the upload could not be read: {e}"
-                    )));
+                    return Err(super::error::multipart_error(
+                        &e,
+                        state.config.max_upload_mb,
+                    ));
                 }
             }
         }

@@ -2,7 +2,7 @@
 //! detail page with its three downloads, the header mapper, and review of mass changes.
 
 use super::AppState;
-use super::error::{AppError, AppResult};
+use super::error::{AppError, AppResult, multipart_error};
 use super::page::{Chrome, chrome, render};
 use super::session::{DistrictAdmin, set_flash};
 use crate::db;
@@ -17,7 +17,6 @@ use axum::body::Body;
 use axum::extract::{Multipart, Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use futures::StreamExt;
 use std::collections::HashMap;
 use tower_sessions::Session;
 use uuid::Uuid;
@@ -120,7 +119,7 @@ pub async fn create(
     while let Some(field) = multipart
         .next_field()
         .await
-        .map_err(|e| AppError::BadRequest(e.body_text()))?
+        .map_err(|e| multipart_error(&e, state.config.max_upload_mb))?
     {
         match field.name() {
             Some("dry_run") => {
@@ -136,9 +135,8 @@ pub async fn create(
                 if file_name.is_empty() {
                     return Err(AppError::BadRequest("choose a file to upload".into()));
                 }
-                let body = field.map(|chunk| chunk.map_err(|e| e.body_text()));
                 stored = Some(
-                    uploads::store(&state.queue, scope.district_id, &file_name, Box::pin(body))
+                    uploads::store(&state.queue, scope.district_id, &file_name, Box::pin(field))
                         .await
                         .map_err(accept_error)?,
                 );
@@ -183,6 +181,14 @@ pub fn accept_error(e: uploads::AcceptError) -> AppError {
         uploads::AcceptError::NoFile => AppError::BadRequest("choose a file to upload".into()),
         uploads::AcceptError::Refused(msg) => AppError::Conflict(msg),
         uploads::AcceptError::Store(e) => AppError::Internal(e.into()),
+        uploads::AcceptError::Body { cause, limit_mb } => {
+            match cause.downcast_ref::<axum::extract::multipart::MultipartError>() {
+                Some(e) => multipart_error(e, limit_mb),
+                None => AppError::BadRequest(format!(
+                    "the upload was interrupted ({cause}); nothing was stored — send it again"
+                )),
+            }
+        }
         uploads::AcceptError::Other(e) => AppError::Internal(e),
     }
 }

@@ -13,6 +13,7 @@ mod reconcile;
 mod schools;
 mod security;
 mod security_auth;
+mod security_server;
 mod syncs;
 mod tenancy;
 mod uploads;

@@ -144,6 +144,7 @@ struct Auth<'a> {
 struct Answer {
     status: u16,
     location: Option<String>,
+    cache_control: Option<String>,
     body: String,
 }
 
@@ -190,9 +191,15 @@ async fn call(
         .get("location")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
+    let cache_control = r
+        .headers()
+        .get("cache-control")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     Answer {
         status,
         location,
+        cache_control,
         body: r.text().await.unwrap_or_default(),
     }
 }
@@ -375,6 +382,7 @@ async fn every_route_answers_404_for_another_districts_objects(pool: PgPool) {
             if route.verb == Verb::Get && !route.path.contains("{*rest}") {
                 let mine = call(&http, &base, &route, &fill(&route, &w.a), auth).await;
                 assert_ne!(mine.status, 404, "{what} with A's own ids: {}", mine.body);
+                assert_eq!(mine.cache_control.as_deref(), Some("no-store"), "{what}");
             }
             let theirs = call(&http, &base, &route, &fill(&route, &w.b), auth).await;
             assert_eq!(theirs.status, 404, "{what} with B's ids: {}", theirs.body);
@@ -382,6 +390,8 @@ async fn every_route_answers_404_for_another_districts_objects(pool: PgPool) {
         } else if route.verb == Verb::Get {
             let page = call(&http, &base, &route, route.path, auth).await;
             assert_no_markers(&BETA_MARKERS, &page.body, &what);
+            // Nothing a signed-in person sees may be kept by a browser or proxy.
+            assert_eq!(page.cache_control.as_deref(), Some("no-store"), "{what}");
         } else {
             // A POST without ids acts on the caller's own district only; B must not
             // change (checked below). Logging out would end this session: left out.
