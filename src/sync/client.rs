@@ -54,7 +54,7 @@ impl Limits {
         Limits {
             allow_private: config.sync_allow_private,
             max_pages: config.sync_max_pages.max(1),
-            max_response_bytes: config.sync_max_response_mb.max(1) * 1024 * 1024,
+            max_response_bytes: config.sync_max_response_mb.clamp(1, 1 << 20) * 1024 * 1024,
             pauses: config
                 .sync_retry_ms
                 .iter()
