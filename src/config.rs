@@ -182,6 +182,54 @@ pub struct Config {
     )]
     pub sync_retry_ms: Vec<u64>,
 
+    /// Let roster syncs reach loopback, private, link-local and other non-public addresses
+    /// (an on-premise provider). Off, such a connection is refused on save, test and run.
+    #[arg(
+        long,
+        env = "ROLLCALL_SYNC_ALLOW_PRIVATE",
+        default_value_t = false,
+        global = true
+    )]
+    pub sync_allow_private: bool,
+
+    /// Seconds a whole sync may spend fetching from its provider before it stops (Failed).
+    #[arg(
+        long,
+        env = "ROLLCALL_SYNC_DEADLINE_SECS",
+        default_value_t = 1800,
+        global = true
+    )]
+    pub sync_deadline_secs: u64,
+
+    /// Seconds "Test connection" waits for the provider before it answers.
+    #[arg(
+        long,
+        env = "ROLLCALL_SYNC_TEST_DEADLINE_SECS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub sync_test_deadline_secs: u64,
+
+    /// Pages a sync reads of one list (orgs, users, users of a role) before it stops: a
+    /// 1,000,000-user district at 100 records a page (the smallest page a provider may cap
+    /// us to) is 10,000 pages.
+    #[arg(
+        long,
+        env = "ROLLCALL_SYNC_MAX_PAGES",
+        default_value_t = 10_000,
+        global = true
+    )]
+    pub sync_max_pages: usize,
+
+    /// Largest provider response (one page), in MiB.
+    #[arg(
+        long,
+        env = "ROLLCALL_SYNC_MAX_RESPONSE_MB",
+        default_value_t = 32,
+        global = true
+    )]
+    pub sync_max_response_mb: u64,
+
     /// Districts with at least this many live users get an in-memory search index (built at
     /// their first search; smaller districts are searched in PostgreSQL alone).
     #[arg(
@@ -246,6 +294,12 @@ impl Config {
             temp_password_retention_days: 30,
             secret_key: None,
             sync_retry_ms: vec![5, 20, 50],
+            // The fake providers of the tests listen on 127.0.0.1.
+            sync_allow_private: true,
+            sync_deadline_secs: 1800,
+            sync_test_deadline_secs: 30,
+            sync_max_pages: 10_000,
+            sync_max_response_mb: 32,
             search_index_min_users: 20_000,
             search_index_max_mb: 2048,
             log_json: false,

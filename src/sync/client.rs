@@ -6,7 +6,15 @@
 //!
 //! Secrets and tokens travel only in headers; error messages name the path, never a URL
 //! that could carry credentials, and never a token.
+//!
+//! Requests go through [`http`](super::http), under the outbound policy of
+//! [`policy`](super::policy) (issue 20): only public addresses unless the operator allows
+//! private ones, redirects only on the same server. A list stops at a page cap, on a page
+//! seen before, and on a response larger than the cap; records are typed page by page (the
+//! page's JSON dropped), so only the typed records are held until the run applies them.
 
+use super::{http, policy};
+use crate::config::Config;
 use crate::feed::oneroster::{self, Org};
 use crate::feed::provider::ProviderUser;
 use crate::feed::{clever, oneroster::org_from_json};
@@ -14,14 +22,47 @@ use reqwest::header::HeaderMap;
 use reqwest::{StatusCode, Url};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 use std::time::Duration;
 
 /// OneRoster page size asked for (providers may send fewer; paging follows what came).
 const ONEROSTER_PAGE: usize = 500;
 const CLEVER_PAGE: usize = 1000;
-/// A provider that never stops paging is cut off here.
-const MAX_RECORDS: usize = 5_000_000;
+/// Records of one run (all lists together) past which a provider is cut off: twice the
+/// largest district planned for (1,000,000 users), so memory stays bounded.
+const MAX_RECORDS: usize = 2_000_000;
+/// Largest token endpoint answer.
+const MAX_TOKEN_BYTES: u64 = 64 * 1024;
+
+/// What a client may do: from the configuration.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Reach loopback, private and other non-public addresses (`ROLLCALL_SYNC_ALLOW_PRIVATE`).
+    pub allow_private: bool,
+    /// Pages of one list before it stops.
+    pub max_pages: usize,
+    /// Largest response (one page), in bytes.
+    pub max_response_bytes: u64,
+    /// How long to wait before each retry (their number is the number of retries).
+    pub pauses: Vec<Duration>,
+}
+
+impl Limits {
+    /// The configured limits, with the configured retries.
+    pub fn from_config(config: &Config) -> Limits {
+        Limits {
+            allow_private: config.sync_allow_private,
+            max_pages: config.sync_max_pages.max(1),
+            max_response_bytes: config.sync_max_response_mb.clamp(1, 1 << 20) * 1024 * 1024,
+            pauses: config
+                .sync_retry_ms
+                .iter()
+                .map(|ms| Duration::from_millis(*ms))
+                .collect(),
+        }
+    }
+}
 
 /// Why a fetch failed, in words for the run's history.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,7 +78,7 @@ impl std::fmt::Display for Failure {
     }
 }
 
-fn fail(message: impl Into<String>, retry: bool) -> Failure {
+pub(super) fn fail(message: impl Into<String>, retry: bool) -> Failure {
     Failure {
         message: message.into(),
         retry,
@@ -69,9 +110,23 @@ pub struct Client {
     http: reqwest::Client,
     provider: Provider,
     token: Option<SecretString>,
-    pauses: Vec<Duration>,
+    limits: Limits,
     /// Requests sent, for the log.
     pub requests: usize,
+    /// List pages received, all lists together.
+    pub pages: usize,
+    /// Records received, all lists together.
+    pub records: usize,
+}
+
+/// A digest of one page's records, to notice a page sent again.
+fn digest(records: &[Value]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for r in records {
+        h.update(r.to_string().as_bytes());
+        h.update([0]);
+    }
+    h.finalize().into()
 }
 
 /// Parse a base URL an admin typed: http(s) only, https unless the host is this machine.
@@ -108,106 +163,173 @@ fn path_of(url: &str) -> String {
 }
 
 impl Client {
-    /// `pauses`: how long to wait before each retry (their number is the number of retries).
-    pub fn new(provider: Provider, pauses: Vec<Duration>) -> Client {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("Rollcall/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(15))
-            .timeout(Duration::from_secs(120))
-            .build()
-            .expect("an HTTP client with rustls builds");
+    pub fn new(provider: Provider, limits: Limits) -> Client {
+        let http = http::client(limits.allow_private);
         Client {
             http,
             provider,
             token: None,
-            pauses,
+            limits,
             requests: 0,
+            pages: 0,
+            records: 0,
         }
     }
 
-    /// Fetch every school/org and user, all pages.
+    /// Count a page of `n` records; past the run's record cap the fetch stops.
+    fn count_page(&mut self, n: usize, what: &str) -> Result<(), Failure> {
+        self.pages += 1;
+        self.records += n;
+        if self.records > MAX_RECORDS {
+            return Err(fail(
+                format!("the provider listed more than {MAX_RECORDS} records ({what}); stopped"),
+                false,
+            ));
+        }
+        Ok(())
+    }
+
+    fn too_many_pages(&self, what: &str) -> Failure {
+        fail(
+            format!(
+                "the provider listed more than {} pages of {what} without an end; stopped \
+                 (the limit is ROLLCALL_SYNC_MAX_PAGES)",
+                self.limits.max_pages
+            ),
+            false,
+        )
+    }
+
+    /// Fetch every school/org and user, all pages. Each page's records are typed as it
+    /// comes, and the page dropped.
     pub async fn fetch_all(&mut self) -> Result<Fetched, Failure> {
+        let mut fetched = Fetched::default();
         match &self.provider {
             Provider::OneRoster { base, .. } => {
                 let base = base.clone();
-                let orgs = self.oneroster_list(&base, "orgs").await?;
-                let users = self.oneroster_list(&base, "users").await?;
-                Ok(Fetched {
-                    orgs: orgs.iter().filter_map(org_from_json).collect(),
-                    users: users
-                        .iter()
-                        .enumerate()
-                        .map(|(i, v)| oneroster::user_from_json(v, i + 1))
-                        .collect(),
+                let orgs = &mut fetched.orgs;
+                self.oneroster_list(&base, "orgs", |page| {
+                    orgs.extend(page.iter().filter_map(org_from_json))
                 })
+                .await?;
+                let users = &mut fetched.users;
+                self.oneroster_list(&base, "users", |page| {
+                    for v in page {
+                        let n = users.len() + 1;
+                        users.push(oneroster::user_from_json(&v, n));
+                    }
+                })
+                .await?;
             }
             Provider::Clever { base, .. } => {
                 let base = base.clone();
-                let schools = self
-                    .clever_list(&base, &format!("/v3.0/schools?limit={CLEVER_PAGE}"))
-                    .await?;
-                let mut users = Vec::new();
+                let orgs = &mut fetched.orgs;
+                let first = format!("/v3.0/schools?limit={CLEVER_PAGE}");
+                self.clever_list(&base, &first, "schools", |page| {
+                    orgs.extend(page.iter().filter_map(clever::school))
+                })
+                .await?;
+                let users = &mut fetched.users;
                 let mut seen = HashSet::new();
                 for role in clever::ROLES {
-                    let path = format!("/v3.0/users?role={role}&limit={CLEVER_PAGE}");
-                    for v in self.clever_list(&base, &path).await? {
-                        let id = v.get("id").and_then(Value::as_str).unwrap_or_default();
-                        if id.is_empty() || seen.insert(id.to_string()) {
-                            users.push(clever::user(&v, role, users.len() + 1));
+                    let first = format!("/v3.0/users?role={role}&limit={CLEVER_PAGE}");
+                    let what = format!("{role} users");
+                    self.clever_list(&base, &first, &what, |page| {
+                        for v in page {
+                            let id = v.get("id").and_then(Value::as_str).unwrap_or_default();
+                            if id.is_empty() || seen.insert(id.to_string()) {
+                                let n = users.len() + 1;
+                                users.push(clever::user(&v, role, n));
+                            }
                         }
-                    }
+                    })
+                    .await?;
                 }
-                Ok(Fetched {
-                    orgs: schools.iter().filter_map(clever::school).collect(),
-                    users,
-                })
             }
         }
+        Ok(fetched)
     }
 
-    async fn oneroster_list(&mut self, base: &Url, what: &str) -> Result<Vec<Value>, Failure> {
-        let mut out = Vec::new();
+    /// Page through a OneRoster list by `offset`, handing each page's records to `each`.
+    async fn oneroster_list(
+        &mut self,
+        base: &Url,
+        what: &str,
+        mut each: impl FnMut(Vec<Value>),
+    ) -> Result<(), Failure> {
+        let mut count = 0;
+        let mut pages = 0;
+        let mut seen = HashSet::new();
         loop {
             let url = under(
                 base,
-                &format!(
-                    "/ims/oneroster/v1p1/{what}?limit={ONEROSTER_PAGE}&offset={}",
-                    out.len()
-                ),
+                &format!("/ims/oneroster/v1p1/{what}?limit={ONEROSTER_PAGE}&offset={count}"),
             );
-            let (body, headers) = self.get_json(&url, what).await?;
-            let Some(Value::Array(items)) = body.get(what).cloned() else {
+            let (mut body, headers) = self.get_json(&url, what).await?;
+            let Some(Value::Array(items)) = body.get_mut(what).map(Value::take) else {
                 unreachable!("get_json checked the envelope")
             };
+            drop(body);
             let total = headers
                 .get("x-total-count")
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<usize>().ok());
-            let n = items.len();
-            out.extend(items);
             // Without a total, page until an empty page: a provider may send fewer than asked.
-            let done = n == 0 || total.is_some_and(|t| out.len() >= t);
-            if done {
-                return Ok(out);
+            if items.is_empty() {
+                return Ok(());
             }
-            if out.len() > MAX_RECORDS {
+            if !seen.insert(digest(&items)) {
                 return Err(fail(
-                    format!("the provider listed more than {MAX_RECORDS} {what}"),
+                    format!(
+                        "the provider sent the same page of {what} again (at offset {count}); \
+                         its paging does not end"
+                    ),
                     false,
                 ));
+            }
+            pages += 1;
+            count += items.len();
+            self.count_page(items.len(), what)?;
+            each(items);
+            if total.is_some_and(|t| count >= t) {
+                return Ok(());
+            }
+            if pages >= self.limits.max_pages {
+                return Err(self.too_many_pages(what));
             }
         }
     }
 
-    async fn clever_list(&mut self, base: &Url, first: &str) -> Result<Vec<Value>, Failure> {
-        let mut out = Vec::new();
+    /// Page through a Clever list by its `next` links, handing each page's records to `each`.
+    async fn clever_list(
+        &mut self,
+        base: &Url,
+        first: &str,
+        what: &str,
+        mut each: impl FnMut(Vec<Value>),
+    ) -> Result<(), Failure> {
         let mut url = under(base, first);
+        let mut links = HashSet::from([url.clone()]);
         let mut seen = HashSet::new();
+        let mut pages = 0;
         loop {
             let (body, _) = self.get_json(&url, "data").await?;
             let (records, next) = clever::page(&body).map_err(|e| fail(e, true))?;
-            out.extend(records);
-            let Some(next) = next else { return Ok(out) };
+            drop(body);
+            if !records.is_empty() && !seen.insert(digest(&records)) {
+                return Err(fail(
+                    format!(
+                        "the provider sent the same page of {what} again ({}); its paging \
+                         does not end",
+                        path_of(&url)
+                    ),
+                    false,
+                ));
+            }
+            pages += 1;
+            self.count_page(records.len(), what)?;
+            each(records);
+            let Some(next) = next else { return Ok(()) };
             // Follow the link only on the same server: the token must not go anywhere else.
             let next_url = base
                 .join(&next)
@@ -219,8 +341,18 @@ impl Client {
                 ));
             }
             url = next_url.to_string();
-            if !seen.insert(url.clone()) || out.len() > MAX_RECORDS {
-                return Err(fail("the provider's paging does not end", false));
+            if !links.insert(url.clone()) {
+                return Err(fail(
+                    format!(
+                        "the provider sent the same next-page link again ({}); its paging \
+                         does not end",
+                        path_of(&url)
+                    ),
+                    false,
+                ));
+            }
+            if pages >= self.limits.max_pages {
+                return Err(self.too_many_pages(what));
             }
         }
     }
@@ -233,9 +365,9 @@ impl Client {
             let result = self.get_once(url, envelope).await;
             match result {
                 Ok(ok) => return Ok(ok),
-                Err(f) if f.retry && attempt < self.pauses.len() => {
+                Err(f) if f.retry && attempt < self.limits.pauses.len() => {
                     tracing::warn!(path = %path_of(url), attempt = attempt + 1, reason = %f.message, "sync request failed; retrying");
-                    tokio::time::sleep(self.pauses[attempt]).await;
+                    tokio::time::sleep(self.limits.pauses[attempt]).await;
                     attempt += 1;
                 }
                 Err(f) if attempt > 0 => {
@@ -278,10 +410,12 @@ impl Client {
             ));
         }
         let headers = response.headers().clone();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| fail(format!("GET {path}: {}", e.without_url()), true))?;
+        let bytes = http::read_body(
+            response,
+            self.limits.max_response_bytes,
+            &format!("GET {path}"),
+        )
+        .await?;
         let body: Value = serde_json::from_slice(&bytes).map_err(|e| {
             fail(
                 format!("GET {path}: the response is not valid JSON ({e})"),
@@ -298,15 +432,19 @@ impl Client {
     }
 
     async fn send(&mut self, url: &str) -> Result<reqwest::Response, Failure> {
+        let what = format!("GET {}", path_of(url));
+        let parsed = Url::parse(url).map_err(|_| fail(format!("{what}: not a URL"), false))?;
+        policy::check_url(&parsed, self.limits.allow_private)
+            .map_err(|e| fail(format!("{what}: {e}"), false))?;
         let token = self.bearer().await?;
         self.requests += 1;
         self.http
-            .get(url)
+            .get(parsed)
             .bearer_auth(token.expose_secret())
             .header(reqwest::header::ACCEPT, "application/json")
             .send()
             .await
-            .map_err(|e| fail(format!("GET {}: {}", path_of(url), e.without_url()), true))
+            .map_err(|e| http::request_failure(&what, e))
     }
 
     /// The bearer token: Clever's district token, or an OAuth2 client-credentials token.
@@ -322,6 +460,8 @@ impl Client {
                 secret,
                 ..
             } => {
+                policy::check_url(token_url, self.limits.allow_private)
+                    .map_err(|e| fail(format!("token request: {e}"), false))?;
                 self.requests += 1;
                 let response = self
                     .http
@@ -330,7 +470,7 @@ impl Client {
                     .form(&[("grant_type", "client_credentials")])
                     .send()
                     .await
-                    .map_err(|e| fail(format!("token request: {}", e.without_url()), true))?;
+                    .map_err(|e| http::request_failure("token request", e))?;
                 let status = response.status();
                 if matches!(status, StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED) {
                     return Err(fail(
@@ -347,9 +487,8 @@ impl Client {
                         retry,
                     ));
                 }
-                let body: Value = response
-                    .json()
-                    .await
+                let bytes = http::read_body(response, MAX_TOKEN_BYTES, "token request").await?;
+                let body: Value = serde_json::from_slice(&bytes)
                     .map_err(|_| fail("the token endpoint's answer is not valid JSON", true))?;
                 match body.get("access_token").and_then(Value::as_str) {
                     Some(t) if !t.is_empty() => SecretString::from(t.to_string()),

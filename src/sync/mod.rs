@@ -6,6 +6,8 @@
 
 pub mod client;
 pub mod crypto;
+mod http;
+pub mod policy;
 pub mod schedule;
 
 use crate::clock::Clock;
@@ -70,10 +72,39 @@ pub fn default_token_url(base: &str) -> String {
     format!("{}/token", base.trim().trim_end_matches('/'))
 }
 
-/// The provider of a REST connection, with its secret decrypted.
+/// Check a URL's destination before it is saved: an address written in it, or the
+/// addresses its host name resolves to now (a name that does not resolve yet passes; the
+/// connection is checked again each time it connects).
+pub async fn check_destination(config: &Config, url: &str) -> Result<(), String> {
+    let Ok(url) = reqwest::Url::parse(url) else {
+        return Ok(());
+    };
+    if config.sync_allow_private {
+        return Ok(());
+    }
+    policy::check_url(&url, false).map_err(|e| e.to_string())?;
+    let Some(host) = url.host_str() else {
+        return Ok(());
+    };
+    let port = url.port_or_known_default().unwrap_or(443);
+    let lookup = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::net::lookup_host((host.to_string(), port)),
+    );
+    if let Ok(Ok(addrs)) = lookup.await {
+        for a in addrs {
+            policy::check_addr(host, a.ip(), false).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
+}
+
+/// The provider of a REST connection, with its secret decrypted. An address the policy
+/// refuses, written in its URLs, stops it here.
 pub fn provider(config: &Config, conn: &Connection) -> Result<Provider, String> {
     let kind = Kind::parse(&conn.kind).ok_or("unknown connection kind")?;
     let base = client::parse_base(conn.base_url.as_deref().unwrap_or(""))?;
+    policy::check_url(&base, config.sync_allow_private).map_err(|e| format!("Base URL: {e}"))?;
     let sealed = conn
         .secret_sealed
         .as_deref()
@@ -87,6 +118,8 @@ pub fn provider(config: &Config, conn: &Connection) -> Result<Provider, String> 
                 Some(t) => client::parse_base(t)?,
                 None => client::parse_base(&default_token_url(base.as_str()))?,
             };
+            policy::check_url(&token_url, config.sync_allow_private)
+                .map_err(|e| format!("Token URL: {e}"))?;
             Ok(Provider::OneRoster {
                 base,
                 token_url,
@@ -104,20 +137,53 @@ pub fn provider(config: &Config, conn: &Connection) -> Result<Provider, String> 
 
 /// What "Test connection" found.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Probe {
-    pub schools: usize,
-    pub users: usize,
-    pub skipped: usize,
+pub enum Probe {
+    /// Everything listed within the deadline.
+    Complete {
+        schools: usize,
+        users: usize,
+        skipped: usize,
+    },
+    /// Pages came, but listing everything takes longer than the test's deadline.
+    Unfinished {
+        pages: usize,
+        records: usize,
+        secs: u64,
+    },
+}
+
+/// "30 minutes", "45 s": a configured number of seconds in words.
+pub fn span(secs: u64) -> String {
+    match secs {
+        60.. if secs.is_multiple_of(60) => format!("{} minutes", secs / 60),
+        _ => format!("{secs} s"),
+    }
 }
 
 /// Check a REST connection's credentials by fetching everything once (no retries, nothing
-/// applied).
+/// applied), for at most the test's deadline (`ROLLCALL_SYNC_TEST_DEADLINE_SECS`).
 pub async fn test_connection(config: &Config, conn: &Connection) -> Result<Probe, String> {
     let provider = provider(config, conn)?;
-    let fetched = Client::new(provider, Vec::new())
-        .fetch_all()
-        .await
-        .map_err(|f| f.message)?;
+    let limits = client::Limits {
+        pauses: Vec::new(),
+        ..client::Limits::from_config(config)
+    };
+    let mut client = Client::new(provider, limits);
+    let secs = config.sync_test_deadline_secs;
+    let fetched = tokio::time::timeout(Duration::from_secs(secs), client.fetch_all()).await;
+    let fetched = match fetched {
+        Ok(fetched) => fetched.map_err(|f| f.message)?,
+        Err(_) if client.pages > 0 => {
+            return Ok(Probe::Unfinished {
+                pages: client.pages,
+                records: client.records,
+                secs,
+            });
+        }
+        Err(_) => {
+            return Err(format!("the provider did not answer within {}", span(secs)));
+        }
+    };
     let schools = fetched
         .orgs
         .iter()
@@ -128,7 +194,7 @@ pub async fn test_connection(config: &Config, conn: &Connection) -> Result<Probe
         .iter()
         .filter(|u| provider::role_kind(&u.role) == Some(provider::RoleKind::Skipped))
         .count();
-    Ok(Probe {
+    Ok(Probe::Complete {
         schools,
         users: fetched.users.len() - skipped,
         skipped,
@@ -264,19 +330,28 @@ async fn fetch(
             )));
         }
     };
-    let pauses = config
-        .sync_retry_ms
-        .iter()
-        .map(|ms| Duration::from_millis(*ms))
-        .collect();
-    let mut client = Client::new(provider, pauses);
-    let fetched = match client.fetch_all().await {
-        Ok(f) => f,
-        Err(f) => {
+    let mut client = Client::new(provider, client::Limits::from_config(config));
+    // The whole fetch, retries and their pauses included, within the run's deadline.
+    let secs = config.sync_deadline_secs;
+    let fetched = tokio::time::timeout(Duration::from_secs(secs), client.fetch_all()).await;
+    let fetched = match fetched {
+        Ok(Ok(f)) => f,
+        Ok(Err(f)) => {
             tracing::warn!(connection = %conn.id, reason = %f.message, "sync fetch failed");
             return Ok(Err(format!(
                 "the sync failed: {}; nothing was changed",
                 f.message
+            )));
+        }
+        Err(_) => {
+            tracing::warn!(connection = %conn.id, pages = client.pages, records = client.records,
+                deadline_secs = secs, "sync fetch stopped at its deadline");
+            return Ok(Err(format!(
+                "the sync failed: the provider did not finish within {} ({} pages, {} records \
+                 read; the limit is ROLLCALL_SYNC_DEADLINE_SECS); nothing was changed",
+                span(secs),
+                client.pages,
+                client.records
             )));
         }
     };

@@ -9,7 +9,7 @@ use super::session::{DistrictAdmin, DistrictScope, set_flash};
 use crate::db;
 use crate::db::audit::Entry;
 use crate::db::syncs::Connection;
-use crate::sync::{self, Enqueued, Kind, crypto::SecretKey};
+use crate::sync::{self, Enqueued, Kind, Probe, crypto::SecretKey};
 use askama::Template;
 use axum::Form;
 use axum::extract::{Multipart, Path, State};
@@ -250,6 +250,20 @@ fn check(kind: Kind, f: &NewForm, secret_required: bool) -> Result<Checked, Vec<
     }
 }
 
+/// The form's URLs whose destination syncs may not reach (issue 20: public addresses only,
+/// unless `ROLLCALL_SYNC_ALLOW_PRIVATE`), as form errors.
+async fn refused_destinations(state: &AppState, c: &Checked) -> Vec<String> {
+    let mut errors = Vec::new();
+    for (label, url) in [("Base URL", &c.base_url), ("Token URL", &c.token_url)] {
+        if let Some(url) = url
+            && let Err(e) = sync::check_destination(&state.config, url).await
+        {
+            errors.push(format!("{label}: {e}."));
+        }
+    }
+    errors
+}
+
 fn name_taken(e: &sqlx::Error) -> bool {
     e.as_database_error()
         .and_then(|d| d.constraint())
@@ -276,6 +290,10 @@ pub async fn create(
         Ok(c) => c,
         Err(errors) => return list_page(&state, &session, &scope, form, errors).await,
     };
+    let errors = refused_destinations(&state, &checked).await;
+    if !errors.is_empty() {
+        return list_page(&state, &session, &scope, form, errors).await;
+    }
     let id = Uuid::new_v4();
     let sealed = if kind == Kind::OneRosterCsv {
         None
@@ -400,6 +418,10 @@ pub async fn update(
         Ok(c) => c,
         Err(errors) => return detail_page(&state, &session, &scope, &conn, errors).await,
     };
+    let errors = refused_destinations(&state, &checked).await;
+    if !errors.is_empty() {
+        return detail_page(&state, &session, &scope, &conn, errors).await;
+    }
     // A new interval counts from now; a paused or unscheduled connection keeps its time.
     let next = if kind.is_scheduled() && checked.interval_minutes != conn.interval_minutes {
         Some(sync::schedule::next_after(
@@ -456,20 +478,32 @@ pub async fn test(
 ) -> AppResult<Response> {
     let conn = load(&state, &scope, id).await?;
     let (kind, text) = match sync::test_connection(&state.config, &conn).await {
-        Ok(p) => (
+        Ok(Probe::Complete {
+            schools,
+            users,
+            skipped,
+        }) => (
             "success",
             format!(
-                "Connection works: {} schools and {} users{}.",
-                p.schools,
-                p.users,
-                if p.skipped > 0 {
-                    format!(
-                        " ({} guardians, parents or relatives would be skipped)",
-                        p.skipped
-                    )
+                "Connection works: {schools} schools and {users} users{}.",
+                if skipped > 0 {
+                    format!(" ({skipped} guardians, parents or relatives would be skipped)")
                 } else {
                     String::new()
                 }
+            ),
+        ),
+        Ok(Probe::Unfinished {
+            pages,
+            records,
+            secs,
+        }) => (
+            "success",
+            format!(
+                "Connection works: the provider accepted the credentials and sent {records} \
+                 records in {pages} pages, but listing everything takes longer than {}; a \
+                 sync counts them all.",
+                sync::span(secs)
             ),
         ),
         Err(e) => ("error", format!("Connection test failed: {e}")),

@@ -7,7 +7,7 @@
 
 use axum::Router;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine;
@@ -38,6 +38,15 @@ pub struct Provider {
     pub clever_token: String,
     pub clever_schools: Vec<Value>,
     pub clever_users: Vec<Value>,
+    /// Answer every data request with `307 Temporary Redirect` to this origin (same path).
+    pub redirect_to: Option<String>,
+    /// For this many data requests, the users lists (OneRoster and Clever) answer a full page
+    /// of new records and say there is more, whatever they hold; then they end.
+    pub endless_for: Option<usize>,
+    /// The OneRoster lists ignore `offset`: every page is the first one.
+    pub repeat_first_page: bool,
+    /// Wait this long before answering each data request.
+    pub delay_ms: u64,
 }
 
 pub type Shared = Arc<Mutex<Provider>>;
@@ -82,6 +91,46 @@ impl Fake {
 
     pub fn with<R>(&self, f: impl FnOnce(&mut Provider) -> R) -> R {
         f(&mut self.state.lock().unwrap())
+    }
+}
+
+/// A bare TCP listener that counts the connections it accepts and never answers them (it
+/// holds them open): a service a sync must not reach, or a provider that never answers.
+pub struct Silent {
+    pub addr: SocketAddr,
+    accepted: Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Silent {
+    /// `bind`: e.g. `127.0.0.1:0`, `[::1]:0`.
+    pub async fn start(bind: &str) -> Silent {
+        let listener = tokio::net::TcpListener::bind(bind).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = accepted.clone();
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                held.push(stream);
+            }
+        });
+        Silent {
+            addr,
+            accepted,
+            task,
+        }
+    }
+
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for Silent {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 
@@ -130,7 +179,8 @@ async fn token(State(s): State<Shared>, headers: HeaderMap, body: String) -> Res
 }
 
 /// The checks every data request goes through: token, the 500 switch, token expiry.
-fn gate(p: &mut Provider, headers: &HeaderMap, clever: bool) -> Option<Response> {
+/// `path`: the request's path and query (where a redirect points to).
+fn gate(p: &mut Provider, headers: &HeaderMap, clever: bool, path: &str) -> Option<Response> {
     p.data_requests += 1;
     let ok = match bearer(headers) {
         Some(t) if clever => t == p.clever_token,
@@ -139,6 +189,12 @@ fn gate(p: &mut Provider, headers: &HeaderMap, clever: bool) -> Option<Response>
     };
     if !ok {
         return Some(unauthorized());
+    }
+    if let Some(to) = &p.redirect_to {
+        let mut r = StatusCode::TEMPORARY_REDIRECT.into_response();
+        r.headers_mut()
+            .insert("location", format!("{to}{path}").parse().unwrap());
+        return Some(r);
     }
     if p.fail_from.is_some_and(|n| p.data_requests >= n) {
         return Some((StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response());
@@ -151,18 +207,61 @@ fn gate(p: &mut Provider, headers: &HeaderMap, clever: bool) -> Option<Response>
     None
 }
 
+/// Records made up for an endless list: new ids on every page.
+fn endless_records(p: &Provider, what: &str, from: usize, n: usize, clever: bool) -> Vec<Value> {
+    (from..from + n)
+        .map(|i| {
+            let id = format!("x{i}");
+            match (what, clever) {
+                ("orgs", _) => or_org(&id, &format!("School {i}"), "school"),
+                (_, false) => or_user(&id, "student", "Endless", &format!("N{i}"), "05", "HS"),
+                (_, true) => clever_user(&id, "student", "Endless", &format!("N{i}"), &id, "5f1"),
+            }
+        })
+        .take(p.max_page.max(1))
+        .collect()
+}
+
+/// The rest of an endless list: `true` while the provider still pages without an end.
+fn endless(p: &mut Provider) -> bool {
+    match p.endless_for {
+        Some(0) | None => false,
+        Some(n) => {
+            p.endless_for = Some(n - 1);
+            true
+        }
+    }
+}
+
 fn oneroster_page(
     p: &mut Provider,
     headers: &HeaderMap,
+    uri: &Uri,
     q: &HashMap<String, String>,
     what: &str,
 ) -> Response {
-    if let Some(r) = gate(p, headers, false) {
+    if let Some(r) = gate(p, headers, false, &path_and_query(uri)) {
         return r;
     }
-    let all = if what == "orgs" { &p.orgs } else { &p.users };
     let limit: usize = q.get("limit").and_then(|v| v.parse().ok()).unwrap_or(100);
-    let offset: usize = q.get("offset").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let offset: usize = match q.get("offset").and_then(|v| v.parse().ok()) {
+        Some(_) if p.repeat_first_page => 0,
+        Some(o) => o,
+        None => 0,
+    };
+    if what == "users" && p.endless_for.is_some() {
+        let page = if endless(p) {
+            endless_records(p, what, offset, limit, false)
+        } else {
+            Vec::new()
+        };
+        let mut response = axum::Json(json!({ (what): page })).into_response();
+        response
+            .headers_mut()
+            .insert("x-total-count", "1000000000".parse().unwrap());
+        return response;
+    }
+    let all = if what == "orgs" { &p.orgs } else { &p.users };
     let page: Vec<Value> = all
         .iter()
         .skip(offset)
@@ -176,20 +275,37 @@ fn oneroster_page(
     response
 }
 
+fn path_and_query(uri: &Uri) -> String {
+    uri.path_and_query()
+        .map(|pq| pq.as_str().to_string())
+        .unwrap_or_default()
+}
+
+async fn delay(s: &Shared) {
+    let ms = s.lock().unwrap().delay_ms;
+    if ms > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    }
+}
+
 async fn orgs(
     State(s): State<Shared>,
     headers: HeaderMap,
+    uri: Uri,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    oneroster_page(&mut s.lock().unwrap(), &headers, &q, "orgs")
+    delay(&s).await;
+    oneroster_page(&mut s.lock().unwrap(), &headers, &uri, &q, "orgs")
 }
 
 async fn users(
     State(s): State<Shared>,
     headers: HeaderMap,
+    uri: Uri,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    oneroster_page(&mut s.lock().unwrap(), &headers, &q, "users")
+    delay(&s).await;
+    oneroster_page(&mut s.lock().unwrap(), &headers, &uri, &q, "users")
 }
 
 fn clever_page(
@@ -229,10 +345,12 @@ fn clever_page(
 async fn clever_schools(
     State(s): State<Shared>,
     headers: HeaderMap,
+    uri: Uri,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
+    delay(&s).await;
     let mut p = s.lock().unwrap();
-    if let Some(r) = gate(&mut p, &headers, true) {
+    if let Some(r) = gate(&mut p, &headers, true, &path_and_query(&uri)) {
         return r;
     }
     let records = p.clever_schools.clone();
@@ -242,13 +360,40 @@ async fn clever_schools(
 async fn clever_users(
     State(s): State<Shared>,
     headers: HeaderMap,
+    uri: Uri,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
+    delay(&s).await;
     let mut p = s.lock().unwrap();
-    if let Some(r) = gate(&mut p, &headers, true) {
+    if let Some(r) = gate(&mut p, &headers, true, &path_and_query(&uri)) {
         return r;
     }
     let role = q.get("role").cloned().unwrap_or_default();
+    if p.endless_for.is_some() {
+        // The records after `starting_after`, and a next link; while endless, never the end.
+        let from = q
+            .get("starting_after")
+            .and_then(|a| a.trim_start_matches('x').parse::<usize>().ok())
+            .map_or(0, |i| i + 1);
+        let records = if endless(&mut p) {
+            endless_records(&p, "users", from, p.max_page.max(1), true)
+        } else {
+            Vec::new()
+        };
+        let mut links = Vec::new();
+        if let Some(last) = records.last() {
+            let id = last["id"].as_str().unwrap();
+            links.push(json!({"rel": "next",
+                "uri": format!("/v3.0/users?role={role}&starting_after={id}")}));
+        }
+        let data: Vec<Value> = records
+            .into_iter()
+            .map(
+                |r| json!({"uri": format!("/v3.0/users/{}", r["id"].as_str().unwrap()), "data": r}),
+            )
+            .collect();
+        return axum::Json(json!({"data": data, "links": links})).into_response();
+    }
     let records: Vec<Value> = p
         .clever_users
         .iter()
