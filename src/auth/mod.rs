@@ -5,7 +5,7 @@ mod password;
 mod token;
 
 pub use password::{
-    PasswordError, TEMP_PASSWORD_DAYS, check_new_password, dummy_verify, generate_temporary,
-    hash_password, hash_temporary, verify_password,
+    MIN_PASSWORD_CHARS, PasswordError, TEMP_PASSWORD_DAYS, check_new_password, dummy_verify,
+    generate_temporary, hash_password, hash_temporary, verify_password,
 };
 pub use token::{ApiToken, hash_token};
