@@ -12,6 +12,7 @@ mod crash;
 mod reconcile;
 mod schools;
 mod security;
+mod security_files;
 mod syncs;
 mod tenancy;
 mod uploads;
