@@ -20,12 +20,13 @@
 //!    them between feeds (their source is kept); it may not change a sync-owned user, but
 //!    an unchanged sync-owned row is simply Unchanged. So the master CSV sent back as it
 //!    is, under any name, is a no-op.
-//! 4a. **Portal admins** (school and district admins) are managed in the portal: a row that
-//!    matches one and changes nothing is Unchanged (they are not adopted, whatever their
-//!    source); a row that would change their `status`, `role`, `email` or `username`, restore
-//!    them from the archive, archive them (`to_be_deleted`) or take them over from another
-//!    source is an error naming the line and the column. A feed that already owns an admin
-//!    (or a master CSV row editing them in place) may still change their other fields.
+//!    **Portal admins** (school and district admins; rule 4a) are managed in the portal, and
+//!    come first: a row that matches one and changes nothing is Unchanged (they are not
+//!    adopted, whatever their source); a row that would change their `status`, `role`,
+//!    `email` or `username`, restore them from the archive, archive them (`to_be_deleted`)
+//!    or take them over from another source is an error naming the line and the column. A
+//!    feed that already owns an admin (or a master CSV row editing them in place) may still
+//!    change their other fields.
 //! 5. **Identifiers stay unique**: a new or changed `custom_id`, `email` or `username` held
 //!    by another user (any source, archived included; email and username case-insensitive)
 //!    or already taken by another row of this run → error. The current holder counts even if
