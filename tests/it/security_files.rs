@@ -411,7 +411,9 @@ async fn a_run_waiting_for_the_district_lock_shows_as_waiting(pool: PgPool) {
         seen = env.status(run).await;
         if seen["status_label"] != "Queued" || seen["attempts"] != 0 {
             let waiting: bool = sqlx::query_scalar(
-                "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted)",
+                "SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+                                WHERE l.locktype = 'advisory' AND NOT l.granted
+                                  AND d.datname = current_database())",
             )
             .fetch_one(&env.app.pool)
             .await
