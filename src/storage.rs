@@ -14,12 +14,14 @@ pub fn upload_path(data_dir: &Path, district_id: Uuid, run_id: Uuid) -> PathBuf 
 }
 
 /// The last component of a name a browser, script or SFTP client gave (`../../x.csv` and
-/// `C:\\dir\\x.csv` both become `x.csv`), without control characters; a safe source key.
+/// `C:\\dir\\x.csv` both become `x.csv`), without control characters and without the
+/// invisible and bidirectional formatting characters that make a name read as another
+/// (`invoice\u{202E}vsc.exe` shows as `invoiceexe.csv`); a safe source key.
 pub fn clean_file_name(name: &str) -> String {
     let last = name.rsplit(['/', '\\']).next().unwrap_or("");
     let cleaned: String = last
         .chars()
-        .filter(|c| !c.is_control())
+        .filter(|&c| !c.is_control() && !invisible(c))
         .collect::<String>()
         .trim()
         .to_string();
@@ -29,6 +31,25 @@ pub fn clean_file_name(name: &str) -> String {
     } else {
         cleaned.chars().take(200).collect()
     }
+}
+
+/// Format characters that display as nothing or reorder the text around them: bidi
+/// embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069), marks (U+200E,
+/// U+200F, U+061C), zero-width characters and joiners (U+200B–U+200D, U+2060–U+2064,
+/// U+FEFF), the deprecated format controls (U+206A–U+206F), soft hyphen, Mongolian vowel
+/// separator, line and paragraph separators.
+fn invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{061C}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{2028}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+    )
 }
 
 /// Write bytes as they arrive, hashing them; refuses more than `limit` bytes (the partial
@@ -102,5 +123,25 @@ mod tests {
         assert_eq!(clean_file_name(".hidden.csv"), "hidden.csv");
         assert_eq!(clean_file_name("a\u{0}b\n.csv"), "ab.csv");
         assert_eq!(clean_file_name("students.csv"), "students.csv");
+    }
+
+    #[test]
+    fn bidi_and_invisible_characters_are_dropped() {
+        assert_eq!(clean_file_name("invoice\u{202E}vsc.exe"), "invoicevsc.exe");
+        for c in [
+            '\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}', '\u{2066}', '\u{2067}',
+            '\u{2068}', '\u{2069}', '\u{200E}', '\u{200F}', '\u{061C}', '\u{200B}', '\u{200C}',
+            '\u{200D}', '\u{2060}', '\u{FEFF}', '\u{00AD}', '\u{2028}',
+        ] {
+            assert_eq!(
+                clean_file_name(&format!("stu{c}dents.csv")),
+                "students.csv",
+                "U+{:04X}",
+                c as u32
+            );
+        }
+        assert_eq!(clean_file_name("\u{202E}"), "upload.csv");
+        assert_eq!(clean_file_name("élèves été.csv"), "élèves été.csv");
+        assert_eq!(clean_file_name("学生.csv"), "学生.csv");
     }
 }

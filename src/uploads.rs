@@ -206,7 +206,7 @@ pub(crate) async fn queue_oneroster_set(
 /// The headers of a stored file (`Err` for a file that cannot be read at all).
 pub fn file_headers(path: &Path, max_bytes: u64) -> Result<Vec<String>, read::FileError> {
     let file = std::fs::File::open(path).map_err(read::FileError::from)?;
-    read::open(file, &ReadOptions { max_bytes }).map(|r| r.headers().to_vec())
+    read::open(file, &ReadOptions::with_max_bytes(max_bytes)).map(|r| r.headers().to_vec())
 }
 
 /// The first records of a stored file (for the mapper's sample values).
@@ -214,7 +214,7 @@ pub fn sample_rows(path: &Path, max_bytes: u64, n: usize) -> Vec<Vec<String>> {
     let Ok(file) = std::fs::File::open(path) else {
         return Vec::new();
     };
-    let Ok(reader) = read::open(file, &ReadOptions { max_bytes }) else {
+    let Ok(reader) = read::open(file, &ReadOptions::with_max_bytes(max_bytes)) else {
         return Vec::new();
     };
     reader
@@ -337,7 +337,7 @@ pub async fn download(
         }
         let reader = std::fs::File::open(&path)
             .ok()
-            .and_then(|f| read::open(f, &ReadOptions { max_bytes }).ok());
+            .and_then(|f| read::open(f, &ReadOptions::with_max_bytes(max_bytes)).ok());
         let mut pending: Option<RowResult> = None;
         let mut next_result = |line: u64, pending: &mut Option<RowResult>| -> Option<RowResult> {
             loop {

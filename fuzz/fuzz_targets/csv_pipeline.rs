@@ -10,9 +10,7 @@ use std::collections::HashSet;
 use std::io::Cursor;
 
 fuzz_target!(|data: &[u8]| {
-    let opts = read::ReadOptions {
-        max_bytes: 1024 * 1024,
-    };
+    let opts = read::ReadOptions::with_max_bytes(1024 * 1024);
     let Ok(reader) = read::open(Cursor::new(data), &opts) else {
         return;
     };

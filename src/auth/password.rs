@@ -130,6 +130,9 @@ pub enum PasswordError {
     Mismatch,
 }
 
+/// Fewest characters in a password a person chooses, or a file gives for a new account.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+
 /// The strength rule for a password a person chooses.
 pub fn check_new_password(
     password: &str,
@@ -140,7 +143,7 @@ pub fn check_new_password(
     if password != confirm {
         return Err(PasswordError::Mismatch);
     }
-    if password.chars().count() < 8 {
+    if password.chars().count() < MIN_PASSWORD_CHARS {
         return Err(PasswordError::TooShort);
     }
     let lower = password.to_lowercase();

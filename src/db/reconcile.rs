@@ -1,7 +1,7 @@
 //! The reconcile engine's SQL: read the district's users once, then write a whole plan with
 //! `COPY` into temporary tables and set-based statements. Never a query per row.
 
-use crate::domain::{CurrentUser, Grade, Role, Source, Status};
+use crate::domain::{CurrentUser, Grade, PortalRole, Role, Source, Status};
 use futures::TryStreamExt;
 use sqlx::{PgConnection, Postgres, Transaction};
 use time::OffsetDateTime;
@@ -21,6 +21,19 @@ pub async fn lock_district(
     Ok(())
 }
 
+/// [`lock_district`] without waiting: `false` when another transaction holds it.
+pub async fn try_lock_district(
+    tx: &mut Transaction<'_, Postgres>,
+    district_id: Uuid,
+) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "SELECT pg_try_advisory_xact_lock(hashtextextended('rollcall-district:' || $1::text, 0))",
+    )
+    .bind(district_id)
+    .fetch_one(&mut **tx)
+    .await
+}
+
 #[derive(sqlx::FromRow)]
 struct CurrentRow {
     id: Uuid,
@@ -38,6 +51,7 @@ struct CurrentRow {
     source: String,
     source_key: Option<String>,
     prevent_archiving: bool,
+    portal_role: String,
     schools: Vec<String>,
 }
 
@@ -55,7 +69,7 @@ pub async fn load_current(
     let mut rows = sqlx::query_as::<_, CurrentRow>(
         "SELECT u.id, u.custom_id, u.email, u.username, u.first_name, u.middle_name, u.last_name, u.role, u.grade,
                 u.position, u.status, u.archived_at IS NOT NULL AS archived, u.source, u.source_key, u.prevent_archiving,
-                coalesce(m.schools, '{}') AS schools
+                u.portal_role, coalesce(m.schools, '{}') AS schools
          FROM users u
          LEFT JOIN (SELECT us.user_id, array_agg(s.external_id ORDER BY s.external_id) AS schools
                     FROM user_schools us JOIN schools s ON s.district_id = us.district_id AND s.id = us.school_id
@@ -86,6 +100,8 @@ pub async fn load_current(
             source: Source::from_db(&r.source),
             prevent_archiving: r.prevent_archiving,
             source_key: r.source_key,
+            // An unknown value is treated as an admin: the planner then leaves them alone.
+            portal_role: PortalRole::parse(&r.portal_role).unwrap_or(PortalRole::DistrictAdmin),
         });
     }
     Ok(out)

@@ -127,6 +127,43 @@ pub async fn mark_started(
     Ok(())
 }
 
+/// A run in progress found its district's lock held by another run (or by a connection being
+/// deleted): it shows as waiting (no start time) until [`mark_lock_held`].
+pub async fn mark_waiting(
+    db: impl PgExecutor<'_>,
+    district_id: Uuid,
+    id: Uuid,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE runs SET started_at = NULL, phase = 'waiting'
+         WHERE district_id = $1 AND id = $2 AND status = 'in_progress'",
+    )
+    .bind(district_id)
+    .bind(id)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// The waiting run got its district's lock: it starts now.
+pub async fn mark_lock_held(
+    db: impl PgExecutor<'_>,
+    district_id: Uuid,
+    id: Uuid,
+    now: OffsetDateTime,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE runs SET started_at = $3, phase = 'planning'
+         WHERE district_id = $1 AND id = $2 AND status = 'in_progress'",
+    )
+    .bind(district_id)
+    .bind(id)
+    .bind(now)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
 /// The final state of a run.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Finish {

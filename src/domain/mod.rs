@@ -82,6 +82,10 @@ impl PortalRole {
             _ => None,
         }
     }
+    /// A school or district admin: managed in the portal, never by a file or a sync.
+    pub fn is_admin(self) -> bool {
+        !matches!(self, PortalRole::User)
+    }
     pub fn label(self) -> &'static str {
         match self {
             PortalRole::User => "User",
@@ -255,6 +259,9 @@ pub struct CurrentUser {
     pub source: Source,
     pub prevent_archiving: bool,
     pub source_key: Option<String>,
+    /// Portal rights. Feeds never change an admin's status, role, sign-in names or owner,
+    /// and never archive them (see `reconcile::plan`).
+    pub portal_role: PortalRole,
 }
 
 #[cfg(test)]

@@ -61,7 +61,7 @@ struct Table {
 
 impl Table {
     fn read(file: &'static str, bytes: &[u8], max_bytes: u64) -> Result<Table, SetError> {
-        let reader = match read::open(Cursor::new(bytes), &ReadOptions { max_bytes }) {
+        let reader = match read::open(Cursor::new(bytes), &ReadOptions::with_max_bytes(max_bytes)) {
             Ok(r) => r,
             Err(FileError::HeaderOnly) => {
                 return Ok(Table {

@@ -25,16 +25,34 @@ const CHUNK: usize = 64 * 1024;
 const BINARY_PROBE: usize = 8 * 1024;
 const DELIMITERS: [u8; 3] = [b',', b';', b'\t'];
 
+/// Longest accepted record (one row, quoted line breaks included), in decoded bytes. A user
+/// row is a few hundred bytes; a longer record is a broken file (an unclosed quote, no line
+/// breaks), and refusing it early keeps the reader from buffering it whole.
+pub const MAX_RECORD_BYTES: u64 = 1024 * 1024;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReadOptions {
     /// Largest accepted file, in bytes.
     pub max_bytes: u64,
+    /// Longest accepted record, in bytes ([`MAX_RECORD_BYTES`] unless a test says otherwise).
+    pub max_record_bytes: u64,
 }
 
 impl Default for ReadOptions {
     fn default() -> Self {
         ReadOptions {
             max_bytes: 200 * 1024 * 1024,
+            max_record_bytes: MAX_RECORD_BYTES,
+        }
+    }
+}
+
+impl ReadOptions {
+    /// The usual options for files of at most `max_bytes`.
+    pub fn with_max_bytes(max_bytes: u64) -> ReadOptions {
+        ReadOptions {
+            max_bytes,
+            ..ReadOptions::default()
         }
     }
 }
@@ -62,6 +80,20 @@ pub enum FileError {
     Unreadable(String),
     #[error("this is not a CSV file (binary content)")]
     Binary,
+    /// One record is longer than [`ReadOptions::max_record_bytes`] (read no further).
+    #[error(
+        "line {line} is longer than the limit of {} for one row (is a quote left open, or are the line breaks missing?); nothing was applied",
+        human_size(*.limit)
+    )]
+    RecordTooLong { line: u64, limit: u64 },
+}
+
+/// The I/O error [`LineIndex`] raises when a record grows past the limit.
+#[derive(Debug, thiserror::Error)]
+#[error("record too long")]
+struct RecordTooLong {
+    line: u64,
+    limit: u64,
 }
 
 impl From<io::Error> for FileError {
@@ -137,7 +169,7 @@ pub fn open<R: Read + Seek>(mut input: R, opts: &ReadOptions) -> Result<FeedRead
         .has_headers(false)
         .flexible(true)
         .buffer_capacity(CHUNK)
-        .from_reader(LineIndex::new(builder.build(input)));
+        .from_reader(LineIndex::new(builder.build(input), opts.max_record_bytes));
     let mut reader = FeedReader {
         csv,
         headers: Vec::new(),
@@ -247,21 +279,41 @@ impl<R: Read> FeedReader<R> {
                     return None;
                 }
                 Ok(true) => {
+                    let next = self.csv.position().byte();
+                    let index = self.csv.get_mut();
+                    let (start, limit) = (index.record_start, index.limit);
+                    index.record_start = next;
                     if is_blank(&self.record) {
                         continue;
                     }
                     self.records += 1;
                     let pos = self.record.position().cloned();
                     let line = self.line_of(pos.as_ref());
+                    // `LineIndex` stops a record that runs far past the limit; one that
+                    // ends just past it (within the parser's buffer) is caught here.
+                    if next - start > limit {
+                        self.done = true;
+                        return Some(Err(FileError::RecordTooLong { line, limit }));
+                    }
                     let fields = self.record.iter().map(str::to_string).collect();
                     return Some(Ok(Ok(RawRecord { line, fields })));
                 }
                 Err(e) => {
-                    let line = self.line_of(e.position());
                     if let csv::ErrorKind::Io(io) = e.kind() {
                         self.done = true;
+                        if let Some(long) =
+                            io.get_ref().and_then(|i| i.downcast_ref::<RecordTooLong>())
+                        {
+                            return Some(Err(FileError::RecordTooLong {
+                                line: long.line,
+                                limit: long.limit,
+                            }));
+                        }
                         return Some(Err(FileError::Unreadable(io.to_string())));
                     }
+                    let line = self.line_of(e.position());
+                    let next = self.csv.position().byte();
+                    self.csv.get_mut().record_start = next;
                     self.records += 1;
                     let message = format!("this line could not be read: {e}");
                     return Some(Ok(Err(RowIssue { line, message })));
@@ -281,8 +333,13 @@ impl<R: Read> Iterator for FeedReader<R> {
 
 /// Passes the decoded text to the CSV parser, noting where each non-blank line starts, so
 /// a record's position can be turned into its first line. Line breaks: `\n`, `\r\n`, `\r`.
+/// Refuses to read on once the record being parsed is longer than `limit` (an I/O error
+/// carrying [`RecordTooLong`]), so a huge record is never buffered whole.
 struct LineIndex<R> {
     inner: R,
+    /// Where the record the parser is reading starts (set by the reader after each record).
+    record_start: u64,
+    limit: u64,
     offset: u64,
     line: u64,
     prev: Option<u8>,
@@ -292,9 +349,11 @@ struct LineIndex<R> {
 }
 
 impl<R> LineIndex<R> {
-    fn new(inner: R) -> Self {
+    fn new(inner: R, limit: u64) -> Self {
         LineIndex {
             inner,
+            record_start: 0,
+            limit,
             offset: 0,
             line: 1,
             prev: None,
@@ -314,6 +373,15 @@ impl<R> LineIndex<R> {
 
 impl<R: Read> Read for LineIndex<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        // The parser asks for more only when it has used what it has: everything from
+        // `record_start` to `offset` belongs to the record it is still reading.
+        if self.offset.saturating_sub(self.record_start) > self.limit {
+            let line = self.line_at(self.record_start).unwrap_or(self.line);
+            return Err(io::Error::other(RecordTooLong {
+                line,
+                limit: self.limit,
+            }));
+        }
         let n = self.inner.read(buf)?;
         for &b in &buf[..n] {
             let starts_line = match self.prev {
@@ -415,6 +483,17 @@ fn sniff_delimiter(text: &str) -> u8 {
         }
     }
     best.1
+}
+
+/// Would a spreadsheet take this cell for a formula? It starts with `=`, `+`, `-` or `@`,
+/// possibly behind whitespace or control characters, or starts with tab, CR or LF. Our
+/// downloads prefix such cells with `'` (`reconcile::report::neutralise`); the validator
+/// strips that prefix again.
+pub fn formula_like(cell: &str) -> bool {
+    cell.starts_with(['\t', '\r', '\n'])
+        || cell
+            .trim_start_matches(|c: char| c.is_whitespace() || c.is_control())
+            .starts_with(['=', '+', '-', '@'])
 }
 
 /// No fields, or one that is empty or whitespace: a blank line.
@@ -704,7 +783,7 @@ mod tests {
 
     #[test]
     fn too_large() {
-        let opts = ReadOptions { max_bytes: 10 };
+        let opts = ReadOptions::with_max_bytes(10);
         let err = open(Cursor::new(&b"first_name,last_name\nA,B\n"[..]), &opts).err();
         assert_eq!(err, Some(FileError::TooLarge { limit: 10 }));
         assert_eq!(
@@ -717,7 +796,82 @@ mod tests {
             FileError::TooLarge { limit }.to_string(),
             "the file is larger than the limit of 200 MiB"
         );
-        assert!(open(Cursor::new(&b"a\n1\n"[..]), &ReadOptions { max_bytes: 4 }).is_ok());
+        assert!(open(Cursor::new(&b"a\n1\n"[..]), &ReadOptions::with_max_bytes(4)).is_ok());
+    }
+
+    /// Reads every item with a small record limit (the parser's buffer is 64 KiB, so the
+    /// limit is checked to within one buffer).
+    fn read_limited(b: &[u8], limit: u64) -> Result<Vec<ReadItem>, FileError> {
+        let opts = ReadOptions {
+            max_record_bytes: limit,
+            ..ReadOptions::default()
+        };
+        open(Cursor::new(b), &opts).map(|r| r.collect())
+    }
+
+    #[test]
+    fn record_just_over_the_limit_is_refused_and_one_at_it_is_not() {
+        // 4 bytes of header, then records of exactly 20 and 21 bytes (line break included).
+        let at = format!("a,b\n{},x\n", "y".repeat(17));
+        let items = read_limited(at.as_bytes(), 20).expect("opens");
+        assert!(matches!(&items[..], [Ok(Ok(_))]), "{items:?}");
+        let over = format!("a,b\n{},x\n", "y".repeat(18));
+        assert_eq!(
+            read_limited(over.as_bytes(), 20).err(),
+            Some(FileError::RecordTooLong { line: 2, limit: 20 })
+        );
+    }
+
+    #[test]
+    fn over_long_record_is_refused_with_its_line() {
+        let long = "x".repeat(300 * 1024);
+        // A long unquoted line in the middle of the file.
+        let text = format!("a,b\n1,2\n\n3,{long}\n4,5\n");
+        let items = read_limited(text.as_bytes(), 100 * 1024).expect("opens");
+        assert!(matches!(&items[0], Ok(Ok(r)) if r.line == 2));
+        assert_eq!(
+            items.last(),
+            Some(&Err(FileError::RecordTooLong {
+                line: 4,
+                limit: 100 * 1024
+            }))
+        );
+        assert_eq!(items.len(), 2, "reading stops there");
+        // An unclosed quote swallowing the rest of the file is one long record too (here
+        // the first record, which `open` reads ahead).
+        let text = format!("a,b\n1,2\n3,\"4\n{}", "5,6\n".repeat(100_000));
+        let items = read_limited(text.as_bytes(), 100 * 1024).expect("opens");
+        assert!(matches!(
+            items.last(),
+            Some(Err(FileError::RecordTooLong { line: 3, .. }))
+        ));
+        let text = format!("a,b\n1,\"2\n{}", "3,4\n".repeat(100_000));
+        assert!(matches!(
+            read_limited(text.as_bytes(), 100 * 1024).err(),
+            Some(FileError::RecordTooLong { line: 2, .. })
+        ));
+        // A header line that long: the file is refused when opened.
+        let text = format!("a,{long}\n1,2\n");
+        assert_eq!(
+            read_limited(text.as_bytes(), 100 * 1024).err(),
+            Some(FileError::RecordTooLong {
+                line: 1,
+                limit: 100 * 1024
+            })
+        );
+        assert_eq!(
+            FileError::RecordTooLong {
+                line: 3,
+                limit: MAX_RECORD_BYTES
+            }
+            .to_string(),
+            "line 3 is longer than the limit of 1 MiB for one row (is a quote left open, or are the line breaks missing?); nothing was applied"
+        );
+        // Many records that add up to more than the limit are fine.
+        let text = format!("a,b\n{}", "123456789,123456789\n".repeat(20_000));
+        let items = read_limited(text.as_bytes(), 100 * 1024).expect("opens");
+        assert_eq!(items.len(), 20_000);
+        assert!(items.iter().all(|i| matches!(i, Ok(Ok(_)))));
     }
 
     #[test]

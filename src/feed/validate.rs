@@ -10,6 +10,14 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use uuid::Uuid;
 
+/// Longest accepted identifier (custom_id, email, username), in characters. The database
+/// keeps them in unique indexes, whose entries must stay small: a longer value used to fail
+/// the whole run with an internal error; it is a row error now. (Names may be long.)
+pub const MAX_VALUE_CHARS: usize = 256;
+
+/// The fields [`MAX_VALUE_CHARS`] applies to.
+const LIMITED: [Field; 3] = [Field::CustomId, Field::Email, Field::Username];
+
 /// Why one row was skipped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RowError {
@@ -135,6 +143,13 @@ impl<'a> Validator<'a> {
             "" => Err(fail(f, format!("{} is required", f.name()))),
             v => Ok(v.to_string()),
         };
+
+        for f in LIMITED {
+            if get(f).chars().count() > MAX_VALUE_CHARS {
+                let message = format!("{} is longer than {MAX_VALUE_CHARS} characters", f.name());
+                return Err(fail(f, message));
+            }
+        }
 
         let user_guid = match get(Field::UserGuid) {
             "" => None,
@@ -294,12 +309,12 @@ impl<'a> Validator<'a> {
     }
 }
 
-/// Trims a cell and removes the `'` our own export puts before a cell starting with
-/// `=`, `+`, `-`, `@`, tab or CR (formula neutralising).
+/// Trims a cell and removes the `'` our own export puts before a cell a spreadsheet would
+/// take for a formula ([`crate::feed::read::formula_like`]).
 fn clean(cell: &str) -> &str {
     let t = cell.trim_start();
     match t.strip_prefix('\'') {
-        Some(rest) if rest.starts_with(['=', '+', '-', '@', '\t', '\r']) => rest.trim(),
+        Some(rest) if crate::feed::read::formula_like(rest) => rest.trim(),
         _ => t.trim_end(),
     }
 }
@@ -626,6 +641,26 @@ mod tests {
         assert_eq!(clean("'\r"), "");
         assert_eq!(clean("'plain"), "'plain");
         assert_eq!(clean("\u{a0}x\u{a0}"), "x");
+        // What `neutralise` writes for a formula behind whitespace comes back as the value.
+        assert_eq!(clean("' =4+4"), "=4+4");
+        assert_eq!(clean("'\n=3+3"), "=3+3");
+        assert_eq!(clean("' Ann"), "' Ann");
+    }
+
+    #[test]
+    fn over_long_values_are_row_errors() {
+        let long: &'static str = "x".repeat(MAX_VALUE_CHARS + 1).leak();
+        let e = row(&with(&[("username", long)])).unwrap_err();
+        assert_eq!(e.column.as_deref(), Some("username"));
+        assert_eq!(e.message, "username is longer than 256 characters");
+        let e = row(&with(&[("custom_id", long)])).unwrap_err();
+        assert_eq!(e.column.as_deref(), Some("custom_id"));
+        let fits: &'static str = "é".repeat(MAX_VALUE_CHARS).leak();
+        assert!(row(&with(&[("username", fits)])).is_ok());
+        assert!(
+            row(&with(&[("last_name", long)])).is_ok(),
+            "names may be long"
+        );
     }
 
     #[test]

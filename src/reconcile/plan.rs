@@ -20,6 +20,13 @@
 //!    them between feeds (their source is kept); it may not change a sync-owned user, but
 //!    an unchanged sync-owned row is simply Unchanged. So the master CSV sent back as it
 //!    is, under any name, is a no-op.
+//!    **Portal admins** (school and district admins; rule 4a) are managed in the portal, and
+//!    come first: a row that matches one and changes nothing is Unchanged (they are not
+//!    adopted, whatever their source); a row that would change their `status`, `role`,
+//!    `email` or `username`, restore them from the archive, archive them (`to_be_deleted`)
+//!    or take them over from another source is an error naming the line and the column. A
+//!    feed that already owns an admin (or a master CSV row editing them in place) may still
+//!    change their other fields.
 //! 5. **Identifiers stay unique**: a new or changed `custom_id`, `email` or `username` held
 //!    by another user (any source, archived included; email and username case-insensitive)
 //!    or already taken by another row of this run → error. The current holder counts even if
@@ -31,10 +38,13 @@
 //!    users this plan creates; it is never compared with, or written to, existing users.
 //! 7. **Missing users** (only when [`Rules::archive_missing`]): every non-archived user of
 //!    this source that no accepted row matched, that no failed row identifies, and that is
-//!    not `prevent_archiving`, is archived. Users of other sources are never touched.
+//!    not `prevent_archiving` and not a portal admin, is archived. Users of other sources are
+//!    never touched.
 //! 8. **New users**: GUID from [`Secrets`], username given or generated (`first.last`,
 //!    `first.last2`… unique against every current username and every username of this run),
-//!    a temporary password when the row has none, `prevent_archiving` false.
+//!    a temporary password when the row has none, `prevent_archiving` false. A password the
+//!    row gives must follow the sign-in rule (at least [`MIN_PASSWORD_CHARS`] characters),
+//!    else the row is an error naming the password column (the password is never echoed).
 //! 9. **Guard** (unless [`Rules::approved`]): with `N` the source's non-archived users before
 //!    the run, stop for review when archives > `archive_pct`% of `N` and ≥ `archive_min`, or
 //!    when updates (restores not counted) > `update_pct`% of `N` and ≥ `archive_min` (the
@@ -61,6 +71,9 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::domain::{CurrentUser, Grade, IncomingUser, Role, Source, Status};
+
+#[cfg(doc)]
+use crate::auth::MIN_PASSWORD_CHARS;
 
 use planner::Planner;
 

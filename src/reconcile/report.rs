@@ -20,10 +20,13 @@ pub const MASTER_HEADER: [&str; 13] = [
     "password",
 ];
 
-/// A cell that a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab, CR first) gets
-/// a leading `'`; our reader strips it again on the way back in.
+/// A cell that a spreadsheet would run as a formula gets a leading `'`; our reader strips it
+/// again on the way back in. That is a cell starting with `=`, `+`, `-` or `@`, also behind
+/// leading whitespace or control characters (`" =1+1"`, `"\n=1+1"`, which spreadsheets
+/// trim), and any cell starting with tab, CR or LF. The one escaping function of every CSV
+/// a person downloads: the master CSV, the export, and a run's three files.
 pub fn neutralise(cell: &str) -> Cow<'_, str> {
-    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+    if crate::feed::read::formula_like(cell) {
         Cow::Owned(format!("'{cell}"))
     } else {
         Cow::Borrowed(cell)
@@ -73,6 +76,24 @@ mod tests {
         assert_eq!(neutralise("\tx"), "'\tx");
         assert_eq!(neutralise("Smith"), "Smith");
         assert_eq!(neutralise(""), "");
+    }
+
+    #[test]
+    fn formulas_behind_whitespace_and_control_characters_are_neutralised() {
+        assert_eq!(neutralise(" =4+4"), "' =4+4");
+        assert_eq!(neutralise("\n=3+3"), "'\n=3+3");
+        assert_eq!(neutralise("\r+1"), "'\r+1");
+        assert_eq!(neutralise("\t@x"), "'\t@x");
+        assert_eq!(neutralise("\u{a0}\u{3000} -2"), "'\u{a0}\u{3000} -2");
+        assert_eq!(neutralise("\u{1}\u{7f}=1"), "'\u{1}\u{7f}=1");
+        assert_eq!(
+            neutralise("\nplain"),
+            "'\nplain",
+            "a leading line break is suspect"
+        );
+        assert_eq!(neutralise("  Smith"), "  Smith");
+        assert_eq!(neutralise("a=1"), "a=1");
+        assert_eq!(neutralise("O'Brien-Smith"), "O'Brien-Smith");
     }
 }
 

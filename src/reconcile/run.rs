@@ -26,7 +26,7 @@ use uuid::Uuid;
 pub struct Progress {
     pub done: AtomicU64,
     pub total: AtomicU64,
-    /// 0 reading, 1 planning, 2 applying.
+    /// 0 reading, 1 planning, 2 applying, 3 waiting for the district's lock.
     pub phase: AtomicU64,
 }
 
@@ -35,6 +35,7 @@ impl Progress {
         match self.phase.load(Ordering::Relaxed) {
             0 => "reading",
             1 => "planning",
+            3 => "waiting",
             _ => "applying",
         }
     }
@@ -412,9 +413,7 @@ pub async fn execute(pool: &PgPool, clock: &Clock, req: &RunRequest<'_>) -> Resu
 }
 
 async fn execute_inner(pool: &PgPool, clock: &Clock, req: &RunRequest<'_>) -> Result<Summary> {
-    let opts = ReadOptions {
-        max_bytes: req.max_bytes,
-    };
+    let opts = ReadOptions::with_max_bytes(req.max_bytes);
     let path = req.path.clone();
     let headers = tokio::task::spawn_blocking(move || read_headers(&path, opts)).await??;
     let saved = match &headers {
@@ -511,7 +510,15 @@ pub async fn apply_rows(
         .store(total_rows as u64, Ordering::Relaxed);
     req.progress.phase.store(1, Ordering::Relaxed);
     let mut tx = pool.begin().await?;
-    db::reconcile::lock_district(&mut tx, req.district_id).await?;
+    if !db::reconcile::try_lock_district(&mut tx, req.district_id).await? {
+        // Another run of this district (or a connection being deleted) holds the lock: show
+        // this run as waiting, and start its clock when it gets the lock.
+        req.progress.phase.store(3, Ordering::Relaxed);
+        db::runs::mark_waiting(pool, req.district_id, req.run_id).await?;
+        db::reconcile::lock_district(&mut tx, req.district_id).await?;
+        req.progress.phase.store(1, Ordering::Relaxed);
+        db::runs::mark_lock_held(pool, req.district_id, req.run_id, clock.now()).await?;
+    }
     let t0 = std::time::Instant::now();
     let current = db::reconcile::load_current(&mut tx, req.district_id).await?;
     let t_load = t0.elapsed();

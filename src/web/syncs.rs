@@ -89,7 +89,7 @@ impl From<&db::runs::Run> for RunRow {
     fn from(r: &db::runs::Run) -> RunRow {
         RunRow {
             id: r.id,
-            status: super::uploads::status_label(&r.status),
+            status: super::uploads::RunView { run: r.clone() }.status_label(),
             when: when(Some(r.received_at)),
             by: r.submitted_by.clone(),
             counts: format!(

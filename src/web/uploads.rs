@@ -28,7 +28,16 @@ pub struct RunView {
 
 impl RunView {
     pub fn status_label(&self) -> &'static str {
-        status_label(&self.run.status)
+        if self.waiting() {
+            WAITING
+        } else {
+            status_label(&self.run.status)
+        }
+    }
+    /// Taken by a worker but waiting for its district's lock (another run holds it): not
+    /// started yet.
+    pub fn waiting(&self) -> bool {
+        self.run.status == "in_progress" && self.run.started_at.is_none()
     }
     pub fn in_progress(&self) -> bool {
         matches!(self.run.status.as_str(), "queued" | "in_progress")
@@ -60,6 +69,9 @@ impl RunView {
         self.run.file_path.is_some() && !self.in_progress() && self.run.status != "needs_mapping"
     }
 }
+
+/// The label of a run in progress that waits for its district's lock.
+pub const WAITING: &str = "Waiting for another run of this district";
 
 pub fn status_label(status: &str) -> &'static str {
     match status {
@@ -268,6 +280,7 @@ pub fn status_body(run: &db::runs::Run) -> serde_json::Value {
         "id": run.id,
         "status": run.status,
         "status_label": view.status_label(),
+        "waiting": view.waiting(),
         "finished": !view.in_progress() && run.status != "needs_mapping",
         "file_name": run.file_name,
         "source": view.source_key(),

@@ -14,6 +14,7 @@ mod schools;
 mod security;
 mod security_auth;
 mod security_server;
+mod security_files;
 mod security_sync;
 mod syncs;
 mod tenancy;

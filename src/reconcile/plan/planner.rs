@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use uuid::Uuid;
 
+use crate::auth::MIN_PASSWORD_CHARS;
 use crate::domain::{CurrentUser, Field, Grade, IncomingUser, Source};
 
 use super::index::{Index, fold_case, nonblank};
@@ -86,6 +87,8 @@ struct Refusal {
 enum Step {
     Create,
     Update(usize),
+    /// The row matches a portal admin and changes nothing: unchanged, nobody adopted.
+    Keep(usize),
     Delete(usize),
     /// A `to_be_deleted` record for nobody we know.
     Nothing,
@@ -183,6 +186,16 @@ impl<'a> Planner<'a> {
                 let keep_source = self.edits_in_place(&inc, i);
                 self.update(i, inc, keep_source)
             }
+            Ok(Step::Keep(i)) => {
+                self.marks[i] = Mark::Claimed(inc.line);
+                let user = &self.users[i];
+                RowPlan::quiet(
+                    inc.line,
+                    Outcome::Unchanged,
+                    Some(user.user_guid),
+                    Some(&user.username),
+                )
+            }
             Ok(Step::Delete(i)) => self.delete(i, inc.line),
             Ok(Step::Nothing) => RowPlan::quiet(inc.line, Outcome::Unchanged, None, None),
             Err(refusal) => {
@@ -209,6 +222,20 @@ impl<'a> Planner<'a> {
             if inc.to_be_deleted {
                 return Ok(Step::Nothing);
             }
+            if let Some(p) = inc.password.as_deref()
+                && !p.is_empty()
+                && p.chars().count() < MIN_PASSWORD_CHARS
+            {
+                return Err(Refusal {
+                    message: format!(
+                        "line {}, column \"{}\": the password is shorter than {MIN_PASSWORD_CHARS} characters; \
+                         give a longer one, or leave it blank for a temporary password",
+                        inc.line,
+                        Field::Password.name()
+                    ),
+                    user: None,
+                });
+            }
             if let Some(c) = custom_id {
                 self.free(Ident::CustomId, c, None, inc.line)?;
             }
@@ -230,7 +257,22 @@ impl<'a> Planner<'a> {
             return Err(refuse(format!("matches the same user as line {first}")));
         }
         if inc.to_be_deleted {
+            if user.portal_role.is_admin() && self.would_archive(user) {
+                return Err(refuse(admin_refusal(
+                    inc.line,
+                    user,
+                    Field::Status.name(),
+                    "a feed cannot archive them",
+                )));
+            }
             return Ok(Step::Delete(i));
+        }
+        if user.portal_role.is_admin() {
+            match self.admin_row(inc, i) {
+                Ok(None) => {}
+                Ok(Some(step)) => return Ok(step),
+                Err(message) => return Err(refuse(message)),
+            }
         }
         if self.edits_in_place(inc, i) {
             // Another feed's user, edited by user_guid: allowed unless a roster sync owns
@@ -261,6 +303,56 @@ impl<'a> Planner<'a> {
             self.free(Ident::Username, name, Some(i), inc.line)?;
         }
         Ok(Step::Update(i))
+    }
+
+    /// Rule 4a: a row about a portal admin. `Ok(Some(Keep))` when it changes nothing (their
+    /// source is never taken over), `Ok(None)` when it may go on as an ordinary update (it
+    /// only changes names, custom_id, schools, grade or position of an admin this feed
+    /// already owns, or edits them in place by user_guid), `Err` otherwise.
+    fn admin_row(&self, inc: &IncomingUser, i: usize) -> Result<Option<Step>, String> {
+        let user = &self.users[i];
+        if user.archived {
+            return Err(admin_refusal(
+                inc.line,
+                user,
+                Field::Status.name(),
+                "a feed cannot restore an archived administrator",
+            ));
+        }
+        let (_, changed) = merge(user, inc.clone(), &user.source);
+        let changed: Vec<&str> = changed
+            .into_iter()
+            .filter(|c| !matches!(*c, "source" | "source_key"))
+            .collect();
+        if changed.is_empty() {
+            return Ok(Some(Step::Keep(i)));
+        }
+        if let Some(column) = ADMIN_LOCKED
+            .iter()
+            .map(|f| f.name())
+            .find(|name| changed.contains(name))
+        {
+            return Err(admin_refusal(
+                inc.line,
+                user,
+                column,
+                &format!("this row would change their {column}"),
+            ));
+        }
+        if user.source != *self.source && !self.edits_in_place(inc, i) {
+            return Err(admin_refusal(
+                inc.line,
+                user,
+                changed[0],
+                &format!("this row would make {} their owner", self.source),
+            ));
+        }
+        Ok(None)
+    }
+
+    /// Would a `to_be_deleted` record of this feed archive `user`?
+    fn would_archive(&self, user: &CurrentUser) -> bool {
+        user.source == *self.source && !user.archived && !user.prevent_archiving
     }
 
     /// `value` may become the identifier of user `me` (`None`: a new user) on `line`.
@@ -433,7 +525,7 @@ impl<'a> Planner<'a> {
         let users = self.users;
         let user = &users[i];
         self.marks[i] = Mark::Claimed(line);
-        let outcome = if user.source == *self.source && !user.archived && !user.prevent_archiving {
+        let outcome = if self.would_archive(user) {
             self.archive.push(user.user_guid);
             Outcome::Archived
         } else {
@@ -452,7 +544,12 @@ impl<'a> Planner<'a> {
                 continue;
             }
             source_total += 1;
-            if archive_missing && !u.prevent_archiving && *mark == Mark::Free {
+            // Portal admins are never archived by a feed (rule 7).
+            if archive_missing
+                && !u.prevent_archiving
+                && !u.portal_role.is_admin()
+                && *mark == Mark::Free
+            {
                 archive.push(u.user_guid);
             }
         }
@@ -490,6 +587,19 @@ impl RowPlan {
             write: None,
         }
     }
+}
+
+/// What a feed may never change about a portal admin: their status and role, and the names
+/// they sign in with.
+const ADMIN_LOCKED: [Field; 4] = [Field::Status, Field::Role, Field::Email, Field::Username];
+
+/// The row error for a row that would change a portal admin, naming the row and the column.
+fn admin_refusal(line: u64, user: &CurrentUser, column: &str, why: &str) -> String {
+    let who = user.email.as_deref().unwrap_or(&user.username);
+    format!(
+        "line {line}, column \"{column}\": {who} is a {}; administrators are managed in the portal, not by files or syncs ({why})",
+        user.portal_role.label().to_lowercase()
+    )
 }
 
 /// A username the row gives (carried and not blank); blank means keep or generate.

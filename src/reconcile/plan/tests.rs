@@ -3,7 +3,9 @@
 use uuid::Uuid;
 
 use super::*;
-use crate::domain::{CurrentUser, Field, FieldSet, Grade, IncomingUser, Role, Source, Status};
+use crate::domain::{
+    CurrentUser, Field, FieldSet, Grade, IncomingUser, PortalRole, Role, Source, Status,
+};
 
 // ---------------------------------------------------------------- fixtures
 
@@ -68,6 +70,7 @@ fn student(n: u128) -> CurrentUser {
         source: students(),
         prevent_archiving: false,
         source_key: None,
+        portal_role: PortalRole::User,
     }
 }
 
@@ -183,6 +186,10 @@ fn apply(current: &[CurrentUser], p: &Plan) -> Vec<CurrentUser> {
             source: w.source.clone(),
             prevent_archiving: w.prevent_archiving,
             source_key: w.source_key.clone(),
+            portal_role: current
+                .iter()
+                .find(|u| u.user_guid == w.user_guid)
+                .map_or(PortalRole::User, |u| u.portal_role),
         };
         match users.iter_mut().find(|u| u.user_guid == w.user_guid) {
             Some(u) => *u = next,
@@ -650,7 +657,7 @@ fn password_only_used_for_created_users() {
     let mut existing = row_for(&current[0], 2);
     existing.password = Some("hunter22".into());
     let mut with_password = new_row(2, 3);
-    with_password.password = Some("s3cret!".into());
+    with_password.password = Some("s3cret!x".into());
     let without = new_row(3, 4);
     let p = run(
         &current,
@@ -663,7 +670,7 @@ fn password_only_used_for_created_users() {
         "never compared or updated"
     );
     assert_eq!(p.rows[0].password, None);
-    assert_eq!(p.rows[1].password.as_deref(), Some("s3cret!"));
+    assert_eq!(p.rows[1].password.as_deref(), Some("s3cret!x"));
     assert_eq!(p.rows[1].temp_password, None);
     assert_eq!(p.rows[2].password, None);
     assert_eq!(p.rows[2].temp_password.as_deref(), Some("temp-1"));
@@ -672,12 +679,12 @@ fn password_only_used_for_created_users() {
 #[test]
 fn passwords_are_redacted_in_debug_and_never_serialised() {
     let mut r = new_row(1, 2);
-    r.password = Some("s3cret!".into());
+    r.password = Some("s3cret!x".into());
     let p = run(&[], vec![r, new_row(2, 3)], &students());
     let debug = format!("{p:?}");
-    assert!(!debug.contains("s3cret!") && !debug.contains("temp-1"));
+    assert!(!debug.contains("s3cret!x") && !debug.contains("temp-1"));
     let json = serde_json::to_string(&p).unwrap();
-    assert!(!json.contains("s3cret!"));
+    assert!(!json.contains("s3cret!x"));
     assert!(json.contains("\"outcome\":\"created\""));
 }
 
@@ -1249,7 +1256,7 @@ fn rerun_after_apply_is_a_no_op() {
     let mut moved_email = row_for(&current[4], 6);
     moved_email.email = Some("five.new@d.org".into());
     let mut with_password = new_row(8, 8);
-    with_password.password = Some("pw".into());
+    with_password.password = Some("pw-from-sis".into());
     with_password.username = Some("Given.Name".into());
     let rows = vec![
         row_for(&current[0], 2),
@@ -1388,4 +1395,159 @@ fn same_row_by_custom_id_from_another_file_is_still_refused() {
         &Source::File("master.csv".into()),
     );
     assert!(error(&p, 2).contains("belongs to file \"students.csv\""));
+}
+
+// ---------------------------------------------------------------- portal admins (rule 4a)
+
+/// The district admin: a manual user with portal rights.
+fn district_admin(n: u128) -> CurrentUser {
+    CurrentUser {
+        role: Role::Administrator,
+        source: Source::Manual,
+        schools: Vec::new(),
+        portal_role: PortalRole::DistrictAdmin,
+        ..teacher(n)
+    }
+}
+
+#[test]
+fn admin_row_that_deactivates_and_renames_is_an_error_and_changes_nothing() {
+    let current = vec![district_admin(1)];
+    let mut r = row_for(&current[0], 2);
+    r.status = Status::Inactive;
+    r.first_name = "Evil".into();
+    let p = run(&current, vec![r], &adults());
+    let e = error(&p, 2);
+    assert!(e.starts_with("line 2, column \"status\":"), "{e}");
+    assert!(
+        e.contains("administrators are managed in the portal"),
+        "{e}"
+    );
+    assert!(p.rows[0].write.is_none());
+    assert_eq!(p.rows[0].user_guid, Some(g(1)), "the row names its user");
+    assert_eq!(
+        apply(&current, &p),
+        current,
+        "the admin is exactly as before"
+    );
+}
+
+#[test]
+fn admin_role_email_and_username_are_locked_even_for_the_owning_feed() {
+    let mut admin = district_admin(1);
+    admin.source = adults();
+    let current = vec![admin];
+    let mut role = row_for(&current[0], 2);
+    role.role = Role::Teacher;
+    let mut email = row_for(&current[0], 3);
+    email.user_guid = Some(g(1));
+    email.email = Some("new@d.org".into());
+    let mut name = row_for(&current[0], 4);
+    name.username = Some("boss".into());
+    for (r, column) in [(role, "role"), (email, "email"), (name, "username")] {
+        let line = r.line;
+        let p = run(&current, vec![r], &adults());
+        assert!(
+            error(&p, line).contains(&format!("column \"{column}\"")),
+            "{}",
+            error(&p, line)
+        );
+        assert_eq!(apply(&current, &p), current);
+    }
+}
+
+#[test]
+fn admin_is_not_taken_over_by_a_file_or_a_sync() {
+    let current = vec![district_admin(1)];
+    let mut renamed = row_for(&current[0], 2);
+    renamed.last_name = "Other".into();
+    for feed in [adults(), sync()] {
+        let p = run(&current, vec![renamed.clone()], &feed);
+        let e = error(&p, 2);
+        assert!(e.contains("column \"last_name\""), "{e}");
+        assert!(e.contains("would make"), "{e}");
+        assert_eq!(apply(&current, &p), current);
+    }
+}
+
+#[test]
+fn admin_row_that_changes_nothing_is_unchanged_and_not_adopted() {
+    let current = vec![district_admin(1)];
+    let mut from_sync = row_for(&current[0], 2);
+    from_sync.source_key = Some("ext-1".into());
+    for (feed, r) in [(adults(), row_for(&current[0], 2)), (sync(), from_sync)] {
+        let p = run(&current, vec![r], &feed);
+        assert_eq!(*outcome(&p, 2), Outcome::Unchanged);
+        assert!(p.rows[0].write.is_none(), "nothing written, source kept");
+    }
+}
+
+#[test]
+fn owning_feed_may_still_rename_a_school_admin() {
+    let mut admin = teacher(1);
+    admin.portal_role = PortalRole::SchoolAdmin;
+    let current = vec![admin];
+    let mut r = row_for(&current[0], 2);
+    r.last_name = "Married".into();
+    let p = run(&current, vec![r], &adults());
+    assert_eq!(*outcome(&p, 2), updated(&["last_name"]));
+    assert_eq!(p.rows[0].write.as_deref().unwrap().source, adults());
+}
+
+#[test]
+fn admin_missing_from_the_feed_that_owns_them_is_not_archived() {
+    let mut admin = teacher(1);
+    admin.portal_role = PortalRole::SchoolAdmin;
+    let current = vec![admin, teacher(2)];
+    let p = run(&current, vec![row_for(&current[1], 2)], &adults());
+    assert!(p.archive.is_empty(), "{:?}", p.archive);
+    assert_eq!(p.source_total, 2);
+}
+
+#[test]
+fn tobedeleted_record_cannot_archive_an_admin() {
+    let mut admin = student(1);
+    admin.source = sync();
+    admin.portal_role = PortalRole::SchoolAdmin;
+    let current = vec![admin];
+    let mut r = row_for(&current[0], 1);
+    r.to_be_deleted = true;
+    let p = run(&current, vec![r], &sync());
+    assert!(error(&p, 1).contains("cannot archive"), "{}", error(&p, 1));
+    assert!(p.archive.is_empty());
+}
+
+#[test]
+fn archived_admin_is_not_restored_by_a_feed() {
+    let mut admin = district_admin(1);
+    admin.source = adults();
+    admin.archived = true;
+    let current = vec![admin];
+    let p = run(&current, vec![row_for(&current[0], 2)], &adults());
+    assert!(error(&p, 2).contains("restore"), "{}", error(&p, 2));
+}
+
+// ---------------------------------------------------------------- passwords (rule 8)
+
+#[test]
+fn short_password_for_a_new_user_is_an_error_naming_the_column() {
+    let mut short = new_row(1, 2);
+    short.password = Some("Qz7!xw1".into());
+    let mut long = new_row(2, 3);
+    long.password = Some("Qz7!xw12".into());
+    let p = run(&[], vec![short, long], &students());
+    let e = error(&p, 2);
+    assert!(e.starts_with("line 2, column \"password\":"), "{e}");
+    assert!(e.contains('8'), "{e}");
+    assert!(!e.contains("Qz7!xw1"), "never echoed");
+    assert!(p.rows[0].password.is_none() && p.rows[0].write.is_none());
+    assert_eq!(*outcome(&p, 3), Outcome::Created);
+    assert_eq!(p.rows[1].password.as_deref(), Some("Qz7!xw12"));
+    // Counted in characters, not bytes.
+    let mut accents = new_row(3, 4);
+    accents.password = Some("éééééé1".into());
+    assert!(matches!(
+        outcome(&run(&[], vec![accents], &students()), 4),
+        Outcome::Error { .. }
+    ));
 }
