@@ -241,3 +241,51 @@ pub fn extract_csrf(body: &str) -> Option<String> {
     let end = body[start..].find('"')?;
     Some(body[start..start + end].to_string())
 }
+
+/// A district "springfield" with one school (HS) and its admin signed in, for tests that
+/// upload user files through the page: the upload, its status and its files.
+pub struct UploadEnv {
+    pub app: TestApp,
+    pub district: District,
+    pub c: Client,
+}
+
+/// The user-file header the upload tests write.
+pub const UPLOAD_HEADER: &str =
+    "custom_id,email,first_name,last_name,role,school_external_id,grade,status,password";
+
+impl UploadEnv {
+    pub async fn new(pool: PgPool) -> UploadEnv {
+        let app = TestApp::spawn(pool).await;
+        let district = app.district("springfield").await;
+        app.school(district.id, "HS", "High School").await;
+        let c = app.client();
+        assert_eq!(
+            c.sign_in(&district.admin_email, &district.admin_password)
+                .await
+                .status,
+            303
+        );
+        UploadEnv { app, district, c }
+    }
+
+    /// Upload through the form; returns the run id.
+    pub async fn upload(&self, name: &str, body: &str) -> Uuid {
+        let r = self
+            .c
+            .post_file("/uploads", name, body.as_bytes().to_vec())
+            .await;
+        assert_eq!(r.status, 303, "{}", r.body);
+        let loc = r.location.unwrap();
+        loc.trim_start_matches("/uploads/")
+            .trim_end_matches("/map")
+            .parse()
+            .unwrap()
+    }
+
+    pub async fn status(&self, id: Uuid) -> serde_json::Value {
+        let r = self.c.get(&format!("/uploads/{id}/status.json")).await;
+        assert_eq!(r.status, 200);
+        serde_json::from_str(&r.body).unwrap()
+    }
+}

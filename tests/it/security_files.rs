@@ -8,50 +8,11 @@ use crate::helpers::*;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-const HEADER: &str =
-    "custom_id,email,first_name,last_name,role,school_external_id,grade,status,password";
+const HEADER: &str = UPLOAD_HEADER;
 
-struct Env {
-    app: TestApp,
-    district: District,
-    c: Client,
-}
+type Env = UploadEnv;
 
-impl Env {
-    async fn new(pool: PgPool) -> Env {
-        let app = TestApp::spawn(pool).await;
-        let district = app.district("springfield").await;
-        app.school(district.id, "HS", "High School").await;
-        let c = app.client();
-        assert_eq!(
-            c.sign_in(&district.admin_email, &district.admin_password)
-                .await
-                .status,
-            303
-        );
-        Env { app, district, c }
-    }
-
-    /// Upload through the form; returns the run id.
-    async fn upload(&self, name: &str, body: &str) -> Uuid {
-        let r = self
-            .c
-            .post_file("/uploads", name, body.as_bytes().to_vec())
-            .await;
-        assert_eq!(r.status, 303, "{}", r.body);
-        let loc = r.location.unwrap();
-        loc.trim_start_matches("/uploads/")
-            .trim_end_matches("/map")
-            .parse()
-            .unwrap()
-    }
-
-    async fn status(&self, id: Uuid) -> serde_json::Value {
-        let r = self.c.get(&format!("/uploads/{id}/status.json")).await;
-        assert_eq!(r.status, 200);
-        serde_json::from_str(&r.body).unwrap()
-    }
-
+impl UploadEnv {
     async fn file(&self, id: Uuid, kind: &str) -> String {
         let r = self.c.get(&format!("/uploads/{id}/files/{kind}")).await;
         assert_eq!(r.status, 200, "{kind}: {}", r.body);
