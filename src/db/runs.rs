@@ -403,7 +403,9 @@ pub async fn set_status(
         == 1)
 }
 
-/// An admin approved a run that needed review: it is queued again, past the guard.
+/// An admin approved a run that needed review: it is queued again, past the guard. Its
+/// attempts start again from zero: the approval is not a retry (attempts count the tries
+/// to apply it, and only a crash makes a second).
 pub async fn approve(
     db: impl PgExecutor<'_>,
     district_id: Uuid,
@@ -412,7 +414,7 @@ pub async fn approve(
     now: OffsetDateTime,
 ) -> sqlx::Result<bool> {
     Ok(sqlx::query(
-        "UPDATE runs SET status = 'queued', approved = true, reviewed_by = $3, reviewed_at = $4, message = NULL
+        "UPDATE runs SET status = 'queued', approved = true, attempts = 0, reviewed_by = $3, reviewed_at = $4, message = NULL
          WHERE district_id = $1 AND id = $2 AND status = 'needs_review'",
     )
     .bind(district_id)

@@ -87,15 +87,25 @@ pub struct RunRow {
 
 impl From<&db::runs::Run> for RunRow {
     fn from(r: &db::runs::Run) -> RunRow {
+        let view = super::uploads::RunView { run: r.clone() };
         RunRow {
             id: r.id,
-            status: super::uploads::RunView { run: r.clone() }.status_label(),
+            status: view.status_label(),
             when: when(Some(r.received_at)),
             by: r.submitted_by.clone(),
-            counts: format!(
-                "{} created, {} updated, {} unchanged, {} restored, {} archived, {} errors",
-                r.created, r.updated, r.unchanged, r.restored, r.archived, r.errors
-            ),
+            counts: if view.in_progress() {
+                "—".to_string()
+            } else if view.applied() {
+                format!(
+                    "{} created, {} updated, {} unchanged, {} restored, {} archived, {} errors",
+                    r.created, r.updated, r.unchanged, r.restored, r.archived, r.errors
+                )
+            } else {
+                format!(
+                    "not applied: would create {}, update {}, restore {}, archive {}; {} unchanged, {} errors",
+                    r.created, r.updated, r.restored, r.archived, r.unchanged, r.errors
+                )
+            },
             message: r.message.clone().unwrap_or_default(),
         }
     }

@@ -65,6 +65,33 @@ impl RunView {
     pub fn finished(&self) -> String {
         fmt_time(self.run.finished_at)
     }
+    /// Whether this run's counts and outcomes were written: a real (not dry) run that
+    /// finished. A dry run, a run in Needs Review, a cancelled or failed one and one not
+    /// finished yet only say what it would do — the one place pages and the API decide this.
+    pub fn applied(&self) -> bool {
+        !self.run.dry_run
+            && matches!(
+                self.run.status.as_str(),
+                "completed" | "completed_with_errors"
+            )
+    }
+    /// The label of an outcome's count: "Created" when applied, "Would create" when not.
+    pub fn count_label(&self, outcome: &str) -> &'static str {
+        let (done, would) = match outcome {
+            "created" => ("Created", "Would create"),
+            "updated" => ("Updated", "Would update"),
+            "restored" => ("Restored", "Would restore"),
+            "archived" => ("Archived", "Would archive"),
+            "unchanged" => ("Unchanged", "Unchanged"),
+            "error" | "errors" => ("Errors", "Errors"),
+            _ => ("", ""),
+        };
+        if self.applied() { done } else { would }
+    }
+    /// The class of a count cell in lists: muted when the run was not applied.
+    pub fn count_class(&self) -> &'static str {
+        if self.applied() { "num" } else { "num would" }
+    }
     pub fn has_files(&self) -> bool {
         self.run.file_path.is_some() && !self.in_progress() && self.run.status != "needs_mapping"
     }
@@ -235,14 +262,20 @@ pub async fn show(
 ) -> AppResult<Response> {
     let run = load(&state, scope.district_id, id).await?;
     let mut samples = Vec::new();
-    for (outcome, label) in [
-        ("created", "Created"),
-        ("updated", "Updated"),
-        ("restored", "Restored"),
-        ("archived", "Archived by the provider"),
-        ("error", "Errors"),
-        ("unchanged", "Unchanged"),
+    let applied = RunView { run: run.clone() }.applied();
+    for (outcome, done, would) in [
+        ("created", "Created", "Would create"),
+        ("updated", "Updated", "Would update"),
+        ("restored", "Restored", "Would restore"),
+        (
+            "archived",
+            "Archived by the provider",
+            "Would archive (archived by the provider)",
+        ),
+        ("error", "Errors", "Errors"),
+        ("unchanged", "Unchanged", "Unchanged"),
     ] {
+        let label = if applied { done } else { would };
         let rows =
             db::runs::rows_by_outcome(&state.pool, scope.district_id, id, outcome, 10).await?;
         if !rows.is_empty() {
@@ -285,6 +318,7 @@ pub fn status_body(run: &db::runs::Run) -> serde_json::Value {
         "file_name": run.file_name,
         "source": view.source_key(),
         "dry_run": run.dry_run,
+        "applied": view.applied(),
         "progress": { "done": run.done_rows, "total": run.total_rows, "percent": view.percent() },
         "counts": {
             "created": run.created, "updated": run.updated, "unchanged": run.unchanged,

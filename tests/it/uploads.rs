@@ -791,3 +791,197 @@ async fn a_oneroster_zip_sent_to_the_api_runs_as_a_sync(pool: PgPool) {
         .unwrap();
     assert!(source.starts_with("sync:"), "{source}");
 }
+
+/// The `<tr>` of the upload history that links to run `id`.
+fn history_row(body: &str, id: Uuid) -> &str {
+    let at = body
+        .find(&format!("href=\"/uploads/{id}\""))
+        .expect("the run is in the history");
+    let start = body[..at].rfind("<tr").unwrap();
+    let end = at + body[at..].find("</tr>").unwrap();
+    &body[start..end]
+}
+
+/// Every `/users/<id>` the page links to.
+fn user_links(body: &str) -> Vec<Uuid> {
+    body.match_indices("href=\"/users/")
+        .filter_map(|(i, m)| body.get(i + m.len()..i + m.len() + 36)?.parse().ok())
+        .collect()
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn a_cancelled_review_run_reads_would_archive_on_its_page_and_in_the_history(pool: PgPool) {
+    let env = Env::new(pool).await;
+    env.upload("students.csv", &students(40)).await;
+    env.app.queue.drain().await.unwrap();
+    let truncated = env.upload("students.csv", &students(4)).await;
+    env.app.queue.drain().await.unwrap();
+    assert_eq!(env.status(truncated).await["status"], "needs_review");
+    let r = env
+        .c
+        .post(&format!("/uploads/{truncated}/cancel"), &[])
+        .await;
+    assert_eq!(r.status, 303);
+    let s = env.status(truncated).await;
+    assert_eq!(
+        (s["status"].as_str(), s["applied"].as_bool()),
+        (Some("cancelled"), Some(false))
+    );
+    let n = s["counts"]["archived"].as_i64().unwrap();
+    assert!(n > 0, "the preview counted the users it would archive");
+
+    let page = env.c.get(&format!("/uploads/{truncated}")).await;
+    assert!(
+        page.body.contains(&format!("Would archive ({n})")),
+        "{}",
+        page.body
+    );
+    assert!(
+        !page.body.contains(&format!("Archived ({n})")),
+        "{}",
+        page.body
+    );
+    assert!(
+        !page.body.contains("<th>Archived</th>"),
+        "counts box: {}",
+        page.body
+    );
+    assert!(
+        page.body.contains("<th>Would archive</th>"),
+        "{}",
+        page.body
+    );
+
+    let list = env.c.get("/uploads").await;
+    let row = history_row(&list.body, truncated);
+    assert!(row.contains("not applied"), "{row}");
+    assert!(
+        !row.contains(&format!("<td class=\"num\">{n}</td>")),
+        "{row}"
+    );
+    assert!(
+        row.contains(&format!("title=\"Would archive\">{n}</td>")),
+        "{row}"
+    );
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn a_dry_run_says_would_create_links_to_no_missing_user_and_the_api_says_applied(
+    pool: PgPool,
+) {
+    let env = Env::new(pool).await;
+    let token = rollcall::ops::create_token(
+        &env.app.pool,
+        env.district.id,
+        "nightly",
+        &rollcall::db::audit::Actor::cli(),
+    )
+    .await
+    .unwrap();
+    let http = reqwest::Client::new();
+    let send = |dry: bool| {
+        let mut form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(students(3).into_bytes()).file_name("students.csv"),
+        );
+        if dry {
+            form = form.text("dry_run", "true");
+        }
+        http.post(env.app.url("/api/v1/uploads"))
+            .bearer_auth(&token)
+            .multipart(form)
+            .send()
+    };
+    let get = |id: String| {
+        http.get(env.app.url(&format!("/api/v1/uploads/{id}")))
+            .bearer_auth(&token)
+            .send()
+    };
+
+    let r = send(true).await.unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    let dry: String = r.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    env.app.queue.drain().await.unwrap();
+    let s: serde_json::Value = get(dry.clone()).await.unwrap().json().await.unwrap();
+    assert_eq!(
+        (
+            s["status"].as_str(),
+            s["dry_run"].as_bool(),
+            s["counts"]["created"].as_i64(),
+            s["applied"].as_bool()
+        ),
+        (Some("completed"), Some(true), Some(3), Some(false))
+    );
+
+    let page = env.c.get(&format!("/uploads/{dry}")).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Would create"), "{}", page.body);
+    assert!(!page.body.contains("<th>Created</th>"), "{}", page.body);
+    for u in user_links(&page.body) {
+        let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)")
+            .bind(u)
+            .fetch_one(&env.app.pool)
+            .await
+            .unwrap();
+        assert!(
+            exists,
+            "the dry run's page links to /users/{u}, who does not exist"
+        );
+    }
+
+    let r = send(false).await.unwrap();
+    assert_eq!(r.status().as_u16(), 202);
+    let real: String = r.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    env.app.queue.drain().await.unwrap();
+    let s: serde_json::Value = get(real.clone()).await.unwrap().json().await.unwrap();
+    assert_eq!(
+        (
+            s["status"].as_str(),
+            s["dry_run"].as_bool(),
+            s["applied"].as_bool()
+        ),
+        (Some("completed"), Some(false), Some(true))
+    );
+    let page = env.c.get(&format!("/uploads/{real}")).await;
+    assert!(page.body.contains("<th>Created</th>"), "{}", page.body);
+    assert!(!page.body.contains("Would create"), "{}", page.body);
+    assert!(
+        !user_links(&page.body).is_empty(),
+        "a real run links its users"
+    );
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn an_approved_review_run_does_not_read_as_a_retry(pool: PgPool) {
+    let env = Env::new(pool).await;
+    env.upload("students.csv", &students(40)).await;
+    env.app.queue.drain().await.unwrap();
+    let truncated = env.upload("students.csv", &students(4)).await;
+    env.app.queue.drain().await.unwrap();
+    assert_eq!(env.status(truncated).await["status"], "needs_review");
+    let r = env
+        .c
+        .post(&format!("/uploads/{truncated}/approve"), &[])
+        .await;
+    assert_eq!(r.status, 303);
+    env.app.queue.drain().await.unwrap();
+    let s = env.status(truncated).await;
+    assert_eq!(
+        (
+            s["status"].as_str(),
+            s["attempts"].as_i64(),
+            s["applied"].as_bool()
+        ),
+        (Some("completed"), Some(1), Some(true))
+    );
+    let page = env.c.get(&format!("/uploads/{truncated}")).await;
+    assert!(!page.body.contains("<dt>Attempts</dt>"), "{}", page.body);
+    assert!(page.body.contains("Approved after review"), "{}", page.body);
+    assert!(page.body.contains("<th>Archived</th>"), "{}", page.body);
+}
