@@ -174,6 +174,7 @@ async fn dispatch(config: &config::Config, db: &Database, command: Command) -> R
                     .collect::<Result<_, _>>()
                     .map_err(|e| anyhow::anyhow!("{e}"))?,
                 save_mapping: false,
+                scope: None,
             };
             let summary = ops::import_file(
                 pool, &clock, config, d.id, &file, source, dry_run, approve, options,

@@ -10,6 +10,70 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use uuid::Uuid;
 
+/// What a file covers (SPEC §4), chosen with the upload: which users missing from it are
+/// archived.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// The file lists every user of its source; that source's users missing from it are
+    /// archived.
+    #[default]
+    Source,
+    /// The file lists every user of the district that is not sync-owned (the master CSV sent
+    /// back): missing file-owned users, and missing manual users without
+    /// `prevent_archiving`, are archived.
+    District,
+    /// Adds and updates only; archives nobody.
+    Patch,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 3] = [Scope::Source, Scope::District, Scope::Patch];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Source => "source",
+            Scope::District => "district",
+            Scope::Patch => "patch",
+        }
+    }
+
+    /// `source`, `district` or `patch` (case and surrounding blanks ignored).
+    pub fn parse(s: &str) -> Option<Scope> {
+        let s = s.trim();
+        Scope::ALL
+            .into_iter()
+            .find(|scope| scope.as_str().eq_ignore_ascii_case(s))
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Scope::Source => "This file's users",
+            Scope::District => "The whole district",
+            Scope::Patch => "Changes only",
+        }
+    }
+
+    /// One line for the upload form.
+    pub fn explanation(self) -> &'static str {
+        match self {
+            Scope::Source => {
+                "The file lists every user of its source: users of this file missing from it are archived."
+            }
+            Scope::District => {
+                "The file lists every user of the district not provisioned by a roster sync (the master CSV sent back): users missing from it are archived."
+            }
+            Scope::Patch => "Adds and updates the users in the file; archives nobody.",
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Who provisions a user. Stored as text: `manual`, `file:<name>`, `sync:<connection uuid>`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Source {

@@ -36,10 +36,11 @@
 //!    one. `grade` applies to students only, `position` to adults only (changing role clears
 //!    the one that no longer applies). Schools compare as sets. `password` is used only for
 //!    users this plan creates; it is never compared with, or written to, existing users.
-//! 7. **Missing users** (only when [`Rules::archive_missing`]): every non-archived user of
-//!    this source that no accepted row matched, that no failed row identifies, and that is
-//!    not `prevent_archiving` and not a portal admin, is archived. Users of other sources are
-//!    never touched.
+//! 7. **Missing users**, by [`Rules::scope`]: with [`Scope::Source`] every non-archived user
+//!    of this source, with [`Scope::District`] every non-archived user not owned by a roster
+//!    sync (file and manual users), with [`Scope::Patch`] nobody — that no accepted row
+//!    matched, that no failed row identifies, and that is not `prevent_archiving` and not a
+//!    portal admin, is archived. Users outside the scope are never touched.
 //! 8. **New users**: GUID from [`Secrets`], username given or generated (`first.last`,
 //!    `first.last2`… unique against every current username and every username of this run),
 //!    a temporary password when the row has none, `prevent_archiving` false. A password the
@@ -70,7 +71,7 @@ use std::fmt;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::domain::{CurrentUser, Grade, IncomingUser, Role, Source, Status};
+use crate::domain::{CurrentUser, Grade, IncomingUser, Role, Scope, Source, Status};
 
 #[cfg(doc)]
 use crate::auth::MIN_PASSWORD_CHARS;
@@ -86,9 +87,10 @@ pub struct Rules {
     pub archive_min: usize,
     /// Guard: trip when more than this percentage of the source's users would be updated.
     pub update_pct: f64,
-    /// Archive users of this source missing from the feed. `false` for delta feeds, which
-    /// list only what changed.
-    pub archive_missing: bool,
+    /// Which users missing from the feed are archived: those of its source, every file and
+    /// manual user of the district, or nobody ([`Scope::Patch`]: delta feeds, which list only
+    /// what changed, and fixed error files).
+    pub scope: Scope,
     /// An admin approved this run past the guard.
     pub approved: bool,
 }
@@ -99,7 +101,7 @@ impl Default for Rules {
             archive_pct: 10.0,
             archive_min: 10,
             update_pct: 75.0,
-            archive_missing: true,
+            scope: Scope::Source,
             approved: false,
         }
     }
@@ -246,7 +248,8 @@ pub struct Plan {
     pub archive: Vec<Uuid>,
     pub counts: Counts,
     pub review: Option<Review>,
-    /// Current non-archived users of this source (before the run).
+    /// Current non-archived users in the run's scope (before the run): the source's users, or
+    /// for [`Scope::District`] every user not owned by a roster sync.
     pub source_total: usize,
 }
 
@@ -291,7 +294,7 @@ pub fn plan_rows(
         });
     }
 
-    let (mut archive, source_total) = planner.finish(rules.archive_missing);
+    let (mut archive, source_total) = planner.finish(rules.scope);
     archive.sort_unstable();
     archive.dedup();
 

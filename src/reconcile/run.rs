@@ -7,7 +7,7 @@ use crate::auth;
 use crate::clock::Clock;
 use crate::db;
 use crate::db::reconcile::RunActor;
-use crate::domain::{CurrentUser, Field, IncomingUser, Source};
+use crate::domain::{CurrentUser, Field, IncomingUser, Scope, Source};
 use crate::feed::headers::{self, Mapping, MappingError, SavedMapping};
 use crate::feed::read::{self, ReadOptions};
 use crate::feed::validate::{RowError, RowKeys, Validator};
@@ -82,6 +82,9 @@ pub struct RunOptions {
     /// Save the resolved mapping for the district (the mapper page does this).
     #[serde(default)]
     pub save_mapping: bool,
+    /// What the file covers (SPEC §4); `None` is the default, [`Scope::Source`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<Scope>,
 }
 
 /// What a run came to (also the JSON summary the CLI prints).
@@ -451,7 +454,8 @@ async fn execute_inner(pool: &PgPool, clock: &Clock, req: &RunRequest<'_>) -> Re
     }
     tracing::debug!(run = %req.run_id, rss_mib = rss_mib(), rows = prepared.rows.len(), "file read");
     let ignored = prepared.mapping.ignored_columns(&prepared.headers);
-    apply_rows(pool, clock, req, Rows::File(prepared.rows), ignored, true).await
+    let scope = req.options.scope.unwrap_or_default();
+    apply_rows(pool, clock, req, Rows::File(prepared.rows), ignored, scope).await
 }
 
 async fn fail(
@@ -489,7 +493,7 @@ pub async fn apply_rows(
     req: &RunRequest<'_>,
     rows: Rows,
     ignored_columns: Vec<String>,
-    archive_missing: bool,
+    scope: Scope,
 ) -> Result<Summary> {
     let district = db::districts::by_id(pool, req.district_id)
         .await?
@@ -498,7 +502,7 @@ pub async fn apply_rows(
         archive_pct: district.guard_archive_pct,
         archive_min: district.guard_archive_min.max(0) as usize,
         update_pct: district.guard_update_pct,
-        archive_missing,
+        scope,
         approved: req.approved,
     };
     let total_rows = rows.len();

@@ -14,7 +14,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::db;
 use crate::db::syncs::Connection;
-use crate::domain::Source;
+use crate::domain::{Scope, Source};
 use crate::feed::bundle::{self, Limits};
 use crate::feed::oneroster::{self, FileMode, Org};
 use crate::feed::provider::{self, ProviderUser};
@@ -469,7 +469,11 @@ async fn apply(
         &req,
         run::Rows::Ready(rows),
         Vec::new(),
-        incoming.archive_missing,
+        if incoming.archive_missing {
+            Scope::Source
+        } else {
+            Scope::Patch
+        },
     )
     .await?;
     let mut notes: Vec<String> = summary.message.take().into_iter().collect();

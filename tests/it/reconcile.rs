@@ -520,6 +520,7 @@ async fn mapping_fixed_values_and_missing_required_columns(pool: PgPool) {
             (rollcall::domain::Field::SchoolExternalId, "MS".into()),
         ],
         save_mapping: true,
+        ..Default::default()
     };
     let s = env
         .import_with("sis.csv", file, false, false, options)

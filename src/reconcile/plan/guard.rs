@@ -1,6 +1,6 @@
 //! The mass-change guard (SPEC §4): a truncated or garbled feed must never wipe a district.
 
-use crate::domain::Source;
+use crate::domain::{Scope, Source};
 
 use super::{Review, Rules};
 
@@ -22,7 +22,10 @@ pub(super) fn review(
         return None;
     }
     let pct = |n: usize| n as f64 * 100.0 / source_total as f64;
-    let label = source_label(source);
+    let label = match rules.scope {
+        Scope::District => "the district (file and manual users)".to_string(),
+        Scope::Source | Scope::Patch => source_label(source),
+    };
     let mut reasons = Vec::new();
     if would_archive >= rules.archive_min && pct(would_archive) > rules.archive_pct {
         reasons.push(format!(

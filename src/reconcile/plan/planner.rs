@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 use crate::auth::MIN_PASSWORD_CHARS;
-use crate::domain::{CurrentUser, Field, Grade, IncomingUser, Source};
+use crate::domain::{CurrentUser, Field, Grade, IncomingUser, Scope, Source};
 
 use super::index::{Index, fold_case, nonblank};
 use super::merge::{merge, ownership, school_set};
@@ -534,18 +534,18 @@ impl<'a> Planner<'a> {
         RowPlan::quiet(line, outcome, Some(user.user_guid), Some(&user.username))
     }
 
-    /// The users to archive (`to_be_deleted` rows, then, when `archive_missing`, every
-    /// unprotected user of this source nobody matched), and the source's size before the run.
-    pub(super) fn finish(self, archive_missing: bool) -> (Vec<Uuid>, usize) {
+    /// The users to archive (`to_be_deleted` rows, then every unprotected user in `scope`
+    /// nobody matched), and the number of non-archived users in scope before the run.
+    pub(super) fn finish(self, scope: Scope) -> (Vec<Uuid>, usize) {
         let mut archive = self.archive;
-        let mut source_total = 0;
+        let mut scope_total = 0;
         for (u, mark) in self.users.iter().zip(&self.marks) {
-            if u.archived || u.source != *self.source {
+            if u.archived || !in_scope(u, self.source, scope) {
                 continue;
             }
-            source_total += 1;
+            scope_total += 1;
             // Portal admins are never archived by a feed (rule 7).
-            if archive_missing
+            if scope != Scope::Patch
                 && !u.prevent_archiving
                 && !u.portal_role.is_admin()
                 && *mark == Mark::Free
@@ -553,7 +553,16 @@ impl<'a> Planner<'a> {
                 archive.push(u.user_guid);
             }
         }
-        (archive, source_total)
+        (archive, scope_total)
+    }
+}
+
+/// Is `user` covered by a feed of `source` with `scope`? (Patch covers what its source
+/// would: the guard still measures against the source.)
+fn in_scope(user: &CurrentUser, source: &Source, scope: Scope) -> bool {
+    match scope {
+        Scope::Source | Scope::Patch => user.source == *source,
+        Scope::District => !user.source.is_sync(),
     }
 }
 

@@ -793,7 +793,7 @@ fn already_archived_users_are_not_archived_again() {
 fn delta_feed_never_archives_missing_users() {
     let current = [student(1), student(2)];
     let rules = Rules {
-        archive_missing: false,
+        scope: Scope::Patch,
         ..Rules::default()
     };
     let p = run_with(
@@ -868,7 +868,7 @@ fn tobedeleted_archives_the_user_of_this_sync() {
     let mut r = row_for(&current[0], 1);
     r.to_be_deleted = true;
     let rules = Rules {
-        archive_missing: false,
+        scope: Scope::Patch,
         ..Rules::default()
     };
     let p = run_with(
@@ -958,7 +958,7 @@ fn username_generation_skips_existing_including_archived_case_insensitive() {
     r.first_name = "Ann".into();
     r.last_name = "Smith".into();
     let rules = Rules {
-        archive_missing: false,
+        scope: Scope::Patch,
         ..Rules::default()
     };
     let p = run_with(&current, ok(vec![r]), &students(), &rules);
