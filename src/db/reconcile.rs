@@ -80,6 +80,7 @@ pub async fn load_current(
     .fetch(&mut *conn);
     while let Some(r) = rows.try_next().await? {
         out.push(CurrentUser {
+            kept: Default::default(),
             user_guid: r.id,
             custom_id: r.custom_id,
             email: r.email.map(|e| e.to_lowercase()),

@@ -326,6 +326,9 @@ pub struct CurrentUser {
     /// Portal rights. Feeds never change an admin's status, role, sign-in names or owner,
     /// and never archive them (see `reconcile::plan`).
     pub portal_role: PortalRole,
+    /// Fields an admin changed by hand on a feed-owned user: feeds leave them (SPEC §4, "Fields
+    /// an admin edited") until the admin releases them.
+    pub kept: FieldSet,
 }
 
 #[cfg(test)]

@@ -162,6 +162,9 @@ pub enum Outcome {
     },
     /// A `to_be_deleted` sync record archived its user (the user is in [`Plan::archive`]).
     Archived,
+    /// Not this feed's to change, and unchanged (a sync-owned user in the master CSV sent
+    /// back): neither an error nor a write.
+    Skipped,
     Error {
         message: String,
     },
@@ -175,7 +178,30 @@ impl Outcome {
             Outcome::Unchanged => "unchanged",
             Outcome::Restored { .. } => "restored",
             Outcome::Archived => "archived",
+            Outcome::Skipped => "skipped",
             Outcome::Error { .. } => "error",
+        }
+    }
+}
+
+/// How a row found its user (SPEC §4, "Matching"); the completed file's `matched_by`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MatchedBy {
+    Guid,
+    CustomId,
+    Email,
+    /// Nobody matched: a new user.
+    New,
+}
+
+impl MatchedBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MatchedBy::Guid => "guid",
+            MatchedBy::CustomId => "custom_id",
+            MatchedBy::Email => "email",
+            MatchedBy::New => "new",
         }
     }
 }
@@ -185,6 +211,13 @@ impl Outcome {
 pub struct RowPlan {
     pub line: u64,
     pub outcome: Outcome,
+    /// How the row found its user; `None` when it found nobody and created nobody (errors,
+    /// `to_be_deleted` records for unknown users).
+    pub matched_by: Option<MatchedBy>,
+    /// The user's owner before this run when the row moves them to another owner (`moved`).
+    pub previous_source: Option<Source>,
+    /// Fields of the matched user this row would have changed but an admin keeps.
+    pub kept: Vec<&'static str>,
     /// The user the row is about: created, matched, or (for errors) identified when possible.
     pub user_guid: Option<Uuid>,
     /// The user's username after the run; `None` for errors and rows that match nobody.
@@ -207,6 +240,9 @@ impl fmt::Debug for RowPlan {
         f.debug_struct("RowPlan")
             .field("line", &self.line)
             .field("outcome", &self.outcome)
+            .field("matched_by", &self.matched_by)
+            .field("previous_source", &self.previous_source)
+            .field("kept", &self.kept)
             .field("user_guid", &self.user_guid)
             .field("username", &self.username)
             .field("temp_password", &redact(&self.temp_password))
@@ -227,6 +263,9 @@ pub struct Counts {
     pub restored: usize,
     pub archived: usize,
     pub errors: usize,
+    /// Rows whose user changed owner (also counted as updated, unchanged or restored).
+    pub moved: usize,
+    pub skipped: usize,
 }
 
 /// Why a run stops in Needs Review.
@@ -309,7 +348,11 @@ pub fn plan_rows(
             Outcome::Unchanged => counts.unchanged += 1,
             Outcome::Restored { .. } => counts.restored += 1,
             Outcome::Archived => {}
+            Outcome::Skipped => counts.skipped += 1,
             Outcome::Error { .. } => counts.errors += 1,
+        }
+        if row.previous_source.is_some() {
+            counts.moved += 1;
         }
     }
     let review = guard::review(rules, source, source_total, counts.archived, counts.updated);

@@ -454,6 +454,9 @@ impl<'a> Planner<'a> {
         };
         RowPlan {
             line,
+            matched_by: None,
+            previous_source: None,
+            kept: Vec::new(),
             outcome: Outcome::Created,
             user_guid: Some(user_guid),
             username: Some(username),
@@ -511,6 +514,9 @@ impl<'a> Planner<'a> {
         };
         RowPlan {
             line,
+            matched_by: None,
+            previous_source: None,
+            kept: Vec::new(),
             outcome,
             user_guid: Some(user.user_guid),
             username: Some(target.username.clone()),
@@ -570,6 +576,9 @@ impl RowPlan {
     fn error(line: u64, message: String, user_guid: Option<Uuid>) -> RowPlan {
         RowPlan {
             line,
+            matched_by: None,
+            previous_source: None,
+            kept: Vec::new(),
             outcome: Outcome::Error { message },
             user_guid,
             username: None,
@@ -588,6 +597,9 @@ impl RowPlan {
     ) -> RowPlan {
         RowPlan {
             line,
+            matched_by: None,
+            previous_source: None,
+            kept: Vec::new(),
             outcome,
             user_guid,
             username: username.map(str::to_string),

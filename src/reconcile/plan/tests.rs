@@ -54,6 +54,7 @@ fn grade(s: &str) -> Grade {
 /// A student of `students.csv`: custom_id `S{n}`, email `s{n}@d.org`, username `s{n}`.
 fn student(n: u128) -> CurrentUser {
     CurrentUser {
+        kept: Default::default(),
         user_guid: g(n),
         custom_id: Some(format!("S{n}")),
         email: Some(format!("s{n}@d.org")),
@@ -77,6 +78,7 @@ fn student(n: u128) -> CurrentUser {
 /// A teacher of `adults.csv`: custom_id `T{n}`, email `t{n}@d.org`, username `t{n}`.
 fn teacher(n: u128) -> CurrentUser {
     CurrentUser {
+        kept: Default::default(),
         custom_id: Some(format!("T{n}")),
         email: Some(format!("t{n}@d.org")),
         username: format!("t{n}"),
@@ -170,6 +172,7 @@ fn apply(current: &[CurrentUser], p: &Plan) -> Vec<CurrentUser> {
     for row in &p.rows {
         let Some(w) = &row.write else { continue };
         let next = CurrentUser {
+            kept: Default::default(),
             user_guid: w.user_guid,
             custom_id: w.custom_id.clone(),
             email: w.email.clone(),
@@ -1227,7 +1230,9 @@ fn one_outcome_per_row_in_file_order() {
             unchanged: 1,
             restored: 0,
             archived: 0,
-            errors: 1
+            errors: 1,
+            moved: 0,
+            skipped: 0,
         }
     );
 }
@@ -1402,6 +1407,7 @@ fn same_row_by_custom_id_from_another_file_is_still_refused() {
 /// The district admin: a manual user with portal rights.
 fn district_admin(n: u128) -> CurrentUser {
     CurrentUser {
+        kept: Default::default(),
         role: Role::Administrator,
         source: Source::Manual,
         schools: Vec::new(),
