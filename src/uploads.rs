@@ -6,7 +6,7 @@ use crate::domain::Source;
 use crate::feed::headers::{self, Mapping, MappingError, SavedMapping};
 use crate::feed::read::{self, ReadOptions};
 use crate::jobs::Queue;
-use crate::reconcile::report::{FileKind, Layout, RowResult};
+use crate::reconcile::report::{FileKind, Layout, RowResult, owner_label};
 use crate::reconcile::run::RunOptions;
 use crate::storage;
 use anyhow::{Context, Result};
@@ -296,6 +296,7 @@ pub async fn download(
     if kind != FileKind::Uploaded {
         let (district_id, run_id) = (run.district_id, run.id);
         let pool = pool.clone();
+        let sync_names = db::syncs::names(&pool, district_id).await?;
         tokio::spawn(async move {
             let mut rows = db::runs::rows_stream(&pool, district_id, run_id);
             while let Some(Ok(r)) = rows.next().await {
@@ -306,6 +307,10 @@ pub async fn download(
                     username: r.username,
                     temp_password: r.temp_password,
                     error: r.error,
+                    matched_by: r.matched_by,
+                    previous_source: r
+                        .previous_source
+                        .map(|s| owner_label(&crate::domain::Source::from_db(&s), &sync_names)),
                 };
                 if results_tx.send(result).await.is_err() {
                     break;

@@ -10,11 +10,13 @@ pub struct District {
     pub guard_archive_pct: f64,
     pub guard_archive_min: i32,
     pub guard_update_pct: f64,
+    pub guard_school_pct: f64,
+    pub guard_school_min: i32,
     pub created_at: OffsetDateTime,
 }
 
-const COLS: &str =
-    "id, slug, name, guard_archive_pct, guard_archive_min, guard_update_pct, created_at";
+const COLS: &str = "id, slug, name, guard_archive_pct, guard_archive_min, guard_update_pct,
+    guard_school_pct, guard_school_min, created_at";
 
 pub async fn insert(db: impl PgExecutor<'_>, slug: &str, name: &str) -> sqlx::Result<District> {
     sqlx::query_as(&format!(
@@ -63,19 +65,29 @@ pub async fn list(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<DistrictSummary>>
     .await
 }
 
-pub async fn update_guard(
-    db: impl PgExecutor<'_>,
-    id: Uuid,
-    archive_pct: f64,
-    archive_min: i32,
-    update_pct: f64,
-) -> sqlx::Result<()> {
-    sqlx::query("UPDATE districts SET guard_archive_pct = $2, guard_archive_min = $3, guard_update_pct = $4 WHERE id = $1")
-        .bind(id)
-        .bind(archive_pct)
-        .bind(archive_min)
-        .bind(update_pct)
-        .execute(db)
-        .await?;
+/// The mass-change guard's settings (SPEC §4).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Guard {
+    pub archive_pct: f64,
+    pub archive_min: i32,
+    pub update_pct: f64,
+    pub school_pct: f64,
+    pub school_min: i32,
+}
+
+pub async fn update_guard(db: impl PgExecutor<'_>, id: Uuid, g: &Guard) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE districts SET guard_archive_pct = $2, guard_archive_min = $3, guard_update_pct = $4,
+                guard_school_pct = $5, guard_school_min = $6
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(g.archive_pct)
+    .bind(g.archive_min)
+    .bind(g.update_pct)
+    .bind(g.school_pct)
+    .bind(g.school_min)
+    .execute(db)
+    .await?;
     Ok(())
 }

@@ -34,6 +34,8 @@ pub struct Run {
     pub restored: i32,
     pub archived: i32,
     pub errors: i32,
+    pub moved: i32,
+    pub skipped: i32,
     pub message: Option<String>,
     pub ignored_columns: Vec<String>,
     pub reviewed_by: Option<String>,
@@ -42,7 +44,7 @@ pub struct Run {
 
 const COLS: &str = "district_id, id, kind, source, file_name, file_sha256, file_path, status, dry_run, approved, options,
     submitted_kind, submitted_by, received_at, started_at, finished_at, attempts, total_rows, done_rows, created, updated,
-    unchanged, restored, archived, errors, message, ignored_columns, reviewed_by, phase";
+    unchanged, restored, archived, errors, moved, skipped, message, ignored_columns, reviewed_by, phase";
 
 pub struct NewRun<'a> {
     pub kind: &'a str,
@@ -175,6 +177,8 @@ pub struct Finish {
     pub restored: i32,
     pub archived: i32,
     pub errors: i32,
+    pub moved: i32,
+    pub skipped: i32,
     pub message: Option<String>,
     pub ignored_columns: Vec<String>,
 }
@@ -188,7 +192,8 @@ pub async fn finish(
 ) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE runs SET status = $3, finished_at = $4, total_rows = $5, done_rows = $5, created = $6, updated = $7,
-                unchanged = $8, restored = $9, archived = $10, errors = $11, message = $12, ignored_columns = $13
+                unchanged = $8, restored = $9, archived = $10, errors = $11, message = $12, ignored_columns = $13,
+                moved = $14, skipped = $15
          WHERE district_id = $1 AND id = $2",
     )
     .bind(district_id)
@@ -204,13 +209,16 @@ pub async fn finish(
     .bind(f.errors)
     .bind(&f.message)
     .bind(&f.ignored_columns)
+    .bind(f.moved)
+    .bind(f.skipped)
     .execute(db)
     .await?;
     Ok(())
 }
 
 /// Replace a run's row results (CSV
-/// `district_id,run_id,line,outcome,user_id,username,temp_password,changed,error`; empty = NULL)
+/// `district_id,run_id,line,outcome,user_id,username,temp_password,changed,error,matched_by,
+/// previous_source`; empty = NULL)
 /// and archive list.
 pub async fn store_results(
     conn: &mut PgConnection,
@@ -231,7 +239,8 @@ pub async fn store_results(
         .await?;
     super::reconcile::copy_chunks(
         conn,
-        "COPY run_rows (district_id, run_id, line, outcome, user_id, username, temp_password, changed, error)
+        "COPY run_rows (district_id, run_id, line, outcome, user_id, username, temp_password, changed, error,
+                        matched_by, previous_source)
          FROM STDIN (FORMAT csv)",
         rows,
     )
@@ -256,6 +265,9 @@ pub struct RunRow {
     pub temp_password: Option<String>,
     pub changed: Vec<String>,
     pub error: Option<String>,
+    pub matched_by: Option<String>,
+    /// The user's owner before the run when the row moved them (`users.source` form).
+    pub previous_source: Option<String>,
 }
 
 /// A run's row results in line order, streamed.
@@ -265,8 +277,8 @@ pub fn rows_stream<'a>(
     run_id: Uuid,
 ) -> futures::stream::BoxStream<'a, sqlx::Result<RunRow>> {
     sqlx::query_as(
-        "SELECT line, outcome, user_id, username, temp_password, changed, error FROM run_rows
-         WHERE district_id = $1 AND run_id = $2 ORDER BY line",
+        "SELECT line, outcome, user_id, username, temp_password, changed, error, matched_by, previous_source
+         FROM run_rows WHERE district_id = $1 AND run_id = $2 ORDER BY line",
     )
     .bind(district_id)
     .bind(run_id)
@@ -325,6 +337,37 @@ pub async fn recent(
     .await
 }
 
+/// The district's file sources (as `users.source` stores them: `file:<name>`), by name: every
+/// file key a run was ever made for.
+pub async fn file_sources(db: impl PgExecutor<'_>, district_id: Uuid) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar(
+        "SELECT DISTINCT source FROM runs WHERE district_id = $1 AND source LIKE 'file:%' ORDER BY source",
+    )
+    .bind(district_id)
+    .fetch_all(db)
+    .await
+}
+
+/// The first rows whose user the run moved from another owner (any outcome).
+pub async fn moved_rows(
+    db: impl PgExecutor<'_>,
+    district_id: Uuid,
+    run_id: Uuid,
+    limit: i64,
+) -> sqlx::Result<Vec<RunRow>> {
+    sqlx::query_as(
+        "SELECT line, outcome, user_id, username, NULL::text AS temp_password, changed, error, matched_by,
+                previous_source
+         FROM run_rows WHERE district_id = $1 AND run_id = $2 AND previous_source IS NOT NULL
+         ORDER BY line LIMIT $3",
+    )
+    .bind(district_id)
+    .bind(run_id)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
 /// The first rows of one outcome.
 pub async fn rows_by_outcome(
     db: impl PgExecutor<'_>,
@@ -334,8 +377,9 @@ pub async fn rows_by_outcome(
     limit: i64,
 ) -> sqlx::Result<Vec<RunRow>> {
     sqlx::query_as(
-        "SELECT line, outcome, user_id, username, NULL::text AS temp_password, changed, error FROM run_rows
-         WHERE district_id = $1 AND run_id = $2 AND outcome = $3 ORDER BY line LIMIT $4",
+        "SELECT line, outcome, user_id, username, NULL::text AS temp_password, changed, error, matched_by,
+                previous_source
+         FROM run_rows WHERE district_id = $1 AND run_id = $2 AND outcome = $3 ORDER BY line LIMIT $4",
     )
     .bind(district_id)
     .bind(run_id)

@@ -90,6 +90,19 @@ pub async fn list(db: impl PgExecutor<'_>, district_id: Uuid) -> sqlx::Result<Ve
     .await
 }
 
+/// Connection id → name, for messages and pages that name an owner.
+pub async fn names(
+    db: impl PgExecutor<'_>,
+    district_id: Uuid,
+) -> sqlx::Result<std::collections::HashMap<Uuid, String>> {
+    let rows: Vec<(Uuid, String)> =
+        sqlx::query_as("SELECT id, name FROM sync_connections WHERE district_id = $1")
+            .bind(district_id)
+            .fetch_all(db)
+            .await?;
+    Ok(rows.into_iter().collect())
+}
+
 pub async fn get(
     db: impl PgExecutor<'_>,
     district_id: Uuid,

@@ -248,6 +248,31 @@ pub async fn set_status(
         == 1)
 }
 
+/// Hand a user from owner `from` to owner `to` (both as `users.source` stores them), with
+/// `prevent_archiving`; `false` when the user's owner was not `from` any more.
+pub async fn set_owner(
+    db: impl PgExecutor<'_>,
+    district_id: Uuid,
+    id: Uuid,
+    from: &str,
+    to: &str,
+    prevent_archiving: bool,
+) -> sqlx::Result<bool> {
+    Ok(sqlx::query(
+        "UPDATE users SET source = $4, prevent_archiving = $5, version = version + 1
+         WHERE district_id = $1 AND id = $2 AND source = $3",
+    )
+    .bind(district_id)
+    .bind(id)
+    .bind(from)
+    .bind(to)
+    .bind(prevent_archiving)
+    .execute(db)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
 /// Archive (`Some(now)`) or restore (`None`); `false` when the user already was so.
 pub async fn set_archived(
     db: impl PgExecutor<'_>,

@@ -82,12 +82,7 @@ impl Writes {
             let changed: HashSet<Uuid> = plan
                 .rows
                 .iter()
-                .filter(|r| {
-                    matches!(
-                        r.outcome,
-                        Outcome::Updated { .. } | Outcome::Restored { .. }
-                    )
-                })
+                .filter(|r| writes_change(r))
                 .filter_map(|r| r.write.as_ref().map(|w| w.user_guid))
                 .collect();
             current
@@ -131,13 +126,7 @@ impl Writes {
                 Part::NewUsers | Part::NewAudit | Part::NewMemberships => {
                     r.write.is_some() && matches!(r.outcome, Outcome::Created)
                 }
-                Part::Changes => {
-                    r.write.is_some()
-                        && matches!(
-                            r.outcome,
-                            Outcome::Updated { .. } | Outcome::Restored { .. }
-                        )
-                }
+                Part::Changes => writes_change(r),
             })
             .count()
     }
@@ -204,6 +193,11 @@ impl Writes {
             temp,
             &changed_literal,
             error.unwrap_or(""),
+            row.matched_by.map_or("", |m| m.as_str()),
+            &row.previous_source
+                .as_ref()
+                .map(|s| s.to_db())
+                .unwrap_or_default(),
         ])
     }
 
@@ -305,13 +299,22 @@ impl Writes {
 
     /// `kind,id,custom_id,email,username,first_name,middle_name,last_name,role,grade,position,
     /// status,source,source_key,prevent_archiving,schools,before,after` (kind `update` or
-    /// `restore`; `schools` the external IDs joined by `db::reconcile::SCHOOL_SEP`).
+    /// `restore`; `schools` the external IDs joined by `db::reconcile::SCHOOL_SEP`). A moved
+    /// user's audit entry carries `source` before and after (an unchanged row that only
+    /// moves its user is written here too, with nothing else in it).
     fn change(&self, row: &RowPlan, w: &mut csv::Writer<Vec<u8>>) -> csv::Result<()> {
-        let (Some(new), Outcome::Updated { changed } | Outcome::Restored { changed }) =
-            (row.write.as_deref(), &row.outcome)
-        else {
+        if !writes_change(row) {
+            return Ok(());
+        }
+        let Some(new) = row.write.as_deref() else {
             return Ok(());
         };
+        let changed: &[&str] = match &row.outcome {
+            Outcome::Updated { changed } | Outcome::Restored { changed } => changed,
+            _ => &[],
+        };
+        let moved = row.previous_source.is_some().then_some("source");
+        let changed: Vec<&str> = changed.iter().copied().chain(moved).collect();
         let old = self.before.get(&new.user_guid);
         let mut before: Map<String, Value> = changed
             .iter()
@@ -354,6 +357,17 @@ impl Writes {
     pub fn run_id(&self) -> Uuid {
         self.run_id
     }
+}
+
+/// Does `row` write an existing user (updated, restored, or unchanged but moved to this
+/// feed)? A truly unchanged row writes nothing.
+fn writes_change(row: &RowPlan) -> bool {
+    row.write.is_some()
+        && match row.outcome {
+            Outcome::Updated { .. } | Outcome::Restored { .. } => true,
+            Outcome::Unchanged => row.previous_source.is_some(),
+            _ => false,
+        }
 }
 
 /// `id,custom_id,email,username,first_name,middle_name,last_name,role,grade,position,status,

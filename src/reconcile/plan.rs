@@ -5,21 +5,36 @@
 //! # Rules, in the order they are applied to a row
 //! 1. **Match**: `user_guid` when given (unknown in this district → error); else `custom_id`
 //!    when given (exact; no fall-back to email); else `email` (case-insensitive). A row with
-//!    none of the three is an error: it could never be matched again.
+//!    none of the three is an error: it could never be matched again. Every row that found or
+//!    created a user says how ([`RowPlan::matched_by`]: guid, custom_id, email, new).
 //! 2. **Same user twice**: a user already matched by an earlier accepted row of this feed →
 //!    error `matches the same user as line N`.
 //! 3. **`to_be_deleted`** (sync records): the matched user is archived when this feed owns
 //!    them, they are not archived yet and not `prevent_archiving` ([`Outcome::Archived`]);
 //!    otherwise, or when nobody matches, nothing happens ([`Outcome::Unchanged`]).
-//! 4. **Ownership**: a user of this source is updated. A manual user is adopted (source
-//!    becomes this feed; `prevent_archiving` kept). A user of another file is refused unless
-//!    archived (then adopted and restored). A sync-owned user is refused by file feeds; a
-//!    sync adopts file and manual users, and refuses users of another live sync connection.
+//! 4. **Ownership** (every user has one owner: manual, a file source, or a sync connection).
+//!    A user of this source is updated. **Files share their users**: a file row that matches
+//!    a user of another file source, or a manual user, takes them over — their source becomes
+//!    this feed's and the row is marked **moved** ([`RowPlan::previous_source`], counted in
+//!    [`Counts::moved`]); the outcome stays what the other fields make it (`updated`,
+//!    `restored`, or `unchanged` when only the owner changes — such a row still writes the new
+//!    owner; a truly unchanged row writes nothing). A manual user keeps `prevent_archiving`.
+//!    A **sync-owned** user in a file row: when the row changes nothing it is
+//!    [`Outcome::Skipped`] (no write, not an error — the master CSV sent back); otherwise it is
+//!    an error naming the sync (`provisioned by roster sync "Clever"`, by [`Names::syncs`], or
+//!    by connection id). A sync adopts file and manual users (moved too), and refuses users
+//!    of another live sync connection (an archived one's users it adopts and restores).
 //!    **Editing in place**: a file row that names a live user of another source by
-//!    `user_guid` (the master CSV, edited and sent back) updates that user but never moves
-//!    them between feeds (their source is kept); it may not change a sync-owned user, but
-//!    an unchanged sync-owned row is simply Unchanged. So the master CSV sent back as it
-//!    is, under any name, is a no-op.
+//!    `user_guid` (the master CSV, edited and sent back), and every row of a file of
+//!    [`Scope::District`], updates that user but never moves them (their source is kept). So
+//!    the master CSV sent back as it is, under any name, is a no-op.
+//!    **Moves in either order**: a student moving into the adults file is moved by whichever
+//!    upload lists them first. Adults file first: moved, and the students file without them no
+//!    longer covers them (nobody archived). Students file first: it cannot know that the
+//!    adults file will list them, so the student is archived as missing from their owner, and
+//!    the adults file restores them (same GUID, memberships and history), marked moved.
+//!    Going from two files to one and back never archives anyone: the new file takes every
+//!    user over before the old ones could miss them.
 //!    **Portal admins** (school and district admins; rule 4a) are managed in the portal, and
 //!    come first: a row that matches one and changes nothing is Unchanged (they are not
 //!    adopted, whatever their source); a row that would change their `status`, `role`,
@@ -50,7 +65,12 @@
 //!    the run, stop for review when archives > `archive_pct`% of `N` and ≥ `archive_min`, or
 //!    when updates (restores not counted) > `update_pct`% of `N` and ≥ `archive_min` (the
 //!    minimum also applies to updates, so a tiny district can fix all its users at once).
-//!    `N = 0` never trips. The plan still carries the full preview.
+//!    `N = 0` never trips. **Per school**: a school that had at least `school_min` users in
+//!    scope and would lose more than `school_pct`% of them trips it too, named by
+//!    [`Names::schools`] (a user in several schools counts in each); when the whole-source
+//!    rule trips already its reason stands alone, the schools listed in [`Review::schools`].
+//!    A move is not an update: a row that only changes its owner never trips the guard. The
+//!    plan still carries the full preview.
 //!
 //! # Failed rows protect their user
 //! A row that fails (in validation, as a [`RowFail`], or here) never lets its user be
@@ -66,6 +86,7 @@ mod username;
 #[cfg(test)]
 mod tests;
 
+use std::collections::HashMap;
 use std::fmt;
 
 use serde::Serialize;
@@ -93,6 +114,22 @@ pub struct Rules {
     pub scope: Scope,
     /// An admin approved this run past the guard.
     pub approved: bool,
+    /// Per-school guard: trip when more than this percentage of one school's users in scope
+    /// would be archived…
+    pub school_pct: f64,
+    /// …and that school had at least this many users in scope.
+    pub school_min: usize,
+    /// Names for messages (the planner is pure: it is told them).
+    pub names: Names,
+}
+
+/// What the planner calls things an admin knows by name.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Names {
+    /// Sync connection id → its name (`provisioned by roster sync "Clever"`).
+    pub syncs: HashMap<Uuid, String>,
+    /// School external ID → the school's name (the per-school guard names the school).
+    pub schools: HashMap<String, String>,
 }
 
 impl Default for Rules {
@@ -103,6 +140,9 @@ impl Default for Rules {
             update_pct: 75.0,
             scope: Scope::Source,
             approved: false,
+            school_pct: 50.0,
+            school_min: 20,
+            names: Names::default(),
         }
     }
 }
@@ -276,6 +316,8 @@ pub struct Review {
     pub would_archive: usize,
     pub would_update: usize,
     pub source_total: usize,
+    /// Names of the schools the per-school guard stops for (empty when it did not trip).
+    pub schools: Vec<String>,
 }
 
 /// The full preview of a run. When `review` is `Some`, the apply layer applies nothing.
@@ -322,7 +364,7 @@ pub fn plan_rows(
     rules: &Rules,
     secrets: &mut dyn Secrets,
 ) -> Plan {
-    let mut planner = Planner::new(current, source);
+    let mut planner = Planner::new(current, source, rules);
     planner.reserve_usernames(reserved.iter().map(|(l, n)| (*l, n.as_str())));
 
     let mut rows = Vec::with_capacity(len);
@@ -333,7 +375,8 @@ pub fn plan_rows(
         });
     }
 
-    let (mut archive, source_total) = planner.finish(rules.scope);
+    let sweep = planner.finish();
+    let (mut archive, source_total) = (sweep.archive, sweep.scope_total);
     archive.sort_unstable();
     archive.dedup();
 
@@ -355,7 +398,14 @@ pub fn plan_rows(
             counts.moved += 1;
         }
     }
-    let review = guard::review(rules, source, source_total, counts.archived, counts.updated);
+    let review = guard::review(
+        rules,
+        source,
+        source_total,
+        counts.archived,
+        counts.updated,
+        &sweep.schools,
+    );
     Plan {
         rows,
         archive,

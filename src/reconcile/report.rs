@@ -1,7 +1,23 @@
 //! Files a person downloads: the master CSV's rows, with spreadsheet formulas neutralised.
 
 use crate::db::export::ExportRow;
+use crate::domain::Source;
 use std::borrow::Cow;
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// An owner as an admin reads it: `manual`, the file's name (`students.csv`), or the sync
+/// connection's name (`sync connection <id>` when it is not known any more).
+pub fn owner_label(source: &Source, sync_names: &HashMap<Uuid, String>) -> String {
+    match source {
+        Source::Manual => "manual".to_string(),
+        Source::File(name) => name.clone(),
+        Source::Sync(id) => match sync_names.get(id) {
+            Some(name) => format!("roster sync {name}"),
+            None => format!("sync connection {id}"),
+        },
+    }
+}
 
 /// The canonical header of the master CSV (SPEC §3).
 pub const MASTER_HEADER: [&str; 13] = [
@@ -136,6 +152,10 @@ pub struct RowResult {
     pub username: Option<String>,
     pub temp_password: Option<String>,
     pub error: Option<String>,
+    /// How the row found its user (`guid`, `custom_id`, `email`, `new`).
+    pub matched_by: Option<String>,
+    /// The user's owner before the run, as an admin reads it, when the row moved them.
+    pub previous_source: Option<String>,
 }
 
 /// The header of a download, and where in it the columns we fill in sit.
@@ -147,6 +167,8 @@ pub struct Layout {
     username: usize,
     outcome: Option<usize>,
     temp: Option<usize>,
+    matched_by: Option<usize>,
+    previous_source: Option<usize>,
     error: Option<usize>,
 }
 
@@ -175,6 +197,7 @@ impl Layout {
                 header.len() - 1
             })
         };
+        let (mut m, mut p) = (None, None);
         let (g, u, o, t, e) = match kind {
             FileKind::Uploaded => (usize::MAX, usize::MAX, None, None, None),
             FileKind::Completed => {
@@ -182,6 +205,8 @@ impl Layout {
                 let u = add("username", username);
                 let o = add("outcome", find(headers, &["outcome"]));
                 let t = add("temporary_password", find(headers, &["temporary_password"]));
+                m = Some(add("matched_by", find(headers, &["matched_by"])));
+                p = Some(add("previous_source", find(headers, &["previous_source"])));
                 (g, u, Some(o), Some(t), None)
             }
             FileKind::Errors => (
@@ -201,6 +226,8 @@ impl Layout {
             username: u,
             outcome: o,
             temp: t,
+            matched_by: m,
+            previous_source: p,
             error: e,
         }
     }
@@ -243,6 +270,14 @@ impl Layout {
                         self.temp.unwrap_or(usize::MAX),
                         r.temp_password.as_deref().unwrap_or(""),
                     );
+                    set(
+                        self.matched_by.unwrap_or(usize::MAX),
+                        r.matched_by.as_deref().unwrap_or(""),
+                    );
+                    set(
+                        self.previous_source.unwrap_or(usize::MAX),
+                        r.previous_source.as_deref().unwrap_or(""),
+                    );
                 }
                 FileKind::Errors => set(
                     self.error.unwrap_or(usize::MAX),
@@ -271,6 +306,8 @@ mod file_tests {
             username: Some("ann.lee".into()),
             temp_password: Some("Tmp123".into()),
             error: (outcome == "error").then(|| "line 2, column \"grade\": bad".into()),
+            matched_by: Some("custom_id".into()),
+            previous_source: Some("adults.csv".into()),
         }
     }
 
@@ -287,7 +324,9 @@ mod file_tests {
                 "user_guid",
                 "username",
                 "outcome",
-                "temporary_password"
+                "temporary_password",
+                "matched_by",
+                "previous_source"
             ])
         );
         let row = l
@@ -299,7 +338,17 @@ mod file_tests {
             .unwrap();
         assert_eq!(
             row,
-            s(&["S1", "Ann", "", "g-1", "ann.lee", "created", "Tmp123"])
+            s(&[
+                "S1",
+                "Ann",
+                "",
+                "g-1",
+                "ann.lee",
+                "created",
+                "Tmp123",
+                "custom_id",
+                "adults.csv"
+            ])
         );
         assert!(
             l.record(

@@ -98,6 +98,10 @@ pub struct Summary {
     pub restored: usize,
     pub archived: usize,
     pub errors: usize,
+    /// Rows whose user changed owner (also counted as updated, unchanged or restored).
+    pub moved: usize,
+    /// Rows not this feed's to change, and unchanged (sync-owned users in a file).
+    pub skipped: usize,
     pub total_rows: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
@@ -479,6 +483,8 @@ async fn fail(
         restored: 0,
         archived: 0,
         errors: 0,
+        moved: 0,
+        skipped: 0,
         total_rows: 0,
         message: Some(message),
         ignored_columns: Vec::new(),
@@ -498,12 +504,23 @@ pub async fn apply_rows(
     let district = db::districts::by_id(pool, req.district_id)
         .await?
         .context("district vanished")?;
+    let names = plan::Names {
+        syncs: db::syncs::names(pool, req.district_id).await?,
+        schools: db::schools::options(pool, req.district_id, None)
+            .await?
+            .into_iter()
+            .map(|s| (s.external_id, s.name))
+            .collect(),
+    };
     let rules = Rules {
         archive_pct: district.guard_archive_pct,
         archive_min: district.guard_archive_min.max(0) as usize,
         update_pct: district.guard_update_pct,
         scope,
         approved: req.approved,
+        school_pct: district.guard_school_pct,
+        school_min: district.guard_school_min.max(0) as usize,
+        names,
     };
     let total_rows = rows.len();
     req.progress
@@ -610,6 +627,8 @@ pub async fn apply_rows(
         restored: c.restored as i32,
         archived: c.archived as i32,
         errors: c.errors as i32,
+        moved: c.moved as i32,
+        skipped: c.skipped as i32,
         message: status.1.clone(),
         ignored_columns: ignored_columns.clone(),
     };
@@ -618,7 +637,8 @@ pub async fn apply_rows(
     tracing::debug!(run = %req.run_id, load = ?t_load, plan_and_write = ?t1.elapsed(), results_and_commit = ?t2.elapsed(), rss_mib = rss_mib(), "applied");
     tracing::info!(
         run = %req.run_id, status = status.0, created = c.created, updated = c.updated, unchanged = c.unchanged,
-        restored = c.restored, archived = c.archived, errors = c.errors, dry_run = req.dry_run, "run finished"
+        restored = c.restored, archived = c.archived, errors = c.errors, moved = c.moved,
+        skipped = c.skipped, dry_run = req.dry_run, "run finished"
     );
     Ok(Summary {
         run_id: req.run_id,
@@ -629,6 +649,8 @@ pub async fn apply_rows(
         restored: c.restored,
         archived: c.archived,
         errors: c.errors,
+        moved: c.moved,
+        skipped: c.skipped,
         total_rows,
         message: status.1,
         ignored_columns,

@@ -531,6 +531,8 @@ async fn finish_without_changes(
         restored: 0,
         archived: 0,
         errors: 0,
+        moved: 0,
+        skipped: 0,
         total_rows: 0,
         message: Some(message),
         ignored_columns: Vec::new(),

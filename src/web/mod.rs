@@ -165,6 +165,7 @@ fn table() -> Vec<Entry> {
         at(Page, Post, "/users/{guid}/status", users::actions::status),
         at(Page, Post, "/users/{guid}/archive", users::actions::archive),
         at(Page, Post, "/users/{guid}/restore", users::actions::restore),
+        at(Page, Post, "/users/{guid}/owner", users::owner::hand),
         at(
             Page,
             Post,

@@ -55,6 +55,11 @@ pub struct GuardForm {
     archive_pct: f64,
     archive_min: i32,
     update_pct: f64,
+    /// Per-school guard; absent keeps the current value.
+    #[serde(default)]
+    school_pct: Option<f64>,
+    #[serde(default)]
+    school_min: Option<i32>,
 }
 
 pub async fn guard(
@@ -63,34 +68,49 @@ pub async fn guard(
     DistrictAdmin(scope): DistrictAdmin,
     Form(form): Form<GuardForm>,
 ) -> AppResult<Response> {
-    let ok = (0.0..=100.0).contains(&form.archive_pct)
-        && (0.0..=100.0).contains(&form.update_pct)
-        && form.archive_min >= 0;
-    if !ok {
-        return Err(AppError::Unprocessable(
-            "percentages must be between 0 and 100 and the minimum at least 0".into(),
-        ));
-    }
     let before = db::districts::by_id(&state.pool, scope.district_id)
         .await?
         .ok_or(AppError::NotFound)?;
+    let guard = db::districts::Guard {
+        archive_pct: form.archive_pct,
+        archive_min: form.archive_min,
+        update_pct: form.update_pct,
+        school_pct: form.school_pct.unwrap_or(before.guard_school_pct),
+        school_min: form.school_min.unwrap_or(before.guard_school_min),
+    };
+    let ok = [guard.archive_pct, guard.update_pct, guard.school_pct]
+        .iter()
+        .all(|p| (0.0..=100.0).contains(p))
+        && guard.archive_min >= 0
+        && guard.school_min >= 0;
+    if !ok {
+        return Err(AppError::Unprocessable(
+            "percentages must be between 0 and 100 and the minimums at least 0".into(),
+        ));
+    }
     let mut tx = state.pool.begin().await?;
-    db::districts::update_guard(
+    db::districts::update_guard(&mut *tx, scope.district_id, &guard).await?;
+    db::audit::record(
         &mut *tx,
         scope.district_id,
-        form.archive_pct,
-        form.archive_min,
-        form.update_pct,
+        &scope.actor(),
+        Entry {
+            action: "district.guard",
+            entity_kind: "district",
+            entity_id: Some(scope.district_id),
+            run_id: None,
+            before: Some(serde_json::json!({
+                "archive_pct": before.guard_archive_pct, "archive_min": before.guard_archive_min,
+                "update_pct": before.guard_update_pct, "school_pct": before.guard_school_pct,
+                "school_min": before.guard_school_min,
+            })),
+            after: Some(serde_json::json!({
+                "archive_pct": guard.archive_pct, "archive_min": guard.archive_min,
+                "update_pct": guard.update_pct, "school_pct": guard.school_pct,
+                "school_min": guard.school_min,
+            })),
+        },
     )
-    .await?;
-    db::audit::record(&mut *tx, scope.district_id, &scope.actor(), Entry {
-        action: "district.guard",
-        entity_kind: "district",
-        entity_id: Some(scope.district_id),
-        run_id: None,
-        before: Some(serde_json::json!({ "archive_pct": before.guard_archive_pct, "archive_min": before.guard_archive_min, "update_pct": before.guard_update_pct })),
-        after: Some(serde_json::json!({ "archive_pct": form.archive_pct, "archive_min": form.archive_min, "update_pct": form.update_pct })),
-    })
     .await?;
     tx.commit().await?;
     set_flash(&session, "success", "Mass-change guard saved.").await;

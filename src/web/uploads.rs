@@ -83,6 +83,8 @@ impl RunView {
             "restored" => ("Restored", "Would restore"),
             "archived" => ("Archived", "Would archive"),
             "unchanged" => ("Unchanged", "Unchanged"),
+            "moved" => ("Moved", "Would move"),
+            "skipped" => ("Skipped", "Would skip"),
             "error" | "errors" => ("Errors", "Errors"),
             _ => ("", ""),
         };
@@ -238,6 +240,15 @@ async fn load(state: &AppState, district_id: Uuid, id: Uuid) -> AppResult<db::ru
         .ok_or(AppError::NotFound)
 }
 
+/// A row whose user the run moved (or would move) from another owner.
+pub struct MovedRow {
+    pub line: i64,
+    pub user_id: Option<Uuid>,
+    pub username: String,
+    /// The former owner, as an admin reads it.
+    pub from: String,
+}
+
 pub struct OutcomeRows {
     pub outcome: &'static str,
     pub label: &'static str,
@@ -252,6 +263,7 @@ struct UploadPage {
     samples: Vec<OutcomeRows>,
     archive: Vec<db::runs::ArchivePreview>,
     archive_total: i64,
+    moved: Vec<MovedRow>,
 }
 
 pub async fn show(
@@ -273,6 +285,11 @@ pub async fn show(
             "Would archive (archived by the provider)",
         ),
         ("error", "Errors", "Errors"),
+        (
+            "skipped",
+            "Skipped (provisioned by a roster sync, unchanged)",
+            "Would skip (provisioned by a roster sync, unchanged)",
+        ),
         ("unchanged", "Unchanged", "Unchanged"),
     ] {
         let label = if applied { done } else { would };
@@ -288,12 +305,31 @@ pub async fn show(
     }
     let (archive, archive_total) =
         db::runs::archive_preview(&state.pool, scope.district_id, id, 100).await?;
+    let moved = if run.moved > 0 {
+        let names = db::syncs::names(&state.pool, scope.district_id).await?;
+        db::runs::moved_rows(&state.pool, scope.district_id, id, 100)
+            .await?
+            .into_iter()
+            .map(|r| MovedRow {
+                line: r.line,
+                user_id: r.user_id,
+                username: r.username.unwrap_or_default(),
+                from: crate::reconcile::report::owner_label(
+                    &crate::domain::Source::from_db(r.previous_source.as_deref().unwrap_or("")),
+                    &names,
+                ),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let page = UploadPage {
         chrome: chrome(&session, Some(&scope.person), "/uploads").await,
         view: RunView { run },
         samples,
         archive,
         archive_total,
+        moved,
     };
     Ok(render(&page)?.into_response())
 }
@@ -323,6 +359,7 @@ pub fn status_body(run: &db::runs::Run) -> serde_json::Value {
         "counts": {
             "created": run.created, "updated": run.updated, "unchanged": run.unchanged,
             "restored": run.restored, "archived": run.archived, "errors": run.errors,
+            "moved": run.moved, "skipped": run.skipped,
         },
         "message": run.message,
         "attempts": run.attempts,

@@ -16,6 +16,7 @@ mod security_auth;
 mod security_files;
 mod security_server;
 mod security_sync;
+mod sources;
 mod syncs;
 mod tenancy;
 mod uploads;

@@ -396,7 +396,7 @@ async fn sync_owned_users_are_refused_in_files(pool: PgPool) {
             .2
             .as_deref()
             .unwrap()
-            .contains("provisioned by a roster sync")
+            .contains("provisioned by roster sync")
     );
     assert_eq!(env.user("S1").await.first_name, "Ann1");
 }
@@ -462,7 +462,8 @@ async fn mass_update_stops_in_needs_review(pool: PgPool) {
 async fn guard_thresholds_are_per_district(pool: PgPool) {
     let env = Env::new(pool).await;
     env.import("students.csv", &students(50)).await;
-    sqlx::query("UPDATE districts SET guard_archive_pct = 90")
+    // Every student is in HS: the per-school guard (80% of HS) is raised too.
+    sqlx::query("UPDATE districts SET guard_archive_pct = 90, guard_school_pct = 90")
         .execute(&env.app.pool)
         .await
         .unwrap();
@@ -837,6 +838,6 @@ async fn cli_writes_the_error_and_completed_files(pool: PgPool) {
             .lines()
             .next()
             .unwrap()
-            .ends_with("user_guid,username,outcome,temporary_password")
+            .ends_with("user_guid,username,outcome,temporary_password,matched_by,previous_source")
     );
 }

@@ -2,6 +2,7 @@
 
 use crate::domain::{Scope, Source};
 
+use super::planner::SchoolSweep;
 use super::{Review, Rules};
 
 /// `Some` when the plan archives or updates too much of the source and nobody approved it.
@@ -11,16 +12,29 @@ use super::{Review, Rules};
 /// `would_update >= archive_min`: the same minimum applies, so a district with eight users
 /// can fix all of them in one upload. Restores and creates never trip it. A source with no
 /// current users (a first upload) never trips it.
+///
+/// Per school: a school that had at least `school_min` users in scope and would lose more than
+/// `school_pct` % of them trips it too, named (by its name when known) — so one emptied
+/// school inside an otherwise full file is caught. When the whole-source archive rule trips
+/// already, its reason stands alone (the schools are still listed in [`Review::schools`]).
 pub(super) fn review(
     rules: &Rules,
     source: &Source,
     source_total: usize,
     would_archive: usize,
     would_update: usize,
+    schools: &[SchoolSweep],
 ) -> Option<Review> {
     if rules.approved || source_total == 0 {
         return None;
     }
+    let emptied: Vec<&SchoolSweep> = schools
+        .iter()
+        .filter(|s| {
+            s.total >= rules.school_min.max(1)
+                && s.archived as f64 * 100.0 / s.total as f64 > rules.school_pct
+        })
+        .collect();
     let pct = |n: usize| n as f64 * 100.0 / source_total as f64;
     let label = match rules.scope {
         Scope::District => "the district (file and manual users)".to_string(),
@@ -35,6 +49,25 @@ pub(super) fn review(
             percent(pct(would_archive), rules.archive_pct),
         ));
     }
+    if reasons.is_empty() && !emptied.is_empty() {
+        let named: Vec<String> = emptied
+            .iter()
+            .map(|s| {
+                let name = rules
+                    .names
+                    .schools
+                    .get(&s.external_id)
+                    .map_or(s.external_id.as_str(), String::as_str);
+                format!(
+                    "{} of {} users of school {name} ({})",
+                    thousands(s.archived),
+                    thousands(s.total),
+                    percent(s.archived as f64 * 100.0 / s.total as f64, rules.school_pct),
+                )
+            })
+            .collect();
+        reasons.push(format!("would archive {}", named.join(", ")));
+    }
     if would_update >= rules.archive_min && pct(would_update) > rules.update_pct {
         reasons.push(format!(
             "would update {} of {} users of {label} ({})",
@@ -48,6 +81,17 @@ pub(super) fn review(
         would_archive,
         would_update,
         source_total,
+        schools: emptied
+            .iter()
+            .map(|s| {
+                rules
+                    .names
+                    .schools
+                    .get(&s.external_id)
+                    .cloned()
+                    .unwrap_or_else(|| s.external_id.clone())
+            })
+            .collect(),
     })
 }
 

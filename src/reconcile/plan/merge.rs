@@ -1,34 +1,44 @@
 //! Who may take over a user, and what a row changes about them.
 
+use std::collections::HashMap;
+
+use uuid::Uuid;
+
 use crate::domain::{CurrentUser, Field, Grade, IncomingUser, Source};
 
 use super::NewUser;
 use super::planner::explicit_username;
 
-/// May a row of `feed` take over `user`? (Same source: yes.)
-pub(super) fn ownership(user: &CurrentUser, feed: &Source) -> Result<(), String> {
-    if user.source == *feed {
-        return Ok(());
-    }
+/// May a row of `feed` take over `user`? Only a live user of another roster sync is refused
+/// here: files share their users (a row of one file takes over a user of another, `moved`),
+/// feeds adopt manual users, and syncs adopt file and manual users. A file row about a
+/// sync-owned user is decided by the planner (skipped when unchanged, else an error).
+pub(super) fn ownership(
+    user: &CurrentUser,
+    feed: &Source,
+    sync_names: &HashMap<Uuid, String>,
+) -> Result<(), String> {
     match (&user.source, feed) {
-        (Source::Sync(_), Source::Sync(_)) if user.archived => Ok(()),
-        (Source::Sync(id), Source::Sync(_)) => Err(format!(
-            "user is provisioned by another roster sync (connection {id})"
+        (Source::Sync(id), Source::Sync(f)) if id != f && !user.archived => Err(format!(
+            "user is provisioned by another roster sync ({})",
+            sync_label(*id, sync_names)
         )),
-        (Source::Sync(_), _) => Err(
-            "user is provisioned by a roster sync; remove them from this file or change them in the sync"
-                .to_string(),
-        ),
-        // Syncs are authoritative: they adopt file and manual users.
-        (_, Source::Sync(_)) | (Source::Manual, _) => Ok(()),
-        (Source::File(_), _) if user.archived => Ok(()),
-        (Source::File(name), _) => Err(format!(
-            "user belongs to file \"{name}\"; a user can be in only one file"
-        )),
+        _ => Ok(()),
     }
 }
 
-/// The user as this row would leave them, and the names of the fields that differ.
+/// How a sync connection is named in a message: `"Clever nightly"`, or `connection <id>`
+/// when its name is not known.
+pub(super) fn sync_label(id: Uuid, sync_names: &HashMap<Uuid, String>) -> String {
+    match sync_names.get(&id) {
+        Some(name) => format!("\"{name}\""),
+        None => format!("connection {id}"),
+    }
+}
+
+/// The user as this row would leave them (owned by `source`), and the names of the fields
+/// that differ. A change of owner is not among them: the caller compares the sources (a
+/// moved row keeps the outcome its other fields give it).
 pub(super) fn merge(
     user: &CurrentUser,
     inc: IncomingUser,
@@ -116,7 +126,6 @@ pub(super) fn merge(
     note(Field::Grade.name(), target.grade == user.grade);
     note(Field::Position.name(), target.position == user.position);
     note(Field::Status.name(), target.status == user.status);
-    note("source", target.source == user.source);
     note("source_key", target.source_key == user.source_key);
     (target, changed)
 }

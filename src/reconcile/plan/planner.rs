@@ -10,9 +10,9 @@ use crate::auth::MIN_PASSWORD_CHARS;
 use crate::domain::{CurrentUser, Field, Grade, IncomingUser, Scope, Source};
 
 use super::index::{Index, fold_case, nonblank};
-use super::merge::{merge, ownership, school_set};
+use super::merge::{merge, ownership, school_set, sync_label};
 use super::username;
-use super::{NewUser, Outcome, RowFail, RowPlan, Secrets};
+use super::{MatchedBy, NewUser, Outcome, RowFail, RowPlan, Rules, Secrets};
 
 /// What the run knows about each current user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,32 +89,59 @@ enum Step {
     Update(usize),
     /// The row matches a portal admin and changes nothing: unchanged, nobody adopted.
     Keep(usize),
+    /// A file row about a sync-owned user that changes nothing: skipped, nothing written.
+    Skip(usize),
     Delete(usize),
     /// A `to_be_deleted` record for nobody we know.
     Nothing,
+}
+
+/// What [`Planner::finish`] found: the users to archive, the users in scope before the run,
+/// and per school (external ID) its users in scope and how many of them would be archived
+/// (schools with no archive left out).
+pub(super) struct Sweep {
+    pub(super) archive: Vec<Uuid>,
+    pub(super) scope_total: usize,
+    pub(super) schools: Vec<SchoolSweep>,
+}
+
+/// One school's share of a sweep.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct SchoolSweep {
+    pub(super) external_id: String,
+    pub(super) total: usize,
+    pub(super) archived: usize,
 }
 
 pub(super) struct Planner<'a> {
     users: &'a [CurrentUser],
     index: Index<'a>,
     source: &'a Source,
+    scope: Scope,
+    sync_names: &'a HashMap<Uuid, String>,
     marks: Vec<Mark>,
     claims: Claims,
     usernames: username::Generator,
-    /// GUIDs archived by `to_be_deleted` rows.
-    archive: Vec<Uuid>,
+    /// Users (positions) archived by `to_be_deleted` rows.
+    deleted: Vec<usize>,
 }
 
 impl<'a> Planner<'a> {
-    pub(super) fn new(users: &'a [CurrentUser], source: &'a Source) -> Planner<'a> {
+    pub(super) fn new(
+        users: &'a [CurrentUser],
+        source: &'a Source,
+        rules: &'a Rules,
+    ) -> Planner<'a> {
         Planner {
             users,
             index: Index::new(users),
             source,
+            scope: rules.scope,
+            sync_names: &rules.names.syncs,
             marks: vec![Mark::Free; users.len()],
             claims: Claims::default(),
             usernames: username::Generator::default(),
-            archive: Vec::new(),
+            deleted: Vec::new(),
         }
     }
 
@@ -129,24 +156,28 @@ impl<'a> Planner<'a> {
         }
     }
 
-    /// The user a row refers to, by the matching order. `Ok(None)`: nobody (a new user).
+    /// The user a row refers to, by the matching order, and how it was found. `Ok(None)`:
+    /// nobody (a new user).
     fn find(
         &self,
         guid: Option<Uuid>,
         custom_id: Option<&str>,
         email: Option<&str>,
-    ) -> Result<Option<usize>, String> {
+    ) -> Result<Option<(usize, MatchedBy)>, String> {
         if let Some(guid) = guid {
             return match self.index.by_guid(guid) {
-                Some(i) => Ok(Some(i)),
+                Some(i) => Ok(Some((i, MatchedBy::Guid))),
                 None => Err(format!("user_guid {guid} is not a user of this district")),
             };
         }
         if let Some(custom_id) = custom_id {
-            return Ok(self.index.by_custom_id(custom_id));
+            return Ok(self
+                .index
+                .by_custom_id(custom_id)
+                .map(|i| (i, MatchedBy::CustomId)));
         }
         if let Some(email) = email {
-            return Ok(self.index.by_email(email));
+            return Ok(self.index.by_email(email).map(|i| (i, MatchedBy::Email)));
         }
         Err("the row has no user_guid, custom_id or email to identify the user".to_string())
     }
@@ -172,41 +203,51 @@ impl<'a> Planner<'a> {
             .find(fail.user_guid, custom_id, email)
             .ok()
             .flatten()
-            .map(|i| self.users[i].user_guid);
+            .map(|(i, _)| self.users[i].user_guid);
         self.protect(fail.user_guid, custom_id, email);
         RowPlan::error(fail.line, fail.message, user)
     }
 
     pub(super) fn row(&mut self, inc: IncomingUser, secrets: &mut dyn Secrets) -> RowPlan {
-        match self.check(&inc) {
+        let (custom_id, email) = (nonblank(&inc.custom_id), nonblank(&inc.email));
+        let matched = match self.find(inc.user_guid, custom_id, email) {
+            Ok(Some((_, by))) => Some(by),
+            Ok(None) => Some(MatchedBy::New),
+            Err(_) => None,
+        };
+        let mut plan = match self.check(&inc) {
             Ok(Step::Create) => self.create(inc, secrets),
             Ok(Step::Update(i)) => {
                 // A row that names its user by user_guid (the master CSV, edited and sent
-                // back) edits that user in place: it never moves them between feeds.
-                let keep_source = self.edits_in_place(&inc, i);
+                // back), or any row of a district-scope file, edits that user in place: it
+                // never moves them between feeds.
+                let keep_source = self.keeps_source(&inc, i);
                 self.update(i, inc, keep_source)
             }
-            Ok(Step::Keep(i)) => {
-                self.marks[i] = Mark::Claimed(inc.line);
-                let user = &self.users[i];
-                RowPlan::quiet(
-                    inc.line,
-                    Outcome::Unchanged,
-                    Some(user.user_guid),
-                    Some(&user.username),
-                )
-            }
+            Ok(Step::Keep(i)) => self.quiet(i, inc.line, Outcome::Unchanged),
+            Ok(Step::Skip(i)) => self.quiet(i, inc.line, Outcome::Skipped),
             Ok(Step::Delete(i)) => self.delete(i, inc.line),
-            Ok(Step::Nothing) => RowPlan::quiet(inc.line, Outcome::Unchanged, None, None),
+            Ok(Step::Nothing) => {
+                return RowPlan::quiet(inc.line, Outcome::Unchanged, None, None);
+            }
             Err(refusal) => {
                 self.protect(
                     inc.user_guid,
                     nonblank(&inc.custom_id),
                     nonblank(&inc.email),
                 );
-                RowPlan::error(inc.line, refusal.message, refusal.user)
+                return RowPlan::error(inc.line, refusal.message, refusal.user);
             }
-        }
+        };
+        plan.matched_by = matched;
+        plan
+    }
+
+    /// A row that matched user `i` and writes nothing.
+    fn quiet(&mut self, i: usize, line: u64, outcome: Outcome) -> RowPlan {
+        self.marks[i] = Mark::Claimed(line);
+        let user = &self.users[i];
+        RowPlan::quiet(line, outcome, Some(user.user_guid), Some(&user.username))
     }
 
     /// Every reason to refuse a row, decided before anything is claimed or generated.
@@ -218,7 +259,7 @@ impl<'a> Planner<'a> {
                 message,
                 user: None,
             })?;
-        let Some(i) = found else {
+        let Some((i, _)) = found else {
             if inc.to_be_deleted {
                 return Ok(Step::Nothing);
             }
@@ -274,15 +315,20 @@ impl<'a> Planner<'a> {
                 Err(message) => return Err(refuse(message)),
             }
         }
-        if self.edits_in_place(inc, i) {
-            // Another feed's user, edited by user_guid: allowed unless a roster sync owns
-            // them and the row would change something.
-            if user.source.is_sync() && !merge(user, inc.clone(), &user.source).1.is_empty() {
-                ownership(user, self.source).map_err(refuse)?;
+        if let Source::Sync(id) = user.source
+            && !self.source.is_sync()
+        {
+            // A file row about a sync-owned user: not the file's to change. Unchanged (the
+            // master CSV sent back), it is skipped; anything else is refused.
+            if !user.archived && merge(user, inc.clone(), &user.source).1.is_empty() {
+                return Ok(Step::Skip(i));
             }
-        } else {
-            ownership(user, self.source).map_err(refuse)?;
+            return Err(refuse(format!(
+                "user is provisioned by roster sync {}; remove them from this file or change them in the sync",
+                sync_label(id, self.sync_names)
+            )));
         }
+        ownership(user, self.source, self.sync_names).map_err(refuse)?;
 
         let present = inc.present;
         if present.contains(Field::CustomId)
@@ -320,10 +366,7 @@ impl<'a> Planner<'a> {
             ));
         }
         let (_, changed) = merge(user, inc.clone(), &user.source);
-        let changed: Vec<&str> = changed
-            .into_iter()
-            .filter(|c| !matches!(*c, "source" | "source_key"))
-            .collect();
+        let changed: Vec<&str> = changed.into_iter().filter(|c| *c != "source_key").collect();
         if changed.is_empty() {
             return Ok(Some(Step::Keep(i)));
         }
@@ -339,7 +382,7 @@ impl<'a> Planner<'a> {
                 &format!("this row would change their {column}"),
             ));
         }
-        if user.source != *self.source && !self.edits_in_place(inc, i) {
+        if user.source != *self.source && !self.keeps_source(inc, i) {
             return Err(admin_refusal(
                 inc.line,
                 user,
@@ -466,14 +509,15 @@ impl<'a> Planner<'a> {
         }
     }
 
-    /// Does this file row edit user `i` in place (matched by user_guid, the user is live and
-    /// belongs to another source)?
-    fn edits_in_place(&self, inc: &IncomingUser, i: usize) -> bool {
+    /// Does this file row edit user `i` in place, leaving them their owner? So it does when
+    /// it names a live user of another source by user_guid (the master CSV sent back), and
+    /// always in a file of scope [`Scope::District`] (it lists everyone: it owns nobody).
+    fn keeps_source(&self, inc: &IncomingUser, i: usize) -> bool {
         let user = &self.users[i];
-        inc.user_guid == Some(user.user_guid)
-            && matches!(self.source, Source::File(_))
-            && !user.archived
+        matches!(self.source, Source::File(_))
             && user.source != *self.source
+            && (self.scope == Scope::District
+                || (inc.user_guid == Some(user.user_guid) && !user.archived))
     }
 
     fn update(&mut self, i: usize, inc: IncomingUser, keep_source: bool) -> RowPlan {
@@ -487,6 +531,7 @@ impl<'a> Planner<'a> {
             self.source
         };
         let (target, changed) = merge(user, inc, source);
+        let previous_source = (target.source != user.source).then(|| user.source.clone());
         if target.custom_id != user.custom_id
             && let Some(c) = &target.custom_id
         {
@@ -502,20 +547,23 @@ impl<'a> Planner<'a> {
         }
         let outcome = if user.archived {
             Outcome::Restored { changed }
-        } else if changed.is_empty() {
+        } else if changed.is_empty() && previous_source.is_none() {
             return RowPlan::quiet(
                 line,
                 Outcome::Unchanged,
                 Some(user.user_guid),
                 Some(&user.username),
             );
+        } else if changed.is_empty() {
+            // Only the owner changes: unchanged, marked moved, and the new owner written.
+            Outcome::Unchanged
         } else {
             Outcome::Updated { changed }
         };
         RowPlan {
             line,
             matched_by: None,
-            previous_source: None,
+            previous_source,
             kept: Vec::new(),
             outcome,
             user_guid: Some(user.user_guid),
@@ -532,7 +580,7 @@ impl<'a> Planner<'a> {
         let user = &users[i];
         self.marks[i] = Mark::Claimed(line);
         let outcome = if self.would_archive(user) {
-            self.archive.push(user.user_guid);
+            self.deleted.push(i);
             Outcome::Archived
         } else {
             Outcome::Unchanged
@@ -540,13 +588,20 @@ impl<'a> Planner<'a> {
         RowPlan::quiet(line, outcome, Some(user.user_guid), Some(&user.username))
     }
 
-    /// The users to archive (`to_be_deleted` rows, then every unprotected user in `scope`
-    /// nobody matched), and the number of non-archived users in scope before the run.
-    pub(super) fn finish(self, scope: Scope) -> (Vec<Uuid>, usize) {
-        let mut archive = self.archive;
+    /// The users to archive (`to_be_deleted` rows, then every unprotected user in scope
+    /// nobody matched), the number of non-archived users in scope before the run, and the
+    /// schools those archives empty (for the per-school guard; a user in several schools
+    /// counts in each).
+    pub(super) fn finish(self) -> Sweep {
+        let (scope, source) = (self.scope, self.source);
+        let mut archived = vec![false; self.users.len()];
+        for &i in &self.deleted {
+            archived[i] = true;
+        }
         let mut scope_total = 0;
-        for (u, mark) in self.users.iter().zip(&self.marks) {
-            if u.archived || !in_scope(u, self.source, scope) {
+        let mut schools: HashMap<&str, (usize, usize)> = HashMap::new();
+        for (i, (u, mark)) in self.users.iter().zip(&self.marks).enumerate() {
+            if u.archived || !in_scope(u, source, scope) {
                 continue;
             }
             scope_total += 1;
@@ -556,10 +611,36 @@ impl<'a> Planner<'a> {
                 && !u.portal_role.is_admin()
                 && *mark == Mark::Free
             {
-                archive.push(u.user_guid);
+                archived[i] = true;
+            }
+            for school in &u.schools {
+                let entry = schools.entry(school.as_str()).or_default();
+                entry.0 += 1;
+                entry.1 += usize::from(archived[i]);
             }
         }
-        (archive, scope_total)
+        let archive = self
+            .users
+            .iter()
+            .zip(&archived)
+            .filter(|(_, a)| **a)
+            .map(|(u, _)| u.user_guid)
+            .collect();
+        let mut schools: Vec<SchoolSweep> = schools
+            .into_iter()
+            .filter(|(_, (_, a))| *a > 0)
+            .map(|(id, (total, archived))| SchoolSweep {
+                external_id: id.to_string(),
+                total,
+                archived,
+            })
+            .collect();
+        schools.sort_by(|a, b| a.external_id.cmp(&b.external_id));
+        Sweep {
+            archive,
+            scope_total,
+            schools,
+        }
     }
 }
 

@@ -441,9 +441,14 @@ fn sync_owned_user_refused_in_files() {
     archived.source = sync();
     archived.archived = true;
     let current = [u, archived];
-    let rows = vec![row_for(&current[0], 2), row_for(&current[1], 3)];
+    let mut changed = row_for(&current[0], 2);
+    changed.last_name = "Other".into();
+    let rows = vec![changed, row_for(&current[1], 3)];
     let p = run(&current, rows, &students());
-    let msg = "user is provisioned by a roster sync; remove them from this file or change them in the sync";
+    let msg = format!(
+        "user is provisioned by roster sync connection {}; remove them from this file or change them in the sync",
+        g(0xc1e7e7)
+    );
     assert_eq!(error(&p, 2), msg);
     assert_eq!(
         error(&p, 3),
@@ -453,7 +458,7 @@ fn sync_owned_user_refused_in_files() {
 }
 
 #[test]
-fn sync_adopts_manual_and_file_users() {
+fn sync_adopts_manual_and_file_users_marked_moved() {
     let mut manual = student(1);
     manual.source = Source::Manual;
     manual.prevent_archiving = true;
@@ -463,8 +468,11 @@ fn sync_adopts_manual_and_file_users() {
     let mut r2 = row_for(&current[1], 2);
     r2.source_key = Some("sis-2".into());
     let p = run(&current, vec![r1, r2], &sync());
-    assert_eq!(outcome(&p, 1), &updated(&["source", "source_key"]));
-    assert_eq!(outcome(&p, 2), &updated(&["source", "source_key"]));
+    assert_eq!(outcome(&p, 1), &updated(&["source_key"]));
+    assert_eq!(outcome(&p, 2), &updated(&["source_key"]));
+    assert_eq!(p.rows[0].previous_source, Some(Source::Manual));
+    assert_eq!(p.rows[1].previous_source, Some(students()));
+    assert_eq!(p.counts.moved, 2);
     let w = p.rows[0].write.as_ref().unwrap();
     assert_eq!(w.source, sync());
     assert_eq!(w.source_key.as_deref(), Some("sis-1"));
@@ -492,35 +500,44 @@ fn user_of_another_live_sync_is_refused() {
             g(0xbeef)
         )
     );
-    assert_eq!(
-        outcome(&p, 2),
-        &Outcome::Restored {
-            changed: vec!["source"]
-        }
-    );
+    assert_eq!(outcome(&p, 2), &Outcome::Restored { changed: vec![] });
+    assert_eq!(p.rows[1].previous_source, Some(Source::Sync(g(0xbeef))));
 }
 
 #[test]
-fn user_of_another_file_refused_unless_archived() {
+fn user_of_another_file_is_taken_over_and_marked_moved() {
     let mut archived = teacher(2);
     archived.archived = true;
-    let current = [teacher(1), archived];
+    let mut renamed = teacher(3);
+    renamed.last_name = "Before".into();
+    let current = [teacher(1), archived, renamed];
+    let mut r3 = row_for(&current[2], 4);
+    r3.last_name = "After".into();
     let p = run(
         &current,
-        vec![row_for(&current[0], 2), row_for(&current[1], 3)],
+        vec![row_for(&current[0], 2), row_for(&current[1], 3), r3],
         &students(),
     );
+    // Only the owner changes: unchanged, marked moved, and the new owner is written.
+    assert_eq!(outcome(&p, 2), &Outcome::Unchanged);
+    assert_eq!(p.rows[0].previous_source, Some(adults()));
+    assert_eq!(p.rows[0].write.as_ref().unwrap().source, students());
+    assert_eq!(outcome(&p, 3), &Outcome::Restored { changed: vec![] });
+    assert_eq!(p.rows[1].previous_source, Some(adults()));
+    assert_eq!(outcome(&p, 4), &updated(&["last_name"]));
+    assert_eq!(p.rows[2].previous_source, Some(adults()));
     assert_eq!(
-        error(&p, 2),
-        "user belongs to file \"adults.csv\"; a user can be in only one file"
+        (
+            p.counts.moved,
+            p.counts.unchanged,
+            p.counts.updated,
+            p.counts.restored
+        ),
+        (3, 1, 1, 1)
     );
-    assert_eq!(
-        outcome(&p, 3),
-        &Outcome::Restored {
-            changed: vec!["source"]
-        }
-    );
-    assert_eq!(p.rows[1].write.as_ref().unwrap().source, students());
+    assert!(p.archive.is_empty());
+    let after = apply(&current, &p);
+    assert!(after.iter().all(|u| u.source == students() && !u.archived));
 }
 
 #[test]
@@ -530,7 +547,9 @@ fn manual_user_adopted_keeps_prevent_archiving() {
     u.prevent_archiving = true;
     let current = [u];
     let p = run(&current, vec![row_for(&current[0], 2)], &students());
-    assert_eq!(outcome(&p, 2), &updated(&["source"]));
+    assert_eq!(outcome(&p, 2), &Outcome::Unchanged);
+    assert_eq!(p.rows[0].previous_source, Some(Source::Manual));
+    assert_eq!(p.counts.moved, 1);
     let after = apply(&current, &p);
     assert_eq!(after[0].source, students());
     assert!(after[0].prevent_archiving);
@@ -1279,8 +1298,12 @@ fn rerun_after_apply_is_a_no_op() {
             first.counts.updated,
             first.counts.restored
         ),
-        (3, 2, 1)
+        (3, 1, 1)
     );
+    // The manual user is adopted: unchanged but moved (their new owner is written).
+    assert_eq!(first.counts.moved, 1);
+    assert_eq!(first.rows[2].previous_source, Some(Source::Manual));
+    assert!(first.rows[2].write.is_some());
     assert_eq!(first.archive, vec![g(5), g(6)]);
 
     let after = apply(&current, &first);
@@ -1353,10 +1376,12 @@ fn master_csv_sent_back_unchanged_is_a_no_op_across_sources() {
     assert_eq!(
         p.counts,
         Counts {
-            unchanged: 4,
+            unchanged: 3,
+            skipped: 1,
             ..Counts::default()
         }
     );
+    assert_eq!(*outcome(&p, 4), Outcome::Skipped);
     assert!(p.archive.is_empty());
     assert!(p.rows.iter().all(|r| r.write.is_none()));
 }
@@ -1385,21 +1410,21 @@ fn guid_row_may_not_change_a_sync_owned_user() {
     edited.first_name = "Other".into();
     let p = run(&[synced], vec![edited], &Source::File("master.csv".into()));
     assert!(
-        error(&p, 2).contains("provisioned by a roster sync"),
+        error(&p, 2).contains("provisioned by roster sync"),
         "{}",
         error(&p, 2)
     );
 }
 
 #[test]
-fn same_row_by_custom_id_from_another_file_is_still_refused() {
+fn same_row_by_custom_id_from_another_file_moves_the_user() {
     let current = vec![student(1)];
-    let p = run(
-        &current,
-        vec![row_for(&current[0], 2)],
-        &Source::File("master.csv".into()),
-    );
-    assert!(error(&p, 2).contains("belongs to file \"students.csv\""));
+    let master = Source::File("master.csv".into());
+    let p = run(&current, vec![row_for(&current[0], 2)], &master);
+    assert_eq!(*outcome(&p, 2), Outcome::Unchanged);
+    assert_eq!(p.rows[0].previous_source, Some(students()));
+    assert_eq!(p.rows[0].matched_by, Some(MatchedBy::CustomId));
+    assert_eq!(p.rows[0].write.as_deref().unwrap().source, master);
 }
 
 // ---------------------------------------------------------------- portal admins (rule 4a)
@@ -1556,4 +1581,325 @@ fn short_password_for_a_new_user_is_an_error_naming_the_column() {
         outcome(&run(&[], vec![accents], &students()), 4),
         Outcome::Error { .. }
     ));
+}
+
+// ---------------------------------------------------------------- owners and moves (issue 13)
+
+fn all_csv() -> Source {
+    Source::File("all.csv".into())
+}
+
+fn rows_of(users: &[CurrentUser], keep: impl Fn(&CurrentUser) -> bool) -> Vec<IncomingUser> {
+    users
+        .iter()
+        .filter(|u| keep(u))
+        .zip(2..)
+        .map(|(u, l)| row_for(u, l))
+        .collect()
+}
+
+#[test]
+fn matched_by_is_set_for_every_row_that_found_or_created_a_user() {
+    let current = vec![student(1), student(2), student(3)];
+    let by_guid = IncomingUser {
+        user_guid: Some(g(1)),
+        ..row_for(&current[0], 2)
+    };
+    let by_custom_id = row_for(&current[1], 3);
+    let mut by_email = row_for(&current[2], 4);
+    by_email.custom_id = None;
+    let mut refused = new_row(9, 6);
+    refused.email = Some("s1@d.org".into());
+    let p = run(
+        &current,
+        vec![by_guid, by_custom_id, by_email, new_row(8, 5), refused],
+        &students(),
+    );
+    let by = |line: u64| p.rows.iter().find(|r| r.line == line).unwrap().matched_by;
+    assert_eq!(by(2), Some(MatchedBy::Guid));
+    assert_eq!(by(3), Some(MatchedBy::CustomId));
+    assert_eq!(by(4), Some(MatchedBy::Email));
+    assert_eq!(by(5), Some(MatchedBy::New));
+    assert!(matches!(outcome(&p, 6), Outcome::Error { .. }));
+    assert_eq!(by(6), None, "an error row found or created nobody");
+}
+
+#[test]
+fn sync_owned_row_is_skipped_when_unchanged_and_refused_by_name_when_changed() {
+    let mut a = student(1);
+    a.source = sync();
+    a.source_key = Some("sis-1".into());
+    let mut b = student(2);
+    b.source = sync();
+    let current = vec![a, b, student(3)];
+    let mut changed = row_for(&current[1], 3);
+    changed.grade = grade("10");
+    let rules = Rules {
+        names: Names {
+            syncs: [(g(0xc1e7e7), "Clever nightly".to_string())].into(),
+            ..Names::default()
+        },
+        ..Rules::default()
+    };
+    let p = run_with(
+        &current,
+        ok(vec![
+            row_for(&current[0], 2),
+            changed,
+            row_for(&current[2], 4),
+        ]),
+        &students(),
+        &rules,
+    );
+    assert_eq!(*outcome(&p, 2), Outcome::Skipped);
+    assert!(p.rows[0].write.is_none(), "a skipped row writes nothing");
+    assert_eq!(p.rows[0].matched_by, Some(MatchedBy::CustomId));
+    assert_eq!(p.rows[0].previous_source, None);
+    let e = error(&p, 3);
+    assert!(
+        e.starts_with("user is provisioned by roster sync \"Clever nightly\""),
+        "{e}"
+    );
+    assert_eq!(p.rows[1].user_guid, Some(g(2)));
+    assert_eq!(
+        (p.counts.skipped, p.counts.errors, p.counts.unchanged),
+        (1, 1, 1)
+    );
+    assert!(p.archive.is_empty());
+}
+
+#[test]
+fn moved_only_row_writes_the_new_owner_and_the_rerun_writes_nothing() {
+    let current = vec![student(1), teacher(2)];
+    let p = run(&current, vec![row_for(&current[0], 2)], &adults());
+    assert_eq!(*outcome(&p, 2), Outcome::Unchanged);
+    assert_eq!(p.rows[0].previous_source, Some(students()));
+    assert_eq!(p.rows[0].write.as_deref().unwrap().source, adults());
+    // teacher(2) is adults.csv's and missing: archived as usual.
+    assert_eq!(p.archive, vec![g(2)]);
+    let after = apply(&current, &p);
+    let again = run(&after, vec![row_for(&current[0], 2)], &adults());
+    assert_eq!(*outcome(&again, 2), Outcome::Unchanged);
+    assert!(again.rows[0].write.is_none() && again.rows[0].previous_source.is_none());
+    assert_eq!(again.counts.moved, 0);
+}
+
+#[test]
+fn district_scope_file_never_moves_users() {
+    let mut manual = teacher(3);
+    manual.source = Source::Manual;
+    let current = vec![student(1), teacher(2), manual];
+    let mut edited = row_for(&current[0], 2);
+    edited.last_name = "New".into();
+    let rules = Rules {
+        scope: Scope::District,
+        ..Rules::default()
+    };
+    let master = Source::File("d-users.csv".into());
+    let p = run_with(
+        &current,
+        ok(vec![
+            edited,
+            row_for(&current[1], 3),
+            row_for(&current[2], 4),
+        ]),
+        &master,
+        &rules,
+    );
+    assert_eq!(*outcome(&p, 2), updated(&["last_name"]));
+    assert_eq!(p.rows[0].write.as_deref().unwrap().source, students());
+    assert_eq!(*outcome(&p, 3), Outcome::Unchanged);
+    assert_eq!(*outcome(&p, 4), Outcome::Unchanged);
+    assert!(p.rows[1].write.is_none() && p.rows[2].write.is_none());
+    assert_eq!(p.counts.moved, 0);
+}
+
+#[test]
+fn two_files_to_one_and_back_moves_everyone_and_archives_nobody() {
+    let mut current: Vec<CurrentUser> = (1..=5).map(student).chain((6..=8).map(teacher)).collect();
+    // students.csv + adults.csv → all.csv
+    let p = run(&current, rows_of(&current, |_| true), &all_csv());
+    assert_eq!(p.counts.moved, 8);
+    assert_eq!(p.counts.errors, 0);
+    assert!(p.archive.is_empty());
+    assert!(p.review.is_none());
+    current = apply(&current, &p);
+    assert!(current.iter().all(|u| u.source == all_csv()));
+    // …and back: students.csv first, then adults.csv.
+    let p = run(
+        &current,
+        rows_of(&current, |u| u.role.is_student()),
+        &students(),
+    );
+    assert_eq!((p.counts.moved, p.counts.errors), (5, 0));
+    assert!(p.archive.is_empty());
+    current = apply(&current, &p);
+    let p = run(
+        &current,
+        rows_of(&current, |u| !u.role.is_student()),
+        &adults(),
+    );
+    assert_eq!((p.counts.moved, p.counts.errors), (3, 0));
+    assert!(p.archive.is_empty());
+    current = apply(&current, &p);
+    for u in &current {
+        let owner = if u.role.is_student() {
+            students()
+        } else {
+            adults()
+        };
+        assert_eq!(u.source, owner);
+        assert!(!u.archived);
+    }
+    // all.csv owns nobody now: uploading it again empty of its old users archives nobody.
+    let p = run(&current, vec![], &all_csv());
+    assert!(p.archive.is_empty());
+}
+
+#[test]
+fn a_student_moves_to_the_adults_file_adults_first_archives_nobody() {
+    let current = vec![student(1), student(2), teacher(3)];
+    // S1 becomes staff: adults.csv now lists them.
+    let mut s1 = row_for(&current[0], 3);
+    s1.role = Role::Staff;
+    let p = run(&current, vec![row_for(&current[2], 2), s1], &adults());
+    assert_eq!(*outcome(&p, 3), updated(&["role", "grade"]));
+    assert_eq!(p.rows[1].previous_source, Some(students()));
+    assert!(p.archive.is_empty());
+    let after = apply(&current, &p);
+    // students.csv without S1: S1 is not students.csv's any more.
+    let p = run(&after, vec![row_for(&after[1], 2)], &students());
+    assert!(p.archive.is_empty(), "{:?}", p.archive);
+    assert_eq!(p.source_total, 1);
+}
+
+#[test]
+fn a_student_moves_to_the_adults_file_students_first_comes_back_with_the_same_guid() {
+    // students.csv (without S1) first cannot know that adults.csv will list S1: S1 is
+    // archived as missing, and adults.csv restores them, same GUID, marked moved.
+    let current = vec![student(1), student(2), teacher(3)];
+    let p = run(&current, vec![row_for(&current[1], 2)], &students());
+    assert_eq!(p.archive, vec![g(1)]);
+    let after = apply(&current, &p);
+    let mut s1 = row_for(&current[0], 3);
+    s1.role = Role::Staff;
+    let p = run(&after, vec![row_for(&after[2], 2), s1], &adults());
+    assert_eq!(
+        *outcome(&p, 3),
+        Outcome::Restored {
+            changed: vec!["role", "grade"]
+        }
+    );
+    assert_eq!(p.rows[1].user_guid, Some(g(1)));
+    assert_eq!(p.rows[1].previous_source, Some(students()));
+    let after = apply(&after, &p);
+    let s1 = after.iter().find(|u| u.user_guid == g(1)).unwrap();
+    assert_eq!((s1.source.clone(), s1.archived), (adults(), false));
+}
+
+#[test]
+fn admin_is_still_not_taken_over_by_another_file() {
+    let mut admin = teacher(1);
+    admin.portal_role = PortalRole::SchoolAdmin;
+    let current = vec![admin];
+    let p = run(&current, vec![row_for(&current[0], 2)], &students());
+    assert_eq!(*outcome(&p, 2), Outcome::Unchanged);
+    assert!(p.rows[0].write.is_none() && p.rows[0].previous_source.is_none());
+    assert_eq!(p.counts.moved, 0);
+}
+
+// ---------------------------------------------------------------- per-school guard
+
+/// `n` students of school `school`, GUIDs from `from`.
+fn school_students(from: u128, n: u128, school: &str) -> Vec<CurrentUser> {
+    (from..from + n)
+        .map(|i| CurrentUser {
+            schools: vec![school.to_string()],
+            ..student(i)
+        })
+        .collect()
+}
+
+fn school_rules() -> Rules {
+    Rules {
+        // The whole-source rule is out of the way: this is about one school.
+        archive_pct: 90.0,
+        names: Names {
+            schools: [("E1".to_string(), "Lincoln Elementary".to_string())].into(),
+            ..Names::default()
+        },
+        ..Rules::default()
+    }
+}
+
+#[test]
+fn per_school_guard_trips_on_one_emptied_school_inside_a_full_file() {
+    let mut current = school_students(1, 200, "HS");
+    current.extend(school_students(1001, 30, "E1"));
+    // Everyone but 10 of E1's 30.
+    let rows = rows_of(&current, |u| u.schools[0] == "HS" || u.user_guid < g(1011));
+    let p = run_with(&current, ok(rows), &students(), &school_rules());
+    let review = p.review.expect("the school guard trips");
+    assert_eq!(
+        review.reason,
+        "would archive 20 of 30 users of school Lincoln Elementary (67%)"
+    );
+    assert_eq!(review.schools, vec!["Lincoln Elementary".to_string()]);
+    assert_eq!(p.archive.len(), 20, "the preview is complete");
+    // Approved, it goes through.
+    let approved = Rules {
+        approved: true,
+        ..school_rules()
+    };
+    let rows = rows_of(&current, |u| u.schools[0] == "HS" || u.user_guid < g(1011));
+    assert!(
+        run_with(&current, ok(rows), &students(), &approved)
+            .review
+            .is_none()
+    );
+}
+
+#[test]
+fn per_school_guard_needs_the_minimum_and_more_than_the_percentage() {
+    // A school of 19 emptied: under the minimum of 20.
+    let mut current = school_students(1, 200, "HS");
+    current.extend(school_students(1001, 19, "E1"));
+    let rows = rows_of(&current, |u| u.schools[0] == "HS");
+    assert!(
+        run_with(&current, ok(rows), &students(), &school_rules())
+            .review
+            .is_none()
+    );
+    // Exactly half of 40: not more than half.
+    let mut current = school_students(1, 200, "HS");
+    current.extend(school_students(1001, 40, "E1"));
+    let rows = rows_of(&current, |u| u.schools[0] == "HS" || u.user_guid < g(1021));
+    assert!(
+        run_with(&current, ok(rows), &students(), &school_rules())
+            .review
+            .is_none()
+    );
+}
+
+#[test]
+fn per_school_guard_counts_a_user_in_several_schools_in_each() {
+    let mut current = school_students(1, 200, "HS");
+    // 25 users in both E1 and M1; 21 of them archived: both schools are emptied.
+    current.extend((1001..1026).map(|i| CurrentUser {
+        schools: vec!["E1".to_string(), "M1".to_string()],
+        ..student(i)
+    }));
+    let rows = rows_of(&current, |u| u.schools[0] == "HS" || u.user_guid < g(1005));
+    let p = run_with(&current, ok(rows), &students(), &school_rules());
+    let review = p.review.expect("trips");
+    assert_eq!(
+        review.schools,
+        vec!["Lincoln Elementary".to_string(), "M1".to_string()],
+        "named by name when known, else by external ID"
+    );
+    assert!(
+        review.reason.contains("21 of 25 users of school M1"),
+        "{}",
+        review.reason
+    );
 }

@@ -59,7 +59,8 @@ pub async fn show(
         "This user is archived: off the lists, search and master CSV, and unable to sign in. Restore them to make changes."
             .to_string()
     });
-    let page = form_page(
+    let owner = super::owner::view(&state, &scope, &user).await?;
+    let mut page = form_page(
         &session,
         &scope,
         &schools,
@@ -69,6 +70,7 @@ pub async fn show(
         Some((&user, items)),
     )
     .await;
+    page.owner = Some(owner);
     Ok(render(&page)?.into_response())
 }
 

@@ -7,6 +7,7 @@ mod cache;
 pub mod form;
 mod history;
 pub mod list;
+pub mod owner;
 mod validate;
 mod view;
 

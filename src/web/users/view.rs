@@ -46,6 +46,8 @@ pub(super) struct FormPage {
     readonly: bool,
     user: Option<UserView>,
     history: Vec<history::Item>,
+    /// Who owns the user, and the hand-over form (the user page only).
+    pub(super) owner: Option<super::owner::OwnerView>,
 }
 
 fn date_time(t: time::OffsetDateTime) -> String {
@@ -165,6 +167,7 @@ pub(super) async fn form_page(
         readonly,
         user: view,
         history,
+        owner: None,
     }
 }
 
