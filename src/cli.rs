@@ -43,6 +43,11 @@ pub enum Command {
         /// Source key (default: the file name). Uploading the same key again replaces that feed.
         #[arg(long)]
         source: Option<String>,
+        /// What the file covers: source (its users missing from it are archived; the
+        /// default), district (every user not from a roster sync; the master CSV sent back),
+        /// patch (adds and updates only; the default for a fixed error file).
+        #[arg(long, value_name = "source|district|patch", value_parser = crate::intake::scope_arg)]
+        scope: Option<crate::domain::Scope>,
         /// Preview only: plan and report, write nothing.
         #[arg(long)]
         dry_run: bool,

@@ -9,6 +9,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod feed;
+pub mod intake;
 pub mod jobs;
 pub mod ops;
 pub mod pg_local;
@@ -143,6 +144,7 @@ async fn dispatch(config: &config::Config, db: &Database, command: Command) -> R
             district,
             file,
             source,
+            scope,
             dry_run,
             map,
             set,
@@ -152,8 +154,13 @@ async fn dispatch(config: &config::Config, db: &Database, command: Command) -> R
         } => {
             let d = ops::district_by_slug(pool, &district).await?;
             if sync::is_oneroster_set(&file) {
-                if dry_run || !map.is_empty() || !set.is_empty() || source.is_some() {
-                    bail!("a OneRoster set takes no --dry-run, --map, --set or --source");
+                if dry_run
+                    || !map.is_empty()
+                    || !set.is_empty()
+                    || source.is_some()
+                    || scope.is_some()
+                {
+                    bail!("a OneRoster set takes no --dry-run, --map, --set, --source or --scope");
                 }
                 let summary = sync::import_set(pool, &clock, config, d.id, &file, approve).await?;
                 println!("{}", serde_json::to_string_pretty(&summary)?);
@@ -174,7 +181,8 @@ async fn dispatch(config: &config::Config, db: &Database, command: Command) -> R
                     .collect::<Result<_, _>>()
                     .map_err(|e| anyhow::anyhow!("{e}"))?,
                 save_mapping: false,
-                scope: None,
+                scope,
+                ..Default::default()
             };
             let summary = ops::import_file(
                 pool, &clock, config, d.id, &file, source, dry_run, approve, options,

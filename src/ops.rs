@@ -155,7 +155,8 @@ pub async fn district_by_slug(pool: &PgPool, slug: &str) -> Result<db::districts
         .with_context(|| format!("no district with slug \"{slug}\" (see `rollcall district list`)"))
 }
 
-/// Run a user CSV from the command line (a run of kind `cli`).
+/// Run a user CSV from the command line (a run of kind `cli`). `options.scope` is the
+/// scope asked for (`--scope`); the intake decides it otherwise, as for every way in.
 #[allow(clippy::too_many_arguments)]
 pub async fn import_file(
     pool: &PgPool,
@@ -166,7 +167,7 @@ pub async fn import_file(
     source: Option<String>,
     dry_run: bool,
     approve: bool,
-    options: crate::reconcile::run::RunOptions,
+    mut options: crate::reconcile::run::RunOptions,
 ) -> Result<crate::reconcile::run::Summary> {
     let path = file
         .canonicalize()
@@ -176,8 +177,23 @@ pub async fn import_file(
         .and_then(|n| n.to_str())
         .unwrap_or("import.csv")
         .to_string();
-    let source_key = source.unwrap_or_else(|| file_name.clone());
-    let source = crate::domain::Source::File(source_key);
+    let (p, max) = (path.clone(), config.max_upload_bytes());
+    let headers = tokio::task::spawn_blocking(move || crate::uploads::file_headers(&p, max))
+        .await?
+        .ok();
+    let decided = crate::intake::decide(
+        pool,
+        district_id,
+        &file_name,
+        headers.as_deref(),
+        source.as_deref(),
+        options.scope,
+    )
+    .await?;
+    options.scope = Some(decided.scope);
+    options.error_file_of = decided.error_file_of;
+    options.intake_note = decided.note;
+    let source = crate::domain::Source::File(decided.source_key);
     let run_id = db::runs::insert(
         pool,
         district_id,
@@ -219,13 +235,16 @@ pub async fn import_file(
     result
 }
 
-/// Stream the master CSV (every non-archived user) into `out`.
+/// Stream the master CSV (every non-archived user) into `out`, as the Users screen's
+/// download: UTF-8 with a BOM.
 pub async fn export_master(
     pool: &PgPool,
     district_id: uuid::Uuid,
     out: impl std::io::Write,
 ) -> Result<()> {
     use futures::StreamExt;
+    let mut out = out;
+    out.write_all(crate::reconcile::report::UTF8_BOM)?;
     let mut w = csv::Writer::from_writer(out);
     w.write_record(crate::reconcile::report::MASTER_HEADER)?;
     let mut rows = db::export::master_rows(pool.clone(), district_id, Default::default(), None);

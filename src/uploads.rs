@@ -91,13 +91,20 @@ where
     })
 }
 
+/// What the sender asked for with a file (each `None` when not given).
+#[derive(Debug, Clone, Default)]
+pub struct Asked {
+    pub source: Option<String>,
+    pub scope: Option<crate::domain::Scope>,
+    pub dry_run: bool,
+}
+
 /// Queue the run of a stored upload (or park it for the header mapper).
 pub async fn queue_run(
     queue: &Queue,
     district_id: Uuid,
     stored: Stored,
-    source: Option<&str>,
-    dry_run: bool,
+    asked: &Asked,
     sender: &Sender<'_>,
 ) -> Result<Accepted, AcceptError> {
     if is_zip(&stored.path).await {
@@ -110,15 +117,40 @@ pub async fn queue_run(
         size,
         file_name,
     } = stored;
-    let source_key = source
-        .map(storage::clean_file_name)
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| file_name.clone());
-    let options = RunOptions::default();
-    let needs_mapping = matches!(
-        mapping_for(queue, district_id, &path, &options).await?,
-        Err(MappingError::MissingRequired { .. })
-    );
+    let max = queue.config.max_upload_bytes();
+    let p = path.clone();
+    let headers = tokio::task::spawn_blocking(move || file_headers(&p, max))
+        .await
+        .context("reading the header")?
+        .ok();
+    let decided = crate::intake::decide(
+        &queue.pool,
+        district_id,
+        &file_name,
+        headers.as_deref(),
+        asked.source.as_deref(),
+        asked.scope,
+    )
+    .await
+    .context("deciding the run's source")?;
+    let source_key = decided.source_key;
+    let options = RunOptions {
+        scope: Some(decided.scope),
+        error_file_of: decided.error_file_of,
+        intake_note: decided.note,
+        ..RunOptions::default()
+    };
+    let dry_run = asked.dry_run;
+    let needs_mapping = match &headers {
+        Some(h) => {
+            let saved = saved_mapping(&queue.pool, district_id, h).await?;
+            matches!(
+                headers::resolve(h, saved.as_ref(), &options.overrides, &options.fixed),
+                Err(MappingError::MissingRequired { .. })
+            )
+        }
+        None => false,
+    };
     let status = if needs_mapping {
         "needs_mapping"
     } else {
@@ -224,37 +256,34 @@ pub fn sample_rows(path: &Path, max_bytes: u64, n: usize) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// The mapping a run of this file would use: `Ok(None)` when the file itself is unreadable
-/// (the run will fail and say why), `Err` when required fields are not mapped.
-pub async fn mapping_for(
-    queue: &Queue,
-    district_id: Uuid,
-    path: &Path,
-    options: &RunOptions,
-) -> Result<Result<Option<(Vec<String>, Mapping)>, MappingError>> {
-    let max = queue.config.max_upload_bytes();
-    let p = path.to_path_buf();
-    let headers = match tokio::task::spawn_blocking(move || file_headers(&p, max)).await? {
-        Ok(h) => h,
-        Err(_) => return Ok(Ok(None)),
-    };
-    let saved = saved_mapping(&queue.pool, district_id, &headers).await?;
-    Ok(
-        headers::resolve(&headers, saved.as_ref(), &options.overrides, &options.fixed)
-            .map(|m| Some((headers, m))),
-    )
-}
-
+/// The district's saved mapping for these headers. A fixed error file may carry a
+/// `user_guid` column its original did not (added for the rows that matched a user): it
+/// finds its original's mapping too.
 pub async fn saved_mapping(
     pool: &sqlx::PgPool,
     district_id: Uuid,
     headers: &[String],
 ) -> Result<Option<SavedMapping>> {
-    Ok(
-        db::runs::saved_mapping(pool, district_id, &headers::signature(headers))
+    let mut signatures = vec![headers::signature(headers)];
+    if crate::intake::has_error_column(headers) {
+        let without: Vec<String> = headers
+            .iter()
+            .filter(|h| headers::fold(h) != "userguid")
+            .cloned()
+            .collect();
+        if without.len() < headers.len() {
+            signatures.push(headers::signature(&without));
+        }
+    }
+    for signature in signatures {
+        if let Some(saved) = db::runs::saved_mapping(pool, district_id, &signature)
             .await?
-            .and_then(|v| serde_json::from_value(v).ok()),
-    )
+            .and_then(|v| serde_json::from_value(v).ok())
+        {
+            return Ok(Some(saved));
+        }
+    }
+    Ok(None)
 }
 
 /// One of a run's downloads, streamed: the stored file is read again and merged, line by
@@ -321,18 +350,24 @@ pub async fn download(
         drop(results_tx);
     }
 
+    let error_guids = kind == FileKind::Errors
+        && db::runs::errors_name_users(&pool, run.district_id, run.id).await?;
     let (bytes_tx, bytes_rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
     tokio::task::spawn_blocking(move || {
         let headers = headers.unwrap_or_default();
         let column = |f| mapping.column_of(f);
         use crate::domain::Field;
-        let layout = Layout::new(
-            kind,
-            &headers,
-            column(Field::Password),
-            column(Field::UserGuid),
-            column(Field::Username),
-        );
+        let layout = if error_guids {
+            Layout::errors_with_guids(&headers, column(Field::Password), column(Field::UserGuid))
+        } else {
+            Layout::new(
+                kind,
+                &headers,
+                column(Field::Password),
+                column(Field::UserGuid),
+                column(Field::Username),
+            )
+        };
         let mut out = csv::Writer::from_writer(ChannelWriter {
             buf: Vec::with_capacity(1 << 16),
             tx: bytes_tx,

@@ -76,3 +76,54 @@ document.addEventListener("submit", function (e) {
     if (e.dataTransfer && e.dataTransfer.files.length) { input.files = e.dataTransfer.files; show(); }
   });
 })();
+
+// The upload form's scope: a file carrying our Error column is a fixed error file (a
+// patch); one with user_guid on every row read is the master CSV sent back (the whole
+// district). The choice is preselected from the chosen file's first lines, with a note (the
+// server too makes an error file a patch when nothing is chosen by hand).
+(function () {
+  var input = document.getElementById("file");
+  var note = document.getElementById("scope-note");
+  var touched = document.getElementById("scope-touched");
+  if (!input || !note || !touched || !window.FileReader) { return; }
+  var radios = document.querySelectorAll("input[name=scope]");
+  radios.forEach(function (r) {
+    r.addEventListener("change", function () { touched.value = "1"; });
+  });
+  function pick(value, text) {
+    radios.forEach(function (r) { r.checked = r.value === value; });
+    note.textContent = text;
+    note.hidden = !text;
+  }
+  function fold(h) { return h.replace(/^\uFEFF/, "").replace(/[\s_.\-"]/g, "").toLowerCase(); }
+  function check() {
+    if (!input.files.length || touched.value === "1") { return; }
+    var reader = new FileReader();
+    reader.onload = function () {
+      var lines = String(reader.result).split(/\r?\n/).filter(function (l) { return l.trim() !== ""; });
+      if (!lines.length) { return; }
+      var delim = lines[0].indexOf(";") > lines[0].indexOf(",") ? ";" : (lines[0].indexOf("\t") >= 0 && lines[0].indexOf(",") < 0 ? "\t" : ",");
+      var head = lines[0].split(delim).map(fold);
+      var guid = head.indexOf("userguid");
+      if (head.indexOf("error") >= 0) {
+        pick("patch", "This looks like a fixed error file (it has an Error column): it will add and update its users and archive nobody; the users it creates go to the file it came from.");
+        return;
+      }
+      var rows = lines.slice(1);
+      var everyRow = guid >= 0 && rows.length > 0 && rows.every(function (l) {
+        var cells = l.split(delim);
+        return (cells[guid] || "").replace(/"/g, "").trim() !== "";
+      });
+      if (everyRow) {
+        pick("district", "This looks like the master CSV sent back (user_guid on every row): the whole district is proposed, so users whose rows you removed would be archived. Such a run waits for your review, listing who would be archived, before anything happens.");
+      } else {
+        pick("source", "");
+      }
+    };
+    // The first 4 MiB are enough to tell (the server checks the whole file).
+    reader.readAsText(input.files[0].slice(0, 4 * 1024 * 1024));
+  }
+  input.addEventListener("change", check);
+  var zone = document.getElementById("dropzone");
+  if (zone) { zone.addEventListener("drop", function () { setTimeout(check, 0); }); }
+})();

@@ -368,7 +368,7 @@ pub async fn moved_rows(
     .await
 }
 
-/// The first rows of one outcome.
+/// The first rows of one outcome; an error row that names a user shows their username.
 pub async fn rows_by_outcome(
     db: impl PgExecutor<'_>,
     district_id: Uuid,
@@ -377,9 +377,10 @@ pub async fn rows_by_outcome(
     limit: i64,
 ) -> sqlx::Result<Vec<RunRow>> {
     sqlx::query_as(
-        "SELECT line, outcome, user_id, username, NULL::text AS temp_password, changed, error, matched_by,
-                previous_source
-         FROM run_rows WHERE district_id = $1 AND run_id = $2 AND outcome = $3 ORDER BY line LIMIT $4",
+        "SELECT r.line, r.outcome, r.user_id, coalesce(r.username, u.username) AS username,
+                NULL::text AS temp_password, r.changed, r.error, r.matched_by, r.previous_source
+         FROM run_rows r LEFT JOIN users u ON u.district_id = r.district_id AND u.id = r.user_id
+         WHERE r.district_id = $1 AND r.run_id = $2 AND r.outcome = $3 ORDER BY r.line LIMIT $4",
     )
     .bind(district_id)
     .bind(run_id)
@@ -485,6 +486,69 @@ pub async fn mark_reviewed(
     .bind(id)
     .bind(by)
     .bind(now)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// A run of a user file, as the intake sees it when looking for the run an error file came
+/// from.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct FileRun {
+    pub id: Uuid,
+    pub file_name: String,
+    pub source: String,
+    pub errors: i32,
+}
+
+/// A district's latest runs of user files (uploads, API, drop folder, command line), newest
+/// first.
+pub async fn recent_file_runs(
+    db: impl PgExecutor<'_>,
+    district_id: Uuid,
+    limit: i64,
+) -> sqlx::Result<Vec<FileRun>> {
+    sqlx::query_as(
+        "SELECT id, file_name, source, errors FROM runs
+         WHERE district_id = $1 AND file_name IS NOT NULL AND source LIKE 'file:%'
+           AND kind IN ('upload', 'api', 'drop', 'cli')
+         ORDER BY received_at DESC, id LIMIT $2",
+    )
+    .bind(district_id)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// Whether any error row of a run names a user (its error file then carries their GUIDs).
+pub async fn errors_name_users(
+    db: impl PgExecutor<'_>,
+    district_id: Uuid,
+    run_id: Uuid,
+) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM run_rows WHERE district_id = $1 AND run_id = $2
+                        AND outcome = 'error' AND user_id IS NOT NULL)",
+    )
+    .bind(district_id)
+    .bind(run_id)
+    .fetch_one(db)
+    .await
+}
+
+/// A note on a finished run that has none (a hint the run page shows).
+pub async fn add_note(
+    db: impl PgExecutor<'_>,
+    district_id: Uuid,
+    run_id: Uuid,
+    note: &str,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE runs SET message = $3 WHERE district_id = $1 AND id = $2 AND message IS NULL",
+    )
+    .bind(district_id)
+    .bind(run_id)
+    .bind(note)
     .execute(db)
     .await?;
     Ok(())

@@ -128,7 +128,33 @@ async fn take(
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         return Ok(());
     }
-    let source = crate::domain::Source::File(file_name.clone());
+    // A drop folder asks for nothing: its file covers its source, or is a patch when it is a
+    // fixed error file (the intake decides, as for every way in).
+    let headers = if too_large {
+        None
+    } else {
+        let (p, max) = (stored.clone(), q.config.max_upload_bytes());
+        tokio::task::spawn_blocking(move || crate::uploads::file_headers(&p, max))
+            .await?
+            .ok()
+    };
+    let decided = crate::intake::decide(
+        &q.pool,
+        district_id,
+        &file_name,
+        headers.as_deref(),
+        None,
+        None,
+    )
+    .await?;
+    let mut options = serde_json::to_value(crate::reconcile::run::RunOptions {
+        scope: Some(decided.scope),
+        error_file_of: decided.error_file_of,
+        intake_note: decided.note,
+        ..Default::default()
+    })?;
+    options["drop_path"] = serde_json::json!(processed);
+    let source = crate::domain::Source::File(decided.source_key);
     db::runs::insert_with_id(
         &q.pool,
         district_id,
@@ -141,7 +167,7 @@ async fn take(
             file_path: (!too_large).then_some(stored.to_str().unwrap_or_default()),
             dry_run: false,
             approved: false,
-            options: serde_json::json!({ "drop_path": processed }),
+            options,
             submitted_kind: "drop",
             submitted_by: "drop folder",
             status: if too_large { "failed" } else { "queued" },

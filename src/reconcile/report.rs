@@ -49,6 +49,14 @@ pub fn neutralise(cell: &str) -> Cow<'_, str> {
     }
 }
 
+/// The byte order mark the master CSV starts with (Excel then reads it as UTF-8).
+pub const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// The master CSV's stable download name: `<district-slug>-users.csv`.
+pub fn master_file_name(district_slug: &str) -> String {
+    format!("{district_slug}-users.csv")
+}
+
 /// One master CSV record for a user.
 pub fn master_record(u: &ExportRow) -> [String; 13] {
     let grade = if u.role == "Student" {
@@ -209,8 +217,10 @@ impl Layout {
                 p = Some(add("previous_source", find(headers, &["previous_source"])));
                 (g, u, Some(o), Some(t), None)
             }
+            // An error row that matched a user carries their GUID in the file's own
+            // user_guid column ([`Layout::errors_with_guids`] adds one).
             FileKind::Errors => (
-                usize::MAX,
+                guid.unwrap_or(usize::MAX),
                 usize::MAX,
                 None,
                 None,
@@ -230,6 +240,30 @@ impl Layout {
             previous_source: p,
             error: e,
         }
+    }
+
+    /// The error file of a run whose error rows name users (seed 003: "the Error file will
+    /// include the relevant GUIDs"): a file without a user_guid column gets one, before the
+    /// Error column (which stays on the far right, unless the file already had one).
+    pub fn errors_with_guids(
+        headers: &[String],
+        password: Option<usize>,
+        guid: Option<usize>,
+    ) -> Layout {
+        if guid.is_some() {
+            return Layout::new(FileKind::Errors, headers, password, guid, None);
+        }
+        let mut with_guid = headers.to_vec();
+        with_guid.push("user_guid".to_string());
+        let mut layout = Layout::new(
+            FileKind::Errors,
+            &with_guid,
+            password,
+            Some(headers.len()),
+            None,
+        );
+        layout.header[headers.len()] = "user_guid".to_string();
+        layout
     }
 
     /// The output record for one file record and its result, or `None` when this download
@@ -279,10 +313,15 @@ impl Layout {
                         r.previous_source.as_deref().unwrap_or(""),
                     );
                 }
-                FileKind::Errors => set(
-                    self.error.unwrap_or(usize::MAX),
-                    r.error.as_deref().unwrap_or(""),
-                ),
+                FileKind::Errors => {
+                    if let Some(g) = r.user_guid.as_deref() {
+                        set(self.guid, g);
+                    }
+                    set(
+                        self.error.unwrap_or(usize::MAX),
+                        r.error.as_deref().unwrap_or(""),
+                    )
+                }
                 FileKind::Uploaded => {}
             }
         }
@@ -381,6 +420,51 @@ mod file_tests {
             )
             .is_none()
         );
+    }
+
+    #[test]
+    fn error_rows_that_matched_a_user_carry_their_guid() {
+        let headers = s(&["custom_id", "grade"]);
+        let l = Layout::errors_with_guids(&headers, None, None);
+        assert_eq!(l.header, s(&["custom_id", "grade", "user_guid", "Error"]));
+        let row = l
+            .record(
+                FileKind::Errors,
+                &s(&["S1", "13"]),
+                Some(&result(2, "error")),
+            )
+            .unwrap();
+        assert_eq!(
+            row,
+            s(&["S1", "13", "g-1", "line 2, column \"grade\": bad"])
+        );
+        let mut new_user = result(3, "error");
+        new_user.user_guid = None;
+        let row = l
+            .record(FileKind::Errors, &s(&["S9", "13"]), Some(&new_user))
+            .unwrap();
+        assert_eq!(&row[2], "", "no user matched: no GUID");
+
+        // The file's own user_guid column is filled, never blanked.
+        let headers = s(&["user_guid", "custom_id", "grade"]);
+        let l = Layout::errors_with_guids(&headers, None, Some(0));
+        assert_eq!(l.header, s(&["user_guid", "custom_id", "grade", "Error"]));
+        let row = l
+            .record(
+                FileKind::Errors,
+                &s(&["", "S1", "13"]),
+                Some(&result(2, "error")),
+            )
+            .unwrap();
+        assert_eq!(&row[0], "g-1");
+        let row = l
+            .record(
+                FileKind::Errors,
+                &s(&["not-a-guid", "S9", "13"]),
+                Some(&new_user),
+            )
+            .unwrap();
+        assert_eq!(&row[0], "not-a-guid", "kept as sent");
     }
 
     #[test]

@@ -85,6 +85,12 @@ pub struct RunOptions {
     /// What the file covers (SPEC §4); `None` is the default, [`Scope::Source`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<Scope>,
+    /// A fixed error file: the run whose error file it is (its source is that run's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_file_of: Option<crate::intake::ErrorFileOf>,
+    /// What the intake wants said on the run page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intake_note: Option<String>,
 }
 
 /// What a run came to (also the JSON summary the CLI prints).
@@ -278,6 +284,15 @@ impl FileRows {
         self.first.is_empty()
     }
 
+    /// Every row names its user by `user_guid` (the master CSV sent back).
+    pub fn every_row_has_a_guid(&self) -> bool {
+        !self.first.is_empty()
+            && self.first.iter().all(|f| match f {
+                First::Accepted(k) => k.user_guid.is_some(),
+                First::Refused(fail) => fail.user_guid.is_some(),
+            })
+    }
+
     /// Usernames the file's accepted rows give, with their lines.
     fn reserved(&self) -> Vec<(u64, String)> {
         self.first
@@ -424,9 +439,7 @@ async fn execute_inner(pool: &PgPool, clock: &Clock, req: &RunRequest<'_>) -> Re
     let path = req.path.clone();
     let headers = tokio::task::spawn_blocking(move || read_headers(&path, opts)).await??;
     let saved = match &headers {
-        Ok(h) => db::runs::saved_mapping(pool, req.district_id, &headers::signature(h))
-            .await?
-            .and_then(|v| serde_json::from_value::<SavedMapping>(v).ok()),
+        Ok(h) => crate::uploads::saved_mapping(pool, req.district_id, h).await?,
         Err(_) => None,
     };
     let schools: HashSet<String> = db::schools::external_ids(pool, req.district_id)
@@ -459,7 +472,41 @@ async fn execute_inner(pool: &PgPool, clock: &Clock, req: &RunRequest<'_>) -> Re
     tracing::debug!(run = %req.run_id, rss_mib = rss_mib(), rows = prepared.rows.len(), "file read");
     let ignored = prepared.mapping.ignored_columns(&prepared.headers);
     let scope = req.options.scope.unwrap_or_default();
-    apply_rows(pool, clock, req, Rows::File(prepared.rows), ignored, scope).await
+    let master = prepared.rows.every_row_has_a_guid();
+    let summary = apply_rows(pool, clock, req, Rows::File(prepared.rows), ignored, scope).await?;
+    if master && scope == Scope::Source && summary.message.is_none() {
+        db::runs::add_note(pool, req.district_id, req.run_id, MASTER_WITH_SOURCE_SCOPE).await?;
+    }
+    Ok(summary)
+}
+
+/// Said on the page of a run of the master CSV (user_guid on every row) with scope source.
+pub const MASTER_WITH_SOURCE_SCOPE: &str = "Every row of this file names its user by user_guid, like the master CSV: with scope source it archives only users of its own source, so removing rows from it archives nobody. To archive the users whose rows you removed, upload it with scope district (The whole district).";
+
+/// A `district`-scope run that would archive anyone stops in Needs Review first, unless
+/// approved: the master CSV sent back archives every user missing from it, so the admin
+/// sees the list before anything happens (SPEC §5: "says what it would archive before
+/// anything happens"). Other scopes are left to the mass-change guard.
+pub fn review_district_scope(plan: &mut Plan, rules: &Rules) {
+    if rules.scope != Scope::District || rules.approved || plan.archive.is_empty() {
+        return;
+    }
+    let n = plan.archive.len();
+    let reason = format!(
+        "would archive {n} user{} missing from the file (district scope: archiving is always reviewed first)",
+        if n == 1 { "" } else { "s" }
+    );
+    match &mut plan.review {
+        Some(review) => review.reason = format!("{reason}; {}", review.reason),
+        None => {
+            plan.review = Some(plan::Review {
+                reason,
+                would_archive: n,
+                would_update: plan.counts.updated,
+                source_total: plan.source_total,
+            })
+        }
+    }
 }
 
 async fn fail(
@@ -559,7 +606,8 @@ pub async fn apply_rows(
             .collect();
     let t1 = std::time::Instant::now();
     let writes = tokio::task::spawn_blocking(move || {
-        let plan = rows.plan(&current, &source, &rules, &mut RandomSecrets)?;
+        let mut plan = rows.plan(&current, &source, &rules, &mut RandomSecrets)?;
+        review_district_scope(&mut plan, &rules);
         let applied = apply_now && plan.review.is_none();
         anyhow::Ok(apply::Writes::new(
             plan,
@@ -762,6 +810,51 @@ mod tests {
         assert!(matches!(outcome(6).outcome, Outcome::Error { .. }));
         assert_eq!(outcome(7).username.as_deref(), Some("ann.lee2"));
         std::fs::remove_dir_all(dir).ok();
+    }
+
+    /// District scope never archives without a review first; approved, or with nobody to
+    /// archive, or in another scope, it goes ahead (other scopes keep the guard's rules).
+    #[test]
+    fn a_district_scope_run_that_would_archive_stops_for_review() {
+        let plan_with = |archive: usize| Plan {
+            rows: Vec::new(),
+            archive: (0..archive as u128).map(Uuid::from_u128).collect(),
+            counts: plan::Counts {
+                archived: archive,
+                ..Default::default()
+            },
+            review: None,
+            source_total: 100,
+        };
+        let rules = |scope, approved| Rules {
+            scope,
+            approved,
+            ..Rules::default()
+        };
+        let mut p = plan_with(2);
+        review_district_scope(&mut p, &rules(Scope::District, false));
+        let review = p.review.expect("stops for review");
+        assert_eq!(review.would_archive, 2);
+        assert!(
+            review
+                .reason
+                .starts_with("would archive 2 users missing from the file"),
+            "{}",
+            review.reason
+        );
+        for (scope, approved, archive) in [
+            (Scope::District, true, 2),
+            (Scope::District, false, 0),
+            (Scope::Source, false, 2),
+            (Scope::Patch, false, 2),
+        ] {
+            let mut p = plan_with(archive);
+            review_district_scope(&mut p, &rules(scope, approved));
+            assert!(
+                p.review.is_none(),
+                "{scope} approved={approved} archive={archive}"
+            );
+        }
     }
 
     /// A file edited between the two readings is refused, never planned from two versions.

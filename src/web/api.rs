@@ -5,6 +5,7 @@ use super::AppState;
 use super::error::{ApiError, AppError};
 use crate::auth;
 use crate::db;
+use crate::intake;
 use crate::uploads::{self, Sender};
 use axum::Json;
 use axum::extract::{FromRequestParts, Multipart, Path, Query, State};
@@ -50,14 +51,21 @@ impl FromRequestParts<AppState> for ApiDistrict {
     }
 }
 
-/// `POST /api/v1/uploads`: multipart `file`, optional `source` and `dry_run=true`.
+/// A multipart field with a value that is none of the allowed ones: 422, like a missing
+/// field.
+fn field_error(e: intake::BadOption) -> ApiError {
+    ApiError(AppError::Unprocessable(e.to_string()))
+}
+
+/// `POST /api/v1/uploads`: multipart `file`, optional `source`, `scope`
+/// (`source|district|patch`) and `dry_run=true`.
 pub async fn create_upload(
     State(state): State<AppState>,
     who: ApiDistrict,
     mut multipart: Multipart,
 ) -> Result<Response, ApiError> {
-    let mut dry_run = false;
-    let mut source: Option<String> = None;
+    let mut asked = uploads::Asked::default();
+    let mut bad: Option<intake::BadOption> = None;
     let mut stored = None;
     let label = format!("API token {}", &who.token_id.to_string()[..8]);
     while let Some(field) = multipart
@@ -67,13 +75,22 @@ pub async fn create_upload(
     {
         match field.name() {
             Some("dry_run") => {
-                dry_run = field
-                    .text()
-                    .await
-                    .map(|v| matches!(v.trim(), "true" | "1" | "on" | "yes"))
-                    .unwrap_or(false)
+                let v = field.text().await.unwrap_or_default();
+                match intake::parse_dry_run(&v) {
+                    Ok(d) => asked.dry_run = d,
+                    Err(e) => bad = Some(e),
+                }
             }
-            Some("source") => source = field.text().await.ok().filter(|s| !s.trim().is_empty()),
+            Some("scope") => {
+                let v = field.text().await.unwrap_or_default();
+                match intake::parse_scope(&v) {
+                    Ok(scope) => asked.scope = scope,
+                    Err(e) => bad = Some(e),
+                }
+            }
+            Some("source") => {
+                asked.source = field.text().await.ok().filter(|s| !s.trim().is_empty())
+            }
             Some("file") if stored.is_none() => {
                 let file_name = field.file_name().unwrap_or("upload.csv").to_string();
                 stored = Some(
@@ -85,6 +102,13 @@ pub async fn create_upload(
             _ => {}
         }
     }
+    if let Some(e) = bad {
+        // Nothing is queued, and nothing of the file is kept.
+        if let Some(stored) = stored {
+            let _ = tokio::fs::remove_file(&stored.path).await;
+        }
+        return Err(field_error(e));
+    }
     let stored = stored.ok_or(ApiError(AppError::Unprocessable(
         "the multipart field `file` is missing".into(),
     )))?;
@@ -92,16 +116,9 @@ pub async fn create_upload(
         kind: "token",
         label: &label,
     };
-    let accepted = uploads::queue_run(
-        &state.queue,
-        who.district_id,
-        stored,
-        source.as_deref(),
-        dry_run,
-        &sender,
-    )
-    .await
-    .map_err(super::uploads::accept_error)?;
+    let accepted = uploads::queue_run(&state.queue, who.district_id, stored, &asked, &sender)
+        .await
+        .map_err(super::uploads::accept_error)?;
     let run = db::runs::get(&state.pool, who.district_id, accepted.run_id)
         .await
         .map_err(AppError::from)?

@@ -9,6 +9,7 @@ use crate::db;
 use crate::db::audit::Entry;
 use crate::domain::Field;
 use crate::feed::headers::{self, SavedMapping};
+use crate::intake;
 use crate::reconcile::report::FileKind;
 use crate::uploads::{self, Sender};
 use askama::Template;
@@ -94,6 +95,27 @@ impl RunView {
     pub fn count_class(&self) -> &'static str {
         if self.applied() { "num" } else { "num would" }
     }
+    fn options(&self) -> crate::reconcile::run::RunOptions {
+        serde_json::from_value(self.run.options.clone()).unwrap_or_default()
+    }
+    /// The scope a run of a user file covers (`None` for a sync); runs from before scopes
+    /// were stored covered their source.
+    pub fn scope(&self) -> Option<crate::domain::Scope> {
+        (self.run.kind != "sync").then(|| self.options().scope.unwrap_or_default())
+    }
+    /// `scope: district` for lists; empty for a sync.
+    pub fn scope_tag(&self) -> String {
+        self.scope()
+            .map(|s| format!("scope: {s}"))
+            .unwrap_or_default()
+    }
+    /// The run a fixed error file came from.
+    pub fn error_file_of(&self) -> Option<intake::ErrorFileOf> {
+        self.options().error_file_of
+    }
+    pub fn intake_note(&self) -> Option<String> {
+        self.options().intake_note
+    }
     pub fn has_files(&self) -> bool {
         self.run.file_path.is_some() && !self.in_progress() && self.run.status != "needs_mapping"
     }
@@ -128,6 +150,7 @@ pub fn fmt_time(t: Option<time::OffsetDateTime>) -> String {
 struct UploadsPage {
     chrome: Chrome,
     runs: Vec<RunView>,
+    scopes: [crate::domain::Scope; 3],
 }
 
 pub async fn list(
@@ -143,6 +166,7 @@ pub async fn list(
     let page = UploadsPage {
         chrome: chrome(&session, Some(&scope.person), "/uploads").await,
         runs,
+        scopes: crate::domain::Scope::ALL,
     };
     Ok(render(&page)?.into_response())
 }
@@ -153,8 +177,11 @@ pub async fn create(
     DistrictAdmin(scope): DistrictAdmin,
     mut multipart: Multipart,
 ) -> AppResult<Response> {
-    let mut dry_run = false;
-    let mut source: Option<String> = None;
+    let mut asked = uploads::Asked::default();
+    // The form preselects `source`; left as it is, that is the default (so a fixed error
+    // file is still a patch), chosen by hand (`scope_touched`), it is asked for.
+    let mut touched = false;
+    let mut bad: Option<intake::BadOption> = None;
     let mut stored = None;
     let label = scope.actor().label;
     while let Some(field) = multipart
@@ -164,13 +191,25 @@ pub async fn create(
     {
         match field.name() {
             Some("dry_run") => {
-                dry_run = field
-                    .text()
-                    .await
-                    .map(|v| v == "on" || v == "true")
-                    .unwrap_or(false)
+                let v = field.text().await.unwrap_or_default();
+                match intake::parse_dry_run(&v) {
+                    Ok(d) => asked.dry_run = d,
+                    Err(e) => bad = Some(e),
+                }
             }
-            Some("source") => source = field.text().await.ok().filter(|s| !s.trim().is_empty()),
+            Some("scope") => {
+                let v = field.text().await.unwrap_or_default();
+                match intake::parse_scope(&v) {
+                    Ok(scope) => asked.scope = scope,
+                    Err(e) => bad = Some(e),
+                }
+            }
+            Some("scope_touched") => {
+                touched = field.text().await.is_ok_and(|v| v.trim() == "1");
+            }
+            Some("source") => {
+                asked.source = field.text().await.ok().filter(|s| !s.trim().is_empty())
+            }
             Some("file") if stored.is_none() => {
                 let file_name = field.file_name().unwrap_or("").to_string();
                 if file_name.is_empty() {
@@ -185,22 +224,24 @@ pub async fn create(
             _ => {}
         }
     }
+    if let Some(e) = bad {
+        if let Some(stored) = stored {
+            let _ = tokio::fs::remove_file(&stored.path).await;
+        }
+        return Err(AppError::BadRequest(e.to_string()));
+    }
     let stored = stored.ok_or_else(|| AppError::BadRequest("choose a file to upload".into()))?;
+    if !touched && asked.scope == Some(crate::domain::Scope::Source) {
+        asked.scope = None;
+    }
     let file_name = stored.file_name.clone();
     let sender = Sender {
         kind: "user",
         label: &label,
     };
-    let accepted = uploads::queue_run(
-        &state.queue,
-        scope.district_id,
-        stored,
-        source.as_deref(),
-        dry_run,
-        &sender,
-    )
-    .await
-    .map_err(accept_error)?;
+    let accepted = uploads::queue_run(&state.queue, scope.district_id, stored, &asked, &sender)
+        .await
+        .map_err(accept_error)?;
     if accepted.status == "needs_mapping" {
         set_flash(&session, "info", "Some required fields are not in this file's columns. Map them once; the mapping is saved for next time.").await;
         return Ok(Redirect::to(&format!("/uploads/{}/map", accepted.run_id)).into_response());

@@ -11,6 +11,7 @@ mod corpus;
 mod crash;
 mod reconcile;
 mod schools;
+mod scopes;
 mod security;
 mod security_auth;
 mod security_files;

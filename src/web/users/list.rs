@@ -543,8 +543,14 @@ pub async fn csv(
         before: None,
         ..query
     })?;
-    let header_line = csv_bytes(std::iter::once(MASTER_HEADER.map(str::to_string)))
-        .map_err(|e| AppError::Internal(e.into()))?;
+    let filtered = !params.filter_pairs().is_empty();
+    // UTF-8 with a BOM, so Excel opens it with accents intact (our reader strips it again).
+    let mut header_line = crate::reconcile::report::UTF8_BOM.to_vec();
+    header_line.extend_from_slice(
+        &csv_bytes(std::iter::once(MASTER_HEADER.map(str::to_string)))
+            .map_err(|e| AppError::Internal(e.into()))?,
+    );
+    let header_line = Bytes::from(header_line);
     let rows = db::export::master_rows(
         state.pool.clone(),
         scope.district_id,
@@ -568,8 +574,13 @@ pub async fn csv(
             }
             csv_bytes(records.into_iter()).map_err(std::io::Error::other)
         }));
-    let date = state.clock.now().date();
-    let file_name = format!("users-{}-{date}.csv", scope.district_slug);
+    // A stable name (SPEC §5): the admin's master file keeps one source key, day after day.
+    // A filtered download is not the master, and is named so.
+    let file_name = if filtered {
+        format!("{}-users-filtered.csv", scope.district_slug)
+    } else {
+        crate::reconcile::report::master_file_name(&scope.district_slug)
+    };
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
