@@ -306,6 +306,7 @@ pub async fn download(
                     username: r.username,
                     temp_password: r.temp_password,
                     error: r.error,
+                    kept: r.kept,
                 };
                 if results_tx.send(result).await.is_err() {
                     break;

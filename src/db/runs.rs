@@ -231,7 +231,7 @@ pub async fn store_results(
         .await?;
     super::reconcile::copy_chunks(
         conn,
-        "COPY run_rows (district_id, run_id, line, outcome, user_id, username, temp_password, changed, error)
+        "COPY run_rows (district_id, run_id, line, outcome, user_id, username, temp_password, changed, error, kept)
          FROM STDIN (FORMAT csv)",
         rows,
     )
@@ -256,6 +256,8 @@ pub struct RunRow {
     pub temp_password: Option<String>,
     pub changed: Vec<String>,
     pub error: Option<String>,
+    /// Kept fields the row would otherwise have changed.
+    pub kept: Vec<String>,
 }
 
 /// A run's row results in line order, streamed.
@@ -265,7 +267,7 @@ pub fn rows_stream<'a>(
     run_id: Uuid,
 ) -> futures::stream::BoxStream<'a, sqlx::Result<RunRow>> {
     sqlx::query_as(
-        "SELECT line, outcome, user_id, username, temp_password, changed, error FROM run_rows
+        "SELECT line, outcome, user_id, username, temp_password, changed, error, kept FROM run_rows
          WHERE district_id = $1 AND run_id = $2 ORDER BY line",
     )
     .bind(district_id)
@@ -334,7 +336,7 @@ pub async fn rows_by_outcome(
     limit: i64,
 ) -> sqlx::Result<Vec<RunRow>> {
     sqlx::query_as(
-        "SELECT line, outcome, user_id, username, NULL::text AS temp_password, changed, error FROM run_rows
+        "SELECT line, outcome, user_id, username, NULL::text AS temp_password, changed, error, kept FROM run_rows
          WHERE district_id = $1 AND run_id = $2 AND outcome = $3 ORDER BY line LIMIT $4",
     )
     .bind(district_id)

@@ -136,6 +136,8 @@ pub struct RowResult {
     pub username: Option<String>,
     pub temp_password: Option<String>,
     pub error: Option<String>,
+    /// Kept fields (SPEC §4, "Fields an admin edited") the row would otherwise have changed.
+    pub kept: Vec<String>,
 }
 
 /// The header of a download, and where in it the columns we fill in sit.
@@ -148,6 +150,7 @@ pub struct Layout {
     outcome: Option<usize>,
     temp: Option<usize>,
     error: Option<usize>,
+    kept: Option<usize>,
 }
 
 fn find(headers: &[String], names: &[&str]) -> Option<usize> {
@@ -192,6 +195,14 @@ impl Layout {
                 Some(add("Error", existing_error)),
             ),
         };
+        // The completed file's `kept` column: the fields an admin keeps that the row would
+        // otherwise have changed (`grade;email`), empty for most rows.
+        let kept = (kind == FileKind::Completed).then(|| {
+            find(&header, &["kept"]).unwrap_or_else(|| {
+                header.push("kept".to_string());
+                header.len() - 1
+            })
+        });
         let width = header.len();
         Layout {
             header,
@@ -202,6 +213,7 @@ impl Layout {
             outcome: o,
             temp: t,
             error: e,
+            kept,
         }
     }
 
@@ -243,6 +255,7 @@ impl Layout {
                         self.temp.unwrap_or(usize::MAX),
                         r.temp_password.as_deref().unwrap_or(""),
                     );
+                    set(self.kept.unwrap_or(usize::MAX), &r.kept.join(";"));
                 }
                 FileKind::Errors => set(
                     self.error.unwrap_or(usize::MAX),
@@ -271,6 +284,7 @@ mod file_tests {
             username: Some("ann.lee".into()),
             temp_password: Some("Tmp123".into()),
             error: (outcome == "error").then(|| "line 2, column \"grade\": bad".into()),
+            kept: Vec::new(),
         }
     }
 
@@ -287,7 +301,8 @@ mod file_tests {
                 "user_guid",
                 "username",
                 "outcome",
-                "temporary_password"
+                "temporary_password",
+                "kept"
             ])
         );
         let row = l
@@ -299,8 +314,18 @@ mod file_tests {
             .unwrap();
         assert_eq!(
             row,
-            s(&["S1", "Ann", "", "g-1", "ann.lee", "created", "Tmp123"])
+            s(&["S1", "Ann", "", "g-1", "ann.lee", "created", "Tmp123", ""])
         );
+        let mut kept = result(3, "unchanged");
+        kept.kept = vec!["grade".into(), "email".into()];
+        let row = l
+            .record(FileKind::Completed, &s(&["S2", "Bo", "pw"]), Some(&kept))
+            .unwrap();
+        assert_eq!(
+            row[7], "grade;email",
+            "the completed file marks kept fields"
+        );
+        assert_eq!(row[2], "", "never the given password");
         assert!(
             l.record(
                 FileKind::Completed,

@@ -10,7 +10,7 @@ use crate::auth::MIN_PASSWORD_CHARS;
 use crate::domain::{CurrentUser, Field, Grade, IncomingUser, Scope, Source};
 
 use super::index::{Index, fold_case, nonblank};
-use super::merge::{merge, ownership, school_set};
+use super::merge::{merge, overridden, ownership, school_set};
 use super::username;
 use super::{NewUser, Outcome, RowFail, RowPlan, Secrets};
 
@@ -178,15 +178,23 @@ impl<'a> Planner<'a> {
     }
 
     pub(super) fn row(&mut self, inc: IncomingUser, secrets: &mut dyn Secrets) -> RowPlan {
-        match self.check(&inc) {
-            Ok(Step::Create) => self.create(inc, secrets),
-            Ok(Step::Update(i)) => {
+        let checked = self.check(&inc).and_then(|step| {
+            let password = match &step {
+                Step::Update(i) | Step::Keep(i) => self.given_password(&inc, *i, &*secrets)?,
+                _ => None,
+            };
+            Ok((step, password))
+        });
+        match checked {
+            Ok((Step::Create, _)) => self.create(inc, secrets),
+            Ok((Step::Update(i), password)) => {
                 // A row that names its user by user_guid (the master CSV, edited and sent
                 // back) edits that user in place: it never moves them between feeds.
                 let keep_source = self.edits_in_place(&inc, i);
-                self.update(i, inc, keep_source)
+                self.update(i, inc, keep_source, password)
             }
-            Ok(Step::Keep(i)) => {
+            // A portal admin's row that changes nothing (a new password for them is refused).
+            Ok((Step::Keep(i), _)) => {
                 self.marks[i] = Mark::Claimed(inc.line);
                 let user = &self.users[i];
                 RowPlan::quiet(
@@ -196,8 +204,8 @@ impl<'a> Planner<'a> {
                     Some(&user.username),
                 )
             }
-            Ok(Step::Delete(i)) => self.delete(i, inc.line),
-            Ok(Step::Nothing) => RowPlan::quiet(inc.line, Outcome::Unchanged, None, None),
+            Ok((Step::Delete(i), _)) => self.delete(i, inc.line),
+            Ok((Step::Nothing, _)) => RowPlan::quiet(inc.line, Outcome::Unchanged, None, None),
             Err(refusal) => {
                 self.protect(
                     inc.user_guid,
@@ -227,11 +235,9 @@ impl<'a> Planner<'a> {
                 && p.chars().count() < MIN_PASSWORD_CHARS
             {
                 return Err(Refusal {
-                    message: format!(
-                        "line {}, column \"{}\": the password is shorter than {MIN_PASSWORD_CHARS} characters; \
-                         give a longer one, or leave it blank for a temporary password",
+                    message: short_password(
                         inc.line,
-                        Field::Password.name()
+                        ", or leave it blank for a temporary password",
                     ),
                     user: None,
                 });
@@ -284,7 +290,8 @@ impl<'a> Planner<'a> {
             ownership(user, self.source).map_err(refuse)?;
         }
 
-        let present = inc.present;
+        // Kept fields are not written (rule 6), so their values are not claimed either.
+        let present = inc.present.without(user.kept);
         if present.contains(Field::CustomId)
             && let Some(c) = custom_id
             && user.custom_id.as_deref() != Some(c)
@@ -298,6 +305,7 @@ impl<'a> Planner<'a> {
             self.free(Ident::Email, e, Some(i), inc.line)?;
         }
         if let Some(name) = explicit_username(inc)
+            && present.contains(Field::Username)
             && name != user.username
         {
             self.free(Ident::Username, name, Some(i), inc.line)?;
@@ -348,6 +356,47 @@ impl<'a> Planner<'a> {
             ));
         }
         Ok(None)
+    }
+
+    /// Rule 6a: the password row `inc` gives user `i`, with its fingerprint, when it is to be
+    /// set; `None` when the row gives none or the same one as last time.
+    fn given_password(
+        &self,
+        inc: &IncomingUser,
+        i: usize,
+        secrets: &dyn Secrets,
+    ) -> Result<Option<(String, [u8; 32])>, Refusal> {
+        let Some(password) = inc.password.as_deref().filter(|p| !p.is_empty()) else {
+            return Ok(None);
+        };
+        let user = &self.users[i];
+        let fingerprint = secrets.password_fingerprint(user.user_guid, password);
+        if user.feed_password_mac == Some(fingerprint) {
+            return Ok(None);
+        }
+        let refuse = |message: String| Refusal {
+            message,
+            user: Some(user.user_guid),
+        };
+        let column = Field::Password.name();
+        if user.portal_role.is_admin() {
+            return Err(refuse(admin_refusal(
+                inc.line,
+                user,
+                column,
+                "a file cannot set their password",
+            )));
+        }
+        if user.source.is_sync() && user.source != *self.source {
+            ownership(user, self.source).map_err(refuse)?;
+        }
+        if password.chars().count() < MIN_PASSWORD_CHARS {
+            return Err(refuse(short_password(
+                inc.line,
+                ", or leave it blank to keep their current password",
+            )));
+        }
+        Ok(Some((password.to_string(), fingerprint)))
     }
 
     /// Would a `to_be_deleted` record of this feed archive `user`?
@@ -429,6 +478,9 @@ impl<'a> Planner<'a> {
             }
         }
         let password = inc.password.filter(|p| !p.is_empty());
+        let password_mac = password
+            .as_deref()
+            .map(|p| secrets.password_fingerprint(user_guid, p));
         let temp_password = password.is_none().then(|| secrets.temp_password());
         let student = inc.role.is_student();
         let write = NewUser {
@@ -462,6 +514,7 @@ impl<'a> Planner<'a> {
             username: Some(username),
             temp_password,
             password,
+            password_mac,
             write: Some(Box::new(write)),
         }
     }
@@ -476,7 +529,13 @@ impl<'a> Planner<'a> {
             && user.source != *self.source
     }
 
-    fn update(&mut self, i: usize, inc: IncomingUser, keep_source: bool) -> RowPlan {
+    fn update(
+        &mut self,
+        i: usize,
+        inc: IncomingUser,
+        keep_source: bool,
+        password: Option<(String, [u8; 32])>,
+    ) -> RowPlan {
         let line = inc.line;
         let users = self.users;
         let user = &users[i];
@@ -486,7 +545,18 @@ impl<'a> Planner<'a> {
         } else {
             self.source
         };
-        let (target, changed) = merge(user, inc, source);
+        let kept_inc = (!user.kept.is_empty()).then(|| inc.clone());
+        let (target, mut changed) = merge(user, inc, source);
+        let kept = kept_inc.map_or_else(Vec::new, |inc| overridden(user, &inc, source, &changed));
+        if password.is_some() {
+            // In column order: before `source` and `source_key`.
+            let at = changed
+                .iter()
+                .position(|c| matches!(*c, "source" | "source_key"))
+                .unwrap_or(changed.len());
+            changed.insert(at, Field::Password.name());
+        }
+        let (password, password_mac) = password.unzip();
         if target.custom_id != user.custom_id
             && let Some(c) = &target.custom_id
         {
@@ -503,12 +573,14 @@ impl<'a> Planner<'a> {
         let outcome = if user.archived {
             Outcome::Restored { changed }
         } else if changed.is_empty() {
-            return RowPlan::quiet(
+            let mut row = RowPlan::quiet(
                 line,
                 Outcome::Unchanged,
                 Some(user.user_guid),
                 Some(&user.username),
             );
+            row.kept = kept;
+            return row;
         } else {
             Outcome::Updated { changed }
         };
@@ -516,12 +588,13 @@ impl<'a> Planner<'a> {
             line,
             matched_by: None,
             previous_source: None,
-            kept: Vec::new(),
+            kept,
             outcome,
             user_guid: Some(user.user_guid),
             username: Some(target.username.clone()),
             temp_password: None,
-            password: None,
+            password,
+            password_mac,
             write: Some(Box::new(target)),
         }
     }
@@ -584,6 +657,7 @@ impl RowPlan {
             username: None,
             temp_password: None,
             password: None,
+            password_mac: None,
             write: None,
         }
     }
@@ -605,6 +679,7 @@ impl RowPlan {
             username: username.map(str::to_string),
             temp_password: None,
             password: None,
+            password_mac: None,
             write: None,
         }
     }
@@ -613,6 +688,14 @@ impl RowPlan {
 /// What a feed may never change about a portal admin: their status and role, and the names
 /// they sign in with.
 const ADMIN_LOCKED: [Field; 4] = [Field::Status, Field::Role, Field::Email, Field::Username];
+
+/// The row error for a password shorter than the sign-in rule allows (never echoing it).
+fn short_password(line: u64, or: &str) -> String {
+    format!(
+        "line {line}, column \"{}\": the password is shorter than {MIN_PASSWORD_CHARS} characters; give a longer one{or}",
+        Field::Password.name()
+    )
+}
 
 /// The row error for a row that would change a portal admin, naming the row and the column.
 fn admin_refusal(line: u64, user: &CurrentUser, column: &str, why: &str) -> String {
