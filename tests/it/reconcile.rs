@@ -837,6 +837,6 @@ async fn cli_writes_the_error_and_completed_files(pool: PgPool) {
             .lines()
             .next()
             .unwrap()
-            .ends_with("user_guid,username,outcome,temporary_password")
+            .ends_with("user_guid,username,outcome,temporary_password,kept")
     );
 }

@@ -73,7 +73,13 @@ async fn upload_runs_through_the_states_and_offers_three_files(pool: PgPool) {
     let header = env.header(id, "completed").await;
     assert_eq!(
         &header[9..],
-        &["user_guid", "username", "outcome", "temporary_password"]
+        &[
+            "user_guid",
+            "username",
+            "outcome",
+            "temporary_password",
+            "kept"
+        ]
     );
     let completed = env.csv(id, "completed").await;
     assert_eq!(completed.len(), 4);
