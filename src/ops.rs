@@ -229,6 +229,7 @@ pub async fn import_file(
         actor_label: "command line",
         max_bytes: config.max_upload_bytes(),
         progress: Default::default(),
+        password_key: crate::sync::crypto::SecretKey::from_config(config)?.feed_password_key(),
     };
     let result = crate::reconcile::run::execute(pool, clock, &req).await;
     crate::jobs::release_run_lock(lock, run_id).await?;

@@ -340,6 +340,7 @@ pub async fn download(
                     previous_source: r
                         .previous_source
                         .map(|s| owner_label(&crate::domain::Source::from_db(&s), &sync_names)),
+                    kept: r.kept,
                 };
                 if results_tx.send(result).await.is_err() {
                     break;

@@ -1,7 +1,7 @@
 //! The reconcile engine's SQL: read the district's users once, then write a whole plan with
 //! `COPY` into temporary tables and set-based statements. Never a query per row.
 
-use crate::domain::{CurrentUser, Grade, PortalRole, Role, Source, Status};
+use crate::domain::{CurrentUser, Field, Grade, PortalRole, Role, Source, Status};
 use futures::TryStreamExt;
 use sqlx::{PgConnection, Postgres, Transaction};
 use time::OffsetDateTime;
@@ -53,6 +53,8 @@ struct CurrentRow {
     prevent_archiving: bool,
     portal_role: String,
     schools: Vec<String>,
+    kept_fields: Vec<String>,
+    feed_password_mac: Option<Vec<u8>>,
 }
 
 /// Every user of the district (archived included), in one streamed read.
@@ -69,7 +71,7 @@ pub async fn load_current(
     let mut rows = sqlx::query_as::<_, CurrentRow>(
         "SELECT u.id, u.custom_id, u.email, u.username, u.first_name, u.middle_name, u.last_name, u.role, u.grade,
                 u.position, u.status, u.archived_at IS NOT NULL AS archived, u.source, u.source_key, u.prevent_archiving,
-                u.portal_role, coalesce(m.schools, '{}') AS schools
+                u.portal_role, coalesce(m.schools, '{}') AS schools, u.kept_fields, u.feed_password_mac
          FROM users u
          LEFT JOIN (SELECT us.user_id, array_agg(s.external_id ORDER BY s.external_id) AS schools
                     FROM user_schools us JOIN schools s ON s.district_id = us.district_id AND s.id = us.school_id
@@ -80,7 +82,15 @@ pub async fn load_current(
     .fetch(&mut *conn);
     while let Some(r) = rows.try_next().await? {
         out.push(CurrentUser {
-            kept: Default::default(),
+            // Names no longer known are ignored (nothing to keep them against).
+            kept: r
+                .kept_fields
+                .iter()
+                .filter_map(|name| Field::from_name(name))
+                .collect(),
+            feed_password_mac: r
+                .feed_password_mac
+                .and_then(|mac| <[u8; 32]>::try_from(mac).ok()),
             user_guid: r.id,
             custom_id: r.custom_id,
             email: r.email.map(|e| e.to_lowercase()),
@@ -189,7 +199,8 @@ pub struct PlanWrites {
 /// Write a plan in the run's transaction. Created users are `COPY`ed straight into `users`,
 /// `user_schools` and `audit_log`. Updated and restored users are `COPY`ed into a staging
 /// table (`kind,id,custom_id,email,username,first_name,middle_name,last_name,role,grade,
-/// position,status,source,source_key,prevent_archiving,schools,before,after`, empty text =
+/// position,status,source,source_key,prevent_archiving,schools,before,after,password_hash,
+/// feed_password_mac`, empty text =
 /// NULL for optional columns, `schools` joined by [`SCHOOL_SEP`]) and applied with set-based
 /// `UPDATE … FROM` / `DELETE … USING` / `INSERT … SELECT`. Then `archive` is archived.
 pub async fn write_plan(
@@ -213,7 +224,7 @@ pub async fn write_plan(
         conn,
         "COPY users (district_id, id, custom_id, email, username, first_name, middle_name, last_name, role, grade,
                      position, status, source, source_key, prevent_archiving, password_hash, password_temporary,
-                     password_set_at, created_at, updated_at)
+                     password_set_at, created_at, updated_at, feed_password_mac)
          FROM STDIN (FORMAT csv, FORCE_NOT_NULL (username, first_name, middle_name, last_name, grade, position))",
         writes.new_users,
     )
@@ -275,7 +286,8 @@ async fn write_changes(
     sqlx::query(
         "CREATE TEMP TABLE stage_users (kind text, id uuid, custom_id text, email text, username text, first_name text,
             middle_name text, last_name text, role text, grade text, position text, status text, source text,
-            source_key text, prevent_archiving boolean, schools text, before jsonb, after jsonb) ON COMMIT DROP",
+            source_key text, prevent_archiving boolean, schools text, before jsonb, after jsonb,
+            password_hash text, feed_password_mac bytea) ON COMMIT DROP",
     )
     .execute(&mut *conn)
     .await?;
@@ -292,11 +304,16 @@ async fn write_changes(
                 position = coalesce(s.position, ''), status = s.status, source = s.source,
                 source_key = nullif(s.source_key, ''), prevent_archiving = s.prevent_archiving,
                 archived_at = CASE WHEN s.kind = 'restore' THEN NULL ELSE u.archived_at END,
+                password_hash = coalesce(s.password_hash, u.password_hash),
+                password_temporary = CASE WHEN s.password_hash IS NULL THEN u.password_temporary ELSE false END,
+                password_set_at = CASE WHEN s.password_hash IS NULL THEN u.password_set_at ELSE $2 END,
+                feed_password_mac = coalesce(s.feed_password_mac, u.feed_password_mac),
                 version = u.version + 1
          FROM stage_users s
          WHERE u.district_id = $1 AND u.id = s.id",
     )
     .bind(district_id)
+    .bind(now)
     .execute(&mut *conn)
     .await?;
 

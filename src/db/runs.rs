@@ -240,7 +240,7 @@ pub async fn store_results(
     super::reconcile::copy_chunks(
         conn,
         "COPY run_rows (district_id, run_id, line, outcome, user_id, username, temp_password, changed, error,
-                        matched_by, previous_source)
+                        matched_by, previous_source, kept)
          FROM STDIN (FORMAT csv)",
         rows,
     )
@@ -268,6 +268,8 @@ pub struct RunRow {
     pub matched_by: Option<String>,
     /// The user's owner before the run when the row moved them (`users.source` form).
     pub previous_source: Option<String>,
+    /// Kept fields the row would otherwise have changed.
+    pub kept: Vec<String>,
 }
 
 /// A run's row results in line order, streamed.
@@ -277,7 +279,8 @@ pub fn rows_stream<'a>(
     run_id: Uuid,
 ) -> futures::stream::BoxStream<'a, sqlx::Result<RunRow>> {
     sqlx::query_as(
-        "SELECT line, outcome, user_id, username, temp_password, changed, error, matched_by, previous_source
+        "SELECT line, outcome, user_id, username, temp_password, changed, error, matched_by, previous_source,
+                kept
          FROM run_rows WHERE district_id = $1 AND run_id = $2 ORDER BY line",
     )
     .bind(district_id)
@@ -357,7 +360,7 @@ pub async fn moved_rows(
 ) -> sqlx::Result<Vec<RunRow>> {
     sqlx::query_as(
         "SELECT line, outcome, user_id, username, NULL::text AS temp_password, changed, error, matched_by,
-                previous_source
+                previous_source, kept
          FROM run_rows WHERE district_id = $1 AND run_id = $2 AND previous_source IS NOT NULL
          ORDER BY line LIMIT $3",
     )
@@ -378,7 +381,7 @@ pub async fn rows_by_outcome(
 ) -> sqlx::Result<Vec<RunRow>> {
     sqlx::query_as(
         "SELECT r.line, r.outcome, r.user_id, coalesce(r.username, u.username) AS username,
-                NULL::text AS temp_password, r.changed, r.error, r.matched_by, r.previous_source
+                NULL::text AS temp_password, r.changed, r.error, r.matched_by, r.previous_source, r.kept
          FROM run_rows r LEFT JOIN users u ON u.district_id = r.district_id AND u.id = r.user_id
          WHERE r.district_id = $1 AND r.run_id = $2 AND r.outcome = $3 ORDER BY r.line LIMIT $4",
     )

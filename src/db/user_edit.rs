@@ -29,6 +29,8 @@ pub struct UserRecord {
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
     pub school_ids: Vec<Uuid>,
+    /// Fields an admin keeps against feeds (canonical names; SPEC §4).
+    pub kept_fields: Vec<String>,
 }
 
 /// A user of the district, archived ones included; with `scope` (a school admin's schools)
@@ -43,7 +45,7 @@ pub async fn get(
         "SELECT u.id, u.custom_id, u.email, u.username, u.first_name, u.middle_name, u.last_name, u.role, u.grade,
                 u.position, u.status, u.archived_at, u.source, u.prevent_archiving, u.portal_role,
                 u.password_temporary, u.password_hash IS NOT NULL AS has_password, u.version, u.created_at,
-                u.updated_at,
+                u.updated_at, u.kept_fields,
                 coalesce((SELECT array_agg(us.school_id) FROM user_schools us
                           WHERE us.district_id = u.district_id AND us.user_id = u.id), '{}'::uuid[]) AS school_ids
          FROM users u
@@ -196,6 +198,52 @@ pub async fn update(
     .bind(&f.status)
     .bind(&f.portal_role)
     .bind(f.prevent_archiving)
+    .fetch_optional(db)
+    .await
+}
+
+/// Add `fields` (canonical names) to the fields an admin keeps against feeds; returns the
+/// kept fields before and after, sorted (SPEC §4, "Fields an admin edited").
+pub async fn keep_fields(
+    db: impl PgExecutor<'_>,
+    district_id: Uuid,
+    id: Uuid,
+    fields: &[&str],
+) -> sqlx::Result<(Vec<String>, Vec<String>)> {
+    sqlx::query_as(
+        "WITH old AS (SELECT kept_fields FROM users WHERE district_id = $1 AND id = $2 FOR UPDATE)
+         UPDATE users u SET kept_fields = ARRAY(SELECT DISTINCT f FROM unnest(u.kept_fields || $3::text[]) f ORDER BY f)
+         FROM old
+         WHERE u.district_id = $1 AND u.id = $2
+         RETURNING ARRAY(SELECT f FROM unnest(old.kept_fields) f ORDER BY f), u.kept_fields",
+    )
+    .bind(district_id)
+    .bind(id)
+    .bind(fields)
+    .fetch_one(db)
+    .await
+}
+
+/// Release kept fields (`None`: all of them), so feeds write them again; returns the kept
+/// fields before and after, or `None` when none of them was kept.
+pub async fn release_fields(
+    db: impl PgExecutor<'_>,
+    district_id: Uuid,
+    id: Uuid,
+    fields: Option<&[String]>,
+) -> sqlx::Result<Option<(Vec<String>, Vec<String>)>> {
+    sqlx::query_as(
+        "WITH old AS (SELECT kept_fields FROM users WHERE district_id = $1 AND id = $2 FOR UPDATE)
+         UPDATE users u SET kept_fields = CASE WHEN $3::text[] IS NULL THEN '{}'
+                                          ELSE ARRAY(SELECT f FROM unnest(u.kept_fields) f WHERE NOT (f = ANY($3)) ORDER BY f) END
+         FROM old
+         WHERE u.district_id = $1 AND u.id = $2
+           AND (CASE WHEN $3::text[] IS NULL THEN cardinality(u.kept_fields) > 0 ELSE u.kept_fields && $3 END)
+         RETURNING ARRAY(SELECT f FROM unnest(old.kept_fields) f ORDER BY f), u.kept_fields",
+    )
+    .bind(district_id)
+    .bind(id)
+    .bind(fields)
     .fetch_optional(db)
     .await
 }

@@ -256,6 +256,17 @@ impl FieldSet {
     pub fn contains(self, f: Field) -> bool {
         self.0 & f.bit() != 0
     }
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+    /// The fields of `self` that are not in `other`.
+    pub fn without(self, other: FieldSet) -> FieldSet {
+        FieldSet(self.0 & !other.0)
+    }
+    /// The fields, in canonical column order.
+    pub fn iter(self) -> impl Iterator<Item = Field> {
+        Field::ALL.into_iter().filter(move |f| self.contains(*f))
+    }
 }
 
 impl FromIterator<Field> for FieldSet {
@@ -329,6 +340,9 @@ pub struct CurrentUser {
     /// Fields an admin changed by hand on a feed-owned user: feeds leave them (SPEC §4, "Fields
     /// an admin edited") until the admin releases them.
     pub kept: FieldSet,
+    /// Fingerprint of the last password a feed gave this user (`users.feed_password_mac`,
+    /// see `sync::crypto::FeedPasswordKey`): the same password again changes nothing.
+    pub feed_password_mac: Option<[u8; 32]>,
 }
 
 #[cfg(test)]

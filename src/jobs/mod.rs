@@ -216,6 +216,8 @@ impl Queue {
             actor_label: &run.submitted_by,
             max_bytes: self.config.max_upload_bytes(),
             progress: progress.clone(),
+            password_key: crate::sync::crypto::SecretKey::from_config(&self.config)?
+                .feed_password_key(),
         };
         let reporter = {
             let pool = self.pool.clone();

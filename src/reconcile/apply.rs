@@ -59,7 +59,8 @@ pub struct Writes {
     schools: HashMap<String, Uuid>,
     /// Current state of the users this plan changes (for the audit's `before`).
     before: HashMap<Uuid, CurrentUser>,
-    /// argon2id hashes of passwords the feed gave, by line (rare, slow: computed up front).
+    /// argon2id hashes of passwords the feed gave (for created users, and for existing users
+    /// whose feed password changed), by line (slow: computed up front, in parallel).
     given: HashMap<u64, String>,
 }
 
@@ -77,7 +78,7 @@ impl Writes {
         now: OffsetDateTime,
         actor: Actor,
         schools: HashMap<String, Uuid>,
-    ) -> Writes {
+    ) -> anyhow::Result<Writes> {
         let before = if applied {
             let changed: HashSet<Uuid> = plan
                 .rows
@@ -95,11 +96,11 @@ impl Writes {
             HashMap::new()
         };
         let given = if applied {
-            hash_given_passwords(&plan.rows)
+            hash_given_passwords(&plan.rows)?
         } else {
             HashMap::new()
         };
-        Writes {
+        Ok(Writes {
             plan,
             applied,
             district: district_id.to_string(),
@@ -110,7 +111,7 @@ impl Writes {
             schools,
             before,
             given,
-        }
+        })
     }
 
     /// Rows written to `part` (0 for the user tables when nothing is applied).
@@ -177,6 +178,7 @@ impl Writes {
             _ => (&[], None),
         };
         let changed_literal = format!("{{{}}}", changed.join(","));
+        let kept_literal = format!("{{{}}}", row.kept.join(","));
         let guid = row.user_guid.map(|g| g.to_string()).unwrap_or_default();
         let temp = if self.applied {
             opt(&row.temp_password)
@@ -198,6 +200,7 @@ impl Writes {
                 .as_ref()
                 .map(|s| s.to_db())
                 .unwrap_or_default(),
+            &kept_literal,
         ])
     }
 
@@ -210,7 +213,8 @@ impl Writes {
 
     /// `district_id,id,custom_id,email,username,first_name,middle_name,last_name,role,grade,
     /// position,status,source,source_key,prevent_archiving,password_hash,password_temporary,
-    /// password_set_at,created_at,updated_at` (an empty unquoted cell is NULL).
+    /// password_set_at,created_at,updated_at,feed_password_mac` (an empty unquoted cell is
+    /// NULL).
     fn new_user(&self, row: &RowPlan, w: &mut csv::Writer<Vec<u8>>) -> csv::Result<()> {
         let Some(new) = self.created(row) else {
             return Ok(());
@@ -226,6 +230,7 @@ impl Writes {
             self.now.as_str()
         };
         let (id, source) = (new.user_guid.to_string(), new.source.to_db());
+        let mac = self.mac_cell(row);
         w.write_record(
             [self.district.as_str()]
                 .into_iter()
@@ -236,6 +241,7 @@ impl Writes {
                     set_at,
                     &self.now,
                     &self.now,
+                    &mac,
                 ]),
         )
     }
@@ -298,10 +304,11 @@ impl Writes {
     }
 
     /// `kind,id,custom_id,email,username,first_name,middle_name,last_name,role,grade,position,
-    /// status,source,source_key,prevent_archiving,schools,before,after` (kind `update` or
-    /// `restore`; `schools` the external IDs joined by `db::reconcile::SCHOOL_SEP`). A moved
-    /// user's audit entry carries `source` before and after (an unchanged row that only
-    /// moves its user is written here too, with nothing else in it).
+    /// status,source,source_key,prevent_archiving,schools,before,after,password_hash,
+    /// feed_password_mac` (kind `update` or `restore`; `schools` the external IDs joined by
+    /// `db::reconcile::SCHOOL_SEP`; the last two empty, NULL, unless the feed's password for
+    /// the user changed). A moved user's audit entry carries `source` before and after (an
+    /// unchanged row that only moves its user is written here too, with nothing else in it).
     fn change(&self, row: &RowPlan, w: &mut csv::Writer<Vec<u8>>) -> csv::Result<()> {
         if !writes_change(row) {
             return Ok(());
@@ -346,16 +353,30 @@ impl Writes {
             Value::Object(before).to_string(),
             Value::Object(after).to_string(),
         );
+        let hash = self.given.get(&row.line).map_or("", String::as_str);
+        let mac = if hash.is_empty() {
+            String::new()
+        } else {
+            self.mac_cell(row)
+        };
         w.write_record(
             [if restored { "restore" } else { "update" }]
                 .into_iter()
                 .chain(user_columns(new, &id, &source))
-                .chain([schools.as_str(), &before, &after]),
+                .chain([schools.as_str(), &before, &after, hash, &mac]),
         )
     }
 
     pub fn run_id(&self) -> Uuid {
         self.run_id
+    }
+
+    /// The row's password fingerprint as a `bytea` CSV cell (`\x` and hex), or empty (NULL).
+    fn mac_cell(&self, row: &RowPlan) -> String {
+        match (&row.password_mac, self.given.contains_key(&row.line)) {
+            (Some(mac), true) => format!("\\x{}", hex::encode(mac)),
+            _ => String::new(),
+        }
     }
 }
 
@@ -416,6 +437,8 @@ fn field_value(u: &NewUser, name: &str) -> Value {
         "status" => json!(u.status.as_str()),
         "source" => json!(u.source.to_db()),
         "source_key" => json!(u.source_key),
+        // Never the value, nor its hash: only that the feed set it.
+        "password" => json!("set by the feed"),
         _ => Value::Null,
     }
 }
@@ -439,16 +462,35 @@ fn current_value(u: &CurrentUser, name: &str) -> Value {
     }
 }
 
-/// argon2id hashes of the passwords a feed gave for users it creates, spread over the
-/// machine's cores. (Generated temporary passwords get a fast salted hash while encoding.)
-fn hash_given_passwords(rows: &[RowPlan]) -> HashMap<u64, String> {
-    let given: Vec<(u64, &str)> = rows
-        .iter()
-        .filter(|r| matches!(r.outcome, Outcome::Created) && r.temp_password.is_none())
+/// argon2id hashes of the passwords a feed gave, for users it creates and for existing users
+/// whose feed password changed, spread over the machine's cores (this runs on a blocking
+/// thread, off the async runtime). A hashing thread that panics fails the run: a password
+/// silently left unset would look applied. (Generated temporary passwords get a fast salted
+/// hash while encoding.)
+fn hash_given_passwords(rows: &[RowPlan]) -> anyhow::Result<HashMap<u64, String>> {
+    hash_in_parallel(given_passwords(rows), auth::hash_password)
+}
+
+/// The (line, password) pairs to hash: rows that write a user with a feed password.
+fn given_passwords(rows: &[RowPlan]) -> Vec<(u64, &str)> {
+    rows.iter()
+        .filter(|r| r.write.is_some() && r.temp_password.is_none())
+        .filter(|r| {
+            matches!(
+                r.outcome,
+                Outcome::Created | Outcome::Updated { .. } | Outcome::Restored { .. }
+            )
+        })
         .filter_map(|r| r.password.as_deref().map(|p| (r.line, p)))
-        .collect();
+        .collect()
+}
+
+fn hash_in_parallel(
+    given: Vec<(u64, &str)>,
+    hash: fn(&str) -> String,
+) -> anyhow::Result<HashMap<u64, String>> {
     if given.is_empty() {
-        return HashMap::new();
+        return Ok(HashMap::new());
     }
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
@@ -458,18 +500,55 @@ fn hash_given_passwords(rows: &[RowPlan]) -> HashMap<u64, String> {
         let handles: Vec<_> = given
             .chunks(chunk)
             .map(|part| {
-                s.spawn(move || {
-                    part.iter()
-                        .map(|(l, p)| (*l, auth::hash_password(p)))
-                        .collect::<Vec<_>>()
-                })
+                s.spawn(move || part.iter().map(|(l, p)| (*l, hash(p))).collect::<Vec<_>>())
             })
             .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect()
+        // Every thread is joined before any failure is reported (a scope would otherwise
+        // re-raise the panic of a thread left unjoined).
+        let joined: Vec<_> = handles.into_iter().map(|h| h.join()).collect();
+        let mut out = HashMap::with_capacity(given.len());
+        for hashed in joined {
+            out.extend(hashed.map_err(|_| anyhow::anyhow!("a password hashing thread panicked"))?);
+        }
+        anyhow::ensure!(
+            out.len() == given.len(),
+            "hashed {} of {} given passwords",
+            out.len(),
+            given.len()
+        );
+        Ok(out)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fake_hash(p: &str) -> String {
+        format!("h:{p}")
+    }
+
+    fn panicking_hash(p: &str) -> String {
+        if p == "boom" {
+            panic!("hashing failed");
+        }
+        fake_hash(p)
+    }
+
+    #[test]
+    fn every_given_password_is_hashed() {
+        let given: Vec<(u64, &str)> = (2..40).map(|l| (l, "pw-long-enough")).collect();
+        let out = hash_in_parallel(given, fake_hash).unwrap();
+        assert_eq!(out.len(), 38);
+        assert_eq!(out[&2], "h:pw-long-enough");
+    }
+
+    #[test]
+    fn a_panicking_hashing_thread_fails_the_run() {
+        let given = vec![(2, "boom"), (3, "fine-password"), (4, "boom"), (5, "other")];
+        let err = hash_in_parallel(given, panicking_hash).unwrap_err();
+        assert!(err.to_string().contains("panicked"), "{err}");
+    }
 }
 
 fn opt(s: &Option<String>) -> &str {

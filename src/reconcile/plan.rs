@@ -49,8 +49,26 @@
 //! 6. **Fields**: only fields in `present` are compared and written; an absent field keeps
 //!    its value, a carried blank optional field clears it, a blank username keeps the current
 //!    one. `grade` applies to students only, `position` to adults only (changing role clears
-//!    the one that no longer applies). Schools compare as sets. `password` is used only for
-//!    users this plan creates; it is never compared with, or written to, existing users.
+//!    the one that no longer applies). Schools compare as sets.
+//!    **Kept fields** (SPEC §4, "Fields an admin edited"): a field in [`CurrentUser::kept`]
+//!    (an admin changed it by hand on a feed-owned user) keeps its current value whatever the
+//!    row says, and is not checked for uniqueness (rule 5) since it is not written;
+//!    [`RowPlan::kept`] lists the kept fields the row would otherwise have changed. A row that
+//!    differs only in kept fields is Unchanged (it writes nothing). A role change the feed
+//!    makes still clears a kept `grade`/`position` that no longer applies.
+//! 6a. **Passwords** (SPEC §4, "Passwords in files"): a blank or absent `password` leaves the
+//!    user's password. A non-blank one is fingerprinted with
+//!    [`Secrets::password_fingerprint`] (user GUID + password); equal to
+//!    [`CurrentUser::feed_password_mac`] (the feed gave this password last time) it changes
+//!    nothing, so the same file again is a no-op. Otherwise it is an error naming the
+//!    `password` column (never echoing the value) when the user is a portal admin
+//!    ("administrators are managed in the portal", as rule 4a), when a roster sync owns the
+//!    user and this is a file edit in place, or when it is shorter than
+//!    [`MIN_PASSWORD_CHARS`]; else the row is Updated (or Restored) with `password` among
+//!    its changed fields, and carries the password and its fingerprint
+//!    ([`RowPlan::password`], [`RowPlan::password_mac`]) for the apply layer to hash. An
+//!    admin's reset or the user's own change keeps the fingerprint, so the file's password is
+//!    applied again only when the file's value changes.
 //! 7. **Missing users**, by [`Rules::scope`]: with [`Scope::Source`] every non-archived user
 //!    of this source, with [`Scope::District`] every non-archived user not owned by a roster
 //!    sync (file and manual users), with [`Scope::Patch`] nobody — that no accepted row
@@ -60,7 +78,8 @@
 //!    `first.last2`… unique against every current username and every username of this run),
 //!    a temporary password when the row has none, `prevent_archiving` false. A password the
 //!    row gives must follow the sign-in rule (at least [`MIN_PASSWORD_CHARS`] characters),
-//!    else the row is an error naming the password column (the password is never echoed).
+//!    else the row is an error naming the password column (the password is never echoed);
+//!    its fingerprint is stored with it (rule 6a).
 //! 9. **Guard** (unless [`Rules::approved`]): with `N` the source's non-archived users before
 //!    the run, stop for review when archives > `archive_pct`% of `N` and ≥ `archive_min`, or
 //!    when updates (restores not counted) > `update_pct`% of `N` and ≥ `archive_min` (the
@@ -147,10 +166,15 @@ impl Default for Rules {
     }
 }
 
-/// The planner's only source of randomness.
+/// The planner's only source of randomness and of keyed secrets.
 pub trait Secrets {
     fn temp_password(&mut self) -> String;
     fn new_guid(&mut self) -> Uuid;
+    /// The fingerprint stored for a password a feed gives `user_guid` (in production an
+    /// HMAC-SHA256 keyed with the installation's secret: `sync::crypto::FeedPasswordKey`).
+    /// Comparing it with [`CurrentUser::feed_password_mac`] tells whether the feed's password
+    /// changed since it was last applied, without an argon2 verification per row.
+    fn password_fingerprint(&self, user_guid: Uuid, password: &str) -> [u8; 32];
 }
 
 /// A row that validation already refused, with whatever identifiers it could still read, so
@@ -264,10 +288,13 @@ pub struct RowPlan {
     pub username: Option<String>,
     /// For a user created without a password: shown once in the completed file.
     pub temp_password: Option<String>,
-    /// The feed's password for a user created here, for the apply layer to hash. Never
-    /// serialised.
+    /// The feed's password for a user created here, or for an existing user when it differs
+    /// from the one the feed gave last time, for the apply layer to hash. Never serialised.
     #[serde(skip)]
     pub password: Option<String>,
+    /// The fingerprint to store with [`RowPlan::password`] ([`Secrets::password_fingerprint`]).
+    #[serde(skip)]
+    pub password_mac: Option<[u8; 32]>,
     /// What to write; `None` for unchanged, archived and error rows. Boxed: most rows of a
     /// re-upload write nothing, and an inline `NewUser` would cost 264 bytes per row anyway.
     pub write: Option<Box<NewUser>>,
@@ -287,6 +314,7 @@ impl fmt::Debug for RowPlan {
             .field("username", &self.username)
             .field("temp_password", &redact(&self.temp_password))
             .field("password", &redact(&self.password))
+            .field("password_mac", &self.password_mac.map(|_| "<redacted>"))
             .field("write", &self.write)
             .finish()
     }

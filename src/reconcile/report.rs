@@ -164,6 +164,8 @@ pub struct RowResult {
     pub matched_by: Option<String>,
     /// The user's owner before the run, as an admin reads it, when the row moved them.
     pub previous_source: Option<String>,
+    /// Kept fields (SPEC §4, "Fields an admin edited") the row would otherwise have changed.
+    pub kept: Vec<String>,
 }
 
 /// The header of a download, and where in it the columns we fill in sit.
@@ -178,6 +180,7 @@ pub struct Layout {
     matched_by: Option<usize>,
     previous_source: Option<usize>,
     error: Option<usize>,
+    kept: Option<usize>,
 }
 
 fn find(headers: &[String], names: &[&str]) -> Option<usize> {
@@ -227,6 +230,14 @@ impl Layout {
                 Some(add("Error", existing_error)),
             ),
         };
+        // The completed file's `kept` column: the fields an admin keeps that the row would
+        // otherwise have changed (`grade;email`), empty for most rows.
+        let kept = (kind == FileKind::Completed).then(|| {
+            find(&header, &["kept"]).unwrap_or_else(|| {
+                header.push("kept".to_string());
+                header.len() - 1
+            })
+        });
         let width = header.len();
         Layout {
             header,
@@ -239,6 +250,7 @@ impl Layout {
             matched_by: m,
             previous_source: p,
             error: e,
+            kept,
         }
     }
 
@@ -312,6 +324,7 @@ impl Layout {
                         self.previous_source.unwrap_or(usize::MAX),
                         r.previous_source.as_deref().unwrap_or(""),
                     );
+                    set(self.kept.unwrap_or(usize::MAX), &r.kept.join(";"));
                 }
                 FileKind::Errors => {
                     if let Some(g) = r.user_guid.as_deref() {
@@ -347,6 +360,7 @@ mod file_tests {
             error: (outcome == "error").then(|| "line 2, column \"grade\": bad".into()),
             matched_by: Some("custom_id".into()),
             previous_source: Some("adults.csv".into()),
+            kept: Vec::new(),
         }
     }
 
@@ -365,7 +379,8 @@ mod file_tests {
                 "outcome",
                 "temporary_password",
                 "matched_by",
-                "previous_source"
+                "previous_source",
+                "kept"
             ])
         );
         let row = l
@@ -386,9 +401,20 @@ mod file_tests {
                 "created",
                 "Tmp123",
                 "custom_id",
-                "adults.csv"
+                "adults.csv",
+                ""
             ])
         );
+        let mut kept = result(3, "unchanged");
+        kept.kept = vec!["grade".into(), "email".into()];
+        let row = l
+            .record(FileKind::Completed, &s(&["S2", "Bo", "pw"]), Some(&kept))
+            .unwrap();
+        assert_eq!(
+            row[9], "grade;email",
+            "the completed file marks kept fields"
+        );
+        assert_eq!(row[2], "", "never the given password");
         assert!(
             l.record(
                 FileKind::Completed,

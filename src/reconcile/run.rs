@@ -11,6 +11,7 @@ use crate::domain::{CurrentUser, Field, IncomingUser, Scope, Source};
 use crate::feed::headers::{self, Mapping, MappingError, SavedMapping};
 use crate::feed::read::{self, ReadOptions};
 use crate::feed::validate::{RowError, RowKeys, Validator};
+use crate::sync::crypto::FeedPasswordKey;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
@@ -115,7 +116,7 @@ pub struct Summary {
     pub dry_run: bool,
 }
 
-struct RandomSecrets;
+struct RandomSecrets(FeedPasswordKey);
 
 impl Secrets for RandomSecrets {
     fn temp_password(&mut self) -> String {
@@ -125,6 +126,9 @@ impl Secrets for RandomSecrets {
     /// by user id (`users`, `user_schools`, `audit_log`), not at a million random places.
     fn new_guid(&mut self) -> Uuid {
         Uuid::now_v7()
+    }
+    fn password_fingerprint(&self, user_guid: Uuid, password: &str) -> [u8; 32] {
+        self.0.fingerprint(user_guid, password)
     }
 }
 
@@ -405,6 +409,9 @@ pub struct RunRequest<'a> {
     pub actor_label: &'a str,
     pub max_bytes: u64,
     pub progress: Arc<Progress>,
+    /// Fingerprints the passwords a feed gives (derived from the installation's secret key:
+    /// `SecretKey::feed_password_key`).
+    pub password_key: FeedPasswordKey,
 }
 
 /// Run a user CSV (its run already marked started) and record the outcome on its run. A
@@ -605,11 +612,12 @@ pub async fn apply_rows(
             .into_iter()
             .collect();
     let t1 = std::time::Instant::now();
+    let mut secrets = RandomSecrets(req.password_key.clone());
     let writes = tokio::task::spawn_blocking(move || {
-        let mut plan = rows.plan(&current, &source, &rules, &mut RandomSecrets)?;
+        let mut plan = rows.plan(&current, &source, &rules, &mut secrets)?;
         review_district_scope(&mut plan, &rules);
         let applied = apply_now && plan.review.is_none();
-        anyhow::Ok(apply::Writes::new(
+        apply::Writes::new(
             plan,
             current,
             applied,
@@ -618,7 +626,7 @@ pub async fn apply_rows(
             now,
             actor,
             schools,
-        ))
+        )
     })
     .await??;
     let writes = Arc::new(writes);
@@ -719,6 +727,12 @@ mod tests {
         fn new_guid(&mut self) -> Uuid {
             self.0 += 1;
             Uuid::from_u128(self.0 as u128)
+        }
+        fn password_fingerprint(&self, user_guid: Uuid, password: &str) -> [u8; 32] {
+            let mut out = [0u8; 32];
+            out[..16].copy_from_slice(user_guid.as_bytes());
+            out[16] = password.len() as u8;
+            out
         }
     }
 

@@ -8,8 +8,10 @@ use anyhow::{Context, Result, bail};
 use base64::Engine;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use hmac::{Hmac, Mac};
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
+use sha2::Sha256;
 use std::io::Write;
 use std::sync::Once;
 use uuid::Uuid;
@@ -56,6 +58,15 @@ impl SecretKey {
                 "ROLLCALL_SECRET_KEY must be 32 bytes, as base64 or 64 hex digits (e.g. `openssl rand -base64 32`)"
             ),
         }
+    }
+
+    /// The key that fingerprints passwords given in feeds (see [`FeedPasswordKey`]): derived
+    /// from this one, so one installation secret serves both purposes without the two uses
+    /// ever sharing a key.
+    pub fn feed_password_key(&self) -> FeedPasswordKey {
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.0).expect("HMAC takes any key");
+        mac.update(b"rollcall feed password fingerprint v1");
+        FeedPasswordKey(mac.finalize().into_bytes().into())
     }
 
     /// The configured key; without one, a key generated once into the data directory
@@ -147,6 +158,34 @@ impl SecretKey {
     }
 }
 
+type HmacSha256 = Hmac<Sha256>;
+
+/// Fingerprints of passwords given in feeds (SPEC §4, "Passwords in files"): HMAC-SHA256 of
+/// the user's GUID and the password, keyed with a key derived from the installation's
+/// [`SecretKey`] (which is not in the database). Stored as `users.feed_password_mac`, it lets
+/// a run tell "the same password as last time" (nothing to do) from a new one without an
+/// argon2 verification per row, and without anything in the database that a stolen dump
+/// could test guesses against.
+#[derive(Clone)]
+pub struct FeedPasswordKey([u8; 32]);
+
+impl std::fmt::Debug for FeedPasswordKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FeedPasswordKey(<redacted>)")
+    }
+}
+
+impl FeedPasswordKey {
+    /// The fingerprint of `password` given for user `user_guid` (16 bytes of GUID, then the
+    /// password: unambiguous).
+    pub fn fingerprint(&self, user_guid: Uuid, password: &str) -> [u8; 32] {
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.0).expect("HMAC takes any key");
+        mac.update(user_guid.as_bytes());
+        mac.update(password.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+}
+
 /// For call sites that only need to hand a secret on.
 pub fn expose(s: &SecretString) -> &str {
     s.expose_secret()
@@ -172,6 +211,23 @@ mod tests {
         assert!(other.open(&sealed, d, c).is_err());
         assert!(SecretKey::parse("short").is_err());
         assert_eq!(format!("{key:?}"), "SecretKey(<redacted>)");
+    }
+
+    #[test]
+    fn feed_password_fingerprints_depend_on_key_user_and_password() {
+        let key = SecretKey::parse(&"ab".repeat(32))
+            .unwrap()
+            .feed_password_key();
+        let other = SecretKey::parse(&"cd".repeat(32))
+            .unwrap()
+            .feed_password_key();
+        let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let fp = key.fingerprint(a, "Summer2026!");
+        assert_eq!(fp, key.fingerprint(a, "Summer2026!"), "stable");
+        assert_ne!(fp, key.fingerprint(a, "Summer2026?"));
+        assert_ne!(fp, key.fingerprint(b, "Summer2026!"), "bound to the user");
+        assert_ne!(fp, other.fingerprint(a, "Summer2026!"), "bound to the key");
+        assert_eq!(format!("{key:?}"), "FeedPasswordKey(<redacted>)");
     }
 
     #[test]

@@ -462,6 +462,7 @@ async fn apply(
         actor_label: &label,
         max_bytes: config.max_upload_bytes(),
         progress: Default::default(),
+        password_key: crate::sync::crypto::SecretKey::from_config(config)?.feed_password_key(),
     };
     let mut summary = run::apply_rows(
         pool,

@@ -169,6 +169,12 @@ fn table() -> Vec<Entry> {
         at(
             Page,
             Post,
+            "/users/{guid}/kept/release",
+            users::kept::release,
+        ),
+        at(
+            Page,
+            Post,
             "/users/{guid}/password",
             users::actions::reset_password,
         ),

@@ -9,6 +9,7 @@ mod cli;
 mod concurrency;
 mod corpus;
 mod crash;
+mod kept;
 mod reconcile;
 mod schools;
 mod scopes;

@@ -838,6 +838,8 @@ async fn cli_writes_the_error_and_completed_files(pool: PgPool) {
             .lines()
             .next()
             .unwrap()
-            .ends_with("user_guid,username,outcome,temporary_password,matched_by,previous_source")
+            .ends_with(
+                "user_guid,username,outcome,temporary_password,matched_by,previous_source,kept"
+            )
     );
 }

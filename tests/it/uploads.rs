@@ -79,7 +79,8 @@ async fn upload_runs_through_the_states_and_offers_three_files(pool: PgPool) {
             "outcome",
             "temporary_password",
             "matched_by",
-            "previous_source"
+            "previous_source",
+            "kept"
         ]
     );
     let completed = env.csv(id, "completed").await;

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use uuid::Uuid;
 
-use crate::domain::{CurrentUser, Field, Grade, IncomingUser, Source};
+use crate::domain::{CurrentUser, Field, FieldSet, Grade, IncomingUser, Source};
 
 use super::NewUser;
 use super::planner::explicit_username;
@@ -38,17 +38,47 @@ pub(super) fn sync_label(id: Uuid, sync_names: &HashMap<Uuid, String>) -> String
 
 /// The user as this row would leave them (owned by `source`), and the names of the fields
 /// that differ. A change of owner is not among them: the caller compares the sources (a
-/// moved row keeps the outcome its other fields give it).
+/// moved row keeps the outcome its other fields give it). Fields an admin keeps
+/// ([`CurrentUser::kept`]) keep their current value whatever the row says.
 pub(super) fn merge(
     user: &CurrentUser,
     inc: IncomingUser,
     source: &Source,
 ) -> (NewUser, Vec<&'static str>) {
+    merge_honouring(user, inc, source, user.kept)
+}
+
+/// The kept fields of `user` that this row would have changed were they not kept (for the
+/// completed file's `kept` column), given `changed`, what the row does change. Empty, and
+/// free, for the users nobody edited by hand.
+pub(super) fn overridden(
+    user: &CurrentUser,
+    inc: &IncomingUser,
+    source: &Source,
+    changed: &[&'static str],
+) -> Vec<&'static str> {
+    if user.kept.is_empty() {
+        return Vec::new();
+    }
+    let (_, free) = merge_honouring(user, inc.clone(), source, FieldSet::default());
+    free.into_iter()
+        .filter(|name| {
+            Field::from_name(name).is_some_and(|f| user.kept.contains(f)) && !changed.contains(name)
+        })
+        .collect()
+}
+
+fn merge_honouring(
+    user: &CurrentUser,
+    inc: IncomingUser,
+    source: &Source,
+    kept: FieldSet,
+) -> (NewUser, Vec<&'static str>) {
     let username = match explicit_username(&inc) {
-        Some(name) => name.to_string(),
-        None => user.username.clone(),
+        Some(name) if !kept.contains(Field::Username) => name.to_string(),
+        _ => user.username.clone(),
     };
-    let present = inc.present;
+    let present = inc.present.without(kept);
     let has = |f: Field| present.contains(f);
     let role = if has(Field::Role) {
         inc.role

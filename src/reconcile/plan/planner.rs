@@ -10,7 +10,7 @@ use crate::auth::MIN_PASSWORD_CHARS;
 use crate::domain::{CurrentUser, Field, Grade, IncomingUser, Scope, Source};
 
 use super::index::{Index, fold_case, nonblank};
-use super::merge::{merge, ownership, school_set, sync_label};
+use super::merge::{merge, overridden, ownership, school_set, sync_label};
 use super::username;
 use super::{MatchedBy, NewUser, Outcome, RowFail, RowPlan, Rules, Secrets};
 
@@ -215,19 +215,29 @@ impl<'a> Planner<'a> {
             Ok(None) => Some(MatchedBy::New),
             Err(_) => None,
         };
-        let mut plan = match self.check(&inc) {
-            Ok(Step::Create) => self.create(inc, secrets),
-            Ok(Step::Update(i)) => {
+        let checked = self.check(&inc).and_then(|step| {
+            let password = match &step {
+                Step::Update(i) | Step::Keep(i) | Step::Skip(i) => {
+                    self.given_password(&inc, *i, &*secrets)?
+                }
+                _ => None,
+            };
+            Ok((step, password))
+        });
+        let mut plan = match checked {
+            Ok((Step::Create, _)) => self.create(inc, secrets),
+            Ok((Step::Update(i), password)) => {
                 // A row that names its user by user_guid (the master CSV, edited and sent
                 // back), or any row of a district-scope file, edits that user in place: it
                 // never moves them between feeds.
                 let keep_source = self.keeps_source(&inc, i);
-                self.update(i, inc, keep_source)
+                self.update(i, inc, keep_source, password)
             }
-            Ok(Step::Keep(i)) => self.quiet(i, inc.line, Outcome::Unchanged),
-            Ok(Step::Skip(i)) => self.quiet(i, inc.line, Outcome::Skipped),
-            Ok(Step::Delete(i)) => self.delete(i, inc.line),
-            Ok(Step::Nothing) => {
+            // A portal admin's row that changes nothing (a new password for them is refused).
+            Ok((Step::Keep(i), _)) => self.quiet(i, inc.line, Outcome::Unchanged),
+            Ok((Step::Skip(i), _)) => self.quiet(i, inc.line, Outcome::Skipped),
+            Ok((Step::Delete(i), _)) => self.delete(i, inc.line),
+            Ok((Step::Nothing, _)) => {
                 return RowPlan::quiet(inc.line, Outcome::Unchanged, None, None);
             }
             Err(refusal) => {
@@ -268,11 +278,9 @@ impl<'a> Planner<'a> {
                 && p.chars().count() < MIN_PASSWORD_CHARS
             {
                 return Err(Refusal {
-                    message: format!(
-                        "line {}, column \"{}\": the password is shorter than {MIN_PASSWORD_CHARS} characters; \
-                         give a longer one, or leave it blank for a temporary password",
+                    message: short_password(
                         inc.line,
-                        Field::Password.name()
+                        ", or leave it blank for a temporary password",
                     ),
                     user: None,
                 });
@@ -330,7 +338,8 @@ impl<'a> Planner<'a> {
         }
         ownership(user, self.source, self.sync_names).map_err(refuse)?;
 
-        let present = inc.present;
+        // Kept fields are not written (rule 6), so their values are not claimed either.
+        let present = inc.present.without(user.kept);
         if present.contains(Field::CustomId)
             && let Some(c) = custom_id
             && user.custom_id.as_deref() != Some(c)
@@ -344,6 +353,7 @@ impl<'a> Planner<'a> {
             self.free(Ident::Email, e, Some(i), inc.line)?;
         }
         if let Some(name) = explicit_username(inc)
+            && present.contains(Field::Username)
             && name != user.username
         {
             self.free(Ident::Username, name, Some(i), inc.line)?;
@@ -391,6 +401,52 @@ impl<'a> Planner<'a> {
             ));
         }
         Ok(None)
+    }
+
+    /// Rule 6a: the password row `inc` gives user `i`, with its fingerprint, when it is to be
+    /// set; `None` when the row gives none or the same one as last time.
+    fn given_password(
+        &self,
+        inc: &IncomingUser,
+        i: usize,
+        secrets: &dyn Secrets,
+    ) -> Result<Option<(String, [u8; 32])>, Refusal> {
+        let Some(password) = inc.password.as_deref().filter(|p| !p.is_empty()) else {
+            return Ok(None);
+        };
+        let user = &self.users[i];
+        let fingerprint = secrets.password_fingerprint(user.user_guid, password);
+        if user.feed_password_mac == Some(fingerprint) {
+            return Ok(None);
+        }
+        let refuse = |message: String| Refusal {
+            message,
+            user: Some(user.user_guid),
+        };
+        let column = Field::Password.name();
+        if user.portal_role.is_admin() {
+            return Err(refuse(admin_refusal(
+                inc.line,
+                user,
+                column,
+                "a file cannot set their password",
+            )));
+        }
+        if let Source::Sync(id) = user.source
+            && !self.source.is_sync()
+        {
+            return Err(refuse(format!(
+                "user is provisioned by roster sync {}; remove them from this file or change them in the sync",
+                sync_label(id, self.sync_names)
+            )));
+        }
+        if password.chars().count() < MIN_PASSWORD_CHARS {
+            return Err(refuse(short_password(
+                inc.line,
+                ", or leave it blank to keep their current password",
+            )));
+        }
+        Ok(Some((password.to_string(), fingerprint)))
     }
 
     /// Would a `to_be_deleted` record of this feed archive `user`?
@@ -472,6 +528,9 @@ impl<'a> Planner<'a> {
             }
         }
         let password = inc.password.filter(|p| !p.is_empty());
+        let password_mac = password
+            .as_deref()
+            .map(|p| secrets.password_fingerprint(user_guid, p));
         let temp_password = password.is_none().then(|| secrets.temp_password());
         let student = inc.role.is_student();
         let write = NewUser {
@@ -505,6 +564,7 @@ impl<'a> Planner<'a> {
             username: Some(username),
             temp_password,
             password,
+            password_mac,
             write: Some(Box::new(write)),
         }
     }
@@ -520,7 +580,13 @@ impl<'a> Planner<'a> {
                 || (inc.user_guid == Some(user.user_guid) && !user.archived))
     }
 
-    fn update(&mut self, i: usize, inc: IncomingUser, keep_source: bool) -> RowPlan {
+    fn update(
+        &mut self,
+        i: usize,
+        inc: IncomingUser,
+        keep_source: bool,
+        password: Option<(String, [u8; 32])>,
+    ) -> RowPlan {
         let line = inc.line;
         let users = self.users;
         let user = &users[i];
@@ -530,8 +596,19 @@ impl<'a> Planner<'a> {
         } else {
             self.source
         };
-        let (target, changed) = merge(user, inc, source);
+        let kept_inc = (!user.kept.is_empty()).then(|| inc.clone());
+        let (target, mut changed) = merge(user, inc, source);
         let previous_source = (target.source != user.source).then(|| user.source.clone());
+        let kept = kept_inc.map_or_else(Vec::new, |inc| overridden(user, &inc, source, &changed));
+        if password.is_some() {
+            // In column order: before `source_key`.
+            let at = changed
+                .iter()
+                .position(|c| *c == "source_key")
+                .unwrap_or(changed.len());
+            changed.insert(at, Field::Password.name());
+        }
+        let (password, password_mac) = password.unzip();
         if target.custom_id != user.custom_id
             && let Some(c) = &target.custom_id
         {
@@ -548,12 +625,14 @@ impl<'a> Planner<'a> {
         let outcome = if user.archived {
             Outcome::Restored { changed }
         } else if changed.is_empty() && previous_source.is_none() {
-            return RowPlan::quiet(
+            let mut row = RowPlan::quiet(
                 line,
                 Outcome::Unchanged,
                 Some(user.user_guid),
                 Some(&user.username),
             );
+            row.kept = kept;
+            return row;
         } else if changed.is_empty() {
             // Only the owner changes: unchanged, marked moved, and the new owner written.
             Outcome::Unchanged
@@ -564,12 +643,13 @@ impl<'a> Planner<'a> {
             line,
             matched_by: None,
             previous_source,
-            kept: Vec::new(),
+            kept,
             outcome,
             user_guid: Some(user.user_guid),
             username: Some(target.username.clone()),
             temp_password: None,
-            password: None,
+            password,
+            password_mac,
             write: Some(Box::new(target)),
         }
     }
@@ -665,6 +745,7 @@ impl RowPlan {
             username: None,
             temp_password: None,
             password: None,
+            password_mac: None,
             write: None,
         }
     }
@@ -686,6 +767,7 @@ impl RowPlan {
             username: username.map(str::to_string),
             temp_password: None,
             password: None,
+            password_mac: None,
             write: None,
         }
     }
@@ -694,6 +776,14 @@ impl RowPlan {
 /// What a feed may never change about a portal admin: their status and role, and the names
 /// they sign in with.
 const ADMIN_LOCKED: [Field; 4] = [Field::Status, Field::Role, Field::Email, Field::Username];
+
+/// The row error for a password shorter than the sign-in rule allows (never echoing it).
+fn short_password(line: u64, or: &str) -> String {
+    format!(
+        "line {line}, column \"{}\": the password is shorter than {MIN_PASSWORD_CHARS} characters; give a longer one{or}",
+        Field::Password.name()
+    )
+}
 
 /// The row error for a row that would change a portal admin, naming the row and the column.
 fn admin_refusal(line: u64, user: &CurrentUser, column: &str, why: &str) -> String {

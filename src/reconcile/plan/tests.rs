@@ -25,6 +25,19 @@ impl Secrets for Seq {
         self.guids += 1;
         Uuid::from_u128(0xfeed_0000 + self.guids)
     }
+    fn password_fingerprint(&self, user_guid: Uuid, password: &str) -> [u8; 32] {
+        fingerprint(user_guid, password)
+    }
+}
+
+/// A deterministic stand-in for the keyed fingerprint (the real one is an HMAC).
+fn fingerprint(user_guid: Uuid, password: &str) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    Sha256::new()
+        .chain_update(user_guid.as_bytes())
+        .chain_update(password.as_bytes())
+        .finalize()
+        .into()
 }
 
 fn g(n: u128) -> Uuid {
@@ -55,6 +68,7 @@ fn grade(s: &str) -> Grade {
 fn student(n: u128) -> CurrentUser {
     CurrentUser {
         kept: Default::default(),
+        feed_password_mac: None,
         user_guid: g(n),
         custom_id: Some(format!("S{n}")),
         email: Some(format!("s{n}@d.org")),
@@ -171,8 +185,12 @@ fn apply(current: &[CurrentUser], p: &Plan) -> Vec<CurrentUser> {
     let mut users = current.to_vec();
     for row in &p.rows {
         let Some(w) = &row.write else { continue };
+        let before = current.iter().find(|u| u.user_guid == w.user_guid);
         let next = CurrentUser {
-            kept: Default::default(),
+            kept: before.map_or_else(Default::default, |u| u.kept),
+            feed_password_mac: row
+                .password_mac
+                .or_else(|| before.and_then(|u| u.feed_password_mac)),
             user_guid: w.user_guid,
             custom_id: w.custom_id.clone(),
             email: w.email.clone(),
@@ -674,28 +692,165 @@ fn blank_username_keeps_current_and_given_one_changes_it() {
 }
 
 #[test]
-fn password_only_used_for_created_users() {
-    let current = [student(1)];
-    let mut existing = row_for(&current[0], 2);
-    existing.password = Some("hunter22".into());
+fn a_given_password_is_used_for_created_users_with_its_fingerprint() {
     let mut with_password = new_row(2, 3);
     with_password.password = Some("s3cret!x".into());
     let without = new_row(3, 4);
-    let p = run(
-        &current,
-        vec![existing, with_password, without],
-        &students(),
+    let p = run(&[], vec![with_password, without], &students());
+    assert_eq!(p.rows[0].password.as_deref(), Some("s3cret!x"));
+    assert_eq!(p.rows[0].temp_password, None);
+    assert_eq!(
+        p.rows[0].password_mac,
+        Some(fingerprint(new_guid(1), "s3cret!x")),
+        "stored so the same file again is a no-op"
     );
+    assert_eq!(p.rows[1].password, None);
+    assert_eq!(p.rows[1].password_mac, None);
+    assert_eq!(p.rows[1].temp_password.as_deref(), Some("temp-1"));
+}
+
+/// Rule 6a: a file's password sets an existing user's password; blank leaves it.
+#[test]
+fn a_given_password_sets_an_existing_users_password() {
+    let current = [student(1), student(2)];
+    let mut given = row_for(&current[0], 2);
+    given.password = Some("hunter22".into());
+    let mut blank = row_for(&current[1], 3);
+    blank.password = Some(String::new());
+    let p = run(&current, vec![given, blank], &students());
+    assert_eq!(outcome(&p, 2), &updated(&["password"]));
+    assert_eq!(p.rows[0].password.as_deref(), Some("hunter22"));
+    assert_eq!(p.rows[0].password_mac, Some(fingerprint(g(1), "hunter22")));
+    assert_eq!(
+        p.rows[0].write.as_deref().map(|w| w.user_guid),
+        Some(g(1)),
+        "the user is written (their fields as they are)"
+    );
+    assert_eq!(outcome(&p, 3), &Outcome::Unchanged, "blank leaves it");
+    assert_eq!(p.rows[1].password, None);
+    assert_eq!(p.counts.updated, 1);
+}
+
+/// Rule 6a: the same password as last time changes nothing (no rehash, no write), so the
+/// same file uploaded again is a no-op; a new value in the file is applied again.
+#[test]
+fn the_same_given_password_again_is_unchanged() {
+    let mut current = [student(1)];
+    let mut row = row_for(&current[0], 2);
+    row.password = Some("hunter22".into());
+    let first = run(&current, vec![row.clone()], &students());
+    let after = apply(&current, &first);
+    assert_eq!(
+        after[0].feed_password_mac,
+        Some(fingerprint(g(1), "hunter22"))
+    );
+    let again = run(&after, vec![row.clone()], &students());
+    assert_eq!(outcome(&again, 2), &Outcome::Unchanged);
+    assert!(again.rows[0].write.is_none() && again.rows[0].password.is_none());
+
+    row.password = Some("hunter23".into());
+    current[0].feed_password_mac = after[0].feed_password_mac;
+    let changed = run(&current, vec![row], &students());
+    assert_eq!(outcome(&changed, 2), &updated(&["password"]));
+}
+
+/// Rule 6a: a password shorter than the sign-in rule is a row error naming the column and
+/// never echoing the value; nothing about the user changes.
+#[test]
+fn a_short_given_password_for_an_existing_user_is_an_error() {
+    let current = [student(1)];
+    let mut r = row_for(&current[0], 2);
+    r.password = Some("abc".into());
+    r.first_name = "Changed".into();
+    let p = run(&current, vec![r], &students());
+    let e = error(&p, 2);
+    assert!(e.starts_with("line 2, column \"password\":"), "{e}");
+    assert!(!e.contains("abc"), "never echoes the password: {e}");
+    assert!(p.rows[0].write.is_none());
+    assert_eq!(p.rows[0].user_guid, Some(g(1)));
+    assert!(p.archive.is_empty(), "the user is protected");
+}
+
+/// Rule 6a with 4a: a file never sets a portal admin's password.
+#[test]
+fn a_given_password_for_a_portal_admin_is_an_error() {
+    let mut admin = district_admin(1);
+    admin.source = adults();
+    let current = [admin];
+    let mut r = row_for(&current[0], 2);
+    r.password = Some("long-enough-pw".into());
+    let p = run(&current, vec![r], &adults());
+    let e = error(&p, 2);
+    assert!(e.starts_with("line 2, column \"password\":"), "{e}");
+    assert!(
+        e.contains("administrators are managed in the portal"),
+        "{e}"
+    );
+    assert!(!e.contains("long-enough-pw"));
+    assert!(p.rows[0].write.is_none());
+}
+
+/// Rule 6: a kept field keeps its value whatever the feed says; the row lists it as kept,
+/// and a row that differs only in kept fields writes nothing.
+#[test]
+fn a_kept_field_keeps_its_value_and_is_listed() {
+    let mut edited = student(1);
+    edited.grade = grade("10");
+    edited.kept = [Field::Grade].into_iter().collect();
+    let current = [edited.clone(), student(2)];
+    // The feed still says grade 9 (what the admin changed by hand).
+    let mut r1 = row_for(&student(1), 2);
+    r1.last_name = edited.last_name.clone();
+    let r2 = row_for(&current[1], 3);
+    let p = run(&current, vec![r1.clone(), r2], &students());
     assert_eq!(
         outcome(&p, 2),
         &Outcome::Unchanged,
-        "never compared or updated"
+        "only a kept field differs"
     );
-    assert_eq!(p.rows[0].password, None);
-    assert_eq!(p.rows[1].password.as_deref(), Some("s3cret!x"));
-    assert_eq!(p.rows[1].temp_password, None);
-    assert_eq!(p.rows[2].password, None);
-    assert_eq!(p.rows[2].temp_password.as_deref(), Some("temp-1"));
+    assert_eq!(p.rows[0].kept, vec!["grade"]);
+    assert!(p.rows[0].write.is_none());
+    assert!(p.rows[1].kept.is_empty());
+
+    // Another field still follows the feed; the kept one stays.
+    r1.first_name = "Anna".into();
+    let p = run(&current, vec![r1.clone()], &students());
+    assert_eq!(outcome(&p, 2), &updated(&["first_name"]));
+    assert_eq!(p.rows[0].kept, vec!["grade"]);
+    let w = p.rows[0].write.as_deref().unwrap();
+    assert_eq!((w.grade, w.first_name.as_str()), (grade("10"), "Anna"));
+
+    // When the feed agrees with the kept value, nothing is listed.
+    r1.grade = grade("10");
+    let p = run(&current, vec![r1.clone()], &students());
+    assert!(p.rows[0].kept.is_empty());
+
+    // Released (no longer kept), the feed's value wins again.
+    let mut released = edited;
+    released.kept = FieldSet::default();
+    r1.grade = grade("9");
+    let p = run(&[released], vec![r1], &students());
+    assert_eq!(outcome(&p, 2), &updated(&["first_name", "grade"]));
+    assert!(p.rows[0].kept.is_empty());
+}
+
+/// Rule 6: a kept identifier is neither written nor claimed, so the feed's old value held
+/// by nobody (or by someone else) is no reason to refuse the row.
+#[test]
+fn a_kept_email_is_not_claimed() {
+    let mut edited = student(1);
+    edited.email = Some("ann.personal@d.org".into());
+    edited.kept = [Field::Email, Field::Username].into_iter().collect();
+    // Someone else now has the address the feed still gives.
+    let mut other = student(2);
+    other.email = Some("s1@d.org".into());
+    let current = [edited, other];
+    let mut r = row_for(&student(1), 2);
+    r.last_name = current[0].last_name.clone();
+    r.username = Some("s2".into());
+    let p = run(&current, vec![r, row_for(&current[1], 3)], &students());
+    assert_eq!(outcome(&p, 2), &Outcome::Unchanged);
+    assert_eq!(p.rows[0].kept, vec!["email", "username"]);
 }
 
 #[test]

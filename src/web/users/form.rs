@@ -5,7 +5,7 @@ use super::validate::{
     FieldErrors, FormValues, constraint_field, record_fields, snapshot, validate,
 };
 use super::view::{PasswordShown, form_page};
-use super::{cache, can_manage, display_name, history, load};
+use super::{cache, can_manage, display_name, feed_owned, history, keepable, load, source_label};
 use crate::auth;
 use crate::db;
 use crate::db::audit::Entry;
@@ -305,6 +305,35 @@ pub async fn update(
         },
     )
     .await?;
+    // SPEC §4, "Fields an admin edited": on a user a file or a sync provides, every feed field
+    // this admin changed is kept against the feeds until released on this page.
+    let keep: Vec<&str> = changed
+        .iter()
+        .map(|k| k.as_str())
+        .filter(|k| keepable(k))
+        .collect();
+    let mut kept_now = Vec::new();
+    if feed_owned(&existing.source) && !keep.is_empty() {
+        let (old, new) =
+            db::user_edit::keep_fields(&mut *tx, scope.district_id, existing.id, &keep).await?;
+        if old != new {
+            db::audit::record(
+                &mut *tx,
+                scope.district_id,
+                &scope.actor(),
+                Entry {
+                    action: "user.keep_fields",
+                    entity_kind: "user",
+                    entity_id: Some(existing.id),
+                    run_id: None,
+                    before: Some(serde_json::json!({ "kept": old })),
+                    after: Some(serde_json::json!({ "kept": new })),
+                },
+            )
+            .await?;
+        }
+        kept_now = keep;
+    }
     tx.commit().await?;
     cache::forget(scope.district_id);
     let name = display_name(
@@ -312,6 +341,20 @@ pub async fn update(
         &valid.fields.last_name,
         &valid.fields.username,
     );
+    if !kept_now.is_empty() {
+        let owner = source_label(&existing.source);
+        let fields: Vec<String> = kept_now.iter().map(|f| history::field_label(f)).collect();
+        set_flash(
+            &session,
+            "success",
+            format!(
+                "{name} saved. Kept against {owner}: {} (release on this page to let {owner} update them again).",
+                fields.join(", ")
+            ),
+        )
+        .await;
+        return Ok(Redirect::to(&format!("/users/{}", existing.id)).into_response());
+    }
     set_flash(&session, "success", format!("{name} saved.")).await;
     Ok(Redirect::to(&format!("/users/{}", existing.id)).into_response())
 }

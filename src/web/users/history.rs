@@ -24,7 +24,7 @@ pub struct Item {
     pub changes: Vec<Change>,
 }
 
-fn field_label(key: &str) -> String {
+pub(super) fn field_label(key: &str) -> String {
     match key {
         "custom_id" => "Custom ID",
         "email" => "Email",
@@ -44,6 +44,7 @@ fn field_label(key: &str) -> String {
         "portal_role" => "Portal role",
         "archived" => "Archived",
         "password" => "Password",
+        "kept" => "Kept against feeds",
         other => other,
     }
     .to_string()
@@ -59,6 +60,8 @@ fn action_label(action: &str) -> String {
         "user.restore" => "Restored",
         "user.password_reset" => "Password reset",
         "user.password_change" => "Password changed",
+        "user.keep_fields" => "Fields kept against feeds",
+        "user.release_fields" => "Kept fields released",
         other => other,
     }
     .to_string()

@@ -6,6 +6,7 @@ pub mod actions;
 mod cache;
 pub mod form;
 mod history;
+pub mod kept;
 pub mod list;
 pub mod owner;
 mod validate;
@@ -62,6 +63,31 @@ pub(crate) fn source_label(source: &str) -> String {
         crate::domain::Source::File(name) => name,
         crate::domain::Source::Sync(id) => format!("Sync {}", &id.to_string()[..8]),
     }
+}
+
+/// Is a user of this `users.source` provided by a feed (a file or a roster sync)? Only those
+/// have fields to keep (SPEC §4, "Fields an admin edited"): a manual user has no feed to keep
+/// them against.
+pub(crate) fn feed_owned(source: &str) -> bool {
+    !matches!(
+        crate::domain::Source::from_db(source),
+        crate::domain::Source::Manual
+    )
+}
+
+/// May an admin's change of this form field be kept against feeds? The feed fields of the
+/// user CSV, but `status`: SPEC §2 makes Active/Inactive a toggle both an admin and a file's
+/// `status` column flip (a student a file makes active again was re-enrolled in the SIS), so
+/// the latest one wins, as for the Make inactive button; `portal_role` and
+/// `prevent_archiving` are no feed's to write anyway.
+pub(crate) fn keepable(field: &str) -> bool {
+    field != "status"
+        && crate::domain::Field::from_name(field).is_some_and(|f| {
+            !matches!(
+                f,
+                crate::domain::Field::UserGuid | crate::domain::Field::Password
+            )
+        })
 }
 
 /// An option of a `<select>`.

@@ -2,10 +2,10 @@
 //! the history, and the page that shows a new temporary password once.
 
 use super::validate::{FieldErrors, FormValues};
-use super::{Opt, can_manage, display_name, history, is_self, source_label};
+use super::{Opt, can_manage, display_name, feed_owned, history, is_self, source_label};
 use crate::db::schools::SchoolOption;
 use crate::db::user_edit::UserRecord;
-use crate::domain::{Grade, PortalRole, Role};
+use crate::domain::{Field, Grade, PortalRole, Role};
 use crate::web::page::{Chrome, chrome};
 use crate::web::session::DistrictScope;
 use askama::Template;
@@ -26,6 +26,16 @@ pub struct UserView {
     pub manageable: bool,
     pub is_self: bool,
     pub name: String,
+    /// The feed that provides this user (a file name or a sync), `None` for manual users.
+    pub owner: Option<String>,
+    /// Fields an admin keeps against the feed, in column order.
+    pub kept: Vec<KeptField>,
+}
+
+/// A kept field on the user page, with its Release button.
+pub struct KeptField {
+    pub name: &'static str,
+    pub label: String,
 }
 
 #[derive(Template)]
@@ -86,6 +96,15 @@ fn user_view(scope: &DistrictScope, u: &UserRecord) -> UserView {
         manageable: can_manage(scope, u),
         is_self: is_self(scope, u),
         name: display_name(&u.first_name, &u.last_name, &u.username),
+        owner: feed_owned(&u.source).then(|| source_label(&u.source)),
+        kept: Field::ALL
+            .into_iter()
+            .filter(|f| u.kept_fields.iter().any(|k| k == f.name()))
+            .map(|f| KeptField {
+                name: f.name(),
+                label: history::field_label(f.name()),
+            })
+            .collect(),
     }
 }
 
