@@ -252,6 +252,8 @@ struct UploadPage {
     samples: Vec<OutcomeRows>,
     archive: Vec<db::runs::ArchivePreview>,
     archive_total: i64,
+    undo: super::undo::RunUndo,
+    changes: super::undo::RowChanges,
 }
 
 pub async fn show(
@@ -275,6 +277,9 @@ pub async fn show(
         ("error", "Errors", "Errors"),
         ("unchanged", "Unchanged", "Unchanged"),
     ] {
+        if outcome == "archived" && run.kind == "undo" {
+            continue; // an undo's archives are the users listed below, not a provider's
+        }
         let label = if applied { done } else { would };
         let rows =
             db::runs::rows_by_outcome(&state.pool, scope.district_id, id, outcome, 10).await?;
@@ -288,12 +293,21 @@ pub async fn show(
     }
     let (archive, archive_total) =
         db::runs::archive_preview(&state.pool, scope.district_id, id, 100).await?;
+    let changed: Vec<&db::runs::RunRow> = samples
+        .iter()
+        .filter(|g| matches!(g.outcome, "updated" | "restored"))
+        .flat_map(|g| &g.rows)
+        .collect();
+    let changes = super::undo::RowChanges::of(&state, &run, applied, &changed).await?;
+    let undo = super::undo::RunUndo::of(&state, &run).await?;
     let page = UploadPage {
         chrome: chrome(&session, Some(&scope.person), "/uploads").await,
         view: RunView { run },
         samples,
         archive,
         archive_total,
+        undo,
+        changes,
     };
     Ok(render(&page)?.into_response())
 }

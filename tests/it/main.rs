@@ -18,5 +18,6 @@ mod security_server;
 mod security_sync;
 mod syncs;
 mod tenancy;
+mod undo;
 mod uploads;
 mod users;
