@@ -67,6 +67,19 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         completed: Option<PathBuf>,
     },
+    /// Undo a completed run (a preview with --dry-run) and print a JSON summary.
+    Undo {
+        #[arg(long)]
+        district: String,
+        /// The run to undo (its id, as `rollcall import` printed it).
+        run_id: uuid::Uuid,
+        /// Preview only: plan and report, write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Apply past the mass-change guard.
+        #[arg(long)]
+        approve: bool,
+    },
     /// Write the district's master CSV (every non-archived user) to standard output.
     Export {
         #[arg(long)]

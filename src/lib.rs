@@ -202,6 +202,21 @@ async fn dispatch(config: &config::Config, db: &Database, command: Command) -> R
             }
             Ok(())
         }
+        Command::Undo {
+            district,
+            run_id,
+            dry_run,
+            approve,
+        } => {
+            let d = ops::district_by_slug(pool, &district).await?;
+            let summary =
+                reconcile::undo_run::undo_now(pool, &clock, d.id, run_id, dry_run, approve).await?;
+            println!("{}", serde_json::to_string_pretty(&summary)?);
+            if summary.summary.status == "failed" {
+                bail!("{}", summary.summary.message.unwrap_or_default());
+            }
+            Ok(())
+        }
         Command::Export { district } => {
             let d = ops::district_by_slug(pool, &district).await?;
             ops::export_master(pool, d.id, std::io::stdout().lock()).await

@@ -196,6 +196,10 @@ impl Queue {
             // Roster syncs fetch from their provider instead of reading an uploaded file.
             return crate::sync::execute_run(&self.pool, &self.clock, &self.config, run).await;
         }
+        if run.kind == "undo" {
+            // An undo reads what the undone run wrote, not a file.
+            return crate::reconcile::undo_run::execute(&self.pool, &self.clock, run).await;
+        }
         let options: RunOptions = serde_json::from_value(run.options.clone()).unwrap_or_default();
         let path = run
             .file_path

@@ -2,3 +2,5 @@ pub mod apply;
 pub mod plan;
 pub mod report;
 pub mod run;
+pub mod undo;
+pub mod undo_run;

@@ -442,3 +442,15 @@ pub fn plan_rows(
         source_total,
     }
 }
+
+/// The mass-change guard for a plan made elsewhere (an undo, `reconcile::undo`): the same
+/// thresholds and wording as a feed's.
+pub fn guard_review(
+    rules: &Rules,
+    source: &Source,
+    source_total: usize,
+    would_archive: usize,
+    would_update: usize,
+) -> Option<Review> {
+    guard::review(rules, source, source_total, would_archive, would_update)
+}

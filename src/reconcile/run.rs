@@ -367,10 +367,12 @@ impl FileRows {
     }
 }
 
-/// The rows of one run: a file read twice, or rows already in memory (a sync).
+/// The rows of one run: a file read twice, rows already in memory (a sync), or what an
+/// undone run wrote (read once the run holds the district's lock).
 pub enum Rows {
     File(FileRows),
     Ready(Vec<Result<IncomingUser, RowFail>>),
+    Undo(super::undo_run::UndoRows),
 }
 
 impl Rows {
@@ -378,6 +380,7 @@ impl Rows {
         match self {
             Rows::File(f) => f.len(),
             Rows::Ready(v) => v.len(),
+            Rows::Undo(u) => u.len(),
         }
     }
 
@@ -391,6 +394,7 @@ impl Rows {
         match self {
             Rows::File(f) => f.plan(current, source, rules, secrets),
             Rows::Ready(v) => Ok(plan::plan(current, v, source, rules, secrets)),
+            Rows::Undo(u) => Ok(u.plan(current, source, rules)),
         }
     }
 }
@@ -551,7 +555,7 @@ pub async fn apply_rows(
     pool: &PgPool,
     clock: &Clock,
     req: &RunRequest<'_>,
-    rows: Rows,
+    mut rows: Rows,
     ignored_columns: Vec<String>,
     scope: Scope,
 ) -> Result<Summary> {
@@ -596,6 +600,10 @@ pub async fn apply_rows(
     }
     let t0 = std::time::Instant::now();
     let current = db::reconcile::load_current(&mut tx, req.district_id).await?;
+    if let Rows::Undo(u) = &mut rows {
+        u.load(&mut tx, req.district_id).await?;
+    }
+    let total_rows = rows.len();
     let t_load = t0.elapsed();
     tracing::debug!(run = %req.run_id, rss_mib = rss_mib(), users = current.len(), "current users loaded");
     let source = req.source.clone();

@@ -12,6 +12,7 @@ pub mod schools;
 pub mod session;
 pub mod settings;
 pub mod syncs;
+pub mod undo;
 pub mod uploads;
 pub mod users;
 
@@ -156,6 +157,8 @@ fn table() -> Vec<Entry> {
         at(Page, Post, "/uploads/{id}/map", uploads::map_save),
         at(Page, Post, "/uploads/{id}/approve", uploads::approve),
         at(Page, Post, "/uploads/{id}/cancel", uploads::cancel),
+        at(Page, Post, "/uploads/{id}/undo", undo::undo),
+        at(Page, Get, "/uploads/{id}/changes.csv", undo::changes_csv),
         at(Page, Get, "/users", users::list::list),
         at(Page, Post, "/users", users::form::create),
         at(Page, Get, "/users.csv", users::list::csv),

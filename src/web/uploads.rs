@@ -305,6 +305,8 @@ struct UploadPage {
     archive: Vec<db::runs::ArchivePreview>,
     archive_total: i64,
     moved: Vec<MovedRow>,
+    undo: super::undo::RunUndo,
+    changes: super::undo::RowChanges,
 }
 
 pub async fn show(
@@ -333,6 +335,9 @@ pub async fn show(
         ),
         ("unchanged", "Unchanged", "Unchanged"),
     ] {
+        if outcome == "archived" && run.kind == "undo" {
+            continue; // an undo's archives are the users listed below, not a provider's
+        }
         let label = if applied { done } else { would };
         let rows =
             db::runs::rows_by_outcome(&state.pool, scope.district_id, id, outcome, 10).await?;
@@ -364,6 +369,13 @@ pub async fn show(
     } else {
         Vec::new()
     };
+    let changed: Vec<&db::runs::RunRow> = samples
+        .iter()
+        .filter(|g| matches!(g.outcome, "updated" | "restored"))
+        .flat_map(|g| &g.rows)
+        .collect();
+    let changes = super::undo::RowChanges::of(&state, &run, applied, &changed).await?;
+    let undo = super::undo::RunUndo::of(&state, &run).await?;
     let page = UploadPage {
         chrome: chrome(&session, Some(&scope.person), "/uploads").await,
         view: RunView { run },
@@ -371,6 +383,8 @@ pub async fn show(
         archive,
         archive_total,
         moved,
+        undo,
+        changes,
     };
     Ok(render(&page)?.into_response())
 }

@@ -21,5 +21,6 @@ mod security_sync;
 mod sources;
 mod syncs;
 mod tenancy;
+mod undo;
 mod uploads;
 mod users;

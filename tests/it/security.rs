@@ -98,7 +98,7 @@ fn body(route: &RouteInfo) -> Body {
         "/schools/import" => Body::File("schools.csv", b"external_id,name\nHACK,Hacked\n".to_vec()),
         "/uploads" | "/api/v1/uploads" => Body::File("hack.csv", PEOPLE.as_bytes().to_vec()),
         "/uploads/{id}/map" => form(&[("col_0", "custom_id")]),
-        "/uploads/{id}/approve" | "/uploads/{id}/cancel" => form(&[]),
+        "/uploads/{id}/approve" | "/uploads/{id}/cancel" | "/uploads/{id}/undo" => form(&[]),
         "/users" => form(&[
             ("first_name", "Hacked"),
             ("last_name", "Hacked"),

@@ -1,0 +1,437 @@
+//! Undo a run (SPEC §4 "Undo"), planned. Pure: the audit entries the undone run wrote, the
+//! district's current users and which of those users changed again since, in; an ordinary
+//! [`Plan`] out, which the apply layer writes like any run's (one transaction, the same
+//! guard, audit entries carrying the undo's own run id — so undoing an undo redoes).
+//!
+//! # Rules, per user the undone run wrote (its audit entries, in the order written)
+//! 1. **Changed since**: a user with a later audit entry (a later run, an admin, a connection
+//!    deleted) is left as they are, listed as [`Outcome::Skipped`].
+//! 2. **Created** by the run (`user.create`): archived ([`Outcome::Archived`]). Users are never
+//!    deleted: the GUID, history and memberships stay.
+//! 3. **Fields**: every field in the entries' `before` (the first entry's value wins when a run
+//!    wrote a user twice) is put back — names, identifiers, role, schools, grade, position,
+//!    status, and the owner (`source`, `source_key`): a user the run took over returns to
+//!    their former owner (counted as `moved`).
+//! 4. **Archived state**: `before.archived` is put back too — users the run archived are
+//!    restored ([`Outcome::Restored`]), users it restored are archived again.
+//! 5. **Identifiers stay unique**: a `custom_id`, `email` (case-insensitive) or `username`
+//!    (case-insensitive) to put back that another user holds now (archived included), or
+//!    that an earlier user of this undo takes back, is an error naming the user; that user
+//!    is left as they are.
+//! 6. **Portal admins and `prevent_archiving`**: an undo never archives a portal admin nor a
+//!    user whose `prevent_archiving` is set (error, left as they are).
+//! 7. **Nothing to do** (already in the earlier state): [`Outcome::Unchanged`], writes nothing.
+//! 8. **Guard** (unless approved): the feed's mass-change guard over the undone run's scope
+//!    (its source's non-archived users, or the district's file and manual users for a
+//!    district-scope run).
+//!
+//! Rows are numbered 1, 2, … in the order of the undone run's entries.
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use super::plan::{self, Counts, NewUser, Outcome, Plan, RowPlan, Rules};
+use crate::domain::{CurrentUser, Grade, Role, Scope, Source, Status};
+
+/// What the undone run wrote about one user (one audit entry).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Written {
+    pub user: Uuid,
+    /// `user.create`, `user.update`, `user.restore`, `user.archive`.
+    pub action: String,
+    /// The entry's `before` (`None` for a create): the changed fields' earlier values, and
+    /// `archived` when the run archived or restored the user.
+    pub before: Option<Value>,
+    /// A later audit entry for this user exists (another run, an admin).
+    pub changed_since: bool,
+}
+
+/// The fields an undo puts back, in the order `changed` lists them.
+const FIELDS: [&str; 13] = [
+    "custom_id",
+    "email",
+    "username",
+    "first_name",
+    "middle_name",
+    "last_name",
+    "role",
+    "school_external_id",
+    "grade",
+    "position",
+    "status",
+    "source",
+    "source_key",
+];
+
+/// One user's entries, folded.
+struct Group {
+    user: Uuid,
+    created: bool,
+    changed_since: bool,
+    /// Earlier values, the first entry's winning.
+    before: Map<String, Value>,
+    current: Option<usize>,
+}
+
+/// Plan the undo of a run from what it wrote (`written`, in the order written) against every
+/// user of the district. `source` and `rules.scope` are the undone run's.
+pub fn plan(
+    current: &[CurrentUser],
+    written: Vec<Written>,
+    source: &Source,
+    rules: &Rules,
+) -> Plan {
+    let mut groups: Vec<Group> = Vec::new();
+    let mut at: HashMap<Uuid, usize> = HashMap::new();
+    for w in written {
+        let i = *at.entry(w.user).or_insert_with(|| {
+            groups.push(Group {
+                user: w.user,
+                created: false,
+                changed_since: false,
+                before: Map::new(),
+                current: None,
+            });
+            groups.len() - 1
+        });
+        let g = &mut groups[i];
+        g.changed_since |= w.changed_since;
+        g.created |= w.action == "user.create";
+        if let Some(Value::Object(before)) = w.before {
+            for (k, v) in before {
+                g.before.entry(k).or_insert(v);
+            }
+        }
+    }
+    let in_scope = |u: &CurrentUser| match rules.scope {
+        Scope::District => !u.source.is_sync(),
+        Scope::Source | Scope::Patch => u.source == *source,
+    };
+    let mut source_total = 0;
+    for (i, u) in current.iter().enumerate() {
+        if !u.archived && in_scope(u) {
+            source_total += 1;
+        }
+        if let Some(&g) = at.get(&u.user_guid) {
+            groups[g].current = Some(i);
+        }
+    }
+    drop(at);
+
+    let holders = Holders::find(current, &groups);
+    let mut taken: HashSet<(&'static str, String)> = HashSet::new();
+    let mut rows = Vec::with_capacity(groups.len());
+    let mut archive = Vec::new();
+    for (n, g) in groups.iter().enumerate() {
+        let line = n as u64 + 1;
+        let Some(cur) = g.current.map(|i| &current[i]) else {
+            rows.push(row(line, Some(g.user), None, Outcome::Skipped));
+            continue;
+        };
+        let name = Some(cur.username.clone());
+        if g.changed_since {
+            rows.push(row(line, Some(g.user), name, Outcome::Skipped));
+            continue;
+        }
+        let planned = if g.created {
+            undo_create(cur)
+        } else {
+            undo_changes(cur, &g.before, &holders, &mut taken)
+        };
+        match planned {
+            Err(message) => rows.push(row(line, Some(g.user), name, Outcome::Error { message })),
+            Ok((outcome, write, archive_it)) => {
+                if archive_it {
+                    archive.push(g.user);
+                }
+                let mut r = row(
+                    line,
+                    Some(g.user),
+                    Some(
+                        write
+                            .as_ref()
+                            .map_or_else(|| cur.username.clone(), |w| w.username.clone()),
+                    ),
+                    outcome,
+                );
+                r.previous_source = write
+                    .as_ref()
+                    .filter(|w| w.source != cur.source)
+                    .map(|_| cur.source.clone());
+                r.write = write.map(Box::new);
+                rows.push(r);
+            }
+        }
+    }
+    archive.sort_unstable();
+    archive.dedup();
+
+    let mut counts = Counts {
+        archived: archive.len(),
+        ..Counts::default()
+    };
+    for r in &rows {
+        match r.outcome {
+            Outcome::Created => counts.created += 1,
+            Outcome::Updated { .. } => counts.updated += 1,
+            Outcome::Unchanged => counts.unchanged += 1,
+            Outcome::Restored { .. } => counts.restored += 1,
+            Outcome::Archived => {}
+            Outcome::Skipped => counts.skipped += 1,
+            Outcome::Error { .. } => counts.errors += 1,
+        }
+        if r.previous_source.is_some() {
+            counts.moved += 1;
+        }
+    }
+    let review = plan::guard_review(rules, source, source_total, counts.archived, counts.updated);
+    Plan {
+        rows,
+        archive,
+        counts,
+        review,
+        source_total,
+    }
+}
+
+fn row(line: u64, user: Option<Uuid>, username: Option<String>, outcome: Outcome) -> RowPlan {
+    RowPlan {
+        line,
+        outcome,
+        matched_by: None,
+        previous_source: None,
+        kept: Vec::new(),
+        user_guid: user,
+        username,
+        temp_password: None,
+        password: None,
+        write: None,
+    }
+}
+
+type Planned = Result<(Outcome, Option<NewUser>, bool), String>;
+
+/// Rule 2: a user the run created is archived.
+fn undo_create(cur: &CurrentUser) -> Planned {
+    if cur.archived {
+        return Ok((Outcome::Unchanged, None, false));
+    }
+    refuse_archive(cur)?;
+    Ok((Outcome::Archived, None, true))
+}
+
+fn refuse_archive(cur: &CurrentUser) -> Result<(), String> {
+    if cur.portal_role.is_admin() {
+        return Err(format!(
+            "{} is a portal administrator (managed in the portal): left as they are",
+            cur.username
+        ));
+    }
+    if cur.prevent_archiving {
+        return Err(format!(
+            "{} is protected from archiving (prevent_archiving): left as they are",
+            cur.username
+        ));
+    }
+    Ok(())
+}
+
+/// Rules 3–7 for a user the run updated, restored or archived.
+fn undo_changes(
+    cur: &CurrentUser,
+    before: &Map<String, Value>,
+    holders: &Holders,
+    taken: &mut HashSet<(&'static str, String)>,
+) -> Planned {
+    let mut new = new_user(cur);
+    let mut archived = None;
+    for (field, value) in before {
+        if field == "archived" {
+            archived = value.as_bool();
+        } else {
+            put_back(&mut new, field, value).map_err(|e| {
+                format!(
+                    "the earlier value of {field} of {} cannot be read ({e}): left as they are",
+                    cur.username
+                )
+            })?;
+        }
+    }
+    let changed: Vec<&'static str> = FIELDS
+        .into_iter()
+        .filter(|f| differs(cur, &new, f))
+        .collect();
+    // Rule 5: the identifiers to take back must be free.
+    let mut claims = Vec::new();
+    for (field, value) in [
+        ("custom_id", new.custom_id.clone()),
+        ("email", new.email.as_ref().map(|e| e.to_lowercase())),
+        ("username", Some(new.username.to_lowercase())),
+    ] {
+        let Some(value) = value.filter(|_| changed.contains(&field)) else {
+            continue;
+        };
+        let key = (field, value);
+        if let Some((_, holder)) = holders.get(&key).filter(|(h, _)| *h != cur.user_guid) {
+            return Err(format!(
+                "{field} \"{}\" of {} is now held by {holder}: left as they are",
+                key.1, cur.username
+            ));
+        }
+        if taken.contains(&key) {
+            return Err(format!(
+                "{field} \"{}\" of {} is taken back by another user of this undo: left as they are",
+                key.1, cur.username
+            ));
+        }
+        claims.push(key);
+    }
+    let archive_it = archived == Some(true) && !cur.archived;
+    let restore_it = archived == Some(false) && cur.archived;
+    if archive_it {
+        refuse_archive(cur)?;
+    }
+    taken.extend(claims);
+    let write = (!changed.is_empty() || restore_it).then_some(new);
+    let outcome = if restore_it {
+        Outcome::Restored { changed }
+    } else if !changed.is_empty() {
+        Outcome::Updated { changed }
+    } else if archive_it {
+        Outcome::Archived
+    } else {
+        Outcome::Unchanged
+    };
+    Ok((outcome, write, archive_it))
+}
+
+fn new_user(u: &CurrentUser) -> NewUser {
+    NewUser {
+        user_guid: u.user_guid,
+        custom_id: u.custom_id.clone(),
+        email: u.email.clone(),
+        username: u.username.clone(),
+        first_name: u.first_name.clone(),
+        middle_name: u.middle_name.clone(),
+        last_name: u.last_name.clone(),
+        role: u.role,
+        schools: u.schools.clone(),
+        grade: u.grade,
+        position: u.position.clone(),
+        status: u.status,
+        source: u.source.clone(),
+        source_key: u.source_key.clone(),
+        prevent_archiving: u.prevent_archiving,
+    }
+}
+
+/// Set one field of `new` to its value in an audit entry (as `reconcile::apply` writes them).
+fn put_back(new: &mut NewUser, field: &str, value: &Value) -> Result<(), &'static str> {
+    let text = || value.as_str().map(str::to_string).ok_or("not text");
+    let optional = || match value {
+        Value::Null => Ok(None),
+        Value::String(s) if s.is_empty() => Ok(None),
+        Value::String(s) => Ok(Some(s.clone())),
+        _ => Err("not text"),
+    };
+    match field {
+        "custom_id" => new.custom_id = optional()?,
+        "email" => new.email = optional()?.map(|e| e.to_lowercase()),
+        "username" => new.username = text()?,
+        "first_name" => new.first_name = text()?,
+        "middle_name" => new.middle_name = text()?,
+        "last_name" => new.last_name = text()?,
+        "position" => new.position = text()?,
+        "role" => new.role = Role::parse(&text()?).ok_or("unknown role")?,
+        "grade" => new.grade = Grade::parse(&text()?).unwrap_or(Grade::UNSPECIFIED),
+        "status" => new.status = Status::parse(&text()?).ok_or("unknown status")?,
+        "source" => new.source = Source::from_db(&text()?),
+        "source_key" => new.source_key = optional()?,
+        "school_external_id" => {
+            let list = value.as_array().ok_or("not a list")?;
+            let mut schools = list
+                .iter()
+                .map(|s| s.as_str().map(str::to_string).ok_or("not text"))
+                .collect::<Result<Vec<_>, _>>()?;
+            schools.sort();
+            schools.dedup();
+            new.schools = schools;
+        }
+        // Anything else an entry may carry (never a password) is not put back.
+        _ => {}
+    }
+    Ok(())
+}
+
+fn differs(cur: &CurrentUser, new: &NewUser, field: &str) -> bool {
+    match field {
+        "custom_id" => cur.custom_id != new.custom_id,
+        "email" => cur.email.as_deref().map(str::to_lowercase) != new.email,
+        "username" => cur.username != new.username,
+        "first_name" => cur.first_name != new.first_name,
+        "middle_name" => cur.middle_name != new.middle_name,
+        "last_name" => cur.last_name != new.last_name,
+        "role" => cur.role != new.role,
+        "school_external_id" => cur.schools != new.schools,
+        "grade" => cur.grade != new.grade,
+        "position" => cur.position != new.position,
+        "status" => cur.status != new.status,
+        "source" => cur.source != new.source,
+        "source_key" => cur.source_key != new.source_key,
+        _ => false,
+    }
+}
+
+/// Who holds the identifiers an undo wants back (only those: a district of a million users
+/// is scanned once, not indexed).
+struct Holders {
+    by_value: HashMap<(&'static str, String), (Uuid, String)>,
+}
+
+const KEYS: [&str; 3] = ["custom_id", "email", "username"];
+
+impl Holders {
+    fn find(current: &[CurrentUser], groups: &[Group]) -> Holders {
+        // custom_id as is; email and username lower-cased.
+        let mut wanted: [HashSet<String>; 3] = Default::default();
+        for g in groups.iter().filter(|g| !g.created && !g.changed_since) {
+            for (i, field) in KEYS.iter().enumerate() {
+                if let Some(Value::String(v)) = g.before.get(*field)
+                    && !v.is_empty()
+                {
+                    wanted[i].insert(if i == 0 { v.clone() } else { v.to_lowercase() });
+                }
+            }
+        }
+        let mut by_value = HashMap::new();
+        if wanted.iter().any(|w| !w.is_empty()) {
+            for u in current {
+                let email = u.email.as_deref().map(str::to_lowercase);
+                let username = (!wanted[2].is_empty()).then(|| u.username.to_lowercase());
+                let values = [
+                    u.custom_id.as_deref(),
+                    email.as_deref(),
+                    username.as_deref(),
+                ];
+                for (i, value) in values.into_iter().enumerate() {
+                    if let Some(v) = value
+                        && wanted[i].contains(v)
+                    {
+                        by_value
+                            .insert((KEYS[i], v.to_string()), (u.user_guid, u.username.clone()));
+                    }
+                }
+            }
+        }
+        Holders { by_value }
+    }
+
+    fn get(&self, key: &(&'static str, String)) -> Option<&(Uuid, String)> {
+        self.by_value.get(key)
+    }
+}
+
+#[cfg(test)]
+mod tests;
