@@ -452,5 +452,12 @@ pub fn guard_review(
     would_archive: usize,
     would_update: usize,
 ) -> Option<Review> {
-    guard::review(rules, source, source_total, would_archive, would_update)
+    guard::review(
+        rules,
+        source,
+        source_total,
+        would_archive,
+        would_update,
+        &[],
+    )
 }

@@ -515,6 +515,7 @@ pub fn review_district_scope(plan: &mut Plan, rules: &Rules) {
                 would_archive: n,
                 would_update: plan.counts.updated,
                 source_total: plan.source_total,
+                schools: Vec::new(),
             })
         }
     }

@@ -207,6 +207,7 @@ fn row(line: u64, user: Option<Uuid>, username: Option<String>, outcome: Outcome
         username,
         temp_password: None,
         password: None,
+        password_mac: None,
         write: None,
     }
 }

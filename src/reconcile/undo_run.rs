@@ -183,6 +183,7 @@ pub async fn execute(pool: &PgPool, clock: &Clock, run: &db::runs::Run) -> Resul
         actor_label: &run.submitted_by,
         max_bytes: 0,
         progress: Arc::new(Progress::default()),
+        password_key: crate::sync::crypto::FeedPasswordKey::unused(),
     };
     let rows = Rows::Undo(UndoRows::new(target));
     let scope = options.scope.unwrap_or_default();

@@ -45,7 +45,7 @@ fn teachers(ns: impl IntoIterator<Item = u32>) -> Vec<String> {
 
 impl UploadEnv {
     /// Upload and run it; the run's status JSON.
-    async fn run(&self, name: &str, rows: &[String]) -> serde_json::Value {
+    async fn run_sources(&self, name: &str, rows: &[String]) -> serde_json::Value {
         let id = self.upload(name, &file(rows)).await;
         self.app.queue.drain().await.unwrap();
         self.status(id).await
@@ -63,7 +63,7 @@ impl UploadEnv {
         .unwrap()
     }
 
-    async fn guid(&self, custom_id: &str) -> Uuid {
+    async fn guid_sources(&self, custom_id: &str) -> Uuid {
         sqlx::query_scalar("SELECT id FROM users WHERE district_id = $1 AND custom_id = $2")
             .bind(self.district.id)
             .bind(custom_id)
@@ -155,21 +155,21 @@ fn counts(s: &serde_json::Value) -> (i64, i64, i64, i64, i64) {
 #[sqlx::test(migrations = "./migrations")]
 async fn two_files_to_one_and_back_moves_everyone_and_archives_nobody(pool: PgPool) {
     let env = UploadEnv::new(pool).await;
-    env.run("students.csv", &students(1..=6)).await;
-    env.run("adults.csv", &teachers(1..=4)).await;
+    env.run_sources("students.csv", &students(1..=6)).await;
+    env.run_sources("adults.csv", &teachers(1..=4)).await;
     let everyone: Vec<String> = students(1..=6).into_iter().chain(teachers(1..=4)).collect();
 
     // One file with everyone (seed 004): every row moves, nothing refused, nobody archived.
-    let s = env.run("all.csv", &everyone).await;
+    let s = env.run_sources("all.csv", &everyone).await;
     assert_eq!(s["status"], "completed", "{s}");
     assert_eq!(counts(&s), (0, 10, 10, 0, 0));
     for id in ["S1", "S6", "T1", "T4"] {
         assert_eq!(env.owner(id).await, ("file:all.csv".into(), false));
     }
     // The two old files own nobody now: sending them again takes their users back.
-    let s = env.run("students.csv", &students(1..=6)).await;
+    let s = env.run_sources("students.csv", &students(1..=6)).await;
     assert_eq!(counts(&s), (0, 6, 6, 0, 0));
-    let s = env.run("adults.csv", &teachers(1..=4)).await;
+    let s = env.run_sources("adults.csv", &teachers(1..=4)).await;
     assert_eq!(counts(&s), (0, 4, 4, 0, 0));
     for n in 1..=6 {
         assert_eq!(
@@ -197,35 +197,35 @@ async fn two_files_to_one_and_back_moves_everyone_and_archives_nobody(pool: PgPo
 #[sqlx::test(migrations = "./migrations")]
 async fn a_student_moves_to_the_adults_file_in_either_order(pool: PgPool) {
     let env = UploadEnv::new(pool).await;
-    env.run("students.csv", &students(1..=3)).await;
-    env.run("adults.csv", &teachers(1..=2)).await;
-    let (s1, s2) = (env.guid("S1").await, env.guid("S2").await);
+    env.run_sources("students.csv", &students(1..=3)).await;
+    env.run_sources("adults.csv", &teachers(1..=2)).await;
+    let (s1, s2) = (env.guid_sources("S1").await, env.guid_sources("S2").await);
 
     // Order A — the adults file first: S1 moves, and the students file without them no
     // longer covers them. Nobody is archived on the way.
     let mut adults = teachers(1..=2);
     adults.push(student_as_staff(1));
-    let s = env.run("adults.csv", &adults).await;
+    let s = env.run_sources("adults.csv", &adults).await;
     assert_eq!(s["status"], "completed", "{s}");
     assert_eq!(counts(&s), (0, 3, 1, 0, 0));
     assert_eq!(env.owner("S1").await, ("file:adults.csv".into(), false));
-    let s = env.run("students.csv", &students([2, 3])).await;
+    let s = env.run_sources("students.csv", &students([2, 3])).await;
     assert_eq!(counts(&s), (0, 2, 0, 0, 0));
     assert_eq!(env.archived_users().await, 0);
-    assert_eq!(env.guid("S1").await, s1);
+    assert_eq!(env.guid_sources("S1").await, s1);
 
     // Order B — the students file first: it cannot know that the adults file will list S2,
     // so S2 is archived as missing from their owner; the adults file then restores them with
     // the same GUID, memberships and history, marked moved (see the notes: a known limit).
-    let s = env.run("students.csv", &students([3])).await;
+    let s = env.run_sources("students.csv", &students([3])).await;
     assert_eq!(counts(&s), (0, 1, 0, 1, 0));
     adults.push(student_as_staff(2));
-    let s = env.run("adults.csv", &adults).await;
+    let s = env.run_sources("adults.csv", &adults).await;
     assert_eq!(s["status"], "completed", "{s}");
     assert_eq!(s["counts"]["restored"], 1);
     assert_eq!(s["counts"]["moved"], 1);
     assert_eq!(env.owner("S2").await, ("file:adults.csv".into(), false));
-    assert_eq!(env.guid("S2").await, s2, "same GUID");
+    assert_eq!(env.guid_sources("S2").await, s2, "same GUID");
     let memberships: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM user_schools WHERE district_id = $1 AND user_id = $2",
     )
@@ -252,7 +252,7 @@ async fn sync_owned_rows_in_a_file_are_skipped_when_unchanged_and_refused_when_c
     pool: PgPool,
 ) {
     let env = UploadEnv::new(pool).await;
-    env.run("students.csv", &students(1..=3)).await;
+    env.run_sources("students.csv", &students(1..=3)).await;
     let sync = env.sync_connection("Clever nightly").await;
     sqlx::query(
         "UPDATE users SET source = $2 WHERE district_id = $1 AND custom_id IN ('S1', 'S2')",
@@ -266,7 +266,7 @@ async fn sync_owned_rows_in_a_file_are_skipped_when_unchanged_and_refused_when_c
 
     let mut rows = students(1..=3);
     rows[1] = rows[1].replace("Ann2", "Changed");
-    let s = env.run("students.csv", &rows).await;
+    let s = env.run_sources("students.csv", &rows).await;
     assert_eq!(s["status"], "completed_with_errors", "{s}");
     assert_eq!(s["counts"]["skipped"], 1);
     assert_eq!(s["counts"]["errors"], 1);
@@ -302,10 +302,10 @@ async fn sync_owned_rows_in_a_file_are_skipped_when_unchanged_and_refused_when_c
 #[sqlx::test(migrations = "./migrations")]
 async fn moved_rows_carry_matched_by_and_previous_source_in_the_completed_file(pool: PgPool) {
     let env = UploadEnv::new(pool).await;
-    env.run("students.csv", &students(1..=2)).await;
+    env.run_sources("students.csv", &students(1..=2)).await;
     let mut adults = vec![student_as_staff(1)];
     adults.extend(teachers([1]));
-    let s = env.run("adults.csv", &adults).await;
+    let s = env.run_sources("adults.csv", &adults).await;
     assert_eq!(s["counts"]["moved"], 1, "{s}");
     assert_eq!(s["counts"]["updated"], 1);
     assert_eq!(s["counts"]["created"], 1);
@@ -338,7 +338,7 @@ async fn moved_rows_carry_matched_by_and_previous_source_in_the_completed_file(p
         "SELECT before, after FROM audit_log WHERE district_id = $1 AND entity_id = $2 AND action = 'user.update'",
     )
     .bind(env.district.id)
-    .bind(env.guid("S1").await)
+    .bind(env.guid_sources("S1").await)
     .fetch_one(&env.app.pool)
     .await
     .unwrap();
@@ -390,11 +390,11 @@ async fn per_school_guard_trips_on_one_emptied_school_inside_a_full_file(pool: P
         .map(student)
         .chain((401..=425).map(|n| student_at(n, "E1")))
         .collect();
-    assert_eq!(env.run("students.csv", &full).await["status"], "completed");
+    assert_eq!(env.run_sources("students.csv", &full).await["status"], "completed");
 
     // 20 of Lincoln's 25 students missing: 5% of the file, 80% of the school.
     let emptied: Vec<String> = full[..405].to_vec();
-    let s = env.run("students.csv", &emptied).await;
+    let s = env.run_sources("students.csv", &emptied).await;
     assert_eq!(s["status"], "needs_review", "{s}");
     let message = s["message"].as_str().unwrap();
     assert!(
@@ -428,7 +428,7 @@ async fn per_school_guard_trips_on_one_emptied_school_inside_a_full_file(pool: P
         env.c.post("/settings/guard", &guard("85")).await.status,
         303
     );
-    let s = env.run("students.csv", &emptied).await;
+    let s = env.run_sources("students.csv", &emptied).await;
     assert_eq!(s["status"], "completed", "80% is under 85%: {s}");
     assert_eq!(s["counts"]["archived"], 20);
 }
@@ -436,9 +436,9 @@ async fn per_school_guard_trips_on_one_emptied_school_inside_a_full_file(pool: P
 #[sqlx::test(migrations = "./migrations")]
 async fn an_admin_hands_a_user_to_another_owner(pool: PgPool) {
     let env = UploadEnv::new(pool).await;
-    env.run("students.csv", &students(1..=2)).await;
-    env.run("adults.csv", &teachers([1])).await;
-    let s1 = env.guid("S1").await;
+    env.run_sources("students.csv", &students(1..=2)).await;
+    env.run_sources("adults.csv", &teachers([1])).await;
+    let s1 = env.guid_sources("S1").await;
     let page = env.c.get(&format!("/users/{s1}")).await;
     assert!(
         page.body
@@ -476,7 +476,7 @@ async fn an_admin_hands_a_user_to_another_owner(pool: PgPool) {
     assert_eq!(after["source"], "manual");
     assert_eq!(after["prevent_archiving"], true);
     // students.csv without S1 does not archive them now.
-    let s = env.run("students.csv", &students([2])).await;
+    let s = env.run_sources("students.csv", &students([2])).await;
     assert_eq!(s["counts"]["archived"], 0);
 
     // To another file source.
@@ -505,7 +505,7 @@ async fn an_admin_hands_a_user_to_another_owner(pool: PgPool) {
 
     // A user of a live sync cannot be handed away.
     let sync = env.sync_connection("Clever nightly").await;
-    let s2 = env.guid("S2").await;
+    let s2 = env.guid_sources("S2").await;
     sqlx::query("UPDATE users SET source = $2 WHERE id = $1")
         .bind(s2)
         .bind(format!("sync:{sync}"))
@@ -531,15 +531,15 @@ async fn an_admin_hands_a_user_to_another_owner(pool: PgPool) {
 #[sqlx::test(migrations = "./migrations")]
 async fn reupload_after_moves_is_a_no_op(pool: PgPool) {
     let env = UploadEnv::new(pool).await;
-    env.run("students.csv", &students(1..=4)).await;
-    env.run("adults.csv", &teachers(1..=2)).await;
+    env.run_sources("students.csv", &students(1..=4)).await;
+    env.run_sources("adults.csv", &teachers(1..=2)).await;
     let everyone: Vec<String> = students(1..=4).into_iter().chain(teachers(1..=2)).collect();
-    let moved = env.run("all.csv", &everyone).await;
+    let moved = env.run_sources("all.csv", &everyone).await;
     assert_eq!(moved["counts"]["moved"], 6);
     assert_eq!(env.audit_of_run(&moved).await, 6, "each move is audited");
 
     let before = env.versions().await;
-    let s = env.run("all.csv", &everyone).await;
+    let s = env.run_sources("all.csv", &everyone).await;
     assert_eq!(s["status"], "completed");
     assert_eq!(counts(&s), (0, 6, 0, 0, 0));
     assert_eq!(s["counts"]["unchanged"], 6);

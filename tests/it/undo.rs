@@ -23,7 +23,7 @@ fn students(n: u32) -> String {
 
 impl UploadEnv {
     /// Upload and run it; returns the run id.
-    async fn run(&self, name: &str, body: &str) -> Uuid {
+    async fn run_undo(&self, name: &str, body: &str) -> Uuid {
         let id = self.upload(name, body).await;
         self.app.queue.drain().await.unwrap();
         id
@@ -63,7 +63,7 @@ impl UploadEnv {
             .unwrap()
     }
 
-    async fn guid(&self, custom_id: &str) -> Uuid {
+    async fn guid_undo(&self, custom_id: &str) -> Uuid {
         sqlx::query_scalar("SELECT id FROM users WHERE district_id = $1 AND custom_id = $2")
             .bind(self.district.id)
             .bind(custom_id)
@@ -113,7 +113,7 @@ impl UploadEnv {
 async fn undo_gives_back_the_exact_previous_state(pool: PgPool) {
     let env = UploadEnv::new(pool).await;
     env.app.school(env.district.id, "MS", "Middle School").await;
-    env.run("students.csv", &students(12)).await;
+    env.run_undo("students.csv", &students(12)).await;
     // A manual user the next file adopts (the file takes them over: their owner changes).
     let mara = env.app.member(env.district.id, "mara", "user", &[]).await;
     let before_ids = env.user_ids().await;
@@ -129,7 +129,7 @@ async fn undo_gives_back_the_exact_previous_state(pool: PgPool) {
     next += "S20,s20@d.org,New,Kid,Student,HS,3,Active,\n"; // created
     next += ",mara@example.org,Mara,Lee,Teacher,HS,,Active,\n"; // adopts the manual user
     // S3 is missing: archived.
-    let run = env.run("students.csv", &next).await;
+    let run = env.run_undo("students.csv", &next).await;
     let s = env.status(run).await;
     assert_eq!(s["status"], "completed", "{s}");
     assert_eq!(
@@ -183,14 +183,14 @@ async fn undo_gives_back_the_exact_previous_state(pool: PgPool) {
 #[sqlx::test(migrations = "./migrations")]
 async fn a_user_edited_after_the_run_is_left_and_listed(pool: PgPool) {
     let env = UploadEnv::new(pool).await;
-    env.run("students.csv", &students(3)).await;
+    env.run_undo("students.csv", &students(3)).await;
     let mut next = format!("{HEADER}\n");
     next += &row(1, "Edith", "HS", "9", "Active");
     next += &row(2, "Bea", "HS", "9", "Active");
     next += &row(3, "Ann3", "HS", "9", "Active");
-    let run = env.run("students.csv", &next).await;
+    let run = env.run_undo("students.csv", &next).await;
     // An admin makes S1 inactive after the run.
-    let s1 = env.guid("S1").await;
+    let s1 = env.guid_undo("S1").await;
     let r = env
         .c
         .post(&format!("/users/{s1}/status"), &[("status", "inactive")])
@@ -204,7 +204,7 @@ async fn a_user_edited_after_the_run_is_left_and_listed(pool: PgPool) {
     assert_eq!(s["status"], "completed", "{s}");
     assert_eq!(s["counts"]["updated"], 1, "only S2 is put back");
     let first: String = sqlx::query_scalar("SELECT first_name FROM users WHERE id = $1")
-        .bind(env.guid("S2").await)
+        .bind(env.guid_undo("S2").await)
         .fetch_one(&env.app.pool)
         .await
         .unwrap();
@@ -237,7 +237,7 @@ async fn a_user_edited_after_the_run_is_left_and_listed(pool: PgPool) {
 #[sqlx::test(migrations = "./migrations")]
 async fn undo_previews_first_and_writes_nothing(pool: PgPool) {
     let env = UploadEnv::new(pool).await;
-    let run = env.run("students.csv", &students(3)).await;
+    let run = env.run_undo("students.csv", &students(3)).await;
     let before = env.fingerprint(None).await;
     let audit = |env: &UploadEnv| {
         let pool = env.app.pool.clone();
@@ -279,14 +279,14 @@ async fn undo_previews_first_and_writes_nothing(pool: PgPool) {
 #[sqlx::test(migrations = "./migrations")]
 async fn undoing_an_undo_redoes(pool: PgPool) {
     let env = UploadEnv::new(pool).await;
-    env.run("students.csv", &students(4)).await;
+    env.run_undo("students.csv", &students(4)).await;
     let mut next = format!("{HEADER}\n");
     next += &row(1, "Anna", "HS", "10", "Inactive");
     next += &row(2, "Ann2", "HS", "9", "Active");
     next += &row(3, "Ann3", "HS", "9", "Active");
     next += "S9,s9@d.org,New,Kid,Student,HS,3,Active,\n";
     // S4 missing: archived.
-    let run = env.run("students.csv", &next).await;
+    let run = env.run_undo("students.csv", &next).await;
     assert_eq!(env.status(run).await["status"], "completed");
     let after_run = env.fingerprint(None).await;
 
@@ -316,7 +316,7 @@ async fn undoing_an_undo_redoes(pool: PgPool) {
 #[sqlx::test(migrations = "./migrations")]
 async fn undo_passes_the_mass_change_guard(pool: PgPool) {
     let env = UploadEnv::new(pool).await;
-    let run = env.run("students.csv", &students(30)).await;
+    let run = env.run_undo("students.csv", &students(30)).await;
     let before = env.fingerprint(None).await;
     let undo = env.press_undo(run, true).await;
     env.app.queue.drain().await.unwrap();
@@ -358,7 +358,7 @@ async fn undo_passes_the_mass_change_guard(pool: PgPool) {
 #[sqlx::test(migrations = "./migrations")]
 async fn undo_from_the_run_page_over_http(pool: PgPool) {
     let env = UploadEnv::new(pool).await;
-    let run = env.run("students.csv", &students(3)).await;
+    let run = env.run_undo("students.csv", &students(3)).await;
     let page = env.c.get(&format!("/uploads/{run}")).await;
     assert!(
         page.body
@@ -417,11 +417,11 @@ async fn undo_from_the_run_page_over_http(pool: PgPool) {
 #[sqlx::test(migrations = "./migrations")]
 async fn run_page_shows_old_and_new_values_and_the_changes_csv(pool: PgPool) {
     let env = UploadEnv::new(pool).await;
-    env.run("students.csv", &students(2)).await;
+    env.run_undo("students.csv", &students(2)).await;
     let mut next = format!("{HEADER}\n");
     next += "S1,s1@d.org,Ann1,=cmd|calc,Student,HS,10,Active,Secret-pass-1\n";
     next += &row(2, "Ann2", "HS", "9", "Active");
-    let run = env.run("students.csv", &next).await;
+    let run = env.run_undo("students.csv", &next).await;
     assert_eq!(env.status(run).await["counts"]["updated"], 1);
 
     let page = env.c.get(&format!("/uploads/{run}")).await;
@@ -435,7 +435,7 @@ async fn run_page_shows_old_and_new_values_and_the_changes_csv(pool: PgPool) {
 
     let r = env.c.get(&format!("/uploads/{run}/changes.csv")).await;
     assert_eq!(r.status, 200);
-    let s1 = env.guid("S1").await.to_string();
+    let s1 = env.guid_undo("S1").await.to_string();
     let rows: Vec<Vec<String>> = csv::Reader::from_reader(r.body.as_bytes())
         .records()
         .map(|r| r.unwrap().iter().map(str::to_string).collect())
@@ -502,7 +502,7 @@ async fn run_page_shows_old_and_new_values_and_the_changes_csv(pool: PgPool) {
 #[sqlx::test(migrations = "./migrations")]
 async fn cli_undo_prints_a_summary(pool: PgPool) {
     let env = UploadEnv::new(pool).await;
-    let run = env.run("students.csv", &students(3)).await;
+    let run = env.run_undo("students.csv", &students(3)).await;
     let db = env
         .app
         .pool

@@ -28,6 +28,7 @@ fn user(n: u128, username: &str) -> CurrentUser {
         source_key: None,
         portal_role: PortalRole::User,
         kept: Default::default(),
+        feed_password_mac: None,
     }
 }
 
