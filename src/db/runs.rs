@@ -351,6 +351,25 @@ pub async fn file_sources(db: impl PgExecutor<'_>, district_id: Uuid) -> sqlx::R
     .await
 }
 
+/// Runs of other file sources than `except` waiting in the district's queue (not dry runs),
+/// oldest first.
+pub async fn queued_files(
+    db: impl PgExecutor<'_>,
+    district_id: Uuid,
+    except: &str,
+) -> sqlx::Result<Vec<Run>> {
+    sqlx::query_as(&format!(
+        "SELECT {COLS} FROM runs
+         WHERE district_id = $1 AND status = 'queued' AND kind <> 'sync' AND source LIKE 'file:%'
+           AND source <> $2 AND NOT dry_run AND file_path IS NOT NULL
+         ORDER BY received_at, id"
+    ))
+    .bind(district_id)
+    .bind(except)
+    .fetch_all(db)
+    .await
+}
+
 /// The first rows whose user the run moved from another owner (any outcome).
 pub async fn moved_rows(
     db: impl PgExecutor<'_>,

@@ -30,9 +30,12 @@
 //!    the master CSV sent back as it is, under any name, is a no-op.
 //!    **Moves in either order**: a student moving into the adults file is moved by whichever
 //!    upload lists them first. Adults file first: moved, and the students file without them no
-//!    longer covers them (nobody archived). Students file first: it cannot know that the
-//!    adults file will list them, so the student is archived as missing from their owner, and
-//!    the adults file restores them (same GUID, memberships and history), marked moved.
+//!    longer covers them. Students file first with the adults file waiting in the queue behind
+//!    it (sent together: a script, the drop folder, two uploads in a row): the students file
+//!    leaves them to it ([`Rules::elsewhere`], rule 7) and the adults file moves them. Nobody
+//!    is archived on the way. Only when the students file has been applied before the adults
+//!    file even arrives can it not know: the student is archived as missing from their owner,
+//!    and the adults file restores them (same GUID, memberships and history), marked moved.
 //!    Going from two files to one and back never archives anyone: the new file takes every
 //!    user over before the old ones could miss them.
 //!    **Portal admins** (school and district admins; rule 4a) are managed in the portal, and
@@ -73,7 +76,10 @@
 //!    of this source, with [`Scope::District`] every non-archived user not owned by a roster
 //!    sync (file and manual users), with [`Scope::Patch`] nobody — that no accepted row
 //!    matched, that no failed row identifies, and that is not `prevent_archiving` and not a
-//!    portal admin, is archived. Users outside the scope are never touched.
+//!    portal admin, is archived. Users outside the scope are never touched. With
+//!    [`Scope::Source`], a user that a file of another source waiting in the district's queue
+//!    lists ([`Rules::elsewhere`]: by user_guid, custom_id or email) is left for that file to
+//!    move, not archived.
 //! 8. **New users**: GUID from [`Secrets`], username given or generated (`first.last`,
 //!    `first.last2`… unique against every current username and every username of this run),
 //!    a temporary password when the row has none, `prevent_archiving` false. A password the
@@ -105,7 +111,7 @@ mod username;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use serde::Serialize;
@@ -140,6 +146,37 @@ pub struct Rules {
     pub school_min: usize,
     /// Names for messages (the planner is pure: it is told them).
     pub names: Names,
+    /// Users that runs of other file sources, queued behind this one, list: a
+    /// [`Scope::Source`] sweep leaves them for those runs to move (rule 7).
+    pub elsewhere: Elsewhere,
+}
+
+/// Identifiers listed by the files of other sources waiting in the district's queue.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Elsewhere {
+    pub guids: HashSet<Uuid>,
+    pub custom_ids: HashSet<String>,
+    /// Lower-cased.
+    pub emails: HashSet<String>,
+}
+
+impl Elsewhere {
+    /// Does a waiting file list `user` (by any of their identifiers)?
+    pub fn lists(&self, user: &CurrentUser) -> bool {
+        self.guids.contains(&user.user_guid)
+            || user
+                .custom_id
+                .as_ref()
+                .is_some_and(|c| self.custom_ids.contains(c))
+            || user
+                .email
+                .as_ref()
+                .is_some_and(|e| self.emails.contains(&e.to_lowercase()))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.guids.is_empty() && self.custom_ids.is_empty() && self.emails.is_empty()
+    }
 }
 
 /// What the planner calls things an admin knows by name.
@@ -162,6 +199,7 @@ impl Default for Rules {
             school_pct: 50.0,
             school_min: 20,
             names: Names::default(),
+            elsewhere: Elsewhere::default(),
         }
     }
 }

@@ -551,6 +551,66 @@ async fn fail(
     })
 }
 
+/// The users that files of other sources, queued behind this run, list (SPEC §4: a student
+/// moving into the adults file is not archived by the students file uploaded just before it).
+/// A file that cannot be read lists nobody.
+async fn queued_elsewhere(pool: &PgPool, req: &RunRequest<'_>) -> Result<plan::Elsewhere> {
+    let mut out = plan::Elsewhere::default();
+    let queued = db::runs::queued_files(pool, req.district_id, &req.source.to_db()).await?;
+    if queued.is_empty() {
+        return Ok(out);
+    }
+    let schools: HashSet<String> = db::schools::external_ids(pool, req.district_id)
+        .await?
+        .into_iter()
+        .map(|(e, _)| e)
+        .collect();
+    let opts = ReadOptions::with_max_bytes(req.max_bytes);
+    for run in queued {
+        let Some(path) = run.file_path.as_deref().map(PathBuf::from) else {
+            continue;
+        };
+        let p = path.clone();
+        let Ok(Ok(headers)) = tokio::task::spawn_blocking(move || read_headers(&p, opts)).await?
+        else {
+            continue;
+        };
+        let saved = db::runs::saved_mapping(pool, req.district_id, &headers::signature(&headers))
+            .await?
+            .and_then(|v| serde_json::from_value::<SavedMapping>(v).ok());
+        let options: RunOptions = serde_json::from_value(run.options.clone()).unwrap_or_default();
+        let schools = schools.clone();
+        let prepared = tokio::task::spawn_blocking(move || {
+            prepare(
+                &path,
+                opts,
+                saved.as_ref(),
+                &options,
+                &schools,
+                &Progress::default(),
+            )
+        })
+        .await?;
+        let Ok(Ok(prepared)) = prepared else {
+            continue;
+        };
+        for first in &prepared.rows.first {
+            if let First::Accepted(keys) = first {
+                if let Some(g) = keys.user_guid {
+                    out.guids.insert(g);
+                }
+                if let Some(c) = keys.custom_id.as_deref().filter(|c| !c.trim().is_empty()) {
+                    out.custom_ids.insert(c.to_string());
+                }
+                if let Some(e) = keys.email.as_deref().filter(|e| !e.trim().is_empty()) {
+                    out.emails.insert(e.to_lowercase());
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Plan typed rows against the district and apply them (shared by files and syncs).
 pub async fn apply_rows(
     pool: &PgPool,
@@ -571,7 +631,12 @@ pub async fn apply_rows(
             .map(|s| (s.external_id, s.name))
             .collect(),
     };
+    let elsewhere = match (&req.source, scope) {
+        (Source::File(_), Scope::Source) => queued_elsewhere(pool, req).await?,
+        _ => plan::Elsewhere::default(),
+    };
     let rules = Rules {
+        elsewhere,
         archive_pct: district.guard_archive_pct,
         archive_min: district.guard_archive_min.max(0) as usize,
         update_pct: district.guard_update_pct,

@@ -214,23 +214,50 @@ async fn a_student_moves_to_the_adults_file_in_either_order(pool: PgPool) {
     assert_eq!(env.archived_users().await, 0);
     assert_eq!(env.guid_sources("S1").await, s1);
 
-    // Order B — the students file first: it cannot know that the adults file will list S2,
-    // so S2 is archived as missing from their owner; the adults file then restores them with
-    // the same GUID, memberships and history, marked moved (see the notes: a known limit).
-    let s = env.run_sources("students.csv", &students([3])).await;
-    assert_eq!(counts(&s), (0, 1, 0, 1, 0));
+    // Order B — the students file first, the adults file waiting behind it (sent together,
+    // as a script or the drop folder does): the students file leaves S2 to the adults file,
+    // which moves them. Nobody is archived on the way.
+    let (students_run, adults_run) = {
+        let mut adults = adults.clone();
+        adults.push(student_as_staff(2));
+        (
+            env.upload("students.csv", &file(&students([3]))).await,
+            env.upload("adults.csv", &file(&adults)).await,
+        )
+    };
+    assert_eq!(env.app.queue.drain().await.unwrap(), 2);
+    let s = env.status(students_run).await;
+    assert_eq!(
+        counts(&s),
+        (0, 1, 0, 0, 0),
+        "S2 left to the adults file: {s}"
+    );
+    let s = env.status(adults_run).await;
+    assert_eq!(counts(&s), (0, 4, 1, 0, 0), "{s}");
+    assert_eq!(env.owner("S2").await, ("file:adults.csv".into(), false));
+    assert_eq!(env.guid_sources("S2").await, s2);
+    assert_eq!(env.archived_users().await, 0);
+
+    // Order B, one upload finished before the next is sent: the students file cannot know
+    // that the adults file will list S3, so S3 is archived as missing from their owner; the
+    // adults file then restores them with the same GUID, memberships and history, marked
+    // moved (a known limit, in the notes).
+    let s3 = env.guid_sources("S3").await;
+    let s = env.run_sources("students.csv", &students([4])).await;
+    assert_eq!(counts(&s), (1, 0, 0, 1, 0));
     adults.push(student_as_staff(2));
+    adults.push(student_as_staff(3));
     let s = env.run_sources("adults.csv", &adults).await;
     assert_eq!(s["status"], "completed", "{s}");
     assert_eq!(s["counts"]["restored"], 1);
     assert_eq!(s["counts"]["moved"], 1);
-    assert_eq!(env.owner("S2").await, ("file:adults.csv".into(), false));
-    assert_eq!(env.guid_sources("S2").await, s2, "same GUID");
+    assert_eq!(env.owner("S3").await, ("file:adults.csv".into(), false));
+    assert_eq!(env.guid_sources("S3").await, s3, "same GUID");
     let memberships: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM user_schools WHERE district_id = $1 AND user_id = $2",
     )
     .bind(env.district.id)
-    .bind(s2)
+    .bind(s3)
     .fetch_one(&env.app.pool)
     .await
     .unwrap();
@@ -239,7 +266,7 @@ async fn a_student_moves_to_the_adults_file_in_either_order(pool: PgPool) {
         "SELECT action FROM audit_log WHERE district_id = $1 AND entity_id = $2 ORDER BY at, id",
     )
     .bind(env.district.id)
-    .bind(s2)
+    .bind(s3)
     .fetch_all(&env.app.pool)
     .await
     .unwrap();

@@ -12,7 +12,7 @@ use crate::domain::{CurrentUser, Field, Grade, IncomingUser, Scope, Source};
 use super::index::{Index, fold_case, nonblank};
 use super::merge::{merge, overridden, ownership, school_set, sync_label};
 use super::username;
-use super::{MatchedBy, NewUser, Outcome, RowFail, RowPlan, Rules, Secrets};
+use super::{Elsewhere, MatchedBy, NewUser, Outcome, RowFail, RowPlan, Rules, Secrets};
 
 /// What the run knows about each current user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,6 +119,7 @@ pub(super) struct Planner<'a> {
     source: &'a Source,
     scope: Scope,
     sync_names: &'a HashMap<Uuid, String>,
+    elsewhere: &'a Elsewhere,
     marks: Vec<Mark>,
     claims: Claims,
     usernames: username::Generator,
@@ -138,6 +139,7 @@ impl<'a> Planner<'a> {
             source,
             scope: rules.scope,
             sync_names: &rules.names.syncs,
+            elsewhere: &rules.elsewhere,
             marks: vec![Mark::Free; users.len()],
             claims: Claims::default(),
             usernames: username::Generator::default(),
@@ -685,11 +687,13 @@ impl<'a> Planner<'a> {
                 continue;
             }
             scope_total += 1;
-            // Portal admins are never archived by a feed (rule 7).
+            // Portal admins are never archived by a feed (rule 7), nor users that a file of
+            // another source waiting in the queue lists (it moves them next).
             if scope != Scope::Patch
                 && !u.prevent_archiving
                 && !u.portal_role.is_admin()
                 && *mark == Mark::Free
+                && !(scope == Scope::Source && self.elsewhere.lists(u))
             {
                 archived[i] = true;
             }

@@ -2058,3 +2058,37 @@ fn per_school_guard_counts_a_user_in_several_schools_in_each() {
         review.reason
     );
 }
+
+#[test]
+fn a_user_listed_by_a_waiting_file_of_another_source_is_not_archived() {
+    let mut no_custom_id = student(3);
+    no_custom_id.custom_id = None;
+    let current = vec![student(1), student(2), no_custom_id, student(4)];
+    let rules = Rules {
+        elsewhere: Elsewhere {
+            custom_ids: ["S1".to_string()].into(),
+            emails: ["s3@d.org".to_string()].into(),
+            ..Elsewhere::default()
+        },
+        ..Rules::default()
+    };
+    let p = run_with(
+        &current,
+        ok(vec![row_for(&current[1], 2)]),
+        &students(),
+        &rules,
+    );
+    assert_eq!(p.archive, vec![g(4)], "only S4 is missing from every file");
+    // A district-scope file lists everyone itself: the queue does not change its sweep.
+    let district = Rules {
+        scope: Scope::District,
+        ..rules
+    };
+    let p = run_with(
+        &current,
+        ok(vec![row_for(&current[1], 2)]),
+        &students(),
+        &district,
+    );
+    assert_eq!(p.archive, vec![g(1), g(3), g(4)]);
+}
