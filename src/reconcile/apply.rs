@@ -507,6 +507,14 @@ fn hash_in_parallel(
     })
 }
 
+fn opt(s: &Option<String>) -> &str {
+    s.as_deref().unwrap_or("")
+}
+
+fn bool_cell(b: bool) -> &'static str {
+    if b { "true" } else { "false" }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -576,12 +584,4 @@ mod tests {
         let err = hash_in_parallel(given, panicking_hash).unwrap_err();
         assert!(err.to_string().contains("panicked"), "{err}");
     }
-}
-
-fn opt(s: &Option<String>) -> &str {
-    s.as_deref().unwrap_or("")
-}
-
-fn bool_cell(b: bool) -> &'static str {
-    if b { "true" } else { "false" }
 }
