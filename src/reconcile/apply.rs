@@ -520,6 +520,14 @@ fn hash_in_parallel(
     })
 }
 
+fn opt(s: &Option<String>) -> &str {
+    s.as_deref().unwrap_or("")
+}
+
+fn bool_cell(b: bool) -> &'static str {
+    if b { "true" } else { "false" }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -543,18 +551,50 @@ mod tests {
         assert_eq!(out[&2], "h:pw-long-enough");
     }
 
+    /// What given passwords cost (not a check; prints a figure): hash `N` passwords with the
+    /// production argon2id parameters the way a run does, and extrapolate to 100,000.
+    /// `ROLLCALL_HASH_N=500 scripts/test --lib measure_given_password_hashing --run-ignored only --no-capture`
+    #[test]
+    #[ignore = "a measurement, run by hand"]
+    fn measure_given_password_hashing() {
+        let n: usize = std::env::var("ROLLCALL_HASH_N")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(500);
+        let passwords: Vec<String> = (0..n).map(|i| format!("Given-Password-{i}")).collect();
+        let given: Vec<(u64, &str)> = passwords
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (i as u64 + 2, p.as_str()))
+            .collect();
+        // CPU time as well as wall time: on a shared machine the wall clock also measures
+        // the neighbours; CPU seconds per hash are the cost itself.
+        let cpu = || {
+            let u =
+                nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF).unwrap();
+            let t = |tv: nix::sys::time::TimeVal| tv.tv_sec() as f64 + tv.tv_usec() as f64 / 1e6;
+            t(u.user_time()) + t(u.system_time())
+        };
+        let (started, cpu0) = (std::time::Instant::now(), cpu());
+        let out = hash_in_parallel(given, auth::hash_password).unwrap();
+        let (took, cpu_s) = (started.elapsed(), cpu() - cpu0);
+        assert_eq!(out.len(), n);
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let cpu_ms = cpu_s * 1000.0 / n as f64;
+        println!(
+            "hashed {n} given passwords in {took:.2?} wall on {threads} threads ({:.0} s per 100,000 \
+             at this wall rate); {cpu_ms:.1} ms CPU each, so 100,000 cost {:.0} CPU-seconds: about \
+             {:.1} min on {threads} idle cores",
+            took.as_secs_f64() * 100_000.0 / n as f64,
+            cpu_ms * 100.0,
+            cpu_ms * 100.0 / threads as f64 / 60.0
+        );
+    }
+
     #[test]
     fn a_panicking_hashing_thread_fails_the_run() {
         let given = vec![(2, "boom"), (3, "fine-password"), (4, "boom"), (5, "other")];
         let err = hash_in_parallel(given, panicking_hash).unwrap_err();
         assert!(err.to_string().contains("panicked"), "{err}");
     }
-}
-
-fn opt(s: &Option<String>) -> &str {
-    s.as_deref().unwrap_or("")
-}
-
-fn bool_cell(b: bool) -> &'static str {
-    if b { "true" } else { "false" }
 }

@@ -59,8 +59,8 @@
 //!    [`RowPlan::kept`] lists the kept fields the row would otherwise have changed. A row that
 //!    differs only in kept fields is Unchanged (it writes nothing). A role change the feed
 //!    makes still clears a kept `grade`/`position` that no longer applies.
-//! 6a. **Passwords** (SPEC §4, "Passwords in files"): a blank or absent `password` leaves the
-//!    user's password. A non-blank one is fingerprinted with
+//!    **Passwords** (rule 6a; SPEC §4, "Passwords in files"): a blank or absent `password`
+//!    leaves the user's password. A non-blank one is fingerprinted with
 //!    [`Secrets::password_fingerprint`] (user GUID + password); equal to
 //!    [`CurrentUser::feed_password_mac`] (the feed gave this password last time) it changes
 //!    nothing, so the same file again is a no-op. Otherwise it is an error naming the

@@ -2091,4 +2091,55 @@ fn a_user_listed_by_a_waiting_file_of_another_source_is_not_archived() {
         &district,
     );
     assert_eq!(p.archive, vec![g(1), g(3), g(4)]);
+// ---------------------------------------------------------------- kept fields and passwords
+
+/// Rule 6: kept fields hold against roster syncs too ("locked against feeds").
+#[test]
+fn a_kept_field_holds_against_a_sync() {
+    let mut u = student(1);
+    u.source = sync();
+    u.first_name = "Annie".into();
+    u.kept = [Field::FirstName].into_iter().collect();
+    let current = [u];
+    let mut r = row_for(&current[0], 2);
+    r.first_name = "Ann".into();
+    r.grade = grade("10");
+    let p = run(&current, vec![r], &sync());
+    assert_eq!(outcome(&p, 2), &updated(&["grade"]));
+    assert_eq!(p.rows[0].kept, vec!["first_name"]);
+    assert_eq!(p.rows[0].write.as_deref().unwrap().first_name, "Annie");
+}
+
+/// Rule 6 (documented): a role change the feed makes still clears a kept grade that no
+/// longer applies; the grade is then a change, not a kept field.
+#[test]
+fn a_role_change_clears_a_kept_grade() {
+    let mut u = student(1);
+    u.grade = grade("10");
+    u.kept = [Field::Grade].into_iter().collect();
+    let current = [u];
+    let mut r = row_for(&current[0], 2);
+    r.role = Role::Teacher;
+    r.grade = Grade::UNSPECIFIED;
+    let p = run(&current, vec![r], &students());
+    assert_eq!(outcome(&p, 2), &updated(&["role", "grade"]));
+    assert!(p.rows[0].kept.is_empty());
+}
+
+/// Rule 6a: a file that edits a sync-owned user in place (the master CSV) may not set their
+/// password; the same row without a password is simply unchanged.
+#[test]
+fn a_file_cannot_set_a_sync_owned_users_password() {
+    let mut u = student(1);
+    u.source = sync();
+    let current = [u];
+    let mut r = row_for(&current[0], 2);
+    r.user_guid = Some(g(1));
+    let master = Source::File("master.csv".into());
+    let p = run(&current, vec![r.clone()], &master);
+    assert_eq!(outcome(&p, 2), &Outcome::Unchanged);
+    r.password = Some("long-enough-pw".into());
+    let p = run(&current, vec![r], &master);
+    assert!(error(&p, 2).contains("provisioned by a roster sync"));
+    assert!(p.rows[0].write.is_none());
 }
