@@ -2091,6 +2091,8 @@ fn a_user_listed_by_a_waiting_file_of_another_source_is_not_archived() {
         &district,
     );
     assert_eq!(p.archive, vec![g(1), g(3), g(4)]);
+}
+
 // ---------------------------------------------------------------- kept fields and passwords
 
 /// Rule 6: kept fields hold against roster syncs too ("locked against feeds").
@@ -2127,7 +2129,7 @@ fn a_role_change_clears_a_kept_grade() {
 }
 
 /// Rule 6a: a file that edits a sync-owned user in place (the master CSV) may not set their
-/// password; the same row without a password is simply unchanged.
+/// password; the same row without a password is skipped (not the file's to change).
 #[test]
 fn a_file_cannot_set_a_sync_owned_users_password() {
     let mut u = student(1);
@@ -2137,9 +2139,9 @@ fn a_file_cannot_set_a_sync_owned_users_password() {
     r.user_guid = Some(g(1));
     let master = Source::File("master.csv".into());
     let p = run(&current, vec![r.clone()], &master);
-    assert_eq!(outcome(&p, 2), &Outcome::Unchanged);
+    assert_eq!(outcome(&p, 2), &Outcome::Skipped);
     r.password = Some("long-enough-pw".into());
     let p = run(&current, vec![r], &master);
-    assert!(error(&p, 2).contains("provisioned by a roster sync"));
+    assert!(error(&p, 2).contains("provisioned by roster sync"));
     assert!(p.rows[0].write.is_none());
 }
