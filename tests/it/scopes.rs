@@ -603,6 +603,16 @@ async fn scope_is_accepted_on_every_way_in(pool: PgPool) {
         .await
         .unwrap();
     assert!(dry, "dry_run=yes reads as it does on every way in");
+    let status: serde_json::Value = reqwest::Client::new()
+        .get(env.app.url(&format!("/api/v1/uploads/{id}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["scope"], "patch", "{status}");
     env.app.queue.drain().await.unwrap();
 
     // The command line's `--scope` (the real binary against this test's database).
