@@ -408,6 +408,7 @@ pub fn status_body(run: &db::runs::Run) -> serde_json::Value {
         "finished": !view.in_progress() && run.status != "needs_mapping",
         "file_name": run.file_name,
         "source": view.source_key(),
+        "scope": view.scope().map(|s| s.as_str()),
         "dry_run": run.dry_run,
         "applied": view.applied(),
         "progress": { "done": run.done_rows, "total": run.total_rows, "percent": view.percent() },

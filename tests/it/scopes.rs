@@ -262,11 +262,13 @@ async fn error_file_rows_carry_the_matched_users_guid(pool: PgPool) {
     let (g2, u2) = guid_of(&env, "S2").await;
     let (g3, u3) = guid_of(&env, "S3").await;
 
-    // S2: a bad grade (validation); S3: an email another user holds (the planner); S4: new.
+    // S2: a bad grade (validation); S3: an email another user (the admin) holds (the
+    // planner); S4: a new user with a bad grade.
+    let admin = &env.district.admin_email;
     let file = format!(
         "{HEADER}\nS1,s1@d.org,Ann1,Lee,Student,HS,9,Active,\n\
          S2,s2@d.org,Ann2,Lee,Student,HS,13,Active,\n\
-         S3,s1@d.org,Ann3,Lee,Student,HS,9,Active,\n\
+         S3,{admin},Ann3,Lee,Student,HS,9,Active,\n\
          S4,s4@d.org,Di,Ono,Student,HS,77,Active,\n"
     );
     let id = env.upload("students.csv", &file).await;
@@ -304,7 +306,7 @@ async fn error_file_rows_carry_the_matched_users_guid(pool: PgPool) {
         .unwrap()
         .replace(",13,", ",10,")
         .replace(",77,", ",8,")
-        .replace("S3,s1@d.org", "S3,s3@d.org");
+        .replace(&format!("S3,{admin}"), "S3,s3@d.org");
     let id = env.upload(&name, &fixed).await;
     env.app.queue.drain().await.unwrap();
     let s = env.status(id).await;
@@ -601,6 +603,16 @@ async fn scope_is_accepted_on_every_way_in(pool: PgPool) {
         .await
         .unwrap();
     assert!(dry, "dry_run=yes reads as it does on every way in");
+    let status: serde_json::Value = reqwest::Client::new()
+        .get(env.app.url(&format!("/api/v1/uploads/{id}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["scope"], "patch", "{status}");
     env.app.queue.drain().await.unwrap();
 
     // The command line's `--scope` (the real binary against this test's database).
