@@ -566,3 +566,74 @@ async fn cli_undo_prints_a_summary(pool: PgPool) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[sqlx::test(migrations = "./migrations")]
+async fn a_sync_run_is_undone_like_an_upload(pool: PgPool) {
+    let env = UploadEnv::new(pool).await;
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let dir = std::path::Path::new("../shared/test-data/edfi-lms-toolkit/oneroster-1.1");
+    for name in ["manifest.csv", "orgs.csv", "users.csv"] {
+        zip.start_file(name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        std::io::Write::write_all(&mut zip, &std::fs::read(dir.join(name)).unwrap()).unwrap();
+    }
+    let r = env
+        .c
+        .post_file(
+            "/uploads",
+            "oneroster.zip",
+            zip.finish().unwrap().into_inner(),
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    env.app.queue.drain().await.unwrap();
+    let (run, kind, source): (Uuid, String, String) = sqlx::query_as(
+        "SELECT id, kind, source FROM runs WHERE district_id = $1 ORDER BY received_at DESC LIMIT 1",
+    )
+    .bind(env.district.id)
+    .fetch_one(&env.app.pool)
+    .await
+    .unwrap();
+    assert_eq!(kind, "sync");
+    let s = env.status(run).await;
+    assert_eq!(s["counts"]["created"], 10, "{s}");
+
+    // Ten of ten users: the guard stops it; approved, the sync's users are archived.
+    let stopped = env.undo_now(run, false).await;
+    assert_eq!(stopped.summary.status, "needs_review");
+    let undo = undo_run::undo_now(
+        &env.app.pool,
+        &env.app.clock,
+        env.district.id,
+        run,
+        false,
+        true,
+    )
+    .await;
+    assert!(
+        undo.as_ref()
+            .is_err_and(|e| e.to_string().contains("on its way")),
+        "one undo at a time: {undo:?}"
+    );
+    let r = env
+        .c
+        .post(&format!("/uploads/{}/approve", stopped.summary.run_id), &[])
+        .await;
+    assert_eq!(r.status, 303);
+    env.app.queue.drain().await.unwrap();
+    let s = env.status(stopped.summary.run_id).await;
+    assert_eq!(
+        (s["status"].as_str(), s["counts"]["archived"].as_i64()),
+        (Some("completed"), Some(10)),
+        "{s}"
+    );
+    let live: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM users WHERE district_id = $1 AND source = $2 AND archived_at IS NULL",
+    )
+    .bind(env.district.id)
+    .bind(&source)
+    .fetch_one(&env.app.pool)
+    .await
+    .unwrap();
+    assert_eq!(live, 0);
+}

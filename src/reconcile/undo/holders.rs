@@ -1,0 +1,58 @@
+//! Who holds the identifiers an undo wants to take back (rule 5 of `reconcile::undo`).
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::Group;
+use crate::domain::CurrentUser;
+
+/// Who holds the identifiers an undo wants back (only those: a district of a million users
+/// is scanned once, not indexed).
+pub(super) struct Holders {
+    by_value: HashMap<(&'static str, String), (Uuid, String)>,
+}
+
+const KEYS: [&str; 3] = ["custom_id", "email", "username"];
+
+impl Holders {
+    pub(super) fn find(current: &[CurrentUser], groups: &[Group]) -> Holders {
+        // custom_id as is; email and username lower-cased.
+        let mut wanted: [HashSet<String>; 3] = Default::default();
+        for g in groups.iter().filter(|g| !g.created && !g.changed_since) {
+            for (i, field) in KEYS.iter().enumerate() {
+                if let Some(Value::String(v)) = g.before.get(*field)
+                    && !v.is_empty()
+                {
+                    wanted[i].insert(if i == 0 { v.clone() } else { v.to_lowercase() });
+                }
+            }
+        }
+        let mut by_value = HashMap::new();
+        if wanted.iter().any(|w| !w.is_empty()) {
+            for u in current {
+                let email = u.email.as_deref().map(str::to_lowercase);
+                let username = (!wanted[2].is_empty()).then(|| u.username.to_lowercase());
+                let values = [
+                    u.custom_id.as_deref(),
+                    email.as_deref(),
+                    username.as_deref(),
+                ];
+                for (i, value) in values.into_iter().enumerate() {
+                    if let Some(v) = value
+                        && wanted[i].contains(v)
+                    {
+                        by_value
+                            .insert((KEYS[i], v.to_string()), (u.user_guid, u.username.clone()));
+                    }
+                }
+            }
+        }
+        Holders { by_value }
+    }
+
+    pub(super) fn get(&self, key: &(&'static str, String)) -> Option<&(Uuid, String)> {
+        self.by_value.get(key)
+    }
+}
