@@ -335,8 +335,10 @@ pub async fn show(
         ),
         ("unchanged", "Unchanged", "Unchanged"),
     ] {
-        if outcome == "archived" && run.kind == "undo" {
-            continue; // an undo's archives are the users listed below, not a provider's
+        if matches!(outcome, "archived" | "skipped") && run.kind == "undo" {
+            // An undo's archives are the users listed below, not a provider's, and its
+            // skipped rows are the users it left, listed with who changed them.
+            continue;
         }
         let label = if applied { done } else { would };
         let rows =

@@ -833,13 +833,7 @@ async fn cli_writes_the_error_and_completed_files(pool: PgPool) {
     assert!(errors.contains("S2,s2@d.org,Ann2,Lee,Student,HS,13,,Active,\"line 3, column \"\"grade\"\": grade \"\"13\"\""), "{errors}");
     let completed = std::fs::read_to_string(completed).unwrap();
     assert_eq!(completed.lines().count(), 3);
-    assert!(
-        completed
-            .lines()
-            .next()
-            .unwrap()
-            .ends_with(
-                "user_guid,username,outcome,temporary_password,matched_by,previous_source,kept"
-            )
-    );
+    assert!(completed.lines().next().unwrap().ends_with(
+        "user_guid,username,outcome,temporary_password,matched_by,previous_source,kept"
+    ));
 }

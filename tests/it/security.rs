@@ -114,6 +114,8 @@ fn body(route: &RouteInfo) -> Body {
             ("version", "1"),
         ]),
         "/users/{guid}/status" => form(&[("status", "inactive")]),
+        "/users/{guid}/owner" => form(&[("owner", "manual")]),
+        "/users/{guid}/kept/release" => form(&[("field", "all")]),
         "/users/{guid}/archive" | "/users/{guid}/restore" | "/users/{guid}/password" => form(&[]),
         "/syncs" | "/syncs/{id}" => form(&[("kind", "oneroster_csv"), ("name", "Hacked")]),
         "/syncs/{id}/test" | "/syncs/{id}/run" | "/syncs/{id}/delete" => form(&[]),

@@ -417,7 +417,10 @@ async fn per_school_guard_trips_on_one_emptied_school_inside_a_full_file(pool: P
         .map(student)
         .chain((401..=425).map(|n| student_at(n, "E1")))
         .collect();
-    assert_eq!(env.run_sources("students.csv", &full).await["status"], "completed");
+    assert_eq!(
+        env.run_sources("students.csv", &full).await["status"],
+        "completed"
+    );
 
     // 20 of Lincoln's 25 students missing: 5% of the file, 80% of the school.
     let emptied: Vec<String> = full[..405].to_vec();
