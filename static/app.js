@@ -45,7 +45,7 @@ document.addEventListener("submit", function (e) {
           if (s.finished) { window.location.reload(); return; }
           el.querySelectorAll("[data-field=bar]").forEach(function (b) { b.value = s.progress.percent; });
           el.querySelectorAll("[data-field=rows]").forEach(function (t) {
-            t.textContent = s.progress.done + " / " + s.progress.total;
+            t.textContent = s.progress.text;
           });
           el.querySelectorAll("[data-field=status]").forEach(function (t) { t.textContent = s.status_label; });
           if (el.id === "run-status") { el.textContent = s.status_label; }

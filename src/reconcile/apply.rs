@@ -15,6 +15,7 @@ use serde_json::{Map, Value, json};
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
@@ -62,6 +63,8 @@ pub struct Writes {
     /// argon2id hashes of passwords the feed gave (for created users, and for existing users
     /// whose feed password changed), by line (slow: computed up front, in parallel).
     given: HashMap<u64, String>,
+    /// Plan rows encoded so far, over every part (the progress bar's "applying" count).
+    encoded: Option<Arc<AtomicU64>>,
 }
 
 /// Rows per encoded chunk.
@@ -111,7 +114,13 @@ impl Writes {
             schools,
             before,
             given,
+            encoded: None,
         })
+    }
+
+    /// Count every plan row encoded, whatever the part, into `counter` (the run's progress).
+    pub fn count_encoded_into(&mut self, counter: Arc<AtomicU64>) {
+        self.encoded = Some(counter);
     }
 
     /// Rows written to `part` (0 for the user tables when nothing is applied).
@@ -163,6 +172,9 @@ impl Writes {
         (0..n.div_ceil(CHUNK_ROWS)).filter_map(move |i| {
             let mut out = Vec::new();
             let range = i * CHUNK_ROWS..((i + 1) * CHUNK_ROWS).min(n);
+            if let Some(counter) = &this.encoded {
+                counter.fetch_add(range.len() as u64, Ordering::Relaxed);
+            }
             match this.encode(part, range, &mut out) {
                 Ok(()) if out.is_empty() => None,
                 Ok(()) => Some(Ok(out)),

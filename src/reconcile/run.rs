@@ -22,10 +22,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use uuid::Uuid;
 
 /// How far a run has got, shared with whoever shows it (the job queue writes it to the run
-/// every half second).
+/// every half second). `done` of `total` counts, by phase: rows read; (planning: all of
+/// them); plan rows written, once per table written (users, memberships, audit, changes,
+/// run results — so applying a 30,000-row file counts up to 150,000 when every part is
+/// written).
 #[derive(Debug, Default)]
 pub struct Progress {
-    pub done: AtomicU64,
+    pub done: Arc<AtomicU64>,
     pub total: AtomicU64,
     /// 0 reading, 1 planning, 2 applying, 3 waiting for the district's lock.
     pub phase: AtomicU64,
@@ -687,11 +690,12 @@ pub async fn apply_rows(
             .collect();
     let t1 = std::time::Instant::now();
     let mut secrets = RandomSecrets(req.password_key.clone());
+    let encoded = req.progress.done.clone();
     let writes = tokio::task::spawn_blocking(move || {
         let mut plan = rows.plan(&current, &source, &rules, &mut secrets)?;
         review_district_scope(&mut plan, &rules);
         let applied = apply_now && plan.review.is_none();
-        apply::Writes::new(
+        let mut writes = apply::Writes::new(
             plan,
             current,
             applied,
@@ -700,9 +704,21 @@ pub async fn apply_rows(
             now,
             actor,
             schools,
-        )
+        )?;
+        writes.count_encoded_into(encoded);
+        anyhow::Ok(writes)
     })
     .await??;
+    // Applying: every part written passes over every plan row once.
+    let parts = if writes.applied {
+        4 + u64::from(writes.count(Part::Changes) > 0)
+    } else {
+        1
+    };
+    req.progress.done.store(0, Ordering::Relaxed);
+    req.progress
+        .total
+        .store(parts * writes.plan.rows.len() as u64, Ordering::Relaxed);
     let writes = Arc::new(writes);
     let plan = &writes.plan;
 

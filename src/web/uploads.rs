@@ -43,15 +43,42 @@ impl RunView {
     pub fn in_progress(&self) -> bool {
         matches!(self.run.status.as_str(), "queued" | "in_progress")
     }
+    /// The bar covers the whole run: reading the file (to 45%), planning (45–50%), and
+    /// writing (50–100%, counted in plan rows written; see `run::Progress`).
     pub fn percent(&self) -> i64 {
         let r = &self.run;
         if r.status != "in_progress" {
             return if self.in_progress() { 0 } else { 100 };
         }
-        if r.total_rows <= 0 {
-            0
-        } else {
-            (r.done_rows as i64 * 100 / r.total_rows as i64).clamp(0, 100)
+        let share = |of: i64| {
+            if r.total_rows <= 0 {
+                0
+            } else {
+                (r.done_rows as i64 * of / r.total_rows as i64).clamp(0, of)
+            }
+        };
+        match r.phase.as_deref() {
+            Some("applying") => 50 + share(50),
+            Some("planning") => 45,
+            Some("waiting") | None => 0,
+            _ => share(45),
+        }
+    }
+    /// What the run is doing, for the progress line: the phase and its count.
+    pub fn progress_text(&self) -> String {
+        let r = &self.run;
+        if r.status == "queued" {
+            return "Queued".into();
+        }
+        if r.status != "in_progress" {
+            return format!("{} rows", r.total_rows);
+        }
+        match r.phase.as_deref() {
+            Some("waiting") => "Waiting for another run of this district".into(),
+            Some("planning") => format!("Planning {} rows", r.total_rows),
+            Some("applying") => format!("Applying: {}% written", (self.percent() - 50) * 2),
+            Some(_) => format!("Reading: {} of about {} rows", r.done_rows, r.total_rows),
+            None => "Starting".into(),
         }
     }
     pub fn source_key(&self) -> String {
@@ -413,7 +440,10 @@ pub fn status_body(run: &db::runs::Run) -> serde_json::Value {
         "scope": view.scope().map(|s| s.as_str()),
         "dry_run": run.dry_run,
         "applied": view.applied(),
-        "progress": { "done": run.done_rows, "total": run.total_rows, "percent": view.percent() },
+        "progress": {
+            "done": run.done_rows, "total": run.total_rows, "percent": view.percent(),
+            "phase": run.phase, "text": view.progress_text(),
+        },
         "counts": {
             "created": run.created, "updated": run.updated, "unchanged": run.unchanged,
             "restored": run.restored, "archived": run.archived, "errors": run.errors,

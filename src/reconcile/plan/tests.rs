@@ -2145,3 +2145,51 @@ fn a_file_cannot_set_a_sync_owned_users_password() {
     assert!(error(&p, 2).contains("provisioned by roster sync"));
     assert!(p.rows[0].write.is_none());
 }
+
+// ---------------------------------------------------------------- progress (issue 13, item 8)
+
+/// The progress bar's "applying" phase counts plan rows as they are written: every part a
+/// run writes passes over every row once, so a 10,000-row create that writes users,
+/// memberships, audit and results counts 40,000, over several chunks.
+#[test]
+fn applying_counts_every_row_of_every_part_written() {
+    use crate::reconcile::apply::{Actor, Part, Writes};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    let rows: Vec<IncomingUser> = (0..10_000).map(|n| new_row(n, n as u64 + 2)).collect();
+    let p = run(&[], rows, &students());
+    assert_eq!(p.counts.created, 10_000);
+    let actor = Actor {
+        kind: "cli".into(),
+        id: None,
+        label: "test".into(),
+    };
+    let mut writes = Writes::new(
+        p,
+        Vec::new(),
+        true,
+        g(1),
+        g(2),
+        time::OffsetDateTime::UNIX_EPOCH,
+        actor,
+        [("HS".to_string(), g(3))].into(),
+    )
+    .unwrap();
+    let counter = Arc::new(AtomicU64::new(0));
+    writes.count_encoded_into(counter.clone());
+    let writes = Arc::new(writes);
+    assert_eq!(writes.count(Part::Changes), 0);
+    let mut seen = Vec::new();
+    for part in [
+        Part::NewUsers,
+        Part::NewMemberships,
+        Part::NewAudit,
+        Part::Results,
+    ] {
+        let chunks: Vec<_> = writes.chunks(part).collect::<Result<_, _>>().unwrap();
+        assert!(chunks.len() > 1, "{part:?} is written in several chunks");
+        seen.push(counter.load(Ordering::Relaxed));
+    }
+    assert_eq!(seen, vec![10_000, 20_000, 30_000, 40_000]);
+}
