@@ -983,6 +983,7 @@ async fn seed_source_workflows_work_end_to_end_in_chromium(pool: PgPool) {
     b.click(&format!("form[action='/uploads/{master_run}/undo'] button"))
         .await;
     let preview = b.wait_for_new_run(Some(master_run)).await;
+    b.wait_for_status("Completed").await;
     b.wait_for_text("Undo preview: nothing has been changed")
         .await;
     b.wait_for_text("Apply undo").await;
@@ -1008,6 +1009,15 @@ async fn seed_source_workflows_work_end_to_end_in_chromium(pool: PgPool) {
         .await
         .unwrap();
     assert_eq!(kind, "undo");
+    let s2 = user_id(&pool, d.id, "S2").await;
+    let owner = b.owner_card(s2).await;
+    assert!(owner.contains("all.csv"), "back with their owner: {owner}");
+    assert!(
+        b.c.find(Locator::Css(&format!("form[action='/users/{s2}/archive']")))
+            .await
+            .is_ok(),
+        "S2's page offers Archive, not Restore"
+    );
     b.goto(&format!("/uploads/{master_run}")).await;
     b.wait_for_text("Undone by").await;
     steps.push("undo from the run page: preview, apply, the 2 users back");
