@@ -536,3 +536,498 @@ impl Browser {
         self.wait_for_text("Sign in").await;
     }
 }
+
+// ---- Issue 13: the seeds' source workflows (003, 004) through the real pages. ----
+
+const HEADER13: &str =
+    "custom_id,email,first_name,last_name,role,school_external_id,grade,status\n";
+
+fn student(i: u32, school: &str, grade: &str) -> String {
+    format!("S{i},s{i}@d.org,Student{i},Lovelace,Student,{school},{grade},Active\n")
+}
+
+fn strip_bom(s: &str) -> &str {
+    s.strip_prefix('\u{feff}').unwrap_or(s)
+}
+
+impl Browser {
+    /// Chooses `path` in the upload form's file input (Chromium reads it from disk).
+    async fn choose_file(&self, path: &str) {
+        self.goto("/uploads").await;
+        let input = self.c.find(Locator::Css("input[type=file]")).await.unwrap();
+        input.send_keys(path).await.unwrap();
+    }
+
+    /// Submits the upload form and waits for the run page it redirects to; the run's id.
+    async fn submit_upload(&self) -> uuid::Uuid {
+        self.click("form.upload-form button[type=submit]").await;
+        self.wait_for_new_run(None).await
+    }
+
+    /// Waits until the browser is on a run page other than `not`; that run's id.
+    async fn wait_for_new_run(&self, not: Option<uuid::Uuid>) -> uuid::Uuid {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let path = self.path().await;
+            if let Some(id) = path
+                .strip_prefix("/uploads/")
+                .and_then(|rest| uuid::Uuid::parse_str(rest).ok())
+                && Some(id) != not
+            {
+                return id;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no new run page, still on {path}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Uploads `name` with `body` through the form (default scope) and waits for `status`.
+    async fn upload(
+        &self,
+        files: &tempfile::TempDir,
+        name: &str,
+        body: &str,
+        status: &str,
+    ) -> uuid::Uuid {
+        self.choose_file(&file(files, name, body)).await;
+        let id = self.submit_upload().await;
+        self.wait_for_status(status).await;
+        id
+    }
+
+    /// The run page's counts box, label → number ("Created" → 3).
+    async fn counts(&self) -> std::collections::HashMap<String, i64> {
+        let v = self
+            .c
+            .execute(
+                "return Array.from(document.querySelectorAll('table.counts th'))\
+                 .map(th => [th.textContent.trim(), th.nextElementSibling.textContent.trim()]);",
+                vec![],
+            )
+            .await
+            .unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p[0].as_str().unwrap().to_string(),
+                    p[1].as_str().unwrap().parse().unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    /// Asserts the counts box has these values (other labels are not looked at).
+    async fn assert_counts(&self, want: &[(&str, i64)]) {
+        let got = self.counts().await;
+        for (label, n) in want {
+            assert_eq!(
+                got.get(*label),
+                Some(n),
+                "{label} on {}: {got:?}\n{}",
+                self.path().await,
+                self.text().await
+            );
+        }
+    }
+
+    /// GET a link's href with the session cookie: status, headers and the raw bytes.
+    async fn download(&self, css: &str) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+        let href = self
+            .c
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no {css}: {e}"))
+            .attr("href")
+            .await
+            .unwrap()
+            .expect("the link has an href");
+        let cookie = self
+            .c
+            .get_named_cookie(rollcall::web::SESSION_COOKIE)
+            .await
+            .expect("signed in");
+        let r = reqwest::Client::new()
+            .get(format!("{}{href}", self.base))
+            .header("cookie", format!("{}={}", cookie.name(), cookie.value()))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        (status, headers, r.bytes().await.unwrap().to_vec())
+    }
+
+    async fn owner_card(&self, user: uuid::Uuid) -> String {
+        self.goto(&format!("/users/{user}")).await;
+        self.c
+            .find(Locator::Css("#owner"))
+            .await
+            .expect("the user page has an Owner card")
+            .text()
+            .await
+            .unwrap()
+    }
+}
+
+async fn user_id(pool: &PgPool, district: uuid::Uuid, custom_id: &str) -> uuid::Uuid {
+    sqlx::query_scalar("SELECT id FROM users WHERE district_id = $1 AND custom_id = $2")
+        .bind(district)
+        .bind(custom_id)
+        .fetch_one(pool)
+        .await
+        .unwrap_or_else(|e| panic!("no user {custom_id}: {e}"))
+}
+
+async fn grade_of(pool: &PgPool, user: uuid::Uuid) -> String {
+    sqlx::query_scalar("SELECT grade FROM users WHERE id = $1")
+        .bind(user)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+/// The custom IDs of the district's archived users, sorted.
+async fn archived_ids(pool: &PgPool, district: uuid::Uuid) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT coalesce(custom_id, username) FROM users \
+         WHERE district_id = $1 AND archived_at IS NOT NULL ORDER BY 1",
+    )
+    .bind(district)
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn seed_source_workflows_work_end_to_end_in_chromium(pool: PgPool) {
+    let started = Instant::now();
+    let app = TestApp::spawn(pool).await;
+    let d = app.district("springfield").await;
+    app.school(d.id, "HS", "Springfield High").await;
+    app.school(d.id, "MS", "Springfield Middle").await;
+    let files = tempfile::tempdir().unwrap();
+    let b = Browser::start(&app).await;
+    let work = worker(&app);
+    let pool = app.pool.clone();
+    let mut steps = Vec::new();
+
+    b.sign_in(&d.admin_email, PASSWORD).await;
+    b.wait_for_text("Sign out").await;
+
+    // 1. Two files: students.csv (2 bad rows) and adults.csv; the error file fixed and sent
+    //    back as downloaded goes home to students.csv.
+    let mut students = String::from(HEADER13);
+    for i in 1..=6 {
+        students += &student(i, "HS", "9");
+    }
+    students += &student(7, "XX", "9"); // unknown school
+    students += &student(8, "HS", "14"); // no such grade
+    let students_run = b
+        .upload(&files, "students.csv", &students, "Completed with Errors")
+        .await;
+    b.assert_counts(&[("Created", 6), ("Errors", 2), ("Archived", 0)])
+        .await;
+    let adults = format!(
+        "{HEADER13}T1,t1@d.org,Ada,Byron,Teacher,MS,,Active\n\
+         T2,t2@d.org,Charles,Babbage,Teacher,HS,,Active\n"
+    );
+    b.upload(&files, "adults.csv", &adults, "Completed").await;
+    b.assert_counts(&[("Created", 2), ("Errors", 0)]).await;
+
+    b.goto(&format!("/uploads/{students_run}")).await;
+    let (status, headers, bytes) = b.download("a[href$='/files/errors']").await;
+    assert_eq!(status, 200);
+    let disposition = headers["content-disposition"].to_str().unwrap();
+    assert!(disposition.contains("students-errors.csv"), "{disposition}");
+    let errors = String::from_utf8(bytes).unwrap();
+    let mut reader = csv::Reader::from_reader(strip_bom(&errors).as_bytes());
+    let head = reader.headers().unwrap().clone();
+    assert!(head.iter().any(|h| h == "Error"), "{head:?}");
+    let col = |name: &str| head.iter().position(|h| h == name).unwrap();
+    let mut fixed = csv::Writer::from_writer(Vec::new());
+    fixed.write_record(&head).unwrap();
+    let mut bad = Vec::new();
+    for r in reader.records() {
+        let mut r: Vec<String> = r.unwrap().iter().map(str::to_string).collect();
+        bad.push(r[col("custom_id")].clone());
+        if r[col("school_external_id")] == "XX" {
+            r[col("school_external_id")] = "HS".into();
+        }
+        if r[col("grade")] == "14" {
+            r[col("grade")] = "10".into();
+        }
+        fixed.write_record(&r).unwrap();
+    }
+    bad.sort();
+    assert_eq!(bad, ["S7", "S8"], "the error file has the two bad rows");
+    let fixed = String::from_utf8(fixed.into_inner().unwrap()).unwrap();
+    b.choose_file(&file(&files, "students-errors.csv", &fixed))
+        .await;
+    // The form sees the Error column and proposes a patch.
+    b.wait_for_text("This looks like a fixed error file").await;
+    let patch =
+        b.c.find(Locator::Css("input[name=scope][value=patch]"))
+            .await
+            .unwrap();
+    assert!(patch.is_selected().await.unwrap(), "patch is preselected");
+    let fix_run = b.submit_upload().await;
+    b.wait_for_status("Completed").await;
+    b.wait_for_text("Fixed error file of").await;
+    let page = b.text().await;
+    assert!(
+        page.contains("Fixed error file of the run of students.csv"),
+        "{page}"
+    );
+    assert!(
+        b.c.find(Locator::Css("#run-scope"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+            .contains("scope: patch")
+    );
+    b.assert_counts(&[("Created", 2), ("Errors", 0), ("Archived", 0)])
+        .await;
+    let s7 = user_id(&pool, d.id, "S7").await;
+    let s8 = user_id(&pool, d.id, "S8").await;
+    for u in [s7, s8] {
+        let owner = b.owner_card(u).await;
+        assert!(owner.contains("students.csv"), "{owner}");
+    }
+    assert_eq!(grade_of(&pool, s8).await, "10");
+    let (source, file_name): (String, String) =
+        sqlx::query_as("SELECT source, file_name FROM runs WHERE id = $1")
+            .bind(fix_run)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        (source.as_str(), file_name.as_str()),
+        ("file:students.csv", "students-errors.csv")
+    );
+    steps.push("two files; the error file fixed and re-imported as downloaded (patch, home to students.csv)");
+
+    // 2. S6 moves to the staff file: adults.csv with S6 as Staff, then students.csv
+    //    without S6 (the fixed rows now part of it). Nobody archived, nothing refused.
+    let adults2 = format!("{adults}S6,s6@d.org,Student6,Lovelace,Staff,HS,,Active\n");
+    b.upload(&files, "adults.csv", &adults2, "Completed").await;
+    b.assert_counts(&[("Moved", 1), ("Archived", 0), ("Errors", 0)])
+        .await;
+    let mut students2 = String::from(HEADER13);
+    for i in 1..=5 {
+        students2 += &student(i, "HS", "9");
+    }
+    students2 += &student(7, "HS", "9");
+    students2 += &student(8, "HS", "10");
+    b.upload(&files, "students.csv", &students2, "Completed")
+        .await;
+    b.assert_counts(&[
+        ("Unchanged", 7),
+        ("Archived", 0),
+        ("Errors", 0),
+        ("Created", 0),
+    ])
+    .await;
+    let s6 = user_id(&pool, d.id, "S6").await;
+    let owner = b.owner_card(s6).await;
+    assert!(owner.contains("adults.csv"), "{owner}");
+    assert!(archived_ids(&pool, d.id).await.is_empty());
+    steps.push("a student moved into adults.csv as staff, nobody archived");
+
+    // 3. One file with everyone: all.csv takes everyone over.
+    let everyone = format!("{}{}", students2, adults2.strip_prefix(HEADER13).unwrap());
+    b.upload(&files, "all.csv", &everyone, "Completed").await;
+    b.assert_counts(&[
+        ("Moved", 10),
+        ("Errors", 0),
+        ("Archived", 0),
+        ("Created", 0),
+    ])
+    .await;
+    b.screenshot("i13-all-csv").await;
+    let owners: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT source FROM users WHERE district_id = $1 AND custom_id IS NOT NULL",
+    )
+    .bind(d.id)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(owners, ["file:all.csv"]);
+    assert!(archived_ids(&pool, d.id).await.is_empty());
+    steps.push("one file (all.csv): everyone moved, nothing refused or archived");
+
+    // 4. An admin's hand edit sticks until released.
+    let s1 = user_id(&pool, d.id, "S1").await;
+    b.goto(&format!("/users/{s1}")).await;
+    let warning =
+        b.c.find(Locator::Css(".feed-owner"))
+            .await
+            .expect("the form names the owning feed")
+            .text()
+            .await
+            .unwrap();
+    assert!(
+        warning.contains("all.csv provides this user") && warning.contains("overwrite"),
+        "{warning}"
+    );
+    b.c.find(Locator::Css("select#f-grade"))
+        .await
+        .unwrap()
+        .select_by_value("10")
+        .await
+        .unwrap();
+    b.click("form.user-form button[type=submit]").await;
+    b.wait_for_text("Kept against all.csv:").await;
+    assert_eq!(grade_of(&pool, s1).await, "10");
+    let kept =
+        b.c.find(Locator::Css("ul.kept-fields"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+    assert!(kept.contains("Grade"), "{kept}");
+
+    b.upload(&files, "all.csv", &everyone, "Completed").await;
+    b.assert_counts(&[("Errors", 0), ("Archived", 0), ("Updated", 0)])
+        .await;
+    assert_eq!(grade_of(&pool, s1).await, "10", "the hand edit is kept");
+    let (status, _, completed) = b.download("a[href$='/files/completed']").await;
+    assert_eq!(status, 200);
+    let completed = String::from_utf8(completed).unwrap();
+    let mut rows = csv::Reader::from_reader(strip_bom(&completed).as_bytes());
+    let head = rows.headers().unwrap().clone();
+    let col = |name: &str| {
+        head.iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("no {name} in {head:?}"))
+    };
+    let s1_row = rows
+        .records()
+        .map(|r| r.unwrap())
+        .find(|r| &r[col("custom_id")] == "S1")
+        .expect("S1's row");
+    assert!(s1_row[col("kept")].contains("grade"), "{s1_row:?}");
+
+    b.goto(&format!("/users/{s1}")).await;
+    let asked = b
+        .click_and_accept(&format!("form[action='/users/{s1}/kept/release'] button"))
+        .await;
+    assert!(asked.contains("Release"), "{asked}");
+    b.wait_for_text("No fields kept").await;
+    b.upload(&files, "all.csv", &everyone, "Completed").await;
+    b.assert_counts(&[("Updated", 1), ("Errors", 0), ("Archived", 0)])
+        .await;
+    assert_eq!(
+        grade_of(&pool, s1).await,
+        "9",
+        "released: the file's grade again"
+    );
+    steps.push("a hand edit kept against all.csv, then released");
+
+    // 5. The master CSV: downloaded, two rows removed, sent back as the whole district.
+    b.goto("/users").await;
+    let (status, headers, master) = b.download("a[href='/users.csv']").await;
+    assert_eq!(status, 200);
+    let disposition = headers["content-disposition"].to_str().unwrap();
+    assert!(
+        disposition.contains("filename=\"springfield-users.csv\""),
+        "{disposition}"
+    );
+    assert!(master.starts_with(b"\xEF\xBB\xBF"), "UTF-8 BOM");
+    let master = String::from_utf8(master).unwrap();
+    let kept_lines: Vec<&str> = master
+        .lines()
+        .filter(|l| !l.contains(",S2,") && !l.contains(",S3,"))
+        .collect();
+    assert_eq!(kept_lines.len(), master.lines().count() - 2);
+    let edited = kept_lines.join("\r\n") + "\r\n";
+    b.choose_file(&file(&files, "springfield-users.csv", &edited))
+        .await;
+    b.wait_for_text("This looks like the master CSV sent back")
+        .await;
+    let district =
+        b.c.find(Locator::Css("input[name=scope][value=district]"))
+            .await
+            .unwrap();
+    assert!(
+        district.is_selected().await.unwrap(),
+        "district is proposed"
+    );
+    district.click().await.unwrap();
+    let master_run = b.submit_upload().await;
+    b.wait_for_text("Approve and apply").await;
+    b.wait_for_status("Needs Review").await;
+    let page = b.text().await;
+    assert!(
+        page.contains("Would archive (2)")
+            && page.contains("Student2 Lovelace")
+            && page.contains("Student3 Lovelace"),
+        "{page}"
+    );
+    assert!(archived_ids(&pool, d.id).await.is_empty(), "nothing yet");
+    let asked = b.click_and_accept("form[action$='/approve'] button").await;
+    assert!(asked.contains("Apply this run"), "{asked}");
+    b.wait_for_status("Completed").await;
+    b.assert_counts(&[("Archived", 2), ("Errors", 0)]).await;
+    assert_eq!(archived_ids(&pool, d.id).await, ["S2", "S3"]);
+    steps.push("master CSV: 2 rows removed, district scope, reviewed, exactly 2 archived");
+
+    // 6. Undo that run from its page: preview, then apply.
+    b.click(&format!("form[action='/uploads/{master_run}/undo'] button"))
+        .await;
+    let preview = b.wait_for_new_run(Some(master_run)).await;
+    b.wait_for_status("Completed").await;
+    b.wait_for_text("Undo preview: nothing has been changed")
+        .await;
+    b.wait_for_text("Apply undo").await;
+    b.assert_counts(&[("Would restore", 2)]).await;
+    b.screenshot("i13-undo-preview").await;
+    assert_eq!(archived_ids(&pool, d.id).await, ["S2", "S3"], "a preview");
+    let asked = b
+        .click_and_accept(&format!(
+            "form[action='/uploads/{master_run}/undo'] button.primary"
+        ))
+        .await;
+    assert!(asked.contains("Apply this undo"), "{asked}");
+    let undo_run = b.wait_for_new_run(Some(preview)).await;
+    b.wait_for_status("Completed").await;
+    b.assert_counts(&[("Restored", 2), ("Errors", 0)]).await;
+    assert!(
+        archived_ids(&pool, d.id).await.is_empty(),
+        "S2 and S3 are back"
+    );
+    let kind: String = sqlx::query_scalar("SELECT kind FROM runs WHERE id = $1")
+        .bind(undo_run)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(kind, "undo");
+    let s2 = user_id(&pool, d.id, "S2").await;
+    let owner = b.owner_card(s2).await;
+    assert!(owner.contains("all.csv"), "back with their owner: {owner}");
+    assert!(
+        b.c.find(Locator::Css(&format!("form[action='/users/{s2}/archive']")))
+            .await
+            .is_ok(),
+        "S2's page offers Archive, not Restore"
+    );
+    b.goto(&format!("/uploads/{master_run}")).await;
+    b.wait_for_text("Undone by").await;
+    steps.push("undo from the run page: preview, apply, the 2 users back");
+
+    work.abort();
+    b.close().await;
+    println!(
+        "browser (issue 13): {} steps passed in {:.1}s: {}",
+        steps.len(),
+        started.elapsed().as_secs_f64(),
+        steps.join("; ")
+    );
+}
