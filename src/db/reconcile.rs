@@ -90,7 +90,8 @@ pub async fn load_current(
                 .collect(),
             feed_password_mac: r
                 .feed_password_mac
-                .and_then(|mac| <[u8; 32]>::try_from(mac).ok()),
+                .and_then(|mac| <[u8; 32]>::try_from(mac).ok())
+                .map(Box::new),
             user_guid: r.id,
             custom_id: r.custom_id,
             email: r.email.map(|e| e.to_lowercase()),

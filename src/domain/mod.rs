@@ -342,7 +342,8 @@ pub struct CurrentUser {
     pub kept: FieldSet,
     /// Fingerprint of the last password a feed gave this user (`users.feed_password_mac`,
     /// see `sync::crypto::FeedPasswordKey`): the same password again changes nothing.
-    pub feed_password_mac: Option<[u8; 32]>,
+    /// Boxed: most users have none, and a million current users are loaded per run.
+    pub feed_password_mac: Option<Box<[u8; 32]>>,
 }
 
 #[cfg(test)]

@@ -386,7 +386,7 @@ impl Writes {
     /// The row's password fingerprint as a `bytea` CSV cell (`\x` and hex), or empty (NULL).
     fn mac_cell(&self, row: &RowPlan) -> String {
         match (&row.password_mac, self.given.contains_key(&row.line)) {
-            (Some(mac), true) => format!("\\x{}", hex::encode(mac)),
+            (Some(mac), true) => format!("\\x{}", hex::encode(mac.as_slice())),
             _ => String::new(),
         }
     }

@@ -317,7 +317,7 @@ pub struct RowPlan {
     /// `to_be_deleted` records for unknown users).
     pub matched_by: Option<MatchedBy>,
     /// The user's owner before this run when the row moves them to another owner (`moved`).
-    pub previous_source: Option<Source>,
+    pub previous_source: Option<Box<Source>>,
     /// Fields of the matched user this row would have changed but an admin keeps.
     pub kept: Vec<&'static str>,
     /// The user the row is about: created, matched, or (for errors) identified when possible.
@@ -332,7 +332,7 @@ pub struct RowPlan {
     pub password: Option<String>,
     /// The fingerprint to store with [`RowPlan::password`] ([`Secrets::password_fingerprint`]).
     #[serde(skip)]
-    pub password_mac: Option<[u8; 32]>,
+    pub password_mac: Option<Box<[u8; 32]>>,
     /// What to write; `None` for unchanged, archived and error rows. Boxed: most rows of a
     /// re-upload write nothing, and an inline `NewUser` would cost 264 bytes per row anyway.
     pub write: Option<Box<NewUser>>,
@@ -352,7 +352,10 @@ impl fmt::Debug for RowPlan {
             .field("username", &self.username)
             .field("temp_password", &redact(&self.temp_password))
             .field("password", &redact(&self.password))
-            .field("password_mac", &self.password_mac.map(|_| "<redacted>"))
+            .field(
+                "password_mac",
+                &self.password_mac.as_ref().map(|_| "<redacted>"),
+            )
             .field("write", &self.write)
             .finish()
     }

@@ -160,7 +160,7 @@ pub fn plan(
                 r.previous_source = write
                     .as_ref()
                     .filter(|w| w.source != cur.source)
-                    .map(|_| cur.source.clone());
+                    .map(|_| Box::new(cur.source.clone()));
                 r.write = write.map(Box::new);
                 rows.push(r);
             }

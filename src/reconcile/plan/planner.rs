@@ -418,7 +418,7 @@ impl<'a> Planner<'a> {
         };
         let user = &self.users[i];
         let fingerprint = secrets.password_fingerprint(user.user_guid, password);
-        if user.feed_password_mac == Some(fingerprint) {
+        if user.feed_password_mac.as_deref() == Some(&fingerprint) {
             return Ok(None);
         }
         let refuse = |message: String| Refusal {
@@ -532,7 +532,7 @@ impl<'a> Planner<'a> {
         let password = inc.password.filter(|p| !p.is_empty());
         let password_mac = password
             .as_deref()
-            .map(|p| secrets.password_fingerprint(user_guid, p));
+            .map(|p| Box::new(secrets.password_fingerprint(user_guid, p)));
         let temp_password = password.is_none().then(|| secrets.temp_password());
         let student = inc.role.is_student();
         let write = NewUser {
@@ -600,7 +600,7 @@ impl<'a> Planner<'a> {
         };
         let kept_inc = (!user.kept.is_empty()).then(|| inc.clone());
         let (target, mut changed) = merge(user, inc, source);
-        let previous_source = (target.source != user.source).then(|| user.source.clone());
+        let previous_source = (target.source != user.source).then(|| Box::new(user.source.clone()));
         let kept = kept_inc.map_or_else(Vec::new, |inc| overridden(user, &inc, source, &changed));
         if password.is_some() {
             // In column order: before `source_key`.
@@ -611,6 +611,7 @@ impl<'a> Planner<'a> {
             changed.insert(at, Field::Password.name());
         }
         let (password, password_mac) = password.unzip();
+        let password_mac = password_mac.map(Box::new);
         if target.custom_id != user.custom_id
             && let Some(c) = &target.custom_id
         {

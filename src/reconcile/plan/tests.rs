@@ -190,7 +190,8 @@ fn apply(current: &[CurrentUser], p: &Plan) -> Vec<CurrentUser> {
             kept: before.map_or_else(Default::default, |u| u.kept),
             feed_password_mac: row
                 .password_mac
-                .or_else(|| before.and_then(|u| u.feed_password_mac)),
+                .clone()
+                .or_else(|| before.and_then(|u| u.feed_password_mac.clone())),
             user_guid: w.user_guid,
             custom_id: w.custom_id.clone(),
             email: w.email.clone(),
@@ -488,8 +489,8 @@ fn sync_adopts_manual_and_file_users_marked_moved() {
     let p = run(&current, vec![r1, r2], &sync());
     assert_eq!(outcome(&p, 1), &updated(&["source_key"]));
     assert_eq!(outcome(&p, 2), &updated(&["source_key"]));
-    assert_eq!(p.rows[0].previous_source, Some(Source::Manual));
-    assert_eq!(p.rows[1].previous_source, Some(students()));
+    assert_eq!(p.rows[0].previous_source.as_deref(), Some(&Source::Manual));
+    assert_eq!(p.rows[1].previous_source.as_deref(), Some(&students()));
     assert_eq!(p.counts.moved, 2);
     let w = p.rows[0].write.as_ref().unwrap();
     assert_eq!(w.source, sync());
@@ -519,7 +520,10 @@ fn user_of_another_live_sync_is_refused() {
         )
     );
     assert_eq!(outcome(&p, 2), &Outcome::Restored { changed: vec![] });
-    assert_eq!(p.rows[1].previous_source, Some(Source::Sync(g(0xbeef))));
+    assert_eq!(
+        p.rows[1].previous_source.as_deref(),
+        Some(&Source::Sync(g(0xbeef)))
+    );
 }
 
 #[test]
@@ -538,12 +542,12 @@ fn user_of_another_file_is_taken_over_and_marked_moved() {
     );
     // Only the owner changes: unchanged, marked moved, and the new owner is written.
     assert_eq!(outcome(&p, 2), &Outcome::Unchanged);
-    assert_eq!(p.rows[0].previous_source, Some(adults()));
+    assert_eq!(p.rows[0].previous_source.as_deref(), Some(&adults()));
     assert_eq!(p.rows[0].write.as_ref().unwrap().source, students());
     assert_eq!(outcome(&p, 3), &Outcome::Restored { changed: vec![] });
-    assert_eq!(p.rows[1].previous_source, Some(adults()));
+    assert_eq!(p.rows[1].previous_source.as_deref(), Some(&adults()));
     assert_eq!(outcome(&p, 4), &updated(&["last_name"]));
-    assert_eq!(p.rows[2].previous_source, Some(adults()));
+    assert_eq!(p.rows[2].previous_source.as_deref(), Some(&adults()));
     assert_eq!(
         (
             p.counts.moved,
@@ -566,7 +570,7 @@ fn manual_user_adopted_keeps_prevent_archiving() {
     let current = [u];
     let p = run(&current, vec![row_for(&current[0], 2)], &students());
     assert_eq!(outcome(&p, 2), &Outcome::Unchanged);
-    assert_eq!(p.rows[0].previous_source, Some(Source::Manual));
+    assert_eq!(p.rows[0].previous_source.as_deref(), Some(&Source::Manual));
     assert_eq!(p.counts.moved, 1);
     let after = apply(&current, &p);
     assert_eq!(after[0].source, students());
@@ -700,8 +704,8 @@ fn a_given_password_is_used_for_created_users_with_its_fingerprint() {
     assert_eq!(p.rows[0].password.as_deref(), Some("s3cret!x"));
     assert_eq!(p.rows[0].temp_password, None);
     assert_eq!(
-        p.rows[0].password_mac,
-        Some(fingerprint(new_guid(1), "s3cret!x")),
+        p.rows[0].password_mac.as_deref(),
+        Some(&fingerprint(new_guid(1), "s3cret!x")),
         "stored so the same file again is a no-op"
     );
     assert_eq!(p.rows[1].password, None);
@@ -720,7 +724,10 @@ fn a_given_password_sets_an_existing_users_password() {
     let p = run(&current, vec![given, blank], &students());
     assert_eq!(outcome(&p, 2), &updated(&["password"]));
     assert_eq!(p.rows[0].password.as_deref(), Some("hunter22"));
-    assert_eq!(p.rows[0].password_mac, Some(fingerprint(g(1), "hunter22")));
+    assert_eq!(
+        p.rows[0].password_mac.as_deref(),
+        Some(&fingerprint(g(1), "hunter22"))
+    );
     assert_eq!(
         p.rows[0].write.as_deref().map(|w| w.user_guid),
         Some(g(1)),
@@ -741,15 +748,15 @@ fn the_same_given_password_again_is_unchanged() {
     let first = run(&current, vec![row.clone()], &students());
     let after = apply(&current, &first);
     assert_eq!(
-        after[0].feed_password_mac,
-        Some(fingerprint(g(1), "hunter22"))
+        after[0].feed_password_mac.as_deref(),
+        Some(&fingerprint(g(1), "hunter22"))
     );
     let again = run(&after, vec![row.clone()], &students());
     assert_eq!(outcome(&again, 2), &Outcome::Unchanged);
     assert!(again.rows[0].write.is_none() && again.rows[0].password.is_none());
 
     row.password = Some("hunter23".into());
-    current[0].feed_password_mac = after[0].feed_password_mac;
+    current[0].feed_password_mac = after[0].feed_password_mac.clone();
     let changed = run(&current, vec![row], &students());
     assert_eq!(outcome(&changed, 2), &updated(&["password"]));
 }
@@ -1457,7 +1464,10 @@ fn rerun_after_apply_is_a_no_op() {
     );
     // The manual user is adopted: unchanged but moved (their new owner is written).
     assert_eq!(first.counts.moved, 1);
-    assert_eq!(first.rows[2].previous_source, Some(Source::Manual));
+    assert_eq!(
+        first.rows[2].previous_source.as_deref(),
+        Some(&Source::Manual)
+    );
     assert!(first.rows[2].write.is_some());
     assert_eq!(first.archive, vec![g(5), g(6)]);
 
@@ -1577,7 +1587,7 @@ fn same_row_by_custom_id_from_another_file_moves_the_user() {
     let master = Source::File("master.csv".into());
     let p = run(&current, vec![row_for(&current[0], 2)], &master);
     assert_eq!(*outcome(&p, 2), Outcome::Unchanged);
-    assert_eq!(p.rows[0].previous_source, Some(students()));
+    assert_eq!(p.rows[0].previous_source.as_deref(), Some(&students()));
     assert_eq!(p.rows[0].matched_by, Some(MatchedBy::CustomId));
     assert_eq!(p.rows[0].write.as_deref().unwrap().source, master);
 }
@@ -1809,7 +1819,7 @@ fn sync_owned_row_is_skipped_when_unchanged_and_refused_by_name_when_changed() {
     assert_eq!(*outcome(&p, 2), Outcome::Skipped);
     assert!(p.rows[0].write.is_none(), "a skipped row writes nothing");
     assert_eq!(p.rows[0].matched_by, Some(MatchedBy::CustomId));
-    assert_eq!(p.rows[0].previous_source, None);
+    assert_eq!(p.rows[0].previous_source.as_deref(), None);
     let e = error(&p, 3);
     assert!(
         e.starts_with("user is provisioned by roster sync \"Clever nightly\""),
@@ -1828,7 +1838,7 @@ fn moved_only_row_writes_the_new_owner_and_the_rerun_writes_nothing() {
     let current = vec![student(1), teacher(2)];
     let p = run(&current, vec![row_for(&current[0], 2)], &adults());
     assert_eq!(*outcome(&p, 2), Outcome::Unchanged);
-    assert_eq!(p.rows[0].previous_source, Some(students()));
+    assert_eq!(p.rows[0].previous_source.as_deref(), Some(&students()));
     assert_eq!(p.rows[0].write.as_deref().unwrap().source, adults());
     // teacher(2) is adults.csv's and missing: archived as usual.
     assert_eq!(p.archive, vec![g(2)]);
@@ -1919,7 +1929,7 @@ fn a_student_moves_to_the_adults_file_adults_first_archives_nobody() {
     s1.role = Role::Staff;
     let p = run(&current, vec![row_for(&current[2], 2), s1], &adults());
     assert_eq!(*outcome(&p, 3), updated(&["role", "grade"]));
-    assert_eq!(p.rows[1].previous_source, Some(students()));
+    assert_eq!(p.rows[1].previous_source.as_deref(), Some(&students()));
     assert!(p.archive.is_empty());
     let after = apply(&current, &p);
     // students.csv without S1: S1 is not students.csv's any more.
@@ -1946,7 +1956,7 @@ fn a_student_moves_to_the_adults_file_students_first_comes_back_with_the_same_gu
         }
     );
     assert_eq!(p.rows[1].user_guid, Some(g(1)));
-    assert_eq!(p.rows[1].previous_source, Some(students()));
+    assert_eq!(p.rows[1].previous_source.as_deref(), Some(&students()));
     let after = apply(&after, &p);
     let s1 = after.iter().find(|u| u.user_guid == g(1)).unwrap();
     assert_eq!((s1.source.clone(), s1.archived), (adults(), false));
