@@ -377,6 +377,32 @@ pub struct Counts {
     pub skipped: usize,
 }
 
+impl Counts {
+    /// The outcomes of `rows` counted, with `archived` users archived (missing users and
+    /// `to_be_deleted` rows alike: [`Outcome::Archived`] rows are not counted again).
+    pub fn of(rows: &[RowPlan], archived: usize) -> Counts {
+        let mut counts = Counts {
+            archived: archived,
+            ..Counts::default()
+        };
+        for row in rows {
+            match row.outcome {
+                Outcome::Created => counts.created += 1,
+                Outcome::Updated { .. } => counts.updated += 1,
+                Outcome::Unchanged => counts.unchanged += 1,
+                Outcome::Restored { .. } => counts.restored += 1,
+                Outcome::Archived => {}
+                Outcome::Skipped => counts.skipped += 1,
+                Outcome::Error { .. } => counts.errors += 1,
+            }
+            if row.previous_source.is_some() {
+                counts.moved += 1;
+            }
+        }
+        counts
+    }
+}
+
 /// Why a run stops in Needs Review.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Review {
@@ -449,24 +475,7 @@ pub fn plan_rows(
     archive.sort_unstable();
     archive.dedup();
 
-    let mut counts = Counts {
-        archived: archive.len(),
-        ..Counts::default()
-    };
-    for row in &rows {
-        match row.outcome {
-            Outcome::Created => counts.created += 1,
-            Outcome::Updated { .. } => counts.updated += 1,
-            Outcome::Unchanged => counts.unchanged += 1,
-            Outcome::Restored { .. } => counts.restored += 1,
-            Outcome::Archived => {}
-            Outcome::Skipped => counts.skipped += 1,
-            Outcome::Error { .. } => counts.errors += 1,
-        }
-        if row.previous_source.is_some() {
-            counts.moved += 1;
-        }
-    }
+    let counts = Counts::of(&rows, archive.len());
     let review = guard::review(
         rules,
         source,

@@ -169,24 +169,7 @@ pub fn plan(
     archive.sort_unstable();
     archive.dedup();
 
-    let mut counts = Counts {
-        archived: archive.len(),
-        ..Counts::default()
-    };
-    for r in &rows {
-        match r.outcome {
-            Outcome::Created => counts.created += 1,
-            Outcome::Updated { .. } => counts.updated += 1,
-            Outcome::Unchanged => counts.unchanged += 1,
-            Outcome::Restored { .. } => counts.restored += 1,
-            Outcome::Archived => {}
-            Outcome::Skipped => counts.skipped += 1,
-            Outcome::Error { .. } => counts.errors += 1,
-        }
-        if r.previous_source.is_some() {
-            counts.moved += 1;
-        }
-    }
+    let counts = Counts::of(&rows, archive.len());
     let review = plan::guard_review(rules, source, source_total, counts.archived, counts.updated);
     Plan {
         rows,
