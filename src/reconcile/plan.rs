@@ -382,7 +382,7 @@ impl Counts {
     /// `to_be_deleted` rows alike: [`Outcome::Archived`] rows are not counted again).
     pub fn of(rows: &[RowPlan], archived: usize) -> Counts {
         let mut counts = Counts {
-            archived: archived,
+            archived,
             ..Counts::default()
         };
         for row in rows {
