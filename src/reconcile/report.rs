@@ -19,6 +19,21 @@ pub fn owner_label(source: &Source, sync_names: &HashMap<Uuid, String>) -> Strin
     }
 }
 
+/// A run's or user's source as the screens name it (issue 14: never `Sync 4cf73770`):
+/// "Manual", the file's name, or the sync connection's own name (`db::syncs::names`), and
+/// "Deleted connection" for a connection that is gone. Every run list, the users' Source
+/// column and filter, the home page and alerts use this one function.
+pub fn source_name(source: &str, sync_names: &HashMap<Uuid, String>) -> String {
+    match Source::from_db(source) {
+        Source::Manual => "Manual".to_string(),
+        Source::File(name) => name,
+        Source::Sync(id) => match sync_names.get(&id) {
+            Some(name) => name.clone(),
+            None => "Deleted connection".to_string(),
+        },
+    }
+}
+
 /// The canonical header of the master CSV (SPEC §3).
 pub const MASTER_HEADER: [&str; 13] = [
     "user_guid",
@@ -90,6 +105,23 @@ pub fn master_record(u: &ExportRow) -> [String; 13] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sources_are_named_as_an_admin_reads_them() {
+        let id = Uuid::new_v4();
+        let gone = Uuid::new_v4();
+        let names = HashMap::from([(id, "ClassLink nightly".to_string())]);
+        assert_eq!(source_name("manual", &names), "Manual");
+        assert_eq!(source_name("file:students.csv", &names), "students.csv");
+        assert_eq!(
+            source_name(&format!("sync:{id}"), &names),
+            "ClassLink nightly"
+        );
+        assert_eq!(
+            source_name(&format!("sync:{gone}"), &names),
+            "Deleted connection"
+        );
+    }
 
     #[test]
     fn formulas_are_neutralised() {
