@@ -575,3 +575,63 @@ pub async fn add_note(
     .await?;
     Ok(())
 }
+
+/// The filters of the upload history (`/uploads`).
+#[derive(Debug, Clone, Default)]
+pub struct HistoryFilter {
+    pub status: Option<String>,
+    pub kind: Option<String>,
+    /// A source key (`manual`, `file:<name>`, `sync:<uuid>`).
+    pub source: Option<String>,
+    /// Received at or after this instant.
+    pub from: Option<OffsetDateTime>,
+    /// Received before this instant.
+    pub to: Option<OffsetDateTime>,
+}
+
+/// One page of a district's runs, newest first, after the run at `after` = (received_at,
+/// id): keyset on (received_at, id), never OFFSET, no cap on how far back.
+pub async fn history(
+    db: impl PgExecutor<'_>,
+    district_id: Uuid,
+    filter: &HistoryFilter,
+    after: Option<(OffsetDateTime, Uuid)>,
+    limit: i64,
+) -> sqlx::Result<Vec<Run>> {
+    let mut qb: sqlx::QueryBuilder<sqlx::Postgres> =
+        sqlx::QueryBuilder::new(format!("SELECT {COLS} FROM runs WHERE district_id = "));
+    qb.push_bind(district_id);
+    if let Some(s) = &filter.status {
+        qb.push(" AND status = ").push_bind(s.clone());
+    }
+    if let Some(k) = &filter.kind {
+        qb.push(" AND kind = ").push_bind(k.clone());
+    }
+    if let Some(s) = &filter.source {
+        qb.push(" AND source = ").push_bind(s.clone());
+    }
+    if let Some(from) = filter.from {
+        qb.push(" AND received_at >= ").push_bind(from);
+    }
+    if let Some(to) = filter.to {
+        qb.push(" AND received_at < ").push_bind(to);
+    }
+    if let Some((at, id)) = after {
+        qb.push(" AND (received_at, id) < (")
+            .push_bind(at)
+            .push(", ")
+            .push_bind(id)
+            .push(")");
+    }
+    qb.push(" ORDER BY received_at DESC, id DESC LIMIT ")
+        .push_bind(limit);
+    qb.build_query_as::<Run>().fetch_all(db).await
+}
+
+/// Every source key the district's runs were made for.
+pub async fn sources(db: impl PgExecutor<'_>, district_id: Uuid) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar("SELECT DISTINCT source FROM runs WHERE district_id = $1")
+        .bind(district_id)
+        .fetch_all(db)
+        .await
+}

@@ -17,6 +17,7 @@ pub struct LoginCandidate {
     /// Set at the first sign-in with a temporary password, which then works no more.
     pub temp_password_used_at: Option<OffsetDateTime>,
     pub session_epoch: i64,
+    pub portal_role: String,
 }
 
 /// Accounts whose email or username is `login` (case-insensitive), in any district or in
@@ -28,7 +29,7 @@ pub async fn login_candidates(
 ) -> sqlx::Result<Vec<LoginCandidate>> {
     sqlx::query_as(
         "SELECT u.district_id, u.id, u.username, u.email, u.password_hash, u.password_temporary, u.password_set_at,
-                u.status, u.archived_at, u.temp_password_used_at, u.session_epoch
+                u.status, u.archived_at, u.temp_password_used_at, u.session_epoch, u.portal_role
          FROM users u JOIN districts d ON d.id = u.district_id
          WHERE (lower(u.email) = lower($1) OR lower(u.username) = lower($1))
            AND ($2::text IS NULL OR d.slug = $2)

@@ -2,6 +2,8 @@
 //!
 //! Vocabularies are tables of data (see `vocab.rs`), parsed once at the edge.
 
+pub mod audit;
+pub mod history;
 pub mod health;
 mod vocab;
 

@@ -7,6 +7,7 @@ use super::page::{Chrome, chrome, render};
 use super::session::{Person, Who, set_flash, sign_in, sign_out};
 use crate::auth;
 use crate::db;
+use crate::db::audit::Actor;
 use askama::Template;
 use axum::Form;
 use axum::extract::State;
@@ -15,6 +16,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use time::Duration;
 use tower_sessions::Session;
+use uuid::Uuid;
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -123,12 +125,25 @@ pub async fn submit(
             .await;
         }
     };
+    // Admin accounts this name may mean: a wrong password against one is in its district's
+    // audit log (an unknown name, or a plain user's, is not).
+    let admins: Vec<(Uuid, Actor)> = match &accounts {
+        Accounts::Members(m) => m
+            .iter()
+            .filter(|c| c.portal_role != "user")
+            .map(|c| (c.district_id, candidate_actor(c)))
+            .collect(),
+        Accounts::Operator(_) => Vec::new(),
+    };
     let outcome = check_password(&slot, accounts, &form.password).await?;
     if !matches!(outcome, Outcome::WrongPassword) {
         db::throttle::succeeded(&state.pool, attempt).await?;
     }
     match outcome {
         Outcome::WrongPassword => {
+            for (district_id, actor) in &admins {
+                record_sign_in(&state, *district_id, actor, "signin.failure", &ip).await?;
+            }
             again(
                 StatusCode::UNAUTHORIZED,
                 "The sign-in name or password is wrong.".into(),
@@ -214,6 +229,10 @@ pub async fn submit(
             )
             .await?;
             tracing::info!(district = %c.district_id, user = %c.id, "signed in");
+            if c.portal_role != "user" {
+                record_sign_in(&state, c.district_id, &candidate_actor(&c), "signin.success", &ip)
+                    .await?;
+            }
             if c.password_temporary {
                 set_flash(
                     &session,
@@ -226,6 +245,41 @@ pub async fn submit(
             Ok(Redirect::to("/").into_response())
         }
     }
+}
+
+fn candidate_actor(c: &db::users::LoginCandidate) -> Actor {
+    Actor {
+        kind: "user",
+        id: Some(c.id),
+        label: c.email.clone().unwrap_or_else(|| c.username.clone()),
+    }
+}
+
+/// An admin's sign-in (or wrong password) in the district's audit log: the account is the
+/// actor (`entity_id` stays empty, so the user's own change history is not filled with
+/// sign-ins).
+async fn record_sign_in(
+    state: &AppState,
+    district_id: Uuid,
+    actor: &Actor,
+    action: &str,
+    ip: &str,
+) -> AppResult<()> {
+    db::audit::record(
+        &state.pool,
+        district_id,
+        actor,
+        db::audit::Entry {
+            action,
+            entity_kind: "user",
+            entity_id: None,
+            run_id: None,
+            before: None,
+            after: Some(serde_json::json!({ "ip": ip })),
+        },
+    )
+    .await?;
+    Ok(())
 }
 
 /// The operator with this email (when no district is given), else the members whose email

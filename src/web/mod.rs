@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod api;
+pub mod audit;
 pub mod client;
 pub mod districts;
 pub mod edge;
@@ -157,6 +158,7 @@ fn table() -> Vec<Entry> {
         at(Page, Post, "/uploads/{id}/map", uploads::map_save),
         at(Page, Post, "/uploads/{id}/approve", uploads::approve),
         at(Page, Post, "/uploads/{id}/cancel", uploads::cancel),
+        at(Page, Post, "/uploads/{id}/dismiss", uploads::dismiss),
         at(Page, Post, "/uploads/{id}/undo", undo::undo),
         at(Page, Get, "/uploads/{id}/changes.csv", undo::changes_csv),
         at(Page, Get, "/users", users::list::list),
@@ -190,6 +192,8 @@ fn table() -> Vec<Entry> {
         at(Page, Post, "/syncs/{id}/pause", syncs::pause),
         at(Page, Post, "/syncs/{id}/delete", syncs::delete),
         at(Page, Post, "/syncs/{id}/upload", syncs::upload),
+        at(Page, Get, "/audit", audit::list),
+        at(Page, Get, "/audit.csv", audit::csv),
         at(Page, Get, "/settings", settings::show),
         at(Page, Post, "/settings/guard", settings::guard),
         at(Page, Post, "/settings/tokens", settings::create_token),

@@ -713,7 +713,17 @@ pub async fn upload(
         Some((&name, &path)),
     )
     .await?;
-    if let Enqueued::Run(_) = outcome {
+    if let Enqueued::Run(run) = outcome {
+        let mut tx = state.pool.begin().await?;
+        audit(
+            &mut tx,
+            &scope,
+            id,
+            "sync.upload",
+            serde_json::json!({ "run": run, "file_name": name }),
+        )
+        .await?;
+        tx.commit().await?;
         state.queue.notify.notify_waiters();
     } else {
         let _ = tokio::fs::remove_file(&path).await;

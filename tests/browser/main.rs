@@ -1031,3 +1031,4 @@ async fn seed_source_workflows_work_end_to_end_in_chromium(pool: PgPool) {
         steps.join("; ")
     );
 }
+mod history;

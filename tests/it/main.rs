@@ -4,11 +4,13 @@
 mod fake_providers;
 mod helpers;
 
+mod audit;
 mod auth;
 mod cli;
 mod concurrency;
 mod corpus;
 mod crash;
+mod history;
 mod kept;
 mod reconcile;
 mod schools;

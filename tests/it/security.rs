@@ -35,6 +35,8 @@ struct Objects {
     run: Uuid,
     sync: Uuid,
     token: Uuid,
+    /// A run really waiting in Needs mapping (for `/uploads/{id}/dismiss`).
+    mapping_run: Uuid,
 }
 
 /// A request body as a route expects it.
@@ -47,7 +49,9 @@ enum Body {
 /// does not know: a new kind of route must be taught here.
 fn fill(route: &RouteInfo, o: &Objects) -> String {
     let p = route.path;
-    let id = if p.starts_with("/schools/{id}") {
+    let id = if p == "/uploads/{id}/dismiss" {
+        Some(o.mapping_run)
+    } else if p.starts_with("/schools/{id}") {
         Some(o.school)
     } else if p.starts_with("/uploads/{id}") || p.starts_with("/api/v1/uploads/{id}") {
         Some(o.run)
@@ -98,7 +102,10 @@ fn body(route: &RouteInfo) -> Body {
         "/schools/import" => Body::File("schools.csv", b"external_id,name\nHACK,Hacked\n".to_vec()),
         "/uploads" | "/api/v1/uploads" => Body::File("hack.csv", PEOPLE.as_bytes().to_vec()),
         "/uploads/{id}/map" => form(&[("col_0", "custom_id")]),
-        "/uploads/{id}/approve" | "/uploads/{id}/cancel" | "/uploads/{id}/undo" => form(&[]),
+        "/uploads/{id}/approve"
+        | "/uploads/{id}/cancel"
+        | "/uploads/{id}/undo"
+        | "/uploads/{id}/dismiss" => form(&[]),
         "/users" => form(&[
             ("first_name", "Hacked"),
             ("last_name", "Hacked"),
@@ -256,6 +263,7 @@ impl World {
             303
         );
         let (a_run, a_sync) = Self::populate(&app, &admin, PEOPLE, "Alpha CSV set").await;
+        let a_mapping = Self::mapping_run(&admin).await;
         let a_token = rollcall::ops::create_token(
             &app.pool,
             alpha.id,
@@ -270,6 +278,7 @@ impl World {
         let bc = app.client();
         assert_eq!(bc.sign_in(&beta.admin_email, PASSWORD).await.status, 303);
         let (b_run, b_sync) = Self::populate(&app, &bc, BETA_PEOPLE, "Betamarker sync").await;
+        let b_mapping = Self::mapping_run(&bc).await;
         rollcall::ops::create_token(
             &app.pool,
             beta.id,
@@ -298,6 +307,7 @@ impl World {
             run: a_run,
             sync: a_sync,
             token: id(token_sql, alpha.id).await,
+            mapping_run: a_mapping,
         };
         let b = Objects {
             school: b_school,
@@ -305,6 +315,7 @@ impl World {
             run: b_run,
             sync: b_sync,
             token: id(token_sql, beta.id).await,
+            mapping_run: b_mapping,
         };
         let north_user = id(
             "SELECT id FROM users WHERE district_id = $1 AND custom_id = 'N-1'",
@@ -337,6 +348,19 @@ impl World {
         assert_eq!(r.status, 303, "{}", r.body);
         let sync: Uuid = r.location.unwrap()["/syncs/".len()..].parse().unwrap();
         (run, sync)
+    }
+
+    /// A file whose columns are not known: its run waits in Needs mapping.
+    async fn mapping_run(c: &Client) -> Uuid {
+        let r = c
+            .post_file("/uploads", "odd.csv", b"Nom,Prenom\nA,B\n".to_vec())
+            .await;
+        let map = r.location.clone().unwrap_or_default();
+        assert!(map.ends_with("/map"), "{:?} {}", r.location, r.body);
+        map.trim_start_matches("/uploads/")
+            .trim_end_matches("/map")
+            .parse()
+            .unwrap()
     }
 
     fn http(&self, c: &Client) -> (reqwest::Client, String) {
@@ -442,6 +466,8 @@ async fn a_school_admin_is_held_to_their_schools_on_every_route(pool: PgPool) {
         ("GET", "/users.csv"),
         ("GET", "/users/new"),
         ("GET", "/schools"),
+        ("GET", "/audit"),
+        ("GET", "/audit.csv"),
     ]
     .into_iter()
     .collect();
@@ -898,6 +924,7 @@ async fn html_is_escaped_on_every_page_that_shows_users(pool: PgPool) {
         ("/schools".to_string(), true),
         (format!("/schools/{school}"), true),
         ("/syncs".to_string(), true),
+        ("/audit".to_string(), false),
         ("/settings".to_string(), true),
         ("/users/new".to_string(), true),
         // The run's page lists each error's reason, which quotes the bad role.
