@@ -197,6 +197,13 @@ pub struct HistoryRow {
     pub source_name: String,
 }
 
+impl HistoryRow {
+    /// The file name, or the kind of run when it has none.
+    pub fn label(&self) -> &str {
+        self.v.run.file_name.as_deref().unwrap_or(&self.v.run.kind)
+    }
+}
+
 /// The query string of `/uploads`. Empty values mean "not given".
 #[derive(Debug, Default, serde::Deserialize)]
 pub struct HistoryQuery {

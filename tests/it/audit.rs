@@ -607,7 +607,7 @@ async fn the_csv_is_streamed_in_chunks_parses_back_and_neutralises_formulas(pool
     // The same filters as the page.
     let (_, runs) = csv_of(&c, "/audit.csv?kind=run").await;
     assert_eq!(runs.len(), 7);
-    assert!(runs.iter().all(|r| r[4] == "run.completed"));
+    assert!(runs.iter().all(|r| &r[4] == "run.completed"));
 }
 
 #[sqlx::test(migrations = "./migrations")]
