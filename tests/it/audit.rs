@@ -128,6 +128,10 @@ async fn the_log_lists_every_kind_of_action_with_its_actor(pool: PgPool) {
             .status,
         303
     );
+    let hs: Uuid = sqlx::query_scalar("SELECT id FROM schools WHERE external_id = 'HS'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
     let r = c
         .post(
             "/users",
@@ -136,11 +140,11 @@ async fn the_log_lists_every_kind_of_action_with_its_actor(pool: PgPool) {
                 ("last_name", "Trail"),
                 ("role", "Teacher"),
                 ("email", "audrey@d.org"),
-                ("school_external_id", "HS"),
+                ("schools", &hs.to_string()),
             ],
         )
         .await;
-    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(matches!(r.status, 200 | 303), "{}", r.body);
     let user: Uuid = sqlx::query_scalar("SELECT id FROM users WHERE email = 'audrey@d.org'")
         .fetch_one(&app.pool)
         .await
@@ -277,7 +281,7 @@ async fn the_log_is_tenant_scoped_in_page_and_csv(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let a = app.district("alpha").await;
     let b = app.district("beta").await;
-    app.school(b.id, "B1", "Betamarker High").await;
+    let b_school = app.school(b.id, "B1", "Betamarker High").await;
     let ca = app.client();
     assert_eq!(ca.sign_in(&a.admin_email, PASSWORD).await.status, 303);
     let cb = app.client();
@@ -290,11 +294,11 @@ async fn the_log_is_tenant_scoped_in_page_and_csv(pool: PgPool) {
                 ("last_name", "Person"),
                 ("role", "Teacher"),
                 ("email", "bea@beta.org"),
-                ("school_external_id", "B1"),
+                ("schools", &b_school.to_string()),
             ],
         )
         .await;
-    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(matches!(r.status, 200 | 303), "{}", r.body);
     let b_user: Uuid = sqlx::query_scalar("SELECT id FROM users WHERE email = 'bea@beta.org'")
         .fetch_one(&app.pool)
         .await
