@@ -151,6 +151,7 @@ async fn the_log_lists_every_kind_of_action_with_its_actor(pool: PgPool) {
         .unwrap();
     for (path, fields) in [
         (format!("/users/{user}/status"), vec![("status", "inactive")]),
+        (format!("/users/{user}/status"), vec![("status", "active")]),
         (format!("/users/{user}/password"), vec![]),
         (format!("/users/{user}/archive"), vec![]),
         (format!("/users/{user}/restore"), vec![]),
@@ -221,7 +222,7 @@ async fn the_log_lists_every_kind_of_action_with_its_actor(pool: PgPool) {
         "signin.failure",
         "school.create",
         "user.create",
-        "user.deactivate",
+        "user.activate",
         "user.password_reset",
         "user.archive",
         "user.restore",
