@@ -181,10 +181,12 @@ pub async fn page(
     );
     qb.push_bind(district_id);
     if let Some(actor) = &filter.actor {
-        qb.push(" AND a.actor_label ILIKE ").push_bind(like_pattern(actor));
+        qb.push(" AND a.actor_label ILIKE ")
+            .push_bind(like_pattern(actor));
     }
     if let Some(kind) = filter.kind {
-        qb.push(" AND a.action LIKE ").push_bind(format!("{kind}.%"));
+        qb.push(" AND a.action LIKE ")
+            .push_bind(format!("{kind}.%"));
     }
     let user_ids = |qb: &mut QueryBuilder<Postgres>, m: &UserMatch| match m {
         UserMatch::Id(id) => {
@@ -248,9 +250,8 @@ pub async fn page(
         .push_bind(limit)
         .push(")");
     // Runs: none when the filter names a user, a school admin asks, or another kind.
-    let runs = filter.user.is_none()
-        && filter.schools.is_none()
-        && filter.kind.is_none_or(|k| k == "run");
+    let runs =
+        filter.user.is_none() && filter.schools.is_none() && filter.kind.is_none_or(|k| k == "run");
     if runs {
         qb.push(format!(
             " UNION ALL (SELECT 'r'::text, r.log_seq, {RUN_AT}, r.submitted_kind, r.submitted_by,

@@ -174,7 +174,12 @@ pub struct Cursor {
 
 impl Cursor {
     pub fn encode(&self) -> String {
-        format!("{}_{}_{}", self.at_micros, if self.run { 'r' } else { 'a' }, self.seq)
+        format!(
+            "{}_{}_{}",
+            self.at_micros,
+            if self.run { 'r' } else { 'a' },
+            self.seq
+        )
     }
 
     /// `None` for anything that is not a cursor this module wrote.
@@ -187,7 +192,11 @@ impl Cursor {
             _ => return None,
         };
         let seq = parts.next()?.parse().ok()?;
-        parts.next().is_none().then_some(Cursor { at_micros, run, seq })
+        parts.next().is_none().then_some(Cursor {
+            at_micros,
+            run,
+            seq,
+        })
     }
 }
 
@@ -200,14 +209,20 @@ mod tests {
     fn known_actions_read_as_words_and_unknown_ones_as_codes() {
         assert_eq!(action_words("user.archive"), "Archived user");
         assert_eq!(action_words("run.failed"), "Run failed");
-        assert_eq!(action_words("signin.failure"), "Failed sign-in (wrong password)");
+        assert_eq!(
+            action_words("signin.failure"),
+            "Failed sign-in (wrong password)"
+        );
         assert_eq!(action_words("odd.thing"), "odd.thing");
     }
 
     #[test]
     fn every_kind_has_words_for_its_actions() {
         for (code, _) in WORDS {
-            assert!(parse_kind(kind_of(code)).is_some(), "{code} has no filter kind");
+            assert!(
+                parse_kind(kind_of(code)).is_some(),
+                "{code} has no filter kind"
+            );
         }
         assert_eq!(parse_kind("user"), Some("user"));
         assert_eq!(parse_kind("users"), None);
@@ -267,14 +282,25 @@ mod tests {
     #[test]
     fn nothing_known_is_an_empty_summary() {
         assert_eq!(summary("user.archive", None, None), "");
-        assert_eq!(summary("x.y", Some(&json!("a")), Some(&json!("b"))), "a → b");
+        assert_eq!(
+            summary("x.y", Some(&json!("a")), Some(&json!("b"))),
+            "a → b"
+        );
     }
 
     #[test]
     fn a_cursor_reads_back_and_garbage_is_refused() {
-        let c = Cursor { at_micros: -12, run: true, seq: 7 };
+        let c = Cursor {
+            at_micros: -12,
+            run: true,
+            seq: 7,
+        };
         assert_eq!(Cursor::parse(&c.encode()), Some(c));
-        let a = Cursor { at_micros: 1_700_000_000_000_000, run: false, seq: 0 };
+        let a = Cursor {
+            at_micros: 1_700_000_000_000_000,
+            run: false,
+            seq: 0,
+        };
         assert_eq!(Cursor::parse(&a.encode()), Some(a));
         for bad in ["", "1_x_2", "1_a", "1_a_2_3", "a_a_1", "1_a_z"] {
             assert_eq!(Cursor::parse(bad), None, "{bad}");

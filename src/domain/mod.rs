@@ -3,8 +3,8 @@
 //! Vocabularies are tables of data (see `vocab.rs`), parsed once at the edge.
 
 pub mod audit;
-pub mod history;
 pub mod health;
+pub mod history;
 mod vocab;
 
 pub use vocab::{Grade, Role, Status};

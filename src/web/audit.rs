@@ -91,9 +91,9 @@ impl Params {
         }
         let after = match given(&q.after) {
             None => None,
-            Some(c) => Some(
-                Cursor::parse(c).ok_or_else(|| AppError::BadRequest("bad page link".into()))?,
-            ),
+            Some(c) => {
+                Some(Cursor::parse(c).ok_or_else(|| AppError::BadRequest("bad page link".into()))?)
+            }
         };
         Ok(Params {
             filter: LogFilter {
@@ -146,10 +146,13 @@ impl Line {
                 (None, None) => "Deleted run".into(),
             },
             "district" => "District".into(),
-            _ => e
-                .subject_name
-                .clone()
-                .unwrap_or_else(|| if id.is_some() { "(deleted)".into() } else { String::new() }),
+            _ => e.subject_name.clone().unwrap_or_else(|| {
+                if id.is_some() {
+                    "(deleted)".into()
+                } else {
+                    String::new()
+                }
+            }),
         };
         let subject_href = id.and_then(|id| match e.entity_kind.as_str() {
             "user" if e.subject_name.is_some() => Some(format!("/users/{id}")),
@@ -328,7 +331,10 @@ pub async fn csv(
                     return;
                 }
             };
-            let lines: Vec<Line> = chunk.iter().map(|e| Line::of(e, &sync_names, admin)).collect();
+            let lines: Vec<Line> = chunk
+                .iter()
+                .map(|e| Line::of(e, &sync_names, admin))
+                .collect();
             let msg = match csv_bytes(&lines, false) {
                 Ok(b) => Chunk::Data(b),
                 Err(e) => {
@@ -357,10 +363,9 @@ pub async fn csv(
         }
         match rx.recv().await {
             Some(Chunk::Data(bytes)) => Some((Ok(bytes), (rx, false))),
-            Some(Chunk::Failed) | None => Some((
-                Err(std::io::Error::other("audit CSV stopped")),
-                (rx, true),
-            )),
+            Some(Chunk::Failed) | None => {
+                Some((Err(std::io::Error::other("audit CSV stopped")), (rx, true)))
+            }
             Some(Chunk::Done) => None,
         }
     });

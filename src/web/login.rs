@@ -230,8 +230,14 @@ pub async fn submit(
             .await?;
             tracing::info!(district = %c.district_id, user = %c.id, "signed in");
             if c.portal_role != "user" {
-                record_sign_in(&state, c.district_id, &candidate_actor(&c), "signin.success", &ip)
-                    .await?;
+                record_sign_in(
+                    &state,
+                    c.district_id,
+                    &candidate_actor(&c),
+                    "signin.success",
+                    &ip,
+                )
+                .await?;
             }
             if c.password_temporary {
                 set_flash(

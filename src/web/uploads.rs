@@ -268,7 +268,9 @@ pub async fn list(
         kind: kind.map(str::to_string),
         source: source.clone(),
         from: from.map(|d| d.midnight().assume_utc()),
-        to: to.and_then(|d| d.next_day()).map(|d| d.midnight().assume_utc()),
+        to: to
+            .and_then(|d| d.next_day())
+            .map(|d| d.midnight().assume_utc()),
     };
     let after = after.and_then(|c| {
         time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(c.at_micros) * 1000)
@@ -314,7 +316,11 @@ pub async fn list(
             (key, name)
         })
         .collect();
-    sources.sort_by(|a, b| a.1.to_lowercase().cmp(&b.1.to_lowercase()).then(a.0.cmp(&b.0)));
+    sources.sort_by(|a, b| {
+        a.1.to_lowercase()
+            .cmp(&b.1.to_lowercase())
+            .then(a.0.cmp(&b.0))
+    });
     let runs = runs
         .into_iter()
         .map(|run| HistoryRow {
@@ -973,7 +979,15 @@ pub async fn dismiss(
         ));
     }
     let mut tx = state.pool.begin().await?;
-    if !db::runs::set_status(&mut *tx, scope.district_id, id, "needs_mapping", "cancelled").await? {
+    if !db::runs::set_status(
+        &mut *tx,
+        scope.district_id,
+        id,
+        "needs_mapping",
+        "cancelled",
+    )
+    .await?
+    {
         return Err(AppError::Conflict(
             "the run moved on meanwhile; reload the page".into(),
         ));
@@ -1001,6 +1015,11 @@ pub async fn dismiss(
     )
     .await?;
     tx.commit().await?;
-    set_flash(&session, "success", "Dismissed: the file was set aside and nothing was applied.").await;
+    set_flash(
+        &session,
+        "success",
+        "Dismissed: the file was set aside and nothing was applied.",
+    )
+    .await;
     Ok(Redirect::to("/uploads").into_response())
 }

@@ -63,9 +63,8 @@ async fn the_history_fits_1366_px_and_pages_on(pool: PgPool) {
         "no horizontal scrolling at 1366 px: {scroll} > {client}"
     );
     // The table itself stays inside the page too.
-    let table_w = b
-        .c
-        .execute(
+    let table_w =
+        b.c.execute(
             "return document.querySelector('table#history').getBoundingClientRect().right;",
             vec![],
         )
@@ -77,15 +76,14 @@ async fn the_history_fits_1366_px_and_pages_on(pool: PgPool) {
     b.screenshot("uploads-history-1366").await;
     assert_eq!(rows(&b).await, 50);
     // A long name is cut, and its whole text is in the title.
-    let title = b
-        .c
-        .find(Locator::Css("table#history td.file-cell a"))
-        .await
-        .unwrap()
-        .attr("title")
-        .await
-        .unwrap()
-        .unwrap();
+    let title =
+        b.c.find(Locator::Css("table#history td.file-cell a"))
+            .await
+            .unwrap()
+            .attr("title")
+            .await
+            .unwrap()
+            .unwrap();
     assert!(title.starts_with(&"y".repeat(150)));
 
     b.click("a#next").await;

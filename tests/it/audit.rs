@@ -60,7 +60,11 @@ fn next_link(body: &str) -> Option<String> {
     let before = &body[..at];
     let href = before.rfind("href=\"")? + "href=\"".len();
     let end = before[href..].find('"')? + href;
-    Some(before[href..end].replace("&amp;", "&").replace("&#38;", "&"))
+    Some(
+        before[href..end]
+            .replace("&amp;", "&")
+            .replace("&#38;", "&"),
+    )
 }
 
 /// Every row of a filtered log, walking the Next links.
@@ -123,9 +127,12 @@ async fn the_log_lists_every_kind_of_action_with_its_actor(pool: PgPool) {
     assert_eq!(other.sign_in(&d.admin_email, "not-it").await.status, 401);
 
     assert_eq!(
-        c.post("/schools", &[("external_id", "MS"), ("name", "Middle School")])
-            .await
-            .status,
+        c.post(
+            "/schools",
+            &[("external_id", "MS"), ("name", "Middle School")]
+        )
+        .await
+        .status,
         303
     );
     let hs: Uuid = sqlx::query_scalar("SELECT id FROM schools WHERE external_id = 'HS'")
@@ -150,7 +157,10 @@ async fn the_log_lists_every_kind_of_action_with_its_actor(pool: PgPool) {
         .await
         .unwrap();
     for (path, fields) in [
-        (format!("/users/{user}/status"), vec![("status", "inactive")]),
+        (
+            format!("/users/{user}/status"),
+            vec![("status", "inactive")],
+        ),
         (format!("/users/{user}/status"), vec![("status", "active")]),
         (format!("/users/{user}/password"), vec![]),
         (format!("/users/{user}/archive"), vec![]),
@@ -162,7 +172,11 @@ async fn the_log_lists_every_kind_of_action_with_its_actor(pool: PgPool) {
     let r = c
         .post(
             "/settings/guard",
-            &[("archive_pct", "40"), ("archive_min", "3"), ("update_pct", "60")],
+            &[
+                ("archive_pct", "40"),
+                ("archive_min", "3"),
+                ("update_pct", "60"),
+            ],
         )
         .await;
     assert!(matches!(r.status, 200 | 303), "{}", r.body);
@@ -172,7 +186,9 @@ async fn the_log_lists_every_kind_of_action_with_its_actor(pool: PgPool) {
         .fetch_one(&app.pool)
         .await
         .unwrap();
-    let r = c.post(&format!("/settings/tokens/{token}/revoke"), &[]).await;
+    let r = c
+        .post(&format!("/settings/tokens/{token}/revoke"), &[])
+        .await;
     assert!(matches!(r.status, 200 | 303), "{}", r.body);
     let r = c
         .post("/syncs", &[("kind", "oneroster_csv"), ("name", "SIS set")])
@@ -190,7 +206,10 @@ async fn the_log_lists_every_kind_of_action_with_its_actor(pool: PgPool) {
         .post_file("/uploads", "odd.csv", b"Nom,Prenom\nA,B\n".to_vec())
         .await;
     let odd = uuid_after(&r, "/uploads/");
-    assert_eq!(c.post(&format!("/uploads/{odd}/dismiss"), &[]).await.status, 303);
+    assert_eq!(
+        c.post(&format!("/uploads/{odd}/dismiss"), &[]).await.status,
+        303
+    );
     // A dry run is never in the log.
     let r = c
         .http
@@ -233,7 +252,10 @@ async fn the_log_lists_every_kind_of_action_with_its_actor(pool: PgPool) {
         "run.completed",
         "run.dismiss",
     ] {
-        assert!(actions.contains(expected), "{expected} missing: {actions:?}");
+        assert!(
+            actions.contains(expected),
+            "{expected} missing: {actions:?}"
+        );
     }
     // Every entry has its actor: the admin for their actions, the submitter for a run.
     for (action, actor, _, _) in &all {
@@ -245,7 +267,11 @@ async fn the_log_lists_every_kind_of_action_with_its_actor(pool: PgPool) {
     assert_eq!(by("signin.failure").1, d.admin_email);
     assert_eq!(by("run.completed").1, d.admin_email);
     assert_eq!(by("run.completed").2, "staff.csv");
-    assert!(by("run.completed").3.contains("1 created"), "{:?}", by("run.completed"));
+    assert!(
+        by("run.completed").3.contains("1 created"),
+        "{:?}",
+        by("run.completed")
+    );
     assert!(page.body.contains("Archived user") && page.body.contains("Run completed"));
     assert!(page.body.contains(&format!("href=\"/users/{user}\"")));
     assert!(page.body.contains(&format!("href=\"/uploads/{run}\"")));
@@ -327,7 +353,12 @@ async fn the_log_is_tenant_scoped_in_page_and_csv(pool: PgPool) {
         assert_eq!(page.status, 200, "{path}");
         // The filter's own words are echoed in its field: look at the entries.
         let entries = &page.body[page.body.find("<table").unwrap()..];
-        for marker in ["Betamarker", "bea@beta.org", "admin@beta.org", "betamarker.csv"] {
+        for marker in [
+            "Betamarker",
+            "bea@beta.org",
+            "admin@beta.org",
+            "betamarker.csv",
+        ] {
             assert!(!entries.contains(marker), "{path} shows {marker}");
         }
         let csv_path = path.replacen("/audit", "/audit.csv", 1);
@@ -369,7 +400,10 @@ async fn a_school_admin_sees_their_schools_and_their_users_only(pool: PgPool) {
     for (s, name) in [(north, "North Renamed"), (south, "South Renamed")] {
         let ext = if s == north { "N1" } else { "S1" };
         let r = admin
-            .post(&format!("/schools/{s}"), &[("external_id", ext), ("name", name)])
+            .post(
+                &format!("/schools/{s}"),
+                &[("external_id", ext), ("name", name)],
+            )
             .await;
         assert!(matches!(r.status, 200 | 303), "{}", r.body);
     }
@@ -401,7 +435,10 @@ async fn a_school_admin_sees_their_schools_and_their_users_only(pool: PgPool) {
     let (_, csv) = csv_of(&p, "/audit.csv").await;
     assert_eq!(csv.len(), seen.len(), "the CSV holds what the page shows");
     for rec in &csv {
-        assert!(!rec.iter().any(|c| c.contains("South") || c.contains("southkid")));
+        assert!(
+            !rec.iter()
+                .any(|c| c.contains("South") || c.contains("southkid"))
+        );
     }
     // The district admin sees both.
     let all = admin.get("/audit").await;
@@ -481,7 +518,11 @@ async fn keyset_pages_have_no_duplicates_or_gaps_and_filters_narrow(pool: PgPool
         .map(|r| r.2.as_str())
         .collect();
     let distinct_runs: HashSet<&str> = runs.iter().copied().collect();
-    assert_eq!((runs.len(), distinct_runs.len()), (41, 41), "every run once");
+    assert_eq!(
+        (runs.len(), distinct_runs.len()),
+        (41, 41),
+        "every run once"
+    );
     assert!(!runs.contains(&"dry.csv") && !runs.contains(&"waiting.csv"));
     // Newest first: the seeded audit rows come in descending order of their instant.
     let seconds: Vec<i64> = seeded.iter().map(|n| n / 3).collect();
@@ -523,7 +564,9 @@ async fn the_user_filter_takes_a_guid_or_a_name(pool: PgPool) {
     for (u, n) in [(ann, 2), (bob, 1)] {
         for i in 0..n {
             let to = if i % 2 == 0 { "inactive" } else { "active" };
-            let r = c.post(&format!("/users/{u}/status"), &[("status", to)]).await;
+            let r = c
+                .post(&format!("/users/{u}/status"), &[("status", to)])
+                .await;
             assert_eq!(r.status, 303);
         }
     }
@@ -586,7 +629,11 @@ async fn the_csv_is_streamed_in_chunks_parses_back_and_neutralises_formulas(pool
 
     let (header, records) = csv_of(&c, "/audit.csv").await;
     assert_eq!(header[0], "At");
-    assert_eq!(records.len() as i64, total + 7, "every entry, past several chunks");
+    assert_eq!(
+        records.len() as i64,
+        total + 7,
+        "every entry, past several chunks"
+    );
     for rec in &records {
         time::OffsetDateTime::parse(&rec[0], &time::format_description::well_known::Rfc3339)
             .expect("RFC 3339 times");
@@ -598,12 +645,20 @@ async fn the_csv_is_streamed_in_chunks_parses_back_and_neutralises_formulas(pool
         }
     }
     let subjects: Vec<&str> = records.iter().map(|r| &r[5]).collect();
-    assert!(subjects.contains(&"'@SUM(1)"), "the school, by its current name");
+    assert!(
+        subjects.contains(&"'@SUM(1)"),
+        "the school, by its current name"
+    );
     let actors: Vec<&str> = records.iter().map(|r| &r[1]).collect();
-    assert!(actors.contains(&"'=cmd|calc"), "a formula actor is neutralised");
+    assert!(
+        actors.contains(&"'=cmd|calc"),
+        "a formula actor is neutralised"
+    );
     let change: Vec<&str> = records.iter().map(|r| &r[7]).collect();
     assert!(
-        change.iter().any(|c| c.contains("=HYPERLINK") && c.contains("@SUM(1)")),
+        change
+            .iter()
+            .any(|c| c.contains("=HYPERLINK") && c.contains("@SUM(1)")),
         "the rename, before → after"
     );
     let seeded: HashSet<&str> = records
@@ -650,7 +705,10 @@ async fn an_entry_that_cannot_be_read_mid_stream_aborts_the_csv(pool: PgPool) {
             Err(_) => break true,
         }
     };
-    assert!(failed, "the client's read fails instead of ending a short file");
+    assert!(
+        failed,
+        "the client's read fails instead of ending a short file"
+    );
     assert!(got > 1000, "rows went out before the failure: {got} bytes");
     // The page of the newest entries still works.
     assert_eq!(c.get("/audit").await.status, 200);

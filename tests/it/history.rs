@@ -20,7 +20,11 @@ fn next_link(body: &str) -> Option<String> {
     let before = &body[..at];
     let href = before.rfind("href=\"")? + "href=\"".len();
     let end = before[href..].find('"')? + href;
-    Some(before[href..end].replace("&amp;", "&").replace("&#38;", "&"))
+    Some(
+        before[href..end]
+            .replace("&amp;", "&")
+            .replace("&#38;", "&"),
+    )
 }
 
 async fn walk(c: &Client, first: &str) -> (Vec<Uuid>, usize) {
@@ -65,7 +69,10 @@ async fn env_with_runs(pool: PgPool, n: i64) -> (UploadEnv, Uuid) {
     let env = UploadEnv::new(pool).await;
     let r = env
         .c
-        .post("/syncs", &[("kind", "oneroster_csv"), ("name", "District SIS")])
+        .post(
+            "/syncs",
+            &[("kind", "oneroster_csv"), ("name", "District SIS")],
+        )
         .await;
     assert_eq!(r.status, 303, "{}", r.body);
     let sync: Uuid = r.location.unwrap()["/syncs/".len()..].parse().unwrap();
@@ -136,7 +143,9 @@ async fn each_filter_narrows_the_history(pool: PgPool) {
     let page = c.get(&format!("/uploads?source=sync%3A{sync}")).await;
     assert!(page.body.contains("District SIS"));
     assert!(!page.body.contains(&format!(">sync:{sync}<")));
-    assert!(page.body.contains(&format!("<option value=\"sync:{sync}\" selected>District SIS</option>")));
+    assert!(page.body.contains(&format!(
+        "<option value=\"sync:{sync}\" selected>District SIS</option>"
+    )));
     assert_eq!(c.get("/uploads?status=done").await.status, 400);
     assert_eq!(c.get("/uploads?kind=fax").await.status, 400);
     assert_eq!(c.get("/uploads?from=yesterday").await.status, 400);
@@ -149,9 +158,16 @@ async fn a_needs_mapping_run_can_be_dismissed_and_nothing_else(pool: PgPool) {
     let odd = env.upload("odd.csv", "Nom,Prenom\nA,B\n").await;
     assert_eq!(env.status(odd).await["status"], "needs_mapping");
     let list = c.get("/uploads").await;
-    assert!(list.body.contains(&format!("action=\"/uploads/{odd}/dismiss\"")));
+    assert!(
+        list.body
+            .contains(&format!("action=\"/uploads/{odd}/dismiss\""))
+    );
     let run_page = c.get(&format!("/uploads/{odd}")).await;
-    assert!(run_page.body.contains(&format!("action=\"/uploads/{odd}/dismiss\"")));
+    assert!(
+        run_page
+            .body
+            .contains(&format!("action=\"/uploads/{odd}/dismiss\""))
+    );
 
     let r = c.post(&format!("/uploads/{odd}/dismiss"), &[]).await;
     assert_eq!(r.status, 303, "{}", r.body);
@@ -163,7 +179,10 @@ async fn a_needs_mapping_run_can_be_dismissed_and_nothing_else(pool: PgPool) {
     .await
     .unwrap();
     assert_eq!(status, "cancelled");
-    assert_eq!(reviewed_by.as_deref(), Some(env.district.admin_email.as_str()));
+    assert_eq!(
+        reviewed_by.as_deref(),
+        Some(env.district.admin_email.as_str())
+    );
     assert!(reviewed);
     let audited: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM audit_log WHERE action = 'run.dismiss' AND entity_id = $1 AND actor_label = $2",
@@ -175,17 +194,30 @@ async fn a_needs_mapping_run_can_be_dismissed_and_nothing_else(pool: PgPool) {
     .unwrap();
     assert_eq!(audited, 1);
     // Twice, or any other state: a conflict that changes nothing.
-    assert_eq!(c.post(&format!("/uploads/{odd}/dismiss"), &[]).await.status, 409);
+    assert_eq!(
+        c.post(&format!("/uploads/{odd}/dismiss"), &[]).await.status,
+        409
+    );
     let done = env
         .upload(
             "ok.csv",
             &format!("{UPLOAD_HEADER}\nS1,s1@d.org,Al,Bo,Student,HS,9,Active,\n"),
         )
         .await;
-    assert_eq!(c.post(&format!("/uploads/{done}/dismiss"), &[]).await.status, 409);
+    assert_eq!(
+        c.post(&format!("/uploads/{done}/dismiss"), &[])
+            .await
+            .status,
+        409
+    );
     app.queue.drain().await.unwrap();
     assert_eq!(env.status(done).await["status"], "completed");
-    assert_eq!(c.post(&format!("/uploads/{done}/dismiss"), &[]).await.status, 409);
+    assert_eq!(
+        c.post(&format!("/uploads/{done}/dismiss"), &[])
+            .await
+            .status,
+        409
+    );
     let dismissals: i64 =
         sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'run.dismiss'")
             .fetch_one(&app.pool)
