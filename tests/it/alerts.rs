@@ -53,13 +53,13 @@ impl Smtp {
     /// Start on `port` and wait until it listens (it says "ready").
     fn start(port: u16) -> Smtp {
         let dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new("python3")
+        let mut child = Command::new("/usr/bin/python3")
             .args(["-c", SMTP_SERVER, &port.to_string()])
             .arg(dir.path())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
-            .expect("python3 with aiosmtpd (scripts/test installs python3-aiosmtpd)");
+            .expect("/usr/bin/python3 (scripts/test installs python3-aiosmtpd)");
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
