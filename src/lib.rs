@@ -248,7 +248,11 @@ async fn serve(config: &config::Config, pool: sqlx::PgPool, clock: clock::Clock)
     state.queue.requeue_orphans().await?;
     state.queue.start(config.workers);
     sync::schedule::spawn(state.queue.clone());
-    alerts::spawn(state.pool.clone(), state.config.clone(), state.clock.clone());
+    alerts::spawn(
+        state.pool.clone(),
+        state.config.clone(),
+        state.clock.clone(),
+    );
     let server = web::start(state, shutdown_signal()).await?;
     tracing::info!(addr = %server.addr, "Rollcall is serving on http://{}", server.addr);
     server.handle.await??;

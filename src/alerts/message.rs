@@ -39,13 +39,12 @@ pub fn text(f: &Facts<'_>) -> String {
     if let Some(file) = text_of(d, "file_name") {
         let _ = writeln!(out, "File: {file}");
     }
-    let _ = writeln!(
-        out,
-        "When: {}",
-        f.at.format(&Rfc3339).unwrap_or_default()
-    );
+    let _ = writeln!(out, "When: {}", f.at.format(&Rfc3339).unwrap_or_default());
     match f.kind {
-        EventKind::RunFailed | EventKind::SyncFailed | EventKind::NeedsReview | EventKind::RunErrors => {
+        EventKind::RunFailed
+        | EventKind::SyncFailed
+        | EventKind::NeedsReview
+        | EventKind::RunErrors => {
             if let Some(status) = text_of(d, "status") {
                 let _ = writeln!(out, "Status: {}", status.replace('_', " "));
             }

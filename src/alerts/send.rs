@@ -203,15 +203,9 @@ pub async fn send_due_once(pool: &PgPool, config: &Config, now: OffsetDateTime) 
                         error,
                         at: now + wait,
                     },
-                    AfterFailure::GiveUp => Outcome::Failed {
-                        code: *code,
-                        error,
-                    },
+                    AfterFailure::GiveUp => Outcome::Failed { code: *code, error },
                 },
-                Attempt::Fatal(code, error) => Outcome::Failed {
-                    code: *code,
-                    error,
-                },
+                Attempt::Fatal(code, error) => Outcome::Failed { code: *code, error },
             };
             if let Attempt::Again(_, e) | Attempt::Fatal(_, e) = &attempt {
                 tracing::warn!(district = %c.district_id, delivery = c.id, channel = %c.channel,

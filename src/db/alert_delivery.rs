@@ -56,11 +56,7 @@ pub async fn settings(db: impl PgExecutor<'_>, district_id: Uuid) -> sqlx::Resul
     })
 }
 
-pub async fn save_rules(
-    db: impl PgExecutor<'_>,
-    district_id: Uuid,
-    r: &Rules,
-) -> sqlx::Result<()> {
+pub async fn save_rules(db: impl PgExecutor<'_>, district_id: Uuid, r: &Rules) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO alert_settings (district_id, run_failed, needs_review, run_errors, errors_above,
                                      sync_failed, source_stale, sync_resumed)
@@ -328,7 +324,11 @@ pub struct LogRow {
 }
 
 /// The district's latest deliveries, newest first.
-pub async fn log(db: impl PgExecutor<'_>, district_id: Uuid, limit: i64) -> sqlx::Result<Vec<LogRow>> {
+pub async fn log(
+    db: impl PgExecutor<'_>,
+    district_id: Uuid,
+    limit: i64,
+) -> sqlx::Result<Vec<LogRow>> {
     sqlx::query_as(
         "SELECT d.created_at, e.kind, d.channel, d.target, d.status, d.attempts, d.last_code,
                 d.last_error, d.delivered_at, d.next_attempt_at
@@ -343,9 +343,7 @@ pub async fn log(db: impl PgExecutor<'_>, district_id: Uuid, limit: i64) -> sqlx
 }
 
 /// Every district with its "stale after", for the staleness check.
-pub async fn districts_for_stale_check(
-    db: impl PgExecutor<'_>,
-) -> sqlx::Result<Vec<(Uuid, i32)>> {
+pub async fn districts_for_stale_check(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<(Uuid, i32)>> {
     sqlx::query_as("SELECT id, stale_after_hours FROM districts ORDER BY id")
         .fetch_all(db)
         .await

@@ -99,7 +99,12 @@ pub fn targets(rules: &Rules, to: &Destinations, kind: EventKind, detail: &Value
         return Vec::new();
     }
     let only = (kind == EventKind::Test)
-        .then(|| detail.get("channel").and_then(Value::as_str).and_then(Channel::parse))
+        .then(|| {
+            detail
+                .get("channel")
+                .and_then(Value::as_str)
+                .and_then(Channel::parse)
+        })
         .flatten();
     let mut out = Vec::new();
     if only.is_none_or(|c| c == Channel::Email) {
@@ -226,7 +231,10 @@ mod tests {
             ..Rules::default()
         };
         assert!(targets(&r, &to(), EventKind::NeedsReview, &json!({})).is_empty());
-        assert_eq!(targets(&r, &to(), EventKind::RunFailed, &json!({})).len(), 3);
+        assert_eq!(
+            targets(&r, &to(), EventKind::RunFailed, &json!({})).len(),
+            3
+        );
     }
 
     #[test]
@@ -249,7 +257,13 @@ mod tests {
             ..to()
         };
         assert_eq!(
-            targets(&Rules::default(), &no_hook, EventKind::SourceStale, &json!({})).len(),
+            targets(
+                &Rules::default(),
+                &no_hook,
+                EventKind::SourceStale,
+                &json!({})
+            )
+            .len(),
             2
         );
     }

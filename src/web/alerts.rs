@@ -149,16 +149,26 @@ pub async fn save_rules(
     let d = scope.district_id;
     let errors_above = match form.errors_above.as_deref().map(str::trim) {
         None | Some("") => 0,
-        Some(n) => n.parse::<i64>().ok().filter(|n| (0..=1_000_000_000).contains(n)).ok_or_else(
-            || AppError::Unprocessable("“More than N error rows” needs a whole number of 0 or more.".into()),
-        )?,
+        Some(n) => n
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (0..=1_000_000_000).contains(n))
+            .ok_or_else(|| {
+                AppError::Unprocessable(
+                    "“More than N error rows” needs a whole number of 0 or more.".into(),
+                )
+            })?,
     };
     let before_hours = db::health::stale_after_hours(&state.pool, d).await?;
     let hours = match form.stale_after_hours.as_deref().map(str::trim) {
         None | Some("") => before_hours,
-        Some(h) => h.parse::<i32>().ok().filter(|h| (1..=8760).contains(h)).ok_or_else(|| {
-            AppError::Unprocessable("“Stale after” is a number of hours from 1 to 8760.".into())
-        })?,
+        Some(h) => h
+            .parse::<i32>()
+            .ok()
+            .filter(|h| (1..=8760).contains(h))
+            .ok_or_else(|| {
+                AppError::Unprocessable("“Stale after” is a number of hours from 1 to 8760.".into())
+            })?,
     };
     let rules = Rules {
         run_failed: form.run_failed.is_some(),
@@ -209,7 +219,14 @@ pub async fn add_recipient(
     let mut tx = state.pool.begin().await?;
     let by = scope.person.display_name();
     if db::alert_delivery::add_recipient(&mut *tx, scope.district_id, &email, &by).await? {
-        audit(&mut tx, &scope, "alerts.recipient.add", None, Some(json!({ "email": email }))).await?;
+        audit(
+            &mut tx,
+            &scope,
+            "alerts.recipient.add",
+            None,
+            Some(json!({ "email": email })),
+        )
+        .await?;
     }
     tx.commit().await?;
     set_flash(&session, "success", format!("{email} will receive alerts.")).await;
@@ -227,9 +244,21 @@ pub async fn remove_recipient(
     if !db::alert_delivery::remove_recipient(&mut *tx, scope.district_id, &email).await? {
         return Err(AppError::NotFound);
     }
-    audit(&mut tx, &scope, "alerts.recipient.remove", Some(json!({ "email": email })), None).await?;
+    audit(
+        &mut tx,
+        &scope,
+        "alerts.recipient.remove",
+        Some(json!({ "email": email })),
+        None,
+    )
+    .await?;
     tx.commit().await?;
-    set_flash(&session, "success", format!("{email} no longer receives alerts.")).await;
+    set_flash(
+        &session,
+        "success",
+        format!("{email} no longer receives alerts."),
+    )
+    .await;
     Ok(Redirect::to("/settings/alerts").into_response())
 }
 
@@ -266,9 +295,11 @@ pub async fn save_webhook(
     }
     let before = db::alert_delivery::settings(&state.pool, d).await?;
     // A webhook turned on without a secret gets one, shown once below.
-    let new_secret = (enabled && before.webhook_secret_sealed.is_none()).then(generate_webhook_secret);
+    let new_secret =
+        (enabled && before.webhook_secret_sealed.is_none()).then(generate_webhook_secret);
     let mut tx = state.pool.begin().await?;
-    db::alert_delivery::save_webhook(&mut *tx, d, (!url.is_empty()).then_some(url), enabled).await?;
+    db::alert_delivery::save_webhook(&mut *tx, d, (!url.is_empty()).then_some(url), enabled)
+        .await?;
     if let Some(s) = &new_secret {
         let sealed = seal_webhook_secret(&state.config, d, s).map_err(AppError::Internal)?;
         db::alert_delivery::save_webhook_secret(&mut *tx, d, &sealed).await?;
@@ -297,8 +328,8 @@ pub async fn new_secret(
     DistrictAdmin(scope): DistrictAdmin,
 ) -> AppResult<Response> {
     let secret = generate_webhook_secret();
-    let sealed =
-        seal_webhook_secret(&state.config, scope.district_id, &secret).map_err(AppError::Internal)?;
+    let sealed = seal_webhook_secret(&state.config, scope.district_id, &secret)
+        .map_err(AppError::Internal)?;
     let mut tx = state.pool.begin().await?;
     db::alert_delivery::save_webhook_secret(&mut *tx, scope.district_id, &sealed).await?;
     audit(&mut tx, &scope, "alerts.webhook_secret", None, None).await?;
@@ -329,7 +360,14 @@ async fn raise_test(
         },
     )
     .await?;
-    audit(&mut tx, scope, "alerts.test", None, Some(json!({ "channel": channel }))).await?;
+    audit(
+        &mut tx,
+        scope,
+        "alerts.test",
+        None,
+        Some(json!({ "channel": channel })),
+    )
+    .await?;
     tx.commit().await?;
     set_flash(
         session,
@@ -345,7 +383,10 @@ pub async fn test_email(
     session: Session,
     DistrictAdmin(scope): DistrictAdmin,
 ) -> AppResult<Response> {
-    if db::alert_delivery::recipients(&state.pool, scope.district_id).await?.is_empty() {
+    if db::alert_delivery::recipients(&state.pool, scope.district_id)
+        .await?
+        .is_empty()
+    {
         return Err(AppError::Unprocessable("Add a recipient first.".into()));
     }
     raise_test(&state, &session, &scope, "email").await

@@ -202,7 +202,12 @@ fn table() -> Vec<Entry> {
         ),
         at(Page, Get, "/settings/alerts", alerts::show),
         at(Page, Post, "/settings/alerts/rules", alerts::save_rules),
-        at(Page, Post, "/settings/alerts/recipients", alerts::add_recipient),
+        at(
+            Page,
+            Post,
+            "/settings/alerts/recipients",
+            alerts::add_recipient,
+        ),
         at(
             Page,
             Post,
@@ -216,7 +221,12 @@ fn table() -> Vec<Entry> {
             "/settings/alerts/webhook/secret",
             alerts::new_secret,
         ),
-        at(Page, Post, "/settings/alerts/test-email", alerts::test_email),
+        at(
+            Page,
+            Post,
+            "/settings/alerts/test-email",
+            alerts::test_email,
+        ),
         at(
             Page,
             Post,

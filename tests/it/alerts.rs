@@ -202,7 +202,9 @@ impl Env {
     /// Fan out and send once, as the background loop does.
     async fn pass(&self, config: &Config) -> usize {
         fan_out_once(&self.app.pool, self.now()).await.unwrap();
-        send_due_once(&self.app.pool, config, self.now()).await.unwrap()
+        send_due_once(&self.app.pool, config, self.now())
+            .await
+            .unwrap()
     }
 
     async fn recipient(&self, email: &str) {
@@ -217,7 +219,10 @@ impl Env {
     async fn webhook(&self, url: &str) -> String {
         let r = self
             .c
-            .post("/settings/alerts/webhook", &[("url", url), ("enabled", "on")])
+            .post(
+                "/settings/alerts/webhook",
+                &[("url", url), ("enabled", "on")],
+            )
             .await;
         assert_eq!(r.status, 200, "{}", r.body);
         secret_in(&r.body)
@@ -340,7 +345,12 @@ async fn a_failed_upload_is_emailed_and_posted_once_with_what_where_and_a_link(p
     assert_eq!(mail.len(), 2, "one email per recipient");
     let to: Vec<&str> = mail
         .iter()
-        .map(|m| m.lines().next().unwrap().trim_start_matches("X-Envelope-To: "))
+        .map(|m| {
+            m.lines()
+                .next()
+                .unwrap()
+                .trim_start_matches("X-Envelope-To: ")
+        })
         .collect();
     assert_eq!(to, ["it-team@springfield.org", "noc@springfield.org"]);
     for m in &mail {
@@ -374,13 +384,19 @@ async fn a_failed_upload_is_emailed_and_posted_once_with_what_where_and_a_link(p
     assert_eq!(smtp.messages().len(), 2);
     assert_eq!(hooks.bodies().len(), 1);
     let log = env.deliveries().await;
-    assert!(log.iter().all(|(_, s, a)| s == "delivered" && *a == 1), "{log:?}");
+    assert!(
+        log.iter().all(|(_, s, a)| s == "delivered" && *a == 1),
+        "{log:?}"
+    );
     // The log on the settings page shows them, with the receiver's code.
     let page = env.c.get("/settings/alerts").await;
     assert_eq!(page.status, 200);
     assert!(page.body.contains("noc@springfield.org") && page.body.contains(&url));
     assert!(page.body.contains("delivery-delivered") && page.body.contains(">200<"));
-    assert!(!page.body.contains(&secret), "the secret is shown once only");
+    assert!(
+        !page.body.contains(&secret),
+        "the secret is shown once only"
+    );
 }
 
 #[sqlx::test(migrations = "./migrations")]
@@ -411,7 +427,11 @@ async fn each_rule_fires_once_for_its_event_and_not_for_the_others(pool: PgPool)
             )
             .await;
         }
-        assert_eq!(env.pass(&config).await, 2, "{field}: one email, one webhook");
+        assert_eq!(
+            env.pass(&config).await,
+            2,
+            "{field}: one email, one webhook"
+        );
         let mail = smtp.messages();
         assert_eq!(mail.len(), round + 1, "{field}");
         assert!(
@@ -426,8 +446,12 @@ async fn each_rule_fires_once_for_its_event_and_not_for_the_others(pool: PgPool)
     // With every rule off, nothing goes out.
     env.rules(&[]).await;
     for (kind, _) in &rules {
-        env.raise(*kind, &format!("{}:off", kind.as_str()), json!({ "errors": 9 }))
-            .await;
+        env.raise(
+            *kind,
+            &format!("{}:off", kind.as_str()),
+            json!({ "errors": 9 }),
+        )
+        .await;
     }
     assert_eq!(env.pass(&config).await, 0);
     assert_eq!(smtp.messages().len(), rules.len());
@@ -439,7 +463,8 @@ async fn errors_above_n_respects_n(pool: PgPool) {
     let (hooks, url) = Hooks::start().await;
     let config = config(env.dir.path(), None);
     env.webhook(&url).await;
-    env.rules(&[("run_errors", "on"), ("errors_above", "2")]).await;
+    env.rules(&[("run_errors", "on"), ("errors_above", "2")])
+        .await;
     // A real run with 2 error rows: not above 2.
     let (_, status) = env.import("students.csv", GOOD, false).await;
     assert_eq!(status, "completed_with_errors");
@@ -496,7 +521,10 @@ async fn a_mail_server_that_is_down_holds_the_alert_until_it_comes_back(pool: Pg
     let mail = smtp.messages();
     assert_eq!(mail.len(), 1);
     assert!(mail[0].contains(&format!("/uploads/{run}")));
-    assert_eq!(env.deliveries().await, [("email".into(), "delivered".into(), 2)]);
+    assert_eq!(
+        env.deliveries().await,
+        [("email".into(), "delivered".into(), 2)]
+    );
     env.app.clock.advance(Duration::hours(3));
     assert_eq!(env.pass(&config).await, 0);
     assert_eq!(smtp.messages().len(), 1, "delivered once");
@@ -509,7 +537,10 @@ async fn without_smtp_emails_wait_and_the_page_says_so(pool: PgPool) {
     env.recipient("ops@springfield.org").await;
     env.import("sis.csv", BROKEN, false).await;
     assert_eq!(env.pass(&config).await, 0);
-    assert_eq!(env.deliveries().await, [("email".into(), "pending".into(), 0)]);
+    assert_eq!(
+        env.deliveries().await,
+        [("email".into(), "pending".into(), 0)]
+    );
     let page = env.c.get("/settings/alerts").await;
     assert!(page.body.contains("No SMTP server is configured"));
 }
@@ -542,9 +573,13 @@ async fn a_webhook_that_fails_is_retried_with_backoff_and_a_claimed_delivery_is_
     env.app.clock.advance(Duration::minutes(5));
     assert_eq!(env.pass(&config).await, 1, "the lease ran out");
     assert_eq!(hooks.bodies().len(), 2);
-    assert_eq!(env.deliveries().await, [("webhook".into(), "delivered".into(), 2)]);
+    assert_eq!(
+        env.deliveries().await,
+        [("webhook".into(), "delivered".into(), 2)]
+    );
     // Two senders at once send nothing twice.
-    env.raise(EventKind::NeedsReview, "needs_review:x", json!({})).await;
+    env.raise(EventKind::NeedsReview, "needs_review:x", json!({}))
+        .await;
     fan_out_once(&env.app.pool, env.now()).await.unwrap();
     let (a, b) = tokio::join!(
         send_due_once(&env.app.pool, &config, env.now()),
@@ -643,14 +678,22 @@ async fn a_source_that_stops_arriving_alerts_once_per_quiet_spell(pool: PgPool) 
         .await
         .unwrap();
 
-    assert_eq!(check_stale_once(pool, env.now()).await.unwrap(), 0, "1 day quiet");
+    assert_eq!(
+        check_stale_once(pool, env.now()).await.unwrap(),
+        0,
+        "1 day quiet"
+    );
     env.app.clock.advance(Duration::hours(11)); // 35 h quiet: within 36 h
     assert_eq!(check_stale_once(pool, env.now()).await.unwrap(), 0);
     env.app.clock.advance(Duration::hours(2)); // 37 h
     assert_eq!(check_stale_once(pool, env.now()).await.unwrap(), 1);
     assert_eq!(check_stale_once(pool, env.now()).await.unwrap(), 0, "once");
     env.app.clock.advance(Duration::days(3));
-    assert_eq!(check_stale_once(pool, env.now()).await.unwrap(), 0, "same quiet spell");
+    assert_eq!(
+        check_stale_once(pool, env.now()).await.unwrap(),
+        0,
+        "same quiet spell"
+    );
     let events = env.events().await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].kind, "source_stale");
@@ -659,7 +702,11 @@ async fn a_source_that_stops_arriving_alerts_once_per_quiet_spell(pool: PgPool) 
     let mail = smtp.messages();
     assert!(mail[0].contains("Source stopped arriving in springfield district."));
     assert!(mail[0].contains("Source: students.csv"));
-    assert!(mail[0].contains("it usually runs every 1 day"), "{}", mail[0]);
+    assert!(
+        mail[0].contains("it usually runs every 1 day"),
+        "{}",
+        mail[0]
+    );
 
     // It comes back, then stops again: a new spell, a new alert.
     runs_at(pool, env.district.id, "file:students.csv", &[env.now()]).await;
@@ -667,7 +714,8 @@ async fn a_source_that_stops_arriving_alerts_once_per_quiet_spell(pool: PgPool) 
     env.app.clock.advance(Duration::hours(37));
     assert_eq!(check_stale_once(pool, env.now()).await.unwrap(), 1);
     // A longer "stale after" (the page's setting) keeps a quiet source quiet.
-    env.rules(&[("source_stale", "on"), ("stale_after_hours", "100")]).await;
+    env.rules(&[("source_stale", "on"), ("stale_after_hours", "100")])
+        .await;
     runs_at(pool, env.district.id, "file:students.csv", &[env.now()]).await;
     env.app.clock.advance(Duration::hours(50));
     assert_eq!(check_stale_once(pool, env.now()).await.unwrap(), 0);
@@ -697,9 +745,11 @@ async fn the_alerts_page_is_the_district_admins_own(pool: PgPool) {
     assert!(page.body.contains("Nothing sent yet."));
     assert!(!page.body.contains("bart@shelbyville.org") && !page.body.contains("?shelbyville"));
     // A's admin cannot remove B's recipient.
-    let r = a
-        .c
-        .post("/settings/alerts/recipients/remove", &[("email", "bart@shelbyville.org")])
+    let r =
+        a.c.post(
+            "/settings/alerts/recipients/remove",
+            &[("email", "bart@shelbyville.org")],
+        )
         .await;
     assert_eq!(r.status, 404);
     assert_eq!(
@@ -709,15 +759,19 @@ async fn the_alerts_page_is_the_district_admins_own(pool: PgPool) {
         ["bart@shelbyville.org"]
     );
     // Invalid addresses are refused; every change is audited.
-    let r = a
-        .c
-        .post("/settings/alerts/recipients", &[("email", "not an address")])
+    let r =
+        a.c.post(
+            "/settings/alerts/recipients",
+            &[("email", "not an address")],
+        )
         .await;
     assert_eq!(r.status, 422);
     a.recipient("lisa@springfield.org").await;
-    let r = a
-        .c
-        .post("/settings/alerts/recipients/remove", &[("email", "lisa@springfield.org")])
+    let r =
+        a.c.post(
+            "/settings/alerts/recipients/remove",
+            &[("email", "lisa@springfield.org")],
+        )
         .await;
     assert_eq!(r.status, 303);
     let actions: Vec<String> = sqlx::query_scalar(

@@ -131,7 +131,9 @@ fn body(route: &RouteInfo) -> Body {
         "/settings/alerts/rules" => form(&[("run_errors", "on"), ("errors_above", "1")]),
         "/settings/alerts/recipients" => form(&[("email", "hacker@alpha.org")]),
         "/settings/alerts/recipients/remove" => form(&[("email", "bea@beta.org")]),
-        "/settings/alerts/webhook" => form(&[("url", "https://hooks.example.org/x"), ("enabled", "on")]),
+        "/settings/alerts/webhook" => {
+            form(&[("url", "https://hooks.example.org/x"), ("enabled", "on")])
+        }
         "/settings/alerts/webhook/secret"
         | "/settings/alerts/test-email"
         | "/settings/alerts/test-webhook" => form(&[]),
