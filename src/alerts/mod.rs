@@ -21,6 +21,7 @@ use anyhow::Result;
 use serde_json::json;
 use sqlx::PgPool;
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::Arc;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -42,9 +43,8 @@ pub async fn fan_out_once(pool: &PgPool, now: OffsetDateTime) -> Result<usize> {
         }
         let mut districts: HashMap<Uuid, (Rules, Destinations)> = HashMap::new();
         for e in &events {
-            if !districts.contains_key(&e.district_id) {
-                let to = destinations(&mut tx, e.district_id).await?;
-                districts.insert(e.district_id, to);
+            if let Entry::Vacant(slot) = districts.entry(e.district_id) {
+                slot.insert(destinations(&mut tx, e.district_id).await?);
             }
             let (rules, to) = &districts[&e.district_id];
             if let Some(kind) = EventKind::parse(&e.kind) {

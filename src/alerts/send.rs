@@ -19,6 +19,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 use sqlx::PgPool;
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -177,20 +178,17 @@ pub async fn send_due_once(pool: &PgPool, config: &Config, now: OffsetDateTime) 
             return Ok(attempted);
         }
         for c in claimed {
-            if !districts.contains_key(&c.district_id) {
+            if let Entry::Vacant(slot) = districts.entry(c.district_id) {
                 let Some(d) = db::districts::by_id(pool, c.district_id).await? else {
-                    continue;
+                    continue; // deleted: its deliveries went with it
                 };
                 let settings = db::alert_delivery::settings(pool, c.district_id).await?;
-                districts.insert(
-                    c.district_id,
-                    DistrictInfo {
-                        name: d.name,
-                        slug: d.slug,
-                        sync_names: db::syncs::names(pool, c.district_id).await?,
-                        webhook_secret: settings.webhook_secret_sealed,
-                    },
-                );
+                slot.insert(DistrictInfo {
+                    name: d.name,
+                    slug: d.slug,
+                    sync_names: db::syncs::names(pool, c.district_id).await?,
+                    webhook_secret: settings.webhook_secret_sealed,
+                });
             }
             let info = &districts[&c.district_id];
             let attempt = attempt(config, mailer.as_ref(), &http, &base, info, &c).await;

@@ -98,10 +98,13 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// What a webhook receiver got: the signature header and the exact body.
+/// One request a webhook receiver got: the signature header and the exact body.
+type Received = (String, Vec<u8>);
+
+/// A local webhook receiver: what it got, and the status it answers with.
 #[derive(Clone, Default)]
 struct Hooks {
-    got: Arc<Mutex<Vec<(String, Vec<u8>)>>>,
+    got: Arc<Mutex<Vec<Received>>>,
     answer: Arc<std::sync::atomic::AtomicU16>,
 }
 
