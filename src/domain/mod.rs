@@ -2,6 +2,7 @@
 //!
 //! Vocabularies are tables of data (see `vocab.rs`), parsed once at the edge.
 
+pub mod alerts;
 pub mod health;
 mod vocab;
 

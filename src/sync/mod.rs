@@ -6,7 +6,7 @@
 
 pub mod client;
 pub mod crypto;
-mod http;
+pub(crate) mod http;
 pub mod policy;
 pub mod schedule;
 

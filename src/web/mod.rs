@@ -1,6 +1,7 @@
 //! The web layer: router, state, middleware. Handlers are thin; one module per screen.
 
 pub mod account;
+pub mod alerts;
 pub mod api;
 pub mod client;
 pub mod districts;
@@ -198,6 +199,39 @@ fn table() -> Vec<Entry> {
             Post,
             "/settings/tokens/{id}/revoke",
             settings::revoke_token,
+        ),
+        at(Page, Get, "/settings/alerts", alerts::show),
+        at(Page, Post, "/settings/alerts/rules", alerts::save_rules),
+        at(
+            Page,
+            Post,
+            "/settings/alerts/recipients",
+            alerts::add_recipient,
+        ),
+        at(
+            Page,
+            Post,
+            "/settings/alerts/recipients/remove",
+            alerts::remove_recipient,
+        ),
+        at(Page, Post, "/settings/alerts/webhook", alerts::save_webhook),
+        at(
+            Page,
+            Post,
+            "/settings/alerts/webhook/secret",
+            alerts::new_secret,
+        ),
+        at(
+            Page,
+            Post,
+            "/settings/alerts/test-email",
+            alerts::test_email,
+        ),
+        at(
+            Page,
+            Post,
+            "/settings/alerts/test-webhook",
+            alerts::test_webhook,
         ),
         at(Open, Get, "/healthz", healthz),
         at(Api, Post, "/api/v1/uploads", api::create_upload),

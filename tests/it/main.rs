@@ -4,6 +4,7 @@
 mod fake_providers;
 mod helpers;
 
+mod alerts;
 mod auth;
 mod cli;
 mod concurrency;
