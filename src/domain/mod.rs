@@ -3,6 +3,7 @@
 //! Vocabularies are tables of data (see `vocab.rs`), parsed once at the edge.
 
 pub mod health;
+pub mod home;
 mod vocab;
 
 pub use vocab::{Grade, Role, Status};

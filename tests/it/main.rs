@@ -9,6 +9,8 @@ mod cli;
 mod concurrency;
 mod corpus;
 mod crash;
+mod health;
+mod home;
 mod kept;
 mod reconcile;
 mod schools;
