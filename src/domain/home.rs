@@ -109,11 +109,8 @@ pub struct Facts<'a> {
 /// The cards: connections by name (even those that never ran), then file sources by name,
 /// then "Manual". A paused source is never stale.
 pub fn cards(f: &Facts<'_>) -> Vec<Card> {
-    let last: HashMap<&str, &LastRun> = f
-        .last_runs
-        .iter()
-        .map(|r| (r.source.as_str(), r))
-        .collect();
+    let last: HashMap<&str, &LastRun> =
+        f.last_runs.iter().map(|r| (r.source.as_str(), r)).collect();
     let stale_of = |source: &str, paused: bool| -> Option<Stale> {
         if paused {
             return None;
@@ -123,7 +120,7 @@ pub fn cards(f: &Facts<'_>) -> Vec<Card> {
             .and_then(|runs| health::stale(runs, f.now, f.stale_after))
     };
     let mut connections: Vec<&ConnectionFacts> = f.connections.iter().collect();
-    connections.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+    connections.sort_by_key(|c| c.name.to_lowercase());
     let mut out: Vec<Card> = connections
         .into_iter()
         .map(|c| {
@@ -138,7 +135,9 @@ pub fn cards(f: &Facts<'_>) -> Vec<Card> {
                 kind: CardKind::Connection,
                 kind_label: c.kind_label.clone(),
                 connection_id: Some(c.id),
-                next_sync: (c.scheduled && !c.paused).then_some(c.next_run_at).flatten(),
+                next_sync: (c.scheduled && !c.paused)
+                    .then_some(c.next_run_at)
+                    .flatten(),
                 paused,
                 source,
             }
@@ -324,15 +323,14 @@ mod tests {
         let mut recent = HashMap::new();
         recent.insert("file:students.csv".to_string(), nightly(3));
         let no_pauses = HashMap::new();
-        let facts = |pauses| Facts {
+        let cards_now = cards(&Facts {
             connections: &[],
             last_runs: &last,
             recent: &recent,
-            file_pauses: pauses,
+            file_pauses: &no_pauses,
             stale_after: Duration::hours(36),
             now: now(),
-        };
-        let cards_now = cards(&facts(&no_pauses));
+        });
         assert_eq!(
             cards_now[0].stale_text().as_deref(),
             Some("No file for 3 days — usually every 1 day")
@@ -342,9 +340,19 @@ mod tests {
         let mut pauses = HashMap::new();
         let until = time::macros::date!(2026 - 09 - 01);
         pauses.insert("file:students.csv".to_string(), Some(until));
-        let paused = cards(&facts(&pauses));
+        let paused = cards(&Facts {
+            connections: &[],
+            last_runs: &last,
+            recent: &recent,
+            file_pauses: &pauses,
+            stale_after: Duration::hours(36),
+            now: now(),
+        });
         assert_eq!(paused[0].stale, None, "a paused source is never stale");
-        assert_eq!(paused[0].pause_text().as_deref(), Some("Paused until 2026-09-01"));
+        assert_eq!(
+            paused[0].pause_text().as_deref(),
+            Some("Paused until 2026-09-01")
+        );
     }
 
     #[test]
@@ -397,7 +405,12 @@ mod tests {
             .collect();
         assert_eq!(
             got,
-            [("needs_review", 9), ("needs_review", 1), ("failed", 2), ("failed", 5)]
+            [
+                ("needs_review", 9),
+                ("needs_review", 1),
+                ("failed", 2),
+                ("failed", 5)
+            ]
         );
     }
 

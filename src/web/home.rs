@@ -110,23 +110,22 @@ pub async fn show(
                 message: a.message.unwrap_or_default(),
             })
             .collect();
-        let connections: Vec<compose::ConnectionFacts> =
-            db::syncs::list(&state.pool, district_id)
-                .await?
-                .into_iter()
-                .map(|c| {
-                    let kind = crate::sync::Kind::parse(&c.kind);
-                    compose::ConnectionFacts {
-                        id: c.id,
-                        name: c.name,
-                        kind_label: kind.map_or("Sync", |k| k.label()).to_string(),
-                        scheduled: kind.is_some_and(|k| k.is_scheduled()),
-                        paused: c.paused,
-                        paused_until: c.paused_until,
-                        next_run_at: c.next_run_at,
-                    }
-                })
-                .collect();
+        let connections: Vec<compose::ConnectionFacts> = db::syncs::list(&state.pool, district_id)
+            .await?
+            .into_iter()
+            .map(|c| {
+                let kind = crate::sync::Kind::parse(&c.kind);
+                compose::ConnectionFacts {
+                    id: c.id,
+                    name: c.name,
+                    kind_label: kind.map_or("Sync", |k| k.label()).to_string(),
+                    scheduled: kind.is_some_and(|k| k.is_scheduled()),
+                    paused: c.paused,
+                    paused_until: c.paused_until,
+                    next_run_at: c.next_run_at,
+                }
+            })
+            .collect();
         let last_runs = db::home::last_runs(&state.pool, district_id).await?;
         let recent: HashMap<String, Vec<time::OffsetDateTime>> =
             db::health::source_runs(&state.pool, district_id)
@@ -234,7 +233,15 @@ pub async fn pause(
     };
     let actor = scope.actor();
     let mut tx = state.pool.begin().await?;
-    db::home::pause_source(&mut *tx, scope.district_id, &source, until, &actor.label, now).await?;
+    db::home::pause_source(
+        &mut *tx,
+        scope.district_id,
+        &source,
+        until,
+        &actor.label,
+        now,
+    )
+    .await?;
     db::audit::record(
         &mut *tx,
         scope.district_id,
@@ -258,7 +265,9 @@ pub async fn pause(
         Some(d) => format!(
             "{name} is paused until {d}: its drop-folder files wait in the folder until then (it resumes on its own that day, UTC)."
         ),
-        None => format!("{name} is paused: its drop-folder files wait in the folder until it is resumed."),
+        None => format!(
+            "{name} is paused: its drop-folder files wait in the folder until it is resumed."
+        ),
     };
     set_flash(&session, "success", text).await;
     Ok(Redirect::to("/").into_response())

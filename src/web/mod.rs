@@ -1,8 +1,8 @@
 //! The web layer: router, state, middleware. Handlers are thin; one module per screen.
 
 pub mod account;
-pub mod badge;
 pub mod api;
+pub mod badge;
 pub mod client;
 pub mod districts;
 pub mod edge;
@@ -24,7 +24,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
 use axum::http::{HeaderName, HeaderValue, Request, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
 use sqlx::PgPool;
 use std::net::SocketAddr;

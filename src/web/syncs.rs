@@ -88,7 +88,10 @@ impl Row {
     /// The row with its health (`db::home::connection_health`).
     fn with_health(mut self, h: Option<&db::home::ConnectionHealth>) -> Row {
         let Some(h) = h else { return self };
-        self.last_success = h.last_success.map(|t| when(Some(t))).unwrap_or_else(|| "never".into());
+        self.last_success = h
+            .last_success
+            .map(|t| when(Some(t)))
+            .unwrap_or_else(|| "never".into());
         self.last_badge = h.last_status.as_deref().map(super::badge::Badge::of);
         self.last_run_id = h.last_run_id;
         self.duration = match (h.last_started, h.last_finished) {
@@ -691,7 +694,10 @@ pub async fn pause(
         (true, Some(d)) => format!(
             "Paused until {d}: this connection does not sync until then (it resumes on its own that day, UTC). Its users stay as they are."
         ),
-        (true, None) => "Paused: this connection does not sync until it is resumed. Its users stay as they are.".to_string(),
+        (true, None) => {
+            "Paused: this connection does not sync until it is resumed. Its users stay as they are."
+                .to_string()
+        }
         (false, _) => "Resumed: syncs run on schedule again.".to_string(),
     };
     set_flash(&session, "success", text).await;

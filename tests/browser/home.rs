@@ -29,14 +29,13 @@ async fn sign_in_lands_on_home_and_clicks_through_to_the_held_run(pool: PgPool) 
     b.wait_for_text("Users per school and role").await;
     b.screenshot("home").await;
     // The held run is listed first, with its badge's words (not colour alone).
-    let first = b
-        .c
-        .find(Locator::Css(".home-attention tbody tr"))
-        .await
-        .expect("an attention row")
-        .text()
-        .await
-        .unwrap();
+    let first =
+        b.c.find(Locator::Css(".home-attention tbody tr"))
+            .await
+            .expect("an attention row")
+            .text()
+            .await
+            .unwrap();
     assert!(first.contains("Needs Review"), "{first}");
     assert!(first.contains("students.csv"), "{first}");
     b.click(&format!(".home-attention a[href='/uploads/{held}']"))

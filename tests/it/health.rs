@@ -81,7 +81,10 @@ impl Env {
     }
 
     async fn upload(&self, name: &str, body: &str) -> Uuid {
-        let r = self.c.post_file("/uploads", name, body.as_bytes().to_vec()).await;
+        let r = self
+            .c
+            .post_file("/uploads", name, body.as_bytes().to_vec())
+            .await;
         assert_eq!(r.status, 303, "{}", r.body);
         r.location
             .unwrap()
@@ -104,7 +107,10 @@ fn assert_named(body: &str, conn: Uuid, name: &str, what: &str) {
     assert!(body.contains(name), "{what} names {name}: {body}");
     let short = &conn.to_string()[..8];
     assert!(!body.contains(&format!("Sync {short}")), "{what}: {body}");
-    assert!(!body.contains(&format!("sync connection {conn}")), "{what}: {body}");
+    assert!(
+        !body.contains(&format!("sync connection {conn}")),
+        "{what}: {body}"
+    );
     assert!(!body.contains(&format!("sync:{conn}<")), "{what}: {body}");
 }
 
@@ -140,7 +146,9 @@ async fn every_list_names_a_connection_by_its_name(pool: PgPool) {
     assert_named(&users, conn, "ClassLink North", "users list");
     assert!(
         users.contains(&format!("value=\"sync:{conn}\">ClassLink North</option>"))
-            || users.contains(&format!("value=\"sync:{conn}\" selected>ClassLink North</option>")),
+            || users.contains(&format!(
+                "value=\"sync:{conn}\" selected>ClassLink North</option>"
+            )),
         "{users}"
     );
     let filtered = env.c.get(&format!("/users?source=sync:{conn}")).await;
@@ -187,12 +195,21 @@ async fn the_connections_list_shows_last_success_result_duration_and_errors(pool
         page[start..end].to_string()
     };
     let good_row = row("Good Feed");
-    assert!(good_row.contains("badge-ok") && good_row.contains("Completed"), "{good_row}");
-    assert!(good_row.contains(" UTC</td>"), "a last success time: {good_row}");
+    assert!(
+        good_row.contains("badge-ok") && good_row.contains("Completed"),
+        "{good_row}"
+    );
+    assert!(
+        good_row.contains(" UTC</td>"),
+        "a last success time: {good_row}"
+    );
     assert!(good_row.contains(" s</td>"), "a duration: {good_row}");
     assert!(good_row.contains("<td>0</td>"), "no error rows: {good_row}");
     let bad_row = row("Broken Feed");
-    assert!(bad_row.contains("badge-err") && bad_row.contains("Failed"), "{bad_row}");
+    assert!(
+        bad_row.contains("badge-err") && bad_row.contains("Failed"),
+        "{bad_row}"
+    );
     assert!(bad_row.contains("<td>never</td>"), "{bad_row}");
     assert!(bad_row.contains(&format!("href=\"/uploads/{}\"", failed.id)));
 }
@@ -205,7 +222,10 @@ async fn a_sync_waiting_to_retry_does_not_hold_the_districts_other_runs(pool: Pg
     let fake = Fake::start(provider()).await;
     fake.with(|p| p.fail_from = Some(1));
     let conn = env.connect("Flaky SIS", &fake).await;
-    assert_eq!(env.c.post(&format!("/syncs/{conn}/run"), &[]).await.status, 303);
+    assert_eq!(
+        env.c.post(&format!("/syncs/{conn}/run"), &[]).await.status,
+        303
+    );
     env.app.queue.drain().await.unwrap();
     let sync = latest_run(&env.app, env.district.id, &format!("sync:{conn}")).await;
     assert_eq!(
@@ -235,9 +255,15 @@ async fn a_sync_waiting_to_retry_does_not_hold_the_districts_other_runs(pool: Pg
     let sync = env.run(sync.id).await;
     assert_eq!((sync.status.as_str(), sync.attempts), ("failed", 3));
     let message = sync.message.unwrap_or_default();
-    assert!(message.contains("(after 3 attempts); nothing was changed"), "{message}");
+    assert!(
+        message.contains("(after 3 attempts); nothing was changed"),
+        "{message}"
+    );
     let requests = fake.with(|p| p.data_requests);
-    assert_eq!(requests, 3, "one request an attempt (the first fails at once)");
+    assert_eq!(
+        requests, 3,
+        "one request an attempt (the first fails at once)"
+    );
     // One sync_failed event for the run, none for the attempts.
     let events: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM alert_events WHERE district_id = $1 AND run_id = $2",
@@ -288,7 +314,12 @@ async fn a_connection_paused_until_a_date_resumes_that_day_with_one_event(pool: 
     // Not scheduled while paused, and not resumed before the day.
     let queue = &env.app.queue;
     env.app.clock.advance(Duration::days(2));
-    assert!(rollcall::sync::schedule::tick(queue).await.unwrap().is_empty());
+    assert!(
+        rollcall::sync::schedule::tick(queue)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(
         rollcall::sync::pause::resume_due(&env.app.pool, env.app.clock.now())
             .await
@@ -339,7 +370,10 @@ async fn a_connection_paused_until_a_date_resumes_that_day_with_one_event(pool: 
         .unwrap();
     assert!(!c.paused && c.paused_until.is_none());
     // Scheduled again: the tick queues it, and it runs.
-    assert_eq!(rollcall::sync::schedule::tick(queue).await.unwrap().len(), 1);
+    assert_eq!(
+        rollcall::sync::schedule::tick(queue).await.unwrap().len(),
+        1
+    );
     let run = settle(&env.app, env.district.id, &format!("sync:{conn}")).await;
     assert_eq!(run.status, "completed", "{:?}", run.message);
 }
@@ -380,7 +414,10 @@ async fn a_paused_file_sources_drop_files_wait_and_a_browser_upload_still_runs(p
         rollcall::jobs::drop::scan(q).await.unwrap();
     }
     assert_eq!(drops().await, 1, "only the other source's file is taken");
-    assert!(dir.join("staff.csv").exists(), "the paused source's file waits");
+    assert!(
+        dir.join("staff.csv").exists(),
+        "the paused source's file waits"
+    );
     assert_eq!(
         std::fs::read_to_string(dir.join("staff.csv")).unwrap(),
         staff(4),

@@ -111,7 +111,9 @@ async fn home_shows_the_held_run_first_linked_a_stale_source_and_a_pause(pool: P
     assert!(!card(&body, "students.csv").contains("No file for"));
 
     // Paused until a date: the card says so and the warning goes.
-    let until = (env.app.clock.now() + Duration::days(10)).date().to_string();
+    let until = (env.app.clock.now() + Duration::days(10))
+        .date()
+        .to_string();
     let r = env
         .c
         .post(
@@ -182,14 +184,21 @@ async fn failed_run(env: &UploadEnv, source: &str) -> Uuid {
         message: Some("the file is not a CSV file".into()),
         ..Default::default()
     };
-    runs::finish(&env.app.pool, env.district.id, id, &finish, env.app.clock.now())
-        .await
-        .unwrap();
+    runs::finish(
+        &env.app.pool,
+        env.district.id,
+        id,
+        &finish,
+        env.app.clock.now(),
+    )
+    .await
+    .unwrap();
     id
 }
 
 fn attention_of(body: &str) -> &str {
-    &body[body.find("Needs attention").expect("attention")..body.find("<h2>Sources").expect("sources")]
+    &body[body.find("Needs attention").expect("attention")
+        ..body.find("<h2>Sources").expect("sources")]
 }
 
 #[sqlx::test(migrations = "./migrations")]
@@ -200,7 +209,10 @@ async fn a_failed_run_needs_attention_until_its_source_succeeds_or_two_weeks_pas
     let body = env.c.get("/").await.body;
     let attention = attention_of(&body);
     assert!(attention.contains(&link), "{body}");
-    assert!(attention.contains("badge-err") && attention.contains("Failed"), "{attention}");
+    assert!(
+        attention.contains("badge-err") && attention.contains("Failed"),
+        "{attention}"
+    );
     assert!(attention.contains("the file is not a CSV file"));
     // A later success of the same source clears it.
     env.upload("staff.csv", &staff(2, 1)).await;
@@ -228,7 +240,8 @@ async fn a_school_admin_sees_their_schools_counts_and_no_run_links(pool: PgPool)
         app.member(d.id, &format!("n{i}"), "user", &[north]).await;
     }
     app.member(d.id, "s0", "user", &[south]).await;
-    app.member(d.id, "principal", "school_admin", &[north]).await;
+    app.member(d.id, "principal", "school_admin", &[north])
+        .await;
     // A district run exists (the admin's upload).
     let admin = app.client();
     admin.sign_in(&d.admin_email, PASSWORD).await;
@@ -248,7 +261,11 @@ async fn a_school_admin_sees_their_schools_counts_and_no_run_links(pool: PgPool)
     assert_eq!(home.status, 200);
     assert!(home.body.contains("North Elementary"), "{}", home.body);
     assert!(!home.body.contains("South Elementary"), "{}", home.body);
-    assert!(!home.body.contains("/uploads/"), "no run links: {}", home.body);
+    assert!(
+        !home.body.contains("/uploads/"),
+        "no run links: {}",
+        home.body
+    );
     assert!(!home.body.contains("staff.csv"), "no district sources");
     // North: 3 users + the principal + the teacher from the file = 5 Teachers (members are
     // Teachers), all in the North row.

@@ -445,7 +445,11 @@ async fn school_admin_sees_and_changes_only_their_schools(pool: PgPool) {
     // A school admin lands on their schools' home page (issue 14).
     let home = c.get("/").await;
     assert_eq!(home.status, 200);
-    assert!(home.body.contains("Users per school and role"), "{}", home.body);
+    assert!(
+        home.body.contains("Users per school and role"),
+        "{}",
+        home.body
+    );
 
     let ids = listed(&c.get("/users").await.body);
     assert!(ids.contains(&a) && ids.contains(&both) && !ids.contains(&b));
