@@ -53,14 +53,16 @@ pub async fn show(
     let user = load(&state, &scope, &guid).await?;
     let schools =
         db::schools::options(&state.pool, scope.district_id, scope.schools.as_deref()).await?;
-    let items =
-        history::items(db::audit::for_entity(&state.pool, scope.district_id, user.id).await?);
+    let sync_names = db::syncs::names(&state.pool, scope.district_id).await?;
+    let items = history::items(
+        db::audit::for_entity(&state.pool, scope.district_id, user.id).await?,
+        &sync_names,
+    );
     let notice = user.archived_at.is_some().then(|| {
         "This user is archived: off the lists, search and master CSV, and unable to sign in. Restore them to make changes."
             .to_string()
     });
     let owner = super::owner::view(&state, &scope, &user).await?;
-    let sync_names = db::syncs::names(&state.pool, scope.district_id).await?;
     let mut page = form_page(
         &session,
         &scope,
@@ -207,6 +209,7 @@ pub async fn update(
         async move {
             let items = history::items(
                 db::audit::for_entity(&state.pool, scope.district_id, existing.id).await?,
+                sync_names,
             );
             let page = form_page(
                 session,
