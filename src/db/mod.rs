@@ -7,6 +7,7 @@ pub mod audit;
 pub mod districts;
 pub mod export;
 pub mod health;
+pub mod home;
 pub mod reconcile;
 pub mod run_changes;
 pub mod runs;

@@ -4,6 +4,7 @@
 
 pub mod alerts;
 pub mod health;
+pub mod home;
 mod vocab;
 
 pub use vocab::{Grade, Role, Status};

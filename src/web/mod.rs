@@ -3,10 +3,12 @@
 pub mod account;
 pub mod alerts;
 pub mod api;
+pub mod badge;
 pub mod client;
 pub mod districts;
 pub mod edge;
 pub mod error;
+pub mod home;
 pub mod login;
 pub mod page;
 pub mod schools;
@@ -23,9 +25,8 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
 use axum::http::{HeaderName, HeaderValue, Request, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
-use session::Person;
 use sqlx::PgPool;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -135,7 +136,7 @@ fn table() -> Vec<Entry> {
     use Area::{Api, Open, Page};
     use Verb::{Get, Post};
     vec![
-        at(Page, Get, "/", home),
+        at(Page, Get, "/", home::show),
         at(Page, Get, "/login", login::form),
         at(Page, Post, "/login", login::submit),
         at(Page, Post, "/logout", login::logout),
@@ -191,6 +192,8 @@ fn table() -> Vec<Entry> {
         at(Page, Post, "/syncs/{id}/pause", syncs::pause),
         at(Page, Post, "/syncs/{id}/delete", syncs::delete),
         at(Page, Post, "/syncs/{id}/upload", syncs::upload),
+        at(Page, Post, "/sources/pause", home::pause),
+        at(Page, Post, "/sources/resume", home::resume),
         at(Page, Get, "/settings", settings::show),
         at(Page, Post, "/settings/guard", settings::guard),
         at(Page, Post, "/settings/tokens", settings::create_token),
@@ -328,19 +331,6 @@ fn static_dir() -> std::path::PathBuf {
         here
     } else {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("static")
-    }
-}
-
-async fn home(person: Person) -> Response {
-    match person {
-        Person::Operator { .. } => Redirect::to("/districts").into_response(),
-        p => match p.portal_role() {
-            Some(crate::domain::PortalRole::DistrictAdmin)
-            | Some(crate::domain::PortalRole::SchoolAdmin) => {
-                Redirect::to("/users").into_response()
-            }
-            _ => Redirect::to("/account").into_response(),
-        },
     }
 }
 

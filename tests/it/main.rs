@@ -10,6 +10,8 @@ mod cli;
 mod concurrency;
 mod corpus;
 mod crash;
+mod health;
+mod home;
 mod kept;
 mod reconcile;
 mod schools;

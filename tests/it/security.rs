@@ -127,6 +127,9 @@ fn body(route: &RouteInfo) -> Body {
             ("update_pct", "99"),
         ]),
         "/settings/tokens" => form(&[("name", "hacked")]),
+        // Both districts have a people.csv source: the caller's own is the one paused.
+        "/sources/pause" => form(&[("source", "file:people.csv"), ("until", "")]),
+        "/sources/resume" => form(&[("source", "file:people.csv")]),
         "/settings/tokens/{id}/revoke" => form(&[]),
         "/settings/alerts/rules" => form(&[("run_errors", "on"), ("errors_above", "1")]),
         "/settings/alerts/recipients" => form(&[("email", "hacker@alpha.org")]),
