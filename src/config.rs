@@ -250,6 +250,47 @@ pub struct Config {
     )]
     pub search_index_max_mb: u64,
 
+    /// SMTP server alerts are emailed through. Without it, email alerts wait (pending) and
+    /// the Settings → Alerts page says so.
+    #[arg(long, env = "ROLLCALL_SMTP_HOST", global = true)]
+    pub smtp_host: Option<String>,
+
+    /// SMTP port; default 25 (none), 587 (starttls) or 465 (tls).
+    #[arg(long, env = "ROLLCALL_SMTP_PORT", global = true)]
+    pub smtp_port: Option<u16>,
+
+    /// How the SMTP connection is secured: none, starttls or tls.
+    #[arg(
+        long,
+        env = "ROLLCALL_SMTP_TLS",
+        value_enum,
+        default_value = "starttls",
+        global = true
+    )]
+    pub smtp_tls: SmtpTls,
+
+    /// SMTP user name (with ROLLCALL_SMTP_PASSWORD), when the server wants one.
+    #[arg(long, env = "ROLLCALL_SMTP_USERNAME", global = true)]
+    pub smtp_username: Option<String>,
+
+    /// SMTP password; never logged.
+    #[arg(
+        long,
+        env = "ROLLCALL_SMTP_PASSWORD",
+        global = true,
+        hide_env_values = true
+    )]
+    pub smtp_password: Option<KeyText>,
+
+    /// The From address of alert emails.
+    #[arg(
+        long,
+        env = "ROLLCALL_SMTP_FROM",
+        default_value = "Rollcall <rollcall@localhost>",
+        global = true
+    )]
+    pub smtp_from: String,
+
     /// Log as JSON lines instead of readable text.
     #[arg(
         long,
@@ -303,6 +344,33 @@ impl Config {
             search_index_min_users: 20_000,
             search_index_max_mb: 2048,
             log_json: false,
+            smtp_host: None,
+            smtp_port: None,
+            smtp_tls: SmtpTls::None,
+            smtp_username: None,
+            smtp_password: None,
+            smtp_from: "Rollcall <rollcall@localhost>".into(),
+        }
+    }
+}
+
+/// How the SMTP connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SmtpTls {
+    /// Plain SMTP (a relay on the same machine or network).
+    None,
+    /// Plain, upgraded with STARTTLS (required).
+    Starttls,
+    /// TLS from the first byte (SMTPS).
+    Tls,
+}
+
+impl SmtpTls {
+    pub fn default_port(self) -> u16 {
+        match self {
+            SmtpTls::None => 25,
+            SmtpTls::Starttls => 587,
+            SmtpTls::Tls => 465,
         }
     }
 }

@@ -2,6 +2,7 @@
 //!
 //! The pipeline a district's data flows through: read → map → validate → plan → apply → report.
 
+pub mod alerts;
 pub mod auth;
 pub mod cli;
 pub mod clock;
@@ -247,6 +248,11 @@ async fn serve(config: &config::Config, pool: sqlx::PgPool, clock: clock::Clock)
     state.queue.requeue_orphans().await?;
     state.queue.start(config.workers);
     sync::schedule::spawn(state.queue.clone());
+    alerts::spawn(
+        state.pool.clone(),
+        state.config.clone(),
+        state.clock.clone(),
+    );
     let server = web::start(state, shutdown_signal()).await?;
     tracing::info!(addr = %server.addr, "Rollcall is serving on http://{}", server.addr);
     server.handle.await??;

@@ -1,11 +1,13 @@
 //! Every SQL statement lives here, one file per table group. Functions that read or write
 //! tenant data take the district id (from a `DistrictScope`), and every query filters on it.
 
+pub mod alert_delivery;
 pub mod alerts;
 pub mod audit;
 pub mod districts;
 pub mod export;
 pub mod health;
+pub mod home;
 pub mod reconcile;
 pub mod run_changes;
 pub mod runs;

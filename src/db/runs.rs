@@ -129,6 +129,28 @@ pub async fn mark_started(
     Ok(())
 }
 
+/// A sync attempt failed and will be tried again: the run goes back to the queue, not to be
+/// taken before `not_before` (the district's other runs go ahead meanwhile).
+pub async fn requeue_later(
+    db: impl PgExecutor<'_>,
+    district_id: Uuid,
+    id: Uuid,
+    not_before: OffsetDateTime,
+    message: &str,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE runs SET status = 'queued', phase = NULL, done_rows = 0, not_before = $3, message = $4
+         WHERE district_id = $1 AND id = $2 AND status = 'in_progress'",
+    )
+    .bind(district_id)
+    .bind(id)
+    .bind(not_before)
+    .bind(message)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
 /// A run in progress found its district's lock held by another run (or by a connection being
 /// deleted): it shows as waiting (no start time) until [`mark_lock_held`].
 pub async fn mark_waiting(

@@ -18,6 +18,8 @@ pub struct Connection {
     pub secret_sealed: Option<Vec<u8>>,
     pub interval_minutes: i32,
     pub paused: bool,
+    /// A pause by date ends on this day (UTC); `None` with `paused`: until resumed by hand.
+    pub paused_until: Option<time::Date>,
     pub next_run_at: Option<OffsetDateTime>,
     pub last_run_id: Option<Uuid>,
     pub created_by: String,
@@ -40,7 +42,7 @@ impl std::fmt::Debug for Connection {
 
 const COLS: &str =
     "district_id, id, kind, name, base_url, token_url, client_id, secret_sealed, interval_minutes,
-    paused, next_run_at, last_run_id, created_by, created_at";
+    paused, paused_until, next_run_at, last_run_id, created_by, created_at";
 
 pub struct NewConnection<'a> {
     pub id: Uuid,
@@ -170,17 +172,22 @@ pub async fn set_secret(
         == 1)
 }
 
+/// Pause (until a date, or until resumed: `until` None) or resume a connection.
 pub async fn set_paused(
     db: impl PgExecutor<'_>,
     district_id: Uuid,
     id: Uuid,
     paused: bool,
+    until: Option<time::Date>,
 ) -> sqlx::Result<bool> {
     Ok(
-        sqlx::query("UPDATE sync_connections SET paused = $3 WHERE district_id = $1 AND id = $2")
-            .bind(district_id)
-            .bind(id)
-            .bind(paused)
+        sqlx::query(
+            "UPDATE sync_connections SET paused = $3, paused_until = $4 WHERE district_id = $1 AND id = $2",
+        )
+        .bind(district_id)
+        .bind(id)
+        .bind(paused)
+        .bind(if paused { until } else { None })
             .execute(db)
             .await?
             .rows_affected()

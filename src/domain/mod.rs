@@ -2,9 +2,11 @@
 //!
 //! Vocabularies are tables of data (see `vocab.rs`), parsed once at the edge.
 
+pub mod alerts;
 pub mod audit;
 pub mod health;
 pub mod history;
+pub mod home;
 mod vocab;
 
 pub use vocab::{Grade, Role, Status};

@@ -50,6 +50,12 @@ pub async fn scan(q: &Queue) -> Result<()> {
         for sub in ["", "processed", "failed"] {
             tokio::fs::create_dir_all(dir.join(sub)).await?;
         }
+        // A paused file source's files wait in the folder, untouched, until the pause ends.
+        let paused: std::collections::HashSet<String> =
+            db::home::paused_file_sources(&q.pool, district_id, q.clock.now().date())
+                .await?
+                .into_iter()
+                .collect();
         let mut entries = tokio::fs::read_dir(&dir).await?;
         while let Some(entry) = entries.next_entry().await? {
             let meta = match entry.metadata().await {
@@ -58,6 +64,10 @@ pub async fn scan(q: &Queue) -> Result<()> {
             };
             let name = entry.file_name().to_string_lossy().to_string();
             if ignorable(&name) {
+                continue;
+            }
+            let source = crate::domain::Source::File(storage::clean_file_name(&name)).to_db();
+            if paused.contains(&source) {
                 continue;
             }
             let path = entry.path();

@@ -74,6 +74,9 @@ impl Queue {
             if let Err(e) = self.requeue_orphans().await {
                 tracing::error!(error = format!("{e:#}"), "requeueing orphaned runs failed");
             }
+            if let Err(e) = crate::sync::pause::resume_due(&self.pool, self.clock.now()).await {
+                tracing::error!(error = format!("{e:#}"), "ending due pauses failed");
+            }
             if let Err(e) = drop::scan(&self).await {
                 tracing::error!(error = format!("{e:#}"), "drop folder scan failed");
             }
@@ -132,7 +135,8 @@ impl Queue {
         Ok(requeued)
     }
 
-    /// Take the oldest queued run of a district with nothing in progress. The returned
+    /// Take the oldest queued run of a district with nothing in progress, skipping runs
+    /// waiting for their next attempt (`not_before` still ahead on the clock). The returned
     /// connection holds the run's liveness lock.
     async fn claim(&self) -> Result<Option<(db::runs::Run, PoolConnection<sqlx::Postgres>)>> {
         let mut conn = self.pool.acquire().await?;
@@ -140,10 +144,12 @@ impl Queue {
         let picked: Option<(Uuid, Uuid)> = sqlx::query_as(
             "SELECT r.district_id, r.id FROM runs r
              WHERE r.status = 'queued'
+               AND (r.not_before IS NULL OR r.not_before <= $1)
                AND NOT EXISTS (SELECT 1 FROM runs b WHERE b.district_id = r.district_id AND b.status = 'in_progress')
              ORDER BY r.received_at
              FOR UPDATE SKIP LOCKED LIMIT 1",
         )
+        .bind(self.clock.now())
         .fetch_optional(&mut *tx)
         .await?;
         let Some((district_id, id)) = picked else {

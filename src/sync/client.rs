@@ -64,6 +64,14 @@ impl Limits {
     }
 }
 
+/// How long a sync run waits in the queue before its next attempt, after `attempts`
+/// attempts (1 after the first): the configured pause, or `None` when the last attempt was
+/// made (`pauses.len()` retries, so `pauses.len() + 1` attempts in all).
+pub fn retry_wait(attempts: i32, pauses: &[Duration]) -> Option<Duration> {
+    let done = usize::try_from(attempts.max(1)).unwrap_or(1);
+    pauses.get(done - 1).copied()
+}
+
 /// Why a fetch failed, in words for the run's history.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
@@ -515,5 +523,22 @@ mod tests {
         assert!(parse_base("sis.example.org").is_err());
         let b = parse_base("https://sis.example.org/or/").unwrap();
         assert_eq!(under(&b, "/ims/x"), "https://sis.example.org/or/ims/x");
+    }
+}
+
+#[cfg(test)]
+mod retry_tests {
+    use super::*;
+
+    #[test]
+    fn each_attempt_waits_its_pause_and_the_last_one_gives_up() {
+        let pauses = [Duration::from_secs(1), Duration::from_secs(4)];
+        assert_eq!(retry_wait(1, &pauses), Some(Duration::from_secs(1)));
+        assert_eq!(retry_wait(2, &pauses), Some(Duration::from_secs(4)));
+        assert_eq!(retry_wait(3, &pauses), None);
+        assert_eq!(retry_wait(9, &pauses), None);
+        // A run never marked started counts as its first attempt.
+        assert_eq!(retry_wait(0, &pauses), Some(Duration::from_secs(1)));
+        assert_eq!(retry_wait(1, &[]), None);
     }
 }

@@ -6,7 +6,8 @@
 
 pub mod client;
 pub mod crypto;
-mod http;
+pub(crate) mod http;
+pub mod pause;
 pub mod policy;
 pub mod schedule;
 
@@ -308,7 +309,39 @@ async fn execute_inner(
                 .context("the run has no stored set")?;
             read_set(pool, run.district_id, &path, config.max_upload_bytes()).await?
         }
-        _ => fetch(pool, config, &conn).await?,
+        _ => match fetch(pool, config, &conn).await? {
+            Ok(i) => Ok(i),
+            Err(f) => {
+                // One attempt is one fetch. A retryable failure goes back to the queue with
+                // a time before which it is not taken, so the district's slot is free while
+                // it waits; after the last attempt the run fails.
+                let pauses = &client::Limits::from_config(config).pauses;
+                if f.retry
+                    && let Some(wait) = client::retry_wait(run.attempts, pauses)
+                {
+                    let at = clock.now() + wait;
+                    let message = format!(
+                        "attempt {} failed: {}; trying again at {}",
+                        run.attempts.max(1),
+                        f.message,
+                        format_args!("{:02}:{:02}:{:02} UTC", at.hour(), at.minute(), at.second())
+                    );
+                    db::runs::requeue_later(pool, run.district_id, run.id, at, &message).await?;
+                    tracing::warn!(run = %run.id, connection = %conn.id, attempt = run.attempts,
+                        reason = %f.message, "sync attempt failed; queued again");
+                    return Ok(retry_summary(run.id, message));
+                }
+                let attempts = if run.attempts > 1 {
+                    format!(" (after {} attempts)", run.attempts)
+                } else {
+                    String::new()
+                };
+                Err(format!(
+                    "the sync failed: {}{attempts}; nothing was changed",
+                    f.message
+                ))
+            }
+        },
     };
     let incoming = match incoming {
         Ok(i) => i,
@@ -317,20 +350,26 @@ async fn execute_inner(
     apply(pool, clock, config, run, &conn, incoming).await
 }
 
+/// One attempt: fetch everything once (no retries inside; the queue retries the run).
 async fn fetch(
     pool: &PgPool,
     config: &Config,
     conn: &Connection,
-) -> Result<Result<Incoming, String>> {
+) -> Result<Result<Incoming, client::Failure>> {
     let provider = match provider(config, conn) {
         Ok(p) => p,
         Err(e) => {
-            return Ok(Err(format!(
-                "the sync could not start: {e}; nothing was changed"
+            return Ok(Err(client::fail(
+                format!("the sync could not start: {e}"),
+                false,
             )));
         }
     };
-    let mut client = Client::new(provider, client::Limits::from_config(config));
+    let limits = client::Limits {
+        pauses: Vec::new(),
+        ..client::Limits::from_config(config)
+    };
+    let mut client = Client::new(provider, limits);
     // The whole fetch, retries and their pauses included, within the run's deadline.
     let secs = config.sync_deadline_secs;
     let fetched = tokio::time::timeout(Duration::from_secs(secs), client.fetch_all()).await;
@@ -338,20 +377,20 @@ async fn fetch(
         Ok(Ok(f)) => f,
         Ok(Err(f)) => {
             tracing::warn!(connection = %conn.id, reason = %f.message, "sync fetch failed");
-            return Ok(Err(format!(
-                "the sync failed: {}; nothing was changed",
-                f.message
-            )));
+            return Ok(Err(f));
         }
         Err(_) => {
             tracing::warn!(connection = %conn.id, pages = client.pages, records = client.records,
                 deadline_secs = secs, "sync fetch stopped at its deadline");
-            return Ok(Err(format!(
-                "the sync failed: the provider did not finish within {} ({} pages, {} records \
-                 read; the limit is ROLLCALL_SYNC_DEADLINE_SECS); nothing was changed",
-                span(secs),
-                client.pages,
-                client.records
+            return Ok(Err(client::fail(
+                format!(
+                    "the provider did not finish within {} ({} pages, {} records \
+                     read; the limit is ROLLCALL_SYNC_DEADLINE_SECS)",
+                    span(secs),
+                    client.pages,
+                    client.records
+                ),
+                false,
             )));
         }
     };
@@ -507,6 +546,26 @@ async fn write_snapshot(path: &Path, users: &[ProviderUser]) -> Result<()> {
     }
     tokio::fs::write(path, bytes).await?;
     Ok(())
+}
+
+/// What a run that went back to the queue for another attempt reports (no final status).
+fn retry_summary(run_id: Uuid, message: String) -> Summary {
+    Summary {
+        run_id,
+        status: "queued".into(),
+        created: 0,
+        updated: 0,
+        unchanged: 0,
+        restored: 0,
+        archived: 0,
+        errors: 0,
+        moved: 0,
+        skipped: 0,
+        total_rows: 0,
+        message: Some(message),
+        ignored_columns: Vec::new(),
+        dry_run: false,
+    }
 }
 
 async fn finish_without_changes(

@@ -20,6 +20,8 @@ pub fn next_after(now: OffsetDateTime, minutes: i32) -> OffsetDateTime {
 /// Queue a sync for every due connection. Returns the runs queued.
 pub async fn tick(queue: &Queue) -> Result<Vec<Uuid>> {
     let now = queue.clock.now();
+    // Pauses whose day has come end first, so a connection resumed today syncs today.
+    super::pause::resume_due(&queue.pool, now).await?;
     let mut queued = Vec::new();
     for conn in db::syncs::due(&queue.pool, now).await? {
         let next = Some(next_after(now, conn.interval_minutes));

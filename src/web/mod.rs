@@ -1,12 +1,15 @@
 //! The web layer: router, state, middleware. Handlers are thin; one module per screen.
 
 pub mod account;
+pub mod alerts;
 pub mod api;
 pub mod audit;
+pub mod badge;
 pub mod client;
 pub mod districts;
 pub mod edge;
 pub mod error;
+pub mod home;
 pub mod login;
 pub mod page;
 pub mod schools;
@@ -23,9 +26,8 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
 use axum::http::{HeaderName, HeaderValue, Request, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
-use session::Person;
 use sqlx::PgPool;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -135,7 +137,7 @@ fn table() -> Vec<Entry> {
     use Area::{Api, Open, Page};
     use Verb::{Get, Post};
     vec![
-        at(Page, Get, "/", home),
+        at(Page, Get, "/", home::show),
         at(Page, Get, "/login", login::form),
         at(Page, Post, "/login", login::submit),
         at(Page, Post, "/logout", login::logout),
@@ -194,6 +196,8 @@ fn table() -> Vec<Entry> {
         at(Page, Post, "/syncs/{id}/upload", syncs::upload),
         at(Page, Get, "/audit", audit::list),
         at(Page, Get, "/audit.csv", audit::csv),
+        at(Page, Post, "/sources/pause", home::pause),
+        at(Page, Post, "/sources/resume", home::resume),
         at(Page, Get, "/settings", settings::show),
         at(Page, Post, "/settings/guard", settings::guard),
         at(Page, Post, "/settings/tokens", settings::create_token),
@@ -202,6 +206,39 @@ fn table() -> Vec<Entry> {
             Post,
             "/settings/tokens/{id}/revoke",
             settings::revoke_token,
+        ),
+        at(Page, Get, "/settings/alerts", alerts::show),
+        at(Page, Post, "/settings/alerts/rules", alerts::save_rules),
+        at(
+            Page,
+            Post,
+            "/settings/alerts/recipients",
+            alerts::add_recipient,
+        ),
+        at(
+            Page,
+            Post,
+            "/settings/alerts/recipients/remove",
+            alerts::remove_recipient,
+        ),
+        at(Page, Post, "/settings/alerts/webhook", alerts::save_webhook),
+        at(
+            Page,
+            Post,
+            "/settings/alerts/webhook/secret",
+            alerts::new_secret,
+        ),
+        at(
+            Page,
+            Post,
+            "/settings/alerts/test-email",
+            alerts::test_email,
+        ),
+        at(
+            Page,
+            Post,
+            "/settings/alerts/test-webhook",
+            alerts::test_webhook,
         ),
         at(Open, Get, "/healthz", healthz),
         at(Api, Post, "/api/v1/uploads", api::create_upload),
@@ -298,19 +335,6 @@ fn static_dir() -> std::path::PathBuf {
         here
     } else {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("static")
-    }
-}
-
-async fn home(person: Person) -> Response {
-    match person {
-        Person::Operator { .. } => Redirect::to("/districts").into_response(),
-        p => match p.portal_role() {
-            Some(crate::domain::PortalRole::DistrictAdmin)
-            | Some(crate::domain::PortalRole::SchoolAdmin) => {
-                Redirect::to("/users").into_response()
-            }
-            _ => Redirect::to("/account").into_response(),
-        },
     }
 }
 

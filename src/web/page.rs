@@ -27,6 +27,7 @@ pub async fn chrome(session: &Session, person: Option<&Person>, active: &str) ->
         Some(Person::Operator { .. }) => &[("/districts", "Districts")],
         Some(p) => match p.portal_role() {
             Some(PortalRole::DistrictAdmin) => &[
+                ("/", "Home"),
                 ("/users", "Users"),
                 ("/schools", "Schools"),
                 ("/uploads", "Uploads"),
@@ -36,6 +37,7 @@ pub async fn chrome(session: &Session, person: Option<&Person>, active: &str) ->
                 ("/account", "My account"),
             ],
             Some(PortalRole::SchoolAdmin) => &[
+                ("/", "Home"),
                 ("/users", "Users"),
                 ("/schools", "Schools"),
                 ("/audit", "Audit log"),

@@ -31,8 +31,16 @@ pub struct Row {
     pub client_id: String,
     pub has_secret: bool,
     pub paused: bool,
+    /// "until 2026-09-01" for a pause by date; empty otherwise.
+    pub paused_until: String,
     pub interval_hours: String,
     pub next_run: String,
+    /// Health (the connections list): last success, last result, its duration, error rows.
+    pub last_success: String,
+    pub last_badge: Option<super::badge::Badge>,
+    pub last_run_id: Option<Uuid>,
+    pub duration: String,
+    pub last_errors: String,
 }
 
 fn when(t: Option<time::OffsetDateTime>) -> String {
@@ -55,6 +63,10 @@ impl From<&Connection> for Row {
             client_id: c.client_id.clone().unwrap_or_default(),
             has_secret: c.secret_sealed.is_some(),
             paused: c.paused,
+            paused_until: c
+                .paused_until
+                .map(|d| format!("until {d}"))
+                .unwrap_or_default(),
             interval_hours: hours(c.interval_minutes),
             next_run: if c.paused {
                 "paused".into()
@@ -63,7 +75,47 @@ impl From<&Connection> for Row {
             } else {
                 "when a set arrives".into()
             },
+            last_success: "—".into(),
+            last_badge: None,
+            last_run_id: None,
+            duration: "—".into(),
+            last_errors: "—".into(),
         }
+    }
+}
+
+impl Row {
+    /// The row with its health (`db::home::connection_health`).
+    fn with_health(mut self, h: Option<&db::home::ConnectionHealth>) -> Row {
+        let Some(h) = h else { return self };
+        self.last_success = h
+            .last_success
+            .map(|t| when(Some(t)))
+            .unwrap_or_else(|| "never".into());
+        self.last_badge = h.last_status.as_deref().map(super::badge::Badge::of);
+        self.last_run_id = h.last_run_id;
+        self.duration = match (h.last_started, h.last_finished) {
+            (Some(a), Some(b)) if b >= a => duration_words(b - a),
+            _ => "—".into(),
+        };
+        self.last_errors = h
+            .last_errors
+            .filter(|_| h.last_status.is_some())
+            .map(|n| n.to_string())
+            .unwrap_or_else(|| "—".into());
+        self
+    }
+}
+
+/// A run's duration: "45 s", "3 min 20 s", "1 h 05 min".
+fn duration_words(d: time::Duration) -> String {
+    let s = d.whole_seconds().max(0);
+    if s < 60 {
+        format!("{s} s")
+    } else if s < 3600 {
+        format!("{} min {:02} s", s / 60, s % 60)
+    } else {
+        format!("{} h {:02} min", s / 3600, (s % 3600) / 60)
     }
 }
 
@@ -78,6 +130,9 @@ fn hours(minutes: i32) -> String {
 
 pub struct RunRow {
     pub id: Uuid,
+    /// The connection's name (`reconcile::report::source_name`).
+    pub source: String,
+    pub badge: super::badge::Badge,
     pub status: &'static str,
     pub when: String,
     pub by: String,
@@ -85,11 +140,13 @@ pub struct RunRow {
     pub message: String,
 }
 
-impl From<&db::runs::Run> for RunRow {
-    fn from(r: &db::runs::Run) -> RunRow {
+impl RunRow {
+    fn of(r: &db::runs::Run, names: &std::collections::HashMap<Uuid, String>) -> RunRow {
         let view = super::uploads::RunView { run: r.clone() };
         RunRow {
             id: r.id,
+            source: crate::reconcile::report::source_name(&r.source, names),
+            badge: super::badge::Badge::of(&r.status),
             status: view.status_label(),
             when: when(Some(r.received_at)),
             by: r.submitted_by.clone(),
@@ -129,6 +186,8 @@ struct DetailPage {
     c: Row,
     runs: Vec<RunRow>,
     errors: Vec<String>,
+    /// The clock's date (UTC), the "Pause until" field's lower bound.
+    today: String,
 }
 
 #[derive(Deserialize, Default, Clone)]
@@ -158,7 +217,9 @@ async fn list_page(
     errors: Vec<String>,
 ) -> AppResult<Response> {
     let connections = db::syncs::list(&state.pool, scope.district_id).await?;
+    let health = db::home::connection_health(&state.pool, scope.district_id).await?;
     let runs = db::syncs::recent_runs(&state.pool, scope.district_id, None, 20).await?;
+    let names = db::syncs::names(&state.pool, scope.district_id).await?;
     let status = if errors.is_empty() {
         axum::http::StatusCode::OK
     } else {
@@ -166,8 +227,11 @@ async fn list_page(
     };
     let page = ListPage {
         chrome: chrome(session, Some(&scope.person), "/syncs").await,
-        connections: connections.iter().map(Row::from).collect(),
-        runs: runs.iter().map(RunRow::from).collect(),
+        connections: connections
+            .iter()
+            .map(|c| Row::from(c).with_health(health.iter().find(|h| h.id == c.id)))
+            .collect(),
+        runs: runs.iter().map(|r| RunRow::of(r, &names)).collect(),
         errors,
         form: NewForm {
             secret: String::new(),
@@ -391,6 +455,7 @@ async fn detail_page(
 ) -> AppResult<Response> {
     let source = crate::domain::Source::Sync(conn.id).to_db();
     let runs = db::syncs::recent_runs(&state.pool, scope.district_id, Some(&source), 20).await?;
+    let names = db::syncs::names(&state.pool, scope.district_id).await?;
     let status = if errors.is_empty() {
         axum::http::StatusCode::OK
     } else {
@@ -399,8 +464,9 @@ async fn detail_page(
     let page = DetailPage {
         chrome: chrome(session, Some(&scope.person), "/syncs").await,
         c: Row::from(conn),
-        runs: runs.iter().map(RunRow::from).collect(),
+        runs: runs.iter().map(|r| RunRow::of(r, &names)).collect(),
         errors,
+        today: state.clock.now().date().to_string(),
     };
     Ok((status, render(&page)?).into_response())
 }
@@ -567,6 +633,24 @@ pub async fn run_now(
 #[derive(Deserialize)]
 pub struct PauseForm {
     paused: String,
+    /// "Pause until [date]" (YYYY-MM-DD, UTC); empty: until resumed by hand.
+    #[serde(default)]
+    until: String,
+}
+
+/// A "pause until" date from a form: empty is none; otherwise a date after `today`.
+pub(crate) fn parse_until(raw: &str, today: time::Date) -> Result<Option<time::Date>, String> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    let date = time::Date::parse(raw, &fmt)
+        .map_err(|_| format!("\"{raw}\" is not a date (YYYY-MM-DD)."))?;
+    if date <= today {
+        return Err("Pause until: choose a day after today.".into());
+    }
+    Ok(Some(date))
 }
 
 pub async fn pause(
@@ -578,8 +662,16 @@ pub async fn pause(
 ) -> AppResult<Response> {
     let conn = load(&state, &scope, id).await?;
     let paused = form.paused == "true";
+    let until = if paused {
+        match parse_until(&form.until, state.clock.now().date()) {
+            Ok(u) => u,
+            Err(e) => return detail_page(&state, &session, &scope, &conn, vec![e]).await,
+        }
+    } else {
+        None
+    };
     let mut tx = state.pool.begin().await?;
-    db::syncs::set_paused(&mut *tx, scope.district_id, id, paused).await?;
+    db::syncs::set_paused(&mut *tx, scope.district_id, id, paused, until).await?;
     if !paused && conn.paused && conn.kind != Kind::OneRosterCsv.as_str() {
         // Resuming after a long pause syncs soon, not at a time long past.
         let next = conn
@@ -594,14 +686,19 @@ pub async fn pause(
         &scope,
         id,
         action,
-        serde_json::json!({ "paused": paused }),
+        serde_json::json!({ "paused": paused, "paused_until": until.map(|d| d.to_string()) }),
     )
     .await?;
     tx.commit().await?;
-    let text = if paused {
-        "Paused: this connection does not sync until it is resumed. Its users stay as they are."
-    } else {
-        "Resumed: syncs run on schedule again."
+    let text = match (paused, until) {
+        (true, Some(d)) => format!(
+            "Paused until {d}: this connection does not sync until then (it resumes on its own that day, UTC). Its users stay as they are."
+        ),
+        (true, None) => {
+            "Paused: this connection does not sync until it is resumed. Its users stay as they are."
+                .to_string()
+        }
+        (false, _) => "Resumed: syncs run on schedule again.".to_string(),
     };
     set_flash(&session, "success", text).await;
     Ok(Redirect::to(&format!("/syncs/{id}")).into_response())

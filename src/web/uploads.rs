@@ -483,6 +483,8 @@ struct UploadPage {
     moved: Vec<MovedRow>,
     undo: super::undo::RunUndo,
     changes: super::undo::RowChanges,
+    /// The run's source as people name it ("students.csv", the connection's name).
+    source_name: String,
 }
 
 pub async fn show(
@@ -529,8 +531,9 @@ pub async fn show(
     }
     let (archive, archive_total) =
         db::runs::archive_preview(&state.pool, scope.district_id, id, 100).await?;
+    let names = db::syncs::names(&state.pool, scope.district_id).await?;
+    let source_name = crate::reconcile::report::source_name(&run.source, &names);
     let moved = if run.moved > 0 {
-        let names = db::syncs::names(&state.pool, scope.district_id).await?;
         db::runs::moved_rows(&state.pool, scope.district_id, id, 100)
             .await?
             .into_iter()
@@ -563,6 +566,7 @@ pub async fn show(
         moved,
         undo,
         changes,
+        source_name,
     };
     Ok(render(&page)?.into_response())
 }

@@ -8,6 +8,8 @@
 #[allow(dead_code)]
 mod helpers;
 
+mod home;
+
 use fantoccini::{Client, ClientBuilder, Locator};
 use helpers::*;
 use sqlx::PgPool;
@@ -281,7 +283,7 @@ async fn an_admin_uploads_maps_searches_and_manages_users_in_chromium(pool: PgPo
     // Sign in.
     b.sign_in(&d.admin_email, PASSWORD).await;
     b.wait_for_text("Sign out").await;
-    assert_eq!(b.path().await, "/users");
+    assert_eq!(b.path().await, "/", "admins land on the home page");
     flows.push("sign in");
 
     // Upload a CSV through the file input; the page follows the run to its end by itself.

@@ -289,3 +289,38 @@ impl UploadEnv {
         serde_json::from_str(&r.body).unwrap()
     }
 }
+
+/// Work the queue until a source's latest run has a final status. A sync attempt that fails
+/// and will be retried goes back to the queue with a time before which it is not taken
+/// (`runs.not_before`); this moves the clock past it and drains again, a bounded number of
+/// times, so a test always reads a final status, never a retry still pending.
+#[allow(dead_code)]
+pub async fn settle(app: &TestApp, district_id: Uuid, source: &str) -> rollcall::db::runs::Run {
+    for _ in 0..20 {
+        app.queue.drain().await.expect("queue drains");
+        let run = latest_run(app, district_id, source).await;
+        if run.status != "queued" && run.status != "in_progress" {
+            return run;
+        }
+        // Past any configured pause between attempts (the tests' are milliseconds).
+        app.clock.advance(time::Duration::minutes(1));
+    }
+    panic!("the run of {source} did not reach a final status after 20 rounds");
+}
+
+/// The latest run of a source, of any kind.
+#[allow(dead_code)]
+pub async fn latest_run(app: &TestApp, district_id: Uuid, source: &str) -> rollcall::db::runs::Run {
+    let id: Uuid = sqlx::query_scalar(
+        "SELECT id FROM runs WHERE district_id = $1 AND source = $2 ORDER BY received_at DESC LIMIT 1",
+    )
+    .bind(district_id)
+    .bind(source)
+    .fetch_one(&app.pool)
+    .await
+    .expect("a run of the source");
+    rollcall::db::runs::get(&app.pool, district_id, id)
+        .await
+        .expect("run read")
+        .expect("the run")
+}

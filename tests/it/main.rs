@@ -4,13 +4,16 @@
 mod fake_providers;
 mod helpers;
 
+mod alerts;
 mod audit;
 mod auth;
 mod cli;
 mod concurrency;
 mod corpus;
 mod crash;
+mod health;
 mod history;
+mod home;
 mod kept;
 mod reconcile;
 mod schools;

@@ -134,7 +134,19 @@ fn body(route: &RouteInfo) -> Body {
             ("update_pct", "99"),
         ]),
         "/settings/tokens" => form(&[("name", "hacked")]),
+        // Both districts have a people.csv source: the caller's own is the one paused.
+        "/sources/pause" => form(&[("source", "file:people.csv"), ("until", "")]),
+        "/sources/resume" => form(&[("source", "file:people.csv")]),
         "/settings/tokens/{id}/revoke" => form(&[]),
+        "/settings/alerts/rules" => form(&[("run_errors", "on"), ("errors_above", "1")]),
+        "/settings/alerts/recipients" => form(&[("email", "hacker@alpha.org")]),
+        "/settings/alerts/recipients/remove" => form(&[("email", "bea@beta.org")]),
+        "/settings/alerts/webhook" => {
+            form(&[("url", "https://hooks.example.org/x"), ("enabled", "on")])
+        }
+        "/settings/alerts/webhook/secret"
+        | "/settings/alerts/test-email"
+        | "/settings/alerts/test-webhook" => form(&[]),
         "/api/v1/{*rest}" => form(&[]),
         other => panic!(
             "security suite: POST {other} has no body in tests/it/security.rs::body(): add it"
@@ -226,7 +238,10 @@ async fn fingerprint(pool: &PgPool, district: Uuid) -> String {
             (SELECT string_agg(t::text, '|' ORDER BY t::text) FROM audit_log t WHERE district_id = $1),
             (SELECT string_agg(t::text, '|' ORDER BY t::text) FROM runs t WHERE district_id = $1),
             (SELECT string_agg(t::text, '|' ORDER BY t::text) FROM header_mappings t WHERE district_id = $1),
-            (SELECT string_agg(t::text, '|' ORDER BY t::text) FROM sync_connections t WHERE district_id = $1)))",
+            (SELECT string_agg(t::text, '|' ORDER BY t::text) FROM sync_connections t WHERE district_id = $1),
+            (SELECT string_agg(t::text, '|' ORDER BY t::text) FROM alert_settings t WHERE district_id = $1),
+            (SELECT string_agg(t::text, '|' ORDER BY t::text) FROM alert_recipients t WHERE district_id = $1),
+            (SELECT string_agg(t::text, '|' ORDER BY t::text) FROM alert_events t WHERE district_id = $1)))",
     )
     .bind(district)
     .fetch_one(pool)

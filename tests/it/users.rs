@@ -175,7 +175,10 @@ async fn admins_land_on_users_and_the_list_marks_inactive_users(pool: PgPool) {
         .await
         .unwrap();
     let c = signed_in_admin(&app, &d).await;
-    assert_eq!(c.get("/").await.location.as_deref(), Some("/users"));
+    // The landing page is the district's home page (issue 14).
+    let home = c.get("/").await;
+    assert_eq!(home.status, 200);
+    assert!(home.body.contains("Needs attention"), "{}", home.body);
     let page = c.get("/users").await;
     assert_eq!(page.status, 200);
     assert!(page.body.contains("2 users"), "{}", page.body);
@@ -439,7 +442,14 @@ async fn school_admin_sees_and_changes_only_their_schools(pool: PgPool) {
         c.sign_in("principal", PASSWORD).await.location.as_deref(),
         Some("/")
     );
-    assert_eq!(c.get("/").await.location.as_deref(), Some("/users"));
+    // A school admin lands on their schools' home page (issue 14).
+    let home = c.get("/").await;
+    assert_eq!(home.status, 200);
+    assert!(
+        home.body.contains("Users per school and role"),
+        "{}",
+        home.body
+    );
 
     let ids = listed(&c.get("/users").await.body);
     assert!(ids.contains(&a) && ids.contains(&both) && !ids.contains(&b));

@@ -53,8 +53,11 @@ pub async fn show(
     let user = load(&state, &scope, &guid).await?;
     let schools =
         db::schools::options(&state.pool, scope.district_id, scope.schools.as_deref()).await?;
-    let items =
-        history::items(db::audit::for_entity(&state.pool, scope.district_id, user.id).await?);
+    let sync_names = db::syncs::names(&state.pool, scope.district_id).await?;
+    let items = history::items(
+        db::audit::for_entity(&state.pool, scope.district_id, user.id).await?,
+        &sync_names,
+    );
     let notice = user.archived_at.is_some().then(|| {
         "This user is archived: off the lists, search and master CSV, and unable to sign in. Restore them to make changes."
             .to_string()
@@ -67,7 +70,7 @@ pub async fn show(
         FormValues::from_record(&user),
         FieldErrors::default(),
         notice,
-        Some((&user, items)),
+        Some((&user, items, &sync_names)),
     )
     .await;
     page.owner = Some(owner);
@@ -199,11 +202,14 @@ pub async fn update(
     let all_schools = db::schools::options(&state.pool, scope.district_id, None).await?;
     let mine =
         db::schools::options(&state.pool, scope.district_id, scope.schools.as_deref()).await?;
+    let sync_names = db::syncs::names(&state.pool, scope.district_id).await?;
     let again = |v: FormValues, errors: FieldErrors, notice: Option<String>, status: StatusCode| {
         let (state, session, scope, mine, existing) = (&state, &session, &scope, &mine, &existing);
+        let sync_names = &sync_names;
         async move {
             let items = history::items(
                 db::audit::for_entity(&state.pool, scope.district_id, existing.id).await?,
+                sync_names,
             );
             let page = form_page(
                 session,
@@ -212,7 +218,7 @@ pub async fn update(
                 v,
                 errors,
                 notice,
-                Some((existing, items)),
+                Some((existing, items, sync_names)),
             )
             .await;
             Ok::<_, AppError>((status, render(&page)?).into_response())
@@ -342,7 +348,7 @@ pub async fn update(
         &valid.fields.username,
     );
     if !kept_now.is_empty() {
-        let owner = source_label(&existing.source);
+        let owner = source_label(&existing.source, &sync_names);
         let fields: Vec<String> = kept_now.iter().map(|f| history::field_label(f)).collect();
         set_flash(
             &session,

@@ -87,7 +87,25 @@ fn show(v: Option<&Value>) -> String {
     }
 }
 
-pub fn items(rows: Vec<AuditRow>) -> Vec<Item> {
+/// A value as shown; a `source` names its owner as every screen does (never `sync:<id>`).
+fn show_field(
+    key: &str,
+    v: Option<&Value>,
+    sync_names: &std::collections::HashMap<uuid::Uuid, String>,
+) -> String {
+    match (key, v) {
+        ("source", Some(Value::String(s))) if !s.is_empty() => {
+            crate::reconcile::report::source_name(s, sync_names)
+        }
+        _ => show(v),
+    }
+}
+
+/// The history items of audit rows; `sync_names` (`db::syncs::names`) names sources.
+pub fn items(
+    rows: Vec<AuditRow>,
+    sync_names: &std::collections::HashMap<uuid::Uuid, String>,
+) -> Vec<Item> {
     let fmt = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
     rows.into_iter()
         .map(|r| {
@@ -109,11 +127,11 @@ pub fn items(rows: Vec<AuditRow>) -> Vec<Item> {
                 .map(|k| Change {
                     field: field_label(k),
                     old: if r.before.is_some() {
-                        show(before.get(k.as_str()))
+                        show_field(k, before.get(k.as_str()), sync_names)
                     } else {
                         String::new()
                     },
-                    new: show(after.get(k.as_str())),
+                    new: show_field(k, after.get(k.as_str()), sync_names),
                 })
                 .collect();
             let via = match (r.run_id, r.actor_kind.as_str()) {

@@ -45,7 +45,8 @@ pub async fn release(
         db::user_edit::release_fields(&mut *tx, scope.district_id, user.id, fields.as_deref())
             .await?;
     let name = display_name(&user.first_name, &user.last_name, &user.username);
-    let owner = source_label(&user.source);
+    let sync_names = db::syncs::names(&state.pool, scope.district_id).await?;
+    let owner = source_label(&user.source, &sync_names);
     let Some((old, new)) = released else {
         drop(tx);
         set_flash(

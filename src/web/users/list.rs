@@ -325,6 +325,7 @@ pub async fn list(
             o
         }
     };
+    let sync_names = db::syncs::names(&mut *conn, scope.district_id).await?;
     drop(conn);
     let (schools, sources) = (&options.schools, &options.sources);
     let school_names: HashMap<Uuid, &str> =
@@ -393,7 +394,7 @@ pub async fn list(
                     "inactive" => "Inactive",
                     _ => "Active",
                 },
-                source: source_label(&r.source),
+                source: source_label(&r.source, &sync_names),
                 toggle_to,
                 confirm,
             }
@@ -495,7 +496,7 @@ pub async fn list(
         .chain(sources.iter().map(|s| {
             Opt::new(
                 s.clone(),
-                source_label(s),
+                source_label(s, &sync_names),
                 f.source.as_deref().unwrap_or(""),
             )
         }))

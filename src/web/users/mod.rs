@@ -56,13 +56,13 @@ pub(crate) fn display_name(first: &str, last: &str, username: &str) -> String {
     }
 }
 
-/// A user's source as a person reads it.
-pub(crate) fn source_label(source: &str) -> String {
-    match crate::domain::Source::from_db(source) {
-        crate::domain::Source::Manual => "Manual".to_string(),
-        crate::domain::Source::File(name) => name,
-        crate::domain::Source::Sync(id) => format!("Sync {}", &id.to_string()[..8]),
-    }
+/// A user's source as a person reads it: a sync by its connection's name
+/// (`sync_names`: `db::syncs::names`).
+pub(crate) fn source_label(
+    source: &str,
+    sync_names: &std::collections::HashMap<uuid::Uuid, String>,
+) -> String {
+    crate::reconcile::report::source_name(source, sync_names)
 }
 
 /// Is a user of this `users.source` provided by a feed (a file or a roster sync)? Only those

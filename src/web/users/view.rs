@@ -67,7 +67,11 @@ fn date_time(t: time::OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
-fn user_view(scope: &DistrictScope, u: &UserRecord) -> UserView {
+fn user_view(
+    scope: &DistrictScope,
+    u: &UserRecord,
+    sync_names: &std::collections::HashMap<uuid::Uuid, String>,
+) -> UserView {
     let state = if u.archived_at.is_some() {
         "archived"
     } else if u.status == "inactive" {
@@ -83,7 +87,7 @@ fn user_view(scope: &DistrictScope, u: &UserRecord) -> UserView {
             "inactive" => "Inactive",
             _ => "Active",
         },
-        source: source_label(&u.source),
+        source: source_label(&u.source, sync_names),
         created: date_time(u.created_at),
         updated: date_time(u.updated_at),
         password_state: match (u.has_password, u.password_temporary) {
@@ -96,7 +100,7 @@ fn user_view(scope: &DistrictScope, u: &UserRecord) -> UserView {
         manageable: can_manage(scope, u),
         is_self: is_self(scope, u),
         name: display_name(&u.first_name, &u.last_name, &u.username),
-        owner: feed_owned(&u.source).then(|| source_label(&u.source)),
+        owner: feed_owned(&u.source).then(|| source_label(&u.source, sync_names)),
         kept: Field::ALL
             .into_iter()
             .filter(|f| u.kept_fields.iter().any(|k| k == f.name()))
@@ -118,7 +122,11 @@ pub(super) async fn form_page(
     v: FormValues,
     errors: FieldErrors,
     notice: Option<String>,
-    user: Option<(&UserRecord, Vec<history::Item>)>,
+    user: Option<(
+        &UserRecord,
+        Vec<history::Item>,
+        &std::collections::HashMap<uuid::Uuid, String>,
+    )>,
 ) -> FormPage {
     let is_new = user.is_none();
     let role_opts = std::iter::once(Opt::new("", "Choose…", &v.role))
@@ -159,8 +167,8 @@ pub(super) async fn form_page(
             None,
             Vec::new(),
         ),
-        Some((u, history)) => {
-            let view = user_view(scope, u);
+        Some((u, history, sync_names)) => {
+            let view = user_view(scope, u, sync_names);
             (
                 view.name.clone(),
                 format!("/users/{}", u.id),
