@@ -441,7 +441,7 @@ pub fn plan(
     let reserved: Vec<(u64, String)> = incoming
         .iter()
         .flatten()
-        .filter_map(|inc| planner::explicit_username(inc).map(|n| (inc.line, n.to_string())))
+        .filter_map(|inc| merge::explicit_username(inc).map(|n| (inc.line, n.to_string())))
         .collect();
     let n = incoming.len();
     plan_rows(current, &reserved, incoming, n, source, rules, secrets)

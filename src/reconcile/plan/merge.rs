@@ -7,7 +7,7 @@ use uuid::Uuid;
 use crate::domain::{CurrentUser, Field, FieldSet, Grade, IncomingUser, Source};
 
 use super::NewUser;
-use super::planner::explicit_username;
+use super::index::nonblank;
 
 /// May a row of `feed` take over `user`? Only a live user of another roster sync is refused
 /// here: files share their users (a row of one file takes over a user of another, `moved`),
@@ -175,5 +175,14 @@ fn same_set(a: &[String], b: &[String]) -> bool {
         a == b
     } else {
         a == school_set(b.to_vec()).as_slice()
+    }
+}
+
+/// A username the row gives (carried and not blank); blank means keep or generate.
+pub(super) fn explicit_username(inc: &IncomingUser) -> Option<&str> {
+    if inc.present.contains(Field::Username) {
+        nonblank(&inc.username)
+    } else {
+        None
     }
 }

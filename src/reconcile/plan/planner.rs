@@ -10,7 +10,7 @@ use crate::auth::MIN_PASSWORD_CHARS;
 use crate::domain::{CurrentUser, Field, Grade, IncomingUser, Scope, Source};
 
 use super::index::{Index, fold_case, nonblank};
-use super::merge::{merge, overridden, ownership, school_set, sync_label};
+use super::merge::{explicit_username, merge, overridden, ownership, school_set, sync_label};
 use super::username;
 use super::{Elsewhere, MatchedBy, NewUser, Outcome, RowFail, RowPlan, Rules, Secrets};
 
@@ -797,13 +797,4 @@ fn admin_refusal(line: u64, user: &CurrentUser, column: &str, why: &str) -> Stri
         "line {line}, column \"{column}\": {who} is a {}; administrators are managed in the portal, not by files or syncs ({why})",
         user.portal_role.label().to_lowercase()
     )
-}
-
-/// A username the row gives (carried and not blank); blank means keep or generate.
-pub(super) fn explicit_username(inc: &IncomingUser) -> Option<&str> {
-    if inc.present.contains(Field::Username) {
-        nonblank(&inc.username)
-    } else {
-        None
-    }
 }
