@@ -42,6 +42,15 @@ pub struct Run {
     pub phase: Option<String>,
 }
 
+impl Run {
+    /// Whether this run's counts and outcomes were written: a real (not dry) run that
+    /// finished. A dry run, a run in Needs Review, a cancelled or failed one and one not
+    /// finished yet only say what it would do — the one place pages and the API decide this.
+    pub fn applied(&self) -> bool {
+        !self.dry_run && matches!(self.status.as_str(), "completed" | "completed_with_errors")
+    }
+}
+
 const COLS: &str = "district_id, id, kind, source, file_name, file_sha256, file_path, status, dry_run, approved, options,
     submitted_kind, submitted_by, received_at, started_at, finished_at, attempts, total_rows, done_rows, created, updated,
     unchanged, restored, archived, errors, moved, skipped, message, ignored_columns, reviewed_by, phase";

@@ -202,7 +202,7 @@ pub async fn changes_csv(
     let run = db::runs::get(&state.pool, scope.district_id, id)
         .await?
         .ok_or(AppError::NotFound)?;
-    let applied = super::uploads::RunView { run: run.clone() }.applied();
+    let applied = run.applied();
     let header = futures::stream::once(async {
         Ok::<_, std::io::Error>(Bytes::from_static(
             b"line,user_guid,username,field,old,new\r\n",

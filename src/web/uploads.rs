@@ -93,15 +93,9 @@ impl RunView {
     pub fn finished(&self) -> String {
         fmt_time(self.run.finished_at)
     }
-    /// Whether this run's counts and outcomes were written: a real (not dry) run that
-    /// finished. A dry run, a run in Needs Review, a cancelled or failed one and one not
-    /// finished yet only say what it would do — the one place pages and the API decide this.
+    /// Whether this run's counts and outcomes were written (`db::runs::Run::applied`).
     pub fn applied(&self) -> bool {
-        !self.run.dry_run
-            && matches!(
-                self.run.status.as_str(),
-                "completed" | "completed_with_errors"
-            )
+        self.run.applied()
     }
     /// The label of an outcome's count: "Created" when applied, "Would create" when not.
     pub fn count_label(&self, outcome: &str) -> &'static str {
