@@ -927,10 +927,22 @@ pub async fn cancel(
             "this run can no longer be cancelled".into(),
         ));
     }
+    set_aside(&state, &scope, id, &run.status, "run.cancel").await?;
+    set_flash(&session, "success", "Cancelled: nothing was applied.").await;
+    Ok(Redirect::to(&format!("/uploads/{id}")).into_response())
+}
+
+/// Cancel a run that is still in `from` (cancel, dismiss): status, who and when, and the
+/// audit entry in one transaction; 409 when the run moved on meanwhile.
+async fn set_aside(
+    state: &AppState,
+    scope: &crate::web::session::DistrictScope,
+    id: Uuid,
+    from: &str,
+    action: &str,
+) -> AppResult<()> {
     let mut tx = state.pool.begin().await?;
-    let changed =
-        db::runs::set_status(&mut *tx, scope.district_id, id, &run.status, "cancelled").await?;
-    if !changed {
+    if !db::runs::set_status(&mut *tx, scope.district_id, id, from, "cancelled").await? {
         return Err(AppError::Conflict(
             "the run moved on meanwhile; reload the page".into(),
         ));
@@ -948,18 +960,17 @@ pub async fn cancel(
         scope.district_id,
         &scope.actor(),
         Entry {
-            action: "run.cancel",
+            action,
             entity_kind: "run",
             entity_id: Some(id),
             run_id: Some(id),
-            before: Some(serde_json::json!({ "status": run.status })),
+            before: Some(serde_json::json!({ "status": from })),
             after: Some(serde_json::json!({ "status": "cancelled" })),
         },
     )
     .await?;
     tx.commit().await?;
-    set_flash(&session, "success", "Cancelled: nothing was applied.").await;
-    Ok(Redirect::to(&format!("/uploads/{id}")).into_response())
+    Ok(())
 }
 
 /// `POST /uploads/{id}/dismiss`: a run waiting for its columns to be mapped is set aside
@@ -976,43 +987,7 @@ pub async fn dismiss(
             "only a run waiting for its columns to be mapped can be dismissed".into(),
         ));
     }
-    let mut tx = state.pool.begin().await?;
-    if !db::runs::set_status(
-        &mut *tx,
-        scope.district_id,
-        id,
-        "needs_mapping",
-        "cancelled",
-    )
-    .await?
-    {
-        return Err(AppError::Conflict(
-            "the run moved on meanwhile; reload the page".into(),
-        ));
-    }
-    db::runs::mark_reviewed(
-        &mut *tx,
-        scope.district_id,
-        id,
-        &scope.actor().label,
-        state.clock.now(),
-    )
-    .await?;
-    db::audit::record(
-        &mut *tx,
-        scope.district_id,
-        &scope.actor(),
-        Entry {
-            action: "run.dismiss",
-            entity_kind: "run",
-            entity_id: Some(id),
-            run_id: Some(id),
-            before: Some(serde_json::json!({ "status": "needs_mapping" })),
-            after: Some(serde_json::json!({ "status": "cancelled" })),
-        },
-    )
-    .await?;
-    tx.commit().await?;
+    set_aside(&state, &scope, id, "needs_mapping", "run.dismiss").await?;
     set_flash(
         &session,
         "success",
