@@ -119,6 +119,28 @@ pub struct Summary {
     pub dry_run: bool,
 }
 
+impl Summary {
+    /// A run that changed nothing (failed, or back in the queue for another attempt).
+    pub fn nothing_applied(run_id: Uuid, status: &str, message: String, dry_run: bool) -> Summary {
+        Summary {
+            run_id,
+            status: status.into(),
+            created: 0,
+            updated: 0,
+            unchanged: 0,
+            restored: 0,
+            archived: 0,
+            errors: 0,
+            moved: 0,
+            skipped: 0,
+            total_rows: 0,
+            message: Some(message),
+            ignored_columns: Vec::new(),
+            dry_run,
+        }
+    }
+}
+
 struct RandomSecrets(FeedPasswordKey);
 
 impl Secrets for RandomSecrets {
@@ -536,22 +558,12 @@ async fn fail(
         ..Default::default()
     };
     db::runs::finish(pool, req.district_id, req.run_id, &finish, clock.now()).await?;
-    Ok(Summary {
-        run_id: req.run_id,
-        status: "failed".into(),
-        created: 0,
-        updated: 0,
-        unchanged: 0,
-        restored: 0,
-        archived: 0,
-        errors: 0,
-        moved: 0,
-        skipped: 0,
-        total_rows: 0,
-        message: Some(message),
-        ignored_columns: Vec::new(),
-        dry_run: req.dry_run,
-    })
+    Ok(Summary::nothing_applied(
+        req.run_id,
+        "failed",
+        message,
+        req.dry_run,
+    ))
 }
 
 /// The users that files of other sources, queued behind this run, list (SPEC §4: a student

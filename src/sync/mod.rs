@@ -550,22 +550,7 @@ async fn write_snapshot(path: &Path, users: &[ProviderUser]) -> Result<()> {
 
 /// What a run that went back to the queue for another attempt reports (no final status).
 fn retry_summary(run_id: Uuid, message: String) -> Summary {
-    Summary {
-        run_id,
-        status: "queued".into(),
-        created: 0,
-        updated: 0,
-        unchanged: 0,
-        restored: 0,
-        archived: 0,
-        errors: 0,
-        moved: 0,
-        skipped: 0,
-        total_rows: 0,
-        message: Some(message),
-        ignored_columns: Vec::new(),
-        dry_run: false,
-    }
+    Summary::nothing_applied(run_id, "queued", message, false)
 }
 
 async fn finish_without_changes(
@@ -582,22 +567,7 @@ async fn finish_without_changes(
         ..Default::default()
     };
     db::runs::finish(pool, district_id, run_id, &finish, clock.now()).await?;
-    Ok(Summary {
-        run_id,
-        status: status.into(),
-        created: 0,
-        updated: 0,
-        unchanged: 0,
-        restored: 0,
-        archived: 0,
-        errors: 0,
-        moved: 0,
-        skipped: 0,
-        total_rows: 0,
-        message: Some(message),
-        ignored_columns: Vec::new(),
-        dry_run: false,
-    })
+    Ok(Summary::nothing_applied(run_id, status, message, false))
 }
 
 /// Run a OneRoster CSV set (zip or folder) now, for the command line: through the district's
