@@ -9,7 +9,9 @@ pub mod history;
 pub mod home;
 mod vocab;
 
-pub use vocab::{Grade, Role, Status};
+pub use vocab::{
+    ActorKind, Grade, PortalRole, Role, RunKind, RunStatus, Status, UnknownWord, UserStatus,
+};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -122,44 +124,6 @@ impl fmt::Display for Source {
             Source::Manual => write!(f, "manual"),
             Source::File(name) => write!(f, "file {name}"),
             Source::Sync(id) => write!(f, "sync connection {id}"),
-        }
-    }
-}
-
-/// Portal rights of a signed-in person (admin rights as a type).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum PortalRole {
-    /// A plain user (teacher, staff, student): own account page only.
-    User,
-    SchoolAdmin,
-    DistrictAdmin,
-}
-
-impl PortalRole {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PortalRole::User => "user",
-            PortalRole::SchoolAdmin => "school_admin",
-            PortalRole::DistrictAdmin => "district_admin",
-        }
-    }
-    pub fn parse(s: &str) -> Option<PortalRole> {
-        match s {
-            "user" => Some(PortalRole::User),
-            "school_admin" => Some(PortalRole::SchoolAdmin),
-            "district_admin" => Some(PortalRole::DistrictAdmin),
-            _ => None,
-        }
-    }
-    /// A school or district admin: managed in the portal, never by a file or a sync.
-    pub fn is_admin(self) -> bool {
-        !matches!(self, PortalRole::User)
-    }
-    pub fn label(self) -> &'static str {
-        match self {
-            PortalRole::User => "User",
-            PortalRole::SchoolAdmin => "School admin",
-            PortalRole::DistrictAdmin => "District admin",
         }
     }
 }

@@ -211,6 +211,264 @@ impl fmt::Display for Status {
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// The portal's own vocabularies: what a run, a user's status, a portal role and an actor can
+// be. Each is stored as lower-case text (the names below, `snake_case`), read and written
+// through `sqlx::Type`, and labelled for screens here and nowhere else.
+// ---------------------------------------------------------------------------------------
+
+/// Generates the text spelling (`as_str`, also the database value), parsing back from it,
+/// `Display` (the spelling) and the list of every value.
+macro_rules! text_vocabulary {
+    ($name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The stored spelling (database, JSON, URLs).
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+
+            /// The value whose stored spelling this is (exact match).
+            pub fn from_text(text: &str) -> Option<$name> {
+                match text {
+                    $($text => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = UnknownWord;
+            fn from_str(text: &str) -> Result<$name, UnknownWord> {
+                $name::from_text(text).ok_or_else(|| UnknownWord {
+                    vocabulary: stringify!($name),
+                    word: text.to_string(),
+                })
+            }
+        }
+    };
+}
+
+/// A stored word that is none of its vocabulary's values.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("\"{word}\" is not a {vocabulary}")]
+pub struct UnknownWord {
+    pub vocabulary: &'static str,
+    pub word: String,
+}
+
+/// Where a run is (`runs.status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    NeedsMapping,
+    Queued,
+    InProgress,
+    Completed,
+    CompletedWithErrors,
+    NeedsReview,
+    Failed,
+    Cancelled,
+}
+
+text_vocabulary!(RunStatus {
+    NeedsMapping => "needs_mapping",
+    Queued => "queued",
+    InProgress => "in_progress",
+    Completed => "completed",
+    CompletedWithErrors => "completed_with_errors",
+    NeedsReview => "needs_review",
+    Failed => "failed",
+    Cancelled => "cancelled",
+});
+
+impl RunStatus {
+    /// How screens name it.
+    pub fn label(self) -> &'static str {
+        match self {
+            RunStatus::NeedsMapping => "Needs mapping",
+            RunStatus::Queued => "Queued",
+            RunStatus::InProgress => "In progress",
+            RunStatus::Completed => "Completed",
+            RunStatus::CompletedWithErrors => "Completed with errors",
+            RunStatus::NeedsReview => "Needs review",
+            RunStatus::Failed => "Failed",
+            RunStatus::Cancelled => "Cancelled",
+        }
+    }
+
+    /// Nothing more will happen to the run by itself.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            RunStatus::Completed
+                | RunStatus::CompletedWithErrors
+                | RunStatus::Failed
+                | RunStatus::Cancelled
+        )
+    }
+
+    /// The run changed users (or was applied, possibly with row errors).
+    pub fn is_applied(self) -> bool {
+        matches!(self, RunStatus::Completed | RunStatus::CompletedWithErrors)
+    }
+}
+
+/// How a run came in (`runs.kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum RunKind {
+    Upload,
+    Api,
+    Drop,
+    Cli,
+    Sync,
+    Undo,
+}
+
+text_vocabulary!(RunKind {
+    Upload => "upload",
+    Api => "api",
+    Drop => "drop",
+    Cli => "cli",
+    Sync => "sync",
+    Undo => "undo",
+});
+
+impl RunKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            RunKind::Upload => "Upload",
+            RunKind::Api => "API",
+            RunKind::Drop => "Drop folder",
+            RunKind::Cli => "Command line",
+            RunKind::Sync => "Roster sync",
+            RunKind::Undo => "Undo",
+        }
+    }
+}
+
+/// A user's status in the portal (`users.status`). The SIS file's words for it are [`Status`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum UserStatus {
+    Active,
+    Inactive,
+}
+
+text_vocabulary!(UserStatus {
+    Active => "active",
+    Inactive => "inactive",
+});
+
+impl UserStatus {
+    pub fn label(self) -> &'static str {
+        match self {
+            UserStatus::Active => "Active",
+            UserStatus::Inactive => "Inactive",
+        }
+    }
+}
+
+impl From<Status> for UserStatus {
+    fn from(s: Status) -> UserStatus {
+        match s {
+            Status::Active => UserStatus::Active,
+            Status::Inactive => UserStatus::Inactive,
+        }
+    }
+}
+
+/// Portal rights of a signed-in person (`users.portal_role`; admin rights as a type).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum PortalRole {
+    /// A plain user (teacher, staff, student): own account page only.
+    User,
+    SchoolAdmin,
+    DistrictAdmin,
+}
+
+text_vocabulary!(PortalRole {
+    User => "user",
+    SchoolAdmin => "school_admin",
+    DistrictAdmin => "district_admin",
+});
+
+impl PortalRole {
+    pub fn parse(s: &str) -> Option<PortalRole> {
+        PortalRole::from_text(s)
+    }
+
+    /// A school or district admin: managed in the portal, never by a file or a sync.
+    pub fn is_admin(self) -> bool {
+        !matches!(self, PortalRole::User)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            PortalRole::User => "User",
+            PortalRole::SchoolAdmin => "School admin",
+            PortalRole::DistrictAdmin => "District admin",
+        }
+    }
+}
+
+/// Who did something (`audit_log.actor_kind`, `runs.submitted_kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
+#[sqlx(type_name = "text", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum ActorKind {
+    /// A signed-in person.
+    User,
+    /// The operator at the command line (`rollcall` subcommands).
+    Operator,
+    /// A script with an API token.
+    Token,
+    Cli,
+    Drop,
+    Sync,
+    /// The portal itself (retention, schedules).
+    System,
+}
+
+text_vocabulary!(ActorKind {
+    User => "user",
+    Operator => "operator",
+    Token => "token",
+    Cli => "cli",
+    Drop => "drop",
+    Sync => "sync",
+    System => "system",
+});
+
+impl ActorKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            ActorKind::User => "User",
+            ActorKind::Operator => "Operator",
+            ActorKind::Token => "API token",
+            ActorKind::Cli => "Command line",
+            ActorKind::Drop => "Drop folder",
+            ActorKind::Sync => "Roster sync",
+            ActorKind::System => "Rollcall",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -239,6 +497,27 @@ mod tests {
         for g in Grade::all() {
             assert_eq!(Grade::parse(g.as_str()), Some(g));
         }
+    }
+
+    #[test]
+    fn stored_words_round_trip() {
+        for s in RunStatus::ALL {
+            assert_eq!(s.as_str().parse::<RunStatus>(), Ok(*s));
+        }
+        for k in RunKind::ALL {
+            assert_eq!(RunKind::from_text(k.as_str()), Some(*k));
+        }
+        for k in ActorKind::ALL {
+            assert_eq!(ActorKind::from_text(k.as_str()), Some(*k));
+        }
+        for r in PortalRole::ALL {
+            assert_eq!(PortalRole::from_text(r.as_str()), Some(*r));
+        }
+        assert_eq!(
+            "done".parse::<RunStatus>().unwrap_err().to_string(),
+            "\"done\" is not a RunStatus"
+        );
+        assert_eq!(UserStatus::from(Status::Inactive).as_str(), "inactive");
     }
 
     #[test]
