@@ -4,9 +4,9 @@
 //! files the users it creates under the source of the run whose error file it is (SPEC §4).
 
 use crate::db;
+pub use crate::domain::ErrorFileOf;
 use crate::domain::{Scope, Source};
 use crate::feed::headers;
-use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -60,13 +60,6 @@ pub fn parse_dry_run(value: &str) -> Result<bool, BadOption> {
 /// Does the header carry the `Error` column of our own error file?
 pub fn has_error_column(headers: &[String]) -> bool {
     headers.iter().any(|h| headers::fold(h) == "error")
-}
-
-/// The run an error file came from, as stored in the run's options.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ErrorFileOf {
-    pub run_id: Uuid,
-    pub file_name: String,
 }
 
 /// What a file's run will be: its source, scope, and where a fixed error file came from.

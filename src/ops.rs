@@ -4,6 +4,7 @@ use crate::auth;
 use crate::clock::Clock;
 use crate::db;
 use crate::db::audit::{Actor, Entry};
+use crate::domain::{RunKind, RunStatus};
 use anyhow::{Context, Result, bail};
 use sqlx::PgPool;
 
@@ -194,46 +195,50 @@ pub async fn import_file(
     options.error_file_of = decided.error_file_of;
     options.intake_note = decided.note;
     let source = crate::domain::Source::File(decided.source_key);
-    let run_id = db::runs::insert(
-        pool,
-        district_id,
-        &db::runs::NewRun {
-            kind: "cli",
-            source: &source.to_db(),
-            file_name: Some(&file_name),
-            file_sha256: None,
-            file_path: path.to_str(),
+    let stored_options = serde_json::to_value(&options)?;
+    let run_id = uuid::Uuid::new_v4();
+    // The run's liveness lock is taken before the run exists and held until it ends (on
+    // every path), so neither a worker nor a server's orphan check sharing the database
+    // takes this run.
+    db::run_lock::with_run_lock(pool, run_id, async {
+        db::runs::insert_with_id(
+            pool,
+            district_id,
+            run_id,
+            &db::runs::NewRun {
+                kind: RunKind::Cli.as_str(),
+                source: &source.to_db(),
+                file_name: Some(&file_name),
+                file_sha256: None,
+                file_path: path.to_str(),
+                dry_run,
+                approved: approve,
+                options: stored_options,
+                submitted_kind: "cli",
+                submitted_by: "command line",
+                status: RunStatus::Queued.as_str(),
+            },
+        )
+        .await?;
+        db::runs::mark_started(pool, district_id, run_id, clock.now()).await?;
+        let req = crate::reconcile::run::RunRequest {
+            district_id,
+            run_id,
+            path,
+            source,
             dry_run,
             approved: approve,
-            options: serde_json::to_value(&options)?,
-            submitted_kind: "cli",
-            submitted_by: "command line",
-            status: "queued",
-        },
-    )
-    .await?;
-    // Hold the run's liveness lock, so a server sharing the database does not take this
-    // in-progress run for one whose worker died.
-    let lock = crate::jobs::hold_run_lock(pool, run_id).await?;
-    db::runs::mark_started(pool, district_id, run_id, clock.now()).await?;
-    let req = crate::reconcile::run::RunRequest {
-        district_id,
-        run_id,
-        path,
-        source,
-        dry_run,
-        approved: approve,
-        options,
-        actor_kind: "cli",
-        actor_id: None,
-        actor_label: "command line",
-        max_bytes: config.max_upload_bytes(),
-        progress: Default::default(),
-        password_key: crate::sync::crypto::SecretKey::from_config(config)?.feed_password_key(),
-    };
-    let result = crate::reconcile::run::execute(pool, clock, &req).await;
-    crate::jobs::release_run_lock(lock, run_id).await?;
-    result
+            options,
+            actor_kind: "cli",
+            actor_id: None,
+            actor_label: "command line",
+            max_bytes: config.max_upload_bytes(),
+            progress: Default::default(),
+            password_key: crate::crypto::SecretKey::from_config(config)?.feed_password_key(),
+        };
+        crate::reconcile::run::execute(pool, clock, &req).await
+    })
+    .await
 }
 
 /// Stream the master CSV (every non-archived user) into `out`, as the Users screen's

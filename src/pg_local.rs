@@ -188,6 +188,10 @@ impl LocalPg {
     }
 
     /// Make sure the application database exists; returns its connect options.
+    ///
+    /// The two statements here are the only SQL outside `src/db/`: they bootstrap the
+    /// managed cluster (on its `postgres` maintenance database, over a one-off connection)
+    /// before the application database, and so any pool, exists.
     pub async fn ensure_database(&self) -> Result<PgConnectOptions> {
         use sqlx::Connection;
         let mut conn = sqlx::PgConnection::connect_with(&self.connect_options("postgres")).await?;

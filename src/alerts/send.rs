@@ -3,11 +3,11 @@
 
 use super::message;
 use crate::config::{Config, SmtpTls};
+use crate::crypto::SecretKey;
 use crate::db;
 use crate::db::alert_delivery::{Claimed, Outcome};
 use crate::domain::alerts::{AfterFailure, Channel, Facts, after_failure, webhook_body};
 use crate::domain::health::EventKind;
-use crate::sync::crypto::SecretKey;
 use anyhow::{Context, Result};
 use hmac::{Hmac, Mac};
 use lettre::message::Mailbox;

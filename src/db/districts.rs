@@ -91,3 +91,12 @@ pub async fn update_guard(db: impl PgExecutor<'_>, id: Uuid, g: &Guard) -> sqlx:
     .await?;
     Ok(())
 }
+
+/// Every district's id, slug and custom drop folder (the drop folder scan).
+pub async fn drop_folders(
+    db: impl PgExecutor<'_>,
+) -> sqlx::Result<Vec<(Uuid, String, Option<String>)>> {
+    sqlx::query_as("SELECT id, slug, drop_dir FROM districts")
+        .fetch_all(db)
+        .await
+}

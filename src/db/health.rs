@@ -87,3 +87,11 @@ pub async fn set_stale_after_hours(
         .await?;
     Ok(())
 }
+
+/// Does the database answer (`SELECT 1`)?
+pub async fn ping(db: impl sqlx::PgExecutor<'_>) -> sqlx::Result<()> {
+    sqlx::query_scalar::<_, i32>("SELECT 1")
+        .fetch_one(db)
+        .await?;
+    Ok(())
+}

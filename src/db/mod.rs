@@ -1,5 +1,9 @@
-//! Every SQL statement lives here, one file per table group. Functions that read or write
-//! tenant data take the district id (from a `DistrictScope`), and every query filters on it.
+//! Every SQL statement of the application lives here, one file per table group (the one
+//! exception: `pg_local::LocalPg::ensure_database` creates the managed cluster's database
+//! before any pool exists). The run liveness lock is `run_lock`. Functions that read or write
+//! tenant data take the district id (from a `DistrictScope`), and every query filters on it;
+//! the housekeeping that looks across districts (`queue`, `retention`,
+//! `districts::drop_folders`) says so where it does.
 
 pub mod alert_delivery;
 pub mod alerts;
@@ -8,8 +12,11 @@ pub mod districts;
 pub mod export;
 pub mod health;
 pub mod home;
+pub mod queue;
 pub mod reconcile;
+pub mod retention;
 pub mod run_changes;
+pub mod run_lock;
 pub mod runs;
 pub mod schools;
 pub mod search_index;

@@ -310,9 +310,29 @@ pub struct CurrentUser {
     /// an admin edited") until the admin releases them.
     pub kept: FieldSet,
     /// Fingerprint of the last password a feed gave this user (`users.feed_password_mac`,
-    /// see `sync::crypto::FeedPasswordKey`): the same password again changes nothing.
+    /// see `crypto::FeedPasswordKey`): the same password again changes nothing.
     /// Boxed: most users have none, and a million current users are loaded per run.
     pub feed_password_mac: Option<Box<[u8; 32]>>,
+}
+
+/// A row that validation already refused, with whatever identifiers it could still read, so
+/// the user it refers to is protected from being archived as missing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowFail {
+    pub line: u64,
+    pub message: String,
+    pub user_guid: Option<Uuid>,
+    pub custom_id: Option<String>,
+    /// Lower-cased.
+    pub email: Option<String>,
+}
+
+/// The run an error file came from, as stored in the run's options (the intake finds it
+/// from the error file's name; the run's report reads it back).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ErrorFileOf {
+    pub run_id: Uuid,
+    pub file_name: String,
 }
 
 #[cfg(test)]

@@ -1,8 +1,8 @@
 //! One roster provider's user record (OneRoster REST or CSV, Clever), in plain strings, and
 //! how it becomes the same typed [`IncomingUser`] a CSV row becomes. Pure: no SQL, no HTTP.
 
+use crate::domain::RowFail;
 use crate::domain::{Field, FieldSet, Grade, IncomingUser, Role, Status, parse_email};
-use crate::reconcile::plan::RowFail;
 use std::collections::HashSet;
 
 /// What a provider's role word means here.

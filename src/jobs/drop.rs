@@ -41,11 +41,7 @@ fn ignorable(name: &str) -> bool {
 
 /// One pass over every district's drop folder.
 pub async fn scan(q: &Queue) -> Result<()> {
-    let districts: Vec<(uuid::Uuid, String, Option<String>)> =
-        sqlx::query_as("SELECT id, slug, drop_dir FROM districts")
-            .fetch_all(&q.pool)
-            .await?;
-    for (district_id, slug, custom) in districts {
+    for (district_id, slug, custom) in db::districts::drop_folders(&q.pool).await? {
         let dir = folder(&q.config.data_dir, &slug, custom.as_deref());
         for sub in ["", "processed", "failed"] {
             tokio::fs::create_dir_all(dir.join(sub)).await?;

@@ -10,17 +10,16 @@ pub mod retention;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::db;
+use crate::db::run_lock::RunLock;
 use crate::domain::Source;
 use crate::reconcile::run::{self, Progress, RunOptions, RunRequest};
 use anyhow::{Context, Result};
 use sqlx::PgPool;
-use sqlx::pool::PoolConnection;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::sync::Notify;
-use uuid::Uuid;
 
 /// What the queue needs, cheap to clone.
 #[derive(Clone)]
@@ -31,8 +30,6 @@ pub struct Queue {
     /// Wakes the workers when a run is queued.
     pub notify: Arc<Notify>,
 }
-
-const LOCK_SQL: &str = "hashtextextended('rollcall-run:' || $1::text, 0)";
 
 impl Queue {
     pub fn new(pool: PgPool, config: Arc<Config>, clock: Clock) -> Queue {
@@ -92,43 +89,25 @@ impl Queue {
 
     /// Runs left in progress by a worker that is gone go back to the queue.
     pub async fn requeue_orphans(&self) -> Result<u64> {
-        let candidates: Vec<(Uuid, Uuid)> =
-            sqlx::query_as("SELECT district_id, id FROM runs WHERE status = 'in_progress'")
-                .fetch_all(&self.pool)
-                .await?;
-        let mut requeued = 0;
+        let candidates = db::queue::in_progress(&self.pool).await?;
         if candidates.is_empty() {
             return Ok(0);
         }
-        let mut conn = self.pool.acquire().await?;
+        let mut requeued = 0;
+        let mut lock = RunLock::reserve(&self.pool).await?;
         for (district_id, id) in candidates {
-            let free: bool =
-                sqlx::query_scalar(&format!("SELECT pg_try_advisory_lock({LOCK_SQL})"))
-                    .bind(id)
-                    .fetch_one(&mut *conn)
-                    .await?;
-            if !free {
+            if !RunLock::try_lock_in(lock.conn(), id).await? {
                 continue; // a live worker has it
             }
-            let n = sqlx::query(
-                "UPDATE runs SET status = 'queued', phase = NULL, done_rows = 0,
-                        message = 'picked up again after the server stopped during attempt ' || attempts
-                 WHERE district_id = $1 AND id = $2 AND status = 'in_progress'",
-            )
-            .bind(district_id)
-            .bind(id)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
-            sqlx::query(&format!("SELECT pg_advisory_unlock({LOCK_SQL})"))
-                .bind(id)
-                .execute(&mut *conn)
-                .await?;
-            if n > 0 {
+            lock.holds(id);
+            let orphan = db::queue::requeue_orphan(lock.conn(), district_id, id).await?;
+            lock.unlock().await?;
+            if orphan {
                 tracing::warn!(run = %id, "run requeued after its worker stopped");
-                requeued += n;
+                requeued += 1;
             }
         }
+        lock.release().await?;
         if requeued > 0 {
             self.notify.notify_waiters();
         }
@@ -137,51 +116,38 @@ impl Queue {
 
     /// Take the oldest queued run of a district with nothing in progress, skipping runs
     /// waiting for their next attempt (`not_before` still ahead on the clock). The returned
-    /// connection holds the run's liveness lock.
-    async fn claim(&self) -> Result<Option<(db::runs::Run, PoolConnection<sqlx::Postgres>)>> {
-        let mut conn = self.pool.acquire().await?;
-        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-        let picked: Option<(Uuid, Uuid)> = sqlx::query_as(
-            "SELECT r.district_id, r.id FROM runs r
-             WHERE r.status = 'queued'
-               AND (r.not_before IS NULL OR r.not_before <= $1)
-               AND NOT EXISTS (SELECT 1 FROM runs b WHERE b.district_id = r.district_id AND b.status = 'in_progress')
-             ORDER BY r.received_at
-             FOR UPDATE SKIP LOCKED LIMIT 1",
-        )
-        .bind(self.clock.now())
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some((district_id, id)) = picked else {
+    /// lock holds the run's liveness lock.
+    async fn claim(&self) -> Result<Option<(db::runs::Run, RunLock)>> {
+        let mut lock = RunLock::reserve(&self.pool).await?;
+        let mut tx = sqlx::Connection::begin(lock.conn()).await?;
+        let Some((district_id, id)) = db::queue::pick_next(&mut tx, self.clock.now()).await? else {
             tx.rollback().await?;
+            lock.release().await?;
             return Ok(None);
         };
-        let locked: bool = sqlx::query_scalar(&format!("SELECT pg_try_advisory_lock({LOCK_SQL})"))
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await?;
-        if !locked {
+        // Taken inside the transaction, so the run is never seen in progress without it.
+        // Should anything below fail, the dropped `lock` closes its connection (and frees it).
+        if !RunLock::try_lock_in(&mut tx, id).await? {
             tx.rollback().await?;
+            lock.release().await?;
             return Ok(None);
         }
         db::runs::mark_started(&mut *tx, district_id, id, self.clock.now()).await?;
         tx.commit().await?;
-        let run = db::runs::get(&mut *conn, district_id, id)
+        lock.holds(id);
+        let run = db::runs::get(lock.conn(), district_id, id)
             .await?
             .context("claimed run vanished")?;
-        Ok(Some((run, conn)))
+        Ok(Some((run, lock)))
     }
 
     /// Process one queued run, if there is one. Returns whether it did.
     pub async fn run_one(&self) -> Result<bool> {
-        let Some((run, mut lock_conn)) = self.claim().await? else {
+        let Some((run, lock)) = self.claim().await? else {
             return Ok(false);
         };
         let result = self.process(&run).await;
-        sqlx::query(&format!("SELECT pg_advisory_unlock({LOCK_SQL})"))
-            .bind(run.id)
-            .execute(&mut *lock_conn)
-            .await?;
+        lock.release().await?;
         if let Err(e) = result {
             tracing::error!(run = %run.id, error = format!("{e:#}"), "run failed");
         }
@@ -226,8 +192,7 @@ impl Queue {
             actor_label: &run.submitted_by,
             max_bytes: self.config.max_upload_bytes(),
             progress: progress.clone(),
-            password_key: crate::sync::crypto::SecretKey::from_config(&self.config)?
-                .feed_password_key(),
+            password_key: crate::crypto::SecretKey::from_config(&self.config)?.feed_password_key(),
         };
         let reporter = {
             let pool = self.pool.clone();
@@ -236,16 +201,14 @@ impl Queue {
             tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(Duration::from_millis(500)).await;
-                    let _ = sqlx::query(
-                        "UPDATE runs SET done_rows = $3, total_rows = $4, phase = $5
-                         WHERE district_id = $1 AND id = $2 AND status = 'in_progress'",
+                    let _ = db::queue::report_progress(
+                        &pool,
+                        district_id,
+                        id,
+                        progress.done.load(Ordering::Relaxed) as i32,
+                        progress.total.load(Ordering::Relaxed) as i32,
+                        progress.phase_name(),
                     )
-                    .bind(district_id)
-                    .bind(id)
-                    .bind(progress.done.load(Ordering::Relaxed) as i32)
-                    .bind(progress.total.load(Ordering::Relaxed) as i32)
-                    .bind(progress.phase_name())
-                    .execute(&pool)
                     .await;
                 }
             })
@@ -265,28 +228,6 @@ impl Queue {
         }
         result
     }
-}
-
-/// Hold a run's liveness lock while a run is carried out outside the workers (the command
-/// line), so no server takes it for an orphan. Release it with [`release_run_lock`].
-pub async fn hold_run_lock(pool: &PgPool, run_id: Uuid) -> Result<PoolConnection<sqlx::Postgres>> {
-    let mut conn = pool.acquire().await?;
-    sqlx::query(&format!("SELECT pg_advisory_lock({LOCK_SQL})"))
-        .bind(run_id)
-        .execute(&mut *conn)
-        .await?;
-    Ok(conn)
-}
-
-pub async fn release_run_lock(
-    mut conn: PoolConnection<sqlx::Postgres>,
-    run_id: Uuid,
-) -> Result<()> {
-    sqlx::query(&format!("SELECT pg_advisory_unlock({LOCK_SQL})"))
-        .bind(run_id)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
 }
 
 fn actor_kind(submitted_kind: &str) -> &'static str {

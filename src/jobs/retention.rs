@@ -3,10 +3,10 @@
 //! and its counts stay. The search index's change notes and sign-in attempts are kept a day.
 
 use crate::config::Config;
+use crate::db;
 use anyhow::Result;
 use sqlx::PgPool;
 use time::{Duration, OffsetDateTime};
-use uuid::Uuid;
 
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Purged {
@@ -16,62 +16,25 @@ pub struct Purged {
 
 pub async fn purge(pool: &PgPool, config: &Config, now: OffsetDateTime) -> Result<Purged> {
     let file_cutoff = now - Duration::days(config.retention_days as i64);
-    let old: Vec<(Uuid, Uuid, Option<String>)> = sqlx::query_as(
-        "SELECT district_id, id, file_path FROM runs
-         WHERE received_at < $1 AND files_purged_at IS NULL AND status NOT IN ('queued', 'in_progress')",
-    )
-    .bind(file_cutoff)
-    .fetch_all(pool)
-    .await?;
+    let old = db::retention::runs_with_files_before(pool, file_cutoff).await?;
     let mut purged = Purged::default();
     for (district_id, id, path) in old {
         if let Some(path) = path {
             let _ = tokio::fs::remove_file(&path).await;
         }
-        let mut tx = pool.begin().await?;
-        sqlx::query("DELETE FROM run_rows WHERE district_id = $1 AND run_id = $2")
-            .bind(district_id)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("UPDATE runs SET file_path = NULL, files_purged_at = $3 WHERE district_id = $1 AND id = $2")
-            .bind(district_id)
-            .bind(id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
+        db::retention::purge_files(pool, district_id, id, now).await?;
         purged.files += 1;
     }
     let pw_cutoff = now - Duration::days(config.temp_password_retention_days as i64);
-    let runs: Vec<(Uuid, Uuid)> = sqlx::query_as(
-        "SELECT district_id, id FROM runs WHERE received_at < $1 AND passwords_purged_at IS NULL
-           AND status NOT IN ('queued', 'in_progress')",
-    )
-    .bind(pw_cutoff)
-    .fetch_all(pool)
-    .await?;
-    for (district_id, id) in runs {
-        let mut tx = pool.begin().await?;
-        sqlx::query("UPDATE run_rows SET temp_password = NULL WHERE district_id = $1 AND run_id = $2 AND temp_password IS NOT NULL")
-            .bind(district_id)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("UPDATE runs SET passwords_purged_at = $3 WHERE district_id = $1 AND id = $2")
-            .bind(district_id)
-            .bind(id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
+    for (district_id, id) in db::retention::runs_with_passwords_before(pool, pw_cutoff).await? {
+        db::retention::purge_passwords(pool, district_id, id, now).await?;
         purged.passwords += 1;
     }
     // The search index's change notes (a day old: no index still needs them). Real time, as
     // the notes are stamped by the database.
-    crate::db::search_index::purge_changes(pool).await?;
+    db::search_index::purge_changes(pool).await?;
     // Sign-in attempts older than a day (the throttle looks back 15 minutes).
-    crate::db::throttle::prune(pool, now).await?;
+    db::throttle::prune(pool, now).await?;
     if purged != Purged::default() {
         tracing::info!(
             files = purged.files,

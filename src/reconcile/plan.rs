@@ -117,6 +117,7 @@ use std::fmt;
 use serde::Serialize;
 use uuid::Uuid;
 
+pub use crate::domain::RowFail;
 use crate::domain::{CurrentUser, Grade, IncomingUser, Role, Scope, Source, Status};
 
 #[cfg(doc)]
@@ -209,22 +210,10 @@ pub trait Secrets {
     fn temp_password(&mut self) -> String;
     fn new_guid(&mut self) -> Uuid;
     /// The fingerprint stored for a password a feed gives `user_guid` (in production an
-    /// HMAC-SHA256 keyed with the installation's secret: `sync::crypto::FeedPasswordKey`).
+    /// HMAC-SHA256 keyed with the installation's secret: `crypto::FeedPasswordKey`).
     /// Comparing it with [`CurrentUser::feed_password_mac`] tells whether the feed's password
     /// changed since it was last applied, without an argon2 verification per row.
     fn password_fingerprint(&self, user_guid: Uuid, password: &str) -> [u8; 32];
-}
-
-/// A row that validation already refused, with whatever identifiers it could still read, so
-/// the user it refers to is protected from being archived as missing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RowFail {
-    pub line: u64,
-    pub message: String,
-    pub user_guid: Option<Uuid>,
-    pub custom_id: Option<String>,
-    /// Lower-cased.
-    pub email: Option<String>,
 }
 
 /// Every column of a user row the apply layer writes (insert for created, update otherwise).

@@ -5,13 +5,13 @@ use super::apply::{self, Part, Writes};
 use super::plan::{self, Plan, RowFail, Rules, Secrets};
 use crate::auth;
 use crate::clock::Clock;
+use crate::crypto::FeedPasswordKey;
 use crate::db;
 use crate::db::reconcile::RunActor;
 use crate::domain::{CurrentUser, Field, IncomingUser, Scope, Source};
 use crate::feed::headers::{self, Mapping, MappingError, SavedMapping};
 use crate::feed::read::{self, ReadOptions};
 use crate::feed::validate::{RowError, RowKeys, Validator};
-use crate::sync::crypto::FeedPasswordKey;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
@@ -91,7 +91,7 @@ pub struct RunOptions {
     pub scope: Option<Scope>,
     /// A fixed error file: the run whose error file it is (its source is that run's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error_file_of: Option<crate::intake::ErrorFileOf>,
+    pub error_file_of: Option<crate::domain::ErrorFileOf>,
     /// What the intake wants said on the run page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub intake_note: Option<String>,
@@ -397,7 +397,7 @@ impl FileRows {
 pub enum Rows {
     File(FileRows),
     Ready(Vec<Result<IncomingUser, RowFail>>),
-    Undo(super::undo_run::UndoRows),
+    Undo(super::undo::UndoRows),
 }
 
 impl Rows {

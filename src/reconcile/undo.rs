@@ -370,5 +370,62 @@ fn differs(cur: &CurrentUser, new: &NewUser, field: &str) -> bool {
 }
 
 mod holders;
+/// The rows of an undo: what the undone run wrote, read in the undo's transaction once it
+/// holds the district's lock (so no run changes the users in between).
+pub struct UndoRows {
+    target: Uuid,
+    written: Vec<Written>,
+    /// Distinct users in `written`: the undo's rows.
+    users: usize,
+}
+
+impl UndoRows {
+    pub fn new(target: Uuid) -> UndoRows {
+        UndoRows {
+            target,
+            written: Vec::new(),
+            users: 0,
+        }
+    }
+
+    pub(in crate::reconcile) async fn load(
+        &mut self,
+        conn: &mut sqlx::PgConnection,
+        district_id: Uuid,
+    ) -> anyhow::Result<()> {
+        self.written = crate::db::undo::written(conn, district_id, self.target)
+            .await?
+            .into_iter()
+            .map(|w| Written {
+                user: w.user_id,
+                action: w.action,
+                before: w.before,
+                changed_since: w.changed_since,
+            })
+            .collect();
+        self.users = self
+            .written
+            .iter()
+            .map(|w| w.user)
+            .collect::<std::collections::HashSet<_>>()
+            .len();
+        Ok(())
+    }
+
+    /// Users the undone run wrote: the undo's rows (0 until loaded).
+    pub(in crate::reconcile) fn len(&self) -> usize {
+        self.users
+    }
+
+    pub(in crate::reconcile) fn plan(
+        self,
+        current: &[CurrentUser],
+        source: &Source,
+        rules: &Rules,
+    ) -> Plan {
+        plan(current, self.written, source, rules)
+    }
+}
+
 #[cfg(test)]
 mod tests;

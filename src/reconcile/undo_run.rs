@@ -2,67 +2,18 @@
 //! `undo`, queued), and running it through the same path as any run (`run::apply_rows`:
 //! the district's lock, one transaction, the guard, row results, counts and history).
 
-use super::plan::{Plan, Rules};
 use super::run::{self, Progress, Rows, RunOptions, RunRequest, Summary};
-use super::undo::{self, Written};
+use super::undo::UndoRows;
 use crate::clock::Clock;
 use crate::db;
 use crate::db::audit::{Actor, Entry};
-use crate::domain::{CurrentUser, Source};
+use crate::domain::Source;
 use anyhow::{Context, Result};
 use serde::Serialize;
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgPool;
 use std::path::PathBuf;
 use std::sync::Arc;
 use uuid::Uuid;
-
-/// The rows of an undo: what the undone run wrote, read in the undo's transaction once it
-/// holds the district's lock (so no run changes the users in between).
-pub struct UndoRows {
-    target: Uuid,
-    written: Vec<Written>,
-    /// Distinct users in `written`: the undo's rows.
-    users: usize,
-}
-
-impl UndoRows {
-    pub fn new(target: Uuid) -> UndoRows {
-        UndoRows {
-            target,
-            written: Vec::new(),
-            users: 0,
-        }
-    }
-
-    pub(super) async fn load(&mut self, conn: &mut PgConnection, district_id: Uuid) -> Result<()> {
-        self.written = db::undo::written(conn, district_id, self.target)
-            .await?
-            .into_iter()
-            .map(|w| Written {
-                user: w.user_id,
-                action: w.action,
-                before: w.before,
-                changed_since: w.changed_since,
-            })
-            .collect();
-        self.users = self
-            .written
-            .iter()
-            .map(|w| w.user)
-            .collect::<std::collections::HashSet<_>>()
-            .len();
-        Ok(())
-    }
-
-    /// Users the undone run wrote: the undo's rows (0 until loaded).
-    pub(super) fn len(&self) -> usize {
-        self.users
-    }
-
-    pub(super) fn plan(self, current: &[CurrentUser], source: &Source, rules: &Rules) -> Plan {
-        undo::plan(current, self.written, source, rules)
-    }
-}
 
 /// Why a run cannot be undone, or `None` when it can. `links` are the run's undo links.
 pub fn refusal(run: &db::runs::Run, links: &db::undo::UndoLinks) -> Option<String> {
@@ -183,7 +134,7 @@ pub async fn execute(pool: &PgPool, clock: &Clock, run: &db::runs::Run) -> Resul
         actor_label: &run.submitted_by,
         max_bytes: 0,
         progress: Arc::new(Progress::default()),
-        password_key: crate::sync::crypto::FeedPasswordKey::unused(),
+        password_key: crate::crypto::FeedPasswordKey::unused(),
     };
     let rows = Rows::Undo(UndoRows::new(target));
     let scope = options.scope.unwrap_or_default();
@@ -233,14 +184,15 @@ pub async fn undo_now(
         Ok(id) => id,
         Err(why) => anyhow::bail!("run {target} cannot be undone: {why}"),
     };
-    let lock = crate::jobs::hold_run_lock(pool, id).await?;
-    db::runs::mark_started(pool, district_id, id, clock.now()).await?;
-    let run = db::runs::get(pool, district_id, id)
-        .await?
-        .context("the undo run vanished")?;
-    let result = execute(pool, clock, &run).await;
-    crate::jobs::release_run_lock(lock, id).await?;
-    let summary = result?;
+    // Held while it runs, so no server takes this in-progress run for an orphan.
+    let summary = db::run_lock::with_run_lock(pool, id, async {
+        db::runs::mark_started(pool, district_id, id, clock.now()).await?;
+        let run = db::runs::get(pool, district_id, id)
+            .await?
+            .context("the undo run vanished")?;
+        execute(pool, clock, &run).await
+    })
+    .await?;
     let left = db::undo::left(pool, district_id, id, target, i64::MAX).await?;
     Ok(UndoSummary {
         summary,

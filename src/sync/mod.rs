@@ -5,24 +5,26 @@
 //! anything is applied, so a failed fetch changes nothing.
 
 pub mod client;
-pub mod crypto;
 pub(crate) mod http;
 pub mod pause;
 pub mod policy;
 pub mod schedule;
 
+/// The secrets module moved down to `crate::crypto` (reconcile and alerts use it too).
+pub use crate::crypto;
+
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::crypto::SecretKey;
 use crate::db;
 use crate::db::syncs::Connection;
-use crate::domain::{Scope, Source};
+use crate::domain::{RunKind, RunStatus, Scope, Source};
 use crate::feed::bundle::{self, Limits};
 use crate::feed::oneroster::{self, FileMode, Org};
 use crate::feed::provider::{self, ProviderUser};
 use crate::reconcile::run::{self, RunRequest, Summary};
 use anyhow::{Context, Result};
 use client::{Client, Provider};
-use crypto::SecretKey;
 use sqlx::PgPool;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -501,7 +503,7 @@ async fn apply(
         actor_label: &label,
         max_bytes: config.max_upload_bytes(),
         progress: Default::default(),
-        password_key: crate::sync::crypto::SecretKey::from_config(config)?.feed_password_key(),
+        password_key: SecretKey::from_config(config)?.feed_password_key(),
     };
     let mut summary = run::apply_rows(
         pool,
@@ -594,41 +596,37 @@ pub async fn import_set(
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or("oneroster");
-    let run_id = db::runs::insert(
-        pool,
-        district_id,
-        &db::runs::NewRun {
-            kind: "sync",
-            source: &Source::Sync(conn.id).to_db(),
-            file_name: Some(name),
-            file_sha256: None,
-            file_path: path.to_str(),
-            dry_run: false,
-            approved: approve,
-            options: serde_json::json!({}),
-            submitted_kind: "cli",
-            submitted_by: "command line",
-            status: "in_progress",
-        },
-    )
-    .await?;
-    db::syncs::set_last_run(pool, district_id, conn.id, run_id).await?;
-    // Hold the run's liveness lock (the job queue's protocol) so no worker takes it as orphaned.
-    let mut lock = pool.acquire().await?;
-    sqlx::query("SELECT pg_advisory_lock(hashtextextended('rollcall-run:' || $1::text, 0))")
-        .bind(run_id)
-        .execute(&mut *lock)
+    let run_id = Uuid::new_v4();
+    // The run's liveness lock (the job queue's protocol) is taken before the run exists and
+    // held until it ends, on every path, so no worker takes it as orphaned.
+    db::run_lock::with_run_lock(pool, run_id, async {
+        db::runs::insert_with_id(
+            pool,
+            district_id,
+            run_id,
+            &db::runs::NewRun {
+                kind: RunKind::Sync.as_str(),
+                source: &Source::Sync(conn.id).to_db(),
+                file_name: Some(name),
+                file_sha256: None,
+                file_path: path.to_str(),
+                dry_run: false,
+                approved: approve,
+                options: serde_json::json!({}),
+                submitted_kind: "cli",
+                submitted_by: "command line",
+                status: RunStatus::InProgress.as_str(),
+            },
+        )
         .await?;
-    db::runs::mark_started(pool, district_id, run_id, clock.now()).await?;
-    let run = db::runs::get(pool, district_id, run_id)
-        .await?
-        .context("run vanished")?;
-    let result = execute_run(pool, clock, config, &run).await;
-    sqlx::query("SELECT pg_advisory_unlock(hashtextextended('rollcall-run:' || $1::text, 0))")
-        .bind(run_id)
-        .execute(&mut *lock)
-        .await?;
-    result
+        db::syncs::set_last_run(pool, district_id, conn.id, run_id).await?;
+        db::runs::mark_started(pool, district_id, run_id, clock.now()).await?;
+        let run = db::runs::get(pool, district_id, run_id)
+            .await?
+            .context("run vanished")?;
+        execute_run(pool, clock, config, &run).await
+    })
+    .await
 }
 
 /// The district's OneRoster CSV connection; one is added when there is none.

@@ -147,7 +147,7 @@ async fn database_reachable(state: &AppState) -> bool {
     if state.pool.is_closed() {
         return false;
     }
-    let ping = sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&state.pool);
+    let ping = crate::db::health::ping(&state.pool);
     matches!(
         tokio::time::timeout(Duration::from_secs(2), ping).await,
         Ok(Ok(_))

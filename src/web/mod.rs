@@ -339,10 +339,7 @@ fn static_dir() -> std::path::PathBuf {
 }
 
 async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
-    match sqlx::query_scalar::<_, i32>("SELECT 1")
-        .fetch_one(&state.pool)
-        .await
-    {
+    match crate::db::health::ping(&state.pool).await {
         Ok(_) => (axum::http::StatusCode::OK, "ok").into_response(),
         Err(_) => (
             axum::http::StatusCode::SERVICE_UNAVAILABLE,

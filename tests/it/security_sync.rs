@@ -7,8 +7,8 @@
 use crate::fake_providers::*;
 use crate::helpers::*;
 use rollcall::config::Config;
+use rollcall::crypto::SecretKey;
 use rollcall::db;
-use rollcall::sync::crypto::SecretKey;
 use sqlx::PgPool;
 use uuid::Uuid;
 
