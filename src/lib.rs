@@ -20,8 +20,10 @@ pub mod search;
 pub mod storage;
 pub mod sync;
 pub mod telemetry;
-pub mod uploads;
 pub mod web;
+
+/// The intake's former name, for the web handlers not yet moved to `intake`.
+pub use intake as uploads;
 
 use anyhow::{Context, Result, bail};
 use cli::{Cli, Command, DistrictCmd, OperatorCmd, SchoolsCmd, TokenCmd};
@@ -124,10 +126,7 @@ async fn dispatch(config: &config::Config, db: &Database, command: Command) -> R
             let d = ops::district_by_slug(pool, &district).await?;
             let bytes =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-            match web::schools::import_bytes(pool, d.id, &Actor::cli(), &bytes)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?
-            {
+            match ops::import_schools(pool, d.id, &Actor::cli(), &bytes).await? {
                 Ok(c) => {
                     println!(
                         "{}",
@@ -248,7 +247,11 @@ async fn serve(config: &config::Config, pool: sqlx::PgPool, clock: clock::Clock)
     let state = web::AppState::new(pool, Arc::new(config.clone()), clock);
     state.queue.requeue_orphans().await?;
     state.queue.start(config.workers);
-    sync::schedule::spawn(state.queue.clone());
+    sync::schedule::spawn(
+        state.pool.clone(),
+        state.queue.clock.clone(),
+        state.queue.notify.clone(),
+    );
     alerts::spawn(
         state.pool.clone(),
         state.config.clone(),

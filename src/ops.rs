@@ -156,6 +156,38 @@ pub async fn district_by_slug(pool: &PgPool, slug: &str) -> Result<db::districts
         .with_context(|| format!("no district with slug \"{slug}\" (see `rollcall district list`)"))
 }
 
+/// Parse and apply a schools CSV in one transaction (the Schools page and `rollcall schools
+/// import`). `Ok(Err(messages))`: the file's problems; nothing changed.
+pub async fn import_schools(
+    pool: &PgPool,
+    district_id: uuid::Uuid,
+    actor: &db::audit::Actor,
+    bytes: &[u8],
+) -> sqlx::Result<Result<db::schools::UpsertCounts, Vec<String>>> {
+    let rows = match crate::feed::schools::parse(bytes) {
+        Ok(rows) => rows,
+        Err(errors) => return Ok(Err(errors)),
+    };
+    let mut tx = pool.begin().await?;
+    let counts = db::schools::upsert_many(&mut *tx, district_id, &rows).await?;
+    db::audit::record(
+        &mut *tx,
+        district_id,
+        actor,
+        Entry {
+            action: "school.import",
+            entity_kind: "district",
+            entity_id: Some(district_id),
+            run_id: None,
+            before: None,
+            after: Some(serde_json::to_value(&counts).unwrap_or_default()),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Ok(counts))
+}
+
 /// Run a user CSV from the command line (a run of kind `cli`). `options.scope` is the
 /// scope asked for (`--scope`); the intake decides it otherwise, as for every way in.
 #[allow(clippy::too_many_arguments)]

@@ -269,6 +269,11 @@ pub fn propose(headers: &[String]) -> Vec<Option<Field>> {
     columns
 }
 
+/// Does the header carry the `Error` column of our own error file?
+pub fn has_error_column(headers: &[String]) -> bool {
+    headers.iter().any(|h| fold(h) == "error")
+}
+
 /// A stable key for "the same header set": folded names, sorted, joined with `|`
 /// (blank names and an `Error` column left out).
 pub fn signature(headers: &[String]) -> String {

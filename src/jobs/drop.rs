@@ -7,7 +7,9 @@
 
 use super::Queue;
 use crate::db;
-use crate::storage;
+use crate::domain::{ActorKind, RunKind, RunStatus};
+use crate::intake::{self, AcceptError, Asked, Sender};
+use crate::storage::{self, StoreError};
 use anyhow::Result;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -105,106 +107,84 @@ async fn take(
     if tokio::fs::rename(path, &processed).await.is_err() {
         return Ok(());
     }
+    // Through the intake, as every way in: streamed into the store (hashed, refused past
+    // the size limit), its source and scope decided from its header (a drop folder asks
+    // for nothing), parked for the mapper when required fields are missing, and queued. A
+    // zip is a OneRoster CSV set, queued as a sync of the district's CSV connection.
+    let file = tokio::fs::File::open(&processed).await?;
+    let body = tokio_util::io::ReaderStream::new(file);
+    let sender = Sender {
+        kind: ActorKind::Drop.as_str(),
+        label: "drop folder",
+    };
+    let stored = match intake::store(&q.inbox, district_id, name, body).await {
+        Ok(stored) => stored,
+        Err(AcceptError::Store(StoreError::TooLarge(_))) => {
+            return refuse_too_large(q, district_id, dir, &processed, name).await;
+        }
+        Err(e) => return Err(anyhow::anyhow!("{e}")),
+    };
+    let asked = Asked {
+        drop_path: Some(processed.clone()),
+        ..Asked::default()
+    };
+    let accepted = intake::queue_run(&q.inbox, district_id, stored, &asked, &sender)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    tracing::info!(district = %district_id, run = %accepted.run_id, file = %name, status = %accepted.status, "drop folder file taken");
+    Ok(())
+}
+
+/// A file past the size limit: recorded as a failed run (nothing of it is kept), and moved
+/// on to `failed/`.
+async fn refuse_too_large(
+    q: &Queue,
+    district_id: uuid::Uuid,
+    dir: &Path,
+    processed: &Path,
+    name: &str,
+) -> Result<()> {
     let file_name = storage::clean_file_name(name);
-    let run_id = uuid::Uuid::new_v4();
-    let stored = storage::upload_path(&q.config.data_dir, district_id, run_id);
-    let bytes = tokio::fs::read(&processed).await?;
-    let mut w = storage::Writer::create(stored.clone(), q.config.max_upload_bytes()).await?;
-    let too_large = w.write(&bytes).await.is_err();
-    let (sha, _) = if too_large {
-        (String::new(), 0)
-    } else {
-        w.finish().await?
-    };
-    if !too_large && crate::uploads::is_zip(&stored).await {
-        // A OneRoster CSV set: a sync of the district's OneRoster CSV connection.
-        let stored_file = crate::uploads::Stored {
-            run_id,
-            path: stored,
-            sha256: sha,
-            size: bytes.len() as u64,
-            file_name,
-        };
-        let sender = crate::uploads::Sender {
-            kind: "drop",
-            label: "drop folder",
-        };
-        crate::uploads::queue_oneroster_set(q, district_id, stored_file, &sender)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        return Ok(());
-    }
-    // A drop folder asks for nothing: its file covers its source, or is a patch when it is a
-    // fixed error file (the intake decides, as for every way in).
-    let headers = if too_large {
-        None
-    } else {
-        let (p, max) = (stored.clone(), q.config.max_upload_bytes());
-        tokio::task::spawn_blocking(move || crate::uploads::file_headers(&p, max))
-            .await?
-            .ok()
-    };
-    let decided = crate::intake::decide(
+    let run_id = db::runs::insert(
         &q.pool,
         district_id,
-        &file_name,
-        headers.as_deref(),
-        None,
-        None,
-    )
-    .await?;
-    let mut options = serde_json::to_value(crate::reconcile::run::RunOptions {
-        scope: Some(decided.scope),
-        error_file_of: decided.error_file_of,
-        intake_note: decided.note,
-        ..Default::default()
-    })?;
-    options["drop_path"] = serde_json::json!(processed);
-    let source = crate::domain::Source::File(decided.source_key);
-    db::runs::insert_with_id(
-        &q.pool,
-        district_id,
-        run_id,
         &db::runs::NewRun {
-            kind: "drop",
-            source: &source.to_db(),
+            kind: RunKind::Drop.as_str(),
+            source: &crate::domain::Source::File(file_name.clone()).to_db(),
             file_name: Some(&file_name),
-            file_sha256: Some(&sha),
-            file_path: (!too_large).then_some(stored.to_str().unwrap_or_default()),
+            file_sha256: Some(""),
+            file_path: None,
             dry_run: false,
             approved: false,
-            options,
-            submitted_kind: "drop",
+            options: serde_json::json!({ "drop_path": processed }),
+            submitted_kind: ActorKind::Drop.as_str(),
             submitted_by: "drop folder",
-            status: if too_large { "failed" } else { "queued" },
+            status: RunStatus::Failed.as_str(),
         },
     )
     .await?;
-    if too_large {
-        let finish = db::runs::Finish {
-            status: "failed".into(),
-            message: Some(format!(
-                "the file is larger than the limit of {} MiB",
-                q.config.max_upload_mb
-            )),
-            ..Default::default()
-        };
-        db::runs::finish(&q.pool, district_id, run_id, &finish, q.clock.now()).await?;
-        let _ = tokio::fs::rename(
-            &processed,
-            dir.join("failed")
-                .join(processed.file_name().unwrap_or_default()),
-        )
-        .await;
-    }
-    tracing::info!(district = %district_id, run = %run_id, file = %file_name, "drop folder file taken");
-    q.notify.notify_waiters();
+    let finish = db::runs::Finish {
+        status: RunStatus::Failed.as_str().into(),
+        message: Some(format!(
+            "the file is larger than the limit of {} MiB",
+            q.config.max_upload_mb
+        )),
+        ..Default::default()
+    };
+    db::runs::finish(&q.pool, district_id, run_id, &finish, q.clock.now()).await?;
+    let _ = tokio::fs::rename(
+        processed,
+        dir.join("failed")
+            .join(processed.file_name().unwrap_or_default()),
+    )
+    .await;
+    tracing::info!(district = %district_id, run = %run_id, file = %file_name, "drop folder file refused: too large");
     Ok(())
 }
 
 /// After a drop run: a failed file moves from `processed/` to `failed/`.
 pub async fn settle(run: &db::runs::Run, status: &str) {
-    if status != "failed" {
+    if status != RunStatus::Failed.as_str() {
         return;
     }
     let Some(path) = run

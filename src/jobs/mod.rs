@@ -11,7 +11,8 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::db;
 use crate::db::run_lock::RunLock;
-use crate::domain::Source;
+use crate::domain::{RunKind, RunStatus, Source};
+use crate::intake::Inbox;
 use crate::reconcile::run::{self, Progress, RunOptions, RunRequest};
 use anyhow::{Context, Result};
 use sqlx::PgPool;
@@ -29,15 +30,31 @@ pub struct Queue {
     pub clock: Clock,
     /// Wakes the workers when a run is queued.
     pub notify: Arc<Notify>,
+    /// What the intake needs (the same wake-up).
+    pub inbox: Inbox,
+}
+
+impl AsRef<Inbox> for Queue {
+    fn as_ref(&self) -> &Inbox {
+        &self.inbox
+    }
 }
 
 impl Queue {
     pub fn new(pool: PgPool, config: Arc<Config>, clock: Clock) -> Queue {
+        let notify = Arc::new(Notify::new());
+        let inbox = Inbox {
+            pool: pool.clone(),
+            data_dir: config.data_dir.clone(),
+            max_upload_mb: config.max_upload_mb,
+            wake: notify.clone(),
+        };
         Queue {
             pool,
             config,
             clock,
-            notify: Arc::new(Notify::new()),
+            notify,
+            inbox,
         }
     }
 
@@ -163,6 +180,34 @@ impl Queue {
         Ok(n)
     }
 
+    /// End a run that could not start: Failed, with `message`, nothing changed (a drop
+    /// folder's file moves on to `failed/`).
+    async fn fail_unstarted(&self, run: &db::runs::Run, message: String) -> Result<run::Summary> {
+        tracing::error!(run = %run.id, reason = %message, "run failed before it started");
+        let finish = db::runs::Finish {
+            status: RunStatus::Failed.as_str().into(),
+            message: Some(message.clone()),
+            ..Default::default()
+        };
+        db::runs::finish(
+            &self.pool,
+            run.district_id,
+            run.id,
+            &finish,
+            self.clock.now(),
+        )
+        .await?;
+        if run.kind == RunKind::Drop.as_str() {
+            drop::settle(run, RunStatus::Failed.as_str()).await;
+        }
+        Ok(run::Summary::nothing_applied(
+            run.id,
+            RunStatus::Failed.as_str(),
+            message,
+            run.dry_run,
+        ))
+    }
+
     async fn process(&self, run: &db::runs::Run) -> Result<run::Summary> {
         if run.kind == "sync" {
             // Roster syncs fetch from their provider instead of reading an uploaded file.
@@ -172,7 +217,12 @@ impl Queue {
             // An undo reads what the undone run wrote, not a file.
             return crate::reconcile::undo_run::execute(&self.pool, &self.clock, run).await;
         }
-        let options: RunOptions = serde_json::from_value(run.options.clone()).unwrap_or_default();
+        let options = match RunOptions::from_stored(&run.options) {
+            Ok(options) => options,
+            // Defaults in their place would lose the run's mapping, scope or overrides: the
+            // run fails, saying why, and changes nothing.
+            Err(e) => return self.fail_unstarted(run, format!("{e:#}")).await,
+        };
         let path = run
             .file_path
             .clone()

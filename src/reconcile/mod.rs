@@ -1,4 +1,5 @@
 pub mod apply;
+pub mod mapping;
 pub mod plan;
 pub mod report;
 pub mod run;

@@ -97,6 +97,18 @@ pub struct RunOptions {
     pub intake_note: Option<String>,
 }
 
+impl RunOptions {
+    /// A run's options as stored with it. Options that cannot be read are an error, never
+    /// the defaults: a run must not silently lose its mapping, scope or overrides.
+    pub fn from_stored(value: &serde_json::Value) -> anyhow::Result<RunOptions> {
+        serde_json::from_value(value.clone()).map_err(|e| {
+            anyhow::anyhow!(
+                "the run's stored options cannot be read ({e}); nothing was run with defaults in their place"
+            )
+        })
+    }
+}
+
 /// What a run came to (also the JSON summary the CLI prints).
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Summary {
@@ -475,7 +487,7 @@ async fn execute_inner(pool: &PgPool, clock: &Clock, req: &RunRequest<'_>) -> Re
     let path = req.path.clone();
     let headers = tokio::task::spawn_blocking(move || read_headers(&path, opts)).await??;
     let saved = match &headers {
-        Ok(h) => crate::uploads::saved_mapping(pool, req.district_id, h).await?,
+        Ok(h) => super::mapping::saved_mapping(pool, req.district_id, h).await?,
         Err(_) => None,
     };
     let schools: HashSet<String> = db::schools::external_ids(pool, req.district_id)
@@ -593,7 +605,10 @@ async fn queued_elsewhere(pool: &PgPool, req: &RunRequest<'_>) -> Result<plan::E
         let saved = db::runs::saved_mapping(pool, req.district_id, &headers::signature(&headers))
             .await?
             .and_then(|v| serde_json::from_value::<SavedMapping>(v).ok());
-        let options: RunOptions = serde_json::from_value(run.options.clone()).unwrap_or_default();
+        // A queued run whose options cannot be read fails when it runs; it protects no one.
+        let Ok(options) = RunOptions::from_stored(&run.options) else {
+            continue;
+        };
         let schools = schools.clone();
         let prepared = tokio::task::spawn_blocking(move || {
             prepare(

@@ -69,7 +69,7 @@ pub async fn request(
         return Ok(Err(why));
     }
     // The undo covers what the undone run covered (its scope decides the guard's users).
-    let undone: RunOptions = serde_json::from_value(run.options.clone()).unwrap_or_default();
+    let undone = RunOptions::from_stored(&run.options)?;
     let options = RunOptions {
         scope: undone.scope,
         ..RunOptions::default()
@@ -120,7 +120,7 @@ pub async fn request(
 pub async fn execute(pool: &PgPool, clock: &Clock, run: &db::runs::Run) -> Result<Summary> {
     let links = db::undo::links(&mut *pool.acquire().await?, run.district_id, run.id).await?;
     let target = links.undoes.context("an undo run names no run")?;
-    let options: RunOptions = serde_json::from_value(run.options.clone()).unwrap_or_default();
+    let options = RunOptions::from_stored(&run.options)?;
     let req = RunRequest {
         district_id: run.district_id,
         run_id: run.id,

@@ -6,7 +6,6 @@ use super::page::{Chrome, chrome, render};
 use super::session::{DistrictAdmin, DistrictScope, set_flash};
 use crate::db;
 use crate::db::audit::Entry;
-use crate::feed;
 use askama::Template;
 use axum::Form;
 use axum::extract::{Multipart, Path, State};
@@ -243,7 +242,8 @@ pub async fn import(
     multipart: Multipart,
 ) -> AppResult<Response> {
     let (file_name, bytes) = read_file_field(multipart, state.config.max_upload_bytes()).await?;
-    match import_bytes(&state.pool, scope.district_id, &scope.actor(), &bytes).await? {
+    match crate::ops::import_schools(&state.pool, scope.district_id, &scope.actor(), &bytes).await?
+    {
         Ok(counts) => {
             set_flash(
                 &session,
@@ -266,35 +266,4 @@ pub async fn import(
             list_with_errors(&state, &session, &scope, &form, all).await
         }
     }
-}
-
-/// Parse and apply a schools CSV in one transaction (shared with the CLI).
-pub async fn import_bytes(
-    pool: &sqlx::PgPool,
-    district_id: Uuid,
-    actor: &db::audit::Actor,
-    bytes: &[u8],
-) -> AppResult<Result<db::schools::UpsertCounts, Vec<String>>> {
-    let rows = match feed::schools::parse(bytes) {
-        Ok(rows) => rows,
-        Err(errors) => return Ok(Err(errors)),
-    };
-    let mut tx = pool.begin().await?;
-    let counts = db::schools::upsert_many(&mut *tx, district_id, &rows).await?;
-    db::audit::record(
-        &mut *tx,
-        district_id,
-        actor,
-        Entry {
-            action: "school.import",
-            entity_kind: "district",
-            entity_id: Some(district_id),
-            run_id: None,
-            before: None,
-            after: Some(serde_json::to_value(&counts).unwrap_or_default()),
-        },
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(Ok(counts))
 }

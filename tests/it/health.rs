@@ -315,7 +315,7 @@ async fn a_connection_paused_until_a_date_resumes_that_day_with_one_event(pool: 
     let queue = &env.app.queue;
     env.app.clock.advance(Duration::days(2));
     assert!(
-        rollcall::sync::schedule::tick(queue)
+        rollcall::sync::schedule::tick(&queue.pool, &queue.clock, &queue.notify)
             .await
             .unwrap()
             .is_empty()
@@ -371,7 +371,10 @@ async fn a_connection_paused_until_a_date_resumes_that_day_with_one_event(pool: 
     assert!(!c.paused && c.paused_until.is_none());
     // Scheduled again: the tick queues it, and it runs.
     assert_eq!(
-        rollcall::sync::schedule::tick(queue).await.unwrap().len(),
+        rollcall::sync::schedule::tick(&queue.pool, &queue.clock, &queue.notify)
+            .await
+            .unwrap()
+            .len(),
         1
     );
     let run = settle(&env.app, env.district.id, &format!("sync:{conn}")).await;

@@ -595,9 +595,13 @@ async fn pause_holds_and_deleting_archives_nobody(pool: PgPool) {
     let fake = Fake::start(oneroster()).await;
     let conn = env.connect_oneroster(&fake).await;
     // A new connection is due at once; the schedule queues it.
-    let queued = rollcall::sync::schedule::tick(&env.app.queue)
-        .await
-        .unwrap();
+    let queued = rollcall::sync::schedule::tick(
+        &env.app.queue.pool,
+        &env.app.queue.clock,
+        &env.app.queue.notify,
+    )
+    .await
+    .unwrap();
     assert_eq!(queued.len(), 1);
     env.app.queue.drain().await.unwrap();
     assert_eq!(env.live_users().await, 5);
@@ -611,10 +615,14 @@ async fn pause_holds_and_deleting_archives_nobody(pool: PgPool) {
     env.app.clock.advance(time::Duration::days(2));
     fake.with(|p| p.users.clear());
     assert!(
-        rollcall::sync::schedule::tick(&env.app.queue)
-            .await
-            .unwrap()
-            .is_empty()
+        rollcall::sync::schedule::tick(
+            &env.app.queue.pool,
+            &env.app.queue.clock,
+            &env.app.queue.notify
+        )
+        .await
+        .unwrap()
+        .is_empty()
     );
     env.app.queue.drain().await.unwrap();
     assert_eq!(env.live_users().await, 5);

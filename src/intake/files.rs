@@ -1,49 +1,19 @@
-//! Uploads, whatever way they come in (browser, API, drop folder): store the file, decide
-//! whether its headers need mapping, queue its run; and build a run's three downloads.
+//! The intake's files: a file stored as it streams in (hashed, refused past the size
+//! limit), its header and first rows read back, and a run's three downloads built from it.
 
+use super::{AcceptError, Inbox};
 use crate::db;
-use crate::domain::Source;
-use crate::feed::headers::{self, Mapping, MappingError, SavedMapping};
+use crate::feed::headers::{self, Mapping};
 use crate::feed::read::{self, ReadOptions};
-use crate::jobs::Queue;
+use crate::reconcile::mapping;
 use crate::reconcile::report::{FileKind, Layout, RowResult, owner_label};
 use crate::reconcile::run::RunOptions;
 use crate::storage;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use std::path::{Path, PathBuf};
 use uuid::Uuid;
-
-/// Who sent an upload.
-pub struct Sender<'a> {
-    /// `user`, `token` or `drop`.
-    pub kind: &'a str,
-    pub label: &'a str,
-}
-
-pub struct Accepted {
-    pub run_id: Uuid,
-    pub status: String,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum AcceptError {
-    #[error("{0}")]
-    Store(#[from] storage::StoreError),
-    #[error("choose a file to upload")]
-    NoFile,
-    #[error("{0}")]
-    Refused(String),
-    /// The request carrying the file failed before its end (cut short, malformed, stalled).
-    #[error("the upload was interrupted: {cause}")]
-    Body {
-        cause: Box<dyn std::error::Error + Send + Sync>,
-        limit_mb: u64,
-    },
-    #[error(transparent)]
-    Other(#[from] anyhow::Error),
-}
 
 /// An uploaded file, stored, not yet a run.
 pub struct Stored {
@@ -56,7 +26,7 @@ pub struct Stored {
 
 /// Store an upload as it streams in (hashing it, refusing it past the size limit).
 pub async fn store<S, E>(
-    queue: &Queue,
+    inbox: &impl AsRef<Inbox>,
     district_id: Uuid,
     file_name: &str,
     mut body: S,
@@ -65,9 +35,10 @@ where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    let inbox = inbox.as_ref();
     let run_id = Uuid::new_v4();
-    let path = storage::upload_path(&queue.config.data_dir, district_id, run_id);
-    let mut w = storage::Writer::create(path.clone(), queue.config.max_upload_bytes()).await?;
+    let path = storage::upload_path(&inbox.data_dir, district_id, run_id);
+    let mut w = storage::Writer::create(path.clone(), inbox.max_upload_bytes()).await?;
     while let Some(chunk) = body.next().await {
         let chunk = match chunk {
             Ok(c) => c,
@@ -75,7 +46,7 @@ where
                 w.abandon().await;
                 return Err(AcceptError::Body {
                     cause: e.into(),
-                    limit_mb: queue.config.max_upload_mb,
+                    limit_mb: inbox.max_upload_mb,
                 });
             }
         };
@@ -89,150 +60,6 @@ where
         size,
         file_name: storage::clean_file_name(file_name),
     })
-}
-
-/// What the sender asked for with a file (each `None` when not given).
-#[derive(Debug, Clone, Default)]
-pub struct Asked {
-    pub source: Option<String>,
-    pub scope: Option<crate::domain::Scope>,
-    pub dry_run: bool,
-}
-
-/// Queue the run of a stored upload (or park it for the header mapper).
-pub async fn queue_run(
-    queue: &Queue,
-    district_id: Uuid,
-    stored: Stored,
-    asked: &Asked,
-    sender: &Sender<'_>,
-) -> Result<Accepted, AcceptError> {
-    if is_zip(&stored.path).await {
-        return queue_oneroster_set(queue, district_id, stored, sender).await;
-    }
-    let Stored {
-        run_id,
-        path,
-        sha256,
-        size,
-        file_name,
-    } = stored;
-    let max = queue.config.max_upload_bytes();
-    let p = path.clone();
-    let headers = tokio::task::spawn_blocking(move || file_headers(&p, max))
-        .await
-        .context("reading the header")?
-        .ok();
-    let decided = crate::intake::decide(
-        &queue.pool,
-        district_id,
-        &file_name,
-        headers.as_deref(),
-        asked.source.as_deref(),
-        asked.scope,
-    )
-    .await
-    .context("deciding the run's source")?;
-    let source_key = decided.source_key;
-    let options = RunOptions {
-        scope: Some(decided.scope),
-        error_file_of: decided.error_file_of,
-        intake_note: decided.note,
-        ..RunOptions::default()
-    };
-    let dry_run = asked.dry_run;
-    let needs_mapping = match &headers {
-        Some(h) => {
-            let saved = saved_mapping(&queue.pool, district_id, h).await?;
-            matches!(
-                headers::resolve(h, saved.as_ref(), &options.overrides, &options.fixed),
-                Err(MappingError::MissingRequired { .. })
-            )
-        }
-        None => false,
-    };
-    let status = if needs_mapping {
-        "needs_mapping"
-    } else {
-        "queued"
-    };
-    db::runs::insert_with_id(
-        &queue.pool,
-        district_id,
-        run_id,
-        &db::runs::NewRun {
-            kind: match sender.kind {
-                "token" => "api",
-                "drop" => "drop",
-                _ => "upload",
-            },
-            source: &Source::File(source_key).to_db(),
-            file_name: Some(&file_name),
-            file_sha256: Some(&sha256),
-            file_path: path.to_str(),
-            dry_run,
-            approved: false,
-            options: serde_json::to_value(&options).context("options")?,
-            submitted_kind: sender.kind,
-            submitted_by: sender.label,
-            status,
-        },
-    )
-    .await
-    .context("recording the upload")?;
-    if !needs_mapping {
-        queue.notify.notify_waiters();
-    }
-    tracing::info!(district = %district_id, run = %run_id, file = %file_name, size, status, "upload received");
-    Ok(Accepted {
-        run_id,
-        status: status.into(),
-    })
-}
-
-pub(crate) async fn is_zip(path: &Path) -> bool {
-    use tokio::io::AsyncReadExt;
-    let mut magic = [0u8; 4];
-    match tokio::fs::File::open(path).await {
-        Ok(mut f) => f.read_exact(&mut magic).await.is_ok() && magic == *b"PK\x03\x04",
-        Err(_) => false,
-    }
-}
-
-/// A zip is a OneRoster CSV set: it runs as a sync of the district's OneRoster CSV
-/// connection (one is added when there is none).
-pub(crate) async fn queue_oneroster_set(
-    queue: &Queue,
-    district_id: Uuid,
-    stored: Stored,
-    sender: &Sender<'_>,
-) -> Result<Accepted, AcceptError> {
-    let conn = crate::sync::csv_connection(&queue.pool, district_id, sender.label).await?;
-    let file = (stored.file_name.as_str(), stored.path.as_path());
-    match crate::sync::enqueue(&queue.pool, &conn, sender.kind, sender.label, Some(file)).await? {
-        crate::sync::Enqueued::Run(run_id) => {
-            queue.notify.notify_waiters();
-            tracing::info!(district = %district_id, run = %run_id, file = %stored.file_name, "OneRoster set received");
-            Ok(Accepted {
-                run_id,
-                status: "queued".into(),
-            })
-        }
-        crate::sync::Enqueued::Paused => {
-            let _ = tokio::fs::remove_file(&stored.path).await;
-            Err(AcceptError::Refused(format!(
-                "the connection \"{}\" is paused; resume it on the Syncs page first",
-                conn.name
-            )))
-        }
-        crate::sync::Enqueued::Busy(run) => {
-            let _ = tokio::fs::remove_file(&stored.path).await;
-            Err(AcceptError::Refused(format!(
-                "a sync of \"{}\" is already queued or running (run {run})",
-                conn.name
-            )))
-        }
-    }
 }
 
 /// The headers of a stored file (`Err` for a file that cannot be read at all).
@@ -256,36 +83,6 @@ pub fn sample_rows(path: &Path, max_bytes: u64, n: usize) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// The district's saved mapping for these headers. A fixed error file may carry a
-/// `user_guid` column its original did not (added for the rows that matched a user): it
-/// finds its original's mapping too.
-pub async fn saved_mapping(
-    pool: &sqlx::PgPool,
-    district_id: Uuid,
-    headers: &[String],
-) -> Result<Option<SavedMapping>> {
-    let mut signatures = vec![headers::signature(headers)];
-    if crate::intake::has_error_column(headers) {
-        let without: Vec<String> = headers
-            .iter()
-            .filter(|h| headers::fold(h) != "userguid")
-            .cloned()
-            .collect();
-        if without.len() < headers.len() {
-            signatures.push(headers::signature(&without));
-        }
-    }
-    for signature in signatures {
-        if let Some(saved) = db::runs::saved_mapping(pool, district_id, &signature)
-            .await?
-            .and_then(|v| serde_json::from_value(v).ok())
-        {
-            return Ok(Some(saved));
-        }
-    }
-    Ok(None)
-}
-
 /// One of a run's downloads, streamed: the stored file is read again and merged, line by
 /// line, with the run's stored row results.
 pub async fn download(
@@ -300,14 +97,14 @@ pub async fn download(
     if !path.exists() {
         return Ok(None);
     }
-    let options: RunOptions = serde_json::from_value(run.options.clone()).unwrap_or_default();
+    let options = RunOptions::from_stored(&run.options)?;
     let p = path.clone();
     let headers = tokio::task::spawn_blocking(move || file_headers(&p, max_bytes))
         .await?
         .ok();
     let mapping = match &headers {
         Some(h) => {
-            let saved = saved_mapping(&pool, run.district_id, h).await?;
+            let saved = mapping::saved_mapping(&pool, run.district_id, h).await?;
             headers::resolve(h, saved.as_ref(), &options.overrides, &options.fixed).unwrap_or_else(
                 |_| Mapping {
                     columns: headers::propose(h),
