@@ -1,0 +1,89 @@
+//! `POST /syncs/{id}/pause`: pause (optionally until a date) or resume a connection.
+
+use super::show::detail_page;
+use super::{audit, load};
+use crate::db;
+use crate::sync::Kind;
+use crate::web::AppState;
+use crate::web::error::AppResult;
+use crate::web::session::{DistrictAdmin, set_flash};
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use tower_sessions::Session;
+use uuid::Uuid;
+
+#[derive(Deserialize)]
+pub struct PauseForm {
+    paused: String,
+    /// "Pause until [date]" (YYYY-MM-DD, UTC); empty: until resumed by hand.
+    #[serde(default)]
+    until: String,
+}
+
+/// A "pause until" date from a form: empty is none; otherwise a date after `today`.
+pub(crate) fn parse_until(raw: &str, today: time::Date) -> Result<Option<time::Date>, String> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    let fmt = time::macros::format_description!("[year]-[month]-[day]");
+    let date = time::Date::parse(raw, &fmt)
+        .map_err(|_| format!("\"{raw}\" is not a date (YYYY-MM-DD)."))?;
+    if date <= today {
+        return Err("Pause until: choose a day after today.".into());
+    }
+    Ok(Some(date))
+}
+
+pub async fn pause(
+    State(state): State<AppState>,
+    session: Session,
+    DistrictAdmin(scope): DistrictAdmin,
+    Path(id): Path<Uuid>,
+    Form(form): Form<PauseForm>,
+) -> AppResult<Response> {
+    let conn = load(&state, &scope, id).await?;
+    let paused = form.paused == "true";
+    let until = if paused {
+        match parse_until(&form.until, state.clock.now().date()) {
+            Ok(u) => u,
+            Err(e) => return detail_page(&state, &session, &scope, &conn, vec![e]).await,
+        }
+    } else {
+        None
+    };
+    let mut tx = state.pool.begin().await?;
+    db::syncs::set_paused(&mut *tx, scope.district_id, id, paused, until).await?;
+    if !paused && conn.paused && conn.kind != Kind::OneRosterCsv.as_str() {
+        // Resuming after a long pause syncs soon, not at a time long past.
+        let next = conn
+            .next_run_at
+            .filter(|t| *t > state.clock.now())
+            .unwrap_or(state.clock.now());
+        db::syncs::schedule(&mut *tx, scope.district_id, id, Some(next)).await?;
+    }
+    let action = if paused { "sync.pause" } else { "sync.resume" };
+    audit(
+        &mut tx,
+        &scope,
+        id,
+        action,
+        serde_json::json!({ "paused": paused, "paused_until": until.map(|d| d.to_string()) }),
+    )
+    .await?;
+    tx.commit().await?;
+    let text = match (paused, until) {
+        (true, Some(d)) => format!(
+            "Paused until {d}: this connection does not sync until then (it resumes on its own that day, UTC). Its users stay as they are."
+        ),
+        (true, None) => {
+            "Paused: this connection does not sync until it is resumed. Its users stay as they are."
+                .to_string()
+        }
+        (false, _) => "Resumed: syncs run on schedule again.".to_string(),
+    };
+    set_flash(&session, "success", text).await;
+    Ok(Redirect::to(&format!("/syncs/{id}")).into_response())
+}
