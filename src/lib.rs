@@ -22,9 +22,6 @@ pub mod sync;
 pub mod telemetry;
 pub mod web;
 
-/// The intake's former name, for the web handlers not yet moved to `intake`.
-pub use intake as uploads;
-
 use anyhow::{Context, Result, bail};
 use cli::{Cli, Command, DistrictCmd, OperatorCmd, SchoolsCmd, TokenCmd};
 use db::Database;

@@ -211,7 +211,7 @@ pub async fn import_file(
         .unwrap_or("import.csv")
         .to_string();
     let (p, max) = (path.clone(), config.max_upload_bytes());
-    let headers = tokio::task::spawn_blocking(move || crate::uploads::file_headers(&p, max))
+    let headers = tokio::task::spawn_blocking(move || crate::intake::file_headers(&p, max))
         .await?
         .ok();
     let decided = crate::intake::decide(
@@ -308,7 +308,7 @@ pub async fn write_run_file(
         .await?
         .context("the run vanished")?;
     let Some(stream) =
-        crate::uploads::download(pool.clone(), &run, kind, config.max_upload_bytes()).await?
+        crate::intake::download(pool.clone(), &run, kind, config.max_upload_bytes()).await?
     else {
         bail!("the run's file is not available");
     };

@@ -13,7 +13,6 @@ use crate::domain::{ActorKind, RunKind, RunStatus, Scope, Source};
 pub use crate::feed::headers::has_error_column;
 use crate::feed::{self, headers::MappingError};
 use crate::reconcile::mapping;
-pub use crate::reconcile::mapping::saved_mapping;
 use crate::reconcile::run::RunOptions;
 use crate::storage;
 use crate::sync::Enqueued;
@@ -59,27 +58,28 @@ impl AsRef<Inbox> for Inbox {
 
 /// Who sent an upload.
 pub struct Sender<'a> {
-    /// `user`, `token`, `drop` or `cli` (an [`ActorKind`]'s stored word).
-    pub kind: &'a str,
+    /// `User` (a page), `Token` (the API), `Drop` (the drop folder).
+    pub kind: ActorKind,
     pub label: &'a str,
 }
 
 impl Sender<'_> {
     /// The kind of run a file from this sender makes.
     pub fn run_kind(&self) -> RunKind {
-        match ActorKind::from_text(self.kind) {
-            Some(ActorKind::Token) => RunKind::Api,
-            Some(ActorKind::Drop) => RunKind::Drop,
-            Some(ActorKind::Cli) => RunKind::Cli,
-            _ => RunKind::Upload,
+        match self.kind {
+            ActorKind::Token => RunKind::Api,
+            ActorKind::Drop => RunKind::Drop,
+            ActorKind::Cli => RunKind::Cli,
+            ActorKind::Sync => RunKind::Sync,
+            ActorKind::User | ActorKind::Operator | ActorKind::System => RunKind::Upload,
         }
     }
 }
 
 pub struct Accepted {
     pub run_id: Uuid,
-    /// `queued` or `needs_mapping`.
-    pub status: String,
+    /// `Queued`, or `NeedsMapping` (parked for the mapper).
+    pub status: RunStatus,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -197,7 +197,7 @@ pub async fn queue_run(
             dry_run: asked.dry_run,
             approved: false,
             options: stored_options,
-            submitted_kind: sender.kind,
+            submitted_kind: sender.kind.as_str(),
             submitted_by: sender.label,
             status: status.as_str(),
         },
@@ -208,10 +208,7 @@ pub async fn queue_run(
         inbox.wake_workers();
     }
     tracing::info!(district = %district_id, run = %run_id, file = %file_name, size, status = status.as_str(), "upload received");
-    Ok(Accepted {
-        run_id,
-        status: status.as_str().into(),
-    })
+    Ok(Accepted { run_id, status })
 }
 
 /// Are required fields missing from this header, even with the district's saved mapping
@@ -248,44 +245,51 @@ async fn queue_oneroster_set(
     sender: &Sender<'_>,
 ) -> Result<Accepted, AcceptError> {
     let conn = crate::sync::csv_connection(&inbox.pool, district_id, sender.label).await?;
-    queue_set_for(inbox, &conn, stored, sender).await
+    match queue_set(inbox, &conn, stored, sender).await? {
+        Enqueued::Run(run_id) => Ok(Accepted {
+            run_id,
+            status: RunStatus::Queued,
+        }),
+        Enqueued::Paused => Err(AcceptError::Refused(format!(
+            "the connection \"{}\" is paused; resume it on the Syncs page first",
+            conn.name
+        ))),
+        Enqueued::Busy(run) => Err(AcceptError::Refused(format!(
+            "a sync of \"{}\" is already queued or running (run {run})",
+            conn.name
+        ))),
+    }
 }
 
-/// Queue a stored OneRoster CSV set as a sync of `conn` (a OneRoster CSV connection). A
-/// paused connection, or one with a sync already on its way, refuses it (the file is
-/// removed).
-pub async fn queue_set_for(
+/// Queue a stored OneRoster CSV set as a sync of `conn` (a OneRoster CSV connection),
+/// waking the workers. A paused connection, or one with a sync already on its way, does
+/// not take it: the stored file is removed and the answer says why.
+pub async fn queue_set(
     inbox: &impl AsRef<Inbox>,
     conn: &crate::db::syncs::Connection,
     stored: Stored,
     sender: &Sender<'_>,
-) -> Result<Accepted, AcceptError> {
+) -> anyhow::Result<Enqueued> {
     let inbox = inbox.as_ref();
     let file = (stored.file_name.as_str(), stored.path.as_path());
-    match crate::sync::enqueue(&inbox.pool, conn, sender.kind, sender.label, Some(file)).await? {
+    let outcome = crate::sync::enqueue(
+        &inbox.pool,
+        conn,
+        sender.kind.as_str(),
+        sender.label,
+        Some(file),
+    )
+    .await?;
+    match &outcome {
         Enqueued::Run(run_id) => {
             inbox.wake_workers();
             tracing::info!(district = %conn.district_id, run = %run_id, file = %stored.file_name, "OneRoster set received");
-            Ok(Accepted {
-                run_id,
-                status: RunStatus::Queued.as_str().into(),
-            })
         }
-        Enqueued::Paused => {
+        Enqueued::Paused | Enqueued::Busy(_) => {
             let _ = tokio::fs::remove_file(&stored.path).await;
-            Err(AcceptError::Refused(format!(
-                "the connection \"{}\" is paused; resume it on the Syncs page first",
-                conn.name
-            )))
-        }
-        Enqueued::Busy(run) => {
-            let _ = tokio::fs::remove_file(&stored.path).await;
-            Err(AcceptError::Refused(format!(
-                "a sync of \"{}\" is already queued or running (run {run})",
-                conn.name
-            )))
         }
     }
+    Ok(outcome)
 }
 
 /// A value of an option that is none of the allowed ones (the message names them).

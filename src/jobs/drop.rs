@@ -114,7 +114,7 @@ async fn take(
     let file = tokio::fs::File::open(&processed).await?;
     let body = tokio_util::io::ReaderStream::new(file);
     let sender = Sender {
-        kind: ActorKind::Drop.as_str(),
+        kind: ActorKind::Drop,
         label: "drop folder",
     };
     let stored = match intake::store(&q.inbox, district_id, name, body).await {
@@ -131,7 +131,7 @@ async fn take(
     let accepted = intake::queue_run(&q.inbox, district_id, stored, &asked, &sender)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    tracing::info!(district = %district_id, run = %accepted.run_id, file = %name, status = %accepted.status, "drop folder file taken");
+    tracing::info!(district = %district_id, run = %accepted.run_id, file = %name, status = accepted.status.as_str(), "drop folder file taken");
     Ok(())
 }
 

@@ -10,9 +10,6 @@ pub mod pause;
 pub mod policy;
 pub mod schedule;
 
-/// The secrets module moved down to `crate::crypto` (reconcile and alerts use it too).
-pub use crate::crypto;
-
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::SecretKey;

@@ -3,10 +3,11 @@
 
 use super::AppState;
 use super::error::{ApiError, AppError};
+use super::intake_form::receive;
 use crate::auth;
 use crate::db;
-use crate::intake;
-use crate::uploads::{self, Sender};
+use crate::domain::{ActorKind, RunStatus};
+use crate::intake::{self, Sender};
 use axum::Json;
 use axum::extract::{FromRequestParts, Multipart, Path, Query, State};
 use axum::http::StatusCode;
@@ -58,77 +59,41 @@ fn field_error(e: intake::BadOption) -> ApiError {
 }
 
 /// `POST /api/v1/uploads`: multipart `file`, optional `source`, `scope`
-/// (`source|district|patch`) and `dry_run=true`.
+/// (`source|district|patch`) and `dry_run` (`true|1|on|yes`, `false|0|off|no`), read by
+/// the intake as on every way in.
 pub async fn create_upload(
     State(state): State<AppState>,
     who: ApiDistrict,
     mut multipart: Multipart,
 ) -> Result<Response, ApiError> {
-    let mut asked = uploads::Asked::default();
-    let mut bad: Option<intake::BadOption> = None;
-    let mut stored = None;
     let label = format!("API token {}", &who.token_id.to_string()[..8]);
-    while let Some(field) = multipart
-        .next_field()
+    let inbox = &state.queue.inbox;
+    let received = receive(inbox, who.district_id, &mut multipart, Some("upload.csv"))
         .await
-        .map_err(|e| super::error::multipart_error(&e, state.config.max_upload_mb))?
-    {
-        match field.name() {
-            Some("dry_run") => {
-                let v = field.text().await.unwrap_or_default();
-                match intake::parse_dry_run(&v) {
-                    Ok(d) => asked.dry_run = d,
-                    Err(e) => bad = Some(e),
-                }
-            }
-            Some("scope") => {
-                let v = field.text().await.unwrap_or_default();
-                match intake::parse_scope(&v) {
-                    Ok(scope) => asked.scope = scope,
-                    Err(e) => bad = Some(e),
-                }
-            }
-            Some("source") => {
-                asked.source = field.text().await.ok().filter(|s| !s.trim().is_empty())
-            }
-            Some("file") if stored.is_none() => {
-                let file_name = field.file_name().unwrap_or("upload.csv").to_string();
-                stored = Some(
-                    uploads::store(&state.queue, who.district_id, &file_name, Box::pin(field))
-                        .await
-                        .map_err(super::uploads::accept_error)?,
-                );
-            }
-            _ => {}
-        }
-    }
-    if let Some(e) = bad {
-        // Nothing is queued, and nothing of the file is kept.
-        if let Some(stored) = stored {
-            let _ = tokio::fs::remove_file(&stored.path).await;
-        }
+        .map_err(super::uploads::accept_error)?;
+    if let Some(e) = received.bad {
         return Err(field_error(e));
     }
-    let stored = stored.ok_or(ApiError(AppError::Unprocessable(
+    let stored = received.stored.ok_or(ApiError(AppError::Unprocessable(
         "the multipart field `file` is missing".into(),
     )))?;
     let sender = Sender {
-        kind: "token",
+        kind: ActorKind::Token,
         label: &label,
     };
-    let accepted = uploads::queue_run(&state.queue, who.district_id, stored, &asked, &sender)
+    let accepted = intake::queue_run(inbox, who.district_id, stored, &received.asked, &sender)
         .await
         .map_err(super::uploads::accept_error)?;
     let run = db::runs::get(&state.pool, who.district_id, accepted.run_id)
         .await
         .map_err(AppError::from)?
         .ok_or(AppError::NotFound)?;
-    if accepted.status == "needs_mapping" {
+    if accepted.status == RunStatus::NeedsMapping {
         // Scripts cannot use the mapper: say what is missing.
         let max = state.config.max_upload_bytes();
         let path = run.file_path.clone().unwrap_or_default();
         let headers = tokio::task::spawn_blocking(move || {
-            uploads::file_headers(std::path::Path::new(&path), max).unwrap_or_default()
+            intake::file_headers(std::path::Path::new(&path), max).unwrap_or_default()
         })
         .await
         .map_err(|e| AppError::Internal(e.into()))?;
@@ -140,8 +105,8 @@ pub async fn create_upload(
             &state.pool,
             who.district_id,
             run.id,
-            "needs_mapping",
-            "cancelled",
+            RunStatus::NeedsMapping.as_str(),
+            RunStatus::Cancelled.as_str(),
         )
         .await
         .map_err(AppError::from)?;

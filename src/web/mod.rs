@@ -10,6 +10,7 @@ pub mod districts;
 pub mod edge;
 pub mod error;
 pub mod home;
+pub mod intake_form;
 pub mod login;
 pub mod page;
 pub mod schools;

@@ -14,6 +14,7 @@ mod crash;
 mod health;
 mod history;
 mod home;
+mod intake;
 mod kept;
 mod reconcile;
 mod schools;

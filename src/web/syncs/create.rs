@@ -3,8 +3,9 @@
 use super::form::{check, name_taken, refused_destinations};
 use super::list::list_page;
 use super::{NewForm, audit};
+use crate::crypto::SecretKey;
 use crate::db;
-use crate::sync::{Kind, crypto::SecretKey};
+use crate::sync::Kind;
 use crate::web::AppState;
 use crate::web::error::AppResult;
 use crate::web::session::{DistrictAdmin, set_flash};

@@ -3,8 +3,9 @@
 use super::form::{check, name_taken, refused_destinations};
 use super::show::detail_page;
 use super::{NewForm, audit, load};
+use crate::crypto::SecretKey;
 use crate::db;
-use crate::sync::{self, Kind, crypto::SecretKey};
+use crate::sync::{self, Kind};
 use crate::web::AppState;
 use crate::web::error::{AppError, AppResult};
 use crate::web::session::{DistrictAdmin, set_flash};

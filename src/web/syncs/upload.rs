@@ -1,10 +1,14 @@
 //! `POST /syncs/{id}/upload`: a OneRoster CSV set (zip) for a CSV connection.
 
 use super::{audit, enqueued_flash, load};
-use crate::sync::{self, Enqueued, Kind};
+use crate::domain::ActorKind;
+use crate::intake::{self, Sender};
+use crate::sync::{Enqueued, Kind};
 use crate::web::AppState;
 use crate::web::error::{AppError, AppResult};
+use crate::web::intake_form::receive;
 use crate::web::session::DistrictAdmin;
+use crate::web::uploads::accept_error;
 use axum::extract::{Multipart, Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use tower_sessions::Session;
@@ -29,59 +33,26 @@ pub async fn upload(
         enqueued_flash(&session, &outcome).await;
         return Ok(Redirect::to(&format!("/syncs/{id}")).into_response());
     }
-    let limit = state.config.max_upload_bytes();
-    let path =
-        crate::storage::upload_path(&state.config.data_dir, scope.district_id, Uuid::new_v4())
-            .with_extension("zip");
-    let mut name = None;
-    while let Some(mut field) = multipart
-        .next_field()
-        .await
-        .map_err(|e| crate::web::error::multipart_error(&e, state.config.max_upload_mb))?
-    {
-        if field.name() != Some("file") {
-            continue;
-        }
-        name = Some(crate::storage::clean_file_name(
-            field.file_name().unwrap_or("oneroster.zip"),
-        ));
-        let mut writer = crate::storage::Writer::create(path.clone(), limit)
-            .await
-            .map_err(|e| AppError::Internal(anyhow::anyhow!("{e}")))?;
-        loop {
-            match field.chunk().await {
-                Ok(Some(chunk)) => {
-                    if let Err(e) = writer.write(&chunk).await {
-                        writer.abandon().await;
-                        return Err(AppError::Unprocessable(e.to_string()));
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    writer.abandon().await;
-                    return Err(crate::web::error::multipart_error(
-                        &e,
-                        state.config.max_upload_mb,
-                    ));
-                }
-            }
-        }
-        writer
-            .finish()
-            .await
-            .map_err(|e| AppError::Internal(anyhow::anyhow!("{e}")))?;
-    }
-    let Some(name) = name else {
+    // Through the intake, as every way in: streamed, hashed, 413 past the size limit.
+    let inbox = &state.queue.inbox;
+    let received = receive(
+        inbox,
+        scope.district_id,
+        &mut multipart,
+        Some("oneroster.zip"),
+    )
+    .await
+    .map_err(accept_error)?;
+    let Some(stored) = received.stored else {
         return Err(AppError::BadRequest("choose a zip file".into()));
     };
-    let outcome = sync::enqueue(
-        &state.pool,
-        &conn,
-        "user",
-        &scope.actor().label,
-        Some((&name, &path)),
-    )
-    .await?;
+    let name = stored.file_name.clone();
+    let label = scope.actor().label;
+    let sender = Sender {
+        kind: ActorKind::User,
+        label: &label,
+    };
+    let outcome = intake::queue_set(inbox, &conn, stored, &sender).await?;
     if let Enqueued::Run(run) = outcome {
         let mut tx = state.pool.begin().await?;
         audit(
@@ -93,9 +64,6 @@ pub async fn upload(
         )
         .await?;
         tx.commit().await?;
-        state.queue.notify.notify_waiters();
-    } else {
-        let _ = tokio::fs::remove_file(&path).await;
     }
     enqueued_flash(&session, &outcome).await;
     Ok(Redirect::to(&format!("/syncs/{id}")).into_response())

@@ -2,8 +2,8 @@
 
 use super::load;
 use crate::db;
+use crate::intake;
 use crate::reconcile::report::FileKind;
-use crate::uploads;
 use crate::web::AppState;
 use crate::web::error::{AppError, AppResult};
 use crate::web::session::DistrictAdmin;
@@ -36,7 +36,7 @@ pub async fn file_response(
     {
         return Err(AppError::Conflict("the run has not finished yet".into()));
     }
-    let stream = uploads::download(
+    let stream = intake::download(
         state.pool.clone(),
         run,
         kind,

@@ -5,7 +5,7 @@ use crate::db;
 use crate::db::audit::Entry;
 use crate::domain::Field;
 use crate::feed::headers::{self, SavedMapping};
-use crate::uploads;
+use crate::intake;
 use crate::web::AppState;
 use crate::web::error::{AppError, AppResult};
 use crate::web::page::{Chrome, chrome, render};
@@ -67,13 +67,14 @@ async fn mapper(
     let p = path.clone();
     let (headers, samples) = tokio::task::spawn_blocking(move || {
         (
-            uploads::file_headers(&p, max).unwrap_or_default(),
-            uploads::sample_rows(&p, max, 3),
+            intake::file_headers(&p, max).unwrap_or_default(),
+            intake::sample_rows(&p, max, 3),
         )
     })
     .await
     .map_err(|e| AppError::Internal(e.into()))?;
-    let saved = uploads::saved_mapping(&state.pool, scope.district_id, &headers).await?;
+    let saved =
+        crate::reconcile::mapping::saved_mapping(&state.pool, scope.district_id, &headers).await?;
     let mut proposed = headers::propose(&headers);
     if let Some(saved) = &saved {
         for (name, field) in &saved.columns {
@@ -142,7 +143,7 @@ pub async fn map_save(
         .ok_or(AppError::NotFound)?;
     let max = state.config.max_upload_bytes();
     let headers =
-        tokio::task::spawn_blocking(move || uploads::file_headers(&path, max).unwrap_or_default())
+        tokio::task::spawn_blocking(move || intake::file_headers(&path, max).unwrap_or_default())
             .await
             .map_err(|e| AppError::Internal(e.into()))?;
     let mut columns = Vec::new();
