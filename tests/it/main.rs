@@ -29,3 +29,4 @@ mod tenancy;
 mod undo;
 mod uploads;
 mod users;
+mod vocab;
