@@ -4,6 +4,7 @@ use crate::auth;
 use crate::clock::Clock;
 use crate::db;
 use crate::db::audit::{Actor, Entry};
+use crate::domain::{ActorKind, RunKind, RunStatus};
 use anyhow::{Context, Result, bail};
 use sqlx::PgPool;
 
@@ -198,7 +199,7 @@ pub async fn import_file(
         pool,
         district_id,
         &db::runs::NewRun {
-            kind: "cli",
+            kind: RunKind::Cli,
             source: &source.to_db(),
             file_name: Some(&file_name),
             file_sha256: None,
@@ -206,9 +207,9 @@ pub async fn import_file(
             dry_run,
             approved: approve,
             options: serde_json::to_value(&options)?,
-            submitted_kind: "cli",
+            submitted_kind: ActorKind::Cli,
             submitted_by: "command line",
-            status: "queued",
+            status: RunStatus::Queued,
         },
     )
     .await?;
@@ -224,7 +225,7 @@ pub async fn import_file(
         dry_run,
         approved: approve,
         options,
-        actor_kind: "cli",
+        actor_kind: ActorKind::Cli,
         actor_id: None,
         actor_label: "command line",
         max_bytes: config.max_upload_bytes(),

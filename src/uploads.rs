@@ -2,7 +2,7 @@
 //! whether its headers need mapping, queue its run; and build a run's three downloads.
 
 use crate::db;
-use crate::domain::Source;
+use crate::domain::{ActorKind, RunKind, RunStatus, Source};
 use crate::feed::headers::{self, Mapping, MappingError, SavedMapping};
 use crate::feed::read::{self, ReadOptions};
 use crate::jobs::Queue;
@@ -17,14 +17,14 @@ use uuid::Uuid;
 
 /// Who sent an upload.
 pub struct Sender<'a> {
-    /// `user`, `token` or `drop`.
-    pub kind: &'a str,
+    /// `User`, `Token` or `Drop`.
+    pub kind: ActorKind,
     pub label: &'a str,
 }
 
 pub struct Accepted {
     pub run_id: Uuid,
-    pub status: String,
+    pub status: RunStatus,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -152,20 +152,16 @@ pub async fn queue_run(
         None => false,
     };
     let status = if needs_mapping {
-        "needs_mapping"
+        RunStatus::NeedsMapping
     } else {
-        "queued"
+        RunStatus::Queued
     };
     db::runs::insert_with_id(
         &queue.pool,
         district_id,
         run_id,
         &db::runs::NewRun {
-            kind: match sender.kind {
-                "token" => "api",
-                "drop" => "drop",
-                _ => "upload",
-            },
+            kind: RunKind::of_file_from(sender.kind),
             source: &Source::File(source_key).to_db(),
             file_name: Some(&file_name),
             file_sha256: Some(&sha256),
@@ -183,11 +179,8 @@ pub async fn queue_run(
     if !needs_mapping {
         queue.notify.notify_waiters();
     }
-    tracing::info!(district = %district_id, run = %run_id, file = %file_name, size, status, "upload received");
-    Ok(Accepted {
-        run_id,
-        status: status.into(),
-    })
+    tracing::info!(district = %district_id, run = %run_id, file = %file_name, size, status = status.as_str(), "upload received");
+    Ok(Accepted { run_id, status })
 }
 
 pub(crate) async fn is_zip(path: &Path) -> bool {
@@ -215,7 +208,7 @@ pub(crate) async fn queue_oneroster_set(
             tracing::info!(district = %district_id, run = %run_id, file = %stored.file_name, "OneRoster set received");
             Ok(Accepted {
                 run_id,
-                status: "queued".into(),
+                status: RunStatus::Queued,
             })
         }
         crate::sync::Enqueued::Paused => {

@@ -7,6 +7,7 @@
 
 use super::Queue;
 use crate::db;
+use crate::domain::{ActorKind, RunKind, RunStatus};
 use crate::storage;
 use anyhow::Result;
 use std::collections::HashMap;
@@ -130,7 +131,7 @@ async fn take(
             file_name,
         };
         let sender = crate::uploads::Sender {
-            kind: "drop",
+            kind: ActorKind::Drop,
             label: "drop folder",
         };
         crate::uploads::queue_oneroster_set(q, district_id, stored_file, &sender)
@@ -170,7 +171,7 @@ async fn take(
         district_id,
         run_id,
         &db::runs::NewRun {
-            kind: "drop",
+            kind: RunKind::Drop,
             source: &source.to_db(),
             file_name: Some(&file_name),
             file_sha256: Some(&sha),
@@ -178,21 +179,24 @@ async fn take(
             dry_run: false,
             approved: false,
             options,
-            submitted_kind: "drop",
+            submitted_kind: ActorKind::Drop,
             submitted_by: "drop folder",
-            status: if too_large { "failed" } else { "queued" },
+            status: if too_large {
+                RunStatus::Failed
+            } else {
+                RunStatus::Queued
+            },
         },
     )
     .await?;
     if too_large {
-        let finish = db::runs::Finish {
-            status: "failed".into(),
-            message: Some(format!(
+        let finish = db::runs::Finish::ended(
+            RunStatus::Failed,
+            format!(
                 "the file is larger than the limit of {} MiB",
                 q.config.max_upload_mb
-            )),
-            ..Default::default()
-        };
+            ),
+        );
         db::runs::finish(&q.pool, district_id, run_id, &finish, q.clock.now()).await?;
         let _ = tokio::fs::rename(
             &processed,
@@ -207,8 +211,8 @@ async fn take(
 }
 
 /// After a drop run: a failed file moves from `processed/` to `failed/`.
-pub async fn settle(run: &db::runs::Run, status: &str) {
-    if status != "failed" {
+pub async fn settle(run: &db::runs::Run, status: RunStatus) {
+    if status != RunStatus::Failed {
         return;
     }
     let Some(path) = run

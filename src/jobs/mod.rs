@@ -10,7 +10,7 @@ pub mod retention;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::db;
-use crate::domain::Source;
+use crate::domain::{RunKind, RunStatus, Source};
 use crate::reconcile::run::{self, Progress, RunOptions, RunRequest};
 use anyhow::{Context, Result};
 use sqlx::PgPool;
@@ -198,11 +198,11 @@ impl Queue {
     }
 
     async fn process(&self, run: &db::runs::Run) -> Result<run::Summary> {
-        if run.kind == "sync" {
+        if run.kind == RunKind::Sync {
             // Roster syncs fetch from their provider instead of reading an uploaded file.
             return crate::sync::execute_run(&self.pool, &self.clock, &self.config, run).await;
         }
-        if run.kind == "undo" {
+        if run.kind == RunKind::Undo {
             // An undo reads what the undone run wrote, not a file.
             return crate::reconcile::undo_run::execute(&self.pool, &self.clock, run).await;
         }
@@ -221,7 +221,7 @@ impl Queue {
             dry_run: run.dry_run,
             approved: run.approved,
             options,
-            actor_kind: actor_kind(&run.submitted_kind),
+            actor_kind: run.submitted_kind,
             actor_id: None,
             actor_label: &run.submitted_by,
             max_bytes: self.config.max_upload_bytes(),
@@ -252,14 +252,14 @@ impl Queue {
         };
         let result = run::execute(&self.pool, &self.clock, &req).await;
         reporter.abort();
-        if run.kind == "drop" {
+        if run.kind == RunKind::Drop {
             drop::settle(
                 run,
                 result
                     .as_ref()
                     .ok()
-                    .map(|s| s.status.as_str())
-                    .unwrap_or("failed"),
+                    .map(|s| s.status)
+                    .unwrap_or(RunStatus::Failed),
             )
             .await;
         }
@@ -287,14 +287,4 @@ pub async fn release_run_lock(
         .execute(&mut *conn)
         .await?;
     Ok(())
-}
-
-fn actor_kind(submitted_kind: &str) -> &'static str {
-    match submitted_kind {
-        "user" => "upload",
-        "token" => "api",
-        "drop" => "drop",
-        "sync" => "sync",
-        _ => "cli",
-    }
 }

@@ -3,6 +3,7 @@
 //! is never queued; a connection whose previous sync is still queued or running waits.
 
 use crate::db;
+use crate::domain::ActorKind;
 use crate::jobs::Queue;
 use anyhow::Result;
 use std::time::Duration;
@@ -26,7 +27,7 @@ pub async fn tick(queue: &Queue) -> Result<Vec<Uuid>> {
     for conn in db::syncs::due(&queue.pool, now).await? {
         let next = Some(next_after(now, conn.interval_minutes));
         db::syncs::schedule(&queue.pool, conn.district_id, conn.id, next).await?;
-        match super::enqueue(&queue.pool, &conn, "sync", "schedule", None).await? {
+        match super::enqueue(&queue.pool, &conn, ActorKind::Sync, "schedule", None).await? {
             super::Enqueued::Run(id) => {
                 tracing::info!(connection = %conn.id, district = %conn.district_id, run = %id, "scheduled sync queued");
                 queued.push(id);

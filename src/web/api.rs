@@ -5,6 +5,7 @@ use super::AppState;
 use super::error::{ApiError, AppError};
 use crate::auth;
 use crate::db;
+use crate::domain::{ActorKind, RunStatus};
 use crate::intake;
 use crate::uploads::{self, Sender};
 use axum::Json;
@@ -113,7 +114,7 @@ pub async fn create_upload(
         "the multipart field `file` is missing".into(),
     )))?;
     let sender = Sender {
-        kind: "token",
+        kind: ActorKind::Token,
         label: &label,
     };
     let accepted = uploads::queue_run(&state.queue, who.district_id, stored, &asked, &sender)
@@ -123,7 +124,7 @@ pub async fn create_upload(
         .await
         .map_err(AppError::from)?
         .ok_or(AppError::NotFound)?;
-    if accepted.status == "needs_mapping" {
+    if accepted.status == RunStatus::NeedsMapping {
         // Scripts cannot use the mapper: say what is missing.
         let max = state.config.max_upload_bytes();
         let path = run.file_path.clone().unwrap_or_default();
@@ -140,8 +141,8 @@ pub async fn create_upload(
             &state.pool,
             who.district_id,
             run.id,
-            "needs_mapping",
-            "cancelled",
+            RunStatus::NeedsMapping,
+            RunStatus::Cancelled,
         )
         .await
         .map_err(AppError::from)?;
@@ -218,7 +219,7 @@ pub async fn list_users(
                 "user_guid": u.id, "custom_id": u.custom_id, "email": u.email, "username": u.username,
                 "first_name": u.first_name, "middle_name": u.middle_name, "last_name": u.last_name, "role": u.role,
                 "school_external_ids": u.schools, "grade": if u.role == "Student" { Some(&u.grade) } else { None },
-                "position": u.position, "status": if u.status == "inactive" { "Inactive" } else { "Active" },
+                "position": u.position, "status": u.status.label(),
             })
         })
         .collect();

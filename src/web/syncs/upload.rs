@@ -1,6 +1,7 @@
 //! `POST /syncs/{id}/upload`: a OneRoster CSV set (zip) for a CSV connection.
 
 use super::{audit, enqueued_flash, load};
+use crate::domain::ActorKind;
 use crate::sync::{self, Enqueued, Kind};
 use crate::web::AppState;
 use crate::web::error::{AppError, AppResult};
@@ -77,7 +78,7 @@ pub async fn upload(
     let outcome = sync::enqueue(
         &state.pool,
         &conn,
-        "user",
+        ActorKind::User,
         &scope.actor().label,
         Some((&name, &path)),
     )

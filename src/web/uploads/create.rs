@@ -1,5 +1,6 @@
 //! `POST /uploads`: a file sent from the upload form is stored and queued.
 
+use crate::domain::{ActorKind, RunStatus};
 use crate::intake;
 use crate::uploads::{self, Sender};
 use crate::web::AppState;
@@ -74,13 +75,13 @@ pub async fn create(
     }
     let file_name = stored.file_name.clone();
     let sender = Sender {
-        kind: "user",
+        kind: ActorKind::User,
         label: &label,
     };
     let accepted = uploads::queue_run(&state.queue, scope.district_id, stored, &asked, &sender)
         .await
         .map_err(accept_error)?;
-    if accepted.status == "needs_mapping" {
+    if accepted.status == RunStatus::NeedsMapping {
         set_flash(&session, "info", "Some required fields are not in this file's columns. Map them once; the mapping is saved for next time.").await;
         return Ok(Redirect::to(&format!("/uploads/{}/map", accepted.run_id)).into_response());
     }
