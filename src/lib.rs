@@ -162,7 +162,7 @@ async fn dispatch(config: &config::Config, db: &Database, command: Command) -> R
                 }
                 let summary = sync::import_set(pool, &clock, config, d.id, &file, approve).await?;
                 println!("{}", serde_json::to_string_pretty(&summary)?);
-                if summary.status == "failed" {
+                if summary.status == domain::RunStatus::Failed {
                     bail!("{}", summary.message.unwrap_or_default());
                 }
                 return Ok(());
@@ -195,7 +195,7 @@ async fn dispatch(config: &config::Config, db: &Database, command: Command) -> R
                     ops::write_run_file(pool, config, d.id, summary.run_id, kind, &path).await?;
                 }
             }
-            if summary.status == "failed" {
+            if summary.status == domain::RunStatus::Failed {
                 bail!("{}", summary.message.unwrap_or_default());
             }
             Ok(())
@@ -210,7 +210,7 @@ async fn dispatch(config: &config::Config, db: &Database, command: Command) -> R
             let summary =
                 reconcile::undo_run::undo_now(pool, &clock, d.id, run_id, dry_run, approve).await?;
             println!("{}", serde_json::to_string_pretty(&summary)?);
-            if summary.summary.status == "failed" {
+            if summary.summary.status == domain::RunStatus::Failed {
                 bail!("{}", summary.summary.message.unwrap_or_default());
             }
             Ok(())

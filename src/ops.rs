@@ -4,7 +4,7 @@ use crate::auth;
 use crate::clock::Clock;
 use crate::db;
 use crate::db::audit::{Actor, Entry};
-use crate::domain::{RunKind, RunStatus};
+use crate::domain::{ActorKind, RunKind, RunStatus};
 use anyhow::{Context, Result, bail};
 use sqlx::PgPool;
 
@@ -238,7 +238,7 @@ pub async fn import_file(
             district_id,
             run_id,
             &db::runs::NewRun {
-                kind: RunKind::Cli.as_str(),
+                kind: RunKind::Cli,
                 source: &source.to_db(),
                 file_name: Some(&file_name),
                 file_sha256: None,
@@ -246,9 +246,9 @@ pub async fn import_file(
                 dry_run,
                 approved: approve,
                 options: stored_options,
-                submitted_kind: "cli",
+                submitted_kind: ActorKind::Cli,
                 submitted_by: "command line",
-                status: RunStatus::Queued.as_str(),
+                status: RunStatus::Queued,
             },
         )
         .await?;
@@ -261,7 +261,7 @@ pub async fn import_file(
             dry_run,
             approved: approve,
             options,
-            actor_kind: "cli",
+            actor_kind: ActorKind::Cli,
             actor_id: None,
             actor_label: "command line",
             max_bytes: config.max_upload_bytes(),

@@ -1,12 +1,13 @@
+use crate::domain::ActorKind;
 use serde_json::Value;
 use sqlx::{PgExecutor, Postgres, QueryBuilder};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-/// Who made a change.
+/// Who made a change: the one actor type (audit entries, a run's writes, run submitters).
 #[derive(Debug, Clone)]
 pub struct Actor {
-    pub kind: &'static str,
+    pub kind: ActorKind,
     pub id: Option<Uuid>,
     pub label: String,
 }
@@ -14,7 +15,7 @@ pub struct Actor {
 impl Actor {
     pub fn cli() -> Actor {
         Actor {
-            kind: "cli",
+            kind: ActorKind::Cli,
             id: None,
             label: "command line".into(),
         }
@@ -58,7 +59,7 @@ pub async fn record(
 #[derive(Debug, sqlx::FromRow)]
 pub struct AuditRow {
     pub at: OffsetDateTime,
-    pub actor_kind: String,
+    pub actor_kind: ActorKind,
     pub actor_label: String,
     pub action: String,
     pub run_id: Option<Uuid>,
@@ -112,7 +113,7 @@ pub struct LogEntry {
     pub origin: String,
     pub seq: i64,
     pub at: OffsetDateTime,
-    pub actor_kind: String,
+    pub actor_kind: ActorKind,
     pub actor_label: String,
     pub action: String,
     pub entity_kind: String,

@@ -1,6 +1,7 @@
 //! The master CSV's rows, streamed.
 
 use super::user_filter::UserFilter;
+use crate::domain::UserStatus;
 use futures::Stream;
 use futures::StreamExt;
 use sqlx::{PgPool, Postgres, QueryBuilder};
@@ -19,7 +20,7 @@ pub struct ExportRow {
     pub schools: Vec<String>,
     pub grade: String,
     pub position: String,
-    pub status: String,
+    pub status: UserStatus,
 }
 
 /// Every user the filter selects, in a stable order, without loading them all at once.

@@ -2,6 +2,7 @@
 //! latest real run, the runs that need attention, users per school and role, each
 //! connection's health, and file-source pauses.
 
+use crate::domain::RunStatus;
 use crate::domain::home::{Attention, LastRun};
 use sqlx::PgExecutor;
 use time::{Date, OffsetDateTime};
@@ -11,7 +12,7 @@ use uuid::Uuid;
 struct LastRunRow {
     id: Uuid,
     source: String,
-    status: String,
+    status: RunStatus,
     received_at: OffsetDateTime,
     finished_at: Option<OffsetDateTime>,
     created: i32,
@@ -51,7 +52,7 @@ pub async fn last_runs(db: impl PgExecutor<'_>, district_id: Uuid) -> sqlx::Resu
 struct AttentionRow {
     id: Uuid,
     source: String,
-    status: String,
+    status: RunStatus,
     file_name: Option<String>,
     received_at: OffsetDateTime,
     message: Option<String>,
@@ -125,7 +126,7 @@ pub struct ConnectionHealth {
     pub id: Uuid,
     pub last_success: Option<OffsetDateTime>,
     pub last_run_id: Option<Uuid>,
-    pub last_status: Option<String>,
+    pub last_status: Option<RunStatus>,
     pub last_started: Option<OffsetDateTime>,
     pub last_finished: Option<OffsetDateTime>,
     pub last_errors: Option<i32>,

@@ -99,19 +99,82 @@ impl Database {
     }
 }
 
+/// The unique and check constraints a person can run into, each with the form field it is
+/// about and the words they can act on: the one place a violation becomes a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Constraint {
+    SchoolExternalId,
+    DistrictSlug,
+    DistrictSlugFormat,
+    UserCustomId,
+    UserEmail,
+    UserUsername,
+    OperatorEmail,
+    SyncConnectionName,
+}
+
+impl Constraint {
+    pub const ALL: [Constraint; 8] = [
+        Constraint::SchoolExternalId,
+        Constraint::DistrictSlug,
+        Constraint::DistrictSlugFormat,
+        Constraint::UserCustomId,
+        Constraint::UserEmail,
+        Constraint::UserUsername,
+        Constraint::OperatorEmail,
+        Constraint::SyncConnectionName,
+    ];
+
+    /// Its name in the migrations (never renamed).
+    pub fn name(self) -> &'static str {
+        match self {
+            Constraint::SchoolExternalId => "schools_district_external_id_key",
+            Constraint::DistrictSlug => "districts_slug_key",
+            Constraint::DistrictSlugFormat => "districts_slug_check",
+            Constraint::UserCustomId => "users_district_custom_id_key",
+            Constraint::UserEmail => "users_district_email_key",
+            Constraint::UserUsername => "users_district_username_key",
+            Constraint::OperatorEmail => "operators_email_key",
+            Constraint::SyncConnectionName => "sync_connections_district_name_key",
+        }
+    }
+
+    /// The form field it is about, where a form has one.
+    pub fn field(self) -> Option<&'static str> {
+        match self {
+            Constraint::UserCustomId => Some("custom_id"),
+            Constraint::UserEmail => Some("email"),
+            Constraint::UserUsername => Some("username"),
+            Constraint::SyncConnectionName => Some("name"),
+            _ => None,
+        }
+    }
+
+    pub fn message(self) -> &'static str {
+        match self {
+            Constraint::SchoolExternalId => {
+                "a school with this external ID already exists in this district"
+            }
+            Constraint::DistrictSlug => "a district with this slug already exists",
+            Constraint::DistrictSlugFormat => {
+                "the slug must be lower-case letters, digits and dashes"
+            }
+            Constraint::UserCustomId => "custom ID already used by another user",
+            Constraint::UserEmail => "email already used by another user",
+            Constraint::UserUsername => "username already used by another user",
+            Constraint::OperatorEmail => "an operator with this email already exists",
+            Constraint::SyncConnectionName => "a connection with this name already exists",
+        }
+    }
+}
+
+/// The known constraint a database error violated, if any.
+pub fn violated(err: &sqlx::Error) -> Option<Constraint> {
+    let name = err.as_database_error()?.constraint()?;
+    Constraint::ALL.into_iter().find(|c| c.name() == name)
+}
+
 /// A unique or check violation, turned into words a person can act on.
 pub fn constraint_message(err: &sqlx::Error) -> Option<&'static str> {
-    let db = err.as_database_error()?;
-    Some(match db.constraint()? {
-        "schools_district_external_id_key" => {
-            "a school with this external ID already exists in this district"
-        }
-        "districts_slug_key" => "a district with this slug already exists",
-        "users_district_custom_id_key" => "custom ID already used by another user",
-        "users_district_email_key" => "email already used by another user",
-        "users_district_username_key" => "username already used by another user",
-        "operators_email_key" => "an operator with this email already exists",
-        "districts_slug_check" => "the slug must be lower-case letters, digits and dashes",
-        _ => return None,
-    })
+    violated(err).map(Constraint::message)
 }

@@ -1,7 +1,8 @@
 //! The reconcile engine's SQL: read the district's users once, then write a whole plan with
 //! `COPY` into temporary tables and set-based statements. Never a query per row.
 
-use crate::domain::{CurrentUser, Field, Grade, PortalRole, Role, Source, Status};
+use crate::db::audit::Actor;
+use crate::domain::{CurrentUser, Field, Grade, PortalRole, Role, Source, UserStatus};
 use futures::TryStreamExt;
 use sqlx::{PgConnection, Postgres, Transaction};
 use time::OffsetDateTime;
@@ -46,12 +47,12 @@ struct CurrentRow {
     role: String,
     grade: String,
     position: String,
-    status: String,
+    status: UserStatus,
     archived: bool,
     source: String,
     source_key: Option<String>,
     prevent_archiving: bool,
-    portal_role: String,
+    portal_role: PortalRole,
     schools: Vec<String>,
     kept_fields: Vec<String>,
     feed_password_mac: Option<Vec<u8>>,
@@ -103,17 +104,12 @@ pub async fn load_current(
             schools: r.schools,
             grade: Grade::parse(&r.grade).unwrap_or(Grade::UNSPECIFIED),
             position: r.position,
-            status: if r.status == "inactive" {
-                Status::Inactive
-            } else {
-                Status::Active
-            },
+            status: r.status.into(),
             archived: r.archived,
             source: Source::from_db(&r.source),
             prevent_archiving: r.prevent_archiving,
             source_key: r.source_key,
-            // An unknown value is treated as an admin: the planner then leaves them alone.
-            portal_role: PortalRole::parse(&r.portal_role).unwrap_or(PortalRole::DistrictAdmin),
+            portal_role: r.portal_role,
         });
     }
     Ok(out)
@@ -174,14 +170,6 @@ pub async fn copy_chunks(
     }
 }
 
-/// Who wrote a run's changes, for the audit log.
-pub struct RunActor<'a> {
-    pub kind: &'a str,
-    pub id: Option<Uuid>,
-    pub label: &'a str,
-    pub run_id: Uuid,
-}
-
 /// Separates school external IDs in a staged row (a character no ID contains).
 pub const SCHOOL_SEP: char = '\u{1f}';
 
@@ -209,7 +197,8 @@ pub async fn write_plan(
     district_id: Uuid,
     writes: PlanWrites,
     archive: &[Uuid],
-    actor: &RunActor<'_>,
+    actor: &Actor,
+    run_id: Uuid,
     now: OffsetDateTime,
 ) -> anyhow::Result<()> {
     let conn: &mut PgConnection = tx;
@@ -233,7 +222,7 @@ pub async fn write_plan(
     step("insert users");
 
     if let Some(changes) = writes.changes {
-        write_changes(conn, district_id, changes, actor, now).await?;
+        write_changes(conn, district_id, changes, actor, run_id, now).await?;
         step("changes");
     }
 
@@ -267,8 +256,8 @@ pub async fn write_plan(
         .bind(archive)
         .bind(actor.kind)
         .bind(actor.id)
-        .bind(actor.label)
-        .bind(actor.run_id)
+        .bind(&actor.label)
+        .bind(run_id)
         .execute(&mut *conn)
         .await?;
         step("archive");
@@ -281,7 +270,8 @@ async fn write_changes(
     conn: &mut PgConnection,
     district_id: Uuid,
     changes: Chunks,
-    actor: &RunActor<'_>,
+    actor: &Actor,
+    run_id: Uuid,
     now: OffsetDateTime,
 ) -> anyhow::Result<()> {
     sqlx::query(
@@ -349,8 +339,8 @@ async fn write_changes(
     .bind(now)
     .bind(actor.kind)
     .bind(actor.id)
-    .bind(actor.label)
-    .bind(actor.run_id)
+    .bind(&actor.label)
+    .bind(run_id)
     .execute(&mut *conn)
     .await?;
     Ok(())

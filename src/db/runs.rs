@@ -1,5 +1,6 @@
 //! Runs (uploads, syncs, command-line imports) and their per-row results.
 
+use crate::domain::{ActorKind, RunKind, RunStatus};
 use sqlx::{PgConnection, PgExecutor};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -8,16 +9,16 @@ use uuid::Uuid;
 pub struct Run {
     pub district_id: Uuid,
     pub id: Uuid,
-    pub kind: String,
+    pub kind: RunKind,
     pub source: String,
     pub file_name: Option<String>,
     pub file_sha256: Option<String>,
     pub file_path: Option<String>,
-    pub status: String,
+    pub status: RunStatus,
     pub dry_run: bool,
     pub approved: bool,
     pub options: serde_json::Value,
-    pub submitted_kind: String,
+    pub submitted_kind: ActorKind,
     pub submitted_by: String,
     #[serde(with = "time::serde::rfc3339")]
     pub received_at: OffsetDateTime,
@@ -47,7 +48,7 @@ impl Run {
     /// finished. A dry run, a run in Needs Review, a cancelled or failed one and one not
     /// finished yet only say what it would do — the one place pages and the API decide this.
     pub fn applied(&self) -> bool {
-        !self.dry_run && matches!(self.status.as_str(), "completed" | "completed_with_errors")
+        !self.dry_run && self.status.is_applied()
     }
 }
 
@@ -56,7 +57,7 @@ const COLS: &str = "district_id, id, kind, source, file_name, file_sha256, file_
     unchanged, restored, archived, errors, moved, skipped, message, ignored_columns, reviewed_by, phase";
 
 pub struct NewRun<'a> {
-    pub kind: &'a str,
+    pub kind: RunKind,
     pub source: &'a str,
     pub file_name: Option<&'a str>,
     pub file_sha256: Option<&'a str>,
@@ -64,9 +65,9 @@ pub struct NewRun<'a> {
     pub dry_run: bool,
     pub approved: bool,
     pub options: serde_json::Value,
-    pub submitted_kind: &'a str,
+    pub submitted_kind: ActorKind,
     pub submitted_by: &'a str,
-    pub status: &'a str,
+    pub status: RunStatus,
 }
 
 pub async fn insert(
@@ -198,9 +199,9 @@ pub async fn mark_lock_held(
 }
 
 /// The final state of a run.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Finish {
-    pub status: String,
+    pub status: RunStatus,
     pub total_rows: i32,
     pub created: i32,
     pub updated: i32,
@@ -212,6 +213,27 @@ pub struct Finish {
     pub skipped: i32,
     pub message: Option<String>,
     pub ignored_columns: Vec<String>,
+}
+
+impl Finish {
+    /// A run that ended without applying anything (failed, or back in the queue): no counts,
+    /// only why.
+    pub fn ended(status: RunStatus, message: String) -> Finish {
+        Finish {
+            status,
+            total_rows: 0,
+            created: 0,
+            updated: 0,
+            unchanged: 0,
+            restored: 0,
+            archived: 0,
+            errors: 0,
+            moved: 0,
+            skipped: 0,
+            message: Some(message),
+            ignored_columns: Vec::new(),
+        }
+    }
 }
 
 pub async fn finish(
@@ -229,7 +251,7 @@ pub async fn finish(
     )
     .bind(district_id)
     .bind(id)
-    .bind(&f.status)
+    .bind(f.status)
     .bind(now)
     .bind(f.total_rows)
     .bind(f.created)
@@ -485,8 +507,8 @@ pub async fn set_status(
     db: impl PgExecutor<'_>,
     district_id: Uuid,
     id: Uuid,
-    from: &str,
-    to: &str,
+    from: RunStatus,
+    to: RunStatus,
 ) -> sqlx::Result<bool> {
     Ok(sqlx::query(
         "UPDATE runs SET status = $4 WHERE district_id = $1 AND id = $2 AND status = $3",

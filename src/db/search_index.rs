@@ -8,6 +8,7 @@
 //! snapshot S is stale when some noted transaction is not visible in S — whenever it
 //! committed, and however the ids were handed out.
 
+use crate::domain::UserStatus;
 use crate::search::{NameIndex, NameIndexBuilder, Status};
 use futures::TryStreamExt;
 use sqlx::{PgConnection, PgPool};
@@ -52,7 +53,7 @@ pub async fn load(pool: &PgPool, district_id: Uuid) -> anyhow::Result<NameIndex>
         b.finish()
     });
     {
-        let mut rows = sqlx::query_as::<_, (Uuid, String, String)>(
+        let mut rows = sqlx::query_as::<_, (Uuid, String, UserStatus)>(
             "SELECT u.id, u.search_text, u.status FROM users u
              WHERE u.district_id = $1 AND u.archived_at IS NULL
              ORDER BY u.last_name, u.first_name, u.id",
@@ -61,10 +62,9 @@ pub async fn load(pool: &PgPool, district_id: Uuid) -> anyhow::Result<NameIndex>
         .fetch(&mut *tx);
         let mut batch = Vec::with_capacity(BATCH);
         while let Some((id, text, status)) = rows.try_next().await? {
-            let status = if status == "inactive" {
-                Status::Inactive
-            } else {
-                Status::Active
+            let status = match status {
+                UserStatus::Active => Status::Active,
+                UserStatus::Inactive => Status::Inactive,
             };
             batch.push((id, text, status));
             if batch.len() == BATCH {

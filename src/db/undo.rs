@@ -1,6 +1,7 @@
 //! Undo runs (SPEC §4 "Undo"): what a run wrote, which of its users changed since, which
 //! runs undo which, and the users an undo left.
 
+use crate::domain::RunStatus;
 use futures::TryStreamExt;
 use sqlx::{PgConnection, PgExecutor};
 use time::OffsetDateTime;
@@ -58,7 +59,7 @@ pub struct UndoLinks {
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct UndoRun {
     pub id: Uuid,
-    pub status: String,
+    pub status: RunStatus,
     pub dry_run: bool,
 }
 
@@ -67,12 +68,16 @@ impl UndoRun {
     pub fn counts(&self) -> bool {
         !self.dry_run
             && matches!(
-                self.status.as_str(),
-                "queued" | "in_progress" | "needs_review" | "completed" | "completed_with_errors"
+                self.status,
+                RunStatus::Queued
+                    | RunStatus::InProgress
+                    | RunStatus::NeedsReview
+                    | RunStatus::Completed
+                    | RunStatus::CompletedWithErrors
             )
     }
     pub fn applied(&self) -> bool {
-        !self.dry_run && matches!(self.status.as_str(), "completed" | "completed_with_errors")
+        !self.dry_run && self.status.is_applied()
     }
 }
 

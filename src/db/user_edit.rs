@@ -1,6 +1,7 @@
 //! One user at a time: the user page's reads, the add/edit form's writes (with optimistic
 //! concurrency on `version`), status, archive and restore.
 
+use crate::domain::{PortalRole, UserStatus};
 use sqlx::PgExecutor;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -18,11 +19,11 @@ pub struct UserRecord {
     pub role: String,
     pub grade: String,
     pub position: String,
-    pub status: String,
+    pub status: UserStatus,
     pub archived_at: Option<OffsetDateTime>,
     pub source: String,
     pub prevent_archiving: bool,
-    pub portal_role: String,
+    pub portal_role: PortalRole,
     pub password_temporary: bool,
     pub has_password: bool,
     pub version: i64,
@@ -74,8 +75,8 @@ pub struct UserFields {
     pub grade: String,
     pub position: String,
     /// `active` or `inactive`.
-    pub status: String,
-    pub portal_role: String,
+    pub status: UserStatus,
+    pub portal_role: PortalRole,
     pub prevent_archiving: bool,
 }
 
@@ -156,9 +157,9 @@ pub async fn insert(
     .bind(&f.role)
     .bind(&f.grade)
     .bind(&f.position)
-    .bind(&f.status)
+    .bind(f.status)
     .bind(f.prevent_archiving)
-    .bind(&f.portal_role)
+    .bind(f.portal_role)
     .bind(password_hash)
     .bind(temporary)
     .bind(now)
@@ -195,8 +196,8 @@ pub async fn update(
     .bind(&f.role)
     .bind(&f.grade)
     .bind(&f.position)
-    .bind(&f.status)
-    .bind(&f.portal_role)
+    .bind(f.status)
+    .bind(f.portal_role)
     .bind(f.prevent_archiving)
     .fetch_optional(db)
     .await
@@ -281,7 +282,7 @@ pub async fn set_status(
     db: impl PgExecutor<'_>,
     district_id: Uuid,
     id: Uuid,
-    status: &str,
+    status: UserStatus,
 ) -> sqlx::Result<bool> {
     Ok(sqlx::query(
         "UPDATE users SET status = $3, version = version + 1

@@ -1,5 +1,6 @@
 //! The Users screen's filters, shared by the list, the master CSV and the API.
 
+use crate::domain::UserStatus;
 use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
@@ -20,11 +21,12 @@ pub enum StatusFilter {
 
 impl StatusFilter {
     pub fn parse(s: &str) -> StatusFilter {
-        match s.to_ascii_lowercase().as_str() {
-            "active" => StatusFilter::Active,
-            "inactive" => StatusFilter::Inactive,
-            "archived" => StatusFilter::Archived,
-            _ => StatusFilter::Live,
+        let s = s.to_ascii_lowercase();
+        match UserStatus::from_text(&s) {
+            Some(UserStatus::Active) => StatusFilter::Active,
+            Some(UserStatus::Inactive) => StatusFilter::Inactive,
+            None if s == "archived" => StatusFilter::Archived,
+            None => StatusFilter::Live,
         }
     }
     pub fn as_str(self) -> &'static str {

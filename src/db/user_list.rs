@@ -4,6 +4,7 @@
 //! when the caller has found it current (`FreshIndex`); everything else is read here.
 
 use super::user_filter::{SEARCH_EXPR, StatusFilter, UserFilter, has_trigram};
+use crate::domain::{PortalRole, UserStatus};
 use crate::search::{NameIndex, Query, Which};
 use serde_json::Value;
 use sqlx::postgres::PgRow;
@@ -155,10 +156,10 @@ pub struct ListRow {
     pub last_name: String,
     pub role: String,
     pub grade: String,
-    pub status: String,
+    pub status: UserStatus,
     pub archived_at: Option<OffsetDateTime>,
     pub source: String,
-    pub portal_role: String,
+    pub portal_role: PortalRole,
     pub school_ids: Vec<Uuid>,
     /// This row's sort key as a JSON array, for the Next/Previous links.
     #[sqlx(skip)]

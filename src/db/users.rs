@@ -1,3 +1,4 @@
+use crate::domain::{PortalRole, UserStatus};
 use sqlx::PgExecutor;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -12,12 +13,12 @@ pub struct LoginCandidate {
     pub password_hash: Option<String>,
     pub password_temporary: bool,
     pub password_set_at: Option<OffsetDateTime>,
-    pub status: String,
+    pub status: UserStatus,
     pub archived_at: Option<OffsetDateTime>,
     /// Set at the first sign-in with a temporary password, which then works no more.
     pub temp_password_used_at: Option<OffsetDateTime>,
     pub session_epoch: i64,
-    pub portal_role: String,
+    pub portal_role: PortalRole,
 }
 
 /// Accounts whose email or username is `login` (case-insensitive), in any district or in
@@ -52,8 +53,8 @@ pub struct Member {
     pub first_name: String,
     pub last_name: String,
     pub role: String,
-    pub portal_role: String,
-    pub status: String,
+    pub portal_role: PortalRole,
+    pub status: UserStatus,
     pub archived_at: Option<OffsetDateTime>,
     pub password_temporary: bool,
     pub district_slug: String,

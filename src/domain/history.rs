@@ -1,27 +1,39 @@
 //! The upload history's filters and page cursor (item 6 of issue 14). Plain Rust.
 
+use super::{RunKind, RunStatus};
 use uuid::Uuid;
 
-/// The statuses a run can be in, as the history filter offers them.
-pub const STATUSES: [(&str, &str); 8] = [
-    ("needs_mapping", "Needs mapping"),
-    ("queued", "Queued"),
-    ("in_progress", "In progress"),
-    ("completed", "Completed"),
-    ("completed_with_errors", "Completed with errors"),
-    ("needs_review", "Needs review"),
-    ("failed", "Failed"),
-    ("cancelled", "Cancelled"),
+/// The statuses a run can be in, as the history filter offers them: (stored word, label),
+/// from `RunStatus`.
+pub const STATUSES: [(&str, &str); RunStatus::ALL.len()] = {
+    let mut out = [("", ""); RunStatus::ALL.len()];
+    let mut i = 0;
+    while i < out.len() {
+        out[i] = (RunStatus::ALL[i].as_str(), RunStatus::ALL[i].label());
+        i += 1;
+    }
+    out
+};
+
+/// The ways a run comes in, as the filter offers them (an undo is not one).
+const KIND_FILTER: [RunKind; 5] = [
+    RunKind::Upload,
+    RunKind::Api,
+    RunKind::Drop,
+    RunKind::Cli,
+    RunKind::Sync,
 ];
 
-/// The ways a run comes in.
-pub const KINDS: [(&str, &str); 5] = [
-    ("upload", "Browser upload"),
-    ("api", "API"),
-    ("drop", "Drop folder"),
-    ("cli", "Command line"),
-    ("sync", "Sync"),
-];
+/// (stored word, label) of each [`KIND_FILTER`] kind, from `RunKind`.
+pub const KINDS: [(&str, &str); KIND_FILTER.len()] = {
+    let mut out = [("", ""); KIND_FILTER.len()];
+    let mut i = 0;
+    while i < out.len() {
+        out[i] = (KIND_FILTER[i].as_str(), KIND_FILTER[i].label());
+        i += 1;
+    }
+    out
+};
 
 /// A known code of `table`, or `None`.
 pub fn known(table: &[(&'static str, &'static str)], code: &str) -> Option<&'static str> {

@@ -3,6 +3,7 @@
 //! staleness; the runs that need attention first; users per school and role. Plain Rust:
 //! the facts come in from `db::home`, the page renders what comes out.
 
+use super::RunStatus;
 use super::health::{self, Stale};
 use std::collections::{BTreeMap, HashMap};
 use time::{Date, Duration, OffsetDateTime};
@@ -17,7 +18,7 @@ pub const FAILED_WITHIN: Duration = Duration::days(14);
 pub struct LastRun {
     pub id: Uuid,
     pub source: String,
-    pub status: String,
+    pub status: RunStatus,
     pub received_at: OffsetDateTime,
     pub finished_at: Option<OffsetDateTime>,
     pub created: i32,
@@ -201,7 +202,7 @@ pub fn cards(f: &Facts<'_>) -> Vec<Card> {
 pub struct Attention {
     pub id: Uuid,
     pub source: String,
-    pub status: String,
+    pub status: RunStatus,
     pub file_name: Option<String>,
     pub received_at: OffsetDateTime,
     pub message: Option<String>,
@@ -210,9 +211,9 @@ pub struct Attention {
 /// Needs Review first (oldest first: they have waited longest), then failures, newest first.
 pub fn order_attention(mut runs: Vec<Attention>) -> Vec<Attention> {
     runs.sort_by(|a, b| {
-        let held = |r: &Attention| r.status != "needs_review";
+        let held = |r: &Attention| r.status != RunStatus::NeedsReview;
         held(a).cmp(&held(b)).then_with(|| {
-            if a.status == "needs_review" {
+            if a.status == RunStatus::NeedsReview {
                 a.received_at.cmp(&b.received_at)
             } else {
                 b.received_at.cmp(&a.received_at)
@@ -266,7 +267,7 @@ mod tests {
         LastRun {
             id: Uuid::new_v4(),
             source: source.into(),
-            status: status.into(),
+            status: status.parse().unwrap(),
             received_at: now() - Duration::hours(hours_ago),
             finished_at: Some(now() - Duration::hours(hours_ago)),
             created: 1,
@@ -313,7 +314,7 @@ mod tests {
         assert_eq!(names, ["Clever", "staff.csv", "Students.csv", "Manual"]);
         assert!(cards[0].last.is_none());
         assert_eq!(cards[0].next_sync, Some(now() + Duration::hours(3)));
-        assert_eq!(cards[2].last.as_ref().unwrap().status, "failed");
+        assert_eq!(cards[2].last.as_ref().unwrap().status.as_str(), "failed");
         assert_eq!(cards[3].kind, CardKind::Manual);
     }
 
@@ -388,7 +389,7 @@ mod tests {
         let a = |status: &str, hours_ago: i64| Attention {
             id: Uuid::new_v4(),
             source: "file:x.csv".into(),
-            status: status.into(),
+            status: status.parse().unwrap(),
             file_name: None,
             received_at: now() - Duration::hours(hours_ago),
             message: None,

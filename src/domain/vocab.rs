@@ -225,7 +225,7 @@ macro_rules! text_vocabulary {
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
 
             /// The stored spelling (database, JSON, URLs).
-            pub fn as_str(self) -> &'static str {
+            pub const fn as_str(self) -> &'static str {
                 match self {
                     $($name::$variant => $text),+
                 }
@@ -243,6 +243,14 @@ macro_rules! text_vocabulary {
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(self.as_str())
+            }
+        }
+
+        /// Equal to its stored spelling. For tests and for values read as text elsewhere;
+        /// `scripts/vocab-literals` refuses such comparisons in `src/`.
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
             }
         }
 
@@ -293,15 +301,15 @@ text_vocabulary!(RunStatus {
 });
 
 impl RunStatus {
-    /// How screens name it.
-    pub fn label(self) -> &'static str {
+    /// How screens name it (SPEC §5's names; the one place a status gets its words).
+    pub const fn label(self) -> &'static str {
         match self {
             RunStatus::NeedsMapping => "Needs mapping",
             RunStatus::Queued => "Queued",
-            RunStatus::InProgress => "In progress",
+            RunStatus::InProgress => "In Progress",
             RunStatus::Completed => "Completed",
-            RunStatus::CompletedWithErrors => "Completed with errors",
-            RunStatus::NeedsReview => "Needs review",
+            RunStatus::CompletedWithErrors => "Completed with Errors",
+            RunStatus::NeedsReview => "Needs Review",
             RunStatus::Failed => "Failed",
             RunStatus::Cancelled => "Cancelled",
         }
@@ -347,13 +355,26 @@ text_vocabulary!(RunKind {
 });
 
 impl RunKind {
-    pub fn label(self) -> &'static str {
+    /// The kind of a run of a file sent by `sender`: a token's is an API run, the drop
+    /// folder's a drop run, anyone else's an upload.
+    pub fn of_file_from(sender: ActorKind) -> RunKind {
+        match sender {
+            ActorKind::Token => RunKind::Api,
+            ActorKind::Drop => RunKind::Drop,
+            ActorKind::Cli => RunKind::Cli,
+            ActorKind::User | ActorKind::Operator | ActorKind::Sync | ActorKind::System => {
+                RunKind::Upload
+            }
+        }
+    }
+
+    pub const fn label(self) -> &'static str {
         match self {
-            RunKind::Upload => "Upload",
+            RunKind::Upload => "Browser upload",
             RunKind::Api => "API",
             RunKind::Drop => "Drop folder",
             RunKind::Cli => "Command line",
-            RunKind::Sync => "Roster sync",
+            RunKind::Sync => "Sync",
             RunKind::Undo => "Undo",
         }
     }
@@ -387,6 +408,15 @@ impl From<Status> for UserStatus {
         match s {
             Status::Active => UserStatus::Active,
             Status::Inactive => UserStatus::Inactive,
+        }
+    }
+}
+
+impl From<UserStatus> for Status {
+    fn from(s: UserStatus) -> Status {
+        match s {
+            UserStatus::Active => Status::Active,
+            UserStatus::Inactive => Status::Inactive,
         }
     }
 }
@@ -427,9 +457,10 @@ impl PortalRole {
     }
 }
 
-/// Who did something (`audit_log.actor_kind`, `runs.submitted_kind`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, sqlx::Type)]
-#[sqlx(type_name = "text", rename_all = "snake_case")]
+/// Who did something (`audit_log.actor_kind`, `runs.submitted_kind`). One word per actor: the
+/// changes a run writes carry the run's `submitted_kind`. Rows written before that carried the
+/// run's kind instead (`upload`, `api`, `undo`); [`ActorKind::from_stored`] still reads them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ActorKind {
     /// A signed-in person.
@@ -456,6 +487,16 @@ text_vocabulary!(ActorKind {
 });
 
 impl ActorKind {
+    /// A stored word, including the older spellings: `upload` (a signed-in person's file),
+    /// `api` (a token's) and `undo` (an undo run, asked for by a person).
+    pub fn from_stored(text: &str) -> Option<ActorKind> {
+        ActorKind::from_text(text).or(match text {
+            "upload" | "undo" => Some(ActorKind::User),
+            "api" => Some(ActorKind::Token),
+            _ => None,
+        })
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             ActorKind::User => "User",
@@ -466,6 +507,43 @@ impl ActorKind {
             ActorKind::Sync => "Roster sync",
             ActorKind::System => "Rollcall",
         }
+    }
+}
+
+// `ActorKind` by hand (the others derive it): decoding also accepts the older spellings.
+impl sqlx::Type<sqlx::Postgres> for ActorKind {
+    fn type_info() -> sqlx::postgres::PgTypeInfo {
+        <&str as sqlx::Type<sqlx::Postgres>>::type_info()
+    }
+    fn compatible(ty: &sqlx::postgres::PgTypeInfo) -> bool {
+        <&str as sqlx::Type<sqlx::Postgres>>::compatible(ty)
+    }
+}
+
+impl sqlx::postgres::PgHasArrayType for ActorKind {
+    fn array_type_info() -> sqlx::postgres::PgTypeInfo {
+        <&str as sqlx::postgres::PgHasArrayType>::array_type_info()
+    }
+}
+
+impl<'q> sqlx::Encode<'q, sqlx::Postgres> for ActorKind {
+    fn encode_by_ref(
+        &self,
+        buf: &mut sqlx::postgres::PgArgumentBuffer,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        <&str as sqlx::Encode<sqlx::Postgres>>::encode(self.as_str(), buf)
+    }
+}
+
+impl<'r> sqlx::Decode<'r, sqlx::Postgres> for ActorKind {
+    fn decode(value: sqlx::postgres::PgValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        let text = <&str as sqlx::Decode<sqlx::Postgres>>::decode(value)?;
+        ActorKind::from_stored(text).ok_or_else(|| {
+            Box::new(UnknownWord {
+                vocabulary: "ActorKind",
+                word: text.to_string(),
+            }) as sqlx::error::BoxDynError
+        })
     }
 }
 
@@ -518,6 +596,10 @@ mod tests {
             "\"done\" is not a RunStatus"
         );
         assert_eq!(UserStatus::from(Status::Inactive).as_str(), "inactive");
+        assert_eq!(ActorKind::from_stored("upload"), Some(ActorKind::User));
+        assert_eq!(ActorKind::from_stored("api"), Some(ActorKind::Token));
+        assert_eq!(ActorKind::from_stored("token"), Some(ActorKind::Token));
+        assert_eq!(ActorKind::from_stored("robot"), None);
     }
 
     #[test]

@@ -189,7 +189,7 @@ pub async fn queue_run(
         district_id,
         run_id,
         &db::runs::NewRun {
-            kind: sender.run_kind().as_str(),
+            kind: sender.run_kind(),
             source: &Source::File(source_key).to_db(),
             file_name: Some(&file_name),
             file_sha256: Some(&sha256),
@@ -197,9 +197,9 @@ pub async fn queue_run(
             dry_run: asked.dry_run,
             approved: false,
             options: stored_options,
-            submitted_kind: sender.kind.as_str(),
+            submitted_kind: sender.kind,
             submitted_by: sender.label,
-            status: status.as_str(),
+            status: status,
         },
     )
     .await
@@ -272,14 +272,8 @@ pub async fn queue_set(
 ) -> anyhow::Result<Enqueued> {
     let inbox = inbox.as_ref();
     let file = (stored.file_name.as_str(), stored.path.as_path());
-    let outcome = crate::sync::enqueue(
-        &inbox.pool,
-        conn,
-        sender.kind.as_str(),
-        sender.label,
-        Some(file),
-    )
-    .await?;
+    let outcome =
+        crate::sync::enqueue(&inbox.pool, conn, sender.kind, sender.label, Some(file)).await?;
     match &outcome {
         Enqueued::Run(run_id) => {
             inbox.wake_workers();

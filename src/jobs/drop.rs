@@ -149,7 +149,7 @@ async fn refuse_too_large(
         &q.pool,
         district_id,
         &db::runs::NewRun {
-            kind: RunKind::Drop.as_str(),
+            kind: RunKind::Drop,
             source: &crate::domain::Source::File(file_name.clone()).to_db(),
             file_name: Some(&file_name),
             file_sha256: Some(""),
@@ -157,20 +157,19 @@ async fn refuse_too_large(
             dry_run: false,
             approved: false,
             options: serde_json::json!({ "drop_path": processed }),
-            submitted_kind: ActorKind::Drop.as_str(),
+            submitted_kind: ActorKind::Drop,
             submitted_by: "drop folder",
-            status: RunStatus::Failed.as_str(),
+            status: RunStatus::Failed,
         },
     )
     .await?;
-    let finish = db::runs::Finish {
-        status: RunStatus::Failed.as_str().into(),
-        message: Some(format!(
+    let finish = db::runs::Finish::ended(
+        RunStatus::Failed,
+        format!(
             "the file is larger than the limit of {} MiB",
             q.config.max_upload_mb
-        )),
-        ..Default::default()
-    };
+        ),
+    );
     db::runs::finish(&q.pool, district_id, run_id, &finish, q.clock.now()).await?;
     let _ = tokio::fs::rename(
         processed,
@@ -183,8 +182,8 @@ async fn refuse_too_large(
 }
 
 /// After a drop run: a failed file moves from `processed/` to `failed/`.
-pub async fn settle(run: &db::runs::Run, status: &str) {
-    if status != RunStatus::Failed.as_str() {
+pub async fn settle(run: &db::runs::Run, status: RunStatus) {
+    if status != RunStatus::Failed {
         return;
     }
     let Some(path) = run

@@ -184,11 +184,7 @@ impl Queue {
     /// folder's file moves on to `failed/`).
     async fn fail_unstarted(&self, run: &db::runs::Run, message: String) -> Result<run::Summary> {
         tracing::error!(run = %run.id, reason = %message, "run failed before it started");
-        let finish = db::runs::Finish {
-            status: RunStatus::Failed.as_str().into(),
-            message: Some(message.clone()),
-            ..Default::default()
-        };
+        let finish = db::runs::Finish::ended(RunStatus::Failed, message.clone());
         db::runs::finish(
             &self.pool,
             run.district_id,
@@ -197,23 +193,23 @@ impl Queue {
             self.clock.now(),
         )
         .await?;
-        if run.kind == RunKind::Drop.as_str() {
-            drop::settle(run, RunStatus::Failed.as_str()).await;
+        if run.kind == RunKind::Drop {
+            drop::settle(run, RunStatus::Failed).await;
         }
         Ok(run::Summary::nothing_applied(
             run.id,
-            RunStatus::Failed.as_str(),
+            RunStatus::Failed,
             message,
             run.dry_run,
         ))
     }
 
     async fn process(&self, run: &db::runs::Run) -> Result<run::Summary> {
-        if run.kind == "sync" {
+        if run.kind == RunKind::Sync {
             // Roster syncs fetch from their provider instead of reading an uploaded file.
             return crate::sync::execute_run(&self.pool, &self.clock, &self.config, run).await;
         }
-        if run.kind == "undo" {
+        if run.kind == RunKind::Undo {
             // An undo reads what the undone run wrote, not a file.
             return crate::reconcile::undo_run::execute(&self.pool, &self.clock, run).await;
         }
@@ -237,7 +233,7 @@ impl Queue {
             dry_run: run.dry_run,
             approved: run.approved,
             options,
-            actor_kind: actor_kind(&run.submitted_kind),
+            actor_kind: run.submitted_kind,
             actor_id: None,
             actor_label: &run.submitted_by,
             max_bytes: self.config.max_upload_bytes(),
@@ -265,27 +261,17 @@ impl Queue {
         };
         let result = run::execute(&self.pool, &self.clock, &req).await;
         reporter.abort();
-        if run.kind == "drop" {
+        if run.kind == RunKind::Drop {
             drop::settle(
                 run,
                 result
                     .as_ref()
                     .ok()
-                    .map(|s| s.status.as_str())
-                    .unwrap_or("failed"),
+                    .map(|s| s.status)
+                    .unwrap_or(RunStatus::Failed),
             )
             .await;
         }
         result
-    }
-}
-
-fn actor_kind(submitted_kind: &str) -> &'static str {
-    match submitted_kind {
-        "user" => "upload",
-        "token" => "api",
-        "drop" => "drop",
-        "sync" => "sync",
-        _ => "cli",
     }
 }

@@ -20,13 +20,8 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
-/// Who wrote a run's changes, for the audit log.
-#[derive(Debug, Clone)]
-pub struct Actor {
-    pub kind: String,
-    pub id: Option<Uuid>,
-    pub label: String,
-}
+/// Who wrote a run's changes, for the audit log (the one `Actor`, from `db::audit`).
+pub use crate::db::audit::Actor;
 
 /// The tables a plan is written to, each encoded as CSV for its `COPY` statement (the column
 /// lists are in `db::reconcile`).
@@ -303,7 +298,7 @@ impl Writes {
         w.write_record([
             self.district.as_str(),
             &self.now,
-            &self.actor.kind,
+            self.actor.kind.as_str(),
             &actor_id,
             &self.actor.label,
             action,

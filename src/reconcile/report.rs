@@ -79,11 +79,7 @@ pub fn master_record(u: &ExportRow) -> [String; 13] {
     } else {
         ""
     };
-    let status = if u.status == "inactive" {
-        "Inactive"
-    } else {
-        "Active"
-    };
+    let status = u.status.label();
     let cells = [
         u.id.to_string(),
         u.custom_id.clone().unwrap_or_default(),
@@ -169,7 +165,7 @@ impl FileKind {
     pub fn parse(s: &str) -> Option<FileKind> {
         match s {
             "uploaded" => Some(FileKind::Uploaded),
-            "completed" => Some(FileKind::Completed),
+            "completed" => Some(FileKind::Completed), // vocab-literals: a download, not a run status
             "errors" | "error" => Some(FileKind::Errors),
             _ => None,
         }

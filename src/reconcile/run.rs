@@ -7,8 +7,7 @@ use crate::auth;
 use crate::clock::Clock;
 use crate::crypto::FeedPasswordKey;
 use crate::db;
-use crate::db::reconcile::RunActor;
-use crate::domain::{CurrentUser, Field, IncomingUser, Scope, Source};
+use crate::domain::{ActorKind, CurrentUser, Field, IncomingUser, RunStatus, Scope, Source};
 use crate::feed::headers::{self, Mapping, MappingError, SavedMapping};
 use crate::feed::read::{self, ReadOptions};
 use crate::feed::validate::{RowError, RowKeys, Validator};
@@ -113,7 +112,7 @@ impl RunOptions {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Summary {
     pub run_id: Uuid,
-    pub status: String,
+    pub status: RunStatus,
     pub created: usize,
     pub updated: usize,
     pub unchanged: usize,
@@ -133,10 +132,15 @@ pub struct Summary {
 
 impl Summary {
     /// A run that changed nothing (failed, or back in the queue for another attempt).
-    pub fn nothing_applied(run_id: Uuid, status: &str, message: String, dry_run: bool) -> Summary {
+    pub fn nothing_applied(
+        run_id: Uuid,
+        status: RunStatus,
+        message: String,
+        dry_run: bool,
+    ) -> Summary {
         Summary {
             run_id,
-            status: status.into(),
+            status,
             created: 0,
             updated: 0,
             unchanged: 0,
@@ -445,7 +449,7 @@ pub struct RunRequest<'a> {
     pub dry_run: bool,
     pub approved: bool,
     pub options: RunOptions,
-    pub actor_kind: &'a str,
+    pub actor_kind: ActorKind,
     pub actor_id: Option<Uuid>,
     pub actor_label: &'a str,
     pub max_bytes: u64,
@@ -470,11 +474,7 @@ pub async fn execute(pool: &PgPool, clock: &Clock, req: &RunRequest<'_>) -> Resu
                         .into()
                 }
             };
-            let finish = db::runs::Finish {
-                status: "failed".into(),
-                message: Some(message),
-                ..Default::default()
-            };
+            let finish = db::runs::Finish::ended(RunStatus::Failed, message);
             tracing::error!(run = %req.run_id, error = format!("{e:#}"), "run failed");
             db::runs::finish(pool, req.district_id, req.run_id, &finish, clock.now()).await?;
             Err(e)
@@ -564,15 +564,11 @@ async fn fail(
     req: &RunRequest<'_>,
     message: String,
 ) -> Result<Summary> {
-    let finish = db::runs::Finish {
-        status: "failed".into(),
-        message: Some(message.clone()),
-        ..Default::default()
-    };
+    let finish = db::runs::Finish::ended(RunStatus::Failed, message.clone());
     db::runs::finish(pool, req.district_id, req.run_id, &finish, clock.now()).await?;
     Ok(Summary::nothing_applied(
         req.run_id,
-        "failed",
+        RunStatus::Failed,
         message,
         req.dry_run,
     ))
@@ -706,7 +702,7 @@ pub async fn apply_rows(
     let apply_now = !req.dry_run;
     let (district_id, run_id, now) = (req.district_id, req.run_id, clock.now());
     let actor = apply::Actor {
-        kind: req.actor_kind.to_string(),
+        kind: req.actor_kind,
         id: req.actor_id,
         label: req.actor_label.to_string(),
     };
@@ -751,19 +747,18 @@ pub async fn apply_rows(
 
     let c = plan.counts;
     let status = if let Some(review) = &plan.review {
-        ("needs_review", Some(review.reason.clone()))
+        (RunStatus::NeedsReview, Some(review.reason.clone()))
     } else if c.errors > 0 {
-        ("completed_with_errors", None)
+        (RunStatus::CompletedWithErrors, None)
     } else {
-        ("completed", None)
+        (RunStatus::Completed, None)
     };
     req.progress.phase.store(2, Ordering::Relaxed);
     if writes.applied {
-        let actor = RunActor {
+        let actor = apply::Actor {
             kind: req.actor_kind,
             id: req.actor_id,
-            label: req.actor_label,
-            run_id: req.run_id,
+            label: req.actor_label.to_string(),
         };
         tracing::debug!(run = %req.run_id, load = ?t_load, plan = ?t1.elapsed(), rss_mib = rss_mib(), "planned");
         let changes = (writes.count(Part::Changes) > 0).then(|| chunks(&writes, Part::Changes));
@@ -778,6 +773,7 @@ pub async fn apply_rows(
             },
             &plan.archive,
             &actor,
+            req.run_id,
             now,
         )
         .await?;
@@ -792,7 +788,7 @@ pub async fn apply_rows(
     )
     .await?;
     let finish = db::runs::Finish {
-        status: status.0.into(),
+        status: status.0,
         total_rows: total_rows as i32,
         created: c.created as i32,
         updated: c.updated as i32,
@@ -809,13 +805,13 @@ pub async fn apply_rows(
     tx.commit().await?;
     tracing::debug!(run = %req.run_id, load = ?t_load, plan_and_write = ?t1.elapsed(), results_and_commit = ?t2.elapsed(), rss_mib = rss_mib(), "applied");
     tracing::info!(
-        run = %req.run_id, status = status.0, created = c.created, updated = c.updated, unchanged = c.unchanged,
+        run = %req.run_id, status = status.0.as_str(), created = c.created, updated = c.updated, unchanged = c.unchanged,
         restored = c.restored, archived = c.archived, errors = c.errors, moved = c.moved,
         skipped = c.skipped, dry_run = req.dry_run, "run finished"
     );
     Ok(Summary {
         run_id: req.run_id,
-        status: status.0.into(),
+        status: status.0,
         created: c.created,
         updated: c.updated,
         unchanged: c.unchanged,

@@ -7,7 +7,7 @@ use super::undo::UndoRows;
 use crate::clock::Clock;
 use crate::db;
 use crate::db::audit::{Actor, Entry};
-use crate::domain::Source;
+use crate::domain::{ActorKind, RunKind, RunStatus, Source};
 use anyhow::{Context, Result};
 use serde::Serialize;
 use sqlx::PgPool;
@@ -20,10 +20,10 @@ pub fn refusal(run: &db::runs::Run, links: &db::undo::UndoLinks) -> Option<Strin
     if run.dry_run {
         return Some("a dry run changed nothing: there is nothing to undo".into());
     }
-    if !matches!(run.status.as_str(), "completed" | "completed_with_errors") {
+    if !run.status.is_applied() {
         return Some(format!(
             "only a completed run can be undone (this one is {})",
-            run.status.replace('_', " ")
+            run.status.as_str().replace('_', " ")
         ));
     }
     if links.files_purged {
@@ -44,8 +44,8 @@ pub fn refusal(run: &db::runs::Run, links: &db::undo::UndoLinks) -> Option<Strin
 
 /// Who asks for an undo.
 pub struct Asker<'a> {
-    /// `user` (the run page) or `cli`.
-    pub kind: &'a str,
+    /// `User` (the run page) or `Cli`.
+    pub kind: ActorKind,
     pub actor: &'a Actor,
 }
 
@@ -78,7 +78,7 @@ pub async fn request(
         &mut *tx,
         district_id,
         &db::runs::NewRun {
-            kind: "undo",
+            kind: RunKind::Undo,
             source: &run.source,
             file_name: None,
             file_sha256: None,
@@ -88,7 +88,7 @@ pub async fn request(
             options: serde_json::to_value(&options)?,
             submitted_kind: asker.kind,
             submitted_by: &asker.actor.label,
-            status: "queued",
+            status: RunStatus::Queued,
         },
     )
     .await?;
@@ -129,7 +129,7 @@ pub async fn execute(pool: &PgPool, clock: &Clock, run: &db::runs::Run) -> Resul
         dry_run: run.dry_run,
         approved: run.approved,
         options: options.clone(),
-        actor_kind: "undo",
+        actor_kind: run.submitted_kind,
         actor_id: None,
         actor_label: &run.submitted_by,
         max_bytes: 0,
@@ -142,14 +142,11 @@ pub async fn execute(pool: &PgPool, clock: &Clock, run: &db::runs::Run) -> Resul
         Ok(summary) => Ok(summary),
         Err(e) => {
             tracing::error!(run = %run.id, error = format!("{e:#}"), "undo failed");
-            let finish = db::runs::Finish {
-                status: "failed".into(),
-                message: Some(
-                    "the undo stopped on an internal error and changed nothing; it has been logged"
-                        .into(),
-                ),
-                ..Default::default()
-            };
+            let finish = db::runs::Finish::ended(
+                RunStatus::Failed,
+                "the undo stopped on an internal error and changed nothing; it has been logged"
+                    .into(),
+            );
             db::runs::finish(pool, run.district_id, run.id, &finish, clock.now()).await?;
             Err(e)
         }
@@ -177,7 +174,7 @@ pub async fn undo_now(
     approve: bool,
 ) -> Result<UndoSummary> {
     let asker = Asker {
-        kind: "cli",
+        kind: ActorKind::Cli,
         actor: &Actor::cli(),
     };
     let id = match request(pool, district_id, target, dry_run, approve, &asker).await? {

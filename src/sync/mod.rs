@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::crypto::SecretKey;
 use crate::db;
 use crate::db::syncs::Connection;
-use crate::domain::{RunKind, RunStatus, Scope, Source};
+use crate::domain::{ActorKind, RunKind, RunStatus, Scope, Source};
 use crate::feed::bundle::{self, Limits};
 use crate::feed::oneroster::{self, FileMode, Org};
 use crate::feed::provider::{self, ProviderUser};
@@ -214,7 +214,7 @@ pub enum Enqueued {
 pub async fn enqueue(
     pool: &PgPool,
     conn: &Connection,
-    submitted_kind: &str,
+    submitted_kind: ActorKind,
     submitted_by: &str,
     file: Option<(&str, &Path)>,
 ) -> Result<Enqueued> {
@@ -229,7 +229,7 @@ pub async fn enqueue(
         pool,
         conn.district_id,
         &db::runs::NewRun {
-            kind: "sync",
+            kind: RunKind::Sync,
             source: &source,
             file_name: file.map(|f| f.0),
             file_sha256: None,
@@ -239,7 +239,7 @@ pub async fn enqueue(
             options: serde_json::json!({}),
             submitted_kind,
             submitted_by,
-            status: "queued",
+            status: RunStatus::Queued,
         },
     )
     .await?;
@@ -273,7 +273,7 @@ pub async fn execute_run(
             clock,
             run.district_id,
             run.id,
-            "failed",
+            RunStatus::Failed,
             "the sync stopped on an internal error and changed nothing; it has been logged".into(),
         )
         .await?;
@@ -290,14 +290,22 @@ async fn execute_inner(
     let Source::Sync(conn_id) = Source::from_db(&run.source) else {
         anyhow::bail!("run {} is not a sync", run.id);
     };
-    let finish = |status: &'static str, message: String| async move {
+    let finish = |status: RunStatus, message: String| async move {
         finish_without_changes(pool, clock, run.district_id, run.id, status, message).await
     };
     let Some(conn) = db::syncs::get(pool, run.district_id, conn_id).await? else {
-        return finish("failed", "the connection was deleted; nothing ran".into()).await;
+        return finish(
+            RunStatus::Failed,
+            "the connection was deleted; nothing ran".into(),
+        )
+        .await;
     };
     if conn.paused {
-        return finish("cancelled", "the connection is paused; nothing ran".into()).await;
+        return finish(
+            RunStatus::Cancelled,
+            "the connection is paused; nothing ran".into(),
+        )
+        .await;
     }
     let incoming = match Kind::parse(&conn.kind) {
         Some(Kind::OneRosterCsv) => {
@@ -344,7 +352,7 @@ async fn execute_inner(
     };
     let incoming = match incoming {
         Ok(i) => i,
-        Err(message) => return finish("failed", message).await,
+        Err(message) => return finish(RunStatus::Failed, message).await,
     };
     apply(pool, clock, config, run, &conn, incoming).await
 }
@@ -495,7 +503,7 @@ async fn apply(
         dry_run: false,
         approved: run.approved,
         options: Default::default(),
-        actor_kind: "sync",
+        actor_kind: ActorKind::Sync,
         actor_id: Some(conn.id),
         actor_label: &label,
         max_bytes: config.max_upload_bytes(),
@@ -549,7 +557,7 @@ async fn write_snapshot(path: &Path, users: &[ProviderUser]) -> Result<()> {
 
 /// What a run that went back to the queue for another attempt reports (no final status).
 fn retry_summary(run_id: Uuid, message: String) -> Summary {
-    Summary::nothing_applied(run_id, "queued", message, false)
+    Summary::nothing_applied(run_id, RunStatus::Queued, message, false)
 }
 
 async fn finish_without_changes(
@@ -557,14 +565,10 @@ async fn finish_without_changes(
     clock: &Clock,
     district_id: Uuid,
     run_id: Uuid,
-    status: &str,
+    status: RunStatus,
     message: String,
 ) -> Result<Summary> {
-    let finish = db::runs::Finish {
-        status: status.into(),
-        message: Some(message.clone()),
-        ..Default::default()
-    };
+    let finish = db::runs::Finish::ended(status, message.clone());
     db::runs::finish(pool, district_id, run_id, &finish, clock.now()).await?;
     Ok(Summary::nothing_applied(run_id, status, message, false))
 }
@@ -602,7 +606,7 @@ pub async fn import_set(
             district_id,
             run_id,
             &db::runs::NewRun {
-                kind: RunKind::Sync.as_str(),
+                kind: RunKind::Sync,
                 source: &Source::Sync(conn.id).to_db(),
                 file_name: Some(name),
                 file_sha256: None,
@@ -610,9 +614,9 @@ pub async fn import_set(
                 dry_run: false,
                 approved: approve,
                 options: serde_json::json!({}),
-                submitted_kind: "cli",
+                submitted_kind: ActorKind::Cli,
                 submitted_by: "command line",
-                status: RunStatus::InProgress.as_str(),
+                status: RunStatus::InProgress,
             },
         )
         .await?;

@@ -5,8 +5,8 @@
 use crate::db;
 use crate::db::alerts::NewEvent;
 use crate::db::audit::{Actor, Entry};
-use crate::domain::Source;
 use crate::domain::health::EventKind;
+use crate::domain::{ActorKind, Source};
 use anyhow::Result;
 use sqlx::PgPool;
 use time::{Date, OffsetDateTime};
@@ -19,7 +19,7 @@ pub fn dedupe_key(source: &str, until: Date) -> String {
 /// The schedule, resuming a pause whose day has come.
 fn actor() -> Actor {
     Actor {
-        kind: "system",
+        kind: ActorKind::System,
         id: None,
         label: "schedule".into(),
     }

@@ -4,6 +4,7 @@
 
 use crate::clock::Clock;
 use crate::db;
+use crate::domain::ActorKind;
 use anyhow::Result;
 use sqlx::PgPool;
 use std::sync::Arc;
@@ -29,7 +30,7 @@ pub async fn tick(pool: &PgPool, clock: &Clock, wake: &Notify) -> Result<Vec<Uui
     for conn in db::syncs::due(pool, now).await? {
         let next = Some(next_after(now, conn.interval_minutes));
         db::syncs::schedule(pool, conn.district_id, conn.id, next).await?;
-        match super::enqueue(pool, &conn, "sync", "schedule", None).await? {
+        match super::enqueue(pool, &conn, ActorKind::Sync, "schedule", None).await? {
             super::Enqueued::Run(id) => {
                 tracing::info!(connection = %conn.id, district = %conn.district_id, run = %id, "scheduled sync queued");
                 queued.push(id);

@@ -105,8 +105,8 @@ pub async fn create_upload(
             &state.pool,
             who.district_id,
             run.id,
-            RunStatus::NeedsMapping.as_str(),
-            RunStatus::Cancelled.as_str(),
+            RunStatus::NeedsMapping,
+            RunStatus::Cancelled,
         )
         .await
         .map_err(AppError::from)?;
@@ -183,7 +183,7 @@ pub async fn list_users(
                 "user_guid": u.id, "custom_id": u.custom_id, "email": u.email, "username": u.username,
                 "first_name": u.first_name, "middle_name": u.middle_name, "last_name": u.last_name, "role": u.role,
                 "school_external_ids": u.schools, "grade": if u.role == "Student" { Some(&u.grade) } else { None },
-                "position": u.position, "status": if u.status == "inactive" { "Inactive" } else { "Active" },
+                "position": u.position, "status": u.status.label(),
             })
         })
         .collect();

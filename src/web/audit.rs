@@ -41,11 +41,10 @@ fn given(v: &Option<String>) -> Option<&str> {
 }
 
 fn day(v: &Option<String>, what: &str) -> AppResult<Option<Date>> {
-    let fmt = time::macros::format_description!("[year]-[month]-[day]");
     given(v)
         .map(|s| {
-            Date::parse(s, &fmt)
-                .map_err(|_| AppError::BadRequest(format!("{what}: a date like 2026-09-01")))
+            super::when::parse_day(s)
+                .ok_or_else(|| AppError::BadRequest(format!("{what}: a date like 2026-09-01")))
         })
         .transpose()
 }
@@ -155,7 +154,7 @@ impl Line {
             }),
         };
         let subject_href = id.and_then(|id| match e.entity_kind.as_str() {
-            "user" if e.subject_name.is_some() => Some(format!("/users/{id}")),
+            "user" if e.subject_name.is_some() => Some(format!("/users/{id}")), // vocab-literals: an entity kind
             "school" if e.subject_name.is_some() => Some(format!("/schools/{id}")),
             "run" if may_open_runs && e.run_source.is_some() => Some(format!("/uploads/{id}")),
             "sync_connection" if may_open_runs && e.subject_name.is_some() => {
@@ -166,7 +165,7 @@ impl Line {
         Line {
             at: e.at,
             actor: e.actor_label.clone(),
-            actor_kind: e.actor_kind.clone(),
+            actor_kind: e.actor_kind.as_str().to_string(),
             action: e.action.clone(),
             action_words: words::action_words(&e.action),
             subject,
@@ -177,7 +176,7 @@ impl Line {
     }
 
     pub fn when(&self) -> String {
-        super::uploads::fmt_time(Some(self.at))
+        super::when::second(Some(self.at))
     }
 }
 

@@ -3,6 +3,7 @@
 //! decoration (`aria-hidden`); the words carry the meaning. Rendered by
 //! `templates/run_badge.html`; pages put a badge in with `{{ badge|safe }}`.
 
+use crate::domain::RunStatus;
 use askama::Template;
 
 /// A status badge: its CSS modifier, icon and words.
@@ -16,20 +17,23 @@ pub struct Badge {
 }
 
 impl Badge {
-    /// The badge of a run status (`runs.status`, or `needs_mapping`).
-    pub fn of(status: &str) -> Badge {
-        let (tone, icon, words) = match status {
-            "completed" => ("ok", "✓", "Completed"),
-            "completed_with_errors" => ("warn", "⚠", "Completed with errors"),
-            "failed" => ("err", "✕", "Failed"),
-            "needs_review" => ("review", "⏸", "Needs Review"),
-            "needs_mapping" => ("mapping", "⇄", "Needs mapping"),
-            "in_progress" => ("busy", "↻", "In progress"),
-            "queued" => ("busy", "…", "Queued"),
-            "cancelled" => ("off", "⊘", "Cancelled"),
-            _ => ("off", "?", "Unknown"),
+    /// The badge of a run status; its words are the status's label.
+    pub fn of(status: RunStatus) -> Badge {
+        let (tone, icon) = match status {
+            RunStatus::Completed => ("ok", "✓"),
+            RunStatus::CompletedWithErrors => ("warn", "⚠"),
+            RunStatus::Failed => ("err", "✕"),
+            RunStatus::NeedsReview => ("review", "⏸"),
+            RunStatus::NeedsMapping => ("mapping", "⇄"),
+            RunStatus::InProgress => ("busy", "↻"),
+            RunStatus::Queued => ("busy", "…"),
+            RunStatus::Cancelled => ("off", "⊘"),
         };
-        Badge { tone, icon, words }
+        Badge {
+            tone,
+            icon,
+            words: status.label(),
+        }
     }
 }
 
@@ -37,46 +41,36 @@ impl Badge {
 mod tests {
     use super::*;
 
-    const ALL: [&str; 8] = [
-        "completed",
-        "completed_with_errors",
-        "failed",
-        "needs_review",
-        "needs_mapping",
-        "in_progress",
-        "queued",
-        "cancelled",
-    ];
-
     #[test]
     fn final_statuses_differ_by_colour_icon_and_words() {
         let finals = [
-            "completed",
-            "completed_with_errors",
-            "failed",
-            "needs_review",
-            "needs_mapping",
-            "cancelled",
+            RunStatus::Completed,
+            RunStatus::CompletedWithErrors,
+            RunStatus::Failed,
+            RunStatus::NeedsReview,
+            RunStatus::NeedsMapping,
+            RunStatus::Cancelled,
         ];
         for (i, a) in finals.iter().enumerate() {
             for b in &finals[i + 1..] {
-                let (x, y) = (Badge::of(a), Badge::of(b));
+                let (x, y) = (Badge::of(*a), Badge::of(*b));
                 assert_ne!(x.tone, y.tone, "{a} and {b} share a colour");
                 assert_ne!(x.icon, y.icon, "{a} and {b} share an icon");
                 assert_ne!(x.words, y.words, "{a} and {b} share words");
             }
         }
         // Every status has words of its own.
-        let words: std::collections::HashSet<_> = ALL.iter().map(|s| Badge::of(s).words).collect();
-        assert_eq!(words.len(), ALL.len());
+        let words: std::collections::HashSet<_> =
+            RunStatus::ALL.iter().map(|s| Badge::of(*s).words).collect();
+        assert_eq!(words.len(), RunStatus::ALL.len());
     }
 
     #[test]
     fn the_icon_is_hidden_from_screen_readers_and_the_words_are_read() {
-        let html = Badge::of("failed").render().unwrap();
+        let html = Badge::of(RunStatus::Failed).render().unwrap();
         assert!(html.contains(r#"aria-hidden="true">✕</span>"#), "{html}");
         assert!(html.contains("Failed"), "{html}");
         assert!(html.contains("badge-err"), "{html}");
-        assert_eq!(Badge::of("completed").words, "Completed");
+        assert_eq!(Badge::of(RunStatus::Completed).words, "Completed");
     }
 }

@@ -8,7 +8,7 @@ use super::badge::Badge;
 use super::error::{AppError, AppResult};
 use super::page::{Chrome, chrome, render};
 use super::session::{DistrictAdmin, Person, set_flash};
-use super::uploads::fmt_time;
+use super::when;
 use crate::db;
 use crate::db::audit::Entry;
 use crate::domain::home::{self as compose, CardKind, Facts};
@@ -75,10 +75,10 @@ pub async fn show(
     let Person::Member(m) = &person else {
         return Ok(Redirect::to("/districts").into_response());
     };
-    let schools = match PortalRole::parse(&m.portal_role) {
-        Some(PortalRole::DistrictAdmin) => None,
-        Some(PortalRole::SchoolAdmin) => Some(m.school_ids.clone()),
-        _ => return Ok(Redirect::to("/account").into_response()),
+    let schools = match m.portal_role {
+        PortalRole::DistrictAdmin => None,
+        PortalRole::SchoolAdmin => Some(m.school_ids.clone()),
+        PortalRole::User => return Ok(Redirect::to("/account").into_response()),
     };
     let district_id = m.district_id;
     let district_admin = schools.is_none();
@@ -103,10 +103,10 @@ pub async fn show(
             .into_iter()
             .map(|a| AttentionView {
                 id: a.id,
-                badge: Badge::of(&a.status),
+                badge: Badge::of(a.status),
                 source: crate::reconcile::report::source_name(&a.source, &names),
                 file_name: a.file_name.unwrap_or_default(),
-                when: fmt_time(Some(a.received_at)),
+                when: when::second(Some(a.received_at)),
                 message: a.message.unwrap_or_default(),
             })
             .collect();
@@ -160,11 +160,11 @@ pub async fn show(
             source: c.source,
             connection_id: c.connection_id,
             last_run_id: c.last.as_ref().map(|r| r.id),
-            badge: c.last.as_ref().map(|r| Badge::of(&r.status)),
+            badge: c.last.as_ref().map(|r| Badge::of(r.status)),
             when: c
                 .last
                 .as_ref()
-                .map(|r| fmt_time(Some(r.finished_at.unwrap_or(r.received_at))))
+                .map(|r| when::second(Some(r.finished_at.unwrap_or(r.received_at))))
                 .unwrap_or_else(|| "No runs yet".into()),
             counts: c
                 .last
@@ -176,7 +176,10 @@ pub async fn show(
                     )
                 })
                 .unwrap_or_default(),
-            next_sync: c.next_sync.map(|t| fmt_time(Some(t))).unwrap_or_default(),
+            next_sync: c
+                .next_sync
+                .map(|t| when::second(Some(t)))
+                .unwrap_or_default(),
         })
         .collect();
     }

@@ -8,6 +8,7 @@ use super::session::{Person, Who, set_flash, sign_in, sign_out};
 use crate::auth;
 use crate::db;
 use crate::db::audit::Actor;
+use crate::domain::{ActorKind, UserStatus};
 use askama::Template;
 use axum::Form;
 use axum::extract::State;
@@ -130,7 +131,7 @@ pub async fn submit(
     let admins: Vec<(Uuid, Actor)> = match &accounts {
         Accounts::Members(m) => m
             .iter()
-            .filter(|c| c.portal_role != "user")
+            .filter(|c| c.portal_role.is_admin())
             .map(|c| (c.district_id, candidate_actor(c)))
             .collect(),
         Accounts::Operator(_) => Vec::new(),
@@ -174,7 +175,7 @@ pub async fn submit(
                 )
                 .await;
             }
-            if c.status != "active" {
+            if c.status != UserStatus::Active {
                 return again(
                     StatusCode::FORBIDDEN,
                     "This account is inactive and cannot sign in. Ask your district administrator."
@@ -229,7 +230,7 @@ pub async fn submit(
             )
             .await?;
             tracing::info!(district = %c.district_id, user = %c.id, "signed in");
-            if c.portal_role != "user" {
+            if c.portal_role.is_admin() {
                 record_sign_in(
                     &state,
                     c.district_id,
@@ -255,7 +256,7 @@ pub async fn submit(
 
 fn candidate_actor(c: &db::users::LoginCandidate) -> Actor {
     Actor {
-        kind: "user",
+        kind: ActorKind::User,
         id: Some(c.id),
         label: c.email.clone().unwrap_or_else(|| c.username.clone()),
     }

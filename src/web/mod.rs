@@ -20,6 +20,7 @@ pub mod syncs;
 pub mod undo;
 pub mod uploads;
 pub mod users;
+pub mod when;
 
 use crate::clock::Clock;
 use crate::config::Config;

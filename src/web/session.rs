@@ -5,7 +5,7 @@ use super::AppState;
 use super::error::AppError;
 use crate::db;
 use crate::db::audit::Actor;
-use crate::domain::PortalRole;
+use crate::domain::{ActorKind, PortalRole, UserStatus};
 use axum::body::Body;
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
@@ -248,12 +248,12 @@ impl Person {
     pub fn actor(&self) -> Actor {
         match self {
             Person::Operator { id, email } => Actor {
-                kind: "operator",
+                kind: ActorKind::Operator,
                 id: Some(*id),
                 label: email.clone(),
             },
             Person::Member(m) => Actor {
-                kind: "user",
+                kind: ActorKind::User,
                 id: Some(m.id),
                 label: m.email.clone().unwrap_or_else(|| m.username.clone()),
             },
@@ -277,7 +277,7 @@ impl Person {
     pub fn portal_role(&self) -> Option<PortalRole> {
         match self {
             Person::Operator { .. } => None,
-            Person::Member(m) => PortalRole::parse(&m.portal_role),
+            Person::Member(m) => Some(m.portal_role),
         }
     }
 }
@@ -349,7 +349,7 @@ impl FromRequestParts<AppState> for Person {
                     .map_err(AppError::from)?;
                 match member {
                     Some(m)
-                        if m.status == "active"
+                        if m.status == UserStatus::Active
                             && m.archived_at.is_none()
                             && Some(m.session_epoch) != epoch =>
                     {
@@ -357,7 +357,7 @@ impl FromRequestParts<AppState> for Person {
                         // reactivated, since this session signed in.
                         return Err(ended(&session).await);
                     }
-                    Some(m) if m.status == "active" && m.archived_at.is_none() => {
+                    Some(m) if m.status == UserStatus::Active && m.archived_at.is_none() => {
                         let path = parts.uri.path();
                         if m.password_temporary && path != "/account/password" && path != "/logout"
                         {
@@ -432,7 +432,7 @@ impl FromRequestParts<AppState> for DistrictScope {
         let Person::Member(m) = &person else {
             return Err(Reject::Error(AppError::Forbidden));
         };
-        let role = PortalRole::parse(&m.portal_role).unwrap_or(PortalRole::User);
+        let role = m.portal_role;
         let schools = match role {
             PortalRole::DistrictAdmin => None,
             PortalRole::SchoolAdmin => Some(m.school_ids.clone()),

@@ -7,7 +7,7 @@ use super::error::{AppError, AppResult};
 use super::session::{DistrictAdmin, set_flash};
 use crate::db;
 use crate::db::runs::{Run, RunRow};
-use crate::domain::Source;
+use crate::domain::{ActorKind, RunStatus, Source};
 use crate::reconcile::report::neutralise;
 use crate::reconcile::undo_run::{self, Asker};
 use axum::Form;
@@ -43,7 +43,7 @@ pub async fn undo(
     let apply = form.apply.is_some_and(|v| v == "true" || v == "on");
     let actor = scope.actor();
     let asker = Asker {
-        kind: "user",
+        kind: ActorKind::User,
         actor: &actor,
     };
     let undo_id = undo_run::request(&state.pool, scope.district_id, id, !apply, false, &asker)
@@ -98,8 +98,8 @@ impl RunUndo {
             return Ok(out);
         };
         let finished = !matches!(
-            run.status.as_str(),
-            "queued" | "in_progress" | "failed" | "cancelled"
+            run.status,
+            RunStatus::Queued | RunStatus::InProgress | RunStatus::Failed | RunStatus::Cancelled
         );
         if run.dry_run && finished {
             let refusal = match db::runs::get(&mut *conn, run.district_id, target).await? {

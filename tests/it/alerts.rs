@@ -272,7 +272,7 @@ impl Env {
         )
         .await
         .expect("the run finishes");
-        (s.run_id, s.status)
+        (s.run_id, s.status.as_str().to_string())
     }
 
     async fn events(&self) -> Vec<rollcall::db::alerts::Event> {

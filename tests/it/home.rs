@@ -160,11 +160,12 @@ async fn home_shows_the_held_run_first_linked_a_stale_source_and_a_pause(pool: P
 /// A run of `source` that failed now (as a drop-folder file that could not be read does).
 async fn failed_run(env: &UploadEnv, source: &str) -> Uuid {
     use rollcall::db::runs;
+    use rollcall::domain::{ActorKind, RunKind, RunStatus};
     let id = runs::insert(
         &env.app.pool,
         env.district.id,
         &runs::NewRun {
-            kind: "drop",
+            kind: RunKind::Drop,
             source,
             file_name: Some("staff.csv"),
             file_sha256: None,
@@ -172,18 +173,14 @@ async fn failed_run(env: &UploadEnv, source: &str) -> Uuid {
             dry_run: false,
             approved: false,
             options: serde_json::json!({}),
-            submitted_kind: "drop",
+            submitted_kind: ActorKind::Drop,
             submitted_by: "drop folder",
-            status: "queued",
+            status: RunStatus::Queued,
         },
     )
     .await
     .unwrap();
-    let finish = runs::Finish {
-        status: "failed".into(),
-        message: Some("the file is not a CSV file".into()),
-        ..Default::default()
-    };
+    let finish = runs::Finish::ended(RunStatus::Failed, "the file is not a CSV file".into());
     runs::finish(
         &env.app.pool,
         env.district.id,

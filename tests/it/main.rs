@@ -30,3 +30,4 @@ mod tenancy;
 mod undo;
 mod uploads;
 mod users;
+mod vocab;

@@ -2171,7 +2171,7 @@ fn applying_counts_every_row_of_every_part_written() {
     let p = run(&[], rows, &students());
     assert_eq!(p.counts.created, 10_000);
     let actor = Actor {
-        kind: "cli".into(),
+        kind: crate::domain::ActorKind::Cli,
         id: None,
         label: "test".into(),
     };

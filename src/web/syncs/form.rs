@@ -92,7 +92,5 @@ pub(super) async fn refused_destinations(state: &AppState, c: &Checked) -> Vec<S
 }
 
 pub(super) fn name_taken(e: &sqlx::Error) -> bool {
-    e.as_database_error()
-        .and_then(|d| d.constraint())
-        .is_some_and(|c| c == "sync_connections_district_name_key")
+    crate::db::violated(e) == Some(crate::db::Constraint::SyncConnectionName)
 }

@@ -63,7 +63,7 @@ pub struct Row {
 }
 
 fn when(t: Option<time::OffsetDateTime>) -> String {
-    t.map(|t| format!("{} {:02}:{:02} UTC", t.date(), t.hour(), t.minute()))
+    t.map(crate::web::when::minute)
         .unwrap_or_else(|| "—".into())
 }
 
@@ -111,7 +111,7 @@ impl Row {
             .last_success
             .map(|t| when(Some(t)))
             .unwrap_or_else(|| "never".into());
-        self.last_badge = h.last_status.as_deref().map(crate::web::badge::Badge::of);
+        self.last_badge = h.last_status.map(crate::web::badge::Badge::of);
         self.last_run_id = h.last_run_id;
         self.duration = match (h.last_started, h.last_finished) {
             (Some(a), Some(b)) if b >= a => duration_words(b - a),
@@ -165,7 +165,7 @@ impl RunRow {
         RunRow {
             id: r.id,
             source: crate::reconcile::report::source_name(&r.source, names),
-            badge: crate::web::badge::Badge::of(&r.status),
+            badge: crate::web::badge::Badge::of(r.status),
             status: view.status_label(),
             when: when(Some(r.received_at)),
             by: r.submitted_by.clone(),

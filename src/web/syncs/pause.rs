@@ -28,9 +28,8 @@ pub(crate) fn parse_until(raw: &str, today: time::Date) -> Result<Option<time::D
     if raw.is_empty() {
         return Ok(None);
     }
-    let fmt = time::macros::format_description!("[year]-[month]-[day]");
-    let date = time::Date::parse(raw, &fmt)
-        .map_err(|_| format!("\"{raw}\" is not a date (YYYY-MM-DD)."))?;
+    let date = crate::web::when::parse_day(raw)
+        .ok_or_else(|| format!("\"{raw}\" is not a date (YYYY-MM-DD)."))?;
     if date <= today {
         return Err("Pause until: choose a day after today.".into());
     }

@@ -1,6 +1,7 @@
 //! `POST /syncs/{id}/run`: "Sync now".
 
 use super::{audit, enqueued_flash, load};
+use crate::domain::ActorKind;
 use crate::sync::{self, Enqueued, Kind};
 use crate::web::AppState;
 use crate::web::error::{AppError, AppResult};
@@ -22,7 +23,14 @@ pub async fn run_now(
             "a OneRoster CSV connection syncs when a set is uploaded".into(),
         ));
     }
-    let outcome = sync::enqueue(&state.pool, &conn, "user", &scope.actor().label, None).await?;
+    let outcome = sync::enqueue(
+        &state.pool,
+        &conn,
+        ActorKind::User,
+        &scope.actor().label,
+        None,
+    )
+    .await?;
     if let Enqueued::Run(run) = outcome {
         let mut tx = state.pool.begin().await?;
         audit(

@@ -2,6 +2,7 @@
 
 use super::load;
 use crate::db;
+use crate::domain::RunStatus;
 use crate::intake;
 use crate::reconcile::report::FileKind;
 use crate::web::AppState;
@@ -30,8 +31,8 @@ pub async fn file_response(
 ) -> AppResult<Response> {
     let kind = FileKind::parse(kind).ok_or(AppError::NotFound)?;
     if matches!(
-        run.status.as_str(),
-        "queued" | "in_progress" | "needs_mapping"
+        run.status,
+        RunStatus::Queued | RunStatus::InProgress | RunStatus::NeedsMapping
     ) && kind != FileKind::Uploaded
     {
         return Err(AppError::Conflict("the run has not finished yet".into()));

@@ -2,6 +2,7 @@
 
 use super::RunView;
 use crate::db;
+use crate::domain::RunStatus;
 use crate::web::AppState;
 use crate::web::error::{AppError, AppResult};
 use crate::web::page::{Chrome, chrome, render};
@@ -39,7 +40,11 @@ pub struct HistoryRow {
 impl HistoryRow {
     /// The file name, or the kind of run when it has none.
     pub fn label(&self) -> &str {
-        self.v.run.file_name.as_deref().unwrap_or(&self.v.run.kind)
+        self.v
+            .run
+            .file_name
+            .as_deref()
+            .unwrap_or(self.v.run.kind.as_str())
     }
 }
 
@@ -61,11 +66,10 @@ fn given(v: &Option<String>) -> Option<&str> {
 }
 
 fn history_day(v: &Option<String>, what: &str) -> AppResult<Option<time::Date>> {
-    let fmt = time::macros::format_description!("[year]-[month]-[day]");
     given(v)
         .map(|s| {
-            time::Date::parse(s, &fmt)
-                .map_err(|_| AppError::BadRequest(format!("{what}: a date like 2026-09-01")))
+            crate::web::when::parse_day(s)
+                .ok_or_else(|| AppError::BadRequest(format!("{what}: a date like 2026-09-01")))
         })
         .transpose()
 }

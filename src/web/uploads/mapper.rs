@@ -4,6 +4,7 @@ use super::{RunView, load};
 use crate::db;
 use crate::db::audit::Entry;
 use crate::domain::Field;
+use crate::domain::RunStatus;
 use crate::feed::headers::{self, SavedMapping};
 use crate::intake;
 use crate::web::AppState;
@@ -55,7 +56,7 @@ async fn mapper(
     error: Option<String>,
     form: Option<&HashMap<String, String>>,
 ) -> AppResult<Response> {
-    if run.status != "needs_mapping" {
+    if run.status != RunStatus::NeedsMapping {
         return Ok(Redirect::to(&format!("/uploads/{}", run.id)).into_response());
     }
     let path = run
@@ -131,7 +132,7 @@ pub async fn map_save(
     axum::Form(form): axum::Form<HashMap<String, String>>,
 ) -> AppResult<Response> {
     let run = load(&state, scope.district_id, id).await?;
-    if run.status != "needs_mapping" {
+    if run.status != RunStatus::NeedsMapping {
         return Err(AppError::Conflict(
             "this upload does not need a mapping any more".into(),
         ));
@@ -185,7 +186,14 @@ pub async fn map_save(
         &scope.actor().label,
     )
     .await?;
-    db::runs::set_status(&mut *tx, scope.district_id, id, "needs_mapping", "queued").await?;
+    db::runs::set_status(
+        &mut *tx,
+        scope.district_id,
+        id,
+        RunStatus::NeedsMapping,
+        RunStatus::Queued,
+    )
+    .await?;
     db::audit::record(
         &mut *tx,
         scope.district_id,

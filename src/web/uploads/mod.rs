@@ -18,6 +18,7 @@ pub use show::{MovedRow, OutcomeRows, show, status_body, status_json};
 
 use super::error::{AppError, AppResult};
 use crate::db;
+use crate::domain::{RunKind, RunStatus};
 use crate::intake;
 use crate::web::AppState;
 use uuid::Uuid;
@@ -32,22 +33,22 @@ impl RunView {
         if self.waiting() {
             WAITING
         } else {
-            status_label(&self.run.status)
+            self.run.status.label()
         }
     }
     /// Taken by a worker but waiting for its district's lock (another run holds it): not
     /// started yet.
     pub fn waiting(&self) -> bool {
-        self.run.status == "in_progress" && self.run.started_at.is_none()
+        self.run.status == RunStatus::InProgress && self.run.started_at.is_none()
     }
     pub fn in_progress(&self) -> bool {
-        matches!(self.run.status.as_str(), "queued" | "in_progress")
+        matches!(self.run.status, RunStatus::Queued | RunStatus::InProgress)
     }
     /// The bar covers the whole run: reading the file (to 45%), planning (45–50%), and
     /// writing (50–100%, counted in plan rows written; see `run::Progress`).
     pub fn percent(&self) -> i64 {
         let r = &self.run;
-        if r.status != "in_progress" {
+        if r.status != RunStatus::InProgress {
             return if self.in_progress() { 0 } else { 100 };
         }
         let share = |of: i64| {
@@ -67,10 +68,10 @@ impl RunView {
     /// What the run is doing, for the progress line: the phase and its count.
     pub fn progress_text(&self) -> String {
         let r = &self.run;
-        if r.status == "queued" {
+        if r.status == RunStatus::Queued {
             return "Queued".into();
         }
-        if r.status != "in_progress" {
+        if r.status != RunStatus::InProgress {
             return format!("{} rows", r.total_rows);
         }
         match r.phase.as_deref() {
@@ -85,13 +86,13 @@ impl RunView {
         crate::domain::Source::from_db(&self.run.source).to_string()
     }
     pub fn received(&self) -> String {
-        fmt_time(Some(self.run.received_at))
+        crate::web::when::second(Some(self.run.received_at))
     }
     pub fn started(&self) -> String {
-        fmt_time(self.run.started_at)
+        crate::web::when::second(self.run.started_at)
     }
     pub fn finished(&self) -> String {
-        fmt_time(self.run.finished_at)
+        crate::web::when::second(self.run.finished_at)
     }
     /// Whether this run's counts and outcomes were written (`db::runs::Run::applied`).
     pub fn applied(&self) -> bool {
@@ -122,7 +123,7 @@ impl RunView {
     /// The scope a run of a user file covers (`None` for a sync); runs from before scopes
     /// were stored covered their source.
     pub fn scope(&self) -> Option<crate::domain::Scope> {
-        (self.run.kind != "sync").then(|| self.options().scope.unwrap_or_default())
+        (self.run.kind != RunKind::Sync).then(|| self.options().scope.unwrap_or_default())
     }
     /// `scope: district` for lists; empty for a sync.
     pub fn scope_tag(&self) -> String {
@@ -138,33 +139,14 @@ impl RunView {
         self.options().intake_note
     }
     pub fn has_files(&self) -> bool {
-        self.run.file_path.is_some() && !self.in_progress() && self.run.status != "needs_mapping"
+        self.run.file_path.is_some()
+            && !self.in_progress()
+            && self.run.status != RunStatus::NeedsMapping
     }
 }
 
 /// The label of a run in progress that waits for its district's lock.
 pub const WAITING: &str = "Waiting for another run of this district";
-
-pub fn status_label(status: &str) -> &'static str {
-    match status {
-        "needs_mapping" => "Needs mapping",
-        "queued" => "Queued",
-        "in_progress" => "In Progress",
-        "completed" => "Completed",
-        "completed_with_errors" => "Completed with Errors",
-        "needs_review" => "Needs Review",
-        "failed" => "Failed",
-        "cancelled" => "Cancelled",
-        _ => "Unknown",
-    }
-}
-
-pub fn fmt_time(t: Option<time::OffsetDateTime>) -> String {
-    let fmt =
-        time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
-    t.and_then(|t| t.format(&fmt).ok())
-        .unwrap_or_else(|| "—".into())
-}
 
 async fn load(state: &AppState, district_id: Uuid, id: Uuid) -> AppResult<db::runs::Run> {
     db::runs::get(&state.pool, district_id, id)

@@ -3,6 +3,7 @@
 use super::load;
 use crate::db;
 use crate::db::audit::Entry;
+use crate::domain::RunStatus;
 use crate::web::AppState;
 use crate::web::error::{AppError, AppResult};
 use crate::web::session::{DistrictAdmin, DistrictScope, set_flash};
@@ -18,7 +19,7 @@ pub async fn approve(
     Path(id): Path<Uuid>,
 ) -> AppResult<Response> {
     let run = load(&state, scope.district_id, id).await?;
-    if run.status != "needs_review" {
+    if run.status != RunStatus::NeedsReview {
         return Err(AppError::Conflict(
             "only a run that needs review can be approved".into(),
         ));
@@ -42,8 +43,10 @@ pub async fn approve(
             entity_kind: "run",
             entity_id: Some(id),
             run_id: Some(id),
-            before: Some(serde_json::json!({ "status": "needs_review", "reason": run.message })),
-            after: Some(serde_json::json!({ "status": "queued", "approved": true })),
+            before: Some(
+                serde_json::json!({ "status": RunStatus::NeedsReview, "reason": run.message }),
+            ),
+            after: Some(serde_json::json!({ "status": RunStatus::Queued, "approved": true })),
         },
     )
     .await?;
@@ -66,14 +69,14 @@ pub async fn cancel(
 ) -> AppResult<Response> {
     let run = load(&state, scope.district_id, id).await?;
     if !matches!(
-        run.status.as_str(),
-        "needs_review" | "needs_mapping" | "queued"
+        run.status,
+        RunStatus::NeedsReview | RunStatus::NeedsMapping | RunStatus::Queued
     ) {
         return Err(AppError::Conflict(
             "this run can no longer be cancelled".into(),
         ));
     }
-    set_aside(&state, &scope, id, &run.status, "run.cancel").await?;
+    set_aside(&state, &scope, id, run.status, "run.cancel").await?;
     set_flash(&session, "success", "Cancelled: nothing was applied.").await;
     Ok(Redirect::to(&format!("/uploads/{id}")).into_response())
 }
@@ -84,11 +87,11 @@ async fn set_aside(
     state: &AppState,
     scope: &DistrictScope,
     id: Uuid,
-    from: &str,
+    from: RunStatus,
     action: &str,
 ) -> AppResult<()> {
     let mut tx = state.pool.begin().await?;
-    if !db::runs::set_status(&mut *tx, scope.district_id, id, from, "cancelled").await? {
+    if !db::runs::set_status(&mut *tx, scope.district_id, id, from, RunStatus::Cancelled).await? {
         return Err(AppError::Conflict(
             "the run moved on meanwhile; reload the page".into(),
         ));
@@ -111,7 +114,7 @@ async fn set_aside(
             entity_id: Some(id),
             run_id: Some(id),
             before: Some(serde_json::json!({ "status": from })),
-            after: Some(serde_json::json!({ "status": "cancelled" })),
+            after: Some(serde_json::json!({ "status": RunStatus::Cancelled })),
         },
     )
     .await?;
@@ -128,12 +131,12 @@ pub async fn dismiss(
     Path(id): Path<Uuid>,
 ) -> AppResult<Response> {
     let run = load(&state, scope.district_id, id).await?;
-    if run.status != "needs_mapping" {
+    if run.status != RunStatus::NeedsMapping {
         return Err(AppError::Conflict(
             "only a run waiting for its columns to be mapped can be dismissed".into(),
         ));
     }
-    set_aside(&state, &scope, id, "needs_mapping", "run.dismiss").await?;
+    set_aside(&state, &scope, id, RunStatus::NeedsMapping, "run.dismiss").await?;
     set_flash(
         &session,
         "success",

@@ -2,6 +2,7 @@
 
 use super::{RunView, load};
 use crate::db;
+use crate::domain::{RunKind, RunStatus};
 use crate::web::AppState;
 use crate::web::error::AppResult;
 use crate::web::page::{Chrome, chrome, render};
@@ -69,7 +70,7 @@ pub async fn show(
         ),
         ("unchanged", "Unchanged", "Unchanged"),
     ] {
-        if matches!(outcome, "archived" | "skipped") && run.kind == "undo" {
+        if matches!(outcome, "archived" | "skipped") && run.kind == RunKind::Undo {
             // An undo's archives are the users listed below, not a provider's, and its
             // skipped rows are the users it left, listed with who changed them.
             continue;
@@ -143,7 +144,7 @@ pub fn status_body(run: &db::runs::Run) -> serde_json::Value {
         "status": run.status,
         "status_label": view.status_label(),
         "waiting": view.waiting(),
-        "finished": !view.in_progress() && run.status != "needs_mapping",
+        "finished": !view.in_progress() && run.status != RunStatus::NeedsMapping,
         "file_name": run.file_name,
         "source": view.source_key(),
         "scope": view.scope().map(|s| s.as_str()),

@@ -8,6 +8,7 @@ use crate::auth;
 use crate::db;
 use crate::db::audit::Entry;
 use crate::db::user_edit::UserRecord;
+use crate::domain::UserStatus;
 use crate::web::AppState;
 use crate::web::error::{AppError, AppResult};
 use crate::web::page::{chrome, render};
@@ -47,21 +48,17 @@ pub async fn status(
     Form(form): Form<StatusForm>,
 ) -> AppResult<Response> {
     let user = manageable(&state, &scope, &guid).await?;
-    let to = match form.status.as_str() {
-        "active" => "active",
-        "inactive" => "inactive",
-        _ => {
-            return Err(AppError::BadRequest(
-                "status must be active or inactive".into(),
-            ));
-        }
+    let Some(to) = UserStatus::from_text(&form.status) else {
+        return Err(AppError::BadRequest(
+            "status must be active or inactive".into(),
+        ));
     };
     if user.archived_at.is_some() {
         return Err(AppError::Conflict(
             "This user is archived. Restore them first.".into(),
         ));
     }
-    if to == "inactive" && is_self(&scope, &user) {
+    if to == UserStatus::Inactive && is_self(&scope, &user) {
         return Err(AppError::Conflict(
             "You cannot make your own account inactive.".into(),
         ));
@@ -69,17 +66,16 @@ pub async fn status(
     let name = name_of(&user);
     let mut tx = state.pool.begin().await?;
     if db::user_edit::set_status(&mut *tx, scope.district_id, user.id, to).await? {
-        let (old, new) = if to == "active" {
-            ("Inactive", "Active")
-        } else {
-            ("Active", "Inactive")
+        let old = match to {
+            UserStatus::Active => UserStatus::Inactive,
+            UserStatus::Inactive => UserStatus::Active,
         };
         db::audit::record(
             &mut *tx,
             scope.district_id,
             &scope.actor(),
             Entry {
-                action: if to == "active" {
+                action: if to == UserStatus::Active {
                     "user.activate"
                 } else {
                     "user.deactivate"
@@ -87,16 +83,16 @@ pub async fn status(
                 entity_kind: "user",
                 entity_id: Some(user.id),
                 run_id: None,
-                before: Some(json!({ "status": old })),
-                after: Some(json!({ "status": new })),
+                before: Some(json!({ "status": old.label() })),
+                after: Some(json!({ "status": to.label() })),
             },
         )
         .await?;
         tx.commit().await?;
         cache::forget(scope.district_id);
-        tracing::info!(district = %scope.district_id, user = %user.id, status = to, "user status changed");
+        tracing::info!(district = %scope.district_id, user = %user.id, status = to.as_str(), "user status changed");
     }
-    let msg = if to == "active" {
+    let msg = if to == UserStatus::Active {
         format!("{name} is active and can sign in.")
     } else {
         format!("{name} is inactive: signed out and unable to sign in.")

@@ -2,6 +2,7 @@
 //! went from what to what (from `audit_log`).
 
 use crate::db::audit::AuditRow;
+use crate::domain::ActorKind;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use uuid::Uuid;
@@ -106,7 +107,6 @@ pub fn items(
     rows: Vec<AuditRow>,
     sync_names: &std::collections::HashMap<uuid::Uuid, String>,
 ) -> Vec<Item> {
-    let fmt = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
     rows.into_iter()
         .map(|r| {
             let empty = serde_json::Map::new();
@@ -134,19 +134,15 @@ pub fn items(
                     new: show_field(k, after.get(k.as_str()), sync_names),
                 })
                 .collect();
-            let via = match (r.run_id, r.actor_kind.as_str()) {
+            let via = match (r.run_id, r.actor_kind) {
                 (Some(_), _) => String::new(),
-                (None, "user" | "operator") => "Manual edit".to_string(),
-                (None, "cli") => "Command line".to_string(),
-                (None, "token") => "API".to_string(),
-                (None, other) => other.to_string(),
+                (None, ActorKind::User | ActorKind::Operator) => "Manual edit".to_string(),
+                (None, ActorKind::Cli) => ActorKind::Cli.label().to_string(),
+                (None, ActorKind::Token) => "API".to_string(),
+                (None, other) => other.as_str().to_string(),
             };
             Item {
-                at: r
-                    .at
-                    .to_offset(time::UtcOffset::UTC)
-                    .format(&fmt)
-                    .unwrap_or_default(),
+                at: crate::web::when::minute(r.at),
                 who: r.actor_label,
                 what: action_label(&r.action),
                 via,

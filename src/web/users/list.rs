@@ -5,7 +5,7 @@ use super::{Opt, cache, display_name, source_label, thousands};
 use crate::db;
 use crate::db::user_filter::{StatusFilter, UserFilter};
 use crate::db::user_list::{FreshIndex, Page, PageError, PageRequest, Position, Sort};
-use crate::domain::{Grade, Role};
+use crate::domain::{Grade, PortalRole, Role, UserStatus};
 use crate::reconcile::report::{MASTER_HEADER, master_record};
 use crate::web::AppState;
 use crate::web::error::{AppError, AppResult};
@@ -336,24 +336,23 @@ pub async fn list(
         .iter()
         .map(|r| {
             let name = display_name(&r.first_name, &r.last_name, &r.username);
-            let state_word = if r.archived_at.is_some() {
-                "archived"
-            } else if r.status == "inactive" {
-                "inactive"
+            let archived = r.archived_at.is_some();
+            let (state_word, state_label) = if archived {
+                ("archived", "Archived")
             } else {
-                "active"
+                (r.status.as_str(), r.status.label())
             };
-            let manageable = scope.is_district_admin() || r.portal_role == "user";
-            let (toggle_to, confirm) = match state_word {
-                "active" if manageable => (
-                    "inactive",
+            let manageable = scope.is_district_admin() || r.portal_role == PortalRole::User;
+            let (toggle_to, confirm) = match r.status {
+                _ if archived || !manageable => ("", String::new()),
+                UserStatus::Active => (
+                    UserStatus::Inactive.as_str(),
                     format!("Make {name} inactive? They will be signed out and cannot sign in."),
                 ),
-                "inactive" if manageable => (
-                    "active",
+                UserStatus::Inactive => (
+                    UserStatus::Active.as_str(),
                     format!("Make {name} active again? They will be able to sign in."),
                 ),
-                _ => ("", String::new()),
             };
             let mut school_list: Vec<&str> = r
                 .school_ids
@@ -377,10 +376,10 @@ pub async fn list(
                 email: r.email.clone().unwrap_or_default(),
                 custom_id: r.custom_id.clone().unwrap_or_default(),
                 role: r.role.clone(),
-                admin_badge: match r.portal_role.as_str() {
-                    "district_admin" => "District admin",
-                    "school_admin" => "School admin",
-                    _ => "",
+                admin_badge: if r.portal_role.is_admin() {
+                    r.portal_role.label()
+                } else {
+                    ""
                 },
                 schools: schools_text,
                 grade: if r.role == "Student" {
@@ -389,11 +388,7 @@ pub async fn list(
                     String::new()
                 },
                 state: state_word,
-                state_label: match state_word {
-                    "archived" => "Archived",
-                    "inactive" => "Inactive",
-                    _ => "Active",
-                },
+                state_label,
                 source: source_label(&r.source, &sync_names),
                 toggle_to,
                 confirm,
@@ -462,12 +457,18 @@ pub async fn list(
     let page_view = UsersPage {
         chrome: chrome(&session, Some(&scope.person), "/users").await,
         q: f.q.clone().unwrap_or_default(),
-        status_opts: vec![
-            Opt::new("", "Active and inactive", f.status.as_str()),
-            Opt::new("active", "Active", f.status.as_str()),
-            Opt::new("inactive", "Inactive", f.status.as_str()),
-            Opt::new("archived", "Archived", f.status.as_str()),
-        ],
+        status_opts: std::iter::once(Opt::new("", "Active and inactive", f.status.as_str()))
+            .chain(
+                UserStatus::ALL
+                    .iter()
+                    .map(|s| Opt::new(s.as_str(), s.label(), f.status.as_str())),
+            )
+            .chain(std::iter::once(Opt::new(
+                "archived",
+                "Archived",
+                f.status.as_str(),
+            )))
+            .collect(),
         role_opts: std::iter::once(Opt::new("", "Any role", f.role.as_deref().unwrap_or("")))
             .chain(
                 Role::ALL

@@ -17,6 +17,7 @@ use super::error::{AppError, AppResult};
 use super::session::DistrictScope;
 use crate::db;
 use crate::db::user_edit::UserRecord;
+use crate::domain::PortalRole;
 use uuid::Uuid;
 
 /// A user the scope may see, or 404: another district's GUID, a user outside a school
@@ -36,7 +37,7 @@ pub(crate) async fn load(
 /// them (changing an admin's email or resetting their password would hand over the admin's
 /// rights).
 pub(crate) fn can_manage(scope: &DistrictScope, user: &UserRecord) -> bool {
-    scope.is_district_admin() || user.portal_role == "user"
+    scope.is_district_admin() || user.portal_role == PortalRole::User
 }
 
 /// The user's own record (an admin must not lock themselves out).

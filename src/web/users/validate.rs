@@ -6,7 +6,7 @@ use crate::auth;
 use crate::db;
 use crate::db::schools::SchoolOption;
 use crate::db::user_edit::{UserFields, UserRecord};
-use crate::domain::{Grade, PortalRole, Role, parse_email};
+use crate::domain::{Grade, PortalRole, Role, UserStatus, parse_email};
 use crate::web::AppState;
 use crate::web::error::AppResult;
 use crate::web::session::DistrictScope;
@@ -59,8 +59,8 @@ impl FormValues {
                 String::new()
             },
             position: u.position.clone(),
-            active: u.status == "active",
-            portal_role: u.portal_role.clone(),
+            active: u.status == UserStatus::Active,
+            portal_role: u.portal_role.as_str().to_string(),
             prevent_archiving: u.prevent_archiving,
             schools: u.school_ids.iter().map(Uuid::to_string).collect(),
             version: u.version,
@@ -83,7 +83,7 @@ impl FormValues {
                 "role" => v.role = val,
                 "grade" => v.grade = val,
                 "position" => v.position = val,
-                "active" => v.active = true,
+                "active" => v.active = true, // vocab-literals: a form field
                 "portal_role" => v.portal_role = val,
                 "prevent_archiving" => v.prevent_archiving = true,
                 "schools" => v.schools.push(val),
@@ -351,8 +351,12 @@ pub(super) async fn validate(
                 Grade::UNSPECIFIED.as_str().to_string()
             },
             position: if student { String::new() } else { position },
-            status: if v.active { "active" } else { "inactive" }.to_string(),
-            portal_role: portal_role.as_str().to_string(),
+            status: if v.active {
+                UserStatus::Active
+            } else {
+                UserStatus::Inactive
+            },
+            portal_role,
             prevent_archiving: v.prevent_archiving,
         },
         schools: chosen,
@@ -449,14 +453,7 @@ pub(super) fn snapshot(
     m.insert("school_external_id".into(), json!(ext));
     m.insert("grade".into(), json!(f.grade));
     m.insert("position".into(), json!(f.position));
-    m.insert(
-        "status".into(),
-        json!(if f.status == "inactive" {
-            "Inactive"
-        } else {
-            "Active"
-        }),
-    );
+    m.insert("status".into(), json!(f.status.label()));
     m.insert("portal_role".into(), json!(f.portal_role));
     m.insert("prevent_archiving".into(), json!(f.prevent_archiving));
     m
@@ -473,19 +470,14 @@ pub(super) fn record_fields(u: &UserRecord) -> UserFields {
         role: u.role.clone(),
         grade: u.grade.clone(),
         position: u.position.clone(),
-        status: u.status.clone(),
-        portal_role: u.portal_role.clone(),
+        status: u.status,
+        portal_role: u.portal_role,
         prevent_archiving: u.prevent_archiving,
     }
 }
 
 /// A unique violation that slipped past the checks (two admins at once), as a field message.
 pub(super) fn constraint_field(e: &sqlx::Error) -> Option<(&'static str, &'static str)> {
-    let field = match e.as_database_error()?.constraint()? {
-        "users_district_custom_id_key" => "custom_id",
-        "users_district_email_key" => "email",
-        "users_district_username_key" => "username",
-        _ => return None,
-    };
-    Some((field, db::constraint_message(e)?))
+    let c = db::violated(e)?;
+    Some((c.field()?, c.message()))
 }

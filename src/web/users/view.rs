@@ -5,7 +5,7 @@ use super::validate::{FieldErrors, FormValues};
 use super::{Opt, can_manage, display_name, feed_owned, history, is_self, source_label};
 use crate::db::schools::SchoolOption;
 use crate::db::user_edit::UserRecord;
-use crate::domain::{Field, Grade, PortalRole, Role};
+use crate::domain::{Field, Grade, PortalRole, Role, UserStatus};
 use crate::web::page::{Chrome, chrome};
 use crate::web::session::DistrictScope;
 use askama::Template;
@@ -60,43 +60,30 @@ pub(super) struct FormPage {
     pub(super) owner: Option<super::owner::OwnerView>,
 }
 
-fn date_time(t: time::OffsetDateTime) -> String {
-    let fmt = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
-    t.to_offset(time::UtcOffset::UTC)
-        .format(&fmt)
-        .unwrap_or_default()
-}
-
 fn user_view(
     scope: &DistrictScope,
     u: &UserRecord,
     sync_names: &std::collections::HashMap<uuid::Uuid, String>,
 ) -> UserView {
-    let state = if u.archived_at.is_some() {
-        "archived"
-    } else if u.status == "inactive" {
-        "inactive"
+    let (state, state_label) = if u.archived_at.is_some() {
+        ("archived", "Archived")
     } else {
-        "active"
+        (u.status.as_str(), u.status.label())
     };
     UserView {
         id: u.id,
         state,
-        state_label: match state {
-            "archived" => "Archived",
-            "inactive" => "Inactive",
-            _ => "Active",
-        },
+        state_label,
         source: source_label(&u.source, sync_names),
-        created: date_time(u.created_at),
-        updated: date_time(u.updated_at),
+        created: crate::web::when::minute(u.created_at),
+        updated: crate::web::when::minute(u.updated_at),
         password_state: match (u.has_password, u.password_temporary) {
             (false, _) => "None: reset it to let them sign in",
             (true, true) => "Temporary: must be changed at first sign-in",
             (true, false) => "Set by the user",
         },
         archived: u.archived_at.is_some(),
-        active: u.status == "active",
+        active: u.status == UserStatus::Active,
         manageable: can_manage(scope, u),
         is_self: is_self(scope, u),
         name: display_name(&u.first_name, &u.last_name, &u.username),
