@@ -92,7 +92,9 @@ fn verify(password: &str, stored: &str) -> (bool, bool) {
     }
 }
 
-/// Spend the time of one verification, for unknown accounts, so timing tells nothing.
+/// Run one argon2 verification against a fixed hash, for sign-ins that matched no argon2
+/// hash, so they cost the same argon2 work as a wrong password for a real account. Only that
+/// work is evened out: the database lookups before it are not.
 pub fn dummy_verify(password: &str) {
     static DUMMY: OnceLock<String> = OnceLock::new();
     let hash = DUMMY.get_or_init(|| hash_password("rollcall-dummy-password"));
@@ -102,8 +104,9 @@ pub fn dummy_verify(password: &str) {
 /// Check a password against every account a sign-in name matched (`None`: an account
 /// without a password, which never matches). The argon2 work is the same whatever the
 /// accounts hold: one verification per argon2 hash, and one dummy when there was none
-/// (no account, a temporary password's fast hash, no password) — so a failed sign-in takes
-/// as long for a name that does not exist, or holds a temporary password, as for any other.
+/// (no account, a temporary password's fast hash, no password) — so a failed sign-in does
+/// the same argon2 work for a name that does not exist, or holds a temporary password, as
+/// for one account with a chosen password (a name matching several such accounts does more).
 pub fn verify_candidates(password: &str, stored: &[Option<&str>]) -> Vec<bool> {
     let mut argon2_runs = 0;
     let matches = stored

@@ -1,5 +1,7 @@
 //! One error type for the web layer. Client errors say what to fix; database and internal
-//! errors are logged once, here, and shown as a plain 500 with the request id.
+//! errors are logged once, here (inside the request's log span, so the log line carries the
+//! request id, which the answer's `x-request-id` header also carries), and shown without
+//! details: a plain 500, or a 503 when the database cannot be reached.
 
 use askama::Template;
 use axum::Json;

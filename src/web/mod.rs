@@ -1,4 +1,7 @@
-//! The web layer: router, state, middleware. Handlers are thin; one module per screen.
+//! The web layer: router, state, middleware, and one module per screen. A handler reads the
+//! request, checks the caller's scope and renders the answer; SQL stays in `db`, but some
+//! handlers still hold their screen's own steps (a user action's transaction and audit entry,
+//! for example), so not every handler is thin.
 
 pub mod account;
 pub mod alerts;

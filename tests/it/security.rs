@@ -14,9 +14,11 @@ use uuid::Uuid;
 
 const PEOPLE: &str = "custom_id,email,first_name,last_name,role,school_external_id,grade,status\n\
                       N-1,nora@alpha.org,Nora,Northkid,Student,N1,3,Active\n\
-                      S-1,sam@alpha.org,Sam,Southkid,Student,S1,4,Active\n";
+                      S-1,sam@alpha.org,Sam,Southkid,Student,S1,4,Active\n\
+                      S-2,sid@alpha.org,Sid,Southkid,Student,S1,4,Active\n";
 const BETA_PEOPLE: &str = "custom_id,email,first_name,last_name,role,school_external_id,grade,status\n\
-                           B-1,bea@beta.org,Beatrix,Betamarker,Student,B1,5,Active\n";
+                           B-1,bea@beta.org,Beatrix,Betamarker,Student,B1,5,Active\n\
+                           B-2,bob@beta.org,Bob,Betamarker,Student,B1,5,Active\n";
 /// Text of district B's objects: none of it may reach a district A page or API answer.
 const BETA_MARKERS: [&str; 4] = [
     "Betamarker",
@@ -27,16 +29,51 @@ const BETA_MARKERS: [&str; 4] = [
 /// Text of the South school's objects, which a North school admin may not see.
 const SOUTH_MARKERS: [&str; 3] = ["Southkid", "sam@alpha.org", "South Elementary"];
 
-/// The objects a route's path can name, for one district.
+/// The objects a route's path can name, for one district: for each state-changing route,
+/// one in the state that route acts on, so that every probe is a real write attempt (the
+/// positive control in `every_route_answers_404_for_another_districts_objects` proves it).
 #[derive(Clone, Copy, Debug)]
 struct Objects {
     school: Uuid,
+    /// An active student (South's, in district A), with a kept field to release.
     user: Uuid,
+    /// `users.version` of `user` (an edit must name it).
+    user_version: i64,
+    /// An archived student (for `/users/{guid}/restore`).
+    archived_user: Uuid,
+    /// An applied upload (run pages, files, undo).
     run: Uuid,
-    sync: Uuid,
-    token: Uuid,
-    /// A run really waiting in Needs mapping (for `/uploads/{id}/dismiss`).
+    /// A run waiting in Needs review (for `/uploads/{id}/approve`).
+    review_run: Uuid,
+    /// Runs waiting in Needs mapping: one to map, one to dismiss, one to cancel.
+    map_run: Uuid,
     mapping_run: Uuid,
+    cancel_run: Uuid,
+    /// A OneRoster CSV connection (settings, pause, set upload).
+    sync: Uuid,
+    /// A OneRoster REST connection (test, sync now).
+    rest_sync: Uuid,
+    /// A connection to delete.
+    doomed_sync: Uuid,
+    token: Uuid,
+}
+
+/// What a request body refers to besides the path's object: the version of the user being
+/// edited (the target's) and a school to assign (one the caller may name, so that only the
+/// check under test stands between the request and a write).
+#[derive(Clone, Copy)]
+struct Refs {
+    version: i64,
+    school: Uuid,
+}
+
+impl Refs {
+    fn of(target: &Objects, school: Uuid) -> Refs {
+        Refs {
+            version: target.user_version,
+            school,
+        }
+    }
 }
 
 /// A request body as a route expects it.
@@ -51,10 +88,20 @@ fn fill(route: &RouteInfo, o: &Objects) -> String {
     let p = route.path;
     let id = if p == "/uploads/{id}/dismiss" {
         Some(o.mapping_run)
+    } else if p == "/uploads/{id}/map" {
+        Some(o.map_run)
+    } else if p == "/uploads/{id}/cancel" {
+        Some(o.cancel_run)
+    } else if p == "/uploads/{id}/approve" {
+        Some(o.review_run)
     } else if p.starts_with("/schools/{id}") {
         Some(o.school)
     } else if p.starts_with("/uploads/{id}") || p.starts_with("/api/v1/uploads/{id}") {
         Some(o.run)
+    } else if p == "/syncs/{id}/test" || p == "/syncs/{id}/run" {
+        Some(o.rest_sync)
+    } else if p == "/syncs/{id}/delete" {
+        Some(o.doomed_sync)
     } else if p.starts_with("/syncs/{id}") {
         Some(o.sync)
     } else if p.starts_with("/settings/tokens/{id}") {
@@ -62,8 +109,13 @@ fn fill(route: &RouteInfo, o: &Objects) -> String {
     } else {
         None
     };
+    let user = if p == "/users/{guid}/restore" {
+        o.archived_user
+    } else {
+        o.user
+    };
     let mut out = p
-        .replace("{guid}", &o.user.to_string())
+        .replace("{guid}", &user.to_string())
         .replace("{kind}", "uploaded")
         .replace("{*rest}", "nothing/here");
     if out.contains("{id}") {
@@ -79,9 +131,12 @@ fn fill(route: &RouteInfo, o: &Objects) -> String {
     out
 }
 
-/// The body each state-changing route takes. Every POST route must be listed: a new one
-/// fails here until the suite knows how to call it.
-fn body(route: &RouteInfo) -> Body {
+/// The body each state-changing route takes, with the field names its handler reads: sent by
+/// the object's own district, each one changes something (checked by the positive control).
+/// Every POST route must be listed: a new one fails here until the suite knows how to call it.
+fn body(route: &RouteInfo, refs: Refs) -> Body {
+    let school = refs.school.to_string();
+    let version = refs.version.to_string();
     let form = |fields: &[(&'static str, &str)]| {
         Body::Form(fields.iter().map(|(k, v)| (*k, v.to_string())).collect())
     };
@@ -101,7 +156,14 @@ fn body(route: &RouteInfo) -> Body {
         "/schools" | "/schools/{id}" => form(&[("external_id", "HACK"), ("name", "Hacked")]),
         "/schools/import" => Body::File("schools.csv", b"external_id,name\nHACK,Hacked\n".to_vec()),
         "/uploads" | "/api/v1/uploads" => Body::File("hack.csv", PEOPLE.as_bytes().to_vec()),
-        "/uploads/{id}/map" => form(&[("col_0", "custom_id")]),
+        // The mapping runs' file is `Ident,Nom,Prenom` (see `World::mapping_run`).
+        "/uploads/{id}/map" => form(&[
+            ("col0", "custom_id"),
+            ("col1", "last_name"),
+            ("col2", "first_name"),
+            ("fixed_role", "Student"),
+            ("fixed_school", "HACK"),
+        ]),
         "/uploads/{id}/approve"
         | "/uploads/{id}/cancel"
         | "/uploads/{id}/undo"
@@ -111,14 +173,16 @@ fn body(route: &RouteInfo) -> Body {
             ("last_name", "Hacked"),
             ("role", "Teacher"),
             ("email", "hacked@alpha.org"),
-            ("school_external_id", "S1"),
+            ("schools", &school),
         ]),
         "/users/{guid}" => form(&[
+            ("custom_id", "HACK-1"),
             ("first_name", "Hacked"),
             ("last_name", "Hacked"),
             ("role", "Student"),
-            ("school_external_id", "S1"),
-            ("version", "1"),
+            ("active", "on"),
+            ("schools", &school),
+            ("version", &version),
         ]),
         "/users/{guid}/status" => form(&[("status", "inactive")]),
         "/users/{guid}/owner" => form(&[("owner", "manual")]),
@@ -174,13 +238,14 @@ async fn call(
     base: &str,
     route: &RouteInfo,
     path: &str,
+    refs: Refs,
     auth: Auth<'_>,
 ) -> Answer {
     let mut url = format!("{base}{path}");
     let mut req = match route.verb {
         Verb::Get => http.get(&url),
         Verb::Post => {
-            let b = body(route);
+            let b = body(route, refs);
             if let (Body::File(..), Some(t)) = (&b, auth.csrf) {
                 url = format!("{url}?_csrf={t}");
             }
@@ -256,12 +321,16 @@ struct World {
     beta: District,
     /// District A's own objects (the South student, the South school).
     a: Objects,
+    /// A's North school (the school admin's own).
+    north: Uuid,
     /// A's objects as the North school admin would try them (the South ones).
     north_user: Uuid,
     /// District B's objects.
     b: Objects,
     a_token: String,
     admin: Client,
+    /// District B's admin, signed in (the positive control's caller).
+    b_admin: Client,
 }
 
 impl World {
@@ -277,8 +346,7 @@ impl World {
             admin.sign_in(&alpha.admin_email, PASSWORD).await.status,
             303
         );
-        let (a_run, a_sync) = Self::populate(&app, &admin, PEOPLE, "Alpha CSV set").await;
-        let a_mapping = Self::mapping_run(&admin).await;
+        let a = Self::populate(&app, &admin, alpha.id, south, PEOPLE, "Alpha CSV set", "S").await;
         let a_token = rollcall::ops::create_token(
             &app.pool,
             alpha.id,
@@ -292,8 +360,16 @@ impl World {
         let b_school = app.school(beta.id, "B1", "Betamarker High").await;
         let bc = app.client();
         assert_eq!(bc.sign_in(&beta.admin_email, PASSWORD).await.status, 303);
-        let (b_run, b_sync) = Self::populate(&app, &bc, BETA_PEOPLE, "Betamarker sync").await;
-        let b_mapping = Self::mapping_run(&bc).await;
+        let b = Self::populate(
+            &app,
+            &bc,
+            beta.id,
+            b_school,
+            BETA_PEOPLE,
+            "Betamarker sync",
+            "B",
+        )
+        .await;
         rollcall::ops::create_token(
             &app.pool,
             beta.id,
@@ -302,73 +378,146 @@ impl World {
         )
         .await
         .unwrap();
-
-        let id = |sql: &'static str, d: Uuid| {
+        let token_sql = "SELECT id FROM api_tokens WHERE district_id = $1";
+        let token = |d: Uuid| {
             let pool = app.pool.clone();
             async move {
-                sqlx::query_scalar::<_, Uuid>(sql)
+                sqlx::query_scalar::<_, Uuid>(token_sql)
                     .bind(d)
                     .fetch_one(&pool)
                     .await
                     .unwrap()
             }
         };
-        let user_sql =
-            "SELECT id FROM users WHERE district_id = $1 AND custom_id = ANY('{S-1,B-1}')";
-        let token_sql = "SELECT id FROM api_tokens WHERE district_id = $1";
         let a = Objects {
-            school: south,
-            user: id(user_sql, alpha.id).await,
-            run: a_run,
-            sync: a_sync,
-            token: id(token_sql, alpha.id).await,
-            mapping_run: a_mapping,
+            token: token(alpha.id).await,
+            ..a
         };
         let b = Objects {
-            school: b_school,
-            user: id(user_sql, beta.id).await,
-            run: b_run,
-            sync: b_sync,
-            token: id(token_sql, beta.id).await,
-            mapping_run: b_mapping,
+            token: token(beta.id).await,
+            ..b
         };
-        let north_user = id(
-            "SELECT id FROM users WHERE district_id = $1 AND custom_id = 'N-1'",
-            alpha.id,
-        )
-        .await;
+        let north_user = user_id(&app, alpha.id, "N-1").await;
         World {
             app,
             alpha,
             beta,
             a,
+            north,
             north_user,
             b,
             a_token,
             admin,
+            b_admin: bc,
         }
     }
 
-    /// An upload (applied) and a OneRoster CSV connection, by the district's admin.
-    async fn populate(app: &TestApp, c: &Client, people: &str, sync_name: &str) -> (Uuid, Uuid) {
+    /// One of everything, made by the district's admin through the pages: an applied upload
+    /// of `people` (prefix `p`: users `{p}-1` active with a kept field, `{p}-2` archived),
+    /// a run held in Needs review, three runs in Needs mapping, and three connections. The
+    /// token is filled in by the caller.
+    async fn populate(
+        app: &TestApp,
+        c: &Client,
+        district: Uuid,
+        school: Uuid,
+        people: &str,
+        sync_name: &str,
+        p: &str,
+    ) -> Objects {
         let r = c
             .post_file("/uploads", "people.csv", people.as_bytes().to_vec())
             .await;
         assert_eq!(r.status, 303, "{}", r.body);
         let run: Uuid = r.location.unwrap()["/uploads/".len()..].parse().unwrap();
         app.queue.drain().await.unwrap();
+        let user = user_id(app, district, &format!("{p}-1")).await;
+        let archived_user = user_id(app, district, &format!("{p}-2")).await;
         let r = c
-            .post("/syncs", &[("kind", "oneroster_csv"), ("name", sync_name)])
+            .post(&format!("/users/{archived_user}/archive"), &[])
             .await;
         assert_eq!(r.status, 303, "{}", r.body);
-        let sync: Uuid = r.location.unwrap()["/syncs/".len()..].parse().unwrap();
-        (run, sync)
+        // A field an admin edited, kept against the feeds (for `/users/{guid}/kept/release`).
+        sqlx::query("UPDATE users SET kept_fields = '{grade}' WHERE district_id = $1 AND id = $2")
+            .bind(district)
+            .bind(user)
+            .execute(&app.pool)
+            .await
+            .unwrap();
+        let user_version: i64 =
+            sqlx::query_scalar("SELECT version FROM users WHERE district_id = $1 AND id = $2")
+                .bind(district)
+                .bind(user)
+                .fetch_one(&app.pool)
+                .await
+                .unwrap();
+        // A file that would archive the source's every active user stops in Needs review
+        // (the guard's minimum lowered to 1 for these small districts).
+        sqlx::query("UPDATE districts SET guard_archive_min = 1 WHERE id = $1")
+            .bind(district)
+            .execute(&app.pool)
+            .await
+            .unwrap();
+        let held = people.lines().next().unwrap().to_string()
+            + &format!("\n{p}-9,{p}9@example.org,Nine,Held,Student,{p}1,5,Active\n");
+        let r = c
+            .post_file("/uploads", "people.csv", held.into_bytes())
+            .await;
+        assert_eq!(r.status, 303, "{}", r.body);
+        let review_run: Uuid = r.location.unwrap()["/uploads/".len()..].parse().unwrap();
+        app.queue.drain().await.unwrap();
+        let status: String = sqlx::query_scalar("SELECT status FROM runs WHERE id = $1")
+            .bind(review_run)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+        assert_eq!(status, "needs_review");
+
+        let mut syncs = Vec::new();
+        for form in [
+            vec![("kind", "oneroster_csv"), ("name", sync_name)],
+            vec![
+                ("kind", "oneroster_rest"),
+                ("name", &format!("{sync_name} rest")),
+                ("base_url", "http://127.0.0.1:9"),
+                ("client_id", "rollcall"),
+                ("secret", "not-a-real-secret"),
+                ("interval_hours", "6"),
+            ],
+            vec![
+                ("kind", "oneroster_csv"),
+                ("name", &format!("{sync_name} spare")),
+            ],
+        ] {
+            let r = c.post("/syncs", &form).await;
+            assert_eq!(r.status, 303, "{}", r.body);
+            syncs.push(r.location.unwrap()["/syncs/".len()..].parse().unwrap());
+        }
+        Objects {
+            school,
+            user,
+            user_version,
+            archived_user,
+            run,
+            review_run,
+            map_run: Self::mapping_run(c, 1).await,
+            mapping_run: Self::mapping_run(c, 2).await,
+            cancel_run: Self::mapping_run(c, 3).await,
+            sync: syncs[0],
+            rest_sync: syncs[1],
+            doomed_sync: syncs[2],
+            token: Uuid::nil(),
+        }
     }
 
     /// A file whose columns are not known: its run waits in Needs mapping.
-    async fn mapping_run(c: &Client) -> Uuid {
+    async fn mapping_run(c: &Client, n: u32) -> Uuid {
         let r = c
-            .post_file("/uploads", "odd.csv", b"Nom,Prenom\nA,B\n".to_vec())
+            .post_file(
+                "/uploads",
+                &format!("odd{n}.csv"),
+                format!("Ident,Nom,Prenom\nX{n},A,B\n").into_bytes(),
+            )
             .await;
         let map = r.location.clone().unwrap_or_default();
         assert!(map.ends_with("/map"), "{:?} {}", r.location, r.body);
@@ -381,6 +530,15 @@ impl World {
     fn http(&self, c: &Client) -> (reqwest::Client, String) {
         (c.http.clone(), c.base.clone())
     }
+}
+
+async fn user_id(app: &TestApp, district: Uuid, custom_id: &str) -> Uuid {
+    sqlx::query_scalar("SELECT id FROM users WHERE district_id = $1 AND custom_id = $2")
+        .bind(district)
+        .bind(custom_id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
 }
 
 fn routes() -> Vec<RouteInfo> {
@@ -404,6 +562,9 @@ async fn every_route_answers_404_for_another_districts_objects(pool: PgPool) {
     let (http, base) = w.http(&w.admin);
     let mut csrf = w.admin.csrf().await;
     let before_b = fingerprint(&w.app.pool, w.beta.id).await;
+    // A's own requests name A's school; an edit of B's user names B's user's version.
+    let own = Refs::of(&w.a, w.a.school);
+    let across = Refs::of(&w.b, w.a.school);
     let mut covered = 0;
     for route in routes() {
         let auth = match route.area {
@@ -421,15 +582,15 @@ async fn every_route_answers_404_for_another_districts_objects(pool: PgPool) {
         if route.path.contains('{') {
             // Positive control: the same route with district A's own objects is found.
             if route.verb == Verb::Get && !route.path.contains("{*rest}") {
-                let mine = call(&http, &base, &route, &fill(&route, &w.a), auth).await;
+                let mine = call(&http, &base, &route, &fill(&route, &w.a), own, auth).await;
                 assert_ne!(mine.status, 404, "{what} with A's own ids: {}", mine.body);
                 assert_eq!(mine.cache_control.as_deref(), Some("no-store"), "{what}");
             }
-            let theirs = call(&http, &base, &route, &fill(&route, &w.b), auth).await;
+            let theirs = call(&http, &base, &route, &fill(&route, &w.b), across, auth).await;
             assert_eq!(theirs.status, 404, "{what} with B's ids: {}", theirs.body);
             assert_no_markers(&BETA_MARKERS, &theirs.body, &what);
         } else if route.verb == Verb::Get {
-            let page = call(&http, &base, &route, route.path, auth).await;
+            let page = call(&http, &base, &route, route.path, own, auth).await;
             assert_no_markers(&BETA_MARKERS, &page.body, &what);
             // Nothing a signed-in person sees may be kept by a browser or proxy.
             assert_eq!(page.cache_control.as_deref(), Some("no-store"), "{what}");
@@ -437,7 +598,7 @@ async fn every_route_answers_404_for_another_districts_objects(pool: PgPool) {
             // A POST without ids acts on the caller's own district only; B must not
             // change (checked below). Logging out would end this session: left out.
             if route.path != "/logout" {
-                call(&http, &base, &route, route.path, auth).await;
+                call(&http, &base, &route, route.path, own, auth).await;
                 csrf = w.admin.csrf().await; // signing in again makes a new token
             }
         }
@@ -459,6 +620,48 @@ async fn every_route_answers_404_for_another_districts_objects(pool: PgPool) {
     }
     println!("security: {covered} routes checked against another district's ids");
     assert_eq!(covered, rollcall::web::routes().len());
+
+    // Positive control: each state-changing probe above was a real write attempt. The same
+    // route and body, sent by district B's own admin on B's own objects, changes B. (Only
+    // the tenancy check stood between A's request and that write.)
+    let (b_http, _) = w.http(&w.b_admin);
+    let b_csrf = w.b_admin.csrf().await;
+    let mut probes: Vec<RouteInfo> = routes()
+        .into_iter()
+        .filter(|r| r.verb == Verb::Post && r.path.contains('{') && !r.path.contains("{*rest}"))
+        .collect();
+    // Pausing, deleting and archiving last: the other actions need their objects in place
+    // (a paused connection takes no set; a deleted one, nothing at all).
+    probes.sort_by_key(|r| {
+        r.path.ends_with("/pause") || r.path.ends_with("/delete") || r.path.ends_with("/archive")
+    });
+    let mut wrote = 0;
+    for route in &probes {
+        let what = format!("POST {}", route.path);
+        let before = fingerprint(&w.app.pool, w.beta.id).await;
+        let auth = Auth {
+            csrf: Some(&b_csrf),
+            ..Default::default()
+        };
+        let mine = Refs::of(&w.b, w.b.school);
+        let r = call(&b_http, &base, route, &fill(route, &w.b), mine, auth).await;
+        let after = fingerprint(&w.app.pool, w.beta.id).await;
+        if route.path == "/syncs/{id}/test" {
+            // Testing a connection writes nothing (the answer is a flash message): the
+            // probe above can only show it finds nothing of B's (404).
+            assert_eq!(after, before, "{what}");
+            continue;
+        }
+        assert_ne!(
+            after, before,
+            "{what} by B's own admin on B's own object changed nothing ({}): the probe with \
+             B's ids above was no write attempt\n{}",
+            r.status, r.body
+        );
+        wrote += 1;
+    }
+    assert_eq!(wrote, probes.len() - 1);
+    println!("security: {wrote} state-changing probes proven to write for their own district");
 }
 
 #[sqlx::test(migrations = "./migrations")]
@@ -468,6 +671,10 @@ async fn a_school_admin_is_held_to_their_schools_on_every_route(pool: PgPool) {
     assert_eq!(p.sign_in("principal", PASSWORD).await.status, 303);
     let (http, base) = w.http(&p);
     let csrf = p.csrf().await;
+    // Their own school in a body (so only the check under test refuses an edit of a South
+    // user); South's for adding a user (adding one to North is theirs to do).
+    let theirs = Refs::of(&w.a, w.north);
+    let south = Refs::of(&w.a, w.a.school);
     let before = fingerprint(&w.app.pool, w.alpha.id).await;
     // Routes a school admin may use; their answers must still show nothing of South.
     let allowed: BTreeSet<(&str, &str)> = [
@@ -498,7 +705,12 @@ async fn a_school_admin_is_held_to_their_schools_on_every_route(pool: PgPool) {
             csrf: Some(&csrf),
             ..Default::default()
         };
-        let answer = call(&http, &base, &route, &fill(&route, &w.a), auth).await;
+        let refs = if route.path == "/users" {
+            south
+        } else {
+            theirs
+        };
+        let answer = call(&http, &base, &route, &fill(&route, &w.a), refs, auth).await;
         assert_no_markers(&SOUTH_MARKERS, &answer.body, &what);
         if !allowed.contains(&(route.verb.as_str(), route.path)) {
             assert!(
@@ -535,6 +747,7 @@ async fn every_state_changing_page_refuses_a_missing_or_forged_csrf_token(pool: 
         .build()
         .unwrap();
     let before = fingerprint(&w.app.pool, w.alpha.id).await;
+    let own = Refs::of(&w.a, w.a.school);
     let mut covered = 0;
     for route in routes() {
         if route.verb != Verb::Post || route.area != Area::Page {
@@ -569,10 +782,10 @@ async fn every_state_changing_page_refuses_a_missing_or_forged_csrf_token(pool: 
             ),
         ];
         for (how, auth) in attempts {
-            let r = call(&http, &base, &route, &path, auth).await;
+            let r = call(&http, &base, &route, &path, own, auth).await;
             assert_eq!(r.status, 403, "{what} with {how}: {}", r.body);
         }
-        let r = call(&anonymous, &base, &route, &path, Auth::default()).await;
+        let r = call(&anonymous, &base, &route, &path, own, Auth::default()).await;
         assert_eq!(r.status, 403, "{what} signed out, no token");
         assert_eq!(
             fingerprint(&w.app.pool, w.alpha.id).await,
@@ -606,13 +819,14 @@ async fn anonymous_callers_are_sent_to_sign_in_or_refused(pool: PgPool) {
         .execute(&w.app.pool)
         .await
         .unwrap();
+    let own = Refs::of(&w.a, w.a.school);
     let mut covered = 0;
     for route in routes() {
         let what = format!("{} {}", route.verb.as_str(), route.path);
         let path = fill(&route, &w.a);
         match (route.area, route.verb) {
             (Area::Page, Verb::Get) => {
-                let r = call(&anonymous, &base, &route, &path, Auth::default()).await;
+                let r = call(&anonymous, &base, &route, &path, own, Auth::default()).await;
                 if route.path == "/login" {
                     assert_eq!(r.status, 200);
                 } else {
@@ -628,7 +842,7 @@ async fn anonymous_callers_are_sent_to_sign_in_or_refused(pool: PgPool) {
                         bearer,
                         ..Default::default()
                     };
-                    let r = call(&anonymous, &base, &route, &path, auth).await;
+                    let r = call(&anonymous, &base, &route, &path, own, auth).await;
                     // An unknown API path is a 404 for everyone.
                     let want = if route.path.contains("{*rest}") {
                         404
@@ -640,7 +854,7 @@ async fn anonymous_callers_are_sent_to_sign_in_or_refused(pool: PgPool) {
                 }
             }
             (Area::Open, _) => {
-                let r = call(&anonymous, &base, &route, &path, Auth::default()).await;
+                let r = call(&anonymous, &base, &route, &path, own, Auth::default()).await;
                 assert_eq!(r.status, 200, "{what}");
             }
         }
@@ -906,13 +1120,13 @@ async fn html_is_escaped_on_every_page_that_shows_users(pool: PgPool) {
                 ("first_name", SCRIPT),
                 ("last_name", &format!("{SCRIPT}!")),
                 ("role", "Teacher"),
-                ("school_external_id", "HS"),
-                ("username", SCRIPT),
+                ("active", "on"),
+                ("schools", &school.to_string()),
                 ("version", &version.to_string()),
             ],
         )
         .await;
-    assert!(matches!(r.status, 303 | 422), "{}", r.body);
+    assert_eq!(r.status, 303, "{}", r.body);
     // A mapper page shows a file's headers and sample values.
     let r = c
         .post_file(
