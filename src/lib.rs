@@ -9,6 +9,7 @@ pub mod clock;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod download;
 pub mod feed;
 pub mod intake;
 pub mod jobs;
