@@ -21,6 +21,7 @@ pub mod storage;
 pub mod sync;
 pub mod telemetry;
 pub mod uploads;
+pub mod user_listing;
 pub mod web;
 
 use anyhow::{Context, Result, bail};
