@@ -10,6 +10,7 @@ pub mod config;
 pub mod crypto;
 pub mod db;
 pub mod domain;
+pub mod download;
 pub mod feed;
 pub mod intake;
 pub mod jobs;
@@ -20,6 +21,7 @@ pub mod search;
 pub mod storage;
 pub mod sync;
 pub mod telemetry;
+pub mod user_listing;
 pub mod web;
 
 use anyhow::{Context, Result, bail};

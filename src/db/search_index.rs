@@ -1,5 +1,5 @@
 //! What the in-memory search index (`crate::search`) reads from the database: a district's
-//! live users in name order, in one snapshot, and whether any change to them has committed
+//! live users in name order as plain rows (`IndexRow`), in one snapshot, and whether any change to them has committed
 //! since that snapshot.
 //!
 //! Changes are noted by triggers on `users` (migration 0007): every transaction that
@@ -9,9 +9,9 @@
 //! committed, and however the ids were handed out.
 
 use crate::domain::UserStatus;
-use crate::search::{NameIndex, NameIndexBuilder, Status};
 use futures::TryStreamExt;
 use sqlx::{PgConnection, PgPool};
+use tokio::sync::mpsc;
 use uuid::Uuid;
 
 /// Rows handed from the reader to the builder at a time.
@@ -29,11 +29,24 @@ pub async fn live_users_upto(pool: &PgPool, district_id: Uuid, cap: i64) -> sqlx
     .await
 }
 
+/// A live user as the search index reads it (`crate::search` builds its index from these).
+#[derive(Debug, Clone)]
+pub struct IndexRow {
+    pub id: Uuid,
+    pub search_text: String,
+    pub status: UserStatus,
+}
+
 /// Read the district's live users in name order (the Users screen's order: the
-/// `users_list_name_idx` walk) and build the index, in one repeatable-read snapshot. The
-/// rows are streamed to a builder on a blocking thread, so memory holds the index, not the
-/// result set, and the async workers are not held up.
-pub async fn load(pool: &PgPool, district_id: Uuid) -> anyhow::Result<NameIndex> {
+/// `users_list_name_idx` walk) in one repeatable-read snapshot. `start` is told the snapshot
+/// (`pg_current_snapshot`) once it is taken and answers with the channel the rows go to, in
+/// batches; the reader waits for the receiver, so memory holds what the receiver keeps, not
+/// the result set.
+pub async fn read_live_users(
+    pool: &PgPool,
+    district_id: Uuid,
+    start: impl FnOnce(String) -> mpsc::Sender<Vec<IndexRow>>,
+) -> anyhow::Result<()> {
     let mut tx = pool.begin().await?;
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .execute(&mut *tx)
@@ -42,16 +55,7 @@ pub async fn load(pool: &PgPool, district_id: Uuid) -> anyhow::Result<NameIndex>
     let snapshot: String = sqlx::query_scalar("SELECT pg_current_snapshot()::text")
         .fetch_one(&mut *tx)
         .await?;
-    let (send, mut receive) = tokio::sync::mpsc::channel::<Vec<(Uuid, String, Status)>>(4);
-    let builder = tokio::task::spawn_blocking(move || {
-        let mut b = NameIndexBuilder::new(snapshot);
-        while let Some(batch) = receive.blocking_recv() {
-            for (id, text, status) in batch {
-                b.push(id, &text, status);
-            }
-        }
-        b.finish()
-    });
+    let send = start(snapshot);
     {
         let mut rows = sqlx::query_as::<_, (Uuid, String, UserStatus)>(
             "SELECT u.id, u.search_text, u.status FROM users u
@@ -61,12 +65,12 @@ pub async fn load(pool: &PgPool, district_id: Uuid) -> anyhow::Result<NameIndex>
         .bind(district_id)
         .fetch(&mut *tx);
         let mut batch = Vec::with_capacity(BATCH);
-        while let Some((id, text, status)) = rows.try_next().await? {
-            let status = match status {
-                UserStatus::Active => Status::Active,
-                UserStatus::Inactive => Status::Inactive,
-            };
-            batch.push((id, text, status));
+        while let Some((id, search_text, status)) = rows.try_next().await? {
+            batch.push(IndexRow {
+                id,
+                search_text,
+                status,
+            });
             if batch.len() == BATCH {
                 let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
                 send.send(full).await?;
@@ -78,7 +82,7 @@ pub async fn load(pool: &PgPool, district_id: Uuid) -> anyhow::Result<NameIndex>
     }
     drop(send);
     tx.commit().await?;
-    Ok(builder.await?)
+    Ok(())
 }
 
 /// `term` lower-cased by PostgreSQL (as the search text is) — if no change to the district's

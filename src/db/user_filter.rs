@@ -9,7 +9,7 @@ use uuid::Uuid;
 /// carried by the name-order index `users_list_name_idx`.
 pub const SEARCH_EXPR: &str = "u.search_text";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum StatusFilter {
     /// Active and inactive (not archived): the default view and the master CSV.
     #[default]
@@ -39,7 +39,7 @@ impl StatusFilter {
     }
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct UserFilter {
     pub q: Option<String>,
     pub status: StatusFilter,

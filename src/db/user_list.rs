@@ -1,11 +1,11 @@
 //! The Users screen's pages: keyset pagination over one index per sort order, and counts
 //! that stop early. Never an OFFSET: a page costs the same at row 50 and at row 900,000.
-//! A large district's search in name order comes from its in-memory index (`crate::search`)
-//! when the caller has found it current (`FreshIndex`); everything else is read here.
+//! A large district's search in name order may come from its in-memory index
+//! (`crate::search`): the Users listing (`crate::user_listing`) asks it first and hands the
+//! ids it found to `page_of_ids`; everything else is read here.
 
 use super::user_filter::{SEARCH_EXPR, StatusFilter, UserFilter, has_trigram};
 use crate::domain::{PortalRole, UserStatus};
-use crate::search::{NameIndex, Query, Which};
 use serde_json::Value;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgExecutor, Postgres, QueryBuilder, Row};
@@ -238,29 +238,6 @@ pub struct Page {
     pub from_index: bool,
 }
 
-/// The index's view of a status filter that it serves.
-pub fn index_which(status: StatusFilter) -> Which {
-    match status {
-        StatusFilter::Active => Which::Active,
-        StatusFilter::Inactive => Which::Inactive,
-        StatusFilter::Live | StatusFilter::Archived => Which::Live,
-    }
-}
-
-/// Whether the in-memory search index (`crate::search`) can answer the page: a search in name
-/// order among live users, with no filter but the status, for a district admin (it knows
-/// neither schools, roles, grades nor sources).
-pub fn index_serves(filter: &UserFilter, scope: Option<&[Uuid]>, sort: Sort) -> bool {
-    filter.search_term().is_some()
-        && sort == Sort::Name
-        && filter.status != StatusFilter::Archived
-        && filter.role.is_none()
-        && filter.grade.is_none()
-        && filter.school.is_none()
-        && filter.source.is_none()
-        && scope.is_none()
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum PageError {
     #[error("the page link does not fit this sort order")]
@@ -280,16 +257,35 @@ pub struct PageRequest<'a> {
     /// How many users the search matches, if known (a remembered count, capped): few enough
     /// (`SEARCH_LOOKUP_MAX`) and the page looks them up at once instead of walking.
     pub search_matches: Option<i64>,
-    /// The district's search index, known to be current (`current_needle`): used when it
-    /// serves the page.
-    pub index: Option<FreshIndex<'a>>,
 }
 
-/// A search index no change has committed since, and the search term as its text holds it.
-#[derive(Clone, Copy)]
-pub struct FreshIndex<'a> {
-    pub index: &'a NameIndex,
-    pub needle: &'a str,
+/// Where a page in name order starts, as the in-memory search index (`crate::search`) takes
+/// it: after which user (the cursor's last key), and in which direction it reads (reading
+/// backwards, for Previous, flips the order; `page_of_ids` flips the page back).
+pub fn name_order_start(req: &PageRequest<'_>) -> Result<(Option<Uuid>, bool), PageError> {
+    let keys = req.sort.keys();
+    let (cursor, backwards) = match req.position {
+        Position::First => (None, false),
+        Position::After(k) => (Some(typed(keys, k).ok_or(PageError::BadCursor)?), false),
+        Position::Before(k) => (Some(typed(keys, k).ok_or(PageError::BadCursor)?), true),
+    };
+    let after = match cursor.as_ref().and_then(|c| c.last()) {
+        Some(KeyValue::Uuid(id)) => Some(*id),
+        _ => None,
+    };
+    Ok((after, req.desc != backwards))
+}
+
+/// The page whose users (one more than the limit, if there are more) someone else found:
+/// the in-memory search index. Their rows, in the order of `ids`.
+pub async fn page_of_ids(
+    conn: &mut PgConnection,
+    district_id: Uuid,
+    ids: &[Uuid],
+    req: &PageRequest<'_>,
+) -> sqlx::Result<Page> {
+    let rows = rows_by_id(conn, district_id, ids, None).await?;
+    Ok(finish(rows, req, true))
 }
 
 /// One page of the Users screen.
@@ -331,26 +327,6 @@ pub async fn page(
     let after =
         |values: &Option<Vec<KeyValue>>| values.clone().map(|v| (key_list.as_str(), desc, v));
     let want = req.limit + 1;
-
-    let serves = index_serves(req.filter, req.scope, req.sort) && req.search_matches != Some(0);
-    if let (true, Some(fresh)) = (serves, req.index) {
-        // Name order's last key is the user's id.
-        let after = match cursor.as_ref().and_then(|c| c.last()) {
-            Some(KeyValue::Uuid(id)) => Some(*id),
-            _ => None,
-        };
-        let query = Query {
-            needle: fresh.needle,
-            which: index_which(req.filter.status),
-            after,
-            desc,
-            want: want as usize,
-        };
-        if let Some(ids) = fresh.index.find(&query) {
-            let rows = rows_by_id(conn, district_id, &ids, None).await?;
-            return Ok(finish(rows, req, true));
-        }
-    }
 
     let found: Vec<PgRow> = match req.filter.search_term() {
         // Known to match nobody: nothing to look for.

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod health;
 pub mod history;
 pub mod home;
+pub mod person;
 mod vocab;
 
 pub use vocab::{

@@ -119,13 +119,20 @@ pub async fn download(
     };
 
     let (results_tx, mut results_rx) = tokio::sync::mpsc::channel::<RowResult>(4096);
+    let (bytes_tx, bytes_rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
     if kind != FileKind::Uploaded {
+        let failed = bytes_tx.clone();
         let (district_id, run_id) = (run.district_id, run.id);
         let pool = pool.clone();
         let sync_names = db::syncs::names(&pool, district_id).await?;
         tokio::spawn(async move {
-            let mut rows = db::runs::rows_stream(&pool, district_id, run_id);
-            while let Some(Ok(r)) = rows.next().await {
+            // A database error ends the download with an error, not a short file.
+            let rows = crate::download::until_error(
+                db::runs::rows_stream(&pool, district_id, run_id),
+                failed,
+            );
+            let mut rows = std::pin::pin!(rows);
+            while let Some(r) = rows.next().await {
                 let result = RowResult {
                     line: r.line as u64,
                     outcome: r.outcome,
@@ -150,7 +157,6 @@ pub async fn download(
 
     let error_guids = kind == FileKind::Errors
         && db::runs::errors_name_users(&pool, run.district_id, run.id).await?;
-    let (bytes_tx, bytes_rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
     tokio::task::spawn_blocking(move || {
         let headers = headers.unwrap_or_default();
         let column = |f| mapping.column_of(f);

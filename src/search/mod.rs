@@ -23,6 +23,32 @@ use uuid::Uuid;
 
 pub use registry::Registry;
 
+use crate::db::user_filter::{StatusFilter, UserFilter};
+use crate::db::user_list::Sort;
+
+/// Whether an index can answer a Users page: a search in name order among live users, with
+/// no filter but the status, for a district admin (it knows neither schools, roles, grades
+/// nor sources).
+pub fn serves(filter: &UserFilter, scope: Option<&[Uuid]>, sort: Sort) -> bool {
+    filter.search_term().is_some()
+        && sort == Sort::Name
+        && filter.status != StatusFilter::Archived
+        && filter.role.is_none()
+        && filter.grade.is_none()
+        && filter.school.is_none()
+        && filter.source.is_none()
+        && scope.is_none()
+}
+
+/// The index's view of a status filter that it serves.
+pub fn which(status: StatusFilter) -> Which {
+    match status {
+        StatusFilter::Active => Which::Active,
+        StatusFilter::Inactive => Which::Inactive,
+        StatusFilter::Live | StatusFilter::Archived => Which::Live,
+    }
+}
+
 /// A live user's status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {

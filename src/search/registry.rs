@@ -8,7 +8,9 @@
 //! per `REBUILD_GAP`, so a district under constant change is searched in PostgreSQL rather
 //! than rebuilt over and over.
 
-use super::NameIndex;
+use super::{NameIndex, NameIndexBuilder, Status};
+use crate::db::search_index::IndexRow;
+use crate::domain::UserStatus;
 use sqlx::{PgConnection, PgPool};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -200,7 +202,7 @@ impl Registry {
             }
         }
         let started = Instant::now();
-        let index = crate::db::search_index::load(pool, district_id).await?;
+        let index = load(pool, district_id).await?;
         if index.approx_bytes() > self.inner.max_bytes {
             tracing::warn!(
                 district = %district_id,
@@ -246,6 +248,33 @@ impl Registry {
             }
         }
     }
+}
+
+/// Read the district's live users (`db::search_index::read_live_users`, one snapshot) and
+/// build its index. The rows go to a builder on a blocking thread, so memory holds the
+/// index, not the result set, and the async workers are not held up.
+pub async fn load(pool: &PgPool, district_id: Uuid) -> anyhow::Result<NameIndex> {
+    let mut builder = None;
+    crate::db::search_index::read_live_users(pool, district_id, |snapshot| {
+        let (send, mut receive) = tokio::sync::mpsc::channel::<Vec<IndexRow>>(4);
+        builder = Some(tokio::task::spawn_blocking(move || {
+            let mut b = NameIndexBuilder::new(snapshot);
+            while let Some(batch) = receive.blocking_recv() {
+                for row in batch {
+                    let status = match row.status {
+                        UserStatus::Inactive => Status::Inactive,
+                        UserStatus::Active => Status::Active,
+                    };
+                    b.push(row.id, &row.search_text, status);
+                }
+            }
+            b.finish()
+        }));
+        send
+    })
+    .await?;
+    let builder = builder.ok_or_else(|| anyhow::anyhow!("the index's rows were never read"))?;
+    Ok(builder.await?)
 }
 
 #[cfg(test)]

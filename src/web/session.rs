@@ -264,12 +264,7 @@ impl Person {
         match self {
             Person::Operator { email, .. } => email.clone(),
             Person::Member(m) => {
-                let name = format!("{} {}", m.first_name, m.last_name);
-                if name.trim().is_empty() {
-                    m.username.clone()
-                } else {
-                    name
-                }
+                crate::domain::person::display_name(&m.first_name, &m.last_name, &m.username)
             }
         }
     }

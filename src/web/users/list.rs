@@ -1,12 +1,13 @@
 //! `GET /users` (search, filters, sorting, keyset pages) and `GET /users.csv` (the master
 //! CSV, streamed, with the same filters).
 
-use super::{Opt, cache, display_name, source_label, thousands};
+use super::{Opt, display_name, source_label, thousands};
 use crate::db;
 use crate::db::user_filter::{StatusFilter, UserFilter};
-use crate::db::user_list::{FreshIndex, Page, PageError, PageRequest, Position, Sort};
+use crate::db::user_list::{PageError, Position, Sort};
 use crate::domain::{Grade, PortalRole, Role, UserStatus};
 use crate::reconcile::report::{MASTER_HEADER, master_record};
+use crate::user_listing::{self, Listing};
 use crate::web::AppState;
 use crate::web::error::{AppError, AppResult};
 use crate::web::page::{Chrome, chrome, render};
@@ -236,72 +237,24 @@ pub async fn list(
     Query(query): Query<ListQuery>,
 ) -> AppResult<Response> {
     let params = Params::parse(&query)?;
-    let scope_schools = scope.schools.as_deref();
-    // One pooled connection for the page's statements: the pool checks a connection each
-    // time it takes one back, a round trip of its own.
-    let mut conn = state.pool.acquire().await?;
-    // The count first (remembered, and capped): a search that matches few users is looked up
-    // at once rather than walked.
     let filter_pairs = params.filter_pairs();
-    let count_key = format!("{:?}|{:?}", scope_schools, filter_pairs);
-    let cap = if params.filter.q.is_some() {
-        cache::SEARCH_CAP
-    } else {
-        cache::CAP
-    };
-    let marker = db::user_list::change_marker(&mut *conn, scope.district_id).await?;
-    // A large district's search is answered from its in-memory index, if no change to its
-    // users has committed since the index was read (count and page both).
-    let current = match params.filter.search_term() {
-        Some(term) if db::user_list::index_serves(&params.filter, scope_schools, params.sort) => {
-            let pool = &state.pool;
-            state
-                .search
-                .current(pool, &mut conn, scope.district_id, term)
-                .await?
-        }
-        _ => None,
-    };
-    let fresh = current.as_ref().map(|c| FreshIndex {
-        index: &c.index,
-        needle: &c.needle,
-    });
-    let count = match (cache::count(scope.district_id, &count_key, &marker), fresh) {
-        (Some(n), _) => n,
-        (None, Some(f)) => {
-            let n = f.index.count(
-                f.needle,
-                db::user_list::index_which(params.filter.status),
-                cap as usize,
-            ) as i64;
-            cache::put_count(scope.district_id, &count_key, &marker, n);
-            n
-        }
-        (None, None) => {
-            let n = db::user_list::count_capped(
-                &mut *conn,
-                scope.district_id,
-                &params.filter,
-                scope_schools,
-                cap,
-            )
-            .await?;
-            cache::put_count(scope.district_id, &count_key, &marker, n);
-            n
-        }
-    };
-    let req = PageRequest {
+    let request = user_listing::Request {
+        district_id: scope.district_id,
+        scope: scope.schools.as_deref(),
         filter: &params.filter,
-        scope: scope_schools,
         sort: params.sort,
         desc: params.desc,
         position: &params.position,
-        limit: params.per,
-        search_matches: params.filter.search_term().map(|_| count),
-        index: fresh,
+        per: params.per,
     };
-    let page: Page = match db::user_list::page(&mut conn, scope.district_id, &req).await {
-        Ok(p) => p,
+    let Listing {
+        count,
+        cap,
+        page,
+        options,
+        sync_names,
+    } = match user_listing::listing(&state.pool, &state.search, &request).await {
+        Ok(l) => l,
         Err(PageError::BadCursor) => {
             return Err(AppError::BadRequest(
                 "this page link does not fit the chosen sort order; start from the first page"
@@ -310,23 +263,6 @@ pub async fn list(
         }
         Err(PageError::Db(e)) => return Err(e.into()),
     };
-    if page.from_index {
-        state.search.note_served();
-    }
-    let options_key = format!("{scope_schools:?}");
-    let options = match cache::options(scope.district_id, &options_key, &marker) {
-        Some(o) => o,
-        None => {
-            let o = std::sync::Arc::new(cache::FilterOptions {
-                schools: db::schools::options(&mut *conn, scope.district_id, scope_schools).await?,
-                sources: db::user_list::sources(&mut *conn, scope.district_id).await?,
-            });
-            cache::put_options(scope.district_id, &options_key, &marker, o.clone());
-            o
-        }
-    };
-    let sync_names = db::syncs::names(&mut *conn, scope.district_id).await?;
-    drop(conn);
     let (schools, sources) = (&options.schools, &options.sources);
     let school_names: HashMap<Uuid, &str> =
         schools.iter().map(|s| (s.id, s.name.as_str())).collect();

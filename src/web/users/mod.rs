@@ -3,7 +3,6 @@
 //! restore and password-reset actions.
 
 pub mod actions;
-mod cache;
 pub mod form;
 mod history;
 pub mod kept;
@@ -18,6 +17,7 @@ use super::session::DistrictScope;
 use crate::db;
 use crate::db::user_edit::UserRecord;
 use crate::domain::PortalRole;
+use crate::user_listing::cache;
 use uuid::Uuid;
 
 /// A user the scope may see, or 404: another district's GUID, a user outside a school
@@ -48,14 +48,7 @@ pub(crate) fn is_self(scope: &DistrictScope, user: &UserRecord) -> bool {
     }
 }
 
-pub(crate) fn display_name(first: &str, last: &str, username: &str) -> String {
-    let name = format!("{} {}", first.trim(), last.trim());
-    if name.trim().is_empty() {
-        username.to_string()
-    } else {
-        name.trim().to_string()
-    }
-}
+pub(crate) use crate::domain::person::display_name;
 
 /// A user's source as a person reads it: a sync by its connection's name
 /// (`sync_names`: `db::syncs::names`).

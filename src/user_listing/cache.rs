@@ -10,6 +10,7 @@
 //! anything else (a school renamed) shows within `TTL`.
 
 use crate::db::schools::SchoolOption;
+use crate::db::user_filter::UserFilter;
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
@@ -33,20 +34,36 @@ enum Value {
     Options(Arc<FilterOptions>),
 }
 
-type Key = (Uuid, String);
+/// What a count is remembered under: the admin's scope (a school admin's schools) and the
+/// filter, as typed values (two requests share an entry exactly when they are equal).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CountKey {
+    pub scope: Option<Vec<Uuid>>,
+    pub filter: UserFilter,
+}
+
+/// An entry's key within its district.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum What {
+    Count(CountKey),
+    /// The filter choices a scope sees (a school admin's schools only).
+    Options(Option<Vec<Uuid>>),
+}
+
+type Key = (Uuid, What);
 /// Each entry: when it was put, the change marker it was computed under, the value.
 type Entries = HashMap<Key, (Instant, String, Value)>;
 
 static CACHE: LazyLock<Mutex<Entries>> = LazyLock::new(|| Mutex::new(HashMap::new()));
 
-fn get(district_id: Uuid, key: String, marker: &str) -> Option<Value> {
+fn get(district_id: Uuid, key: What, marker: &str) -> Option<Value> {
     let map = CACHE.lock().ok()?;
     map.get(&(district_id, key))
         .filter(|(at, m, _)| at.elapsed() < TTL && m == marker)
         .map(|(_, _, v)| v.clone())
 }
 
-fn put(district_id: Uuid, key: String, marker: &str, value: Value) {
+fn put(district_id: Uuid, key: What, marker: &str, value: Value) {
     if let Ok(mut map) = CACHE.lock() {
         if map.len() >= MAX_ENTRIES {
             map.retain(|_, (at, _, _)| at.elapsed() < TTL);
@@ -61,28 +78,46 @@ fn put(district_id: Uuid, key: String, marker: &str, value: Value) {
     }
 }
 
-pub fn count(district_id: Uuid, key: &str, marker: &str) -> Option<i64> {
-    match get(district_id, format!("count|{key}"), marker)? {
+pub fn count(district_id: Uuid, key: &CountKey, marker: &str) -> Option<i64> {
+    match get(district_id, What::Count(key.clone()), marker)? {
         Value::Count(n) => Some(n),
         Value::Options(_) => None,
     }
 }
 
-pub fn put_count(district_id: Uuid, key: &str, marker: &str, n: i64) {
-    put(district_id, format!("count|{key}"), marker, Value::Count(n));
+pub fn put_count(district_id: Uuid, key: &CountKey, marker: &str, n: i64) {
+    put(
+        district_id,
+        What::Count(key.clone()),
+        marker,
+        Value::Count(n),
+    );
 }
 
-pub fn options(district_id: Uuid, key: &str, marker: &str) -> Option<Arc<FilterOptions>> {
-    match get(district_id, format!("options|{key}"), marker)? {
+pub fn options(
+    district_id: Uuid,
+    scope: Option<&[Uuid]>,
+    marker: &str,
+) -> Option<Arc<FilterOptions>> {
+    match get(
+        district_id,
+        What::Options(scope.map(<[Uuid]>::to_vec)),
+        marker,
+    )? {
         Value::Options(o) => Some(o),
         Value::Count(_) => None,
     }
 }
 
-pub fn put_options(district_id: Uuid, key: &str, marker: &str, options: Arc<FilterOptions>) {
+pub fn put_options(
+    district_id: Uuid,
+    scope: Option<&[Uuid]>,
+    marker: &str,
+    options: Arc<FilterOptions>,
+) {
     put(
         district_id,
-        format!("options|{key}"),
+        What::Options(scope.map(<[Uuid]>::to_vec)),
         marker,
         Value::Options(options),
     );
