@@ -199,7 +199,7 @@ pub async fn queue_run(
             options: stored_options,
             submitted_kind: sender.kind,
             submitted_by: sender.label,
-            status: status,
+            status,
         },
     )
     .await
