@@ -1,3 +1,5 @@
+//! The `rollcall` binary: parse the command line and hand it to `cli`.
+
 use clap::Parser;
 use rollcall::cli::Cli;
 

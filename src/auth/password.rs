@@ -1,3 +1,5 @@
+//! Password hashing (argon2id) and checking, with a dummy check for unknown accounts.
+
 use argon2::password_hash::{
     PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng,
 };

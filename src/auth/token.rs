@@ -1,3 +1,5 @@
+//! API tokens: made from random bytes, shown once, stored as a SHA-256 and a prefix.
+
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 

@@ -1,3 +1,5 @@
+//! The audit log: writing entries (one `Actor` type for everyone) and reading them back.
+
 use crate::domain::ActorKind;
 use serde_json::Value;
 use sqlx::{PgExecutor, Postgres, QueryBuilder};

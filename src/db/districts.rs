@@ -1,3 +1,5 @@
+//! Districts and their settings (guards, drop folder, staleness).
+
 use sqlx::PgExecutor;
 use time::OffsetDateTime;
 use uuid::Uuid;

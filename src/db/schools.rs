@@ -1,3 +1,5 @@
+//! A district's schools.
+
 use sqlx::{PgExecutor, Postgres, QueryBuilder};
 use uuid::Uuid;
 

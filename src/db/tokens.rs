@@ -1,3 +1,5 @@
+//! API tokens as stored (hash and prefix only), their use and revocation.
+
 use sqlx::PgExecutor;
 use time::OffsetDateTime;
 use uuid::Uuid;

@@ -1,3 +1,5 @@
+//! Accounts as sign-in, sessions and the account page read and write them.
+
 use crate::domain::{PortalRole, UserStatus};
 use sqlx::PgExecutor;
 use time::OffsetDateTime;

@@ -1,3 +1,5 @@
+//! Everything that comes in, read and checked: user CSVs, schools CSVs, OneRoster and Clever.
+
 pub mod bundle;
 pub mod clever;
 pub mod headers;

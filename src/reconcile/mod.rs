@@ -1,3 +1,5 @@
+//! The reconcile engine: plan a feed against the district's users, then apply it.
+
 pub mod apply;
 pub mod mapping;
 pub mod plan;
