@@ -688,8 +688,112 @@ fn rollcall_bin(app: &TestApp) -> std::process::Command {
     let (head, tail) = url.split_once('?').unwrap_or((url.as_str(), ""));
     let url = format!("{}/{db}?{tail}", &head[..head.rfind('/').unwrap()]);
     let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_rollcall"));
-    c.env("DATABASE_URL", url).env("RUST_LOG", "warn");
+    c.env("DATABASE_URL", url)
+        .env("RUST_LOG", "warn")
+        .env("ROLLCALL_DATA_DIR", &app.queue.config.data_dir);
     c
+}
+
+/// `rollcall import` goes through the intake as every way in: the operator's file is stored
+/// (its copy is the run's uploaded file, downloadable like an upload's) and hashed.
+#[sqlx::test(migrations = "./migrations")]
+async fn cli_import_stores_and_hashes_the_file_like_an_upload(pool: PgPool) {
+    use sha2::Digest;
+    let env = UploadEnv::new(pool).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("students.csv");
+    let body = students(2);
+    std::fs::write(&path, &body).unwrap();
+    let out = rollcall_bin(&env.app)
+        .args(["import", "--district", "springfield"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["created"], 2);
+    let id: Uuid = summary["run_id"].as_str().unwrap().parse().unwrap();
+    let (sha, file_path): (Option<String>, Option<String>) =
+        sqlx::query_as("SELECT file_sha256, file_path FROM runs WHERE id = $1")
+            .bind(id)
+            .fetch_one(&env.app.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        sha.as_deref(),
+        Some(hex::encode(sha2::Sha256::digest(body.as_bytes())).as_str()),
+        "the file's SHA-256 is recorded"
+    );
+    let file_path = std::path::PathBuf::from(file_path.unwrap());
+    assert!(
+        file_path.starts_with(env.app.queue.config.data_dir.join("uploads")),
+        "a copy in the store, not the operator's path: {}",
+        file_path.display()
+    );
+    std::fs::remove_file(&path).unwrap();
+    let (name, bytes) = download(&env, &format!("/uploads/{id}/files/uploaded")).await;
+    assert_eq!(name, "students-uploaded.csv", "named as an upload's");
+    assert_eq!(bytes, body.as_bytes(), "the uploaded file, as sent");
+}
+
+/// A command-line file whose columns miss required fields is refused, naming them and
+/// saying how to map them (as the API answers): non-zero exit, nothing recorded or applied.
+#[sqlx::test(migrations = "./migrations")]
+async fn cli_import_that_needs_mapping_is_refused_naming_the_columns(pool: PgPool) {
+    let env = UploadEnv::new(pool).await;
+    let count = |sql: &'static str| {
+        let pool = env.app.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    let users_before = count("SELECT count(*) FROM users").await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("odd.csv");
+    std::fs::write(&path, "country,notes\nUS,x\n").unwrap();
+    let out = rollcall_bin(&env.app)
+        .args(["import", "--district", "springfield"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "required fields not mapped: custom_id or email, first_name, last_name, role, school_external_id"
+        )
+            && err.contains("Map these columns"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty(), "no summary");
+    assert_eq!(count("SELECT count(*) FROM runs").await, 0, "no run");
+    assert_eq!(count("SELECT count(*) FROM users").await, users_before);
+    let uploads = env.app.queue.config.data_dir.join("uploads");
+    assert_eq!(walk_files(&uploads), 0, "no copy kept");
+
+    // Past the size limit: a clear error, nothing kept.
+    std::fs::write(&path, students(1) + &"x".repeat(1024 * 1024 + 1)).unwrap();
+    let out = rollcall_bin(&env.app)
+        .args(["import", "--district", "springfield"])
+        .arg(&path)
+        .env("ROLLCALL_MAX_UPLOAD_MB", "1")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("larger than the upload limit of 1 MiB"),
+        "{err}"
+    );
+    assert_eq!(count("SELECT count(*) FROM runs").await, 0, "no run");
+    assert_eq!(walk_files(&uploads), 0, "no copy kept");
 }
 
 #[sqlx::test(migrations = "./migrations")]
