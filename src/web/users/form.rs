@@ -1,9 +1,8 @@
 //! The add-user and edit-user forms (`/users/new`, `/users/{guid}`): show, create, update
 //! (with optimistic concurrency on the user's `version`).
 
-use super::validate::{
-    FieldErrors, FormValues, constraint_field, record_fields, snapshot, validate,
-};
+use super::snapshot::{record_fields, snapshot};
+use super::validate::{FieldErrors, FormValues, constraint_field, validate};
 use super::view::{PasswordShown, form_page};
 use super::{cache, can_manage, display_name, feed_owned, history, keepable, load, source_label};
 use crate::auth;

@@ -8,6 +8,7 @@ mod history;
 pub mod kept;
 pub mod list;
 pub mod owner;
+mod snapshot;
 mod validate;
 mod view;
 
