@@ -188,14 +188,8 @@ pub async fn import_schools(
     Ok(Ok(counts))
 }
 
-/// Run a user CSV from the command line (a run of kind `cli`), through the intake as every
-/// way in: the operator's file is streamed into the store (hashed, refused past the size
-/// limit), its source and scope decided and its columns checked by [`intake::prepare`]
-/// (`options.scope` is the scope asked for, `--scope`), then run here and now under the
-/// run lock. A file whose required columns are missing is refused (the command line cannot
-/// use the mapper): nothing is recorded or applied.
-///
-/// [`intake::prepare`]: crate::intake::prepare
+/// Run a user CSV from the command line (a run of kind `cli`). `options.scope` is the
+/// scope asked for (`--scope`); the intake decides it otherwise, as for every way in.
 #[allow(clippy::too_many_arguments)]
 pub async fn import_file(
     pool: &PgPool,
@@ -206,65 +200,35 @@ pub async fn import_file(
     source: Option<String>,
     dry_run: bool,
     approve: bool,
-    options: crate::reconcile::run::RunOptions,
+    mut options: crate::reconcile::run::RunOptions,
 ) -> Result<crate::reconcile::run::Summary> {
-    use crate::intake::{self, AcceptError, Asked};
-    let opened = tokio::fs::File::open(file)
-        .await
+    let path = file
+        .canonicalize()
         .with_context(|| format!("reading {}", file.display()))?;
-    let file_name = file
+    let file_name = path
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or("import.csv")
         .to_string();
-    let inbox = intake::Inbox {
-        pool: pool.clone(),
-        // Absolute: the run's stored path is read by servers whose working directory differs.
-        data_dir: std::path::absolute(&config.data_dir)
-            .with_context(|| format!("the data directory {}", config.data_dir.display()))?,
-        max_upload_mb: config.max_upload_mb,
-        // No workers to wake: the command line runs the file itself.
-        wake: Default::default(),
-    };
-    let body = tokio_util::io::ReaderStream::new(opened);
-    let stored = match intake::store(&inbox, district_id, &file_name, body).await {
-        Ok(stored) => stored,
-        Err(AcceptError::Store(crate::storage::StoreError::TooLarge(mb))) => bail!(
-            "{} is larger than the upload limit of {mb} MiB (max_upload_mb); nothing was imported",
-            file.display()
-        ),
-        Err(e) => {
-            return Err(anyhow::anyhow!("{e}")).context(format!("storing {}", file.display()));
-        }
-    };
-    let asked = Asked {
-        source,
-        scope: options.scope,
-        dry_run,
-        drop_path: None,
-    };
-    let prepared = match intake::prepare(&inbox, district_id, &stored, &asked, options).await {
-        Ok(prepared) => prepared,
-        Err(e) => {
-            let _ = tokio::fs::remove_file(&stored.path).await;
-            return Err(anyhow::anyhow!("{e}"));
-        }
-    };
-    if let Some(missing) = prepared.missing {
-        let _ = tokio::fs::remove_file(&stored.path).await;
-        // As the API answers: a script cannot use the mapper.
-        bail!(
-            "{missing}. Map these columns once in the portal (Uploads) or rename them (or give --map/--set); nothing was imported."
-        );
-    }
-    let intake::Stored {
-        run_id,
-        path,
-        sha256,
-        file_name,
-        ..
-    } = stored;
-    let stored_options = serde_json::to_value(&prepared.options)?;
+    let (p, max) = (path.clone(), config.max_upload_bytes());
+    let headers = tokio::task::spawn_blocking(move || crate::intake::file_headers(&p, max))
+        .await?
+        .ok();
+    let decided = crate::intake::decide(
+        pool,
+        district_id,
+        &file_name,
+        headers.as_deref(),
+        source.as_deref(),
+        options.scope,
+    )
+    .await?;
+    options.scope = Some(decided.scope);
+    options.error_file_of = decided.error_file_of;
+    options.intake_note = decided.note;
+    let source = crate::domain::Source::File(decided.source_key);
+    let stored_options = serde_json::to_value(&options)?;
+    let run_id = uuid::Uuid::new_v4();
     // The run's liveness lock is taken before the run exists and held until it ends (on
     // every path), so neither a worker nor a server's orphan check sharing the database
     // takes this run.
@@ -275,9 +239,9 @@ pub async fn import_file(
             run_id,
             &db::runs::NewRun {
                 kind: RunKind::Cli,
-                source: &prepared.source.to_db(),
+                source: &source.to_db(),
                 file_name: Some(&file_name),
-                file_sha256: Some(&sha256),
+                file_sha256: None,
                 file_path: path.to_str(),
                 dry_run,
                 approved: approve,
@@ -293,10 +257,10 @@ pub async fn import_file(
             district_id,
             run_id,
             path,
-            source: prepared.source,
+            source,
             dry_run,
             approved: approve,
-            options: prepared.options,
+            options,
             actor_kind: ActorKind::Cli,
             actor_id: None,
             actor_label: "command line",

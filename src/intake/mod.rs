@@ -4,9 +4,8 @@
 //! ([`Asked::set`]: `scope`, `dry_run`, `source`); its header decides its source and scope —
 //! a fixed error file (it carries the `Error` column) is a patch by default and files the
 //! users it creates under the source of the run whose error file it is (SPEC §4); a header
-//! missing required fields parks the run for the mapper ([`prepare`]: the decision and this
-//! check, which the command line uses before running the file itself); and the run is
-//! queued, waking the workers ([`queue_run`]). A zip is a OneRoster CSV set, queued as a sync.
+//! missing required fields parks the run for the mapper; and the run is queued, waking the
+//! workers ([`queue_run`]). A zip is a OneRoster CSV set, queued as a sync.
 
 use crate::db;
 pub use crate::domain::ErrorFileOf;
@@ -142,17 +141,6 @@ pub async fn queue_run(
     if is_zip(&stored.path).await {
         return queue_oneroster_set(inbox, district_id, stored, sender).await;
     }
-    let prepared = prepare(
-        inbox,
-        district_id,
-        &stored,
-        asked,
-        RunOptions {
-            scope: asked.scope,
-            ..RunOptions::default()
-        },
-    )
-    .await?;
     let Stored {
         run_id,
         path,
@@ -160,13 +148,38 @@ pub async fn queue_run(
         size,
         file_name,
     } = stored;
-    let needs_mapping = prepared.missing.is_some();
+    let max = inbox.max_upload_bytes();
+    let p = path.clone();
+    let headers = tokio::task::spawn_blocking(move || file_headers(&p, max))
+        .await
+        .context("reading the header")?
+        .ok();
+    let decided = decide(
+        &inbox.pool,
+        district_id,
+        &file_name,
+        headers.as_deref(),
+        asked.source.as_deref(),
+        asked.scope,
+    )
+    .await
+    .context("deciding the run's source")?;
+    let source_key = decided.source_key;
+    let options = RunOptions {
+        scope: Some(decided.scope),
+        error_file_of: decided.error_file_of,
+        intake_note: decided.note,
+        ..RunOptions::default()
+    };
+    let needs_mapping = match &headers {
+        Some(h) => needs_mapping(&inbox.pool, district_id, h, &options).await?,
+        None => false,
+    };
     let status = if needs_mapping {
         RunStatus::NeedsMapping
     } else {
         RunStatus::Queued
     };
-    let options = prepared.options;
     let mut stored_options = serde_json::to_value(&options).context("options")?;
     if let Some(drop_path) = &asked.drop_path {
         stored_options["drop_path"] = serde_json::json!(drop_path);
@@ -177,7 +190,7 @@ pub async fn queue_run(
         run_id,
         &db::runs::NewRun {
             kind: sender.run_kind(),
-            source: &prepared.source.to_db(),
+            source: &Source::File(source_key).to_db(),
             file_name: Some(&file_name),
             file_sha256: Some(&sha256),
             file_path: path.to_str(),
@@ -198,72 +211,19 @@ pub async fn queue_run(
     Ok(Accepted { run_id, status })
 }
 
-/// What the intake made of a stored file (a CSV, not a zip): the run's source and options,
-/// and the required fields its columns miss, if any (the run then waits for the mapper).
-pub struct Prepared {
-    pub source: Source,
-    pub options: RunOptions,
-    /// `MappingError::MissingRequired`: required fields missing even with the district's
-    /// saved mapping and the run's own overrides.
-    pub missing: Option<MappingError>,
-}
-
-/// Decide a stored file's source and scope from its header and what was asked (`options`
-/// carries the sender's own scope, overrides and fixed values), and check that its columns
-/// give every required field: the one decision of every way in ([`queue_run`], and the
-/// command line, which runs the file itself).
-pub async fn prepare(
-    inbox: &Inbox,
-    district_id: Uuid,
-    stored: &Stored,
-    asked: &Asked,
-    mut options: RunOptions,
-) -> Result<Prepared, AcceptError> {
-    let max = inbox.max_upload_bytes();
-    let p = stored.path.clone();
-    let headers = tokio::task::spawn_blocking(move || file_headers(&p, max))
-        .await
-        .context("reading the header")?
-        .ok();
-    let decided = decide(
-        &inbox.pool,
-        district_id,
-        &stored.file_name,
-        headers.as_deref(),
-        asked.source.as_deref(),
-        options.scope,
-    )
-    .await
-    .context("deciding the run's source")?;
-    options.scope = Some(decided.scope);
-    options.error_file_of = decided.error_file_of;
-    options.intake_note = decided.note;
-    let missing = match &headers {
-        Some(h) => mapping_gap(&inbox.pool, district_id, h, &options).await?,
-        None => None,
-    };
-    Ok(Prepared {
-        source: Source::File(decided.source_key),
-        options,
-        missing,
-    })
-}
-
-/// The required fields missing from this header, even with the district's saved mapping
-/// and the run's own overrides (`None`: nothing is missing).
-pub async fn mapping_gap(
+/// Are required fields missing from this header, even with the district's saved mapping
+/// and the run's own overrides (so the run waits for the mapper)?
+pub async fn needs_mapping(
     pool: &PgPool,
     district_id: Uuid,
     headers: &[String],
     options: &RunOptions,
-) -> anyhow::Result<Option<MappingError>> {
+) -> anyhow::Result<bool> {
     let saved = mapping::saved_mapping(pool, district_id, headers).await?;
-    Ok(
-        match feed::headers::resolve(headers, saved.as_ref(), &options.overrides, &options.fixed) {
-            Err(e @ MappingError::MissingRequired { .. }) => Some(e),
-            _ => None,
-        },
-    )
+    Ok(matches!(
+        feed::headers::resolve(headers, saved.as_ref(), &options.overrides, &options.fixed),
+        Err(MappingError::MissingRequired { .. })
+    ))
 }
 
 /// Does the stored file start like a zip?

@@ -117,24 +117,13 @@ impl RunView {
     pub fn count_class(&self) -> &'static str {
         if self.applied() { "num" } else { "num would" }
     }
-    /// The run's stored options, read as the run reads them
-    /// ([`RunOptions::from_stored`](crate::reconcile::run::RunOptions::from_stored)): an
-    /// unreadable value is an error, never defaults in its place.
-    fn options(&self) -> anyhow::Result<crate::reconcile::run::RunOptions> {
-        crate::reconcile::run::RunOptions::from_stored(&self.run.options)
+    fn options(&self) -> crate::reconcile::run::RunOptions {
+        serde_json::from_value(self.run.options.clone()).unwrap_or_default()
     }
-    /// Why the run's stored options cannot be read (the page says so instead of showing a
-    /// scope, mapping or note it does not know).
-    pub fn options_error(&self) -> Option<String> {
-        self.options().err().map(|e| e.to_string())
-    }
-    /// The scope a run of a user file covers (`None` for a sync, or when the run's options
-    /// cannot be read); runs from before scopes were stored covered their source.
+    /// The scope a run of a user file covers (`None` for a sync); runs from before scopes
+    /// were stored covered their source.
     pub fn scope(&self) -> Option<crate::domain::Scope> {
-        if self.run.kind == RunKind::Sync {
-            return None;
-        }
-        self.options().ok().map(|o| o.scope.unwrap_or_default())
+        (self.run.kind != RunKind::Sync).then(|| self.options().scope.unwrap_or_default())
     }
     /// `scope: district` for lists; empty for a sync.
     pub fn scope_tag(&self) -> String {
@@ -144,10 +133,10 @@ impl RunView {
     }
     /// The run a fixed error file came from.
     pub fn error_file_of(&self) -> Option<intake::ErrorFileOf> {
-        self.options().ok().and_then(|o| o.error_file_of)
+        self.options().error_file_of
     }
     pub fn intake_note(&self) -> Option<String> {
-        self.options().ok().and_then(|o| o.intake_note)
+        self.options().intake_note
     }
     pub fn has_files(&self) -> bool {
         self.run.file_path.is_some()
