@@ -8,6 +8,7 @@ pub mod health;
 pub mod history;
 pub mod home;
 pub mod person;
+pub mod roster;
 pub mod user_form;
 mod vocab;
 

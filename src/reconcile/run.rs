@@ -7,6 +7,7 @@ use crate::auth;
 use crate::clock::Clock;
 use crate::crypto::FeedPasswordKey;
 use crate::db;
+use crate::domain::roster::RosterFeed;
 use crate::domain::{ActorKind, CurrentUser, Field, IncomingUser, RunStatus, Scope, Source};
 use crate::feed::headers::{self, Mapping, MappingError, SavedMapping};
 use crate::feed::read::{self, ReadOptions};
@@ -521,7 +522,16 @@ async fn execute_inner(pool: &PgPool, clock: &Clock, req: &RunRequest<'_>) -> Re
     let ignored = prepared.mapping.ignored_columns(&prepared.headers);
     let scope = req.options.scope.unwrap_or_default();
     let master = prepared.rows.every_row_has_a_guid();
-    let summary = apply_rows(pool, clock, req, Rows::File(prepared.rows), ignored, scope).await?;
+    let summary = apply_rows(
+        pool,
+        clock,
+        req,
+        Rows::File(prepared.rows),
+        ignored,
+        scope,
+        None,
+    )
+    .await?;
     if master && scope == Scope::Source && summary.message.is_none() {
         db::runs::add_note(pool, req.district_id, req.run_id, MASTER_WITH_SOURCE_SCOPE).await?;
     }
@@ -638,6 +648,8 @@ async fn queued_elsewhere(pool: &PgPool, req: &RunRequest<'_>) -> Result<plan::E
 }
 
 /// Plan typed rows against the district and apply them (shared by files and syncs).
+/// `rosters`: the classes, terms and enrollments the same feed carries (SPEC §6a), planned
+/// against the district after its users and applied in the same transaction.
 pub async fn apply_rows(
     pool: &PgPool,
     clock: &Clock,
@@ -645,7 +657,10 @@ pub async fn apply_rows(
     mut rows: Rows,
     ignored_columns: Vec<String>,
     scope: Scope,
+    rosters: Option<RosterFeed>,
 ) -> Result<Summary> {
+    // Skeleton (issue 15): the roster engine plans and applies `rosters` here.
+    let _ = &rosters;
     let district = db::districts::by_id(pool, req.district_id)
         .await?
         .context("district vanished")?;

@@ -138,7 +138,7 @@ pub async fn execute(pool: &PgPool, clock: &Clock, run: &db::runs::Run) -> Resul
     };
     let rows = Rows::Undo(UndoRows::new(target));
     let scope = options.scope.unwrap_or_default();
-    match run::apply_rows(pool, clock, &req, rows, Vec::new(), scope).await {
+    match run::apply_rows(pool, clock, &req, rows, Vec::new(), scope, None).await {
         Ok(summary) => Ok(summary),
         Err(e) => {
             tracing::error!(run = %run.id, error = format!("{e:#}"), "undo failed");

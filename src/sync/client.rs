@@ -15,6 +15,7 @@
 
 use super::{http, policy};
 use crate::config::Config;
+use crate::domain::roster::RosterFeed;
 use crate::feed::oneroster::{self, Org};
 use crate::feed::provider::ProviderUser;
 use crate::feed::{clever, oneroster::org_from_json};
@@ -107,11 +108,13 @@ pub enum Provider {
     },
 }
 
-/// Everything a provider sent: orgs (schools and others) and users, in order.
+/// Everything a provider sent: orgs (schools and others) and users, in order, and the
+/// rosters (classes, terms, enrollments; SPEC §6a).
 #[derive(Debug, Default)]
 pub struct Fetched {
     pub orgs: Vec<Org>,
     pub users: Vec<ProviderUser>,
+    pub rosters: RosterFeed,
 }
 
 pub struct Client {

@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::crypto::SecretKey;
 use crate::db;
 use crate::db::syncs::Connection;
+use crate::domain::roster::RosterFeed;
 use crate::domain::{ActorKind, RunKind, RunStatus, Scope, Source};
 use crate::feed::bundle::{self, Limits};
 use crate::feed::oneroster::{self, FileMode, Org};
@@ -255,6 +256,8 @@ struct Incoming {
     users: Vec<ProviderUser>,
     archive_missing: bool,
     snapshot_name: &'static str,
+    /// Classes, terms and enrollments, when the feed carries them (SPEC §6a).
+    rosters: Option<RosterFeed>,
 }
 
 /// Carry out a sync run the job queue took (already marked started). An internal error
@@ -409,6 +412,7 @@ async fn fetch(
         schools,
         orgs,
         users: fetched.users,
+        rosters: Some(fetched.rosters).filter(|r| !r.is_empty()),
         archive_missing: true,
         snapshot_name: if conn.kind == Kind::Clever.as_str() {
             "clever-users.csv"
@@ -469,6 +473,7 @@ async fn read_set(
                 users,
                 // A delta lists only what changed; an absent users file says nothing about users.
                 archive_missing: manifest.users == FileMode::Bulk,
+                rosters: None,
                 snapshot_name: "users.csv",
             })
         })
@@ -521,6 +526,7 @@ async fn apply(
         } else {
             Scope::Patch
         },
+        incoming.rosters,
     )
     .await?;
     let mut notes: Vec<String> = summary.message.take().into_iter().collect();

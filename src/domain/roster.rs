@@ -1,0 +1,217 @@
+//! Rosters (SPEC §6a) in plain Rust: terms, classes and enrollments as every feed hands them
+//! to the reconcile engine (OneRoster CSV and REST, Clever sections, SDS, the roster CSV).
+//!
+//! A feed reader turns its format into a [`RosterFeed`]; rows it cannot read are
+//! [`RosterFail`]s naming the file, row and column. The engine resolves references (school,
+//! term, class, user) against the district and plans the changes.
+
+use serde::{Deserialize, Serialize};
+use time::Date;
+
+/// How a user takes part in a class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EnrollmentRole {
+    Teacher,
+    Student,
+}
+
+impl EnrollmentRole {
+    /// The stored text (`enrollments.role`) and the roster CSV's word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EnrollmentRole::Teacher => "teacher",
+            EnrollmentRole::Student => "student",
+        }
+    }
+
+    /// The words feeds use: `teacher`/`student`, and OneRoster's `administrator`, `aide`,
+    /// `proctor` (staff teaching a class are enrolled as teachers); case and spacing free.
+    pub fn from_text(s: &str) -> Option<EnrollmentRole> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "teacher" | "administrator" | "aide" | "proctor" | "instructor" => {
+                Some(EnrollmentRole::Teacher)
+            }
+            "student" | "learner" => Some(EnrollmentRole::Student),
+            _ => None,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            EnrollmentRole::Teacher => "Teacher",
+            EnrollmentRole::Student => "Student",
+        }
+    }
+}
+
+/// How a feed names the user of an enrollment.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum UserRef {
+    /// The roster CSV's `user` column: a `user_guid`, else a `custom_id`, else an email, tried
+    /// in that order within the district.
+    Key(String),
+    /// A provider's own id for the user (OneRoster `sourcedId`, Clever `id`, SDS `SIS ID`):
+    /// `users.source_key` of a user owned by the run's source.
+    Provider(String),
+}
+
+/// A term (OneRoster academic session, Clever term, SDS `Term`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncomingTerm {
+    /// Where it came from, for errors: file name (or API list) and line (or record number).
+    pub at: At,
+    /// The provider's id; the roster CSV keys a term by its name.
+    pub external_id: String,
+    pub title: String,
+    pub start: Option<Date>,
+    pub end: Option<Date>,
+}
+
+/// A class (OneRoster class, Clever section, SDS section, the roster CSV's class columns).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncomingClass {
+    pub at: At,
+    /// Unique in the district: the provider's sourcedId / SIS section ID.
+    pub external_id: String,
+    pub title: String,
+    /// The school's `external_id` (OneRoster `schoolSourcedId`).
+    pub school_external_id: String,
+    pub course_code: String,
+    pub subject: String,
+    pub period: String,
+    pub grades: Vec<String>,
+    /// A term's `external_id` (it may come in the same feed's terms or already exist).
+    pub term_external_id: Option<String>,
+    /// OneRoster `status = tobedeleted` (archive it).
+    pub to_be_deleted: bool,
+}
+
+/// An enrollment (one user in one class).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncomingEnrollment {
+    pub at: At,
+    pub class_external_id: String,
+    pub user: UserRef,
+    pub role: EnrollmentRole,
+    pub primary: bool,
+    pub begin: Option<Date>,
+    pub end: Option<Date>,
+    /// OneRoster `status = tobedeleted` (end it).
+    pub to_be_deleted: bool,
+}
+
+/// Where a record came from: a file of a set (or a provider list) and its line (or record
+/// number), for error messages and the completed/error files.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct At {
+    /// `classes.csv`, `Section.csv`, `/classes`, `sections`, or the uploaded file's name.
+    pub file: String,
+    /// 1-based line of the file (the header is line 1), or the record's position in a list.
+    pub line: u64,
+}
+
+/// A record a feed reader could not read: which file, which row, which column, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RosterFail {
+    pub at: At,
+    /// The column (or field) at fault, when one is.
+    pub column: Option<String>,
+    pub message: String,
+    /// Whatever the row still names, so that what it refers to is not archived or ended
+    /// for a row that failed (SPEC §4: "a user whose row has an error is left exactly as
+    /// it was").
+    pub class_external_id: Option<String>,
+}
+
+impl std::fmt::Display for RosterFail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} line {}", self.at.file, self.at.line)?;
+        if let Some(c) = &self.column {
+            write!(f, ", column {c}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// Everything one feed says about rosters.
+#[derive(Debug, Clone, Default)]
+pub struct RosterFeed {
+    pub terms: Vec<Result<IncomingTerm, RosterFail>>,
+    pub classes: Vec<Result<IncomingClass, RosterFail>>,
+    pub enrollments: Vec<Result<IncomingEnrollment, RosterFail>>,
+    /// The feed lists every class of its source (OneRoster bulk, a roster CSV, a full API
+    /// sync): classes of the source it does not list are archived (guarded). `false` for a
+    /// delta, or a set with no classes file.
+    pub classes_complete: bool,
+    /// Likewise for enrollments: enrollments of the source's classes it does not list end.
+    pub enrollments_complete: bool,
+}
+
+impl RosterFeed {
+    pub fn is_empty(&self) -> bool {
+        self.terms.is_empty() && self.classes.is_empty() && self.enrollments.is_empty()
+    }
+}
+
+/// The roster CSV's columns (SPEC §6a), in the order the classes and enrollments downloads
+/// write them. The first five are required in an upload (`role` and `user` may be blank on
+/// a row that only defines a class; a file none of whose rows has a user leaves
+/// enrollments alone).
+pub const ROSTER_CSV_HEADER: [&str; 13] = [
+    "class_external_id",
+    "class_title",
+    "school_external_id",
+    "role",
+    "user",
+    "primary",
+    "course_code",
+    "subject",
+    "period",
+    "grades",
+    "term",
+    "term_start",
+    "term_end",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enrollment_roles_read_the_words_feeds_use() {
+        assert_eq!(
+            EnrollmentRole::from_text(" Teacher "),
+            Some(EnrollmentRole::Teacher)
+        );
+        assert_eq!(
+            EnrollmentRole::from_text("aide"),
+            Some(EnrollmentRole::Teacher)
+        );
+        assert_eq!(
+            EnrollmentRole::from_text("STUDENT"),
+            Some(EnrollmentRole::Student)
+        );
+        assert_eq!(EnrollmentRole::from_text("guardian"), None);
+        for r in [EnrollmentRole::Teacher, EnrollmentRole::Student] {
+            assert_eq!(EnrollmentRole::from_text(r.as_str()), Some(r));
+        }
+    }
+
+    #[test]
+    fn a_failure_names_file_row_and_column() {
+        let f = RosterFail {
+            at: At {
+                file: "enrollments.csv".into(),
+                line: 7,
+            },
+            column: Some("userSourcedId".into()),
+            message: "no such user".into(),
+            class_external_id: None,
+        };
+        assert_eq!(
+            f.to_string(),
+            "enrollments.csv line 7, column userSourcedId: no such user"
+        );
+    }
+}
