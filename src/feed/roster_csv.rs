@@ -454,20 +454,20 @@ impl<'a> State<'a> {
                 self.feed.classes.push(Ok(class));
             }
             Some(seen) => {
-                if let Some(Ok(first)) = self.feed.classes.get(seen.at) {
-                    if let Some(column) = differs(first, &class) {
-                        return self.fail(
-                            line,
-                            column,
-                            format!(
-                                "{} differs from line {} of the same class ({})",
-                                column.name(),
-                                seen.line,
-                                class_id
-                            ),
-                            class_id,
-                        );
-                    }
+                if let Some(Ok(first)) = self.feed.classes.get(seen.at)
+                    && let Some(column) = differs(first, &class)
+                {
+                    return self.fail(
+                        line,
+                        column,
+                        format!(
+                            "{} differs from line {} of the same class ({})",
+                            column.name(),
+                            seen.line,
+                            class_id
+                        ),
+                        class_id,
+                    );
                 }
             }
         }
