@@ -154,6 +154,55 @@ struct EnrollmentRec<'a> {
     deleted: bool,
 }
 
+/// An enrollment's checked values.
+struct Checked {
+    role: EnrollmentRole,
+    primary: bool,
+    begin: Option<Date>,
+    end: Option<Date>,
+}
+
+/// Check an enrollment record: `None` for one that is skipped (a parent's), `Err` names the
+/// column at fault.
+fn check_enrollment(
+    r: &EnrollmentRec,
+    names: &Names,
+) -> Result<Option<Checked>, (&'static str, String)> {
+    if r.class.is_empty() {
+        return Err((names.class, "the enrollment has no class".to_string()));
+    }
+    if r.user.is_empty() {
+        return Err((names.user, "the enrollment has no user".to_string()));
+    }
+    let word = r.role.trim();
+    if SKIPPED_ROLES.iter().any(|s| s.eq_ignore_ascii_case(word)) {
+        return Ok(None);
+    }
+    let role = EnrollmentRole::from_text(word).ok_or_else(|| {
+        (
+            "role",
+            format!("role \"{word}\" is not one of teacher, student, administrator, aide, proctor"),
+        )
+    })?;
+    let primary = parse_primary(&r.primary).map_err(|e| ("primary", e))?;
+    let begin = parse_date(r.begin).map_err(|e| ("beginDate", e))?;
+    let end = parse_date(r.end).map_err(|e| ("endDate", e))?;
+    if let (Some(b), Some(e)) = (begin, end)
+        && e < b
+    {
+        return Err((
+            "endDate",
+            format!("the enrollment ends ({e}) before it begins ({b})"),
+        ));
+    }
+    Ok(Some(Checked {
+        role,
+        primary,
+        begin,
+        end,
+    }))
+}
+
 /// Column names for messages: the CSV binding's, or the JSON binding's.
 struct Names {
     class: &'static str,
@@ -291,54 +340,22 @@ impl Collected {
     }
 
     fn add_enrollment(&mut self, at: At, r: EnrollmentRec, names: &Names) {
-        let class = Some(r.class);
-        let result = (|| {
-            if r.class.is_empty() {
-                return Err((names.class, "the enrollment has no class".to_string()));
-            }
-            if r.user.is_empty() {
-                return Err((names.user, "the enrollment has no user".to_string()));
-            }
-            let word = r.role.trim();
-            if SKIPPED_ROLES.iter().any(|s| s.eq_ignore_ascii_case(word)) {
-                return Ok(None);
-            }
-            let role = EnrollmentRole::from_text(word).ok_or_else(|| {
-                (
-                    "role",
-                    format!(
-                        "role \"{word}\" is not one of teacher, student, administrator, aide, proctor"
-                    ),
-                )
-            })?;
-            let primary = parse_primary(&r.primary).map_err(|e| ("primary", e))?;
-            let begin = parse_date(r.begin).map_err(|e| ("beginDate", e))?;
-            let end = parse_date(r.end).map_err(|e| ("endDate", e))?;
-            if let (Some(b), Some(e)) = (begin, end)
-                && e < b
-            {
-                return Err((
-                    "endDate",
-                    format!("the enrollment ends ({e}) before it begins ({b})"),
-                ));
-            }
-            Ok(Some((role, primary, begin, end)))
-        })();
-        match result {
+        match check_enrollment(&r, names) {
             Ok(None) => {}
-            Ok(Some((role, primary, begin, end))) => {
-                self.enrollments.push(Ok(IncomingEnrollment {
-                    at,
-                    class_external_id: r.class.to_string(),
-                    user: UserRef::Provider(r.user.to_string()),
-                    role,
-                    primary,
-                    begin,
-                    end,
-                    to_be_deleted: r.deleted,
-                }))
+            Ok(Some(ok)) => self.enrollments.push(Ok(IncomingEnrollment {
+                at,
+                class_external_id: r.class.to_string(),
+                user: UserRef::Provider(r.user.to_string()),
+                role: ok.role,
+                primary: ok.primary,
+                begin: ok.begin,
+                end: ok.end,
+                to_be_deleted: r.deleted,
+            })),
+            Err((column, message)) => {
+                self.enrollments
+                    .push(Err(fail(at, column, message, Some(r.class))))
             }
-            Err((column, message)) => self.enrollments.push(Err(fail(at, column, message, class))),
         }
     }
 
