@@ -1,15 +1,29 @@
 //! A OneRoster CSV set as it arrives: a zip, or a folder. Takes out only the files a sync
-//! reads (`manifest.csv`, `orgs.csv`, `users.csv`), and refuses archives that try to escape
+//! reads ([`WANTED`]: the manifest, orgs, users, 1.2's roles, and the roster files), and
+//! refuses archives that try to escape
 //! (entry names with `..` or an absolute path), that would inflate past the limits (zip
 //! bombs: total size, per-file size, compression ratio), or that hold too many entries.
 //! No SQL, no HTTP.
 
+use crate::domain::roster::RosterFeed;
+use crate::feed::oneroster::{self, FileMode, Manifest, Org};
+use crate::feed::oneroster_rosters;
+use crate::feed::provider::ProviderUser;
 use std::collections::HashMap;
 use std::io::{Read, Seek};
 use std::path::Path;
 
 /// The files of a OneRoster set this reader takes out (lower-case names).
-pub const WANTED: [&str; 3] = ["manifest.csv", "orgs.csv", "users.csv"];
+pub const WANTED: [&str; 8] = [
+    "manifest.csv",
+    "orgs.csv",
+    "users.csv",
+    "roles.csv",
+    "academicsessions.csv",
+    "courses.csv",
+    "classes.csv",
+    "enrollments.csv",
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -84,6 +98,61 @@ impl Bundle {
         }
         self.files.insert(name, bytes);
         Ok(())
+    }
+}
+
+/// What a OneRoster CSV set holds, read as its manifest lists it.
+#[derive(Debug)]
+pub struct SetContents {
+    pub manifest: Manifest,
+    pub orgs: Vec<Org>,
+    pub users: Vec<ProviderUser>,
+    /// `None` when the manifest lists no roster file.
+    pub rosters: Option<RosterFeed>,
+}
+
+impl Bundle {
+    /// Read the set (OneRoster 1.1, or 1.2 with `roles.csv`) as its manifest lists it. `Err`:
+    /// why the set cannot be used.
+    pub fn read_oneroster(&self, max_bytes: u64) -> Result<SetContents, String> {
+        let manifest = self
+            .get("manifest.csv")
+            .ok_or_else(|| BundleError::NoManifest.to_string())?;
+        let manifest = oneroster::parse_manifest(manifest).map_err(|e| e.to_string())?;
+        let listed = |mode: FileMode, name: &'static str| -> Result<Option<&[u8]>, String> {
+            match mode {
+                FileMode::Absent => Ok(None),
+                _ => self
+                    .get(name)
+                    .map(Some)
+                    .ok_or_else(|| oneroster::SetError::Missing(name).to_string()),
+            }
+        };
+        let orgs = match listed(manifest.orgs, "orgs.csv")? {
+            Some(bytes) => {
+                oneroster::parse_orgs_csv(bytes, max_bytes).map_err(|e| e.to_string())?
+            }
+            None => Vec::new(),
+        };
+        let roles = match listed(manifest.roles, "roles.csv")? {
+            Some(bytes) => {
+                Some(oneroster::parse_roles_csv(bytes, max_bytes).map_err(|e| e.to_string())?)
+            }
+            None => None,
+        };
+        let users = match listed(manifest.users, "users.csv")? {
+            Some(bytes) => oneroster::parse_users_with_roles(bytes, max_bytes, roles.as_ref())
+                .map_err(|e| e.to_string())?,
+            None => Vec::new(),
+        };
+        let rosters = oneroster_rosters::read_csv(&manifest, |name| self.get(name), max_bytes)
+            .map_err(|e| e.to_string())?;
+        Ok(SetContents {
+            manifest,
+            orgs,
+            users,
+            rosters,
+        })
     }
 }
 
@@ -245,11 +314,15 @@ mod tests {
             ("set/manifest.csv", b"propertyName,value\n"),
             ("set/Users.csv", b"sourcedId\n1\n"),
             ("set/classes.csv", b"x\n"),
+            ("set/AcademicSessions.csv", b"y\n"),
+            ("set/demographics.csv", b"z\n"),
         ]);
         let b = from_zip(Cursor::new(z), &limits()).unwrap();
         assert_eq!(b.get("users.csv"), Some(&b"sourcedId\n1\n"[..]));
         assert!(b.get("manifest.csv").is_some());
-        assert!(b.get("classes.csv").is_none());
+        assert_eq!(b.get("classes.csv"), Some(&b"x\n"[..]));
+        assert_eq!(b.get("academicsessions.csv"), Some(&b"y\n"[..]));
+        assert!(b.get("demographics.csv").is_none(), "a file no sync reads");
     }
 
     #[test]

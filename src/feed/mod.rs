@@ -4,6 +4,7 @@ pub mod bundle;
 pub mod clever;
 pub mod headers;
 pub mod oneroster;
+pub mod oneroster_rosters;
 pub mod provider;
 pub mod read;
 pub mod roster_csv;

@@ -1,8 +1,12 @@
-//! OneRoster 1.1: the CSV binding (`manifest.csv`, `orgs.csv`, `users.csv`) and the REST
-//! binding's JSON records, turned into [`ProviderUser`]s and schools. Pure: no SQL, no HTTP.
+//! OneRoster 1.1 and 1.2: the CSV binding (`manifest.csv`, `orgs.csv`, `users.csv`, and 1.2's
+//! `roles.csv`) and the REST binding's JSON records, turned into [`ProviderUser`]s and
+//! schools. Rosters (classes, terms, enrollments) are [`oneroster_rosters`]'s. Pure: no SQL,
+//! no HTTP.
+//!
+//! [`oneroster_rosters`]: crate::feed::oneroster_rosters
 
 use crate::feed::headers::fold;
-use crate::feed::provider::{Orgs, ProviderUser};
+use crate::feed::provider::{Orgs, ProviderUser, role_kind};
 use crate::feed::read::{self, FileError, ReadOptions};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
@@ -22,6 +26,12 @@ pub enum FileMode {
 pub struct Manifest {
     pub orgs: FileMode,
     pub users: FileMode,
+    /// OneRoster 1.2: users' roles and orgs.
+    pub roles: FileMode,
+    pub academic_sessions: FileMode,
+    pub courses: FileMode,
+    pub classes: FileMode,
+    pub enrollments: FileMode,
     pub version: Option<String>,
 }
 
@@ -53,14 +63,18 @@ fn mode(value: &str) -> Option<FileMode> {
 }
 
 /// A CSV file's header positions by folded name, and its records.
-struct Table {
+pub(crate) struct Table {
     cols: HashMap<String, usize>,
-    width: usize,
-    records: Vec<Result<read::RawRecord, read::RowIssue>>,
+    pub(crate) width: usize,
+    pub(crate) records: Vec<Result<read::RawRecord, read::RowIssue>>,
 }
 
 impl Table {
-    fn read(file: &'static str, bytes: &[u8], max_bytes: u64) -> Result<Table, SetError> {
+    pub(crate) fn read(
+        file: &'static str,
+        bytes: &[u8],
+        max_bytes: u64,
+    ) -> Result<Table, SetError> {
         let reader = match read::open(Cursor::new(bytes), &ReadOptions::with_max_bytes(max_bytes)) {
             Ok(r) => r,
             Err(FileError::HeaderOnly) => {
@@ -89,7 +103,15 @@ impl Table {
         })
     }
 
-    fn require(&self, file: &'static str, columns: &[&'static str]) -> Result<(), SetError> {
+    pub(crate) fn has(&self, column: &str) -> bool {
+        self.cols.contains_key(&fold(column))
+    }
+
+    pub(crate) fn require(
+        &self,
+        file: &'static str,
+        columns: &[&'static str],
+    ) -> Result<(), SetError> {
         if self.records.is_empty() {
             return Ok(());
         }
@@ -99,7 +121,7 @@ impl Table {
         }
     }
 
-    fn cell<'r>(&self, rec: &'r read::RawRecord, column: &str) -> &'r str {
+    pub(crate) fn cell<'r>(&self, rec: &'r read::RawRecord, column: &str) -> &'r str {
         self.cols
             .get(&fold(column))
             .and_then(|&i| rec.fields.get(i))
@@ -107,7 +129,7 @@ impl Table {
     }
 
     /// A record with non-empty cells past the header (empty trailing ones are fine).
-    fn overlong(&self, rec: &read::RawRecord) -> bool {
+    pub(crate) fn overlong(&self, rec: &read::RawRecord) -> bool {
         rec.fields.len() > self.width
             && rec.fields[self.width..]
                 .iter()
@@ -134,6 +156,11 @@ pub fn parse_manifest(bytes: &[u8]) -> Result<Manifest, SetError> {
     Ok(Manifest {
         orgs: file_mode("file.orgs")?,
         users: file_mode("file.users")?,
+        roles: file_mode("file.roles")?,
+        academic_sessions: file_mode("file.academicsessions")?,
+        courses: file_mode("file.courses")?,
+        classes: file_mode("file.classes")?,
+        enrollments: file_mode("file.enrollments")?,
         version: props.get("oneroster.version").cloned(),
     })
 }
@@ -182,7 +209,7 @@ fn enabled(raw: &str) -> bool {
     !raw.trim().eq_ignore_ascii_case("false")
 }
 
-fn list(raw: &str) -> Vec<String> {
+pub(crate) fn list(raw: &str) -> Vec<String> {
     raw.split(',')
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
@@ -190,17 +217,29 @@ fn list(raw: &str) -> Vec<String> {
 }
 
 pub fn parse_users_csv(bytes: &[u8], max_bytes: u64) -> Result<Vec<ProviderUser>, SetError> {
+    parse_users_with_roles(bytes, max_bytes, None)
+}
+
+/// `users.csv` of 1.1 (each user's `role` and `orgSourcedIds` in it) or of 1.2 (no such
+/// columns: `roles` from `roles.csv` give them; a 1.2 file that still has them falls back to
+/// them for a user `roles.csv` does not list).
+pub fn parse_users_with_roles(
+    bytes: &[u8],
+    max_bytes: u64,
+    roles: Option<&Roles>,
+) -> Result<Vec<ProviderUser>, SetError> {
     let t = Table::read("users.csv", bytes, max_bytes)?;
-    t.require(
-        "users.csv",
-        &[
+    let required: &[&'static str] = match roles {
+        Some(_) => &["sourcedId", "givenName", "familyName"],
+        None => &[
             "sourcedId",
             "role",
             "givenName",
             "familyName",
             "orgSourcedIds",
         ],
-    )?;
+    };
+    t.require("users.csv", required)?;
     let mut out = Vec::with_capacity(t.records.len());
     for rec in &t.records {
         let rec = match rec {
@@ -216,30 +255,113 @@ pub fn parse_users_csv(bytes: &[u8], max_bytes: u64) -> Result<Vec<ProviderUser>
         };
         let c = |col| t.cell(rec, col);
         let sourced_id = c("sourcedId");
+        let mut problem = t.overlong(rec).then(|| {
+            format!(
+                "the row has {} fields but the header has {}",
+                rec.fields.len(),
+                t.width
+            )
+        });
+        let (role, orgs) = match roles.and_then(|r| r.resolve(sourced_id, c("primaryOrgSourcedId")))
+        {
+            Some(found) => found,
+            None if roles.is_some() && !t.has("role") => {
+                if problem.is_none() {
+                    problem = Some("roles.csv gives this user no role".into());
+                }
+                (String::new(), Vec::new())
+            }
+            None => (c("role").to_string(), list(c("orgSourcedIds"))),
+        };
         out.push(ProviderUser {
             origin: format!("users.csv line {}", rec.line),
             key: sourced_id.to_string(),
             to_be_deleted: c("status").eq_ignore_ascii_case("tobedeleted"),
             enabled: enabled(c("enabledUser")),
-            role: c("role").to_string(),
+            role,
             custom_id: custom_id(c("identifier"), sourced_id),
             username: c("username").to_string(),
             first_name: c("givenName").to_string(),
             middle_name: c("middleName").to_string(),
             last_name: c("familyName").to_string(),
             email: c("email").to_string(),
-            orgs: list(c("orgSourcedIds")),
+            orgs,
             grade: list(c("grades")).into_iter().next().unwrap_or_default(),
-            problem: t.overlong(rec).then(|| {
-                format!(
-                    "the row has {} fields but the header has {}",
-                    rec.fields.len(),
-                    t.width
-                )
-            }),
+            problem,
         });
     }
     Ok(out)
+}
+
+/// One `roles.csv` record (OneRoster 1.2): a user's role in an org.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRole {
+    /// `roleType = primary`.
+    pub primary: bool,
+    pub role: String,
+    pub org: String,
+}
+
+/// Users' roles from `roles.csv`, by `userSourcedId`, in file order (records with status
+/// `tobedeleted` left out).
+#[derive(Debug, Clone, Default)]
+pub struct Roles {
+    by_user: HashMap<String, Vec<UserRole>>,
+}
+
+impl Roles {
+    /// A user's role word and orgs. The primary role wins (the one in the user's
+    /// `primaryOrgSourcedId` when the user is primary in several orgs; else the first); with
+    /// no primary role, the first. The orgs are those where the user holds a role of the same
+    /// kind (a teacher who is also a parent elsewhere is a teacher at the school only).
+    pub fn resolve(&self, user: &str, primary_org: &str) -> Option<(String, Vec<String>)> {
+        let roles = self.by_user.get(user).filter(|r| !r.is_empty())?;
+        let winner = roles
+            .iter()
+            .find(|r| r.primary && !primary_org.is_empty() && r.org == primary_org)
+            .or_else(|| roles.iter().find(|r| r.primary))
+            .unwrap_or(&roles[0]);
+        let kind = role_kind(&winner.role);
+        let mut orgs: Vec<String> = Vec::new();
+        for r in roles {
+            let same = match kind {
+                Some(k) => role_kind(&r.role) == Some(k),
+                None => r.role.eq_ignore_ascii_case(&winner.role),
+            };
+            if same && !r.org.is_empty() && !orgs.contains(&r.org) {
+                orgs.push(r.org.clone());
+            }
+        }
+        Some((winner.role.clone(), orgs))
+    }
+}
+
+/// `roles.csv` (OneRoster 1.2): sourcedId, status, dateLastModified, userSourcedId, roleType
+/// (primary | secondary), role, beginDate, endDate, orgSourcedId, userProfileSourcedId.
+pub fn parse_roles_csv(bytes: &[u8], max_bytes: u64) -> Result<Roles, SetError> {
+    let t = Table::read("roles.csv", bytes, max_bytes)?;
+    t.require(
+        "roles.csv",
+        &["userSourcedId", "roleType", "role", "orgSourcedId"],
+    )?;
+    let mut roles = Roles::default();
+    for rec in t.records.iter().flatten() {
+        let c = |col| t.cell(rec, col);
+        let user = c("userSourcedId");
+        if user.is_empty() || c("status").eq_ignore_ascii_case("tobedeleted") {
+            continue;
+        }
+        roles
+            .by_user
+            .entry(user.to_string())
+            .or_default()
+            .push(UserRole {
+                primary: c("roleType").eq_ignore_ascii_case("primary"),
+                role: c("role").to_string(),
+                org: c("orgSourcedId").to_string(),
+            });
+    }
+    Ok(roles)
 }
 
 /// The schools to create or rename (external ID = sourcedId, name), and the org index
@@ -276,7 +398,7 @@ pub fn index_orgs(orgs: &[Org], existing: &HashSet<String>) -> (Vec<(String, Str
 
 // ---- the REST binding's JSON ----
 
-fn text<'a>(v: &'a Value, key: &str) -> &'a str {
+pub(crate) fn text<'a>(v: &'a Value, key: &str) -> &'a str {
     v.get(key).and_then(Value::as_str).unwrap_or("").trim()
 }
 

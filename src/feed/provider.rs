@@ -27,6 +27,7 @@ const ROLE_WORDS: &[(&str, RoleKind)] = &[
     ("aide", RoleKind::User(Role::Staff)),
     ("proctor", RoleKind::User(Role::Staff)),
     ("staff", RoleKind::User(Role::Staff)),
+    ("counselor", RoleKind::User(Role::Staff)),
     ("guardian", RoleKind::Skipped),
     ("parent", RoleKind::Skipped),
     ("relative", RoleKind::Skipped),

@@ -1,5 +1,6 @@
 //! The provider clients: OneRoster 1.1 REST (OAuth2 client credentials, `limit`/`offset`
-//! paging with `X-Total-Count`) and Clever Data API v3 (district bearer token, paging by the
+//! paging with `X-Total-Count`; orgs, users, then the rosters' academic sessions, courses,
+//! classes and enrollments) and Clever Data API v3 (district bearer token, paging by the
 //! `next` link). A client fetches everything before anything is applied; a failed request
 //! (network, 401, 5xx, malformed JSON) is tried again after each configured pause, and an
 //! expired OAuth token (401 mid-paging) is refreshed once.
@@ -17,6 +18,7 @@ use super::{http, policy};
 use crate::config::Config;
 use crate::domain::roster::RosterFeed;
 use crate::feed::oneroster::{self, Org};
+use crate::feed::oneroster_rosters::Collected;
 use crate::feed::provider::ProviderUser;
 use crate::feed::{clever, oneroster::org_from_json};
 use reqwest::header::HeaderMap;
@@ -231,6 +233,7 @@ impl Client {
                     }
                 })
                 .await?;
+                fetched.rosters = self.oneroster_rosters(&base).await?;
             }
             Provider::Clever { base, .. } => {
                 let base = base.clone();
@@ -259,6 +262,42 @@ impl Client {
             }
         }
         Ok(fetched)
+    }
+
+    /// The rosters of a OneRoster provider (SPEC §6a): `/academicSessions`, `/courses`,
+    /// `/classes`, `/enrollments`, paged like the other lists. A full sync lists every class
+    /// and enrollment, so the feed is complete.
+    async fn oneroster_rosters(&mut self, base: &Url) -> Result<RosterFeed, Failure> {
+        let mut c = Collected::default();
+        let mut n = 0;
+        self.oneroster_list(base, "academicSessions", |page| {
+            for v in page {
+                n += 1;
+                c.session_json(&v, n);
+            }
+        })
+        .await?;
+        self.oneroster_list(base, "courses", |page| {
+            page.iter().for_each(|v| c.course_json(v))
+        })
+        .await?;
+        let mut n = 0;
+        self.oneroster_list(base, "classes", |page| {
+            for v in page {
+                n += 1;
+                c.class_json(&v, n);
+            }
+        })
+        .await?;
+        let mut n = 0;
+        self.oneroster_list(base, "enrollments", |page| {
+            for v in page {
+                n += 1;
+                c.enrollment_json(&v, n);
+            }
+        })
+        .await?;
+        Ok(c.into_feed(true, true))
     }
 
     /// Page through a OneRoster list by `offset`, handing each page's records to `each`.

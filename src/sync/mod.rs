@@ -18,7 +18,7 @@ use crate::db::syncs::Connection;
 use crate::domain::roster::RosterFeed;
 use crate::domain::{ActorKind, RunKind, RunStatus, Scope, Source};
 use crate::feed::bundle::{self, Limits};
-use crate::feed::oneroster::{self, FileMode, Org};
+use crate::feed::oneroster::{self, FileMode};
 use crate::feed::provider::{self, ProviderUser};
 use crate::reconcile::run::{self, RunRequest, Summary};
 use anyhow::{Context, Result};
@@ -430,7 +430,8 @@ async fn existing_schools(pool: &PgPool, district_id: Uuid) -> Result<HashSet<St
         .collect())
 }
 
-/// Read a OneRoster CSV set (zip or folder), honouring its manifest. `Err` inside: why the
+/// Read a OneRoster CSV set (zip or folder; 1.1, or 1.2 with `roles.csv`), honouring its
+/// manifest: schools, users, and the rosters of its roster files (SPEC §6a). `Err` inside: why the
 /// set cannot be used (nothing applied).
 async fn read_set(
     pool: &PgPool,
@@ -444,36 +445,15 @@ async fn read_set(
         tokio::task::spawn_blocking(move || -> Result<Incoming, String> {
             let set =
                 bundle::open(&path, &Limits::for_upload(max_bytes)).map_err(|e| e.to_string())?;
-            let manifest = set
-                .get("manifest.csv")
-                .ok_or_else(|| bundle::BundleError::NoManifest.to_string())?;
-            let manifest = oneroster::parse_manifest(manifest).map_err(|e| e.to_string())?;
-            let orgs: Vec<Org> = match manifest.orgs {
-                FileMode::Absent => Vec::new(),
-                _ => {
-                    let bytes = set
-                        .get("orgs.csv")
-                        .ok_or("manifest.csv lists orgs.csv but the set has no orgs.csv")?;
-                    oneroster::parse_orgs_csv(bytes, max_bytes).map_err(|e| e.to_string())?
-                }
-            };
-            let users = match manifest.users {
-                FileMode::Absent => Vec::new(),
-                _ => {
-                    let bytes = set
-                        .get("users.csv")
-                        .ok_or("manifest.csv lists users.csv but the set has no users.csv")?;
-                    oneroster::parse_users_csv(bytes, max_bytes).map_err(|e| e.to_string())?
-                }
-            };
-            let (schools, orgs) = oneroster::index_orgs(&orgs, &existing);
+            let read = set.read_oneroster(max_bytes)?;
+            let (schools, orgs) = oneroster::index_orgs(&read.orgs, &existing);
             Ok(Incoming {
                 schools,
                 orgs,
-                users,
+                users: read.users,
                 // A delta lists only what changed; an absent users file says nothing about users.
-                archive_missing: manifest.users == FileMode::Bulk,
-                rosters: None,
+                archive_missing: read.manifest.users == FileMode::Bulk,
+                rosters: read.rosters,
                 snapshot_name: "users.csv",
             })
         })

@@ -1,7 +1,8 @@
 //! Small, faithful stand-ins for a OneRoster 1.1 REST provider and Clever's Data API v3, on
 //! 127.0.0.1, as their published documentation shows them: OAuth2 client-credentials token
-//! endpoint (HTTP Basic), `{"orgs": […]}` / `{"users": […]}` envelopes paged by
-//! `limit`/`offset` with `X-Total-Count`, Clever's `{"data": [{"data": …, "uri": …}],
+//! endpoint (HTTP Basic), `{"orgs": […]}` / `{"users": […]}` / `{"academicSessions": […]}` /
+//! `{"courses": […]}` / `{"classes": […]}` / `{"enrollments": […]}` envelopes paged by
+//! `limit`/`offset` with `X-Total-Count` (references as `{sourcedId, href, type}` GUIDRefs), Clever's `{"data": [{"data": …, "uri": …}],
 //! "links": [{"rel": "next", "uri": …}]}` paged by `starting_after`, 401 for a bad or
 //! expired token, and a switch that answers 500 from some request on.
 
@@ -22,6 +23,11 @@ pub struct Provider {
     pub client_secret: String,
     pub orgs: Vec<Value>,
     pub users: Vec<Value>,
+    /// OneRoster rosters (empty lists unless a test fills them).
+    pub academic_sessions: Vec<Value>,
+    pub courses: Vec<Value>,
+    pub classes: Vec<Value>,
+    pub enrollments: Vec<Value>,
     /// The most records a page holds, whatever `limit` asks.
     pub max_page: usize,
     /// Tokens handed out and still valid.
@@ -64,6 +70,13 @@ impl Fake {
             .route("/token", post(token))
             .route("/ims/oneroster/v1p1/orgs", get(orgs))
             .route("/ims/oneroster/v1p1/users", get(users))
+            .route(
+                "/ims/oneroster/v1p1/academicSessions",
+                get(academic_sessions),
+            )
+            .route("/ims/oneroster/v1p1/courses", get(courses))
+            .route("/ims/oneroster/v1p1/classes", get(classes))
+            .route("/ims/oneroster/v1p1/enrollments", get(enrollments))
             .route("/v3.0/schools", get(clever_schools))
             .route("/v3.0/users", get(clever_users))
             .with_state(state.clone());
@@ -261,7 +274,14 @@ fn oneroster_page(
             .insert("x-total-count", "1000000000".parse().unwrap());
         return response;
     }
-    let all = if what == "orgs" { &p.orgs } else { &p.users };
+    let all = match what {
+        "orgs" => &p.orgs,
+        "academicSessions" => &p.academic_sessions,
+        "courses" => &p.courses,
+        "classes" => &p.classes,
+        "enrollments" => &p.enrollments,
+        _ => &p.users,
+    };
     let page: Vec<Value> = all
         .iter()
         .skip(offset)
@@ -306,6 +326,52 @@ async fn users(
 ) -> Response {
     delay(&s).await;
     oneroster_page(&mut s.lock().unwrap(), &headers, &uri, &q, "users")
+}
+
+async fn academic_sessions(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    uri: Uri,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    delay(&s).await;
+    oneroster_page(
+        &mut s.lock().unwrap(),
+        &headers,
+        &uri,
+        &q,
+        "academicSessions",
+    )
+}
+
+async fn courses(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    uri: Uri,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    delay(&s).await;
+    oneroster_page(&mut s.lock().unwrap(), &headers, &uri, &q, "courses")
+}
+
+async fn classes(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    uri: Uri,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    delay(&s).await;
+    oneroster_page(&mut s.lock().unwrap(), &headers, &uri, &q, "classes")
+}
+
+async fn enrollments(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    uri: Uri,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    delay(&s).await;
+    oneroster_page(&mut s.lock().unwrap(), &headers, &uri, &q, "enrollments")
 }
 
 fn clever_page(
@@ -437,6 +503,69 @@ pub fn or_user(
         "grades": if grade.is_empty() { json!([]) } else { json!([grade]) },
         "password": ""
     })
+}
+
+/// A OneRoster 1.1 GUIDRef.
+fn guid_ref(kind: &str, path: &str, id: &str) -> Value {
+    json!({"href": format!("/ims/oneroster/v1p1/{path}/{id}"), "sourcedId": id, "type": kind})
+}
+
+/// A OneRoster 1.1 academic session (dates as `YYYY-MM-DD`, `schoolYear` the ending year).
+pub fn or_session(
+    id: &str,
+    title: &str,
+    kind: &str,
+    start: &str,
+    end: &str,
+    parent: Option<&str>,
+) -> Value {
+    json!({"sourcedId": id, "status": "active", "dateLastModified": "2024-08-01T00:00:00.000Z",
+           "title": title, "type": kind, "startDate": start, "endDate": end,
+           "parent": parent.map(|p| guid_ref("academicSession", "academicSessions", p)),
+           "children": [], "schoolYear": "2025"})
+}
+
+pub fn or_course(id: &str, title: &str, code: &str, subject: &str) -> Value {
+    json!({"sourcedId": id, "status": "active", "dateLastModified": "2024-08-01T00:00:00.000Z",
+           "title": title, "schoolYear": null, "courseCode": code, "grades": ["09"],
+           "subjects": [subject], "org": guid_ref("org", "orgs", "D1"), "subjectCodes": [],
+           "resources": []})
+}
+
+/// A OneRoster 1.1 class: `course`, `school` and `terms` as GUIDRefs.
+pub fn or_class(
+    id: &str,
+    title: &str,
+    course: &str,
+    school: &str,
+    terms: &[&str],
+    period: &str,
+) -> Value {
+    json!({"sourcedId": id, "status": "active", "dateLastModified": "2024-08-01T00:00:00.000Z",
+           "title": title, "classCode": format!("{title}-{period}"), "classType": "scheduled",
+           "location": "Room 101", "grades": ["09", "10"], "subjects": [],
+           "course": guid_ref("course", "courses", course),
+           "school": guid_ref("org", "schools", school),
+           "terms": terms.iter().map(|t| guid_ref("academicSession", "terms", t)).collect::<Vec<_>>(),
+           "subjectCodes": [], "periods": [period], "resources": []})
+}
+
+/// A OneRoster 1.1 enrollment: `user`, `class` and `school` as GUIDRefs; `primary` a string
+/// as the 1.1 JSON binding writes it.
+pub fn or_enrollment(
+    id: &str,
+    class: &str,
+    user: &str,
+    role: &str,
+    primary: bool,
+    school: &str,
+) -> Value {
+    json!({"sourcedId": id, "status": "active", "dateLastModified": "2024-08-01T00:00:00.000Z",
+           "user": guid_ref("user", "users", user),
+           "class": guid_ref("class", "classes", class),
+           "school": guid_ref("org", "schools", school),
+           "role": role, "primary": primary.to_string(),
+           "beginDate": "2024-08-20", "endDate": "2025-06-13"})
 }
 
 pub fn clever_school(id: &str, name: &str) -> Value {

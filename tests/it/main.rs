@@ -16,6 +16,7 @@ mod history;
 mod home;
 mod intake;
 mod kept;
+mod oneroster_rosters;
 mod reconcile;
 mod schools;
 mod scopes;

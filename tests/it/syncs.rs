@@ -230,8 +230,9 @@ async fn paging_over_several_pages_and_an_expired_token_refreshed(pool: PgPool) 
     assert_eq!(counts(&run), [7, 0, 0, 0, 0, 0]);
     let (tokens, requests) = fake.with(|p| (p.token_requests, p.data_requests));
     assert_eq!(tokens, 2, "one token, refreshed once");
-    // orgs: 2 pages (3 orgs, 2 a page); users: 4 pages; plus the refused request.
-    assert_eq!(requests, 2 + 4 + 1);
+    // orgs: 2 pages (3 orgs, 2 a page); users: 4 pages; plus the refused request; then one
+    // (empty) page of each roster list: academicSessions, courses, classes, enrollments.
+    assert_eq!(requests, 2 + 4 + 1 + 4);
 }
 
 #[sqlx::test(migrations = "./migrations")]
