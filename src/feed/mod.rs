@@ -7,4 +7,5 @@ pub mod oneroster;
 pub mod provider;
 pub mod read;
 pub mod schools;
+pub mod sds;
 pub mod validate;

@@ -17,6 +17,7 @@ mod home;
 mod intake;
 mod kept;
 mod reconcile;
+mod roster_feeds;
 mod schools;
 mod scopes;
 mod security;
