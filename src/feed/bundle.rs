@@ -277,7 +277,10 @@ pub fn file_names(path: &Path) -> Vec<String> {
     let Ok(zip) = zip::ZipArchive::new(std::io::BufReader::new(file)) else {
         return Vec::new();
     };
-    zip.file_names().filter_map(base_name).collect()
+    zip.file_names()
+        .filter_map(Result::ok)
+        .filter_map(|n| base_name(&n))
+        .collect()
 }
 
 #[cfg(test)]

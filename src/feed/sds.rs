@@ -224,7 +224,7 @@ fn users(t: &Table, role: &str, out: &mut Vec<ProviderUser>) {
                 continue;
             }
         };
-        let c = |col| t.cell(rec, col);
+        let c = |col: &str| t.cell(rec, col);
         let id = c("SIS ID");
         let school = c("School SIS ID");
         if let Some(&i) = index.get(id).filter(|_| !id.is_empty()) {
@@ -315,9 +315,9 @@ fn sections(t: &Table) -> (Terms, Classes) {
                 continue;
             }
         };
-        let c = |col| t.cell(rec, col);
+        let c = |col: &str| t.cell(rec, col);
         let id = c("SIS ID");
-        let fail = |column: &str, message: String| {
+        let fail = |column: &str, message: String| -> Result<IncomingClass, RosterFail> {
             Err(RosterFail {
                 at: t.at(rec.line),
                 column: Some(column.to_string()),
