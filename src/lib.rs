@@ -153,7 +153,7 @@ async fn dispatch(config: &config::Config, db: &Database, command: Command) -> R
             completed,
         } => {
             let d = ops::district_by_slug(pool, &district).await?;
-            if sync::is_oneroster_set(&file) {
+            if sync::is_oneroster_set(&file) || sync::is_sds_set(&file) {
                 if dry_run
                     || !map.is_empty()
                     || !set.is_empty()

@@ -158,8 +158,18 @@ impl Bundle {
 
 /// The file name an entry path ends in, lower-cased, when it is one the reader wants.
 fn wanted(path: &str) -> Option<String> {
-    let name = path.rsplit(['/', '\\']).next()?.to_ascii_lowercase();
-    WANTED.contains(&name.as_str()).then_some(name)
+    wanted_in(path, &WANTED)
+}
+
+/// The file name an entry path ends in, lower-cased, when it is one of `names` (lower-case).
+fn wanted_in(path: &str, names: &[&str]) -> Option<String> {
+    let name = base_name(path)?;
+    names.contains(&name.as_str()).then_some(name)
+}
+
+/// The lower-cased file name an entry path ends in.
+fn base_name(path: &str) -> Option<String> {
+    Some(path.rsplit(['/', '\\']).next()?.to_ascii_lowercase())
 }
 
 /// Is this entry name safe: relative, no `..`, no drive letter, no NUL?
@@ -173,6 +183,15 @@ fn safe_name(name: &str) -> bool {
 
 /// Read a set from a zip.
 pub fn from_zip<R: Read + Seek>(reader: R, limits: &Limits) -> Result<Bundle, BundleError> {
+    zip_files(reader, limits, wanted)
+}
+
+/// Take the files `pick` names (by lower-case file name) out of a zip, under `limits`.
+fn zip_files<R: Read + Seek>(
+    reader: R,
+    limits: &Limits,
+    pick: impl Fn(&str) -> Option<String>,
+) -> Result<Bundle, BundleError> {
     let mut zip = zip::ZipArchive::new(reader).map_err(|e| BundleError::NotZip(e.to_string()))?;
     if zip.len() > limits.max_entries {
         return Err(BundleError::TooManyEntries(limits.max_entries));
@@ -208,7 +227,7 @@ pub fn from_zip<R: Read + Seek>(reader: R, limits: &Limits) -> Result<Bundle, Bu
         if entry.is_dir() {
             continue;
         }
-        if let Some(file) = wanted(&name) {
+        if let Some(file) = pick(&name) {
             if size > limits.max_file {
                 return Err(BundleError::TooLargeFile {
                     name: file,
@@ -242,11 +261,20 @@ pub fn from_zip<R: Read + Seek>(reader: R, limits: &Limits) -> Result<Bundle, Bu
 
 /// Read a set from a folder (only its own files, not subfolders).
 pub fn from_dir(dir: &Path, limits: &Limits) -> Result<Bundle, BundleError> {
+    dir_files(dir, limits, wanted)
+}
+
+/// Read the files `pick` names (by lower-case file name) from a folder, under `limits`.
+fn dir_files(
+    dir: &Path,
+    limits: &Limits,
+    pick: impl Fn(&str) -> Option<String>,
+) -> Result<Bundle, BundleError> {
     let mut bundle = Bundle::default();
     let entries = std::fs::read_dir(dir).map_err(|e| BundleError::Io(e.to_string()))?;
     for entry in entries {
         let entry = entry.map_err(|e| BundleError::Io(e.to_string()))?;
-        let Some(file) = entry.file_name().to_str().and_then(wanted) else {
+        let Some(file) = entry.file_name().to_str().and_then(&pick) else {
             continue;
         };
         let meta = entry
@@ -285,6 +313,43 @@ pub fn open(path: &Path, limits: &Limits) -> Result<Bundle, BundleError> {
     }
     let file = std::fs::File::open(path).map_err(|e| BundleError::Io(e.to_string()))?;
     from_zip(std::io::BufReader::new(file), limits)
+}
+
+/// Read the files named `names` (lower-case file names; any case in the set) from a folder
+/// or a zip, under the same limits and checks as a OneRoster set (SDS sets, issue 15).
+pub fn open_files(path: &Path, limits: &Limits, names: &[&str]) -> Result<Bundle, BundleError> {
+    let pick = |p: &str| wanted_in(p, names);
+    if path.is_dir() {
+        return dir_files(path, limits, pick);
+    }
+    let file = std::fs::File::open(path).map_err(|e| BundleError::Io(e.to_string()))?;
+    zip_files(std::io::BufReader::new(file), limits, pick)
+}
+
+/// The lower-cased names of the files in a folder (not its subfolders) or a zip (any
+/// depth), to tell what kind of set it is; empty when it cannot be read.
+pub fn file_names(path: &Path) -> Vec<String> {
+    if path.is_dir() {
+        return std::fs::read_dir(path)
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+                    .filter_map(|e| e.file_name().to_str().and_then(base_name))
+                    .collect()
+            })
+            .unwrap_or_default();
+    }
+    let Ok(file) = std::fs::File::open(path) else {
+        return Vec::new();
+    };
+    let Ok(zip) = zip::ZipArchive::new(std::io::BufReader::new(file)) else {
+        return Vec::new();
+    };
+    zip.file_names()
+        .filter_map(Result::ok)
+        .filter_map(|n| base_name(&n))
+        .collect()
 }
 
 #[cfg(test)]

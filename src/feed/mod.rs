@@ -9,4 +9,5 @@ pub mod provider;
 pub mod read;
 pub mod roster_csv;
 pub mod schools;
+pub mod sds;
 pub mod validate;

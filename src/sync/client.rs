@@ -259,6 +259,7 @@ impl Client {
                     })
                     .await?;
                 }
+                self.clever_rosters(&base, &mut fetched.rosters).await?;
             }
         }
         Ok(fetched)
@@ -298,6 +299,39 @@ impl Client {
         })
         .await?;
         Ok(c.into_feed(true, true))
+    }
+
+    /// Clever's terms and sections (SPEC §6a), after its schools and users: every section
+    /// with its teachers and students. A full list, so classes and enrollments of the
+    /// connection it no longer lists are archived and ended.
+    async fn clever_rosters(
+        &mut self,
+        base: &Url,
+        rosters: &mut RosterFeed,
+    ) -> Result<(), Failure> {
+        let terms = &mut rosters.terms;
+        let first = format!("/v3.0/terms?limit={CLEVER_PAGE}");
+        self.clever_list(base, &first, "terms", |page| {
+            for v in page {
+                let n = terms.len() as u64 + 1;
+                terms.push(clever::term(&v, n));
+            }
+        })
+        .await?;
+        let (classes, enrollments) = (&mut rosters.classes, &mut rosters.enrollments);
+        let first = format!("/v3.0/sections?limit={CLEVER_PAGE}");
+        self.clever_list(base, &first, "sections", |page| {
+            for v in page {
+                let n = classes.len() as u64 + 1;
+                let (class, enrolled) = clever::section(&v, n);
+                classes.push(class);
+                enrollments.extend(enrolled);
+            }
+        })
+        .await?;
+        rosters.classes_complete = true;
+        rosters.enrollments_complete = true;
+        Ok(())
     }
 
     /// Page through a OneRoster list by `offset`, handing each page's records to `each`.

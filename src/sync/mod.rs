@@ -20,6 +20,7 @@ use crate::domain::{ActorKind, RunKind, RunStatus, Scope, Source};
 use crate::feed::bundle::{self, Limits};
 use crate::feed::oneroster::{self, FileMode};
 use crate::feed::provider::{self, ProviderUser};
+use crate::feed::sds;
 use crate::reconcile::run::{self, RunRequest, Summary};
 use anyhow::{Context, Result};
 use client::{Client, Provider};
@@ -317,7 +318,11 @@ async fn execute_inner(
                 .clone()
                 .map(PathBuf::from)
                 .context("the run has no stored set")?;
-            read_set(pool, run.district_id, &path, config.max_upload_bytes()).await?
+            if is_sds_set(&path) {
+                read_sds_set(pool, run.district_id, &path, config.max_upload_bytes()).await?
+            } else {
+                read_set(pool, run.district_id, &path, config.max_upload_bytes()).await?
+            }
         }
         _ => match fetch(pool, config, &conn).await? {
             Ok(i) => Ok(i),
@@ -461,6 +466,43 @@ async fn read_set(
     )
 }
 
+/// Read a Microsoft SDS v1 CSV set (zip or folder: `School.csv`, `Section.csv`,
+/// `Student.csv`, `Teacher.csv`, `StudentEnrollment.csv`, `TeacherRoster.csv`). It lists
+/// everything of its source, users and rosters. `Err` inside: why the set cannot be used
+/// (nothing applied).
+async fn read_sds_set(
+    pool: &PgPool,
+    district_id: Uuid,
+    path: &Path,
+    max_bytes: u64,
+) -> Result<Result<Incoming, String>> {
+    let existing = existing_schools(pool, district_id).await?;
+    let path = path.to_path_buf();
+    Ok(
+        tokio::task::spawn_blocking(move || -> Result<Incoming, String> {
+            let limits = Limits::for_upload(max_bytes);
+            let files =
+                bundle::open_files(&path, &limits, &sds::FILES_LOWER).map_err(|e| e.to_string())?;
+            let set = sds::read_set(|name| files.get(name), max_bytes)?;
+            let (schools, orgs) = oneroster::index_orgs(&set.schools, &existing);
+            Ok(Incoming {
+                schools,
+                orgs,
+                users: set.users,
+                archive_missing: true,
+                rosters: Some(set.rosters),
+                snapshot_name: "sds-users.csv",
+            })
+        })
+        .await?,
+    )
+}
+
+/// Does `path` look like a Microsoft SDS v1 CSV set (a zip or folder with its files)?
+pub fn is_sds_set(path: &Path) -> bool {
+    sds::is_sds(&bundle::file_names(path))
+}
+
 /// Create or rename the schools, type the users, keep the snapshot as the run's file, and
 /// run the users through the reconcile engine as `sync:<connection>`.
 async fn apply(
@@ -559,8 +601,9 @@ async fn finish_without_changes(
     Ok(Summary::nothing_applied(run_id, status, message, false))
 }
 
-/// Run a OneRoster CSV set (zip or folder) now, for the command line: through the district's
-/// OneRoster CSV connection (one is added when there is none), as a run of kind `sync`.
+/// Run a OneRoster CSV set or a Microsoft SDS v1 set (zip or folder) now, for the command
+/// line: through the district's CSV connection (one is added when there is none), as a run
+/// of kind `sync`.
 pub async fn import_set(
     pool: &PgPool,
     clock: &Clock,

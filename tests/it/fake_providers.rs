@@ -44,6 +44,8 @@ pub struct Provider {
     pub clever_token: String,
     pub clever_schools: Vec<Value>,
     pub clever_users: Vec<Value>,
+    pub clever_sections: Vec<Value>,
+    pub clever_terms: Vec<Value>,
     /// Answer every data request with `307 Temporary Redirect` to this origin (same path).
     pub redirect_to: Option<String>,
     /// For this many data requests, the users lists (OneRoster and Clever) answer a full page
@@ -79,6 +81,8 @@ impl Fake {
             .route("/ims/oneroster/v1p1/enrollments", get(enrollments))
             .route("/v3.0/schools", get(clever_schools))
             .route("/v3.0/users", get(clever_users))
+            .route("/v3.0/sections", get(clever_sections))
+            .route("/v3.0/terms", get(clever_terms))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -423,6 +427,36 @@ async fn clever_schools(
     clever_page(&p, records, "/v3.0/schools", "", &q)
 }
 
+async fn clever_sections(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    uri: Uri,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    delay(&s).await;
+    let mut p = s.lock().unwrap();
+    if let Some(r) = gate(&mut p, &headers, true, &path_and_query(&uri)) {
+        return r;
+    }
+    let records = p.clever_sections.clone();
+    clever_page(&p, records, "/v3.0/sections", "", &q)
+}
+
+async fn clever_terms(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    uri: Uri,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    delay(&s).await;
+    let mut p = s.lock().unwrap();
+    if let Some(r) = gate(&mut p, &headers, true, &path_and_query(&uri)) {
+        return r;
+    }
+    let records = p.clever_terms.clone();
+    clever_page(&p, records, "/v3.0/terms", "", &q)
+}
+
 async fn clever_users(
     State(s): State<Shared>,
     headers: HeaderMap,
@@ -594,4 +628,28 @@ pub fn clever_user(
            "name": {"first": first, "middle": "", "last": last},
            "roles": { (role): role_data },
            "created": "2024-01-01T00:00:00.000Z", "last_modified": "2024-01-01T00:00:00.000Z"})
+}
+
+/// A Clever section as `/v3.0/sections` lists it: `teacher` is the primary teacher, also first
+/// in `teachers`.
+pub fn clever_section(
+    id: &str,
+    school: &str,
+    name: &str,
+    term: &str,
+    teachers: &[&str],
+    students: &[&str],
+) -> Value {
+    json!({"id": id, "district": "d1", "school": school, "name": name,
+           "sis_id": format!("SIS-{id}"), "section_number": "1", "course": format!("crs-{id}"),
+           "period": "2", "subject": "math", "grade": "9",
+           "term_id": if term.is_empty() { Value::Null } else { json!(term) },
+           "teacher": teachers.first().map_or(Value::Null, |t| json!(t)),
+           "teachers": teachers, "students": students,
+           "created": "2024-01-01T00:00:00.000Z", "last_modified": "2024-01-01T00:00:00.000Z"})
+}
+
+/// A Clever term as `/v3.0/terms` lists it.
+pub fn clever_term(id: &str, name: &str, start: &str, end: &str) -> Value {
+    json!({"id": id, "district": "d1", "name": name, "start_date": start, "end_date": end})
 }

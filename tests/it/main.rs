@@ -18,6 +18,7 @@ mod intake;
 mod kept;
 mod oneroster_rosters;
 mod reconcile;
+mod roster_feeds;
 mod schools;
 mod scopes;
 mod security;
