@@ -56,6 +56,8 @@ struct Objects {
     /// A connection to delete.
     doomed_sync: Uuid,
     token: Uuid,
+    /// A class the district admin teaches with `user` as a student (the teacher's pages).
+    class: Uuid,
 }
 
 /// What a request body refers to besides the path's object: the version of the user being
@@ -106,6 +108,8 @@ fn fill(route: &RouteInfo, o: &Objects) -> String {
         Some(o.sync)
     } else if p.starts_with("/settings/tokens/{id}") {
         Some(o.token)
+    } else if p.starts_with("/teaching/{id}") {
+        Some(o.class)
     } else {
         None
     };
@@ -211,6 +215,7 @@ fn body(route: &RouteInfo, refs: Refs) -> Body {
         "/settings/alerts/webhook/secret"
         | "/settings/alerts/test-email"
         | "/settings/alerts/test-webhook" => form(&[]),
+        "/teaching/{id}/students/{guid}/password" => form(&[("confirm", "yes")]),
         "/api/v1/{*rest}" => form(&[]),
         other => panic!(
             "security suite: POST {other} has no body in tests/it/security.rs::body(): add it"
@@ -507,7 +512,35 @@ impl World {
             rest_sync: syncs[1],
             doomed_sync: syncs[2],
             token: Uuid::nil(),
+            class: Self::class(app, district, school, user).await,
         }
+    }
+
+    /// A class at `school` taught by the district's admin, with `student` in it.
+    async fn class(app: &TestApp, district: Uuid, school: Uuid, student: Uuid) -> Uuid {
+        let class = Uuid::new_v4();
+        sqlx::query(
+            "INSERT INTO classes (district_id, id, external_id, school_id, title, source)
+             VALUES ($1, $2, 'CLASS-1', $3, 'Homeroom', 'manual')",
+        )
+        .bind(district)
+        .bind(class)
+        .bind(school)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO enrollments (district_id, class_id, user_id, role)
+             SELECT $1, $2, id, 'teacher' FROM users WHERE district_id = $1 AND portal_role = 'district_admin'
+             UNION ALL SELECT $1, $2, $3, 'student'",
+        )
+        .bind(district)
+        .bind(class)
+        .bind(student)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+        class
     }
 
     /// A file whose columns are not known: its run waits in Needs mapping.
