@@ -54,7 +54,8 @@ async fn a_teacher_opens_a_class_and_resets_a_students_temporary_password(pool: 
     b.click(&format!("a[href='/teaching/{class}']")).await;
     b.wait_for_text("Temporary password expired").await;
     b.screenshot("teaching_class").await;
-    b.click("tr[data-student='ana'] button[type='submit']").await;
+    b.click("tr[data-student='ana'] button[type='submit']")
+        .await;
     b.wait_for_text("Reset a temporary password").await;
     b.click("form button.primary").await;
     b.wait_for_text("shown only now").await;
