@@ -21,6 +21,7 @@ pub mod runs;
 pub mod schools;
 pub mod search_index;
 pub mod syncs;
+pub mod teaching;
 pub mod throttle;
 pub mod tokens;
 pub mod undo;

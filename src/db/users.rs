@@ -65,6 +65,8 @@ pub struct Member {
     /// Moves on whenever the password, status or archiving changes (a trigger): a session
     /// holding an older one is over.
     pub session_epoch: i64,
+    /// Enrolled as teacher in at least one non-archived class (the teacher's pages).
+    pub teaches: bool,
 }
 
 pub async fn member(
@@ -76,7 +78,11 @@ pub async fn member(
         "SELECT u.district_id, u.id, u.username, u.email, u.first_name, u.last_name, u.role, u.portal_role, u.status,
                 u.archived_at, u.password_temporary, d.slug AS district_slug, d.name AS district_name,
                 coalesce(array_agg(us.school_id) FILTER (WHERE us.school_id IS NOT NULL), '{}') AS school_ids,
-                u.session_epoch
+                u.session_epoch,
+                EXISTS (SELECT 1 FROM enrollments e
+                          JOIN classes c ON c.district_id = e.district_id AND c.id = e.class_id
+                         WHERE e.district_id = u.district_id AND e.user_id = u.id
+                           AND e.role = 'teacher' AND c.archived_at IS NULL) AS teaches
          FROM users u JOIN districts d ON d.id = u.district_id
          LEFT JOIN user_schools us ON us.district_id = u.district_id AND us.user_id = u.id
          WHERE u.district_id = $1 AND u.id = $2

@@ -9,6 +9,7 @@ pub mod history;
 pub mod home;
 pub mod person;
 pub mod roster;
+pub mod teaching;
 pub mod user_form;
 mod vocab;
 

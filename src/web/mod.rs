@@ -20,6 +20,7 @@ pub mod schools;
 pub mod session;
 pub mod settings;
 pub mod syncs;
+pub mod teaching;
 pub mod undo;
 pub mod uploads;
 pub mod users;
@@ -149,6 +150,14 @@ fn table() -> Vec<Entry> {
         at(Page, Get, "/account", account::show),
         at(Page, Get, "/account/password", account::password_form),
         at(Page, Post, "/account/password", account::password_submit),
+        at(Page, Get, "/teaching", teaching::classes),
+        at(Page, Get, "/teaching/{id}", teaching::class),
+        at(
+            Page,
+            Post,
+            "/teaching/{id}/students/{guid}/password",
+            teaching::reset_password,
+        ),
         at(Page, Get, "/districts", districts::list),
         at(Page, Post, "/districts", districts::create),
         at(Page, Get, "/schools", schools::list),

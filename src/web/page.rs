@@ -46,11 +46,21 @@ pub async fn chrome(session: &Session, person: Option<&Person>, active: &str) ->
             _ => &[("/account", "My account")],
         },
     };
+    // A member who teaches also has their classes, whatever their portal role.
+    let teaching: &[(&'static str, &'static str)] = match person {
+        Some(Person::Member(m)) if m.teaches => &[("/teaching", "My classes")],
+        _ => &[],
+    };
+    let (last, first) = items
+        .split_last()
+        .map_or((None, items), |(l, f)| (Some(l), f));
     Chrome {
         csrf: csrf_token(session).await,
         flash: take_flash(session).await,
-        nav: items
+        nav: first
             .iter()
+            .chain(teaching)
+            .chain(last)
             .map(|(href, label)| NavItem {
                 href,
                 label,

@@ -1034,3 +1034,4 @@ async fn seed_source_workflows_work_end_to_end_in_chromium(pool: PgPool) {
     );
 }
 mod history;
+mod teaching;

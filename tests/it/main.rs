@@ -28,6 +28,7 @@ mod security_server;
 mod security_sync;
 mod sources;
 mod syncs;
+mod teaching;
 mod tenancy;
 mod undo;
 mod uploads;

@@ -56,6 +56,10 @@ struct Objects {
     /// A connection to delete.
     doomed_sync: Uuid,
     token: Uuid,
+    /// A class the district admin teaches (the teacher's pages), and a student of it with
+    /// no password yet (its own, so that a teacher's reset leaves `user` to the other probes).
+    class: Uuid,
+    class_student: Uuid,
 }
 
 /// What a request body refers to besides the path's object: the version of the user being
@@ -106,11 +110,15 @@ fn fill(route: &RouteInfo, o: &Objects) -> String {
         Some(o.sync)
     } else if p.starts_with("/settings/tokens/{id}") {
         Some(o.token)
+    } else if p.starts_with("/teaching/{id}") {
+        Some(o.class)
     } else {
         None
     };
     let user = if p == "/users/{guid}/restore" {
         o.archived_user
+    } else if p.starts_with("/teaching/") {
+        o.class_student
     } else {
         o.user
     };
@@ -211,6 +219,7 @@ fn body(route: &RouteInfo, refs: Refs) -> Body {
         "/settings/alerts/webhook/secret"
         | "/settings/alerts/test-email"
         | "/settings/alerts/test-webhook" => form(&[]),
+        "/teaching/{id}/students/{guid}/password" => form(&[("confirm", "yes")]),
         "/api/v1/{*rest}" => form(&[]),
         other => panic!(
             "security suite: POST {other} has no body in tests/it/security.rs::body(): add it"
@@ -493,6 +502,7 @@ impl World {
             assert_eq!(r.status, 303, "{}", r.body);
             syncs.push(r.location.unwrap()["/syncs/".len()..].parse().unwrap());
         }
+        let (class, class_student) = Self::class(app, district, school).await;
         Objects {
             school,
             user,
@@ -507,7 +517,47 @@ impl World {
             rest_sync: syncs[1],
             doomed_sync: syncs[2],
             token: Uuid::nil(),
+            class,
+            class_student,
         }
+    }
+
+    /// A class at `school` taught by the district's admin, and a student of it (no password
+    /// yet, in no other probe's way).
+    async fn class(app: &TestApp, district: Uuid, school: Uuid) -> (Uuid, Uuid) {
+        let class = Uuid::new_v4();
+        let student = Uuid::new_v4();
+        sqlx::query(
+            "INSERT INTO classes (district_id, id, external_id, school_id, title, source)
+             VALUES ($1, $2, 'CLASS-1', $3, 'Homeroom', 'manual')",
+        )
+        .bind(district)
+        .bind(class)
+        .bind(school)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO users (district_id, id, username, first_name, last_name, role, source)
+             VALUES ($1, $2, 'homeroom.kid', 'Homeroom', 'Kid', 'Student', 'manual')",
+        )
+        .bind(district)
+        .bind(student)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO enrollments (district_id, class_id, user_id, role)
+             SELECT $1, $2, id, 'teacher' FROM users WHERE district_id = $1 AND portal_role = 'district_admin'
+             UNION ALL SELECT $1, $2, $3, 'student'",
+        )
+        .bind(district)
+        .bind(class)
+        .bind(student)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+        (class, student)
     }
 
     /// A file whose columns are not known: its run waits in Needs mapping.

@@ -168,6 +168,51 @@ async fn set_archived(
     Ok(Redirect::to(&format!("/users/{}", user.id)).into_response())
 }
 
+/// Issue a user a new temporary password inside `tx` and return it (for the caller to show
+/// once): stored hashed as temporary — it works once, must be changed at that sign-in, and
+/// expires unused after `TEMP_PASSWORD_DAYS` — which ends the account's sessions; audited as
+/// `user.password_reset` by `actor` with `after`. The admin's reset and a teacher's
+/// (`web::teaching`) both come here.
+pub(crate) async fn issue_temporary_password(
+    tx: &mut sqlx::PgConnection,
+    state: &AppState,
+    district_id: uuid::Uuid,
+    user_id: uuid::Uuid,
+    actor: &db::audit::Actor,
+    after: serde_json::Value,
+) -> AppResult<String> {
+    let secret = auth::generate_temporary();
+    let to_hash = secret.clone();
+    let hash = tokio::task::spawn_blocking(move || auth::hash_temporary(&to_hash))
+        .await
+        .map_err(|e| AppError::Internal(e.into()))?;
+    db::users::set_password(
+        &mut *tx,
+        district_id,
+        user_id,
+        &hash,
+        true,
+        state.clock.now(),
+    )
+    .await?
+    .ok_or(AppError::NotFound)?;
+    db::audit::record(
+        &mut *tx,
+        district_id,
+        actor,
+        Entry {
+            action: "user.password_reset",
+            entity_kind: "user",
+            entity_id: Some(user_id),
+            run_id: None,
+            before: None,
+            after: Some(after),
+        },
+    )
+    .await?;
+    Ok(secret)
+}
+
 /// A new temporary password, shown once: it works once, must be changed at first sign-in,
 /// and expires unused after `TEMP_PASSWORD_DAYS`.
 pub async fn reset_password(
@@ -187,33 +232,14 @@ pub async fn reset_password(
             "Change your own password on your account page.".into(),
         ));
     }
-    let secret = auth::generate_temporary();
-    let to_hash = secret.clone();
-    let hash = tokio::task::spawn_blocking(move || auth::hash_temporary(&to_hash))
-        .await
-        .map_err(|e| AppError::Internal(e.into()))?;
     let mut tx = state.pool.begin().await?;
-    db::users::set_password(
-        &mut *tx,
+    let secret = issue_temporary_password(
+        &mut tx,
+        &state,
         scope.district_id,
         user.id,
-        &hash,
-        true,
-        state.clock.now(),
-    )
-    .await?;
-    db::audit::record(
-        &mut *tx,
-        scope.district_id,
         &scope.actor(),
-        Entry {
-            action: "user.password_reset",
-            entity_kind: "user",
-            entity_id: Some(user.id),
-            run_id: None,
-            before: None,
-            after: Some(json!({ "password": "temporary password issued" })),
-        },
+        json!({ "password": "temporary password issued" }),
     )
     .await?;
     tx.commit().await?;
