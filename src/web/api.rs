@@ -194,6 +194,122 @@ pub async fn list_users(
     .into_response())
 }
 
+#[derive(Deserialize)]
+pub struct ClassesQuery {
+    #[serde(default)]
+    after: Option<Uuid>,
+    #[serde(default)]
+    limit: Option<i64>,
+    #[serde(default)]
+    status: Option<String>,
+}
+
+/// `GET /api/v1/classes`: the district's active classes (or `status=archived`), `limit` per
+/// page (default 500, at most 5,000), `after` = the last id of the previous page.
+pub async fn list_classes(
+    State(state): State<AppState>,
+    who: ApiDistrict,
+    Query(q): Query<ClassesQuery>,
+) -> Result<Response, ApiError> {
+    use db::classes::ClassStatus;
+    let limit = q.limit.unwrap_or(500).clamp(1, 5000);
+    let status = q
+        .status
+        .as_deref()
+        .and_then(ClassStatus::parse)
+        .unwrap_or_default();
+    let rows = db::classes::api_page(&state.pool, who.district_id, status, q.after, limit)
+        .await
+        .map_err(AppError::from)?;
+    let next = (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|r| r.id))
+        .flatten();
+    let classes: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|c| {
+            let term = c.term_external_id.as_ref().map(|id| {
+                serde_json::json!({
+                    "external_id": id, "title": c.term_title,
+                    "start": c.term_start.map(|d| d.to_string()), "end": c.term_end.map(|d| d.to_string()),
+                })
+            });
+            let status = if c.archived_at.is_some() {
+                ClassStatus::Archived
+            } else {
+                ClassStatus::Active
+            };
+            serde_json::json!({
+                "class_guid": c.id, "external_id": c.external_id, "title": c.title,
+                "school_external_id": c.school_external_id, "course_code": c.course_code,
+                "subject": c.subject, "period": c.period, "grades": c.grades, "term": term,
+                "status": status.as_str(),
+                "enrollments": format!("/api/v1/classes/{}/enrollments", c.id),
+            })
+        })
+        .collect();
+    let status_pair = if status == ClassStatus::default() {
+        String::new()
+    } else {
+        format!("&status={}", status.as_str())
+    };
+    Ok(Json(serde_json::json!({
+        "classes": classes,
+        "next": next.map(|id| format!("/api/v1/classes?after={id}&limit={limit}{status_pair}")),
+    }))
+    .into_response())
+}
+
+#[derive(Deserialize)]
+pub struct EnrollmentsQuery {
+    #[serde(default)]
+    after: Option<Uuid>,
+    #[serde(default)]
+    limit: Option<i64>,
+}
+
+/// `GET /api/v1/classes/{id}/enrollments`: the class's enrollments of users not archived,
+/// `limit` per page (default 500, at most 5,000), `after` = the last `user_guid` of the
+/// previous page. 404 for a class that is not the token's district's.
+pub async fn list_enrollments(
+    State(state): State<AppState>,
+    who: ApiDistrict,
+    Path(id): Path<String>,
+    Query(q): Query<EnrollmentsQuery>,
+) -> Result<Response, ApiError> {
+    let id = Uuid::parse_str(&id).map_err(|_| ApiError(AppError::NotFound))?;
+    if !db::classes::exists(&state.pool, who.district_id, id)
+        .await
+        .map_err(AppError::from)?
+    {
+        return Err(ApiError(AppError::NotFound));
+    }
+    let limit = q.limit.unwrap_or(500).clamp(1, 5000);
+    let rows = db::classes::api_enrollments(&state.pool, who.district_id, id, q.after, limit)
+        .await
+        .map_err(AppError::from)?;
+    let next = (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|r| r.user_id))
+        .flatten();
+    let enrollments: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|e| {
+            serde_json::json!({
+                "user_guid": e.user_id, "custom_id": e.custom_id, "email": e.email,
+                "username": e.username, "role": e.role, "primary": e.is_primary,
+                "begin_date": e.begin_date.map(|d| d.to_string()),
+                "end_date": e.end_date.map(|d| d.to_string()),
+                "status": e.status.label(),
+            })
+        })
+        .collect();
+    Ok(Json(serde_json::json!({
+        "class_guid": id,
+        "enrollments": enrollments,
+        "next": next.map(|u| format!("/api/v1/classes/{id}/enrollments?after={u}&limit={limit}")),
+    }))
+    .into_response())
+}
+
 pub async fn not_found() -> ApiError {
     ApiError(AppError::NotFound)
 }

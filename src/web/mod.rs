@@ -8,6 +8,7 @@ pub mod alerts;
 pub mod api;
 pub mod audit;
 pub mod badge;
+pub mod classes;
 pub mod client;
 pub mod districts;
 pub mod edge;
@@ -199,6 +200,10 @@ fn table() -> Vec<Entry> {
             "/users/{guid}/password",
             users::actions::reset_password,
         ),
+        at(Page, Get, "/classes", classes::list::list),
+        at(Page, Get, "/classes.csv", classes::download::classes_csv),
+        at(Page, Get, "/classes/{id}", classes::show::show),
+        at(Page, Get, "/enrollments.csv", classes::download::enrollments_csv),
         at(Page, Get, "/syncs", syncs::list),
         at(Page, Post, "/syncs", syncs::create),
         at(Page, Get, "/syncs/{id}", syncs::show),
@@ -264,6 +269,13 @@ fn table() -> Vec<Entry> {
             api::get_upload_file,
         ),
         at(Api, Get, "/api/v1/users", api::list_users),
+        at(Api, Get, "/api/v1/classes", api::list_classes),
+        at(
+            Api,
+            Get,
+            "/api/v1/classes/{id}/enrollments",
+            api::list_enrollments,
+        ),
         at(Api, Get, "/api/v1/{*rest}", api::not_found),
         at(Api, Post, "/api/v1/{*rest}", api::not_found),
     ]

@@ -29,6 +29,7 @@ pub async fn chrome(session: &Session, person: Option<&Person>, active: &str) ->
             Some(PortalRole::DistrictAdmin) => &[
                 ("/", "Home"),
                 ("/users", "Users"),
+                ("/classes", "Classes"),
                 ("/schools", "Schools"),
                 ("/uploads", "Uploads"),
                 ("/syncs", "Syncs"),
@@ -39,6 +40,7 @@ pub async fn chrome(session: &Session, person: Option<&Person>, active: &str) ->
             Some(PortalRole::SchoolAdmin) => &[
                 ("/", "Home"),
                 ("/users", "Users"),
+                ("/classes", "Classes"),
                 ("/schools", "Schools"),
                 ("/audit", "Audit log"),
                 ("/account", "My account"),

@@ -324,3 +324,106 @@ pub async fn latest_run(app: &TestApp, district_id: Uuid, source: &str) -> rollc
         .expect("run read")
         .expect("the run")
 }
+
+/// A class to seed straight into the roster tables (until the roster engine fills them):
+/// its first teacher is the primary one.
+#[allow(dead_code)]
+pub struct RosterSeed<'a> {
+    pub class: &'a str,
+    pub title: &'a str,
+    pub school: Uuid,
+    pub term: Option<Uuid>,
+    pub teachers: &'a [Uuid],
+    pub students: &'a [Uuid],
+}
+
+/// Insert classes and their enrollments with SQL (owner `file:roster.csv`); their ids, in
+/// order.
+#[allow(dead_code)]
+pub async fn seed_rosters(pool: &PgPool, district: Uuid, seeds: &[RosterSeed<'_>]) -> Vec<Uuid> {
+    let mut ids = Vec::new();
+    for s in seeds {
+        let id = Uuid::new_v4();
+        sqlx::query(
+            "INSERT INTO classes (district_id, id, external_id, school_id, title, course_code, subject, period, grades, term_id, source)
+             VALUES ($1, $2, $3, $4, $5, 'C' || $3, 'Math', '2', '{9,10}', $6, 'file:roster.csv')",
+        )
+        .bind(district)
+        .bind(id)
+        .bind(s.class)
+        .bind(s.school)
+        .bind(s.title)
+        .bind(s.term)
+        .execute(pool)
+        .await
+        .expect("class");
+        for (i, t) in s.teachers.iter().enumerate() {
+            seed_enrollment(pool, district, id, *t, "teacher", i == 0).await;
+        }
+        for st in s.students {
+            seed_enrollment(pool, district, id, *st, "student", false).await;
+        }
+        ids.push(id);
+    }
+    ids
+}
+
+#[allow(dead_code)]
+pub async fn seed_enrollment(
+    pool: &PgPool,
+    district: Uuid,
+    class: Uuid,
+    user: Uuid,
+    role: &str,
+    primary: bool,
+) {
+    sqlx::query(
+        "INSERT INTO enrollments (district_id, class_id, user_id, role, is_primary) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(district)
+    .bind(class)
+    .bind(user)
+    .bind(role)
+    .bind(primary)
+    .execute(pool)
+    .await
+    .expect("enrollment");
+}
+
+/// A term (owner `file:roster.csv`).
+#[allow(dead_code)]
+pub async fn seed_term(
+    pool: &PgPool,
+    district: Uuid,
+    external_id: &str,
+    title: &str,
+    start: Option<time::Date>,
+    end: Option<time::Date>,
+) -> Uuid {
+    let id = Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO terms (district_id, id, external_id, title, start_date, end_date, source)
+         VALUES ($1, $2, $3, $4, $5, $6, 'file:roster.csv')",
+    )
+    .bind(district)
+    .bind(id)
+    .bind(external_id)
+    .bind(title)
+    .bind(start)
+    .bind(end)
+    .execute(pool)
+    .await
+    .expect("term");
+    id
+}
+
+/// A user's id by custom ID.
+#[allow(dead_code)]
+pub async fn user_by_custom_id(pool: &PgPool, district: Uuid, custom_id: &str) -> Uuid {
+    sqlx::query_scalar("SELECT id FROM users WHERE district_id = $1 AND custom_id = $2")
+        .bind(district)
+        .bind(custom_id)
+        .fetch_one(pool)
+        .await
+        .expect("a user with that custom ID")
+}

@@ -7,6 +7,7 @@ mod helpers;
 mod alerts;
 mod audit;
 mod auth;
+mod classes;
 mod cli;
 mod concurrency;
 mod corpus;

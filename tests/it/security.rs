@@ -58,8 +58,10 @@ struct Objects {
     token: Uuid,
     /// A class the district admin teaches (the teacher's pages), and a student of it with
     /// no password yet (its own, so that a teacher's reset leaves `user` to the other probes).
-    class: Uuid,
+    taught: Uuid,
     class_student: Uuid,
+    /// A class at `school`, with `user` enrolled as a student.
+    class: Uuid,
 }
 
 /// What a request body refers to besides the path's object: the version of the user being
@@ -90,7 +92,9 @@ enum Body {
 /// does not know: a new kind of route must be taught here.
 fn fill(route: &RouteInfo, o: &Objects) -> String {
     let p = route.path;
-    let id = if p == "/uploads/{id}/dismiss" {
+    let id = if p.starts_with("/classes/{id}") || p.starts_with("/api/v1/classes/{id}") {
+        Some(o.class)
+    } else if p == "/uploads/{id}/dismiss" {
         Some(o.mapping_run)
     } else if p == "/uploads/{id}/map" {
         Some(o.map_run)
@@ -111,7 +115,7 @@ fn fill(route: &RouteInfo, o: &Objects) -> String {
     } else if p.starts_with("/settings/tokens/{id}") {
         Some(o.token)
     } else if p.starts_with("/teaching/{id}") {
-        Some(o.class)
+        Some(o.taught)
     } else {
         None
     };
@@ -356,6 +360,10 @@ impl World {
             303
         );
         let a = Self::populate(&app, &admin, alpha.id, south, PEOPLE, "Alpha CSV set", "S").await;
+        let a = Objects {
+            class: Self::class(&app, alpha.id, south, a.user, "Southkid Algebra").await,
+            ..a
+        };
         let a_token = rollcall::ops::create_token(
             &app.pool,
             alpha.id,
@@ -379,6 +387,10 @@ impl World {
             "B",
         )
         .await;
+        let b = Objects {
+            class: Self::class(&app, beta.id, b_school, b.user, "Betamarker Algebra").await,
+            ..b
+        };
         rollcall::ops::create_token(
             &app.pool,
             beta.id,
@@ -502,7 +514,7 @@ impl World {
             assert_eq!(r.status, 303, "{}", r.body);
             syncs.push(r.location.unwrap()["/syncs/".len()..].parse().unwrap());
         }
-        let (class, class_student) = Self::class(app, district, school).await;
+        let (taught, class_student) = Self::taught_class(app, district, school).await;
         Objects {
             school,
             user,
@@ -517,14 +529,15 @@ impl World {
             rest_sync: syncs[1],
             doomed_sync: syncs[2],
             token: Uuid::nil(),
-            class,
+            taught,
             class_student,
+            class: Uuid::nil(),
         }
     }
 
     /// A class at `school` taught by the district's admin, and a student of it (no password
     /// yet, in no other probe's way).
-    async fn class(app: &TestApp, district: Uuid, school: Uuid) -> (Uuid, Uuid) {
+    async fn taught_class(app: &TestApp, district: Uuid, school: Uuid) -> (Uuid, Uuid) {
         let class = Uuid::new_v4();
         let student = Uuid::new_v4();
         sqlx::query(
@@ -558,6 +571,23 @@ impl World {
         .await
         .unwrap();
         (class, student)
+    }
+
+    /// A class at `school` (seeded with SQL) with `student` enrolled.
+    async fn class(app: &TestApp, district: Uuid, school: Uuid, student: Uuid, title: &str) -> Uuid {
+        seed_rosters(
+            &app.pool,
+            district,
+            &[RosterSeed {
+                class: &format!("{title} 1"),
+                title,
+                school,
+                term: None,
+                teachers: &[],
+                students: &[student],
+            }],
+        )
+        .await[0]
     }
 
     /// A file whose columns are not known: its run waits in Needs mapping.
@@ -664,6 +694,10 @@ async fn every_route_answers_404_for_another_districts_objects(pool: PgPool) {
         "/users?q=Beatrix",
         "/users.csv?q=bea",
         "/users?status=archived",
+        "/classes?q=Betamarker",
+        "/classes?status=archived",
+        "/classes.csv?q=beta",
+        "/enrollments.csv",
     ] {
         let page = w.admin.get(q).await;
         assert_no_markers(&BETA_MARKERS, &page.body, q);
@@ -737,6 +771,9 @@ async fn a_school_admin_is_held_to_their_schools_on_every_route(pool: PgPool) {
         ("POST", "/users"),
         ("GET", "/users.csv"),
         ("GET", "/users/new"),
+        ("GET", "/classes"),
+        ("GET", "/classes.csv"),
+        ("GET", "/enrollments.csv"),
         ("GET", "/schools"),
         ("GET", "/audit"),
         ("GET", "/audit.csv"),

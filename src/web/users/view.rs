@@ -58,6 +58,36 @@ pub(super) struct FormPage {
     history: Vec<history::Item>,
     /// Who owns the user, and the hand-over form (the user page only).
     pub(super) owner: Option<super::owner::OwnerView>,
+    /// The classes the user is enrolled in (the user page only).
+    pub(super) classes: Option<Vec<UserClass>>,
+}
+
+/// A class on the user page: its title (linked), the user's role in it, its school.
+pub struct UserClass {
+    pub id: Uuid,
+    pub title: String,
+    pub external_id: String,
+    pub role: &'static str,
+    pub primary: bool,
+    pub school: String,
+    pub archived: bool,
+}
+
+impl UserClass {
+    pub(super) fn from_row(r: crate::db::classes::UserClassRow) -> UserClass {
+        use crate::domain::roster::EnrollmentRole;
+        UserClass {
+            id: r.class_id,
+            title: r.title,
+            external_id: r.external_id,
+            role: EnrollmentRole::from_text(&r.role)
+                .map(EnrollmentRole::label)
+                .unwrap_or(""),
+            primary: r.is_primary,
+            school: r.school_name,
+            archived: r.archived_at.is_some(),
+        }
+    }
 }
 
 fn user_view(
@@ -182,6 +212,7 @@ pub(super) async fn form_page(
         user: view,
         history,
         owner: None,
+        classes: None,
     }
 }
 

@@ -1,0 +1,676 @@
+//! The Classes screens (issue 15): the list (search by title, class ID and teacher;
+//! filters; keyset pages), the class page (inactive users marked, archived ones hidden), the
+//! user page's classes, school admins held to their schools, the classes and enrollments
+//! downloads and the classes API. Rosters are seeded with SQL (`seed_rosters`) until the
+//! roster engine fills them.
+
+use crate::helpers::*;
+use sqlx::PgPool;
+use time::macros::date;
+use uuid::Uuid;
+
+const PEOPLE: &str = "custom_id,email,first_name,last_name,role,school_external_id,grade,status,password\n\
+    T-1,tran@d.org,Linh,Nguyen,Teacher,HS,,Active,\n\
+    T-2,ng@d.org,Wei,Ng,Teacher,HS,,Active,\n\
+    T-3,mo@d.org,Mona,Okafor,Teacher,MS,,Active,\n\
+    S-1,s1@d.org,Ann,Avery,Student,HS,9,Active,\n\
+    S-2,s2@d.org,Ben,Brook,Student,HS,9,Inactive,\n\
+    S-3,s3@d.org,Cal,Archer,Student,HS,9,Active,\n\
+    S-4,,Dee,Dune,Student,MS,7,Active,\n";
+
+/// A district with two schools (HS, MS), two terms, teachers and students, and classes:
+/// HS: Algebra I (Nguyen + Ng, Ann, Ben inactive, Cal archived), Biology (Ng, Ann),
+/// Chemistry (archived class), Drama (no one), Economics (Fall term);
+/// MS: Art 7 (Okafor, Dee).
+struct Env {
+    env: UploadEnv,
+    d: Uuid,
+    hs: Uuid,
+    ms: Uuid,
+    fall: Uuid,
+    spring: Uuid,
+    algebra: Uuid,
+    biology: Uuid,
+    chemistry: Uuid,
+    art: Uuid,
+    ann: Uuid,
+    ben: Uuid,
+    cal: Uuid,
+    nguyen: Uuid,
+}
+
+impl Env {
+    async fn new(pool: PgPool) -> Env {
+        let env = UploadEnv::new(pool).await;
+        let d = env.district.id;
+        let hs: Uuid = sqlx::query_scalar("SELECT id FROM schools WHERE district_id = $1")
+            .bind(d)
+            .fetch_one(&env.app.pool)
+            .await
+            .unwrap();
+        let ms = env.app.school(d, "MS", "Middle School").await;
+        env.upload("people.csv", PEOPLE).await;
+        env.app.queue.drain().await.unwrap();
+        let pool = env.app.pool.clone();
+        let u = |c: &'static str| {
+            let pool = pool.clone();
+            async move { user_by_custom_id(&pool, d, c).await }
+        };
+        let (nguyen, ng, okafor) = (u("T-1").await, u("T-2").await, u("T-3").await);
+        let (ann, ben, cal, dee) = (u("S-1").await, u("S-2").await, u("S-3").await, u("S-4").await);
+        let fall = seed_term(
+            &pool,
+            d,
+            "FALL25",
+            "Fall 2025",
+            Some(date!(2025 - 08 - 20)),
+            Some(date!(2025 - 12 - 19)),
+        )
+        .await;
+        let spring = seed_term(&pool, d, "SPR26", "Spring 2026", None, None).await;
+        let ids = seed_rosters(
+            &pool,
+            d,
+            &[
+                RosterSeed {
+                    class: "HS-ALG-1",
+                    title: "Algebra I",
+                    school: hs,
+                    term: Some(spring),
+                    teachers: &[nguyen, ng],
+                    students: &[ann, ben, cal],
+                },
+                RosterSeed {
+                    class: "HS-BIO-1",
+                    title: "Biology",
+                    school: hs,
+                    term: Some(spring),
+                    teachers: &[ng],
+                    students: &[ann],
+                },
+                RosterSeed {
+                    class: "HS-CHEM-1",
+                    title: "Chemistry",
+                    school: hs,
+                    term: Some(spring),
+                    teachers: &[ng],
+                    students: &[],
+                },
+                RosterSeed {
+                    class: "HS-DRA-1",
+                    title: "Drama",
+                    school: hs,
+                    term: None,
+                    teachers: &[],
+                    students: &[],
+                },
+                RosterSeed {
+                    class: "HS-ECO-1",
+                    title: "Economics",
+                    school: hs,
+                    term: Some(fall),
+                    teachers: &[],
+                    students: &[ann],
+                },
+                RosterSeed {
+                    class: "MS-ART-7",
+                    title: "Art 7",
+                    school: ms,
+                    term: Some(spring),
+                    teachers: &[okafor],
+                    students: &[dee],
+                },
+            ],
+        )
+        .await;
+        sqlx::query("UPDATE classes SET archived_at = now() WHERE district_id = $1 AND id = $2")
+            .bind(d)
+            .bind(ids[2])
+            .execute(&pool)
+            .await
+            .unwrap();
+        let r = env.c.post(&format!("/users/{cal}/archive"), &[]).await;
+        assert_eq!(r.status, 303, "{}", r.body);
+        Env {
+            env,
+            d,
+            hs,
+            ms,
+            fall,
+            spring,
+            algebra: ids[0],
+            biology: ids[1],
+            chemistry: ids[2],
+            art: ids[5],
+            ann,
+            ben,
+            cal,
+            nguyen,
+        }
+    }
+
+    async fn titles(&self, c: &Client, path: &str) -> Vec<String> {
+        let page = c.get(path).await;
+        assert_eq!(page.status, 200, "{path}: {}", page.body);
+        titles(&page.body)
+    }
+}
+
+/// The class titles a Classes page lists, in order.
+fn titles(body: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = body;
+    while let Some(i) = rest.find("<td><a href=\"/classes/") {
+        rest = &rest[i..];
+        let start = rest.find('>').unwrap() + 1;
+        let start = start + rest[start..].find('>').unwrap() + 1;
+        let end = start + rest[start..].find('<').unwrap();
+        out.push(rest[start..end].to_string());
+        rest = &rest[end..];
+    }
+    out
+}
+
+fn link(body: &str, rel: &str) -> Option<String> {
+    let i = body.find(&format!("rel=\"{rel}\""))?;
+    let before = &body[..i];
+    let start = before.rfind("href=\"")? + 6;
+    let end = start + before[start..].find('"')?;
+    Some(before[start..end].replace("&amp;", "&").replace("&#38;", "&"))
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn the_list_searches_titles_ids_and_teachers_and_filters(pool: PgPool) {
+    let e = Env::new(pool).await;
+    let c = &e.env.c;
+    let all = c.get("/classes").await;
+    assert!(all.body.contains("href=\"/classes\""), "nav link");
+    assert!(all.body.contains("5 classes"), "{}", all.body);
+    assert_eq!(
+        titles(&all.body),
+        ["Algebra I", "Art 7", "Biology", "Drama", "Economics"]
+    );
+    // Algebra I: both teachers (the primary first, marked), two students (Cal is archived).
+    let row = &all.body[all.body.find("Algebra I").unwrap()..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    assert!(row.contains("HS-ALG-1") && row.contains("High School") && row.contains("Spring 2026"));
+    let (linh, wei) = (row.find("Linh Nguyen").unwrap(), row.find("Wei Ng").unwrap());
+    assert!(linh < wei, "primary teacher first: {row}");
+    assert!(row.contains("Primary"), "{row}");
+    assert!(row.contains(&format!("/users/{}", e.nguyen)));
+    assert!(row.contains("<td class=\"num\">2</td>"), "{row}");
+
+    for (q, want) in [
+        ("/classes?q=algebra", vec!["Algebra I"]),
+        ("/classes?q=bio-1", vec!["Biology"]), // part of a class ID
+        ("/classes?q=NGUYEN", vec!["Algebra I"]), // a teacher's name
+        ("/classes?q=Ng", vec!["Algebra I", "Biology"]), // two letters: Wei Ng, Linh Nguyen
+        ("/classes?q=wei+ng", vec!["Algebra I", "Biology"]),
+        ("/classes?q=okafor", vec!["Art 7"]),
+        ("/classes?q=tran%40d.org", vec![]), // an email is not a teacher's name
+        ("/classes?q=zzz", vec![]),
+    ] {
+        assert_eq!(e.titles(c, q).await, want, "{q}");
+    }
+    let ms = format!("/classes?school={}", e.ms);
+    assert_eq!(e.titles(c, &ms).await, ["Art 7"]);
+    let fall = format!("/classes?term={}", e.fall);
+    assert_eq!(e.titles(c, &fall).await, ["Economics"]);
+    let spring_hs = format!("/classes?term={}&school={}&q=a", e.spring, e.hs);
+    assert_eq!(e.titles(c, &spring_hs).await, ["Algebra I"]);
+    assert_eq!(
+        e.titles(c, "/classes?status=archived").await,
+        ["Chemistry"]
+    );
+    assert_eq!(e.titles(c, "/classes?status=ARCHIVED&q=chem").await, ["Chemistry"]);
+    // Nonsense filters are dropped, not errors.
+    assert_eq!(e.titles(c, "/classes?school=nope&status=gone").await.len(), 5);
+    let none = c.get("/classes?q=zzz").await;
+    assert!(none.body.contains("No classes match these filters"));
+    // The downloads carry the filters.
+    assert!(none.body.contains("href=\"/classes.csv?q=zzz\""), "{}", none.body);
+    assert!(none.body.contains("href=\"/enrollments.csv?q=zzz\""));
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn the_list_pages_forward_and_back_in_title_order(pool: PgPool) {
+    let e = Env::new(pool).await;
+    let c = &e.env.c;
+    let mut seen = Vec::new();
+    let mut path = "/classes?per=2".to_string();
+    let mut pages = Vec::new();
+    loop {
+        let page = c.get(&path).await;
+        assert_eq!(page.status, 200, "{path}");
+        let t = titles(&page.body);
+        assert!(t.len() <= 2);
+        seen.extend(t.clone());
+        pages.push(t);
+        match link(&page.body, "next") {
+            Some(next) => path = next,
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["Algebra I", "Art 7", "Biology", "Drama", "Economics"]);
+    assert_eq!(pages.len(), 3);
+    // Back from the last page.
+    let last = c.get(&path).await;
+    assert!(last.body.contains("« First"));
+    let prev = link(&last.body, "prev").expect("a previous page");
+    let back = c.get(&prev).await;
+    assert_eq!(titles(&back.body), pages[1]);
+    let prev = link(&back.body, "prev").expect("the first page");
+    let first = c.get(&prev).await;
+    assert_eq!(titles(&first.body), pages[0]);
+    assert!(link(&first.body, "prev").is_none());
+    // A forged cursor is a clear 400, not a 500.
+    let bad = c.get("/classes?after=bm90LWpzb24").await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("start from the first page"));
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn the_class_page_marks_inactive_users_and_hides_archived_ones(pool: PgPool) {
+    let e = Env::new(pool).await;
+    let c = &e.env.c;
+    let page = c.get(&format!("/classes/{}", e.algebra)).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let b = &page.body;
+    for fact in [
+        "Algebra I",
+        "HS-ALG-1",
+        "High School (HS)",
+        "Spring 2026",
+        "CHS-ALG-1",
+        "Math",
+        "9, 10",
+        "roster.csv",
+    ] {
+        assert!(b.contains(fact), "{fact} missing:\n{b}");
+    }
+    let teachers = &b[b.find("id=\"teachers\"").unwrap()..b.find("id=\"students\"").unwrap()];
+    let students = &b[b.find("id=\"students\"").unwrap()..];
+    assert!(teachers.contains("Linh Nguyen") && teachers.contains("Wei Ng"));
+    assert!(teachers.find("Linh Nguyen").unwrap() < teachers.find("Wei Ng").unwrap());
+    assert_eq!(teachers.matches(">Primary<").count(), 1, "{teachers}");
+    assert!(students.contains(&format!("<a href=\"/users/{}\">Ann Avery</a>", e.ann)));
+    assert!(students.contains(&format!("<a href=\"/users/{}\">Ben Brook</a>", e.ben)));
+    let ben = &students[students.find("Ben Brook").unwrap()..];
+    let ben = &ben[..ben.find("</tr>").unwrap()];
+    assert!(ben.contains("Inactive"), "{ben}");
+    let ann = &students[students.find("Ann Avery").unwrap()..];
+    assert!(!ann[..ann.find("</tr>").unwrap()].contains("Inactive"));
+    assert!(!b.contains("Cal Archer"), "archived users are not listed");
+    assert!(!b.contains(&e.cal.to_string()));
+
+    // The fall term shows its dates; an archived class says so.
+    let eco: Uuid = sqlx::query_scalar("SELECT id FROM classes WHERE external_id = 'HS-ECO-1'")
+        .fetch_one(&e.env.app.pool)
+        .await
+        .unwrap();
+    let page = c.get(&format!("/classes/{eco}")).await;
+    assert!(page.body.contains("Fall 2025 (2025-08-20 – 2025-12-19)"), "{}", page.body);
+    let page = c.get(&format!("/classes/{}", e.chemistry)).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("status-archived"));
+
+    // Another district's class, a malformed id and an unknown one: 404.
+    let other = e.env.app.district("shelbyville").await;
+    let other_school = e.env.app.school(other.id, "HS", "Shelbyville High").await;
+    let theirs = seed_rosters(
+        &e.env.app.pool,
+        other.id,
+        &[RosterSeed {
+            class: "SH-1",
+            title: "Shelbyville Secret",
+            school: other_school,
+            term: None,
+            teachers: &[],
+            students: &[],
+        }],
+    )
+    .await;
+    for path in [
+        format!("/classes/{}", theirs[0]),
+        "/classes/not-a-guid".to_string(),
+        format!("/classes/{}", Uuid::new_v4()),
+    ] {
+        let r = c.get(&path).await;
+        assert_eq!(r.status, 404, "{path}");
+        assert!(!r.body.contains("Shelbyville Secret"));
+    }
+    assert!(!c.get("/classes?q=secret").await.body.contains("Shelbyville"));
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn the_user_page_lists_the_users_classes(pool: PgPool) {
+    let e = Env::new(pool).await;
+    let c = &e.env.c;
+    let page = c.get(&format!("/users/{}", e.ann)).await;
+    assert_eq!(page.status, 200);
+    let b = &page.body[page.body.find("id=\"classes\"").expect("a Classes section")..];
+    let b = &b[..b.find("</section>").unwrap()];
+    for (id, title) in [(e.algebra, "Algebra I"), (e.biology, "Biology")] {
+        assert!(b.contains(&format!("<a href=\"/classes/{id}\">{title}</a>")), "{b}");
+    }
+    assert!(b.contains("Economics") && b.contains("Student") && b.contains("High School"));
+    let teacher = c.get(&format!("/users/{}", e.nguyen)).await;
+    assert!(teacher.body.contains("Teacher <span class=\"badge\">Primary</span>"));
+    let dee = user_by_custom_id(&e.env.app.pool, e.d, "S-4").await;
+    let page = c.get(&format!("/users/{dee}")).await;
+    assert!(page.body.contains("Art 7"));
+    let t3 = user_by_custom_id(&e.env.app.pool, e.d, "T-3").await;
+    sqlx::query("DELETE FROM enrollments WHERE user_id = $1")
+        .bind(t3)
+        .execute(&e.env.app.pool)
+        .await
+        .unwrap();
+    let page = c.get(&format!("/users/{t3}")).await;
+    assert!(page.body.contains("Not enrolled in any class."));
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn a_school_admin_sees_only_their_schools_classes(pool: PgPool) {
+    let e = Env::new(pool).await;
+    e.env.app
+        .member(e.d, "principal", "school_admin", &[e.ms])
+        .await;
+    let p = e.env.app.client();
+    assert_eq!(p.sign_in("principal", PASSWORD).await.status, 303);
+    let list = p.get("/classes").await;
+    assert!(list.body.contains("href=\"/classes\""), "nav link");
+    assert_eq!(titles(&list.body), ["Art 7"]);
+    assert!(list.body.contains("1 class"));
+    assert!(!list.body.contains("High School"), "only their schools in the filter");
+    // A search or a filter naming another school does not reach across.
+    assert_eq!(e.titles(&p, "/classes?q=algebra").await, Vec::<String>::new());
+    assert_eq!(
+        e.titles(&p, &format!("/classes?school={}", e.hs)).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(p.get(&format!("/classes/{}", e.art)).await.status, 200);
+    assert_eq!(p.get(&format!("/classes/{}", e.algebra)).await.status, 404);
+    for path in ["/classes.csv", "/enrollments.csv"] {
+        let csv = p.get(path).await;
+        assert_eq!(csv.status, 200);
+        assert!(csv.body.contains("MS-ART-7"), "{path}");
+        assert!(!csv.body.contains("HS-"), "{path}: {}", csv.body);
+    }
+    // Dee's page lists her class (her school is theirs).
+    let dee = user_by_custom_id(&e.env.app.pool, e.d, "S-4").await;
+    assert!(p.get(&format!("/users/{dee}")).await.body.contains("Art 7"));
+}
+
+/// The downloads' exact bytes: BOM, the roster header, one row per class (classes) or per
+/// enrollment (enrollments; a class with none keeps a row of its own), archived users'
+/// enrollments included (the file must re-import as the same rosters).
+#[sqlx::test(migrations = "./migrations")]
+async fn the_downloads_are_roster_csvs(pool: PgPool) {
+    let e = Env::new(pool).await;
+    // A formula in a cell is neutralised.
+    sqlx::query("UPDATE classes SET period = '=1+2' WHERE external_id = 'HS-DRA-1'")
+        .execute(&e.env.app.pool)
+        .await
+        .unwrap();
+    let get = |path: &'static str| {
+        let http = e.env.c.http.clone();
+        let url = format!("{}{path}", e.env.c.base);
+        async move {
+            let r = http.get(url).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            let h = r.headers().clone();
+            (h, r.bytes().await.unwrap().to_vec())
+        }
+    };
+    let header = "class_external_id,class_title,school_external_id,role,user,primary,course_code,subject,period,grades,term,term_start,term_end\n";
+    let (h, body) = get("/classes.csv").await;
+    assert_eq!(h["content-type"], "text/csv; charset=utf-8");
+    assert_eq!(
+        h["content-disposition"],
+        "attachment; filename=\"springfield-classes.csv\""
+    );
+    assert_eq!(h["cache-control"], "no-store");
+    let want = format!(
+        "\u{feff}{header}\
+         HS-ALG-1,Algebra I,HS,,,,CHS-ALG-1,Math,2,9;10,SPR26,,\n\
+         MS-ART-7,Art 7,MS,,,,CMS-ART-7,Math,2,9;10,SPR26,,\n\
+         HS-BIO-1,Biology,HS,,,,CHS-BIO-1,Math,2,9;10,SPR26,,\n\
+         HS-DRA-1,Drama,HS,,,,CHS-DRA-1,Math,'=1+2,9;10,,,\n\
+         HS-ECO-1,Economics,HS,,,,CHS-ECO-1,Math,2,9;10,FALL25,2025-08-20,2025-12-19\n"
+    );
+    assert_eq!(String::from_utf8(body).unwrap(), want);
+
+    let (h, body) = get("/enrollments.csv").await;
+    assert_eq!(
+        h["content-disposition"],
+        "attachment; filename=\"springfield-enrollments.csv\""
+    );
+    let want = format!(
+        "\u{feff}{header}\
+         HS-ALG-1,Algebra I,HS,teacher,T-1,true,CHS-ALG-1,Math,2,9;10,SPR26,,\n\
+         HS-ALG-1,Algebra I,HS,teacher,T-2,false,CHS-ALG-1,Math,2,9;10,SPR26,,\n\
+         HS-ALG-1,Algebra I,HS,student,S-1,false,CHS-ALG-1,Math,2,9;10,SPR26,,\n\
+         HS-ALG-1,Algebra I,HS,student,S-2,false,CHS-ALG-1,Math,2,9;10,SPR26,,\n\
+         HS-ALG-1,Algebra I,HS,student,S-3,false,CHS-ALG-1,Math,2,9;10,SPR26,,\n\
+         MS-ART-7,Art 7,MS,teacher,T-3,true,CMS-ART-7,Math,2,9;10,SPR26,,\n\
+         MS-ART-7,Art 7,MS,student,S-4,false,CMS-ART-7,Math,2,9;10,SPR26,,\n\
+         HS-BIO-1,Biology,HS,teacher,T-2,true,CHS-BIO-1,Math,2,9;10,SPR26,,\n\
+         HS-BIO-1,Biology,HS,student,S-1,false,CHS-BIO-1,Math,2,9;10,SPR26,,\n\
+         HS-DRA-1,Drama,HS,,,,CHS-DRA-1,Math,'=1+2,9;10,,,\n\
+         HS-ECO-1,Economics,HS,student,S-1,false,CHS-ECO-1,Math,2,9;10,FALL25,2025-08-20,2025-12-19\n"
+    );
+    assert_eq!(String::from_utf8(body).unwrap(), want);
+
+    // The user key: custom_id, else email, else the GUID.
+    let dee = user_by_custom_id(&e.env.app.pool, e.d, "S-4").await;
+    sqlx::query("UPDATE users SET custom_id = NULL, email = 'dee@d.org' WHERE id = $1")
+        .bind(dee)
+        .execute(&e.env.app.pool)
+        .await
+        .unwrap();
+    let t3 = user_by_custom_id(&e.env.app.pool, e.d, "T-3").await;
+    sqlx::query("UPDATE users SET custom_id = NULL, email = NULL WHERE id = $1")
+        .bind(t3)
+        .execute(&e.env.app.pool)
+        .await
+        .unwrap();
+    let filtered = e
+        .env
+        .c
+        .get(&format!("/enrollments.csv?school={}", e.ms))
+        .await;
+    assert_eq!(
+        filtered.body,
+        format!(
+            "\u{feff}{header}\
+             MS-ART-7,Art 7,MS,teacher,{t3},true,CMS-ART-7,Math,2,9;10,SPR26,,\n\
+             MS-ART-7,Art 7,MS,student,dee@d.org,false,CMS-ART-7,Math,2,9;10,SPR26,,\n"
+        )
+    );
+    let r = e
+        .env
+        .c
+        .http
+        .get(format!("{}/classes.csv?status=archived", e.env.c.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.headers()["content-disposition"],
+        "attachment; filename=\"springfield-classes-filtered.csv\""
+    );
+    let text = r.text().await.unwrap();
+    assert!(text.contains("HS-CHEM-1") && !text.contains("HS-ALG-1"), "{text}");
+}
+
+/// More classes than one download batch: every class once, in title order.
+#[sqlx::test(migrations = "./migrations")]
+async fn a_download_streams_past_its_batches(pool: PgPool) {
+    let env = UploadEnv::new(pool).await;
+    let d = env.district.id;
+    let hs: Uuid = sqlx::query_scalar("SELECT id FROM schools WHERE district_id = $1")
+        .bind(d)
+        .fetch_one(&env.app.pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO classes (district_id, id, external_id, school_id, title, source)
+         SELECT $1, gen_random_uuid(), 'C' || n, $2, 'Class ' || lpad(n::text, 4, '0'), 'manual'
+         FROM generate_series(1, 1203) n",
+    )
+    .bind(d)
+    .bind(hs)
+    .execute(&env.app.pool)
+    .await
+    .unwrap();
+    let body = env.c.get("/classes.csv").await.body;
+    let lines: Vec<&str> = body.lines().skip(1).collect();
+    assert_eq!(lines.len(), 1203);
+    for (i, l) in lines.iter().enumerate() {
+        assert!(l.starts_with(&format!("C{},Class {:04},", i + 1, i + 1)), "{l}");
+    }
+    let list = env.c.get("/classes").await;
+    assert!(list.body.contains("1,203 classes"));
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn the_api_pages_classes_and_their_enrollments(pool: PgPool) {
+    let e = Env::new(pool).await;
+    let token = rollcall::ops::create_token(
+        &e.env.app.pool,
+        e.d,
+        "t",
+        &rollcall::db::audit::Actor::cli(),
+    )
+    .await
+    .unwrap();
+    let api = reqwest::Client::new();
+    let get = |path: String| {
+        let r = api.get(e.env.app.url(&path)).bearer_auth(&token).send();
+        async move {
+            let r = r.await.unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    // Pages of two, in id order, until `next` is null.
+    let mut seen = Vec::new();
+    let mut path = "/api/v1/classes?limit=2".to_string();
+    loop {
+        let (status, body) = get(path.clone()).await;
+        assert_eq!(status, 200, "{body}");
+        let page = body["classes"].as_array().unwrap();
+        assert!(page.len() <= 2);
+        seen.extend(page.iter().cloned());
+        match body["next"].as_str() {
+            Some(next) => path = next.to_string(),
+            None => break,
+        }
+    }
+    let mut ids: Vec<String> = seen
+        .iter()
+        .map(|c| c["class_guid"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), 5, "the five active classes");
+    let sorted = {
+        let mut s = ids.clone();
+        s.sort();
+        s
+    };
+    assert_eq!(ids, sorted);
+    ids.dedup();
+    assert_eq!(ids.len(), 5);
+    let eco = seen.iter().find(|c| c["external_id"] == "HS-ECO-1").unwrap();
+    assert_eq!(eco["title"], "Economics");
+    assert_eq!(eco["school_external_id"], "HS");
+    assert_eq!(eco["grades"], serde_json::json!(["9", "10"]));
+    assert_eq!(eco["term"]["external_id"], "FALL25");
+    assert_eq!(eco["term"]["start"], "2025-08-20");
+    assert_eq!(eco["status"], "active");
+    let (_, archived) = get("/api/v1/classes?status=archived".into()).await;
+    assert_eq!(archived["classes"][0]["external_id"], "HS-CHEM-1");
+    assert_eq!(archived["classes"].as_array().unwrap().len(), 1);
+
+    // Algebra I's enrollments: Cal is archived and left out.
+    let mut people = Vec::new();
+    let mut path = format!("/api/v1/classes/{}/enrollments?limit=3", e.algebra);
+    loop {
+        let (status, body) = get(path.clone()).await;
+        assert_eq!(status, 200, "{body}");
+        people.extend(body["enrollments"].as_array().unwrap().iter().cloned());
+        match body["next"].as_str() {
+            Some(next) => path = next.to_string(),
+            None => break,
+        }
+    }
+    assert_eq!(people.len(), 4);
+    let by = |cid: &str| people.iter().find(|p| p["custom_id"] == cid).cloned().unwrap();
+    assert_eq!(by("T-1")["role"], "teacher");
+    assert_eq!(by("T-1")["primary"], true);
+    assert_eq!(by("S-2")["status"], "Inactive");
+    assert_eq!(by("S-1")["user_guid"], e.ann.to_string());
+    assert!(people.iter().all(|p| p["custom_id"] != "S-3"));
+
+    // Another district's class, an unknown one, a malformed id: 404; no token: 401.
+    let other = e.env.app.district("shelbyville").await;
+    let school = e.env.app.school(other.id, "X", "X").await;
+    let theirs = seed_rosters(
+        &e.env.app.pool,
+        other.id,
+        &[RosterSeed {
+            class: "SH-1",
+            title: "Shelbyville Secret",
+            school,
+            term: None,
+            teachers: &[],
+            students: &[],
+        }],
+    )
+    .await;
+    for id in [theirs[0].to_string(), Uuid::new_v4().to_string(), "nope".into()] {
+        let (status, body) = get(format!("/api/v1/classes/{id}/enrollments")).await;
+        assert_eq!(status, 404, "{id}: {body}");
+    }
+    let (_, all) = get("/api/v1/classes?limit=100".into()).await;
+    assert!(!all.to_string().contains("Shelbyville"));
+    let anon = api.get(e.env.app.url("/api/v1/classes")).send().await.unwrap();
+    assert_eq!(anon.status().as_u16(), 401);
+}
+
+/// The classes and enrollments downloads, uploaded again as roster CSVs, change nothing.
+#[sqlx::test(migrations = "./migrations")]
+#[ignore = "needs the roster engine (i15-engine)"]
+async fn the_downloads_round_trip_as_a_no_op(pool: PgPool) {
+    let e = Env::new(pool).await;
+    let snapshot = |pool: PgPool| async move {
+        sqlx::query_scalar::<_, String>(
+            "SELECT concat_ws('#',
+                (SELECT string_agg((c.id, c.external_id, c.title, c.school_id, c.course_code, c.subject,
+                                    c.period, c.grades, c.term_id, c.archived_at, c.updated_at)::text, '|' ORDER BY c.id)
+                 FROM classes c),
+                (SELECT string_agg((t.id, t.external_id, t.title, t.start_date, t.end_date)::text, '|' ORDER BY t.id)
+                 FROM terms t),
+                (SELECT string_agg((e.class_id, e.user_id, e.role, e.is_primary, e.created_at)::text, '|'
+                                   ORDER BY e.class_id, e.user_id) FROM enrollments e))",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+    };
+    let before = snapshot(e.env.app.pool.clone()).await;
+    for (path, name) in [
+        ("/classes.csv", "springfield-classes.csv"),
+        ("/enrollments.csv", "springfield-enrollments.csv"),
+    ] {
+        let file = e.env.c.get(path).await.body;
+        let run = e.env.upload(name, &file).await;
+        e.env.app.queue.drain().await.unwrap();
+        let status = e.env.status(run).await;
+        assert_eq!(status["status"], "completed", "{name}: {status}");
+        assert_eq!(
+            snapshot(e.env.app.pool.clone()).await,
+            before,
+            "{name} changed the rosters"
+        );
+    }
+}
