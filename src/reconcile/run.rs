@@ -129,6 +129,10 @@ pub struct Summary {
     pub message: Option<String>,
     pub ignored_columns: Vec<String>,
     pub dry_run: bool,
+    /// Classes and enrollments (SPEC §6a): `classes_created`, …, `enrollments_ended`,
+    /// `roster_errors` (all zero for a feed without rosters).
+    #[serde(flatten)]
+    pub rosters: super::roster::RosterCounts,
 }
 
 impl Summary {
@@ -154,6 +158,7 @@ impl Summary {
             message: Some(message),
             ignored_columns: Vec::new(),
             dry_run,
+            rosters: Default::default(),
         }
     }
 }
@@ -659,8 +664,6 @@ pub async fn apply_rows(
     scope: Scope,
     rosters: Option<RosterFeed>,
 ) -> Result<Summary> {
-    // Skeleton (issue 15): the roster engine plans and applies `rosters` here.
-    let _ = &rosters;
     let district = db::districts::by_id(pool, req.district_id)
         .await?
         .context("district vanished")?;
@@ -711,6 +714,17 @@ pub async fn apply_rows(
         u.load(&mut tx, req.district_id).await?;
     }
     let total_rows = rows.len();
+    // The district's rosters, when the feed carries any (SPEC §6a).
+    let roster_current = match &rosters {
+        Some(_) => Some(db::rosters::load(&mut tx, req.district_id).await?),
+        None => None,
+    };
+    let roster_rules = super::roster::RosterRules {
+        archive_pct: district.guard_archive_pct,
+        archive_min: district.guard_archive_min.max(0) as usize,
+        approved: req.approved,
+        syncs: rules.names.syncs.clone(),
+    };
     let t_load = t0.elapsed();
     tracing::debug!(run = %req.run_id, rss_mib = rss_mib(), users = current.len(), "current users loaded");
     let source = req.source.clone();
@@ -729,9 +743,28 @@ pub async fn apply_rows(
     let t1 = std::time::Instant::now();
     let mut secrets = RandomSecrets(req.password_key.clone());
     let encoded = req.progress.done.clone();
-    let writes = tokio::task::spawn_blocking(move || {
+    let (writes, roster_plan) = tokio::task::spawn_blocking(move || {
         let mut plan = rows.plan(&current, &source, &rules, &mut secrets)?;
         review_district_scope(&mut plan, &rules);
+        // Rosters after users: users this run creates or restores can be enrolled.
+        let roster_plan = match (rosters, roster_current) {
+            (Some(feed), Some(rc)) => {
+                let resolver = super::roster::UserResolver::new(&current, Some(&plan), &source);
+                let rp = super::roster::plan(
+                    &rc,
+                    &resolver,
+                    feed,
+                    &source,
+                    &roster_rules,
+                    &mut secrets,
+                );
+                if let Some(r) = &rp.review {
+                    hold_for_rosters(&mut plan, &r.reason);
+                }
+                Some(rp)
+            }
+            _ => None,
+        };
         let applied = apply_now && plan.review.is_none();
         let mut writes = apply::Writes::new(
             plan,
@@ -744,7 +777,7 @@ pub async fn apply_rows(
             schools,
         )?;
         writes.count_encoded_into(encoded);
-        anyhow::Ok(writes)
+        anyhow::Ok((writes, roster_plan))
     })
     .await??;
     // Applying: every part written passes over every plan row once.
@@ -761,9 +794,10 @@ pub async fn apply_rows(
     let plan = &writes.plan;
 
     let c = plan.counts;
+    let roster_counts = roster_plan.as_ref().map(|p| p.counts).unwrap_or_default();
     let status = if let Some(review) = &plan.review {
         (RunStatus::NeedsReview, Some(review.reason.clone()))
-    } else if c.errors > 0 {
+    } else if c.errors > 0 || roster_counts.roster_errors > 0 {
         (RunStatus::CompletedWithErrors, None)
     } else {
         (RunStatus::Completed, None)
@@ -792,6 +826,11 @@ pub async fn apply_rows(
             now,
         )
         .await?;
+        if let Some(rp) = &roster_plan {
+            let w = super::roster::writes::encode(rp)?;
+            db::rosters::write_plan(&mut tx, req.district_id, &w, &req.source, &actor, req.run_id, now)
+                .await?;
+        }
     }
     let t2 = std::time::Instant::now();
     db::runs::store_results(
@@ -802,6 +841,11 @@ pub async fn apply_rows(
         &plan.archive,
     )
     .await?;
+    if let Some(rp) = &roster_plan {
+        let every_record = matches!(req.source, Source::File(_));
+        let rows = super::roster::writes::results(rp, req.district_id, req.run_id, every_record)?;
+        db::rosters::store_results(&mut tx, req.district_id, req.run_id, rows, &rp.counts).await?;
+    }
     let finish = db::runs::Finish {
         status: status.0,
         total_rows: total_rows as i32,
@@ -839,7 +883,24 @@ pub async fn apply_rows(
         message: status.1,
         ignored_columns,
         dry_run: req.dry_run,
+        rosters: roster_counts,
     })
+}
+
+/// The rosters' guard tripped: the whole run (users too) stops in Needs Review.
+fn hold_for_rosters(plan: &mut Plan, reason: &str) {
+    match &mut plan.review {
+        Some(review) => review.reason = format!("{}; {reason}", review.reason),
+        None => {
+            plan.review = Some(plan::Review {
+                reason: reason.to_string(),
+                would_archive: 0,
+                would_update: 0,
+                source_total: plan.source_total,
+                schools: Vec::new(),
+            })
+        }
+    }
 }
 
 #[cfg(test)]
