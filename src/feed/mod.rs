@@ -6,5 +6,6 @@ pub mod headers;
 pub mod oneroster;
 pub mod provider;
 pub mod read;
+pub mod roster_csv;
 pub mod schools;
 pub mod validate;
