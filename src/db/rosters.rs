@@ -243,7 +243,12 @@ pub async fn write_plan(
         )
         .execute(&mut *conn)
         .await?;
-        copy_csv(conn, "COPY stage_enrollments FROM STDIN (FORMAT csv)", enrollments).await?;
+        copy_csv(
+            conn,
+            "COPY stage_enrollments FROM STDIN (FORMAT csv)",
+            enrollments,
+        )
+        .await?;
         sqlx::query(
             "INSERT INTO enrollments (district_id, class_id, user_id, role, is_primary, begin_date, end_date, created_at)
              SELECT $1, s.class_id, s.user_id, s.role, s.is_primary, s.begin_date, s.end_date, $2 FROM stage_enrollments s

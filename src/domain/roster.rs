@@ -174,7 +174,6 @@ pub const ROSTER_CSV_HEADER: [&str; 13] = [
     "term_end",
 ];
 
-
 // ---- What the district has (read by the engine, issue 15) ----
 
 /// A term as the district has it.
@@ -244,7 +243,6 @@ impl RosterCounts {
         *self == RosterCounts::default()
     }
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -492,6 +492,11 @@ async fn execute_inner(pool: &PgPool, clock: &Clock, req: &RunRequest<'_>) -> Re
     let opts = ReadOptions::with_max_bytes(req.max_bytes);
     let path = req.path.clone();
     let headers = tokio::task::spawn_blocking(move || read_headers(&path, opts)).await??;
+    if let Ok(h) = &headers
+        && crate::feed::roster_csv::is_roster_header(h)
+    {
+        return execute_roster_csv(pool, clock, req, opts).await;
+    }
     let saved = match &headers {
         Ok(h) => super::mapping::saved_mapping(pool, req.district_id, h).await?,
         Err(_) => None,
@@ -541,6 +546,52 @@ async fn execute_inner(pool: &PgPool, clock: &Clock, req: &RunRequest<'_>) -> Re
         db::runs::add_note(pool, req.district_id, req.run_id, MASTER_WITH_SOURCE_SCOPE).await?;
     }
     Ok(summary)
+}
+
+/// Run a roster CSV (SPEC §6a): its classes, terms and enrollments through the roster engine,
+/// with no users (the users part is an empty patch). With scope `patch` (asked for, or a
+/// fixed error file) it archives no class and ends no enrollment.
+async fn execute_roster_csv(
+    pool: &PgPool,
+    clock: &Clock,
+    req: &RunRequest<'_>,
+    opts: ReadOptions,
+) -> Result<Summary> {
+    let path = req.path.clone();
+    // Errors name the file as it was sent (the stored copy has another name).
+    let name = match db::runs::get(pool, req.district_id, req.run_id)
+        .await?
+        .and_then(|r| r.file_name)
+    {
+        Some(name) => name,
+        None => path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("roster.csv")
+            .to_string(),
+    };
+    let feed = tokio::task::spawn_blocking(move || {
+        crate::feed::roster_csv::read_path(&path, &opts, &name)
+    })
+    .await??;
+    let mut feed = match feed {
+        Ok(f) => f,
+        Err(problem) => return fail(pool, clock, req, problem.to_string()).await,
+    };
+    if req.options.scope == Some(Scope::Patch) {
+        feed.classes_complete = false;
+        feed.enrollments_complete = false;
+    }
+    apply_rows(
+        pool,
+        clock,
+        req,
+        Rows::Ready(Vec::new()),
+        Vec::new(),
+        Scope::Patch,
+        Some(feed),
+    )
+    .await
 }
 
 /// Said on the page of a run of the master CSV (user_guid on every row) with scope source.
@@ -750,14 +801,8 @@ pub async fn apply_rows(
         let roster_plan = match (rosters, roster_current) {
             (Some(feed), Some(rc)) => {
                 let resolver = super::roster::UserResolver::new(&current, Some(&plan), &source);
-                let rp = super::roster::plan(
-                    &rc,
-                    &resolver,
-                    feed,
-                    &source,
-                    &roster_rules,
-                    &mut secrets,
-                );
+                let rp =
+                    super::roster::plan(&rc, &resolver, feed, &source, &roster_rules, &mut secrets);
                 if let Some(r) = &rp.review {
                     hold_for_rosters(&mut plan, &r.reason);
                 }
@@ -795,6 +840,18 @@ pub async fn apply_rows(
 
     let c = plan.counts;
     let roster_counts = roster_plan.as_ref().map(|p| p.counts).unwrap_or_default();
+    // A roster-only run (a roster CSV) counts the file's rows it read.
+    let total_rows = match &roster_plan {
+        Some(rp) if total_rows == 0 => {
+            let lines: HashSet<(&str, u64)> = rp
+                .results
+                .iter()
+                .map(|r| (r.file.as_str(), r.line))
+                .collect();
+            lines.len()
+        }
+        _ => total_rows,
+    };
     let status = if let Some(review) = &plan.review {
         (RunStatus::NeedsReview, Some(review.reason.clone()))
     } else if c.errors > 0 || roster_counts.roster_errors > 0 {
@@ -828,8 +885,16 @@ pub async fn apply_rows(
         .await?;
         if let Some(rp) = &roster_plan {
             let w = super::roster::writes::encode(rp)?;
-            db::rosters::write_plan(&mut tx, req.district_id, &w, &req.source, &actor, req.run_id, now)
-                .await?;
+            db::rosters::write_plan(
+                &mut tx,
+                req.district_id,
+                &w,
+                &req.source,
+                &actor,
+                req.run_id,
+                now,
+            )
+            .await?;
         }
     }
     let t2 = std::time::Instant::now();

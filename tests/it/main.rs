@@ -17,6 +17,7 @@ mod home;
 mod intake;
 mod kept;
 mod reconcile;
+mod rosters;
 mod schools;
 mod scopes;
 mod security;

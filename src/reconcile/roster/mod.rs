@@ -52,11 +52,11 @@ use time::Date;
 use uuid::Uuid;
 
 use super::plan::{Plan as UserPlan, Secrets};
-pub use crate::domain::roster::{
-    CurrentClass, CurrentEnrollment, CurrentTerm, RosterCounts, RosterCurrent as Current,
-};
 use crate::domain::roster::{
     At, EnrollmentRole, IncomingClass, IncomingEnrollment, IncomingTerm, RosterFeed, UserRef,
+};
+pub use crate::domain::roster::{
+    CurrentClass, CurrentEnrollment, CurrentTerm, RosterCounts, RosterCurrent as Current,
 };
 use crate::domain::{CurrentUser, Role, Source};
 
@@ -82,7 +82,7 @@ impl Default for RosterRules {
 }
 
 /// A class's columns to write (insert or update).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClassWrite {
     pub id: Uuid,
     pub external_id: String,
@@ -254,13 +254,13 @@ impl UserResolver {
     /// (created, updated, restored and archived users); `source`'s users by `source_key`.
     pub fn new(current: &[CurrentUser], plan: Option<&UserPlan>, source: &Source) -> Self {
         let mut r = UserResolver::default();
-        let mut add = |r: &mut UserResolver,
-                       id: Uuid,
-                       custom_id: Option<&str>,
-                       email: Option<&str>,
-                       source_key: Option<&str>,
-                       owner: &Source,
-                       user: RosterUser| {
+        let add = |r: &mut UserResolver,
+                   id: Uuid,
+                   custom_id: Option<&str>,
+                   email: Option<&str>,
+                   source_key: Option<&str>,
+                   owner: &Source,
+                   user: RosterUser| {
             let i = match r.by_guid.get(&id) {
                 Some(&i) => {
                     r.users[i] = user;
@@ -364,6 +364,7 @@ struct Planner<'a> {
 }
 
 impl Planner<'_> {
+    #[allow(clippy::too_many_arguments)]
     fn error(
         &mut self,
         kind: RecordKind,
@@ -394,6 +395,7 @@ impl Planner<'_> {
         });
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn result(
         &mut self,
         kind: RecordKind,
@@ -770,7 +772,10 @@ pub fn plan(
             let mut write = resolved.write;
             write.id = secrets.new_guid();
             owned.insert(write.id);
-            usable.insert(c.external_id.clone(), (write.id, c.school_external_id.clone()));
+            usable.insert(
+                c.external_id.clone(),
+                (write.id, c.school_external_id.trim().to_string()),
+            );
             p.result(
                 RecordKind::Class,
                 &resolved.at,
@@ -912,12 +917,10 @@ pub fn plan(
         let e = match enr {
             Ok(e) => e,
             Err(fail) => {
-                let class_id = fail.class_external_id.as_deref().and_then(|k| {
-                    usable
-                        .get(k)
-                        .map(|u| u.0)
-                        .or_else(|| class_of(k))
-                });
+                let class_id = fail
+                    .class_external_id
+                    .as_deref()
+                    .and_then(|k| usable.get(k).map(|u| u.0).or_else(|| class_of(k)));
                 if let Some(k) = &fail.class_external_id {
                     listed.insert(k.clone());
                 }
@@ -980,9 +983,7 @@ pub fn plan(
         }
     }
     // Ended by `to_be_deleted` records are already in `ended`; sorted for stable writes.
-    p.plan
-        .ended
-        .sort_by_key(|e| (e.class_id, e.user_id));
+    p.plan.ended.sort_by_key(|e| (e.class_id, e.user_id));
     p.plan.ended.dedup_by_key(|e| (e.class_id, e.user_id));
     p.plan.counts.enrollments_ended = p.plan.ended.len();
 
@@ -1097,13 +1098,28 @@ fn enroll_in(
     let key = (class_id, user.id);
     if let Some(first) = seen.get(&key) {
         let msg = format!("duplicate enrollment: the same class and user as line {first}");
-        p.error(kind, &e.at, ext, Some("user"), msg, Some(class_id), Some(user.id));
+        p.error(
+            kind,
+            &e.at,
+            ext,
+            Some("user"),
+            msg,
+            Some(class_id),
+            Some(user.id),
+        );
         return;
     }
-    seen.insert(key, e.at.line);
     if user.archived && !e.to_be_deleted {
         let msg = format!("user {} is archived", user_ref_text(&e.user));
-        p.error(kind, &e.at, ext, Some("user"), msg, Some(class_id), Some(user.id));
+        p.error(
+            kind,
+            &e.at,
+            ext,
+            Some("user"),
+            msg,
+            Some(class_id),
+            Some(user.id),
+        );
         return;
     }
     if !e.to_be_deleted {
@@ -1112,28 +1128,69 @@ fn enroll_in(
                 "user {} is not at the class's school",
                 user_ref_text(&e.user)
             );
-            p.error(kind, &e.at, ext, Some("user"), msg, Some(class_id), Some(user.id));
+            p.error(
+                kind,
+                &e.at,
+                ext,
+                Some("user"),
+                msg,
+                Some(class_id),
+                Some(user.id),
+            );
             return;
         }
         let wrong = match e.role {
-            EnrollmentRole::Teacher => (user.role == Role::Student).then_some("student enrolled as teacher"),
-            EnrollmentRole::Student => (user.role != Role::Student)
-                .then_some("teacher enrolled as student"),
+            EnrollmentRole::Teacher => {
+                (user.role == Role::Student).then_some("student enrolled as teacher")
+            }
+            EnrollmentRole::Student => {
+                (user.role != Role::Student).then_some("teacher enrolled as student")
+            }
         };
         if let Some(wrong) = wrong {
-            let msg = format!("{wrong} ({} is {})", user_ref_text(&e.user), user.role.as_str());
-            p.error(kind, &e.at, ext, Some("role"), msg, Some(class_id), Some(user.id));
+            let msg = format!(
+                "{wrong} ({} is {})",
+                user_ref_text(&e.user),
+                user.role.as_str()
+            );
+            p.error(
+                kind,
+                &e.at,
+                ext,
+                Some("role"),
+                msg,
+                Some(class_id),
+                Some(user.id),
+            );
             return;
         }
     }
+    // Only accepted records count as the first of a pair.
+    seen.insert(key, e.at.line);
     let before = current_enr.get(&key).copied();
     if e.to_be_deleted {
         match before {
             Some(b) => {
                 p.plan.ended.push(b);
-                p.result(kind, &e.at, ext, RecordOutcome::Ended, Some(class_id), Some(user.id), Vec::new());
+                p.result(
+                    kind,
+                    &e.at,
+                    ext,
+                    RecordOutcome::Ended,
+                    Some(class_id),
+                    Some(user.id),
+                    Vec::new(),
+                );
             }
-            None => p.result(kind, &e.at, ext, RecordOutcome::Unchanged, Some(class_id), Some(user.id), Vec::new()),
+            None => p.result(
+                kind,
+                &e.at,
+                ext,
+                RecordOutcome::Unchanged,
+                Some(class_id),
+                Some(user.id),
+                Vec::new(),
+            ),
         }
         return;
     }
@@ -1148,18 +1205,47 @@ fn enroll_in(
     match before {
         None => {
             p.plan.counts.enrollments_added += 1;
-            p.plan.enrollments.push(EnrollmentWrite { now, before: None });
-            p.result(kind, &e.at, ext, RecordOutcome::Added, Some(class_id), Some(user.id), Vec::new());
+            p.plan
+                .enrollments
+                .push(EnrollmentWrite { now, before: None });
+            p.result(
+                kind,
+                &e.at,
+                ext,
+                RecordOutcome::Added,
+                Some(class_id),
+                Some(user.id),
+                Vec::new(),
+            );
         }
         Some(b) => {
             let changed = enrollment_changes(&b, &now);
             if changed.is_empty() {
                 p.plan.counts.enrollments_unchanged += 1;
-                p.result(kind, &e.at, ext, RecordOutcome::Unchanged, Some(class_id), Some(user.id), changed);
+                p.result(
+                    kind,
+                    &e.at,
+                    ext,
+                    RecordOutcome::Unchanged,
+                    Some(class_id),
+                    Some(user.id),
+                    changed,
+                );
             } else {
                 p.plan.counts.enrollments_changed += 1;
-                p.plan.enrollments.push(EnrollmentWrite { now, before: Some(b) });
-                p.result(kind, &e.at, ext, RecordOutcome::Changed, Some(class_id), Some(user.id), changed);
+                p.plan.enrollments.push(EnrollmentWrite {
+                    now,
+                    before: Some(b),
+                });
+                p.result(
+                    kind,
+                    &e.at,
+                    ext,
+                    RecordOutcome::Changed,
+                    Some(class_id),
+                    Some(user.id),
+                    changed,
+                );
             }
         }
     }

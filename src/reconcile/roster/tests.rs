@@ -41,7 +41,7 @@ fn user(n: u128, role: Role, schools: &[&str], source: Source) -> CurrentUser {
         source,
         prevent_archiving: false,
         source_key: Some(format!("p{n}")),
-        portal_role: PortalRole::None,
+        portal_role: PortalRole::User,
         kept: Default::default(),
         feed_password_mac: None,
     }
@@ -156,7 +156,11 @@ fn a_first_feed_creates_classes_and_enrollments() {
     let id = p.classes[0].write.id;
     assert!(p.enrollments.iter().all(|e| e.now.class_id == id));
     // The email resolves case-insensitively; the user guid resolves too.
-    assert!(p.enrollments.iter().any(|e| e.now.user_id == Uuid::from_u128(2)));
+    assert!(
+        p.enrollments
+            .iter()
+            .any(|e| e.now.user_id == Uuid::from_u128(2))
+    );
     assert!(p.review.is_none());
 }
 
@@ -174,7 +178,10 @@ fn the_same_feed_again_changes_nothing() {
         end: None,
     });
     let guid = Uuid::from_u128(1).to_string();
-    let p = run(&cur, feed(vec![class("M1", 2)], vec![enr("M1", &guid, T, 2)]));
+    let p = run(
+        &cur,
+        feed(vec![class("M1", 2)], vec![enr("M1", &guid, T, 2)]),
+    );
     assert!(p.classes.is_empty());
     assert!(p.enrollments.is_empty());
     assert!(p.ended.is_empty());
@@ -206,7 +213,7 @@ fn changed_fields_and_roles_are_listed() {
     assert_eq!(p.classes[0].changed, vec!["title", "period"]);
     assert_eq!(p.counts.enrollments_changed, 1);
     assert!(p.enrollments[0].now.primary);
-    assert_eq!(p.enrollments[0].before.unwrap().primary, false);
+    assert!(!p.enrollments[0].before.unwrap().primary);
 }
 
 #[test]
@@ -214,9 +221,15 @@ fn missing_classes_are_archived_and_missing_enrollments_end() {
     let mut cur = current();
     cur.classes.push(current_class(1, "M1", file()));
     cur.classes.push(current_class(2, "M2", file()));
-    cur.classes.push(current_class(3, "OTHER", Source::File("other.csv".into())));
+    cur.classes
+        .push(current_class(3, "OTHER", Source::File("other.csv".into())));
     let (m1, m2) = (cur.classes[0].id, cur.classes[1].id);
-    for (c, u, r) in [(m1, 1, T), (m1, 2, S), (m2, 2, S), (cur.classes[2].id, 2, S)] {
+    for (c, u, r) in [
+        (m1, 1, T),
+        (m1, 2, S),
+        (m2, 2, S),
+        (cur.classes[2].id, 2, S),
+    ] {
         cur.enrollments.push(CurrentEnrollment {
             class_id: c,
             user_id: Uuid::from_u128(u),
@@ -230,11 +243,18 @@ fn missing_classes_are_archived_and_missing_enrollments_end() {
         archive_min: 100,
         ..RosterRules::default()
     };
-    let p = run_with(&cur, feed(vec![class("M1", 2)], vec![enr("M1", "c1", T, 2)]), &rules);
+    let p = run_with(
+        &cur,
+        feed(vec![class("M1", 2)], vec![enr("M1", "c1", T, 2)]),
+        &rules,
+    );
     // M2 archived (its enrollment stays with it); the student of M1 ends; OTHER untouched.
     assert_eq!(p.archive.iter().map(|c| c.id).collect::<Vec<_>>(), vec![m2]);
     assert_eq!(p.ended.len(), 1);
-    assert_eq!((p.ended[0].class_id, p.ended[0].user_id), (m1, Uuid::from_u128(2)));
+    assert_eq!(
+        (p.ended[0].class_id, p.ended[0].user_id),
+        (m1, Uuid::from_u128(2))
+    );
     assert_eq!(p.counts.enrollments_ended, 1);
 
     // A delta (not complete) archives and ends nothing.
@@ -281,7 +301,10 @@ fn row_errors_name_file_line_and_column() {
     );
     let errs = errors(&p);
     let has = |needle: &str| {
-        assert!(errs.iter().any(|e| e.contains(needle)), "{needle} not in {errs:#?}");
+        assert!(
+            errs.iter().any(|e| e.contains(needle)),
+            "{needle} not in {errs:#?}"
+        );
     };
     has("rosters.csv line 5, column school_external_id: unknown school \"ZZ\"");
     has("rosters.csv line 6, column term: unknown term \"Fall 2030\"");
@@ -290,7 +313,9 @@ fn row_errors_name_file_line_and_column() {
     has("rosters.csv line 4, column role: student enrolled as teacher");
     has("rosters.csv line 7, column role: teacher enrolled as student");
     has("rosters.csv line 8, column user: user c3 is not at the class's school");
-    has("rosters.csv line 10, column user: duplicate enrollment: the same class and user as line 9");
+    has(
+        "rosters.csv line 10, column user: duplicate enrollment: the same class and user as line 9",
+    );
     // A district-level user (no school) may be enrolled anywhere — but staff not as students.
     has("rosters.csv line 11, column role: teacher enrolled as student");
     assert_eq!(p.counts.enrollments_added, 1);
@@ -314,15 +339,16 @@ fn archived_users_are_errors_and_district_users_enroll_anywhere() {
     );
     let errs = errors(&p);
     assert_eq!(errs.len(), 1, "{errs:?}");
-    assert!(errs[0].contains("line 2, column user: user c2 is archived"), "{errs:?}");
+    assert!(
+        errs[0].contains("line 2, column user: user c2 is archived"),
+        "{errs:?}"
+    );
     assert_eq!(p.counts.enrollments_added, 1);
 }
 
 #[test]
 fn users_the_same_run_creates_or_archives_resolve() {
     use crate::reconcile::plan::{Plan as UserPlan, Rules};
-    let mut new_user = user(77, Role::Student, &["A"], file());
-    new_user.custom_id = Some("new-kid".into());
     let incoming = crate::domain::IncomingUser {
         line: 2,
         user_guid: None,
@@ -342,7 +368,6 @@ fn users_the_same_run_creates_or_archives_resolve() {
         present: crate::domain::FieldSet::all(),
         to_be_deleted: false,
     };
-    let _ = new_user;
     let rules = Rules {
         scope: crate::domain::Scope::Patch,
         ..Rules::default()
@@ -353,7 +378,10 @@ fn users_the_same_run_creates_or_archives_resolve() {
     let p = plan(
         &current(),
         &resolver,
-        feed(vec![class("M1", 2)], vec![enr("M1", "new-kid", S, 2), enr("M1", "kid@d.org", S, 3)]),
+        feed(
+            vec![class("M1", 2)],
+            vec![enr("M1", "new-kid", S, 2), enr("M1", "kid@d.org", S, 3)],
+        ),
         &file(),
         &RosterRules::default(),
         &mut Ids(0),
@@ -388,9 +416,12 @@ fn provider_refs_resolve_only_users_of_the_source() {
 fn ownership_follows_the_users_rules() {
     let sync_id = Uuid::from_u128(0x5);
     let mut cur = current();
-    cur.classes.push(current_class(1, "F1", Source::File("old.csv".into())));
-    cur.classes.push(current_class(2, "S1", Source::Sync(sync_id)));
-    cur.classes.push(current_class(3, "S2", Source::Sync(sync_id)));
+    cur.classes
+        .push(current_class(1, "F1", Source::File("old.csv".into())));
+    cur.classes
+        .push(current_class(2, "S1", Source::Sync(sync_id)));
+    cur.classes
+        .push(current_class(3, "S2", Source::Sync(sync_id)));
     cur.classes.push(current_class(4, "MAN", Source::Manual));
     let mut s2 = class("S2", 4);
     s2.title = "Renamed".into();
@@ -407,20 +438,30 @@ fn ownership_follows_the_users_rules() {
         &rules,
     );
     // F1 and MAN are taken over (written, counted unchanged, `source` among the changes).
-    let moved: Vec<&str> = p.classes.iter().map(|c| c.write.external_id.as_str()).collect();
+    let moved: Vec<&str> = p
+        .classes
+        .iter()
+        .map(|c| c.write.external_id.as_str())
+        .collect();
     assert_eq!(moved, vec!["F1", "MAN"]);
     assert!(p.classes.iter().all(|c| c.changed == ["source"]));
     assert_eq!(p.counts.classes_unchanged, 2);
     // S1 changes nothing: skipped; its enrollments are the sync's.
-    let s1 = p.results.iter().find(|r| r.key == "S1" && r.kind == RecordKind::Class).unwrap();
+    let s1 = p
+        .results
+        .iter()
+        .find(|r| r.key == "S1" && r.kind == RecordKind::Class)
+        .unwrap();
     assert_eq!(s1.outcome, RecordOutcome::Skipped);
     let errs = errors(&p);
     assert!(
-        errs.iter().any(|e| e.contains("line 4, column class_external_id: provisioned by roster sync \"Clever\"")),
+        errs.iter().any(|e| e
+            .contains("line 4, column class_external_id: provisioned by roster sync \"Clever\"")),
         "{errs:?}"
     );
     assert!(
-        errs.iter().any(|e| e.contains("line 3, column class_external_id: class S1 cannot be changed")),
+        errs.iter()
+            .any(|e| e.contains("line 3, column class_external_id: class S1 cannot be changed")),
         "{errs:?}"
     );
     assert!(p.archive.is_empty());
@@ -530,10 +571,21 @@ fn the_guard_stops_a_truncated_feed_unless_approved() {
     assert!(run_with(&cur, f(), &approved).review.is_none());
 
     // Ending enrollments trips it too.
-    let p = run_with(&cur, feed((0..20u128).map(|n| class(&format!("K{n}"), 2)).collect(), vec![]), &rules);
+    let p = run_with(
+        &cur,
+        feed(
+            (0..20u128).map(|n| class(&format!("K{n}"), 2)).collect(),
+            vec![],
+        ),
+        &rules,
+    );
     let review = p.review.expect("guarded");
     assert_eq!(review.would_end, 20);
-    assert!(review.reason.starts_with("would end 20 of 20 enrollments of rosters.csv"));
+    assert!(
+        review
+            .reason
+            .starts_with("would end 20 of 20 enrollments of rosters.csv")
+    );
 }
 
 #[test]
@@ -586,5 +638,8 @@ fn a_class_repeated_on_every_row_is_one_class() {
     assert_eq!(p.classes.len(), 1);
     let errs = errors(&p);
     assert_eq!(errs.len(), 1);
-    assert!(errs[0].contains("line 4, column class_external_id: class M1 is given differently on line 2"));
+    assert!(
+        errs[0]
+            .contains("line 4, column class_external_id: class M1 is given differently on line 2")
+    );
 }
