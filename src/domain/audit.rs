@@ -4,9 +4,10 @@
 use serde_json::Value;
 
 /// The kinds an admin can filter the log by: the action code's first part, and its label.
-pub const KINDS: [(&str, &str); 8] = [
+pub const KINDS: [(&str, &str); 9] = [
     ("run", "Runs and reviews"),
     ("user", "Users"),
+    ("class", "Classes"),
     ("school", "Schools"),
     ("signin", "Sign-ins"),
     ("district", "Settings"),
