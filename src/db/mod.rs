@@ -16,6 +16,7 @@ pub mod home;
 pub mod queue;
 pub mod reconcile;
 pub mod retention;
+pub mod rosters;
 pub mod run_changes;
 pub mod run_lock;
 pub mod runs;

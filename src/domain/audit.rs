@@ -4,9 +4,10 @@
 use serde_json::Value;
 
 /// The kinds an admin can filter the log by: the action code's first part, and its label.
-pub const KINDS: [(&str, &str); 8] = [
+pub const KINDS: [(&str, &str); 9] = [
     ("run", "Runs and reviews"),
     ("user", "Users"),
+    ("class", "Classes"),
     ("school", "Schools"),
     ("signin", "Sign-ins"),
     ("district", "Settings"),
@@ -33,6 +34,10 @@ const WORDS: &[(&str, &str)] = &[
     ("user.keep_fields", "Kept fields from the source"),
     ("user.release_fields", "Released kept fields"),
     ("user.owner", "Handed user to another source"),
+    ("class.create", "Created class"),
+    ("class.update", "Edited class"),
+    ("class.archive", "Archived class"),
+    ("class.restore", "Restored class"),
     ("school.create", "Created school"),
     ("school.update", "Edited school"),
     ("school.import", "Imported schools"),

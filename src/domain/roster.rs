@@ -174,6 +174,76 @@ pub const ROSTER_CSV_HEADER: [&str; 13] = [
     "term_end",
 ];
 
+// ---- What the district has (read by the engine, issue 15) ----
+
+/// A term as the district has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CurrentTerm {
+    pub id: uuid::Uuid,
+    pub external_id: String,
+    pub title: String,
+    pub start: Option<Date>,
+    pub end: Option<Date>,
+}
+
+/// A class as the district has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CurrentClass {
+    pub id: uuid::Uuid,
+    pub external_id: String,
+    pub school_id: uuid::Uuid,
+    pub title: String,
+    pub course_code: String,
+    pub subject: String,
+    pub period: String,
+    pub grades: Vec<String>,
+    pub term_id: Option<uuid::Uuid>,
+    pub source: crate::domain::Source,
+    pub archived: bool,
+}
+
+/// An enrollment as the district has it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CurrentEnrollment {
+    pub class_id: uuid::Uuid,
+    pub user_id: uuid::Uuid,
+    pub role: EnrollmentRole,
+    pub primary: bool,
+    pub begin: Option<Date>,
+    pub end: Option<Date>,
+}
+
+/// What the district has, read once by a run that carries rosters.
+#[derive(Debug, Clone, Default)]
+pub struct RosterCurrent {
+    pub terms: Vec<CurrentTerm>,
+    pub classes: Vec<CurrentClass>,
+    pub enrollments: Vec<CurrentEnrollment>,
+    /// School external ID → school id.
+    pub schools: std::collections::HashMap<String, uuid::Uuid>,
+}
+
+/// The roster counts of a run (also on the run, the CLI summary and the run page).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct RosterCounts {
+    pub classes_created: usize,
+    pub classes_updated: usize,
+    pub classes_unchanged: usize,
+    pub classes_restored: usize,
+    pub classes_archived: usize,
+    pub enrollments_added: usize,
+    pub enrollments_changed: usize,
+    pub enrollments_unchanged: usize,
+    pub enrollments_ended: usize,
+    pub roster_errors: usize,
+}
+
+impl RosterCounts {
+    pub fn is_empty(&self) -> bool {
+        *self == RosterCounts::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

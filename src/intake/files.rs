@@ -102,6 +102,23 @@ pub async fn download(
     let headers = tokio::task::spawn_blocking(move || file_headers(&p, max_bytes))
         .await?
         .ok();
+    if kind != FileKind::Uploaded
+        && headers
+            .as_deref()
+            .is_some_and(crate::feed::roster_csv::is_roster_header)
+    {
+        return Ok(Some(futures::future::Either::Left(
+            roster_download(
+                pool,
+                run,
+                kind,
+                max_bytes,
+                path,
+                headers.unwrap_or_default(),
+            )
+            .await?,
+        )));
+    }
     let mapping = match &headers {
         Some(h) => {
             let saved = mapping::saved_mapping(&pool, run.district_id, h).await?;
@@ -214,7 +231,67 @@ pub async fn download(
         }
         let _ = out.flush();
     });
-    Ok(Some(tokio_stream(bytes_rx)))
+    Ok(Some(futures::future::Either::Right(tokio_stream(bytes_rx))))
+}
+
+/// The completed or error file of a roster CSV run (SPEC §6a): the stored file read again,
+/// each row with its class's and user's GUIDs and outcome (completed), or the failed rows
+/// as sent with an `Error` column (errors).
+async fn roster_download(
+    pool: sqlx::PgPool,
+    run: &db::runs::Run,
+    kind: FileKind,
+    max_bytes: u64,
+    path: PathBuf,
+    headers: Vec<String>,
+) -> Result<impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static> {
+    let records =
+        db::rosters::rows(&pool, run.district_id, run.id, kind == FileKind::Errors).await?;
+    let lines = crate::reconcile::report::roster_lines(records.into_iter().map(|r| {
+        (
+            r.kind,
+            u64::try_from(r.line).unwrap_or(0),
+            r.outcome,
+            r.class_id,
+            r.user_id,
+            r.error,
+        )
+    }));
+    let (bytes_tx, bytes_rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
+    tokio::task::spawn_blocking(move || {
+        let (header, cols) = crate::reconcile::report::roster_header(kind, &headers);
+        let mut out = csv::Writer::from_writer(ChannelWriter {
+            buf: Vec::with_capacity(1 << 16),
+            tx: bytes_tx,
+        });
+        if out.write_record(&header).is_err() {
+            return;
+        }
+        let by_line: std::collections::HashMap<u64, &crate::reconcile::report::RosterLine> =
+            lines.iter().map(|l| (l.line, l)).collect();
+        let reader = std::fs::File::open(&path)
+            .ok()
+            .and_then(|f| read::open(f, &ReadOptions::with_max_bytes(max_bytes)).ok());
+        for item in reader.into_iter().flatten() {
+            let (line, fields) = match item {
+                Ok(Ok(rec)) => (rec.line, rec.fields),
+                Ok(Err(issue)) => (issue.line, Vec::new()),
+                Err(_) => break,
+            };
+            if let Some(record) = crate::reconcile::report::roster_record(
+                kind,
+                header.len(),
+                cols,
+                &fields,
+                by_line.get(&line).copied(),
+            ) && out.write_record(&record).is_err()
+            {
+                return;
+            }
+        }
+        let _ = out.flush();
+    });
+    Ok(tokio_stream(bytes_rx))
 }
 
 fn tokio_stream<T: Send + 'static>(

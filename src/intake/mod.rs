@@ -219,6 +219,10 @@ pub async fn needs_mapping(
     headers: &[String],
     options: &RunOptions,
 ) -> anyhow::Result<bool> {
+    // A roster CSV (SPEC §6a) goes to the roster engine, never to the users' column mapper.
+    if feed::roster_csv::is_roster_header(headers) {
+        return Ok(false);
+    }
     let saved = mapping::saved_mapping(pool, district_id, headers).await?;
     Ok(matches!(
         feed::headers::resolve(headers, saved.as_ref(), &options.overrides, &options.fixed),

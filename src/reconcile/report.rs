@@ -532,3 +532,196 @@ mod file_tests {
         );
     }
 }
+
+/// One line of a roster CSV run, as its completed and error files tell it: the line's
+/// enrollment record (or, for a row that only defines a class, its class record).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RosterLine {
+    pub line: u64,
+    pub outcome: String,
+    pub class_guid: Option<String>,
+    pub user_guid: Option<String>,
+    pub error: Option<String>,
+}
+
+/// The roster records of a run merged into one result per line (`records`: kind, line,
+/// outcome, class, user, error in feed order): an error wins, then the enrollment record,
+/// then the class record.
+#[allow(clippy::type_complexity)]
+pub fn roster_lines(
+    records: impl IntoIterator<
+        Item = (
+            String,
+            u64,
+            String,
+            Option<Uuid>,
+            Option<Uuid>,
+            Option<String>,
+        ),
+    >,
+) -> Vec<RosterLine> {
+    let mut by_line: std::collections::BTreeMap<u64, (u8, RosterLine)> = Default::default();
+    for (kind, line, outcome, class, user, error) in records {
+        let rank = if outcome == "error" {
+            3
+        } else if kind == "enrollment" {
+            2
+        } else {
+            1
+        };
+        let entry = RosterLine {
+            line,
+            outcome,
+            class_guid: class.map(|c| c.to_string()),
+            user_guid: user.map(|u| u.to_string()),
+            error,
+        };
+        match by_line.get_mut(&line) {
+            Some((r, existing)) if *r < rank => {
+                let class_guid = entry.class_guid.clone().or(existing.class_guid.take());
+                *existing = RosterLine {
+                    class_guid,
+                    ..entry
+                };
+                *r = rank;
+            }
+            Some(_) => {}
+            None => {
+                by_line.insert(line, (rank, entry));
+            }
+        }
+    }
+    by_line.into_values().map(|(_, l)| l).collect()
+}
+
+/// The header of a roster CSV run's completed or error file: the file's columns, then
+/// `class_guid`, `user_guid`, `outcome` (completed) or `Error` (errors; a fixed error file
+/// sent back goes in as a patch).
+pub fn roster_header(kind: FileKind, headers: &[String]) -> (Vec<String>, [Option<usize>; 4]) {
+    let mut header = headers.to_vec();
+    let mut add = |name: &str| -> usize {
+        find(&header, &[name]).unwrap_or_else(|| {
+            header.push(name.to_string());
+            header.len() - 1
+        })
+    };
+    let cols = match kind {
+        FileKind::Completed => [
+            Some(add("class_guid")),
+            Some(add("user_guid")),
+            Some(add("outcome")),
+            None,
+        ],
+        FileKind::Errors => [None, None, None, Some(add("Error"))],
+        FileKind::Uploaded => [None; 4],
+    };
+    (header, cols)
+}
+
+/// One roster CSV record in a completed or error file, or `None` when that file leaves the
+/// row out.
+pub fn roster_record(
+    kind: FileKind,
+    width: usize,
+    cols: [Option<usize>; 4],
+    fields: &[String],
+    result: Option<&RosterLine>,
+) -> Option<Vec<String>> {
+    let r = result?;
+    let keep = match kind {
+        FileKind::Uploaded => true,
+        FileKind::Completed => r.outcome != "error",
+        FileKind::Errors => r.outcome == "error",
+    };
+    if !keep {
+        return None;
+    }
+    let mut out: Vec<String> = fields.iter().take(width).cloned().collect();
+    out.resize(width, String::new());
+    let mut set = |i: Option<usize>, v: &str| {
+        if let Some(i) = i.filter(|i| *i < out.len()) {
+            out[i] = v.to_string();
+        }
+    };
+    set(cols[0], r.class_guid.as_deref().unwrap_or(""));
+    set(cols[1], r.user_guid.as_deref().unwrap_or(""));
+    set(cols[2], &r.outcome);
+    set(cols[3], r.error.as_deref().unwrap_or(""));
+    Some(out.iter().map(|c| neutralise(c).into_owned()).collect())
+}
+
+#[cfg(test)]
+mod roster_file_tests {
+    use super::*;
+
+    #[test]
+    fn a_line_says_its_enrollment_or_its_error() {
+        let c = Uuid::from_u128(1);
+        let u = Uuid::from_u128(2);
+        let lines = roster_lines(vec![
+            ("class".into(), 2, "created".into(), Some(c), None, None),
+            (
+                "enrollment".into(),
+                2,
+                "added".into(),
+                Some(c),
+                Some(u),
+                None,
+            ),
+            (
+                "enrollment".into(),
+                3,
+                "error".into(),
+                Some(c),
+                None,
+                Some("line 3: bad".into()),
+            ),
+            ("class".into(), 4, "unchanged".into(), Some(c), None, None),
+        ]);
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0].outcome, "added");
+        assert_eq!(lines[0].class_guid.as_deref(), Some(c.to_string().as_str()));
+        assert_eq!(lines[1].outcome, "error");
+        let headers: Vec<String> = ["class_external_id", "user"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let (h, cols) = roster_header(FileKind::Completed, &headers);
+        assert_eq!(
+            h,
+            [
+                "class_external_id",
+                "user",
+                "class_guid",
+                "user_guid",
+                "outcome"
+            ]
+        );
+        let rec = roster_record(
+            FileKind::Completed,
+            h.len(),
+            cols,
+            &headers,
+            Some(&lines[0]),
+        )
+        .unwrap();
+        assert_eq!(rec[2], c.to_string());
+        assert_eq!(rec[3], u.to_string());
+        assert_eq!(rec[4], "added");
+        assert!(
+            roster_record(
+                FileKind::Completed,
+                h.len(),
+                cols,
+                &headers,
+                Some(&lines[1])
+            )
+            .is_none()
+        );
+        let (h, cols) = roster_header(FileKind::Errors, &headers);
+        assert_eq!(h, ["class_external_id", "user", "Error"]);
+        let rec =
+            roster_record(FileKind::Errors, h.len(), cols, &headers, Some(&lines[1])).unwrap();
+        assert_eq!(rec[2], "line 3: bad");
+    }
+}

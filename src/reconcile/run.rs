@@ -129,6 +129,10 @@ pub struct Summary {
     pub message: Option<String>,
     pub ignored_columns: Vec<String>,
     pub dry_run: bool,
+    /// Classes and enrollments (SPEC §6a): `classes_created`, …, `enrollments_ended`,
+    /// `roster_errors` (all zero for a feed without rosters).
+    #[serde(flatten)]
+    pub rosters: super::roster::RosterCounts,
 }
 
 impl Summary {
@@ -154,6 +158,7 @@ impl Summary {
             message: Some(message),
             ignored_columns: Vec::new(),
             dry_run,
+            rosters: Default::default(),
         }
     }
 }
@@ -487,6 +492,11 @@ async fn execute_inner(pool: &PgPool, clock: &Clock, req: &RunRequest<'_>) -> Re
     let opts = ReadOptions::with_max_bytes(req.max_bytes);
     let path = req.path.clone();
     let headers = tokio::task::spawn_blocking(move || read_headers(&path, opts)).await??;
+    if let Ok(h) = &headers
+        && crate::feed::roster_csv::is_roster_header(h)
+    {
+        return execute_roster_csv(pool, clock, req, opts).await;
+    }
     let saved = match &headers {
         Ok(h) => super::mapping::saved_mapping(pool, req.district_id, h).await?,
         Err(_) => None,
@@ -536,6 +546,52 @@ async fn execute_inner(pool: &PgPool, clock: &Clock, req: &RunRequest<'_>) -> Re
         db::runs::add_note(pool, req.district_id, req.run_id, MASTER_WITH_SOURCE_SCOPE).await?;
     }
     Ok(summary)
+}
+
+/// Run a roster CSV (SPEC §6a): its classes, terms and enrollments through the roster engine,
+/// with no users (the users part is an empty patch). With scope `patch` (asked for, or a
+/// fixed error file) it archives no class and ends no enrollment.
+async fn execute_roster_csv(
+    pool: &PgPool,
+    clock: &Clock,
+    req: &RunRequest<'_>,
+    opts: ReadOptions,
+) -> Result<Summary> {
+    let path = req.path.clone();
+    // Errors name the file as it was sent (the stored copy has another name).
+    let name = match db::runs::get(pool, req.district_id, req.run_id)
+        .await?
+        .and_then(|r| r.file_name)
+    {
+        Some(name) => name,
+        None => path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("roster.csv")
+            .to_string(),
+    };
+    let feed = tokio::task::spawn_blocking(move || {
+        crate::feed::roster_csv::read_path(&path, &opts, &name)
+    })
+    .await??;
+    let mut feed = match feed {
+        Ok(f) => f,
+        Err(problem) => return fail(pool, clock, req, problem.to_string()).await,
+    };
+    if req.options.scope == Some(Scope::Patch) {
+        feed.classes_complete = false;
+        feed.enrollments_complete = false;
+    }
+    apply_rows(
+        pool,
+        clock,
+        req,
+        Rows::Ready(Vec::new()),
+        Vec::new(),
+        Scope::Patch,
+        Some(feed),
+    )
+    .await
 }
 
 /// Said on the page of a run of the master CSV (user_guid on every row) with scope source.
@@ -659,8 +715,6 @@ pub async fn apply_rows(
     scope: Scope,
     rosters: Option<RosterFeed>,
 ) -> Result<Summary> {
-    // Skeleton (issue 15): the roster engine plans and applies `rosters` here.
-    let _ = &rosters;
     let district = db::districts::by_id(pool, req.district_id)
         .await?
         .context("district vanished")?;
@@ -711,6 +765,17 @@ pub async fn apply_rows(
         u.load(&mut tx, req.district_id).await?;
     }
     let total_rows = rows.len();
+    // The district's rosters, when the feed carries any (SPEC §6a).
+    let roster_current = match &rosters {
+        Some(_) => Some(db::rosters::load(&mut tx, req.district_id).await?),
+        None => None,
+    };
+    let roster_rules = super::roster::RosterRules {
+        archive_pct: district.guard_archive_pct,
+        archive_min: district.guard_archive_min.max(0) as usize,
+        approved: req.approved,
+        syncs: rules.names.syncs.clone(),
+    };
     let t_load = t0.elapsed();
     tracing::debug!(run = %req.run_id, rss_mib = rss_mib(), users = current.len(), "current users loaded");
     let source = req.source.clone();
@@ -729,9 +794,22 @@ pub async fn apply_rows(
     let t1 = std::time::Instant::now();
     let mut secrets = RandomSecrets(req.password_key.clone());
     let encoded = req.progress.done.clone();
-    let writes = tokio::task::spawn_blocking(move || {
+    let (writes, roster_plan) = tokio::task::spawn_blocking(move || {
         let mut plan = rows.plan(&current, &source, &rules, &mut secrets)?;
         review_district_scope(&mut plan, &rules);
+        // Rosters after users: users this run creates or restores can be enrolled.
+        let roster_plan = match (rosters, roster_current) {
+            (Some(feed), Some(rc)) => {
+                let resolver = super::roster::UserResolver::new(&current, Some(&plan), &source);
+                let rp =
+                    super::roster::plan(&rc, &resolver, feed, &source, &roster_rules, &mut secrets);
+                if let Some(r) = &rp.review {
+                    hold_for_rosters(&mut plan, &r.reason);
+                }
+                Some(rp)
+            }
+            _ => None,
+        };
         let applied = apply_now && plan.review.is_none();
         let mut writes = apply::Writes::new(
             plan,
@@ -744,7 +822,7 @@ pub async fn apply_rows(
             schools,
         )?;
         writes.count_encoded_into(encoded);
-        anyhow::Ok(writes)
+        anyhow::Ok((writes, roster_plan))
     })
     .await??;
     // Applying: every part written passes over every plan row once.
@@ -761,9 +839,22 @@ pub async fn apply_rows(
     let plan = &writes.plan;
 
     let c = plan.counts;
+    let roster_counts = roster_plan.as_ref().map(|p| p.counts).unwrap_or_default();
+    // A roster-only run (a roster CSV) counts the file's rows it read.
+    let total_rows = match &roster_plan {
+        Some(rp) if total_rows == 0 => {
+            let lines: HashSet<(&str, u64)> = rp
+                .results
+                .iter()
+                .map(|r| (r.file.as_str(), r.line))
+                .collect();
+            lines.len()
+        }
+        _ => total_rows,
+    };
     let status = if let Some(review) = &plan.review {
         (RunStatus::NeedsReview, Some(review.reason.clone()))
-    } else if c.errors > 0 {
+    } else if c.errors > 0 || roster_counts.roster_errors > 0 {
         (RunStatus::CompletedWithErrors, None)
     } else {
         (RunStatus::Completed, None)
@@ -792,6 +883,19 @@ pub async fn apply_rows(
             now,
         )
         .await?;
+        if let Some(rp) = &roster_plan {
+            let w = super::roster::writes::encode(rp)?;
+            db::rosters::write_plan(
+                &mut tx,
+                req.district_id,
+                &w,
+                &req.source,
+                &actor,
+                req.run_id,
+                now,
+            )
+            .await?;
+        }
     }
     let t2 = std::time::Instant::now();
     db::runs::store_results(
@@ -802,6 +906,11 @@ pub async fn apply_rows(
         &plan.archive,
     )
     .await?;
+    if let Some(rp) = &roster_plan {
+        let every_record = matches!(req.source, Source::File(_));
+        let rows = super::roster::writes::results(rp, req.district_id, req.run_id, every_record)?;
+        db::rosters::store_results(&mut tx, req.district_id, req.run_id, rows, &rp.counts).await?;
+    }
     let finish = db::runs::Finish {
         status: status.0,
         total_rows: total_rows as i32,
@@ -839,7 +948,24 @@ pub async fn apply_rows(
         message: status.1,
         ignored_columns,
         dry_run: req.dry_run,
+        rosters: roster_counts,
     })
+}
+
+/// The rosters' guard tripped: the whole run (users too) stops in Needs Review.
+fn hold_for_rosters(plan: &mut Plan, reason: &str) {
+    match &mut plan.review {
+        Some(review) => review.reason = format!("{}; {reason}", review.reason),
+        None => {
+            plan.review = Some(plan::Review {
+                reason: reason.to_string(),
+                would_archive: 0,
+                would_update: 0,
+                source_total: plan.source_total,
+                schools: Vec::new(),
+            })
+        }
+    }
 }
 
 #[cfg(test)]

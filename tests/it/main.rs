@@ -1,9 +1,6 @@
 //! The integration test binary: real PostgreSQL (a database per test, from `#[sqlx::test]`),
 //! the real app on a random port, a real HTTP client.
 
-mod fake_providers;
-mod helpers;
-
 mod alerts;
 mod audit;
 mod auth;
@@ -12,7 +9,9 @@ mod cli;
 mod concurrency;
 mod corpus;
 mod crash;
+mod fake_providers;
 mod health;
+mod helpers;
 mod history;
 mod home;
 mod intake;
@@ -20,6 +19,7 @@ mod kept;
 mod oneroster_rosters;
 mod reconcile;
 mod roster_feeds;
+mod rosters;
 mod schools;
 mod scopes;
 mod security;
@@ -35,3 +35,4 @@ mod undo;
 mod uploads;
 mod users;
 mod vocab;
+

@@ -42,6 +42,9 @@ struct UploadPage {
     changes: crate::web::undo::RowChanges,
     /// The run's source as people name it ("students.csv", the connection's name).
     source_name: String,
+    /// Classes and enrollments (SPEC §6a): counts, and the first roster errors.
+    rosters: crate::domain::roster::RosterCounts,
+    roster_errors: Vec<db::rosters::RosterRow>,
 }
 
 pub async fn show(
@@ -114,6 +117,13 @@ pub async fn show(
         .collect();
     let changes = crate::web::undo::RowChanges::of(&state, &run, applied, &changed).await?;
     let undo = crate::web::undo::RunUndo::of(&state, &run).await?;
+    let rosters = db::rosters::counts(&state.pool, scope.district_id, id).await?;
+    let mut roster_errors = if rosters.roster_errors > 0 {
+        db::rosters::rows(&state.pool, scope.district_id, id, true).await?
+    } else {
+        Vec::new()
+    };
+    roster_errors.truncate(100);
     let page = UploadPage {
         chrome: chrome(&session, Some(&scope.person), "/uploads").await,
         view: RunView { run },
@@ -124,6 +134,8 @@ pub async fn show(
         undo,
         changes,
         source_name,
+        rosters,
+        roster_errors,
     };
     Ok(render(&page)?.into_response())
 }

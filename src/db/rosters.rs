@@ -1,0 +1,399 @@
+//! The roster engine's SQL (SPEC §6a): read the district's terms, classes and enrollments once,
+//! then write a roster plan with `COPY` into temporary tables and set-based statements, and
+//! store a run's roster counts and record results. Never a query per row.
+
+use crate::db::audit::Actor;
+use crate::db::reconcile::copy_csv;
+use crate::domain::Source;
+use crate::domain::roster::EnrollmentRole;
+use crate::domain::roster::{
+    CurrentClass, CurrentEnrollment, CurrentTerm, RosterCounts, RosterCurrent as Current,
+};
+use futures::TryStreamExt;
+use sqlx::{PgConnection, PgExecutor};
+use time::{Date, OffsetDateTime};
+use uuid::Uuid;
+
+#[derive(sqlx::FromRow)]
+struct ClassRow {
+    id: Uuid,
+    external_id: String,
+    school_id: Uuid,
+    title: String,
+    course_code: String,
+    subject: String,
+    period: String,
+    grades: Vec<String>,
+    term_id: Option<Uuid>,
+    source: String,
+    archived: bool,
+}
+
+#[derive(sqlx::FromRow)]
+struct EnrollmentRow {
+    class_id: Uuid,
+    user_id: Uuid,
+    role: String,
+    is_primary: bool,
+    begin_date: Option<Date>,
+    end_date: Option<Date>,
+}
+
+/// The district's terms, classes (archived included), enrollments and schools.
+pub async fn load(conn: &mut PgConnection, district_id: Uuid) -> sqlx::Result<Current> {
+    let terms = sqlx::query_as::<_, (Uuid, String, String, Option<Date>, Option<Date>)>(
+        "SELECT id, external_id, title, start_date, end_date FROM terms WHERE district_id = $1",
+    )
+    .bind(district_id)
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .map(|(id, external_id, title, start, end)| CurrentTerm {
+        id,
+        external_id,
+        title,
+        start,
+        end,
+    })
+    .collect();
+    let classes = sqlx::query_as::<_, ClassRow>(
+        "SELECT id, external_id, school_id, title, course_code, subject, period, grades, term_id, source,
+                archived_at IS NOT NULL AS archived
+         FROM classes WHERE district_id = $1",
+    )
+    .bind(district_id)
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .map(|r| CurrentClass {
+        id: r.id,
+        external_id: r.external_id,
+        school_id: r.school_id,
+        title: r.title,
+        course_code: r.course_code,
+        subject: r.subject,
+        period: r.period,
+        grades: r.grades,
+        term_id: r.term_id,
+        source: Source::from_db(&r.source),
+        archived: r.archived,
+    })
+    .collect();
+    let mut enrollments = Vec::new();
+    let mut rows = sqlx::query_as::<_, EnrollmentRow>(
+        "SELECT class_id, user_id, role, is_primary, begin_date, end_date FROM enrollments WHERE district_id = $1",
+    )
+    .bind(district_id)
+    .fetch(&mut *conn);
+    while let Some(r) = rows.try_next().await? {
+        enrollments.push(CurrentEnrollment {
+            class_id: r.class_id,
+            user_id: r.user_id,
+            role: EnrollmentRole::from_text(&r.role).unwrap_or(EnrollmentRole::Student),
+            primary: r.is_primary,
+            begin: r.begin_date,
+            end: r.end_date,
+        });
+    }
+    drop(rows);
+    let schools = crate::db::schools::external_ids(&mut *conn, district_id)
+        .await?
+        .into_iter()
+        .collect();
+    Ok(Current {
+        terms,
+        classes,
+        enrollments,
+        schools,
+    })
+}
+
+/// A roster plan's writes, as CSV for each staging table (see `reconcile::roster::writes`
+/// for the columns); `None` when there is nothing of that kind.
+#[derive(Debug, Default)]
+pub struct RosterWrites {
+    /// `id,external_id,title,start_date,end_date`.
+    pub terms: Option<Vec<u8>>,
+    /// `kind,id,external_id,school_id,title,course_code,subject,period,grades,term_id,source,
+    /// before,after` (grades joined by U+001F).
+    pub classes: Option<Vec<u8>>,
+    pub archive: Vec<Uuid>,
+    /// `class_id,user_id,role,is_primary,begin_date,end_date`.
+    pub enrollments: Option<Vec<u8>>,
+    /// `class_id,user_id`.
+    pub ended: Option<Vec<u8>>,
+}
+
+/// Write a roster plan in the run's transaction (after its users). Unchanged records write
+/// nothing; classes are audited (`class.create`, `class.update`, `class.restore`,
+/// `class.archive`), enrollments are counted on the run, not audited one by one.
+pub async fn write_plan(
+    conn: &mut PgConnection,
+    district_id: Uuid,
+    w: &RosterWrites,
+    source: &Source,
+    actor: &Actor,
+    run_id: Uuid,
+    now: OffsetDateTime,
+) -> anyhow::Result<()> {
+    let source_db = source.to_db();
+    if let Some(terms) = &w.terms {
+        sqlx::query(
+            "CREATE TEMP TABLE stage_terms (id uuid, external_id text, title text, start_date date, end_date date)
+             ON COMMIT DROP",
+        )
+        .execute(&mut *conn)
+        .await?;
+        copy_csv(
+            conn,
+            "COPY stage_terms FROM STDIN (FORMAT csv, FORCE_NOT_NULL (title))",
+            terms,
+        )
+        .await?;
+        sqlx::query(
+            "INSERT INTO terms (district_id, id, external_id, title, start_date, end_date, source)
+             SELECT $1, s.id, s.external_id, s.title, s.start_date, s.end_date, $2 FROM stage_terms s
+             ON CONFLICT (district_id, external_id) DO UPDATE
+                SET title = EXCLUDED.title, start_date = EXCLUDED.start_date, end_date = EXCLUDED.end_date",
+        )
+        .bind(district_id)
+        .bind(&source_db)
+        .execute(&mut *conn)
+        .await?;
+    }
+
+    if let Some(classes) = &w.classes {
+        sqlx::query(
+            "CREATE TEMP TABLE stage_classes (kind text, id uuid, external_id text, school_id uuid, title text,
+                course_code text, subject text, period text, grades text, term_id uuid, source text,
+                before jsonb, after jsonb) ON COMMIT DROP",
+        )
+        .execute(&mut *conn)
+        .await?;
+        copy_csv(
+            conn,
+            "COPY stage_classes FROM STDIN (FORMAT csv, FORCE_NOT_NULL (title, course_code, subject, period, grades))",
+            classes,
+        )
+        .await?;
+        sqlx::query(
+            "INSERT INTO classes (district_id, id, external_id, school_id, title, course_code, subject, period, grades,
+                                  term_id, source, created_at, updated_at)
+             SELECT $1, s.id, s.external_id, s.school_id, s.title, s.course_code, s.subject, s.period,
+                    coalesce(string_to_array(nullif(s.grades, ''), E'\\x1f'), '{}'), s.term_id, s.source, $2, $2
+             FROM stage_classes s WHERE s.kind = 'create'",
+        )
+        .bind(district_id)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query(
+            "UPDATE classes c SET external_id = s.external_id, school_id = s.school_id, title = s.title,
+                    course_code = s.course_code, subject = s.subject, period = s.period,
+                    grades = coalesce(string_to_array(nullif(s.grades, ''), E'\\x1f'), '{}'),
+                    term_id = s.term_id, source = s.source,
+                    archived_at = CASE WHEN s.kind = 'restore' THEN NULL ELSE c.archived_at END
+             FROM stage_classes s
+             WHERE c.district_id = $1 AND c.id = s.id AND s.kind IN ('update', 'restore')",
+        )
+        .bind(district_id)
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query(
+            "INSERT INTO audit_log (district_id, at, actor_kind, actor_id, actor_label, action, entity_kind, entity_id, run_id, before, after)
+             SELECT $1, $2, $3, $4, $5, 'class.' || s.kind, 'class', s.id, $6, s.before, s.after
+             FROM stage_classes s",
+        )
+        .bind(district_id)
+        .bind(now)
+        .bind(actor.kind)
+        .bind(actor.id)
+        .bind(&actor.label)
+        .bind(run_id)
+        .execute(&mut *conn)
+        .await?;
+    }
+
+    if !w.archive.is_empty() {
+        sqlx::query(
+            "WITH archived AS (
+                UPDATE classes SET archived_at = $2
+                WHERE district_id = $1 AND id = ANY($3) AND archived_at IS NULL RETURNING id, external_id)
+             INSERT INTO audit_log (district_id, at, actor_kind, actor_id, actor_label, action, entity_kind, entity_id, run_id, before, after)
+             SELECT $1, $2, $4, $5, $6, 'class.archive', 'class', a.id, $7,
+                    jsonb_build_object('external_id', a.external_id, 'archived', false),
+                    jsonb_build_object('external_id', a.external_id, 'archived', true)
+             FROM archived a",
+        )
+        .bind(district_id)
+        .bind(now)
+        .bind(&w.archive)
+        .bind(actor.kind)
+        .bind(actor.id)
+        .bind(&actor.label)
+        .bind(run_id)
+        .execute(&mut *conn)
+        .await?;
+    }
+
+    if let Some(enrollments) = &w.enrollments {
+        sqlx::query(
+            "CREATE TEMP TABLE stage_enrollments (class_id uuid, user_id uuid, role text, is_primary boolean,
+                begin_date date, end_date date) ON COMMIT DROP",
+        )
+        .execute(&mut *conn)
+        .await?;
+        copy_csv(
+            conn,
+            "COPY stage_enrollments FROM STDIN (FORMAT csv)",
+            enrollments,
+        )
+        .await?;
+        sqlx::query(
+            "INSERT INTO enrollments (district_id, class_id, user_id, role, is_primary, begin_date, end_date, created_at)
+             SELECT $1, s.class_id, s.user_id, s.role, s.is_primary, s.begin_date, s.end_date, $2 FROM stage_enrollments s
+             ON CONFLICT (district_id, class_id, user_id) DO UPDATE
+                SET role = EXCLUDED.role, is_primary = EXCLUDED.is_primary,
+                    begin_date = EXCLUDED.begin_date, end_date = EXCLUDED.end_date",
+        )
+        .bind(district_id)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    }
+
+    if let Some(ended) = &w.ended {
+        sqlx::query("CREATE TEMP TABLE stage_ended (class_id uuid, user_id uuid) ON COMMIT DROP")
+            .execute(&mut *conn)
+            .await?;
+        copy_csv(conn, "COPY stage_ended FROM STDIN (FORMAT csv)", ended).await?;
+        sqlx::query(
+            "DELETE FROM enrollments e USING stage_ended s
+             WHERE e.district_id = $1 AND e.class_id = s.class_id AND e.user_id = s.user_id",
+        )
+        .bind(district_id)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Store a run's roster record results (CSV `district_id,run_id,seq,kind,file,line,outcome,
+/// class_id,user_id,key,changed,error`, replacing earlier ones) and counts.
+pub async fn store_results(
+    conn: &mut PgConnection,
+    district_id: Uuid,
+    run_id: Uuid,
+    rows: Option<Vec<u8>>,
+    counts: &RosterCounts,
+) -> anyhow::Result<()> {
+    sqlx::query("DELETE FROM run_roster_rows WHERE district_id = $1 AND run_id = $2")
+        .bind(district_id)
+        .bind(run_id)
+        .execute(&mut *conn)
+        .await?;
+    if let Some(rows) = rows {
+        copy_csv(
+            conn,
+            "COPY run_roster_rows (district_id, run_id, seq, kind, file, line, outcome, class_id, user_id, key, changed, error)
+             FROM STDIN (FORMAT csv, FORCE_NOT_NULL (file, key))",
+            &rows,
+        )
+        .await?;
+    }
+    store_counts(&mut *conn, district_id, run_id, counts).await?;
+    Ok(())
+}
+
+/// A run's roster counts.
+pub async fn store_counts(
+    db: impl PgExecutor<'_>,
+    district_id: Uuid,
+    run_id: Uuid,
+    c: &RosterCounts,
+) -> sqlx::Result<()> {
+    let n = |v: usize| i32::try_from(v).unwrap_or(i32::MAX);
+    sqlx::query(
+        "UPDATE runs SET classes_created = $3, classes_updated = $4, classes_unchanged = $5, classes_restored = $6,
+                classes_archived = $7, enrollments_added = $8, enrollments_changed = $9,
+                enrollments_unchanged = $10, enrollments_ended = $11, roster_errors = $12
+         WHERE district_id = $1 AND id = $2",
+    )
+    .bind(district_id)
+    .bind(run_id)
+    .bind(n(c.classes_created))
+    .bind(n(c.classes_updated))
+    .bind(n(c.classes_unchanged))
+    .bind(n(c.classes_restored))
+    .bind(n(c.classes_archived))
+    .bind(n(c.enrollments_added))
+    .bind(n(c.enrollments_changed))
+    .bind(n(c.enrollments_unchanged))
+    .bind(n(c.enrollments_ended))
+    .bind(n(c.roster_errors))
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// A run's roster counts as stored.
+pub async fn counts(
+    db: impl PgExecutor<'_>,
+    district_id: Uuid,
+    run_id: Uuid,
+) -> sqlx::Result<RosterCounts> {
+    let row: Option<(i32, i32, i32, i32, i32, i32, i32, i32, i32, i32)> = sqlx::query_as(
+        "SELECT classes_created, classes_updated, classes_unchanged, classes_restored, classes_archived,
+                enrollments_added, enrollments_changed, enrollments_unchanged, enrollments_ended, roster_errors
+         FROM runs WHERE district_id = $1 AND id = $2",
+    )
+    .bind(district_id)
+    .bind(run_id)
+    .fetch_optional(db)
+    .await?;
+    let u = |v: i32| usize::try_from(v).unwrap_or(0);
+    Ok(row.map_or_else(RosterCounts::default, |r| RosterCounts {
+        classes_created: u(r.0),
+        classes_updated: u(r.1),
+        classes_unchanged: u(r.2),
+        classes_restored: u(r.3),
+        classes_archived: u(r.4),
+        enrollments_added: u(r.5),
+        enrollments_changed: u(r.6),
+        enrollments_unchanged: u(r.7),
+        enrollments_ended: u(r.8),
+        roster_errors: u(r.9),
+    }))
+}
+
+/// One stored roster record result.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RosterRow {
+    pub kind: String,
+    pub file: String,
+    pub line: i64,
+    pub outcome: String,
+    pub class_id: Option<Uuid>,
+    pub user_id: Option<Uuid>,
+    pub key: String,
+    pub changed: Vec<String>,
+    pub error: Option<String>,
+}
+
+/// A run's roster record results in feed order (errors only when `errors_only`).
+pub async fn rows(
+    db: impl PgExecutor<'_>,
+    district_id: Uuid,
+    run_id: Uuid,
+    errors_only: bool,
+) -> sqlx::Result<Vec<RosterRow>> {
+    sqlx::query_as(
+        "SELECT kind, file, line, outcome, class_id, user_id, key, changed, error FROM run_roster_rows
+         WHERE district_id = $1 AND run_id = $2 AND (NOT $3 OR outcome = 'error') ORDER BY seq",
+    )
+    .bind(district_id)
+    .bind(run_id)
+    .bind(errors_only)
+    .fetch_all(db)
+    .await
+}

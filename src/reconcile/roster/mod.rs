@@ -1,0 +1,1289 @@
+//! The roster planner (SPEC §4 and §6a): the district's classes, terms and enrollments plus
+//! one feed's [`RosterFeed`] in, the terms, classes and enrollments to write out. Pure: no SQL,
+//! no HTTP, no clock; new ids come through [`Secrets::new_guid`].
+//!
+//! # Rules
+//! 1. **Terms** are keyed by `external_id` in the district: a new one is created, a changed
+//!    one (title, start, end) updated; terms are never removed.
+//! 2. **Classes** are keyed by `external_id`. A class needs a known school (the district's,
+//!    by `school_external_id`) and, when it names one, a known term (the feed's or the
+//!    district's); otherwise its record is an error naming file, line and column. A class
+//!    listed twice must say the same thing both times (a roster CSV repeats it on every row).
+//! 3. **Ownership** as users (SPEC §4): a class of this source is updated; a file takes over a
+//!    class of another file source or a manual one (`moved`); a class owned by a roster sync in
+//!    a file (or by another sync in a sync) is an error `provisioned by roster sync "X"`
+//!    unless the record changes nothing (`skipped`). A sync adopts file and manual classes.
+//! 4. **Archive and restore**: an archived class listed again is restored (same id,
+//!    enrollments kept). With [`RosterFeed::classes_complete`], a non-archived class of this
+//!    source the feed does not list is archived; a `to_be_deleted` class of this source (or
+//!    one this feed could take over) is archived. A class that is archived keeps its
+//!    enrollments (they come back with it) and they are not counted as ended.
+//! 5. **Enrollments** are keyed by (class, user). The class must be in the feed or the
+//!    district; the user ([`UserRef::Key`]: user_guid, else custom_id, else email,
+//!    case-insensitive; [`UserRef::Provider`]: `source_key` of a user of this source) must be
+//!    known — the district's users as this same run leaves them, created and restored users
+//!    included; an archived user is an error. A user with schools must be at the class's
+//!    school (a user with no school at all, a district-level account, may be enrolled
+//!    anywhere). A Student enrolled as teacher, or anyone else enrolled as student, is an
+//!    error (`teacher enrolled as student`). The same class and user twice is an error on
+//!    the later line. An enrollment of a class this feed may not change (an error class, or
+//!    another owner's that it could not take over) is an error. Otherwise it is added,
+//!    changed (role, primary, begin, end) or unchanged; `to_be_deleted` ends it.
+//! 6. **Ended**: with [`RosterFeed::enrollments_complete`], an enrollment of a class of this
+//!    source (after this run's take-overs) that the feed does not list ends, unless the class
+//!    is archived by this run.
+//! 7. **Errors protect what they name**: a failed class record keeps its class from being
+//!    archived and its enrollments from ending; a failed enrollment record keeps its class
+//!    from being archived and its enrollment (or, when its user is unknown to the reader,
+//!    every enrollment of its class) from ending.
+//! 8. **Guard** (unless approved): ending more than `archive_pct`% of this source's current
+//!    enrollments (and at least `archive_min`), or archiving more than that share of its
+//!    non-archived classes, stops the whole run (users too) in Needs Review with a reason
+//!    naming what would end or be archived.
+
+#[cfg(test)]
+mod tests;
+pub mod writes;
+
+use std::collections::{HashMap, HashSet};
+
+use serde::Serialize;
+use time::Date;
+use uuid::Uuid;
+
+use super::plan::{Plan as UserPlan, Secrets};
+use crate::domain::roster::{
+    At, EnrollmentRole, IncomingClass, IncomingEnrollment, IncomingTerm, RosterFeed, UserRef,
+};
+pub use crate::domain::roster::{
+    CurrentClass, CurrentEnrollment, CurrentTerm, RosterCounts, RosterCurrent as Current,
+};
+use crate::domain::{CurrentUser, Role, Source};
+
+/// Thresholds and names for one run.
+#[derive(Debug, Clone)]
+pub struct RosterRules {
+    pub archive_pct: f64,
+    pub archive_min: usize,
+    pub approved: bool,
+    /// Sync connection id → its name.
+    pub syncs: HashMap<Uuid, String>,
+}
+
+impl Default for RosterRules {
+    fn default() -> Self {
+        RosterRules {
+            archive_pct: 10.0,
+            archive_min: 10,
+            approved: false,
+            syncs: HashMap::new(),
+        }
+    }
+}
+
+/// A class's columns to write (insert or update).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassWrite {
+    pub id: Uuid,
+    pub external_id: String,
+    pub school_id: Uuid,
+    pub title: String,
+    pub course_code: String,
+    pub subject: String,
+    pub period: String,
+    pub grades: Vec<String>,
+    pub term_id: Option<Uuid>,
+    pub source: Source,
+}
+
+/// What happens to a class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClassChange {
+    Create,
+    Update,
+    Restore,
+}
+
+/// A class to write, with the values it replaces (for the audit entry).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassPlan {
+    pub change: ClassChange,
+    pub write: ClassWrite,
+    /// The class before (`None` for a new one).
+    pub before: Option<CurrentClass>,
+    /// Changed column names (`title`, `school`, …; `source` when it moved).
+    pub changed: Vec<&'static str>,
+}
+
+/// A term to insert or update.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TermWrite {
+    pub id: Uuid,
+    pub external_id: String,
+    pub title: String,
+    pub start: Option<Date>,
+    pub end: Option<Date>,
+    pub created: bool,
+}
+
+/// An enrollment to insert or update (same key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EnrollmentWrite {
+    pub now: CurrentEnrollment,
+    /// The enrollment before (`None` when added).
+    pub before: Option<CurrentEnrollment>,
+}
+
+/// One record's result (per class record and per enrollment record).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecordResult {
+    pub kind: RecordKind,
+    pub file: String,
+    pub line: u64,
+    pub outcome: RecordOutcome,
+    pub class_id: Option<Uuid>,
+    pub user_id: Option<Uuid>,
+    /// The class's or enrollment's external key as the feed gave it.
+    pub key: String,
+    pub changed: Vec<&'static str>,
+    /// The error, naming file, line and column.
+    pub error: Option<String>,
+    /// The column at fault, when one is.
+    pub column: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordKind {
+    Term,
+    Class,
+    Enrollment,
+}
+
+impl RecordKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordKind::Term => "term",
+            RecordKind::Class => "class",
+            RecordKind::Enrollment => "enrollment",
+        }
+    }
+}
+
+/// A record's outcome. Classes: created, updated, unchanged, restored, archived, skipped,
+/// error. Enrollments: added, changed, unchanged, ended, error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordOutcome {
+    Created,
+    Updated,
+    Unchanged,
+    Restored,
+    Archived,
+    Skipped,
+    Added,
+    Changed,
+    Ended,
+    Error,
+}
+
+impl RecordOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordOutcome::Created => "created",
+            RecordOutcome::Updated => "updated",
+            RecordOutcome::Unchanged => "unchanged",
+            RecordOutcome::Restored => "restored",
+            RecordOutcome::Archived => "archived",
+            RecordOutcome::Skipped => "skipped",
+            RecordOutcome::Added => "added",
+            RecordOutcome::Changed => "changed",
+            RecordOutcome::Ended => "ended",
+            RecordOutcome::Error => "error",
+        }
+    }
+}
+
+/// Why the rosters stop a run for review.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RosterReview {
+    pub reason: String,
+    pub would_end: usize,
+    pub would_archive: usize,
+}
+
+/// The whole roster plan of one run.
+#[derive(Debug, Clone, Default)]
+pub struct RosterPlan {
+    pub terms: Vec<TermWrite>,
+    /// Classes created, updated or restored.
+    pub classes: Vec<ClassPlan>,
+    /// Classes archived (current state before).
+    pub archive: Vec<CurrentClass>,
+    /// Enrollments added or changed.
+    pub enrollments: Vec<EnrollmentWrite>,
+    /// Enrollments ended (as they were).
+    pub ended: Vec<CurrentEnrollment>,
+    pub results: Vec<RecordResult>,
+    pub counts: RosterCounts,
+    pub review: Option<RosterReview>,
+}
+
+/// A user as rosters see them: the district's users as this run leaves them.
+#[derive(Debug, Clone)]
+struct RosterUser {
+    id: Uuid,
+    role: Role,
+    schools: Vec<String>,
+    archived: bool,
+}
+
+/// Finds users by a feed's [`UserRef`].
+#[derive(Debug, Default)]
+pub struct UserResolver {
+    users: Vec<RosterUser>,
+    by_guid: HashMap<Uuid, usize>,
+    by_custom_id: HashMap<String, usize>,
+    by_email: HashMap<String, usize>,
+    by_source_key: HashMap<String, usize>,
+}
+
+impl UserResolver {
+    /// The district's `current` users overlaid with what the run's user `plan` writes
+    /// (created, updated, restored and archived users); `source`'s users by `source_key`.
+    pub fn new(current: &[CurrentUser], plan: Option<&UserPlan>, source: &Source) -> Self {
+        let mut r = UserResolver::default();
+        let add = |r: &mut UserResolver,
+                   id: Uuid,
+                   custom_id: Option<&str>,
+                   email: Option<&str>,
+                   source_key: Option<&str>,
+                   owner: &Source,
+                   user: RosterUser| {
+            let i = match r.by_guid.get(&id) {
+                Some(&i) => {
+                    r.users[i] = user;
+                    i
+                }
+                None => {
+                    r.users.push(user);
+                    r.by_guid.insert(id, r.users.len() - 1);
+                    r.users.len() - 1
+                }
+            };
+            if let Some(c) = custom_id.filter(|c| !c.is_empty()) {
+                r.by_custom_id.insert(c.to_string(), i);
+            }
+            if let Some(e) = email.filter(|e| !e.is_empty()) {
+                r.by_email.insert(e.to_lowercase(), i);
+            }
+            if let Some(k) = source_key.filter(|k| !k.is_empty())
+                && owner == source
+            {
+                r.by_source_key.insert(k.to_string(), i);
+            }
+        };
+        for u in current {
+            add(
+                &mut r,
+                u.user_guid,
+                u.custom_id.as_deref(),
+                u.email.as_deref(),
+                u.source_key.as_deref(),
+                &u.source,
+                RosterUser {
+                    id: u.user_guid,
+                    role: u.role,
+                    schools: u.schools.clone(),
+                    archived: u.archived,
+                },
+            );
+        }
+        if let Some(plan) = plan {
+            for row in &plan.rows {
+                if let Some(w) = &row.write {
+                    add(
+                        &mut r,
+                        w.user_guid,
+                        w.custom_id.as_deref(),
+                        w.email.as_deref(),
+                        w.source_key.as_deref(),
+                        &w.source,
+                        RosterUser {
+                            id: w.user_guid,
+                            role: w.role,
+                            schools: w.schools.clone(),
+                            archived: false,
+                        },
+                    );
+                }
+            }
+            for id in &plan.archive {
+                if let Some(&i) = r.by_guid.get(id) {
+                    r.users[i].archived = true;
+                }
+            }
+        }
+        r
+    }
+
+    fn find(&self, user: &UserRef) -> Option<&RosterUser> {
+        let i = match user {
+            UserRef::Key(k) => {
+                let k = k.trim();
+                Uuid::parse_str(k)
+                    .ok()
+                    .and_then(|g| self.by_guid.get(&g))
+                    .or_else(|| self.by_custom_id.get(k))
+                    .or_else(|| self.by_email.get(&k.to_lowercase()))
+            }
+            UserRef::Provider(k) => self.by_source_key.get(k.trim()),
+        }?;
+        self.users.get(*i)
+    }
+}
+
+fn user_ref_text(user: &UserRef) -> &str {
+    match user {
+        UserRef::Key(k) | UserRef::Provider(k) => k,
+    }
+}
+
+/// A class's record resolved against the district.
+struct Resolved {
+    write: ClassWrite,
+    at: At,
+    to_be_deleted: bool,
+}
+
+struct Planner<'a> {
+    source: &'a Source,
+    rules: &'a RosterRules,
+    plan: RosterPlan,
+}
+
+impl Planner<'_> {
+    #[allow(clippy::too_many_arguments)]
+    fn error(
+        &mut self,
+        kind: RecordKind,
+        at: &At,
+        key: &str,
+        column: Option<&str>,
+        message: String,
+        class_id: Option<Uuid>,
+        user_id: Option<Uuid>,
+    ) {
+        let mut text = format!("{} line {}", at.file, at.line);
+        if let Some(c) = column {
+            text.push_str(&format!(", column {c}"));
+        }
+        text.push_str(&format!(": {message}"));
+        self.plan.counts.roster_errors += 1;
+        self.plan.results.push(RecordResult {
+            kind,
+            file: at.file.clone(),
+            line: at.line,
+            outcome: RecordOutcome::Error,
+            class_id,
+            user_id,
+            key: key.to_string(),
+            changed: Vec::new(),
+            error: Some(text),
+            column: column.map(str::to_string),
+        });
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn result(
+        &mut self,
+        kind: RecordKind,
+        at: &At,
+        key: &str,
+        outcome: RecordOutcome,
+        class_id: Option<Uuid>,
+        user_id: Option<Uuid>,
+        changed: Vec<&'static str>,
+    ) {
+        self.plan.results.push(RecordResult {
+            kind,
+            file: at.file.clone(),
+            line: at.line,
+            outcome,
+            class_id,
+            user_id,
+            key: key.to_string(),
+            changed,
+            error: None,
+            column: None,
+        });
+    }
+
+    /// Who owns a class this feed may not change, in words; `None` when it may.
+    fn refused_owner(&self, owner: &Source) -> Option<String> {
+        if owner == self.source {
+            return None;
+        }
+        match owner {
+            Source::Sync(id) => Some(match self.rules.syncs.get(id) {
+                Some(name) => format!("provisioned by roster sync \"{name}\""),
+                None => format!("provisioned by roster sync {id}"),
+            }),
+            Source::File(_) | Source::Manual => None,
+        }
+    }
+}
+
+fn class_changes(before: &CurrentClass, after: &ClassWrite) -> Vec<&'static str> {
+    let mut changed = Vec::new();
+    if before.title != after.title {
+        changed.push("title");
+    }
+    if before.school_id != after.school_id {
+        changed.push("school");
+    }
+    if before.course_code != after.course_code {
+        changed.push("course_code");
+    }
+    if before.subject != after.subject {
+        changed.push("subject");
+    }
+    if before.period != after.period {
+        changed.push("period");
+    }
+    if before.grades != after.grades {
+        changed.push("grades");
+    }
+    if before.term_id != after.term_id {
+        changed.push("term");
+    }
+    changed
+}
+
+fn enrollment_changes(before: &CurrentEnrollment, after: &CurrentEnrollment) -> Vec<&'static str> {
+    let mut changed = Vec::new();
+    if before.role != after.role {
+        changed.push("role");
+    }
+    if before.primary != after.primary {
+        changed.push("primary");
+    }
+    if before.begin != after.begin {
+        changed.push("begin");
+    }
+    if before.end != after.end {
+        changed.push("end");
+    }
+    changed
+}
+
+fn same_class(a: &IncomingClass, b: &IncomingClass) -> bool {
+    a.title == b.title
+        && a.school_external_id == b.school_external_id
+        && a.course_code == b.course_code
+        && a.subject == b.subject
+        && a.period == b.period
+        && a.grades == b.grades
+        && a.term_external_id == b.term_external_id
+        && a.to_be_deleted == b.to_be_deleted
+}
+
+/// Plan one roster feed against the district (see the module's rules).
+pub fn plan(
+    current: &Current,
+    users: &UserResolver,
+    feed: RosterFeed,
+    source: &Source,
+    rules: &RosterRules,
+    secrets: &mut dyn Secrets,
+) -> RosterPlan {
+    let mut p = Planner {
+        source,
+        rules,
+        plan: RosterPlan::default(),
+    };
+
+    // 1. Terms.
+    let mut terms: HashMap<String, Uuid> = current
+        .terms
+        .iter()
+        .map(|t| (t.external_id.clone(), t.id))
+        .collect();
+    let by_ext: HashMap<&str, &CurrentTerm> = current
+        .terms
+        .iter()
+        .map(|t| (t.external_id.as_str(), t))
+        .collect();
+    let mut seen_terms: HashMap<String, IncomingTerm> = HashMap::new();
+    for term in feed.terms {
+        let t = match term {
+            Ok(t) => t,
+            Err(fail) => {
+                p.error(
+                    RecordKind::Term,
+                    &fail.at,
+                    "",
+                    fail.column.as_deref(),
+                    fail.message,
+                    None,
+                    None,
+                );
+                continue;
+            }
+        };
+        if let Some(first) = seen_terms.get(&t.external_id) {
+            if first.title != t.title || first.start != t.start || first.end != t.end {
+                let msg = format!(
+                    "term {} is given differently on line {}",
+                    t.external_id, first.at.line
+                );
+                p.error(
+                    RecordKind::Term,
+                    &t.at,
+                    &t.external_id,
+                    Some("term"),
+                    msg,
+                    None,
+                    None,
+                );
+            }
+            continue;
+        }
+        match by_ext.get(t.external_id.as_str()) {
+            Some(cur) => {
+                // A term the feed names without a title or dates leaves them.
+                let title = if t.title.is_empty() {
+                    cur.title.clone()
+                } else {
+                    t.title.clone()
+                };
+                let start = t.start.or(cur.start);
+                let end = t.end.or(cur.end);
+                if title != cur.title || start != cur.start || end != cur.end {
+                    p.plan.terms.push(TermWrite {
+                        id: cur.id,
+                        external_id: t.external_id.clone(),
+                        title,
+                        start,
+                        end,
+                        created: false,
+                    });
+                }
+            }
+            None => {
+                let id = secrets.new_guid();
+                terms.insert(t.external_id.clone(), id);
+                p.plan.terms.push(TermWrite {
+                    id,
+                    external_id: t.external_id.clone(),
+                    title: if t.title.is_empty() {
+                        t.external_id.clone()
+                    } else {
+                        t.title.clone()
+                    },
+                    start: t.start,
+                    end: t.end,
+                    created: true,
+                });
+            }
+        }
+        seen_terms.insert(t.external_id.clone(), t);
+    }
+
+    // 2–4. Classes.
+    let by_class: HashMap<&str, &CurrentClass> = current
+        .classes
+        .iter()
+        .map(|c| (c.external_id.as_str(), c))
+        .collect();
+    // Classes the feed lists (also failed ones it names): never swept.
+    let mut listed: HashSet<String> = HashSet::new();
+    // Classes the feed may enroll users in: external id → (class id, school external id).
+    let mut usable: HashMap<String, (Uuid, String)> = HashMap::new();
+    // Classes whose records failed: enrollments to them are errors too.
+    let mut refused: HashMap<String, String> = HashMap::new();
+    let mut first_seen: HashMap<String, IncomingClass> = HashMap::new();
+    let mut archive_ids: HashSet<Uuid> = HashSet::new();
+    // Classes this source owns after the run (for the enrollment sweep).
+    let mut owned: HashSet<Uuid> = current
+        .classes
+        .iter()
+        .filter(|c| &c.source == source)
+        .map(|c| c.id)
+        .collect();
+    let school_ext: HashMap<Uuid, &str> = current
+        .schools
+        .iter()
+        .map(|(e, id)| (*id, e.as_str()))
+        .collect();
+    for class in feed.classes {
+        let c = match class {
+            Ok(c) => c,
+            Err(fail) => {
+                let key = fail.class_external_id.clone().unwrap_or_default();
+                if let Some(k) = &fail.class_external_id {
+                    listed.insert(k.clone());
+                    refused.insert(k.clone(), format!("its class has an error ({})", fail));
+                }
+                let class_id = fail
+                    .class_external_id
+                    .as_deref()
+                    .and_then(|k| by_class.get(k))
+                    .map(|c| c.id);
+                p.error(
+                    RecordKind::Class,
+                    &fail.at,
+                    &key,
+                    fail.column.as_deref(),
+                    fail.message,
+                    class_id,
+                    None,
+                );
+                continue;
+            }
+        };
+        listed.insert(c.external_id.clone());
+        if let Some(first) = first_seen.get(&c.external_id) {
+            if !same_class(first, &c) {
+                let msg = format!(
+                    "class {} is given differently on line {}",
+                    c.external_id, first.at.line
+                );
+                let id = usable.get(&c.external_id).map(|u| u.0);
+                p.error(
+                    RecordKind::Class,
+                    &c.at,
+                    &c.external_id,
+                    Some("class_external_id"),
+                    msg,
+                    id,
+                    None,
+                );
+            } else if let Some((id, _)) = usable.get(&c.external_id).cloned() {
+                p.result(
+                    RecordKind::Class,
+                    &c.at,
+                    &c.external_id,
+                    RecordOutcome::Unchanged,
+                    Some(id),
+                    None,
+                    Vec::new(),
+                );
+            } else {
+                let why = refused
+                    .get(&c.external_id)
+                    .cloned()
+                    .unwrap_or_else(|| "class refused".into());
+                p.error(
+                    RecordKind::Class,
+                    &c.at,
+                    &c.external_id,
+                    Some("class_external_id"),
+                    why,
+                    None,
+                    None,
+                );
+            }
+            continue;
+        }
+        first_seen.insert(c.external_id.clone(), c.clone());
+        let existing = by_class.get(c.external_id.as_str()).copied();
+        let Some(&school_id) = current.schools.get(c.school_external_id.trim()) else {
+            let msg = format!("unknown school {:?}", c.school_external_id);
+            refused.insert(c.external_id.clone(), msg.clone());
+            p.error(
+                RecordKind::Class,
+                &c.at,
+                &c.external_id,
+                Some("school_external_id"),
+                msg,
+                existing.map(|e| e.id),
+                None,
+            );
+            continue;
+        };
+        let term_id = match c.term_external_id.as_deref().filter(|t| !t.is_empty()) {
+            None => None,
+            Some(t) => match terms.get(t) {
+                Some(&id) => Some(id),
+                None => {
+                    let msg = format!("unknown term {t:?}");
+                    refused.insert(c.external_id.clone(), msg.clone());
+                    p.error(
+                        RecordKind::Class,
+                        &c.at,
+                        &c.external_id,
+                        Some("term"),
+                        msg,
+                        existing.map(|e| e.id),
+                        None,
+                    );
+                    continue;
+                }
+            },
+        };
+        let mut grades = c.grades.clone();
+        grades.retain(|g| !g.trim().is_empty());
+        let resolved = Resolved {
+            write: ClassWrite {
+                id: existing.map_or(Uuid::nil(), |e| e.id),
+                external_id: c.external_id.clone(),
+                school_id,
+                title: c.title.clone(),
+                course_code: c.course_code.clone(),
+                subject: c.subject.clone(),
+                period: c.period.clone(),
+                grades,
+                term_id,
+                source: source.clone(),
+            },
+            at: c.at.clone(),
+            to_be_deleted: c.to_be_deleted,
+        };
+        let Some(cur) = existing else {
+            if resolved.to_be_deleted {
+                // Nothing to archive: a class the district never had.
+                p.result(
+                    RecordKind::Class,
+                    &resolved.at,
+                    &c.external_id,
+                    RecordOutcome::Unchanged,
+                    None,
+                    None,
+                    Vec::new(),
+                );
+                continue;
+            }
+            if resolved.write.title.trim().is_empty() {
+                let msg = "a new class needs a title".to_string();
+                refused.insert(c.external_id.clone(), msg.clone());
+                p.error(
+                    RecordKind::Class,
+                    &c.at,
+                    &c.external_id,
+                    Some("class_title"),
+                    msg,
+                    None,
+                    None,
+                );
+                continue;
+            }
+            let mut write = resolved.write;
+            write.id = secrets.new_guid();
+            owned.insert(write.id);
+            usable.insert(
+                c.external_id.clone(),
+                (write.id, c.school_external_id.trim().to_string()),
+            );
+            p.result(
+                RecordKind::Class,
+                &resolved.at,
+                &c.external_id,
+                RecordOutcome::Created,
+                Some(write.id),
+                None,
+                Vec::new(),
+            );
+            p.plan.counts.classes_created += 1;
+            p.plan.classes.push(ClassPlan {
+                change: ClassChange::Create,
+                write,
+                before: None,
+                changed: Vec::new(),
+            });
+            continue;
+        };
+        let mut write = resolved.write;
+        // A record without a title keeps the class's.
+        if write.title.trim().is_empty() {
+            write.title = cur.title.clone();
+        }
+        let mut changed = class_changes(cur, &write);
+        let moved = cur.source != *source;
+        if let Some(owner) = p.refused_owner(&cur.source) {
+            if changed.is_empty() && !cur.archived && !resolved.to_be_deleted {
+                // Enrollments of another owner's class are that owner's.
+                refused.insert(c.external_id.clone(), owner);
+                p.result(
+                    RecordKind::Class,
+                    &resolved.at,
+                    &c.external_id,
+                    RecordOutcome::Skipped,
+                    Some(cur.id),
+                    None,
+                    Vec::new(),
+                );
+            } else {
+                refused.insert(c.external_id.clone(), owner.clone());
+                p.error(
+                    RecordKind::Class,
+                    &c.at,
+                    &c.external_id,
+                    Some("class_external_id"),
+                    owner,
+                    Some(cur.id),
+                    None,
+                );
+            }
+            continue;
+        }
+        if resolved.to_be_deleted {
+            if !cur.archived {
+                archive_ids.insert(cur.id);
+                p.plan.archive.push(cur.clone());
+                p.plan.counts.classes_archived += 1;
+                p.result(
+                    RecordKind::Class,
+                    &resolved.at,
+                    &c.external_id,
+                    RecordOutcome::Archived,
+                    Some(cur.id),
+                    None,
+                    Vec::new(),
+                );
+            } else {
+                p.result(
+                    RecordKind::Class,
+                    &resolved.at,
+                    &c.external_id,
+                    RecordOutcome::Unchanged,
+                    Some(cur.id),
+                    None,
+                    Vec::new(),
+                );
+            }
+            continue;
+        }
+        owned.insert(cur.id);
+        usable.insert(
+            c.external_id.clone(),
+            (cur.id, c.school_external_id.trim().to_string()),
+        );
+        if moved {
+            changed.push("source");
+        }
+        let (change, outcome) = if cur.archived {
+            p.plan.counts.classes_restored += 1;
+            (Some(ClassChange::Restore), RecordOutcome::Restored)
+        } else if changed.is_empty() {
+            p.plan.counts.classes_unchanged += 1;
+            (None, RecordOutcome::Unchanged)
+        } else if changed == ["source"] {
+            // Only the owner changes: written, but counted unchanged (like a moved user).
+            p.plan.counts.classes_unchanged += 1;
+            (Some(ClassChange::Update), RecordOutcome::Unchanged)
+        } else {
+            p.plan.counts.classes_updated += 1;
+            (Some(ClassChange::Update), RecordOutcome::Updated)
+        };
+        p.result(
+            RecordKind::Class,
+            &resolved.at,
+            &c.external_id,
+            outcome,
+            Some(cur.id),
+            None,
+            changed.clone(),
+        );
+        if let Some(change) = change {
+            p.plan.classes.push(ClassPlan {
+                change,
+                write,
+                before: Some(cur.clone()),
+                changed,
+            });
+        }
+    }
+
+    // 5. Enrollments.
+    let current_enr: HashMap<(Uuid, Uuid), CurrentEnrollment> = current
+        .enrollments
+        .iter()
+        .map(|e| ((e.class_id, e.user_id), *e))
+        .collect();
+    let mut seen: HashMap<(Uuid, Uuid), u64> = HashMap::new();
+    // Enrollments the feed lists or protects.
+    let mut kept: HashSet<(Uuid, Uuid)> = HashSet::new();
+    // Classes none of whose enrollments may end (an enrollment record failed unread).
+    let mut kept_classes: HashSet<Uuid> = HashSet::new();
+    let class_of = |ext: &str| by_class.get(ext).map(|c| c.id);
+    for class_ext in refused.keys() {
+        if let Some(id) = class_of(class_ext) {
+            kept_classes.insert(id);
+        }
+    }
+    for enr in feed.enrollments {
+        let e = match enr {
+            Ok(e) => e,
+            Err(fail) => {
+                let class_id = fail
+                    .class_external_id
+                    .as_deref()
+                    .and_then(|k| usable.get(k).map(|u| u.0).or_else(|| class_of(k)));
+                if let Some(k) = &fail.class_external_id {
+                    listed.insert(k.clone());
+                }
+                if let Some(id) = class_id {
+                    kept_classes.insert(id);
+                }
+                p.error(
+                    RecordKind::Enrollment,
+                    &fail.at,
+                    fail.class_external_id.as_deref().unwrap_or(""),
+                    fail.column.as_deref(),
+                    fail.message,
+                    class_id,
+                    None,
+                );
+                continue;
+            }
+        };
+        enrollment(
+            &mut p,
+            &e,
+            users,
+            &usable,
+            &refused,
+            &by_class,
+            &school_ext,
+            &current_enr,
+            &mut seen,
+            &mut kept,
+            &mut listed,
+        );
+    }
+
+    // 4. Classes the feed no longer lists.
+    if feed.classes_complete {
+        for c in &current.classes {
+            if &c.source == source
+                && !c.archived
+                && !listed.contains(&c.external_id)
+                && !archive_ids.contains(&c.id)
+            {
+                archive_ids.insert(c.id);
+                p.plan.archive.push(c.clone());
+                p.plan.counts.classes_archived += 1;
+            }
+        }
+    }
+    // 6. Enrollments the feed no longer lists.
+    if feed.enrollments_complete {
+        for e in &current.enrollments {
+            let key = (e.class_id, e.user_id);
+            if owned.contains(&e.class_id)
+                && !archive_ids.contains(&e.class_id)
+                && !kept_classes.contains(&e.class_id)
+                && !kept.contains(&key)
+            {
+                p.plan.ended.push(*e);
+                p.plan.counts.enrollments_ended += 1;
+            }
+        }
+    }
+    // Ended by `to_be_deleted` records are already in `ended`; sorted for stable writes.
+    p.plan.ended.sort_by_key(|e| (e.class_id, e.user_id));
+    p.plan.ended.dedup_by_key(|e| (e.class_id, e.user_id));
+    p.plan.counts.enrollments_ended = p.plan.ended.len();
+
+    // 8. Guard.
+    if !rules.approved {
+        let source_classes: HashSet<Uuid> = current
+            .classes
+            .iter()
+            .filter(|c| &c.source == source && !c.archived)
+            .map(|c| c.id)
+            .collect();
+        let source_enrollments = current
+            .enrollments
+            .iter()
+            .filter(|e| source_classes.contains(&e.class_id))
+            .count();
+        p.plan.review = guard(
+            rules,
+            source,
+            source_classes.len(),
+            source_enrollments,
+            p.plan.counts.classes_archived,
+            p.plan.counts.enrollments_ended,
+        );
+    }
+    p.plan
+}
+
+#[allow(clippy::too_many_arguments)]
+fn enrollment(
+    p: &mut Planner<'_>,
+    e: &IncomingEnrollment,
+    users: &UserResolver,
+    usable: &HashMap<String, (Uuid, String)>,
+    refused: &HashMap<String, String>,
+    by_class: &HashMap<&str, &CurrentClass>,
+    school_ext: &HashMap<Uuid, &str>,
+    current_enr: &HashMap<(Uuid, Uuid), CurrentEnrollment>,
+    seen: &mut HashMap<(Uuid, Uuid), u64>,
+    kept: &mut HashSet<(Uuid, Uuid)>,
+    listed: &mut HashSet<String>,
+) {
+    let kind = RecordKind::Enrollment;
+    let ext = e.class_external_id.trim();
+    listed.insert(ext.to_string());
+    let user = users.find(&e.user);
+    let user_id = user.map(|u| u.id);
+    let known_class = usable
+        .get(ext)
+        .map(|u| u.0)
+        .or_else(|| by_class.get(ext).map(|c| c.id));
+    if let (Some(c), Some(u)) = (known_class, user_id) {
+        kept.insert((c, u));
+    }
+    let (class_id, class_school) = match usable.get(ext) {
+        Some((id, school)) => (*id, school.clone()),
+        None => {
+            let msg = match refused.get(ext) {
+                Some(why) => format!("class {ext} cannot be changed: {why}"),
+                None => match by_class.get(ext) {
+                    // A class of the district this feed did not list: usable when it is this
+                    // source's or the feed could take it over.
+                    Some(cur) => match p.refused_owner(&cur.source) {
+                        Some(owner) => format!("class {ext} is {owner}"),
+                        None if cur.archived => format!("class {ext} is archived"),
+                        None => {
+                            let school = school_ext.get(&cur.school_id).copied().unwrap_or("");
+                            return enroll_in(p, e, user, cur.id, school, current_enr, seen);
+                        }
+                    },
+                    None => format!("unknown class {ext:?}"),
+                },
+            };
+            p.error(
+                kind,
+                &e.at,
+                ext,
+                Some("class_external_id"),
+                msg,
+                known_class,
+                user_id,
+            );
+            return;
+        }
+    };
+    enroll_in(p, e, user, class_id, &class_school, current_enr, seen)
+}
+
+fn enroll_in(
+    p: &mut Planner<'_>,
+    e: &IncomingEnrollment,
+    user: Option<&RosterUser>,
+    class_id: Uuid,
+    school: &str,
+    current_enr: &HashMap<(Uuid, Uuid), CurrentEnrollment>,
+    seen: &mut HashMap<(Uuid, Uuid), u64>,
+) {
+    let kind = RecordKind::Enrollment;
+    let ext = e.class_external_id.trim();
+    let Some(user) = user else {
+        p.error(
+            kind,
+            &e.at,
+            ext,
+            Some("user"),
+            format!("unknown user {:?}", user_ref_text(&e.user)),
+            Some(class_id),
+            None,
+        );
+        return;
+    };
+    let key = (class_id, user.id);
+    if let Some(first) = seen.get(&key) {
+        let msg = format!("duplicate enrollment: the same class and user as line {first}");
+        p.error(
+            kind,
+            &e.at,
+            ext,
+            Some("user"),
+            msg,
+            Some(class_id),
+            Some(user.id),
+        );
+        return;
+    }
+    if user.archived && !e.to_be_deleted {
+        let msg = format!("user {} is archived", user_ref_text(&e.user));
+        p.error(
+            kind,
+            &e.at,
+            ext,
+            Some("user"),
+            msg,
+            Some(class_id),
+            Some(user.id),
+        );
+        return;
+    }
+    if !e.to_be_deleted {
+        if !user.schools.is_empty() && !user.schools.iter().any(|s| s == school) {
+            let msg = format!(
+                "user {} is not at the class's school",
+                user_ref_text(&e.user)
+            );
+            p.error(
+                kind,
+                &e.at,
+                ext,
+                Some("user"),
+                msg,
+                Some(class_id),
+                Some(user.id),
+            );
+            return;
+        }
+        let wrong = match e.role {
+            EnrollmentRole::Teacher => {
+                (user.role == Role::Student).then_some("student enrolled as teacher")
+            }
+            EnrollmentRole::Student => {
+                (user.role != Role::Student).then_some("teacher enrolled as student")
+            }
+        };
+        if let Some(wrong) = wrong {
+            let msg = format!(
+                "{wrong} ({} is {})",
+                user_ref_text(&e.user),
+                user.role.as_str()
+            );
+            p.error(
+                kind,
+                &e.at,
+                ext,
+                Some("role"),
+                msg,
+                Some(class_id),
+                Some(user.id),
+            );
+            return;
+        }
+    }
+    // Only accepted records count as the first of a pair.
+    seen.insert(key, e.at.line);
+    let before = current_enr.get(&key).copied();
+    if e.to_be_deleted {
+        match before {
+            Some(b) => {
+                p.plan.ended.push(b);
+                p.result(
+                    kind,
+                    &e.at,
+                    ext,
+                    RecordOutcome::Ended,
+                    Some(class_id),
+                    Some(user.id),
+                    Vec::new(),
+                );
+            }
+            None => p.result(
+                kind,
+                &e.at,
+                ext,
+                RecordOutcome::Unchanged,
+                Some(class_id),
+                Some(user.id),
+                Vec::new(),
+            ),
+        }
+        return;
+    }
+    let now = CurrentEnrollment {
+        class_id,
+        user_id: user.id,
+        role: e.role,
+        primary: e.primary && e.role == EnrollmentRole::Teacher,
+        begin: e.begin,
+        end: e.end,
+    };
+    match before {
+        None => {
+            p.plan.counts.enrollments_added += 1;
+            p.plan
+                .enrollments
+                .push(EnrollmentWrite { now, before: None });
+            p.result(
+                kind,
+                &e.at,
+                ext,
+                RecordOutcome::Added,
+                Some(class_id),
+                Some(user.id),
+                Vec::new(),
+            );
+        }
+        Some(b) => {
+            let changed = enrollment_changes(&b, &now);
+            if changed.is_empty() {
+                p.plan.counts.enrollments_unchanged += 1;
+                p.result(
+                    kind,
+                    &e.at,
+                    ext,
+                    RecordOutcome::Unchanged,
+                    Some(class_id),
+                    Some(user.id),
+                    changed,
+                );
+            } else {
+                p.plan.counts.enrollments_changed += 1;
+                p.plan.enrollments.push(EnrollmentWrite {
+                    now,
+                    before: Some(b),
+                });
+                p.result(
+                    kind,
+                    &e.at,
+                    ext,
+                    RecordOutcome::Changed,
+                    Some(class_id),
+                    Some(user.id),
+                    changed,
+                );
+            }
+        }
+    }
+}
+
+/// The roster guard (rule 8): `None` when nothing trips it.
+fn guard(
+    rules: &RosterRules,
+    source: &Source,
+    classes_total: usize,
+    enrollments_total: usize,
+    would_archive: usize,
+    would_end: usize,
+) -> Option<RosterReview> {
+    let label = match source {
+        Source::File(name) => name.clone(),
+        other => other.to_string(),
+    };
+    let trips = |n: usize, total: usize| {
+        total > 0 && n >= rules.archive_min && n as f64 * 100.0 / total as f64 > rules.archive_pct
+    };
+    let pct = |n: usize, total: usize| (n as f64 * 100.0 / total as f64).round();
+    let mut reasons = Vec::new();
+    if trips(would_end, enrollments_total) {
+        reasons.push(format!(
+            "would end {would_end} of {enrollments_total} enrollments of {label} ({}%)",
+            pct(would_end, enrollments_total)
+        ));
+    }
+    if trips(would_archive, classes_total) {
+        reasons.push(format!(
+            "would archive {would_archive} of {classes_total} classes of {label} ({}%)",
+            pct(would_archive, classes_total)
+        ));
+    }
+    (!reasons.is_empty()).then(|| RosterReview {
+        reason: reasons.join("; "),
+        would_end,
+        would_archive,
+    })
+}

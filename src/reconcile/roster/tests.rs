@@ -1,0 +1,645 @@
+use super::*;
+use crate::domain::roster::RosterFail;
+use crate::domain::{Grade, PortalRole, Status};
+
+struct Ids(u128);
+impl Secrets for Ids {
+    fn temp_password(&mut self) -> String {
+        "x".into()
+    }
+    fn new_guid(&mut self) -> Uuid {
+        self.0 += 1;
+        Uuid::from_u128(0xF000 + self.0)
+    }
+    fn password_fingerprint(&self, _: Uuid, _: &str) -> [u8; 32] {
+        [0; 32]
+    }
+}
+
+const SCHOOL_A: Uuid = Uuid::from_u128(0xA);
+const SCHOOL_B: Uuid = Uuid::from_u128(0xB);
+
+fn file() -> Source {
+    Source::File("rosters.csv".into())
+}
+
+fn user(n: u128, role: Role, schools: &[&str], source: Source) -> CurrentUser {
+    CurrentUser {
+        user_guid: Uuid::from_u128(n),
+        custom_id: Some(format!("c{n}")),
+        email: Some(format!("u{n}@d.org")),
+        username: format!("u{n}"),
+        first_name: "F".into(),
+        middle_name: String::new(),
+        last_name: "L".into(),
+        role,
+        schools: schools.iter().map(|s| s.to_string()).collect(),
+        grade: Grade::UNSPECIFIED,
+        position: String::new(),
+        status: Status::Active,
+        archived: false,
+        source,
+        prevent_archiving: false,
+        source_key: Some(format!("p{n}")),
+        portal_role: PortalRole::User,
+        kept: Default::default(),
+        feed_password_mac: None,
+    }
+}
+
+fn users() -> Vec<CurrentUser> {
+    vec![
+        user(1, Role::Teacher, &["A"], file()),
+        user(2, Role::Student, &["A"], file()),
+        user(3, Role::Student, &["B"], file()),
+        user(4, Role::Staff, &[], file()),
+    ]
+}
+
+fn at(line: u64) -> At {
+    At {
+        file: "rosters.csv".into(),
+        line,
+    }
+}
+
+fn class(ext: &str, line: u64) -> IncomingClass {
+    IncomingClass {
+        at: at(line),
+        external_id: ext.into(),
+        title: format!("Class {ext}"),
+        school_external_id: "A".into(),
+        course_code: String::new(),
+        subject: String::new(),
+        period: String::new(),
+        grades: Vec::new(),
+        term_external_id: None,
+        to_be_deleted: false,
+    }
+}
+
+fn enr(ext: &str, user: &str, role: EnrollmentRole, line: u64) -> IncomingEnrollment {
+    IncomingEnrollment {
+        at: at(line),
+        class_external_id: ext.into(),
+        user: UserRef::Key(user.into()),
+        role,
+        primary: false,
+        begin: None,
+        end: None,
+        to_be_deleted: false,
+    }
+}
+
+fn current_class(n: u128, ext: &str, source: Source) -> CurrentClass {
+    CurrentClass {
+        id: Uuid::from_u128(0xC00 + n),
+        external_id: ext.into(),
+        school_id: SCHOOL_A,
+        title: format!("Class {ext}"),
+        course_code: String::new(),
+        subject: String::new(),
+        period: String::new(),
+        grades: Vec::new(),
+        term_id: None,
+        source,
+        archived: false,
+    }
+}
+
+fn current() -> Current {
+    Current {
+        schools: [("A".to_string(), SCHOOL_A), ("B".to_string(), SCHOOL_B)].into(),
+        ..Current::default()
+    }
+}
+
+fn feed(classes: Vec<IncomingClass>, enrollments: Vec<IncomingEnrollment>) -> RosterFeed {
+    RosterFeed {
+        terms: Vec::new(),
+        classes: classes.into_iter().map(Ok).collect(),
+        enrollments: enrollments.into_iter().map(Ok).collect(),
+        classes_complete: true,
+        enrollments_complete: true,
+    }
+}
+
+fn run(cur: &Current, f: RosterFeed) -> RosterPlan {
+    run_with(cur, f, &RosterRules::default())
+}
+
+fn run_with(cur: &Current, f: RosterFeed, rules: &RosterRules) -> RosterPlan {
+    let resolver = UserResolver::new(&users(), None, &file());
+    plan(cur, &resolver, f, &file(), rules, &mut Ids(0))
+}
+
+fn errors(p: &RosterPlan) -> Vec<String> {
+    p.results.iter().filter_map(|r| r.error.clone()).collect()
+}
+
+use EnrollmentRole::{Student as S, Teacher as T};
+
+#[test]
+fn a_first_feed_creates_classes_and_enrollments() {
+    let p = run(
+        &current(),
+        feed(
+            vec![class("M1", 2)],
+            vec![enr("M1", "c1", T, 2), enr("M1", "U2@D.ORG", S, 3)],
+        ),
+    );
+    assert_eq!(p.counts.classes_created, 1);
+    assert_eq!(p.counts.enrollments_added, 2);
+    assert_eq!(p.counts.roster_errors, 0, "{:?}", errors(&p));
+    assert_eq!(p.classes[0].change, ClassChange::Create);
+    assert_eq!(p.classes[0].write.source, file());
+    let id = p.classes[0].write.id;
+    assert!(p.enrollments.iter().all(|e| e.now.class_id == id));
+    // The email resolves case-insensitively; the user guid resolves too.
+    assert!(
+        p.enrollments
+            .iter()
+            .any(|e| e.now.user_id == Uuid::from_u128(2))
+    );
+    assert!(p.review.is_none());
+}
+
+#[test]
+fn the_same_feed_again_changes_nothing() {
+    let mut cur = current();
+    cur.classes.push(current_class(1, "M1", file()));
+    let cid = cur.classes[0].id;
+    cur.enrollments.push(CurrentEnrollment {
+        class_id: cid,
+        user_id: Uuid::from_u128(1),
+        role: T,
+        primary: false,
+        begin: None,
+        end: None,
+    });
+    let guid = Uuid::from_u128(1).to_string();
+    let p = run(
+        &cur,
+        feed(vec![class("M1", 2)], vec![enr("M1", &guid, T, 2)]),
+    );
+    assert!(p.classes.is_empty());
+    assert!(p.enrollments.is_empty());
+    assert!(p.ended.is_empty());
+    assert!(p.archive.is_empty());
+    assert_eq!(p.counts.classes_unchanged, 1);
+    assert_eq!(p.counts.enrollments_unchanged, 1);
+}
+
+#[test]
+fn changed_fields_and_roles_are_listed() {
+    let mut cur = current();
+    cur.classes.push(current_class(1, "M1", file()));
+    let cid = cur.classes[0].id;
+    cur.enrollments.push(CurrentEnrollment {
+        class_id: cid,
+        user_id: Uuid::from_u128(1),
+        role: T,
+        primary: false,
+        begin: None,
+        end: None,
+    });
+    let mut c = class("M1", 2);
+    c.title = "Algebra".into();
+    c.period = "3".into();
+    let mut e = enr("M1", "c1", T, 2);
+    e.primary = true;
+    let p = run(&cur, feed(vec![c], vec![e]));
+    assert_eq!(p.counts.classes_updated, 1);
+    assert_eq!(p.classes[0].changed, vec!["title", "period"]);
+    assert_eq!(p.counts.enrollments_changed, 1);
+    assert!(p.enrollments[0].now.primary);
+    assert!(!p.enrollments[0].before.unwrap().primary);
+}
+
+#[test]
+fn missing_classes_are_archived_and_missing_enrollments_end() {
+    let mut cur = current();
+    cur.classes.push(current_class(1, "M1", file()));
+    cur.classes.push(current_class(2, "M2", file()));
+    cur.classes
+        .push(current_class(3, "OTHER", Source::File("other.csv".into())));
+    let (m1, m2) = (cur.classes[0].id, cur.classes[1].id);
+    for (c, u, r) in [
+        (m1, 1, T),
+        (m1, 2, S),
+        (m2, 2, S),
+        (cur.classes[2].id, 2, S),
+    ] {
+        cur.enrollments.push(CurrentEnrollment {
+            class_id: c,
+            user_id: Uuid::from_u128(u),
+            role: r,
+            primary: false,
+            begin: None,
+            end: None,
+        });
+    }
+    let rules = RosterRules {
+        archive_min: 100,
+        ..RosterRules::default()
+    };
+    let p = run_with(
+        &cur,
+        feed(vec![class("M1", 2)], vec![enr("M1", "c1", T, 2)]),
+        &rules,
+    );
+    // M2 archived (its enrollment stays with it); the student of M1 ends; OTHER untouched.
+    assert_eq!(p.archive.iter().map(|c| c.id).collect::<Vec<_>>(), vec![m2]);
+    assert_eq!(p.ended.len(), 1);
+    assert_eq!(
+        (p.ended[0].class_id, p.ended[0].user_id),
+        (m1, Uuid::from_u128(2))
+    );
+    assert_eq!(p.counts.enrollments_ended, 1);
+
+    // A delta (not complete) archives and ends nothing.
+    let mut f = feed(vec![class("M1", 2)], vec![enr("M1", "c1", T, 2)]);
+    f.classes_complete = false;
+    f.enrollments_complete = false;
+    let p = run_with(&cur, f, &rules);
+    assert!(p.archive.is_empty() && p.ended.is_empty());
+}
+
+#[test]
+fn an_archived_class_listed_again_is_restored() {
+    let mut cur = current();
+    let mut c = current_class(1, "M1", file());
+    c.archived = true;
+    cur.classes.push(c);
+    let p = run(&cur, feed(vec![class("M1", 2)], vec![]));
+    assert_eq!(p.counts.classes_restored, 1);
+    assert_eq!(p.classes[0].change, ClassChange::Restore);
+    assert_eq!(p.classes[0].write.id, Uuid::from_u128(0xC01));
+}
+
+#[test]
+fn row_errors_name_file_line_and_column() {
+    let mut bad_school = class("X1", 5);
+    bad_school.school_external_id = "ZZ".into();
+    let mut bad_term = class("X2", 6);
+    bad_term.term_external_id = Some("Fall 2030".into());
+    let p = run(
+        &current(),
+        feed(
+            vec![class("M1", 2), bad_school, bad_term],
+            vec![
+                enr("M1", "nobody@d.org", S, 2),
+                enr("NOPE", "c2", S, 3),
+                enr("M1", "c2", T, 4),
+                enr("M1", "c1", S, 7),
+                enr("M1", "c3", S, 8),
+                enr("M1", "c2", S, 9),
+                enr("M1", "c2", S, 10),
+                enr("M1", "c4", S, 11),
+            ],
+        ),
+    );
+    let errs = errors(&p);
+    let has = |needle: &str| {
+        assert!(
+            errs.iter().any(|e| e.contains(needle)),
+            "{needle} not in {errs:#?}"
+        );
+    };
+    has("rosters.csv line 5, column school_external_id: unknown school \"ZZ\"");
+    has("rosters.csv line 6, column term: unknown term \"Fall 2030\"");
+    has("rosters.csv line 2, column user: unknown user \"nobody@d.org\"");
+    has("rosters.csv line 3, column class_external_id: unknown class \"NOPE\"");
+    has("rosters.csv line 4, column role: student enrolled as teacher");
+    has("rosters.csv line 7, column role: teacher enrolled as student");
+    has("rosters.csv line 8, column user: user c3 is not at the class's school");
+    has(
+        "rosters.csv line 10, column user: duplicate enrollment: the same class and user as line 9",
+    );
+    // A district-level user (no school) may be enrolled anywhere — but staff not as students.
+    has("rosters.csv line 11, column role: teacher enrolled as student");
+    assert_eq!(p.counts.enrollments_added, 1);
+    assert_eq!(p.counts.roster_errors, errs.len());
+}
+
+#[test]
+fn archived_users_are_errors_and_district_users_enroll_anywhere() {
+    let mut us = users();
+    us[1].archived = true;
+    let resolver = UserResolver::new(&us, None, &file());
+    let mut c = class("M1", 2);
+    c.school_external_id = "B".into();
+    let p = plan(
+        &current(),
+        &resolver,
+        feed(vec![c], vec![enr("M1", "c2", S, 2), enr("M1", "c4", T, 3)]),
+        &file(),
+        &RosterRules::default(),
+        &mut Ids(0),
+    );
+    let errs = errors(&p);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].contains("line 2, column user: user c2 is archived"),
+        "{errs:?}"
+    );
+    assert_eq!(p.counts.enrollments_added, 1);
+}
+
+#[test]
+fn users_the_same_run_creates_or_archives_resolve() {
+    use crate::reconcile::plan::{Plan as UserPlan, Rules};
+    let incoming = crate::domain::IncomingUser {
+        line: 2,
+        user_guid: None,
+        custom_id: Some("new-kid".into()),
+        email: Some("kid@d.org".into()),
+        username: None,
+        first_name: "New".into(),
+        middle_name: String::new(),
+        last_name: "Kid".into(),
+        role: Role::Student,
+        schools: vec!["A".into()],
+        grade: Grade::UNSPECIFIED,
+        position: String::new(),
+        status: Status::Active,
+        password: None,
+        source_key: None,
+        present: crate::domain::FieldSet::all(),
+        to_be_deleted: false,
+    };
+    let rules = Rules {
+        scope: crate::domain::Scope::Patch,
+        ..Rules::default()
+    };
+    let up: UserPlan =
+        crate::reconcile::plan::plan(&users(), vec![Ok(incoming)], &file(), &rules, &mut Ids(100));
+    let resolver = UserResolver::new(&users(), Some(&up), &file());
+    let p = plan(
+        &current(),
+        &resolver,
+        feed(
+            vec![class("M1", 2)],
+            vec![enr("M1", "new-kid", S, 2), enr("M1", "kid@d.org", S, 3)],
+        ),
+        &file(),
+        &RosterRules::default(),
+        &mut Ids(0),
+    );
+    assert_eq!(p.counts.enrollments_added, 1, "{:?}", errors(&p));
+    assert!(errors(&p)[0].contains("duplicate enrollment"));
+}
+
+#[test]
+fn provider_refs_resolve_only_users_of_the_source() {
+    let sync = Source::Sync(Uuid::from_u128(0x5));
+    let mut us = users();
+    us[0].source = sync.clone();
+    let resolver = UserResolver::new(&us, None, &sync);
+    let mut e1 = enr("M1", "", T, 2);
+    e1.user = UserRef::Provider("p1".into());
+    let mut e2 = enr("M1", "", S, 3);
+    e2.user = UserRef::Provider("p2".into());
+    let p = plan(
+        &current(),
+        &resolver,
+        feed(vec![class("M1", 2)], vec![e1, e2]),
+        &sync,
+        &RosterRules::default(),
+        &mut Ids(0),
+    );
+    assert_eq!(p.counts.enrollments_added, 1);
+    assert!(errors(&p)[0].contains("unknown user \"p2\""));
+}
+
+#[test]
+fn ownership_follows_the_users_rules() {
+    let sync_id = Uuid::from_u128(0x5);
+    let mut cur = current();
+    cur.classes
+        .push(current_class(1, "F1", Source::File("old.csv".into())));
+    cur.classes
+        .push(current_class(2, "S1", Source::Sync(sync_id)));
+    cur.classes
+        .push(current_class(3, "S2", Source::Sync(sync_id)));
+    cur.classes.push(current_class(4, "MAN", Source::Manual));
+    let mut s2 = class("S2", 4);
+    s2.title = "Renamed".into();
+    let rules = RosterRules {
+        syncs: [(sync_id, "Clever".to_string())].into(),
+        ..RosterRules::default()
+    };
+    let p = run_with(
+        &cur,
+        feed(
+            vec![class("F1", 2), class("S1", 3), s2, class("MAN", 5)],
+            vec![enr("S1", "c2", S, 3)],
+        ),
+        &rules,
+    );
+    // F1 and MAN are taken over (written, counted unchanged, `source` among the changes).
+    let moved: Vec<&str> = p
+        .classes
+        .iter()
+        .map(|c| c.write.external_id.as_str())
+        .collect();
+    assert_eq!(moved, vec!["F1", "MAN"]);
+    assert!(p.classes.iter().all(|c| c.changed == ["source"]));
+    assert_eq!(p.counts.classes_unchanged, 2);
+    // S1 changes nothing: skipped; its enrollments are the sync's.
+    let s1 = p
+        .results
+        .iter()
+        .find(|r| r.key == "S1" && r.kind == RecordKind::Class)
+        .unwrap();
+    assert_eq!(s1.outcome, RecordOutcome::Skipped);
+    let errs = errors(&p);
+    assert!(
+        errs.iter().any(|e| e
+            .contains("line 4, column class_external_id: provisioned by roster sync \"Clever\"")),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("line 3, column class_external_id: class S1 cannot be changed")),
+        "{errs:?}"
+    );
+    assert!(p.archive.is_empty());
+}
+
+#[test]
+fn failed_rows_protect_their_class_and_enrollments() {
+    let mut cur = current();
+    cur.classes.push(current_class(1, "M1", file()));
+    cur.classes.push(current_class(2, "M2", file()));
+    let (m1, m2) = (cur.classes[0].id, cur.classes[1].id);
+    for (c, u) in [(m1, 2), (m2, 2)] {
+        cur.enrollments.push(CurrentEnrollment {
+            class_id: c,
+            user_id: Uuid::from_u128(u),
+            role: S,
+            primary: false,
+            begin: None,
+            end: None,
+        });
+    }
+    let mut f = feed(vec![], vec![]);
+    f.classes.push(Err(RosterFail {
+        at: at(2),
+        column: Some("class_title".into()),
+        message: "too long".into(),
+        class_external_id: Some("M1".into()),
+    }));
+    f.enrollments.push(Err(RosterFail {
+        at: at(3),
+        column: Some("role".into()),
+        message: "unknown role \"tutor\"".into(),
+        class_external_id: Some("M2".into()),
+    }));
+    let p = run(&cur, f);
+    assert!(p.archive.is_empty(), "{:?}", p.archive);
+    assert!(p.ended.is_empty(), "{:?}", p.ended);
+    assert_eq!(p.counts.roster_errors, 2);
+    assert!(errors(&p)[0].starts_with("rosters.csv line 2, column class_title: too long"));
+}
+
+#[test]
+fn to_be_deleted_archives_and_ends() {
+    let mut cur = current();
+    cur.classes.push(current_class(1, "M1", file()));
+    cur.classes.push(current_class(2, "M2", file()));
+    let (m1, _) = (cur.classes[0].id, cur.classes[1].id);
+    cur.enrollments.push(CurrentEnrollment {
+        class_id: m1,
+        user_id: Uuid::from_u128(2),
+        role: S,
+        primary: false,
+        begin: None,
+        end: None,
+    });
+    let mut gone = class("M2", 3);
+    gone.to_be_deleted = true;
+    let mut ended = enr("M1", "c2", S, 4);
+    ended.to_be_deleted = true;
+    let mut f = feed(vec![class("M1", 2), gone], vec![ended]);
+    f.classes_complete = false;
+    f.enrollments_complete = false;
+    let p = run(&cur, f);
+    assert_eq!(p.counts.classes_archived, 1);
+    assert_eq!(p.archive[0].external_id, "M2");
+    assert_eq!(p.counts.enrollments_ended, 1);
+}
+
+#[test]
+fn the_guard_stops_a_truncated_feed_unless_approved() {
+    let mut cur = current();
+    for n in 0..20u128 {
+        cur.classes.push(current_class(n, &format!("K{n}"), file()));
+        cur.enrollments.push(CurrentEnrollment {
+            class_id: Uuid::from_u128(0xC00 + n),
+            user_id: Uuid::from_u128(2),
+            role: S,
+            primary: false,
+            begin: None,
+            end: None,
+        });
+    }
+    let rules = RosterRules {
+        archive_min: 2,
+        ..RosterRules::default()
+    };
+    let f = || {
+        feed(
+            vec![class("K0", 2)],
+            (0..10u128)
+                .map(|n| enr(&format!("K{n}"), "c2", S, 2 + n as u64))
+                .collect(),
+        )
+    };
+    let p = run_with(&cur, f(), &rules);
+    let review = p.review.expect("guarded");
+    // K1..K9 are listed by their enrollments; K10..K19 are archived; their enrollments stay.
+    assert_eq!(review.would_archive, 10);
+    assert_eq!(
+        review.reason,
+        "would archive 10 of 20 classes of rosters.csv (50%)"
+    );
+    let approved = RosterRules {
+        approved: true,
+        ..rules.clone()
+    };
+    assert!(run_with(&cur, f(), &approved).review.is_none());
+
+    // Ending enrollments trips it too.
+    let p = run_with(
+        &cur,
+        feed(
+            (0..20u128).map(|n| class(&format!("K{n}"), 2)).collect(),
+            vec![],
+        ),
+        &rules,
+    );
+    let review = p.review.expect("guarded");
+    assert_eq!(review.would_end, 20);
+    assert!(
+        review
+            .reason
+            .starts_with("would end 20 of 20 enrollments of rosters.csv")
+    );
+}
+
+#[test]
+fn terms_are_created_updated_and_referenced() {
+    let mut cur = current();
+    cur.terms.push(CurrentTerm {
+        id: Uuid::from_u128(0x7),
+        external_id: "Spring".into(),
+        title: "Spring".into(),
+        start: None,
+        end: None,
+    });
+    let mut f = feed(vec![], vec![]);
+    let d = time::macros::date!(2026 - 09 - 01);
+    f.terms.push(Ok(IncomingTerm {
+        at: at(2),
+        external_id: "Fall".into(),
+        title: "Fall".into(),
+        start: Some(d),
+        end: None,
+    }));
+    f.terms.push(Ok(IncomingTerm {
+        at: at(3),
+        external_id: "Spring".into(),
+        title: "Spring".into(),
+        start: Some(d),
+        end: None,
+    }));
+    let mut a = class("M1", 2);
+    a.term_external_id = Some("Fall".into());
+    let mut b = class("M2", 3);
+    b.term_external_id = Some("Spring".into());
+    f.classes = vec![Ok(a), Ok(b)];
+    let p = run(&cur, f);
+    assert_eq!(p.terms.len(), 2);
+    assert!(p.terms[0].created && !p.terms[1].created);
+    assert_eq!(p.classes[0].write.term_id, Some(p.terms[0].id));
+    assert_eq!(p.classes[1].write.term_id, Some(Uuid::from_u128(0x7)));
+}
+
+#[test]
+fn a_class_repeated_on_every_row_is_one_class() {
+    let mut other = class("M1", 4);
+    other.title = "Different".into();
+    let p = run(
+        &current(),
+        feed(vec![class("M1", 2), class("M1", 3), other], vec![]),
+    );
+    assert_eq!(p.counts.classes_created, 1);
+    assert_eq!(p.classes.len(), 1);
+    let errs = errors(&p);
+    assert_eq!(errs.len(), 1);
+    assert!(
+        errs[0]
+            .contains("line 4, column class_external_id: class M1 is given differently on line 2")
+    );
+}

@@ -1,0 +1,183 @@
+//! A roster plan encoded for `db::rosters`: CSV for each staging table and for the run's
+//! record results.
+
+use serde_json::json;
+use time::Date;
+use uuid::Uuid;
+
+use super::{ClassChange, CurrentClass, RecordOutcome, RosterPlan};
+use crate::db::rosters::RosterWrites;
+
+/// Separates grades in a staged row.
+const SEP: char = '\u{1f}';
+
+fn date(d: Option<Date>) -> String {
+    d.map(|d| d.to_string()).unwrap_or_default()
+}
+
+fn opt_id(id: Option<Uuid>) -> String {
+    id.map(|i| i.to_string()).unwrap_or_default()
+}
+
+fn class_json(c: &CurrentClass) -> serde_json::Value {
+    json!({
+        "external_id": c.external_id,
+        "title": c.title,
+        "school_id": c.school_id,
+        "course_code": c.course_code,
+        "subject": c.subject,
+        "period": c.period,
+        "grades": c.grades,
+        "term_id": c.term_id,
+        "source": c.source.to_db(),
+    })
+}
+
+fn finish(w: csv::Writer<Vec<u8>>, any: bool) -> csv::Result<Option<Vec<u8>>> {
+    if !any {
+        return Ok(None);
+    }
+    w.into_inner()
+        .map(Some)
+        .map_err(|e| csv::Error::from(e.into_error()))
+}
+
+/// The plan's writes (terms, classes with their audit before/after, archives, enrollments
+/// added or changed, enrollments ended).
+pub fn encode(plan: &RosterPlan) -> csv::Result<RosterWrites> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for t in &plan.terms {
+        w.write_record([
+            t.id.to_string(),
+            t.external_id.clone(),
+            t.title.clone(),
+            date(t.start),
+            date(t.end),
+        ])?;
+    }
+    let terms = finish(w, !plan.terms.is_empty())?;
+
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for c in &plan.classes {
+        let kind = match c.change {
+            ClassChange::Create => "create",
+            ClassChange::Update => "update",
+            ClassChange::Restore => "restore",
+        };
+        let after = CurrentClass {
+            id: c.write.id,
+            external_id: c.write.external_id.clone(),
+            school_id: c.write.school_id,
+            title: c.write.title.clone(),
+            course_code: c.write.course_code.clone(),
+            subject: c.write.subject.clone(),
+            period: c.write.period.clone(),
+            grades: c.write.grades.clone(),
+            term_id: c.write.term_id,
+            source: c.write.source.clone(),
+            archived: false,
+        };
+        // The audit entry carries the fields that changed (all of them for a new class) and
+        // the class's external id.
+        let (before, after) = match &c.before {
+            None => (String::new(), class_json(&after).to_string()),
+            Some(b) => {
+                let (mut bj, mut aj) = (class_json(b), class_json(&after));
+                if let (Some(bo), Some(ao)) = (bj.as_object_mut(), aj.as_object_mut()) {
+                    let same: Vec<String> = bo
+                        .iter()
+                        .filter(|(k, v)| *k != "external_id" && ao.get(*k) == Some(*v))
+                        .map(|(k, _)| k.clone())
+                        .collect();
+                    for k in same {
+                        bo.remove(&k);
+                        ao.remove(&k);
+                    }
+                    if c.change == ClassChange::Restore {
+                        bo.insert("archived".into(), json!(true));
+                        ao.insert("archived".into(), json!(false));
+                    }
+                }
+                (bj.to_string(), aj.to_string())
+            }
+        };
+        let grades: Vec<&str> = c.write.grades.iter().map(String::as_str).collect();
+        w.write_record([
+            kind.to_string(),
+            c.write.id.to_string(),
+            c.write.external_id.clone(),
+            c.write.school_id.to_string(),
+            c.write.title.clone(),
+            c.write.course_code.clone(),
+            c.write.subject.clone(),
+            c.write.period.clone(),
+            grades.join(&SEP.to_string()),
+            opt_id(c.write.term_id),
+            c.write.source.to_db(),
+            before,
+            after,
+        ])?;
+    }
+    let classes = finish(w, !plan.classes.is_empty())?;
+
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for e in &plan.enrollments {
+        let e = e.now;
+        w.write_record([
+            e.class_id.to_string(),
+            e.user_id.to_string(),
+            e.role.as_str().to_string(),
+            e.primary.to_string(),
+            date(e.begin),
+            date(e.end),
+        ])?;
+    }
+    let enrollments = finish(w, !plan.enrollments.is_empty())?;
+
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for e in &plan.ended {
+        w.write_record([e.class_id.to_string(), e.user_id.to_string()])?;
+    }
+    let ended = finish(w, !plan.ended.is_empty())?;
+    Ok(RosterWrites {
+        terms,
+        classes,
+        archive: plan.archive.iter().map(|c| c.id).collect(),
+        enrollments,
+        ended,
+    })
+}
+
+/// The run's record results (see `db::rosters::store_results`). With `every_record` (a file
+/// run: its completed file lists every row) every record is kept; otherwise only errors and
+/// changes — never one row per unchanged enrollment of a 3,000,000-enrollment sync.
+pub fn results(
+    plan: &RosterPlan,
+    district_id: Uuid,
+    run_id: Uuid,
+    every_record: bool,
+) -> csv::Result<Option<Vec<u8>>> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut any = false;
+    for (seq, r) in plan.results.iter().enumerate() {
+        if !every_record && r.outcome == RecordOutcome::Unchanged {
+            continue;
+        }
+        any = true;
+        w.write_record([
+            district_id.to_string(),
+            run_id.to_string(),
+            seq.to_string(),
+            r.kind.as_str().to_string(),
+            r.file.clone(),
+            r.line.to_string(),
+            r.outcome.as_str().to_string(),
+            opt_id(r.class_id),
+            opt_id(r.user_id),
+            r.key.clone(),
+            format!("{{{}}}", r.changed.join(",")),
+            r.error.clone().unwrap_or_default(),
+        ])?;
+    }
+    finish(w, any)
+}
