@@ -696,7 +696,10 @@ mod tests {
 
     #[test]
     fn status_words_parse_case_free_and_default_to_active() {
-        assert_eq!(ClassStatus::parse(" Archived "), Some(ClassStatus::Archived));
+        assert_eq!(
+            ClassStatus::parse(" Archived "),
+            Some(ClassStatus::Archived)
+        );
         assert_eq!(ClassStatus::parse("active"), Some(ClassStatus::Active));
         assert_eq!(ClassStatus::parse("deleted"), None);
         assert_eq!(ClassStatus::default(), ClassStatus::Active);
@@ -712,7 +715,8 @@ mod tests {
             q: Some(" Ng ".into()),
             ..Default::default()
         };
-        let mut qb: QueryBuilder<Postgres> = QueryBuilder::new("SELECT 1 FROM classes c WHERE true");
+        let mut qb: QueryBuilder<Postgres> =
+            QueryBuilder::new("SELECT 1 FROM classes c WHERE true");
         f.push_conditions(&mut qb, district, Some(&[Uuid::nil()]));
         let sql = qb.sql();
         assert!(sql.contains("c.archived_at IS NULL"), "{sql}");
@@ -726,7 +730,8 @@ mod tests {
             status: ClassStatus::Archived,
             ..Default::default()
         };
-        let mut qb: QueryBuilder<Postgres> = QueryBuilder::new("SELECT 1 FROM classes c WHERE true");
+        let mut qb: QueryBuilder<Postgres> =
+            QueryBuilder::new("SELECT 1 FROM classes c WHERE true");
         f.push_conditions(&mut qb, district, None);
         let sql = qb.sql();
         assert!(sql.contains("u.search_text LIKE"), "{sql}");

@@ -203,7 +203,12 @@ fn table() -> Vec<Entry> {
         at(Page, Get, "/classes", classes::list::list),
         at(Page, Get, "/classes.csv", classes::download::classes_csv),
         at(Page, Get, "/classes/{id}", classes::show::show),
-        at(Page, Get, "/enrollments.csv", classes::download::enrollments_csv),
+        at(
+            Page,
+            Get,
+            "/enrollments.csv",
+            classes::download::enrollments_csv,
+        ),
         at(Page, Get, "/syncs", syncs::list),
         at(Page, Post, "/syncs", syncs::create),
         at(Page, Get, "/syncs/{id}", syncs::show),

@@ -35,4 +35,3 @@ mod undo;
 mod uploads;
 mod users;
 mod vocab;
-

@@ -1,10 +1,7 @@
 //! OneRoster rosters (issue 15): classes, terms and enrollments from a OneRoster 1.1 REST
 //! provider (the fake, over HTTP) and from OneRoster CSV sets (the shared 1.1 sample, and the
 //! 1.2 set of `tests/data/oneroster-1.2`) through the real client, the queue and PostgreSQL.
-//!
-//! What reaches the roster feed is checked here now; the tests marked `#[ignore]` check the
-//! classes and enrollments in the database, which needs the roster engine (branch
-//! i15-engine) — un-ignore them when it is merged.
+//! Both what reaches the roster feed and the classes and enrollments in the database.
 
 use crate::fake_providers::*;
 use crate::helpers::*;
@@ -241,12 +238,12 @@ async fn a_oneroster_1p2_set_goes_in_with_roles_from_roles_csv(pool: PgPool) {
     assert_eq!(
         users,
         vec![
-            row("100201", "Student", "9", "Active", &["S1"]),
-            row("100202", "Student", "10", "Active", &["S1"]),
-            row("100301", "Student", "7", "Inactive", &["S2"]),
-            row("A-601", "Administrator", "Unspecified", "Active", &["S1"]),
-            row("T-501", "Teacher", "Unspecified", "Active", &["S1", "S2"]),
-            row("T-502", "Teacher", "Unspecified", "Active", &["S2"]),
+            row("100201", "Student", "9", "active", &["S1"]),
+            row("100202", "Student", "10", "active", &["S1"]),
+            row("100301", "Student", "7", "inactive", &["S2"]),
+            row("A-601", "Administrator", "Unspecified", "active", &["S1"]),
+            row("T-501", "Teacher", "Unspecified", "active", &["S1", "S2"]),
+            row("T-502", "Teacher", "Unspecified", "active", &["S2"]),
         ]
     );
     // The same set again: nothing changes.
@@ -255,7 +252,6 @@ async fn a_oneroster_1p2_set_goes_in_with_roles_from_roles_csv(pool: PgPool) {
 }
 
 #[sqlx::test(migrations = "./migrations")]
-#[ignore = "needs the roster engine (i15-engine)"]
 async fn the_oneroster_sample_set_lands_with_its_classes_and_enrollments(pool: PgPool) {
     let env = Env::new(pool).await;
     let s = env.import(&sample_1p1()).await;
@@ -297,7 +293,6 @@ async fn the_oneroster_sample_set_lands_with_its_classes_and_enrollments(pool: P
 }
 
 #[sqlx::test(migrations = "./migrations")]
-#[ignore = "needs the roster engine (i15-engine)"]
 async fn a_rest_sync_lands_with_its_classes_and_enrollments(pool: PgPool) {
     let env = Env::new(pool).await;
     let fake = Fake::start(provider()).await;

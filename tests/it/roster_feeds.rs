@@ -232,7 +232,6 @@ async fn a_clever_sync_that_fetches_sections_still_syncs_its_schools_and_users(p
 }
 
 #[sqlx::test(migrations = "./migrations")]
-#[ignore = "needs the roster engine (i15-engine)"]
 async fn a_clever_sync_lands_its_sections_as_classes_and_enrollments(pool: PgPool) {
     let env = Env::new(pool).await;
     let fake = Fake::start(clever_district()).await;
@@ -520,7 +519,6 @@ async fn a_bad_sds_set_changes_nothing_and_bad_rows_are_row_errors(pool: PgPool)
 }
 
 #[sqlx::test(migrations = "./migrations")]
-#[ignore = "needs the roster engine (i15-engine)"]
 async fn an_sds_set_lands_its_sections_as_classes_and_enrollments(pool: PgPool) {
     let env = Env::new(pool).await;
     let s = env.import(&sds_dir()).await;

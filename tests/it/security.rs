@@ -574,7 +574,13 @@ impl World {
     }
 
     /// A class at `school` (seeded with SQL) with `student` enrolled.
-    async fn class(app: &TestApp, district: Uuid, school: Uuid, student: Uuid, title: &str) -> Uuid {
+    async fn class(
+        app: &TestApp,
+        district: Uuid,
+        school: Uuid,
+        student: Uuid,
+        title: &str,
+    ) -> Uuid {
         seed_rosters(
             &app.pool,
             district,

@@ -43,7 +43,9 @@ pub fn roster_record(r: &ExportRow) -> [String; ROSTER_CSV_HEADER.len()] {
     cells.map(|c| neutralise(&c).into_owned())
 }
 
-fn csv_bytes(records: impl Iterator<Item = [String; ROSTER_CSV_HEADER.len()]>) -> std::io::Result<Bytes> {
+fn csv_bytes(
+    records: impl Iterator<Item = [String; ROSTER_CSV_HEADER.len()]>,
+) -> std::io::Result<Bytes> {
     let mut w = csv::Writer::from_writer(Vec::with_capacity(8192));
     for r in records {
         w.write_record(&r).map_err(std::io::Error::other)?;
@@ -57,7 +59,11 @@ fn csv_bytes(records: impl Iterator<Item = [String; ROSTER_CSV_HEADER.len()]>) -
 /// filtered download is not the whole roster (uploaded again under the stable name it would
 /// end what it leaves out), and is named so.
 pub fn file_name(district_slug: &str, enrollments: bool, filtered: bool) -> String {
-    let what = if enrollments { "enrollments" } else { "classes" };
+    let what = if enrollments {
+        "enrollments"
+    } else {
+        "classes"
+    };
     let filtered = if filtered { "-filtered" } else { "" };
     format!("{district_slug}-{what}{filtered}.csv")
 }
@@ -164,8 +170,19 @@ mod tests {
         assert_eq!(
             r,
             [
-                "C-1", "'=Algebra", "HS", "teacher", "T-1", "true", "MATH1", "Math", "2", "9;10",
-                "FALL25", "2025-08-20", ""
+                "C-1",
+                "'=Algebra",
+                "HS",
+                "teacher",
+                "T-1",
+                "true",
+                "MATH1",
+                "Math",
+                "2",
+                "9;10",
+                "FALL25",
+                "2025-08-20",
+                ""
             ]
             .map(str::to_string)
         );
@@ -181,7 +198,10 @@ mod tests {
 
     #[test]
     fn names_are_stable_and_filtered_ones_say_so() {
-        assert_eq!(file_name("springfield", false, false), "springfield-classes.csv");
+        assert_eq!(
+            file_name("springfield", false, false),
+            "springfield-classes.csv"
+        );
         assert_eq!(
             file_name("springfield", true, false),
             "springfield-enrollments.csv"

@@ -73,10 +73,19 @@ pub async fn show(
     )
     .await;
     page.owner = Some(owner);
-    let classes =
-        db::classes::of_user(&state.pool, scope.district_id, user.id, scope.schools.as_deref())
-            .await?;
-    page.classes = Some(classes.into_iter().map(super::view::UserClass::from_row).collect());
+    let classes = db::classes::of_user(
+        &state.pool,
+        scope.district_id,
+        user.id,
+        scope.schools.as_deref(),
+    )
+    .await?;
+    page.classes = Some(
+        classes
+            .into_iter()
+            .map(super::view::UserClass::from_row)
+            .collect(),
+    );
     Ok(render(&page)?.into_response())
 }
 
