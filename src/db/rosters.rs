@@ -337,12 +337,15 @@ pub async fn store_counts(
 }
 
 /// A run's roster counts as stored.
+/// A run's ten roster counts, in the order of `counts`' SELECT.
+type CountsRow = (i32, i32, i32, i32, i32, i32, i32, i32, i32, i32);
+
 pub async fn counts(
     db: impl PgExecutor<'_>,
     district_id: Uuid,
     run_id: Uuid,
 ) -> sqlx::Result<RosterCounts> {
-    let row: Option<(i32, i32, i32, i32, i32, i32, i32, i32, i32, i32)> = sqlx::query_as(
+    let row: Option<CountsRow> = sqlx::query_as(
         "SELECT classes_created, classes_updated, classes_unchanged, classes_restored, classes_archived,
                 enrollments_added, enrollments_changed, enrollments_unchanged, enrollments_ended, roster_errors
          FROM runs WHERE district_id = $1 AND id = $2",

@@ -263,12 +263,12 @@ pub fn section(
     students.dedup();
     let mut enrollments: Vec<_> = teachers
         .iter()
-        .map(|t| enrol(*t, EnrollmentRole::Teacher, *t == primary))
+        .map(|t| enrol(t, EnrollmentRole::Teacher, *t == primary))
         .collect();
     enrollments.extend(
         students
             .iter()
-            .map(|s| enrol(*s, EnrollmentRole::Student, false)),
+            .map(|s| enrol(s, EnrollmentRole::Student, false)),
     );
     (Ok(class), enrollments)
 }

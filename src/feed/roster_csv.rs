@@ -416,7 +416,10 @@ impl<'a> State<'a> {
                     self.feed.terms.push(Ok(IncomingTerm {
                         at: self.at(line),
                         external_id: term.to_string(),
-                        title: term.to_string(),
+                        // The roster CSV names a term by its key (the downloads write
+                        // `terms.external_id`): a blank title leaves a known term's title
+                        // alone, and a new term is titled by its key.
+                        title: String::new(),
                         start: dates[0],
                         end: dates[1],
                     }));

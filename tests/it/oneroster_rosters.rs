@@ -350,7 +350,19 @@ async fn a_rest_sync_lands_with_its_classes_and_enrollments(pool: PgPool) {
     );
     let run = settle(&env.app, env.district.id, &format!("sync:{conn}")).await;
     assert_eq!(run.status, "completed", "{:?}", run.message);
-    assert_eq!(env.count("enrollments").await, 3);
+    // An archived class keeps its enrollments (restoring it brings them back); the live
+    // classes hold the 3 the provider still lists.
+    assert_eq!(env.count("enrollments").await, 5);
+    let live: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM enrollments e JOIN classes c
+           ON c.district_id = e.district_id AND c.id = e.class_id
+         WHERE e.district_id = $1 AND c.archived_at IS NULL",
+    )
+    .bind(env.district.id)
+    .fetch_one(&env.app.pool)
+    .await
+    .unwrap();
+    assert_eq!(live, 3);
     let archived: bool = sqlx::query_scalar(
         "SELECT archived_at IS NOT NULL FROM classes WHERE district_id = $1 AND external_id = 'K2'",
     )

@@ -93,7 +93,13 @@ fn clever_district() -> Provider {
             clever_user("c1", "student", "Ana", "Diaz", "1001", "5f3"),
             clever_user("c2", "student", "Ben", "Diaz", "1002", "5f3"),
             clever_user("c3", "student", "Cal", "Diaz", "1003", "5f1"),
-            clever_user("c4", "teacher", "Dee", "Ames", "T-4", "5f3"),
+            {
+                // Dee teaches at both schools (sec1 at the high school, sec3 at the
+                // elementary): a teacher must be at the class's school.
+                let mut dee = clever_user("c4", "teacher", "Dee", "Ames", "T-4", "5f3");
+                dee["roles"]["teacher"]["schools"] = serde_json::json!(["5f3", "5f1"]);
+                dee
+            },
             clever_user("c5", "teacher", "Fay", "Ames", "T-5", "5f3"),
             clever_user("c6", "student", "Gil", "Diaz", "1006", "5f3"),
         ],
