@@ -148,8 +148,10 @@ pub async fn get_upload_file(
         .map_err(ApiError)
 }
 
+/// A list endpoint's page: `after` = the last id of the previous page, `limit`, `status`
+/// (users and classes alike).
 #[derive(Deserialize)]
-pub struct UsersQuery {
+pub struct PageQuery {
     #[serde(default)]
     after: Option<Uuid>,
     #[serde(default)]
@@ -163,7 +165,7 @@ pub struct UsersQuery {
 pub async fn list_users(
     State(state): State<AppState>,
     who: ApiDistrict,
-    Query(q): Query<UsersQuery>,
+    Query(q): Query<PageQuery>,
 ) -> Result<Response, ApiError> {
     let limit = q.limit.unwrap_or(500).clamp(1, 5000);
     let filter = db::user_filter::UserFilter {
@@ -194,22 +196,12 @@ pub async fn list_users(
     .into_response())
 }
 
-#[derive(Deserialize)]
-pub struct ClassesQuery {
-    #[serde(default)]
-    after: Option<Uuid>,
-    #[serde(default)]
-    limit: Option<i64>,
-    #[serde(default)]
-    status: Option<String>,
-}
-
 /// `GET /api/v1/classes`: the district's active classes (or `status=archived`), `limit` per
 /// page (default 500, at most 5,000), `after` = the last id of the previous page.
 pub async fn list_classes(
     State(state): State<AppState>,
     who: ApiDistrict,
-    Query(q): Query<ClassesQuery>,
+    Query(q): Query<PageQuery>,
 ) -> Result<Response, ApiError> {
     use db::classes::ClassStatus;
     let limit = q.limit.unwrap_or(500).clamp(1, 5000);
