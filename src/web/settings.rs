@@ -47,7 +47,8 @@ pub async fn show(
     session: Session,
     DistrictAdmin(scope): DistrictAdmin,
 ) -> AppResult<Response> {
-    page(&state, &session, &scope, None).await
+    let new_token: Option<String> = session.remove(NEW_TOKEN).await.ok().flatten();
+    page(&state, &session, &scope, new_token).await
 }
 
 #[derive(Deserialize)]
@@ -129,10 +130,25 @@ pub async fn create_token(
     DistrictAdmin(scope): DistrictAdmin,
     Form(form): Form<TokenForm>,
 ) -> AppResult<Response> {
+    if form.name.trim().is_empty() {
+        set_flash(
+            &session,
+            "error",
+            "Name the token after the script that uses it (e.g. nightly SIS export).",
+        )
+        .await;
+        return Ok(Redirect::to("/settings").into_response());
+    }
     let secret =
         ops::create_token(&state.pool, scope.district_id, &form.name, &scope.actor()).await?;
-    page(&state, &session, &scope, Some(secret)).await
+    // Post/redirect/get: the secret waits in the session for the one page view that shows
+    // it, so refreshing the page neither mints a second token nor shows this one again.
+    let _ = session.insert(NEW_TOKEN, secret).await;
+    Ok(Redirect::to("/settings").into_response())
 }
+
+/// Session key of a token just created, shown once by the next settings page.
+const NEW_TOKEN: &str = "new_api_token";
 
 pub async fn revoke_token(
     State(state): State<AppState>,

@@ -999,7 +999,17 @@ async fn api_tokens_are_stored_as_sha256_only_and_can_be_revoked(pool: PgPool) {
     let d = app.district("springfield").await;
     let c = app.client();
     c.sign_in(&d.admin_email, PASSWORD).await;
-    let page = c.post("/settings/tokens", &[("name", "sis nightly")]).await;
+    // A name is required; a blank one mints nothing.
+    let blank = c.post("/settings/tokens", &[("name", "  ")]).await;
+    assert_eq!(blank.status, 303);
+    let refused = c.get("/settings").await;
+    assert!(refused.body.contains("Name the token"), "{}", refused.body);
+    assert!(!refused.body.contains("rc_"));
+    // Post/redirect/get: the token is shown by the page the POST redirects to, once.
+    let created = c.post("/settings/tokens", &[("name", "sis nightly")]).await;
+    assert_eq!(created.status, 303);
+    assert_eq!(created.location.as_deref(), Some("/settings"));
+    let page = c.get("/settings").await;
     assert_eq!(page.status, 200);
     let start = page.body.find("rc_").expect("the token is shown once");
     let token: String = page.body[start..]
@@ -1007,6 +1017,11 @@ async fn api_tokens_are_stored_as_sha256_only_and_can_be_revoked(pool: PgPool) {
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
         .collect();
     assert_eq!(token.len(), 67);
+    let again = c.get("/settings").await;
+    assert!(
+        !again.body.contains(&token),
+        "a refresh shows the token again"
+    );
     let (id, hash, prefix, row): (Uuid, Vec<u8>, String, String) = sqlx::query_as(
         "SELECT id, token_hash, prefix, row_to_json(t)::text FROM api_tokens t WHERE district_id = $1",
     )
@@ -1500,7 +1515,8 @@ async fn no_password_token_or_secret_reaches_the_logs(pool: PgPool) {
     secrets.push(rest[..rest.find('<').unwrap()].to_string());
 
     // API tokens: used, revoked, used again.
-    let page = c.post("/settings/tokens", &[("name", "sis")]).await;
+    c.post("/settings/tokens", &[("name", "sis")]).await;
+    let page = c.get("/settings").await;
     let start = page.body.find("rc_").unwrap();
     let token: String = page.body[start..]
         .chars()

@@ -146,6 +146,7 @@ async fn operator_lists_and_creates_districts(pool: PgPool) {
     assert_eq!(c.get("/").await.location.as_deref(), Some("/districts"));
     let list = c.get("/districts").await;
     assert!(list.body.contains("alpha district"));
+    assert!(list.body.contains(">1 district<"), "one district, singular");
 
     let r = c
         .post(
