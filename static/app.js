@@ -57,13 +57,18 @@ document.addEventListener("submit", function (e) {
   setTimeout(poll, 1000);
 })();
 
-// Drag and drop onto the upload form's file input.
+// Drag and drop onto the upload form's file input: one file, or the several files of one
+// SDS / OneRoster set (the server puts them into one set, or says why not).
 (function () {
   var zone = document.getElementById("dropzone");
   var input = document.getElementById("file");
   var name = document.getElementById("dz-name");
   if (!zone || !input) { return; }
-  function show() { if (name) { name.textContent = input.files.length ? input.files[0].name : ""; } }
+  function show() {
+    if (!name) { return; }
+    var names = Array.prototype.map.call(input.files, function (f) { return f.name; });
+    name.textContent = names.length > 1 ? names.length + " files: " + names.join(", ") : (names[0] || "");
+  }
   input.addEventListener("change", show);
   ["dragenter", "dragover"].forEach(function (t) {
     zone.addEventListener(t, function (e) { e.preventDefault(); zone.classList.add("over"); });
@@ -97,7 +102,8 @@ document.addEventListener("submit", function (e) {
   }
   function fold(h) { return h.replace(/^\uFEFF/, "").replace(/[\s_.\-"]/g, "").toLowerCase(); }
   function check() {
-    if (!input.files.length || touched.value === "1") { return; }
+    // Several files are one set, run as a sync: the scope is not theirs to choose.
+    if (input.files.length !== 1 || touched.value === "1") { return; }
     var reader = new FileReader();
     reader.onload = function () {
       var lines = String(reader.result).split(/\r?\n/).filter(function (l) { return l.trim() !== ""; });

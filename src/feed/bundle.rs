@@ -306,6 +306,74 @@ pub fn looks_like_set(path: &Path) -> bool {
         .is_some_and(|e| e.eq_ignore_ascii_case("zip"))
 }
 
+/// The files a OneRoster CSV set may hold (the 1.1 and 1.2 CSV bindings), lower-cased: the
+/// ones a sync reads and the others it leaves alone.
+pub const ONEROSTER_FILES: [&str; 17] = [
+    "manifest.csv",
+    "orgs.csv",
+    "users.csv",
+    "roles.csv",
+    "academicsessions.csv",
+    "courses.csv",
+    "classes.csv",
+    "enrollments.csv",
+    "demographics.csv",
+    "userprofiles.csv",
+    "resources.csv",
+    "classresources.csv",
+    "courseresources.csv",
+    "userresources.csv",
+    "lineitems.csv",
+    "results.csv",
+    "categories.csv",
+];
+
+/// The kind of set several files sent in one upload make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetKind {
+    /// Microsoft SDS v1 (`School.csv`, `Section.csv`, …).
+    Sds,
+    /// OneRoster CSV (`manifest.csv`, `orgs.csv`, `users.csv`, …).
+    OneRoster,
+}
+
+impl SetKind {
+    /// The name of the zip the files are put in (the run's file).
+    pub fn zip_name(self) -> &'static str {
+        match self {
+            SetKind::Sds => "sds-set.zip",
+            SetKind::OneRoster => "oneroster-set.zip",
+        }
+    }
+}
+
+/// Do several files sent in one upload (their names as sent) make one set? The files of
+/// one SDS v1 set ([`sds::is_sds`](crate::feed::sds::is_sds), nothing else), or of one
+/// OneRoster CSV set (its file names only, with its `manifest.csv`); each name
+/// once, any case. `Err`: the message, naming the files.
+pub fn set_of_files(names: &[String]) -> Result<SetKind, String> {
+    let lower: Vec<String> = names
+        .iter()
+        .map(|n| n.trim().to_ascii_lowercase())
+        .collect();
+    let unique = lower.iter().collect::<std::collections::HashSet<_>>().len() == lower.len();
+    let all_in = |list: &[&str]| lower.iter().all(|n| list.contains(&n.as_str()));
+    let has = |n: &str| lower.iter().any(|x| x == n);
+    if unique && all_in(&crate::feed::sds::FILES_LOWER) && crate::feed::sds::is_sds(&lower) {
+        return Ok(SetKind::Sds);
+    }
+    if unique && all_in(&ONEROSTER_FILES) && has("manifest.csv") {
+        return Ok(SetKind::OneRoster);
+    }
+    Err(format!(
+        "the {} files sent ({}) are not one set: send one CSV, or the files of one SDS / \
+         OneRoster set (e.g. School.csv, Section.csv, Student.csv, Teacher.csv, \
+         StudentEnrollment.csv, TeacherRoster.csv; or manifest.csv, orgs.csv, users.csv …)",
+        names.len(),
+        names.join(", ")
+    ))
+}
+
 /// Read a set from a folder or a zip file.
 pub fn open(path: &Path, limits: &Limits) -> Result<Bundle, BundleError> {
     if path.is_dir() {
@@ -350,6 +418,49 @@ pub fn file_names(path: &Path) -> Vec<String> {
         .filter_map(Result::ok)
         .filter_map(|n| base_name(&n))
         .collect()
+}
+
+#[cfg(test)]
+mod set_tests {
+    use super::*;
+
+    fn names(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn several_files_are_one_set_by_their_names() {
+        let sds = names(&[
+            "School.csv",
+            "Section.csv",
+            "Student.csv",
+            "Teacher.csv",
+            "StudentEnrollment.csv",
+            "TeacherRoster.csv",
+        ]);
+        assert_eq!(set_of_files(&sds), Ok(SetKind::Sds));
+        assert_eq!(
+            set_of_files(&names(&[
+                "manifest.csv",
+                "ORGS.csv",
+                "users.csv",
+                "classes.csv"
+            ])),
+            Ok(SetKind::OneRoster)
+        );
+        // A mixed bag, a stray file, a name twice, or a set missing its key files.
+        for bag in [
+            names(&["students.csv", "teachers.csv"]),
+            names(&["School.csv", "Student.csv", "notes.csv"]),
+            names(&["users.csv", "users.csv"]),
+            names(&["classes.csv", "enrollments.csv"]),
+            names(&["orgs.csv", "users.csv"]),
+            names(&["School.csv", "Student.csv", "manifest.csv"]),
+        ] {
+            let e = set_of_files(&bag).unwrap_err();
+            assert!(e.contains(&bag[0]) && e.contains("send one CSV"), "{e}");
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! Clever Data API v3: list pages (`{"data": [{"data": {...}, "uri": …}], "links": […]}`),
-//! schools and users turned into [`Org`]s and [`ProviderUser`]s, sections and terms into the
-//! classes, terms and enrollments of a [`RosterFeed`](crate::domain::roster::RosterFeed).
+//! schools and users turned into [`Org`]s and [`ProviderUser`]s, sections, courses and terms
+//! into the classes, terms and enrollments of a [`RosterFeed`](crate::domain::roster::RosterFeed).
 //! Pure: no SQL, no HTTP.
 
 use crate::domain::roster::{
@@ -9,6 +9,7 @@ use crate::domain::roster::{
 use crate::feed::oneroster::Org;
 use crate::feed::provider::ProviderUser;
 use serde_json::Value;
+use std::collections::HashMap;
 use time::Date;
 
 /// The roles a sync asks Clever for, in order: a user with several keeps the first.
@@ -181,6 +182,28 @@ fn parse_date(raw: &str) -> Option<Date> {
     .ok()
 }
 
+/// The district's courses (`/v3.0/courses`: `id`, `name`, `number`), for the sections'
+/// course codes. A course without a `number` is left out (its sections fall back).
+#[derive(Debug, Default)]
+pub struct Courses {
+    numbers: HashMap<String, String>,
+}
+
+impl Courses {
+    /// Take one record of the courses list.
+    pub fn add(&mut self, v: &Value) {
+        let (id, number) = (text(v, &["id"]), text(v, &["number"]));
+        if !id.is_empty() && !number.is_empty() {
+            self.numbers.insert(id.to_string(), number.to_string());
+        }
+    }
+
+    /// The course number of the course `id`, when the list gave one.
+    pub fn number(&self, id: &str) -> Option<&str> {
+        self.numbers.get(id).map(String::as_str)
+    }
+}
+
 /// What one section (`/v3.0/sections`) comes to: its class, and its enrollments — every
 /// id of `teachers` as a teacher (the `teacher` field, Clever's primary teacher, is primary
 /// and enrolled even when `teachers` leaves it out), every id of `students` as a student.
@@ -188,13 +211,14 @@ fn parse_date(raw: &str) -> Option<Date> {
 /// without an id or school is a failure, and so are its enrollments (nothing to enrol in).
 ///
 /// The class: `external_id` = `id` (Clever's stable id; `sis_id` is only for matching
-/// history), `title` = `name`, `school_external_id` = `school`, `course_code` = `course`
-/// (the Clever course id: sections of one course share it; a section without one falls
-/// back to its `section_number`), `subject`, `period`, `grades` = [`grade`], term =
-/// `term_id`.
+/// history), `title` = `name`, `school_external_id` = `school`, `course_code` = the
+/// `number` of its `course` in `courses` (the district's course number), else the `course`
+/// id itself (sections of one course share it), else its `section_number`; `subject`,
+/// `period`, `grades` = [`grade`], term = `term_id`.
 pub fn section(
     v: &Value,
     n: u64,
+    courses: &Courses,
 ) -> (
     Result<IncomingClass, RosterFail>,
     Vec<Result<IncomingEnrollment, RosterFail>>,
@@ -219,7 +243,7 @@ pub fn section(
     let name = text(v, &["name"]);
     let course_code = match text(v, &["course"]) {
         "" => text(v, &["section_number"]),
-        c => c,
+        c => courses.number(c).unwrap_or(c),
     };
     let grade = text(v, &["grade"]);
     let term = text(v, &["term_id"]);
@@ -321,7 +345,7 @@ mod tests {
             "teacher": "t9", "teachers": ["t9", "t8"], "students": ["u2", "u1", "u2"],
             "created": "2024-01-01T00:00:00.000Z", "last_modified": "2024-01-01T00:00:00.000Z"
         });
-        let (class, enrollments) = section(&v, 4);
+        let (class, enrollments) = section(&v, 4, &Courses::default());
         let class = class.unwrap();
         assert_eq!(class.external_id, "sec1");
         assert_eq!(class.title, "Algebra - Ames - Period 3");
@@ -361,10 +385,32 @@ mod tests {
     }
 
     #[test]
+    fn a_section_takes_its_course_code_from_the_course_number() {
+        let mut courses = Courses::default();
+        courses.add(
+            &json!({"id": "crs9", "district": "d1", "name": "Algebra I", "number": " ALG-101 "}),
+        );
+        courses.add(&json!({"id": "crs8", "district": "d1", "name": "No number"}));
+        let v = |course: &str| {
+            json!({"id": "sec1", "school": "s1", "name": "A", "section_number": "3",
+                   "course": course, "teachers": [], "students": []})
+        };
+        let code = |v: &Value| section(v, 1, &courses).0.unwrap().course_code;
+        assert_eq!(code(&v("crs9")), "ALG-101", "the course's number");
+        assert_eq!(
+            code(&v("crs8")),
+            "crs8",
+            "no number: the course id, as before"
+        );
+        assert_eq!(code(&v("crs7")), "crs7", "a course the list lacks: its id");
+        assert_eq!(code(&v("")), "3", "no course: the section number");
+    }
+
+    #[test]
     fn the_primary_teacher_is_enrolled_even_when_teachers_leaves_it_out() {
         let v = json!({"id": "sec2", "school": "s1", "name": "", "section_number": "7",
                         "teacher": "t1", "teachers": [], "students": []});
-        let (class, enrollments) = section(&v, 1);
+        let (class, enrollments) = section(&v, 1, &Courses::default());
         let class = class.unwrap();
         // No name: the id; no course: the section number; no grade or term.
         assert_eq!(
@@ -386,14 +432,22 @@ mod tests {
 
     #[test]
     fn a_section_without_id_or_school_fails_naming_the_field() {
-        let (class, enrollments) = section(&json!({"school": "s1", "students": ["u1"]}), 2);
+        let (class, enrollments) = section(
+            &json!({"school": "s1", "students": ["u1"]}),
+            2,
+            &Courses::default(),
+        );
         let f = class.unwrap_err();
         assert_eq!(
             f.to_string(),
             "sections line 2, column id: the section has no id"
         );
         assert!(enrollments.is_empty());
-        let (class, enrollments) = section(&json!({"id": "sec3", "students": ["u1"]}), 3);
+        let (class, enrollments) = section(
+            &json!({"id": "sec3", "students": ["u1"]}),
+            3,
+            &Courses::default(),
+        );
         let f = class.unwrap_err();
         assert_eq!(f.column.as_deref(), Some("school"));
         assert_eq!(f.class_external_id.as_deref(), Some("sec3"));

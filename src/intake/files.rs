@@ -3,6 +3,7 @@
 
 use super::{AcceptError, Inbox};
 use crate::db;
+use crate::feed::bundle;
 use crate::feed::headers::{self, Mapping};
 use crate::feed::read::{self, ReadOptions};
 use crate::reconcile::mapping;
@@ -29,16 +30,39 @@ pub async fn store<S, E>(
     inbox: &impl AsRef<Inbox>,
     district_id: Uuid,
     file_name: &str,
-    mut body: S,
+    body: S,
 ) -> Result<Stored, AcceptError>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let inbox = inbox.as_ref();
+    store_within(
+        inbox,
+        district_id,
+        file_name,
+        body,
+        inbox.max_upload_bytes(),
+    )
+    .await
+}
+
+/// Store one file of an upload of several, within what is left of the upload's size limit
+/// (`budget` bytes): past it, the upload is too large (413, naming the whole limit).
+pub async fn store_within<S, E>(
+    inbox: &Inbox,
+    district_id: Uuid,
+    file_name: &str,
+    mut body: S,
+    budget: u64,
+) -> Result<Stored, AcceptError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let run_id = Uuid::new_v4();
     let path = storage::upload_path(&inbox.data_dir, district_id, run_id);
-    let mut w = storage::Writer::create(path.clone(), inbox.max_upload_bytes()).await?;
+    let mut w = storage::Writer::create(path.clone(), budget).await?;
     while let Some(chunk) = body.next().await {
         let chunk = match chunk {
             Ok(c) => c,
@@ -50,7 +74,12 @@ where
                 });
             }
         };
-        w.write(&chunk).await?;
+        w.write(&chunk).await.map_err(|e| match e {
+            storage::StoreError::TooLarge(_) => {
+                AcceptError::Store(storage::StoreError::TooLarge(inbox.max_upload_mb))
+            }
+            e => AcceptError::Store(e),
+        })?;
     }
     let (sha256, size) = w.finish().await?;
     Ok(Stored {
@@ -60,6 +89,75 @@ where
         size,
         file_name: storage::clean_file_name(file_name),
     })
+}
+
+/// Several files of one upload that make one set (SDS v1 or OneRoster CSV, by their names:
+/// [`bundle::set_of_files`]), put into one zip in storage (stored, not compressed: the
+/// files are within the upload limit already): from then on the upload is one file — its
+/// run, its "Uploaded file" download — read like a zip of the set. The parts are removed
+/// whatever happens. Files that are not one set: [`AcceptError::NotASet`] naming them.
+pub async fn combine(
+    inbox: &Inbox,
+    district_id: Uuid,
+    parts: Vec<Stored>,
+) -> Result<Stored, AcceptError> {
+    let names: Vec<String> = parts.iter().map(|p| p.file_name.clone()).collect();
+    let kind = bundle::set_of_files(&names);
+    let run_id = Uuid::new_v4();
+    let path = storage::upload_path(&inbox.data_dir, district_id, run_id);
+    let written = match kind {
+        Ok(_) => {
+            let files: Vec<(String, PathBuf)> = parts
+                .iter()
+                .map(|p| (p.file_name.clone(), p.path.clone()))
+                .collect();
+            let out = path.clone();
+            Some(tokio::task::spawn_blocking(move || write_zip(&out, &files)).await)
+        }
+        Err(_) => None,
+    };
+    for part in &parts {
+        let _ = tokio::fs::remove_file(&part.path).await;
+    }
+    let kind = kind.map_err(AcceptError::NotASet)?;
+    let (sha256, size) = match written {
+        Some(Ok(Ok(done))) => done,
+        Some(Ok(Err(e))) => {
+            let _ = tokio::fs::remove_file(&path).await;
+            return Err(AcceptError::Store(storage::StoreError::Io(e)));
+        }
+        Some(Err(e)) => return Err(AcceptError::Other(e.into())),
+        None => unreachable!("a set is written"),
+    };
+    tracing::info!(district = %district_id, files = parts.len(), kind = ?kind, "several files received as one set");
+    Ok(Stored {
+        run_id,
+        path,
+        sha256,
+        size,
+        file_name: kind.zip_name().to_string(),
+    })
+}
+
+/// Write `files` (name, stored part) into a zip at `path`; its SHA-256 (hex) and size.
+fn write_zip(path: &Path, files: &[(String, PathBuf)]) -> std::io::Result<(String, u64)> {
+    use sha2::Digest;
+    let io = |e: zip::result::ZipError| std::io::Error::other(e.to_string());
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(path)?);
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Stored)
+        .large_file(true);
+    for (name, part) in files {
+        zip.start_file(name.as_str(), options).map_err(io)?;
+        std::io::copy(&mut std::fs::File::open(part)?, &mut zip)?;
+    }
+    zip.finish().map_err(io)?.sync_all()?;
+    let mut hasher = sha2::Sha256::new();
+    let size = std::io::copy(&mut std::fs::File::open(path)?, &mut hasher)?;
+    Ok((hex::encode(hasher.finalize()), size))
 }
 
 /// The headers of a stored file (`Err` for a file that cannot be read at all).

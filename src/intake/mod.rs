@@ -25,7 +25,7 @@ use uuid::Uuid;
 
 pub mod files;
 
-pub use files::{Stored, download, file_headers, sample_rows, store};
+pub use files::{Stored, combine, download, file_headers, sample_rows, store, store_within};
 
 /// What the intake needs from the server to take a file in: the database, where files are
 /// kept and how large they may be, and a wake-up for the job queue's workers (not the
@@ -91,6 +91,9 @@ pub enum AcceptError {
     NoFile,
     #[error("{0}")]
     Refused(String),
+    /// Several files in one upload that are not the files of one set (422 on every way in).
+    #[error("{0}")]
+    NotASet(String),
     /// The request carrying the file failed before its end (cut short, malformed, stalled).
     #[error("the upload was interrupted: {cause}")]
     Body {

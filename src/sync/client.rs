@@ -1,7 +1,10 @@
 //! The provider clients: OneRoster 1.1 REST (OAuth2 client credentials, `limit`/`offset`
 //! paging with `X-Total-Count`; orgs, users, then the rosters' academic sessions, courses,
 //! classes and enrollments) and Clever Data API v3 (district bearer token, paging by the
-//! `next` link). A client fetches everything before anything is applied; a failed request
+//! `next` link). The roster lists are optional: a provider that answers 404 (or 501) on the
+//! first page of one does not offer it, and the fetch goes on without it, with a note for
+//! the run (what it does not offer is left as it is). A client fetches everything before
+//! anything is applied; a failed request
 //! (network, 401, 5xx, malformed JSON) is tried again after each configured pause, and an
 //! expired OAuth token (401 mid-paging) is refreshed once.
 //!
@@ -117,6 +120,21 @@ pub struct Fetched {
     pub orgs: Vec<Org>,
     pub users: Vec<ProviderUser>,
     pub rosters: RosterFeed,
+    /// What the provider does not offer and what was left as it is because of it, for the
+    /// run's message (e.g. "the provider does not offer /classes; …").
+    pub notes: Vec<String>,
+}
+
+/// Whether a list was there: an optional list the provider does not offer is `Absent`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Listed {
+    Yes,
+    Absent,
+}
+
+/// The note for a roster list the provider does not offer.
+fn not_offered(path: &str, left: &str) -> String {
+    format!("the provider does not offer {path}; {left}")
 }
 
 pub struct Client {
@@ -221,25 +239,25 @@ impl Client {
             Provider::OneRoster { base, .. } => {
                 let base = base.clone();
                 let orgs = &mut fetched.orgs;
-                self.oneroster_list(&base, "orgs", |page| {
+                self.oneroster_list(&base, "orgs", false, |page| {
                     orgs.extend(page.iter().filter_map(org_from_json))
                 })
                 .await?;
                 let users = &mut fetched.users;
-                self.oneroster_list(&base, "users", |page| {
+                self.oneroster_list(&base, "users", false, |page| {
                     for v in page {
                         let n = users.len() + 1;
                         users.push(oneroster::user_from_json(&v, n));
                     }
                 })
                 .await?;
-                fetched.rosters = self.oneroster_rosters(&base).await?;
+                fetched.rosters = self.oneroster_rosters(&base, &mut fetched.notes).await?;
             }
             Provider::Clever { base, .. } => {
                 let base = base.clone();
                 let orgs = &mut fetched.orgs;
                 let first = format!("/v3.0/schools?limit={CLEVER_PAGE}");
-                self.clever_list(&base, &first, "schools", |page| {
+                self.clever_list(&base, &first, "schools", false, |page| {
                     orgs.extend(page.iter().filter_map(clever::school))
                 })
                 .await?;
@@ -248,7 +266,7 @@ impl Client {
                 for role in clever::ROLES {
                     let first = format!("/v3.0/users?role={role}&limit={CLEVER_PAGE}");
                     let what = format!("{role} users");
-                    self.clever_list(&base, &first, &what, |page| {
+                    self.clever_list(&base, &first, &what, false, |page| {
                         for v in page {
                             let id = v.get("id").and_then(Value::as_str).unwrap_or_default();
                             if id.is_empty() || seen.insert(id.to_string()) {
@@ -259,7 +277,8 @@ impl Client {
                     })
                     .await?;
                 }
-                self.clever_rosters(&base, &mut fetched.rosters).await?;
+                self.clever_rosters(&base, &mut fetched.rosters, &mut fetched.notes)
+                    .await?;
             }
         }
         Ok(fetched)
@@ -267,80 +286,147 @@ impl Client {
 
     /// The rosters of a OneRoster provider (SPEC §6a): `/academicSessions`, `/courses`,
     /// `/classes`, `/enrollments`, paged like the other lists. A full sync lists every class
-    /// and enrollment, so the feed is complete.
-    async fn oneroster_rosters(&mut self, base: &Url) -> Result<RosterFeed, Failure> {
+    /// and enrollment, so the feed is complete for the lists the provider offers. A list it
+    /// does not offer (404/501) is left out with a note: without `/classes` neither classes
+    /// nor enrollments are read (enrollments name classes) and both are left as they are;
+    /// without `/enrollments` the classes are synced and enrollments left as they are.
+    async fn oneroster_rosters(
+        &mut self,
+        base: &Url,
+        notes: &mut Vec<String>,
+    ) -> Result<RosterFeed, Failure> {
         let mut c = Collected::default();
         let mut n = 0;
-        self.oneroster_list(base, "academicSessions", |page| {
-            for v in page {
-                n += 1;
-                c.session_json(&v, n);
-            }
-        })
-        .await?;
-        self.oneroster_list(base, "courses", |page| {
-            page.iter().for_each(|v| c.course_json(v))
-        })
-        .await?;
+        let sessions = self
+            .oneroster_list(base, "academicSessions", true, |page| {
+                for v in page {
+                    n += 1;
+                    c.session_json(&v, n);
+                }
+            })
+            .await?;
+        if sessions == Listed::Absent {
+            notes.push(not_offered(
+                "/academicSessions",
+                "terms were left as they are",
+            ));
+        }
+        let courses = self
+            .oneroster_list(base, "courses", true, |page| {
+                page.iter().for_each(|v| c.course_json(v))
+            })
+            .await?;
+        if courses == Listed::Absent {
+            notes.push(not_offered(
+                "/courses",
+                "classes were read without course codes",
+            ));
+        }
         let mut n = 0;
-        self.oneroster_list(base, "classes", |page| {
-            for v in page {
-                n += 1;
-                c.class_json(&v, n);
-            }
-        })
-        .await?;
+        let classes = self
+            .oneroster_list(base, "classes", true, |page| {
+                for v in page {
+                    n += 1;
+                    c.class_json(&v, n);
+                }
+            })
+            .await?;
+        if classes == Listed::Absent {
+            notes.push(not_offered(
+                "/classes",
+                "classes and enrollments were left as they are",
+            ));
+            return Ok(c.into_feed(false, false));
+        }
         let mut n = 0;
-        self.oneroster_list(base, "enrollments", |page| {
-            for v in page {
-                n += 1;
-                c.enrollment_json(&v, n);
-            }
-        })
-        .await?;
-        Ok(c.into_feed(true, true))
+        let enrollments = self
+            .oneroster_list(base, "enrollments", true, |page| {
+                for v in page {
+                    n += 1;
+                    c.enrollment_json(&v, n);
+                }
+            })
+            .await?;
+        if enrollments == Listed::Absent {
+            notes.push(not_offered(
+                "/enrollments",
+                "enrollments were left as they are",
+            ));
+        }
+        Ok(c.into_feed(true, enrollments == Listed::Yes))
     }
 
-    /// Clever's terms and sections (SPEC §6a), after its schools and users: every section
-    /// with its teachers and students. A full list, so classes and enrollments of the
-    /// connection it no longer lists are archived and ended.
+    /// Clever's terms, courses and sections (SPEC §6a), after its schools and users: every
+    /// section with its teachers and students, its course code from its course's `number`.
+    /// A full list, so classes and enrollments of the connection it no longer lists are
+    /// archived and ended. A list the provider does not offer (404/501) is left out with a
+    /// note: without `/v3.0/sections` classes and enrollments are left as they are.
     async fn clever_rosters(
         &mut self,
         base: &Url,
         rosters: &mut RosterFeed,
+        notes: &mut Vec<String>,
     ) -> Result<(), Failure> {
         let terms = &mut rosters.terms;
         let first = format!("/v3.0/terms?limit={CLEVER_PAGE}");
-        self.clever_list(base, &first, "terms", |page| {
-            for v in page {
-                let n = terms.len() as u64 + 1;
-                terms.push(clever::term(&v, n));
-            }
-        })
-        .await?;
+        let listed = self
+            .clever_list(base, &first, "terms", true, |page| {
+                for v in page {
+                    let n = terms.len() as u64 + 1;
+                    terms.push(clever::term(&v, n));
+                }
+            })
+            .await?;
+        if listed == Listed::Absent {
+            notes.push(not_offered("/v3.0/terms", "terms were left as they are"));
+        }
+        let mut courses = clever::Courses::default();
+        let first = format!("/v3.0/courses?limit={CLEVER_PAGE}");
+        let listed = self
+            .clever_list(base, &first, "courses", true, |page| {
+                page.iter().for_each(|v| courses.add(v))
+            })
+            .await?;
+        if listed == Listed::Absent {
+            notes.push(not_offered(
+                "/v3.0/courses",
+                "course codes are the sections' course ids",
+            ));
+        }
         let (classes, enrollments) = (&mut rosters.classes, &mut rosters.enrollments);
         let first = format!("/v3.0/sections?limit={CLEVER_PAGE}");
-        self.clever_list(base, &first, "sections", |page| {
-            for v in page {
-                let n = classes.len() as u64 + 1;
-                let (class, enrolled) = clever::section(&v, n);
-                classes.push(class);
-                enrollments.extend(enrolled);
-            }
-        })
-        .await?;
+        let listed = self
+            .clever_list(base, &first, "sections", true, |page| {
+                for v in page {
+                    let n = classes.len() as u64 + 1;
+                    let (class, enrolled) = clever::section(&v, n, &courses);
+                    classes.push(class);
+                    enrollments.extend(enrolled);
+                }
+            })
+            .await?;
+        if listed == Listed::Absent {
+            notes.push(not_offered(
+                "/v3.0/sections",
+                "classes and enrollments were left as they are",
+            ));
+            return Ok(());
+        }
         rosters.classes_complete = true;
         rosters.enrollments_complete = true;
         Ok(())
     }
 
     /// Page through a OneRoster list by `offset`, handing each page's records to `each`.
+    /// `optional`: a 404/501 on the first page means the provider does not offer the list
+    /// (`Listed::Absent`); on a later page, or for a list that is not optional, it fails.
     async fn oneroster_list(
         &mut self,
         base: &Url,
         what: &str,
+        optional: bool,
         mut each: impl FnMut(Vec<Value>),
-    ) -> Result<(), Failure> {
+    ) -> Result<Listed, Failure> {
         let mut count = 0;
         let mut pages = 0;
         let mut seen = HashSet::new();
@@ -349,7 +435,11 @@ impl Client {
                 base,
                 &format!("/ims/oneroster/v1p1/{what}?limit={ONEROSTER_PAGE}&offset={count}"),
             );
-            let (mut body, headers) = self.get_json(&url, what).await?;
+            let Some((mut body, headers)) =
+                self.get_json(&url, what, optional && pages == 0).await?
+            else {
+                return Ok(Listed::Absent);
+            };
             let Some(Value::Array(items)) = body.get_mut(what).map(Value::take) else {
                 unreachable!("get_json checked the envelope")
             };
@@ -360,7 +450,7 @@ impl Client {
                 .and_then(|v| v.trim().parse::<usize>().ok());
             // Without a total, page until an empty page: a provider may send fewer than asked.
             if items.is_empty() {
-                return Ok(());
+                return Ok(Listed::Yes);
             }
             if !seen.insert(digest(&items)) {
                 return Err(fail(
@@ -376,7 +466,7 @@ impl Client {
             self.count_page(items.len(), what)?;
             each(items);
             if total.is_some_and(|t| count >= t) {
-                return Ok(());
+                return Ok(Listed::Yes);
             }
             if pages >= self.limits.max_pages {
                 return Err(self.too_many_pages(what));
@@ -385,19 +475,23 @@ impl Client {
     }
 
     /// Page through a Clever list by its `next` links, handing each page's records to `each`.
+    /// `optional` as for [`Client::oneroster_list`].
     async fn clever_list(
         &mut self,
         base: &Url,
         first: &str,
         what: &str,
+        optional: bool,
         mut each: impl FnMut(Vec<Value>),
-    ) -> Result<(), Failure> {
+    ) -> Result<Listed, Failure> {
         let mut url = under(base, first);
         let mut links = HashSet::from([url.clone()]);
         let mut seen = HashSet::new();
         let mut pages = 0;
         loop {
-            let (body, _) = self.get_json(&url, "data").await?;
+            let Some((body, _)) = self.get_json(&url, "data", optional && pages == 0).await? else {
+                return Ok(Listed::Absent);
+            };
             let (records, next) = clever::page(&body).map_err(|e| fail(e, true))?;
             drop(body);
             if !records.is_empty() && !seen.insert(digest(&records)) {
@@ -413,7 +507,9 @@ impl Client {
             pages += 1;
             self.count_page(records.len(), what)?;
             each(records);
-            let Some(next) = next else { return Ok(()) };
+            let Some(next) = next else {
+                return Ok(Listed::Yes);
+            };
             // Follow the link only on the same server: the token must not go anywhere else.
             let next_url = base
                 .join(&next)
@@ -442,11 +538,17 @@ impl Client {
     }
 
     /// GET a JSON list page whose `envelope` member must be a list. Tried again after each
-    /// pause while the failure is worth retrying.
-    async fn get_json(&mut self, url: &str, envelope: &str) -> Result<(Value, HeaderMap), Failure> {
+    /// pause while the failure is worth retrying. `absent_ok`: a 404 or 501 answers `None`
+    /// (the provider does not offer the list) instead of failing.
+    async fn get_json(
+        &mut self,
+        url: &str,
+        envelope: &str,
+        absent_ok: bool,
+    ) -> Result<Option<(Value, HeaderMap)>, Failure> {
         let mut attempt = 0;
         loop {
-            let result = self.get_once(url, envelope).await;
+            let result = self.get_once(url, envelope, absent_ok).await;
             match result {
                 Ok(ok) => return Ok(ok),
                 Err(f) if f.retry && attempt < self.limits.pauses.len() => {
@@ -465,7 +567,12 @@ impl Client {
         }
     }
 
-    async fn get_once(&mut self, url: &str, envelope: &str) -> Result<(Value, HeaderMap), Failure> {
+    async fn get_once(
+        &mut self,
+        url: &str,
+        envelope: &str,
+        absent_ok: bool,
+    ) -> Result<Option<(Value, HeaderMap)>, Failure> {
         let path = path_of(url);
         let had_token = self.token.is_some();
         let mut response = self.send(url).await?;
@@ -485,6 +592,10 @@ impl Client {
                 format!("GET {path}: the provider answered 401 Unauthorized (credentials refused)"),
                 true,
             ));
+        }
+        if absent_ok && matches!(status, StatusCode::NOT_FOUND | StatusCode::NOT_IMPLEMENTED) {
+            tracing::info!(path = %path, status = %status, "the provider does not offer this list");
+            return Ok(None);
         }
         if !status.is_success() {
             let retry = status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS;
@@ -512,7 +623,7 @@ impl Client {
                 true,
             ));
         }
-        Ok((body, headers))
+        Ok(Some((body, headers)))
     }
 
     async fn send(&mut self, url: &str) -> Result<reqwest::Response, Failure> {

@@ -259,6 +259,8 @@ struct Incoming {
     snapshot_name: &'static str,
     /// Classes, terms and enrollments, when the feed carries them (SPEC §6a).
     rosters: Option<RosterFeed>,
+    /// Roster lists the provider does not offer, and what was left as it is (for the run).
+    notes: Vec<String>,
 }
 
 /// Carry out a sync run the job queue took (already marked started). An internal error
@@ -418,6 +420,7 @@ async fn fetch(
         orgs,
         users: fetched.users,
         rosters: Some(fetched.rosters).filter(|r| !r.is_empty()),
+        notes: fetched.notes,
         archive_missing: true,
         snapshot_name: if conn.kind == Kind::Clever.as_str() {
             "clever-users.csv"
@@ -459,6 +462,7 @@ async fn read_set(
                 // A delta lists only what changed; an absent users file says nothing about users.
                 archive_missing: read.manifest.users == FileMode::Bulk,
                 rosters: read.rosters,
+                notes: Vec::new(),
                 snapshot_name: "users.csv",
             })
         })
@@ -491,6 +495,7 @@ async fn read_sds_set(
                 users: set.users,
                 archive_missing: true,
                 rosters: Some(set.rosters),
+                notes: Vec::new(),
                 snapshot_name: "sds-users.csv",
             })
         })
@@ -563,6 +568,7 @@ async fn apply(
     if counts.created > 0 {
         notes.push(format!("{} schools created", counts.created));
     }
+    notes.extend(incoming.notes);
     let message = (!notes.is_empty()).then(|| notes.join("; "));
     db::syncs::set_run_message(pool, run.district_id, run.id, message.as_deref()).await?;
     summary.message = message;

@@ -1,7 +1,9 @@
 //! The one multipart loop behind every way a file comes in over HTTP (the upload form, the
 //! API, a sync's CSV set upload): the file field streamed into the intake's store (hashed,
 //! refused past the size limit), every other field read once by the intake's option parser
-//! ([`intake::Asked::set`]).
+//! ([`intake::Asked::set`]). Several `file` fields are the files of one set (SDS v1 or
+//! OneRoster CSV), stored as one zip ([`intake::combine`]); the size limit is the whole
+//! upload's.
 
 use crate::intake::{self, AcceptError, Asked, BadOption, Inbox, Stored};
 use axum::extract::Multipart;
@@ -19,9 +21,11 @@ pub struct Received {
     pub fields: Vec<(String, String)>,
 }
 
-/// Read a multipart request: the first `file` field is stored for `district_id` (a file
-/// sent without a name is called `unnamed`, or refused with [`AcceptError::NoFile`] when
-/// `unnamed` is `None`); text fields are options or kept in `fields`.
+/// Read a multipart request: the `file` field is stored for `district_id` (a file sent
+/// without a name is called `unnamed`, or refused with [`AcceptError::NoFile`] when
+/// `unnamed` is `None`); several `file` fields are stored as one set, or refused with
+/// [`AcceptError::NotASet`] when they are not one (nothing kept); text fields are options or
+/// kept in `fields`.
 pub async fn receive(
     inbox: &Inbox,
     district_id: Uuid,
@@ -34,6 +38,47 @@ pub async fn receive(
         bad: None,
         fields: Vec::new(),
     };
+    let mut parts: Vec<Stored> = Vec::new();
+    let read = read_fields(
+        inbox,
+        district_id,
+        multipart,
+        unnamed,
+        &mut received,
+        &mut parts,
+    )
+    .await;
+    if let Err(e) = read {
+        // Nothing of an upload cut short or refused is kept.
+        for part in &parts {
+            let _ = tokio::fs::remove_file(&part.path).await;
+        }
+        return Err(e);
+    }
+    received.stored = match parts.len() {
+        0 => None,
+        1 => parts.pop(),
+        _ => Some(intake::combine(inbox, district_id, parts).await?),
+    };
+    if received.bad.is_some()
+        && let Some(stored) = received.stored.take()
+    {
+        // Nothing is queued, and nothing of the file is kept.
+        let _ = tokio::fs::remove_file(&stored.path).await;
+    }
+    Ok(received)
+}
+
+/// The multipart loop: each `file` field stored (within what is left of the upload's
+/// limit) into `parts`, the other fields into `received`.
+async fn read_fields(
+    inbox: &Inbox,
+    district_id: Uuid,
+    multipart: &mut Multipart,
+    unnamed: Option<&str>,
+    received: &mut Received,
+    parts: &mut Vec<Stored>,
+) -> Result<(), AcceptError> {
     let interrupted = |e: axum::extract::multipart::MultipartError| AcceptError::Body {
         cause: Box::new(e),
         limit_mb: inbox.max_upload_mb,
@@ -41,15 +86,16 @@ pub async fn receive(
     while let Some(field) = multipart.next_field().await.map_err(interrupted)? {
         let name = field.name().unwrap_or_default().to_string();
         if name == "file" {
-            if received.stored.is_some() {
-                continue;
-            }
             let file_name = match field.file_name().filter(|n| !n.is_empty()) {
                 Some(n) => n.to_string(),
                 None => unnamed.ok_or(AcceptError::NoFile)?.to_string(),
             };
-            received.stored =
-                Some(intake::store(inbox, district_id, &file_name, Box::pin(field)).await?);
+            let used: u64 = parts.iter().map(|p| p.size).sum();
+            let budget = inbox.max_upload_bytes().saturating_sub(used);
+            let stored =
+                intake::store_within(inbox, district_id, &file_name, Box::pin(field), budget)
+                    .await?;
+            parts.push(stored);
             continue;
         }
         let value = field.text().await.unwrap_or_default();
@@ -59,13 +105,7 @@ pub async fn receive(
             Err(e) => received.bad = Some(e),
         }
     }
-    if received.bad.is_some()
-        && let Some(stored) = received.stored.take()
-    {
-        // Nothing is queued, and nothing of the file is kept.
-        let _ = tokio::fs::remove_file(&stored.path).await;
-    }
-    Ok(received)
+    Ok(())
 }
 
 impl Received {

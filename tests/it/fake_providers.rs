@@ -4,7 +4,8 @@
 //! `{"courses": […]}` / `{"classes": […]}` / `{"enrollments": […]}` envelopes paged by
 //! `limit`/`offset` with `X-Total-Count` (references as `{sourcedId, href, type}` GUIDRefs), Clever's `{"data": [{"data": …, "uri": …}],
 //! "links": [{"rel": "next", "uri": …}]}` paged by `starting_after`, 401 for a bad or
-//! expired token, and a switch that answers 500 from some request on.
+//! expired token, a switch that answers 500 from some request on, and one that makes some
+//! lists answer 404 Not Found (a provider that does not offer them).
 
 use axum::Router;
 use axum::extract::{Query, State};
@@ -46,6 +47,11 @@ pub struct Provider {
     pub clever_users: Vec<Value>,
     pub clever_sections: Vec<Value>,
     pub clever_terms: Vec<Value>,
+    /// Clever's `/v3.0/courses` (`id`, `district`, `name`, `number`).
+    pub clever_courses: Vec<Value>,
+    /// Paths (e.g. `/ims/oneroster/v1p1/classes`, `/v3.0/sections`) that answer 404 Not Found
+    /// to an authorised request: lists this provider does not offer.
+    pub not_found: HashSet<String>,
     /// Answer every data request with `307 Temporary Redirect` to this origin (same path).
     pub redirect_to: Option<String>,
     /// For this many data requests, the users lists (OneRoster and Clever) answer a full page
@@ -83,6 +89,7 @@ impl Fake {
             .route("/v3.0/users", get(clever_users))
             .route("/v3.0/sections", get(clever_sections))
             .route("/v3.0/terms", get(clever_terms))
+            .route("/v3.0/courses", get(clever_courses))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -212,6 +219,15 @@ fn gate(p: &mut Provider, headers: &HeaderMap, clever: bool, path: &str) -> Opti
         r.headers_mut()
             .insert("location", format!("{to}{path}").parse().unwrap());
         return Some(r);
+    }
+    if p.not_found.contains(path.split('?').next().unwrap_or(path)) {
+        return Some(
+            (
+                StatusCode::NOT_FOUND,
+                axum::Json(json!({"message": "Not Found"})),
+            )
+                .into_response(),
+        );
     }
     if p.fail_from.is_some_and(|n| p.data_requests >= n) {
         return Some((StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response());
@@ -457,6 +473,21 @@ async fn clever_terms(
     clever_page(&p, records, "/v3.0/terms", "", &q)
 }
 
+async fn clever_courses(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    uri: Uri,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    delay(&s).await;
+    let mut p = s.lock().unwrap();
+    if let Some(r) = gate(&mut p, &headers, true, &path_and_query(&uri)) {
+        return r;
+    }
+    let records = p.clever_courses.clone();
+    clever_page(&p, records, "/v3.0/courses", "", &q)
+}
+
 async fn clever_users(
     State(s): State<Shared>,
     headers: HeaderMap,
@@ -652,4 +683,9 @@ pub fn clever_section(
 /// A Clever term as `/v3.0/terms` lists it.
 pub fn clever_term(id: &str, name: &str, start: &str, end: &str) -> Value {
     json!({"id": id, "district": "d1", "name": name, "start_date": start, "end_date": end})
+}
+
+/// A Clever course as `/v3.0/courses` lists it (`name` and `number` provided by the district).
+pub fn clever_course(id: &str, name: &str, number: &str) -> Value {
+    json!({"id": id, "district": "d1", "name": name, "number": number})
 }

@@ -58,12 +58,14 @@ pub async fn create(
 }
 
 /// How a refused file answers on every way in over HTTP: past the size limit 413, an
-/// interrupted body as the multipart layer says, a refused set 409.
+/// interrupted body as the multipart layer says, a refused set 409, several files that are
+/// not one set 422.
 pub fn accept_error(e: AcceptError) -> AppError {
     match e {
         AcceptError::Store(crate::storage::StoreError::TooLarge(mb)) => AppError::TooLarge(mb),
         AcceptError::NoFile => AppError::BadRequest("choose a file to upload".into()),
         AcceptError::Refused(msg) => AppError::Conflict(msg),
+        AcceptError::NotASet(msg) => AppError::Unprocessable(msg),
         AcceptError::Store(e) => AppError::Internal(e.into()),
         AcceptError::Body { cause, limit_mb } => {
             match cause.downcast_ref::<axum::extract::multipart::MultipartError>() {
