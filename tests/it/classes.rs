@@ -6,17 +6,7 @@
 
 use crate::helpers::*;
 use sqlx::PgPool;
-use time::macros::date;
 use uuid::Uuid;
-
-const PEOPLE: &str = "custom_id,email,first_name,last_name,role,school_external_id,grade,status,password\n\
-    T-1,tran@d.org,Linh,Nguyen,Teacher,HS,,Active,\n\
-    T-2,ng@d.org,Wei,Ng,Teacher,HS,,Active,\n\
-    T-3,mo@d.org,Mona,Okafor,Teacher,MS,,Active,\n\
-    S-1,s1@d.org,Ann,Avery,Student,HS,9,Active,\n\
-    S-2,s2@d.org,Ben,Brook,Student,HS,9,Inactive,\n\
-    S-3,s3@d.org,Cal,Archer,Student,HS,9,Active,\n\
-    S-4,,Dee,Dune,Student,MS,7,Active,\n";
 
 /// A district with two schools (HS, MS), two terms, teachers and students, and classes:
 /// HS: Algebra I (Nguyen + Ng, Ann, Ben inactive, Cal archived), Biology (Ng, Ann),
@@ -42,115 +32,22 @@ struct Env {
 impl Env {
     async fn new(pool: PgPool) -> Env {
         let env = UploadEnv::new(pool).await;
-        let d = env.district.id;
-        let hs: Uuid = sqlx::query_scalar("SELECT id FROM schools WHERE district_id = $1")
-            .bind(d)
-            .fetch_one(&env.app.pool)
-            .await
-            .unwrap();
-        let ms = env.app.school(d, "MS", "Middle School").await;
-        env.upload("people.csv", PEOPLE).await;
-        env.app.queue.drain().await.unwrap();
-        let pool = env.app.pool.clone();
-        let u = |c: &'static str| {
-            let pool = pool.clone();
-            async move { user_by_custom_id(&pool, d, c).await }
-        };
-        let (nguyen, ng, okafor) = (u("T-1").await, u("T-2").await, u("T-3").await);
-        let (ann, ben, cal, dee) = (
-            u("S-1").await,
-            u("S-2").await,
-            u("S-3").await,
-            u("S-4").await,
-        );
-        let fall = seed_term(
-            &pool,
-            d,
-            "FALL25",
-            "Fall 2025",
-            Some(date!(2025 - 08 - 20)),
-            Some(date!(2025 - 12 - 19)),
-        )
-        .await;
-        let spring = seed_term(&pool, d, "SPR26", "Spring 2026", None, None).await;
-        let ids = seed_rosters(
-            &pool,
-            d,
-            &[
-                RosterSeed {
-                    class: "HS-ALG-1",
-                    title: "Algebra I",
-                    school: hs,
-                    term: Some(spring),
-                    teachers: &[nguyen, ng],
-                    students: &[ann, ben, cal],
-                },
-                RosterSeed {
-                    class: "HS-BIO-1",
-                    title: "Biology",
-                    school: hs,
-                    term: Some(spring),
-                    teachers: &[ng],
-                    students: &[ann],
-                },
-                RosterSeed {
-                    class: "HS-CHEM-1",
-                    title: "Chemistry",
-                    school: hs,
-                    term: Some(spring),
-                    teachers: &[ng],
-                    students: &[],
-                },
-                RosterSeed {
-                    class: "HS-DRA-1",
-                    title: "Drama",
-                    school: hs,
-                    term: None,
-                    teachers: &[],
-                    students: &[],
-                },
-                RosterSeed {
-                    class: "HS-ECO-1",
-                    title: "Economics",
-                    school: hs,
-                    term: Some(fall),
-                    teachers: &[],
-                    students: &[ann],
-                },
-                RosterSeed {
-                    class: "MS-ART-7",
-                    title: "Art 7",
-                    school: ms,
-                    term: Some(spring),
-                    teachers: &[okafor],
-                    students: &[dee],
-                },
-            ],
-        )
-        .await;
-        sqlx::query("UPDATE classes SET archived_at = now() WHERE district_id = $1 AND id = $2")
-            .bind(d)
-            .bind(ids[2])
-            .execute(&pool)
-            .await
-            .unwrap();
-        let r = env.c.post(&format!("/users/{cal}/archive"), &[]).await;
-        assert_eq!(r.status, 303, "{}", r.body);
+        let c = seed_classes(&env).await;
         Env {
+            d: env.district.id,
             env,
-            d,
-            hs,
-            ms,
-            fall,
-            spring,
-            algebra: ids[0],
-            biology: ids[1],
-            chemistry: ids[2],
-            art: ids[5],
-            ann,
-            ben,
-            cal,
-            nguyen,
+            hs: c.hs,
+            ms: c.ms,
+            fall: c.fall,
+            spring: c.spring,
+            algebra: c.algebra,
+            biology: c.biology,
+            chemistry: c.chemistry,
+            art: c.art,
+            ann: c.ann,
+            ben: c.ben,
+            cal: c.cal,
+            nguyen: c.nguyen,
         }
     }
 
