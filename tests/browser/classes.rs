@@ -168,7 +168,7 @@ async fn an_admin_finds_classes_and_their_rosters_in_chromium(pool: PgPool) {
 
     // The class page: teachers (the primary marked), students (inactive marked, archived
     // left out).
-    b.click("a.button[href='/classes']").await;
+    b.click("form.filters a[href='/classes']").await;
     b.wait_for_text("Algebra I").await;
     b.click(&format!("table.classes a[href='/classes/{algebra}']"))
         .await;
@@ -184,7 +184,13 @@ async fn an_admin_finds_classes_and_their_rosters_in_chromium(pool: PgPool) {
     assert!(teachers[1].0.contains("Ng") && !teachers[1].0.contains("Primary"));
     let students = b.roster_rows("#students").await;
     assert_eq!(students.len(), 2, "{students:?}");
-    let (avery, brook) = (&students[0], &students[1]);
+    let find = |name: &str| {
+        students
+            .iter()
+            .find(|s| s.0.contains(name))
+            .unwrap_or_else(|| panic!("{name} is not listed: {students:?}"))
+    };
+    let (avery, brook) = (find("Avery"), find("Brook"));
     assert!(
         avery.0.contains("Avery") && avery.0.contains("Active"),
         "{students:?}"
