@@ -436,6 +436,8 @@ pub struct ExportRow {
     pub term: Option<String>,
     pub term_start: Option<Date>,
     pub term_end: Option<Date>,
+    /// The class's GUID (the downloads' `class_guid` column).
+    pub class_guid: Uuid,
 }
 
 #[derive(Debug, sqlx::FromRow)]
@@ -525,6 +527,7 @@ pub fn export_rows(
                     term: c.term.clone(),
                     term_start: c.term_start,
                     term_end: c.term_end,
+                    class_guid: c.id,
                 };
                 let rows: Vec<ExportRow> = match of_class.get(&c.id) {
                     Some(list) if !list.is_empty() => list.iter().map(|e| row(Some(e))).collect(),

@@ -146,6 +146,16 @@ pub struct RosterFeed {
     pub classes_complete: bool,
     /// Likewise for enrollments: enrollments of the source's classes it does not list end.
     pub enrollments_complete: bool,
+    /// Classes the feed names by [`CLASS_GUID_COLUMN`] (the classes and enrollments
+    /// downloads carry it): `external_id` → the GUID given. Such a class is edited in
+    /// place, never moved (SPEC §4 "Editing in place"; the roster planner's rule 3).
+    pub class_guids: std::collections::HashMap<String, uuid::Uuid>,
+    /// The run's scope is `district` (a download sent back as the whole district's): the
+    /// enrollments of the classes it edits in place that it does not list end too.
+    pub district_scope: bool,
+    /// The feed has no enrollment dates (the roster CSV): an enrollment it lists keeps its
+    /// begin and end, as a user's absent field keeps its value.
+    pub keeps_enrollment_dates: bool,
 }
 
 impl RosterFeed {
@@ -173,6 +183,10 @@ pub const ROSTER_CSV_HEADER: [&str; 13] = [
     "term_start",
     "term_end",
 ];
+
+/// The column after [`ROSTER_CSV_HEADER`]'s in the classes and enrollments downloads: the
+/// class's GUID. Optional in an upload; a class named by it is edited in place.
+pub const CLASS_GUID_COLUMN: &str = "class_guid";
 
 // ---- What the district has (read by the engine, issue 15) ----
 

@@ -417,6 +417,7 @@ impl Collected {
             enrollments: merge(self.enrollments),
             classes_complete,
             enrollments_complete,
+            ..RosterFeed::default()
         }
     }
 }

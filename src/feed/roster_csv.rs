@@ -7,12 +7,19 @@
 //! The first row of a class defines it; a later row of the same class that gives a
 //! different value for one of its columns is a row error naming that column. References
 //! (school, user, class) are resolved by the engine, which knows the district.
+//!
+//! An optional `class_guid` column (the downloads append it) names the class by its GUID:
+//! the engine edits such a class in place instead of moving it to the file's source (see
+//! `reconcile::roster`, rule 3). A cell that is not a GUID, or a later row of a class that
+//! gives another GUID than its first row, is a row error naming `class_guid`; a GUID that
+//! names no class of the district, or another class than `class_external_id`, is the
+//! engine's row error.
 
 use super::headers::fold;
 use super::read::{self, FileError, ReadOptions};
 use crate::domain::roster::{
-    At, EnrollmentRole, IncomingClass, IncomingEnrollment, IncomingTerm, RosterFail, RosterFeed,
-    UserRef,
+    At, CLASS_GUID_COLUMN, EnrollmentRole, IncomingClass, IncomingEnrollment, IncomingTerm,
+    RosterFail, RosterFeed, UserRef,
 };
 use std::collections::HashMap;
 use std::io::{Read, Seek};
@@ -188,6 +195,9 @@ pub fn parse<R: Read + Seek>(
         }
         _ => {}
     }
+    let guid_index = headers
+        .iter()
+        .position(|h| fold(h) == fold(CLASS_GUID_COLUMN));
     let mut state = State::new(file);
     for item in reader {
         match item? {
@@ -204,7 +214,10 @@ pub fn parse<R: Read + Seek>(
                         .and_then(|i| rec.fields.get(*i))
                         .map_or("", |s| unneutralise(s.trim()))
                 };
-                state.row(rec.line, &cell);
+                let guid = guid_index
+                    .and_then(|i| rec.fields.get(i))
+                    .map_or("", |s| s.trim());
+                state.row(rec.line, &cell, guid);
             }
         }
     }
@@ -284,18 +297,22 @@ impl<'a> State<'a> {
     }
 
     fn fail(&mut self, line: u64, column: Column, message: String, class: &str) {
+        self.fail_in(line, column.name(), message, class)
+    }
+
+    fn fail_in(&mut self, line: u64, column: &str, message: String, class: &str) {
         self.feed.enrollments.push(Err(RosterFail {
             at: self.at(line),
-            column: Some(column.name().to_string()),
+            column: Some(column.to_string()),
             message,
             class_external_id: (!class.is_empty()).then(|| class.to_string()),
         }));
     }
 
-    fn row<'c>(&mut self, line: u64, cell: &Cell<'c>) {
+    fn row<'c>(&mut self, line: u64, cell: &Cell<'c>, guid: &str) {
         let class_id = cell(Column::ClassExternalId);
         let (role_text, user) = (cell(Column::Role), cell(Column::User));
-        if Column::ALL.iter().all(|c| cell(*c).is_empty()) {
+        if guid.is_empty() && Column::ALL.iter().all(|c| cell(*c).is_empty()) {
             return; // a wholly blank row says nothing
         }
         if !user.is_empty() {
@@ -426,6 +443,37 @@ impl<'a> State<'a> {
                 }
             }
         }
+        // The class's GUID (optional): checked like the class's other columns below.
+        let guid = match guid {
+            "" => None,
+            g => match uuid::Uuid::parse_str(g) {
+                Ok(g) => Some(g),
+                Err(_) => {
+                    return self.fail_in(
+                        line,
+                        CLASS_GUID_COLUMN,
+                        format!("\"{g}\" is not a class GUID (leave it blank for a new class)"),
+                        class_id,
+                    );
+                }
+            },
+        };
+        if let (Some(g), Some(seen)) = (guid, self.classes.get(class_id)) {
+            match self.feed.class_guids.get(class_id) {
+                Some(first) if *first == g => {}
+                _ => {
+                    let first = seen.line;
+                    return self.fail_in(
+                        line,
+                        CLASS_GUID_COLUMN,
+                        format!(
+                            "{CLASS_GUID_COLUMN} differs from line {first} of the same class ({class_id})"
+                        ),
+                        class_id,
+                    );
+                }
+            }
+        }
         // The class: defined by its first row, checked on the others.
         let grades: Vec<String> = cell(Column::Grades)
             .split([',', ';', '|'])
@@ -455,6 +503,9 @@ impl<'a> State<'a> {
                     },
                 );
                 self.feed.classes.push(Ok(class));
+                if let Some(g) = guid {
+                    self.feed.class_guids.insert(class_id.to_string(), g);
+                }
             }
             Some(seen) => {
                 if let Some(Ok(first)) = self.feed.classes.get(seen.at)
@@ -503,6 +554,7 @@ impl<'a> State<'a> {
     fn finish(mut self) -> RosterFeed {
         self.feed.classes_complete = true;
         self.feed.enrollments_complete = self.any_user;
+        self.feed.keeps_enrollment_dates = true;
         self.feed
     }
 }

@@ -582,6 +582,7 @@ async fn execute_roster_csv(
         feed.classes_complete = false;
         feed.enrollments_complete = false;
     }
+    feed.district_scope = req.options.scope == Some(Scope::District);
     apply_rows(
         pool,
         clock,

@@ -15,6 +15,7 @@ pub mod edge;
 pub mod error;
 pub mod home;
 pub mod intake_form;
+pub mod keyset;
 pub mod login;
 pub mod page;
 pub mod schools;

@@ -1033,5 +1033,6 @@ async fn seed_source_workflows_work_end_to_end_in_chromium(pool: PgPool) {
         steps.join("; ")
     );
 }
+mod classes;
 mod history;
 mod teaching;

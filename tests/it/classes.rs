@@ -6,17 +6,7 @@
 
 use crate::helpers::*;
 use sqlx::PgPool;
-use time::macros::date;
 use uuid::Uuid;
-
-const PEOPLE: &str = "custom_id,email,first_name,last_name,role,school_external_id,grade,status,password\n\
-    T-1,tran@d.org,Linh,Nguyen,Teacher,HS,,Active,\n\
-    T-2,ng@d.org,Wei,Ng,Teacher,HS,,Active,\n\
-    T-3,mo@d.org,Mona,Okafor,Teacher,MS,,Active,\n\
-    S-1,s1@d.org,Ann,Avery,Student,HS,9,Active,\n\
-    S-2,s2@d.org,Ben,Brook,Student,HS,9,Inactive,\n\
-    S-3,s3@d.org,Cal,Archer,Student,HS,9,Active,\n\
-    S-4,,Dee,Dune,Student,MS,7,Active,\n";
 
 /// A district with two schools (HS, MS), two terms, teachers and students, and classes:
 /// HS: Algebra I (Nguyen + Ng, Ann, Ben inactive, Cal archived), Biology (Ng, Ann),
@@ -42,115 +32,22 @@ struct Env {
 impl Env {
     async fn new(pool: PgPool) -> Env {
         let env = UploadEnv::new(pool).await;
-        let d = env.district.id;
-        let hs: Uuid = sqlx::query_scalar("SELECT id FROM schools WHERE district_id = $1")
-            .bind(d)
-            .fetch_one(&env.app.pool)
-            .await
-            .unwrap();
-        let ms = env.app.school(d, "MS", "Middle School").await;
-        env.upload("people.csv", PEOPLE).await;
-        env.app.queue.drain().await.unwrap();
-        let pool = env.app.pool.clone();
-        let u = |c: &'static str| {
-            let pool = pool.clone();
-            async move { user_by_custom_id(&pool, d, c).await }
-        };
-        let (nguyen, ng, okafor) = (u("T-1").await, u("T-2").await, u("T-3").await);
-        let (ann, ben, cal, dee) = (
-            u("S-1").await,
-            u("S-2").await,
-            u("S-3").await,
-            u("S-4").await,
-        );
-        let fall = seed_term(
-            &pool,
-            d,
-            "FALL25",
-            "Fall 2025",
-            Some(date!(2025 - 08 - 20)),
-            Some(date!(2025 - 12 - 19)),
-        )
-        .await;
-        let spring = seed_term(&pool, d, "SPR26", "Spring 2026", None, None).await;
-        let ids = seed_rosters(
-            &pool,
-            d,
-            &[
-                RosterSeed {
-                    class: "HS-ALG-1",
-                    title: "Algebra I",
-                    school: hs,
-                    term: Some(spring),
-                    teachers: &[nguyen, ng],
-                    students: &[ann, ben, cal],
-                },
-                RosterSeed {
-                    class: "HS-BIO-1",
-                    title: "Biology",
-                    school: hs,
-                    term: Some(spring),
-                    teachers: &[ng],
-                    students: &[ann],
-                },
-                RosterSeed {
-                    class: "HS-CHEM-1",
-                    title: "Chemistry",
-                    school: hs,
-                    term: Some(spring),
-                    teachers: &[ng],
-                    students: &[],
-                },
-                RosterSeed {
-                    class: "HS-DRA-1",
-                    title: "Drama",
-                    school: hs,
-                    term: None,
-                    teachers: &[],
-                    students: &[],
-                },
-                RosterSeed {
-                    class: "HS-ECO-1",
-                    title: "Economics",
-                    school: hs,
-                    term: Some(fall),
-                    teachers: &[],
-                    students: &[ann],
-                },
-                RosterSeed {
-                    class: "MS-ART-7",
-                    title: "Art 7",
-                    school: ms,
-                    term: Some(spring),
-                    teachers: &[okafor],
-                    students: &[dee],
-                },
-            ],
-        )
-        .await;
-        sqlx::query("UPDATE classes SET archived_at = now() WHERE district_id = $1 AND id = $2")
-            .bind(d)
-            .bind(ids[2])
-            .execute(&pool)
-            .await
-            .unwrap();
-        let r = env.c.post(&format!("/users/{cal}/archive"), &[]).await;
-        assert_eq!(r.status, 303, "{}", r.body);
+        let c = seed_classes(&env).await;
         Env {
+            d: env.district.id,
             env,
-            d,
-            hs,
-            ms,
-            fall,
-            spring,
-            algebra: ids[0],
-            biology: ids[1],
-            chemistry: ids[2],
-            art: ids[5],
-            ann,
-            ben,
-            cal,
-            nguyen,
+            hs: c.hs,
+            ms: c.ms,
+            fall: c.fall,
+            spring: c.spring,
+            algebra: c.algebra,
+            biology: c.biology,
+            chemistry: c.chemistry,
+            art: c.art,
+            ann: c.ann,
+            ben: c.ben,
+            cal: c.cal,
+            nguyen: c.nguyen,
         }
     }
 
@@ -174,6 +71,16 @@ fn titles(body: &str) -> Vec<String> {
         rest = &rest[end..];
     }
     out
+}
+
+/// A class's id by its external ID.
+async fn class_id(pool: &PgPool, d: Uuid, external_id: &str) -> Uuid {
+    sqlx::query_scalar("SELECT id FROM classes WHERE district_id = $1 AND external_id = $2")
+        .bind(d)
+        .bind(external_id)
+        .fetch_one(pool)
+        .await
+        .unwrap()
 }
 
 fn link(body: &str, rel: &str) -> Option<String> {
@@ -471,7 +378,10 @@ async fn the_downloads_are_roster_csvs(pool: PgPool) {
             (h, r.bytes().await.unwrap().to_vec())
         }
     };
-    let header = "class_external_id,class_title,school_external_id,role,user,primary,course_code,subject,period,grades,term,term_start,term_end\n";
+    let header = "class_external_id,class_title,school_external_id,role,user,primary,course_code,subject,period,grades,term,term_start,term_end,class_guid\n";
+    let (alg, art, bio) = (e.algebra, e.art, e.biology);
+    let dra = class_id(&e.env.app.pool, e.d, "HS-DRA-1").await;
+    let eco = class_id(&e.env.app.pool, e.d, "HS-ECO-1").await;
     let (h, body) = get("/classes.csv").await;
     assert_eq!(h["content-type"], "text/csv; charset=utf-8");
     assert_eq!(
@@ -481,11 +391,11 @@ async fn the_downloads_are_roster_csvs(pool: PgPool) {
     assert_eq!(h["cache-control"], "no-store");
     let want = format!(
         "\u{feff}{header}\
-         HS-ALG-1,Algebra I,HS,,,,CHS-ALG-1,Math,2,9;10,SPR26,,\n\
-         MS-ART-7,Art 7,MS,,,,CMS-ART-7,Math,2,9;10,SPR26,,\n\
-         HS-BIO-1,Biology,HS,,,,CHS-BIO-1,Math,2,9;10,SPR26,,\n\
-         HS-DRA-1,Drama,HS,,,,CHS-DRA-1,Math,'=1+2,9;10,,,\n\
-         HS-ECO-1,Economics,HS,,,,CHS-ECO-1,Math,2,9;10,FALL25,2025-08-20,2025-12-19\n"
+         HS-ALG-1,Algebra I,HS,,,,CHS-ALG-1,Math,2,9;10,SPR26,,,{alg}\n\
+         MS-ART-7,Art 7,MS,,,,CMS-ART-7,Math,2,9;10,SPR26,,,{art}\n\
+         HS-BIO-1,Biology,HS,,,,CHS-BIO-1,Math,2,9;10,SPR26,,,{bio}\n\
+         HS-DRA-1,Drama,HS,,,,CHS-DRA-1,Math,'=1+2,9;10,,,,{dra}\n\
+         HS-ECO-1,Economics,HS,,,,CHS-ECO-1,Math,2,9;10,FALL25,2025-08-20,2025-12-19,{eco}\n"
     );
     assert_eq!(String::from_utf8(body).unwrap(), want);
 
@@ -496,17 +406,17 @@ async fn the_downloads_are_roster_csvs(pool: PgPool) {
     );
     let want = format!(
         "\u{feff}{header}\
-         HS-ALG-1,Algebra I,HS,teacher,T-1,true,CHS-ALG-1,Math,2,9;10,SPR26,,\n\
-         HS-ALG-1,Algebra I,HS,teacher,T-2,false,CHS-ALG-1,Math,2,9;10,SPR26,,\n\
-         HS-ALG-1,Algebra I,HS,student,S-1,false,CHS-ALG-1,Math,2,9;10,SPR26,,\n\
-         HS-ALG-1,Algebra I,HS,student,S-2,false,CHS-ALG-1,Math,2,9;10,SPR26,,\n\
-         HS-ALG-1,Algebra I,HS,student,S-3,false,CHS-ALG-1,Math,2,9;10,SPR26,,\n\
-         MS-ART-7,Art 7,MS,teacher,T-3,true,CMS-ART-7,Math,2,9;10,SPR26,,\n\
-         MS-ART-7,Art 7,MS,student,S-4,false,CMS-ART-7,Math,2,9;10,SPR26,,\n\
-         HS-BIO-1,Biology,HS,teacher,T-2,true,CHS-BIO-1,Math,2,9;10,SPR26,,\n\
-         HS-BIO-1,Biology,HS,student,S-1,false,CHS-BIO-1,Math,2,9;10,SPR26,,\n\
-         HS-DRA-1,Drama,HS,,,,CHS-DRA-1,Math,'=1+2,9;10,,,\n\
-         HS-ECO-1,Economics,HS,student,S-1,false,CHS-ECO-1,Math,2,9;10,FALL25,2025-08-20,2025-12-19\n"
+         HS-ALG-1,Algebra I,HS,teacher,T-1,true,CHS-ALG-1,Math,2,9;10,SPR26,,,{alg}\n\
+         HS-ALG-1,Algebra I,HS,teacher,T-2,false,CHS-ALG-1,Math,2,9;10,SPR26,,,{alg}\n\
+         HS-ALG-1,Algebra I,HS,student,S-1,false,CHS-ALG-1,Math,2,9;10,SPR26,,,{alg}\n\
+         HS-ALG-1,Algebra I,HS,student,S-2,false,CHS-ALG-1,Math,2,9;10,SPR26,,,{alg}\n\
+         HS-ALG-1,Algebra I,HS,student,S-3,false,CHS-ALG-1,Math,2,9;10,SPR26,,,{alg}\n\
+         MS-ART-7,Art 7,MS,teacher,T-3,true,CMS-ART-7,Math,2,9;10,SPR26,,,{art}\n\
+         MS-ART-7,Art 7,MS,student,S-4,false,CMS-ART-7,Math,2,9;10,SPR26,,,{art}\n\
+         HS-BIO-1,Biology,HS,teacher,T-2,true,CHS-BIO-1,Math,2,9;10,SPR26,,,{bio}\n\
+         HS-BIO-1,Biology,HS,student,S-1,false,CHS-BIO-1,Math,2,9;10,SPR26,,,{bio}\n\
+         HS-DRA-1,Drama,HS,,,,CHS-DRA-1,Math,'=1+2,9;10,,,,{dra}\n\
+         HS-ECO-1,Economics,HS,student,S-1,false,CHS-ECO-1,Math,2,9;10,FALL25,2025-08-20,2025-12-19,{eco}\n"
     );
     assert_eq!(String::from_utf8(body).unwrap(), want);
 
@@ -532,8 +442,8 @@ async fn the_downloads_are_roster_csvs(pool: PgPool) {
         filtered.body,
         format!(
             "\u{feff}{header}\
-             MS-ART-7,Art 7,MS,teacher,{t3},true,CMS-ART-7,Math,2,9;10,SPR26,,\n\
-             MS-ART-7,Art 7,MS,student,dee@d.org,false,CMS-ART-7,Math,2,9;10,SPR26,,\n"
+             MS-ART-7,Art 7,MS,teacher,{t3},true,CMS-ART-7,Math,2,9;10,SPR26,,,{art}\n\
+             MS-ART-7,Art 7,MS,student,dee@d.org,false,CMS-ART-7,Math,2,9;10,SPR26,,,{art}\n"
         )
     );
     let r = e
@@ -709,13 +619,83 @@ async fn the_api_pages_classes_and_their_enrollments(pool: PgPool) {
     assert_eq!(anon.status().as_u16(), 401);
 }
 
+/// The district's classes (owner included), terms and enrollments, as text, in key order:
+/// every column a run could write, `updated_at` included.
+async fn roster_snapshot(pool: &PgPool) -> [Vec<String>; 3] {
+    let rows = |sql: &'static str| async move {
+        sqlx::query_scalar::<_, String>(sql)
+            .fetch_all(pool)
+            .await
+            .unwrap()
+    };
+    [
+        rows(
+            "SELECT (c.id, c.external_id, c.title, c.school_id, c.course_code, c.subject, c.period,
+                      c.grades, c.term_id, c.archived_at, c.updated_at, c.source)::text
+              FROM classes c ORDER BY c.id",
+        )
+        .await,
+        rows(
+            "SELECT (t.id, t.external_id, t.title, t.start_date, t.end_date)::text
+              FROM terms t ORDER BY t.id",
+        )
+        .await,
+        rows(
+            "SELECT (e.class_id, e.user_id, e.role, e.is_primary, e.begin_date, e.end_date,
+                      e.created_at)::text
+              FROM enrollments e ORDER BY e.class_id, e.user_id",
+        )
+        .await,
+    ]
+}
+
+/// A run's roster records: (kind, outcome, changed columns, error), in feed order.
+async fn roster_results(
+    pool: &PgPool,
+    run: Uuid,
+) -> Vec<(String, String, Vec<String>, Option<String>)> {
+    sqlx::query_as(
+        "SELECT kind, outcome, changed, error FROM run_roster_rows WHERE run_id = $1 ORDER BY seq",
+    )
+    .bind(run)
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+/// Upload a file through the form with a scope chosen by hand; the run id.
+async fn upload_with_scope(env: &UploadEnv, name: &str, body: &str, scope: &str) -> Uuid {
+    let token = env.c.csrf().await;
+    let form = reqwest::multipart::Form::new()
+        .text("scope", scope.to_string())
+        .text("scope_touched", "1")
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(body.as_bytes().to_vec()).file_name(name.to_string()),
+        );
+    let r = env
+        .c
+        .http
+        .post(format!("{}/uploads?_csrf={token}", env.c.base))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    r.headers()["location"]
+        .to_str()
+        .unwrap()
+        .trim_start_matches("/uploads/")
+        .parse()
+        .unwrap()
+}
+
 /// The classes and enrollments downloads, uploaded again as roster CSVs, change nothing.
 ///
-/// Known gap (issue 15, left open): each download comes back under its own file name, so
-/// under SPEC §4's file-move rule its classes move to that source, which writes `source`
-/// (every other column comes back the same). A no-op round trip needs one stable source
-/// key for both roster downloads, as the master CSV has for users.
-#[ignore = "known gap: the roster downloads come back as new file sources and move their classes"]
+/// Each download comes back under its own file name (a file source of its own); its rows
+/// name their classes by `class_guid`, so the classes are edited in place, not moved to that
+/// source (roster planner, rule 3), and with scope `source` the file ends only enrollments of
+/// its own source's classes: none.
 #[sqlx::test(migrations = "./migrations")]
 async fn the_downloads_round_trip_as_a_no_op(pool: PgPool) {
     let e = Env::new(pool).await;
@@ -735,6 +715,7 @@ async fn the_downloads_round_trip_as_a_no_op(pool: PgPool) {
         .unwrap()
     };
     let before = snapshot(e.env.app.pool.clone()).await;
+    let owners = roster_snapshot(&e.env.app.pool).await;
     for (path, name) in [
         ("/classes.csv", "springfield-classes.csv"),
         ("/enrollments.csv", "springfield-enrollments.csv"),
@@ -749,5 +730,193 @@ async fn the_downloads_round_trip_as_a_no_op(pool: PgPool) {
             before,
             "{name} changed the rosters"
         );
+        // Nobody moved: the owners stay (the snapshot above leaves `source` out).
+        assert_eq!(roster_snapshot(&e.env.app.pool).await, owners, "{name}");
     }
+}
+
+/// The downloads of a roster a sync owns (OneRoster REST), sent back as they are: every
+/// class and enrollment is skipped, none is an error, nothing is written — enrollment dates
+/// (which the roster CSV does not carry) included.
+#[sqlx::test(migrations = "./migrations")]
+async fn a_sync_owned_rosters_downloads_round_trip_as_skipped(pool: PgPool) {
+    use crate::fake_providers::*;
+    let env = UploadEnv::new(pool).await;
+    let secret = "classes-sync-secret-71d2";
+    let fake = Fake::start(Provider {
+        client_id: "rollcall".into(),
+        client_secret: secret.into(),
+        max_page: 10,
+        orgs: vec![
+            or_org("D1", "Springfield USD", "district"),
+            or_org("HS", "High School", "school"),
+        ],
+        users: vec![
+            or_user("t1", "teacher", "Di", "Kim", "", "HS"),
+            or_user("s1", "student", "Ann", "Lee", "09", "HS"),
+            or_user("s2", "student", "Bo", "Ray", "10", "HS"),
+        ],
+        academic_sessions: vec![or_session(
+            "F24",
+            "Fall 2024",
+            "semester",
+            "2024-08-19",
+            "2025-01-18",
+            None,
+        )],
+        courses: vec![or_course("C1", "Algebra I", "ALG1", "Mathematics")],
+        classes: vec![
+            or_class("K1", "Algebra I", "C1", "HS", &["F24"], "2"),
+            or_class("K2", "Algebra I", "C1", "HS", &["F24"], "5"),
+        ],
+        enrollments: vec![
+            or_enrollment("E1", "K1", "t1", "teacher", true, "HS"),
+            or_enrollment("E2", "K1", "s1", "student", false, "HS"),
+            or_enrollment("E3", "K2", "s2", "student", false, "HS"),
+        ],
+        ..Default::default()
+    })
+    .await;
+    let page = env
+        .c
+        .post(
+            "/syncs",
+            &[
+                ("kind", "oneroster_rest"),
+                ("name", "ClassLink"),
+                ("base_url", &fake.url()),
+                ("client_id", "rollcall"),
+                ("secret", secret),
+                ("interval_hours", "6"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    let conn = page
+        .location
+        .unwrap()
+        .trim_start_matches("/syncs/")
+        .to_string();
+    assert_eq!(
+        env.c.post(&format!("/syncs/{conn}/run"), &[]).await.status,
+        303
+    );
+    let run = settle(&env.app, env.district.id, &format!("sync:{conn}")).await;
+    assert_eq!(run.status, "completed", "{:?}", run.message);
+    let before = roster_snapshot(&env.app.pool).await;
+    assert_eq!((before[0].len(), before[2].len()), (2, 3), "{before:?}");
+    assert!(
+        before[0]
+            .iter()
+            .all(|c| c.contains(&format!("sync:{conn}"))),
+        "{before:?}"
+    );
+    for (path, name, records) in [
+        ("/classes.csv", "springfield-classes.csv", 2),
+        ("/enrollments.csv", "springfield-enrollments.csv", 2 + 3),
+    ] {
+        let file = env.c.get(path).await.body;
+        let run = env.upload(name, &file).await;
+        env.app.queue.drain().await.unwrap();
+        let status = env.status(run).await;
+        assert_eq!(status["status"], "completed", "{name}: {status}");
+        let results = roster_results(&env.app.pool, run).await;
+        assert_eq!(results.len(), records, "{name}: {results:?}");
+        for (kind, outcome, _, error) in &results {
+            if kind != "term" {
+                assert_eq!(
+                    (outcome.as_str(), error),
+                    ("skipped", &None),
+                    "{name}: {results:?}"
+                );
+            }
+        }
+        assert_eq!(roster_snapshot(&env.app.pool).await, before, "{name} wrote");
+    }
+}
+
+/// The enrollments download edited — one class renamed, one enrollment row removed — and
+/// sent back: with scope `source` only the title changes (the class keeps its owner; the
+/// file ends no enrollment of a class not its own); with scope `district` the removed row's
+/// enrollment ends too. Nothing else is written.
+#[sqlx::test(migrations = "./migrations")]
+async fn an_edited_download_changes_exactly_what_was_edited(pool: PgPool) {
+    let e = Env::new(pool).await;
+    let pool = e.env.app.pool.clone();
+    let file = e.env.c.get("/enrollments.csv").await.body;
+    let edited: String = file
+        .lines()
+        .filter(|l| !(l.starts_with("HS-ALG-1,") && l.contains(",student,S-2,")))
+        .map(|l| {
+            format!(
+                "{}\n",
+                l.replacen("HS-ALG-1,Algebra I,", "HS-ALG-1,Algebra One,", 1)
+            )
+        })
+        .collect();
+    assert_eq!(edited.lines().count() + 1, file.lines().count());
+    let [classes, terms, enrollments] = roster_snapshot(&pool).await;
+    let algebra = e.algebra.to_string();
+    let others = |rows: &[String]| -> Vec<String> {
+        rows.iter()
+            .filter(|r| !r.starts_with(&format!("({algebra},")))
+            .cloned()
+            .collect()
+    };
+
+    let run = e.env.upload("springfield-enrollments.csv", &edited).await;
+    e.env.app.queue.drain().await.unwrap();
+    let status = e.env.status(run).await;
+    assert_eq!(status["status"], "completed", "{status}");
+    let [classes2, terms2, enrollments2] = roster_snapshot(&pool).await;
+    assert_eq!(others(&classes2), others(&classes));
+    let (title, source): (String, String) =
+        sqlx::query_as("SELECT title, source FROM classes WHERE id = $1")
+            .bind(e.algebra)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        (title.as_str(), source.as_str()),
+        ("Algebra One", "file:roster.csv")
+    );
+    assert_eq!(
+        (terms2.clone(), enrollments2.clone()),
+        (terms.clone(), enrollments.clone())
+    );
+    let updated: Vec<_> = roster_results(&pool, run)
+        .await
+        .into_iter()
+        .filter(|r| r.1 != "unchanged")
+        .collect();
+    assert_eq!(
+        updated,
+        [(
+            "class".to_string(),
+            "updated".to_string(),
+            vec!["title".to_string()],
+            None
+        )]
+    );
+
+    let run = upload_with_scope(&e.env, "springfield-enrollments.csv", &edited, "district").await;
+    e.env.app.queue.drain().await.unwrap();
+    let status = e.env.status(run).await;
+    assert_eq!(status["status"], "completed", "{status}");
+    let [classes3, terms3, enrollments3] = roster_snapshot(&pool).await;
+    assert_eq!((classes3, terms3), (classes2, terms2));
+    let ben = format!("({algebra},{},", e.ben);
+    let want: Vec<String> = enrollments
+        .iter()
+        .filter(|r| !r.starts_with(&ben))
+        .cloned()
+        .collect();
+    assert_eq!(want.len() + 1, enrollments.len());
+    assert_eq!(enrollments3, want);
+    let ended: i32 = sqlx::query_scalar("SELECT enrollments_ended FROM runs WHERE id = $1")
+        .bind(run)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(ended, 1);
 }

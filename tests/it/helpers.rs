@@ -427,3 +427,138 @@ pub async fn user_by_custom_id(pool: &PgPool, district: Uuid, custom_id: &str) -
         .await
         .expect("a user with that custom ID")
 }
+
+/// A [`RosterSeed`].
+#[allow(dead_code)]
+pub fn roster_seed<'a>(
+    class: &'a str,
+    title: &'a str,
+    school: Uuid,
+    term: Option<Uuid>,
+    teachers: &'a [Uuid],
+    students: &'a [Uuid],
+) -> RosterSeed<'a> {
+    RosterSeed {
+        class,
+        title,
+        school,
+        term,
+        teachers,
+        students,
+    }
+}
+
+/// The people of [`seed_classes`].
+pub const CLASS_PEOPLE: &str = "custom_id,email,first_name,last_name,role,school_external_id,grade,status,password\n\
+    T-1,tran@d.org,Linh,Nguyen,Teacher,HS,,Active,\n\
+    T-2,ng@d.org,Wei,Ng,Teacher,HS,,Active,\n\
+    T-3,mo@d.org,Mona,Okafor,Teacher,MS,,Active,\n\
+    S-1,s1@d.org,Ann,Avery,Student,HS,9,Active,\n\
+    S-2,s2@d.org,Ben,Brook,Student,HS,9,Inactive,\n\
+    S-3,s3@d.org,Cal,Archer,Student,HS,9,Active,\n\
+    S-4,,Dee,Dune,Student,MS,7,Active,\n";
+
+/// What [`seed_classes`] made.
+#[allow(dead_code)]
+pub struct Classes {
+    pub hs: Uuid,
+    pub ms: Uuid,
+    pub fall: Uuid,
+    pub spring: Uuid,
+    pub algebra: Uuid,
+    pub biology: Uuid,
+    pub chemistry: Uuid,
+    pub drama: Uuid,
+    pub economics: Uuid,
+    pub art: Uuid,
+    pub ann: Uuid,
+    pub ben: Uuid,
+    pub cal: Uuid,
+    pub dee: Uuid,
+    pub nguyen: Uuid,
+    pub ng: Uuid,
+    pub okafor: Uuid,
+}
+
+/// The Classes screens' district (tests/it/classes.rs, tests/browser/classes.rs): two
+/// schools (HS, MS), two terms (FALL25 with dates, SPR26), [`CLASS_PEOPLE`] uploaded, and
+/// classes: HS: Algebra I (Nguyen + Ng, Ann, Ben inactive, Cal archived), Biology (Ng, Ann),
+/// Chemistry (archived class), Drama (no one), Economics (Fall term); MS: Art 7 (Okafor, Dee).
+#[allow(dead_code)]
+pub async fn seed_classes(env: &UploadEnv) -> Classes {
+    let d = env.district.id;
+    let pool = env.app.pool.clone();
+    let hs: Uuid = sqlx::query_scalar("SELECT id FROM schools WHERE district_id = $1")
+        .bind(d)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let ms = env.app.school(d, "MS", "Middle School").await;
+    env.upload("people.csv", CLASS_PEOPLE).await;
+    env.app.queue.drain().await.unwrap();
+    let mut people = Vec::new();
+    for c in ["T-1", "T-2", "T-3", "S-1", "S-2", "S-3", "S-4"] {
+        people.push(user_by_custom_id(&pool, d, c).await);
+    }
+    let [nguyen, ng, okafor, ann, ben, cal, dee] = people[..] else {
+        unreachable!()
+    };
+    let fall = seed_term(
+        &pool,
+        d,
+        "FALL25",
+        "Fall 2025",
+        Some(time::macros::date!(2025 - 08 - 20)),
+        Some(time::macros::date!(2025 - 12 - 19)),
+    )
+    .await;
+    let spring = seed_term(&pool, d, "SPR26", "Spring 2026", None, None).await;
+    let seed = roster_seed;
+    let ids = seed_rosters(
+        &pool,
+        d,
+        &[
+            seed(
+                "HS-ALG-1",
+                "Algebra I",
+                hs,
+                Some(spring),
+                &[nguyen, ng],
+                &[ann, ben, cal],
+            ),
+            seed("HS-BIO-1", "Biology", hs, Some(spring), &[ng], &[ann]),
+            seed("HS-CHEM-1", "Chemistry", hs, Some(spring), &[ng], &[]),
+            seed("HS-DRA-1", "Drama", hs, None, &[], &[]),
+            seed("HS-ECO-1", "Economics", hs, Some(fall), &[], &[ann]),
+            seed("MS-ART-7", "Art 7", ms, Some(spring), &[okafor], &[dee]),
+        ],
+    )
+    .await;
+    sqlx::query("UPDATE classes SET archived_at = now() WHERE district_id = $1 AND id = $2")
+        .bind(d)
+        .bind(ids[2])
+        .execute(&pool)
+        .await
+        .unwrap();
+    let r = env.c.post(&format!("/users/{cal}/archive"), &[]).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    Classes {
+        hs,
+        ms,
+        fall,
+        spring,
+        algebra: ids[0],
+        biology: ids[1],
+        chemistry: ids[2],
+        drama: ids[3],
+        economics: ids[4],
+        art: ids[5],
+        ann,
+        ben,
+        cal,
+        dee,
+        nguyen,
+        ng,
+        okafor,
+    }
+}

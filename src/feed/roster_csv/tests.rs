@@ -189,3 +189,36 @@ fn dates_in_both_usual_spellings() {
     assert_eq!(parse_date("1/5/26"), None);
     assert_eq!(parse_date("2/30/2026"), None);
 }
+
+#[test]
+fn a_class_guid_column_names_classes_and_is_checked_per_row() {
+    let g1 = "7d1c1a56-8e0c-4a53-9d5d-2f4f2b1f3f01";
+    let g2 = "7d1c1a56-8e0c-4a53-9d5d-2f4f2b1f3f02";
+    let text = format!(
+        "class_external_id,class_title,school_external_id,role,user,class_guid\n\
+         ALG,Algebra,N1,teacher,T1,{g1}\n\
+         ALG,Algebra,N1,student,S1,\n\
+         ALG,Algebra,N1,student,S2,{g2}\n\
+         BIO,Biology,N1,student,S1,not-a-guid\n\
+         BIO,Biology,N1,student,S2,\n\
+         ART,Art,N1,,,\n"
+    );
+    let feed = read(&text).unwrap();
+    assert_eq!(
+        fails(&feed),
+        vec![
+            "rosters.csv line 4, column class_guid: class_guid differs from line 2 of the same class (ALG)".to_string(),
+            "rosters.csv line 5, column class_guid: \"not-a-guid\" is not a class GUID (leave it blank for a new class)".to_string(),
+        ]
+    );
+    assert_eq!(
+        feed.class_guids,
+        [("ALG".to_string(), uuid::Uuid::parse_str(g1).unwrap())].into()
+    );
+    // BIO is defined by its next row, without a GUID; ART has none.
+    let classes: Vec<_> = feed.classes.iter().map(|c| c.as_ref().unwrap()).collect();
+    assert_eq!(classes.len(), 3);
+    assert!(feed.keeps_enrollment_dates);
+    // A file without the column names no class by GUID.
+    assert!(read(GOOD).unwrap().class_guids.is_empty());
+}

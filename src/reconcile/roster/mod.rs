@@ -13,6 +13,18 @@
 //!    class of another file source or a manual one (`moved`); a class owned by a roster sync in
 //!    a file (or by another sync in a sync) is an error `provisioned by roster sync "X"`
 //!    unless the record changes nothing (`skipped`). A sync adopts file and manual classes.
+//!    **Editing in place** (like the users' master CSV): a record that names its class by
+//!    `class_guid` ([`RosterFeed::class_guids`]; the classes and enrollments downloads carry
+//!    it) edits a file or manual class of another source without moving it (its source is
+//!    kept); a sync's class so named that changes nothing is skipped, and so are its
+//!    enrollments that change nothing (not errors: the download sent back). A GUID that
+//!    names no class of the district, or another class than `class_external_id`, is an
+//!    error on `class_guid`. The enrollments of a class edited in place are added and
+//!    changed as listed; missing ones end only with [`RosterFeed::district_scope`] (an
+//!    enrollments download sent back with scope `district` and rows removed ends those
+//!    rows' enrollments, and they count in the guard's total); with scope `source` a file
+//!    ends only enrollments of its own source's classes, so a download sent back as it is
+//!    changes nothing.
 //! 4. **Archive and restore**: an archived class listed again is restored (same id,
 //!    enrollments kept). With [`RosterFeed::classes_complete`], a non-archived class of this
 //!    source the feed does not list is archived; a `to_be_deleted` class of this source (or
@@ -22,13 +34,16 @@
 //!    district; the user ([`UserRef::Key`]: user_guid, else custom_id, else email,
 //!    case-insensitive; [`UserRef::Provider`]: `source_key` of a user of this source) must be
 //!    known — the district's users as this same run leaves them, created and restored users
-//!    included; an archived user is an error. A user with schools must be at the class's
+//!    included; an archived user is an error, unless the record repeats their enrollment
+//!    unchanged (the enrollments download lists it). A user with schools must be at the class's
 //!    school (a user with no school at all, a district-level account, may be enrolled
 //!    anywhere). A Student enrolled as teacher, or anyone else enrolled as student, is an
 //!    error (`teacher enrolled as student`). The same class and user twice is an error on
 //!    the later line. An enrollment of a class this feed may not change (an error class, or
 //!    another owner's that it could not take over) is an error. Otherwise it is added,
-//!    changed (role, primary, begin, end) or unchanged; `to_be_deleted` ends it.
+//!    changed (role, primary, begin, end) or unchanged; `to_be_deleted` ends it. A feed
+//!    without enrollment dates ([`RosterFeed::keeps_enrollment_dates`], the roster CSV)
+//!    leaves an enrollment's begin and end as they are.
 //! 6. **Ended**: with [`RosterFeed::enrollments_complete`], an enrollment of a class of this
 //!    source (after this run's take-overs) that the feed does not list ends, unless the class
 //!    is archived by this run.
@@ -53,7 +68,8 @@ use uuid::Uuid;
 
 use super::plan::{Plan as UserPlan, Secrets};
 use crate::domain::roster::{
-    At, EnrollmentRole, IncomingClass, IncomingEnrollment, IncomingTerm, RosterFeed, UserRef,
+    At, CLASS_GUID_COLUMN, EnrollmentRole, IncomingClass, IncomingEnrollment, IncomingTerm,
+    RosterFeed, UserRef,
 };
 pub use crate::domain::roster::{
     CurrentClass, CurrentEnrollment, CurrentTerm, RosterCounts, RosterCurrent as Current,
@@ -361,6 +377,8 @@ struct Planner<'a> {
     source: &'a Source,
     rules: &'a RosterRules,
     plan: RosterPlan,
+    /// [`RosterFeed::keeps_enrollment_dates`].
+    keep_dates: bool,
 }
 
 impl Planner<'_> {
@@ -418,6 +436,16 @@ impl Planner<'_> {
             error: None,
             column: None,
         });
+    }
+
+    /// Whether a record says what an existing enrollment already is (it changes nothing).
+    fn repeats(&self, before: Option<&CurrentEnrollment>, e: &IncomingEnrollment) -> bool {
+        before.is_some_and(|b| {
+            !e.to_be_deleted
+                && b.role == e.role
+                && b.primary == (e.primary && e.role == EnrollmentRole::Teacher)
+                && (self.keep_dates || (b.begin == e.begin && b.end == e.end))
+        })
     }
 
     /// Who owns a class this feed may not change, in words; `None` when it may.
@@ -502,6 +530,7 @@ pub fn plan(
         source,
         rules,
         plan: RosterPlan::default(),
+        keep_dates: feed.keeps_enrollment_dates,
     };
 
     // 1. Terms.
@@ -605,6 +634,10 @@ pub fn plan(
     let mut refused: HashMap<String, String> = HashMap::new();
     let mut first_seen: HashMap<String, IncomingClass> = HashMap::new();
     let mut archive_ids: HashSet<Uuid> = HashSet::new();
+    // Rule 3: classes edited in place (their enrollments end only in district scope), and
+    // sync classes named by GUID and skipped (their unchanged enrollments are skipped).
+    let mut edited: HashSet<Uuid> = HashSet::new();
+    let mut skipped_in_place: HashSet<String> = HashSet::new();
     // Classes this source owns after the run (for the enrollment sweep).
     let mut owned: HashSet<Uuid> = current
         .classes
@@ -689,6 +722,31 @@ pub fn plan(
         }
         first_seen.insert(c.external_id.clone(), c.clone());
         let existing = by_class.get(c.external_id.as_str()).copied();
+        // Rule 3, editing in place: the class named by `class_guid` must be this one.
+        let named_by_guid = match feed.class_guids.get(&c.external_id) {
+            None => false,
+            Some(g) if existing.is_some_and(|e| e.id == *g) => true,
+            Some(g) => {
+                let msg = match current.classes.iter().find(|k| k.id == *g) {
+                    Some(k) => format!(
+                        "{CLASS_GUID_COLUMN} {g} is class {}, not {}",
+                        k.external_id, c.external_id
+                    ),
+                    None => format!("{CLASS_GUID_COLUMN} {g} names no class of this district"),
+                };
+                refused.insert(c.external_id.clone(), msg.clone());
+                p.error(
+                    RecordKind::Class,
+                    &c.at,
+                    &c.external_id,
+                    Some(CLASS_GUID_COLUMN),
+                    msg,
+                    existing.map(|e| e.id),
+                    None,
+                );
+                continue;
+            }
+        };
         let Some(&school_id) = current.schools.get(c.school_external_id.trim()) else {
             let msg = format!("unknown school {:?}", c.school_external_id);
             refused.insert(c.external_id.clone(), msg.clone());
@@ -800,10 +858,18 @@ pub fn plan(
             write.title = cur.title.clone();
         }
         let mut changed = class_changes(cur, &write);
-        let moved = cur.source != *source;
+        // Edited in place: the class keeps its owner (rule 3).
+        let in_place = named_by_guid && cur.source != *source;
+        if in_place {
+            write.source = cur.source.clone();
+        }
+        let moved = cur.source != *source && !in_place;
         if let Some(owner) = p.refused_owner(&cur.source) {
             if changed.is_empty() && !cur.archived && !resolved.to_be_deleted {
                 // Enrollments of another owner's class are that owner's.
+                if named_by_guid {
+                    skipped_in_place.insert(c.external_id.clone());
+                }
                 refused.insert(c.external_id.clone(), owner);
                 p.result(
                     RecordKind::Class,
@@ -855,7 +921,11 @@ pub fn plan(
             }
             continue;
         }
-        owned.insert(cur.id);
+        if in_place {
+            edited.insert(cur.id);
+        } else {
+            owned.insert(cur.id);
+        }
         usable.insert(
             c.external_id.clone(),
             (cur.id, c.school_external_id.trim().to_string()),
@@ -948,6 +1018,7 @@ pub fn plan(
             &by_class,
             &school_ext,
             &current_enr,
+            &skipped_in_place,
             &mut seen,
             &mut kept,
             &mut listed,
@@ -972,7 +1043,9 @@ pub fn plan(
     if feed.enrollments_complete {
         for e in &current.enrollments {
             let key = (e.class_id, e.user_id);
-            if owned.contains(&e.class_id)
+            let ends_here = owned.contains(&e.class_id)
+                || (feed.district_scope && edited.contains(&e.class_id));
+            if ends_here
                 && !archive_ids.contains(&e.class_id)
                 && !kept_classes.contains(&e.class_id)
                 && !kept.contains(&key)
@@ -995,10 +1068,13 @@ pub fn plan(
             .filter(|c| &c.source == source && !c.archived)
             .map(|c| c.id)
             .collect();
+        // In district scope the classes edited in place are covered too (rule 3).
+        let covered =
+            |id: &Uuid| source_classes.contains(id) || (feed.district_scope && edited.contains(id));
         let source_enrollments = current
             .enrollments
             .iter()
-            .filter(|e| source_classes.contains(&e.class_id))
+            .filter(|e| covered(&e.class_id))
             .count();
         p.plan.review = guard(
             rules,
@@ -1022,6 +1098,7 @@ fn enrollment(
     by_class: &HashMap<&str, &CurrentClass>,
     school_ext: &HashMap<Uuid, &str>,
     current_enr: &HashMap<(Uuid, Uuid), CurrentEnrollment>,
+    skipped_in_place: &HashSet<String>,
     seen: &mut HashMap<(Uuid, Uuid), u64>,
     kept: &mut HashSet<(Uuid, Uuid)>,
     listed: &mut HashSet<String>,
@@ -1037,6 +1114,23 @@ fn enrollment(
         .or_else(|| by_class.get(ext).map(|c| c.id));
     if let (Some(c), Some(u)) = (known_class, user_id) {
         kept.insert((c, u));
+    }
+    // A sync's class named by GUID and skipped: its enrollments that change nothing are
+    // skipped too (rule 3, the download sent back).
+    if skipped_in_place.contains(ext)
+        && let (Some(c), Some(u)) = (known_class, user_id)
+        && p.repeats(current_enr.get(&(c, u)), e)
+    {
+        p.result(
+            kind,
+            &e.at,
+            ext,
+            RecordOutcome::Skipped,
+            Some(c),
+            Some(u),
+            Vec::new(),
+        );
+        return;
     }
     let (class_id, class_school) = match usable.get(ext) {
         Some((id, school)) => (*id, school.clone()),
@@ -1109,7 +1203,7 @@ fn enroll_in(
         );
         return;
     }
-    if user.archived && !e.to_be_deleted {
+    if user.archived && !e.to_be_deleted && !p.repeats(current_enr.get(&key), e) {
         let msg = format!("user {} is archived", user_ref_text(&e.user));
         p.error(
             kind,
@@ -1199,8 +1293,16 @@ fn enroll_in(
         user_id: user.id,
         role: e.role,
         primary: e.primary && e.role == EnrollmentRole::Teacher,
-        begin: e.begin,
-        end: e.end,
+        begin: if p.keep_dates {
+            before.and_then(|b| b.begin)
+        } else {
+            e.begin
+        },
+        end: if p.keep_dates {
+            before.and_then(|b| b.end)
+        } else {
+            e.end
+        },
     };
     match before {
         None => {

@@ -121,6 +121,7 @@ fn feed(classes: Vec<IncomingClass>, enrollments: Vec<IncomingEnrollment>) -> Ro
         enrollments: enrollments.into_iter().map(Ok).collect(),
         classes_complete: true,
         enrollments_complete: true,
+        ..RosterFeed::default()
     }
 }
 
@@ -642,4 +643,184 @@ fn a_class_repeated_on_every_row_is_one_class() {
         errs[0]
             .contains("line 4, column class_external_id: class M1 is given differently on line 2")
     );
+}
+
+// ---- Rule 3, editing in place (the downloads' `class_guid`) ----
+
+fn sync() -> Source {
+    Source::Sync(Uuid::from_u128(0x5))
+}
+
+/// M1 (of `owner`) with users 1 (primary teacher, dated) and 2 (student) enrolled.
+fn one_class_of(owner: Source) -> Current {
+    let mut cur = current();
+    cur.classes.push(current_class(1, "M1", owner));
+    let cid = cur.classes[0].id;
+    for (u, role) in [(1, T), (2, S)] {
+        cur.enrollments.push(CurrentEnrollment {
+            class_id: cid,
+            user_id: Uuid::from_u128(u),
+            role,
+            primary: role == T,
+            begin: Some(time::macros::date!(2025 - 08 - 20)),
+            end: None,
+        });
+    }
+    cur
+}
+
+/// The download of [`one_class_of`] as the roster CSV reader hands it over: M1 named by GUID,
+/// no enrollment dates.
+fn download_of(cur: &Current, district_scope: bool) -> RosterFeed {
+    let mut teacher = enr("M1", "c1", T, 2);
+    teacher.primary = true;
+    RosterFeed {
+        class_guids: [("M1".to_string(), cur.classes[0].id)].into(),
+        district_scope,
+        keeps_enrollment_dates: true,
+        ..feed(vec![class("M1", 2)], vec![teacher, enr("M1", "c2", S, 3)])
+    }
+}
+
+fn outcomes(p: &RosterPlan) -> Vec<(RecordKind, RecordOutcome)> {
+    p.results.iter().map(|r| (r.kind, r.outcome)).collect()
+}
+
+#[test]
+fn a_class_named_by_guid_is_edited_in_place_never_moved() {
+    for owner in [Source::File("roster.csv".into()), Source::Manual] {
+        let cur = one_class_of(owner.clone());
+        let p = run(&cur, download_of(&cur, false));
+        assert_eq!(errors(&p), Vec::<String>::new());
+        assert!(p.classes.is_empty() && p.enrollments.is_empty() && p.ended.is_empty());
+        assert_eq!(p.counts.classes_unchanged, 1);
+        assert_eq!(p.counts.enrollments_unchanged, 2);
+        // Edited: the title changes, the owner stays.
+        let mut f = download_of(&cur, false);
+        f.classes[0].as_mut().unwrap().title = "Algebra".into();
+        let p = run(&cur, f);
+        assert_eq!(p.classes.len(), 1);
+        assert_eq!(p.classes[0].changed, vec!["title"]);
+        assert_eq!(p.classes[0].write.source, owner);
+        assert_eq!(p.counts.classes_updated, 1);
+        // Without the GUID the same file moves it (SPEC §4's file rule, unchanged).
+        let mut f = download_of(&cur, false);
+        f.class_guids.clear();
+        let p = run(&cur, f);
+        assert_eq!(p.classes[0].changed, vec!["source"]);
+        assert_eq!(p.classes[0].write.source, file());
+    }
+}
+
+#[test]
+fn a_removed_enrollment_row_ends_only_with_district_scope() {
+    let cur = one_class_of(Source::Manual);
+    for district in [false, true] {
+        let mut f = download_of(&cur, district);
+        f.enrollments.pop();
+        let p = run(&cur, f);
+        assert_eq!(errors(&p), Vec::<String>::new());
+        if district {
+            assert_eq!(p.ended.len(), 1);
+            assert_eq!(p.ended[0].user_id, Uuid::from_u128(2));
+        } else {
+            assert!(p.ended.is_empty(), "{:?}", p.ended);
+        }
+    }
+    // A class of this file's own source ends its missing enrollments whatever the scope.
+    let cur = one_class_of(file());
+    let mut f = download_of(&cur, false);
+    f.enrollments.pop();
+    assert_eq!(run(&cur, f).ended.len(), 1);
+}
+
+#[test]
+fn a_sync_class_named_by_guid_and_unchanged_is_skipped_with_its_enrollments() {
+    let cur = one_class_of(sync());
+    let p = run(&cur, download_of(&cur, true));
+    assert_eq!(errors(&p), Vec::<String>::new());
+    assert_eq!(
+        outcomes(&p),
+        [
+            (RecordKind::Class, RecordOutcome::Skipped),
+            (RecordKind::Enrollment, RecordOutcome::Skipped),
+            (RecordKind::Enrollment, RecordOutcome::Skipped),
+        ]
+    );
+    assert!(p.classes.is_empty() && p.enrollments.is_empty() && p.ended.is_empty());
+    // A change to a sync's class or enrollment is still an error naming the sync.
+    let mut f = download_of(&cur, false);
+    if let Ok(e) = &mut f.enrollments[1] {
+        e.role = T;
+    }
+    let errs = errors(&run(&cur, f));
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(errs[0].contains("provisioned by roster sync"), "{errs:?}");
+}
+
+#[test]
+fn a_guid_of_no_class_or_of_another_class_is_an_error_on_class_guid() {
+    let mut cur = one_class_of(Source::Manual);
+    cur.classes.push(current_class(2, "M2", Source::Manual));
+    let other = cur.classes[1].id;
+    for (guid, says) in [
+        (
+            Uuid::from_u128(0xBAD),
+            "names no class of this district".to_string(),
+        ),
+        (other, format!("class_guid {other} is class M2, not M1")),
+    ] {
+        let mut f = download_of(&cur, true);
+        f.class_guids.insert("M1".into(), guid);
+        let p = run(&cur, f);
+        let errs = errors(&p);
+        assert!(
+            errs[0].starts_with("rosters.csv line 2, column class_guid: ")
+                && errs[0].contains(&says),
+            "{errs:?}"
+        );
+        // Its enrollments are refused with it and nothing of M1 ends.
+        assert_eq!(errs.len(), 3, "{errs:?}");
+        assert!(p.classes.is_empty() && p.ended.is_empty());
+    }
+}
+
+#[test]
+fn a_feed_without_enrollment_dates_keeps_them_and_an_archived_users_enrollment_listed_as_is() {
+    let cur = one_class_of(file());
+    let mut us = users();
+    us[1].archived = true;
+    let resolver = UserResolver::new(&us, None, &file());
+    let mut f = download_of(&cur, false);
+    f.enrollments[0].as_mut().unwrap().primary = false;
+    let p = plan(
+        &cur,
+        &resolver,
+        f,
+        &file(),
+        &RosterRules::default(),
+        &mut Ids(0),
+    );
+    assert_eq!(errors(&p), Vec::<String>::new());
+    // The teacher's change keeps the begin date the file does not carry.
+    assert_eq!(p.enrollments.len(), 1);
+    assert_eq!(
+        p.enrollments[0].now.begin,
+        Some(time::macros::date!(2025 - 08 - 20))
+    );
+    assert!(!p.enrollments[0].now.primary);
+    // The archived student's unchanged enrollment is unchanged, not an error.
+    assert_eq!(p.counts.enrollments_unchanged, 1);
+    // Changing it is still an error.
+    let mut f = download_of(&cur, false);
+    f.enrollments[1].as_mut().unwrap().role = T;
+    let errs = errors(&plan(
+        &cur,
+        &resolver,
+        f,
+        &file(),
+        &RosterRules::default(),
+        &mut Ids(0),
+    ));
+    assert!(errs[0].contains("user c2 is archived"), "{errs:?}");
 }

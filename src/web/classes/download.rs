@@ -1,12 +1,20 @@
 //! `GET /classes.csv` and `GET /enrollments.csv`: the classes (one row each) and their
-//! enrollments (one row each) in the roster CSV format (`domain::roster::ROSTER_CSV_HEADER`),
-//! streamed, with the list's filters. Uploaded again as a roster CSV, either file changes
-//! nothing.
+//! enrollments (one row each) in the roster CSV format (`domain::roster::ROSTER_CSV_HEADER`,
+//! then `class_guid`), streamed, with the list's filters.
+//!
+//! **Round trip.** Uploaded again as a roster CSV (under its own name, a file source of
+//! its own), either file changes nothing: every row names its class by `class_guid`, so the
+//! engine edits the class in place instead of moving it to the upload's source
+//! (`reconcile::roster`, rule 3), and a sync's class that comes back unchanged is skipped.
+//! Edited and sent back, it changes what was edited: a changed title updates the class (its
+//! owner kept); a removed enrollment row ends that enrollment only when the file is sent
+//! with scope `district` (with scope `source` a file ends only its own source's
+//! enrollments, and these classes are not its own).
 
 use super::{ListQuery, Params};
 use crate::db;
 use crate::db::classes::ExportRow;
-use crate::domain::roster::ROSTER_CSV_HEADER;
+use crate::domain::roster::{CLASS_GUID_COLUMN, ROSTER_CSV_HEADER};
 use crate::reconcile::report::{UTF8_BOM, neutralise};
 use crate::web::AppState;
 use crate::web::error::{AppError, AppResult};
@@ -20,10 +28,24 @@ use futures::StreamExt;
 /// Grades in one cell, as the roster CSV reads them.
 pub const GRADES_SEPARATOR: &str = ";";
 
-/// One roster CSV record, in `ROSTER_CSV_HEADER`'s order, formulas neutralised. Dates are
-/// ISO (`2025-08-20`); `primary` is `true`/`false` on an enrollment's row, blank on a
-/// class's own row.
-pub fn roster_record(r: &ExportRow) -> [String; ROSTER_CSV_HEADER.len()] {
+/// The downloads' columns: the roster CSV's, then the class's GUID.
+pub const WIDTH: usize = ROSTER_CSV_HEADER.len() + 1;
+
+/// The downloads' header: [`ROSTER_CSV_HEADER`], then [`CLASS_GUID_COLUMN`].
+pub fn header() -> [String; WIDTH] {
+    std::array::from_fn(|i| {
+        ROSTER_CSV_HEADER
+            .get(i)
+            .copied()
+            .unwrap_or(CLASS_GUID_COLUMN)
+            .to_string()
+    })
+}
+
+/// One roster CSV record, in [`header`]'s order, formulas neutralised. Dates are ISO
+/// (`2025-08-20`); `primary` is `true`/`false` on an enrollment's row, blank on a class's
+/// own row.
+pub fn roster_record(r: &ExportRow) -> [String; WIDTH] {
     let day = |d: Option<time::Date>| d.map(|d| d.to_string()).unwrap_or_default();
     let cells = [
         r.class_external_id.clone(),
@@ -39,13 +61,12 @@ pub fn roster_record(r: &ExportRow) -> [String; ROSTER_CSV_HEADER.len()] {
         r.term.clone().unwrap_or_default(),
         day(r.term_start),
         day(r.term_end),
+        r.class_guid.to_string(),
     ];
     cells.map(|c| neutralise(&c).into_owned())
 }
 
-fn csv_bytes(
-    records: impl Iterator<Item = [String; ROSTER_CSV_HEADER.len()]>,
-) -> std::io::Result<Bytes> {
+fn csv_bytes(records: impl Iterator<Item = [String; WIDTH]>) -> std::io::Result<Bytes> {
     let mut w = csv::Writer::from_writer(Vec::with_capacity(8192));
     for r in records {
         w.write_record(&r).map_err(std::io::Error::other)?;
@@ -99,8 +120,7 @@ async fn download(
     // UTF-8 with a BOM, so Excel opens it with accents intact (our reader strips it again).
     let mut header_line = UTF8_BOM.to_vec();
     header_line.extend_from_slice(
-        &csv_bytes(std::iter::once(ROSTER_CSV_HEADER.map(str::to_string)))
-            .map_err(|e| AppError::Internal(e.into()))?,
+        &csv_bytes(std::iter::once(header())).map_err(|e| AppError::Internal(e.into()))?,
     );
     let header_line = Bytes::from(header_line);
     let rows = db::classes::export_rows(
@@ -161,6 +181,7 @@ mod tests {
             term: Some("FALL25".into()),
             term_start: Some(time::macros::date!(2025 - 08 - 20)),
             term_end: None,
+            class_guid: uuid::Uuid::from_u128(7),
         }
     }
 
@@ -182,7 +203,8 @@ mod tests {
                 "9;10",
                 "FALL25",
                 "2025-08-20",
-                ""
+                "",
+                "00000000-0000-0000-0000-000000000007"
             ]
             .map(str::to_string)
         );

@@ -1,11 +1,12 @@
 //! `GET /classes`: search (title, external ID, teacher), filters (school, term, status) and
 //! keyset pages in title order.
 
-use super::{ListQuery, Params, encode_cursor, person_name, url};
+use super::{ListQuery, Params, encode_cursor, person_name};
 use crate::db;
 use crate::db::classes::{ClassStatus, Position};
 use crate::web::AppState;
 use crate::web::error::AppResult;
+use crate::web::keyset::{self, url};
 use crate::web::page::{Chrome, chrome, render};
 use crate::web::session::DistrictScope;
 use crate::web::users::{Opt, thousands};
@@ -107,25 +108,22 @@ pub async fn list(
 
     let filter_pairs = params.filter_pairs();
     let mut base = filter_pairs.clone();
-    if params.per != super::PER_PAGE {
+    if params.per != keyset::PER_PAGE {
         base.push(("per", params.per.to_string()));
     }
-    let with = |extra: (&'static str, String)| {
-        let mut p = base.clone();
-        p.push(extra);
-        url("/classes", &p)
-    };
-    let next_href = page
-        .has_next
-        .then(|| page.rows.last())
-        .flatten()
-        .map(|r| with(("after", encode_cursor(&r.key()))));
-    let prev_href = page
-        .has_prev
-        .then(|| page.rows.first())
-        .flatten()
-        .map(|r| with(("before", encode_cursor(&r.key()))));
-    let first_href = (params.position != Position::First).then(|| url("/classes", &base));
+    let links = keyset::links(
+        "/classes",
+        &base,
+        params.position == Position::First,
+        page.has_prev
+            .then(|| page.rows.first())
+            .flatten()
+            .map(|r| encode_cursor(&r.key())),
+        page.has_next
+            .then(|| page.rows.last())
+            .flatten()
+            .map(|r| encode_cursor(&r.key())),
+    );
 
     let current_school = f.school.map(|s| s.to_string()).unwrap_or_default();
     let current_term = f.term.map(|s| s.to_string()).unwrap_or_default();
@@ -161,9 +159,9 @@ pub async fn list(
         filtered: !filter_pairs.is_empty(),
         classes_csv_href: url("/classes.csv", &filter_pairs),
         enrollments_csv_href: url("/enrollments.csv", &filter_pairs),
-        first_href,
-        prev_href,
-        next_href,
+        first_href: links.first,
+        prev_href: links.prev,
+        next_href: links.next,
         per: params.per,
     };
     Ok(render(&view)?.into_response())

@@ -7,15 +7,10 @@ pub mod list;
 pub mod show;
 
 use crate::db::classes::{ClassFilter, ClassStatus, Key, Position};
-use crate::web::error::{AppError, AppResult};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use crate::web::error::AppResult;
+use crate::web::keyset::{self, Start, given};
 use serde::Deserialize;
 use uuid::Uuid;
-
-/// Classes per page, unless `per` says otherwise (at most `MAX_PER_PAGE`).
-const PER_PAGE: i64 = 50;
-const MAX_PER_PAGE: i64 = 200;
 
 /// The query string of `/classes`, `/classes.csv` and `/enrollments.csv`. Empty values mean
 /// "not given"; values that mean nothing (a malformed school id) are dropped.
@@ -28,10 +23,6 @@ pub struct ListQuery {
     after: Option<String>,
     before: Option<String>,
     per: Option<String>,
-}
-
-fn given(v: &Option<String>) -> Option<&str> {
-    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 
 /// The query, parsed.
@@ -54,30 +45,19 @@ impl Params {
                 .and_then(ClassStatus::parse)
                 .unwrap_or_default(),
         };
-        let per = given(&q.per)
-            .and_then(|p| p.parse::<i64>().ok())
-            .unwrap_or(PER_PAGE)
-            .clamp(1, MAX_PER_PAGE);
-        let cursor = |s: &str| -> AppResult<Key> {
-            URL_SAFE_NO_PAD
-                .decode(s)
+        let key = |b: &[u8]| {
+            serde_json::from_slice::<Key>(b)
                 .ok()
-                .and_then(|b| serde_json::from_slice::<Key>(&b).ok())
                 .filter(|k| !k.title.contains('\0'))
-                .ok_or_else(|| {
-                    AppError::BadRequest(
-                        "this page link is not valid; start from the first page".into(),
-                    )
-                })
         };
-        let position = match (given(&q.after), given(&q.before)) {
-            (Some(a), _) => Position::After(cursor(a)?),
-            (None, Some(b)) => Position::Before(cursor(b)?),
-            (None, None) => Position::First,
+        let position = match keyset::start(&q.after, &q.before, key)? {
+            Start::First => Position::First,
+            Start::After(k) => Position::After(k),
+            Start::Before(k) => Position::Before(k),
         };
         Ok(Params {
             filter,
-            per,
+            per: keyset::per(&q.per),
             position,
         })
     }
@@ -102,19 +82,8 @@ impl Params {
     }
 }
 
-fn url(path: &str, pairs: &[(&str, String)]) -> String {
-    if pairs.is_empty() {
-        path.to_string()
-    } else {
-        format!(
-            "{path}?{}",
-            serde_urlencoded::to_string(pairs).unwrap_or_default()
-        )
-    }
-}
-
 fn encode_cursor(key: &Key) -> String {
-    URL_SAFE_NO_PAD.encode(serde_json::to_vec(key).unwrap_or_default())
+    keyset::cursor(&serde_json::to_vec(key).unwrap_or_default())
 }
 
 /// "Ann Lee", or the username when a user has no name.
@@ -142,7 +111,7 @@ mod tests {
         };
         let p = Params::parse(&q).unwrap();
         assert_eq!(p.position, Position::After(key));
-        assert_eq!(p.per, MAX_PER_PAGE);
+        assert_eq!(p.per, keyset::MAX_PER_PAGE);
         assert_eq!(p.filter.school, None);
         assert_eq!(
             p.filter_pairs(),

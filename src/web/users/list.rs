@@ -10,6 +10,7 @@ use crate::reconcile::report::{MASTER_HEADER, master_record};
 use crate::user_listing::{self, Listing};
 use crate::web::AppState;
 use crate::web::error::{AppError, AppResult};
+use crate::web::keyset::{self, PER_PAGE, Start, given, url};
 use crate::web::page::{Chrome, chrome, render};
 use crate::web::session::DistrictScope;
 use askama::Template;
@@ -17,16 +18,11 @@ use axum::body::{Body, Bytes};
 use axum::extract::{OriginalUri, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures::StreamExt;
 use serde::Deserialize;
 use std::collections::HashMap;
 use tower_sessions::Session;
 use uuid::Uuid;
-
-const PER_PAGE: i64 = 50;
-const MAX_PER_PAGE: i64 = 200;
 
 /// The query string of `/users` and `/users.csv`. Empty values mean "not given".
 #[derive(Debug, Default, Deserialize)]
@@ -42,10 +38,6 @@ pub struct ListQuery {
     after: Option<String>,
     before: Option<String>,
     per: Option<String>,
-}
-
-fn given(v: &Option<String>) -> Option<&str> {
-    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 
 /// Free text that reaches SQL (the search term, a source): without NUL bytes, which no
@@ -88,25 +80,12 @@ impl Params {
             Some("asc") => false,
             _ => sort.default_desc(),
         };
-        let per = given(&q.per)
-            .and_then(|p| p.parse::<i64>().ok())
-            .unwrap_or(PER_PAGE)
-            .clamp(1, MAX_PER_PAGE);
-        let cursor = |s: &str| -> AppResult<Vec<serde_json::Value>> {
-            URL_SAFE_NO_PAD
-                .decode(s)
-                .ok()
-                .and_then(|b| serde_json::from_slice(&b).ok())
-                .ok_or_else(|| {
-                    AppError::BadRequest(
-                        "this page link is not valid; start from the first page".into(),
-                    )
-                })
-        };
-        let position = match (given(&q.after), given(&q.before)) {
-            (Some(a), _) => Position::After(cursor(a)?),
-            (None, Some(b)) => Position::Before(cursor(b)?),
-            (None, None) => Position::First,
+        let per = keyset::per(&q.per);
+        let key = |b: &[u8]| serde_json::from_slice::<Vec<serde_json::Value>>(b).ok();
+        let position = match keyset::start(&q.after, &q.before, key)? {
+            Start::First => Position::First,
+            Start::After(k) => Position::After(k),
+            Start::Before(k) => Position::Before(k),
         };
         Ok(Params {
             filter,
@@ -157,19 +136,8 @@ impl Params {
     }
 }
 
-fn url(path: &str, pairs: &[(&str, String)]) -> String {
-    if pairs.is_empty() {
-        path.to_string()
-    } else {
-        format!(
-            "{path}?{}",
-            serde_urlencoded::to_string(pairs).unwrap_or_default()
-        )
-    }
-}
-
 fn encode_cursor(sort_key: &str) -> String {
-    URL_SAFE_NO_PAD.encode(sort_key.as_bytes())
+    keyset::cursor(sort_key.as_bytes())
 }
 
 pub struct Row {
@@ -337,22 +305,19 @@ pub async fn list(
         .cloned()
         .chain(params.sort_pairs())
         .collect();
-    let with = |extra: (&'static str, String)| {
-        let mut p = base.clone();
-        p.push(extra);
-        url("/users", &p)
-    };
-    let next_href = page
-        .has_next
-        .then(|| page.rows.last())
-        .flatten()
-        .map(|r| with(("after", encode_cursor(&r.sort_key))));
-    let prev_href = page
-        .has_prev
-        .then(|| page.rows.first())
-        .flatten()
-        .map(|r| with(("before", encode_cursor(&r.sort_key))));
-    let first_href = (params.position != Position::First).then(|| url("/users", &base));
+    let links = keyset::links(
+        "/users",
+        &base,
+        params.position == Position::First,
+        page.has_prev
+            .then(|| page.rows.first())
+            .flatten()
+            .map(|r| encode_cursor(&r.sort_key)),
+        page.has_next
+            .then(|| page.rows.last())
+            .flatten()
+            .map(|r| encode_cursor(&r.sort_key)),
+    );
     let back = uri
         .path_and_query()
         .map(|p| p.as_str().to_string())
@@ -455,9 +420,9 @@ pub async fn list(
         csv_href: "/users.csv".to_string(),
         csv_filtered_href: url("/users.csv", &filter_pairs),
         clear_href: "/users".to_string(),
-        first_href,
-        prev_href,
-        next_href,
+        first_href: links.first,
+        prev_href: links.prev,
+        next_href: links.next,
         back,
         h_name: head(Sort::Name),
         h_username: head(Sort::Username),
