@@ -156,6 +156,10 @@ pub struct RosterFeed {
     /// The feed has no enrollment dates (the roster CSV): an enrollment it lists keeps its
     /// begin and end, as a user's absent field keeps its value.
     pub keeps_enrollment_dates: bool,
+    /// Every record's result is kept, unchanged ones too (a roster CSV: its completed file
+    /// lists every row). Otherwise only changes and errors are listed; unchanged records
+    /// are counted.
+    pub every_result: bool,
 }
 
 impl RosterFeed {

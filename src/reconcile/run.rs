@@ -583,6 +583,8 @@ async fn execute_roster_csv(
         feed.enrollments_complete = false;
     }
     feed.district_scope = req.options.scope == Some(Scope::District);
+    // Its completed file lists every row with its outcome.
+    feed.every_result = true;
     apply_rows(
         pool,
         clock,
@@ -908,7 +910,8 @@ pub async fn apply_rows(
     )
     .await?;
     if let Some(rp) = &roster_plan {
-        let every_record = matches!(req.source, Source::File(_));
+        // Unchanged records are listed only by a roster CSV (see `RosterFeed::every_result`).
+        let every_record = true;
         let rows = super::roster::writes::results(rp, req.district_id, req.run_id, every_record)?;
         db::rosters::store_results(&mut tx, req.district_id, req.run_id, rows, &rp.counts).await?;
     }

@@ -377,6 +377,8 @@ struct Planner<'a> {
     source: &'a Source,
     rules: &'a RosterRules,
     plan: RosterPlan,
+    /// [`RosterFeed::every_result`].
+    every_result: bool,
     /// [`RosterFeed::keeps_enrollment_dates`].
     keep_dates: bool,
 }
@@ -424,6 +426,11 @@ impl Planner<'_> {
         user_id: Option<Uuid>,
         changed: Vec<&'static str>,
     ) {
+        // An unchanged record of a feed that keeps changes only is counted, not listed: at
+        // 3,000,000 enrollments its results would hold gigabytes for nothing.
+        if outcome == RecordOutcome::Unchanged && !self.every_result {
+            return;
+        }
         self.plan.results.push(RecordResult {
             kind,
             file: at.file.clone(),
@@ -530,6 +537,7 @@ pub fn plan(
         source,
         rules,
         plan: RosterPlan::default(),
+        every_result: feed.every_result,
         keep_dates: feed.keeps_enrollment_dates,
     };
 
@@ -1105,7 +1113,9 @@ fn enrollment(
 ) {
     let kind = RecordKind::Enrollment;
     let ext = e.class_external_id.trim();
-    listed.insert(ext.to_string());
+    if !listed.contains(ext) {
+        listed.insert(ext.to_string());
+    }
     let user = users.find(&e.user);
     let user_id = user.map(|u| u.id);
     let known_class = usable
@@ -1133,7 +1143,7 @@ fn enrollment(
         return;
     }
     let (class_id, class_school) = match usable.get(ext) {
-        Some((id, school)) => (*id, school.clone()),
+        Some((id, school)) => (*id, school.as_str()),
         None => {
             let msg = match refused.get(ext) {
                 Some(why) => format!("class {ext} cannot be changed: {why}"),
@@ -1163,7 +1173,7 @@ fn enrollment(
             return;
         }
     };
-    enroll_in(p, e, user, class_id, &class_school, current_enr, seen)
+    enroll_in(p, e, user, class_id, class_school, current_enr, seen)
 }
 
 fn enroll_in(
