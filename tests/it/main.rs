@@ -19,6 +19,7 @@ mod kept;
 mod oneroster_rosters;
 mod reconcile;
 mod roster_feeds;
+mod roster_undo;
 mod rosters;
 mod schools;
 mod scopes;
