@@ -19,7 +19,7 @@ pub async fn runs_with_files_before(
     .await
 }
 
-/// Forget a run's row results and its file (one transaction).
+/// Forget a run's row results, its recorded roster changes and its file (one transaction).
 pub async fn purge_files(
     pool: &PgPool,
     district_id: Uuid,
@@ -33,6 +33,12 @@ pub async fn purge_files(
         .execute(&mut *tx)
         .await?;
     sqlx::query("DELETE FROM run_roster_rows WHERE district_id = $1 AND run_id = $2")
+        .bind(district_id)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    // What its undo would have put back: with its files gone it can no longer be undone.
+    sqlx::query("DELETE FROM run_roster_changes WHERE district_id = $1 AND run_id = $2")
         .bind(district_id)
         .bind(id)
         .execute(&mut *tx)

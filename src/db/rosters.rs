@@ -126,7 +126,9 @@ pub struct RosterWrites {
 
 /// Write a roster plan in the run's transaction (after its users). Unchanged records write
 /// nothing; classes are audited (`class.create`, `class.update`, `class.restore`,
-/// `class.archive`), enrollments are counted on the run, not audited one by one.
+/// `class.archive`), enrollments are counted on the run, not audited one by one. Every class
+/// and enrollment changed is recorded with its earlier values in `run_roster_changes` (set-
+/// based, from the staging tables), for the run's undo.
 pub async fn write_plan(
     conn: &mut PgConnection,
     district_id: Uuid,
@@ -176,6 +178,18 @@ pub async fn write_plan(
             classes,
         )
         .await?;
+        // What the run changes, with the earlier values, for its undo (before the writes).
+        sqlx::query(
+            "INSERT INTO run_roster_changes (district_id, run_id, kind, class_id, before)
+             SELECT $1, $2, CASE s.kind WHEN 'create' THEN 'class_created' WHEN 'update' THEN 'class_updated'
+                                        ELSE 'class_restored' END,
+                    s.id, CASE WHEN s.kind = 'create' THEN NULL ELSE s.before END
+             FROM stage_classes s",
+        )
+        .bind(district_id)
+        .bind(run_id)
+        .execute(&mut *conn)
+        .await?;
         sqlx::query(
             "INSERT INTO classes (district_id, id, external_id, school_id, title, course_code, subject, period, grades,
                                   term_id, source, created_at, updated_at)
@@ -218,7 +232,10 @@ pub async fn write_plan(
         sqlx::query(
             "WITH archived AS (
                 UPDATE classes SET archived_at = $2
-                WHERE district_id = $1 AND id = ANY($3) AND archived_at IS NULL RETURNING id, external_id)
+                WHERE district_id = $1 AND id = ANY($3) AND archived_at IS NULL RETURNING id, external_id),
+             changes AS (
+                INSERT INTO run_roster_changes (district_id, run_id, kind, class_id, before)
+                SELECT $1, $7, 'class_archived', a.id, '{\"archived\": false}'::jsonb FROM archived a)
              INSERT INTO audit_log (district_id, at, actor_kind, actor_id, actor_label, action, entity_kind, entity_id, run_id, before, after)
              SELECT $1, $2, $4, $5, $6, 'class.archive', 'class', a.id, $7,
                     jsonb_build_object('external_id', a.external_id, 'archived', false),
@@ -250,6 +267,19 @@ pub async fn write_plan(
         )
         .await?;
         sqlx::query(
+            "INSERT INTO run_roster_changes (district_id, run_id, kind, class_id, user_id, before)
+             SELECT $1, $2, CASE WHEN e.class_id IS NULL THEN 'enrollment_added' ELSE 'enrollment_changed' END,
+                    s.class_id, s.user_id,
+                    CASE WHEN e.class_id IS NOT NULL THEN jsonb_build_object('role', e.role, 'primary', e.is_primary,
+                        'begin', e.begin_date, 'end', e.end_date) END
+             FROM stage_enrollments s
+             LEFT JOIN enrollments e ON e.district_id = $1 AND e.class_id = s.class_id AND e.user_id = s.user_id",
+        )
+        .bind(district_id)
+        .bind(run_id)
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query(
             "INSERT INTO enrollments (district_id, class_id, user_id, role, is_primary, begin_date, end_date, created_at)
              SELECT $1, s.class_id, s.user_id, s.role, s.is_primary, s.begin_date, s.end_date, $2 FROM stage_enrollments s
              ON CONFLICT (district_id, class_id, user_id) DO UPDATE
@@ -268,10 +298,17 @@ pub async fn write_plan(
             .await?;
         copy_csv(conn, "COPY stage_ended FROM STDIN (FORMAT csv)", ended).await?;
         sqlx::query(
-            "DELETE FROM enrollments e USING stage_ended s
-             WHERE e.district_id = $1 AND e.class_id = s.class_id AND e.user_id = s.user_id",
+            "WITH gone AS (
+                DELETE FROM enrollments e USING stage_ended s
+                WHERE e.district_id = $1 AND e.class_id = s.class_id AND e.user_id = s.user_id
+                RETURNING e.class_id, e.user_id, e.role, e.is_primary, e.begin_date, e.end_date)
+             INSERT INTO run_roster_changes (district_id, run_id, kind, class_id, user_id, before)
+             SELECT $1, $2, 'enrollment_ended', g.class_id, g.user_id,
+                    jsonb_build_object('role', g.role, 'primary', g.is_primary, 'begin', g.begin_date, 'end', g.end_date)
+             FROM gone g",
         )
         .bind(district_id)
+        .bind(run_id)
         .execute(&mut *conn)
         .await?;
     }

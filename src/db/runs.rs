@@ -41,6 +41,25 @@ pub struct Run {
     pub ignored_columns: Vec<String>,
     pub reviewed_by: Option<String>,
     pub phase: Option<String>,
+    /// Classes and enrollments (SPEC §6a), all zero for a run without rosters.
+    #[sqlx(flatten)]
+    #[serde(flatten)]
+    pub rosters: RunRosterCounts,
+}
+
+/// A run's roster counts as stored on it (migration 0018).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
+pub struct RunRosterCounts {
+    pub classes_created: i32,
+    pub classes_updated: i32,
+    pub classes_unchanged: i32,
+    pub classes_restored: i32,
+    pub classes_archived: i32,
+    pub enrollments_added: i32,
+    pub enrollments_changed: i32,
+    pub enrollments_unchanged: i32,
+    pub enrollments_ended: i32,
+    pub roster_errors: i32,
 }
 
 impl Run {
@@ -54,7 +73,9 @@ impl Run {
 
 const COLS: &str = "district_id, id, kind, source, file_name, file_sha256, file_path, status, dry_run, approved, options,
     submitted_kind, submitted_by, received_at, started_at, finished_at, attempts, total_rows, done_rows, created, updated,
-    unchanged, restored, archived, errors, moved, skipped, message, ignored_columns, reviewed_by, phase";
+    unchanged, restored, archived, errors, moved, skipped, message, ignored_columns, reviewed_by, phase,
+    classes_created, classes_updated, classes_unchanged, classes_restored, classes_archived, enrollments_added,
+    enrollments_changed, enrollments_unchanged, enrollments_ended, roster_errors";
 
 pub struct NewRun<'a> {
     pub kind: RunKind,

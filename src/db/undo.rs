@@ -45,6 +45,91 @@ pub async fn written(
     Ok(out)
 }
 
+/// One class or enrollment change a run recorded (`run_roster_changes`).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RosterWrittenRow {
+    pub kind: String,
+    pub class_id: Uuid,
+    pub user_id: Option<Uuid>,
+    pub before: Option<serde_json::Value>,
+    /// A later run changed the same class or enrollment again (or, for a class, someone
+    /// else's audit entry came after the run's).
+    pub changed_since: bool,
+}
+
+/// Every class and enrollment change `run_id` recorded, in order, each with whether it
+/// changed again since. Set-based: the changes recorded after the run's first one by other
+/// runs (runs of a district are serialised) are read once and joined.
+pub async fn roster_written(
+    conn: &mut PgConnection,
+    district_id: Uuid,
+    run_id: Uuid,
+) -> sqlx::Result<Vec<RosterWrittenRow>> {
+    let mut out = Vec::new();
+    let mut rows = sqlx::query_as::<_, RosterWrittenRow>(
+        "WITH mine AS (
+            SELECT id, kind, class_id, user_id, before FROM run_roster_changes
+            WHERE district_id = $1 AND run_id = $2),
+         later AS (
+            SELECT DISTINCT l.class_id, coalesce(l.user_id, '00000000-0000-0000-0000-000000000000'::uuid) AS user_key
+            FROM run_roster_changes l
+            WHERE l.district_id = $1 AND l.run_id <> $2 AND l.id > (SELECT min(id) FROM mine))
+         SELECT m.kind, m.class_id, m.user_id, m.before,
+                (x.class_id IS NOT NULL
+                 OR (m.user_id IS NULL AND EXISTS (
+                        SELECT 1 FROM audit_log a
+                        WHERE a.district_id = $1 AND a.entity_id = m.class_id AND a.run_id IS DISTINCT FROM $2
+                          AND a.id > (SELECT coalesce(max(b.id), 0) FROM audit_log b
+                                      WHERE b.district_id = $1 AND b.run_id = $2 AND b.entity_id = m.class_id)))
+                ) AS changed_since
+         FROM mine m
+         LEFT JOIN later x ON x.class_id = m.class_id
+              AND x.user_key = coalesce(m.user_id, '00000000-0000-0000-0000-000000000000'::uuid)
+         ORDER BY m.id",
+    )
+    .bind(district_id)
+    .bind(run_id)
+    .fetch(&mut *conn);
+    while let Some(r) = rows.try_next().await? {
+        out.push(r);
+    }
+    Ok(out)
+}
+
+/// A class or enrollment an undo left as it was, because it changed again since.
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct LeftRoster {
+    /// `class` or `enrollment`.
+    pub kind: String,
+    pub class_id: Option<Uuid>,
+    /// The class's external id.
+    pub class_external_id: String,
+    pub user_id: Option<Uuid>,
+    #[serde(skip)]
+    pub username: Option<String>,
+}
+
+/// The classes and enrollments an undo left, in order, at most `limit`.
+pub async fn left_rosters(
+    db: impl PgExecutor<'_>,
+    district_id: Uuid,
+    run_id: Uuid,
+    limit: i64,
+) -> sqlx::Result<Vec<LeftRoster>> {
+    sqlx::query_as(
+        "SELECT r.kind, r.class_id, r.key AS class_external_id, r.user_id, u.username
+         FROM run_roster_rows r
+         LEFT JOIN users u ON u.district_id = r.district_id AND u.id = r.user_id
+         WHERE r.district_id = $1 AND r.run_id = $2 AND r.outcome = 'skipped'
+         ORDER BY r.seq LIMIT $3",
+    )
+    .bind(district_id)
+    .bind(run_id)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
 /// A run's place in undos: the run it undoes, and the runs that undo it.
 #[derive(Debug, Clone, Default)]
 pub struct UndoLinks {

@@ -764,14 +764,20 @@ pub async fn apply_rows(
     }
     let t0 = std::time::Instant::now();
     let current = db::reconcile::load_current(&mut tx, req.district_id).await?;
-    if let Rows::Undo(u) = &mut rows {
-        u.load(&mut tx, req.district_id).await?;
-    }
+    // An undo: also the classes and enrollments the undone run changed.
+    let roster_undo = match &mut rows {
+        Rows::Undo(u) => {
+            u.load(&mut tx, req.district_id).await?;
+            u.take_rosters()
+        }
+        _ => None,
+    };
     let total_rows = rows.len();
-    // The district's rosters, when the feed carries any (SPEC §6a).
-    let roster_current = match &rosters {
-        Some(_) => Some(db::rosters::load(&mut tx, req.district_id).await?),
-        None => None,
+    // The district's rosters, when the feed carries any (SPEC §6a) or the undone run changed any.
+    let roster_current = if rosters.is_some() || roster_undo.is_some() {
+        Some(db::rosters::load(&mut tx, req.district_id).await?)
+    } else {
+        None
     };
     let roster_rules = super::roster::RosterRules {
         archive_pct: district.guard_archive_pct,
@@ -801,18 +807,29 @@ pub async fn apply_rows(
         let mut plan = rows.plan(&current, &source, &rules, &mut secrets)?;
         review_district_scope(&mut plan, &rules);
         // Rosters after users: users this run creates or restores can be enrolled.
-        let roster_plan = match (rosters, roster_current) {
-            (Some(feed), Some(rc)) => {
+        let roster_plan = match (rosters, roster_undo, roster_current) {
+            (Some(feed), _, Some(rc)) => {
                 let resolver = super::roster::UserResolver::new(&current, Some(&plan), &source);
-                let rp =
-                    super::roster::plan(&rc, &resolver, feed, &source, &roster_rules, &mut secrets);
-                if let Some(r) = &rp.review {
-                    hold_for_rosters(&mut plan, &r.reason);
-                }
-                Some(rp)
+                Some(super::roster::plan(
+                    &rc,
+                    &resolver,
+                    feed,
+                    &source,
+                    &roster_rules,
+                    &mut secrets,
+                ))
             }
+            (None, Some(written), Some(rc)) => Some(super::undo::roster::plan(
+                &rc,
+                written,
+                &source,
+                &roster_rules,
+            )),
             _ => None,
         };
+        if let Some(r) = roster_plan.as_ref().and_then(|rp| rp.review.as_ref()) {
+            hold_for_rosters(&mut plan, &r.reason);
+        }
         let applied = apply_now && plan.review.is_none();
         let mut writes = apply::Writes::new(
             plan,

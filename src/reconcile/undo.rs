@@ -370,6 +370,7 @@ fn differs(cur: &CurrentUser, new: &NewUser, field: &str) -> bool {
 }
 
 mod holders;
+pub mod roster;
 /// The rows of an undo: what the undone run wrote, read in the undo's transaction once it
 /// holds the district's lock (so no run changes the users in between).
 pub struct UndoRows {
@@ -377,6 +378,8 @@ pub struct UndoRows {
     written: Vec<Written>,
     /// Distinct users in `written`: the undo's rows.
     users: usize,
+    /// The classes and enrollments the undone run changed (SPEC §6a).
+    rosters: Vec<roster::RosterWritten>,
 }
 
 impl UndoRows {
@@ -385,6 +388,7 @@ impl UndoRows {
             target,
             written: Vec::new(),
             users: 0,
+            rosters: Vec::new(),
         }
     }
 
@@ -409,7 +413,31 @@ impl UndoRows {
             .map(|w| w.user)
             .collect::<std::collections::HashSet<_>>()
             .len();
+        self.rosters = Vec::new();
+        for w in crate::db::undo::roster_written(conn, district_id, self.target).await? {
+            let Some(kind) = roster::ChangeKind::parse(&w.kind) else {
+                anyhow::bail!(
+                    "run {} recorded an unknown roster change {:?}",
+                    self.target,
+                    w.kind
+                );
+            };
+            self.rosters.push(roster::RosterWritten {
+                kind,
+                class_id: w.class_id,
+                user_id: w.user_id,
+                before: w.before,
+                changed_since: w.changed_since,
+            });
+        }
         Ok(())
+    }
+
+    /// The classes and enrollments the undone run changed (once loaded), taken out to be
+    /// planned by [`roster::plan`]; `None` when it changed none.
+    pub(in crate::reconcile) fn take_rosters(&mut self) -> Option<Vec<roster::RosterWritten>> {
+        let rosters = std::mem::take(&mut self.rosters);
+        (!rosters.is_empty()).then_some(rosters)
     }
 
     /// Users the undone run wrote: the undo's rows (0 until loaded).

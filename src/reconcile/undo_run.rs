@@ -153,14 +153,16 @@ pub async fn execute(pool: &PgPool, clock: &Clock, run: &db::runs::Run) -> Resul
     }
 }
 
-/// What `rollcall undo` prints: the run's summary, the run it undoes, and the users it left
-/// because they changed again since.
+/// What `rollcall undo` prints: the run's summary, the run it undoes, and the users, classes
+/// and enrollments it left because they changed again since.
 #[derive(Debug, Clone, Serialize)]
 pub struct UndoSummary {
     #[serde(flatten)]
     pub summary: Summary,
     pub undoes: Uuid,
     pub left: Vec<db::undo::LeftUser>,
+    /// The classes and enrollments it left because they changed again since.
+    pub left_rosters: Vec<db::undo::LeftRoster>,
 }
 
 /// Undo a run from the command line: asked for, then carried out at once (not queued for a
@@ -191,9 +193,11 @@ pub async fn undo_now(
     })
     .await?;
     let left = db::undo::left(pool, district_id, id, target, i64::MAX).await?;
+    let left_rosters = db::undo::left_rosters(pool, district_id, id, i64::MAX).await?;
     Ok(UndoSummary {
         summary,
         undoes: target,
         left,
+        left_rosters,
     })
 }

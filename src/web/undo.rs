@@ -77,6 +77,8 @@ pub struct RunUndo {
     /// Users an undo left (changed again since), the first of them, and how many.
     pub left: Vec<db::undo::LeftUser>,
     pub left_total: i64,
+    /// Classes and enrollments an undo left (changed again since), the first 100.
+    pub left_rosters: Vec<db::undo::LeftRoster>,
 }
 
 impl RunUndo {
@@ -114,6 +116,7 @@ impl RunUndo {
         }
         out.left = db::undo::left(&mut *conn, run.district_id, run.id, target, 100).await?;
         out.left_total = db::undo::left_count(&mut *conn, run.district_id, run.id).await?;
+        out.left_rosters = db::undo::left_rosters(&mut *conn, run.district_id, run.id, 100).await?;
         Ok(out)
     }
 }

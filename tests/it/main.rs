@@ -20,6 +20,7 @@ mod oneroster_rosters;
 mod reconcile;
 mod roster_feeds;
 mod roster_lists;
+mod roster_undo;
 mod rosters;
 mod schools;
 mod scopes;

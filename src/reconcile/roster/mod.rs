@@ -1363,8 +1363,8 @@ fn enroll_in(
     }
 }
 
-/// The roster guard (rule 8): `None` when nothing trips it.
-fn guard(
+/// The roster guard (rule 8): `None` when nothing trips it (also an undo's).
+pub(crate) fn guard(
     rules: &RosterRules,
     source: &Source,
     classes_total: usize,

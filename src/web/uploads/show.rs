@@ -151,6 +151,7 @@ pub async fn status_json(
 
 pub fn status_body(run: &db::runs::Run) -> serde_json::Value {
     let view = RunView { run: run.clone() };
+    let r = &run.rosters;
     serde_json::json!({
         "id": run.id,
         "status": run.status,
@@ -170,6 +171,21 @@ pub fn status_body(run: &db::runs::Run) -> serde_json::Value {
             "created": run.created, "updated": run.updated, "unchanged": run.unchanged,
             "restored": run.restored, "archived": run.archived, "errors": run.errors,
             "moved": run.moved, "skipped": run.skipped,
+            // Errors in classes and enrollments (not counted in `errors`, the users').
+            "roster_errors": r.roster_errors,
+        },
+        // Classes and enrollments (SPEC §6a): all zero for a run without rosters.
+        "rosters": {
+            "classes": {
+                "created": r.classes_created, "updated": r.classes_updated,
+                "unchanged": r.classes_unchanged, "restored": r.classes_restored,
+                "archived": r.classes_archived,
+            },
+            "enrollments": {
+                "added": r.enrollments_added, "changed": r.enrollments_changed,
+                "unchanged": r.enrollments_unchanged, "ended": r.enrollments_ended,
+            },
+            "errors": r.roster_errors,
         },
         "message": run.message,
         "attempts": run.attempts,
