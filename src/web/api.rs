@@ -22,6 +22,13 @@ pub struct ApiDistrict {
     pub token_id: Uuid,
 }
 
+/// The API's answer to a request without a bearer token.
+pub const NO_TOKEN: &str =
+    "send a district API token: Authorization: Bearer TOKEN (Settings → API tokens)";
+/// The API's answer to a token it does not know (mistyped, revoked, or another
+/// installation's).
+pub const BAD_TOKEN: &str = "the API token is not valid: it is unknown or has been revoked";
+
 impl FromRequestParts<AppState> for ApiDistrict {
     type Rejection = ApiError;
 
@@ -39,12 +46,12 @@ impl FromRequestParts<AppState> for ApiDistrict {
             })
             .map(str::trim)
             .filter(|t| !t.is_empty())
-            .ok_or(ApiError(AppError::Unauthorized))?;
+            .ok_or(ApiError(AppError::ApiToken(NO_TOKEN)))?;
         let (district_id, token_id) =
             db::tokens::authenticate(&state.pool, &auth::hash_token(token))
                 .await
                 .map_err(AppError::from)?
-                .ok_or(ApiError(AppError::Unauthorized))?;
+                .ok_or(ApiError(AppError::ApiToken(BAD_TOKEN)))?;
         Ok(ApiDistrict {
             district_id,
             token_id,

@@ -16,6 +16,9 @@ pub enum AppError {
     Forbidden,
     #[error("sign in first")]
     Unauthorized,
+    /// The API's 401: what was wrong with the bearer token (missing, or unknown/revoked).
+    #[error("{0}")]
+    ApiToken(&'static str),
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
@@ -45,7 +48,7 @@ impl AppError {
         match self {
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::Forbidden | AppError::Csrf => StatusCode::FORBIDDEN,
-            AppError::Unauthorized => StatusCode::UNAUTHORIZED,
+            AppError::Unauthorized | AppError::ApiToken(_) => StatusCode::UNAUTHORIZED,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -144,13 +147,21 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         self.0.log();
         let status = self.0.status();
-        (
+        let mut response = (
             status,
             Json(
                 serde_json::json!({ "error": self.0.public_message(), "status": status.as_u16() }),
             ),
         )
-            .into_response()
+            .into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            // RFC 6750 §3: a bearer-token API names its scheme on a 401.
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
     }
 }
 

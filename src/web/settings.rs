@@ -4,6 +4,7 @@ use super::AppState;
 use super::error::{AppError, AppResult};
 use super::page::{Chrome, chrome, render};
 use super::session::{DistrictAdmin, set_flash};
+use crate::crypto::{SecretKey, expose};
 use crate::db;
 use crate::db::audit::Entry;
 use crate::ops;
@@ -47,7 +48,15 @@ pub async fn show(
     session: Session,
     DistrictAdmin(scope): DistrictAdmin,
 ) -> AppResult<Response> {
-    let new_token: Option<String> = session.remove(NEW_TOKEN).await.ok().flatten();
+    let waiting: Option<(Uuid, Vec<u8>)> = session.remove(NEW_TOKEN).await.ok().flatten();
+    let new_token = match waiting {
+        Some((tag, sealed)) => Some(
+            SecretKey::from_config(&state.config)?
+                .open(&sealed, scope.district_id, tag)
+                .map(|t| expose(&t).to_string())?,
+        ),
+        None => None,
+    };
     page(&state, &session, &scope, new_token).await
 }
 
@@ -142,8 +151,11 @@ pub async fn create_token(
     let secret =
         ops::create_token(&state.pool, scope.district_id, &form.name, &scope.actor()).await?;
     // Post/redirect/get: the secret waits in the session for the one page view that shows
-    // it, so refreshing the page neither mints a second token nor shows this one again.
-    let _ = session.insert(NEW_TOKEN, secret).await;
+    // it, so refreshing the page neither mints a second token nor shows this one again. It
+    // waits sealed with the installation's key: the sessions table never holds a token.
+    let tag = Uuid::new_v4();
+    let sealed = SecretKey::from_config(&state.config)?.seal(&secret, scope.district_id, tag);
+    let _ = session.insert(NEW_TOKEN, (tag, sealed)).await;
     Ok(Redirect::to("/settings").into_response())
 }
 

@@ -1009,6 +1009,15 @@ async fn api_tokens_are_stored_as_sha256_only_and_can_be_revoked(pool: PgPool) {
     let created = c.post("/settings/tokens", &[("name", "sis nightly")]).await;
     assert_eq!(created.status, 303);
     assert_eq!(created.location.as_deref(), Some("/settings"));
+    // The secret waits for its one page view sealed: no session holds a token in clear.
+    let waiting: String = sqlx::query_scalar(
+        // bytea as text: printable bytes as they are, so a token in clear would show.
+        "SELECT coalesce(string_agg(encode(data, 'escape'), '|'), '') FROM sessions",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert!(!waiting.contains("rc_"), "{waiting}");
     let page = c.get("/settings").await;
     assert_eq!(page.status, 200);
     let start = page.body.find("rc_").expect("the token is shown once");
@@ -1053,7 +1062,21 @@ async fn api_tokens_are_stored_as_sha256_only_and_can_be_revoked(pool: PgPool) {
     assert_eq!(get().await.unwrap().status().as_u16(), 200);
     let r = c.post(&format!("/settings/tokens/{id}/revoke"), &[]).await;
     assert_eq!(r.status, 303);
-    assert_eq!(get().await.unwrap().status().as_u16(), 401);
+    let revoked = get().await.unwrap();
+    assert_eq!(revoked.status().as_u16(), 401);
+    assert_eq!(
+        revoked
+            .headers()
+            .get("www-authenticate")
+            .map(|v| v.to_str().unwrap()),
+        Some("Bearer")
+    );
+    let said: serde_json::Value = revoked.json().await.unwrap();
+    assert_eq!(said["error"], rollcall::web::api::BAD_TOKEN, "{said}");
+    let none = api.get(app.url("/api/v1/users")).send().await.unwrap();
+    assert_eq!(none.status().as_u16(), 401);
+    let said: serde_json::Value = none.json().await.unwrap();
+    assert_eq!(said["error"], rollcall::web::api::NO_TOKEN, "{said}");
     let audited: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM audit_log WHERE action = 'token.revoke' AND entity_id = $1",
     )
