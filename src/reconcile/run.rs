@@ -927,9 +927,7 @@ pub async fn apply_rows(
     )
     .await?;
     if let Some(rp) = &roster_plan {
-        // Unchanged records are listed only by a roster CSV (see `RosterFeed::every_result`).
-        let every_record = true;
-        let rows = super::roster::writes::results(rp, req.district_id, req.run_id, every_record)?;
+        let rows = super::roster::writes::results(rp, req.district_id, req.run_id)?;
         db::rosters::store_results(&mut tx, req.district_id, req.run_id, rows, &rp.counts).await?;
     }
     let finish = db::runs::Finish {

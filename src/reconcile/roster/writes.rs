@@ -5,7 +5,7 @@ use serde_json::json;
 use time::Date;
 use uuid::Uuid;
 
-use super::{ClassChange, CurrentClass, RecordOutcome, RosterPlan};
+use super::{ClassChange, CurrentClass, RosterPlan};
 use crate::db::rosters::RosterWrites;
 
 /// Separates grades in a staged row.
@@ -148,21 +148,14 @@ pub fn encode(plan: &RosterPlan) -> csv::Result<RosterWrites> {
     })
 }
 
-/// The run's record results (see `db::rosters::store_results`). With `every_record` (a file
-/// run: its completed file lists every row) every record is kept; otherwise only errors and
-/// changes — never one row per unchanged enrollment of a 3,000,000-enrollment sync.
-pub fn results(
-    plan: &RosterPlan,
-    district_id: Uuid,
-    run_id: Uuid,
-    every_record: bool,
-) -> csv::Result<Option<Vec<u8>>> {
+/// The run's record results (see `db::rosters::store_results`): the plan's, as listed. The
+/// planner lists unchanged records only for a feed that keeps every result (the roster CSV,
+/// whose completed file lists every row; `RosterFeed::every_result`) — never one row per
+/// unchanged enrollment of a 3,000,000-enrollment sync.
+pub fn results(plan: &RosterPlan, district_id: Uuid, run_id: Uuid) -> csv::Result<Option<Vec<u8>>> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut any = false;
     for (seq, r) in plan.results.iter().enumerate() {
-        if !every_record && r.outcome == RecordOutcome::Unchanged {
-            continue;
-        }
         any = true;
         w.write_record([
             district_id.to_string(),
