@@ -53,7 +53,6 @@ struct CurrentRow {
     source_key: Option<String>,
     prevent_archiving: bool,
     portal_role: PortalRole,
-    schools: Vec<String>,
     kept_fields: Vec<String>,
     feed_password_mac: Option<Vec<u8>>,
 }
@@ -69,14 +68,40 @@ pub async fn load_current(
         .fetch_one(&mut *conn)
         .await?;
     let mut out = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
+    // Memberships and users are read by two plain scans and joined here: a join in SQL is
+    // planned from statistics, and right after a first large import (before autovacuum has
+    // analysed the new rows) it was planned as a nested loop that ran for many minutes.
+    let schools: std::collections::HashMap<Uuid, String> = sqlx::query_as::<_, (Uuid, String)>(
+        "SELECT id, external_id FROM schools WHERE district_id = $1",
+    )
+    .bind(district_id)
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .collect();
+    let mut memberships: Vec<(Uuid, Uuid)> = sqlx::query_as::<_, (Uuid, Uuid)>(
+        "SELECT user_id, school_id FROM user_schools WHERE district_id = $1",
+    )
+    .bind(district_id)
+    .fetch(&mut *conn)
+    .try_collect()
+    .await?;
+    memberships.sort_unstable();
+    let schools_of = |user: Uuid| -> Vec<String> {
+        let from = memberships.partition_point(|(u, _)| *u < user);
+        let mut ids: Vec<String> = memberships[from..]
+            .iter()
+            .take_while(|(u, _)| *u == user)
+            .filter_map(|(_, school)| schools.get(school).cloned())
+            .collect();
+        ids.sort_unstable();
+        ids
+    };
     let mut rows = sqlx::query_as::<_, CurrentRow>(
         "SELECT u.id, u.custom_id, u.email, u.username, u.first_name, u.middle_name, u.last_name, u.role, u.grade,
                 u.position, u.status, u.archived_at IS NOT NULL AS archived, u.source, u.source_key, u.prevent_archiving,
-                u.portal_role, coalesce(m.schools, '{}') AS schools, u.kept_fields, u.feed_password_mac
+                u.portal_role, u.kept_fields, u.feed_password_mac
          FROM users u
-         LEFT JOIN (SELECT us.user_id, array_agg(s.external_id ORDER BY s.external_id) AS schools
-                    FROM user_schools us JOIN schools s ON s.district_id = us.district_id AND s.id = us.school_id
-                    WHERE us.district_id = $1 GROUP BY us.user_id) m ON m.user_id = u.id
          WHERE u.district_id = $1",
     )
     .bind(district_id)
@@ -101,7 +126,7 @@ pub async fn load_current(
             middle_name: r.middle_name,
             last_name: r.last_name,
             role: Role::parse(&r.role).unwrap_or(Role::Staff),
-            schools: r.schools,
+            schools: schools_of(r.id),
             grade: Grade::parse(&r.grade).unwrap_or(Grade::UNSPECIFIED),
             position: r.position,
             status: r.status.into(),
@@ -183,6 +208,10 @@ pub struct PlanWrites {
     pub new_audit: Chunks,
     /// `stage_users` rows of updated and restored users; `None` when there are none.
     pub changes: Option<Chunks>,
+    /// The run creates many users compared with the district's count: refresh the planner's
+    /// statistics of `users` and `user_schools` before the commit, so the next statements
+    /// (the next run's read, the Users screen) are not planned for an empty district.
+    pub analyze: bool,
 }
 
 /// Write a plan in the run's transaction. Created users are `COPY`ed straight into `users`,
@@ -242,6 +271,15 @@ pub async fn write_plan(
     )
     .await?;
     step("audit");
+
+    if writes.analyze {
+        // Counts this transaction's own new rows (ANALYZE samples them as live); the
+        // statistics become visible to others at commit, with the rows.
+        sqlx::query("ANALYZE users, user_schools")
+            .execute(&mut *conn)
+            .await?;
+        step("analyze");
+    }
 
     if !archive.is_empty() {
         sqlx::query(

@@ -32,6 +32,11 @@ pub async fn purge_files(
         .bind(id)
         .execute(&mut *tx)
         .await?;
+    sqlx::query("DELETE FROM run_unchanged WHERE district_id = $1 AND run_id = $2")
+        .bind(district_id)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
     sqlx::query("DELETE FROM run_roster_rows WHERE district_id = $1 AND run_id = $2")
         .bind(district_id)
         .bind(id)

@@ -293,12 +293,14 @@ pub async fn finish(
 /// Replace a run's row results (CSV
 /// `district_id,run_id,line,outcome,user_id,username,temp_password,changed,error,matched_by,
 /// previous_source`; empty = NULL)
-/// and archive list.
+/// and archive list. `unchanged`: the rows that found their user and changed nothing, kept as
+/// one `run_unchanged` row (nothing written when there are none).
 pub async fn store_results(
     conn: &mut PgConnection,
     district_id: Uuid,
     run_id: Uuid,
     rows: super::reconcile::Chunks,
+    unchanged: UnchangedRows<'_>,
     archive: &[Uuid],
 ) -> anyhow::Result<()> {
     sqlx::query("DELETE FROM run_rows WHERE district_id = $1 AND run_id = $2")
@@ -311,6 +313,23 @@ pub async fn store_results(
         .bind(run_id)
         .execute(&mut *conn)
         .await?;
+    sqlx::query("DELETE FROM run_unchanged WHERE district_id = $1 AND run_id = $2")
+        .bind(district_id)
+        .bind(run_id)
+        .execute(&mut *conn)
+        .await?;
+    if !unchanged.lines.is_empty() {
+        sqlx::query(
+            "INSERT INTO run_unchanged (district_id, run_id, lines, users, matched_by) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(district_id)
+        .bind(run_id)
+        .bind(unchanged.lines)
+        .bind(unchanged.users)
+        .bind(unchanged.matched_by)
+        .execute(&mut *conn)
+        .await?;
+    }
     super::reconcile::copy_chunks(
         conn,
         "COPY run_rows (district_id, run_id, line, outcome, user_id, username, temp_password, changed, error,
@@ -329,6 +348,24 @@ pub async fn store_results(
     .await?;
     Ok(())
 }
+
+/// A run's plainly unchanged rows (see `run_unchanged`): parallel lists in line order.
+#[derive(Debug, Clone, Copy)]
+pub struct UnchangedRows<'a> {
+    pub lines: &'a [i64],
+    pub users: &'a [Uuid],
+    pub matched_by: &'a [&'a str],
+}
+
+/// `run_unchanged`'s rows as `run_rows` columns (`$1` district, `$2` run); `username` is the
+/// user's (an unchanged row did not change it).
+const UNCHANGED_ROWS: &str = "SELECT x.line, 'unchanged'::text AS outcome, x.user_id, u.username,
+            NULL::text AS temp_password, '{}'::text[] AS changed, NULL::text AS error, x.matched_by,
+            NULL::text AS previous_source, '{}'::text[] AS kept
+     FROM run_unchanged c
+     CROSS JOIN LATERAL unnest(c.lines, c.users, c.matched_by) AS x(line, user_id, matched_by)
+     LEFT JOIN users u ON u.district_id = c.district_id AND u.id = x.user_id
+     WHERE c.district_id = $1 AND c.run_id = $2";
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RunRow {
@@ -352,14 +389,19 @@ pub fn rows_stream<'a>(
     district_id: Uuid,
     run_id: Uuid,
 ) -> futures::stream::BoxStream<'a, sqlx::Result<RunRow>> {
-    sqlx::query_as(
-        "SELECT line, outcome, user_id, username, temp_password, changed, error, matched_by, previous_source,
-                kept
-         FROM run_rows WHERE district_id = $1 AND run_id = $2 ORDER BY line",
-    )
-    .bind(district_id)
-    .bind(run_id)
-    .fetch(db)
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "SELECT line, outcome, user_id, username, temp_password, changed, error, matched_by, previous_source,
+                    kept
+             FROM run_rows WHERE district_id = $1 AND run_id = $2
+             UNION ALL {UNCHANGED_ROWS}
+             ORDER BY line"
+        )
+    });
+    sqlx::query_as(SQL.as_str())
+        .bind(district_id)
+        .bind(run_id)
+        .fetch(db)
 }
 
 // ---- saved header mappings ----
@@ -472,18 +514,23 @@ pub async fn rows_by_outcome(
     outcome: &str,
     limit: i64,
 ) -> sqlx::Result<Vec<RunRow>> {
-    sqlx::query_as(
+    // The plainly unchanged rows are in `run_unchanged` (`$3` is then 'unchanged' too).
+    let sql = format!(
         "SELECT r.line, r.outcome, r.user_id, coalesce(r.username, u.username) AS username,
                 NULL::text AS temp_password, r.changed, r.error, r.matched_by, r.previous_source, r.kept
          FROM run_rows r LEFT JOIN users u ON u.district_id = r.district_id AND u.id = r.user_id
-         WHERE r.district_id = $1 AND r.run_id = $2 AND r.outcome = $3 ORDER BY r.line LIMIT $4",
-    )
-    .bind(district_id)
-    .bind(run_id)
-    .bind(outcome)
-    .bind(limit)
-    .fetch_all(db)
-    .await
+         WHERE r.district_id = $1 AND r.run_id = $2 AND r.outcome = $3
+         UNION ALL
+         SELECT * FROM ({UNCHANGED_ROWS} AND $3 = 'unchanged' ORDER BY x.line LIMIT $4) c
+         ORDER BY line LIMIT $4"
+    );
+    sqlx::query_as(&sql)
+        .bind(district_id)
+        .bind(run_id)
+        .bind(outcome)
+        .bind(limit)
+        .fetch_all(db)
+        .await
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]

@@ -35,7 +35,8 @@ pub enum Part {
     NewAudit,
     /// `stage_users` rows of updated and restored users, with their audit `before`/`after`.
     Changes,
-    /// `run_rows`: one per incoming row, in file order.
+    /// `run_rows`: one per incoming row in file order, save the plainly unchanged ones
+    /// ([`Writes::unchanged`] keeps those compactly).
     Results,
 }
 
@@ -127,13 +128,26 @@ impl Writes {
             .rows
             .iter()
             .filter(|r| match part {
-                Part::Results => true,
+                Part::Results => !plainly_unchanged(r),
                 Part::NewUsers | Part::NewAudit | Part::NewMemberships => {
                     r.write.is_some() && matches!(r.outcome, Outcome::Created)
                 }
                 Part::Changes => writes_change(r),
             })
             .count()
+    }
+
+    /// The plainly unchanged rows (those [`Part::Results`] leaves out).
+    pub fn unchanged(&self) -> Unchanged {
+        let mut out = Unchanged::default();
+        for row in self.plan.rows.iter().filter(|r| plainly_unchanged(r)) {
+            if let (Some(user), Some(how)) = (row.user_guid, row.matched_by) {
+                out.lines.push(row.line as i64);
+                out.users.push(user);
+                out.matched_by.push(how.as_str());
+            }
+        }
+        out
     }
 
     /// Encode the plan's rows in `rows` for `part`, appending CSV to `out`.
@@ -143,6 +157,7 @@ impl Writes {
             .from_writer(std::mem::take(out));
         for row in &self.plan.rows[rows] {
             match part {
+                Part::Results if plainly_unchanged(row) => {}
                 Part::Results => self.result(row, &mut w)?,
                 _ if !self.applied => {}
                 Part::NewUsers => self.new_user(row, &mut w)?,
@@ -389,6 +404,27 @@ impl Writes {
 
 /// Does `row` write an existing user (updated, restored, or unchanged but moved to this
 /// feed)? A truly unchanged row writes nothing.
+/// A row that found its user and changed nothing, with nothing else to say (not moved, no
+/// kept field, no temporary password): its result is only (line, user, how matched), kept in
+/// [`Unchanged`] rather than a `run_rows` row each.
+fn plainly_unchanged(row: &RowPlan) -> bool {
+    matches!(row.outcome, Outcome::Unchanged)
+        && row.previous_source.is_none()
+        && row.kept.is_empty()
+        && row.temp_password.is_none()
+        && row.user_guid.is_some()
+        && row.matched_by.is_some()
+}
+
+/// The plainly unchanged rows of a run, as three parallel lists in line order
+/// (`run_unchanged`).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Unchanged {
+    pub lines: Vec<i64>,
+    pub users: Vec<Uuid>,
+    pub matched_by: Vec<&'static str>,
+}
+
 fn writes_change(row: &RowPlan) -> bool {
     row.write.is_some()
         && match row.outcome {

@@ -786,6 +786,7 @@ pub async fn apply_rows(
         syncs: rules.names.syncs.clone(),
     };
     let t_load = t0.elapsed();
+    let existing_users = current.len();
     tracing::debug!(run = %req.run_id, rss_mib = rss_mib(), users = current.len(), "current users loaded");
     let source = req.source.clone();
     let apply_now = !req.dry_run;
@@ -896,6 +897,7 @@ pub async fn apply_rows(
                 new_memberships: chunks(&writes, Part::NewMemberships),
                 new_audit: chunks(&writes, Part::NewAudit),
                 changes,
+                analyze: should_analyze(writes.count(Part::NewUsers), existing_users),
             },
             &plan.archive,
             &actor,
@@ -918,14 +920,21 @@ pub async fn apply_rows(
         }
     }
     let t2 = std::time::Instant::now();
+    let unchanged = writes.unchanged();
     db::runs::store_results(
         &mut tx,
         req.district_id,
         req.run_id,
         chunks(&writes, Part::Results),
+        db::runs::UnchangedRows {
+            lines: &unchanged.lines,
+            users: &unchanged.users,
+            matched_by: &unchanged.matched_by,
+        },
         &plan.archive,
     )
     .await?;
+    drop(unchanged);
     if let Some(rp) = &roster_plan {
         let rows = super::roster::writes::results(rp, req.district_id, req.run_id)?;
         db::rosters::store_results(&mut tx, req.district_id, req.run_id, rows, &rp.counts).await?;
@@ -971,6 +980,13 @@ pub async fn apply_rows(
     })
 }
 
+/// Whether a run creating `created` users in a district of `existing` refreshes the table
+/// statistics: when it adds at least 1,000 users and a quarter of what was there, the
+/// estimates PostgreSQL holds for the district are far off (a first import most of all).
+fn should_analyze(created: usize, existing: usize) -> bool {
+    created >= 1_000 && created.saturating_mul(4) >= existing
+}
+
 /// The rosters' guard tripped: the whole run (users too) stops in Needs Review.
 fn hold_for_rosters(plan: &mut Plan, reason: &str) {
     match &mut plan.review {
@@ -991,6 +1007,17 @@ fn hold_for_rosters(plan: &mut Plan, reason: &str) {
 mod tests {
     use super::*;
     use crate::reconcile::plan::Outcome;
+
+    #[test]
+    fn statistics_are_refreshed_after_a_large_creation_only() {
+        assert!(should_analyze(100_000, 1), "a first import");
+        assert!(should_analyze(1_000, 4_000), "a quarter more users");
+        assert!(!should_analyze(999, 0), "a small district's first file");
+        assert!(
+            !should_analyze(20_000, 100_000),
+            "a large district's new year"
+        );
+    }
 
     struct Fixed(u64);
     impl Secrets for Fixed {
