@@ -11,6 +11,7 @@ pub mod person;
 pub mod roster;
 pub mod teaching;
 pub mod user_form;
+pub mod username;
 mod vocab;
 
 pub use vocab::{
