@@ -73,10 +73,24 @@ async fn an_admin_finds_names_with_or_without_accents_in_chromium(pool: PgPool) 
 
     let garcias = b.search_users("jose garcia").await;
     assert_eq!(garcias.len(), 2, "{garcias:?}");
-    assert!(garcias.iter().any(|n| n.contains("José") && n.contains("García")), "{garcias:?}");
-    assert!(garcias.iter().any(|n| n.contains("Jose") && n.contains("Garcia")), "{garcias:?}");
+    assert!(
+        garcias
+            .iter()
+            .any(|n| n.contains("José") && n.contains("García")),
+        "{garcias:?}"
+    );
+    assert!(
+        garcias
+            .iter()
+            .any(|n| n.contains("Jose") && n.contains("Garcia")),
+        "{garcias:?}"
+    );
     b.screenshot("users-search-accents").await;
-    assert_eq!(b.search_users("José García").await, garcias, "and the other way");
+    assert_eq!(
+        b.search_users("José García").await,
+        garcias,
+        "and the other way"
+    );
     for (q, want) in [
         ("maria muntz", "Muntz"),
         ("nguyen", "Nguyễn"),

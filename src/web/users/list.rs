@@ -459,7 +459,7 @@ pub async fn list(
             .map(|s| Opt::new(s.as_str(), s.label(), params.sort.as_str()))
             .collect(),
         rows,
-        count_label: if count > cap {
+        count_label: if count > cap && !exact {
             format!("{}+ users", thousands(cap))
         } else if count == 1 {
             "1 user".to_string()
