@@ -82,6 +82,10 @@ impl ClassFilter {
         }
         if let Some(term) = self.search_term() {
             let pattern = like_pattern(&term.to_lowercase());
+            // Teachers' names are matched as the Users screen matches them: folded, accents
+            // or not (`search_fold()`, `domain::fold`).
+            let folded = crate::domain::fold::fold(term);
+            let teacher = like_pattern(&folded);
             // The matching classes as one set: titles and external IDs from their trigram
             // indexes, teachers' classes from the users' trigram index (or, for a term too
             // short for trigrams, from the district's teacher enrollments).
@@ -93,10 +97,10 @@ impl ClassFilter {
                 .push_bind(pattern.clone())
                 .push(") UNION ALL SELECT t.class_id FROM enrollments t JOIN users u ON u.district_id = t.district_id AND u.id = t.user_id WHERE t.district_id = ")
                 .push_bind(district_id)
-                .push(" AND t.role = 'teacher' AND u.archived_at IS NULL AND lower(u.first_name || ' ' || u.last_name) LIKE ")
-                .push_bind(pattern.clone());
-            if has_trigram(term) {
-                qb.push(" AND u.search_text LIKE ").push_bind(pattern);
+                .push(" AND t.role = 'teacher' AND u.archived_at IS NULL AND search_fold(u.first_name || ' ' || u.last_name) LIKE ")
+                .push_bind(teacher.clone());
+            if has_trigram(&folded) {
+                qb.push(" AND u.search_text LIKE ").push_bind(teacher);
             }
             qb.push(")");
         }

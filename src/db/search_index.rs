@@ -85,28 +85,26 @@ pub async fn read_live_users(
     Ok(())
 }
 
-/// `term` lower-cased by PostgreSQL (as the search text is) — if no change to the district's
-/// users has committed that `snapshot` does not see; `None` if one has (the index read in it
-/// is stale). One round trip.
+/// `term` folded as the search text is (`domain::fold`, the rule of `search_fold()`) — if no
+/// change to the district's users has committed that `snapshot` does not see; `None` if one
+/// has (the index read in it is stale). One round trip.
 pub async fn current_needle(
     conn: &mut PgConnection,
     district_id: Uuid,
     snapshot: &str,
     term: &str,
 ) -> sqlx::Result<Option<String>> {
-    let (stale, needle): (bool, String) = sqlx::query_as(
+    let stale: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM user_changes c
                         WHERE c.district_id = $1
                           AND c.xid >= pg_snapshot_xmin($2::text::pg_snapshot)
-                          AND NOT pg_visible_in_snapshot(c.xid, $2::text::pg_snapshot)),
-                lower($3)",
+                          AND NOT pg_visible_in_snapshot(c.xid, $2::text::pg_snapshot))",
     )
     .bind(district_id)
     .bind(snapshot)
-    .bind(term)
     .fetch_one(conn)
     .await?;
-    Ok((!stale).then_some(needle))
+    Ok((!stale).then(|| crate::domain::fold::fold(term)))
 }
 
 /// Forget change notes no index can still need (indexes are rebuilt within

@@ -1,11 +1,13 @@
 //! The Users screen's filters, shared by the list, the master CSV and the API.
 
 use crate::domain::UserStatus;
+use crate::domain::fold::fold;
 use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
-/// The searchable text of a user: name, email, username and custom ID, lower-cased (a stored
-/// generated column, migration 0003), under the trigram index `users_search_trgm_idx` and
+/// The searchable text of a user: name, email, username and custom ID, folded (lower-case,
+/// no accents: `search_fold()`, a stored generated column of migration 0023, the same rule
+/// as `domain::fold::fold`, which folds the term), under the trigram index `users_search_trgm_idx` and
 /// carried by the name-order index `users_list_name_idx`.
 pub const SEARCH_EXPR: &str = "u.search_text";
 
@@ -57,15 +59,20 @@ impl UserFilter {
         self.push_search(qb);
     }
 
-    /// The search term's condition (`AND search_text LIKE '%term%'`), if there is a term.
+    /// The search term's condition (`AND search_text LIKE '%term%'`, the term folded as the
+    /// text is), if there is a term.
     pub fn push_search(&self, qb: &mut QueryBuilder<'_, Postgres>) {
-        if let Some(term) = self.search_term() {
+        if let Some(needle) = self.search_needle() {
             qb.push(" AND ")
                 .push(SEARCH_EXPR)
-                .push(" LIKE lower(")
-                .push_bind(like_pattern(term))
-                .push(")");
+                .push(" LIKE ")
+                .push_bind(like_pattern(&needle));
         }
+    }
+
+    /// The search term folded as the search text is (`domain::fold`): what is looked for.
+    pub fn search_needle(&self) -> Option<String> {
+        self.search_term().map(fold)
     }
 
     /// The search box's text, trimmed; `None` when there is nothing to search for.
@@ -168,5 +175,21 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(f.search_term(), Some("Ander"));
+    }
+
+    #[test]
+    fn the_needle_is_the_term_folded() {
+        let f = UserFilter {
+            q: Some(" José GARCÍA ".into()),
+            ..Default::default()
+        };
+        assert_eq!(f.search_needle().as_deref(), Some("jose garcia"));
+        let mut qb = QueryBuilder::new("SELECT 1 FROM users u WHERE true");
+        f.push_search(&mut qb);
+        assert!(
+            qb.sql().ends_with("AND u.search_text LIKE $1"),
+            "{}",
+            qb.sql()
+        );
     }
 }

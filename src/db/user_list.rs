@@ -328,10 +328,10 @@ pub async fn page(
         |values: &Option<Vec<KeyValue>>| values.clone().map(|v| (key_list.as_str(), desc, v));
     let want = req.limit + 1;
 
-    let found: Vec<PgRow> = match req.filter.search_term() {
+    let found: Vec<PgRow> = match req.filter.search_needle() {
         // Known to match nobody: nothing to look for.
         Some(_) if req.search_matches == Some(0) => Vec::new(),
-        Some(term) if has_trigram(term) => {
+        Some(needle) if has_trigram(&needle) => {
             // A search. `lookup`: the first `n` matches after `from`, from a materialised set
             // (so PostgreSQL fetches them through the trigram index rather than walking the
             // order), sorted.
@@ -380,9 +380,9 @@ pub async fn page(
                 push_where(&mut qb, district_id, req, after(&cursor));
                 qb.push(" ORDER BY ").push(&order_by);
                 qb.push(" LIMIT ").push_bind(walk);
-                qb.push(") w WHERE strpos(w.search_text, lower(")
-                    .push_bind(term.to_string())
-                    .push(")) > 0 ORDER BY ")
+                qb.push(") w WHERE strpos(w.search_text, ")
+                    .push_bind(needle.clone())
+                    .push(") > 0 ORDER BY ")
                     .push(&outer_order_by);
                 qb.push(" LIMIT ").push_bind(want);
                 let mut found = qb.build().fetch_all(&mut *conn).await?;
@@ -549,4 +549,81 @@ pub async fn change_marker(db: impl PgExecutor<'_>, district_id: Uuid) -> sqlx::
     } else {
         format!("{finished:?}")
     })
+}
+
+/// One group of a district's users, as migration 0023's `user_count_deltas` sums them: how
+/// many users have this role, grade, source, status and archived state.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct CountGroup {
+    pub role: String,
+    pub grade: String,
+    pub source: String,
+    pub status: UserStatus,
+    pub archived: bool,
+    pub n: i64,
+}
+
+/// A district holding more delta rows than this (beyond one per group) has them folded
+/// into one row per group by the next reader.
+const COMPACT_AFTER: i64 = 200;
+
+/// The district's user counts by group (kept by triggers on `users`, migration 0023): a sum
+/// over a few hundred rows at most, whatever the district's size. Past `COMPACT_AFTER`
+/// surplus rows, they are folded first.
+pub async fn count_groups(
+    conn: &mut PgConnection,
+    district_id: Uuid,
+) -> sqlx::Result<Vec<CountGroup>> {
+    let mut rows = read_count_groups(&mut *conn, district_id).await?;
+    let stored: i64 = rows.iter().map(|r| r.6).sum();
+    if stored - rows.len() as i64 > COMPACT_AFTER {
+        compact_counts(&mut *conn, district_id).await?;
+        rows = read_count_groups(&mut *conn, district_id).await?;
+    }
+    Ok(rows
+        .into_iter()
+        .filter(|r| r.5 != 0)
+        .map(|(role, grade, source, status, archived, n, _)| CountGroup {
+            role,
+            grade,
+            source,
+            status,
+            archived,
+            n,
+        })
+        .collect())
+}
+
+type GroupRow = (String, String, String, UserStatus, bool, i64, i64);
+
+/// The sums by group, and how many delta rows each sums.
+async fn read_count_groups(
+    conn: &mut PgConnection,
+    district_id: Uuid,
+) -> sqlx::Result<Vec<GroupRow>> {
+    sqlx::query_as(
+        "SELECT role, grade, source, status, archived, sum(n)::bigint, count(*)
+         FROM user_count_deltas WHERE district_id = $1
+         GROUP BY role, grade, source, status, archived",
+    )
+    .bind(district_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// Fold a district's count deltas into one row per group, in one statement. Writers only
+/// ever insert rows, so they never wait for this; two readers folding at once each fold the
+/// rows they deleted (a row deleted by the other is skipped), so nothing counts twice.
+pub async fn compact_counts(conn: &mut PgConnection, district_id: Uuid) -> sqlx::Result<()> {
+    sqlx::query(
+        "WITH gone AS (DELETE FROM user_count_deltas WHERE district_id = $1
+                       RETURNING role, grade, source, status, archived, n)
+         INSERT INTO user_count_deltas (district_id, role, grade, source, status, archived, n)
+         SELECT $1, role, grade, source, status, archived, sum(n) FROM gone
+         GROUP BY role, grade, source, status, archived HAVING sum(n) <> 0",
+    )
+    .bind(district_id)
+    .execute(conn)
+    .await?;
+    Ok(())
 }

@@ -4,6 +4,7 @@
 
 pub mod alerts;
 pub mod audit;
+pub mod fold;
 pub mod health;
 pub mod history;
 pub mod home;
@@ -11,6 +12,7 @@ pub mod person;
 pub mod roster;
 pub mod teaching;
 pub mod user_form;
+pub mod username;
 mod vocab;
 
 pub use vocab::{

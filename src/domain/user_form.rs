@@ -337,41 +337,9 @@ pub fn add_taken(e: &mut FieldErrors, custom_id: bool, email: bool, username: bo
     }
 }
 
-/// Username material from a name part: lower-case ASCII letters and digits, common accented
-/// letters folded (é → e, ß → ss).
-pub fn username_part(s: &str) -> String {
-    let mut out = String::new();
-    for c in s.chars().flat_map(char::to_lowercase) {
-        match c {
-            'a'..='z' | '0'..='9' => out.push(c),
-            'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'ā' => out.push('a'),
-            'ç' | 'ć' | 'č' => out.push('c'),
-            'è' | 'é' | 'ê' | 'ë' | 'ē' | 'ę' | 'ě' => out.push('e'),
-            'ì' | 'í' | 'î' | 'ï' | 'ī' => out.push('i'),
-            'ñ' | 'ń' => out.push('n'),
-            'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' | 'ō' => out.push('o'),
-            'ù' | 'ú' | 'û' | 'ü' | 'ū' => out.push('u'),
-            'ý' | 'ÿ' => out.push('y'),
-            'ś' | 'š' => out.push('s'),
-            'ž' | 'ź' | 'ż' => out.push('z'),
-            'ł' => out.push('l'),
-            'ß' => out.push_str("ss"),
-            _ => {}
-        }
-    }
-    out
-}
-
-/// The generated username's stem: `first.last`, or whichever part has letters, or `user`.
-pub fn username_base(first: &str, last: &str) -> String {
-    let (f, l) = (username_part(first), username_part(last));
-    match (f.is_empty(), l.is_empty()) {
-        (false, false) => format!("{f}.{l}"),
-        (false, true) => f,
-        (true, false) => l,
-        (true, true) => "user".to_string(),
-    }
-}
+/// Username material from a name part, and the generated username's stem: the one rule of
+/// `domain::username` (every way in generates usernames alike).
+pub use super::username::{base as username_base, part as username_part};
 
 /// How many generated usernames are tried per database look-up.
 pub const USERNAME_BATCH: usize = 50;
@@ -379,13 +347,7 @@ pub const USERNAME_BATCH: usize = 50;
 /// The batch of generated usernames numbered from `start`: `base` for 1, then `base2`, ….
 pub fn username_candidates(base: &str, start: usize) -> Vec<String> {
     (start..start + USERNAME_BATCH)
-        .map(|n| {
-            if n == 1 {
-                base.to_string()
-            } else {
-                format!("{base}{n}")
-            }
-        })
+        .map(|n| super::username::numbered(base, n))
         .collect()
 }
 

@@ -114,7 +114,7 @@ impl NameIndexBuilder {
         }
     }
 
-    /// The next user in name order, with its (lower-cased) search text.
+    /// The next user in name order, with its (folded) search text.
     pub fn push(&mut self, id: Uuid, search_text: &str, status: Status) {
         let rank = u32::try_from(self.ids.len()).expect("fewer than 2^32 users");
         self.ids.push(id);
@@ -181,8 +181,8 @@ pub struct NameIndex {
     bytes: usize,
 }
 
-/// A page to find: users whose text contains `needle` (already lower-cased as the search
-/// text is), among `which`, in name order (`desc`: reversed), strictly beyond the user
+/// A page to find: users whose text contains `needle` (already folded as the search text
+/// is: `domain::fold`), among `which`, in name order (`desc`: reversed), strictly beyond the user
 /// `after` in that direction, at most `want` of them.
 #[derive(Debug, Clone)]
 pub struct Query<'a> {

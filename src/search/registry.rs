@@ -92,7 +92,7 @@ impl Registry {
     }
 
     /// The district's index if no change to its users has committed since it was read, with
-    /// `term` as its text holds it (lower-cased by PostgreSQL); otherwise `None`, and a new
+    /// `term` as its text holds it (folded: `domain::fold`); otherwise `None`, and a new
     /// index is asked for (`want`).
     pub async fn current(
         &self,

@@ -5,6 +5,7 @@
 //! handler (`web::users::list`) parses the query and builds the page from what it returns.
 
 pub mod cache;
+pub mod totals;
 
 use crate::db;
 use crate::db::user_filter::UserFilter;
@@ -34,6 +35,10 @@ pub struct Listing {
     pub count: i64,
     /// Where counting stops: more than this reads "10,000+".
     pub cap: i64,
+    /// Whether `count` is exact (from the district's count groups, `totals`), never capped.
+    pub exact: bool,
+    /// The district's totals by state, for a district admin (`None` for a school admin).
+    pub totals: Option<totals::Totals>,
     pub page: Page,
     /// The choices of the School and Source filters.
     pub options: Arc<FilterOptions>,
@@ -71,9 +76,25 @@ pub async fn listing(
         }
         _ => None,
     };
-    let count = match (cache::count(district_id, &count_key, &marker), &current) {
-        (Some(n), _) => n,
-        (None, Some(c)) => {
+    // A district admin's totals, and the exact count of a filter of status, role, grade and
+    // source: from the count groups the triggers on `users` keep (a few hundred rows).
+    let (district_totals, exact) = if req.scope.is_none() {
+        let groups = db::user_list::count_groups(&mut conn, district_id).await?;
+        (
+            Some(totals::totals(&groups)),
+            totals::exact(&groups, req.filter),
+        )
+    } else {
+        (None, None)
+    };
+    let count = match (
+        exact,
+        cache::count(district_id, &count_key, &marker),
+        &current,
+    ) {
+        (Some(n), _, _) => n,
+        (None, Some(n), _) => n,
+        (None, None, Some(c)) => {
             let n = c
                 .index
                 .count(&c.needle, search::which(req.filter.status), cap as usize)
@@ -81,7 +102,7 @@ pub async fn listing(
             cache::put_count(district_id, &count_key, &marker, n);
             n
         }
-        (None, None) => {
+        (None, None, None) => {
             let n =
                 db::user_list::count_capped(&mut *conn, district_id, req.filter, req.scope, cap)
                     .await?;
@@ -137,6 +158,8 @@ pub async fn listing(
     Ok(Listing {
         count,
         cap,
+        exact: exact.is_some(),
+        totals: district_totals,
         page,
         options,
         sync_names,

@@ -1035,4 +1035,5 @@ async fn seed_source_workflows_work_end_to_end_in_chromium(pool: PgPool) {
 }
 mod classes;
 mod history;
+mod search;
 mod teaching;

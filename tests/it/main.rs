@@ -24,6 +24,7 @@ mod roster_undo;
 mod rosters;
 mod schools;
 mod scopes;
+mod search_fold;
 mod security;
 mod security_auth;
 mod security_files;

@@ -1006,7 +1006,7 @@ async fn expected_matches(
     let dir = if desc { " DESC" } else { "" };
     sqlx::query_scalar(&format!(
         "SELECT id FROM users WHERE district_id = $1 AND {status}
-           AND strpos(search_text, lower($2)) > 0
+           AND strpos(search_text, search_fold($2)) > 0
          ORDER BY last_name{dir}, first_name{dir}, id{dir}"
     ))
     .bind(district)

@@ -38,6 +38,8 @@ pub struct ListQuery {
     after: Option<String>,
     before: Option<String>,
     per: Option<String>,
+    /// The page's number, carried by the Next and Previous links ("page N of M").
+    page: Option<String>,
 }
 
 /// Free text that reaches SQL (the search term, a source): without NUL bytes, which no
@@ -56,6 +58,8 @@ struct Params {
     desc: bool,
     per: i64,
     position: Position,
+    /// The page number the link that led here carried; 1 on the first page.
+    page_no: Option<i64>,
 }
 
 impl Params {
@@ -87,12 +91,19 @@ impl Params {
             Start::After(k) => Position::After(k),
             Start::Before(k) => Position::Before(k),
         };
+        let page_no = match position {
+            Position::First => Some(1),
+            _ => given(&q.page)
+                .and_then(|p| p.parse::<i64>().ok())
+                .filter(|p| *p >= 1),
+        };
         Ok(Params {
             filter,
             sort,
             desc,
             per,
             position,
+            page_no,
         })
     }
 
@@ -180,6 +191,10 @@ struct UsersPage {
     sort_opts: Vec<Opt>,
     rows: Vec<Row>,
     count_label: String,
+    /// The district's totals (district admins): "of 12,345 in the district: …".
+    totals_label: Option<String>,
+    /// "Page 3 of 250" (or "250 pages" when the page's number is not known).
+    position_label: Option<String>,
     filtered: bool,
     archived_view: bool,
     csv_href: String,
@@ -218,6 +233,8 @@ pub async fn list(
     let Listing {
         count,
         cap,
+        exact,
+        totals,
         page,
         options,
         sync_names,
@@ -305,7 +322,7 @@ pub async fn list(
         .cloned()
         .chain(params.sort_pairs())
         .collect();
-    let links = keyset::links(
+    let mut links = keyset::links(
         "/users",
         &base,
         params.position == Position::First,
@@ -318,6 +335,40 @@ pub async fn list(
             .flatten()
             .map(|r| encode_cursor(&r.sort_key)),
     );
+    // "Page N of M": M whenever the count is exact (or under its cap); N carried by the links
+    // from page to page (keyset pages have no offset to compute it from), and known for sure
+    // at either end.
+    let known = exact || count <= cap;
+    let pages = known.then(|| user_listing::totals::pages(count, params.per));
+    let page_no = if !page.has_prev {
+        Some(1)
+    } else if let (false, Some(m)) = (page.has_next, pages) {
+        Some(m)
+    } else {
+        params.page_no.map(|n| pages.map_or(n, |m| n.min(m)))
+    };
+    if let Some(n) = page_no {
+        let with_page = |href: String, k: i64| {
+            let sep = if href.contains('?') { '&' } else { '?' };
+            format!("{href}{sep}page={k}")
+        };
+        links.prev = links.prev.map(|h| with_page(h, (n - 1).max(1)));
+        links.next = links.next.map(|h| with_page(h, n + 1));
+    }
+    let position_label = match (page_no, pages) {
+        (Some(n), Some(m)) if m > 1 => Some(format!("Page {} of {}", thousands(n), thousands(m))),
+        (None, Some(m)) if m > 1 => Some(format!("{} pages", thousands(m))),
+        _ => None,
+    };
+    let totals_label = totals.map(|t| {
+        format!(
+            "District total {}: {} active, {} inactive, {} archived",
+            thousands(t.all()),
+            thousands(t.active),
+            thousands(t.inactive),
+            thousands(t.archived)
+        )
+    });
     let back = uri
         .path_and_query()
         .map(|p| p.as_str().to_string())
@@ -408,13 +459,15 @@ pub async fn list(
             .map(|s| Opt::new(s.as_str(), s.label(), params.sort.as_str()))
             .collect(),
         rows,
-        count_label: if count > cap {
+        count_label: if count > cap && !exact {
             format!("{}+ users", thousands(cap))
         } else if count == 1 {
             "1 user".to_string()
         } else {
             format!("{} users", thousands(count))
         },
+        totals_label,
+        position_label,
         filtered: !filter_pairs.is_empty(),
         archived_view: f.status == StatusFilter::Archived,
         csv_href: "/users.csv".to_string(),
