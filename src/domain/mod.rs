@@ -4,6 +4,7 @@
 
 pub mod alerts;
 pub mod audit;
+pub mod bulk;
 pub mod health;
 pub mod history;
 pub mod home;

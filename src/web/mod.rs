@@ -182,6 +182,8 @@ fn table() -> Vec<Entry> {
         at(Page, Get, "/users", users::list::list),
         at(Page, Post, "/users", users::form::create),
         at(Page, Get, "/users.csv", users::list::csv),
+        at(Page, Post, "/users/bulk", users::bulk::confirm),
+        at(Page, Post, "/users/bulk/apply", users::bulk::apply),
         at(Page, Get, "/users/new", users::form::new_form),
         at(Page, Get, "/users/{guid}", users::form::show),
         at(Page, Post, "/users/{guid}", users::form::update),

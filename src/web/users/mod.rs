@@ -3,6 +3,7 @@
 //! restore and password-reset actions.
 
 pub mod actions;
+pub mod bulk;
 pub mod form;
 mod history;
 pub mod kept;
