@@ -4,6 +4,7 @@
 mod alerts;
 mod audit;
 mod auth;
+mod bulk;
 mod classes;
 mod cli;
 mod concurrency;

@@ -71,6 +71,8 @@ struct Objects {
 struct Refs {
     version: i64,
     school: Uuid,
+    /// The target's user, for the bulk actions' ticked ids (a body, not a path, names them).
+    user: Uuid,
 }
 
 impl Refs {
@@ -78,6 +80,7 @@ impl Refs {
         Refs {
             version: target.user_version,
             school,
+            user: target.user,
         }
     }
 }
@@ -149,6 +152,7 @@ fn fill(route: &RouteInfo, o: &Objects) -> String {
 fn body(route: &RouteInfo, refs: Refs) -> Body {
     let school = refs.school.to_string();
     let version = refs.version.to_string();
+    let user = refs.user.to_string();
     let form = |fields: &[(&'static str, &str)]| {
         Body::Form(fields.iter().map(|(k, v)| (*k, v.to_string())).collect())
     };
@@ -197,6 +201,8 @@ fn body(route: &RouteInfo, refs: Refs) -> Body {
             ("version", &version),
         ]),
         "/users/{guid}/status" => form(&[("status", "inactive")]),
+        // The ticked user is the target's (A's admin naming B's user changes nothing).
+        "/users/bulk" | "/users/bulk/apply" => form(&[("action", "deactivate"), ("id", &user)]),
         "/users/{guid}/owner" => form(&[("owner", "manual")]),
         "/users/{guid}/kept/release" => form(&[("field", "all")]),
         "/users/{guid}/archive" | "/users/{guid}/restore" | "/users/{guid}/password" => form(&[]),
@@ -684,7 +690,13 @@ async fn every_route_answers_404_for_another_districts_objects(pool: PgPool) {
             // A POST without ids acts on the caller's own district only; B must not
             // change (checked below). Logging out would end this session: left out.
             if route.path != "/logout" {
-                call(&http, &base, &route, route.path, own, auth).await;
+                // The bulk actions name their users in the body: B's user, here.
+                let refs = if route.path.starts_with("/users/bulk") {
+                    across
+                } else {
+                    own
+                };
+                call(&http, &base, &route, route.path, refs, auth).await;
                 csrf = w.admin.csrf().await; // signing in again makes a new token
             }
         }
@@ -777,6 +789,9 @@ async fn a_school_admin_is_held_to_their_schools_on_every_route(pool: PgPool) {
         ("POST", "/users"),
         ("GET", "/users.csv"),
         ("GET", "/users/new"),
+        // Bulk actions: a school admin's reach only (South's user named: nothing changes).
+        ("POST", "/users/bulk"),
+        ("POST", "/users/bulk/apply"),
         ("GET", "/classes"),
         ("GET", "/classes.csv"),
         ("GET", "/enrollments.csv"),
