@@ -23,6 +23,7 @@ mod roster_feeds;
 mod roster_lists;
 mod roster_undo;
 mod rosters;
+mod school_import;
 mod schools;
 mod scopes;
 mod security;

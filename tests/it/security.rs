@@ -276,10 +276,17 @@ async fn call(
                     }
                     req.form(&fields)
                 }
-                Body::File(name, bytes) => req.multipart(reqwest::multipart::Form::new().part(
-                    "file",
-                    reqwest::multipart::Part::bytes(bytes).file_name(name),
-                )),
+                Body::File(name, bytes) => {
+                    let mut form = reqwest::multipart::Form::new().part(
+                        "file",
+                        reqwest::multipart::Part::bytes(bytes).file_name(name),
+                    );
+                    if route.path == "/uploads" {
+                        // The school the file is for (issue 16, item 6): the refs' school.
+                        form = form.text("school", refs.school.to_string());
+                    }
+                    req.multipart(form)
+                }
             }
         }
     };
@@ -792,6 +799,10 @@ async fn a_school_admin_is_held_to_their_schools_on_every_route(pool: PgPool) {
         // Bulk actions: a school admin's reach only (South's user named: nothing changes).
         ("POST", "/users/bulk"),
         ("POST", "/users/bulk/apply"),
+        // Imports for their own school (issue 16, item 6): South's school in the body is
+        // refused; the history lists their school's files only.
+        ("GET", "/uploads"),
+        ("POST", "/uploads"),
         ("GET", "/classes"),
         ("GET", "/classes.csv"),
         ("GET", "/enrollments.csv"),
@@ -813,7 +824,8 @@ async fn a_school_admin_is_held_to_their_schools_on_every_route(pool: PgPool) {
             csrf: Some(&csrf),
             ..Default::default()
         };
-        let refs = if route.path == "/users" {
+        // Adding a user, or uploading a file, for South: refused.
+        let refs = if route.path == "/users" || route.path == "/uploads" {
             south
         } else {
             theirs
