@@ -231,3 +231,76 @@ pub async fn set_temporary_passwords(
     .fetch_all(db)
     .await
 }
+
+/// Archive (`Some(now)`) or restore (`None`) one class of the district (within a school
+/// admin's `schools`), with its `class.archive`/`class.restore` audit entry in the same
+/// statement; `false` when the class already was so (nothing written).
+pub async fn set_class_archived(
+    db: &mut PgConnection,
+    district_id: Uuid,
+    class_id: Uuid,
+    schools: Option<&[Uuid]>,
+    at: Option<OffsetDateTime>,
+    actor: &Actor,
+) -> sqlx::Result<bool> {
+    let changed: Option<Uuid> = sqlx::query_scalar(
+        "WITH up AS (UPDATE classes c SET archived_at = $4
+                     WHERE c.district_id = $1 AND c.id = $2 AND ($3::uuid[] IS NULL OR c.school_id = ANY($3))
+                       AND (c.archived_at IS NULL) = ($4::timestamptz IS NOT NULL)
+                     RETURNING c.id),
+              au AS (INSERT INTO audit_log (district_id, actor_kind, actor_id, actor_label, action, entity_kind, entity_id, before, after)
+                     SELECT $1, $5, $6, $7,
+                            CASE WHEN $4::timestamptz IS NULL THEN 'class.restore' ELSE 'class.archive' END,
+                            'class', up.id,
+                            jsonb_build_object('archived', $4::timestamptz IS NULL),
+                            jsonb_build_object('archived', $4::timestamptz IS NOT NULL)
+                     FROM up)
+         SELECT id FROM up",
+    )
+    .bind(district_id)
+    .bind(class_id)
+    .bind(schools)
+    .bind(at)
+    .bind(actor.kind)
+    .bind(actor.id)
+    .bind(&actor.label)
+    .fetch_optional(db)
+    .await?;
+    Ok(changed.is_some())
+}
+
+/// Restore the archived students of a class (those a school admin may change: plain users of
+/// their schools), one `user.restore` audit entry each, in one statement. Returns how many.
+pub async fn restore_class_students(
+    db: &mut PgConnection,
+    district_id: Uuid,
+    class_id: Uuid,
+    schools: Option<&[Uuid]>,
+    actor: &Actor,
+) -> sqlx::Result<i64> {
+    let ids: Vec<Uuid> = sqlx::query_scalar(
+        "WITH t AS (SELECT u.id FROM users u
+                    JOIN enrollments e ON e.district_id = u.district_id AND e.user_id = u.id
+                    WHERE u.district_id = $1 AND e.class_id = $2 AND e.role = 'student'
+                      AND u.archived_at IS NOT NULL
+                      AND ($3::uuid[] IS NULL OR (u.portal_role = 'user' AND EXISTS (
+                          SELECT 1 FROM user_schools s WHERE s.district_id = u.district_id
+                            AND s.user_id = u.id AND s.school_id = ANY($3))))
+                    FOR UPDATE OF u),
+              up AS (UPDATE users x SET archived_at = NULL, version = x.version + 1 FROM t
+                     WHERE x.district_id = $1 AND x.id = t.id RETURNING x.id),
+              au AS (INSERT INTO audit_log (district_id, actor_kind, actor_id, actor_label, action, entity_kind, entity_id, before, after)
+                     SELECT $1, $4, $5, $6, 'user.restore', 'user', up.id,
+                            '{\"archived\": true}'::jsonb, '{\"archived\": false}'::jsonb FROM up)
+         SELECT id FROM up",
+    )
+    .bind(district_id)
+    .bind(class_id)
+    .bind(schools)
+    .bind(actor.kind)
+    .bind(actor.id)
+    .bind(&actor.label)
+    .fetch_all(db)
+    .await?;
+    Ok(ids.len() as i64)
+}

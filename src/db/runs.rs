@@ -694,7 +694,9 @@ pub async fn history(
     }
     if let Some(schools) = &filter.schools {
         let ids: Vec<String> = schools.iter().map(Uuid::to_string).collect();
-        qb.push(" AND options->>'school' = ANY(").push_bind(ids).push(")");
+        qb.push(" AND options->>'school' = ANY(")
+            .push_bind(ids)
+            .push(")");
     }
     if let Some((at, id)) = after {
         qb.push(" AND (received_at, id) < (")

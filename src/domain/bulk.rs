@@ -229,7 +229,10 @@ mod tests {
                 .question(3, Some("manual"))
                 .contains("Hand 3 users to manual?")
         );
-        assert_eq!(BulkAction::Deactivate.done(2, None), "2 users made inactive.");
+        assert_eq!(
+            BulkAction::Deactivate.done(2, None),
+            "2 users made inactive."
+        );
     }
 
     #[test]
@@ -255,7 +258,11 @@ mod tests {
             eligible: 125,
         };
         assert_eq!(s.left(), 5);
-        assert!(s.left_note().unwrap().starts_with("5 of the 130 selected are"));
+        assert!(
+            s.left_note()
+                .unwrap()
+                .starts_with("5 of the 130 selected are")
+        );
         assert_eq!(
             Split {
                 selected: 3,

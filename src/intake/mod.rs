@@ -140,9 +140,11 @@ pub fn parse_school(value: &str) -> Result<Option<Uuid>, BadOption> {
     if value.is_empty() {
         return Ok(None);
     }
-    Uuid::parse_str(value)
-        .map(Some)
-        .map_err(|_| BadOption(format!("school: {value:?} is not one of the district's schools")))
+    Uuid::parse_str(value).map(Some).map_err(|_| {
+        BadOption(format!(
+            "school: {value:?} is not one of the district's schools"
+        ))
+    })
 }
 
 /// Queue the run of a stored file, whichever way it came in (or park it for the header
@@ -215,9 +217,10 @@ pub async fn queue_run(
         // Rows without a school column are that school's (a fixed value only fills a field
         // no column provides).
         options.school = Some(s.id);
-        options
-            .fixed
-            .push((crate::domain::Field::SchoolExternalId, s.external_id.clone()));
+        options.fixed.push((
+            crate::domain::Field::SchoolExternalId,
+            s.external_id.clone(),
+        ));
     }
     let needs_mapping = match &headers {
         Some(h) => needs_mapping(&inbox.pool, district_id, h, &options).await?,

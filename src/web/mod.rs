@@ -208,6 +208,12 @@ fn table() -> Vec<Entry> {
         at(Page, Get, "/classes/{id}", classes::show::show),
         at(
             Page,
+            Post,
+            "/classes/{id}/state",
+            classes::lifecycle::set_state,
+        ),
+        at(
+            Page,
             Get,
             "/enrollments.csv",
             classes::download::enrollments_csv,

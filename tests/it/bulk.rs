@@ -66,8 +66,11 @@ async fn a_district_admin_archives_and_restores_all_matching_in_one_job(pool: Pg
     let d = env.district.id;
     let pool = &env.app.pool;
     env.upload("students.csv", &students("B", "HS", 125)).await;
-    env.upload("others.csv", &students("O", "HS", 5).replace("Bulkkid", "Other"))
-        .await;
+    env.upload(
+        "others.csv",
+        &students("O", "HS", 5).replace("Bulkkid", "Other"),
+    )
+    .await;
     env.app.queue.drain().await.unwrap();
     assert_eq!(count(pool, d, "first_name LIKE 'Bulkkid%'").await, 125);
 
@@ -93,7 +96,12 @@ async fn a_district_admin_archives_and_restores_all_matching_in_one_job(pool: Pg
     assert_eq!(done.location.as_deref(), Some("/users?q=bulkkid"));
     assert_eq!(count(pool, d, "archived_at IS NOT NULL").await, 125);
     assert_eq!(
-        count(pool, d, "archived_at IS NOT NULL AND first_name LIKE 'Bulkkid%'").await,
+        count(
+            pool,
+            d,
+            "archived_at IS NOT NULL AND first_name LIKE 'Bulkkid%'"
+        )
+        .await,
         125
     );
     assert_eq!(audits(pool, d, "user.archive").await, 125);
@@ -117,7 +125,9 @@ async fn a_district_admin_archives_and_restores_all_matching_in_one_job(pool: Pg
     // Again: nothing to change, nothing written.
     let confirm = env.c.post("/users/bulk", &restore).await;
     assert!(
-        confirm.body.contains("None of the selected users would change"),
+        confirm
+            .body
+            .contains("None of the selected users would change"),
         "{}",
         confirm.body
     );
@@ -161,7 +171,11 @@ async fn ticked_users_go_inactive_get_login_cards_and_change_owner(pool: PgPool)
         "{}",
         confirm.body
     );
-    assert!(confirm.body.contains("1 of the 3 selected is left as they are"));
+    assert!(
+        confirm
+            .body
+            .contains("1 of the 3 selected is left as they are")
+    );
     assert_eq!(env.c.post("/users/bulk/apply", &form).await.status, 303);
     assert_eq!(count(pool, d, "status = 'inactive'").await, 2);
     assert_eq!(audits(pool, d, "user.deactivate").await, 2);
@@ -173,7 +187,11 @@ async fn ticked_users_go_inactive_get_login_cards_and_change_owner(pool: PgPool)
         ("id", t2s.as_str()),
     ];
     let confirm = env.c.post("/users/bulk", &form).await;
-    assert!(confirm.body.contains("Issue 2 users a new temporary password?"));
+    assert!(
+        confirm
+            .body
+            .contains("Issue 2 users a new temporary password?")
+    );
     let token = env.c.csrf().await;
     let mut with_token = form.to_vec();
     with_token.push(("_csrf", &token));
@@ -223,16 +241,28 @@ async fn ticked_users_go_inactive_get_login_cards_and_change_owner(pool: PgPool)
     );
     assert_eq!(env.c.post("/users/bulk/apply", &form).await.status, 303);
     assert_eq!(
-        count(pool, d, "source = 'manual' AND prevent_archiving AND role = 'Student'").await,
+        count(
+            pool,
+            d,
+            "source = 'manual' AND prevent_archiving AND role = 'Student'"
+        )
+        .await,
         2
     );
     assert_eq!(audits(pool, d, "user.owner").await, 2);
     // An owner that is not the district's is refused.
-    let bad = [("action", "hand_to"), ("owner", "file:nope.csv"), ("id", t1s.as_str())];
+    let bad = [
+        ("action", "hand_to"),
+        ("owner", "file:nope.csv"),
+        ("id", t1s.as_str()),
+    ];
     assert_eq!(env.c.post("/users/bulk", &bad).await.status, 400);
     // Nothing ticked, or an unknown action: a clear 400.
     assert_eq!(
-        env.c.post("/users/bulk", &[("action", "archive")]).await.status,
+        env.c
+            .post("/users/bulk", &[("action", "archive")])
+            .await
+            .status,
         400
     );
     assert_eq!(
@@ -271,7 +301,11 @@ async fn a_school_admin_acts_only_within_their_schools(pool: PgPool) {
     // All matching: their school's students only, never an admin account.
     let all = [("action", "archive"), ("all", "1")];
     let confirm = p.post("/users/bulk", &all).await;
-    assert!(confirm.body.contains("Archive 3 users?"), "{}", confirm.body);
+    assert!(
+        confirm.body.contains("Archive 3 users?"),
+        "{}",
+        confirm.body
+    );
     assert_eq!(p.post("/users/bulk/apply", &all).await.status, 303);
     assert_eq!(count(pool, d, "archived_at IS NOT NULL").await, 3);
     assert_eq!(
@@ -287,18 +321,115 @@ async fn a_school_admin_acts_only_within_their_schools(pool: PgPool) {
     // Another school's student or an admin, ticked: nothing changes.
     let m1 = id_of(pool, d, "M1").await.to_string();
     let col = colleague.to_string();
-    let form = [("action", "deactivate"), ("id", m1.as_str()), ("id", col.as_str())];
+    let form = [
+        ("action", "deactivate"),
+        ("id", m1.as_str()),
+        ("id", col.as_str()),
+    ];
     let confirm = p.post("/users/bulk", &form).await;
     assert!(
-        confirm.body.contains("None of the selected users would change"),
+        confirm
+            .body
+            .contains("None of the selected users would change"),
         "{}",
         confirm.body
     );
     assert_eq!(p.post("/users/bulk/apply", &form).await.status, 303);
     assert_eq!(count(pool, d, "status = 'inactive'").await, 0);
     // Handing to an owner is the district admin's.
-    let hand = [("action", "hand_to"), ("owner", "manual"), ("id", m1.as_str())];
+    let hand = [
+        ("action", "hand_to"),
+        ("owner", "manual"),
+        ("id", m1.as_str()),
+    ];
     assert_eq!(p.post("/users/bulk", &hand).await.status, 403);
     assert_eq!(p.post("/users/bulk/apply", &hand).await.status, 403);
-    assert_eq!(count(pool, d, "source = 'manual' AND role = 'Student'").await, 0);
+    assert_eq!(
+        count(pool, d, "source = 'manual' AND role = 'Student'").await,
+        0
+    );
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn a_class_is_archived_and_restored_with_its_students_in_one_action(pool: PgPool) {
+    let env = UploadEnv::new(pool).await;
+    let d = env.district.id;
+    let pool = &env.app.pool;
+    let hs: Uuid = sqlx::query_scalar("SELECT id FROM schools WHERE district_id = $1")
+        .bind(d)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    env.upload("students.csv", &students("C", "HS", 3)).await;
+    env.app.queue.drain().await.unwrap();
+    let class = Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO classes (district_id, id, external_id, school_id, title, source)
+         VALUES ($1, $2, 'ALG-1', $3, 'Algebra I', 'file:rosters.csv')",
+    )
+    .bind(d)
+    .bind(class)
+    .bind(hs)
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO enrollments (district_id, class_id, user_id, role)
+         SELECT $1, $2, id, 'student' FROM users WHERE district_id = $1 AND custom_id IN ('C1', 'C2')",
+    )
+    .bind(d)
+    .bind(class)
+    .execute(pool)
+    .await
+    .unwrap();
+    let path = format!("/classes/{class}/state");
+    let class_archived = || async {
+        sqlx::query_scalar::<_, bool>("SELECT archived_at IS NOT NULL FROM classes WHERE id = $1")
+            .bind(class)
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    };
+    assert!(
+        env.c
+            .get(&format!("/classes/{class}"))
+            .await
+            .body
+            .contains("Archive class")
+    );
+    assert_eq!(env.c.post(&path, &[("archived", "yes")]).await.status, 303);
+    assert!(class_archived().await);
+    assert_eq!(audits(pool, d, "class.archive").await, 1);
+    // Its students were archived by mistake too; one action brings back the class and them.
+    sqlx::query(
+        "UPDATE users SET archived_at = now() WHERE district_id = $1 AND custom_id IN ('C1', 'C2', 'C3')",
+    )
+    .bind(d)
+    .execute(pool)
+    .await
+    .unwrap();
+    let page = env.c.get(&format!("/classes/{class}")).await;
+    assert!(page.body.contains("Restore class"), "{}", page.body);
+    let r = env
+        .c
+        .post(&path, &[("archived", "no"), ("students", "1")])
+        .await;
+    assert_eq!(r.status, 303);
+    assert!(!class_archived().await);
+    assert_eq!(audits(pool, d, "class.restore").await, 1);
+    // Its two students are back; C3, not in the class, stays archived.
+    assert_eq!(count(pool, d, "archived_at IS NOT NULL").await, 1);
+    assert_eq!(audits(pool, d, "user.restore").await, 2);
+    // Again: nothing changes, nothing is written.
+    env.c
+        .post(&path, &[("archived", "no"), ("students", "1")])
+        .await;
+    assert_eq!(audits(pool, d, "class.restore").await, 1);
+    // A school admin of another school does not find the class.
+    let ms = env.app.school(d, "MS", "Middle School").await;
+    env.app.member(d, "principal", "school_admin", &[ms]).await;
+    let p = env.app.client();
+    assert_eq!(p.sign_in("principal", PASSWORD).await.status, 303);
+    assert_eq!(p.post(&path, &[("archived", "yes")]).await.status, 404);
+    assert!(!class_archived().await);
 }

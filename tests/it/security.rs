@@ -230,6 +230,7 @@ fn body(route: &RouteInfo, refs: Refs) -> Body {
         | "/settings/alerts/test-email"
         | "/settings/alerts/test-webhook" => form(&[]),
         "/teaching/{id}/students/{guid}/password" => form(&[("confirm", "yes")]),
+        "/classes/{id}/state" => form(&[("archived", "yes")]),
         "/api/v1/{*rest}" => form(&[]),
         other => panic!(
             "security suite: POST {other} has no body in tests/it/security.rs::body(): add it"

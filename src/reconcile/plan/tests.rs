@@ -2238,7 +2238,9 @@ fn a_file_for_one_school_stays_within_it() {
         error(&p, 3),
         "line 3, column \"school_external_id\": school \"MS\" is not High School (HS), the only school this file is for"
     );
-    assert!(error(&p, 4).starts_with("line 4: this row matches s2, who is not only at High School"));
+    assert!(
+        error(&p, 4).starts_with("line 4: this row matches s2, who is not only at High School")
+    );
     assert_eq!(*outcome(&p, 5), Outcome::Created);
     // The HS student missing is archived; the MS student and the one in both schools are not.
     assert_eq!(p.archive, vec![hs_missing.user_guid]);

@@ -156,11 +156,12 @@ pub async fn list(
         url(&p)
     });
     let names = db::syncs::names(&state.pool, scope.district_id).await?;
-    let school_opts = db::schools::options(&state.pool, scope.district_id, scope.schools.as_deref())
-        .await?
-        .into_iter()
-        .map(|s| crate::web::users::Opt::new(s.id.to_string(), s.name, ""))
-        .collect();
+    let school_opts =
+        db::schools::options(&state.pool, scope.district_id, scope.schools.as_deref())
+            .await?
+            .into_iter()
+            .map(|s| crate::web::users::Opt::new(s.id.to_string(), s.name, ""))
+            .collect();
     let mut sources: Vec<(String, String)> = db::runs::sources(&state.pool, scope.district_id)
         .await?
         .into_iter()

@@ -3,7 +3,8 @@
 //! out in one transaction — set-based SQL (`db::bulk`), an audit entry per changed user and
 //! one for the whole job. A password reset answers with printable login cards, shown once.
 
-use super::{Opt, cache, display_name, safe_back};
+use super::bulk_bar::owners;
+use super::{cache, display_name, safe_back};
 use crate::auth;
 use crate::db;
 use crate::db::audit::Entry;
@@ -27,53 +28,6 @@ use uuid::Uuid;
 /// The filter fields a bulk form carries for "all matching" (the list's own query names).
 const FILTER_KEYS: [&str; 6] = ["q", "status", "role", "school", "grade", "source"];
 
-/// The bulk bar on the Users list.
-pub struct BulkBar {
-    /// The list's filters as hidden fields (what "all matching" means).
-    pub filters: Vec<(&'static str, String)>,
-    pub actions: Vec<Opt>,
-    /// Owners a district admin may hand users to (empty for a school admin).
-    pub owners: Vec<Opt>,
-    /// "All matching users (1,234)".
-    pub all_label: String,
-}
-
-/// The bar for a list page showing `count_label` users selected by `filter_pairs`.
-pub async fn bar(
-    state: &AppState,
-    scope: &DistrictScope,
-    filter_pairs: &[(&'static str, String)],
-    count_label: &str,
-) -> AppResult<BulkBar> {
-    let actions = bulk::ALL
-        .into_iter()
-        .filter(|a| scope.is_district_admin() || !a.district_admins_only())
-        .map(|a| Opt::new(a.as_str(), a.label(), ""))
-        .collect();
-    let owners = if scope.is_district_admin() {
-        owners(state, scope).await?
-    } else {
-        Vec::new()
-    };
-    Ok(BulkBar {
-        filters: filter_pairs.to_vec(),
-        actions,
-        owners,
-        all_label: format!("All matching users ({count_label})"),
-    })
-}
-
-/// Manual, then the district's file sources (as the user page's hand-over offers).
-async fn owners(state: &AppState, scope: &DistrictScope) -> AppResult<Vec<Opt>> {
-    let mut out = vec![Opt::new("manual", "Manual (added in the portal)", "")];
-    for file in db::runs::file_sources(&state.pool, scope.district_id).await? {
-        if let Source::File(name) = Source::from_db(&file) {
-            out.push(Opt::new(file, format!("File {name}"), ""));
-        }
-    }
-    Ok(out)
-}
-
 /// A bulk form, read from its fields (`id` repeats).
 struct Asked {
     action: BulkAction,
@@ -86,12 +40,7 @@ struct Asked {
 }
 
 fn read(fields: Vec<(String, String)>) -> AppResult<Asked> {
-    let get = |k: &str| {
-        fields
-            .iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.as_str())
-    };
+    let get = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     let action = get("action")
         .and_then(BulkAction::parse)
         .ok_or_else(|| AppError::BadRequest("choose an action for the selected users".into()))?;

@@ -205,7 +205,7 @@ struct UsersPage {
     h_role: SortHead,
     h_grade: SortHead,
     per: i64,
-    bulk: super::bulk::BulkBar,
+    bulk: super::bulk_bar::BulkBar,
 }
 
 pub async fn list(
@@ -371,7 +371,7 @@ pub async fn list(
     } else {
         thousands(count)
     };
-    let bulk_bar = super::bulk::bar(&state, &scope, &filter_pairs, &matching).await?;
+    let bulk_bar = super::bulk_bar::bar(&state, &scope, &filter_pairs, &matching).await?;
     let page_view = UsersPage {
         chrome: chrome(&session, Some(&scope.person), "/users").await,
         q: f.q.clone().unwrap_or_default(),
