@@ -8,6 +8,7 @@
 pub mod alert_delivery;
 pub mod alerts;
 pub mod audit;
+pub mod bulk;
 pub mod classes;
 pub mod districts;
 pub mod export;

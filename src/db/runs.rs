@@ -708,6 +708,8 @@ pub struct HistoryFilter {
     pub from: Option<OffsetDateTime>,
     /// Received before this instant.
     pub to: Option<OffsetDateTime>,
+    /// A school admin's schools: only runs of files for one of them (issue 16, item 6).
+    pub schools: Option<Vec<Uuid>>,
 }
 
 /// One page of a district's runs, newest first, after the run at `after` = (received_at,
@@ -736,6 +738,12 @@ pub async fn history(
     }
     if let Some(to) = filter.to {
         qb.push(" AND received_at < ").push_bind(to);
+    }
+    if let Some(schools) = &filter.schools {
+        let ids: Vec<String> = schools.iter().map(Uuid::to_string).collect();
+        qb.push(" AND options->>'school' = ANY(")
+            .push_bind(ids)
+            .push(")");
     }
     if let Some((at, id)) = after {
         qb.push(" AND (received_at, id) < (")

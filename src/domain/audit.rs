@@ -34,6 +34,7 @@ const WORDS: &[(&str, &str)] = &[
     ("user.keep_fields", "Kept fields from the source"),
     ("user.release_fields", "Released kept fields"),
     ("user.owner", "Handed user to another source"),
+    ("user.bulk", "Bulk action on users"),
     ("class.create", "Created class"),
     ("class.update", "Edited class"),
     ("class.archive", "Archived class"),

@@ -4,6 +4,7 @@
 
 pub mod alerts;
 pub mod audit;
+pub mod bulk;
 pub mod fold;
 pub mod health;
 pub mod history;

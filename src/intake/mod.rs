@@ -112,6 +112,9 @@ pub struct Asked {
     pub dry_run: bool,
     /// The drop folder's copy of the file (`processed/…`): a failed run moves it to `failed/`.
     pub drop_path: Option<PathBuf>,
+    /// The one school the file is for (issue 16, item 6): its rows must be that school's and
+    /// it archives only that school's users. A school admin's upload always names one.
+    pub school: Option<Uuid>,
 }
 
 impl Asked {
@@ -124,10 +127,24 @@ impl Asked {
             "source" => {
                 self.source = Some(value.to_string()).filter(|s| !s.trim().is_empty());
             }
+            "school" => self.school = parse_school(value)?,
             _ => return Ok(false),
         }
         Ok(true)
     }
+}
+
+/// The `school` option: a school's id, or blank for none.
+pub fn parse_school(value: &str) -> Result<Option<Uuid>, BadOption> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    Uuid::parse_str(value).map(Some).map_err(|_| {
+        BadOption(format!(
+            "school: {value:?} is not one of the district's schools"
+        ))
+    })
 }
 
 /// Queue the run of a stored file, whichever way it came in (or park it for the header
@@ -141,7 +158,29 @@ pub async fn queue_run(
     sender: &Sender<'_>,
 ) -> Result<Accepted, AcceptError> {
     let inbox = inbox.as_ref();
+    // A file for one school names that school's users only (issue 16, item 6).
+    let school = match asked.school {
+        Some(id) => match db::schools::get(&inbox.pool, district_id, id)
+            .await
+            .context("reading the school")?
+        {
+            Some(s) => Some(s),
+            None => {
+                let _ = tokio::fs::remove_file(&stored.path).await;
+                return Err(AcceptError::Refused(
+                    "the school chosen for this file is not one of the district's schools".into(),
+                ));
+            }
+        },
+        None => None,
+    };
     if is_zip(&stored.path).await {
+        if school.is_some() {
+            let _ = tokio::fs::remove_file(&stored.path).await;
+            return Err(AcceptError::Refused(
+                "a file for one school is a user CSV; a OneRoster or SDS set goes in for the whole district".into(),
+            ));
+        }
         return queue_oneroster_set(inbox, district_id, stored, sender).await;
     }
     let Stored {
@@ -168,12 +207,21 @@ pub async fn queue_run(
     .await
     .context("deciding the run's source")?;
     let source_key = decided.source_key;
-    let options = RunOptions {
+    let mut options = RunOptions {
         scope: Some(decided.scope),
         error_file_of: decided.error_file_of,
         intake_note: decided.note,
         ..RunOptions::default()
     };
+    if let Some(s) = &school {
+        // Rows without a school column are that school's (a fixed value only fills a field
+        // no column provides).
+        options.school = Some(s.id);
+        options.fixed.push((
+            crate::domain::Field::SchoolExternalId,
+            s.external_id.clone(),
+        ));
+    }
     let needs_mapping = match &headers {
         Some(h) => needs_mapping(&inbox.pool, district_id, h, &options).await?,
         None => false,

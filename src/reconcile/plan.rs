@@ -106,7 +106,10 @@ mod guard;
 mod index;
 mod merge;
 mod planner;
+mod school;
 mod username;
+
+pub use school::SchoolOnly;
 
 #[cfg(test)]
 mod tests;
@@ -150,6 +153,9 @@ pub struct Rules {
     /// Users that runs of other file sources, queued behind this one, list: a
     /// [`Scope::Source`] sweep leaves them for those runs to move (rule 7).
     pub elsewhere: Elsewhere,
+    /// A file for one school ([`SchoolOnly`], issue 16 item 6): rows of other schools and
+    /// matches of other schools' users are errors, and only that school's users are swept.
+    pub school: Option<SchoolOnly>,
 }
 
 /// Identifiers listed by the files of other sources waiting in the district's queue.
@@ -201,6 +207,7 @@ impl Default for Rules {
             school_min: 20,
             names: Names::default(),
             elsewhere: Elsewhere::default(),
+            school: None,
         }
     }
 }

@@ -95,6 +95,9 @@ pub struct RunOptions {
     /// What the intake wants said on the run page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub intake_note: Option<String>,
+    /// The one school the file is for (issue 16, item 6; `plan::Rules::school`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub school: Option<Uuid>,
 }
 
 impl RunOptions {
@@ -578,6 +581,10 @@ async fn execute_roster_csv(
         Ok(f) => f,
         Err(problem) => return fail(pool, clock, req, problem.to_string()).await,
     };
+    if req.options.school.is_some() {
+        let message = "a file for one school takes users; classes and enrollments (a roster CSV) go in for the whole district".to_string();
+        return fail(pool, clock, req, message).await;
+    }
     if req.options.scope == Some(Scope::Patch) {
         feed.classes_complete = false;
         feed.enrollments_complete = false;
@@ -733,7 +740,22 @@ pub async fn apply_rows(
         (Source::File(_), Scope::Source) => queued_elsewhere(pool, req).await?,
         _ => plan::Elsewhere::default(),
     };
+    // A file for one school (issue 16, item 6): `plan::SchoolOnly`.
+    let school = match req.options.school {
+        Some(id) => match db::schools::get(pool, req.district_id, id).await? {
+            Some(s) => Some(plan::SchoolOnly {
+                external_id: s.external_id,
+                name: s.name,
+            }),
+            None => {
+                let message = "the school this file was for is no longer one of the district's schools; nothing was applied".to_string();
+                return fail(pool, clock, req, message).await;
+            }
+        },
+        None => None,
+    };
     let rules = Rules {
+        school,
         elsewhere,
         archive_pct: district.guard_archive_pct,
         archive_min: district.guard_archive_min.max(0) as usize,

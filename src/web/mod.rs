@@ -182,6 +182,8 @@ fn table() -> Vec<Entry> {
         at(Page, Get, "/users", users::list::list),
         at(Page, Post, "/users", users::form::create),
         at(Page, Get, "/users.csv", users::list::csv),
+        at(Page, Post, "/users/bulk", users::bulk::confirm),
+        at(Page, Post, "/users/bulk/apply", users::bulk::apply),
         at(Page, Get, "/users/new", users::form::new_form),
         at(Page, Get, "/users/{guid}", users::form::show),
         at(Page, Post, "/users/{guid}", users::form::update),
@@ -204,6 +206,12 @@ fn table() -> Vec<Entry> {
         at(Page, Get, "/classes", classes::list::list),
         at(Page, Get, "/classes.csv", classes::download::classes_csv),
         at(Page, Get, "/classes/{id}", classes::show::show),
+        at(
+            Page,
+            Post,
+            "/classes/{id}/state",
+            classes::lifecycle::set_state,
+        ),
         at(
             Page,
             Get,

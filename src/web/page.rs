@@ -42,6 +42,7 @@ pub async fn chrome(session: &Session, person: Option<&Person>, active: &str) ->
                 ("/users", "Users"),
                 ("/classes", "Classes"),
                 ("/schools", "Schools"),
+                ("/uploads", "Uploads"),
                 ("/audit", "Audit log"),
                 ("/account", "My account"),
             ],

@@ -4,6 +4,7 @@
 mod alerts;
 mod audit;
 mod auth;
+mod bulk;
 mod classes;
 mod cli;
 mod concurrency;
@@ -22,6 +23,7 @@ mod roster_feeds;
 mod roster_lists;
 mod roster_undo;
 mod rosters;
+mod school_import;
 mod schools;
 mod scopes;
 mod search_fold;

@@ -71,6 +71,8 @@ struct Objects {
 struct Refs {
     version: i64,
     school: Uuid,
+    /// The target's user, for the bulk actions' ticked ids (a body, not a path, names them).
+    user: Uuid,
 }
 
 impl Refs {
@@ -78,6 +80,7 @@ impl Refs {
         Refs {
             version: target.user_version,
             school,
+            user: target.user,
         }
     }
 }
@@ -149,6 +152,7 @@ fn fill(route: &RouteInfo, o: &Objects) -> String {
 fn body(route: &RouteInfo, refs: Refs) -> Body {
     let school = refs.school.to_string();
     let version = refs.version.to_string();
+    let user = refs.user.to_string();
     let form = |fields: &[(&'static str, &str)]| {
         Body::Form(fields.iter().map(|(k, v)| (*k, v.to_string())).collect())
     };
@@ -197,6 +201,8 @@ fn body(route: &RouteInfo, refs: Refs) -> Body {
             ("version", &version),
         ]),
         "/users/{guid}/status" => form(&[("status", "inactive")]),
+        // The ticked user is the target's (A's admin naming B's user changes nothing).
+        "/users/bulk" | "/users/bulk/apply" => form(&[("action", "deactivate"), ("id", &user)]),
         "/users/{guid}/owner" => form(&[("owner", "manual")]),
         "/users/{guid}/kept/release" => form(&[("field", "all")]),
         "/users/{guid}/archive" | "/users/{guid}/restore" | "/users/{guid}/password" => form(&[]),
@@ -224,6 +230,7 @@ fn body(route: &RouteInfo, refs: Refs) -> Body {
         | "/settings/alerts/test-email"
         | "/settings/alerts/test-webhook" => form(&[]),
         "/teaching/{id}/students/{guid}/password" => form(&[("confirm", "yes")]),
+        "/classes/{id}/state" => form(&[("archived", "yes")]),
         "/api/v1/{*rest}" => form(&[]),
         other => panic!(
             "security suite: POST {other} has no body in tests/it/security.rs::body(): add it"
@@ -270,10 +277,17 @@ async fn call(
                     }
                     req.form(&fields)
                 }
-                Body::File(name, bytes) => req.multipart(reqwest::multipart::Form::new().part(
-                    "file",
-                    reqwest::multipart::Part::bytes(bytes).file_name(name),
-                )),
+                Body::File(name, bytes) => {
+                    let mut form = reqwest::multipart::Form::new().part(
+                        "file",
+                        reqwest::multipart::Part::bytes(bytes).file_name(name),
+                    );
+                    if route.path == "/uploads" {
+                        // The school the file is for (issue 16, item 6): the refs' school.
+                        form = form.text("school", refs.school.to_string());
+                    }
+                    req.multipart(form)
+                }
             }
         }
     };
@@ -684,7 +698,13 @@ async fn every_route_answers_404_for_another_districts_objects(pool: PgPool) {
             // A POST without ids acts on the caller's own district only; B must not
             // change (checked below). Logging out would end this session: left out.
             if route.path != "/logout" {
-                call(&http, &base, &route, route.path, own, auth).await;
+                // The bulk actions name their users in the body: B's user, here.
+                let refs = if route.path.starts_with("/users/bulk") {
+                    across
+                } else {
+                    own
+                };
+                call(&http, &base, &route, route.path, refs, auth).await;
                 csrf = w.admin.csrf().await; // signing in again makes a new token
             }
         }
@@ -777,6 +797,13 @@ async fn a_school_admin_is_held_to_their_schools_on_every_route(pool: PgPool) {
         ("POST", "/users"),
         ("GET", "/users.csv"),
         ("GET", "/users/new"),
+        // Bulk actions: a school admin's reach only (South's user named: nothing changes).
+        ("POST", "/users/bulk"),
+        ("POST", "/users/bulk/apply"),
+        // Imports for their own school (issue 16, item 6): South's school in the body is
+        // refused; the history lists their school's files only.
+        ("GET", "/uploads"),
+        ("POST", "/uploads"),
         ("GET", "/classes"),
         ("GET", "/classes.csv"),
         ("GET", "/enrollments.csv"),
@@ -798,7 +825,8 @@ async fn a_school_admin_is_held_to_their_schools_on_every_route(pool: PgPool) {
             csrf: Some(&csrf),
             ..Default::default()
         };
-        let refs = if route.path == "/users" {
+        // Adding a user, or uploading a file, for South: refused.
+        let refs = if route.path == "/users" || route.path == "/uploads" {
             south
         } else {
             theirs

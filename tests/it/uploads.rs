@@ -731,15 +731,17 @@ async fn another_districts_upload_answers_404(pool: PgPool) {
     ] {
         assert_eq!(c.post(&path, &[]).await.status, 404, "{path}");
     }
-    // A school admin has no uploads.
+    // A school admin imports for their school (issue 16, item 6; this was a 403 before):
+    // the district's own runs are not theirs to see.
     let s = env.app.school(env.district.id, "MS", "Middle").await;
     env.app
         .member(env.district.id, "principal", "school_admin", &[s])
         .await;
     let p = env.app.client();
     p.sign_in("principal", PASSWORD).await;
-    assert_eq!(p.get("/uploads").await.status, 403);
-    assert_eq!(p.get(&format!("/uploads/{id}")).await.status, 403);
+    assert_eq!(p.get("/uploads").await.status, 200);
+    assert_eq!(p.get(&format!("/uploads/{id}")).await.status, 404);
+    assert_eq!(p.get(&format!("/uploads/{id}/map")).await.status, 403);
 }
 
 #[sqlx::test(migrations = "./migrations")]

@@ -120,6 +120,8 @@ pub(super) struct Planner<'a> {
     scope: Scope,
     sync_names: &'a HashMap<Uuid, String>,
     elsewhere: &'a Elsewhere,
+    /// A file for one school (`super::school`).
+    school: Option<&'a super::SchoolOnly>,
     marks: Vec<Mark>,
     claims: Claims,
     usernames: username::Generator,
@@ -140,6 +142,7 @@ impl<'a> Planner<'a> {
             scope: rules.scope,
             sync_names: &rules.names.syncs,
             elsewhere: &rules.elsewhere,
+            school: rules.school.as_ref(),
             marks: vec![Mark::Free; users.len()],
             claims: Claims::default(),
             usernames: username::Generator::default(),
@@ -264,6 +267,12 @@ impl<'a> Planner<'a> {
 
     /// Every reason to refuse a row, decided before anything is claimed or generated.
     fn check(&self, inc: &IncomingUser) -> Result<Step, Refusal> {
+        if let Some(message) = self.school.and_then(|s| s.refuse_row(inc)) {
+            return Err(Refusal {
+                message,
+                user: None,
+            });
+        }
         let (custom_id, email) = (nonblank(&inc.custom_id), nonblank(&inc.email));
         let found = self
             .find(inc.user_guid, custom_id, email)
@@ -306,6 +315,9 @@ impl<'a> Planner<'a> {
         };
         if let Mark::Claimed(first) = self.marks[i] {
             return Err(refuse(format!("matches the same user as line {first}")));
+        }
+        if let Some(message) = self.school.and_then(|s| s.refuse_user(inc.line, user)) {
+            return Err(refuse(message));
         }
         if inc.to_be_deleted {
             if user.portal_role.is_admin() && self.would_archive(user) {
@@ -684,7 +696,10 @@ impl<'a> Planner<'a> {
         let mut scope_total = 0;
         let mut schools: HashMap<&str, (usize, usize)> = HashMap::new();
         for (i, (u, mark)) in self.users.iter().zip(&self.marks).enumerate() {
-            if u.archived || !in_scope(u, source, scope) {
+            if u.archived
+                || !in_scope(u, source, scope)
+                || self.school.is_some_and(|s| !s.covers(u))
+            {
                 continue;
             }
             scope_total += 1;

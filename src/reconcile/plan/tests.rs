@@ -2203,3 +2203,48 @@ fn applying_counts_every_row_of_every_part_written() {
     }
     assert_eq!(seen, vec![10_000, 20_000, 30_000, 40_000]);
 }
+
+/// Issue 16, item 6 (`super::SchoolOnly`): a file for one school changes that school's users
+/// only — a row for another school and a row matching another school's user are errors
+/// naming the row (and the column), and the sweep archives that school's missing users only.
+#[test]
+fn a_file_for_one_school_stays_within_it() {
+    let mut ms = student(2);
+    ms.schools = vec!["MS".into()];
+    let mut both = student(3);
+    both.schools = vec!["HS".into(), "MS".into()];
+    let hs_missing = student(4);
+    let current = vec![student(1), ms.clone(), both.clone(), hs_missing.clone()];
+    let mut other_school = new_row(9, 3);
+    other_school.schools = vec!["MS".into()];
+    let mut takes_ms = row_for(&ms, 4);
+    takes_ms.schools = vec!["HS".into()];
+    let rows = vec![
+        row_for(&student(1), 2),
+        other_school,
+        takes_ms,
+        new_row(8, 5),
+    ];
+    let rules = Rules {
+        school: Some(SchoolOnly {
+            external_id: "HS".into(),
+            name: "High School".into(),
+        }),
+        ..Rules::default()
+    };
+    let p = run_with(&current, ok(rows), &students(), &rules);
+    assert_eq!(*outcome(&p, 2), Outcome::Unchanged);
+    assert_eq!(
+        error(&p, 3),
+        "line 3, column \"school_external_id\": school \"MS\" is not High School (HS), the only school this file is for"
+    );
+    assert!(
+        error(&p, 4).starts_with("line 4: this row matches s2, who is not only at High School")
+    );
+    assert_eq!(*outcome(&p, 5), Outcome::Created);
+    // The HS student missing is archived; the MS student and the one in both schools are not.
+    assert_eq!(p.archive, vec![hs_missing.user_guid]);
+    // Without the restriction the same file archives every missing student of the source.
+    let p = run(&current, vec![row_for(&student(1), 2)], &students());
+    assert_eq!(p.archive.len(), 3);
+}

@@ -3,6 +3,7 @@
 //! school admin sees the classes of their schools only.
 
 pub mod download;
+pub mod lifecycle;
 pub mod list;
 pub mod show;
 

@@ -26,6 +26,7 @@ pub struct Member {
 #[template(path = "classes_show.html")]
 struct ClassPage {
     chrome: Chrome,
+    id: Uuid,
     title: String,
     external_id: String,
     school: String,
@@ -87,6 +88,7 @@ pub async fn show(
     };
     let view = ClassPage {
         chrome: chrome(&session, Some(&scope.person), "/classes").await,
+        id: class.id,
         title: class.title.clone(),
         external_id: class.external_id.clone(),
         school: format!("{} ({})", class.school_name, class.school_external_id),

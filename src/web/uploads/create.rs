@@ -5,7 +5,7 @@ use crate::intake::{self, AcceptError, Sender};
 use crate::web::AppState;
 use crate::web::error::{AppError, AppResult, multipart_error};
 use crate::web::intake_form::receive;
-use crate::web::session::{DistrictAdmin, set_flash};
+use crate::web::session::{DistrictScope, set_flash};
 use axum::extract::{Multipart, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use tower_sessions::Session;
@@ -13,7 +13,7 @@ use tower_sessions::Session;
 pub async fn create(
     State(state): State<AppState>,
     session: Session,
-    DistrictAdmin(scope): DistrictAdmin,
+    scope: DistrictScope,
     mut multipart: Multipart,
 ) -> AppResult<Response> {
     let inbox = &state.queue.inbox;
@@ -23,12 +23,27 @@ pub async fn create(
     if let Some(e) = received.bad {
         return Err(AppError::BadRequest(e.to_string()));
     }
+    // A school admin imports for one of their schools (issue 16, item 6): the file is that
+    // school's (the form's picker; preset when they have one school).
+    let mut asked = received.asked.clone();
+    if let Some(mine) = &scope.schools {
+        if asked.school.is_none() && mine.len() == 1 {
+            asked.school = mine.first().copied();
+        }
+        if !asked.school.is_some_and(|s| mine.contains(&s)) {
+            if let Some(stored) = &received.stored {
+                let _ = tokio::fs::remove_file(&stored.path).await;
+            }
+            return Err(AppError::BadRequest(
+                "choose which of your schools this file is for".into(),
+            ));
+        }
+    }
     // The form preselects `source`; left as it is, that is the default (so a fixed error
     // file is still a patch), chosen by hand (`scope_touched`), it is asked for.
     let touched = received
         .field("scope_touched")
         .is_some_and(|v| v.trim() == "1");
-    let mut asked = received.asked;
     let stored = received
         .stored
         .ok_or_else(|| AppError::BadRequest("choose a file to upload".into()))?;

@@ -1,13 +1,12 @@
 //! `GET /uploads/{id}/files/{kind}`: a run's downloads (uploaded, completed, errors).
 
-use super::load;
 use crate::db;
 use crate::domain::RunStatus;
 use crate::intake;
 use crate::reconcile::report::FileKind;
 use crate::web::AppState;
 use crate::web::error::{AppError, AppResult};
-use crate::web::session::DistrictAdmin;
+use crate::web::session::DistrictScope;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
@@ -16,10 +15,10 @@ use uuid::Uuid;
 
 pub async fn file(
     State(state): State<AppState>,
-    DistrictAdmin(scope): DistrictAdmin,
+    scope: DistrictScope,
     Path((id, kind)): Path<(Uuid, String)>,
 ) -> AppResult<Response> {
-    let run = load(&state, scope.district_id, id).await?;
+    let run = super::load_for(&state, &scope, id).await?;
     file_response(&state, &run, &kind).await
 }
 

@@ -6,7 +6,7 @@ use crate::domain::RunStatus;
 use crate::web::AppState;
 use crate::web::error::{AppError, AppResult};
 use crate::web::page::{Chrome, chrome, render};
-use crate::web::session::DistrictAdmin;
+use crate::web::session::DistrictScope;
 use askama::Template;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -29,6 +29,10 @@ struct UploadsPage {
     next_href: Option<String>,
     first_href: Option<String>,
     filtered: bool,
+    /// The upload form's school picker (issue 16, item 6): a district admin may pick one
+    /// (a fixed school for the file); a school admin picks one of theirs.
+    school_opts: Vec<crate::web::users::Opt>,
+    school_required: bool,
 }
 
 /// A run in the history: its view and its source named for people.
@@ -77,7 +81,7 @@ fn history_day(v: &Option<String>, what: &str) -> AppResult<Option<time::Date>> 
 pub async fn list(
     State(state): State<AppState>,
     session: Session,
-    DistrictAdmin(scope): DistrictAdmin,
+    scope: DistrictScope,
     axum::extract::Query(q): axum::extract::Query<HistoryQuery>,
 ) -> AppResult<Response> {
     use crate::domain::history::{self, Cursor};
@@ -114,6 +118,7 @@ pub async fn list(
         to: to
             .and_then(|d| d.next_day())
             .map(|d| d.midnight().assume_utc()),
+        schools: scope.schools.clone(),
     };
     let after = after.and_then(|c| {
         time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(c.at_micros) * 1000)
@@ -151,6 +156,12 @@ pub async fn list(
         url(&p)
     });
     let names = db::syncs::names(&state.pool, scope.district_id).await?;
+    let school_opts =
+        db::schools::options(&state.pool, scope.district_id, scope.schools.as_deref())
+            .await?
+            .into_iter()
+            .map(|s| crate::web::users::Opt::new(s.id.to_string(), s.name, ""))
+            .collect();
     let mut sources: Vec<(String, String)> = db::runs::sources(&state.pool, scope.district_id)
         .await?
         .into_iter()
@@ -186,6 +197,8 @@ pub async fn list(
         next_href,
         first_href: q.after.is_some().then(|| url(&pairs)),
         filtered: !pairs.is_empty(),
+        school_opts,
+        school_required: !scope.is_district_admin(),
     };
     Ok(render(&page)?.into_response())
 }

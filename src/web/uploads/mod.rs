@@ -153,3 +153,26 @@ async fn load(state: &AppState, district_id: Uuid, id: Uuid) -> AppResult<db::ru
         .await?
         .ok_or(AppError::NotFound)
 }
+
+/// The school a run's file was for (issue 16, item 6), if one.
+pub fn run_school(run: &db::runs::Run) -> Option<Uuid> {
+    run.options
+        .get("school")
+        .and_then(|v| v.as_str())
+        .and_then(|s| Uuid::parse_str(s).ok())
+}
+
+/// A run this admin may see: any of the district's for a district admin; for a school
+/// admin, the runs of files for one of their schools (others answer 404).
+async fn load_for(
+    state: &AppState,
+    scope: &crate::web::session::DistrictScope,
+    id: Uuid,
+) -> AppResult<db::runs::Run> {
+    let run = load(state, scope.district_id, id).await?;
+    match &scope.schools {
+        None => Ok(run),
+        Some(mine) if run_school(&run).is_some_and(|s| mine.contains(&s)) => Ok(run),
+        Some(_) => Err(AppError::NotFound),
+    }
+}

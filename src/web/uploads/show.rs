@@ -1,12 +1,12 @@
 //! `GET /uploads/{id}`: a run's detail page, and its live status as JSON.
 
-use super::{RunView, load};
+use super::RunView;
 use crate::db;
 use crate::domain::{RunKind, RunStatus};
 use crate::web::AppState;
 use crate::web::error::AppResult;
 use crate::web::page::{Chrome, chrome, render};
-use crate::web::session::DistrictAdmin;
+use crate::web::session::DistrictScope;
 use askama::Template;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -50,10 +50,10 @@ struct UploadPage {
 pub async fn show(
     State(state): State<AppState>,
     session: Session,
-    DistrictAdmin(scope): DistrictAdmin,
+    scope: DistrictScope,
     Path(id): Path<Uuid>,
 ) -> AppResult<Response> {
-    let run = load(&state, scope.district_id, id).await?;
+    let run = super::load_for(&state, &scope, id).await?;
     let mut samples = Vec::new();
     let applied = RunView { run: run.clone() }.applied();
     for (outcome, done, would) in [
@@ -142,10 +142,10 @@ pub async fn show(
 
 pub async fn status_json(
     State(state): State<AppState>,
-    DistrictAdmin(scope): DistrictAdmin,
+    scope: DistrictScope,
     Path(id): Path<Uuid>,
 ) -> AppResult<Response> {
-    let run = load(&state, scope.district_id, id).await?;
+    let run = super::load_for(&state, &scope, id).await?;
     Ok(Json(status_body(&run)).into_response())
 }
 

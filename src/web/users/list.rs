@@ -147,6 +147,16 @@ impl Params {
     }
 }
 
+/// The list's search and filters from query pairs (the bulk actions' "all matching" carries
+/// the list's own filter fields).
+pub(crate) fn filter_of(pairs: &[(String, String)]) -> AppResult<UserFilter> {
+    let query: ListQuery = serde_urlencoded::from_str(
+        &serde_urlencoded::to_string(pairs).map_err(|e| AppError::BadRequest(e.to_string()))?,
+    )
+    .map_err(|e| AppError::BadRequest(e.to_string()))?;
+    Ok(Params::parse(&query)?.filter)
+}
+
 fn encode_cursor(sort_key: &str) -> String {
     keyset::cursor(sort_key.as_bytes())
 }
@@ -210,6 +220,7 @@ struct UsersPage {
     h_role: SortHead,
     h_grade: SortHead,
     per: i64,
+    bulk: super::bulk_bar::BulkBar,
 }
 
 pub async fn list(
@@ -406,6 +417,12 @@ pub async fn list(
 
     let f = &params.filter;
     let current_school = f.school.map(|s| s.to_string()).unwrap_or_default();
+    let matching = if count > cap {
+        format!("{}+", thousands(cap))
+    } else {
+        thousands(count)
+    };
+    let bulk_bar = super::bulk_bar::bar(&state, &scope, &filter_pairs, &matching).await?;
     let page_view = UsersPage {
         chrome: chrome(&session, Some(&scope.person), "/users").await,
         q: f.q.clone().unwrap_or_default(),
@@ -483,6 +500,7 @@ pub async fn list(
         h_role: head(Sort::Role),
         h_grade: head(Sort::Grade),
         per: params.per,
+        bulk: bulk_bar,
     };
     Ok(render(&page_view)?.into_response())
 }

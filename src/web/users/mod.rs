@@ -3,6 +3,8 @@
 //! restore and password-reset actions.
 
 pub mod actions;
+pub mod bulk;
+pub mod bulk_bar;
 pub mod form;
 mod history;
 pub mod kept;
@@ -83,6 +85,11 @@ pub(crate) fn keepable(field: &str) -> bool {
                 crate::domain::Field::UserGuid | crate::domain::Field::Password
             )
         })
+}
+
+/// The Users screen's remembered counts and pages are stale (users changed elsewhere).
+pub(crate) fn list_changed(district_id: uuid::Uuid) {
+    cache::forget(district_id);
 }
 
 /// An option of a `<select>`.
