@@ -496,9 +496,10 @@ pub fn formula_like(cell: &str) -> bool {
             .starts_with(['=', '+', '-', '@'])
 }
 
-/// No fields, or one that is empty or whitespace: a blank line.
+/// No fields, or only empty or whitespace ones: a blank line — also `,,,`, the empty row a
+/// spreadsheet writes (issue 16: skipped, not a row error).
 fn is_blank(r: &csv::StringRecord) -> bool {
-    r.is_empty() || (r.len() == 1 && r[0].trim().is_empty())
+    r.iter().all(|f| f.trim().is_empty())
 }
 
 fn human_size(bytes: u64) -> String {
@@ -700,9 +701,12 @@ mod tests {
     }
 
     #[test]
-    fn a_line_of_empty_cells_is_a_record() {
-        let (_, recs) = read_all(b"a,b,c\n,,\n");
-        assert_eq!(fields(&recs), [["", "", ""]]);
+    fn a_line_of_empty_cells_is_blank_too() {
+        // A spreadsheet's empty row (`,,`, or cells of spaces) is skipped like a blank line;
+        // the lines after it keep their numbers.
+        let (_, recs) = read_all(b"a,b,c\n,,\n1,2,3\n , ,\r\n\"\",,\n4,,\n");
+        assert_eq!(fields(&recs), [["1", "2", "3"], ["4", "", ""]]);
+        assert_eq!(lines(&recs), [3, 6]);
     }
 
     #[test]
