@@ -1033,6 +1033,8 @@ async fn seed_source_workflows_work_end_to_end_in_chromium(pool: PgPool) {
         steps.join("; ")
     );
 }
+mod axe;
 mod classes;
 mod history;
+mod layout;
 mod teaching;
