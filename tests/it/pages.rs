@@ -239,3 +239,52 @@ async fn a_403_keeps_the_layout_and_each_page_shows_one_banner(pool: PgPool) {
     assert_eq!(page.matches("class=\"flash").count(), 1, "{page}");
     assert!(page.contains("Resumed"));
 }
+
+#[sqlx::test(migrations = "./migrations")]
+async fn schools_are_ticked_not_ctrl_clicked(pool: PgPool) {
+    let env = UploadEnv::new(pool).await;
+    let ms = env.app.school(env.district.id, "MS", "Middle School").await;
+    let hs: Uuid = sqlx::query_scalar(
+        "SELECT id FROM schools WHERE district_id = $1 AND external_id = 'HS'",
+    )
+    .bind(env.district.id)
+    .fetch_one(&env.app.pool)
+    .await
+    .unwrap();
+    let form = env.c.get("/users/new").await.body;
+    assert!(!form.contains("multiple"), "no multi-select");
+    for s in [hs, ms] {
+        assert!(
+            form.contains(&format!("type=\"checkbox\" name=\"schools\" value=\"{s}\"")),
+            "{form}"
+        );
+    }
+    let (hs_s, ms_s) = (hs.to_string(), ms.to_string());
+    let r = env
+        .c
+        .post(
+            "/users",
+            &[
+                ("first_name", "Two"),
+                ("last_name", "Schools"),
+                ("role", "Teacher"),
+                ("email", "two@d.org"),
+                ("schools", &hs_s),
+                ("schools", &ms_s),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let n: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM user_schools us JOIN users u ON u.id = us.user_id AND u.district_id = us.district_id
+         WHERE u.district_id = $1 AND u.email = 'two@d.org'",
+    )
+    .bind(env.district.id)
+    .fetch_one(&env.app.pool)
+    .await
+    .unwrap();
+    assert_eq!(n, 2);
+    let id = r.location.unwrap();
+    let page = env.c.get(&id).await.body;
+    assert_eq!(page.matches(" checked>").count(), 2, "both ticked on the user's page");
+}
