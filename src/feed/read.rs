@@ -283,7 +283,7 @@ impl<R: Read> FeedReader<R> {
                     let index = self.csv.get_mut();
                     let (start, limit) = (index.record_start, index.limit);
                     index.record_start = next;
-                    if is_blank(&self.record) {
+                    if is_empty_row(&self.record) {
                         continue;
                     }
                     self.records += 1;
@@ -496,9 +496,15 @@ pub fn formula_like(cell: &str) -> bool {
             .starts_with(['=', '+', '-', '@'])
 }
 
-/// No fields, or only empty or whitespace ones: a blank line — also `,,,`, the empty row a
-/// spreadsheet writes (issue 16: skipped, not a row error).
+/// No fields, or one that is empty or whitespace: a blank line.
 fn is_blank(r: &csv::StringRecord) -> bool {
+    r.is_empty() || (r.len() == 1 && r[0].trim().is_empty())
+}
+
+/// A data row of only empty or whitespace cells (`,,,`, the empty row a spreadsheet
+/// writes): skipped like a blank line, not a row error (issue 16). A header line of them
+/// is still no header.
+fn is_empty_row(r: &csv::StringRecord) -> bool {
     r.iter().all(|f| f.trim().is_empty())
 }
 

@@ -80,12 +80,17 @@ async fn the_users_list_fits_1366_px_with_emails_on_one_line(pool: PgPool) {
         .await
         .unwrap();
     let cells = cells.as_array().unwrap();
-    assert_eq!(cells.len(), 50);
+    let long: Vec<_> = cells
+        .iter()
+        .filter(|c| c[2].as_str().unwrap().ends_with("example.org"))
+        .collect();
+    assert_eq!(long.len(), 50, "the fifty long addresses are on the page");
     for c in cells {
         assert_eq!(c[0], true, "one line: {c}");
-        assert_eq!(c[1], true, "cut (it is longer than its column): {c}");
         assert_eq!(c[2], c[3], "the whole address in the title: {c}");
-        assert!(c[2].as_str().unwrap().ends_with("example.org"), "{c}");
+    }
+    for c in long {
+        assert_eq!(c[1], true, "cut (it is longer than its column): {c}");
     }
     // Focused (keyboard), the whole address shows.
     let shown =

@@ -209,11 +209,11 @@ async fn a_403_keeps_the_layout_and_each_page_shows_one_banner(pool: PgPool) {
     assert_eq!(r.status, 303);
     let page = env.c.get(&format!("/users/{ann}")).await.body;
     assert!(page.contains("This user is archived"));
-    assert_eq!(page.matches("class=\"flash").count(), 0, "{page}");
+    assert_eq!(page.matches("role=\"status\"").count(), 0, "{page}");
     let r = env.c.post(&format!("/users/{ann}/restore"), &[]).await;
     assert_eq!(r.status, 303);
     let page = env.c.get(&format!("/users/{ann}")).await.body;
-    assert_eq!(page.matches("class=\"flash").count(), 1, "{page}");
+    assert_eq!(page.matches("role=\"status\"").count(), 1, "{page}");
     assert!(page.contains("is restored"));
 
     // Pause: the connection's standing "Paused" notice, once.
@@ -228,7 +228,7 @@ async fn a_403_keeps_the_layout_and_each_page_shows_one_banner(pool: PgPool) {
         .await;
     assert_eq!(r.status, 303);
     let page = env.c.get(&conn).await.body;
-    assert_eq!(page.matches("class=\"flash").count(), 1, "{page}");
+    assert_eq!(page.matches("role=\"status\"").count(), 1, "{page}");
     assert!(page.contains("Paused"));
     let r = env
         .c
@@ -236,7 +236,7 @@ async fn a_403_keeps_the_layout_and_each_page_shows_one_banner(pool: PgPool) {
         .await;
     assert_eq!(r.status, 303);
     let page = env.c.get(&conn).await.body;
-    assert_eq!(page.matches("class=\"flash").count(), 1, "{page}");
+    assert_eq!(page.matches("role=\"status\"").count(), 1, "{page}");
     assert!(page.contains("Resumed"));
 }
 
@@ -244,13 +244,12 @@ async fn a_403_keeps_the_layout_and_each_page_shows_one_banner(pool: PgPool) {
 async fn schools_are_ticked_not_ctrl_clicked(pool: PgPool) {
     let env = UploadEnv::new(pool).await;
     let ms = env.app.school(env.district.id, "MS", "Middle School").await;
-    let hs: Uuid = sqlx::query_scalar(
-        "SELECT id FROM schools WHERE district_id = $1 AND external_id = 'HS'",
-    )
-    .bind(env.district.id)
-    .fetch_one(&env.app.pool)
-    .await
-    .unwrap();
+    let hs: Uuid =
+        sqlx::query_scalar("SELECT id FROM schools WHERE district_id = $1 AND external_id = 'HS'")
+            .bind(env.district.id)
+            .fetch_one(&env.app.pool)
+            .await
+            .unwrap();
     let form = env.c.get("/users/new").await.body;
     assert!(!form.contains("multiple"), "no multi-select");
     for s in [hs, ms] {
