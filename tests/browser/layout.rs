@@ -50,7 +50,7 @@ async fn the_users_list_fits_1366_px_with_emails_on_one_line(pool: PgPool) {
     b.c.set_window_size(1366, 900).await.unwrap();
     b.sign_in(&env.district.admin_email, PASSWORD).await;
     b.wait_for_text("Sign out").await;
-    b.goto("/users?sort=name").await;
+    b.goto("/users?sort=name&per=100").await;
     b.wait_for_text("Maximiliana-Josefina1").await;
     let (scroll, client, right) = fit(&b, "table.users").await;
     assert!(
