@@ -102,15 +102,14 @@ impl From<crate::auth::Busy> for AppError {
     }
 }
 
+/// The error page without a session: the bare header. On page routes,
+/// `page::error_in_layout` renders it again inside the signed-in person's layout.
 #[derive(Template)]
-#[template(path = "error.html")]
-pub struct ErrorPage {
-    pub status: u16,
-    pub title: String,
-    pub message: String,
-    /// The layout's header: empty here; `page::error_in_layout` fills it in (navigation,
-    /// Sign out) when the error came from a page route with a session.
-    pub chrome: crate::web::page::Chrome,
+#[template(path = "error_bare.html")]
+struct ErrorPage {
+    status: u16,
+    title: String,
+    message: String,
 }
 
 /// Set on an HTML error answer so that, on page routes, `page::error_in_layout` can render
@@ -135,7 +134,6 @@ impl IntoResponse for AppError {
             status: shown.status,
             title: shown.title.clone(),
             message: shown.message.clone(),
-            chrome: crate::web::page::Chrome::empty(),
         };
         let mut response = match page.render() {
             Ok(html) => (status, Html(html)).into_response(),

@@ -1,7 +1,7 @@
 //! What every page shares: navigation, the CSRF token, the flash message.
 
 use super::AppState;
-use super::error::{AppError, AppResult, ErrorPage, ErrorShown};
+use super::error::{AppError, AppResult, ErrorShown};
 use super::session::{Flash, Person, csrf_token, take_flash};
 use crate::domain::PortalRole;
 use askama::Template;
@@ -25,17 +25,14 @@ pub struct Chrome {
     pub district: Option<String>,
 }
 
-impl Chrome {
-    /// No navigation, no person, no token: the layout of a page shown without a session.
-    pub fn empty() -> Chrome {
-        Chrome {
-            csrf: String::new(),
-            flash: None,
-            nav: Vec::new(),
-            person: None,
-            district: None,
-        }
-    }
+/// An error page inside the layout (navigation, the person's name, Sign out).
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    status: u16,
+    title: String,
+    message: String,
+    chrome: Chrome,
 }
 
 /// Renders an error answer of a page route (403, 404, …) again inside the layout of whoever
