@@ -283,7 +283,11 @@ impl<R: Read> FeedReader<R> {
                     let index = self.csv.get_mut();
                     let (start, limit) = (index.record_start, index.limit);
                     index.record_start = next;
-                    if is_empty_row(&self.record) {
+                    // (`header_line` is set once the header is read: a header of empty
+                    // cells is no header, not a line to skip.)
+                    if is_blank(&self.record)
+                        || (self.header_line > 0 && is_empty_row(&self.record))
+                    {
                         continue;
                     }
                     self.records += 1;
