@@ -283,11 +283,7 @@ impl<R: Read> FeedReader<R> {
                     let index = self.csv.get_mut();
                     let (start, limit) = (index.record_start, index.limit);
                     index.record_start = next;
-                    // (`header_line` is set once the header is read: a header of empty
-                    // cells is no header, not a line to skip.)
-                    if is_blank(&self.record)
-                        || (self.header_line > 0 && is_empty_row(&self.record))
-                    {
+                    if is_blank(&self.record) {
                         continue;
                     }
                     self.records += 1;
@@ -505,13 +501,6 @@ fn is_blank(r: &csv::StringRecord) -> bool {
     r.is_empty() || (r.len() == 1 && r[0].trim().is_empty())
 }
 
-/// A data row of only empty or whitespace cells (`,,,`, the empty row a spreadsheet
-/// writes): skipped like a blank line, not a row error (issue 16). A header line of them
-/// is still no header.
-fn is_empty_row(r: &csv::StringRecord) -> bool {
-    r.iter().all(|f| f.trim().is_empty())
-}
-
 fn human_size(bytes: u64) -> String {
     const MIB: u64 = 1024 * 1024;
     if bytes >= MIB && bytes.is_multiple_of(MIB) {
@@ -711,12 +700,9 @@ mod tests {
     }
 
     #[test]
-    fn a_line_of_empty_cells_is_blank_too() {
-        // A spreadsheet's empty row (`,,`, or cells of spaces) is skipped like a blank line;
-        // the lines after it keep their numbers.
-        let (_, recs) = read_all(b"a,b,c\n,,\n1,2,3\n , ,\r\n\"\",,\n4,,\n");
-        assert_eq!(fields(&recs), [["1", "2", "3"], ["4", "", ""]]);
-        assert_eq!(lines(&recs), [3, 6]);
+    fn a_line_of_empty_cells_is_a_record() {
+        let (_, recs) = read_all(b"a,b,c\n,,\n");
+        assert_eq!(fields(&recs), [["", "", ""]]);
     }
 
     #[test]

@@ -127,6 +127,8 @@ async fn every_main_page_passes_axe_core(pool: PgPool) {
     for (path, text) in &pages {
         b.audit(&axe, path, text, &mut report).await;
     }
+    b.goto("/account").await;
+    b.wait_for_text("Sign out").await;
     b.click("form.signout button").await;
     b.wait_for_text("Sign in").await;
     // A member who is no admin: their own pages and a 403.

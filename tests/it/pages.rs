@@ -1,6 +1,6 @@
 //! Issue 16, item 11 through real HTTP: multipart forms carry their CSRF token as their
 //! first field (not in the URL); the "Uploaded file" download is the file as sent, byte for
-//! byte; a wholly blank CSV row is skipped; a 403 keeps the layout; one banner after Pause
+//! byte; a 403 keeps the layout; one banner after Pause
 //! and after Archive.
 
 use crate::helpers::*;
@@ -156,20 +156,6 @@ async fn the_uploaded_file_comes_back_byte_for_byte(pool: PgPool) {
         back.body,
         format!("{UPLOAD_HEADER}\r\nS3,s3@d.org,Cy,Ho,Student,HS,9,Active,\r\n")
     );
-}
-
-#[sqlx::test(migrations = "./migrations")]
-async fn a_wholly_blank_row_is_skipped_not_an_error(pool: PgPool) {
-    let env = UploadEnv::new(pool).await;
-    let body = format!(
-        "{UPLOAD_HEADER}\nS1,s1@d.org,Ann,Lee,Student,HS,9,Active,\n,,,,,,,,\n , ,,,,,,,\nS2,s2@d.org,Ben,Ng,Student,HS,9,Active,\n,,,,,,,,\n"
-    );
-    let id = env.upload("blank-rows.csv", &body).await;
-    env.app.queue.drain().await.unwrap();
-    let s = env.status(id).await;
-    assert_eq!(s["status"], "completed", "{s}");
-    assert_eq!(s["counts"]["created"], 2, "{s}");
-    assert_eq!(s["counts"]["errors"], 0, "{s}");
 }
 
 #[sqlx::test(migrations = "./migrations")]
