@@ -1,7 +1,7 @@
 //! The command line (SPEC §7). `rollcall` with no subcommand serves.
 
 use crate::config::Config;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
@@ -135,4 +135,132 @@ pub enum TokenCmd {
         #[arg(long, default_value = "command line")]
         name: String,
     },
+}
+
+/// Options every command uses: where the database is, and how it logs.
+const EVERY_COMMAND: &[&str] = &["database_url", "data_dir", "log_json"];
+
+/// The options (besides [`EVERY_COMMAND`]'s) that a command uses, by its name; `None` for
+/// the server, which uses them all.
+fn options_of(command: &str) -> Option<&'static [&'static str]> {
+    match command {
+        "serve" => None,
+        // A file is read within the upload limit; feed passwords and roster sets need the key.
+        "import" => Some(&["max_upload_mb", "secret_key"]),
+        _ => Some(&[]),
+    }
+}
+
+/// The command line, with each subcommand's `--help` listing only the options it uses.
+/// The server's options stay accepted everywhere (one environment may serve every
+/// command), only hidden from the help of the commands that ignore them.
+pub fn command() -> clap::Command {
+    let mut cmd = Cli::command();
+    let globals: Vec<clap::Arg> = cmd
+        .get_arguments()
+        .filter(|a| a.is_global_set())
+        .cloned()
+        .collect();
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .collect();
+    for name in names {
+        let Some(used) = options_of(&name) else {
+            continue;
+        };
+        cmd = cmd.mut_subcommand(&name, |mut sub| {
+            // A global option already on a subcommand is not copied onto it again: this
+            // hidden copy is the one its help (and its own subcommands) get.
+            for arg in &globals {
+                let id = arg.get_id().as_str();
+                if !EVERY_COMMAND.contains(&id) && !used.contains(&id) {
+                    sub = sub.arg(arg.clone().hide(true));
+                }
+            }
+            sub
+        });
+    }
+    cmd
+}
+
+/// Parses the process's arguments (exits with the help or the error on a bad one).
+pub fn parse() -> Cli {
+    let matches = command().get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn help(args: &[&str]) -> String {
+        let e = command()
+            .try_get_matches_from(args)
+            .expect_err("--help stops");
+        assert_eq!(e.kind(), clap::error::ErrorKind::DisplayHelp);
+        e.to_string()
+    }
+
+    #[test]
+    fn each_command_lists_only_the_options_it_uses() {
+        let import = help(&["rollcall", "import", "--help"]);
+        for own in [
+            "--district",
+            "--dry-run",
+            "--database-url",
+            "--data-dir",
+            "--max-upload-mb",
+        ] {
+            assert!(import.contains(own), "import --help lacks {own}:\n{import}");
+        }
+        for server in [
+            "--bind",
+            "--workers",
+            "--drop-poll-secs",
+            "--smtp-host",
+            "--trust-proxy",
+        ] {
+            assert!(
+                !import.contains(server),
+                "import --help lists {server}:\n{import}"
+            );
+        }
+        let create = help(&["rollcall", "district", "create", "--help"]);
+        assert!(create.contains("--admin-email"), "{create}");
+        assert!(create.contains("--database-url"), "{create}");
+        assert!(!create.contains("--bind"), "{create}");
+        assert!(!create.contains("--max-upload-mb"), "{create}");
+        // The server's own help keeps every option.
+        let serve = help(&["rollcall", "serve", "--help"]);
+        for server in ["--bind", "--workers", "--drop-poll-secs", "--database-url"] {
+            assert!(serve.contains(server), "serve --help lacks {server}");
+        }
+        assert!(help(&["rollcall", "--help"]).contains("--bind"));
+    }
+
+    #[test]
+    fn hidden_options_are_still_accepted() {
+        let m = command()
+            .try_get_matches_from([
+                "rollcall",
+                "import",
+                "--workers",
+                "7",
+                "--district",
+                "d",
+                "f.csv",
+                "--bind",
+                "0.0.0.0:9",
+            ])
+            .unwrap();
+        let cli = Cli::from_arg_matches(&m).unwrap();
+        assert_eq!(cli.config.workers, 7);
+        assert_eq!(cli.config.bind, "0.0.0.0:9");
+        assert!(matches!(cli.command, Some(Command::Import { .. })));
+        let m = command()
+            .try_get_matches_from(["rollcall", "--workers", "3", "district", "list"])
+            .unwrap();
+        assert_eq!(Cli::from_arg_matches(&m).unwrap().config.workers, 3);
+    }
 }

@@ -1,15 +1,12 @@
 //! The `rollcall` binary: parse the command line and hand it to `cli`.
 
-use clap::Parser;
-use rollcall::cli::Cli;
-
 /// A million-row run holds millions of short strings (names, IDs, emails); mimalloc packs
 /// them in small size classes where the system allocator rounds each up to 32 bytes.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli = rollcall::cli::parse();
     rollcall::telemetry::init(cli.config.log_json);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,

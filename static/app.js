@@ -133,3 +133,21 @@ document.addEventListener("submit", function (e) {
   var zone = document.getElementById("dropzone");
   if (zone) { zone.addEventListener("drop", function () { setTimeout(check, 0); }); }
 })();
+
+// The add-connection form: each field says the kinds it is for (data-kinds); the others
+// are hidden and disabled (so not sent) while another kind is chosen. Without script every
+// field shows and the server ignores those the kind does not use.
+(function () {
+  var kind = document.getElementById("conn-kind");
+  if (!kind || !kind.form) { return; }
+  var fields = kind.form.querySelectorAll("[data-kinds]");
+  function apply() {
+    fields.forEach(function (label) {
+      var on = label.getAttribute("data-kinds").split(" ").indexOf(kind.value) >= 0;
+      label.hidden = !on;
+      label.querySelectorAll("input, select").forEach(function (i) { i.disabled = !on; });
+    });
+  }
+  kind.addEventListener("change", apply);
+  apply();
+})();

@@ -235,6 +235,24 @@ pub async fn download(
 
     let (results_tx, mut results_rx) = tokio::sync::mpsc::channel::<RowResult>(4096);
     let (bytes_tx, bytes_rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
+    // The uploaded file goes back byte for byte (its line ends, quoting and BOM as sent)
+    // when nothing in it has to change: no password to empty, no formula to neutralise.
+    let crlf = if kind == FileKind::Uploaded {
+        let (p, password) = (
+            path.clone(),
+            mapping.column_of(crate::domain::Field::Password),
+        );
+        let (as_sent, crlf) =
+            tokio::task::spawn_blocking(move || sendable_as_sent(&p, password, max_bytes)).await?;
+        if as_sent {
+            let p = path.clone();
+            tokio::task::spawn_blocking(move || send_as_sent(&p, bytes_tx));
+            return Ok(Some(futures::future::Either::Right(tokio_stream(bytes_rx))));
+        }
+        crlf
+    } else {
+        false
+    };
     if kind != FileKind::Uploaded {
         let failed = bytes_tx.clone();
         let (district_id, run_id) = (run.district_id, run.id);
@@ -287,10 +305,17 @@ pub async fn download(
                 column(Field::Username),
             )
         };
-        let mut out = csv::Writer::from_writer(ChannelWriter {
-            buf: Vec::with_capacity(1 << 16),
-            tx: bytes_tx,
-        });
+        // Rewritten, the file keeps its own line ends (CRLF as sent stays CRLF).
+        let mut out = csv::WriterBuilder::new()
+            .terminator(if crlf {
+                csv::Terminator::CRLF
+            } else {
+                csv::Terminator::Any(b'\n')
+            })
+            .from_writer(ChannelWriter {
+                buf: Vec::with_capacity(1 << 16),
+                tx: bytes_tx,
+            });
         if out.write_record(&layout.header).is_err() {
             return;
         }
@@ -330,6 +355,86 @@ pub async fn download(
         let _ = out.flush();
     });
     Ok(Some(futures::future::Either::Right(tokio_stream(bytes_rx))))
+}
+
+/// Whether a stored upload can go back exactly as it came (a single file, not a zip of a
+/// set; every row read cleanly; no password given; no cell a spreadsheet would run as a
+/// formula), and whether its lines end in CRLF.
+fn sendable_as_sent(path: &Path, password: Option<usize>, max_bytes: u64) -> (bool, bool) {
+    use std::io::Read;
+    let mut head = [0u8; 64 * 1024];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .unwrap_or(0);
+    let head = &head[..n];
+    let crlf = head
+        .iter()
+        .position(|&b| b == b'\n')
+        .is_some_and(|i| i > 0 && head[i - 1] == b'\r');
+    if head.starts_with(b"PK\x03\x04") {
+        return (false, crlf);
+    }
+    let Ok(reader) = std::fs::File::open(path)
+        .map_err(read::FileError::from)
+        .and_then(|f| read::open(f, &ReadOptions::with_max_bytes(max_bytes)))
+    else {
+        return (false, crlf);
+    };
+    let formula = |cells: &[String]| {
+        cells.iter().any(|c| {
+            matches!(
+                crate::reconcile::report::neutralise(c),
+                std::borrow::Cow::Owned(_)
+            )
+        })
+    };
+    if formula(reader.headers()) {
+        return (false, crlf);
+    }
+    for item in reader {
+        match item {
+            Ok(Ok(rec)) => {
+                let pw = password
+                    .and_then(|i| rec.fields.get(i))
+                    .is_some_and(|v| !v.is_empty());
+                if pw || formula(&rec.fields) {
+                    return (false, crlf);
+                }
+            }
+            _ => return (false, crlf),
+        }
+    }
+    (true, crlf)
+}
+
+/// Streams a stored file's bytes, unchanged, into `tx`.
+fn send_as_sent(path: &Path, tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>) {
+    use std::io::Read;
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) => {
+            let _ = tx.blocking_send(Err(e));
+            return;
+        }
+    };
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => {
+                if tx
+                    .blocking_send(Ok(Bytes::copy_from_slice(&buf[..n])))
+                    .is_err()
+                {
+                    return; // the client went away
+                }
+            }
+            Err(e) => {
+                let _ = tx.blocking_send(Err(e));
+                return;
+            }
+        }
+    }
 }
 
 /// The completed or error file of a roster CSV run (SPEC §6a): the stored file read again,

@@ -102,27 +102,44 @@ impl From<crate::auth::Busy> for AppError {
     }
 }
 
+/// The error page without a session: the bare header. On page routes,
+/// `page::error_in_layout` renders it again inside the signed-in person's layout.
 #[derive(Template)]
-#[template(path = "error.html")]
+#[template(path = "error_bare.html")]
 struct ErrorPage {
     status: u16,
     title: String,
     message: String,
 }
 
+/// Set on an HTML error answer so that, on page routes, `page::error_in_layout` can render
+/// it again inside the signed-in person's layout.
+#[derive(Debug, Clone)]
+pub struct ErrorShown {
+    pub status: u16,
+    pub title: String,
+    pub message: String,
+}
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         self.log();
         let status = self.status();
-        let page = ErrorPage {
+        let shown = ErrorShown {
             status: status.as_u16(),
             title: status.canonical_reason().unwrap_or("Error").to_string(),
             message: self.public_message(),
+        };
+        let page = ErrorPage {
+            status: shown.status,
+            title: shown.title.clone(),
+            message: shown.message.clone(),
         };
         let mut response = match page.render() {
             Ok(html) => (status, Html(html)).into_response(),
             Err(_) => (status, self.public_message()).into_response(),
         };
+        response.extensions_mut().insert(shown);
         if matches!(self, AppError::Busy) {
             response.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,
@@ -200,7 +217,7 @@ pub fn multipart_error(e: &axum::extract::multipart::MultipartError, limit_mb: u
 }
 
 /// Whether the body timeout (`tower_http::timeout::TimeoutBody`) is behind this error.
-fn stalled(e: &(dyn std::error::Error + 'static)) -> bool {
+pub(crate) fn stalled(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(c) = cause {
         if c.is::<tower_http::timeout::TimeoutError>() {

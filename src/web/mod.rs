@@ -17,6 +17,7 @@ pub mod home;
 pub mod intake_form;
 pub mod keyset;
 pub mod login;
+pub mod multipart_token;
 pub mod page;
 pub mod schools;
 pub mod session;
@@ -337,6 +338,10 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             session::csrf_guard,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            page::error_in_layout,
         ))
         .layer(sessions)
         .layer(axum::middleware::from_fn_with_state(

@@ -3,6 +3,7 @@
 
 use super::AppState;
 use super::error::AppError;
+use super::multipart_token;
 use crate::db;
 use crate::db::audit::Actor;
 use crate::domain::{ActorKind, PortalRole, UserStatus};
@@ -113,8 +114,8 @@ pub async fn sign_out(session: &Session) {
 }
 
 /// Every state-changing request outside `/api` must carry the session's CSRF token (in the
-/// `_csrf` form field, the `_csrf` query parameter for file uploads, or an `X-CSRF-Token`
-/// header) and, when the browser sends one, an Origin of this site.
+/// `_csrf` form field — for a multipart form, its first field — the `_csrf` query parameter
+/// (what scripts send with a file), or an `X-CSRF-Token` header) and, when the browser sends one, an Origin of this site.
 pub async fn csrf_guard(
     State(state): State<AppState>,
     session: Session,
@@ -145,12 +146,18 @@ pub async fn csrf_guard(
     let (token, req) = match from_query.or(from_header) {
         Some(t) => (Some(t), req),
         None => {
-            let is_form = req
+            let content_type = req
                 .headers()
                 .get(header::CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
-                .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
-            if !is_form {
+                .unwrap_or_default();
+            let is_form = content_type.starts_with("application/x-www-form-urlencoded");
+            if let Some(boundary) = multipart_token::boundary(content_type) {
+                match multipart_head_token(req, &boundary).await {
+                    Ok(found) => found,
+                    Err(e) => return e.into_response(),
+                }
+            } else if !is_form {
                 (None, req)
             } else {
                 let (parts, body) = req.into_parts();
@@ -171,6 +178,39 @@ pub async fn csrf_guard(
             AppError::Csrf.into_response()
         }
     }
+}
+
+/// The token a multipart form sends as its first field: reads only the body's head, then
+/// hands the whole body (head included) on to the handler as a stream.
+async fn multipart_head_token(
+    req: Request,
+    boundary: &str,
+) -> Result<(Option<String>, Request), AppError> {
+    use futures::StreamExt;
+    let (parts, body) = req.into_parts();
+    let mut stream = body.into_data_stream();
+    let mut head = bytes::BytesMut::new();
+    let token = loop {
+        match multipart_token::first_field(&head, boundary) {
+            multipart_token::Peek::Field { name, value } => {
+                break (name == CSRF_FIELD).then_some(value);
+            }
+            multipart_token::Peek::Malformed => break None,
+            multipart_token::Peek::More => match stream.next().await {
+                Some(Ok(chunk)) => head.extend_from_slice(&chunk),
+                Some(Err(e)) if super::error::stalled(&e) => return Err(AppError::BodyTimeout),
+                Some(Err(_)) => {
+                    return Err(AppError::BadRequest(
+                        "the upload could not be read; nothing was stored — send it again".into(),
+                    ));
+                }
+                None => break None,
+            },
+        }
+    };
+    let head = futures::stream::once(std::future::ready(Ok::<_, axum::Error>(head.freeze())));
+    let body = Body::from_stream(head.chain(stream));
+    Ok((token, Request::from_parts(parts, body)))
 }
 
 fn form_urlencoded_get(s: &str, key: &str) -> Option<String> {

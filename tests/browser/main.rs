@@ -1033,8 +1033,10 @@ async fn seed_source_workflows_work_end_to_end_in_chromium(pool: PgPool) {
         steps.join("; ")
     );
 }
+mod axe;
 mod bulk;
 mod classes;
 mod history;
+mod layout;
 mod search;
 mod teaching;

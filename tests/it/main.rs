@@ -18,6 +18,7 @@ mod home;
 mod intake;
 mod kept;
 mod oneroster_rosters;
+mod pages;
 mod reconcile;
 mod roster_feeds;
 mod roster_lists;

@@ -157,6 +157,9 @@ pub struct RunRow {
     pub by: String,
     pub counts: String,
     pub message: String,
+    /// Queued or running: the row polls its status and the page reloads when it ends
+    /// (`static/app.js`, as on Uploads).
+    pub live: bool,
 }
 
 impl RunRow {
@@ -183,6 +186,7 @@ impl RunRow {
                 )
             },
             message: r.message.clone().unwrap_or_default(),
+            live: view.in_progress(),
         }
     }
 }

@@ -73,16 +73,10 @@ pub async fn pause(
     )
     .await?;
     tx.commit().await?;
-    let text = match (paused, until) {
-        (true, Some(d)) => format!(
-            "Paused until {d}: this connection does not sync until then (it resumes on its own that day, UTC). Its users stay as they are."
-        ),
-        (true, None) => {
-            "Paused: this connection does not sync until it is resumed. Its users stay as they are."
-                .to_string()
-        }
-        (false, _) => "Resumed: syncs run on schedule again.".to_string(),
-    };
-    set_flash(&session, "success", text).await;
+    // Paused, the connection's page says so (and until when) in its standing notice: a
+    // flash saying it again would show the same news twice (one banner per page).
+    if !paused {
+        set_flash(&session, "success", "Resumed: syncs run on schedule again.").await;
+    }
     Ok(Redirect::to(&format!("/syncs/{id}")).into_response())
 }

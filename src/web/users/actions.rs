@@ -158,13 +158,16 @@ async fn set_archived(
         cache::forget(scope.district_id);
         tracing::info!(district = %scope.district_id, user = %user.id, archive, "user archive state changed");
     }
-    let name = name_of(&user);
-    let msg = if archive {
-        format!("{name} is archived: off the lists and unable to sign in. Their history is kept.")
-    } else {
-        format!("{name} is restored.")
-    };
-    set_flash(&session, "success", msg).await;
+    // Archived, the user's page says so in its standing notice: a flash saying it again
+    // would show the same news twice (one banner per page).
+    if !archive {
+        set_flash(
+            &session,
+            "success",
+            format!("{} is restored.", name_of(&user)),
+        )
+        .await;
+    }
     Ok(Redirect::to(&format!("/users/{}", user.id)).into_response())
 }
 
