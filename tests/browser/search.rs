@@ -20,7 +20,7 @@ impl Browser {
         let mut out = Vec::new();
         for a in self
             .c
-            .find_all(Locator::Css("table.users tbody td:first-child > a"))
+            .find_all(Locator::Css("table.users tbody td.select + td > a"))
             .await
             .unwrap()
         {
