@@ -3,6 +3,7 @@
 
 use crate::db::audit::Actor;
 use crate::domain::{CurrentUser, Field, Grade, PortalRole, Role, Source, UserStatus};
+use compact_str::CompactString;
 use futures::TryStreamExt;
 use sqlx::{PgConnection, Postgres, Transaction};
 use time::OffsetDateTime;
@@ -71,14 +72,16 @@ pub async fn load_current(
     // Memberships and users are read by two plain scans and joined here: a join in SQL is
     // planned from statistics, and right after a first large import (before autovacuum has
     // analysed the new rows) it was planned as a nested loop that ran for many minutes.
-    let schools: std::collections::HashMap<Uuid, String> = sqlx::query_as::<_, (Uuid, String)>(
-        "SELECT id, external_id FROM schools WHERE district_id = $1",
-    )
-    .bind(district_id)
-    .fetch_all(&mut *conn)
-    .await?
-    .into_iter()
-    .collect();
+    let schools: std::collections::HashMap<Uuid, CompactString> =
+        sqlx::query_as::<_, (Uuid, String)>(
+            "SELECT id, external_id FROM schools WHERE district_id = $1",
+        )
+        .bind(district_id)
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .map(|(id, external_id)| (id, CompactString::from(external_id)))
+        .collect();
     let mut memberships: Vec<(Uuid, Uuid)> = sqlx::query_as::<_, (Uuid, Uuid)>(
         "SELECT user_id, school_id FROM user_schools WHERE district_id = $1",
     )
@@ -87,9 +90,9 @@ pub async fn load_current(
     .try_collect()
     .await?;
     memberships.sort_unstable();
-    let schools_of = |user: Uuid| -> Vec<String> {
+    let schools_of = |user: Uuid| -> Vec<CompactString> {
         let from = memberships.partition_point(|(u, _)| *u < user);
-        let mut ids: Vec<String> = memberships[from..]
+        let mut ids: Vec<CompactString> = memberships[from..]
             .iter()
             .take_while(|(u, _)| *u == user)
             .filter_map(|(_, school)| schools.get(school).cloned())
@@ -119,21 +122,21 @@ pub async fn load_current(
                 .and_then(|mac| <[u8; 32]>::try_from(mac).ok())
                 .map(Box::new),
             user_guid: r.id,
-            custom_id: r.custom_id,
-            email: r.email.map(|e| e.to_lowercase()),
-            username: r.username,
-            first_name: r.first_name,
-            middle_name: r.middle_name,
-            last_name: r.last_name,
+            custom_id: r.custom_id.map(CompactString::from),
+            email: r.email.map(|e| CompactString::from(e.to_lowercase())),
+            username: r.username.into(),
+            first_name: r.first_name.into(),
+            middle_name: r.middle_name.into(),
+            last_name: r.last_name.into(),
             role: Role::parse(&r.role).unwrap_or(Role::Staff),
             schools: schools_of(r.id),
             grade: Grade::parse(&r.grade).unwrap_or(Grade::UNSPECIFIED),
-            position: r.position,
+            position: r.position.into(),
             status: r.status.into(),
             archived: r.archived,
             source: Source::from_db(&r.source),
             prevent_archiving: r.prevent_archiving,
-            source_key: r.source_key,
+            source_key: r.source_key.map(CompactString::from),
             portal_role: r.portal_role,
         });
     }

@@ -20,6 +20,7 @@ pub use vocab::{
     ActorKind, Grade, PortalRole, Role, RunKind, RunStatus, Status, UnknownWord, UserStatus,
 };
 
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use uuid::Uuid;
@@ -294,22 +295,22 @@ pub struct IncomingUser {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CurrentUser {
     pub user_guid: Uuid,
-    pub custom_id: Option<String>,
-    pub email: Option<String>,
-    pub username: String,
-    pub first_name: String,
-    pub middle_name: String,
-    pub last_name: String,
+    pub custom_id: Option<CompactString>,
+    pub email: Option<CompactString>,
+    pub username: CompactString,
+    pub first_name: CompactString,
+    pub middle_name: CompactString,
+    pub last_name: CompactString,
     pub role: Role,
     /// School external IDs, sorted.
-    pub schools: Vec<String>,
+    pub schools: Vec<CompactString>,
     pub grade: Grade,
-    pub position: String,
+    pub position: CompactString,
     pub status: Status,
     pub archived: bool,
     pub source: Source,
     pub prevent_archiving: bool,
-    pub source_key: Option<String>,
+    pub source_key: Option<CompactString>,
     /// Portal rights. Feeds never change an admin's status, role, sign-in names or owner,
     /// and never archive them (see `reconcile::plan`).
     pub portal_role: PortalRole,

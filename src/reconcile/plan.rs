@@ -174,11 +174,11 @@ impl Elsewhere {
             || user
                 .custom_id
                 .as_ref()
-                .is_some_and(|c| self.custom_ids.contains(c))
+                .is_some_and(|c| self.custom_ids.contains(c.as_str()))
             || user
                 .email
                 .as_ref()
-                .is_some_and(|e| self.emails.contains(&e.to_lowercase()))
+                .is_some_and(|e| self.emails.contains(e.to_lowercase().as_str()))
     }
 
     pub fn is_empty(&self) -> bool {

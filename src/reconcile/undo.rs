@@ -131,7 +131,7 @@ pub fn plan(
             rows.push(row(line, Some(g.user), None, Outcome::Skipped));
             continue;
         };
-        let name = Some(cur.username.clone());
+        let name = Some(cur.username.to_string());
         if g.changed_since {
             rows.push(row(line, Some(g.user), name, Outcome::Skipped));
             continue;
@@ -153,7 +153,7 @@ pub fn plan(
                     Some(
                         write
                             .as_ref()
-                            .map_or_else(|| cur.username.clone(), |w| w.username.clone()),
+                            .map_or_else(|| cur.username.to_string(), |w| w.username.clone()),
                     ),
                     outcome,
                 );
@@ -295,19 +295,19 @@ fn undo_changes(
 fn new_user(u: &CurrentUser) -> NewUser {
     NewUser {
         user_guid: u.user_guid,
-        custom_id: u.custom_id.clone(),
-        email: u.email.clone(),
-        username: u.username.clone(),
-        first_name: u.first_name.clone(),
-        middle_name: u.middle_name.clone(),
-        last_name: u.last_name.clone(),
+        custom_id: u.custom_id.as_deref().map(String::from),
+        email: u.email.as_deref().map(String::from),
+        username: u.username.to_string(),
+        first_name: u.first_name.to_string(),
+        middle_name: u.middle_name.to_string(),
+        last_name: u.last_name.to_string(),
         role: u.role,
-        schools: u.schools.clone(),
+        schools: u.schools.iter().map(|s| s.to_string()).collect(),
         grade: u.grade,
-        position: u.position.clone(),
+        position: u.position.to_string(),
         status: u.status,
         source: u.source.clone(),
-        source_key: u.source_key.clone(),
+        source_key: u.source_key.as_deref().map(String::from),
         prevent_archiving: u.prevent_archiving,
     }
 }
@@ -352,7 +352,7 @@ fn put_back(new: &mut NewUser, field: &str, value: &Value) -> Result<(), &'stati
 
 fn differs(cur: &CurrentUser, new: &NewUser, field: &str) -> bool {
     match field {
-        "custom_id" => cur.custom_id != new.custom_id,
+        "custom_id" => cur.custom_id.as_deref() != new.custom_id.as_deref(),
         "email" => cur.email.as_deref().map(str::to_lowercase) != new.email,
         "username" => cur.username != new.username,
         "first_name" => cur.first_name != new.first_name,
@@ -364,7 +364,7 @@ fn differs(cur: &CurrentUser, new: &NewUser, field: &str) -> bool {
         "position" => cur.position != new.position,
         "status" => cur.status != new.status,
         "source" => cur.source != new.source,
-        "source_key" => cur.source_key != new.source_key,
+        "source_key" => cur.source_key.as_deref() != new.source_key.as_deref(),
         _ => false,
     }
 }

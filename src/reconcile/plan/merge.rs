@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use compact_str::CompactString;
 use uuid::Uuid;
 
 use crate::domain::{CurrentUser, Field, FieldSet, Grade, IncomingUser, Source};
@@ -76,7 +77,7 @@ fn merge_honouring(
 ) -> (NewUser, Vec<&'static str>) {
     let username = match explicit_username(&inc) {
         Some(name) if !kept.contains(Field::Username) => name.to_string(),
-        _ => user.username.clone(),
+        _ => user.username.to_string(),
     };
     let present = inc.present.without(kept);
     let has = |f: Field| present.contains(f);
@@ -93,15 +94,17 @@ fn merge_honouring(
     };
     let position = match (now_student, was_student) {
         (false, _) if has(Field::Position) => inc.position,
-        (false, false) | (true, true) => user.position.clone(),
+        (false, false) | (true, true) => user.position.to_string(),
         _ => String::new(),
     };
-    let text = |carried: bool, new: String, old: &String| if carried { new } else { old.clone() };
-    let optional = |carried: bool, new: Option<String>, old: &Option<String>| {
+    let text = |carried: bool, new: String, old: &CompactString| {
+        if carried { new } else { old.to_string() }
+    };
+    let optional = |carried: bool, new: Option<String>, old: &Option<CompactString>| {
         if carried {
             new.filter(|v| !v.trim().is_empty())
         } else {
-            old.clone()
+            old.as_deref().map(String::from)
         }
     };
     let target = NewUser {
@@ -116,7 +119,7 @@ fn merge_honouring(
         schools: if has(Field::SchoolExternalId) {
             school_set(inc.schools)
         } else {
-            school_set(user.schools.clone())
+            school_set(user.schools.iter().map(|s| s.to_string()).collect())
         },
         grade,
         position,
@@ -126,7 +129,9 @@ fn merge_honouring(
             user.status
         },
         source: source.clone(),
-        source_key: inc.source_key.or_else(|| user.source_key.clone()),
+        source_key: inc
+            .source_key
+            .or_else(|| user.source_key.as_deref().map(String::from)),
         prevent_archiving: user.prevent_archiving,
     };
 
@@ -136,8 +141,14 @@ fn merge_honouring(
             changed.push(name);
         }
     };
-    note(Field::CustomId.name(), target.custom_id == user.custom_id);
-    note(Field::Email.name(), target.email == user.email);
+    note(
+        Field::CustomId.name(),
+        target.custom_id.as_deref() == user.custom_id.as_deref(),
+    );
+    note(
+        Field::Email.name(),
+        target.email.as_deref() == user.email.as_deref(),
+    );
     note(Field::Username.name(), target.username == user.username);
     note(
         Field::FirstName.name(),
@@ -156,7 +167,10 @@ fn merge_honouring(
     note(Field::Grade.name(), target.grade == user.grade);
     note(Field::Position.name(), target.position == user.position);
     note(Field::Status.name(), target.status == user.status);
-    note("source_key", target.source_key == user.source_key);
+    note(
+        "source_key",
+        target.source_key.as_deref() == user.source_key.as_deref(),
+    );
     (target, changed)
 }
 
@@ -170,11 +184,11 @@ pub(super) fn school_set(mut schools: Vec<String>) -> Vec<String> {
 }
 
 /// `a` is a sorted set; `b` should be one too but is checked.
-fn same_set(a: &[String], b: &[String]) -> bool {
+fn same_set(a: &[String], b: &[CompactString]) -> bool {
     if b.windows(2).all(|w| w[0] < w[1]) {
-        a == b
+        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
     } else {
-        a == school_set(b.to_vec()).as_slice()
+        a == school_set(b.iter().map(|s| s.to_string()).collect()).as_slice()
     }
 }
 

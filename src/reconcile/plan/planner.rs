@@ -624,12 +624,12 @@ impl<'a> Planner<'a> {
         }
         let (password, password_mac) = password.unzip();
         let password_mac = password_mac.map(Box::new);
-        if target.custom_id != user.custom_id
+        if target.custom_id.as_deref() != user.custom_id.as_deref()
             && let Some(c) = &target.custom_id
         {
             self.claims.take(Ident::CustomId, c, line);
         }
-        if target.email != user.email
+        if target.email.as_deref() != user.email.as_deref()
             && let Some(e) = &target.email
         {
             self.claims.take(Ident::Email, e, line);

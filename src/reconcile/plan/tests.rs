@@ -70,16 +70,16 @@ fn student(n: u128) -> CurrentUser {
         kept: Default::default(),
         feed_password_mac: None,
         user_guid: g(n),
-        custom_id: Some(format!("S{n}")),
-        email: Some(format!("s{n}@d.org")),
-        username: format!("s{n}"),
+        custom_id: Some(format!("S{n}").into()),
+        email: Some(format!("s{n}@d.org").into()),
+        username: format!("s{n}").into(),
         first_name: "Ann".into(),
-        middle_name: String::new(),
-        last_name: format!("Lee{n}"),
+        middle_name: Default::default(),
+        last_name: format!("Lee{n}").into(),
         role: Role::Student,
         schools: vec!["HS".into()],
         grade: grade("9"),
-        position: String::new(),
+        position: Default::default(),
         status: Status::Active,
         archived: false,
         source: students(),
@@ -93,9 +93,9 @@ fn student(n: u128) -> CurrentUser {
 fn teacher(n: u128) -> CurrentUser {
     CurrentUser {
         kept: Default::default(),
-        custom_id: Some(format!("T{n}")),
-        email: Some(format!("t{n}@d.org")),
-        username: format!("t{n}"),
+        custom_id: Some(format!("T{n}").into()),
+        email: Some(format!("t{n}@d.org").into()),
+        username: format!("t{n}").into(),
         role: Role::Teacher,
         grade: Grade::UNSPECIFIED,
         position: "Math".into(),
@@ -117,16 +117,16 @@ fn row_for(u: &CurrentUser, line: u64) -> IncomingUser {
     IncomingUser {
         line,
         user_guid: None,
-        custom_id: u.custom_id.clone(),
-        email: u.email.clone(),
+        custom_id: u.custom_id.as_deref().map(String::from),
+        email: u.email.as_deref().map(String::from),
         username: None,
-        first_name: u.first_name.clone(),
-        middle_name: u.middle_name.clone(),
-        last_name: u.last_name.clone(),
+        first_name: u.first_name.to_string(),
+        middle_name: u.middle_name.to_string(),
+        last_name: u.last_name.to_string(),
         role: u.role,
-        schools: u.schools.clone(),
+        schools: u.schools.iter().map(|s| s.to_string()).collect(),
         grade: u.grade,
-        position: u.position.clone(),
+        position: u.position.to_string(),
         status: u.status,
         password: None,
         source_key: None,
@@ -193,21 +193,21 @@ fn apply(current: &[CurrentUser], p: &Plan) -> Vec<CurrentUser> {
                 .clone()
                 .or_else(|| before.and_then(|u| u.feed_password_mac.clone())),
             user_guid: w.user_guid,
-            custom_id: w.custom_id.clone(),
-            email: w.email.clone(),
-            username: w.username.clone(),
-            first_name: w.first_name.clone(),
-            middle_name: w.middle_name.clone(),
-            last_name: w.last_name.clone(),
+            custom_id: w.custom_id.as_deref().map(Into::into),
+            email: w.email.as_deref().map(Into::into),
+            username: w.username.as_str().into(),
+            first_name: w.first_name.as_str().into(),
+            middle_name: w.middle_name.as_str().into(),
+            last_name: w.last_name.as_str().into(),
             role: w.role,
-            schools: w.schools.clone(),
+            schools: w.schools.iter().map(|s| s.as_str().into()).collect(),
             grade: w.grade,
-            position: w.position.clone(),
+            position: w.position.as_str().into(),
             status: w.status,
             archived: false,
             source: w.source.clone(),
             prevent_archiving: w.prevent_archiving,
-            source_key: w.source_key.clone(),
+            source_key: w.source_key.as_deref().map(Into::into),
             portal_role: current
                 .iter()
                 .find(|u| u.user_guid == w.user_guid)
@@ -807,7 +807,7 @@ fn a_kept_field_keeps_its_value_and_is_listed() {
     let current = [edited.clone(), student(2)];
     // The feed still says grade 9 (what the admin changed by hand).
     let mut r1 = row_for(&student(1), 2);
-    r1.last_name = edited.last_name.clone();
+    r1.last_name = edited.last_name.to_string();
     let r2 = row_for(&current[1], 3);
     let p = run(&current, vec![r1.clone(), r2], &students());
     assert_eq!(
@@ -853,7 +853,7 @@ fn a_kept_email_is_not_claimed() {
     other.email = Some("s1@d.org".into());
     let current = [edited, other];
     let mut r = row_for(&student(1), 2);
-    r.last_name = current[0].last_name.clone();
+    r.last_name = current[0].last_name.to_string();
     r.username = Some("s2".into());
     let p = run(&current, vec![r, row_for(&current[1], 3)], &students());
     assert_eq!(outcome(&p, 2), &Outcome::Unchanged);
@@ -1491,7 +1491,7 @@ fn master_csv_round_trip_with_guids_is_a_no_op() {
         .map(|(u, l)| {
             let mut r = row_for(u, l);
             r.user_guid = Some(u.user_guid);
-            r.username = Some(u.username.to_uppercase());
+            r.username = Some(u.username.to_uppercase().to_string());
             r.present = Field::ALL.into_iter().collect();
             r
         })
@@ -1505,7 +1505,7 @@ fn master_csv_round_trip_with_guids_is_a_no_op() {
         .map(|(u, l)| {
             let mut r = row_for(u, l);
             r.user_guid = Some(u.user_guid);
-            r.username = Some(u.username.clone());
+            r.username = Some(u.username.to_string());
             r
         })
         .collect();
@@ -1979,7 +1979,7 @@ fn admin_is_still_not_taken_over_by_another_file() {
 fn school_students(from: u128, n: u128, school: &str) -> Vec<CurrentUser> {
     (from..from + n)
         .map(|i| CurrentUser {
-            schools: vec![school.to_string()],
+            schools: vec![school.into()],
             ..student(i)
         })
         .collect()
@@ -2051,7 +2051,7 @@ fn per_school_guard_counts_a_user_in_several_schools_in_each() {
     let mut current = school_students(1, 200, "HS");
     // 25 users in both E1 and M1; 21 of them archived: both schools are emptied.
     current.extend((1001..1026).map(|i| CurrentUser {
-        schools: vec!["E1".to_string(), "M1".to_string()],
+        schools: vec!["E1".into(), "M1".into()],
         ..student(i)
     }));
     let rows = rows_of(&current, |u| u.schools[0] == "HS" || u.user_guid < g(1005));

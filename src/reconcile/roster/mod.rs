@@ -311,7 +311,7 @@ impl UserResolver {
                 RosterUser {
                     id: u.user_guid,
                     role: u.role,
-                    schools: u.schools.clone(),
+                    schools: u.schools.iter().map(|s| s.to_string()).collect(),
                     archived: u.archived,
                 },
             );

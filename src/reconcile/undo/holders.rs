@@ -43,8 +43,10 @@ impl Holders {
                     if let Some(v) = value
                         && wanted[i].contains(v)
                     {
-                        by_value
-                            .insert((KEYS[i], v.to_string()), (u.user_guid, u.username.clone()));
+                        by_value.insert(
+                            (KEYS[i], v.to_string()),
+                            (u.user_guid, u.username.to_string()),
+                        );
                     }
                 }
             }
