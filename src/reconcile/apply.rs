@@ -277,7 +277,7 @@ impl Writes {
         for school in &new.schools {
             // Validation resolved every school against the district; one deleted since is
             // left out rather than failing the run.
-            if let Some(id) = self.schools.get(school) {
+            if let Some(id) = self.schools.get(school.as_str()) {
                 w.write_record([self.district.as_str(), &user, &id.to_string()])?;
             }
         }
@@ -563,8 +563,8 @@ fn hash_in_parallel(
     })
 }
 
-fn opt(s: &Option<String>) -> &str {
-    s.as_deref().unwrap_or("")
+fn opt<S: AsRef<str>>(s: &Option<S>) -> &str {
+    s.as_ref().map_or("", AsRef::as_ref)
 }
 
 fn bool_cell(b: bool) -> &'static str {

@@ -117,6 +117,7 @@ mod tests;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 
+use compact_str::CompactString;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -227,20 +228,20 @@ pub trait Secrets {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NewUser {
     pub user_guid: Uuid,
-    pub custom_id: Option<String>,
-    pub email: Option<String>,
-    pub username: String,
-    pub first_name: String,
-    pub middle_name: String,
-    pub last_name: String,
+    pub custom_id: Option<CompactString>,
+    pub email: Option<CompactString>,
+    pub username: CompactString,
+    pub first_name: CompactString,
+    pub middle_name: CompactString,
+    pub last_name: CompactString,
     pub role: Role,
     /// School external IDs, sorted and de-duplicated.
-    pub schools: Vec<String>,
+    pub schools: Vec<CompactString>,
     pub grade: Grade,
-    pub position: String,
+    pub position: CompactString,
     pub status: Status,
     pub source: Source,
-    pub source_key: Option<String>,
+    pub source_key: Option<CompactString>,
     pub prevent_archiving: bool,
 }
 

@@ -29,6 +29,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use compact_str::CompactString;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -153,7 +154,7 @@ pub fn plan(
                     Some(
                         write
                             .as_ref()
-                            .map_or_else(|| cur.username.to_string(), |w| w.username.clone()),
+                            .map_or_else(|| cur.username.to_string(), |w| w.username.to_string()),
                     ),
                     outcome,
                 );
@@ -251,9 +252,12 @@ fn undo_changes(
     // Rule 5: the identifiers to take back must be free.
     let mut claims = Vec::new();
     for (field, value) in [
-        ("custom_id", new.custom_id.clone()),
-        ("email", new.email.as_ref().map(|e| e.to_lowercase())),
-        ("username", Some(new.username.to_lowercase())),
+        ("custom_id", new.custom_id.as_deref().map(String::from)),
+        (
+            "email",
+            new.email.as_ref().map(|e| e.as_str().to_lowercase()),
+        ),
+        ("username", Some(new.username.as_str().to_lowercase())),
     ] {
         let Some(value) = value.filter(|_| changed.contains(&field)) else {
             continue;
@@ -295,35 +299,35 @@ fn undo_changes(
 fn new_user(u: &CurrentUser) -> NewUser {
     NewUser {
         user_guid: u.user_guid,
-        custom_id: u.custom_id.as_deref().map(String::from),
-        email: u.email.as_deref().map(String::from),
-        username: u.username.to_string(),
-        first_name: u.first_name.to_string(),
-        middle_name: u.middle_name.to_string(),
-        last_name: u.last_name.to_string(),
+        custom_id: u.custom_id.clone(),
+        email: u.email.clone(),
+        username: u.username.clone(),
+        first_name: u.first_name.clone(),
+        middle_name: u.middle_name.clone(),
+        last_name: u.last_name.clone(),
         role: u.role,
-        schools: u.schools.iter().map(|s| s.to_string()).collect(),
+        schools: u.schools.clone(),
         grade: u.grade,
-        position: u.position.to_string(),
+        position: u.position.clone(),
         status: u.status,
         source: u.source.clone(),
-        source_key: u.source_key.as_deref().map(String::from),
+        source_key: u.source_key.clone(),
         prevent_archiving: u.prevent_archiving,
     }
 }
 
 /// Set one field of `new` to its value in an audit entry (as `reconcile::apply` writes them).
 fn put_back(new: &mut NewUser, field: &str, value: &Value) -> Result<(), &'static str> {
-    let text = || value.as_str().map(str::to_string).ok_or("not text");
+    let text = || value.as_str().map(CompactString::from).ok_or("not text");
     let optional = || match value {
         Value::Null => Ok(None),
         Value::String(s) if s.is_empty() => Ok(None),
-        Value::String(s) => Ok(Some(s.clone())),
+        Value::String(s) => Ok(Some(CompactString::from(s.as_str()))),
         _ => Err("not text"),
     };
     match field {
         "custom_id" => new.custom_id = optional()?,
-        "email" => new.email = optional()?.map(|e| e.to_lowercase()),
+        "email" => new.email = optional()?.map(|e| CompactString::from(e.to_lowercase())),
         "username" => new.username = text()?,
         "first_name" => new.first_name = text()?,
         "middle_name" => new.middle_name = text()?,
@@ -338,7 +342,7 @@ fn put_back(new: &mut NewUser, field: &str, value: &Value) -> Result<(), &'stati
             let list = value.as_array().ok_or("not a list")?;
             let mut schools = list
                 .iter()
-                .map(|s| s.as_str().map(str::to_string).ok_or("not text"))
+                .map(|s| s.as_str().map(CompactString::from).ok_or("not text"))
                 .collect::<Result<Vec<_>, _>>()?;
             schools.sort();
             schools.dedup();
@@ -352,8 +356,8 @@ fn put_back(new: &mut NewUser, field: &str, value: &Value) -> Result<(), &'stati
 
 fn differs(cur: &CurrentUser, new: &NewUser, field: &str) -> bool {
     match field {
-        "custom_id" => cur.custom_id.as_deref() != new.custom_id.as_deref(),
-        "email" => cur.email.as_deref().map(str::to_lowercase) != new.email,
+        "custom_id" => cur.custom_id != new.custom_id,
+        "email" => cur.email.as_deref().map(str::to_lowercase).as_deref() != new.email.as_deref(),
         "username" => cur.username != new.username,
         "first_name" => cur.first_name != new.first_name,
         "middle_name" => cur.middle_name != new.middle_name,
@@ -364,7 +368,7 @@ fn differs(cur: &CurrentUser, new: &NewUser, field: &str) -> bool {
         "position" => cur.position != new.position,
         "status" => cur.status != new.status,
         "source" => cur.source != new.source,
-        "source_key" => cur.source_key.as_deref() != new.source_key.as_deref(),
+        "source_key" => cur.source_key != new.source_key,
         _ => false,
     }
 }

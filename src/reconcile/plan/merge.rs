@@ -76,8 +76,8 @@ fn merge_honouring(
     kept: FieldSet,
 ) -> (NewUser, Vec<&'static str>) {
     let username = match explicit_username(&inc) {
-        Some(name) if !kept.contains(Field::Username) => name.to_string(),
-        _ => user.username.to_string(),
+        Some(name) if !kept.contains(Field::Username) => CompactString::from(name),
+        _ => user.username.clone(),
     };
     let present = inc.present.without(kept);
     let has = |f: Field| present.contains(f);
@@ -93,18 +93,19 @@ fn merge_honouring(
         _ => Grade::UNSPECIFIED,
     };
     let position = match (now_student, was_student) {
-        (false, _) if has(Field::Position) => inc.position,
-        (false, false) | (true, true) => user.position.to_string(),
-        _ => String::new(),
+        (false, _) if has(Field::Position) => inc.position.into(),
+        (false, false) | (true, true) => user.position.clone(),
+        _ => CompactString::default(),
     };
     let text = |carried: bool, new: String, old: &CompactString| {
-        if carried { new } else { old.to_string() }
+        if carried { new.into() } else { old.clone() }
     };
     let optional = |carried: bool, new: Option<String>, old: &Option<CompactString>| {
         if carried {
             new.filter(|v| !v.trim().is_empty())
+                .map(CompactString::from)
         } else {
-            old.as_deref().map(String::from)
+            old.clone()
         }
     };
     let target = NewUser {
@@ -117,9 +118,9 @@ fn merge_honouring(
         last_name: text(has(Field::LastName), inc.last_name, &user.last_name),
         role,
         schools: if has(Field::SchoolExternalId) {
-            school_set(inc.schools)
+            school_set(inc.schools.into_iter().map(CompactString::from).collect())
         } else {
-            school_set(user.schools.iter().map(|s| s.to_string()).collect())
+            school_set(user.schools.clone())
         },
         grade,
         position,
@@ -131,7 +132,8 @@ fn merge_honouring(
         source: source.clone(),
         source_key: inc
             .source_key
-            .or_else(|| user.source_key.as_deref().map(String::from)),
+            .map(CompactString::from)
+            .or_else(|| user.source_key.clone()),
         prevent_archiving: user.prevent_archiving,
     };
 
@@ -141,14 +143,8 @@ fn merge_honouring(
             changed.push(name);
         }
     };
-    note(
-        Field::CustomId.name(),
-        target.custom_id.as_deref() == user.custom_id.as_deref(),
-    );
-    note(
-        Field::Email.name(),
-        target.email.as_deref() == user.email.as_deref(),
-    );
+    note(Field::CustomId.name(), target.custom_id == user.custom_id);
+    note(Field::Email.name(), target.email == user.email);
     note(Field::Username.name(), target.username == user.username);
     note(
         Field::FirstName.name(),
@@ -167,15 +163,12 @@ fn merge_honouring(
     note(Field::Grade.name(), target.grade == user.grade);
     note(Field::Position.name(), target.position == user.position);
     note(Field::Status.name(), target.status == user.status);
-    note(
-        "source_key",
-        target.source_key.as_deref() == user.source_key.as_deref(),
-    );
+    note("source_key", target.source_key == user.source_key);
     (target, changed)
 }
 
 /// Sorted and de-duplicated (already so in the common case: then nothing moves).
-pub(super) fn school_set(mut schools: Vec<String>) -> Vec<String> {
+pub(super) fn school_set<S: Ord>(mut schools: Vec<S>) -> Vec<S> {
     if !schools.is_sorted() {
         schools.sort_unstable();
     }
@@ -184,11 +177,11 @@ pub(super) fn school_set(mut schools: Vec<String>) -> Vec<String> {
 }
 
 /// `a` is a sorted set; `b` should be one too but is checked.
-fn same_set(a: &[String], b: &[CompactString]) -> bool {
+fn same_set(a: &[CompactString], b: &[CompactString]) -> bool {
     if b.windows(2).all(|w| w[0] < w[1]) {
-        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+        a == b
     } else {
-        a == school_set(b.iter().map(|s| s.to_string()).collect()).as_slice()
+        a == school_set(b.to_vec()).as_slice()
     }
 }
 

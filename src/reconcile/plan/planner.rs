@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
+use compact_str::CompactString;
 use uuid::Uuid;
 
 use crate::auth::MIN_PASSWORD_CHARS;
@@ -549,23 +550,27 @@ impl<'a> Planner<'a> {
         let student = inc.role.is_student();
         let write = NewUser {
             user_guid,
-            custom_id,
-            email,
-            username: username.clone(),
-            first_name: inc.first_name,
-            middle_name: inc.middle_name,
-            last_name: inc.last_name,
+            custom_id: custom_id.map(CompactString::from),
+            email: email.map(CompactString::from),
+            username: CompactString::from(username.as_str()),
+            first_name: inc.first_name.into(),
+            middle_name: inc.middle_name.into(),
+            last_name: inc.last_name.into(),
             role: inc.role,
-            schools: school_set(inc.schools),
+            schools: school_set(inc.schools.into_iter().map(CompactString::from).collect()),
             grade: if student {
                 inc.grade
             } else {
                 Grade::UNSPECIFIED
             },
-            position: if student { String::new() } else { inc.position },
+            position: if student {
+                CompactString::default()
+            } else {
+                inc.position.into()
+            },
             status: inc.status,
             source: self.source.clone(),
-            source_key: inc.source_key,
+            source_key: inc.source_key.map(CompactString::from),
             prevent_archiving: false,
         };
         RowPlan {
@@ -661,7 +666,7 @@ impl<'a> Planner<'a> {
             kept,
             outcome,
             user_guid: Some(user.user_guid),
-            username: Some(target.username.clone()),
+            username: Some(target.username.to_string()),
             temp_password: None,
             password,
             password_mac,

@@ -329,7 +329,7 @@ impl UserResolver {
                         RosterUser {
                             id: w.user_guid,
                             role: w.role,
-                            schools: w.schools.clone(),
+                            schools: w.schools.iter().map(|s| s.to_string()).collect(),
                             archived: false,
                         },
                     );
