@@ -207,7 +207,7 @@ pub fn template_csv(school: &str) -> Vec<u8> {
         (Field::Position, "Math teacher"),
         (Field::Status, Status::Active.as_str()),
     ]);
-    let mut w = csv::Writer::from_writer(crate::reconcile::report::UTF8_BOM.to_vec());
+    let mut w = csv::Writer::from_writer(UTF8_BOM.to_vec());
     let written = w
         .write_record(Field::ALL.map(Field::name))
         .and_then(|_| w.write_record(&student))
@@ -215,6 +215,9 @@ pub fn template_csv(school: &str) -> Vec<u8> {
     debug_assert!(written.is_ok());
     w.into_inner().unwrap_or_default()
 }
+
+/// UTF-8's byte order mark, which Excel needs to read the accents.
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// The template's file name.
 pub const TEMPLATE_NAME: &str = "rollcall-users-template.csv";
@@ -305,7 +308,7 @@ mod tests {
     #[test]
     fn the_template_reads_and_validates_cleanly() {
         let bytes = template_csv("HS");
-        assert!(bytes.starts_with(crate::reconcile::report::UTF8_BOM));
+        assert!(bytes.starts_with(UTF8_BOM));
         let reader = open(std::io::Cursor::new(&bytes[..]), &ReadOptions::default()).unwrap();
         let header: Vec<String> = reader.headers().to_vec();
         assert_eq!(header, Field::ALL.map(|f| f.name().to_string()));
