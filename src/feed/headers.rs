@@ -353,11 +353,7 @@ pub fn resolve(
     if !ONE_OF_REQUIRED.iter().any(|f| present.contains(*f)) {
         missing.extend(ONE_OF_REQUIRED);
     }
-    missing.extend(
-        REQUIRED
-            .into_iter()
-            .filter(|f| !present.contains(*f)),
-    );
+    missing.extend(REQUIRED.into_iter().filter(|f| !present.contains(*f)));
     if missing.is_empty() {
         Ok(mapping)
     } else {

@@ -56,11 +56,9 @@ pub fn preview(
                     }
                 })
                 .collect();
-            let problem = validator.validate(rec).err().map(|e| {
-                match e.column {
-                    Some(c) => format!("column \"{c}\": {}", e.message),
-                    None => e.message,
-                }
+            let problem = validator.validate(rec).err().map(|e| match e.column {
+                Some(c) => format!("column \"{c}\": {}", e.message),
+                None => e.message,
             });
             Row {
                 line: rec.line,

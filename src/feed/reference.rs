@@ -282,7 +282,11 @@ mod tests {
         for v in values(Field::Grade) {
             for s in &v.spellings {
                 let s = if s == "(blank)" { "" } else { s.as_str() };
-                assert_eq!(Grade::parse(s).map(|g| g.as_str()), Some(v.value.as_str()), "{s}");
+                assert_eq!(
+                    Grade::parse(s).map(|g| g.as_str()),
+                    Some(v.value.as_str()),
+                    "{s}"
+                );
             }
         }
         let grades = values(Field::Grade);

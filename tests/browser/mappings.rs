@@ -72,8 +72,13 @@ async fn the_template_downloads_and_goes_back_in_as_it_is_in_chromium(pool: PgPo
     let template = String::from_utf8(bytes).unwrap();
     assert!(strip_bom(&template).starts_with("user_guid,custom_id,email,"));
     // Sent back through the upload form, as downloaded.
-    b.upload(&files, "rollcall-users-template.csv", &template, "Completed")
-        .await;
+    b.upload(
+        &files,
+        "rollcall-users-template.csv",
+        &template,
+        "Completed",
+    )
+    .await;
     b.assert_counts(&[("Created", 2), ("Errors", 0)]).await;
     let garcia: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM users WHERE district_id = $1 AND last_name = 'García'",
@@ -112,6 +117,10 @@ async fn a_mapping_is_previewed_saved_and_edited_in_chromium(pool: PgPool) {
     b.click("form.upload-form button[type=submit]").await;
     b.wait_for_text("Save mapping and run").await;
     assert!(b.path().await.ends_with("/map"));
+    assert!(
+        b.text().await.contains("No preview yet"),
+        "role and school missing"
+    );
     // Field names in words, each select wide enough for the longest of them.
     let fits = b.select_fits().await;
     assert_eq!(fits.len(), 4);
@@ -129,9 +138,17 @@ async fn a_mapping_is_previewed_saved_and_edited_in_chromium(pool: PgPool) {
     }
     b.select("select[name=fixed_role]", "Student").await;
     b.select("select[name=fixed_school]", "HS").await;
-    // Preview first: the rows as mapped, and nothing runs.
+    // The page says its preview no longer matches the choices...
+    let stale = b.c.find(Locator::Css("#preview-stale")).await.unwrap();
+    assert!(
+        stale.is_displayed().await.unwrap(),
+        "changed choices are flagged"
+    );
+    // ...so preview: the rows as mapped, and nothing runs.
     b.click("#preview-button").await;
-    b.wait_for_text("Preview: the first 5 rows as mapped").await;
+    b.wait_for_text("As the choices above read them").await;
+    let stale = b.c.find(Locator::Css("#preview-stale")).await.unwrap();
+    assert!(!stale.is_displayed().await.unwrap(), "fresh preview");
     let preview =
         b.c.find(Locator::Css("table.preview-rows"))
             .await
@@ -160,7 +177,8 @@ async fn a_mapping_is_previewed_saved_and_edited_in_chromium(pool: PgPool) {
     b.click("#saved-mappings").await;
     b.wait_for_text("Saved column mappings").await;
     assert!(b.text().await.contains("Nom → Last name"));
-    b.click("table.mappings a[href^='/uploads/mappings/']").await;
+    b.click("table.mappings a[href^='/uploads/mappings/']")
+        .await;
     b.wait_for_text("Column mapping").await;
     for (_, width, need) in b.select_fits().await {
         assert!(width >= need);

@@ -167,11 +167,20 @@ async fn the_mapper_previews_the_first_rows_before_anything_runs(pool: PgPool) {
     let (id, loc) = unmapped(&env, "odd.csv", ODD).await;
     let page = env.c.get(&loc).await;
     // Fields in words, their names as the values sent.
-    assert!(page.body.contains("<option value=\"first_name\">First name</option>"));
+    assert!(
+        page.body
+            .contains("<option value=\"first_name\">First name</option>")
+    );
     assert!(page.body.contains("href=\"/uploads/fields\""));
-    assert!(page.body.contains("Required: First name, Last name, Role, School external ID"));
+    assert!(
+        page.body
+            .contains("Required: First name, Last name, Role, School external ID")
+    );
     // Nothing maps yet: the preview says what is missing.
-    assert!(page.body.contains("No preview yet: required fields not mapped"));
+    assert!(
+        page.body
+            .contains("No preview yet: required fields not mapped")
+    );
 
     let choices = [
         ("col0", "custom_id"),
@@ -185,14 +194,27 @@ async fn the_mapper_previews_the_first_rows_before_anything_runs(pool: PgPool) {
     preview.push(("action", "preview"));
     let page = env.c.post(&loc, &preview).await;
     assert_eq!(page.status, 200, "{}", page.body);
-    let table = &page.body[page.body.find("class=\"data preview-rows\"").expect("a preview")..];
+    let table = &page.body[page
+        .body
+        .find("class=\"data preview-rows\"")
+        .expect("a preview")..];
     let table = &table[..table.find("</table>").unwrap()];
     assert!(table.contains("<th scope=\"col\">Student or employee ID</th>"));
     assert!(table.contains("<th scope=\"col\">School external ID</th>"));
     assert!(!table.contains("Salle") && !table.contains("4B"), "ignored");
-    assert_eq!(table.matches("<tr").count(), 1 + 5, "header and the first 5 rows");
-    assert!(table.contains("<td class=\"num\">2</td><td>1001</td><td>Ann</td><td>Lee</td><td>Student</td><td>HS</td>"));
-    assert!(table.contains("column &quot;Nom&quot;: last_name is required") || table.contains("column &#34;Nom&#34;: last_name is required"), "{table}");
+    assert_eq!(
+        table.matches("<tr").count(),
+        1 + 5,
+        "header and the first 5 rows"
+    );
+    assert!(table.contains(
+        "<td class=\"num\">2</td><td>1001</td><td>Ann</td><td>Lee</td><td>Student</td><td>HS</td>"
+    ));
+    assert!(
+        table.contains("column &quot;Nom&quot;: last_name is required")
+            || table.contains("column &#34;Nom&#34;: last_name is required"),
+        "{table}"
+    );
     assert!(!table.contains("Fay"), "only 5 rows");
     // The choices stay chosen, and nothing was saved or run.
     assert!(page.body.contains("<option value=\"Student\" selected>"));
@@ -208,7 +230,13 @@ async fn the_mapper_previews_the_first_rows_before_anything_runs(pool: PgPool) {
     assert_eq!(r.status, 303);
     env.app.queue.drain().await.unwrap();
     let s = env.status(id).await;
-    assert_eq!((s["counts"]["created"].as_i64(), s["counts"]["errors"].as_i64()), (Some(5), Some(1)));
+    assert_eq!(
+        (
+            s["counts"]["created"].as_i64(),
+            s["counts"]["errors"].as_i64()
+        ),
+        (Some(5), Some(1))
+    );
 }
 
 #[sqlx::test(migrations = "./migrations")]
@@ -238,21 +266,31 @@ async fn saved_mappings_are_listed_viewed_edited_and_deleted(pool: PgPool) {
 
     // Listed, in words.
     let list = env.c.get("/uploads/mappings").await;
-    assert!(list.body.contains("Ident, Nom, Prenom, Salle"), "{}", list.body);
+    assert!(
+        list.body.contains("Ident, Nom, Prenom, Salle"),
+        "{}",
+        list.body
+    );
     assert!(list.body.contains("Ident → Student or employee ID; Nom → Last name; Prenom → First name; Role = Student for every row; School external ID = HS for every row"), "{}", list.body);
     let id: Uuid = sqlx::query_scalar("SELECT id FROM header_mappings WHERE district_id = $1")
         .bind(env.district.id)
         .fetch_one(&env.app.pool)
         .await
         .unwrap();
-    assert!(list.body.contains(&format!("href=\"/uploads/mappings/{id}\"")));
+    assert!(
+        list.body
+            .contains(&format!("href=\"/uploads/mappings/{id}\""))
+    );
 
     // Viewed: each column with its field chosen.
     let path = format!("/uploads/mappings/{id}");
     let show = env.c.get(&path).await;
     assert_eq!(show.status, 200);
     assert!(show.body.contains("aria-label=\"Field for Nom\""));
-    assert!(show.body.contains("<option value=\"last_name\" selected>Last name</option>"));
+    assert!(
+        show.body
+            .contains("<option value=\"last_name\" selected>Last name</option>")
+    );
     assert!(show.body.contains("<option value=\"Student\" selected>"));
 
     // An edit that drops a required field is refused and changes nothing.
@@ -277,7 +315,12 @@ async fn saved_mappings_are_listed_viewed_edited_and_deleted(pool: PgPool) {
         )
         .await;
     assert_eq!(bad.status, 200);
-    assert!(bad.body.contains("Not saved: required fields not mapped: last_name"), "{}", bad.body);
+    assert!(
+        bad.body
+            .contains("Not saved: required fields not mapped: last_name"),
+        "{}",
+        bad.body
+    );
     let same: serde_json::Value =
         sqlx::query_scalar("SELECT mapping FROM header_mappings WHERE id = $1")
             .bind(id)
@@ -308,10 +351,16 @@ async fn saved_mappings_are_listed_viewed_edited_and_deleted(pool: PgPool) {
     assert_eq!(audit_count(&env, "mapping.update", id).await, 1);
     let show = env.c.get(&path).await;
     assert!(show.body.contains("Column mapping saved."));
-    assert!(show.body.contains("<option value=\"position\" selected>Position (job title)</option>"));
+    assert!(
+        show.body
+            .contains("<option value=\"position\" selected>Position (job title)</option>")
+    );
     // The next file with these columns (in another order) uses the edit, with no mapper.
     let next = env
-        .upload("odd-staff.csv", "Prenom,Nom,Ident,Salle\nGus,Oh,2001,Lab 2\n")
+        .upload(
+            "odd-staff.csv",
+            "Prenom,Nom,Ident,Salle\nGus,Oh,2001,Lab 2\n",
+        )
         .await;
     env.app.queue.drain().await.unwrap();
     assert_eq!(env.status(next).await["counts"]["created"], 1);
@@ -332,7 +381,13 @@ async fn saved_mappings_are_listed_viewed_edited_and_deleted(pool: PgPool) {
     assert_eq!(r.location.as_deref(), Some("/uploads/mappings"));
     assert_eq!(audit_count(&env, "mapping.delete", id).await, 1);
     assert_eq!(env.c.get(&path).await.status, 404);
-    assert!(env.c.get("/uploads/mappings").await.body.contains("No saved mappings yet"));
+    assert!(
+        env.c
+            .get("/uploads/mappings")
+            .await
+            .body
+            .contains("No saved mappings yet")
+    );
     unmapped(&env, "odd.csv", ODD).await;
 }
 
@@ -358,13 +413,12 @@ async fn rows_of_only_empty_cells_are_skipped_and_lines_stay_right(pool: PgPool)
     assert_eq!(s["status"], "completed_with_errors", "{s}");
     assert_eq!(s["counts"]["created"], 3);
     assert_eq!(s["counts"]["errors"], 2);
-    let rows: Vec<(i64, String, Option<String>)> = sqlx::query_as(
-        "SELECT line, outcome, error FROM run_rows WHERE run_id = $1 ORDER BY line",
-    )
-    .bind(id)
-    .fetch_all(&env.app.pool)
-    .await
-    .unwrap();
+    let rows: Vec<(i64, String, Option<String>)> =
+        sqlx::query_as("SELECT line, outcome, error FROM run_rows WHERE run_id = $1 ORDER BY line")
+            .bind(id)
+            .fetch_all(&env.app.pool)
+            .await
+            .unwrap();
     let lines: Vec<i64> = rows.iter().map(|r| r.0).collect();
     assert_eq!(lines, [2, 4, 7, 8, 9], "{rows:?}");
     assert_eq!(
@@ -372,7 +426,11 @@ async fn rows_of_only_empty_cells_are_skipped_and_lines_stay_right(pool: PgPool)
         Some("line 8: row has 13 fields but the header has 9")
     );
     assert!(
-        rows[4].2.as_deref().unwrap().starts_with("line 9, column \"role\""),
+        rows[4]
+            .2
+            .as_deref()
+            .unwrap()
+            .starts_with("line 9, column \"role\""),
         "{rows:?}"
     );
     // The error file says the same lines.

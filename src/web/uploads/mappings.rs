@@ -177,12 +177,26 @@ pub async fn update(
     // The edit must still cover the required fields (as the mapper checks).
     if let Err(e) = headers::resolve(&headers, Some(&edited), &[], &[]) {
         m.saved = edited;
-        return show_page(&state, &session, &scope, m, Some(format!("Not saved: {e}."))).await;
+        return show_page(
+            &state,
+            &session,
+            &scope,
+            m,
+            Some(format!("Not saved: {e}.")),
+        )
+        .await;
     }
     let before = serde_json::to_value(&m.saved).map_err(|e| AppError::Internal(e.into()))?;
     let after = serde_json::to_value(&edited).map_err(|e| AppError::Internal(e.into()))?;
     let mut tx = state.pool.begin().await?;
-    if !db::mappings::update(&mut *tx, scope.district_id, id, &after, &scope.actor().label).await?
+    if !db::mappings::update(
+        &mut *tx,
+        scope.district_id,
+        id,
+        &after,
+        &scope.actor().label,
+    )
+    .await?
     {
         return Err(AppError::NotFound);
     }

@@ -32,7 +32,8 @@ pub async fn fields(
     session: Session,
     scope: DistrictScope,
 ) -> AppResult<Response> {
-    let schools = db::schools::list(&state.pool, scope.district_id, scope.schools.as_deref()).await?;
+    let schools =
+        db::schools::list(&state.pool, scope.district_id, scope.schools.as_deref()).await?;
     let page = FieldsPage {
         chrome: chrome(&session, Some(&scope.person), "/uploads").await,
         fields: reference::fields(),
@@ -45,7 +46,8 @@ pub async fn fields(
 /// The template: the canonical header and two example rows at the admin's first school, so
 /// it imports as it is.
 pub async fn template(State(state): State<AppState>, scope: DistrictScope) -> AppResult<Response> {
-    let schools = db::schools::list(&state.pool, scope.district_id, scope.schools.as_deref()).await?;
+    let schools =
+        db::schools::list(&state.pool, scope.district_id, scope.schools.as_deref()).await?;
     let school = schools
         .first()
         .map_or(PLACEHOLDER_SCHOOL, |s| s.external_id.as_str());
