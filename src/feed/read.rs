@@ -498,7 +498,7 @@ pub fn formula_like(cell: &str) -> bool {
 
 impl<R: Read> FeedReader<R> {
     /// A data row of only empty cells, no wider than the header (`,,,`): skipped like a
-    /// blank line (issue 16). A wider one stays a record (a field-count error).
+    /// blank line (issue 16). A wider one stays a record (a row error).
     fn is_empty_row(&self) -> bool {
         !self.headers.is_empty()
             && self.record.len() <= self.headers.len()
