@@ -437,6 +437,18 @@ async fn rows_of_only_empty_cells_are_skipped_and_lines_stay_right(pool: PgPool)
     );
     // The error file says the same lines.
     let errors = env.c.get(&format!("/uploads/{id}/files/errors")).await;
-    assert!(errors.body.contains(",,,,,,,,,,,,"), "{}", errors.body);
-    assert!(errors.body.contains("S4,s4@d.org,Di,Ho,Wizard"));
+    assert!(
+        errors
+            .body
+            .contains(",,,,,,,,,\"line 8, column \"\"custom_id\"\""),
+        "{}",
+        errors.body
+    );
+    assert!(
+        errors
+            .body
+            .contains("S4,s4@d.org,Di,Ho,Wizard,HS,9,Active,,\"line 9, column"),
+        "{}",
+        errors.body
+    );
 }
