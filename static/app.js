@@ -151,3 +151,18 @@ document.addEventListener("submit", function (e) {
   kind.addEventListener("change", apply);
   apply();
 })();
+
+// The mapper (issue 16, item 9): once a choice changes, the preview of the first rows no
+// longer shows what would run; say so until the admin previews again.
+(function () {
+  var stale = document.getElementById("preview-stale");
+  var button = document.getElementById("preview-button");
+  if (!stale || !button || !button.form) { return; }
+  button.form.querySelectorAll("select").forEach(function (s) {
+    s.addEventListener("change", function () {
+      stale.hidden = false;
+      var table = document.querySelector("table.preview-rows");
+      if (table) { table.classList.add("stale"); }
+    });
+  });
+})();

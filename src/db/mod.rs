@@ -14,6 +14,7 @@ pub mod districts;
 pub mod export;
 pub mod health;
 pub mod home;
+pub mod mappings;
 pub mod queue;
 pub mod reconcile;
 pub mod retention;

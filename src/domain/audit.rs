@@ -54,6 +54,8 @@ const WORDS: &[(&str, &str)] = &[
     ("sync.delete", "Deleted sync connection"),
     ("sync.upload", "Uploaded a OneRoster set"),
     ("mapping.save", "Saved a column mapping"),
+    ("mapping.update", "Edited a saved column mapping"),
+    ("mapping.delete", "Deleted a saved column mapping"),
     ("run.approve", "Approved a run"),
     ("run.cancel", "Cancelled a run"),
     ("run.dismiss", "Dismissed a run"),

@@ -211,6 +211,25 @@ impl Field {
         Field::ALL.into_iter().find(|f| f.name() == name)
     }
 
+    /// The field in words, for people (the mapper, the field reference).
+    pub fn label(self) -> &'static str {
+        match self {
+            Field::UserGuid => "User GUID",
+            Field::CustomId => "Student or employee ID",
+            Field::Email => "Email",
+            Field::Username => "Username",
+            Field::FirstName => "First name",
+            Field::MiddleName => "Middle name",
+            Field::LastName => "Last name",
+            Field::Role => "Role",
+            Field::SchoolExternalId => "School external ID",
+            Field::Grade => "Grade",
+            Field::Position => "Position (job title)",
+            Field::Status => "Status",
+            Field::Password => "Password",
+        }
+    }
+
     fn bit(self) -> u16 {
         1 << (self as u16)
     }

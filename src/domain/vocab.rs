@@ -47,6 +47,11 @@ impl Role {
         Role::Administrator,
     ];
 
+    /// Every accepted spelling (folded) and its role, for the field reference.
+    pub fn words() -> &'static [(&'static str, Role)] {
+        ROLE_WORDS
+    }
+
     pub fn parse(raw: &str) -> Option<Role> {
         let f = fold(raw);
         ROLE_WORDS.iter().find(|(w, _)| *w == f).map(|(_, r)| *r)
@@ -121,6 +126,12 @@ impl Grade {
         (0..Self::LABELS.len() as u8).map(Grade)
     }
 
+    /// The accepted words (folded) and the label each stands for, for the field
+    /// reference; numbers 1–12 are read too (`01`, `grade 3`, `3rd`).
+    pub fn words() -> &'static [(&'static str, &'static str)] {
+        GRADE_WORDS
+    }
+
     pub fn parse(raw: &str) -> Option<Grade> {
         let f = fold(raw);
         let label = if let Some((_, l)) = GRADE_WORDS.iter().find(|(w, _)| *w == f) {
@@ -181,6 +192,12 @@ const STATUS_WORDS: &[(&str, Status)] = &[
 ];
 
 impl Status {
+    /// Every accepted spelling (folded; `""` is a blank cell) and its status, for the
+    /// field reference.
+    pub fn words() -> &'static [(&'static str, Status)] {
+        STATUS_WORDS
+    }
+
     pub fn parse(raw: &str) -> Option<Status> {
         let f = fold(raw);
         STATUS_WORDS.iter().find(|(w, _)| *w == f).map(|(_, s)| *s)

@@ -112,6 +112,22 @@ const SYNONYMS: &[(&str, Target)] = &[
     ("error", IGNORE),
 ];
 
+/// The fields a file must provide (by a column or a fixed value).
+pub const REQUIRED: [Field; 4] = [FirstName, LastName, Role, SchoolExternalId];
+/// Of these, a file must provide at least one.
+pub const ONE_OF_REQUIRED: [Field; 2] = [CustomId, Email];
+
+/// The header spellings that map to `field` by themselves (folded, as in the table), its
+/// canonical name's folded form left out.
+pub fn synonyms(field: Field) -> Vec<&'static str> {
+    let own = fold(field.name());
+    SYNONYMS
+        .iter()
+        .filter(|(k, t)| *t == Target::Field(field) && *k != own)
+        .map(|(k, _)| *k)
+        .collect()
+}
+
 /// Lower-case and drop whitespace, `_`, `-` and `.`: `First Name`, `first_name` and
 /// `FIRST-NAME` all fold to `firstname`.
 pub fn fold(h: &str) -> String {
@@ -334,14 +350,10 @@ pub fn resolve(
 
     let present = mapping.present();
     let mut missing = Vec::new();
-    if !present.contains(CustomId) && !present.contains(Email) {
-        missing.extend([CustomId, Email]);
+    if !ONE_OF_REQUIRED.iter().any(|f| present.contains(*f)) {
+        missing.extend(ONE_OF_REQUIRED);
     }
-    missing.extend(
-        [FirstName, LastName, Role, SchoolExternalId]
-            .into_iter()
-            .filter(|f| !present.contains(*f)),
-    );
+    missing.extend(REQUIRED.into_iter().filter(|f| !present.contains(*f)));
     if missing.is_empty() {
         Ok(mapping)
     } else {

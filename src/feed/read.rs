@@ -283,7 +283,7 @@ impl<R: Read> FeedReader<R> {
                     let index = self.csv.get_mut();
                     let (start, limit) = (index.record_start, index.limit);
                     index.record_start = next;
-                    if is_blank(&self.record) {
+                    if is_blank(&self.record) || self.is_empty_row() {
                         continue;
                     }
                     self.records += 1;
@@ -496,6 +496,16 @@ pub fn formula_like(cell: &str) -> bool {
             .starts_with(['=', '+', '-', '@'])
 }
 
+impl<R: Read> FeedReader<R> {
+    /// A data row of only empty cells, no wider than the header (`,,,`): skipped like a
+    /// blank line (issue 16). A wider one stays a record (a row error).
+    fn is_empty_row(&self) -> bool {
+        !self.headers.is_empty()
+            && self.record.len() <= self.headers.len()
+            && self.record.iter().all(|c| c.trim().is_empty())
+    }
+}
+
 /// No fields, or one that is empty or whitespace: a blank line.
 fn is_blank(r: &csv::StringRecord) -> bool {
     r.is_empty() || (r.len() == 1 && r[0].trim().is_empty())
@@ -700,9 +710,24 @@ mod tests {
     }
 
     #[test]
-    fn a_line_of_empty_cells_is_a_record() {
-        let (_, recs) = read_all(b"a,b,c\n,,\n");
-        assert_eq!(fields(&recs), [["", "", ""]]);
+    fn a_line_of_empty_cells_is_skipped_unless_wider_than_the_header() {
+        let (_, recs) = read_all(b"a,b,c\n1,2,3\n,,\n , ,\n,\n4,5,6\n,,,\n7,8,9\n");
+        assert_eq!(
+            fields(&recs),
+            [
+                vec!["1", "2", "3"],
+                vec!["4", "5", "6"],
+                vec!["", "", "", ""],
+                vec!["7", "8", "9"]
+            ]
+        );
+        // Lines stay those of the file.
+        assert_eq!(lines(&recs), [2, 6, 7, 8]);
+        // A file of a header and empty rows only has no data.
+        assert_eq!(
+            open_bytes(b"a,b,c\n,,\n,,\n").err(),
+            Some(FileError::HeaderOnly)
+        );
     }
 
     #[test]

@@ -168,6 +168,15 @@ pub fn file_headers(path: &Path, max_bytes: u64) -> Result<Vec<String>, read::Fi
 
 /// The first records of a stored file (for the mapper's sample values).
 pub fn sample_rows(path: &Path, max_bytes: u64, n: usize) -> Vec<Vec<String>> {
+    sample_records(path, max_bytes, n)
+        .into_iter()
+        .map(|r| r.fields)
+        .collect()
+}
+
+/// The first `n` readable data records of a stored file, with their lines (the mapper's
+/// preview).
+pub fn sample_records(path: &Path, max_bytes: u64, n: usize) -> Vec<read::RawRecord> {
     let Ok(file) = std::fs::File::open(path) else {
         return Vec::new();
     };
@@ -177,7 +186,6 @@ pub fn sample_rows(path: &Path, max_bytes: u64, n: usize) -> Vec<Vec<String>> {
     reader
         .filter_map(|r| r.ok().and_then(|r| r.ok()))
         .take(n)
-        .map(|r| r.fields)
         .collect()
 }
 

@@ -25,7 +25,9 @@ use uuid::Uuid;
 
 pub mod files;
 
-pub use files::{Stored, combine, download, file_headers, sample_rows, store, store_within};
+pub use files::{
+    Stored, combine, download, file_headers, sample_records, sample_rows, store, store_within,
+};
 
 /// What the intake needs from the server to take a file in: the database, where files are
 /// kept and how large they may be, and a wake-up for the job queue's workers (not the

@@ -94,6 +94,18 @@ async fn every_main_page_passes_axe_core(pool: PgPool) {
     .await
     .unwrap();
     env.app.member(d, "teacher", "user", &[seeded.hs]).await;
+    // A saved column mapping (issue 16, item 9), for its page.
+    let mapping: uuid::Uuid = sqlx::query_scalar(
+        r#"INSERT INTO header_mappings (district_id, signature, mapping, updated_by)
+           VALUES ($1, 'code|given|surname',
+                   '{"columns": [["Code", "CustomId"], ["Surname", "LastName"], ["Given", "FirstName"], ["Room", null]],
+                     "fixed": [["Role", "Student"], ["SchoolExternalId", "HS"]]}', 'test')
+           RETURNING id"#,
+    )
+    .bind(d)
+    .fetch_one(&env.app.pool)
+    .await
+    .unwrap();
 
     let b = Browser::start(&env.app).await;
     b.c.set_window_size(1366, 900).await.unwrap();
@@ -115,6 +127,9 @@ async fn every_main_page_passes_axe_core(pool: PgPool) {
         ("/uploads".into(), "Sign out"),
         (format!("/uploads/{run}"), "Sign out"),
         (format!("/uploads/{unmapped}/map"), "Sign out"),
+        ("/uploads/fields".into(), "Sign out"),
+        ("/uploads/mappings".into(), "Sign out"),
+        (format!("/uploads/mappings/{mapping}"), "Sign out"),
         ("/syncs".into(), "Sign out"),
         (conn.clone(), "Sign out"),
         ("/audit".into(), "Sign out"),

@@ -1038,5 +1038,6 @@ mod bulk;
 mod classes;
 mod history;
 mod layout;
+mod mappings;
 mod search;
 mod teaching;

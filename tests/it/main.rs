@@ -17,6 +17,7 @@ mod history;
 mod home;
 mod intake;
 mod kept;
+mod mappings;
 mod oneroster_rosters;
 mod pages;
 mod reconcile;

@@ -62,6 +62,8 @@ struct Objects {
     class_student: Uuid,
     /// A class at `school`, with `user` enrolled as a student.
     class: Uuid,
+    /// A saved column mapping (view, edit, delete).
+    mapping: Uuid,
 }
 
 /// What a request body refers to besides the path's object: the version of the user being
@@ -97,6 +99,8 @@ fn fill(route: &RouteInfo, o: &Objects) -> String {
     let p = route.path;
     let id = if p.starts_with("/classes/{id}") || p.starts_with("/api/v1/classes/{id}") {
         Some(o.class)
+    } else if p.starts_with("/uploads/mappings/{id}") {
+        Some(o.mapping)
     } else if p == "/uploads/{id}/dismiss" {
         Some(o.mapping_run)
     } else if p == "/uploads/{id}/map" {
@@ -180,6 +184,15 @@ fn body(route: &RouteInfo, refs: Refs) -> Body {
             ("fixed_role", "Student"),
             ("fixed_school", "HACK"),
         ]),
+        // The saved mapping is `Code,Surname,Given` (see `World::saved_mapping`).
+        "/uploads/mappings/{id}" => form(&[
+            ("col0", "custom_id"),
+            ("col1", "last_name"),
+            ("col2", "first_name"),
+            ("fixed_role", "Teacher"),
+            ("fixed_school", "HACK"),
+        ]),
+        "/uploads/mappings/{id}/delete" => form(&[]),
         "/uploads/{id}/approve"
         | "/uploads/{id}/cancel"
         | "/uploads/{id}/undo"
@@ -546,7 +559,24 @@ impl World {
             taught,
             class_student,
             class: Uuid::nil(),
+            mapping: Self::saved_mapping(app, district).await,
         }
+    }
+
+    /// A saved column mapping for `Code,Surname,Given` files (columns no other probe's
+    /// file has).
+    async fn saved_mapping(app: &TestApp, district: Uuid) -> Uuid {
+        sqlx::query_scalar(
+            r#"INSERT INTO header_mappings (district_id, signature, mapping, updated_by)
+               VALUES ($1, 'code|given|surname',
+                       '{"columns": [["Code", "CustomId"], ["Surname", "LastName"], ["Given", "FirstName"]],
+                         "fixed": [["Role", "Student"], ["SchoolExternalId", "X1"]]}', 'test')
+               RETURNING id"#,
+        )
+        .bind(district)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
     }
 
     /// A class at `school` taught by the district's admin, and a student of it (no password
@@ -804,6 +834,9 @@ async fn a_school_admin_is_held_to_their_schools_on_every_route(pool: PgPool) {
         // refused; the history lists their school's files only.
         ("GET", "/uploads"),
         ("POST", "/uploads"),
+        // The template and the field reference (issue 16, item 8) show their schools only.
+        ("GET", "/uploads/template.csv"),
+        ("GET", "/uploads/fields"),
         ("GET", "/classes"),
         ("GET", "/classes.csv"),
         ("GET", "/enrollments.csv"),

@@ -33,6 +33,8 @@ struct UploadsPage {
     /// (a fixed school for the file); a school admin picks one of theirs.
     school_opts: Vec<crate::web::users::Opt>,
     school_required: bool,
+    /// Whether to link the saved column mappings (district admins').
+    district_admin: bool,
 }
 
 /// A run in the history: its view and its source named for people.
@@ -199,6 +201,7 @@ pub async fn list(
         filtered: !pairs.is_empty(),
         school_opts,
         school_required: !scope.is_district_admin(),
+        district_admin: scope.is_district_admin(),
     };
     Ok(render(&page)?.into_response())
 }

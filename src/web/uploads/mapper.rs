@@ -6,6 +6,7 @@ use crate::db::audit::Entry;
 use crate::domain::Field;
 use crate::domain::RunStatus;
 use crate::feed::headers::{self, SavedMapping};
+use crate::feed::preview::{self, Preview};
 use crate::intake;
 use crate::web::AppState;
 use crate::web::error::{AppError, AppResult};
@@ -14,7 +15,7 @@ use crate::web::session::{DistrictAdmin, DistrictScope, set_flash};
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use tower_sessions::Session;
 use uuid::Uuid;
 
@@ -25,17 +26,69 @@ pub struct MapColumn {
     pub samples: Vec<String>,
 }
 
+/// A field as the selects offer it: its name (the value sent) and its label in words.
+pub struct FieldOpt {
+    pub value: &'static str,
+    pub label: &'static str,
+}
+
+/// Every field, for a column's select.
+pub fn field_options() -> Vec<FieldOpt> {
+    Field::ALL
+        .iter()
+        .map(|f| FieldOpt {
+            value: f.name(),
+            label: f.label(),
+        })
+        .collect()
+}
+
+/// The mapping a mapper form describes for `headers`: `col{i}` per column (a field name or
+/// `ignore`), and the fixed role and school.
+pub fn saved_from_form(headers: &[String], form: &HashMap<String, String>) -> SavedMapping {
+    let columns = headers
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let choice = form
+                .get(&format!("col{i}"))
+                .map(String::as_str)
+                .unwrap_or("ignore");
+            (h.clone(), Field::from_name(choice))
+        })
+        .collect();
+    let mut fixed = Vec::new();
+    if let Some(role) = form.get("fixed_role").filter(|v| !v.trim().is_empty()) {
+        fixed.push((Field::Role, role.trim().to_string()));
+    }
+    if let Some(school) = form.get("fixed_school").filter(|v| !v.trim().is_empty()) {
+        fixed.push((Field::SchoolExternalId, school.trim().to_string()));
+    }
+    SavedMapping { columns, fixed }
+}
+
 #[derive(Template)]
 #[template(path = "mapper.html")]
 struct MapperPage {
     chrome: Chrome,
     view: RunView,
     columns: Vec<MapColumn>,
-    fields: Vec<&'static str>,
+    fields: Vec<FieldOpt>,
+    required: String,
     fixed_role: String,
     fixed_school: String,
     schools: Vec<db::schools::School>,
     error: Option<String>,
+    /// The first rows as the mapping shown reads them; `Err` says why there is none.
+    preview: Result<Preview, String>,
+    preview_rows: usize,
+}
+
+/// The required fields in words, from the importer's own list.
+fn required_words() -> String {
+    let all: Vec<&str> = headers::REQUIRED.iter().map(|f| f.label()).collect();
+    let either: Vec<&str> = headers::ONE_OF_REQUIRED.iter().map(|f| f.label()).collect();
+    format!("{}, and {}", all.join(", "), either.join(" or "))
 }
 
 pub async fn map_form(
@@ -66,14 +119,15 @@ async fn mapper(
         .ok_or(AppError::NotFound)?;
     let max = state.config.max_upload_bytes();
     let p = path.clone();
-    let (headers, samples) = tokio::task::spawn_blocking(move || {
+    let (headers, records) = tokio::task::spawn_blocking(move || {
         (
             intake::file_headers(&p, max).unwrap_or_default(),
-            intake::sample_rows(&p, max, 3),
+            intake::sample_records(&p, max, preview::ROWS),
         )
     })
     .await
     .map_err(|e| AppError::Internal(e.into()))?;
+    let samples: Vec<&Vec<String>> = records.iter().take(3).map(|r| &r.fields).collect();
     let saved =
         crate::reconcile::mapping::saved_mapping(&state.pool, scope.district_id, &headers).await?;
     let mut proposed = headers::propose(&headers);
@@ -106,20 +160,38 @@ async fn mapper(
                 .filter(|v| !v.trim().is_empty())
                 .collect(),
         })
+        .collect::<Vec<MapColumn>>();
+    let fixed_role = form
+        .and_then(|f| f.get("fixed_role").cloned())
+        .unwrap_or_default();
+    let fixed_school = form
+        .and_then(|f| f.get("fixed_school").cloned())
+        .unwrap_or_default();
+    let schools = db::schools::list(&state.pool, scope.district_id, None).await?;
+    // The preview reads the first rows through the mapping as shown (the choices on the
+    // page), with the importer's own checks.
+    let mut shown: HashMap<String, String> = columns
+        .iter()
+        .map(|c| (format!("col{}", c.index), c.selected.clone()))
         .collect();
+    shown.insert("fixed_role".into(), fixed_role.clone());
+    shown.insert("fixed_school".into(), fixed_school.clone());
+    let known: HashSet<String> = schools.iter().map(|s| s.external_id.clone()).collect();
+    let preview = headers::resolve(&headers, Some(&saved_from_form(&headers, &shown)), &[], &[])
+        .map(|mapping| preview::preview(&headers, &mapping, &known, &records))
+        .map_err(|e| e.to_string());
     let page = MapperPage {
         chrome: chrome(session, Some(&scope.person), "/uploads").await,
         view: RunView { run },
         columns,
-        fields: Field::ALL.iter().map(|f| f.name()).collect(),
-        fixed_role: form
-            .and_then(|f| f.get("fixed_role").cloned())
-            .unwrap_or_default(),
-        fixed_school: form
-            .and_then(|f| f.get("fixed_school").cloned())
-            .unwrap_or_default(),
-        schools: db::schools::list(&state.pool, scope.district_id, None).await?,
+        fields: field_options(),
+        required: required_words(),
+        fixed_role,
+        fixed_school,
+        schools,
         error,
+        preview,
+        preview_rows: preview::ROWS,
     };
     Ok(render(&page)?.into_response())
 }
@@ -147,22 +219,11 @@ pub async fn map_save(
         tokio::task::spawn_blocking(move || intake::file_headers(&path, max).unwrap_or_default())
             .await
             .map_err(|e| AppError::Internal(e.into()))?;
-    let mut columns = Vec::new();
-    for (i, h) in headers.iter().enumerate() {
-        let choice = form
-            .get(&format!("col{i}"))
-            .map(String::as_str)
-            .unwrap_or("ignore");
-        columns.push((h.clone(), Field::from_name(choice)));
+    // "Preview": the same page with the first rows read through the choices; nothing saved.
+    if form.get("action").map(String::as_str) == Some("preview") {
+        return mapper(&state, &session, &scope, run, None, Some(&form)).await;
     }
-    let mut fixed = Vec::new();
-    if let Some(role) = form.get("fixed_role").filter(|v| !v.trim().is_empty()) {
-        fixed.push((Field::Role, role.trim().to_string()));
-    }
-    if let Some(school) = form.get("fixed_school").filter(|v| !v.trim().is_empty()) {
-        fixed.push((Field::SchoolExternalId, school.trim().to_string()));
-    }
-    let saved = SavedMapping { columns, fixed };
+    let saved = saved_from_form(&headers, &form);
     // The mapping must cover the required fields before it is saved.
     if let Err(e) = headers::resolve(&headers, Some(&saved), &[], &[]) {
         return mapper(

@@ -1,11 +1,14 @@
 //! The Uploads screens: upload (with drag and drop), history with live progress, the
-//! detail page with its three downloads, the header mapper, and review of mass changes.
+//! detail page with its three downloads, the header mapper, the saved column mappings, the
+//! template and field reference, and review of mass changes.
 //! One file per action; what several share (the run's view, labels, loading a run) is here.
 
 mod create;
 mod files;
 mod list;
 mod mapper;
+mod mappings;
+mod reference;
 mod review;
 mod show;
 
@@ -13,6 +16,10 @@ pub use create::{accept_error, create};
 pub use files::{file, file_response};
 pub use list::{HISTORY_PAGE, HistoryQuery, HistoryRow, list};
 pub use mapper::{MapColumn, map_form, map_save};
+pub use mappings::{
+    delete as mapping_delete, list as mappings, show as mapping, update as mapping_update,
+};
+pub use reference::{fields, template};
 pub use review::{approve, cancel, dismiss};
 pub use show::{MovedRow, OutcomeRows, show, status_body, status_json};
 
