@@ -33,6 +33,7 @@ mod security_auth;
 mod security_files;
 mod security_server;
 mod security_sync;
+mod sso;
 mod sources;
 mod syncs;
 mod teaching;
