@@ -186,8 +186,7 @@ pub struct Account {
     pub session_epoch: i64,
 }
 
-const ACCOUNT_COLUMNS: &str =
-    "u.district_id, u.id, u.username, u.email, u.status, u.archived_at, u.portal_role, u.session_epoch";
+const ACCOUNT_COLUMNS: &str = "u.district_id, u.id, u.username, u.email, u.status, u.archived_at, u.portal_role, u.session_epoch";
 
 /// The user an identity of this provider was matched to before.
 pub async fn account_by_subject(

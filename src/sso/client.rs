@@ -150,11 +150,9 @@ pub async fn finish(
     let id_token = response
         .id_token()
         .ok_or_else(|| Failure::new("no_id_token", "the token response has no ID token"))?;
-    let at = chrono::DateTime::<chrono::Utc>::from_timestamp(
-        now.unix_timestamp(),
-        now.nanosecond(),
-    )
-    .unwrap_or_default();
+    let at =
+        chrono::DateTime::<chrono::Utc>::from_timestamp(now.unix_timestamp(), now.nanosecond())
+            .unwrap_or_default();
     let verifier = client.id_token_verifier().set_time_fn(move || at);
     let claims = id_token
         .claims(&verifier, &Nonce::new(nonce.to_string()))

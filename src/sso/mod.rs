@@ -58,8 +58,9 @@ pub fn check_settings(typed: &Typed<'_>, new: bool, allow_http: bool) -> Result<
         ));
     }
     let issuer = issuer_url.trim().trim_end_matches('/');
-    let parsed = reqwest::Url::parse(issuer)
-        .map_err(|_| "The issuer URL is not a URL (e.g. https://accounts.google.com).".to_string())?;
+    let parsed = reqwest::Url::parse(issuer).map_err(|_| {
+        "The issuer URL is not a URL (e.g. https://accounts.google.com).".to_string()
+    })?;
     match parsed.scheme() {
         "https" => {}
         "http" if allow_http => {}
@@ -114,7 +115,9 @@ pub fn parse_domains(text: &str) -> Result<Vec<String>, String> {
             && d.chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
         if !valid {
-            return Err(format!("“{d}” is not an email domain (e.g. springfield.k12.us)."));
+            return Err(format!(
+                "“{d}” is not an email domain (e.g. springfield.k12.us)."
+            ));
         }
         if !out.contains(&d) {
             out.push(d);
@@ -129,7 +132,7 @@ pub fn domain_allowed(email: &str, domains: &[String]) -> bool {
     match email.rsplit_once('@') {
         Some((local, domain)) if !local.is_empty() => {
             let domain = domain.to_lowercase();
-            domains.iter().any(|d| *d == domain)
+            domains.contains(&domain)
         }
         _ => false,
     }
@@ -266,9 +269,7 @@ pub fn check_requirement(
     enabled_providers: usize,
 ) -> Result<(), String> {
     if (req.for_users || req.for_admins) && enabled_providers == 0 {
-        return Err(
-            "Add (and enable) a sign-in provider before requiring single sign-on.".into(),
-        );
+        return Err("Add (and enable) a sign-in provider before requiring single sign-on.".into());
     }
     if req.for_admins {
         match req.break_glass {
@@ -278,7 +279,9 @@ pub fn check_requirement(
                 );
             }
             Some(id) if !admins.contains(&id) => {
-                return Err("The break-glass administrator must be an active district admin.".into());
+                return Err(
+                    "The break-glass administrator must be an active district admin.".into(),
+                );
             }
             Some(_) => {}
         }
@@ -329,10 +332,15 @@ mod tests {
             domains,
             enabled: true,
         };
-        let ok = check_settings(&t("Google", "https://accounts.google.com/", "s", "a.org"), true, false)
-            .unwrap();
+        let ok = check_settings(
+            &t("Google", "https://accounts.google.com/", "s", "a.org"),
+            true,
+            false,
+        )
+        .unwrap();
         assert_eq!(ok.issuer_url, "https://accounts.google.com");
-        let http = |allow| check_settings(&t("G", "http://127.0.0.1:9/", "s", "a.org"), true, allow);
+        let http =
+            |allow| check_settings(&t("G", "http://127.0.0.1:9/", "s", "a.org"), true, allow);
         assert!(http(false).is_err());
         assert!(http(true).is_ok());
         assert!(check_settings(&t("G", "https://x.org", "", "a.org"), true, false).is_err());
@@ -374,12 +382,22 @@ mod tests {
         );
         let archived = cand(UserStatus::Active, true);
         assert_eq!(
-            decide(&ident(Some("x@a.org"), true), &domains, Some(&archived), None),
+            decide(
+                &ident(Some("x@a.org"), true),
+                &domains,
+                Some(&archived),
+                None
+            ),
             Err(Refusal::Archived)
         );
         let inactive = cand(UserStatus::Inactive, false);
         assert_eq!(
-            decide(&ident(Some("x@a.org"), true), &domains, None, Some(&inactive)),
+            decide(
+                &ident(Some("x@a.org"), true),
+                &domains,
+                None,
+                Some(&inactive)
+            ),
             Err(Refusal::Inactive)
         );
     }

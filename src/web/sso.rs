@@ -13,7 +13,7 @@ use crate::crypto::SecretKey;
 use crate::db;
 use crate::db::audit::{Actor, Entry};
 use crate::domain::{ActorKind, PortalRole};
-use crate::sso::{self, client, Candidate, Matched, Requirement};
+use crate::sso::{self, Candidate, Matched, Requirement, client};
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, Query, State};
@@ -277,19 +277,18 @@ pub async fn callback(
     let Some(code) = q.code.as_deref().filter(|c| !c.is_empty()) else {
         return Err(AppError::BadRequest("the callback has no code".into()));
     };
-    let provider = match db::sso::provider(&state.pool, pending.district_id, pending.provider_id)
-        .await?
-    {
-        Some(p) if p.enabled => p,
-        _ => {
-            return refuse(
+    let provider =
+        match db::sso::provider(&state.pool, pending.district_id, pending.provider_id).await? {
+            Some(p) if p.enabled => p,
+            _ => {
+                return refuse(
                 StatusCode::FORBIDDEN,
                 "This sign-in provider is no longer available. Ask your district administrator."
                     .into(),
             )
             .await;
-        }
-    };
+            }
+        };
     let secret = SecretKey::from_config(&state.config)?.open(
         &provider.client_secret_sealed,
         provider.district_id,
@@ -576,7 +575,16 @@ pub async fn settings(
         enabled: Some("on".into()),
         ..ProviderForm::default()
     };
-    settings_page(&state, &session, &scope, &headers, StatusCode::OK, None, form).await
+    settings_page(
+        &state,
+        &session,
+        &scope,
+        &headers,
+        StatusCode::OK,
+        None,
+        form,
+    )
+    .await
 }
 
 /// The form checked, and the issuer's discovery document read when the issuer is new or
@@ -676,7 +684,8 @@ pub async fn create(
         }
     };
     let id = Uuid::now_v7();
-    let sealed = SecretKey::from_config(&state.config)?.seal(&s.client_secret, scope.district_id, id);
+    let sealed =
+        SecretKey::from_config(&state.config)?.seal(&s.client_secret, scope.district_id, id);
     let mut tx = state.pool.begin().await?;
     db::sso::insert_provider(
         &mut *tx,
@@ -751,16 +760,7 @@ pub async fn edit(
     Path(id): Path<Uuid>,
 ) -> AppResult<Response> {
     let p = load(&state, &scope, id).await?;
-    provider_page(
-        &state,
-        &session,
-        &scope,
-        &headers,
-        id,
-        None,
-        form_of(&p),
-    )
-    .await
+    provider_page(&state, &session, &scope, &headers, id, None, form_of(&p)).await
 }
 
 /// `POST /settings/sso/{id}`: save a provider (an empty secret keeps the stored one).
@@ -778,16 +778,7 @@ pub async fn update(
         Err(e) => {
             let mut kept = form.clone();
             kept.client_secret.clear();
-            return provider_page(
-                &state,
-                &session,
-                &scope,
-                &headers,
-                id,
-                Some(e),
-                kept,
-            )
-            .await;
+            return provider_page(&state, &session, &scope, &headers, id, Some(e), kept).await;
         }
     };
     let sealed = (!s.client_secret.is_empty()).then(|| {

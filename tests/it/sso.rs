@@ -63,7 +63,10 @@ impl Idp {
 
     /// The account the provider signs in next.
     async fn next(&self, sub: &str, email: Option<&str>, verified: bool) {
-        let mut q = vec![("sub", sub), ("verified", if verified { "true" } else { "false" })];
+        let mut q = vec![
+            ("sub", sub),
+            ("verified", if verified { "true" } else { "false" }),
+        ];
         if let Some(e) = email {
             q.push(("email", e));
         }
@@ -160,7 +163,9 @@ impl World {
         let body = page.text().await.unwrap();
         let csrf = extract_csrf(&body).expect("a CSRF token");
         let button = format!(">{label}</button>");
-        let at = body.find(&button).unwrap_or_else(|| panic!("no button {label}:\n{body}"));
+        let at = body
+            .find(&button)
+            .unwrap_or_else(|| panic!("no button {label}:\n{body}"));
         let form_start = body[..at].rfind("<form method=\"post\" action=\"").unwrap();
         let action_at = form_start + "<form method=\"post\" action=\"".len();
         let action = &body[action_at..action_at + body[action_at..].find('"').unwrap()];
@@ -211,16 +216,19 @@ impl World {
 #[sqlx::test(migrations = "./migrations")]
 async fn a_user_signs_in_by_verified_email_then_by_the_stored_subject(pool: PgPool) {
     let w = World::new(pool).await;
-    let ann = w
-        .app
-        .member(w.district.id, "ann", "user", &[])
-        .await;
+    let ann = w.app.member(w.district.id, "ann", "user", &[]).await;
     w.provider("Sign in with Test IdP", "rollcall", "example.org")
         .await;
     // `/login` still works, and `/login/springfield` shows the district's button.
     let plain = reqwest::get(w.app.url("/login")).await.unwrap();
     assert_eq!(plain.status(), 200);
-    assert!(!plain.text().await.unwrap().contains("Sign in with Test IdP"));
+    assert!(
+        !plain
+            .text()
+            .await
+            .unwrap()
+            .contains("Sign in with Test IdP")
+    );
 
     w.idp.next("sub-ann", Some("Ann@Example.org"), true).await;
     let http = browser(false);
@@ -238,7 +246,9 @@ async fn a_user_signs_in_by_verified_email_then_by_the_stored_subject(pool: PgPo
     assert_eq!(signed[0].2["matched_by"], "email");
 
     // Later the provider reports another address: the stored subject still finds Ann.
-    w.idp.next("sub-ann", Some("ann.new@example.org"), true).await;
+    w.idp
+        .next("sub-ann", Some("ann.new@example.org"), true)
+        .await;
     let again = browser(false);
     let r = w.press(&again, "Sign in with Test IdP").await;
     assert_eq!(r.url().path(), "/account");
@@ -296,8 +306,15 @@ async fn id_tokens_with_a_wrong_audience_an_expiry_past_or_a_bad_signature_are_r
             body.contains("answer could not be trusted"),
             "{label}: {body}"
         );
-        assert_eq!(w.landing(&http).await, "/login", "{label} signed someone in");
-        assert_eq!(w.refusal_reasons().await.last().map(String::as_str), Some(reason));
+        assert_eq!(
+            w.landing(&http).await,
+            "/login",
+            "{label} signed someone in"
+        );
+        assert_eq!(
+            w.refusal_reasons().await.last().map(String::as_str),
+            Some(reason)
+        );
     }
     assert!(w.audits("signin.sso").await.is_empty());
     assert!(w.identities().await.is_empty());
@@ -348,7 +365,10 @@ async fn unknown_unverified_and_other_domain_identities_are_refused(pool: PgPool
         // The district's sign-in page again, with its button.
         assert!(body.contains("Sign in with Test IdP"), "{reason}");
         assert_eq!(w.landing(&http).await, "/login", "{reason}");
-        assert_eq!(w.refusal_reasons().await.last().map(String::as_str), Some(reason));
+        assert_eq!(
+            w.refusal_reasons().await.last().map(String::as_str),
+            Some(reason)
+        );
     }
     let refused = w.audits("signin.sso_refused").await;
     assert_eq!(refused[0].1, "nobody@example.org");
@@ -398,7 +418,12 @@ async fn a_state_works_once(pool: PgPool) {
     let forged = callback.replace("state=", "state=x");
     let r = third.get(&forged).send().await.unwrap();
     assert_eq!(r.status(), 403);
-    assert!(r.text().await.unwrap().contains("expired or was already used"));
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("expired or was already used")
+    );
     let r = third.get(&callback).send().await.unwrap();
     assert_eq!(r.url().path(), "/login");
     assert_eq!(w.landing(&third).await, "/login");
@@ -415,14 +440,13 @@ async fn require_sso_refuses_passwords_but_keeps_one_break_glass_admin(pool: PgP
         .app
         .member(w.district.id, "dora", "district_admin", &[])
         .await;
-    let admin_id: Uuid = sqlx::query_scalar(
-        "SELECT id FROM users WHERE district_id = $1 AND email = $2",
-    )
-    .bind(w.district.id)
-    .bind(&w.district.admin_email)
-    .fetch_one(&w.app.pool)
-    .await
-    .unwrap();
+    let admin_id: Uuid =
+        sqlx::query_scalar("SELECT id FROM users WHERE district_id = $1 AND email = $2")
+            .bind(w.district.id)
+            .bind(&w.district.admin_email)
+            .fetch_one(&w.app.pool)
+            .await
+            .unwrap();
 
     // No provider yet: nothing can be required.
     let r = w
@@ -442,9 +466,16 @@ async fn require_sso_refuses_passwords_but_keeps_one_break_glass_admin(pool: PgP
     let ann = w.app.client();
     let r = ann.sign_in("ann", PASSWORD).await;
     assert_eq!(r.status, 403);
-    assert!(r.body.contains("signs in with single sign-on"), "{}", r.body);
+    assert!(
+        r.body.contains("signs in with single sign-on"),
+        "{}",
+        r.body
+    );
     assert!(r.body.contains("/login/springfield"));
-    assert_eq!(ann.get("/account").await.location.as_deref(), Some("/login"));
+    assert_eq!(
+        ann.get("/account").await.location.as_deref(),
+        Some("/login")
+    );
     // Admins still sign in with their password.
     assert_eq!(w.app.client().sign_in("dora", PASSWORD).await.status, 303);
 
@@ -481,7 +512,10 @@ async fn require_sso_refuses_passwords_but_keeps_one_break_glass_admin(pool: PgP
     assert_eq!(r.status, 303, "the break-glass admin keeps the password");
     // The page shows the choice.
     let page = w.admin.get("/settings/sso").await;
-    assert!(page.body.contains(&format!("value=\"{admin_id}\" selected")));
+    assert!(
+        page.body
+            .contains(&format!("value=\"{admin_id}\" selected"))
+    );
 
     // Single sign-on itself still works for everyone.
     w.idp.next("sub-dora", Some("dora@example.org"), true).await;
@@ -495,7 +529,10 @@ async fn require_sso_refuses_passwords_but_keeps_one_break_glass_admin(pool: PgP
         .fetch_one(&w.app.pool)
         .await
         .unwrap();
-    let r = w.admin.post(&format!("/settings/sso/{id}/delete"), &[]).await;
+    let r = w
+        .admin
+        .post(&format!("/settings/sso/{id}/delete"), &[])
+        .await;
     assert_eq!(r.status, 409);
 
     let required = w.audits("signin.sso_required").await;
@@ -526,11 +563,19 @@ async fn provider_settings_are_checked_sealed_and_audited(pool: PgPool) {
         )
         .await;
     assert_eq!(r.status, 422);
-    assert!(r.body.contains("discovery document could not be read"), "{}", r.body);
+    assert!(
+        r.body.contains("discovery document could not be read"),
+        "{}",
+        r.body
+    );
     assert!(!r.body.contains("s3cret-value"));
 
     let id = w
-        .provider("Sign in with Test IdP", "rollcall", "Example.org, @staff.example.org")
+        .provider(
+            "Sign in with Test IdP",
+            "rollcall",
+            "Example.org, @staff.example.org",
+        )
         .await;
     let (sealed, domains): (Vec<u8>, Vec<String>) = sqlx::query_as(
         "SELECT client_secret_sealed, allowed_domains FROM sso_providers WHERE id = $1",
@@ -580,7 +625,10 @@ async fn provider_settings_are_checked_sealed_and_audited(pool: PgPool) {
     assert_eq!(ann.sign_in("ann", PASSWORD).await.status, 303);
     assert_eq!(ann.get("/settings/sso").await.status, 403);
 
-    let r = w.admin.post(&format!("/settings/sso/{id}/delete"), &[]).await;
+    let r = w
+        .admin
+        .post(&format!("/settings/sso/{id}/delete"), &[])
+        .await;
     assert_eq!(r.status, 303);
     let page = reqwest::get(w.app.url("/login/springfield")).await.unwrap();
     assert!(!page.text().await.unwrap().contains("Sign in with District"));
@@ -601,5 +649,9 @@ async fn provider_settings_are_checked_sealed_and_audited(pool: PgPool) {
     assert!(audit.iter().all(|a| !a.contains("secret-rollcall")));
     // The audit page has words for them.
     let log = w.admin.get("/audit").await;
-    assert!(log.body.contains("Added a sign-in provider"), "{}", log.body);
+    assert!(
+        log.body.contains("Added a sign-in provider"),
+        "{}",
+        log.body
+    );
 }
