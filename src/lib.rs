@@ -18,6 +18,7 @@ pub mod ops;
 pub mod pg_local;
 pub mod reconcile;
 pub mod search;
+pub mod sso;
 pub mod storage;
 pub mod sync;
 pub mod telemetry;

@@ -24,6 +24,7 @@ pub mod run_lock;
 pub mod runs;
 pub mod schools;
 pub mod search_index;
+pub mod sso;
 pub mod syncs;
 pub mod teaching;
 pub mod throttle;

@@ -68,6 +68,19 @@ const WORDS: &[(&str, &str)] = &[
     ("run.cancelled", "Run cancelled"),
     ("signin.success", "Signed in"),
     ("signin.failure", "Failed sign-in (wrong password)"),
+    ("signin.sso", "Signed in with single sign-on"),
+    ("signin.sso_refused", "Refused a single sign-on"),
+    (
+        "signin.sso_required",
+        "Refused a password sign-in (single sign-on required)",
+    ),
+    ("district.sso_add", "Added a sign-in provider"),
+    ("district.sso_update", "Edited a sign-in provider"),
+    ("district.sso_delete", "Removed a sign-in provider"),
+    (
+        "district.sso_policy",
+        "Changed the single sign-on requirement",
+    ),
 ];
 
 /// An action code in words; an unknown code is shown as it is.

@@ -184,6 +184,19 @@ pub async fn submit(
                 )
                 .await;
             }
+            // Single sign-on (issue 17 item 1; the rule lives in `web::sso`): a district that
+            // requires it refuses this account's password.
+            if let Some(words) = super::sso::password_refusal(
+                &state,
+                c.district_id,
+                c.id,
+                c.portal_role,
+                &candidate_actor(&c).label,
+            )
+            .await?
+            {
+                return again(StatusCode::FORBIDDEN, words, false).await;
+            }
             if c.password_temporary
                 && c.password_set_at
                     .is_none_or(|at| now - at > Duration::days(auth::TEMP_PASSWORD_DAYS))

@@ -22,6 +22,7 @@ pub mod page;
 pub mod schools;
 pub mod session;
 pub mod settings;
+pub mod sso;
 pub mod syncs;
 pub mod teaching;
 pub mod undo;
@@ -150,6 +151,9 @@ fn table() -> Vec<Entry> {
         at(Page, Get, "/login", login::form),
         at(Page, Post, "/login", login::submit),
         at(Page, Post, "/logout", login::logout),
+        at(Page, Get, "/login/sso/callback", sso::callback),
+        at(Page, Get, "/login/{slug}", sso::login_page),
+        at(Page, Post, "/login/{slug}/sso/{id}", sso::begin),
         at(Page, Get, "/account", account::show),
         at(Page, Get, "/account/password", account::password_form),
         at(Page, Post, "/account/password", account::password_submit),
@@ -257,6 +261,12 @@ fn table() -> Vec<Entry> {
             "/settings/tokens/{id}/revoke",
             settings::revoke_token,
         ),
+        at(Page, Get, "/settings/sso", sso::settings),
+        at(Page, Post, "/settings/sso", sso::create),
+        at(Page, Post, "/settings/sso/policy", sso::save_policy),
+        at(Page, Get, "/settings/sso/{id}", sso::edit),
+        at(Page, Post, "/settings/sso/{id}", sso::update),
+        at(Page, Post, "/settings/sso/{id}/delete", sso::delete),
         at(Page, Get, "/settings/alerts", alerts::show),
         at(Page, Post, "/settings/alerts/rules", alerts::save_rules),
         at(

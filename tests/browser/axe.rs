@@ -106,11 +106,25 @@ async fn every_main_page_passes_axe_core(pool: PgPool) {
     .fetch_one(&env.app.pool)
     .await
     .unwrap();
+    // A single sign-on provider (its button on the district's sign-in page).
+    let sso = uuid::Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO sso_providers (district_id, id, label, issuer_url, client_id, client_secret_sealed, allowed_domains)
+         VALUES ($1, $2, 'Sign in with Google', 'https://accounts.google.com', 'rollcall', '\\x00', '{example.org}')",
+    )
+    .bind(d)
+    .bind(sso)
+    .execute(&env.app.pool)
+    .await
+    .unwrap();
 
     let b = Browser::start(&env.app).await;
     b.c.set_window_size(1366, 900).await.unwrap();
     let mut report = Vec::new();
     b.audit(&axe, "/login", "Sign in", &mut report).await;
+    let district_login = format!("/login/{}", env.district.slug);
+    b.audit(&axe, &district_login, "Sign in with Google", &mut report)
+        .await;
     b.sign_in(&env.district.admin_email, PASSWORD).await;
     b.wait_for_text("Sign out").await;
     let pages: Vec<(String, &str)> = vec![
@@ -135,6 +149,8 @@ async fn every_main_page_passes_axe_core(pool: PgPool) {
         ("/audit".into(), "Sign out"),
         ("/settings".into(), "Sign out"),
         ("/settings/alerts".into(), "Sign out"),
+        ("/settings/sso".into(), "Sign out"),
+        (format!("/settings/sso/{sso}"), "Sign out"),
         ("/account".into(), "Sign out"),
         ("/account/password".into(), "Sign out"),
         ("/nowhere".into(), "Not Found"),

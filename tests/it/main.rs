@@ -35,6 +35,7 @@ mod security_files;
 mod security_server;
 mod security_sync;
 mod sources;
+mod sso;
 mod syncs;
 mod teaching;
 mod tenancy;

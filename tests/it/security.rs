@@ -64,6 +64,11 @@ struct Objects {
     class: Uuid,
     /// A saved column mapping (view, edit, delete).
     mapping: Uuid,
+    /// The district's slug (its sign-in page `/login/{slug}`).
+    slug: &'static str,
+    /// A single sign-on provider (issuer `https://sso.invalid`: saving it again with that
+    /// issuer reads no discovery document).
+    sso: Uuid,
 }
 
 /// What a request body refers to besides the path's object: the version of the user being
@@ -123,6 +128,8 @@ fn fill(route: &RouteInfo, o: &Objects) -> String {
         Some(o.token)
     } else if p.starts_with("/teaching/{id}") {
         Some(o.taught)
+    } else if p.starts_with("/settings/sso/{id}") || p.starts_with("/login/{slug}/sso/{id}") {
+        Some(o.sso)
     } else {
         None
     };
@@ -136,6 +143,7 @@ fn fill(route: &RouteInfo, o: &Objects) -> String {
     let mut out = p
         .replace("{guid}", &user.to_string())
         .replace("{kind}", "uploaded")
+        .replace("{slug}", o.slug)
         .replace("{*rest}", "nothing/here");
     if out.contains("{id}") {
         let id = id.unwrap_or_else(|| {
@@ -243,6 +251,18 @@ fn body(route: &RouteInfo, refs: Refs) -> Body {
         | "/settings/alerts/test-email"
         | "/settings/alerts/test-webhook" => form(&[]),
         "/teaching/{id}/students/{guid}/password" => form(&[("confirm", "yes")]),
+        // Starting a single sign-on writes only the session (see the positive control).
+        "/login/{slug}/sso/{id}" => form(&[]),
+        "/settings/sso" | "/settings/sso/{id}" => form(&[
+            ("label", "Hacked"),
+            ("issuer_url", "https://sso.invalid"),
+            ("client_id", "hacked"),
+            ("client_secret", ""),
+            ("domains", "hacked.org"),
+            ("enabled", "on"),
+        ]),
+        "/settings/sso/{id}/delete" => form(&[]),
+        "/settings/sso/policy" => form(&[("require_for_users", "on")]),
         "/classes/{id}/state" => form(&[("archived", "yes")]),
         "/api/v1/{*rest}" => form(&[]),
         other => panic!(
@@ -346,7 +366,10 @@ async fn fingerprint(pool: &PgPool, district: Uuid) -> String {
             (SELECT string_agg(t::text, '|' ORDER BY t::text) FROM sync_connections t WHERE district_id = $1),
             (SELECT string_agg(t::text, '|' ORDER BY t::text) FROM alert_settings t WHERE district_id = $1),
             (SELECT string_agg(t::text, '|' ORDER BY t::text) FROM alert_recipients t WHERE district_id = $1),
-            (SELECT string_agg(t::text, '|' ORDER BY t::text) FROM alert_events t WHERE district_id = $1)))",
+            (SELECT string_agg(t::text, '|' ORDER BY t::text) FROM alert_events t WHERE district_id = $1),
+            (SELECT string_agg(t::text, '|' ORDER BY t::text) FROM sso_providers t WHERE district_id = $1),
+            (SELECT string_agg(t::text, '|' ORDER BY t::text) FROM sso_policies t WHERE district_id = $1),
+            (SELECT string_agg(t::text, '|' ORDER BY t::text) FROM sso_identities t WHERE district_id = $1)))",
     )
     .bind(district)
     .fetch_one(pool)
@@ -389,6 +412,7 @@ impl World {
         let a = Self::populate(&app, &admin, alpha.id, south, PEOPLE, "Alpha CSV set", "S").await;
         let a = Objects {
             class: Self::class(&app, alpha.id, south, a.user, "Southkid Algebra").await,
+            slug: "alpha",
             ..a
         };
         let a_token = rollcall::ops::create_token(
@@ -416,6 +440,7 @@ impl World {
         .await;
         let b = Objects {
             class: Self::class(&app, beta.id, b_school, b.user, "Betamarker Algebra").await,
+            slug: "beta",
             ..b
         };
         rollcall::ops::create_token(
@@ -560,6 +585,8 @@ impl World {
             class_student,
             class: Uuid::nil(),
             mapping: Self::saved_mapping(app, district).await,
+            slug: "",
+            sso: Self::sso_provider(app, district).await,
         }
     }
 
@@ -577,6 +604,22 @@ impl World {
         .fetch_one(&app.pool)
         .await
         .unwrap()
+    }
+
+    /// A single sign-on provider of the district (stored directly: its issuer has no
+    /// discovery document to read).
+    async fn sso_provider(app: &TestApp, district: Uuid) -> Uuid {
+        let id = Uuid::new_v4();
+        sqlx::query(
+            "INSERT INTO sso_providers (district_id, id, label, issuer_url, client_id, client_secret_sealed, allowed_domains)
+             VALUES ($1, $2, 'District SSO', 'https://sso.invalid', 'rollcall', '\\x00', '{example.org}')",
+        )
+        .bind(district)
+        .bind(id)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+        id
     }
 
     /// A class at `school` taught by the district's admin, and a student of it (no password
@@ -662,6 +705,12 @@ impl World {
     }
 }
 
+/// The sign-in routes under `/login/` (a district's page, its single sign-on buttons):
+/// public by district code, not district data.
+fn public_sign_in(path: &str) -> bool {
+    path.starts_with("/login/")
+}
+
 async fn user_id(app: &TestApp, district: Uuid, custom_id: &str) -> Uuid {
     sqlx::query_scalar("SELECT id FROM users WHERE district_id = $1 AND custom_id = $2")
         .bind(district)
@@ -709,7 +758,12 @@ async fn every_route_answers_404_for_another_districts_objects(pool: PgPool) {
             Area::Open => Auth::default(),
         };
         let what = format!("{} {}", route.verb.as_str(), route.path);
-        if route.path.contains('{') {
+        if public_sign_in(route.path) {
+            // A district's sign-in page and its buttons are public by district code (no
+            // district data): another district's answers, but nothing of its users.
+            let theirs = call(&http, &base, &route, &fill(&route, &w.b), across, auth).await;
+            assert_no_markers(&BETA_MARKERS, &theirs.body, &what);
+        } else if route.path.contains('{') {
             // Positive control: the same route with district A's own objects is found.
             if route.verb == Verb::Get && !route.path.contains("{*rest}") {
                 let mine = call(&http, &base, &route, &fill(&route, &w.a), own, auth).await;
@@ -786,7 +840,7 @@ async fn every_route_answers_404_for_another_districts_objects(pool: PgPool) {
         let mine = Refs::of(&w.b, w.b.school);
         let r = call(&b_http, &base, route, &fill(route, &w.b), mine, auth).await;
         let after = fingerprint(&w.app.pool, w.beta.id).await;
-        if route.path == "/syncs/{id}/test" {
+        if route.path == "/syncs/{id}/test" || public_sign_in(route.path) {
             // Testing a connection writes nothing (the answer is a flash message): the
             // probe above can only show it finds nothing of B's (404).
             assert_eq!(after, before, "{what}");
@@ -800,7 +854,7 @@ async fn every_route_answers_404_for_another_districts_objects(pool: PgPool) {
         );
         wrote += 1;
     }
-    assert_eq!(wrote, probes.len() - 1);
+    assert_eq!(wrote, probes.len() - 2);
     println!("security: {wrote} state-changing probes proven to write for their own district");
 }
 
@@ -851,6 +905,7 @@ async fn a_school_admin_is_held_to_their_schools_on_every_route(pool: PgPool) {
         let what = format!("{} {}", route.verb.as_str(), route.path);
         if route.area != Area::Page
             || (matches!(route.path, "/login" | "/logout") && route.verb == Verb::Post)
+            || public_sign_in(route.path)
         {
             continue; // no token for school admins; signing in and out are not district data
         }
@@ -981,8 +1036,8 @@ async fn anonymous_callers_are_sent_to_sign_in_or_refused(pool: PgPool) {
         match (route.area, route.verb) {
             (Area::Page, Verb::Get) => {
                 let r = call(&anonymous, &base, &route, &path, own, Auth::default()).await;
-                if route.path == "/login" {
-                    assert_eq!(r.status, 200);
+                if route.path == "/login" || route.path == "/login/{slug}" {
+                    assert_eq!(r.status, 200, "{what}");
                 } else {
                     assert_eq!(r.status, 303, "{what}");
                     assert_eq!(r.location.as_deref(), Some("/login"), "{what}");
