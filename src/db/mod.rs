@@ -5,6 +5,7 @@
 //! the housekeeping that looks across districts (`queue`, `retention`,
 //! `districts::drop_folders`) says so where it does.
 
+pub mod accounts;
 pub mod alert_delivery;
 pub mod alerts;
 pub mod audit;

@@ -17,6 +17,7 @@ pub mod home;
 pub mod intake_form;
 pub mod keyset;
 pub mod login;
+pub mod mfa;
 pub mod multipart_token;
 pub mod page;
 pub mod schools;
@@ -25,6 +26,7 @@ pub mod settings;
 pub mod syncs;
 pub mod teaching;
 pub mod undo;
+pub mod unlock;
 pub mod uploads;
 pub mod users;
 pub mod when;
@@ -150,6 +152,14 @@ fn table() -> Vec<Entry> {
         at(Page, Get, "/login", login::form),
         at(Page, Post, "/login", login::submit),
         at(Page, Post, "/logout", login::logout),
+        at(Page, Get, "/login/code", mfa::code_form),
+        at(Page, Post, "/login/code", mfa::code_submit),
+        at(Page, Get, "/account/mfa", mfa::show),
+        at(Page, Post, "/account/mfa", mfa::confirm),
+        at(Page, Post, "/account/mfa/recovery", mfa::new_recovery_codes),
+        at(Page, Post, "/account/mfa/disable", mfa::disable),
+        at(Page, Get, "/settings/mfa", mfa::settings_show),
+        at(Page, Post, "/settings/mfa", mfa::settings_save),
         at(Page, Get, "/account", account::show),
         at(Page, Get, "/account/password", account::password_form),
         at(Page, Post, "/account/password", account::password_submit),
@@ -204,6 +214,8 @@ fn table() -> Vec<Entry> {
             "/users/{guid}/password",
             users::actions::reset_password,
         ),
+        at(Page, Post, "/users/{guid}/unlock", unlock::unlock),
+        at(Page, Post, "/users/{guid}/mfa/reset", unlock::reset_mfa),
         at(Page, Get, "/classes", classes::list::list),
         at(Page, Get, "/classes.csv", classes::download::classes_csv),
         at(Page, Get, "/classes/{id}", classes::show::show),

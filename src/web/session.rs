@@ -25,6 +25,10 @@ const FLASH: &str = "flash";
 const SEEN: &str = "seen";
 /// The account's `session_epoch` when this session signed in (see `db::users::Member`).
 const EPOCH: &str = "epoch";
+/// Set at sign-in when the account must enrol a second factor before anything else.
+const MFA_ENROL: &str = "mfa_enrol";
+/// Paths open to a session that must first choose a password or enrol MFA.
+const ALWAYS_OPEN: &[&str] = &["/account/password", "/account/mfa", "/logout"];
 pub const CSRF_FIELD: &str = "_csrf";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -93,6 +97,7 @@ pub async fn sign_in(session: &Session, who: Who, epoch: i64) -> Result<(), AppE
         .await
         .map_err(|e| AppError::Internal(anyhow::anyhow!("session: {e}")))?;
     let _ = session.remove::<String>(CSRF).await;
+    mfa_enrolment_done(session).await;
     session
         .insert(WHO, who)
         .await
@@ -107,6 +112,21 @@ pub async fn restamp(session: &Session, epoch: i64) -> Result<(), AppError> {
         .insert(EPOCH, epoch)
         .await
         .map_err(|e| AppError::Internal(anyhow::anyhow!("session: {e}")))
+}
+
+/// The signed-in account must enrol MFA before it may do anything else (`Reject::EnrolMfa`).
+pub async fn require_mfa_enrolment(session: &Session) -> Result<(), AppError> {
+    session
+        .insert(MFA_ENROL, true)
+        .await
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("session: {e}")))
+}
+
+/// The account enrolled: the session may go anywhere again.
+pub async fn mfa_enrolment_done(session: &Session) {
+    if session.get::<bool>(MFA_ENROL).await.ok().flatten().is_some() {
+        let _ = session.remove::<bool>(MFA_ENROL).await;
+    }
 }
 
 pub async fn sign_out(session: &Session) {
@@ -321,6 +341,7 @@ impl Person {
 pub enum Reject {
     SignIn,
     ChangePassword,
+    EnrolMfa,
     Error(AppError),
 }
 
@@ -329,6 +350,7 @@ impl IntoResponse for Reject {
         match self {
             Reject::SignIn => Redirect::to("/login").into_response(),
             Reject::ChangePassword => Redirect::to("/account/password").into_response(),
+            Reject::EnrolMfa => Redirect::to("/account/mfa").into_response(),
             Reject::Error(e) => e.into_response(),
         }
     }
@@ -359,12 +381,15 @@ impl FromRequestParts<AppState> for Person {
         let epoch: Option<i64> = session.get(EPOCH).await.ok().flatten();
         let person = match who {
             None => return Err(Reject::SignIn),
-            Some(Who::Operator(id)) => match db::users::operator_by_id(&state.pool, id)
+            Some(Who::Operator(id)) => match db::accounts::operator_by_id(&state.pool, id)
                 .await
                 .map_err(AppError::from)?
             {
                 Some(op) if Some(op.session_epoch) != epoch => {
                     return Err(ended(&session).await);
+                }
+                Some(op) if op.password_temporary && !ALWAYS_OPEN.contains(&parts.uri.path()) => {
+                    return Err(Reject::ChangePassword);
                 }
                 Some(op) => Person::Operator {
                     id: op.id,
@@ -394,8 +419,7 @@ impl FromRequestParts<AppState> for Person {
                     }
                     Some(m) if m.status == UserStatus::Active && m.archived_at.is_none() => {
                         let path = parts.uri.path();
-                        if m.password_temporary && path != "/account/password" && path != "/logout"
-                        {
+                        if m.password_temporary && !ALWAYS_OPEN.contains(&path) {
                             return Err(Reject::ChangePassword);
                         }
                         Person::Member(m)
@@ -418,6 +442,13 @@ impl FromRequestParts<AppState> for Person {
                 }
             }
         };
+        let path = parts.uri.path();
+        if !ALWAYS_OPEN.contains(&path)
+            && !path.starts_with("/account/mfa/")
+            && session.get::<bool>(MFA_ENROL).await.ok().flatten() == Some(true)
+        {
+            return Err(Reject::EnrolMfa);
+        }
         Ok(person)
     }
 }
@@ -535,7 +566,7 @@ impl axum::extract::OptionalFromRequestParts<AppState> for Person {
     ) -> Result<Option<Self>, Self::Rejection> {
         match <Person as FromRequestParts<AppState>>::from_request_parts(parts, state).await {
             Ok(p) => Ok(Some(p)),
-            Err(Reject::SignIn) | Err(Reject::ChangePassword) => Ok(None),
+            Err(Reject::SignIn) | Err(Reject::ChangePassword) | Err(Reject::EnrolMfa) => Ok(None),
             Err(e) => Err(e),
         }
     }

@@ -562,3 +562,37 @@ pub async fn seed_classes(env: &UploadEnv) -> Classes {
         okafor,
     }
 }
+
+/// What MFA enrolment showed: the secret (as an authenticator app reads it) and the
+/// recovery codes.
+#[allow(dead_code)]
+pub struct Enrolled {
+    pub secret: String,
+    pub recovery: Vec<String>,
+}
+
+impl Client {
+    /// Set up two-step sign-in on the signed-in account's page, the way a person does: read
+    /// the key under the QR code, compute the app's code for `now`, confirm it.
+    #[allow(dead_code)]
+    pub async fn enrol_mfa(&self, now: time::OffsetDateTime) -> Enrolled {
+        let page = self.get("/account/mfa").await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(page.body.contains("<svg"), "the QR code is on the page");
+        let start = page.body.find("id=\"mfa-secret\">").expect("the key is shown")
+            + "id=\"mfa-secret\">".len();
+        let end = start + page.body[start..].find('<').unwrap();
+        let secret = page.body[start..end].to_string();
+        let code = rollcall::auth::mfa::code_at(&secret, now).unwrap();
+        let done = self.post("/account/mfa", &[("code", &code)]).await;
+        assert_eq!(done.status, 200, "{}", done.body);
+        let recovery = done
+            .body
+            .split("<code class=\"secret\">")
+            .skip(1)
+            .map(|s| s[..s.find('<').unwrap()].to_string())
+            .collect::<Vec<_>>();
+        assert_eq!(recovery.len(), 10, "ten recovery codes shown once");
+        Enrolled { secret, recovery }
+    }
+}

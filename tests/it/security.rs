@@ -159,6 +159,12 @@ fn body(route: &RouteInfo, refs: Refs) -> Body {
     match route.path {
         "/login" => form(&[("login", "admin@alpha.org"), ("password", PASSWORD)]),
         "/logout" => form(&[]),
+        // Account (issue 17): the code step (nothing waits for one here), one's own MFA,
+        // the district's MFA requirement (off: the suite signs in again without MFA), and
+        // an admin's unlock / MFA reset of a user (audited: B's own admin changes B).
+        "/login/code" | "/account/mfa" => form(&[("code", "000000")]),
+        "/account/mfa/recovery" | "/account/mfa/disable" | "/settings/mfa" => form(&[]),
+        "/users/{guid}/unlock" | "/users/{guid}/mfa/reset" => form(&[]),
         "/account/password" => form(&[
             ("current", "not-the-password"),
             ("password", "a-brand-new-passphrase"),
@@ -793,6 +799,13 @@ async fn a_school_admin_is_held_to_their_schools_on_every_route(pool: PgPool) {
         ("GET", "/account"),
         ("GET", "/account/password"),
         ("POST", "/account/password"),
+        // Their own two-step sign-in (and the code step, which only looks at the session).
+        ("GET", "/login/code"),
+        ("POST", "/login/code"),
+        ("GET", "/account/mfa"),
+        ("POST", "/account/mfa"),
+        ("POST", "/account/mfa/recovery"),
+        ("POST", "/account/mfa/disable"),
         ("GET", "/users"),
         ("POST", "/users"),
         ("GET", "/users.csv"),
