@@ -41,3 +41,20 @@ CREATE TABLE password_resets (
 );
 CREATE UNIQUE INDEX password_resets_token_key ON password_resets (token_hash);
 CREATE INDEX password_resets_user_idx ON password_resets (district_id, user_id);
+
+-- Signed-in sessions as their person sees them (device, last seen), for "My sessions". A
+-- row belongs to an account (the throttle's key: `user:<district>:<id>` or
+-- `operator:<id>`) and to the account's session epoch it signed in under: once the epoch
+-- moves on (password change or reset, "sign out other sessions"), the session is over.
+CREATE TABLE account_sessions (
+    id            uuid PRIMARY KEY,
+    district_id   uuid REFERENCES districts (id) ON DELETE CASCADE,  -- NULL for the operator
+    account       text NOT NULL,
+    epoch         bigint NOT NULL,
+    device        text NOT NULL,
+    ip            text NOT NULL,
+    signed_in_at  timestamptz NOT NULL,
+    last_seen_at  timestamptz NOT NULL,
+    ended_at      timestamptz
+);
+CREATE INDEX account_sessions_account_idx ON account_sessions (account, last_seen_at);

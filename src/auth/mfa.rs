@@ -86,13 +86,14 @@ pub fn otpauth_url(secret_base32: &str, account: &str) -> Option<String> {
 /// The QR code of a URL as an SVG document (server-side, no script, no external image).
 pub fn qr_svg(url: &str) -> Option<String> {
     let code = QrCode::new(url.as_bytes()).ok()?;
-    Some(
-        code.render::<svg::Color<'_>>()
-            .min_dimensions(200, 200)
-            .dark_color(svg::Color("#000000"))
-            .light_color(svg::Color("#ffffff"))
-            .build(),
-    )
+    let doc = code
+        .render::<svg::Color<'_>>()
+        .min_dimensions(200, 200)
+        .dark_color(svg::Color("#000000"))
+        .light_color(svg::Color("#ffffff"))
+        .build();
+    // Inline in a page: the element without the XML declaration before it.
+    Some(doc[doc.find("<svg")?..].to_string())
 }
 
 /// Ten fresh recovery codes, shown once (`xxxxx-xxxxx`, about 49 bits each).
@@ -166,7 +167,7 @@ mod tests {
         assert!(url.starts_with("otpauth://totp/Rollcall:"), "{url}");
         assert!(url.contains(&format!("secret={secret}")));
         let svg = qr_svg(&url).unwrap();
-        assert!(svg.contains("<svg") && svg.contains("</svg>"));
+        assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"), "{svg}");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! the housekeeping that looks across districts (`queue`, `retention`,
 //! `districts::drop_folders`) says so where it does.
 
+pub mod account_sessions;
 pub mod accounts;
 pub mod alert_delivery;
 pub mod alerts;
@@ -14,6 +15,7 @@ pub mod classes;
 pub mod districts;
 pub mod export;
 pub mod health;
+pub mod password_resets;
 pub mod home;
 pub mod queue;
 pub mod reconcile;

@@ -5,7 +5,7 @@ use super::AppState;
 use super::client::ClientIp;
 use super::error::{AppError, AppResult};
 use super::page::{Chrome, chrome, render};
-use super::session::{Person, Reject, restamp, set_flash};
+use super::session::{Person, Reject, restamp, set_flash, tracked_id};
 use crate::auth;
 use crate::db;
 use crate::db::accounts::AccountId;
@@ -248,6 +248,9 @@ pub async fn password_submit(
             epoch
         }
     };
+    if let Some(id) = tracked_id(&session).await {
+        db::account_sessions::restamp(&mut *tx, id, epoch).await?;
+    }
     tx.commit().await?;
     // The change ended every session of the account (its epoch moved on) but this one.
     restamp(&session, epoch).await?;

@@ -491,7 +491,12 @@ async fn check_password(
     })
 }
 
-pub async fn logout(session: Session) -> Redirect {
+pub async fn logout(State(state): State<AppState>, session: Session) -> Redirect {
+    if let Some(id) = super::session::tracked_id(&session).await
+        && let Err(e) = db::account_sessions::end(&state.pool, id, state.clock.now()).await
+    {
+        tracing::warn!(error = %e, "the session list could not be updated");
+    }
     sign_out(&session).await;
     set_flash(&session, "info", "You are signed out.").await;
     Redirect::to("/login")

@@ -20,8 +20,10 @@ pub mod login;
 pub mod mfa;
 pub mod multipart_token;
 pub mod page;
+pub mod password_reset;
 pub mod schools;
 pub mod session;
+pub mod sessions;
 pub mod settings;
 pub mod syncs;
 pub mod teaching;
@@ -61,6 +63,8 @@ pub struct AppState {
     pub search: crate::search::Registry,
     /// Slots for password hashing and verification (sign-in storms wait here or get 503).
     pub passwords: crate::auth::PasswordGate,
+    /// Password reset mail being sent after its answer.
+    pub outbox: password_reset::Outbox,
 }
 
 impl AppState {
@@ -81,6 +85,7 @@ impl AppState {
             queue,
             search,
             passwords,
+            outbox: password_reset::Outbox::default(),
         }
     }
 }
@@ -152,8 +157,14 @@ fn table() -> Vec<Entry> {
         at(Page, Get, "/login", login::form),
         at(Page, Post, "/login", login::submit),
         at(Page, Post, "/logout", login::logout),
+        at(Page, Get, "/password/forgot", password_reset::forgot_form),
+        at(Page, Post, "/password/forgot", password_reset::forgot_submit),
+        at(Page, Get, "/password/reset", password_reset::reset_form),
+        at(Page, Post, "/password/reset", password_reset::reset_submit),
         at(Page, Get, "/login/code", mfa::code_form),
         at(Page, Post, "/login/code", mfa::code_submit),
+        at(Page, Get, "/account/sessions", sessions::list),
+        at(Page, Post, "/account/sessions/end-others", sessions::end_others),
         at(Page, Get, "/account/mfa", mfa::show),
         at(Page, Post, "/account/mfa", mfa::confirm),
         at(Page, Post, "/account/mfa/recovery", mfa::new_recovery_codes),

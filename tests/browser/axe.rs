@@ -99,6 +99,8 @@ async fn every_main_page_passes_axe_core(pool: PgPool) {
     b.c.set_window_size(1366, 900).await.unwrap();
     let mut report = Vec::new();
     b.audit(&axe, "/login", "Sign in", &mut report).await;
+    b.audit(&axe, "/password/forgot", "Forgot password", &mut report)
+        .await;
     b.sign_in(&env.district.admin_email, PASSWORD).await;
     b.wait_for_text("Sign out").await;
     let pages: Vec<(String, &str)> = vec![
@@ -122,6 +124,9 @@ async fn every_main_page_passes_axe_core(pool: PgPool) {
         ("/settings/alerts".into(), "Sign out"),
         ("/account".into(), "Sign out"),
         ("/account/password".into(), "Sign out"),
+        ("/account/mfa".into(), "Sign out"),
+        ("/account/sessions".into(), "Sign out"),
+        ("/settings/mfa".into(), "Sign out"),
         ("/nowhere".into(), "Not Found"),
     ];
     for (path, text) in &pages {

@@ -452,3 +452,194 @@ async fn every_failed_password_path_costs_the_same(pool: PgPool) {
         "one argon2 verification on every failed path: {work:?}"
     );
 }
+
+/// The app with a real SMTP server (aiosmtpd, as the alert tests use).
+async fn app_with_mail(pool: PgPool) -> (TestApp, crate::alerts::Smtp) {
+    let port = crate::alerts::free_port();
+    let smtp = crate::alerts::Smtp::start(port);
+    let app = TestApp::spawn_with(pool, |c| {
+        c.smtp_host = Some("127.0.0.1".into());
+        c.smtp_port = Some(port);
+        c.smtp_tls = rollcall::config::SmtpTls::None;
+        c.smtp_from = "Rollcall <no-reply@rollcall.example.org>".into();
+        c.public_url = Some("https://rollcall.example.org".into());
+    })
+    .await;
+    (app, smtp)
+}
+
+fn link_in(mail: &str) -> String {
+    let start = mail.find("https://rollcall.example.org/password/reset?token=").expect("a link");
+    let rest = &mail[start + "https://rollcall.example.org".len()..];
+    rest[..rest.find(char::is_whitespace).unwrap_or(rest.len())].to_string()
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn forgot_password_by_email(pool: PgPool) {
+    let (app, smtp) = app_with_mail(pool).await;
+    let d = app.district("springfield").await;
+    let teacher = app.member(d.id, "teacher", "user", &[]).await;
+    // Two sessions of the teacher, which the reset ends.
+    let s1 = app.client();
+    assert_eq!(s1.sign_in("teacher", PASSWORD).await.status, 303);
+
+    let anon = app.client();
+    let form = anon.get("/login").await;
+    assert!(form.body.contains("href=\"/password/forgot\""), "Forgot password? on the sign-in page");
+    let known = anon.post("/password/forgot", &[("login", "teacher@example.org")]).await;
+    let unknown = anon.post("/password/forgot", &[("login", "nobody@example.org")]).await;
+    assert_eq!(known.status, 200);
+    assert_eq!(unknown.status, 200);
+    let strip = |b: &str| b.replace(&extract_csrf(b).unwrap_or_default(), "");
+    assert_eq!(strip(&known.body), strip(&unknown.body), "the same answer either way");
+    app.outbox.settle().await;
+    let mail = smtp.messages();
+    assert_eq!(mail.len(), 1, "one mail, to the account that exists");
+    assert!(mail[0].contains("X-Envelope-To: teacher@example.org"), "{}", mail[0]);
+    assert!(mail[0].contains("Subject: Reset your Rollcall password"));
+    let link = link_in(&mail[0]);
+    let token = link.split("token=").nth(1).unwrap().to_string();
+    // Stored hashed only.
+    let stored: Vec<Vec<u8>> = sqlx::query_scalar("SELECT token_hash FROM password_resets")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, vec![rollcall::auth::hash_token(&token)]);
+
+    let c = app.client();
+    let page = c.get(&link).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    // The strength rule holds.
+    let weak = c
+        .post("/password/reset", &[("token", &token), ("password", "short"), ("confirm", "short")])
+        .await;
+    assert_eq!(weak.status, 422);
+    let r = c
+        .post(
+            "/password/reset",
+            &[("token", &token), ("password", "brand-new-pass-1"), ("confirm", "brand-new-pass-1")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(r.location.as_deref(), Some("/login"));
+    // Every other session ended; the new password works, the old does not.
+    assert_eq!(s1.get("/account").await.location.as_deref(), Some("/login"));
+    assert_eq!(app.client().sign_in("teacher", PASSWORD).await.status, 401);
+    assert_eq!(app.client().sign_in("teacher", "brand-new-pass-1").await.status, 303);
+    // Single use.
+    assert_eq!(c.get(&link).await.status, 404);
+    let again = c
+        .post(
+            "/password/reset",
+            &[("token", &token), ("password", "another-pass-22"), ("confirm", "another-pass-22")],
+        )
+        .await;
+    assert_eq!(again.status, 404);
+    let actions: Vec<String> = sqlx::query_scalar(
+        "SELECT action FROM audit_log WHERE district_id = $1 AND entity_id = $2",
+    )
+    .bind(d.id)
+    .bind(teacher)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert!(actions.contains(&"user.password_reset_by_email".to_string()));
+
+    // Expired after 30 minutes.
+    anon.post("/password/forgot", &[("login", "teacher")]).await;
+    app.outbox.settle().await;
+    let mail = smtp.messages();
+    assert_eq!(mail.len(), 2, "a username finds the account too");
+    let link = link_in(&mail[1]);
+    app.clock.advance(Duration::minutes(31));
+    assert_eq!(c.get(&link).await.status, 404, "expired");
+}
+
+/// A client that says which browser it is.
+fn browser(app: &TestApp, user_agent: &str) -> Client {
+    Client {
+        http: reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(user_agent)
+            .build()
+            .unwrap(),
+        base: format!("http://{}", app.addr),
+    }
+}
+
+const FIREFOX: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0";
+const SAFARI: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1";
+
+#[sqlx::test(migrations = "./migrations")]
+async fn my_sessions_lists_devices_and_ends_the_others(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let d = app.district("springfield").await;
+    let teacher = app.member(d.id, "teacher", "user", &[]).await;
+    let laptop = browser(&app, FIREFOX);
+    let phone = browser(&app, SAFARI);
+    assert_eq!(laptop.sign_in("teacher", PASSWORD).await.status, 303);
+    assert_eq!(phone.sign_in("teacher", PASSWORD).await.status, 303);
+    assert_eq!(phone.get("/account").await.status, 200);
+    let out = browser(&app, SAFARI);
+    out.sign_in("teacher", PASSWORD).await;
+    out.get("/account").await;
+    out.post("/logout", &[]).await;
+
+    let page = laptop.get("/account/sessions").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Firefox on Windows <strong>(this session)</strong>"), "{}", page.body);
+    assert_eq!(page.body.matches("Safari on iOS").count(), 1, "the signed-out one is gone: {}", page.body);
+    assert!(page.body.contains("127.0.0.1"));
+
+    let r = laptop.post("/account/sessions/end-others", &[]).await;
+    assert_eq!(r.status, 303);
+    assert_eq!(phone.get("/account").await.location.as_deref(), Some("/login"), "the other session ended");
+    let page = laptop.get("/account/sessions").await;
+    assert_eq!(page.status, 200, "this one goes on");
+    assert!(!page.body.contains("Safari on iOS"), "{}", page.body);
+    let actions: Vec<String> = sqlx::query_scalar(
+        "SELECT action FROM audit_log WHERE district_id = $1 AND entity_id = $2",
+    )
+    .bind(d.id)
+    .bind(teacher)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert!(actions.contains(&"user.sessions_ended".to_string()));
+
+    // A password change ends the others too, and keeps this one (and its row).
+    assert_eq!(phone.sign_in("teacher", PASSWORD).await.status, 303);
+    phone.get("/account").await;
+    let r = laptop
+        .post(
+            "/account/password",
+            &[("current", PASSWORD), ("password", "new-pass-word-1"), ("confirm", "new-pass-word-1")],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    assert_eq!(phone.get("/account").await.location.as_deref(), Some("/login"));
+    let page = laptop.get("/account/sessions").await;
+    assert!(page.body.contains("(this session)"));
+    assert!(!page.body.contains("Safari on iOS"));
+
+    // An admin's reset ends every session of the user.
+    let admin = app.client();
+    admin.sign_in(&d.admin_email, &d.admin_password).await;
+    assert_eq!(admin.post(&format!("/users/{teacher}/password"), &[]).await.status, 200);
+    assert_eq!(laptop.get("/account").await.location.as_deref(), Some("/login"));
+
+    // Sessions unseen for 8 hours are not listed.
+    let c = browser(&app, FIREFOX);
+    c.sign_in(&d.admin_email, &d.admin_password).await;
+    let before = c.get("/account/sessions").await;
+    assert_eq!(before.body.matches("Firefox on Windows").count(), 1);
+    assert!(before.body.contains("(this session)"));
+    let other = browser(&app, SAFARI);
+    other.sign_in(&d.admin_email, &d.admin_password).await;
+    other.get("/account").await;
+    app.clock.advance(Duration::hours(9));
+    // (the layer's own 8-hour expiry is real time; the list follows the app's clock)
+    let later = c.get("/account/sessions").await;
+    assert!(!later.body.contains("Safari on iOS"), "{}", later.body);
+}

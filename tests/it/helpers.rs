@@ -15,6 +15,9 @@ pub struct TestApp {
     pub queue: rollcall::jobs::Queue,
     /// The portal's search indexes (tests build one on demand).
     pub search: rollcall::search::Registry,
+    /// Password reset mail being sent (`app.outbox.settle()` waits for it).
+    #[allow(dead_code)]
+    pub outbox: rollcall::web::password_reset::Outbox,
     _shutdown: tokio::sync::oneshot::Sender<()>,
     _data_dir: tempfile::TempDir,
 }
@@ -44,6 +47,7 @@ impl TestApp {
         let state = AppState::new(pool.clone(), Arc::new(config), clock.clone());
         let queue = state.queue.clone();
         let search = state.search.clone();
+        let outbox = state.outbox.clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let server = web::start(state, async move {
             let _ = rx.await;
@@ -56,6 +60,7 @@ impl TestApp {
             clock,
             queue,
             search,
+            outbox,
             _shutdown: tx,
             _data_dir: data_dir,
         }

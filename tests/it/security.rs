@@ -164,7 +164,15 @@ fn body(route: &RouteInfo, refs: Refs) -> Body {
         // an admin's unlock / MFA reset of a user (audited: B's own admin changes B).
         "/login/code" | "/account/mfa" => form(&[("code", "000000")]),
         "/account/mfa/recovery" | "/account/mfa/disable" | "/settings/mfa" => form(&[]),
+        "/account/sessions/end-others" => form(&[]),
         "/users/{guid}/unlock" | "/users/{guid}/mfa/reset" => form(&[]),
+        // Forgot password: open to anyone (a name no account has; a token nobody was sent).
+        "/password/forgot" => form(&[("login", "nobody@nowhere.org")]),
+        "/password/reset" => form(&[
+            ("token", "0000"),
+            ("password", "a-brand-new-passphrase"),
+            ("confirm", "a-brand-new-passphrase"),
+        ]),
         "/account/password" => form(&[
             ("current", "not-the-password"),
             ("password", "a-brand-new-passphrase"),
@@ -806,6 +814,12 @@ async fn a_school_admin_is_held_to_their_schools_on_every_route(pool: PgPool) {
         ("POST", "/account/mfa"),
         ("POST", "/account/mfa/recovery"),
         ("POST", "/account/mfa/disable"),
+        // Their own sessions.
+        ("GET", "/account/sessions"),
+        ("POST", "/account/sessions/end-others"),
+        // Forgot password is open to anyone (signed in, the form sends to the password page).
+        ("GET", "/password/forgot"),
+        ("POST", "/password/forgot"),
         ("GET", "/users"),
         ("POST", "/users"),
         ("GET", "/users.csv"),
@@ -961,8 +975,11 @@ async fn anonymous_callers_are_sent_to_sign_in_or_refused(pool: PgPool) {
         match (route.area, route.verb) {
             (Area::Page, Verb::Get) => {
                 let r = call(&anonymous, &base, &route, &path, own, Auth::default()).await;
-                if route.path == "/login" {
-                    assert_eq!(r.status, 200);
+                if route.path == "/login" || route.path == "/password/forgot" {
+                    assert_eq!(r.status, 200, "{what}");
+                } else if route.path == "/password/reset" {
+                    // Open to anyone with a link: without a valid token, nothing is there.
+                    assert_eq!(r.status, 404, "{what}");
                 } else {
                     assert_eq!(r.status, 303, "{what}");
                     assert_eq!(r.location.as_deref(), Some("/login"), "{what}");
