@@ -120,7 +120,9 @@ async fn dispatch(config: &config::Config, db: &Database, command: Command) -> R
             println!("operator {email} created");
             if shown {
                 println!("one-time password: {password}");
-                println!("(it works once: choose your own password and set up two-step sign-in at first sign-in)");
+                println!(
+                    "(it works once: choose your own password and set up two-step sign-in at first sign-in)"
+                );
             }
             Ok(())
         }
@@ -152,7 +154,10 @@ async fn dispatch(config: &config::Config, db: &Database, command: Command) -> R
             }
             db::throttle::clear_account(&mut *tx, &db::throttle::operator_key(id)).await?;
             tx.commit().await?;
-            println!("operator {} password reset; their sessions ended", email.trim());
+            println!(
+                "operator {} password reset; their sessions ended",
+                email.trim()
+            );
             if mfa_off {
                 println!("two-step sign-in turned off: it is set up again at the next sign-in");
             }

@@ -163,10 +163,12 @@ pub async fn mfa(db: impl PgExecutor<'_>, account: AccountId) -> sqlx::Result<Op
             .await
         }
         AccountId::Operator(id) => {
-            sqlx::query_as(&format!("SELECT {MFA_COLUMNS} FROM operators WHERE id = $1"))
-                .bind(id)
-                .fetch_optional(db)
-                .await
+            sqlx::query_as(&format!(
+                "SELECT {MFA_COLUMNS} FROM operators WHERE id = $1"
+            ))
+            .bind(id)
+            .fetch_optional(db)
+            .await
         }
     }
 }
@@ -179,7 +181,9 @@ fn update_sql(account: AccountId, set: &str, cond: &str) -> String {
         }
         // $1 is the nil district for operators and is not used.
         AccountId::Operator(_) => {
-            format!("UPDATE operators SET {set} WHERE $1::uuid IS NOT NULL AND id = $2 AND ({cond})")
+            format!(
+                "UPDATE operators SET {set} WHERE $1::uuid IS NOT NULL AND id = $2 AND ({cond})"
+            )
         }
     }
 }
@@ -326,13 +330,15 @@ pub async fn district_requires_mfa(
     db: impl PgExecutor<'_>,
     district_id: Uuid,
 ) -> sqlx::Result<bool> {
-    Ok(sqlx::query_scalar::<_, bool>(
-        "SELECT mfa_required_for_admins FROM districts WHERE id = $1",
+    Ok(
+        sqlx::query_scalar::<_, bool>(
+            "SELECT mfa_required_for_admins FROM districts WHERE id = $1",
+        )
+        .bind(district_id)
+        .fetch_optional(db)
+        .await?
+        .unwrap_or(false),
     )
-    .bind(district_id)
-    .fetch_optional(db)
-    .await?
-    .unwrap_or(false))
 }
 
 pub async fn set_district_requires_mfa(

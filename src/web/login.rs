@@ -16,7 +16,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
-use time::Duration;
+use time::{Duration, OffsetDateTime};
 use tower_sessions::Session;
 use uuid::Uuid;
 
@@ -331,6 +331,29 @@ impl Passed {
     }
 }
 
+/// A sign-in waiting for its code, in the (not yet signed-in) session.
+const PENDING: &str = "mfa_pending";
+/// How long the code step waits after the password.
+const PENDING_FOR: Duration = Duration::minutes(10);
+
+/// Park a sign-in whose password was right until its code comes.
+pub async fn await_code(session: &Session, passed: &Passed, now: OffsetDateTime) -> AppResult<()> {
+    session
+        .insert(PENDING, (passed, now.unix_timestamp()))
+        .await
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("session: {e}")))
+}
+
+pub async fn pending(session: &Session, now: OffsetDateTime) -> Option<Passed> {
+    let (passed, at): (Passed, i64) = session.get(PENDING).await.ok().flatten()?;
+    (now.unix_timestamp() - at <= PENDING_FOR.whole_seconds()).then_some(passed)
+}
+
+/// The code came (or the sign-in was given up): nothing waits any more.
+pub async fn forget_pending(session: &Session) {
+    let _ = session.remove::<(Passed, i64)>(PENDING).await;
+}
+
 /// After the password: an account with MFA gives its code first (`/login/code`); any other
 /// is signed in at once.
 async fn second_step(state: &AppState, session: &Session, passed: Passed) -> AppResult<Response> {
@@ -338,7 +361,7 @@ async fn second_step(state: &AppState, session: &Session, passed: Passed) -> App
         .await?
         .unwrap_or_default();
     if mfa.enabled() {
-        super::mfa::await_code(session, &passed, state.clock.now()).await?;
+        await_code(session, &passed, state.clock.now()).await?;
         return Ok(Redirect::to("/login/code").into_response());
     }
     complete(state, session, passed, false).await

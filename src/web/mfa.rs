@@ -5,7 +5,7 @@
 use super::AppState;
 use super::client::ClientIp;
 use super::error::{AppError, AppResult};
-use super::login::{self, Passed};
+use super::login;
 use super::page::{Chrome, chrome, render};
 use super::session::{DistrictAdmin, Person, mfa_enrolment_done, set_flash};
 use crate::auth::mfa as totp;
@@ -19,26 +19,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
 use tower_sessions::Session;
-
-/// A sign-in waiting for its code, in the (not yet signed-in) session.
-const PENDING: &str = "mfa_pending";
-/// How long the code step waits after the password.
-const PENDING_FOR: Duration = Duration::minutes(10);
-
-/// Park a sign-in whose password was right until its code comes.
-pub async fn await_code(session: &Session, passed: &Passed, now: OffsetDateTime) -> AppResult<()> {
-    session
-        .insert(PENDING, (passed, now.unix_timestamp()))
-        .await
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("session: {e}")))
-}
-
-async fn pending(session: &Session, now: OffsetDateTime) -> Option<Passed> {
-    let (passed, at): (Passed, i64) = session.get(PENDING).await.ok().flatten()?;
-    (now.unix_timestamp() - at <= PENDING_FOR.whole_seconds()).then_some(passed)
-}
 
 #[derive(Template)]
 #[template(path = "login_code.html")]
@@ -48,7 +30,7 @@ struct CodePage {
 }
 
 pub async fn code_form(State(state): State<AppState>, session: Session) -> AppResult<Response> {
-    if pending(&session, state.clock.now()).await.is_none() {
+    if login::pending(&session, state.clock.now()).await.is_none() {
         return Ok(Redirect::to("/login").into_response());
     }
     let page = CodePage {
@@ -73,7 +55,7 @@ pub async fn code_submit(
     Form(form): Form<CodeForm>,
 ) -> AppResult<Response> {
     let now = state.clock.now();
-    let Some(passed) = pending(&session, now).await else {
+    let Some(passed) = login::pending(&session, now).await else {
         set_flash(&session, "info", "Sign in again.").await;
         return Ok(Redirect::to("/login").into_response());
     };
@@ -122,10 +104,14 @@ pub async fn code_submit(
         if let Some((district_id, actor)) = passed.admin_actor() {
             login::record_sign_in(&state, district_id, &actor, "signin.mfa_failure", &ip).await?;
         }
-        return again(StatusCode::UNAUTHORIZED, "That code is not right. Try the next one.").await;
+        return again(
+            StatusCode::UNAUTHORIZED,
+            "That code is not right. Try the next one.",
+        )
+        .await;
     }
     db::throttle::succeeded(&state.pool, attempt).await?;
-    let _ = session.remove::<(Passed, i64)>(PENDING).await;
+    login::forget_pending(&session).await;
     login::complete(&state, &session, passed, true).await
 }
 
@@ -147,7 +133,11 @@ async fn check(
         let hash = totp::hash_recovery_code(typed);
         return Ok(db::accounts::mfa_use_recovery(&state.pool, account, &hash).await?);
     }
-    let secret = open_secret(state, account, mfa.mfa_secret.as_deref().unwrap_or_default())?;
+    let secret = open_secret(
+        state,
+        account,
+        mfa.mfa_secret.as_deref().unwrap_or_default(),
+    )?;
     match totp::check_code(&secret, typed, now, mfa.mfa_last_step) {
         Some(step) => Ok(db::accounts::mfa_use_step(&state.pool, account, step).await?),
         None => Ok(false),
@@ -261,7 +251,11 @@ pub async fn confirm(
     };
     let Some(step) = step else {
         // Keep the same secret on the page: the app already holds it.
-        let secret = open_secret(&state, account, mfa.mfa_secret.as_deref().unwrap_or_default())?;
+        let secret = open_secret(
+            &state,
+            account,
+            mfa.mfa_secret.as_deref().unwrap_or_default(),
+        )?;
         let url = totp::otpauth_url(&secret, &person_label(&person)).unwrap_or_default();
         let page = MfaPage {
             chrome: chrome(&session, Some(&person), "/account").await,

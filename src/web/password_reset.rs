@@ -88,7 +88,10 @@ pub async fn forgot_submit(
         let state2 = state.clone();
         state.outbox.spawn(async move {
             if let Err(e) = send_links(&state2, &login).await {
-                tracing::warn!(error = format!("{e:#}"), "a password reset mail was not sent");
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "a password reset mail was not sent"
+                );
             }
         });
     }
@@ -152,13 +155,10 @@ pub async fn reset_form(
     session: Session,
     Query(q): Query<TokenQuery>,
 ) -> AppResult<Response> {
-    let valid = db::password_resets::valid(
-        &state.pool,
-        &auth::hash_token(&q.token),
-        state.clock.now(),
-    )
-    .await?
-    .is_some();
+    let valid =
+        db::password_resets::valid(&state.pool, &auth::hash_token(&q.token), state.clock.now())
+            .await?
+            .is_some();
     let page = ResetPage {
         chrome: chrome(&session, None, "").await,
         token: valid.then_some(q.token),

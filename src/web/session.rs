@@ -107,7 +107,7 @@ async fn track(
         Some(_) => Ok(()),
         None => {
             let id = Uuid::new_v4();
-            let device = super::sessions::device_label(
+            let device = super::client::device_label(
                 parts
                     .headers
                     .get(header::USER_AGENT)
@@ -189,7 +189,13 @@ pub async fn require_mfa_enrolment(session: &Session) -> Result<(), AppError> {
 
 /// The account enrolled: the session may go anywhere again.
 pub async fn mfa_enrolment_done(session: &Session) {
-    if session.get::<bool>(MFA_ENROL).await.ok().flatten().is_some() {
+    if session
+        .get::<bool>(MFA_ENROL)
+        .await
+        .ok()
+        .flatten()
+        .is_some()
+    {
         let _ = session.remove::<bool>(MFA_ENROL).await;
     }
 }

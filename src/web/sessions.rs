@@ -13,52 +13,6 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
 use tower_sessions::Session;
 
-/// A browser as a person recognises it, from its User-Agent: "Firefox on Windows".
-pub fn device_label(user_agent: &str) -> String {
-    let ua = user_agent;
-    let browser = if ua.contains("Edg/") {
-        "Edge"
-    } else if ua.contains("OPR/") || ua.contains("Opera") {
-        "Opera"
-    } else if ua.contains("Firefox/") {
-        "Firefox"
-    } else if ua.contains("Chrome/") || ua.contains("Chromium/") || ua.contains("CriOS/") {
-        "Chrome"
-    } else if ua.contains("Safari/") {
-        "Safari"
-    } else {
-        ""
-    };
-    let system = if ua.contains("iPhone") || ua.contains("iPad") {
-        "iOS"
-    } else if ua.contains("Android") {
-        "Android"
-    } else if ua.contains("CrOS") {
-        "ChromeOS"
-    } else if ua.contains("Windows") {
-        "Windows"
-    } else if ua.contains("Mac OS X") || ua.contains("Macintosh") {
-        "macOS"
-    } else if ua.contains("Linux") {
-        "Linux"
-    } else {
-        ""
-    };
-    match (browser, system) {
-        ("", "") => {
-            let short: String = ua.chars().take(60).collect();
-            if short.trim().is_empty() {
-                "Unknown device".into()
-            } else {
-                short
-            }
-        }
-        ("", s) => format!("A browser on {s}"),
-        (b, "") => b.to_string(),
-        (b, s) => format!("{b} on {s}"),
-    }
-}
-
 pub struct SessionView {
     pub device: String,
     pub ip: String,
@@ -77,10 +31,7 @@ struct SessionsPage {
 fn account_of(person: &Person) -> (String, i64) {
     match person {
         Person::Operator { id, .. } => (db::throttle::operator_key(*id), 0),
-        Person::Member(m) => (
-            db::throttle::user_key(m.district_id, m.id),
-            m.session_epoch,
-        ),
+        Person::Member(m) => (db::throttle::user_key(m.district_id, m.id), m.session_epoch),
     }
 }
 
@@ -156,23 +107,4 @@ pub async fn end_others(
     restamp(&session, epoch).await?;
     set_flash(&session, "success", "Every other session is signed out.").await;
     Ok(Redirect::to("/account/sessions").into_response())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn devices_in_words() {
-        let firefox = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0";
-        assert_eq!(device_label(firefox), "Firefox on Windows");
-        let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36";
-        assert_eq!(device_label(chrome), "Chrome on Linux");
-        let safari = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1";
-        assert_eq!(device_label(safari), "Safari on iOS");
-        let edge = "Mozilla/5.0 (Windows NT 10.0) AppleWebKit/537.36 Chrome/126.0 Safari/537.36 Edg/126.0";
-        assert_eq!(device_label(edge), "Edge on Windows");
-        assert_eq!(device_label("curl/8.5.0"), "curl/8.5.0");
-        assert_eq!(device_label(""), "Unknown device");
-    }
 }

@@ -101,6 +101,11 @@ pub async fn reset_mfa(
     )
     .await?;
     tx.commit().await?;
-    set_flash(&session, "success", "Two-step sign-in turned off for this user.").await;
+    set_flash(
+        &session,
+        "success",
+        "Two-step sign-in turned off for this user.",
+    )
+    .await;
     Ok(Redirect::to(&format!("/users/{id}")).into_response())
 }

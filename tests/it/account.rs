@@ -118,7 +118,10 @@ async fn operator_one_time_password_works_once_then_password_and_mfa(pool: PgPoo
     assert_eq!(c2.get("/").await.location.as_deref(), Some("/districts"));
     // The old password is gone, the one-time one too.
     assert_eq!(
-        app.client().sign_in("ops@rollcall.test", &once).await.status,
+        app.client()
+            .sign_in("ops@rollcall.test", &once)
+            .await
+            .status,
         401
     );
 
@@ -129,13 +132,24 @@ async fn operator_one_time_password_works_once_then_password_and_mfa(pool: PgPoo
         &["operator", "reset-password", "--email", "ops@rollcall.test"],
     );
     let fresh = one_time_password(&out);
-    assert_eq!(c2.get("/districts").await.location.as_deref(), Some("/login"));
-    assert_eq!(c.get("/districts").await.location.as_deref(), Some("/login"));
+    assert_eq!(
+        c2.get("/districts").await.location.as_deref(),
+        Some("/login")
+    );
+    assert_eq!(
+        c.get("/districts").await.location.as_deref(),
+        Some("/login")
+    );
     app.clock.advance(Duration::seconds(30));
     let code = auth::mfa::code_at(&enrolled.secret, app.clock.now()).unwrap();
     let c3 = app.client();
     let r = sign_in_with_code(&c3, "ops@rollcall.test", &fresh, &code).await;
-    assert_eq!(r.location.as_deref(), Some("/account/password"), "{}", r.body);
+    assert_eq!(
+        r.location.as_deref(),
+        Some("/account/password"),
+        "{}",
+        r.body
+    );
 
     // --mfa-off (a lost phone): set up again at the next sign-in.
     let out = cli(
@@ -176,24 +190,37 @@ async fn admin_mfa_codes_recovery_codes_and_the_district_requirement(pool: PgPoo
     let d = app.district("springfield").await;
     let admin = app.client();
     assert_eq!(
-        admin.sign_in(&d.admin_email, &d.admin_password).await.location.as_deref(),
+        admin
+            .sign_in(&d.admin_email, &d.admin_password)
+            .await
+            .location
+            .as_deref(),
         Some("/"),
         "no MFA asked before the district requires it"
     );
     let school = app.school(d.id, "N1", "North").await;
     app.member(d.id, "second", "district_admin", &[]).await;
-    app.member(d.id, "principal", "school_admin", &[school]).await;
+    app.member(d.id, "principal", "school_admin", &[school])
+        .await;
     app.member(d.id, "teacher", "user", &[school]).await;
 
     let page = admin.get("/settings/mfa").await;
     assert_eq!(page.status, 200);
     let r = admin.post("/settings/mfa", &[("required", "on")]).await;
     assert_eq!(r.status, 303);
-    assert!(audit_actions(&app, d.id).await.contains(&"district.mfa_requirement".to_string()));
+    assert!(
+        audit_actions(&app, d.id)
+            .await
+            .contains(&"district.mfa_requirement".to_string())
+    );
 
     // A plain user is never asked.
     assert_eq!(
-        app.client().sign_in("teacher", PASSWORD).await.location.as_deref(),
+        app.client()
+            .sign_in("teacher", PASSWORD)
+            .await
+            .location
+            .as_deref(),
         Some("/")
     );
     // Admins set it up at their next sign-in, before anything else.
@@ -215,11 +242,16 @@ async fn admin_mfa_codes_recovery_codes_and_the_district_requirement(pool: PgPoo
     assert_eq!(wrong.status, 422);
     let enrolled = c.enrol_mfa(app.clock.now()).await;
     assert_eq!(c.get("/users").await.status, 200);
-    assert!(audit_actions(&app, d.id).await.contains(&"user.mfa_enabled".to_string()));
-    let stored: Vec<u8> = sqlx::query_scalar("SELECT mfa_secret FROM users WHERE username = 'second'")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    assert!(
+        audit_actions(&app, d.id)
+            .await
+            .contains(&"user.mfa_enabled".to_string())
+    );
+    let stored: Vec<u8> =
+        sqlx::query_scalar("SELECT mfa_secret FROM users WHERE username = 'second'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
     assert!(
         !String::from_utf8_lossy(&stored).contains(&enrolled.secret),
         "the secret is stored sealed"
@@ -258,11 +290,18 @@ async fn admin_mfa_codes_recovery_codes_and_the_district_requirement(pool: PgPoo
             .await
             .unwrap();
     assert_eq!(stored.len(), 9);
-    assert!(stored.iter().all(|h| h.len() == 32), "stored as SHA-256 hashes");
+    assert!(
+        stored.iter().all(|h| h.len() == 32),
+        "stored as SHA-256 hashes"
+    );
 
     // Required by the district: cannot be turned off.
     assert_eq!(c.post("/account/mfa/disable", &[]).await.status, 400);
-    assert!(audit_actions(&app, d.id).await.contains(&"signin.mfa_failure".to_string()));
+    assert!(
+        audit_actions(&app, d.id)
+            .await
+            .contains(&"signin.mfa_failure".to_string())
+    );
 }
 
 #[sqlx::test(migrations = "./migrations")]
@@ -292,11 +331,16 @@ async fn wrong_codes_are_throttled_like_passwords_and_an_admin_unlocks(pool: PgP
     assert!(blocked.body.contains("ask your district administrator"));
     let pw_blocked = app.client().sign_in("second", PASSWORD).await;
     assert_eq!(pw_blocked.status, 429, "the password is throttled too");
-    assert!(pw_blocked.body.contains("ask your district administrator to unlock"));
+    assert!(
+        pw_blocked
+            .body
+            .contains("ask your district administrator to unlock")
+    );
 
     // A school admin cannot unlock; the district admin can (audited).
     let school = app.school(d.id, "N1", "North").await;
-    app.member(d.id, "principal", "school_admin", &[school]).await;
+    app.member(d.id, "principal", "school_admin", &[school])
+        .await;
     let p = app.client();
     p.sign_in("principal", PASSWORD).await;
     assert_eq!(
@@ -310,8 +354,16 @@ async fn wrong_codes_are_throttled_like_passwords_and_an_admin_unlocks(pool: PgP
     let r = admin.post(&format!("/users/{second}/unlock"), &[]).await;
     assert_eq!(r.status, 303);
     let flash = admin.get(&format!("/users/{second}")).await;
-    assert!(flash.body.contains("failed sign-ins cleared"), "{}", flash.body);
-    assert!(audit_actions(&app, d.id).await.contains(&"user.sign_in_unlocked".to_string()));
+    assert!(
+        flash.body.contains("failed sign-ins cleared"),
+        "{}",
+        flash.body
+    );
+    assert!(
+        audit_actions(&app, d.id)
+            .await
+            .contains(&"user.sign_in_unlocked".to_string())
+    );
 
     let r = sign_in_with_code(&app.client(), "second", PASSWORD, &code).await;
     assert_eq!(r.status, 303, "unlocked: {}", r.body);
@@ -320,10 +372,18 @@ async fn wrong_codes_are_throttled_like_passwords_and_an_admin_unlocks(pool: PgP
     let r = admin.post(&format!("/users/{second}/mfa/reset"), &[]).await;
     assert_eq!(r.status, 303);
     assert_eq!(
-        app.client().sign_in("second", PASSWORD).await.location.as_deref(),
+        app.client()
+            .sign_in("second", PASSWORD)
+            .await
+            .location
+            .as_deref(),
         Some("/")
     );
-    assert!(audit_actions(&app, d.id).await.contains(&"user.mfa_reset".to_string()));
+    assert!(
+        audit_actions(&app, d.id)
+            .await
+            .contains(&"user.mfa_reset".to_string())
+    );
 }
 
 #[sqlx::test(migrations = "./migrations")]
@@ -338,7 +398,11 @@ async fn a_throttled_user_is_told_to_ask_their_admin_who_unlocks(pool: PgPool) {
     let blocked = c.sign_in("teacher", PASSWORD).await;
     assert_eq!(blocked.status, 429);
     assert!(blocked.body.contains("too many failed sign-ins"));
-    assert!(blocked.body.contains("ask your district administrator to unlock"));
+    assert!(
+        blocked
+            .body
+            .contains("ask your district administrator to unlock")
+    );
 
     let admin = app.client();
     admin.sign_in(&d.admin_email, &d.admin_password).await;
@@ -347,10 +411,16 @@ async fn a_throttled_user_is_told_to_ask_their_admin_who_unlocks(pool: PgPool) {
     let o = app.client();
     o.sign_in(&other.admin_email, &other.admin_password).await;
     assert_eq!(
-        o.post(&format!("/users/{teacher}/unlock"), &[]).await.status,
+        o.post(&format!("/users/{teacher}/unlock"), &[])
+            .await
+            .status,
         404
     );
-    assert_eq!(c.sign_in("teacher", PASSWORD).await.status, 429, "still locked");
+    assert_eq!(
+        c.sign_in("teacher", PASSWORD).await.status,
+        429,
+        "still locked"
+    );
     let r = admin.post(&format!("/users/{teacher}/unlock"), &[]).await;
     assert_eq!(r.status, 303);
     assert_eq!(c.sign_in("teacher", PASSWORD).await.status, 303, "unlocked");
@@ -403,7 +473,10 @@ async fn every_failed_password_path_costs_the_same(pool: PgPool) {
     app.member(d.id, "used", "user", &[]).await;
     temp("used").await;
     assert_eq!(
-        app.client().sign_in("used", "temporary-pass-1").await.status,
+        app.client()
+            .sign_in("used", "temporary-pass-1")
+            .await
+            .status,
         303,
         "the temporary password's one use"
     );
@@ -414,7 +487,12 @@ async fn every_failed_password_path_costs_the_same(pool: PgPool) {
         .unwrap();
     let mut work = Vec::new();
     for (path, login, password, status) in [
-        ("unknown name", "nobody@nowhere.org", "wrong-password-9", 401),
+        (
+            "unknown name",
+            "nobody@nowhere.org",
+            "wrong-password-9",
+            401,
+        ),
         ("wrong password", "chosen", "wrong-password-9", 401),
         ("temporary, wrong", "temp", "wrong-password-9", 401),
         ("temporary, expired", "expired", "temporary-pass-1", 403),
@@ -442,7 +520,11 @@ async fn every_failed_password_path_costs_the_same(pool: PgPool) {
             .fetch_one(&app.pool)
             .await
             .unwrap();
-        assert_eq!(attempts - attempts_before, 1, "{path}: one attempt recorded");
+        assert_eq!(
+            attempts - attempts_before,
+            1,
+            "{path}: one attempt recorded"
+        );
         assert_eq!(attempts, failures + successes, "{path}: it stays a failure");
         assert_eq!(version_after, version_before, "{path}: no account changed");
         work.push((path, auth::argon2_verifications() - argon2_before));
@@ -469,7 +551,9 @@ async fn app_with_mail(pool: PgPool) -> (TestApp, crate::alerts::Smtp) {
 }
 
 fn link_in(mail: &str) -> String {
-    let start = mail.find("https://rollcall.example.org/password/reset?token=").expect("a link");
+    let start = mail
+        .find("https://rollcall.example.org/password/reset?token=")
+        .expect("a link");
     let rest = &mail[start + "https://rollcall.example.org".len()..];
     rest[..rest.find(char::is_whitespace).unwrap_or(rest.len())].to_string()
 }
@@ -485,17 +569,32 @@ async fn forgot_password_by_email(pool: PgPool) {
 
     let anon = app.client();
     let form = anon.get("/login").await;
-    assert!(form.body.contains("href=\"/password/forgot\""), "Forgot password? on the sign-in page");
-    let known = anon.post("/password/forgot", &[("login", "teacher@example.org")]).await;
-    let unknown = anon.post("/password/forgot", &[("login", "nobody@example.org")]).await;
+    assert!(
+        form.body.contains("href=\"/password/forgot\""),
+        "Forgot password? on the sign-in page"
+    );
+    let known = anon
+        .post("/password/forgot", &[("login", "teacher@example.org")])
+        .await;
+    let unknown = anon
+        .post("/password/forgot", &[("login", "nobody@example.org")])
+        .await;
     assert_eq!(known.status, 200);
     assert_eq!(unknown.status, 200);
     let strip = |b: &str| b.replace(&extract_csrf(b).unwrap_or_default(), "");
-    assert_eq!(strip(&known.body), strip(&unknown.body), "the same answer either way");
+    assert_eq!(
+        strip(&known.body),
+        strip(&unknown.body),
+        "the same answer either way"
+    );
     app.outbox.settle().await;
     let mail = smtp.messages();
     assert_eq!(mail.len(), 1, "one mail, to the account that exists");
-    assert!(mail[0].contains("X-Envelope-To: teacher@example.org"), "{}", mail[0]);
+    assert!(
+        mail[0].contains("X-Envelope-To: teacher@example.org"),
+        "{}",
+        mail[0]
+    );
     assert!(mail[0].contains("Subject: Reset your Rollcall password"));
     let link = link_in(&mail[0]);
     let token = link.split("token=").nth(1).unwrap().to_string();
@@ -511,13 +610,24 @@ async fn forgot_password_by_email(pool: PgPool) {
     assert_eq!(page.status, 200, "{}", page.body);
     // The strength rule holds.
     let weak = c
-        .post("/password/reset", &[("token", &token), ("password", "short"), ("confirm", "short")])
+        .post(
+            "/password/reset",
+            &[
+                ("token", &token),
+                ("password", "short"),
+                ("confirm", "short"),
+            ],
+        )
         .await;
     assert_eq!(weak.status, 422);
     let r = c
         .post(
             "/password/reset",
-            &[("token", &token), ("password", "brand-new-pass-1"), ("confirm", "brand-new-pass-1")],
+            &[
+                ("token", &token),
+                ("password", "brand-new-pass-1"),
+                ("confirm", "brand-new-pass-1"),
+            ],
         )
         .await;
     assert_eq!(r.status, 303, "{}", r.body);
@@ -525,13 +635,23 @@ async fn forgot_password_by_email(pool: PgPool) {
     // Every other session ended; the new password works, the old does not.
     assert_eq!(s1.get("/account").await.location.as_deref(), Some("/login"));
     assert_eq!(app.client().sign_in("teacher", PASSWORD).await.status, 401);
-    assert_eq!(app.client().sign_in("teacher", "brand-new-pass-1").await.status, 303);
+    assert_eq!(
+        app.client()
+            .sign_in("teacher", "brand-new-pass-1")
+            .await
+            .status,
+        303
+    );
     // Single use.
     assert_eq!(c.get(&link).await.status, 404);
     let again = c
         .post(
             "/password/reset",
-            &[("token", &token), ("password", "another-pass-22"), ("confirm", "another-pass-22")],
+            &[
+                ("token", &token),
+                ("password", "another-pass-22"),
+                ("confirm", "another-pass-22"),
+            ],
         )
         .await;
     assert_eq!(again.status, 404);
@@ -568,7 +688,8 @@ fn browser(app: &TestApp, user_agent: &str) -> Client {
     }
 }
 
-const FIREFOX: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0";
+const FIREFOX: &str =
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0";
 const SAFARI: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1";
 
 #[sqlx::test(migrations = "./migrations")]
@@ -588,13 +709,27 @@ async fn my_sessions_lists_devices_and_ends_the_others(pool: PgPool) {
 
     let page = laptop.get("/account/sessions").await;
     assert_eq!(page.status, 200);
-    assert!(page.body.contains("Firefox on Windows <strong>(this session)</strong>"), "{}", page.body);
-    assert_eq!(page.body.matches("Safari on iOS").count(), 1, "the signed-out one is gone: {}", page.body);
+    assert!(
+        page.body
+            .contains("Firefox on Windows <strong>(this session)</strong>"),
+        "{}",
+        page.body
+    );
+    assert_eq!(
+        page.body.matches("Safari on iOS").count(),
+        1,
+        "the signed-out one is gone: {}",
+        page.body
+    );
     assert!(page.body.contains("127.0.0.1"));
 
     let r = laptop.post("/account/sessions/end-others", &[]).await;
     assert_eq!(r.status, 303);
-    assert_eq!(phone.get("/account").await.location.as_deref(), Some("/login"), "the other session ended");
+    assert_eq!(
+        phone.get("/account").await.location.as_deref(),
+        Some("/login"),
+        "the other session ended"
+    );
     let page = laptop.get("/account/sessions").await;
     assert_eq!(page.status, 200, "this one goes on");
     assert!(!page.body.contains("Safari on iOS"), "{}", page.body);
@@ -614,11 +749,18 @@ async fn my_sessions_lists_devices_and_ends_the_others(pool: PgPool) {
     let r = laptop
         .post(
             "/account/password",
-            &[("current", PASSWORD), ("password", "new-pass-word-1"), ("confirm", "new-pass-word-1")],
+            &[
+                ("current", PASSWORD),
+                ("password", "new-pass-word-1"),
+                ("confirm", "new-pass-word-1"),
+            ],
         )
         .await;
     assert_eq!(r.status, 303);
-    assert_eq!(phone.get("/account").await.location.as_deref(), Some("/login"));
+    assert_eq!(
+        phone.get("/account").await.location.as_deref(),
+        Some("/login")
+    );
     let page = laptop.get("/account/sessions").await;
     assert!(page.body.contains("(this session)"));
     assert!(!page.body.contains("Safari on iOS"));
@@ -626,8 +768,17 @@ async fn my_sessions_lists_devices_and_ends_the_others(pool: PgPool) {
     // An admin's reset ends every session of the user.
     let admin = app.client();
     admin.sign_in(&d.admin_email, &d.admin_password).await;
-    assert_eq!(admin.post(&format!("/users/{teacher}/password"), &[]).await.status, 200);
-    assert_eq!(laptop.get("/account").await.location.as_deref(), Some("/login"));
+    assert_eq!(
+        admin
+            .post(&format!("/users/{teacher}/password"), &[])
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        laptop.get("/account").await.location.as_deref(),
+        Some("/login")
+    );
 
     // Sessions unseen for 8 hours are not listed.
     let c = browser(&app, FIREFOX);

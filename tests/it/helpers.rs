@@ -584,7 +584,10 @@ impl Client {
         let page = self.get("/account/mfa").await;
         assert_eq!(page.status, 200, "{}", page.body);
         assert!(page.body.contains("<svg"), "the QR code is on the page");
-        let start = page.body.find("id=\"mfa-secret\">").expect("the key is shown")
+        let start = page
+            .body
+            .find("id=\"mfa-secret\">")
+            .expect("the key is shown")
             + "id=\"mfa-secret\">".len();
         let end = start + page.body[start..].find('<').unwrap();
         let secret = page.body[start..end].to_string();
