@@ -114,6 +114,17 @@ pub enum OperatorCmd {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// A new password for an operator (ends their sessions and clears their sign-in
+    /// throttle); prints a one-time password unless --password-stdin.
+    ResetPassword {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        password_stdin: bool,
+        /// Also turn two-step sign-in off (a lost phone): it is set up again at sign-in.
+        #[arg(long)]
+        mfa_off: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -107,7 +107,7 @@ async fn dispatch(config: &config::Config, db: &Database, command: Command) -> R
             };
             let pw = password.clone();
             let hash = tokio::task::spawn_blocking(move || auth::hash_password(&pw)).await?;
-            db::users::insert_operator(pool, &email, &hash)
+            let id = db::users::insert_operator(pool, &email, &hash)
                 .await
                 .map_err(|e| {
                     anyhow::anyhow!(
@@ -116,9 +116,54 @@ async fn dispatch(config: &config::Config, db: &Database, command: Command) -> R
                             .unwrap_or(e.to_string())
                     )
                 })?;
+            // A generated password works once and must be changed at first sign-in.
+            db::accounts::set_operator_password(pool, id, &hash, shown).await?;
             println!("operator {email} created");
             if shown {
-                println!("password: {password}");
+                println!("one-time password: {password}");
+                println!(
+                    "(it works once: choose your own password and set up two-step sign-in at first sign-in)"
+                );
+            }
+            Ok(())
+        }
+        Command::Operator(OperatorCmd::ResetPassword {
+            email,
+            password_stdin,
+            mfa_off,
+        }) => {
+            let Some(id) = db::accounts::operator_id(pool, email.trim()).await? else {
+                bail!("no operator has the email \"{}\"", email.trim())
+            };
+            let (password, shown) = if password_stdin {
+                let pw = read_password_stdin()?;
+                auth::check_new_password(&pw, &pw, &email, Some(&email))
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                (pw, false)
+            } else {
+                (
+                    auth::generate_temporary() + &auth::generate_temporary(),
+                    true,
+                )
+            };
+            let pw = password.clone();
+            let hash = tokio::task::spawn_blocking(move || auth::hash_password(&pw)).await?;
+            let mut tx = pool.begin().await?;
+            db::accounts::set_operator_password(&mut *tx, id, &hash, shown).await?;
+            if mfa_off {
+                db::accounts::mfa_disable(&mut *tx, db::accounts::AccountId::Operator(id)).await?;
+            }
+            db::throttle::clear_account(&mut *tx, &db::throttle::operator_key(id)).await?;
+            tx.commit().await?;
+            println!(
+                "operator {} password reset; their sessions ended",
+                email.trim()
+            );
+            if mfa_off {
+                println!("two-step sign-in turned off: it is set up again at the next sign-in");
+            }
+            if shown {
+                println!("one-time password: {password}");
             }
             Ok(())
         }

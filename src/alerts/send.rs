@@ -99,6 +99,14 @@ impl Mailer {
         }))
     }
 
+    /// Send one plain-text message now (a password reset link): an error says why not.
+    pub async fn send_now(&self, to: &str, subject: &str, body: &str) -> Result<()> {
+        match self.send(to, subject.to_string(), body.to_string()).await {
+            Attempt::Ok(_) => Ok(()),
+            Attempt::Again(_, why) | Attempt::Fatal(_, why) => Err(anyhow::anyhow!(why)),
+        }
+    }
+
     async fn send(&self, to: &str, subject: String, body: String) -> Attempt {
         let to: Mailbox = match to.parse() {
             Ok(m) => m,

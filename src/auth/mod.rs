@@ -1,7 +1,8 @@
-//! Passwords and secrets: argon2id for chosen passwords, random temporary passwords and
-//! API tokens. Plain Rust, no SQL.
+//! Passwords and secrets: argon2id for chosen passwords, random temporary passwords, API
+//! tokens and the TOTP second factor. Plain Rust, no SQL.
 
 mod gate;
+pub mod mfa;
 mod password;
 mod token;
 

@@ -5,6 +5,8 @@
 //! the housekeeping that looks across districts (`queue`, `retention`,
 //! `districts::drop_folders`) says so where it does.
 
+pub mod account_sessions;
+pub mod accounts;
 pub mod alert_delivery;
 pub mod alerts;
 pub mod audit;
@@ -15,6 +17,7 @@ pub mod export;
 pub mod health;
 pub mod home;
 pub mod mappings;
+pub mod password_resets;
 pub mod queue;
 pub mod reconcile;
 pub mod retention;

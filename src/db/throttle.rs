@@ -114,3 +114,39 @@ pub async fn prune(db: impl PgExecutor<'_>, now: OffsetDateTime) -> sqlx::Result
         .await?
         .rows_affected())
 }
+
+/// An unlock: the account's failed attempts (from any address) no longer count. Returns how
+/// many were forgotten.
+pub async fn clear_account(db: impl PgExecutor<'_>, account: &str) -> sqlx::Result<u64> {
+    Ok(
+        sqlx::query("DELETE FROM login_attempts WHERE $1 = ANY(accounts) AND NOT success")
+            .bind(account)
+            .execute(db)
+            .await?
+            .rows_affected(),
+    )
+}
+
+/// Whether the account is locked out now from some address (its failures there since its
+/// last success there reached the limit within the window).
+pub async fn account_locked(
+    db: impl PgExecutor<'_>,
+    account: &str,
+    per_account: i64,
+    now: OffsetDateTime,
+) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "SELECT coalesce(max(n), 0) >= $3 FROM (
+           SELECT count(*) AS n FROM login_attempts a
+            WHERE $1 = ANY(a.accounts) AND NOT a.success AND a.at > $2
+              AND a.at > coalesce((SELECT max(s.at) FROM login_attempts s
+                                    WHERE s.ip = a.ip AND $1 = ANY(s.accounts) AND s.success
+                                      AND s.at > $2), '-infinity')
+            GROUP BY a.ip) per_address",
+    )
+    .bind(account)
+    .bind(now - WINDOW)
+    .bind(per_account)
+    .fetch_one(db)
+    .await
+}

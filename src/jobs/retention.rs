@@ -35,6 +35,8 @@ pub async fn purge(pool: &PgPool, config: &Config, now: OffsetDateTime) -> Resul
     db::search_index::purge_changes(pool).await?;
     // Sign-in attempts older than a day (the throttle looks back 15 minutes).
     db::throttle::prune(pool, now).await?;
+    db::password_resets::prune(pool, now).await?;
+    db::account_sessions::prune(pool, now).await?;
     if purged != Purged::default() {
         tracing::info!(
             files = purged.files,

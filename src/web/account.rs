@@ -1,12 +1,14 @@
-//! A person's own account page and password change (forced after a temporary password).
+//! A person's own account page (members and the operator) and password change (forced
+//! after a temporary or one-time password).
 
 use super::AppState;
 use super::client::ClientIp;
 use super::error::{AppError, AppResult};
 use super::page::{Chrome, chrome, render};
-use super::session::{Person, Reject, restamp, set_flash};
+use super::session::{Person, Reject, restamp, set_flash, tracked_id};
 use crate::auth;
 use crate::db;
+use crate::db::accounts::AccountId;
 use crate::db::audit::Entry;
 use askama::Template;
 use axum::Form;
@@ -23,6 +25,9 @@ struct AccountPage {
     chrome: Chrome,
     person: Person,
     schools: Vec<String>,
+    /// An admin or the operator: two-step sign-in can be set up.
+    mfa_offered: bool,
+    mfa_enabled: bool,
 }
 
 pub async fn show(
@@ -30,9 +35,6 @@ pub async fn show(
     session: Session,
     person: Person,
 ) -> AppResult<Response> {
-    if matches!(person, Person::Operator { .. }) {
-        return Ok(Redirect::to("/districts").into_response());
-    }
     let schools = match &person {
         Person::Member(m) => db::schools::list(&state.pool, m.district_id, Some(&m.school_ids))
             .await?
@@ -41,16 +43,39 @@ pub async fn show(
             .collect(),
         _ => Vec::new(),
     };
+    let account = match &person {
+        Person::Operator { id, .. } => Some(AccountId::Operator(*id)),
+        Person::Member(m) if m.portal_role.is_admin() => Some(AccountId::User {
+            district_id: m.district_id,
+            user_id: m.id,
+        }),
+        Person::Member(_) => None,
+    };
+    let mfa_enabled = match account {
+        Some(a) => db::accounts::mfa(&state.pool, a)
+            .await?
+            .is_some_and(|m| m.enabled()),
+        None => false,
+    };
     let page = AccountPage {
         chrome: chrome(&session, Some(&person), "/account").await,
         person,
         schools,
+        mfa_offered: account.is_some(),
+        mfa_enabled,
     };
     Ok(render(&page)?.into_response())
 }
 
-/// A member who may be in the middle of a forced password change.
-pub struct PasswordChanger(db::users::Member);
+/// A signed-in person who may be in the middle of a forced password change (a member's
+/// temporary password, the operator's one-time password).
+pub struct PasswordChanger {
+    person: Person,
+    account: AccountId,
+    forced: bool,
+    username: String,
+    email: Option<String>,
+}
 
 impl FromRequestParts<AppState> for PasswordChanger {
     type Rejection = Reject;
@@ -58,10 +83,32 @@ impl FromRequestParts<AppState> for PasswordChanger {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        match Person::from_request_parts(parts, state).await? {
-            Person::Member(m) => Ok(PasswordChanger(m)),
-            Person::Operator { .. } => Err(Reject::Error(AppError::NotFound)),
-        }
+        let person = Person::from_request_parts(parts, state).await?;
+        Ok(match &person {
+            Person::Member(m) => PasswordChanger {
+                account: AccountId::User {
+                    district_id: m.district_id,
+                    user_id: m.id,
+                },
+                forced: m.password_temporary,
+                username: m.username.clone(),
+                email: m.email.clone(),
+                person: person.clone(),
+            },
+            Person::Operator { id, email } => {
+                let op = db::accounts::operator_by_id(&state.pool, *id)
+                    .await
+                    .map_err(AppError::from)?
+                    .ok_or(Reject::SignIn)?;
+                PasswordChanger {
+                    account: AccountId::Operator(*id),
+                    forced: op.password_temporary,
+                    username: email.clone(),
+                    email: Some(email.clone()),
+                    person: person.clone(),
+                }
+            }
+        })
     }
 }
 
@@ -73,14 +120,10 @@ struct PasswordPage {
     error: Option<String>,
 }
 
-pub async fn password_form(
-    session: Session,
-    PasswordChanger(m): PasswordChanger,
-) -> AppResult<Response> {
-    let forced = m.password_temporary;
+pub async fn password_form(session: Session, changer: PasswordChanger) -> AppResult<Response> {
     let page = PasswordPage {
-        chrome: chrome(&session, Some(&Person::Member(m)), "/account").await,
-        forced,
+        chrome: chrome(&session, Some(&changer.person), "/account").await,
+        forced: changer.forced,
         error: None,
     };
     Ok(render(&page)?.into_response())
@@ -104,21 +147,21 @@ pub async fn password_submit(
     State(state): State<AppState>,
     ClientIp(client): ClientIp,
     session: Session,
-    PasswordChanger(m): PasswordChanger,
+    changer: PasswordChanger,
     Form(form): Form<PasswordForm>,
 ) -> AppResult<Response> {
-    let forced = m.password_temporary;
+    let forced = changer.forced;
+    let account = changer.account;
     let now = state.clock.now();
     let slot = state.passwords.enter().await?;
     let limits = db::throttle::Limits {
         per_account: state.config.login_max_failures,
         per_address: state.config.login_max_failures_per_address,
     };
-    let key = db::throttle::user_key(m.district_id, m.id);
     let attempt = match db::throttle::begin(
         &state.pool,
-        &m.username,
-        &[key],
+        &changer.username,
+        &[account.throttle_key()],
         &client.to_string(),
         limits,
         now,
@@ -127,11 +170,19 @@ pub async fn password_submit(
     {
         db::throttle::Attempt::Allowed(id) => id,
         db::throttle::Attempt::Throttled => {
-            tracing::warn!(district = %m.district_id, user = %m.id, "password change throttled");
+            tracing::warn!(account = ?account, "password change throttled");
             return Err(AppError::TooManyRequests);
         }
     };
-    let stored = db::users::password_hash(&state.pool, m.district_id, m.id).await?;
+    let stored = match account {
+        AccountId::User {
+            district_id,
+            user_id,
+        } => db::users::password_hash(&state.pool, district_id, user_id).await?,
+        AccountId::Operator(id) => db::accounts::operator_by_id(&state.pool, id)
+            .await?
+            .map(|op| op.password_hash),
+    };
     let cur = form.current.clone();
     let current_ok = slot
         .run(move || auth::verify_candidates(&cur, &[stored.as_deref()]) == [true])
@@ -148,14 +199,14 @@ pub async fn password_submit(
         auth::check_new_password(
             &form.password,
             &form.confirm,
-            &m.username,
-            m.email.as_deref(),
+            &changer.username,
+            changer.email.as_deref(),
         )
         .map_err(|e| e.to_string())
     };
     if let Err(error) = check {
         let page = PasswordPage {
-            chrome: chrome(&session, Some(&Person::Member(m)), "/account").await,
+            chrome: chrome(&session, Some(&changer.person), "/account").await,
             forced,
             error: Some(format!("Not changed: {error}.")),
         };
@@ -165,24 +216,41 @@ pub async fn password_submit(
     let hash = slot.run(move || auth::hash_password(&pw)).await?;
     drop(slot);
     let mut tx = state.pool.begin().await?;
-    let epoch = db::users::set_password(&mut *tx, m.district_id, m.id, &hash, false, now)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let actor = Person::Member(m.clone()).actor();
-    db::audit::record(
-        &mut *tx,
-        m.district_id,
-        &actor,
-        Entry {
-            action: "user.password_change",
-            entity_kind: "user",
-            entity_id: Some(m.id),
-            run_id: None,
-            before: None,
-            after: Some(serde_json::json!({ "password": "changed" })),
-        },
-    )
-    .await?;
+    let epoch = match account {
+        AccountId::User {
+            district_id,
+            user_id,
+        } => {
+            let epoch = db::users::set_password(&mut *tx, district_id, user_id, &hash, false, now)
+                .await?
+                .ok_or(AppError::NotFound)?;
+            db::audit::record(
+                &mut *tx,
+                district_id,
+                &changer.person.actor(),
+                Entry {
+                    action: "user.password_change",
+                    entity_kind: "user",
+                    entity_id: Some(user_id),
+                    run_id: None,
+                    before: None,
+                    after: Some(serde_json::json!({ "password": "changed" })),
+                },
+            )
+            .await?;
+            epoch
+        }
+        AccountId::Operator(id) => {
+            let epoch = db::accounts::set_operator_password(&mut *tx, id, &hash, false)
+                .await?
+                .ok_or(AppError::NotFound)?;
+            tracing::info!(operator = %id, "operator changed their password");
+            epoch
+        }
+    };
+    if let Some(id) = tracked_id(&session).await {
+        db::account_sessions::restamp(&mut *tx, id, epoch).await?;
+    }
     tx.commit().await?;
     // The change ended every session of the account (its epoch moved on) but this one.
     restamp(&session, epoch).await?;

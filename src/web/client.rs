@@ -1,4 +1,5 @@
-//! The address a request comes from, as sign-in limits count it.
+//! The address a request comes from, as sign-in limits count it, and the browser it says
+//! it is (for "My sessions").
 
 use super::AppState;
 use axum::extract::{ConnectInfo, FromRequestParts};
@@ -34,6 +35,52 @@ fn forwarded_for(headers: &axum::http::HeaderMap) -> Option<IpAddr> {
     last.to_str().ok()?.rsplit(',').next()?.trim().parse().ok()
 }
 
+/// A browser as a person recognises it, from its User-Agent: "Firefox on Windows".
+pub fn device_label(user_agent: &str) -> String {
+    let ua = user_agent;
+    let browser = if ua.contains("Edg/") {
+        "Edge"
+    } else if ua.contains("OPR/") || ua.contains("Opera") {
+        "Opera"
+    } else if ua.contains("Firefox/") {
+        "Firefox"
+    } else if ua.contains("Chrome/") || ua.contains("Chromium/") || ua.contains("CriOS/") {
+        "Chrome"
+    } else if ua.contains("Safari/") {
+        "Safari"
+    } else {
+        ""
+    };
+    let system = if ua.contains("iPhone") || ua.contains("iPad") {
+        "iOS"
+    } else if ua.contains("Android") {
+        "Android"
+    } else if ua.contains("CrOS") {
+        "ChromeOS"
+    } else if ua.contains("Windows") {
+        "Windows"
+    } else if ua.contains("Mac OS X") || ua.contains("Macintosh") {
+        "macOS"
+    } else if ua.contains("Linux") {
+        "Linux"
+    } else {
+        ""
+    };
+    match (browser, system) {
+        ("", "") => {
+            let short: String = ua.chars().take(60).collect();
+            if short.trim().is_empty() {
+                "Unknown device".into()
+            } else {
+                short
+            }
+        }
+        ("", s) => format!("A browser on {s}"),
+        (b, "") => b.to_string(),
+        (b, s) => format!("{b} on {s}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -52,5 +99,21 @@ mod tests {
         assert_eq!(forwarded_for(&h), "2001:db8::1".parse().ok());
         h.append("x-forwarded-for", HeaderValue::from_static("junk"));
         assert_eq!(forwarded_for(&h), None);
+    }
+
+    #[test]
+    fn devices_in_words() {
+        let firefox =
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0";
+        assert_eq!(device_label(firefox), "Firefox on Windows");
+        let chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36";
+        assert_eq!(device_label(chrome), "Chrome on Linux");
+        let safari = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1";
+        assert_eq!(device_label(safari), "Safari on iOS");
+        let edge =
+            "Mozilla/5.0 (Windows NT 10.0) AppleWebKit/537.36 Chrome/126.0 Safari/537.36 Edg/126.0";
+        assert_eq!(device_label(edge), "Edge on Windows");
+        assert_eq!(device_label("curl/8.5.0"), "curl/8.5.0");
+        assert_eq!(device_label(""), "Unknown device");
     }
 }

@@ -4,9 +4,10 @@ use super::AppState;
 use super::client::ClientIp;
 use super::error::{AppError, AppResult};
 use super::page::{Chrome, chrome, render};
-use super::session::{Person, Who, set_flash, sign_in, sign_out};
+use super::session::{Person, Who, require_mfa_enrolment, set_flash, sign_in, sign_out};
 use crate::auth;
 use crate::db;
+use crate::db::accounts::AccountId;
 use crate::db::audit::Actor;
 use crate::domain::{ActorKind, UserStatus};
 use askama::Template;
@@ -14,8 +15,8 @@ use axum::Form;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use serde::Deserialize;
-use time::Duration;
+use serde::{Deserialize, Serialize};
+use time::{Duration, OffsetDateTime};
 use tower_sessions::Session;
 use uuid::Uuid;
 
@@ -55,12 +56,12 @@ pub struct LoginForm {
 
 /// The accounts a sign-in name may mean.
 enum Accounts {
-    Operator(db::users::Operator),
+    Operator(db::accounts::OperatorAccount),
     Members(Vec<db::users::LoginCandidate>),
 }
 
 enum Outcome {
-    Operator(db::users::Operator),
+    Operator(db::accounts::OperatorAccount),
     Member(db::users::LoginCandidate),
     WrongPassword,
     Ambiguous,
@@ -118,12 +119,7 @@ pub async fn submit(
         db::throttle::Attempt::Throttled => {
             drop(slot);
             tracing::warn!(ip = %ip, "sign-in throttled");
-            return again(
-                StatusCode::TOO_MANY_REQUESTS,
-                AppError::TooManyRequests.to_string(),
-                false,
-            )
-            .await;
+            return again(StatusCode::TOO_MANY_REQUESTS, throttled_message(), false).await;
         }
     };
     // Admin accounts this name may mean: a wrong password against one is in its district's
@@ -136,10 +132,10 @@ pub async fn submit(
             .collect(),
         Accounts::Operator(_) => Vec::new(),
     };
+    // The attempt counts as a failure until a branch below lets the account in (or finds
+    // several accounts): an expired or used temporary password stays a failure, so those
+    // paths do the same work as a wrong password.
     let outcome = check_password(&slot, accounts, &form.password).await?;
-    if !matches!(outcome, Outcome::WrongPassword) {
-        db::throttle::succeeded(&state.pool, attempt).await?;
-    }
     match outcome {
         Outcome::WrongPassword => {
             for (district_id, actor) in &admins {
@@ -153,6 +149,7 @@ pub async fn submit(
             .await
         }
         Outcome::Ambiguous => {
+            db::throttle::succeeded(&state.pool, attempt).await?;
             again(
                 StatusCode::OK,
                 "Enter your district code to sign in.".into(),
@@ -161,11 +158,41 @@ pub async fn submit(
             .await
         }
         Outcome::Operator(op) => {
-            sign_in(&session, Who::Operator(op.id), op.session_epoch).await?;
-            tracing::info!(operator = %op.id, "operator signed in");
-            Ok(Redirect::to("/").into_response())
+            // The CLI's password works once: the session it opens must choose a new one.
+            if op.password_temporary
+                && (op.temp_password_used_at.is_some()
+                    || !db::accounts::use_operator_temporary_password(
+                        &state.pool,
+                        op.id,
+                        &op.password_hash,
+                        now,
+                    )
+                    .await?)
+            {
+                return again(
+                    StatusCode::FORBIDDEN,
+                    "This one-time password has already been used. Run `rollcall operator reset-password` for a new one."
+                        .into(),
+                    false,
+                )
+                .await;
+            }
+            db::throttle::succeeded(&state.pool, attempt).await?;
+            drop(slot);
+            let passed = Passed {
+                who: Who::Operator(op.id),
+                epoch: op.session_epoch,
+                must_change: op.password_temporary,
+                mfa_required: true,
+                admin: None,
+                ip: ip.clone(),
+            };
+            second_step(&state, &session, passed).await
         }
         Outcome::Member(c) => {
+            if c.archived_at.is_some() || c.status != UserStatus::Active {
+                db::throttle::succeeded(&state.pool, attempt).await?;
+            }
             if c.archived_at.is_some() {
                 return again(
                     StatusCode::FORBIDDEN,
@@ -232,39 +259,168 @@ pub async fn submit(
                 )
                 .await;
             }
+            db::throttle::succeeded(&state.pool, attempt).await?;
             drop(slot);
-            sign_in(
-                &session,
-                Who::Member {
+            // MFA: admins, where their district requires it or they enrolled.
+            let mfa_required = c.portal_role.is_admin()
+                && db::accounts::district_requires_mfa(&state.pool, c.district_id).await?;
+            let passed = Passed {
+                who: Who::Member {
                     district_id: c.district_id,
                     user_id: c.id,
                 },
-                c.session_epoch,
-            )
-            .await?;
-            tracing::info!(district = %c.district_id, user = %c.id, "signed in");
-            if c.portal_role.is_admin() {
-                record_sign_in(
-                    &state,
-                    c.district_id,
-                    &candidate_actor(&c),
-                    "signin.success",
-                    &ip,
-                )
-                .await?;
-            }
-            if c.password_temporary {
-                set_flash(
-                    &session,
-                    "info",
-                    "Welcome! Choose your own password to continue.",
-                )
-                .await;
-                return Ok(Redirect::to("/account/password").into_response());
-            }
-            Ok(Redirect::to("/").into_response())
+                epoch: c.session_epoch,
+                must_change: c.password_temporary,
+                mfa_required,
+                admin: c.portal_role.is_admin().then(|| AdminSignIn {
+                    district_id: c.district_id,
+                    id: c.id,
+                    label: candidate_actor(&c).label,
+                }),
+                ip: ip.clone(),
+            };
+            second_step(&state, &session, passed).await
         }
     }
+}
+
+/// What the 429 page says: wait, or ask an admin to unlock the account.
+fn throttled_message() -> String {
+    format!(
+        "{} If you cannot wait, ask your district administrator to unlock your sign-in.",
+        AppError::TooManyRequests
+    )
+}
+
+/// An admin's sign-in, for the district's audit log.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AdminSignIn {
+    district_id: Uuid,
+    id: Uuid,
+    label: String,
+}
+
+/// A password sign-in that passed: what the session becomes once the second factor (if
+/// the account has one) is given.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Passed {
+    pub who: Who,
+    epoch: i64,
+    /// A temporary (one-time) password: the session must choose a new one first.
+    must_change: bool,
+    /// The account must have MFA (operators; admins where the district requires it).
+    mfa_required: bool,
+    admin: Option<AdminSignIn>,
+    pub ip: String,
+}
+
+impl Passed {
+    pub fn account(&self) -> AccountId {
+        match self.who {
+            Who::Operator(id) => AccountId::Operator(id),
+            Who::Member {
+                district_id,
+                user_id,
+            } => AccountId::User {
+                district_id,
+                user_id,
+            },
+        }
+    }
+
+    /// The actor of audit entries about this sign-in (admins only).
+    pub fn admin_actor(&self) -> Option<(Uuid, Actor)> {
+        self.admin.as_ref().map(|a| {
+            (
+                a.district_id,
+                Actor {
+                    kind: ActorKind::User,
+                    id: Some(a.id),
+                    label: a.label.clone(),
+                },
+            )
+        })
+    }
+}
+
+/// A sign-in waiting for its code, in the (not yet signed-in) session.
+const PENDING: &str = "mfa_pending";
+/// How long the code step waits after the password.
+const PENDING_FOR: Duration = Duration::minutes(10);
+
+/// Park a sign-in whose password was right until its code comes.
+pub async fn await_code(session: &Session, passed: &Passed, now: OffsetDateTime) -> AppResult<()> {
+    session
+        .insert(PENDING, (passed, now.unix_timestamp()))
+        .await
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("session: {e}")))
+}
+
+pub async fn pending(session: &Session, now: OffsetDateTime) -> Option<Passed> {
+    let (passed, at): (Passed, i64) = session.get(PENDING).await.ok().flatten()?;
+    (now.unix_timestamp() - at <= PENDING_FOR.whole_seconds()).then_some(passed)
+}
+
+/// The code came (or the sign-in was given up): nothing waits any more.
+pub async fn forget_pending(session: &Session) {
+    let _ = session.remove::<(Passed, i64)>(PENDING).await;
+}
+
+/// After the password: an account with MFA gives its code first (`/login/code`); any other
+/// is signed in at once.
+async fn second_step(state: &AppState, session: &Session, passed: Passed) -> AppResult<Response> {
+    let mfa = db::accounts::mfa(&state.pool, passed.account())
+        .await?
+        .unwrap_or_default();
+    if mfa.enabled() {
+        await_code(session, &passed, state.clock.now()).await?;
+        return Ok(Redirect::to("/login/code").into_response());
+    }
+    complete(state, session, passed, false).await
+}
+
+/// Sign the session in (the password, and the code when there is one, were right), record
+/// an admin's sign-in, and send the person on: to choose a password, to enrol MFA, or home.
+pub async fn complete(
+    state: &AppState,
+    session: &Session,
+    passed: Passed,
+    mfa_enabled: bool,
+) -> AppResult<Response> {
+    sign_in(session, passed.who.clone(), passed.epoch).await?;
+    match &passed.who {
+        Who::Operator(id) => tracing::info!(operator = %id, "operator signed in"),
+        Who::Member {
+            district_id,
+            user_id,
+        } => tracing::info!(district = %district_id, user = %user_id, "signed in"),
+    }
+    if let Some((district_id, actor)) = passed.admin_actor() {
+        record_sign_in(state, district_id, &actor, "signin.success", &passed.ip).await?;
+    }
+    let enrol = passed.mfa_required && !mfa_enabled;
+    if enrol {
+        require_mfa_enrolment(session).await?;
+    }
+    if passed.must_change {
+        set_flash(
+            session,
+            "info",
+            "Welcome! Choose your own password to continue.",
+        )
+        .await;
+        return Ok(Redirect::to("/account/password").into_response());
+    }
+    if enrol {
+        set_flash(
+            session,
+            "info",
+            "Your account needs a second sign-in step: set up an authenticator app to continue.",
+        )
+        .await;
+        return Ok(Redirect::to("/account/mfa").into_response());
+    }
+    Ok(Redirect::to("/").into_response())
 }
 
 fn candidate_actor(c: &db::users::LoginCandidate) -> Actor {
@@ -278,7 +434,7 @@ fn candidate_actor(c: &db::users::LoginCandidate) -> Actor {
 /// An admin's sign-in (or wrong password) in the district's audit log: the account is the
 /// actor (`entity_id` stays empty, so the user's own change history is not filled with
 /// sign-ins).
-async fn record_sign_in(
+pub async fn record_sign_in(
     state: &AppState,
     district_id: Uuid,
     actor: &Actor,
@@ -306,7 +462,7 @@ async fn record_sign_in(
 /// or username it is.
 async fn find_accounts(state: &AppState, login: &str, district: &str) -> AppResult<Accounts> {
     if district.is_empty()
-        && let Some(op) = db::users::operator_by_email(&state.pool, login).await?
+        && let Some(op) = db::accounts::operator_by_email(&state.pool, login).await?
     {
         return Ok(Accounts::Operator(op));
     }
@@ -370,7 +526,12 @@ async fn check_password(
     })
 }
 
-pub async fn logout(session: Session) -> Redirect {
+pub async fn logout(State(state): State<AppState>, session: Session) -> Redirect {
+    if let Some(id) = super::session::tracked_id(&session).await
+        && let Err(e) = db::account_sessions::end(&state.pool, id, state.clock.now()).await
+    {
+        tracing::warn!(error = %e, "the session list could not be updated");
+    }
     sign_out(&session).await;
     set_flash(&session, "info", "You are signed out.").await;
     Redirect::to("/login")

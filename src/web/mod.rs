@@ -17,15 +17,19 @@ pub mod home;
 pub mod intake_form;
 pub mod keyset;
 pub mod login;
+pub mod mfa;
 pub mod multipart_token;
 pub mod page;
+pub mod password_reset;
 pub mod schools;
 pub mod session;
+pub mod sessions;
 pub mod settings;
 pub mod sso;
 pub mod syncs;
 pub mod teaching;
 pub mod undo;
+pub mod unlock;
 pub mod uploads;
 pub mod users;
 pub mod when;
@@ -60,6 +64,8 @@ pub struct AppState {
     pub search: crate::search::Registry,
     /// Slots for password hashing and verification (sign-in storms wait here or get 503).
     pub passwords: crate::auth::PasswordGate,
+    /// Password reset mail being sent after its answer.
+    pub outbox: password_reset::Outbox,
 }
 
 impl AppState {
@@ -80,6 +86,7 @@ impl AppState {
             queue,
             search,
             passwords,
+            outbox: password_reset::Outbox::default(),
         }
     }
 }
@@ -154,6 +161,30 @@ fn table() -> Vec<Entry> {
         at(Page, Get, "/login/sso/callback", sso::callback),
         at(Page, Get, "/login/{slug}", sso::login_page),
         at(Page, Post, "/login/{slug}/sso/{id}", sso::begin),
+        at(Page, Get, "/password/forgot", password_reset::forgot_form),
+        at(
+            Page,
+            Post,
+            "/password/forgot",
+            password_reset::forgot_submit,
+        ),
+        at(Page, Get, "/password/reset", password_reset::reset_form),
+        at(Page, Post, "/password/reset", password_reset::reset_submit),
+        at(Page, Get, "/login/code", mfa::code_form),
+        at(Page, Post, "/login/code", mfa::code_submit),
+        at(Page, Get, "/account/sessions", sessions::list),
+        at(
+            Page,
+            Post,
+            "/account/sessions/end-others",
+            sessions::end_others,
+        ),
+        at(Page, Get, "/account/mfa", mfa::show),
+        at(Page, Post, "/account/mfa", mfa::confirm),
+        at(Page, Post, "/account/mfa/recovery", mfa::new_recovery_codes),
+        at(Page, Post, "/account/mfa/disable", mfa::disable),
+        at(Page, Get, "/settings/mfa", mfa::settings_show),
+        at(Page, Post, "/settings/mfa", mfa::settings_save),
         at(Page, Get, "/account", account::show),
         at(Page, Get, "/account/password", account::password_form),
         at(Page, Post, "/account/password", account::password_submit),
@@ -224,6 +255,8 @@ fn table() -> Vec<Entry> {
             "/users/{guid}/password",
             users::actions::reset_password,
         ),
+        at(Page, Post, "/users/{guid}/unlock", unlock::unlock),
+        at(Page, Post, "/users/{guid}/mfa/reset", unlock::reset_mfa),
         at(Page, Get, "/classes", classes::list::list),
         at(Page, Get, "/classes.csv", classes::download::classes_csv),
         at(Page, Get, "/classes/{id}", classes::show::show),

@@ -77,7 +77,7 @@ pub async fn error_in_layout(
 pub async fn chrome(session: &Session, person: Option<&Person>, active: &str) -> Chrome {
     let items: &[(&'static str, &'static str)] = match person {
         None => &[],
-        Some(Person::Operator { .. }) => &[("/districts", "Districts")],
+        Some(Person::Operator { .. }) => &[("/districts", "Districts"), ("/account", "My account")],
         Some(p) => match p.portal_role() {
             Some(PortalRole::DistrictAdmin) => &[
                 ("/", "Home"),

@@ -23,8 +23,14 @@ const WHO: &str = "who";
 const CSRF: &str = "csrf";
 const FLASH: &str = "flash";
 const SEEN: &str = "seen";
+/// This session's row in "My sessions" (made at its first signed-in request).
+const SID: &str = "sid";
 /// The account's `session_epoch` when this session signed in (see `db::users::Member`).
 const EPOCH: &str = "epoch";
+/// Set at sign-in when the account must enrol a second factor before anything else.
+const MFA_ENROL: &str = "mfa_enrol";
+/// Paths open to a session that must first choose a password or enrol MFA.
+const ALWAYS_OPEN: &[&str] = &["/account/password", "/account/mfa", "/logout"];
 pub const CSRF_FIELD: &str = "_csrf";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -65,11 +71,73 @@ pub async fn take_flash(session: &Session) -> Option<Flash> {
 /// save, which is done at most this often rather than on every request.
 const TOUCH_EVERY_SECS: i64 = 300;
 
-async fn touch(session: &Session) {
+/// Note the session's activity (at most every `TOUCH_EVERY_SECS`): true when it was noted.
+async fn touch(session: &Session) -> bool {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let seen: Option<i64> = session.get(SEEN).await.ok().flatten();
     if seen.is_none_or(|s| now - s >= TOUCH_EVERY_SECS) {
         let _ = session.insert(SEEN, now).await;
+        return true;
+    }
+    false
+}
+
+/// This signed-in session's row in "My sessions" (`db::account_sessions`).
+pub async fn tracked_id(session: &Session) -> Option<Uuid> {
+    session.get(SID).await.ok().flatten()
+}
+
+/// Keep "My sessions" up to date: a signed-in session without a row gets one (its device
+/// and address), and its last-seen time moves on whenever the session's activity is noted.
+/// A failure here is logged, never in the way of the page.
+async fn track(
+    state: &AppState,
+    session: &Session,
+    parts: &mut Parts,
+    person: &Person,
+    epoch: i64,
+    noted: bool,
+) {
+    let ip = super::client::ClientIp::from_request_parts(parts, state)
+        .await
+        .map_or_else(|never| match never {}, |c| c.0.to_string());
+    let now = state.clock.now();
+    let result = match tracked_id(session).await {
+        Some(id) if noted => db::account_sessions::seen(&state.pool, id, &ip, now).await,
+        Some(_) => Ok(()),
+        None => {
+            let id = Uuid::new_v4();
+            let device = super::client::device_label(
+                parts
+                    .headers
+                    .get(header::USER_AGENT)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default(),
+            );
+            let (district_id, account) = match person {
+                Person::Operator { id, .. } => (None, db::throttle::operator_key(*id)),
+                Person::Member(m) => (
+                    Some(m.district_id),
+                    db::throttle::user_key(m.district_id, m.id),
+                ),
+            };
+            let row = db::account_sessions::NewSession {
+                id,
+                district_id,
+                account: &account,
+                epoch,
+                device: &device,
+                ip: &ip,
+            };
+            let inserted = db::account_sessions::insert(&state.pool, &row, now).await;
+            if inserted.is_ok() {
+                let _ = session.insert(SID, id).await;
+            }
+            inserted
+        }
+    };
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "the session list could not be updated");
     }
 }
 
@@ -93,6 +161,8 @@ pub async fn sign_in(session: &Session, who: Who, epoch: i64) -> Result<(), AppE
         .await
         .map_err(|e| AppError::Internal(anyhow::anyhow!("session: {e}")))?;
     let _ = session.remove::<String>(CSRF).await;
+    let _ = session.remove::<Uuid>(SID).await;
+    mfa_enrolment_done(session).await;
     session
         .insert(WHO, who)
         .await
@@ -107,6 +177,27 @@ pub async fn restamp(session: &Session, epoch: i64) -> Result<(), AppError> {
         .insert(EPOCH, epoch)
         .await
         .map_err(|e| AppError::Internal(anyhow::anyhow!("session: {e}")))
+}
+
+/// The signed-in account must enrol MFA before it may do anything else (`Reject::EnrolMfa`).
+pub async fn require_mfa_enrolment(session: &Session) -> Result<(), AppError> {
+    session
+        .insert(MFA_ENROL, true)
+        .await
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("session: {e}")))
+}
+
+/// The account enrolled: the session may go anywhere again.
+pub async fn mfa_enrolment_done(session: &Session) {
+    if session
+        .get::<bool>(MFA_ENROL)
+        .await
+        .ok()
+        .flatten()
+        .is_some()
+    {
+        let _ = session.remove::<bool>(MFA_ENROL).await;
+    }
 }
 
 pub async fn sign_out(session: &Session) {
@@ -321,6 +412,7 @@ impl Person {
 pub enum Reject {
     SignIn,
     ChangePassword,
+    EnrolMfa,
     Error(AppError),
 }
 
@@ -329,6 +421,7 @@ impl IntoResponse for Reject {
         match self {
             Reject::SignIn => Redirect::to("/login").into_response(),
             Reject::ChangePassword => Redirect::to("/account/password").into_response(),
+            Reject::EnrolMfa => Redirect::to("/account/mfa").into_response(),
             Reject::Error(e) => e.into_response(),
         }
     }
@@ -353,18 +446,19 @@ impl FromRequestParts<AppState> for Person {
                 Reject::Error(AppError::Internal(anyhow::anyhow!("session layer missing")))
             })?;
         let who: Option<Who> = session.get(WHO).await.ok().flatten();
-        if who.is_some() {
-            touch(&session).await;
-        }
+        let noted = who.is_some() && touch(&session).await;
         let epoch: Option<i64> = session.get(EPOCH).await.ok().flatten();
         let person = match who {
             None => return Err(Reject::SignIn),
-            Some(Who::Operator(id)) => match db::users::operator_by_id(&state.pool, id)
+            Some(Who::Operator(id)) => match db::accounts::operator_by_id(&state.pool, id)
                 .await
                 .map_err(AppError::from)?
             {
                 Some(op) if Some(op.session_epoch) != epoch => {
                     return Err(ended(&session).await);
+                }
+                Some(op) if op.password_temporary && !ALWAYS_OPEN.contains(&parts.uri.path()) => {
+                    return Err(Reject::ChangePassword);
                 }
                 Some(op) => Person::Operator {
                     id: op.id,
@@ -394,8 +488,7 @@ impl FromRequestParts<AppState> for Person {
                     }
                     Some(m) if m.status == UserStatus::Active && m.archived_at.is_none() => {
                         let path = parts.uri.path();
-                        if m.password_temporary && path != "/account/password" && path != "/logout"
-                        {
+                        if m.password_temporary && !ALWAYS_OPEN.contains(&path) {
                             return Err(Reject::ChangePassword);
                         }
                         Person::Member(m)
@@ -418,6 +511,16 @@ impl FromRequestParts<AppState> for Person {
                 }
             }
         };
+        if let Some(epoch) = epoch {
+            track(state, &session, parts, &person, epoch, noted).await;
+        }
+        let path = parts.uri.path();
+        if !ALWAYS_OPEN.contains(&path)
+            && !path.starts_with("/account/mfa/")
+            && session.get::<bool>(MFA_ENROL).await.ok().flatten() == Some(true)
+        {
+            return Err(Reject::EnrolMfa);
+        }
         Ok(person)
     }
 }
@@ -535,7 +638,7 @@ impl axum::extract::OptionalFromRequestParts<AppState> for Person {
     ) -> Result<Option<Self>, Self::Rejection> {
         match <Person as FromRequestParts<AppState>>::from_request_parts(parts, state).await {
             Ok(p) => Ok(Some(p)),
-            Err(Reject::SignIn) | Err(Reject::ChangePassword) => Ok(None),
+            Err(Reject::SignIn) | Err(Reject::ChangePassword) | Err(Reject::EnrolMfa) => Ok(None),
             Err(e) => Err(e),
         }
     }

@@ -125,6 +125,8 @@ async fn every_main_page_passes_axe_core(pool: PgPool) {
     let district_login = format!("/login/{}", env.district.slug);
     b.audit(&axe, &district_login, "Sign in with Google", &mut report)
         .await;
+    b.audit(&axe, "/password/forgot", "Forgot password", &mut report)
+        .await;
     b.sign_in(&env.district.admin_email, PASSWORD).await;
     b.wait_for_text("Sign out").await;
     let pages: Vec<(String, &str)> = vec![
@@ -153,6 +155,9 @@ async fn every_main_page_passes_axe_core(pool: PgPool) {
         (format!("/settings/sso/{sso}"), "Sign out"),
         ("/account".into(), "Sign out"),
         ("/account/password".into(), "Sign out"),
+        ("/account/mfa".into(), "Sign out"),
+        ("/account/sessions".into(), "Sign out"),
+        ("/settings/mfa".into(), "Sign out"),
         ("/nowhere".into(), "Not Found"),
     ];
     for (path, text) in &pages {

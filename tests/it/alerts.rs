@@ -23,7 +23,7 @@ const KEY: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abc
 
 /// A real SMTP server (aiosmtpd) writing each message it accepts into a directory, as
 /// `<n>.eml`, before it answers 250.
-struct Smtp {
+pub(crate) struct Smtp {
     child: Child,
     dir: tempfile::TempDir,
 }
@@ -51,7 +51,7 @@ c.stop()
 
 impl Smtp {
     /// Start on `port` and wait until it listens (it says "ready").
-    fn start(port: u16) -> Smtp {
+    pub(crate) fn start(port: u16) -> Smtp {
         let dir = tempfile::tempdir().unwrap();
         let mut child = Command::new("/usr/bin/python3")
             .args(["-c", SMTP_SERVER, &port.to_string()])
@@ -69,7 +69,7 @@ impl Smtp {
     }
 
     /// The messages received, in order.
-    fn messages(&self) -> Vec<String> {
+    pub(crate) fn messages(&self) -> Vec<String> {
         let mut files: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
             .unwrap()
             .map(|e| e.unwrap().path())
@@ -90,7 +90,7 @@ impl Drop for Smtp {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -15,6 +15,9 @@ pub struct TestApp {
     pub queue: rollcall::jobs::Queue,
     /// The portal's search indexes (tests build one on demand).
     pub search: rollcall::search::Registry,
+    /// Password reset mail being sent (`app.outbox.settle()` waits for it).
+    #[allow(dead_code)]
+    pub outbox: rollcall::web::password_reset::Outbox,
     _shutdown: tokio::sync::oneshot::Sender<()>,
     _data_dir: tempfile::TempDir,
 }
@@ -44,6 +47,7 @@ impl TestApp {
         let state = AppState::new(pool.clone(), Arc::new(config), clock.clone());
         let queue = state.queue.clone();
         let search = state.search.clone();
+        let outbox = state.outbox.clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let server = web::start(state, async move {
             let _ = rx.await;
@@ -56,6 +60,7 @@ impl TestApp {
             clock,
             queue,
             search,
+            outbox,
             _shutdown: tx,
             _data_dir: data_dir,
         }
@@ -560,5 +565,42 @@ pub async fn seed_classes(env: &UploadEnv) -> Classes {
         nguyen,
         ng,
         okafor,
+    }
+}
+
+/// What MFA enrolment showed: the secret (as an authenticator app reads it) and the
+/// recovery codes.
+#[allow(dead_code)]
+pub struct Enrolled {
+    pub secret: String,
+    pub recovery: Vec<String>,
+}
+
+impl Client {
+    /// Set up two-step sign-in on the signed-in account's page, the way a person does: read
+    /// the key under the QR code, compute the app's code for `now`, confirm it.
+    #[allow(dead_code)]
+    pub async fn enrol_mfa(&self, now: time::OffsetDateTime) -> Enrolled {
+        let page = self.get("/account/mfa").await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(page.body.contains("<svg"), "the QR code is on the page");
+        let start = page
+            .body
+            .find("id=\"mfa-secret\">")
+            .expect("the key is shown")
+            + "id=\"mfa-secret\">".len();
+        let end = start + page.body[start..].find('<').unwrap();
+        let secret = page.body[start..end].to_string();
+        let code = rollcall::auth::mfa::code_at(&secret, now).unwrap();
+        let done = self.post("/account/mfa", &[("code", &code)]).await;
+        assert_eq!(done.status, 200, "{}", done.body);
+        let recovery = done
+            .body
+            .split("<code class=\"secret\">")
+            .skip(1)
+            .map(|s| s[..s.find('<').unwrap()].to_string())
+            .collect::<Vec<_>>();
+        assert_eq!(recovery.len(), 10, "ten recovery codes shown once");
+        Enrolled { secret, recovery }
     }
 }

@@ -1,6 +1,7 @@
 //! The integration test binary: real PostgreSQL (a database per test, from `#[sqlx::test]`),
 //! the real app on a random port, a real HTTP client.
 
+mod account;
 mod alerts;
 mod audit;
 mod auth;

@@ -171,6 +171,20 @@ fn body(route: &RouteInfo, refs: Refs) -> Body {
     match route.path {
         "/login" => form(&[("login", "admin@alpha.org"), ("password", PASSWORD)]),
         "/logout" => form(&[]),
+        // Account (issue 17): the code step (nothing waits for one here), one's own MFA,
+        // the district's MFA requirement (off: the suite signs in again without MFA), and
+        // an admin's unlock / MFA reset of a user (audited: B's own admin changes B).
+        "/login/code" | "/account/mfa" => form(&[("code", "000000")]),
+        "/account/mfa/recovery" | "/account/mfa/disable" | "/settings/mfa" => form(&[]),
+        "/account/sessions/end-others" => form(&[]),
+        "/users/{guid}/unlock" | "/users/{guid}/mfa/reset" => form(&[]),
+        // Forgot password: open to anyone (a name no account has; a token nobody was sent).
+        "/password/forgot" => form(&[("login", "nobody@nowhere.org")]),
+        "/password/reset" => form(&[
+            ("token", "0000"),
+            ("password", "a-brand-new-passphrase"),
+            ("confirm", "a-brand-new-passphrase"),
+        ]),
         "/account/password" => form(&[
             ("current", "not-the-password"),
             ("password", "a-brand-new-passphrase"),
@@ -877,6 +891,12 @@ async fn a_school_admin_is_held_to_their_schools_on_every_route(pool: PgPool) {
         ("GET", "/account"),
         ("GET", "/account/password"),
         ("POST", "/account/password"),
+        // The code step only looks at the session.
+        ("GET", "/login/code"),
+        ("POST", "/login/code"),
+        // Forgot password is open to anyone (signed in, the form sends to the password page).
+        ("GET", "/password/forgot"),
+        ("POST", "/password/forgot"),
         ("GET", "/users"),
         ("POST", "/users"),
         ("GET", "/users.csv"),
@@ -908,6 +928,9 @@ async fn a_school_admin_is_held_to_their_schools_on_every_route(pool: PgPool) {
             || public_sign_in(route.path)
         {
             continue; // no token for school admins; signing in and out are not district data
+        }
+        if route.path.starts_with("/account/mfa") || route.path.starts_with("/account/sessions") {
+            continue; // one's own second factor and sessions: the caller's own account only
         }
         let auth = Auth {
             csrf: Some(&csrf),
@@ -1036,8 +1059,14 @@ async fn anonymous_callers_are_sent_to_sign_in_or_refused(pool: PgPool) {
         match (route.area, route.verb) {
             (Area::Page, Verb::Get) => {
                 let r = call(&anonymous, &base, &route, &path, own, Auth::default()).await;
-                if route.path == "/login" || route.path == "/login/{slug}" {
+                if route.path == "/login"
+                    || route.path == "/login/{slug}"
+                    || route.path == "/password/forgot"
+                {
                     assert_eq!(r.status, 200, "{what}");
+                } else if route.path == "/password/reset" {
+                    // Open to anyone with a link: without a valid token, nothing is there.
+                    assert_eq!(r.status, 404, "{what}");
                 } else {
                     assert_eq!(r.status, 303, "{what}");
                     assert_eq!(r.location.as_deref(), Some("/login"), "{what}");

@@ -143,6 +143,8 @@ async fn operator_lists_and_creates_districts(pool: PgPool) {
     app.district("alpha").await;
     let c = app.client();
     assert_eq!(c.sign_in("ops@rollcall.test", PASSWORD).await.status, 303);
+    // The operator must use two-step sign-in: set up at the first sign-in.
+    c.enrol_mfa(app.clock.now()).await;
     assert_eq!(c.get("/").await.location.as_deref(), Some("/districts"));
     let list = c.get("/districts").await;
     assert!(list.body.contains("alpha district"));
