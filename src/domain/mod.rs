@@ -5,6 +5,7 @@
 pub mod alerts;
 pub mod audit;
 pub mod bulk;
+pub mod district;
 pub mod fold;
 pub mod health;
 pub mod history;
@@ -14,6 +15,7 @@ pub mod roster;
 pub mod teaching;
 pub mod user_form;
 pub mod username;
+pub mod zone;
 mod vocab;
 
 pub use vocab::{

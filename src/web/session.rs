@@ -398,6 +398,8 @@ impl FromRequestParts<AppState> for Person {
                         {
                             return Err(Reject::ChangePassword);
                         }
+                        // The district's time zone for every time this request shows.
+                        crate::web::when::use_zone(&m.district_time_zone);
                         Person::Member(m)
                     }
                     Some(_) => {
