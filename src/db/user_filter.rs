@@ -216,7 +216,12 @@ mod tests {
         };
         let mut qb = QueryBuilder::new("SELECT 1 FROM users u WHERE true");
         f.push_conditions_but_search(&mut qb, None);
-        assert!(qb.sql().contains("AND NOT EXISTS (SELECT 1 FROM user_schools"), "{}", qb.sql());
+        assert!(
+            qb.sql()
+                .contains("AND NOT EXISTS (SELECT 1 FROM user_schools"),
+            "{}",
+            qb.sql()
+        );
     }
 
     #[test]

@@ -48,8 +48,15 @@ mod tests {
     fn external_ids_are_trimmed_checked_and_blank_clears() {
         let schools = vec!["S1".to_string(), "North-HS".to_string()];
         assert_eq!(check_external_id("  ", &schools), Ok(None));
-        assert_eq!(check_external_id(" D-100 ", &schools), Ok(Some("D-100".into())));
-        assert!(check_external_id("north-hs", &schools).unwrap_err().contains("North-HS"));
+        assert_eq!(
+            check_external_id(" D-100 ", &schools),
+            Ok(Some("D-100".into()))
+        );
+        assert!(
+            check_external_id("north-hs", &schools)
+                .unwrap_err()
+                .contains("North-HS")
+        );
         assert!(check_external_id("D1;D2", &schools).is_err());
         assert!(check_external_id(&"x".repeat(101), &schools).is_err());
         assert_eq!(

@@ -15,8 +15,8 @@ pub mod roster;
 pub mod teaching;
 pub mod user_form;
 pub mod username;
-pub mod zone;
 mod vocab;
+pub mod zone;
 
 pub use vocab::{
     ActorKind, Grade, PortalRole, Role, RunKind, RunStatus, Status, UnknownWord, UserStatus,

@@ -63,7 +63,8 @@ impl Zone {
             return (t.to_offset(UtcOffset::UTC), "UTC".into());
         };
         let info = self.tz.to_offset_info(ts);
-        let offset = UtcOffset::from_whole_seconds(info.offset().seconds()).unwrap_or(UtcOffset::UTC);
+        let offset =
+            UtcOffset::from_whole_seconds(info.offset().seconds()).unwrap_or(UtcOffset::UTC);
         (t.to_offset(offset), info.abbreviation().to_string())
     }
 
@@ -88,8 +89,14 @@ mod tests {
 
     #[test]
     fn names_parse_to_their_canonical_spelling() {
-        assert_eq!(Zone::parse("America/Chicago").unwrap().name(), "America/Chicago");
-        assert_eq!(Zone::parse(" america/chicago ").unwrap().name(), "America/Chicago");
+        assert_eq!(
+            Zone::parse("America/Chicago").unwrap().name(),
+            "America/Chicago"
+        );
+        assert_eq!(
+            Zone::parse(" america/chicago ").unwrap().name(),
+            "America/Chicago"
+        );
         assert_eq!(Zone::parse("UTC").unwrap().name(), "UTC");
         assert!(Zone::parse("Mars/Olympus_Mons").is_none());
         assert!(Zone::parse("").is_none());
@@ -102,10 +109,16 @@ mod tests {
         let z = Zone::parse("America/Chicago").unwrap();
         // Summer: CDT, five hours behind UTC.
         let (t, abbr) = z.local(datetime!(2026-07-01 15:30 UTC));
-        assert_eq!((t, abbr.as_str()), (datetime!(2026-07-01 10:30 -05:00), "CDT"));
+        assert_eq!(
+            (t, abbr.as_str()),
+            (datetime!(2026-07-01 10:30 -05:00), "CDT")
+        );
         // Winter: CST, six hours behind.
         let (t, abbr) = z.local(datetime!(2026-01-15 15:30 UTC));
-        assert_eq!((t, abbr.as_str()), (datetime!(2026-01-15 09:30 -06:00), "CST"));
+        assert_eq!(
+            (t, abbr.as_str()),
+            (datetime!(2026-01-15 09:30 -06:00), "CST")
+        );
         // The spring-forward night: 07:59 UTC is 01:59 CST, 08:00 UTC is 03:00 CDT.
         assert_eq!(z.local(datetime!(2026-03-08 07:59 UTC)).0.hour(), 1);
         assert_eq!(z.local(datetime!(2026-03-08 08:00 UTC)).0.hour(), 3);
@@ -119,7 +132,12 @@ mod tests {
         let (t, abbr) = Zone::utc().local(datetime!(2026-09-01 09:30 +02:00));
         assert_eq!((t, abbr.as_str()), (datetime!(2026-09-01 07:30 UTC), "UTC"));
         let names = Zone::names();
-        for n in ["UTC", "America/Chicago", "America/New_York", "Pacific/Honolulu"] {
+        for n in [
+            "UTC",
+            "America/Chicago",
+            "America/New_York",
+            "Pacific/Honolulu",
+        ] {
             assert!(names.iter().any(|x| x == n), "{n}");
         }
         assert!(names.windows(2).all(|w| w[0] < w[1]));

@@ -797,7 +797,10 @@ mod tests {
             .validate(&rec(2, &["9001", "Cam", "Ortiz", "Staff", "d-100"]))
             .expect("a district-level row");
         assert!(u.schools.is_empty());
-        assert!(u.present.contains(Field::SchoolExternalId), "given: no school");
+        assert!(
+            u.present.contains(Field::SchoolExternalId),
+            "given: no school"
+        );
         assert_eq!(
             v.validate(&rec(3, &["9002", "Dee", "Fox", "Staff", "D-100;S1"]))
                 .unwrap_err()

@@ -9,8 +9,7 @@ use crate::helpers::*;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-const ECHALK: &str =
-    "custom_id,email,first_name,last_name,user_type,school_district_external_id";
+const ECHALK: &str = "custom_id,email,first_name,last_name,user_type,school_district_external_id";
 
 /// Upload through the form with extra fields (a scope); the run id.
 async fn upload_with(c: &Client, name: &str, body: &[u8], fields: &[(&str, &str)]) -> Uuid {
@@ -99,13 +98,19 @@ async fn the_districts_own_id_brings_district_level_staff_in_by_file(pool: PgPoo
     for (ext, tz) in [("hs", "UTC"), ("D-100", "Mars/Base"), ("D;100", "UTC")] {
         let r = env
             .c
-            .post("/settings/district", &[("external_id", ext), ("time_zone", tz)])
+            .post(
+                "/settings/district",
+                &[("external_id", ext), ("time_zone", tz)],
+            )
             .await;
         assert_eq!(r.status, 422, "{ext} {tz}: {}", r.body);
     }
     let r = env
         .c
-        .post("/settings/district", &[("external_id", " D-100 "), ("time_zone", "UTC")])
+        .post(
+            "/settings/district",
+            &[("external_id", " D-100 "), ("time_zone", "UTC")],
+        )
         .await;
     assert_eq!(r.status, 303, "{}", r.body);
     let page = env.c.get("/settings").await;
@@ -123,7 +128,10 @@ async fn the_districts_own_id_brings_district_level_staff_in_by_file(pool: PgPoo
     // a school at once (a row error naming row and column).
     let id = env.upload("staff.csv", &staff).await;
     let (c, status) = counts(&env, id).await;
-    assert_eq!((c, status.as_str()), ((2, 0, 1, 0, 1), "completed_with_errors"));
+    assert_eq!(
+        (c, status.as_str()),
+        ((2, 0, 1, 0, 1), "completed_with_errors")
+    );
     for cid in ["C1", "C2"] {
         assert!(school_ids(&pool, d, cid).await.is_empty(), "{cid}");
     }
@@ -138,7 +146,9 @@ async fn the_districts_own_id_brings_district_level_staff_in_by_file(pool: PgPoo
     assert_eq!(rows.len(), 1);
     let err = &rows[0][header.iter().position(|h| h == "Error").unwrap()];
     assert!(
-        err.contains("line 5") && err.contains("school_district_external_id") && err.contains("district's own ID"),
+        err.contains("line 5")
+            && err.contains("school_district_external_id")
+            && err.contains("district's own ID"),
         "{err}"
     );
 
@@ -166,7 +176,12 @@ async fn the_districts_own_id_brings_district_level_staff_in_by_file(pool: PgPoo
     // The Users screen: "District office" lists them (and the admin, who has no school).
     let list = env.c.get("/users?school=district").await;
     assert_eq!(list.status, 200);
-    assert!(list.body.contains("<option value=\"district\" selected>District office</option>"), "{}", list.body);
+    assert!(
+        list.body
+            .contains("<option value=\"district\" selected>District office</option>"),
+        "{}",
+        list.body
+    );
     for name in ["Ortiz", "Fox", "Ng", "Hall"] {
         assert!(list.body.contains(name), "{name}");
     }
@@ -179,7 +194,10 @@ async fn the_districts_own_id_brings_district_level_staff_in_by_file(pool: PgPoo
     // The master CSV writes the district's ID for them, and sent back it changes nothing.
     let master = env.c.get("/users.csv").await;
     let (header, rows) = records(&master.body);
-    let school = header.iter().position(|h| h == "school_external_id").unwrap();
+    let school = header
+        .iter()
+        .position(|h| h == "school_external_id")
+        .unwrap();
     let cid = header.iter().position(|h| h == "custom_id").unwrap();
     assert_eq!(rows.len(), 5, "the admin and four staff");
     for r in &rows {
@@ -188,8 +206,13 @@ async fn the_districts_own_id_brings_district_level_staff_in_by_file(pool: PgPoo
         assert!(["C1", "C2", "C3", "T1", ""].contains(&&r[cid]), "{r:?}");
     }
     let mut out = Vec::new();
-    rollcall::ops::export_master(&pool, d, &mut out).await.unwrap();
-    assert!(String::from_utf8(out).unwrap().contains(",D-100,"), "rollcall export too");
+    rollcall::ops::export_master(&pool, d, &mut out)
+        .await
+        .unwrap();
+    assert!(
+        String::from_utf8(out).unwrap().contains(",D-100,"),
+        "rollcall export too"
+    );
     let id = upload_with(
         &env.c,
         "springfield-users.csv",
@@ -198,7 +221,10 @@ async fn the_districts_own_id_brings_district_level_staff_in_by_file(pool: PgPoo
     )
     .await;
     let (c, status) = counts(&env, id).await;
-    assert_eq!((c, status.as_str()), ((0, 0, rows.len() as i64, 0, 0), "completed"));
+    assert_eq!(
+        (c, status.as_str()),
+        ((0, 0, rows.len() as i64, 0, 0), "completed")
+    );
 
     // A school admin sees none of them, and cannot bring one in.
     env.app.member(d, "principal", "school_admin", &[hs]).await;
@@ -207,27 +233,36 @@ async fn the_districts_own_id_brings_district_level_staff_in_by_file(pool: PgPoo
     let theirs = p.get("/users").await;
     assert_eq!(theirs.status, 200);
     assert!(!theirs.body.contains("Ortiz"));
-    assert!(!theirs.body.contains("District office"), "no such filter for them");
+    assert!(
+        !theirs.body.contains("District office"),
+        "no such filter for them"
+    );
     assert!(!p.get("/users?school=district").await.body.contains("Ortiz"));
-    let c1: Uuid = sqlx::query_scalar("SELECT id FROM users WHERE district_id = $1 AND custom_id = 'C1'")
-        .bind(d)
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let c1: Uuid =
+        sqlx::query_scalar("SELECT id FROM users WHERE district_id = $1 AND custom_id = 'C1'")
+            .bind(d)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
     assert!([403, 404].contains(&p.get(&format!("/users/{c1}")).await.status));
     let theirs_csv = p.get("/users.csv").await;
     assert!(!theirs_csv.body.contains("Ortiz"));
     let id = upload_with(
         &p,
         "hs.csv",
-        format!("{ECHALK}\nH1,h1@d.org,Hal,Ito,Teacher,HS\nC9,c9@d.org,Cy,Oh,Staff,D-100\n").as_bytes(),
+        format!("{ECHALK}\nH1,h1@d.org,Hal,Ito,Teacher,HS\nC9,c9@d.org,Cy,Oh,Staff,D-100\n")
+            .as_bytes(),
         &[],
     )
     .await;
     let (c, _) = counts(&env, id).await;
     assert_eq!((c.0, c.4), (1, 1));
     let errors = env.c.get(&format!("/uploads/{id}/files/errors")).await;
-    assert!(errors.body.contains("district-level user"), "{}", errors.body);
+    assert!(
+        errors.body.contains("district-level user"),
+        "{}",
+        errors.body
+    );
 }
 
 /// A moment (UTC) at which Chicago's date is the day before UTC's: the next 03:00 UTC at
@@ -245,7 +280,10 @@ async fn the_district_time_zone_is_every_time_shown_and_downloaded(pool: PgPool)
     let env = UploadEnv::new(pool).await;
     let (d, pool) = (env.district.id, env.app.pool.clone());
     let id = env
-        .upload("students.csv", &format!("{UPLOAD_HEADER}\nS1,s1@d.org,Ann,Lee,Student,HS,9,Active,\n"))
+        .upload(
+            "students.csv",
+            &format!("{UPLOAD_HEADER}\nS1,s1@d.org,Ann,Lee,Student,HS,9,Active,\n"),
+        )
         .await;
     env.app.queue.drain().await.unwrap();
     // A summer and a winter instant.
@@ -260,21 +298,40 @@ async fn the_district_time_zone_is_every_time_shown_and_downloaded(pool: PgPool)
 
     // UTC by default, as before.
     let page = env.c.get(&format!("/uploads/{id}")).await;
-    assert!(page.body.contains("2026-07-01 03:30:05 UTC"), "{}", page.body);
+    assert!(
+        page.body.contains("2026-07-01 03:30:05 UTC"),
+        "{}",
+        page.body
+    );
     let settings = env.c.get("/settings").await;
-    assert!(settings.body.contains("<option value=\"UTC\" selected>UTC</option>"));
+    assert!(
+        settings
+            .body
+            .contains("<option value=\"UTC\" selected>UTC</option>")
+    );
 
     let r = env
         .c
-        .post("/settings/district", &[("external_id", ""), ("time_zone", "america/chicago")])
+        .post(
+            "/settings/district",
+            &[("external_id", ""), ("time_zone", "america/chicago")],
+        )
         .await;
     assert_eq!(r.status, 303, "{}", r.body);
     let settings = env.c.get("/settings").await;
-    assert!(settings.body.contains("<option value=\"America/Chicago\" selected>America/Chicago</option>"));
+    assert!(
+        settings
+            .body
+            .contains("<option value=\"America/Chicago\" selected>America/Chicago</option>")
+    );
 
     // Pages: daylight saving time in July (CDT, −5), standard time in January (CST, −6).
     let page = env.c.get(&format!("/uploads/{id}")).await;
-    for shown in ["2026-06-30 22:30:05 CDT", "2026-06-30 22:30:06 CDT", "2026-01-15 09:00:00 CST"] {
+    for shown in [
+        "2026-06-30 22:30:05 CDT",
+        "2026-06-30 22:30:06 CDT",
+        "2026-01-15 09:00:00 CST",
+    ] {
         assert!(page.body.contains(shown), "{shown}: {}", page.body);
     }
     assert!(!page.body.contains("03:30:05 UTC"));
@@ -288,7 +345,11 @@ async fn the_district_time_zone_is_every_time_shown_and_downloaded(pool: PgPool)
         .await
         .unwrap();
     let audit = env.c.get("/audit").await;
-    assert!(audit.body.contains("2026-06-30 22:30:05 CDT"), "{}", audit.body);
+    assert!(
+        audit.body.contains("2026-06-30 22:30:05 CDT"),
+        "{}",
+        audit.body
+    );
     let now = env.app.clock.now();
     let target = next_3am_utc(now);
     env.app.clock.advance(target - now);
@@ -300,7 +361,10 @@ async fn the_district_time_zone_is_every_time_shown_and_downloaded(pool: PgPool)
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
-    let disposition = r.headers()["content-disposition"].to_str().unwrap().to_string();
+    let disposition = r.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_string();
     let local_day = (target - time::Duration::days(1)).date();
     assert_eq!(
         disposition,
@@ -328,5 +392,9 @@ async fn the_district_time_zone_is_every_time_shown_and_downloaded(pool: PgPool)
     let c = env.app.client();
     assert_eq!(c.sign_in(&other.admin_email, PASSWORD).await.status, 303);
     let settings = c.get("/settings").await;
-    assert!(settings.body.contains("<option value=\"UTC\" selected>UTC</option>"));
+    assert!(
+        settings
+            .body
+            .contains("<option value=\"UTC\" selected>UTC</option>")
+    );
 }
