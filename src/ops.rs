@@ -285,9 +285,13 @@ pub async fn export_master(
     out.write_all(crate::reconcile::report::UTF8_BOM)?;
     let mut w = csv::Writer::from_writer(out);
     w.write_record(crate::reconcile::report::MASTER_HEADER)?;
+    let district = db::districts::external_id(pool, district_id).await?;
     let mut rows = db::export::master_rows(pool.clone(), district_id, Default::default(), None);
     while let Some(row) = rows.next().await {
-        w.write_record(crate::reconcile::report::master_record(&row?))?;
+        w.write_record(crate::reconcile::report::master_record(
+            &row?,
+            district.as_deref(),
+        ))?;
     }
     w.flush()?;
     Ok(())

@@ -15,10 +15,15 @@ pub struct District {
     pub guard_school_pct: f64,
     pub guard_school_min: i32,
     pub created_at: OffsetDateTime,
+    /// The district's own external ID (its SIS district code, seed 002), if set: a user
+    /// file row whose school column holds it is a district-level user with no school.
+    pub external_id: Option<String>,
+    /// IANA time zone name (`UTC` by default): every time shown to the district.
+    pub time_zone: String,
 }
 
 const COLS: &str = "id, slug, name, guard_archive_pct, guard_archive_min, guard_update_pct,
-    guard_school_pct, guard_school_min, created_at";
+    guard_school_pct, guard_school_min, created_at, external_id, time_zone";
 
 pub async fn insert(db: impl PgExecutor<'_>, slug: &str, name: &str) -> sqlx::Result<District> {
     sqlx::query_as(&format!(
@@ -101,4 +106,40 @@ pub async fn drop_folders(
     sqlx::query_as("SELECT id, slug, drop_dir FROM districts")
         .fetch_all(db)
         .await
+}
+
+/// The district's identity settings (issue 16, items 7 and 10): its own external ID and
+/// its time zone.
+pub async fn update_identity(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    external_id: Option<&str>,
+    time_zone: &str,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE districts SET external_id = $2, time_zone = $3 WHERE id = $1")
+        .bind(id)
+        .bind(external_id)
+        .bind(time_zone)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// The district's own external ID, if set (the importer and the master CSV read it).
+pub async fn external_id(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<Option<String>> {
+    let row: Option<(Option<String>,)> =
+        sqlx::query_as("SELECT external_id FROM districts WHERE id = $1")
+            .bind(id)
+            .fetch_optional(db)
+            .await?;
+    Ok(row.and_then(|(e,)| e))
+}
+
+/// The district's time zone name (`UTC` when the district is gone).
+pub async fn time_zone(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<String> {
+    let row: Option<(String,)> = sqlx::query_as("SELECT time_zone FROM districts WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db)
+        .await?;
+    Ok(row.map_or_else(|| "UTC".to_string(), |(z,)| z))
 }

@@ -41,12 +41,40 @@ impl StatusFilter {
     }
 }
 
+/// The School filter: one school, or the district office (issue 16, item 7: users with no
+/// school, the district-level staff).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SchoolFilter {
+    School(Uuid),
+    DistrictOffice,
+}
+
+impl SchoolFilter {
+    /// The query value that selects the district office.
+    pub const DISTRICT_OFFICE: &'static str = "district";
+
+    /// A `school` query value: a school's id, or `district`; anything else selects nothing.
+    pub fn parse(s: &str) -> Option<SchoolFilter> {
+        if s == Self::DISTRICT_OFFICE {
+            return Some(SchoolFilter::DistrictOffice);
+        }
+        Uuid::parse_str(s).ok().map(SchoolFilter::School)
+    }
+
+    pub fn as_query(self) -> String {
+        match self {
+            SchoolFilter::School(id) => id.to_string(),
+            SchoolFilter::DistrictOffice => Self::DISTRICT_OFFICE.to_string(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct UserFilter {
     pub q: Option<String>,
     pub status: StatusFilter,
     pub role: Option<String>,
-    pub school: Option<Uuid>,
+    pub school: Option<SchoolFilter>,
     pub grade: Option<String>,
     pub source: Option<String>,
 }
@@ -105,10 +133,16 @@ impl UserFilter {
         if let Some(source) = &self.source {
             qb.push(" AND u.source = ").push_bind(source.clone());
         }
-        if let Some(school) = self.school {
-            qb.push(" AND EXISTS (SELECT 1 FROM user_schools f WHERE f.district_id = u.district_id AND f.user_id = u.id AND f.school_id = ")
-                .push_bind(school)
-                .push(")");
+        match self.school {
+            Some(SchoolFilter::School(school)) => {
+                qb.push(" AND EXISTS (SELECT 1 FROM user_schools f WHERE f.district_id = u.district_id AND f.user_id = u.id AND f.school_id = ")
+                    .push_bind(school)
+                    .push(")");
+            }
+            Some(SchoolFilter::DistrictOffice) => {
+                qb.push(" AND NOT EXISTS (SELECT 1 FROM user_schools f WHERE f.district_id = u.district_id AND f.user_id = u.id)");
+            }
+            None => {}
         }
         if let Some(schools) = scope {
             qb.push(" AND EXISTS (SELECT 1 FROM user_schools s WHERE s.district_id = u.district_id AND s.user_id = u.id AND s.school_id = ANY(")
@@ -161,6 +195,33 @@ mod tests {
         assert!(!has_trigram("ab"));
         assert!(!has_trigram("a.b.c"));
         assert!(!has_trigram("@."));
+    }
+
+    #[test]
+    fn the_school_filter_reads_a_school_or_the_district_office() {
+        let id = Uuid::new_v4();
+        assert_eq!(
+            SchoolFilter::parse(&id.to_string()),
+            Some(SchoolFilter::School(id))
+        );
+        assert_eq!(
+            SchoolFilter::parse("district"),
+            Some(SchoolFilter::DistrictOffice)
+        );
+        assert_eq!(SchoolFilter::parse("nonsense"), None);
+        assert_eq!(SchoolFilter::DistrictOffice.as_query(), "district");
+        let f = UserFilter {
+            school: Some(SchoolFilter::DistrictOffice),
+            ..Default::default()
+        };
+        let mut qb = QueryBuilder::new("SELECT 1 FROM users u WHERE true");
+        f.push_conditions_but_search(&mut qb, None);
+        assert!(
+            qb.sql()
+                .contains("AND NOT EXISTS (SELECT 1 FROM user_schools"),
+            "{}",
+            qb.sql()
+        );
     }
 
     #[test]

@@ -61,6 +61,8 @@ pub struct Member {
     pub password_temporary: bool,
     pub district_slug: String,
     pub district_name: String,
+    /// The district's time zone (IANA name): the times this person's pages show.
+    pub district_time_zone: String,
     pub school_ids: Vec<Uuid>,
     /// Moves on whenever the password, status or archiving changes (a trigger): a session
     /// holding an older one is over.
@@ -77,6 +79,7 @@ pub async fn member(
     sqlx::query_as(
         "SELECT u.district_id, u.id, u.username, u.email, u.first_name, u.last_name, u.role, u.portal_role, u.status,
                 u.archived_at, u.password_temporary, d.slug AS district_slug, d.name AS district_name,
+                d.time_zone AS district_time_zone,
                 coalesce(array_agg(us.school_id) FILTER (WHERE us.school_id IS NOT NULL), '{}') AS school_ids,
                 u.session_epoch,
                 EXISTS (SELECT 1 FROM enrollments e
@@ -86,7 +89,7 @@ pub async fn member(
          FROM users u JOIN districts d ON d.id = u.district_id
          LEFT JOIN user_schools us ON us.district_id = u.district_id AND us.user_id = u.id
          WHERE u.district_id = $1 AND u.id = $2
-         GROUP BY u.district_id, u.id, d.slug, d.name",
+         GROUP BY u.district_id, u.id, d.slug, d.name, d.time_zone",
     )
     .bind(district_id)
     .bind(id)

@@ -44,6 +44,10 @@ const WORDS: &[(&str, &str)] = &[
     ("school.import", "Imported schools"),
     ("district.create", "Created district"),
     ("district.guard", "Changed the review thresholds"),
+    (
+        "district.identity",
+        "Changed the district external ID or time zone",
+    ),
     ("token.create", "Created API token"),
     ("token.revoke", "Revoked API token"),
     ("sync.create", "Added sync connection"),

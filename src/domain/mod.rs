@@ -5,6 +5,7 @@
 pub mod alerts;
 pub mod audit;
 pub mod bulk;
+pub mod district;
 pub mod fold;
 pub mod health;
 pub mod history;
@@ -15,6 +16,7 @@ pub mod teaching;
 pub mod user_form;
 pub mod username;
 mod vocab;
+pub mod zone;
 
 pub use vocab::{
     ActorKind, Grade, PortalRole, Role, RunKind, RunStatus, Status, UnknownWord, UserStatus,

@@ -308,7 +308,11 @@ pub fn check_rights(
         && !chosen.iter().any(|id| mine.contains(id))
     {
         e.add("schools", "Choose at least one of your schools.");
-    } else if chosen.is_empty() && portal_role != PortalRole::DistrictAdmin {
+    } else if chosen.is_empty()
+        && portal_role != PortalRole::DistrictAdmin
+        // A district-level user (no school: issue 16, item 7) stays one when edited.
+        && !edited.is_some_and(|u| u.schools.is_empty())
+    {
         e.add("schools", "Choose at least one school.");
     }
     chosen

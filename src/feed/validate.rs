@@ -66,6 +66,8 @@ pub struct Validator<'a> {
     schools_folded: HashMap<String, Option<&'a str>>,
     sources: [Source<'a>; Field::ALL.len()],
     present: FieldSet,
+    /// The district's own external ID (issue 16, item 7): see [`Validator::with_district`].
+    district: Option<&'a str>,
 }
 
 impl<'a> Validator<'a> {
@@ -89,7 +91,16 @@ impl<'a> Validator<'a> {
             schools_folded,
             sources,
             present: mapping.present(),
+            district: None,
         }
+    }
+
+    /// Issue 16, item 7 (SPEC §1): a school cell holding the district's own external ID
+    /// (alone) names a district-level user with no school; the row's schools are then empty
+    /// and given, so an existing user's schools are cleared.
+    pub fn with_district(mut self, external_id: Option<&'a str>) -> Self {
+        self.district = external_id;
+        self
     }
 
     /// The name an error shows for `field`: its column's header, or the field name for a
@@ -202,9 +213,9 @@ impl<'a> Validator<'a> {
                 format!("role {} is not one of {}", quote(&role), Role::expected()),
             )
         })?;
-        let schools = self.schools(rec)?;
+        let (schools, district_level) = self.schools(rec)?;
         let mut present = self.present;
-        if schools.is_empty() {
+        if schools.is_empty() && !district_level {
             // A row naming its user by user_guid (the master CSV) may leave schools blank:
             // the user keeps theirs (district admins often have none). Any other row needs one.
             if user_guid.is_none() {
@@ -267,10 +278,12 @@ impl<'a> Validator<'a> {
 
     /// The row's schools: several separated by `;` (or `,`, as OneRoster lists them), each
     /// one of the district's (exact, else case-insensitive in the district's spelling);
-    /// sorted and de-duplicated.
-    fn schools(&self, rec: &RawRecord) -> Result<Vec<String>, RowError> {
+    /// sorted and de-duplicated; and whether the cell named the district itself (issue 16,
+    /// item 7: then it names nothing else).
+    fn schools(&self, rec: &RawRecord) -> Result<(Vec<String>, bool), RowError> {
         let field = Field::SchoolExternalId;
         let mut out = Vec::new();
+        let mut district_level = false;
         for id in self
             .value(rec, field)
             .split([';', ','])
@@ -281,6 +294,8 @@ impl<'a> Validator<'a> {
                 out.push(known.clone());
             } else if let Some(Some(known)) = self.schools_folded.get(&id.to_lowercase()) {
                 out.push((*known).to_string());
+            } else if crate::domain::district::is_district(id, self.district) {
+                district_level = true;
             } else {
                 let message = format!(
                     "school {} is not a school of this district (add it on the Schools screen first)",
@@ -289,9 +304,16 @@ impl<'a> Validator<'a> {
                 return Err(self.error(rec, field, message));
             }
         }
+        if district_level && !out.is_empty() {
+            let message = format!(
+                "{} is the district's own ID (a district-level user, no school): list it alone, or the schools only",
+                quote(self.district.unwrap_or_default())
+            );
+            return Err(self.error(rec, field, message));
+        }
         out.sort();
         out.dedup();
-        Ok(out)
+        Ok((out, district_level))
     }
 
     /// [`mark_duplicates`], naming the file's columns.
@@ -762,6 +784,40 @@ mod tests {
         );
         cells[8] = "Ab";
         assert!(v.validate(&rec(2, &cells)).is_err());
+    }
+
+    /// Issue 16, item 7: the district's own ID in the school column.
+    #[test]
+    fn the_districts_own_id_names_a_district_level_user() {
+        let hs = headers("custom_id,first_name,last_name,user_type,school_district_external_id");
+        let mapping = resolve(&hs, None, &[], &[]).expect("eChalk header maps");
+        let schools = district();
+        let v = Validator::new(&hs, &mapping, &schools).with_district(Some("D-100"));
+        let u = v
+            .validate(&rec(2, &["9001", "Cam", "Ortiz", "Staff", "d-100"]))
+            .expect("a district-level row");
+        assert!(u.schools.is_empty());
+        assert!(
+            u.present.contains(Field::SchoolExternalId),
+            "given: no school"
+        );
+        assert_eq!(
+            v.validate(&rec(3, &["9002", "Dee", "Fox", "Staff", "D-100;S1"]))
+                .unwrap_err()
+                .to_string(),
+            "line 3, column \"school_district_external_id\": \"D-100\" is the district's own ID (a district-level user, no school): list it alone, or the schools only"
+        );
+        // Without the district's ID set, the same cell is an unknown school, as before.
+        let plain = Validator::new(&hs, &mapping, &schools);
+        let e = plain
+            .validate(&rec(2, &["9001", "Cam", "Ortiz", "Staff", "D-100"]))
+            .unwrap_err();
+        assert!(e.message.contains("not a school of this district"), "{e}");
+        // A school of the district keeps its meaning.
+        let u = v
+            .validate(&rec(4, &["9003", "Eli", "Gray", "Teacher", "S2"]))
+            .expect("a school row");
+        assert_eq!(u.schools, ["S2"]);
     }
 
     #[test]

@@ -73,7 +73,11 @@ pub fn master_file_name(district_slug: &str) -> String {
 }
 
 /// One master CSV record for a user.
-pub fn master_record(u: &ExportRow) -> [String; 13] {
+///
+/// A user with no school is written with the district's own external ID in the school
+/// column, when the district has one (issue 16, item 7): the file sent back names them
+/// district-level again, a no-op.
+pub fn master_record(u: &ExportRow, district_external_id: Option<&str>) -> [String; 13] {
     let grade = if u.role == "Student" {
         u.grade.as_str()
     } else {
@@ -89,7 +93,10 @@ pub fn master_record(u: &ExportRow) -> [String; 13] {
         u.middle_name.clone(),
         u.last_name.clone(),
         u.role.clone(),
-        u.schools.join(";"),
+        match (u.schools.is_empty(), district_external_id) {
+            (true, Some(d)) => d.to_string(),
+            _ => u.schools.join(";"),
+        },
         grade.to_string(),
         u.position.clone(),
         status.to_string(),

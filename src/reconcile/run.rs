@@ -232,6 +232,7 @@ pub fn prepare(
     saved: Option<&SavedMapping>,
     options: &RunOptions,
     schools: &HashSet<String>,
+    district: Option<&str>,
     progress: &Progress,
 ) -> Result<Result<Prepared, FileProblem>> {
     progress.total.store(count_lines(path), Ordering::Relaxed);
@@ -245,7 +246,7 @@ pub fn prepare(
         Ok(m) => m,
         Err(e) => return Ok(Err(e.into())),
     };
-    let validator = Validator::new(&headers, &mapping, schools);
+    let validator = Validator::new(&headers, &mapping, schools).with_district(district);
     let mut rows: Vec<Result<RowKeys, RowError>> = Vec::new();
     // The raw identifiers of rows validation refused, by position.
     let mut refused: HashMap<usize, Identifiers> = HashMap::new();
@@ -296,6 +297,7 @@ pub fn prepare(
             headers: headers.clone(),
             mapping: mapping.clone(),
             schools: schools.clone(),
+            district: district.map(str::to_string),
             first,
         },
         headers,
@@ -326,6 +328,8 @@ pub struct FileRows {
     headers: Vec<String>,
     mapping: Mapping,
     schools: HashSet<String>,
+    /// The district's own external ID (issue 16, item 7).
+    district: Option<String>,
     first: Vec<First>,
 }
 
@@ -377,7 +381,8 @@ impl FileRows {
         if reader.headers() != self.headers.as_slice() {
             return Err(FileChanged.into());
         }
-        let validator = Validator::new(&self.headers, &self.mapping, &self.schools);
+        let validator = Validator::new(&self.headers, &self.mapping, &self.schools)
+            .with_district(self.district.as_deref());
         let n = self.first.len();
         let mut changed = false;
         let mut reader = reader;
@@ -509,11 +514,20 @@ async fn execute_inner(pool: &PgPool, clock: &Clock, req: &RunRequest<'_>) -> Re
         .into_iter()
         .map(|(e, _)| e)
         .collect();
+    let district = db::districts::external_id(pool, req.district_id).await?;
     let path = req.path.clone();
     let options = req.options.clone();
     let progress = req.progress.clone();
     let prepared = tokio::task::spawn_blocking(move || {
-        prepare(&path, opts, saved.as_ref(), &options, &schools, &progress)
+        prepare(
+            &path,
+            opts,
+            saved.as_ref(),
+            &options,
+            &schools,
+            district.as_deref(),
+            &progress,
+        )
     })
     .await??;
     let prepared = match prepared {
@@ -664,6 +678,7 @@ async fn queued_elsewhere(pool: &PgPool, req: &RunRequest<'_>) -> Result<plan::E
         .into_iter()
         .map(|(e, _)| e)
         .collect();
+    let district = db::districts::external_id(pool, req.district_id).await?;
     let opts = ReadOptions::with_max_bytes(req.max_bytes);
     for run in queued {
         let Some(path) = run.file_path.as_deref().map(PathBuf::from) else {
@@ -681,7 +696,7 @@ async fn queued_elsewhere(pool: &PgPool, req: &RunRequest<'_>) -> Result<plan::E
         let Ok(options) = RunOptions::from_stored(&run.options) else {
             continue;
         };
-        let schools = schools.clone();
+        let (schools, district) = (schools.clone(), district.clone());
         let prepared = tokio::task::spawn_blocking(move || {
             prepare(
                 &path,
@@ -689,6 +704,7 @@ async fn queued_elsewhere(pool: &PgPool, req: &RunRequest<'_>) -> Result<plan::E
                 saved.as_ref(),
                 &options,
                 &schools,
+                district.as_deref(),
                 &Progress::default(),
             )
         })
@@ -1078,6 +1094,7 @@ mod tests {
             None,
             &RunOptions::default(),
             &schools,
+            None,
             &Progress::default(),
         )
         .unwrap()

@@ -190,7 +190,9 @@ mod tests {
         };
         assert_eq!(exact(&gs, &searched), None);
         let school = UserFilter {
-            school: Some(uuid::Uuid::nil()),
+            school: Some(crate::db::user_filter::SchoolFilter::School(
+                uuid::Uuid::nil(),
+            )),
             ..Default::default()
         };
         assert_eq!(exact(&gs, &school), None);

@@ -17,7 +17,6 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use std::collections::HashMap;
-use time::format_description::well_known::Rfc3339;
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
@@ -254,13 +253,18 @@ pub const CSV_HEADER: [&str; 8] = [
     "Change",
 ];
 
-fn csv_bytes(lines: &[Line], header: bool) -> Result<Bytes, std::io::Error> {
+/// The CSV's lines; `At` is ISO 8601 with the district zone's offset at that instant.
+fn csv_bytes(
+    lines: &[Line],
+    header: bool,
+    zone: &crate::domain::zone::Zone,
+) -> Result<Bytes, std::io::Error> {
     let mut w = csv::Writer::from_writer(Vec::with_capacity(8192));
     if header {
         w.write_record(CSV_HEADER).map_err(std::io::Error::other)?;
     }
     for l in lines {
-        let at = l.at.format(&Rfc3339).unwrap_or_default();
+        let at = super::when::iso_in(zone, l.at);
         let cells = [
             &at,
             &l.actor,
@@ -307,9 +311,16 @@ pub async fn csv(
     let pool = state.pool.clone();
     let filter = params.filter;
     let (tx, rx) = tokio::sync::mpsc::channel::<Chunk>(4);
+    // The producer runs outside this request's task: it takes the district's zone along.
+    let zone = super::when::zone();
+    let file_name = format!(
+        "{}-audit-{}.csv",
+        scope.district_slug,
+        super::when::day_in(&zone, state.clock.now())
+    );
     tokio::spawn(async move {
         let mut bom = UTF8_BOM.to_vec();
-        match csv_bytes(&[], true) {
+        match csv_bytes(&[], true, &zone) {
             Ok(b) => bom.extend_from_slice(&b),
             Err(e) => {
                 tracing::error!(district = %district, error = %e, "audit CSV stopped");
@@ -334,7 +345,7 @@ pub async fn csv(
                 .iter()
                 .map(|e| Line::of(e, &sync_names, admin))
                 .collect();
-            let msg = match csv_bytes(&lines, false) {
+            let msg = match csv_bytes(&lines, false, &zone) {
                 Ok(b) => Chunk::Data(b),
                 Err(e) => {
                     tracing::error!(district = %district, error = %e, "audit CSV stopped");
@@ -368,7 +379,6 @@ pub async fn csv(
             Some(Chunk::Done) => None,
         }
     });
-    let file_name = format!("{}-audit.csv", scope.district_slug);
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),

@@ -287,6 +287,7 @@ fn table() -> Vec<Entry> {
         at(Page, Post, "/sources/resume", home::resume),
         at(Page, Get, "/settings", settings::show),
         at(Page, Post, "/settings/guard", settings::guard),
+        at(Page, Post, "/settings/district", settings::identity),
         at(Page, Post, "/settings/tokens", settings::create_token),
         at(
             Page,
@@ -402,6 +403,8 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             page::error_in_layout,
         ))
+        // Each page request reads times in its district's zone (`when`).
+        .layer(axum::middleware::from_fn(when::request_zone))
         .layer(sessions)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

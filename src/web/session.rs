@@ -491,6 +491,8 @@ impl FromRequestParts<AppState> for Person {
                         if m.password_temporary && !ALWAYS_OPEN.contains(&path) {
                             return Err(Reject::ChangePassword);
                         }
+                        // The district's time zone for every time this request shows.
+                        crate::web::when::use_zone(&m.district_time_zone);
                         Person::Member(m)
                     }
                     Some(_) => {

@@ -1,4 +1,5 @@
-//! District settings (district admins only): the mass-change guard and API tokens.
+//! District settings (district admins only): the district's external ID and time zone, the
+//! mass-change guard and API tokens.
 
 use super::AppState;
 use super::error::{AppError, AppResult};
@@ -7,6 +8,7 @@ use super::session::{DistrictAdmin, set_flash};
 use crate::crypto::{SecretKey, expose};
 use crate::db;
 use crate::db::audit::Entry;
+use crate::domain::zone::Zone;
 use crate::ops;
 use askama::Template;
 use axum::Form;
@@ -23,6 +25,8 @@ struct SettingsPage {
     district: db::districts::District,
     tokens: Vec<db::tokens::TokenRow>,
     new_token: Option<String>,
+    /// Every time zone the district may choose, its own first selected.
+    zones: Vec<String>,
 }
 
 async fn page(
@@ -39,6 +43,7 @@ async fn page(
         district,
         tokens: db::tokens::list(&state.pool, scope.district_id).await?,
         new_token,
+        zones: Zone::names(),
     };
     Ok(render(&page)?.into_response())
 }
@@ -124,6 +129,73 @@ pub async fn guard(
     .await?;
     tx.commit().await?;
     set_flash(&session, "success", "Mass-change guard saved.").await;
+    Ok(Redirect::to("/settings").into_response())
+}
+
+#[derive(Deserialize)]
+pub struct IdentityForm {
+    #[serde(default)]
+    external_id: String,
+    #[serde(default)]
+    time_zone: String,
+}
+
+/// `POST /settings/district`: the district's own external ID (issue 16, item 7: a file row
+/// whose school column holds it is a district-level user) and its time zone (item 10).
+pub async fn identity(
+    State(state): State<AppState>,
+    session: Session,
+    DistrictAdmin(scope): DistrictAdmin,
+    Form(form): Form<IdentityForm>,
+) -> AppResult<Response> {
+    let before = db::districts::by_id(&state.pool, scope.district_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let schools: Vec<String> = db::schools::external_ids(&state.pool, scope.district_id)
+        .await?
+        .into_iter()
+        .map(|(e, _)| e)
+        .collect();
+    let external_id = crate::domain::district::check_external_id(&form.external_id, &schools)
+        .map_err(AppError::Unprocessable)?;
+    let zone = Zone::parse(&form.time_zone).ok_or_else(|| {
+        AppError::Unprocessable(format!(
+            "\"{}\" is not a time zone name (choose one such as America/Chicago)",
+            form.time_zone.trim()
+        ))
+    })?;
+    if before.external_id == external_id && before.time_zone == zone.name() {
+        set_flash(&session, "info", "Nothing changed.").await;
+        return Ok(Redirect::to("/settings").into_response());
+    }
+    let mut tx = state.pool.begin().await?;
+    db::districts::update_identity(
+        &mut *tx,
+        scope.district_id,
+        external_id.as_deref(),
+        zone.name(),
+    )
+    .await?;
+    db::audit::record(
+        &mut *tx,
+        scope.district_id,
+        &scope.actor(),
+        Entry {
+            action: "district.identity",
+            entity_kind: "district",
+            entity_id: Some(scope.district_id),
+            run_id: None,
+            before: Some(serde_json::json!({
+                "external_id": before.external_id, "time_zone": before.time_zone,
+            })),
+            after: Some(serde_json::json!({
+                "external_id": external_id, "time_zone": zone.name(),
+            })),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    set_flash(&session, "success", "District settings saved.").await;
     Ok(Redirect::to("/settings").into_response())
 }
 

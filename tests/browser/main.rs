@@ -1036,6 +1036,7 @@ async fn seed_source_workflows_work_end_to_end_in_chromium(pool: PgPool) {
 mod axe;
 mod bulk;
 mod classes;
+mod district;
 mod history;
 mod layout;
 mod mappings;

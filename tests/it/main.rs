@@ -11,6 +11,7 @@ mod cli;
 mod concurrency;
 mod corpus;
 mod crash;
+mod district;
 mod fake_providers;
 mod health;
 mod helpers;

@@ -250,6 +250,9 @@ fn body(route: &RouteInfo, refs: Refs) -> Body {
             ("archive_min", "1"),
             ("update_pct", "99"),
         ]),
+        "/settings/district" => {
+            form(&[("external_id", "HACK-D"), ("time_zone", "America/Chicago")])
+        }
         "/settings/tokens" => form(&[("name", "hacked")]),
         // Both districts have a people.csv source: the caller's own is the one paused.
         "/sources/pause" => form(&[("source", "file:people.csv"), ("until", "")]),

@@ -233,6 +233,30 @@ fn a_district_admin_sets_rights_and_any_school() {
 }
 
 #[test]
+fn a_district_level_user_keeps_no_school_when_edited() {
+    // Issue 16, item 7: central-office staff came in with the district's own ID.
+    let office = Edited {
+        portal_role: PortalRole::User,
+        schools: &[],
+        is_self: false,
+    };
+    let (chosen, e) = rights(district_admin(), Some(office), PortalRole::User, true, &[]);
+    assert!(e.is_empty() && chosen.is_empty(), "{e:?}");
+    let at_school = Edited {
+        schools: &[A],
+        ..office
+    };
+    let (_, e) = rights(
+        district_admin(),
+        Some(at_school),
+        PortalRole::User,
+        true,
+        &[],
+    );
+    assert_eq!(e.get("schools"), Some("Choose at least one school."));
+}
+
+#[test]
 fn unknown_schools_are_refused() {
     let mut e = FieldErrors::default();
     check_rights(

@@ -19,6 +19,16 @@ impl SchoolOnly {
         if !inc.present.contains(Field::SchoolExternalId) {
             return None;
         }
+        // Issue 16, item 7: a district-level row (the district's own ID: given, no school).
+        if inc.schools.is_empty() {
+            return Some(format!(
+                "line {}, column \"{}\": a district-level user (the district's own ID) is not at {} ({}), the only school this file is for",
+                inc.line,
+                Field::SchoolExternalId.name(),
+                self.name,
+                self.external_id
+            ));
+        }
         let other = inc.schools.iter().find(|s| **s != self.external_id)?;
         Some(format!(
             "line {}, column \"{}\": school \"{other}\" is not {} ({}), the only school this file is for",

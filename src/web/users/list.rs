@@ -3,7 +3,7 @@
 
 use super::{Opt, display_name, source_label, thousands};
 use crate::db;
-use crate::db::user_filter::{StatusFilter, UserFilter};
+use crate::db::user_filter::{SchoolFilter, StatusFilter, UserFilter};
 use crate::db::user_list::{PageError, Position, Sort};
 use crate::domain::{Grade, PortalRole, Role, UserStatus};
 use crate::reconcile::report::{MASTER_HEADER, master_record};
@@ -72,7 +72,7 @@ impl Params {
             role: given(&q.role)
                 .and_then(Role::parse)
                 .map(|r| r.as_str().to_string()),
-            school: given(&q.school).and_then(|s| Uuid::parse_str(s).ok()),
+            school: given(&q.school).and_then(SchoolFilter::parse),
             grade: given(&q.grade)
                 .and_then(Grade::parse)
                 .map(|g| g.as_str().to_string()),
@@ -121,7 +121,7 @@ impl Params {
             pairs.push(("role", r.clone()));
         }
         if let Some(s) = f.school {
-            pairs.push(("school", s.to_string()));
+            pairs.push(("school", s.as_query()));
         }
         if let Some(g) = &f.grade {
             pairs.push(("grade", g.clone()));
@@ -156,6 +156,9 @@ pub(crate) fn filter_of(pairs: &[(String, String)]) -> AppResult<UserFilter> {
     .map_err(|e| AppError::BadRequest(e.to_string()))?;
     Ok(Params::parse(&query)?.filter)
 }
+
+/// How the list names users with no school, and the School filter that selects them.
+pub const DISTRICT_OFFICE: &str = "District office";
 
 fn encode_cursor(sort_key: &str) -> String {
     keyset::cursor(sort_key.as_bytes())
@@ -294,6 +297,10 @@ pub async fn list(
             school_list.sort_unstable();
             let hidden = r.school_ids.len() - school_list.len();
             let mut schools_text = school_list.join(", ");
+            if r.school_ids.is_empty() {
+                // A district-level user (issue 16, item 7).
+                schools_text = DISTRICT_OFFICE.to_string();
+            }
             if hidden > 0 {
                 // A school admin sees the names of their own schools only.
                 if !schools_text.is_empty() {
@@ -416,7 +423,7 @@ pub async fn list(
     };
 
     let f = &params.filter;
-    let current_school = f.school.map(|s| s.to_string()).unwrap_or_default();
+    let current_school = f.school.map(SchoolFilter::as_query).unwrap_or_default();
     let matching = if count > cap {
         format!("{}+", thousands(cap))
     } else {
@@ -446,6 +453,14 @@ pub async fn list(
             )
             .collect(),
         school_opts: std::iter::once(Opt::new("", "Any school", &current_school))
+            // District-level users (no school): a district admin's view only.
+            .chain(scope.is_district_admin().then(|| {
+                Opt::new(
+                    SchoolFilter::DISTRICT_OFFICE,
+                    DISTRICT_OFFICE,
+                    &current_school,
+                )
+            }))
             .chain(
                 schools
                     .iter()
@@ -532,12 +547,14 @@ pub async fn csv(
         scope.schools.clone(),
     );
     let district = scope.district_id;
+    // Users with no school carry the district's own ID (issue 16, item 7).
+    let district_ext = db::districts::external_id(&state.pool, district).await?;
     let body = futures::stream::once(async move { Ok::<Bytes, std::io::Error>(header_line) })
         .chain(rows.ready_chunks(512).map(move |chunk| {
             let mut records = Vec::with_capacity(chunk.len());
             for row in chunk {
                 match row {
-                    Ok(r) => records.push(master_record(&r)),
+                    Ok(r) => records.push(master_record(&r, district_ext.as_deref())),
                     Err(e) => {
                         // The download ends short and the client sees a broken transfer,
                         // never a file that looks complete.
