@@ -327,7 +327,7 @@ fn put_back(new: &mut NewUser, field: &str, value: &Value) -> Result<(), &'stati
     };
     match field {
         "custom_id" => new.custom_id = optional()?,
-        "email" => new.email = optional()?.map(|e| CompactString::from(e.to_lowercase())),
+        "email" => new.email = optional()?.map(|e| e.to_lowercase()),
         "username" => new.username = text()?,
         "first_name" => new.first_name = text()?,
         "middle_name" => new.middle_name = text()?,

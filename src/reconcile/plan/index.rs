@@ -86,7 +86,7 @@ impl<'a> Index<'a> {
                 let Some(value) = key.of(u) else { continue };
                 let hash = ix.hasher.hash_one(value.as_ref());
                 if ix.find(key, hash, &value).is_none() {
-                    let (users, hasher) = (ix.users, ix.hasher.clone());
+                    let (users, hasher) = (ix.users, ix.hasher);
                     ix.table_mut(key).insert_unique(hash, i, |&j| {
                         key.of(&users[j as usize])
                             .map(|v| hasher.hash_one(v.as_ref()))
