@@ -433,6 +433,96 @@ impl Keyed for RowKeys {
     }
 }
 
+/// An accepted row's identifiers as fixed-size hashes: what the first reading of a large file
+/// keeps (about 64 bytes a row whatever the values; issue 19). Duplicate detection over them
+/// ([`candidate_duplicates`]) finds every row that may share a value; those few are then read
+/// again as [`RowKeys`] and [`Validator::duplicates`] decides on the values themselves, so a
+/// shared hash never refuses a row. [`KeyHashes::fingerprint`] tells whether a row reads the
+/// same the second time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyHashes {
+    pub line: u64,
+    pub user_guid: Option<uuid::Uuid>,
+    /// custom_id (exact), email and username (case-folded), hashed as duplicate detection
+    /// compares them; bit `i` of `present` says whether the row has value `i`.
+    keys: [u64; 3],
+    present: u8,
+    /// Every identifier exactly as validated (and whether the username is explicit).
+    fingerprint: u64,
+    /// The username the row gives explicitly (the field is carried and not blank).
+    pub explicit_username: bool,
+}
+
+/// Deterministic within a process (SipHash with fixed keys): equal values hash equal.
+fn hash_of(value: impl std::hash::Hash) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    BuildHasherDefault::<DefaultHasher>::default().hash_one(value)
+}
+
+impl KeyHashes {
+    const FIELDS: [Field; 3] = [Field::CustomId, Field::Email, Field::Username];
+
+    pub fn of(u: &IncomingUser) -> KeyHashes {
+        let explicit_username = u.present.contains(Field::Username)
+            && u.username.as_deref().is_some_and(|n| !n.trim().is_empty());
+        let hashed = Self::FIELDS.map(|f| key_of(u, f).map(|k| hash_of(k.as_ref())));
+        KeyHashes {
+            line: u.line,
+            user_guid: u.user_guid,
+            keys: hashed.map(Option::unwrap_or_default),
+            present: hashed
+                .iter()
+                .enumerate()
+                .fold(0, |bits, (i, h)| bits | (u8::from(h.is_some()) << i)),
+            fingerprint: hash_of((
+                u.user_guid,
+                u.custom_id.as_deref(),
+                u.email.as_deref(),
+                u.username.as_deref(),
+                explicit_username,
+            )),
+            explicit_username,
+        }
+    }
+}
+
+/// Positions (ascending) of the accepted rows that share a hashed custom_id, email or username
+/// with another accepted row: a superset of the rows [`Validator::duplicates`] would refuse.
+pub fn candidate_duplicates(rows: &[Result<KeyHashes, RowError>]) -> Vec<usize> {
+    let mut candidates: Vec<usize> = Vec::new();
+    let mut first: hashbrown::HashMap<u64, (usize, bool)> =
+        hashbrown::HashMap::with_capacity(rows.len());
+    for field in 0..KeyHashes::FIELDS.len() {
+        first.clear();
+        for (i, row) in rows.iter().enumerate() {
+            let Some(key) = row
+                .as_ref()
+                .ok()
+                .filter(|k| k.present & (1 << field) != 0)
+                .map(|k| k.keys[field])
+            else {
+                continue;
+            };
+            match first.entry(key) {
+                hashbrown::hash_map::Entry::Vacant(e) => {
+                    e.insert((i, false));
+                }
+                hashbrown::hash_map::Entry::Occupied(mut e) => {
+                    let (f, listed) = e.get_mut();
+                    if !*listed {
+                        candidates.push(*f);
+                        *listed = true;
+                    }
+                    candidates.push(i);
+                }
+            }
+        }
+    }
+    candidates.sort_unstable();
+    candidates.dedup();
+    candidates
+}
+
 /// A row's value for duplicate detection: custom_id exact, email and username case-folded.
 fn key_of<K: Keyed>(u: &K, field: Field) -> Option<Cow<'_, str>> {
     let v = u.key(field)?;
@@ -518,6 +608,39 @@ fn list_lines(lines: impl Iterator<Item = u64>, total: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hashed_keys_find_every_duplicate_and_stay_small() {
+        assert!(std::mem::size_of::<KeyHashes>() <= 64);
+        let hs = headers("custom_id,first_name,last_name,role,email,username,school_id");
+        let mapping = resolve(&hs, None, &[], &[]).expect("maps");
+        let schools = district();
+        let v = Validator::new(&hs, &mapping, &schools);
+        let cells = [
+            ["a1", "Ann", "Lee", "student", "Ann@x.org", "", "S1"],
+            ["a2", "Bo", "Lee", "student", "ann@X.org", "", "S1"],
+            ["a3", "Cy", "Lee", "student", "cy@x.org", "cy", "S1"],
+            ["a3", "Di", "Lee", "student", "di@x.org", "CY", "S1"],
+            ["a5", "Ed", "Lee", "student", "", "", "S1"],
+        ];
+        let users: Vec<IncomingUser> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| v.validate(&rec(i as u64 + 2, c)).expect("valid row"))
+            .collect();
+        let hashed: Vec<Result<KeyHashes, RowError>> =
+            users.iter().map(|u| Ok(KeyHashes::of(u))).collect();
+        let exact: Vec<Result<RowKeys, RowError>> =
+            users.iter().map(|u| Ok(RowKeys::of(u))).collect();
+        let mut refused: Vec<usize> = v.duplicates(&exact).into_keys().collect();
+        refused.sort_unstable();
+        assert_eq!(refused, vec![0, 1, 2, 3]);
+        // Every refused row is a candidate; a row with unique values is not.
+        assert_eq!(candidate_duplicates(&hashed), refused);
+        // A row reads the same twice: same hashes; another value: another fingerprint.
+        assert_eq!(KeyHashes::of(&users[4]), KeyHashes::of(&users[4].clone()));
+        assert_ne!(KeyHashes::of(&users[0]), KeyHashes::of(&users[1]));
+    }
     use crate::feed::headers::resolve;
     use crate::feed::read::{ReadOptions, open};
 

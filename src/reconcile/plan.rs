@@ -320,9 +320,9 @@ pub struct RowPlan {
     /// The user the row is about: created, matched, or (for errors) identified when possible.
     pub user_guid: Option<Uuid>,
     /// The user's username after the run; `None` for errors and rows that match nobody.
-    pub username: Option<String>,
+    pub username: Option<CompactString>,
     /// For a user created without a password: shown once in the completed file.
-    pub temp_password: Option<String>,
+    pub temp_password: Option<CompactString>,
     /// The feed's password for a user created here, or for an existing user when it differs
     /// from the one the feed gave last time, for the apply layer to hash. Never serialised.
     #[serde(skip)]
@@ -338,7 +338,7 @@ pub struct RowPlan {
 /// Passwords stay out of logs.
 impl fmt::Debug for RowPlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let redact = |p: &Option<String>| p.as_ref().map(|_| "<redacted>");
+        let redact = |p: Option<&str>| p.map(|_| "<redacted>");
         f.debug_struct("RowPlan")
             .field("line", &self.line)
             .field("outcome", &self.outcome)
@@ -347,8 +347,8 @@ impl fmt::Debug for RowPlan {
             .field("kept", &self.kept)
             .field("user_guid", &self.user_guid)
             .field("username", &self.username)
-            .field("temp_password", &redact(&self.temp_password))
-            .field("password", &redact(&self.password))
+            .field("temp_password", &redact(self.temp_password.as_deref()))
+            .field("password", &redact(self.password.as_deref()))
             .field(
                 "password_mac",
                 &self.password_mac.as_ref().map(|_| "<redacted>"),
@@ -435,10 +435,10 @@ pub fn plan(
     rules: &Rules,
     secrets: &mut dyn Secrets,
 ) -> Plan {
-    let reserved: Vec<(u64, String)> = incoming
+    let reserved: Vec<(u64, CompactString)> = incoming
         .iter()
         .flatten()
-        .filter_map(|inc| merge::explicit_username(inc).map(|n| (inc.line, n.to_string())))
+        .filter_map(|inc| merge::explicit_username(inc).map(|n| (inc.line, n.into())))
         .collect();
     let n = incoming.len();
     plan_rows(current, &reserved, incoming, n, source, rules, secrets)
@@ -449,7 +449,7 @@ pub fn plan(
 /// (line, name), which generated usernames must avoid; `len` is a capacity hint.
 pub fn plan_rows(
     current: &[CurrentUser],
-    reserved: &[(u64, String)],
+    reserved: &[(u64, CompactString)],
     incoming: impl IntoIterator<Item = Result<IncomingUser, RowFail>>,
     len: usize,
     source: &Source,

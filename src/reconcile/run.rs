@@ -11,7 +11,8 @@ use crate::domain::roster::RosterFeed;
 use crate::domain::{ActorKind, CurrentUser, Field, IncomingUser, RunStatus, Scope, Source};
 use crate::feed::headers::{self, Mapping, MappingError, SavedMapping};
 use crate::feed::read::{self, ReadOptions};
-use crate::feed::validate::{RowError, RowKeys, Validator};
+use crate::feed::validate::{self, KeyHashes, RowError, RowKeys, Validator};
+use compact_str::CompactString;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
@@ -247,7 +248,10 @@ pub fn prepare(
         Err(e) => return Ok(Err(e.into())),
     };
     let validator = Validator::new(&headers, &mapping, schools).with_district(district);
-    let mut rows: Vec<Result<RowKeys, RowError>> = Vec::new();
+    // Fixed-size hashes of each accepted row's identifiers (issue 19: a million rows are not
+    // kept as strings); explicit usernames, which generated ones must avoid, as they are.
+    let mut rows: Vec<Result<KeyHashes, RowError>> = Vec::new();
+    let mut usernames: Vec<(usize, u64, CompactString)> = Vec::new();
     // The raw identifiers of rows validation refused, by position.
     let mut refused: HashMap<usize, Identifiers> = HashMap::new();
     for item in reader {
@@ -256,7 +260,15 @@ pub fn prepare(
             Err(file_error) => return Ok(Err(file_error.into())),
             Ok(Err(issue)) => rows.push(Err(RowError::from(issue))),
             Ok(Ok(rec)) => match validator.validate(&rec) {
-                Ok(user) => rows.push(Ok(RowKeys::of(&user))),
+                Ok(user) => {
+                    let keys = KeyHashes::of(&user);
+                    if keys.explicit_username
+                        && let Some(name) = user.username.as_deref()
+                    {
+                        usernames.push((rows.len(), user.line, name.into()));
+                    }
+                    rows.push(Ok(keys));
+                }
                 Err(e) => {
                     refused.insert(rows.len(), raw_identifiers(&mapping, &rec.fields));
                     rows.push(Err(e));
@@ -264,29 +276,40 @@ pub fn prepare(
             },
         }
     }
-    let mut duplicates = validator.duplicates(&rows);
+    // Rows sharing a hashed identifier are read again and compared by value.
+    let candidates = validate::candidate_duplicates(&rows);
+    let mut duplicates = if candidates.is_empty() {
+        HashMap::new()
+    } else {
+        exact_duplicates(path, opts, &validator, &candidates)?
+    };
+    usernames.retain(|(i, _, _)| !duplicates.contains_key(i));
+    let reserved = usernames
+        .into_iter()
+        .map(|(_, line, name)| (line, name))
+        .collect();
     let first = rows
         .into_iter()
         .enumerate()
         .map(|(i, row)| match (row, duplicates.remove(&i)) {
             (Ok(keys), None) => First::Accepted(keys),
             // A duplicate still protects the user its identifiers name.
-            (Ok(keys), Some(e)) => First::Refused(RowFail {
+            (Ok(_), Some((e, keys))) => First::Refused(Box::new(RowFail {
                 line: e.line,
                 message: e.to_string(),
                 user_guid: keys.user_guid,
                 custom_id: keys.custom_id.map(String::from),
                 email: keys.email.map(String::from),
-            }),
+            })),
             (Err(e), _) => {
                 let (user_guid, custom_id, email) = refused.remove(&i).unwrap_or_default();
-                First::Refused(RowFail {
+                First::Refused(Box::new(RowFail {
                     line: e.line,
                     message: e.to_string(),
                     user_guid,
                     custom_id,
                     email,
-                })
+                }))
             }
         })
         .collect();
@@ -299,6 +322,7 @@ pub fn prepare(
             schools: schools.clone(),
             district: district.map(str::to_string),
             first,
+            reserved,
         },
         headers,
         mapping,
@@ -306,6 +330,44 @@ pub fn prepare(
 }
 
 type Identifiers = (Option<Uuid>, Option<String>, Option<String>);
+
+/// The duplicates among `candidates` (positions of accepted rows whose hashed identifiers
+/// collide), decided on their values: the file is read again and only those rows are kept,
+/// as [`RowKeys`]. Each refused position comes back with its error and its identifiers.
+fn exact_duplicates(
+    path: &Path,
+    opts: ReadOptions,
+    validator: &Validator,
+    candidates: &[usize],
+) -> Result<HashMap<usize, (RowError, RowKeys)>> {
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let reader = read::open(file, &opts).map_err(|_| FileChanged)?;
+    let mut wanted = candidates.iter().copied().peekable();
+    let mut keys: Vec<Result<RowKeys, RowError>> = Vec::with_capacity(candidates.len());
+    for (i, item) in reader.enumerate() {
+        let Some(&next) = wanted.peek() else { break };
+        if i < next {
+            continue;
+        }
+        wanted.next();
+        match item {
+            Ok(Ok(rec)) => match validator.validate(&rec) {
+                Ok(user) => keys.push(Ok(RowKeys::of(&user))),
+                Err(_) => return Err(FileChanged.into()),
+            },
+            _ => return Err(FileChanged.into()),
+        }
+    }
+    if keys.len() != candidates.len() {
+        return Err(FileChanged.into());
+    }
+    let found = validator.duplicates(&keys);
+    let mut keys: Vec<Option<RowKeys>> = keys.into_iter().map(Result::ok).collect();
+    Ok(found
+        .into_iter()
+        .filter_map(|(k, e)| Some((candidates[k], (e, keys[k].take()?))))
+        .collect())
+}
 
 /// The file read differently the second time: nothing is planned from two versions.
 #[derive(Debug, thiserror::Error)]
@@ -316,8 +378,8 @@ pub struct FileChanged;
 
 /// What the first reading kept of one row.
 enum First {
-    Accepted(RowKeys),
-    Refused(RowFail),
+    Accepted(KeyHashes),
+    Refused(Box<RowFail>),
 }
 
 /// A file's rows after the first reading: identifiers of accepted rows, failures of the
@@ -331,6 +393,8 @@ pub struct FileRows {
     /// The district's own external ID (issue 16, item 7).
     district: Option<String>,
     first: Vec<First>,
+    /// Usernames the file's accepted rows give, with their lines.
+    reserved: Vec<(u64, CompactString)>,
 }
 
 impl FileRows {
@@ -351,17 +415,33 @@ impl FileRows {
             })
     }
 
-    /// Usernames the file's accepted rows give, with their lines.
-    fn reserved(&self) -> Vec<(u64, String)> {
-        self.first
-            .iter()
-            .filter_map(|f| match f {
-                First::Accepted(k) if k.explicit_username => {
-                    k.username.as_deref().map(|n| (k.line, n.to_string()))
-                }
-                _ => None,
-            })
-            .collect()
+    /// The identifiers the file's accepted rows list (a file waiting in the queue, for
+    /// [`Rules::elsewhere`]), read from the file again: the first reading kept only hashes.
+    fn identifiers(&self) -> Result<plan::Elsewhere> {
+        let mut out = plan::Elsewhere::default();
+        let file = std::fs::File::open(&self.path)
+            .with_context(|| format!("opening {}", self.path.display()))?;
+        let reader = read::open(file, &self.opts).map_err(|_| FileChanged)?;
+        let validator = Validator::new(&self.headers, &self.mapping, &self.schools)
+            .with_district(self.district.as_deref());
+        for (first, item) in self.first.iter().zip(reader) {
+            let (First::Accepted(_), Ok(Ok(rec))) = (first, item) else {
+                continue;
+            };
+            let Ok(user) = validator.validate(&rec) else {
+                continue;
+            };
+            if let Some(g) = user.user_guid {
+                out.guids.insert(g);
+            }
+            if let Some(c) = user.custom_id.as_deref().filter(|c| !c.trim().is_empty()) {
+                out.custom_ids.insert(c.to_string());
+            }
+            if let Some(e) = user.email.as_deref().filter(|e| !e.trim().is_empty()) {
+                out.emails.insert(e.to_lowercase());
+            }
+        }
+        Ok(out)
     }
 
     /// Plan the file against `current`, reading it a second time. The file must read as it
@@ -374,7 +454,7 @@ impl FileRows {
         rules: &Rules,
         secrets: &mut dyn Secrets,
     ) -> Result<Plan> {
-        let reserved = self.reserved();
+        let reserved = self.reserved;
         let file = std::fs::File::open(&self.path)
             .with_context(|| format!("opening {}", self.path.display()))?;
         let reader = read::open(file, &self.opts).map_err(|_| FileChanged)?;
@@ -400,9 +480,9 @@ impl FileRows {
         .map_while(|first| {
             let item = reader.next();
             match (first, item) {
-                (First::Refused(fail), Some(_)) => Some(Err(fail)),
+                (First::Refused(fail), Some(_)) => Some(Err(*fail)),
                 (First::Accepted(keys), Some(Ok(Ok(rec)))) => match validator.validate(&rec) {
-                    Ok(user) if RowKeys::of(&user) == keys => Some(Ok(user)),
+                    Ok(user) if KeyHashes::of(&user) == keys => Some(Ok(user)),
                     _ => {
                         changed = true;
                         None
@@ -697,8 +777,8 @@ async fn queued_elsewhere(pool: &PgPool, req: &RunRequest<'_>) -> Result<plan::E
             continue;
         };
         let (schools, district) = (schools.clone(), district.clone());
-        let prepared = tokio::task::spawn_blocking(move || {
-            prepare(
+        let listed = tokio::task::spawn_blocking(move || {
+            match prepare(
                 &path,
                 opts,
                 saved.as_ref(),
@@ -706,25 +786,18 @@ async fn queued_elsewhere(pool: &PgPool, req: &RunRequest<'_>) -> Result<plan::E
                 &schools,
                 district.as_deref(),
                 &Progress::default(),
-            )
+            ) {
+                Ok(Ok(prepared)) => prepared.rows.identifiers().ok(),
+                _ => None,
+            }
         })
         .await?;
-        let Ok(Ok(prepared)) = prepared else {
+        let Some(listed) = listed else {
             continue;
         };
-        for first in &prepared.rows.first {
-            if let First::Accepted(keys) = first {
-                if let Some(g) = keys.user_guid {
-                    out.guids.insert(g);
-                }
-                if let Some(c) = keys.custom_id.as_deref().filter(|c| !c.trim().is_empty()) {
-                    out.custom_ids.insert(c.to_string());
-                }
-                if let Some(e) = keys.email.as_deref().filter(|e| !e.trim().is_empty()) {
-                    out.emails.insert(e.to_lowercase());
-                }
-            }
-        }
+        out.guids.extend(listed.guids);
+        out.custom_ids.extend(listed.custom_ids);
+        out.emails.extend(listed.emails);
     }
     Ok(out)
 }

@@ -189,7 +189,7 @@ fn row(line: u64, user: Option<Uuid>, username: Option<String>, outcome: Outcome
         previous_source: None,
         kept: Vec::new(),
         user_guid: user,
-        username,
+        username: username.map(Into::into),
         temp_password: None,
         password: None,
         password_mac: None,
