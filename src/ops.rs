@@ -226,7 +226,7 @@ pub async fn import_file(
     options.scope = Some(decided.scope);
     options.error_file_of = decided.error_file_of;
     options.intake_note = decided.note;
-    let source = crate::domain::Source::File(decided.source_key);
+    let source = crate::domain::Source::File(decided.source_key.into());
     let stored_options = serde_json::to_value(&options)?;
     let run_id = uuid::Uuid::new_v4();
     // The run's liveness lock is taken before the run exists and held until it ends (on

@@ -155,7 +155,7 @@ pub fn cards(f: &Facts<'_>) -> Vec<Card> {
     for source in sources {
         match super::Source::from_db(source) {
             super::Source::File(name) => {
-                files.insert(name.to_lowercase() + "\u{0}" + source, source.to_string());
+                files.insert(name.to_lowercase().to_string() + "\u{0}" + source, source.to_string());
             }
             super::Source::Manual => manual = true,
             super::Source::Sync(_) => {}
@@ -180,7 +180,7 @@ pub fn cards(f: &Facts<'_>) -> Vec<Card> {
     };
     for source in files.values() {
         let name = match super::Source::from_db(source) {
-            super::Source::File(name) => name,
+            super::Source::File(name) => name.into(),
             _ => source.clone(),
         };
         out.push(file_card(source, CardKind::File, name, "File source"));

@@ -95,8 +95,9 @@ impl fmt::Display for Scope {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Source {
     Manual,
-    /// An uploaded file, keyed by its file name (`students.csv`).
-    File(String),
+    /// An uploaded file, keyed by its file name (`students.csv`). Inline up to 24 bytes: a
+    /// million current users each carry their owner (issue 19).
+    File(CompactString),
     /// A roster sync connection.
     Sync(Uuid),
 }
@@ -112,7 +113,7 @@ impl Source {
 
     pub fn from_db(s: &str) -> Source {
         if let Some(name) = s.strip_prefix("file:") {
-            Source::File(name.to_string())
+            Source::File(name.into())
         } else if let Some(id) = s
             .strip_prefix("sync:")
             .and_then(|id| Uuid::parse_str(id).ok())

@@ -243,7 +243,7 @@ pub async fn queue_run(
         run_id,
         &db::runs::NewRun {
             kind: sender.run_kind(),
-            source: &Source::File(source_key).to_db(),
+            source: &Source::File(source_key.into()).to_db(),
             file_name: Some(&file_name),
             file_sha256: Some(&sha256),
             file_path: path.to_str(),
@@ -505,7 +505,7 @@ pub async fn decide(
     Ok(match parent {
         Some(p) => Decided {
             source_key: match Source::from_db(&p.source) {
-                Source::File(key) => key,
+                Source::File(key) => key.into(),
                 _ => file_name.to_string(),
             },
             scope,

@@ -64,7 +64,7 @@ pub async fn scan(q: &Queue) -> Result<()> {
             if ignorable(&name) {
                 continue;
             }
-            let source = crate::domain::Source::File(storage::clean_file_name(&name)).to_db();
+            let source = crate::domain::Source::File(storage::clean_file_name(&name).into()).to_db();
             if paused.contains(&source) {
                 continue;
             }
@@ -150,7 +150,7 @@ async fn refuse_too_large(
         district_id,
         &db::runs::NewRun {
             kind: RunKind::Drop,
-            source: &crate::domain::Source::File(file_name.clone()).to_db(),
+            source: &crate::domain::Source::File(file_name.as_str().into()).to_db(),
             file_name: Some(&file_name),
             file_sha256: Some(""),
             file_path: None,

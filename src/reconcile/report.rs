@@ -11,7 +11,7 @@ use uuid::Uuid;
 pub fn owner_label(source: &Source, sync_names: &HashMap<Uuid, String>) -> String {
     match source {
         Source::Manual => "manual".to_string(),
-        Source::File(name) => name.clone(),
+        Source::File(name) => name.to_string(),
         Source::Sync(id) => match sync_names.get(id) {
             Some(name) => format!("roster sync {name}"),
             None => format!("sync connection {id}"),
@@ -26,7 +26,7 @@ pub fn owner_label(source: &Source, sync_names: &HashMap<Uuid, String>) -> Strin
 pub fn source_name(source: &str, sync_names: &HashMap<Uuid, String>) -> String {
     match Source::from_db(source) {
         Source::Manual => "Manual".to_string(),
-        Source::File(name) => name,
+        Source::File(name) => name.into(),
         Source::Sync(id) => match sync_names.get(&id) {
             Some(name) => name.clone(),
             None => "Deleted connection".to_string(),

@@ -98,7 +98,7 @@ pub(super) fn review(
 /// How a source is named to an admin: the file name, or the connection.
 fn source_label(source: &Source) -> String {
     match source {
-        Source::File(name) => name.clone(),
+        Source::File(name) => name.to_string(),
         other => other.to_string(),
     }
 }

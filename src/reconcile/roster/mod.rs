@@ -1373,7 +1373,7 @@ pub(crate) fn guard(
     would_end: usize,
 ) -> Option<RosterReview> {
     let label = match source {
-        Source::File(name) => name.clone(),
+        Source::File(name) => name.to_string(),
         other => other.to_string(),
     };
     let trips = |n: usize, total: usize| {
