@@ -341,6 +341,27 @@ pub async fn district_requires_mfa(
     )
 }
 
+/// Whether this admin must use MFA on a password sign-in: their district requires it of its
+/// admins, or they are the break-glass admin of a district that requires single sign-on of
+/// admins (the one password left to an admin is never a password alone; issue 17).
+pub async fn admin_requires_mfa(
+    db: impl PgExecutor<'_>,
+    district_id: Uuid,
+    user_id: Uuid,
+) -> sqlx::Result<bool> {
+    Ok(sqlx::query_scalar::<_, bool>(
+        "SELECT d.mfa_required_for_admins
+                OR coalesce((SELECT p.require_for_admins AND p.break_glass_user_id = $2
+                             FROM sso_policies p WHERE p.district_id = d.id), false)
+         FROM districts d WHERE d.id = $1",
+    )
+    .bind(district_id)
+    .bind(user_id)
+    .fetch_optional(db)
+    .await?
+    .unwrap_or(false))
+}
+
 pub async fn set_district_requires_mfa(
     db: impl PgExecutor<'_>,
     district_id: Uuid,

@@ -261,9 +261,10 @@ pub async fn submit(
             }
             db::throttle::succeeded(&state.pool, attempt).await?;
             drop(slot);
-            // MFA: admins, where their district requires it or they enrolled.
+            // MFA: admins, where their district requires it (or they are its break-glass
+            // admin under "Require SSO for admins") or they enrolled.
             let mfa_required = c.portal_role.is_admin()
-                && db::accounts::district_requires_mfa(&state.pool, c.district_id).await?;
+                && db::accounts::admin_requires_mfa(&state.pool, c.district_id, c.id).await?;
             let passed = Passed {
                 who: Who::Member {
                     district_id: c.district_id,

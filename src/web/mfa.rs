@@ -169,7 +169,7 @@ async fn required(state: &AppState, person: &Person) -> AppResult<bool> {
         Person::Operator { .. } => true,
         Person::Member(m) => {
             m.portal_role.is_admin()
-                && db::accounts::district_requires_mfa(&state.pool, m.district_id).await?
+                && db::accounts::admin_requires_mfa(&state.pool, m.district_id, m.id).await?
         }
     })
 }

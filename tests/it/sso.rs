@@ -476,8 +476,10 @@ async fn require_sso_refuses_passwords_but_keeps_one_break_glass_admin(pool: PgP
         ann.get("/account").await.location.as_deref(),
         Some("/login")
     );
-    // Admins still sign in with their password.
-    assert_eq!(w.app.client().sign_in("dora", PASSWORD).await.status, 303);
+    // Admins still sign in with their password (this district does not require MFA).
+    let r = w.app.client().sign_in("dora", PASSWORD).await;
+    assert_eq!(r.status, 303);
+    assert_eq!(r.location.as_deref(), Some("/"));
 
     // Admins too: only with a break-glass admin chosen.
     let r = w
@@ -510,6 +512,22 @@ async fn require_sso_refuses_passwords_but_keeps_one_break_glass_admin(pool: PgP
         .sign_in(&w.district.admin_email, PASSWORD)
         .await;
     assert_eq!(r.status, 303, "the break-glass admin keeps the password");
+    // …never a password alone: not enrolled, they are sent to set up MFA and held there.
+    assert_eq!(r.location.as_deref(), Some("/account/mfa"));
+    let glass = w.app.client();
+    glass.sign_in(&w.district.admin_email, PASSWORD).await;
+    assert_eq!(
+        glass.get("/users").await.location.as_deref(),
+        Some("/account/mfa")
+    );
+    let page = glass.get("/account/mfa").await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body
+            .contains("Your account requires two-step sign-in. Set it up to continue."),
+        "{}",
+        page.body
+    );
     // The page shows the choice.
     let page = w.admin.get("/settings/sso").await;
     assert!(

@@ -6,8 +6,11 @@
 //   ROLLCALL_OIDC_REDIRECT the portal's callback URL (every client's one redirect URI)
 //
 // Listens on 127.0.0.1 on a free port and prints `READY <issuer>` once serving. Who signs
-// in is set by the test beforehand: `GET /test/next?sub=…&email=…&verified=true|false`
+// in is set by the test beforehand: `GET /test/next?sub=…&email=…&verified=true|false|absent`
 // (no login form: the interaction signs that account in at once, consent is pre-granted).
+// `verified=absent` leaves `email_verified` out of the ID token, as Microsoft Entra ID does;
+// `&edov=true|false` then adds Entra's optional claim `xms_edov` (a boolean: "the email
+// domain owner has been verified", sent only when the app registration asks for it).
 //
 // Clients (secret: `secret-<client id>`). `rollcall` is honest. Three misbehave, each in one
 // way, by re-signing the ID token of the token response the provider just made:
@@ -58,7 +61,7 @@ const provider = new Provider(issuer, {
   jwks: { keys: [realJwk] },
   cookies: { keys: ['rollcall-oidc-test-cookie-key'] },
   scopes: ['openid', 'email'],
-  claims: { openid: ['sub'], email: ['email', 'email_verified'] },
+  claims: { openid: ['sub'], email: ['email', 'email_verified', 'xms_edov'] },
   // The email claims go in the ID token itself (the portal reads no userinfo).
   conformIdTokenClaims: false,
   features: { devInteractions: { enabled: false } },
@@ -70,7 +73,10 @@ const provider = new Provider(issuer, {
     return {
       accountId: id,
       async claims() {
-        return { sub: id, email: a.email, email_verified: a.verified };
+        const claims = { sub: id, email: a.email };
+        if (a.verified !== undefined) claims.email_verified = a.verified;
+        if (a.edov !== undefined) claims.xms_edov = a.edov;
+        return claims;
       },
     };
   },
@@ -80,7 +86,7 @@ const provider = new Provider(issuer, {
       accountId: ctx.oidc.session.accountId,
     });
     grant.addOIDCScope('openid email');
-    grant.addOIDCClaims(['email', 'email_verified']);
+    grant.addOIDCClaims(['email', 'email_verified', 'xms_edov']);
     await grant.save();
     return grant;
   },
@@ -121,7 +127,8 @@ server.on('request', async (req, res) => {
       const sub = url.searchParams.get('sub');
       accounts.set(sub, {
         email: url.searchParams.get('email') || undefined,
-        verified: url.searchParams.get('verified') === 'true',
+        verified: url.searchParams.get('verified') === 'absent' ? undefined : url.searchParams.get('verified') === 'true',
+        edov: url.searchParams.has('edov') ? url.searchParams.get('edov') === 'true' : undefined,
       });
       next = sub;
       res.writeHead(200, { 'content-type': 'text/plain' });
