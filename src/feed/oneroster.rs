@@ -103,6 +103,46 @@ impl Table {
         })
     }
 
+    /// Read `bytes` record by record, keeping none: `each` gets the header positions and
+    /// every record (or unreadable record) in file order. The same outcome as [`Table::read`]
+    /// then [`Table::require`]: a file error wins over a missing column, and a header-only
+    /// file needs no column.
+    pub(crate) fn each(
+        file: &'static str,
+        bytes: &[u8],
+        max_bytes: u64,
+        required: &[&'static str],
+        mut each: impl FnMut(&Table, Result<&read::RawRecord, &read::RowIssue>),
+    ) -> Result<(), SetError> {
+        let reader = match read::open(Cursor::new(bytes), &ReadOptions::with_max_bytes(max_bytes)) {
+            Ok(r) => r,
+            Err(FileError::HeaderOnly) => return Ok(()),
+            Err(error) => return Err(SetError::File { file, error }),
+        };
+        let headers = reader.headers();
+        let t = Table {
+            cols: headers
+                .iter()
+                .enumerate()
+                .map(|(i, h)| (fold(h), i))
+                .collect(),
+            width: headers.len(),
+            records: Vec::new(),
+        };
+        // `open` found a record, so the columns are required.
+        let missing = required.iter().find(|c| !t.cols.contains_key(&fold(c)));
+        for item in reader {
+            let item = item.map_err(|error| SetError::File { file, error })?;
+            if missing.is_none() {
+                each(&t, item.as_ref());
+            }
+        }
+        match missing {
+            Some(column) => Err(SetError::MissingColumn { file, column }),
+            None => Ok(()),
+        }
+    }
+
     pub(crate) fn has(&self, column: &str) -> bool {
         self.cols.contains_key(&fold(column))
     }

@@ -23,7 +23,7 @@ use crate::domain::roster::{
 };
 use crate::feed::oneroster::{FileMode, Manifest, SetError, Table, list, text};
 use crate::feed::provider::parse_grade;
-use crate::feed::read::RawRecord;
+use crate::feed::read::{RawRecord, RowIssue};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use time::{Date, Month};
@@ -496,41 +496,31 @@ fn deleted(status: &str) -> bool {
     status.eq_ignore_ascii_case("tobedeleted")
 }
 
-/// Every record of a table: a readable one (not longer than its header) or a failure.
-fn rows<'t>(t: &'t Table, file: &'static str) -> Vec<Result<&'t RawRecord, RosterFail>> {
-    t.records
-        .iter()
-        .map(|r| match r {
-            Err(issue) => Err(RosterFail {
-                at: at(file, issue.line),
-                column: None,
-                message: issue.message.clone(),
-                class_external_id: None,
-            }),
-            Ok(rec) if t.overlong(rec) => Err(RosterFail {
-                at: at(file, rec.line),
-                column: None,
-                message: format!(
-                    "the row has {} fields but the header has {}",
-                    rec.fields.len(),
-                    t.width
-                ),
-                class_external_id: None,
-            }),
-            Ok(rec) => Ok(rec),
-        })
-        .collect()
-}
-
-fn table(
+/// A record of a table: a readable one (not longer than its header) or a failure.
+fn row<'r>(
+    t: &Table,
     file: &'static str,
-    bytes: &[u8],
-    max_bytes: u64,
-    required: &[&'static str],
-) -> Result<Table, SetError> {
-    let t = Table::read(file, bytes, max_bytes)?;
-    t.require(file, required)?;
-    Ok(t)
+    r: Result<&'r RawRecord, &RowIssue>,
+) -> Result<&'r RawRecord, RosterFail> {
+    match r {
+        Err(issue) => Err(RosterFail {
+            at: at(file, issue.line),
+            column: None,
+            message: issue.message.clone(),
+            class_external_id: None,
+        }),
+        Ok(rec) if t.overlong(rec) => Err(RosterFail {
+            at: at(file, rec.line),
+            column: None,
+            message: format!(
+                "the row has {} fields but the header has {}",
+                rec.fields.len(),
+                t.width
+            ),
+            class_external_id: None,
+        }),
+        Ok(rec) => Ok(rec),
+    }
 }
 
 /// Read a set's roster files as its manifest lists them (`file` gives a file's bytes by its
@@ -571,98 +561,79 @@ pub fn read_csv<'a>(
         }
     };
     let mut c = Collected::default();
+    // Record by record (no table of raw records kept: enrollments.csv runs to millions).
     if let Some(bytes) = get(manifest.academic_sessions, "academicSessions.csv")? {
         const F: &str = "academicSessions.csv";
-        let t = table(
-            F,
-            bytes,
-            max_bytes,
-            &["sourcedId", "title", "startDate", "endDate"],
-        )?;
-        for row in rows(&t, F) {
-            match row {
-                Err(f) => c.terms.push(Err(f)),
-                Ok(rec) => {
-                    let v = |col| t.cell(rec, col);
-                    let r = SessionRec {
-                        id: v("sourcedId"),
-                        title: v("title"),
-                        kind: v("type"),
-                        start: v("startDate"),
-                        end: v("endDate"),
-                        parent: v("parentSourcedId"),
-                        year: v("schoolYear"),
-                        deleted: deleted(v("status")),
-                    };
-                    c.add_session(at(F, rec.line), r);
-                }
+        let required = ["sourcedId", "title", "startDate", "endDate"];
+        Table::each(F, bytes, max_bytes, &required, |t, r| match row(t, F, r) {
+            Err(f) => c.terms.push(Err(f)),
+            Ok(rec) => {
+                let v = |col| t.cell(rec, col);
+                let r = SessionRec {
+                    id: v("sourcedId"),
+                    title: v("title"),
+                    kind: v("type"),
+                    start: v("startDate"),
+                    end: v("endDate"),
+                    parent: v("parentSourcedId"),
+                    year: v("schoolYear"),
+                    deleted: deleted(v("status")),
+                };
+                c.add_session(at(F, rec.line), r);
             }
-        }
+        })?;
     }
     if let Some(bytes) = get(manifest.courses, "courses.csv")? {
-        let t = table("courses.csv", bytes, max_bytes, &["sourcedId"])?;
-        for rec in t.records.iter().flatten() {
-            let v = |col| t.cell(rec, col);
-            if !deleted(v("status")) {
-                c.add_course(v("sourcedId"), v("courseCode"), list(v("subjects")));
+        Table::each("courses.csv", bytes, max_bytes, &["sourcedId"], |t, r| {
+            if let Ok(rec) = r {
+                let v = |col| t.cell(rec, col);
+                if !deleted(v("status")) {
+                    c.add_course(v("sourcedId"), v("courseCode"), list(v("subjects")));
+                }
             }
-        }
+        })?;
     }
     if let Some(bytes) = get(manifest.classes, "classes.csv")? {
         const F: &str = "classes.csv";
-        let t = table(
-            F,
-            bytes,
-            max_bytes,
-            &["sourcedId", "title", "schoolSourcedId"],
-        )?;
-        for row in rows(&t, F) {
-            match row {
-                Err(f) => c.classes.push(Err(f)),
-                Ok(rec) => {
-                    let v = |col| t.cell(rec, col);
-                    let r = ClassRec {
-                        id: v("sourcedId"),
-                        title: v("title"),
-                        school: v("schoolSourcedId"),
-                        course: v("courseSourcedId"),
-                        terms: list(v("termSourcedIds")),
-                        grades: list(v("grades")),
-                        subjects: list(v("subjects")),
-                        periods: list(v("periods")),
-                        deleted: deleted(v("status")),
-                    };
-                    c.add_class(at(F, rec.line), r, &CSV_NAMES);
-                }
+        let required = ["sourcedId", "title", "schoolSourcedId"];
+        Table::each(F, bytes, max_bytes, &required, |t, r| match row(t, F, r) {
+            Err(f) => c.classes.push(Err(f)),
+            Ok(rec) => {
+                let v = |col| t.cell(rec, col);
+                let r = ClassRec {
+                    id: v("sourcedId"),
+                    title: v("title"),
+                    school: v("schoolSourcedId"),
+                    course: v("courseSourcedId"),
+                    terms: list(v("termSourcedIds")),
+                    grades: list(v("grades")),
+                    subjects: list(v("subjects")),
+                    periods: list(v("periods")),
+                    deleted: deleted(v("status")),
+                };
+                c.add_class(at(F, rec.line), r, &CSV_NAMES);
             }
-        }
+        })?;
     }
     if let Some(bytes) = get(manifest.enrollments, "enrollments.csv")? {
         const F: &str = "enrollments.csv";
-        let t = table(
-            F,
-            bytes,
-            max_bytes,
-            &["classSourcedId", "userSourcedId", "role"],
-        )?;
-        for row in rows(&t, F) {
-            match row {
-                Err(f) => c.enrollments.push(Err(f)),
-                Ok(rec) => {
-                    let v = |col| t.cell(rec, col);
-                    let r = EnrollmentRec {
-                        class: v("classSourcedId"),
-                        user: v("userSourcedId"),
-                        role: v("role"),
-                        primary: v("primary").to_string(),
-                        begin: v("beginDate"),
-                        end: v("endDate"),
-                        deleted: deleted(v("status")),
-                    };
-                    c.add_enrollment(at(F, rec.line), r, &CSV_NAMES);
-                }
+        let required = ["classSourcedId", "userSourcedId", "role"];
+        Table::each(F, bytes, max_bytes, &required, |t, r| match row(t, F, r) {
+            Err(f) => c.enrollments.push(Err(f)),
+            Ok(rec) => {
+                let v = |col| t.cell(rec, col);
+                let r = EnrollmentRec {
+                    class: v("classSourcedId"),
+                    user: v("userSourcedId"),
+                    role: v("role"),
+                    primary: v("primary").to_string(),
+                    begin: v("beginDate"),
+                    end: v("endDate"),
+                    deleted: deleted(v("status")),
+                };
+                c.add_enrollment(at(F, rec.line), r, &CSV_NAMES);
             }
-        }
+        })?;
     }
     Ok(Some(c.into_feed(
         manifest.classes == FileMode::Bulk && present(manifest.classes, "classes.csv"),
