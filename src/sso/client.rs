@@ -157,10 +157,16 @@ pub async fn finish(
     let claims = id_token
         .claims(&verifier, &Nonce::new(nonce.to_string()))
         .map_err(|e| Failure::new(claims_code(&e), e.to_string()))?;
+    let email_verified = match claims.email_verified() {
+        Some(verified) => verified,
+        // Microsoft Entra ID sends no `email_verified`; its optional claim `xms_edov` says
+        // the email's domain owner verified it (read from the token just checked).
+        None => super::entra_domain_verified(&id_token.to_string()),
+    };
     Ok(Identity {
         subject: claims.subject().as_str().to_string(),
         email: claims.email().map(|e| e.as_str().to_lowercase()),
-        email_verified: claims.email_verified() == Some(true),
+        email_verified,
     })
 }
 

@@ -147,6 +147,29 @@ pub struct Identity {
     pub email_verified: bool,
 }
 
+/// Microsoft Entra ID's optional claim `xms_edov` ("email domain owner verified") in an ID
+/// token whose signature and claims were already checked: `true` (or Entra's string forms
+/// `"true"`/`"1"`, or `1`) counts as a verified email when the token has no
+/// `email_verified`. Anything else — absent, false, unreadable — does not.
+pub fn entra_domain_verified(id_token: &str) -> bool {
+    use base64::Engine;
+    let Some(payload) = id_token.split('.').nth(1) else {
+        return false;
+    };
+    let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload) else {
+        return false;
+    };
+    let Ok(claims) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return false;
+    };
+    match claims.get("xms_edov") {
+        Some(serde_json::Value::Bool(b)) => *b,
+        Some(serde_json::Value::String(s)) => s == "true" || s == "1",
+        Some(serde_json::Value::Number(n)) => n.as_u64() == Some(1),
+        _ => false,
+    }
+}
+
 /// A user of the district, as far as matching needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate {
@@ -400,6 +423,28 @@ mod tests {
             ),
             Err(Refusal::Inactive)
         );
+    }
+
+    #[test]
+    fn entra_domain_verified_reads_xms_edov_only_when_true() {
+        use base64::Engine;
+        let token = |claims: &str| {
+            let enc = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+            format!("{}.{}.sig", enc(r#"{"alg":"RS256"}"#), enc(claims))
+        };
+        for (claims, verified) in [
+            (r#"{"sub":"a","xms_edov":true}"#, true),
+            (r#"{"sub":"a","xms_edov":"true"}"#, true),
+            (r#"{"sub":"a","xms_edov":"1"}"#, true),
+            (r#"{"sub":"a","xms_edov":1}"#, true),
+            (r#"{"sub":"a","xms_edov":false}"#, false),
+            (r#"{"sub":"a","xms_edov":"false"}"#, false),
+            (r#"{"sub":"a"}"#, false),
+        ] {
+            assert_eq!(entra_domain_verified(&token(claims)), verified, "{claims}");
+        }
+        assert!(!entra_domain_verified("not a token"));
+        assert!(!entra_domain_verified("a.!!!.c"));
     }
 
     #[test]

@@ -61,6 +61,22 @@ impl Idp {
         }
     }
 
+    /// The account the provider signs in next, as Microsoft Entra ID sends it: no
+    /// `email_verified`, and `xms_edov` when `edov` is given.
+    async fn next_entra(&self, sub: &str, email: &str, edov: Option<bool>) {
+        let mut q = vec![("sub", sub), ("email", email), ("verified", "absent")];
+        if let Some(e) = edov {
+            q.push(("edov", if e { "true" } else { "false" }));
+        }
+        let r = reqwest::Client::new()
+            .get(format!("{}/test/next", self.issuer))
+            .query(&q)
+            .send()
+            .await
+            .expect("provider answers");
+        assert_eq!(r.status(), 200);
+    }
+
     /// The account the provider signs in next.
     async fn next(&self, sub: &str, email: Option<&str>, verified: bool) {
         let mut q = vec![
@@ -375,6 +391,53 @@ async fn unknown_unverified_and_other_domain_identities_are_refused(pool: PgPool
     assert_eq!(refused[1].0, Some(ann));
     assert!(w.identities().await.is_empty());
     assert!(w.audits("signin.sso").await.is_empty());
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn a_microsoft_entra_identity_is_verified_by_xms_edov(pool: PgPool) {
+    let w = World::new(pool).await;
+    let ann = w.app.member(w.district.id, "ann", "user", &[]).await;
+    w.provider("Sign in with Microsoft", "rollcall", "example.org")
+        .await;
+    // No `email_verified` and no (or a false) `xms_edov`: not verified, refused.
+    for edov in [None, Some(false)] {
+        w.idp.next_entra("entra-ann", "ann@example.org", edov).await;
+        let http = browser(false);
+        let r = w.press(&http, "Sign in with Microsoft").await;
+        assert_eq!(r.status(), 403, "{edov:?}");
+        assert!(
+            r.text()
+                .await
+                .unwrap()
+                .contains("has not verified your email address")
+        );
+        assert_eq!(
+            w.refusal_reasons().await.last().map(String::as_str),
+            Some("email_not_verified")
+        );
+    }
+    // An explicit `email_verified: false` is not overruled by `xms_edov`.
+    w.idp.next("entra-ann", Some("ann@example.org"), false).await;
+    assert_eq!(
+        w.press(&browser(false), "Sign in with Microsoft")
+            .await
+            .status(),
+        403
+    );
+    assert!(w.identities().await.is_empty());
+    // Entra with `xms_edov: true`: the first sign-in matches by email and links the subject.
+    w.idp
+        .next_entra("entra-ann", "ann@example.org", Some(true))
+        .await;
+    let http = browser(false);
+    let r = w.press(&http, "Sign in with Microsoft").await;
+    assert_eq!(r.url().path(), "/account", "signed in: a user's own page");
+    assert_eq!(w.identities().await, vec![("entra-ann".to_string(), ann)]);
+    assert_eq!(w.audits("signin.sso").await[0].0, Some(ann));
+    // Then by the stored subject, whatever the claims say.
+    w.idp.next_entra("entra-ann", "ann@example.org", None).await;
+    let r = w.press(&browser(false), "Sign in with Microsoft").await;
+    assert_eq!(r.url().path(), "/account", "signed in: a user's own page");
 }
 
 #[sqlx::test(migrations = "./migrations")]
