@@ -155,7 +155,10 @@ pub fn cards(f: &Facts<'_>) -> Vec<Card> {
     for source in sources {
         match super::Source::from_db(source) {
             super::Source::File(name) => {
-                files.insert(name.to_lowercase().to_string() + "\u{0}" + source, source.to_string());
+                files.insert(
+                    name.to_lowercase().to_string() + "\u{0}" + source,
+                    source.to_string(),
+                );
             }
             super::Source::Manual => manual = true,
             super::Source::Sync(_) => {}

@@ -64,7 +64,8 @@ pub async fn scan(q: &Queue) -> Result<()> {
             if ignorable(&name) {
                 continue;
             }
-            let source = crate::domain::Source::File(storage::clean_file_name(&name).into()).to_db();
+            let source =
+                crate::domain::Source::File(storage::clean_file_name(&name).into()).to_db();
             if paused.contains(&source) {
                 continue;
             }

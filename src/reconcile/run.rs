@@ -12,8 +12,8 @@ use crate::domain::{ActorKind, CurrentUser, Field, IncomingUser, RunStatus, Scop
 use crate::feed::headers::{self, Mapping, MappingError, SavedMapping};
 use crate::feed::read::{self, ReadOptions};
 use crate::feed::validate::{self, KeyHashes, RowError, RowKeys, Validator};
-use compact_str::CompactString;
 use anyhow::{Context, Result};
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use std::collections::{HashMap, HashSet};

@@ -30,6 +30,9 @@ const EPOCH: &str = "epoch";
 /// Set at sign-in when the account must enrol a second factor before anything else.
 const MFA_ENROL: &str = "mfa_enrol";
 /// Paths open to a session that must first choose a password or enrol MFA.
+/// Signed in through the district's single sign-on: an unused temporary password (meant for
+/// a first password sign-in) does not send this session to choose a password.
+const VIA_SSO: &str = "via_sso";
 const ALWAYS_OPEN: &[&str] = &["/account/password", "/account/mfa", "/logout"];
 pub const CSRF_FIELD: &str = "_csrf";
 
@@ -183,6 +186,14 @@ pub async fn restamp(session: &Session, epoch: i64) -> Result<(), AppError> {
 pub async fn require_mfa_enrolment(session: &Session) -> Result<(), AppError> {
     session
         .insert(MFA_ENROL, true)
+        .await
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("session: {e}")))
+}
+
+/// Mark a session signed in through single sign-on (after [`sign_in`]).
+pub async fn mark_single_sign_on(session: &Session) -> Result<(), AppError> {
+    session
+        .insert(VIA_SSO, true)
         .await
         .map_err(|e| AppError::Internal(anyhow::anyhow!("session: {e}")))
 }
@@ -488,7 +499,15 @@ impl FromRequestParts<AppState> for Person {
                     }
                     Some(m) if m.status == UserStatus::Active && m.archived_at.is_none() => {
                         let path = parts.uri.path();
-                        if m.password_temporary && !ALWAYS_OPEN.contains(&path) {
+                        if m.password_temporary
+                            && !ALWAYS_OPEN.contains(&path)
+                            && !session
+                                .get::<bool>(VIA_SSO)
+                                .await
+                                .ok()
+                                .flatten()
+                                .unwrap_or(false)
+                        {
                             return Err(Reject::ChangePassword);
                         }
                         // The district's time zone for every time this request shows.

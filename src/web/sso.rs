@@ -8,7 +8,9 @@ use super::AppState;
 use super::client::ClientIp;
 use super::error::{AppError, AppResult};
 use super::page::{Chrome, chrome, render};
-use super::session::{DistrictAdmin, DistrictScope, Person, Who, set_flash, sign_in};
+use super::session::{
+    DistrictAdmin, DistrictScope, Person, Who, mark_single_sign_on, set_flash, sign_in,
+};
 use crate::crypto::SecretKey;
 use crate::db;
 use crate::db::audit::{Actor, Entry};
@@ -388,6 +390,7 @@ pub async fn callback(
         account.session_epoch,
     )
     .await?;
+    mark_single_sign_on(&session).await?;
     tracing::info!(district = %d, user = %user_id, provider = %provider.id, "signed in with single sign-on");
     Ok(Redirect::to("/").into_response())
 }

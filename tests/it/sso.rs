@@ -417,7 +417,9 @@ async fn a_microsoft_entra_identity_is_verified_by_xms_edov(pool: PgPool) {
         );
     }
     // An explicit `email_verified: false` is not overruled by `xms_edov`.
-    w.idp.next("entra-ann", Some("ann@example.org"), false).await;
+    w.idp
+        .next("entra-ann", Some("ann@example.org"), false)
+        .await;
     assert_eq!(
         w.press(&browser(false), "Sign in with Microsoft")
             .await
@@ -434,7 +436,13 @@ async fn a_microsoft_entra_identity_is_verified_by_xms_edov(pool: PgPool) {
     assert_eq!(r.url().path(), "/account", "signed in: a user's own page");
     assert_eq!(w.identities().await, vec![("entra-ann".to_string(), ann)]);
     assert_eq!(w.audits("signin.sso").await[0].0, Some(ann));
-    // Then by the stored subject, whatever the claims say.
+    // Then by the stored subject, whatever the claims say; an unused temporary password
+    // (for a first password sign-in) does not send a single sign-on to choose a password.
+    sqlx::query("UPDATE users SET password_temporary = true WHERE id = $1")
+        .bind(ann)
+        .execute(&w.app.pool)
+        .await
+        .unwrap();
     w.idp.next_entra("entra-ann", "ann@example.org", None).await;
     let r = w.press(&browser(false), "Sign in with Microsoft").await;
     assert_eq!(r.url().path(), "/account", "signed in: a user's own page");
