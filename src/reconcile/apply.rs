@@ -128,7 +128,7 @@ impl Writes {
             .rows
             .iter()
             .filter(|r| match part {
-                Part::Results => !plainly_unchanged(r),
+                Part::Results => !r.is_plainly_unchanged(),
                 Part::NewUsers | Part::NewAudit | Part::NewMemberships => {
                     r.write.is_some() && matches!(r.outcome, Outcome::Created)
                 }
@@ -139,13 +139,28 @@ impl Writes {
 
     /// The plainly unchanged rows (those [`Part::Results`] leaves out).
     pub fn unchanged(&self) -> Unchanged {
-        let mut out = Unchanged::default();
-        for row in self.plan.rows.iter().filter(|r| plainly_unchanged(r)) {
+        // A compact plan keeps them apart ([`Plan::unchanged`]); any left among the rows are
+        // merged in by line.
+        let mut quiet: Vec<(i64, Uuid, &'static str)> = self
+            .plan
+            .unchanged
+            .iter()
+            .map(|q| (i64::from(q.line), q.user_guid, q.matched_by.as_str()))
+            .collect();
+        let before = quiet.len();
+        for row in self.plan.rows.iter().filter(|r| r.is_plainly_unchanged()) {
             if let (Some(user), Some(how)) = (row.user_guid, row.matched_by) {
-                out.lines.push(row.line as i64);
-                out.users.push(user);
-                out.matched_by.push(how.as_str());
+                quiet.push((row.line as i64, user, how.as_str()));
             }
+        }
+        if before > 0 && quiet.len() > before {
+            quiet.sort_unstable_by_key(|q| q.0);
+        }
+        let mut out = Unchanged::default();
+        for (line, user, how) in quiet {
+            out.lines.push(line);
+            out.users.push(user);
+            out.matched_by.push(how);
         }
         out
     }
@@ -157,7 +172,7 @@ impl Writes {
             .from_writer(std::mem::take(out));
         for row in &self.plan.rows[rows] {
             match part {
-                Part::Results if plainly_unchanged(row) => {}
+                Part::Results if row.is_plainly_unchanged() => {}
                 Part::Results => self.result(row, &mut w)?,
                 _ if !self.applied => {}
                 Part::NewUsers => self.new_user(row, &mut w)?,
@@ -402,20 +417,6 @@ impl Writes {
     }
 }
 
-/// Does `row` write an existing user (updated, restored, or unchanged but moved to this
-/// feed)? A truly unchanged row writes nothing.
-/// A row that found its user and changed nothing, with nothing else to say (not moved, no
-/// kept field, no temporary password): its result is only (line, user, how matched), kept in
-/// [`Unchanged`] rather than a `run_rows` row each.
-fn plainly_unchanged(row: &RowPlan) -> bool {
-    matches!(row.outcome, Outcome::Unchanged)
-        && row.previous_source.is_none()
-        && row.kept.is_empty()
-        && row.temp_password.is_none()
-        && row.user_guid.is_some()
-        && row.matched_by.is_some()
-}
-
 /// The plainly unchanged rows of a run, as three parallel lists in line order
 /// (`run_unchanged`).
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -425,6 +426,8 @@ pub struct Unchanged {
     pub matched_by: Vec<&'static str>,
 }
 
+/// Does `row` write an existing user (updated, restored, or unchanged but moved to this
+/// feed)? A truly unchanged row writes nothing.
 fn writes_change(row: &RowPlan) -> bool {
     row.write.is_some()
         && match row.outcome {

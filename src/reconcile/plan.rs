@@ -358,6 +358,40 @@ impl fmt::Debug for RowPlan {
     }
 }
 
+impl RowPlan {
+    /// A row that found its user and changed nothing, with nothing else to say (not moved, no
+    /// kept field, no temporary password): all its result is (line, user, how matched).
+    pub fn is_plainly_unchanged(&self) -> bool {
+        matches!(self.outcome, Outcome::Unchanged)
+            && self.previous_source.is_none()
+            && self.kept.is_empty()
+            && self.temp_password.is_none()
+            && self.user_guid.is_some()
+            && self.matched_by.is_some()
+    }
+
+    /// The row as a [`QuietRow`] when it is plainly unchanged (and its line fits).
+    fn quiet_row(&self) -> Option<QuietRow> {
+        if !self.is_plainly_unchanged() {
+            return None;
+        }
+        Some(QuietRow {
+            line: u32::try_from(self.line).ok()?,
+            user_guid: self.user_guid?,
+            matched_by: self.matched_by?,
+        })
+    }
+}
+
+/// A plainly unchanged row ([`RowPlan::is_plainly_unchanged`]) kept in 24 bytes instead of a
+/// [`RowPlan`]'s 176: a re-import of a million unchanged users holds a million of these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct QuietRow {
+    pub line: u32,
+    pub user_guid: Uuid,
+    pub matched_by: MatchedBy,
+}
+
 /// Row outcomes counted; `archived` is the length of [`Plan::archive`] (missing users and
 /// `to_be_deleted` rows alike), so the row counts add up to the row total minus the
 /// [`Outcome::Archived`] rows.
@@ -415,8 +449,11 @@ pub struct Review {
 /// The full preview of a run. When `review` is `Some`, the apply layer applies nothing.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Plan {
-    /// One per incoming row, in file order.
+    /// One per incoming row, in file order — except, in a compact plan ([`plan_rows`] with
+    /// `compact`), the plainly unchanged rows, which are in [`Plan::unchanged`] instead.
     pub rows: Vec<RowPlan>,
+    /// A compact plan's plainly unchanged rows, in file order (empty otherwise).
+    pub unchanged: Vec<QuietRow>,
     /// Users to archive, sorted.
     pub archive: Vec<Uuid>,
     pub counts: Counts,
@@ -435,18 +472,28 @@ pub fn plan(
     rules: &Rules,
     secrets: &mut dyn Secrets,
 ) -> Plan {
-    let reserved: Vec<(u64, CompactString)> = incoming
+    let reserved = reserved_usernames(&incoming);
+    let n = incoming.len();
+    plan_rows(current, &reserved, incoming, n, source, rules, secrets, false)
+}
+
+/// The usernames rows give explicitly (line, name): generated usernames must avoid them.
+pub fn reserved_usernames(
+    incoming: &[Result<IncomingUser, RowFail>],
+) -> Vec<(u64, CompactString)> {
+    incoming
         .iter()
         .flatten()
         .filter_map(|inc| merge::explicit_username(inc).map(|n| (inc.line, n.into())))
-        .collect();
-    let n = incoming.len();
-    plan_rows(current, &reserved, incoming, n, source, rules, secrets)
+        .collect()
 }
 
 /// [`plan`] over rows that arrive one at a time (a file read a second time, so a million
 /// rows never sit in memory at once). `reserved` are the usernames the feed's rows give
-/// (line, name), which generated usernames must avoid; `len` is a capacity hint.
+/// (line, name), which generated usernames must avoid; `len` is a capacity hint. With
+/// `compact`, plainly unchanged rows go to [`Plan::unchanged`] (24 bytes each) rather than
+/// [`Plan::rows`]: what a run applies and reports is the same either way.
+#[allow(clippy::too_many_arguments)]
 pub fn plan_rows(
     current: &[CurrentUser],
     reserved: &[(u64, CompactString)],
@@ -455,24 +502,33 @@ pub fn plan_rows(
     source: &Source,
     rules: &Rules,
     secrets: &mut dyn Secrets,
+    compact: bool,
 ) -> Plan {
     let mut planner = Planner::new(current, source, rules);
     planner.reserve_usernames(reserved.iter().map(|(l, n)| (*l, n.as_str())));
 
-    let mut rows = Vec::with_capacity(len);
+    // A compact plan does not know how many rows will be quiet: its lists grow as needed.
+    let mut rows = Vec::with_capacity(if compact { len.min(4096) } else { len });
+    let mut unchanged = Vec::with_capacity(if compact { len } else { 0 });
     for item in incoming {
-        rows.push(match item {
+        let row = match item {
             Ok(inc) => planner.row(inc, secrets),
             Err(fail) => planner.failed(fail),
-        });
+        };
+        match row.quiet_row().filter(|_| compact) {
+            Some(quiet) => unchanged.push(quiet),
+            None => rows.push(row),
+        }
     }
+    unchanged.shrink_to_fit();
 
     let sweep = planner.finish();
     let (mut archive, source_total) = (sweep.archive, sweep.scope_total);
     archive.sort_unstable();
     archive.dedup();
 
-    let counts = Counts::of(&rows, archive.len());
+    let mut counts = Counts::of(&rows, archive.len());
+    counts.unchanged += unchanged.len();
     let review = guard::review(
         rules,
         source,
@@ -483,6 +539,7 @@ pub fn plan_rows(
     );
     Plan {
         rows,
+        unchanged,
         archive,
         counts,
         review,

@@ -494,7 +494,7 @@ impl FileRows {
                 }
             }
         });
-        let plan = plan::plan_rows(current, &reserved, rows, n, source, rules, secrets);
+        let plan = plan::plan_rows(current, &reserved, rows, n, source, rules, secrets, true);
         if changed || reader.next().is_some() {
             return Err(FileChanged.into());
         }
@@ -528,7 +528,13 @@ impl Rows {
     ) -> Result<Plan> {
         match self {
             Rows::File(f) => f.plan(current, source, rules, secrets),
-            Rows::Ready(v) => Ok(plan::plan(current, v, source, rules, secrets)),
+            Rows::Ready(v) => {
+                let reserved = plan::reserved_usernames(&v);
+                let n = v.len();
+                Ok(plan::plan_rows(
+                    current, &reserved, v, n, source, rules, secrets, true,
+                ))
+            }
             Rows::Undo(u) => Ok(u.plan(current, source, rules)),
         }
     }
@@ -1244,6 +1250,7 @@ mod tests {
     fn a_district_scope_run_that_would_archive_stops_for_review() {
         let plan_with = |archive: usize| Plan {
             rows: Vec::new(),
+            unchanged: Vec::new(),
             archive: (0..archive as u128).map(Uuid::from_u128).collect(),
             counts: plan::Counts {
                 archived: archive,

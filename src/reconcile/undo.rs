@@ -174,6 +174,7 @@ pub fn plan(
     let review = plan::guard_review(rules, source, source_total, counts.archived, counts.updated);
     Plan {
         rows,
+        unchanged: Vec::new(),
         archive,
         counts,
         review,

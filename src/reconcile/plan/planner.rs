@@ -3,6 +3,9 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::hash::BuildHasher;
+
+use hashbrown::{DefaultHashBuilder, HashTable};
 
 use compact_str::CompactString;
 use uuid::Uuid;
@@ -45,15 +48,29 @@ impl Ident {
 
 /// New identifier values taken by this run (lower-cased for email and username), with the
 /// line that took them. Values a user already holds are not repeated here: the index has them.
+///
+/// A first import of a million users claims three million values: they live in one string
+/// arena, found through three hash tables of 12-byte entries (~35 bytes a value in all, where
+/// boxed keys in hash maps took ~80).
 #[derive(Default)]
 struct Claims {
-    custom_id: HashMap<Box<str>, u64>,
-    email: HashMap<Box<str>, u64>,
-    username: HashMap<Box<str>, u64>,
+    hasher: DefaultHashBuilder,
+    text: String,
+    custom_id: HashTable<Claim>,
+    email: HashTable<Claim>,
+    username: HashTable<Claim>,
+}
+
+/// A claimed value: `text[start..start + len]`, taken by `line`.
+#[derive(Clone, Copy)]
+struct Claim {
+    start: u32,
+    len: u32,
+    line: u32,
 }
 
 impl Claims {
-    fn map(&self, what: Ident) -> &HashMap<Box<str>, u64> {
+    fn table(&self, what: Ident) -> &HashTable<Claim> {
         match what {
             Ident::CustomId => &self.custom_id,
             Ident::Email => &self.email,
@@ -61,13 +78,42 @@ impl Claims {
         }
     }
 
+    fn value(text: &str, c: Claim) -> &str {
+        &text[c.start as usize..(c.start + c.len) as usize]
+    }
+
+    /// The line that claimed `key` (already folded as [`key`] folds it).
+    fn line(&self, what: Ident, key: &str) -> Option<u64> {
+        let hash = self.hasher.hash_one(key);
+        self.table(what)
+            .find(hash, |c| Self::value(&self.text, *c) == key)
+            .map(|c| u64::from(c.line))
+    }
+
     fn take(&mut self, what: Ident, value: &str, line: u64) {
-        let map = match what {
+        let key = key(what, value);
+        let hash = self.hasher.hash_one(key.as_ref());
+        let (text, hasher) = (&mut self.text, &self.hasher);
+        let table = match what {
             Ident::CustomId => &mut self.custom_id,
             Ident::Email => &mut self.email,
             Ident::Username => &mut self.username,
         };
-        map.entry(key(what, value).into()).or_insert(line);
+        if table
+            .find(hash, |c| Self::value(text, *c) == key.as_ref())
+            .is_some()
+        {
+            return;
+        }
+        let claim = Claim {
+            start: u32::try_from(text.len()).expect("claimed values fit in 4 GiB"),
+            len: u32::try_from(key.len()).expect("a value fits in 4 GiB"),
+            line: u32::try_from(line).unwrap_or(u32::MAX),
+        };
+        text.push_str(&key);
+        table.insert_unique(hash, claim, |c| {
+            hasher.hash_one(&text[c.start as usize..(c.start + c.len) as usize])
+        });
     }
 }
 
@@ -503,7 +549,7 @@ impl<'a> Planner<'a> {
                 user,
             });
         }
-        if let Some(&other_line) = self.claims.map(what).get(key(what, value).as_ref())
+        if let Some(other_line) = self.claims.line(what, key(what, value).as_ref())
             && other_line != line
         {
             return Err(Refusal {
@@ -527,7 +573,7 @@ impl<'a> Planner<'a> {
                 let base = username::base(&inc.first_name, &inc.last_name);
                 self.usernames.generate(base, |candidate| {
                     index.by_username(candidate).is_some()
-                        || claims.username.contains_key(candidate)
+                        || claims.line(Ident::Username, candidate).is_some()
                 })
             }
         };

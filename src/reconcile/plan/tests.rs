@@ -159,7 +159,35 @@ fn run_with(
     source: &Source,
     rules: &Rules,
 ) -> Plan {
-    plan(current, incoming, source, rules, &mut Seq::default())
+    let reserved = reserved_usernames(&incoming);
+    let (n, again) = (incoming.len(), incoming.clone());
+    let full = plan(current, incoming, source, rules, &mut Seq::default());
+    // Every test also checks the compact plan a run makes: the same plan, with the plainly
+    // unchanged rows set apart as 24-byte rows.
+    let compact = plan_rows(
+        current,
+        &reserved,
+        again,
+        n,
+        source,
+        rules,
+        &mut Seq::default(),
+        true,
+    );
+    assert_compact_matches(&full, &compact);
+    full
+}
+
+fn assert_compact_matches(full: &Plan, compact: &Plan) {
+    let loud: Vec<&RowPlan> = full.rows.iter().filter(|r| r.quiet_row().is_none()).collect();
+    let quiet: Vec<QuietRow> = full.rows.iter().filter_map(RowPlan::quiet_row).collect();
+    assert_eq!(compact.rows.iter().collect::<Vec<_>>(), loud);
+    assert_eq!(compact.unchanged, quiet);
+    assert_eq!(compact.counts, full.counts);
+    assert_eq!(compact.archive, full.archive);
+    assert_eq!(compact.review, full.review);
+    assert_eq!(compact.source_total, full.source_total);
+    assert!(full.unchanged.is_empty());
 }
 
 fn outcome(p: &Plan, line: u64) -> &Outcome {
@@ -2247,4 +2275,39 @@ fn a_file_for_one_school_stays_within_it() {
     // Without the restriction the same file archives every missing student of the source.
     let p = run(&current, vec![row_for(&student(1), 2)], &students());
     assert_eq!(p.archive.len(), 3);
+}
+
+// ---------------------------------------------------------------- compact plans (issue 19)
+
+/// A run's plan keeps the plainly unchanged rows as 24-byte rows, in file order; a row with
+/// something to say (moved, updated, a kept field) stays a full row.
+#[test]
+fn a_compact_plan_sets_plainly_unchanged_rows_apart() {
+    assert_eq!(std::mem::size_of::<QuietRow>(), 24);
+    let current: Vec<CurrentUser> = (1..=4).map(student).collect();
+    let mut rows: Vec<IncomingUser> = current
+        .iter()
+        .zip(2..)
+        .map(|(u, line)| row_for(u, line))
+        .collect();
+    rows[2].last_name = "Changed".into();
+    let incoming = ok(rows);
+    let reserved = reserved_usernames(&incoming);
+    let p = plan_rows(
+        &current,
+        &reserved,
+        incoming,
+        4,
+        &students(),
+        &Rules::default(),
+        &mut Seq::default(),
+        true,
+    );
+    let quiet: Vec<(u32, Uuid)> = p.unchanged.iter().map(|q| (q.line, q.user_guid)).collect();
+    assert_eq!(quiet, vec![(2, g(1)), (3, g(2)), (5, g(4))]);
+    assert!(p.unchanged.iter().all(|q| q.matched_by == MatchedBy::CustomId));
+    assert_eq!(p.rows.len(), 1);
+    assert_eq!(p.rows[0].line, 4);
+    assert_eq!(p.counts.unchanged, 3);
+    assert_eq!(p.counts.updated, 1);
 }
