@@ -12,6 +12,7 @@ use super::report::MASTER_HEADER;
 use crate::auth;
 use crate::domain::CurrentUser;
 use serde_json::{Map, Value, json};
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 use std::sync::Arc;
@@ -129,9 +130,7 @@ impl Writes {
             .iter()
             .filter(|r| match part {
                 Part::Results => !r.is_plainly_unchanged(),
-                Part::NewUsers | Part::NewAudit | Part::NewMemberships => {
-                    r.write.is_some() && matches!(r.outcome, Outcome::Created)
-                }
+                Part::NewUsers | Part::NewAudit | Part::NewMemberships => self.creates(r),
                 Part::Changes => writes_change(r),
             })
             .count()
@@ -241,11 +240,21 @@ impl Writes {
         ])
     }
 
-    fn created<'r>(&self, row: &'r RowPlan) -> Option<&'r NewUser> {
+    /// The user `row` creates: its own `write`, or in a compact plan the encoded one.
+    fn created<'r>(&'r self, row: &'r RowPlan) -> Option<Cow<'r, NewUser>> {
         match row.outcome {
-            Outcome::Created => row.write.as_deref(),
+            Outcome::Created => match row.write.as_deref() {
+                Some(new) => Some(Cow::Borrowed(new)),
+                None => self.plan.created.get(row.line).map(Cow::Owned),
+            },
             _ => None,
         }
+    }
+
+    /// Does `row` create a user (without decoding it)?
+    fn creates(&self, row: &RowPlan) -> bool {
+        matches!(row.outcome, Outcome::Created)
+            && (row.write.is_some() || self.plan.created.contains(row.line))
     }
 
     /// `district_id,id,custom_id,email,username,first_name,middle_name,last_name,role,grade,
@@ -271,7 +280,7 @@ impl Writes {
         w.write_record(
             [self.district.as_str()]
                 .into_iter()
-                .chain(user_columns(new, &id, &source))
+                .chain(user_columns(&new, &id, &source))
                 .chain([
                     hash.as_str(),
                     bool_cell(temporary),
@@ -305,7 +314,7 @@ impl Writes {
             return Ok(());
         };
         let after: Map<String, Value> = audit_fields()
-            .map(|f| (f.to_string(), field_value(new, f)))
+            .map(|f| (f.to_string(), field_value(&new, f)))
             .collect();
         self.audit_record(
             w,
@@ -517,10 +526,12 @@ fn hash_given_passwords(rows: &[RowPlan]) -> anyhow::Result<HashMap<u64, String>
     hash_in_parallel(given_passwords(rows), auth::hash_password)
 }
 
-/// The (line, password) pairs to hash: rows that write a user with a feed password.
+/// The (line, password) pairs to hash: rows that write a user with a feed password (a
+/// created row of a compact plan writes one though its `write` is kept apart).
 fn given_passwords(rows: &[RowPlan]) -> Vec<(u64, &str)> {
     rows.iter()
-        .filter(|r| r.write.is_some() && r.temp_password.is_none())
+        .filter(|r| r.write.is_some() || matches!(r.outcome, Outcome::Created))
+        .filter(|r| r.temp_password.is_none())
         .filter(|r| {
             matches!(
                 r.outcome,

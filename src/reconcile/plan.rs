@@ -118,7 +118,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use compact_str::CompactString;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 pub use crate::domain::RowFail;
@@ -225,7 +225,7 @@ pub trait Secrets {
 }
 
 /// Every column of a user row the apply layer writes (insert for created, update otherwise).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewUser {
     pub user_guid: Uuid,
     pub custom_id: Option<CompactString>,
@@ -392,6 +392,64 @@ pub struct QuietRow {
     pub matched_by: MatchedBy,
 }
 
+/// The users a compact plan creates ([`plan_rows`] with `compact`), each encoded with
+/// `postcard` in one byte buffer and found by the line that creates it: ~100 bytes a user,
+/// where a boxed [`NewUser`] with its schools took ~300 (a first import of a million users
+/// holds a million of them until they are written).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CreatedUsers {
+    bytes: Vec<u8>,
+    /// The creating rows' lines, ascending, and where each user's bytes end.
+    lines: Vec<u64>,
+    ends: Vec<usize>,
+}
+
+impl CreatedUsers {
+    fn push(&mut self, line: u64, user: &NewUser) {
+        debug_assert!(self.lines.last().is_none_or(|&l| l < line));
+        let bytes = std::mem::take(&mut self.bytes);
+        self.bytes = postcard::to_extend(user, bytes).expect("a user encodes into memory");
+        self.lines.push(line);
+        self.ends.push(self.bytes.len());
+    }
+
+    fn decode(&self, i: usize) -> NewUser {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        postcard::from_bytes(&self.bytes[start..self.ends[i]])
+            .expect("a user decodes as it was encoded")
+    }
+
+    /// Does the row at `line` create a user kept here?
+    pub fn contains(&self, line: u64) -> bool {
+        self.lines.binary_search(&line).is_ok()
+    }
+
+    /// The user the row at `line` creates.
+    pub fn get(&self, line: u64) -> Option<NewUser> {
+        let i = self.lines.binary_search(&line).ok()?;
+        Some(self.decode(i))
+    }
+
+    /// Every user created, with the line creating them, in line order.
+    pub fn iter(&self) -> impl Iterator<Item = (u64, NewUser)> + '_ {
+        (0..self.lines.len()).map(|i| (self.lines[i], self.decode(i)))
+    }
+
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    fn shrink_to_fit(&mut self) {
+        self.bytes.shrink_to_fit();
+        self.lines.shrink_to_fit();
+        self.ends.shrink_to_fit();
+    }
+}
+
 /// Row outcomes counted; `archived` is the length of [`Plan::archive`] (missing users and
 /// `to_be_deleted` rows alike), so the row counts add up to the row total minus the
 /// [`Outcome::Archived`] rows.
@@ -454,6 +512,9 @@ pub struct Plan {
     pub rows: Vec<RowPlan>,
     /// A compact plan's plainly unchanged rows, in file order (empty otherwise).
     pub unchanged: Vec<QuietRow>,
+    /// A compact plan's created users: their rows are in `rows`, with `write` empty.
+    #[serde(skip)]
+    pub created: CreatedUsers,
     /// Users to archive, sorted.
     pub archive: Vec<Uuid>,
     pub counts: Counts,
@@ -461,6 +522,20 @@ pub struct Plan {
     /// Current non-archived users in the run's scope (before the run): the source's users, or
     /// for [`Scope::District`] every user not owned by a roster sync.
     pub source_total: usize,
+}
+
+#[cfg(test)]
+impl Plan {
+    /// A compact plan's created users put back into their rows (tests compare plans).
+    pub fn with_writes(mut self) -> Plan {
+        for row in &mut self.rows {
+            if row.write.is_none() && matches!(row.outcome, Outcome::Created) {
+                row.write = self.created.get(row.line).map(Box::new);
+            }
+        }
+        self.created = CreatedUsers::default();
+        self
+    }
 }
 
 /// Plan one feed against every user of the district (all sources, archived included).
@@ -492,7 +567,8 @@ pub fn reserved_usernames(
 /// rows never sit in memory at once). `reserved` are the usernames the feed's rows give
 /// (line, name), which generated usernames must avoid; `len` is a capacity hint. With
 /// `compact`, plainly unchanged rows go to [`Plan::unchanged`] (24 bytes each) rather than
-/// [`Plan::rows`]: what a run applies and reports is the same either way.
+/// [`Plan::rows`], and created users to [`Plan::created`] (encoded) rather than each row's
+/// `write`: what a run applies and reports is the same either way.
 #[allow(clippy::too_many_arguments)]
 pub fn plan_rows(
     current: &[CurrentUser],
@@ -510,17 +586,28 @@ pub fn plan_rows(
     // A compact plan does not know how many rows will be quiet: its lists grow as needed.
     let mut rows = Vec::with_capacity(if compact { len.min(4096) } else { len });
     let mut unchanged = Vec::with_capacity(if compact { len } else { 0 });
+    let mut created = CreatedUsers::default();
     for item in incoming {
-        let row = match item {
+        let mut row = match item {
             Ok(inc) => planner.row(inc, secrets),
             Err(fail) => planner.failed(fail),
         };
-        match row.quiet_row().filter(|_| compact) {
-            Some(quiet) => unchanged.push(quiet),
-            None => rows.push(row),
+        if !compact {
+            rows.push(row);
+        } else if let Some(quiet) = row.quiet_row() {
+            unchanged.push(quiet);
+        } else {
+            if matches!(row.outcome, Outcome::Created)
+                && created.lines.last().is_none_or(|&l| l < row.line)
+                && let Some(new) = row.write.take()
+            {
+                created.push(row.line, &new);
+            }
+            rows.push(row);
         }
     }
     unchanged.shrink_to_fit();
+    created.shrink_to_fit();
 
     let sweep = planner.finish();
     let (mut archive, source_total) = (sweep.archive, sweep.scope_total);
@@ -540,6 +627,7 @@ pub fn plan_rows(
     Plan {
         rows,
         unchanged,
+        created,
         archive,
         counts,
         review,

@@ -1200,7 +1200,8 @@ mod tests {
         let n = p.rows.len();
         let two = Rows::File(p.rows)
             .plan(&[], &source, &rules, &mut Fixed(0))
-            .unwrap();
+            .unwrap()
+            .with_writes();
 
         // One reading: every row validated into memory, duplicates marked, then planned.
         let p = prepared(&path);
@@ -1251,6 +1252,7 @@ mod tests {
         let plan_with = |archive: usize| Plan {
             rows: Vec::new(),
             unchanged: Vec::new(),
+            created: Default::default(),
             archive: (0..archive as u128).map(Uuid::from_u128).collect(),
             counts: plan::Counts {
                 archived: archive,

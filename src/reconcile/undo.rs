@@ -175,6 +175,7 @@ pub fn plan(
     Plan {
         rows,
         unchanged: Vec::new(),
+        created: Default::default(),
         archive,
         counts,
         review,

@@ -60,13 +60,14 @@
 mod tests;
 pub mod writes;
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 use time::Date;
 use uuid::Uuid;
 
-use super::plan::{Plan as UserPlan, Secrets};
+use super::plan::{NewUser, Plan as UserPlan, Secrets};
 use crate::domain::roster::{
     At, CLASS_GUID_COLUMN, EnrollmentRole, IncomingClass, IncomingEnrollment, IncomingTerm,
     RosterFeed, UserRef,
@@ -317,24 +318,44 @@ impl UserResolver {
             );
         }
         if let Some(plan) = plan {
-            for row in &plan.rows {
-                if let Some(w) = &row.write {
-                    add(
-                        &mut r,
-                        w.user_guid,
-                        w.custom_id.as_deref(),
-                        w.email.as_deref(),
-                        w.source_key.as_deref(),
-                        &w.source,
-                        RosterUser {
-                            id: w.user_guid,
-                            role: w.role,
-                            schools: w.schools.iter().map(|s| s.to_string()).collect(),
-                            archived: false,
-                        },
-                    );
-                }
+            // Every user the plan writes, in line order: the rows' own writes merged with, in
+            // a compact plan, the users it creates (decoded one at a time).
+            let mut own = plan
+                .rows
+                .iter()
+                .filter_map(|row| row.write.as_deref().map(|w| (row.line, w)))
+                .peekable();
+            let mut created = plan.created.iter().peekable();
+            let writes = std::iter::from_fn(|| {
+                let take_own = match (own.peek(), created.peek()) {
+                    (Some((a, _)), Some((b, _))) => a < b,
+                    (Some(_), None) => true,
+                    (None, Some(_)) => false,
+                    (None, None) => return None,
+                };
+                Some(if take_own {
+                    own.next().map(|(l, w)| (l, Cow::Borrowed(w)))?
+                } else {
+                    created.next().map(|(l, w)| (l, Cow::<NewUser>::Owned(w)))?
+                })
+            });
+            for (_, w) in writes {
+                add(
+                    &mut r,
+                    w.user_guid,
+                    w.custom_id.as_deref(),
+                    w.email.as_deref(),
+                    w.source_key.as_deref(),
+                    &w.source,
+                    RosterUser {
+                        id: w.user_guid,
+                        role: w.role,
+                        schools: w.schools.iter().map(|s| s.to_string()).collect(),
+                        archived: false,
+                    },
+                );
             }
+
             for id in &plan.archive {
                 if let Some(&i) = r.by_guid.get(id) {
                     r.users[i].archived = true;
