@@ -697,19 +697,27 @@ async fn an_entry_that_cannot_be_read_mid_stream_aborts_the_csv(pool: PgPool) {
         .unwrap();
     assert_eq!(r.status().as_u16(), 200, "the download had started");
     let mut r = r;
-    let mut got = 0usize;
+    let mut got = Vec::new();
     let failed = loop {
         match r.chunk().await {
-            Ok(Some(b)) => got += b.len(),
+            Ok(Some(b)) => got.extend_from_slice(&b),
             Ok(None) => break false,
             Err(_) => break true,
         }
     };
     assert!(
         failed,
-        "the client's read fails instead of ending a short file"
+        "the client's read fails instead of ending a short file ({} bytes read)",
+        got.len()
     );
-    assert!(got > 1000, "rows went out before the failure: {got} bytes");
+    // What arrived before the failure is the file's beginning. How much arrives is up to
+    // TCP: the server's abort can discard bytes still in the client's buffers, so a busy
+    // machine may read none at all (the count is not asserted: it made this test flaky).
+    assert!(
+        got.is_empty() || got.starts_with(b"\xEF\xBB\xBF"),
+        "a prefix of the CSV: {:?}",
+        String::from_utf8_lossy(&got[..got.len().min(80)])
+    );
     // The page of the newest entries still works.
     assert_eq!(c.get("/audit").await.status, 200);
 }
