@@ -549,13 +549,13 @@ pub fn plan(
 ) -> Plan {
     let reserved = reserved_usernames(&incoming);
     let n = incoming.len();
-    plan_rows(current, &reserved, incoming, n, source, rules, secrets, false)
+    plan_rows(
+        current, &reserved, incoming, n, source, rules, secrets, false,
+    )
 }
 
 /// The usernames rows give explicitly (line, name): generated usernames must avoid them.
-pub fn reserved_usernames(
-    incoming: &[Result<IncomingUser, RowFail>],
-) -> Vec<(u64, CompactString)> {
+pub fn reserved_usernames(incoming: &[Result<IncomingUser, RowFail>]) -> Vec<(u64, CompactString)> {
     incoming
         .iter()
         .flatten()

@@ -181,7 +181,11 @@ fn run_with(
 fn assert_compact_matches(full: &Plan, compact: Plan) {
     assert_eq!(compact.created.len(), full.counts.created);
     let compact = compact.with_writes();
-    let loud: Vec<&RowPlan> = full.rows.iter().filter(|r| r.quiet_row().is_none()).collect();
+    let loud: Vec<&RowPlan> = full
+        .rows
+        .iter()
+        .filter(|r| r.quiet_row().is_none())
+        .collect();
     let quiet: Vec<QuietRow> = full.rows.iter().filter_map(RowPlan::quiet_row).collect();
     assert_eq!(compact.rows.iter().collect::<Vec<_>>(), loud);
     assert_eq!(compact.unchanged, quiet);
@@ -2308,7 +2312,11 @@ fn a_compact_plan_sets_plainly_unchanged_rows_apart() {
     );
     let quiet: Vec<(u32, Uuid)> = p.unchanged.iter().map(|q| (q.line, q.user_guid)).collect();
     assert_eq!(quiet, vec![(2, g(1)), (3, g(2)), (5, g(4))]);
-    assert!(p.unchanged.iter().all(|q| q.matched_by == MatchedBy::CustomId));
+    assert!(
+        p.unchanged
+            .iter()
+            .all(|q| q.matched_by == MatchedBy::CustomId)
+    );
     assert_eq!(p.rows.len(), 2);
     assert_eq!(p.rows[0].line, 4);
     assert_eq!(p.counts.unchanged, 3);
@@ -2319,7 +2327,10 @@ fn a_compact_plan_sets_plainly_unchanged_rows_apart() {
     assert_eq!(p.created.len(), 1);
     let made = p.created.get(6).expect("line 6 creates a user");
     assert_eq!(Some(made.user_guid), p.rows[1].user_guid);
-    assert_eq!(made.custom_id.as_deref(), new_row(9, 6).custom_id.as_deref());
+    assert_eq!(
+        made.custom_id.as_deref(),
+        new_row(9, 6).custom_id.as_deref()
+    );
     assert_eq!(made.schools, vec![CompactString::from("HS")]);
     assert!(p.created.get(5).is_none());
 }
