@@ -288,10 +288,9 @@ pub async fn export_master(
     let district = db::districts::external_id(pool, district_id).await?;
     let mut rows = db::export::master_rows(pool.clone(), district_id, Default::default(), None);
     while let Some(row) = rows.next().await {
-        w.write_record(crate::reconcile::report::master_record(
-            &row?,
-            district.as_deref(),
-        ))?;
+        let row = row?;
+        let record = crate::reconcile::report::master_record(&row, district.as_deref());
+        w.write_record(record.iter().map(|c| c.as_bytes()))?;
     }
     w.flush()?;
     Ok(())

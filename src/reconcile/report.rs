@@ -77,32 +77,41 @@ pub fn master_file_name(district_slug: &str) -> String {
 /// A user with no school is written with the district's own external ID in the school
 /// column, when the district has one (issue 16, item 7): the file sent back names them
 /// district-level again, a no-op.
-pub fn master_record(u: &ExportRow, district_external_id: Option<&str>) -> [String; 13] {
+pub fn master_record<'a>(
+    u: &'a ExportRow,
+    district_external_id: Option<&'a str>,
+) -> [Cow<'a, str>; 13] {
     let grade = if u.role == "Student" {
         u.grade.as_str()
     } else {
         ""
     };
-    let status = u.status.label();
-    let cells = [
-        u.id.to_string(),
-        u.custom_id.clone().unwrap_or_default(),
-        u.email.clone().unwrap_or_default(),
-        u.username.clone(),
-        u.first_name.clone(),
-        u.middle_name.clone(),
-        u.last_name.clone(),
-        u.role.clone(),
-        match (u.schools.is_empty(), district_external_id) {
-            (true, Some(d)) => d.to_string(),
-            _ => u.schools.join(";"),
-        },
-        grade.to_string(),
-        u.position.clone(),
-        status.to_string(),
-        String::new(),
-    ];
-    cells.map(|c| neutralise(&c).into_owned())
+    // Borrowed from the row wherever nothing needs escaping: a million-user download
+    // allocates per row only what it must (the GUID, the joined schools).
+    let schools = match (u.schools.as_slice(), district_external_id) {
+        ([], Some(d)) => Cow::Borrowed(d),
+        ([one], _) => Cow::Borrowed(one.as_str()),
+        (many, _) => Cow::Owned(many.join(";")),
+    };
+    let cell = |c: Cow<'a, str>| match c {
+        Cow::Borrowed(b) => neutralise(b),
+        Cow::Owned(o) => Cow::Owned(neutralise(&o).into_owned()),
+    };
+    [
+        Cow::Owned(u.id.to_string()),
+        cell(Cow::Borrowed(u.custom_id.as_deref().unwrap_or_default())),
+        cell(Cow::Borrowed(u.email.as_deref().unwrap_or_default())),
+        cell(Cow::Borrowed(&u.username)),
+        cell(Cow::Borrowed(&u.first_name)),
+        cell(Cow::Borrowed(&u.middle_name)),
+        cell(Cow::Borrowed(&u.last_name)),
+        cell(Cow::Borrowed(&u.role)),
+        cell(schools),
+        cell(Cow::Borrowed(grade)),
+        cell(Cow::Borrowed(&u.position)),
+        Cow::Borrowed(u.status.label()),
+        Cow::Borrowed(""),
+    ]
 }
 
 #[cfg(test)]

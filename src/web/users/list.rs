@@ -551,10 +551,14 @@ pub async fn csv(
     let district_ext = db::districts::external_id(&state.pool, district).await?;
     let body = futures::stream::once(async move { Ok::<Bytes, std::io::Error>(header_line) })
         .chain(rows.ready_chunks(512).map(move |chunk| {
-            let mut records = Vec::with_capacity(chunk.len());
+            let mut w = csv::Writer::from_writer(Vec::with_capacity(64 * 1024));
             for row in chunk {
                 match row {
-                    Ok(r) => records.push(master_record(&r, district_ext.as_deref())),
+                    Ok(r) => {
+                        let record = master_record(&r, district_ext.as_deref());
+                        w.write_record(record.iter().map(|c| c.as_bytes()))
+                            .map_err(std::io::Error::other)?;
+                    }
                     Err(e) => {
                         // The download ends short and the client sees a broken transfer,
                         // never a file that looks complete.
@@ -563,7 +567,9 @@ pub async fn csv(
                     }
                 }
             }
-            csv_bytes(records.into_iter()).map_err(std::io::Error::other)
+            w.into_inner()
+                .map(Bytes::from)
+                .map_err(|e| std::io::Error::other(e.into_error()))
         }));
     // A stable name (SPEC §5): the admin's master file keeps one source key, day after day.
     // A filtered download is not the master, and is named so.
