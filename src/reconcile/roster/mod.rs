@@ -60,7 +60,9 @@
 mod tests;
 pub mod writes;
 
-use std::collections::{HashMap, HashSet};
+// hashbrown's maps (foldhash): the planner looks up millions of enrollment keys, and std's
+// SipHash on a pair of GUIDs cost more than the lookups themselves.
+use hashbrown::{HashMap, HashSet};
 
 use serde::Serialize;
 use time::Date;
@@ -83,7 +85,7 @@ pub struct RosterRules {
     pub archive_min: usize,
     pub approved: bool,
     /// Sync connection id → its name.
-    pub syncs: HashMap<Uuid, String>,
+    pub syncs: std::collections::HashMap<Uuid, String>,
 }
 
 impl Default for RosterRules {
@@ -92,7 +94,7 @@ impl Default for RosterRules {
             archive_pct: 10.0,
             archive_min: 10,
             approved: false,
-            syncs: HashMap::new(),
+            syncs: std::collections::HashMap::new(),
         }
     }
 }
