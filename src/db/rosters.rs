@@ -284,15 +284,24 @@ pub async fn write_plan(
         .bind(run_id)
         .execute(&mut *conn)
         .await?;
+        // Added ones (the plan read the district's enrollments under the run's lock: none of
+        // them is there) inserted plainly, changed ones updated.
         sqlx::query(
             "INSERT INTO enrollments (district_id, class_id, user_id, role, is_primary, begin_date, end_date, created_at)
-             SELECT $1, s.class_id, s.user_id, s.role, s.is_primary, s.begin_date, s.end_date, $2 FROM stage_enrollments s
-             ON CONFLICT (district_id, class_id, user_id) DO UPDATE
-                SET role = EXCLUDED.role, is_primary = EXCLUDED.is_primary,
-                    begin_date = EXCLUDED.begin_date, end_date = EXCLUDED.end_date",
+             SELECT $1, s.class_id, s.user_id, s.role, s.is_primary, s.begin_date, s.end_date, $2
+             FROM stage_enrollments s WHERE s.before IS NULL",
         )
         .bind(district_id)
         .bind(now)
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query(
+            "UPDATE enrollments e SET role = s.role, is_primary = s.is_primary,
+                    begin_date = s.begin_date, end_date = s.end_date
+             FROM stage_enrollments s
+             WHERE s.before IS NOT NULL AND e.district_id = $1 AND e.class_id = s.class_id AND e.user_id = s.user_id",
+        )
+        .bind(district_id)
         .execute(&mut *conn)
         .await?;
     }
