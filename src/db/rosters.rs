@@ -41,6 +41,7 @@ struct EnrollmentRow {
 
 /// The district's terms, classes (archived included), enrollments and schools.
 pub async fn load(conn: &mut PgConnection, district_id: Uuid) -> sqlx::Result<Current> {
+    let started = std::time::Instant::now();
     let terms = sqlx::query_as::<_, (Uuid, String, String, Option<Date>, Option<Date>)>(
         "SELECT id, external_id, title, start_date, end_date FROM terms WHERE district_id = $1",
     )
@@ -96,6 +97,7 @@ pub async fn load(conn: &mut PgConnection, district_id: Uuid) -> sqlx::Result<Cu
         });
     }
     drop(rows);
+    tracing::debug!(enrollments = enrollments.len(), elapsed = ?started.elapsed(), "rosters::load");
     let schools = crate::db::schools::external_ids(&mut *conn, district_id)
         .await?
         .into_iter()
@@ -118,7 +120,8 @@ pub struct RosterWrites {
     /// before,after` (grades joined by U+001F).
     pub classes: Option<Vec<u8>>,
     pub archive: Vec<Uuid>,
-    /// `class_id,user_id,role,is_primary,begin_date,end_date`.
+    /// `class_id,user_id,role,is_primary,begin_date,end_date,before` (`before`: the earlier
+    /// row as JSON `role, primary, begin, end`; empty for an enrollment added).
     pub enrollments: Option<Vec<u8>>,
     /// `class_id,user_id`.
     pub ended: Option<Vec<u8>>,
@@ -138,6 +141,8 @@ pub async fn write_plan(
     run_id: Uuid,
     now: OffsetDateTime,
 ) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let step = |name: &str| tracing::debug!(step = name, elapsed = ?started.elapsed(), "rosters::write_plan");
     let source_db = source.to_db();
     if let Some(terms) = &w.terms {
         sqlx::query(
@@ -164,6 +169,7 @@ pub async fn write_plan(
         .await?;
     }
 
+    step("terms");
     if let Some(classes) = &w.classes {
         sqlx::query(
             "CREATE TEMP TABLE stage_classes (kind text, id uuid, external_id text, school_id uuid, title text,
@@ -228,6 +234,7 @@ pub async fn write_plan(
         .await?;
     }
 
+    step("classes");
     if !w.archive.is_empty() {
         sqlx::query(
             "WITH archived AS (
@@ -253,10 +260,11 @@ pub async fn write_plan(
         .await?;
     }
 
+    step("archive");
     if let Some(enrollments) = &w.enrollments {
         sqlx::query(
             "CREATE TEMP TABLE stage_enrollments (class_id uuid, user_id uuid, role text, is_primary boolean,
-                begin_date date, end_date date) ON COMMIT DROP",
+                begin_date date, end_date date, before jsonb) ON COMMIT DROP",
         )
         .execute(&mut *conn)
         .await?;
@@ -268,30 +276,37 @@ pub async fn write_plan(
         .await?;
         sqlx::query(
             "INSERT INTO run_roster_changes (district_id, run_id, kind, class_id, user_id, before)
-             SELECT $1, $2, CASE WHEN e.class_id IS NULL THEN 'enrollment_added' ELSE 'enrollment_changed' END,
-                    s.class_id, s.user_id,
-                    CASE WHEN e.class_id IS NOT NULL THEN jsonb_build_object('role', e.role, 'primary', e.is_primary,
-                        'begin', e.begin_date, 'end', e.end_date) END
-             FROM stage_enrollments s
-             LEFT JOIN enrollments e ON e.district_id = $1 AND e.class_id = s.class_id AND e.user_id = s.user_id",
+             SELECT $1, $2, CASE WHEN s.before IS NULL THEN 'enrollment_added' ELSE 'enrollment_changed' END,
+                    s.class_id, s.user_id, s.before
+             FROM stage_enrollments s",
         )
         .bind(district_id)
         .bind(run_id)
         .execute(&mut *conn)
         .await?;
+        // Added ones (the plan read the district's enrollments under the run's lock: none of
+        // them is there) inserted plainly, changed ones updated.
         sqlx::query(
             "INSERT INTO enrollments (district_id, class_id, user_id, role, is_primary, begin_date, end_date, created_at)
-             SELECT $1, s.class_id, s.user_id, s.role, s.is_primary, s.begin_date, s.end_date, $2 FROM stage_enrollments s
-             ON CONFLICT (district_id, class_id, user_id) DO UPDATE
-                SET role = EXCLUDED.role, is_primary = EXCLUDED.is_primary,
-                    begin_date = EXCLUDED.begin_date, end_date = EXCLUDED.end_date",
+             SELECT $1, s.class_id, s.user_id, s.role, s.is_primary, s.begin_date, s.end_date, $2
+             FROM stage_enrollments s WHERE s.before IS NULL",
         )
         .bind(district_id)
         .bind(now)
         .execute(&mut *conn)
         .await?;
+        sqlx::query(
+            "UPDATE enrollments e SET role = s.role, is_primary = s.is_primary,
+                    begin_date = s.begin_date, end_date = s.end_date
+             FROM stage_enrollments s
+             WHERE s.before IS NOT NULL AND e.district_id = $1 AND e.class_id = s.class_id AND e.user_id = s.user_id",
+        )
+        .bind(district_id)
+        .execute(&mut *conn)
+        .await?;
     }
 
+    step("enrollments");
     if let Some(ended) = &w.ended {
         sqlx::query("CREATE TEMP TABLE stage_ended (class_id uuid, user_id uuid) ON COMMIT DROP")
             .execute(&mut *conn)
@@ -312,6 +327,7 @@ pub async fn write_plan(
         .execute(&mut *conn)
         .await?;
     }
+    step("ended");
     Ok(())
 }
 

@@ -927,6 +927,7 @@ pub async fn apply_rows(
         // Rosters after users: users this run creates or restores can be enrolled.
         let roster_plan = match (rosters, roster_undo, roster_current) {
             (Some(feed), _, Some(rc)) => {
+                tracing::debug!(elapsed = ?t1.elapsed(), "users planned");
                 let resolver = super::roster::UserResolver::new(&current, Some(&plan), &source);
                 Some(super::roster::plan(
                     &rc,
@@ -945,6 +946,7 @@ pub async fn apply_rows(
             )),
             _ => None,
         };
+        tracing::debug!(elapsed = ?t1.elapsed(), "rosters planned");
         if let Some(r) = roster_plan.as_ref().and_then(|rp| rp.review.as_ref()) {
             hold_for_rosters(&mut plan, &r.reason);
         }
@@ -1023,7 +1025,9 @@ pub async fn apply_rows(
         )
         .await?;
         if let Some(rp) = &roster_plan {
+            tracing::debug!(run = %req.run_id, elapsed = ?t1.elapsed(), "users written");
             let w = super::roster::writes::encode(rp)?;
+            tracing::debug!(run = %req.run_id, elapsed = ?t1.elapsed(), "rosters encoded");
             db::rosters::write_plan(
                 &mut tx,
                 req.district_id,
@@ -1055,6 +1059,7 @@ pub async fn apply_rows(
     if let Some(rp) = &roster_plan {
         let rows = super::roster::writes::results(rp, req.district_id, req.run_id)?;
         db::rosters::store_results(&mut tx, req.district_id, req.run_id, rows, &rp.counts).await?;
+        tracing::debug!(run = %req.run_id, elapsed = ?t2.elapsed(), "roster results stored");
     }
     let finish = db::runs::Finish {
         status: status.0,

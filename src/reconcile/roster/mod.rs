@@ -61,7 +61,10 @@ mod tests;
 pub mod writes;
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+
+// hashbrown's maps (foldhash): the planner looks up millions of enrollment keys, and std's
+// SipHash on a pair of GUIDs cost more than the lookups themselves.
+use hashbrown::{HashMap, HashSet};
 
 use serde::Serialize;
 use time::Date;
@@ -84,7 +87,7 @@ pub struct RosterRules {
     pub archive_min: usize,
     pub approved: bool,
     /// Sync connection id → its name.
-    pub syncs: HashMap<Uuid, String>,
+    pub syncs: std::collections::HashMap<Uuid, String>,
 }
 
 impl Default for RosterRules {
@@ -93,7 +96,7 @@ impl Default for RosterRules {
             archive_pct: 10.0,
             archive_min: 10,
             approved: false,
-            syncs: HashMap::new(),
+            syncs: std::collections::HashMap::new(),
         }
     }
 }
@@ -996,14 +999,7 @@ pub fn plan(
     }
 
     // 5. Enrollments.
-    let current_enr: HashMap<(Uuid, Uuid), CurrentEnrollment> = current
-        .enrollments
-        .iter()
-        .map(|e| ((e.class_id, e.user_id), *e))
-        .collect();
-    let mut seen: HashMap<(Uuid, Uuid), u64> = HashMap::new();
-    // Enrollments the feed lists or protects.
-    let mut kept: HashSet<(Uuid, Uuid)> = HashSet::new();
+    let mut enrolled = Enrolled::new(&current.enrollments);
     // Classes none of whose enrollments may end (an enrollment record failed unread).
     let mut kept_classes: HashSet<Uuid> = HashSet::new();
     let class_of = |ext: &str| by_class.get(ext).map(|c| c.id);
@@ -1046,10 +1042,8 @@ pub fn plan(
             &refused,
             &by_class,
             &school_ext,
-            &current_enr,
             &skipped_in_place,
-            &mut seen,
-            &mut kept,
+            &mut enrolled,
             &mut listed,
         );
     }
@@ -1070,14 +1064,13 @@ pub fn plan(
     }
     // 6. Enrollments the feed no longer lists.
     if feed.enrollments_complete {
-        for e in &current.enrollments {
-            let key = (e.class_id, e.user_id);
+        for (i, e) in current.enrollments.iter().enumerate() {
             let ends_here = owned.contains(&e.class_id)
                 || (feed.district_scope && edited.contains(&e.class_id));
             if ends_here
                 && !archive_ids.contains(&e.class_id)
                 && !kept_classes.contains(&e.class_id)
-                && !kept.contains(&key)
+                && !enrolled.kept[i]
             {
                 p.plan.ended.push(*e);
                 p.plan.counts.enrollments_ended += 1;
@@ -1117,6 +1110,69 @@ pub fn plan(
     p.plan
 }
 
+/// `Enrolled::seen_at` of an enrollment no accepted record listed yet.
+const UNSEEN: u64 = u64::MAX;
+
+/// The district's enrollments as the planner looks them up, compact: an index of positions
+/// in the loaded rows (not a second copy of them), and per row whether the feed lists or
+/// protects it (`kept`) and the line that first listed it (`seen`, `UNSEEN` for none). Only
+/// enrollments the district does not have yet take a map entry for `seen`.
+struct Enrolled<'a> {
+    rows: &'a [CurrentEnrollment],
+    at: HashMap<(Uuid, Uuid), u32>,
+    kept: Vec<bool>,
+    seen_at: Vec<u64>,
+    seen_new: HashMap<(Uuid, Uuid), u64>,
+}
+
+impl<'a> Enrolled<'a> {
+    fn new(rows: &'a [CurrentEnrollment]) -> Self {
+        let mut at = HashMap::with_capacity(rows.len());
+        for (i, e) in rows.iter().enumerate() {
+            at.insert((e.class_id, e.user_id), i as u32);
+        }
+        Enrolled {
+            rows,
+            at,
+            kept: vec![false; rows.len()],
+            seen_at: vec![UNSEEN; rows.len()],
+            seen_new: HashMap::new(),
+        }
+    }
+
+    fn position(&self, key: (Uuid, Uuid)) -> Option<usize> {
+        self.at.get(&key).map(|&i| i as usize)
+    }
+
+    fn get(&self, key: (Uuid, Uuid)) -> Option<&'a CurrentEnrollment> {
+        self.position(key).map(|i| &self.rows[i])
+    }
+
+    /// The feed lists or protects this enrollment: it does not end.
+    fn keep(&mut self, key: (Uuid, Uuid)) {
+        if let Some(i) = self.position(key) {
+            self.kept[i] = true;
+        }
+    }
+
+    /// The line of the accepted record that first listed this class and user.
+    fn seen(&self, key: (Uuid, Uuid)) -> Option<u64> {
+        match self.position(key) {
+            Some(i) => Some(self.seen_at[i]).filter(|&l| l != UNSEEN),
+            None => self.seen_new.get(&key).copied(),
+        }
+    }
+
+    fn mark_seen(&mut self, key: (Uuid, Uuid), line: u64) {
+        match self.position(key) {
+            Some(i) => self.seen_at[i] = line,
+            None => {
+                self.seen_new.insert(key, line);
+            }
+        }
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn enrollment(
     p: &mut Planner<'_>,
@@ -1126,10 +1182,8 @@ fn enrollment(
     refused: &HashMap<String, String>,
     by_class: &HashMap<&str, &CurrentClass>,
     school_ext: &HashMap<Uuid, &str>,
-    current_enr: &HashMap<(Uuid, Uuid), CurrentEnrollment>,
     skipped_in_place: &HashSet<String>,
-    seen: &mut HashMap<(Uuid, Uuid), u64>,
-    kept: &mut HashSet<(Uuid, Uuid)>,
+    enr: &mut Enrolled<'_>,
     listed: &mut HashSet<String>,
 ) {
     let kind = RecordKind::Enrollment;
@@ -1144,13 +1198,13 @@ fn enrollment(
         .map(|u| u.0)
         .or_else(|| by_class.get(ext).map(|c| c.id));
     if let (Some(c), Some(u)) = (known_class, user_id) {
-        kept.insert((c, u));
+        enr.keep((c, u));
     }
     // A sync's class named by GUID and skipped: its enrollments that change nothing are
     // skipped too (rule 3, the download sent back).
     if skipped_in_place.contains(ext)
         && let (Some(c), Some(u)) = (known_class, user_id)
-        && p.repeats(current_enr.get(&(c, u)), e)
+        && p.repeats(enr.get((c, u)), e)
     {
         p.result(
             kind,
@@ -1176,7 +1230,7 @@ fn enrollment(
                         None if cur.archived => format!("class {ext} is archived"),
                         None => {
                             let school = school_ext.get(&cur.school_id).copied().unwrap_or("");
-                            return enroll_in(p, e, user, cur.id, school, current_enr, seen);
+                            return enroll_in(p, e, user, cur.id, school, enr);
                         }
                     },
                     None => format!("unknown class {ext:?}"),
@@ -1194,7 +1248,7 @@ fn enrollment(
             return;
         }
     };
-    enroll_in(p, e, user, class_id, class_school, current_enr, seen)
+    enroll_in(p, e, user, class_id, class_school, enr)
 }
 
 fn enroll_in(
@@ -1203,8 +1257,7 @@ fn enroll_in(
     user: Option<&RosterUser>,
     class_id: Uuid,
     school: &str,
-    current_enr: &HashMap<(Uuid, Uuid), CurrentEnrollment>,
-    seen: &mut HashMap<(Uuid, Uuid), u64>,
+    enr: &mut Enrolled<'_>,
 ) {
     let kind = RecordKind::Enrollment;
     let ext = e.class_external_id.trim();
@@ -1221,7 +1274,7 @@ fn enroll_in(
         return;
     };
     let key = (class_id, user.id);
-    if let Some(first) = seen.get(&key) {
+    if let Some(first) = enr.seen(key) {
         let msg = format!("duplicate enrollment: the same class and user as line {first}");
         p.error(
             kind,
@@ -1234,7 +1287,7 @@ fn enroll_in(
         );
         return;
     }
-    if user.archived && !e.to_be_deleted && !p.repeats(current_enr.get(&key), e) {
+    if user.archived && !e.to_be_deleted && !p.repeats(enr.get(key), e) {
         let msg = format!("user {} is archived", user_ref_text(&e.user));
         p.error(
             kind,
@@ -1291,8 +1344,8 @@ fn enroll_in(
         }
     }
     // Only accepted records count as the first of a pair.
-    seen.insert(key, e.at.line);
-    let before = current_enr.get(&key).copied();
+    enr.mark_seen(key, e.at.line);
+    let before = enr.get(key).copied();
     if e.to_be_deleted {
         match before {
             Some(b) => {

@@ -122,6 +122,17 @@ pub fn encode(plan: &RosterPlan) -> csv::Result<RosterWrites> {
 
     let mut w = csv::Writer::from_writer(Vec::new());
     for e in &plan.enrollments {
+        // The earlier row, for the run's undo, as the planner read it (no join back to
+        // `enrollments` for it); empty for an enrollment added.
+        let before = e.before.map_or_else(String::new, |b| {
+            json!({
+                "role": b.role.as_str(),
+                "primary": b.primary,
+                "begin": b.begin.map(|d| d.to_string()),
+                "end": b.end.map(|d| d.to_string()),
+            })
+            .to_string()
+        });
         let e = e.now;
         w.write_record([
             e.class_id.to_string(),
@@ -130,6 +141,7 @@ pub fn encode(plan: &RosterPlan) -> csv::Result<RosterWrites> {
             e.primary.to_string(),
             date(e.begin),
             date(e.end),
+            before,
         ])?;
     }
     let enrollments = finish(w, !plan.enrollments.is_empty())?;
