@@ -2,7 +2,9 @@
 //! `COPY` into temporary tables and set-based statements. Never a query per row.
 
 use crate::db::audit::Actor;
-use crate::domain::{CurrentUser, Field, Grade, PortalRole, Role, Source, UserStatus};
+use crate::domain::{
+    CurrentUser, CurrentUsers, Field, Grade, PortalRole, Role, Source, UserStatus,
+};
 use compact_str::CompactString;
 use futures::TryStreamExt;
 use sqlx::{PgConnection, Postgres, Transaction};
@@ -62,13 +64,13 @@ struct CurrentRow {
 pub async fn load_current(
     conn: &mut PgConnection,
     district_id: Uuid,
-) -> sqlx::Result<Vec<CurrentUser>> {
+) -> sqlx::Result<CurrentUsers> {
     // Sized once: growing a vector of a million users by doubling holds two copies at once.
     let (count,): (i64,) = sqlx::query_as("SELECT count(*) FROM users WHERE district_id = $1")
         .bind(district_id)
         .fetch_one(&mut *conn)
         .await?;
-    let mut out = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
+    let mut out = CurrentUsers::with_capacity(usize::try_from(count).unwrap_or(0));
     // Memberships and users are read by two plain scans and joined here: a join in SQL is
     // planned from statistics, and right after a first large import (before autovacuum has
     // analysed the new rows) it was planned as a nested loop that ran for many minutes.
@@ -110,7 +112,7 @@ pub async fn load_current(
     .bind(district_id)
     .fetch(&mut *conn);
     while let Some(r) = rows.try_next().await? {
-        out.push(CurrentUser {
+        out.push(&CurrentUser {
             // Names no longer known are ignored (nothing to keep them against).
             kept: r
                 .kept_fields
@@ -140,6 +142,7 @@ pub async fn load_current(
             portal_role: r.portal_role,
         });
     }
+    out.shrink_to_fit();
     Ok(out)
 }
 

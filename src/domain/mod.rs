@@ -5,6 +5,7 @@
 pub mod alerts;
 pub mod audit;
 pub mod bulk;
+mod current_users;
 pub mod district;
 pub mod fold;
 pub mod health;
@@ -18,6 +19,7 @@ pub mod username;
 mod vocab;
 pub mod zone;
 
+pub use current_users::CurrentUsers;
 pub use vocab::{
     ActorKind, Grade, PortalRole, Role, RunKind, RunStatus, Status, UnknownWord, UserStatus,
 };

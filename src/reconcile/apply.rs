@@ -10,7 +10,7 @@
 use super::plan::{NewUser, Outcome, Plan, RowPlan};
 use super::report::MASTER_HEADER;
 use crate::auth;
-use crate::domain::CurrentUser;
+use crate::domain::{CurrentUser, CurrentUsers};
 use serde_json::{Map, Value, json};
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -71,7 +71,7 @@ impl Writes {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         plan: Plan,
-        current: Vec<CurrentUser>,
+        current: CurrentUsers,
         applied: bool,
         district_id: Uuid,
         run_id: Uuid,
@@ -86,10 +86,9 @@ impl Writes {
                 .filter(|r| writes_change(r))
                 .filter_map(|r| r.write.as_ref().map(|w| w.user_guid))
                 .collect();
-            current
-                .into_iter()
-                .filter(|u| changed.contains(&u.user_guid))
-                .map(|u| (u.user_guid, u))
+            (0..current.len())
+                .filter(|&i| changed.contains(&current.guid(i)))
+                .map(|i| (current.guid(i), current.get(i)))
                 .collect()
         } else {
             drop(current);

@@ -104,6 +104,7 @@
 
 mod guard;
 mod index;
+pub(crate) use index::Index;
 mod merge;
 mod planner;
 mod school;
@@ -121,8 +122,11 @@ use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+#[cfg(doc)]
+use crate::domain::CurrentUser;
 pub use crate::domain::RowFail;
-use crate::domain::{CurrentUser, Grade, IncomingUser, Role, Scope, Source, Status};
+use crate::domain::{CurrentUsers, Grade, IncomingUser, Role, Scope, Source, Status};
+use index::fold_case;
 
 #[cfg(doc)]
 use crate::auth::MIN_PASSWORD_CHARS;
@@ -170,16 +174,10 @@ pub struct Elsewhere {
 
 impl Elsewhere {
     /// Does a waiting file list `user` (by any of their identifiers)?
-    pub fn lists(&self, user: &CurrentUser) -> bool {
-        self.guids.contains(&user.user_guid)
-            || user
-                .custom_id
-                .as_ref()
-                .is_some_and(|c| self.custom_ids.contains(c.as_str()))
-            || user
-                .email
-                .as_ref()
-                .is_some_and(|e| self.emails.contains(e.to_lowercase().as_str()))
+    pub fn lists(&self, guid: Uuid, custom_id: Option<&str>, email: Option<&str>) -> bool {
+        self.guids.contains(&guid)
+            || custom_id.is_some_and(|c| self.custom_ids.contains(c))
+            || email.is_some_and(|e| self.emails.contains(fold_case(e).as_ref()))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -541,7 +539,7 @@ impl Plan {
 /// Plan one feed against every user of the district (all sources, archived included).
 /// Linear in `current.len() + incoming.len()`.
 pub fn plan(
-    current: &[CurrentUser],
+    current: &CurrentUsers,
     incoming: Vec<Result<IncomingUser, RowFail>>,
     source: &Source,
     rules: &Rules,
@@ -571,7 +569,7 @@ pub fn reserved_usernames(incoming: &[Result<IncomingUser, RowFail>]) -> Vec<(u6
 /// `write`: what a run applies and reports is the same either way.
 #[allow(clippy::too_many_arguments)]
 pub fn plan_rows(
-    current: &[CurrentUser],
+    current: &CurrentUsers,
     reserved: &[(u64, CompactString)],
     incoming: impl IntoIterator<Item = Result<IncomingUser, RowFail>>,
     len: usize,

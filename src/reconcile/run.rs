@@ -8,7 +8,7 @@ use crate::clock::Clock;
 use crate::crypto::FeedPasswordKey;
 use crate::db;
 use crate::domain::roster::RosterFeed;
-use crate::domain::{ActorKind, CurrentUser, Field, IncomingUser, RunStatus, Scope, Source};
+use crate::domain::{ActorKind, CurrentUsers, Field, IncomingUser, RunStatus, Scope, Source};
 use crate::feed::headers::{self, Mapping, MappingError, SavedMapping};
 use crate::feed::read::{self, ReadOptions};
 use crate::feed::validate::{self, KeyHashes, RowError, RowKeys, Validator};
@@ -449,7 +449,7 @@ impl FileRows {
     /// refused rather than planned from two different versions).
     fn plan(
         self,
-        current: &[CurrentUser],
+        current: &CurrentUsers,
         source: &Source,
         rules: &Rules,
         secrets: &mut dyn Secrets,
@@ -521,7 +521,7 @@ impl Rows {
 
     fn plan(
         self,
-        current: &[CurrentUser],
+        current: &CurrentUsers,
         source: &Source,
         rules: &Rules,
         secrets: &mut dyn Secrets,
@@ -928,7 +928,8 @@ pub async fn apply_rows(
         let roster_plan = match (rosters, roster_undo, roster_current) {
             (Some(feed), _, Some(rc)) => {
                 tracing::debug!(elapsed = ?t1.elapsed(), "users planned");
-                let resolver = super::roster::UserResolver::new(&current, Some(&plan), &source);
+                let written = super::roster::WrittenUsers::of(Some(&plan));
+                let resolver = super::roster::UserResolver::new(&current, &written, &source);
                 Some(super::roster::plan(
                     &rc,
                     &resolver,
@@ -1204,7 +1205,7 @@ mod tests {
         let p = prepared(&path);
         let n = p.rows.len();
         let two = Rows::File(p.rows)
-            .plan(&[], &source, &rules, &mut Fixed(0))
+            .plan(&CurrentUsers::default(), &source, &rules, &mut Fixed(0))
             .unwrap()
             .with_writes();
 
@@ -1233,7 +1234,13 @@ mod tests {
                 })
             })
             .collect();
-        let one = plan::plan(&[], rows, &source, &rules, &mut Fixed(0));
+        let one = plan::plan(
+            &CurrentUsers::default(),
+            rows,
+            &source,
+            &rules,
+            &mut Fixed(0),
+        );
 
         assert_eq!(n, 7);
         assert_eq!(two.rows, one.rows);
@@ -1304,7 +1311,7 @@ mod tests {
         let path = file(&dir, "users.csv", MESSY);
         let replan = |p: Prepared| {
             Rows::File(p.rows).plan(
-                &[],
+                &CurrentUsers::default(),
                 &Source::File("users.csv".into()),
                 &Rules::default(),
                 &mut Fixed(0),

@@ -34,7 +34,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::plan::{self, Counts, NewUser, Outcome, Plan, RowPlan, Rules};
-use crate::domain::{CurrentUser, Grade, Role, Scope, Source, Status};
+use crate::domain::{CurrentUser, CurrentUsers, Grade, Role, Scope, Source, Status};
 use holders::Holders;
 
 /// What the undone run wrote about one user (one audit entry).
@@ -79,12 +79,7 @@ struct Group {
 
 /// Plan the undo of a run from what it wrote (`written`, in the order written) against every
 /// user of the district. `source` and `rules.scope` are the undone run's.
-pub fn plan(
-    current: &[CurrentUser],
-    written: Vec<Written>,
-    source: &Source,
-    rules: &Rules,
-) -> Plan {
+pub fn plan(current: &CurrentUsers, written: Vec<Written>, source: &Source, rules: &Rules) -> Plan {
     let mut groups: Vec<Group> = Vec::new();
     let mut at: HashMap<Uuid, usize> = HashMap::new();
     for w in written {
@@ -107,16 +102,16 @@ pub fn plan(
             }
         }
     }
-    let in_scope = |u: &CurrentUser| match rules.scope {
-        Scope::District => !u.source.is_sync(),
-        Scope::Source | Scope::Patch => u.source == *source,
+    let in_scope = |owner: &Source| match rules.scope {
+        Scope::District => !owner.is_sync(),
+        Scope::Source | Scope::Patch => owner == source,
     };
     let mut source_total = 0;
-    for (i, u) in current.iter().enumerate() {
-        if !u.archived && in_scope(u) {
+    for i in 0..current.len() {
+        if !current.archived(i) && in_scope(current.source(i)) {
             source_total += 1;
         }
-        if let Some(&g) = at.get(&u.user_guid) {
+        if let Some(&g) = at.get(&current.guid(i)) {
             groups[g].current = Some(i);
         }
     }
@@ -128,7 +123,7 @@ pub fn plan(
     let mut archive = Vec::new();
     for (n, g) in groups.iter().enumerate() {
         let line = n as u64 + 1;
-        let Some(cur) = g.current.map(|i| &current[i]) else {
+        let Some(cur) = g.current.map(|i| current.get(i)) else {
             rows.push(row(line, Some(g.user), None, Outcome::Skipped));
             continue;
         };
@@ -138,9 +133,9 @@ pub fn plan(
             continue;
         }
         let planned = if g.created {
-            undo_create(cur)
+            undo_create(&cur)
         } else {
-            undo_changes(cur, &g.before, &holders, &mut taken)
+            undo_changes(&cur, &g.before, &holders, &mut taken)
         };
         match planned {
             Err(message) => rows.push(row(line, Some(g.user), name, Outcome::Error { message })),
@@ -453,7 +448,7 @@ impl UndoRows {
 
     pub(in crate::reconcile) fn plan(
         self,
-        current: &[CurrentUser],
+        current: &CurrentUsers,
         source: &Source,
         rules: &Rules,
     ) -> Plan {

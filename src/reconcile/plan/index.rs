@@ -10,7 +10,7 @@ use std::hash::BuildHasher;
 use hashbrown::{DefaultHashBuilder, HashTable};
 use uuid::Uuid;
 
-use crate::domain::CurrentUser;
+use crate::domain::CurrentUsers;
 
 /// Lower-case a value that compares case-insensitively, borrowing when it already is.
 pub(super) fn fold_case(s: &str) -> Cow<'_, str> {
@@ -41,19 +41,28 @@ enum Key {
 impl Key {
     /// The user's value for this key, folded where the key compares case-insensitively;
     /// `None` when blank (not indexed).
-    fn of(self, u: &CurrentUser) -> Option<Cow<'_, str>> {
+    fn of(self, users: &CurrentUsers, i: usize) -> Option<Cow<'_, str>> {
         match self {
-            Key::CustomId => nonblank(&u.custom_id).map(Cow::Borrowed),
-            Key::Email => nonblank(&u.email).map(fold_case),
-            Key::Username => (!u.username.is_empty()).then(|| fold_case(&u.username)),
+            Key::CustomId => users
+                .custom_id(i)
+                .filter(|s| !s.trim().is_empty())
+                .map(Cow::Borrowed),
+            Key::Email => users
+                .email(i)
+                .filter(|s| !s.trim().is_empty())
+                .map(fold_case),
+            Key::Username => {
+                let name = users.username(i);
+                (!name.is_empty()).then(|| fold_case(name))
+            }
         }
     }
 }
 
 /// Indexes of positions in the current-users slice. When the database somehow holds a
 /// value twice, the first user wins (the unique constraints make that impossible).
-pub(super) struct Index<'a> {
-    users: &'a [CurrentUser],
+pub(crate) struct Index<'a> {
+    users: &'a CurrentUsers,
     hasher: DefaultHashBuilder,
     guid: HashTable<u32>,
     custom_id: HashTable<u32>,
@@ -62,7 +71,7 @@ pub(super) struct Index<'a> {
 }
 
 impl<'a> Index<'a> {
-    pub(super) fn new(users: &'a [CurrentUser]) -> Index<'a> {
+    pub(crate) fn new(users: &'a CurrentUsers) -> Index<'a> {
         let n = users.len();
         assert!(u32::try_from(n).is_ok(), "more users than an index holds");
         let mut ix = Index {
@@ -73,22 +82,24 @@ impl<'a> Index<'a> {
             email: HashTable::with_capacity(n),
             username: HashTable::with_capacity(n),
         };
-        for (i, u) in users.iter().enumerate() {
-            let i = i as u32; // checked above
-            let guid_hash = ix.hasher.hash_one(u.user_guid);
-            if ix.find_guid(guid_hash, u.user_guid).is_none() {
-                let (users, hasher) = (ix.users, &ix.hasher);
-                ix.guid.insert_unique(guid_hash, i, |&j| {
-                    hasher.hash_one(users[j as usize].user_guid)
-                });
+        for at in 0..n {
+            let i = at as u32; // checked above
+            let guid = users.guid(at);
+            let guid_hash = ix.hasher.hash_one(guid);
+            if ix.find_guid(guid_hash, guid).is_none() {
+                let hasher = &ix.hasher;
+                ix.guid
+                    .insert_unique(guid_hash, i, |&j| hasher.hash_one(users.guid(j as usize)));
             }
             for key in [Key::CustomId, Key::Email, Key::Username] {
-                let Some(value) = key.of(u) else { continue };
+                let Some(value) = key.of(users, at) else {
+                    continue;
+                };
                 let hash = ix.hasher.hash_one(value.as_ref());
                 if ix.find(key, hash, &value).is_none() {
                     let (users, hasher) = (ix.users, ix.hasher);
                     ix.table_mut(key).insert_unique(hash, i, |&j| {
-                        key.of(&users[j as usize])
+                        key.of(users, j as usize)
                             .map(|v| hasher.hash_one(v.as_ref()))
                             .unwrap_or_default()
                     });
@@ -116,7 +127,7 @@ impl<'a> Index<'a> {
 
     fn find_guid(&self, hash: u64, guid: Uuid) -> Option<usize> {
         self.guid
-            .find(hash, |&j| self.users[j as usize].user_guid == guid)
+            .find(hash, |&j| self.users.guid(j as usize) == guid)
             .map(|&j| j as usize)
     }
 
@@ -124,7 +135,7 @@ impl<'a> Index<'a> {
     fn find(&self, key: Key, hash: u64, value: &str) -> Option<usize> {
         self.table(key)
             .find(hash, |&j| {
-                key.of(&self.users[j as usize]).as_deref() == Some(value)
+                key.of(self.users, j as usize).as_deref() == Some(value)
             })
             .map(|&j| j as usize)
     }
@@ -133,22 +144,22 @@ impl<'a> Index<'a> {
         self.find(key, self.hasher.hash_one(value), value)
     }
 
-    pub(super) fn by_guid(&self, guid: Uuid) -> Option<usize> {
+    pub(crate) fn by_guid(&self, guid: Uuid) -> Option<usize> {
         self.find_guid(self.hasher.hash_one(guid), guid)
     }
 
     /// Exact match.
-    pub(super) fn by_custom_id(&self, custom_id: &str) -> Option<usize> {
+    pub(crate) fn by_custom_id(&self, custom_id: &str) -> Option<usize> {
         self.lookup(Key::CustomId, custom_id)
     }
 
     /// Case-insensitive.
-    pub(super) fn by_email(&self, email: &str) -> Option<usize> {
+    pub(crate) fn by_email(&self, email: &str) -> Option<usize> {
         self.lookup(Key::Email, fold_case(email).as_ref())
     }
 
     /// Case-insensitive.
-    pub(super) fn by_username(&self, username: &str) -> Option<usize> {
+    pub(crate) fn by_username(&self, username: &str) -> Option<usize> {
         self.lookup(Key::Username, fold_case(username).as_ref())
     }
 }

@@ -11,7 +11,7 @@ use compact_str::CompactString;
 use uuid::Uuid;
 
 use crate::auth::MIN_PASSWORD_CHARS;
-use crate::domain::{CurrentUser, Field, Grade, IncomingUser, Scope, Source};
+use crate::domain::{CurrentUser, CurrentUsers, Field, Grade, IncomingUser, Scope, Source};
 
 use super::index::{Index, fold_case, nonblank};
 use super::merge::{explicit_username, merge, overridden, ownership, school_set, sync_label};
@@ -161,7 +161,7 @@ pub(super) struct SchoolSweep {
 }
 
 pub(super) struct Planner<'a> {
-    users: &'a [CurrentUser],
+    users: &'a CurrentUsers,
     index: Index<'a>,
     source: &'a Source,
     scope: Scope,
@@ -178,7 +178,7 @@ pub(super) struct Planner<'a> {
 
 impl<'a> Planner<'a> {
     pub(super) fn new(
-        users: &'a [CurrentUser],
+        users: &'a CurrentUsers,
         source: &'a Source,
         rules: &'a Rules,
     ) -> Planner<'a> {
@@ -255,7 +255,7 @@ impl<'a> Planner<'a> {
             .find(fail.user_guid, custom_id, email)
             .ok()
             .flatten()
-            .map(|(i, _)| self.users[i].user_guid);
+            .map(|(i, _)| self.users.guid(i));
         self.protect(fail.user_guid, custom_id, email);
         RowPlan::error(fail.line, fail.message, user)
     }
@@ -308,7 +308,7 @@ impl<'a> Planner<'a> {
     /// A row that matched user `i` and writes nothing.
     fn quiet(&mut self, i: usize, line: u64, outcome: Outcome) -> RowPlan {
         self.marks[i] = Mark::Claimed(line);
-        let user = &self.users[i];
+        let user = &self.users.get(i);
         RowPlan::quiet(line, outcome, Some(user.user_guid), Some(&user.username))
     }
 
@@ -355,7 +355,7 @@ impl<'a> Planner<'a> {
             return Ok(Step::Create);
         };
 
-        let user = &self.users[i];
+        let user = &self.users.get(i);
         let refuse = |message: String| Refusal {
             message,
             user: Some(user.user_guid),
@@ -427,7 +427,7 @@ impl<'a> Planner<'a> {
     /// only changes names, custom_id, schools, grade or position of an admin this feed
     /// already owns, or edits them in place by user_guid), `Err` otherwise.
     fn admin_row(&self, inc: &IncomingUser, i: usize) -> Result<Option<Step>, String> {
-        let user = &self.users[i];
+        let user = &self.users.get(i);
         if user.archived {
             return Err(admin_refusal(
                 inc.line,
@@ -475,7 +475,7 @@ impl<'a> Planner<'a> {
         let Some(password) = inc.password.as_deref().filter(|p| !p.is_empty()) else {
             return Ok(None);
         };
-        let user = &self.users[i];
+        let user = &self.users.get(i);
         let fingerprint = secrets.password_fingerprint(user.user_guid, password);
         if user.feed_password_mac.as_deref() == Some(&fingerprint) {
             return Ok(None);
@@ -517,7 +517,7 @@ impl<'a> Planner<'a> {
 
     /// `value` may become the identifier of user `me` (`None`: a new user) on `line`.
     fn free(&self, what: Ident, value: &str, me: Option<usize>, line: u64) -> Result<(), Refusal> {
-        let user = me.map(|i| self.users[i].user_guid);
+        let user = me.map(|i| self.users.guid(i));
         let holder = match what {
             Ident::CustomId => self.index.by_custom_id(value),
             Ident::Email => self.index.by_email(value),
@@ -526,7 +526,7 @@ impl<'a> Planner<'a> {
         if let Some(h) = holder
             && Some(h) != me
         {
-            let other = &self.users[h];
+            let other = &self.users.get(h);
             let mut notes = Vec::new();
             if !matches!(what, Ident::CustomId)
                 && let Some(c) = &other.custom_id
@@ -638,7 +638,7 @@ impl<'a> Planner<'a> {
     /// it names a live user of another source by user_guid (the master CSV sent back), and
     /// always in a file of scope [`Scope::District`] (it lists everyone: it owns nobody).
     fn keeps_source(&self, inc: &IncomingUser, i: usize) -> bool {
-        let user = &self.users[i];
+        let user = &self.users.get(i);
         matches!(self.source, Source::File(_))
             && user.source != *self.source
             && (self.scope == Scope::District
@@ -653,8 +653,7 @@ impl<'a> Planner<'a> {
         password: Option<(String, [u8; 32])>,
     ) -> RowPlan {
         let line = inc.line;
-        let users = self.users;
-        let user = &users[i];
+        let user = &self.users.get(i);
         self.marks[i] = Mark::Claimed(line);
         let source = if keep_source {
             &user.source
@@ -722,8 +721,7 @@ impl<'a> Planner<'a> {
 
     /// A `to_be_deleted` record: archive the user only when this feed owns them.
     fn delete(&mut self, i: usize, line: u64) -> RowPlan {
-        let users = self.users;
-        let user = &users[i];
+        let user = &self.users.get(i);
         self.marks[i] = Mark::Claimed(line);
         let outcome = if self.would_archive(user) {
             self.deleted.push(i);
@@ -746,10 +744,11 @@ impl<'a> Planner<'a> {
         }
         let mut scope_total = 0;
         let mut schools: HashMap<&str, (usize, usize)> = HashMap::new();
-        for (i, (u, mark)) in self.users.iter().zip(&self.marks).enumerate() {
-            if u.archived
-                || !in_scope(u, source, scope)
-                || self.school.is_some_and(|s| !s.covers(u))
+        let users = self.users;
+        for (i, mark) in self.marks.iter().enumerate() {
+            if users.archived(i)
+                || !in_scope(users.source(i), source, scope)
+                || self.school.is_some_and(|s| !s.covers(users.schools(i)))
             {
                 continue;
             }
@@ -757,25 +756,27 @@ impl<'a> Planner<'a> {
             // Portal admins are never archived by a feed (rule 7), nor users that a file of
             // another source waiting in the queue lists (it moves them next).
             if scope != Scope::Patch
-                && !u.prevent_archiving
-                && !u.portal_role.is_admin()
+                && !users.prevent_archiving(i)
+                && !users.portal_role(i).is_admin()
                 && *mark == Mark::Free
-                && !(scope == Scope::Source && self.elsewhere.lists(u))
+                && !(scope == Scope::Source
+                    && self
+                        .elsewhere
+                        .lists(users.guid(i), users.custom_id(i), users.email(i)))
             {
                 archived[i] = true;
             }
-            for school in &u.schools {
-                let entry = schools.entry(school.as_str()).or_default();
+            for school in users.schools(i) {
+                let entry = schools.entry(school).or_default();
                 entry.0 += 1;
                 entry.1 += usize::from(archived[i]);
             }
         }
-        let archive = self
-            .users
+        let archive = archived
             .iter()
-            .zip(&archived)
+            .enumerate()
             .filter(|(_, a)| **a)
-            .map(|(u, _)| u.user_guid)
+            .map(|(i, _)| users.guid(i))
             .collect();
         let mut schools: Vec<SchoolSweep> = schools
             .into_iter()
@@ -797,10 +798,10 @@ impl<'a> Planner<'a> {
 
 /// Is `user` covered by a feed of `source` with `scope`? (Patch covers what its source
 /// would: the guard still measures against the source.)
-fn in_scope(user: &CurrentUser, source: &Source, scope: Scope) -> bool {
+fn in_scope(owner: &Source, source: &Source, scope: Scope) -> bool {
     match scope {
-        Scope::Source | Scope::Patch => user.source == *source,
-        Scope::District => !user.source.is_sync(),
+        Scope::Source | Scope::Patch => owner == source,
+        Scope::District => !owner.is_sync(),
     }
 }
 

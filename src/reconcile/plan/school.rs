@@ -40,13 +40,17 @@ impl SchoolOnly {
     }
 
     /// Is `user` this school's alone (so a file for the school may change or archive them)?
-    pub fn covers(&self, user: &CurrentUser) -> bool {
-        !user.schools.is_empty() && user.schools.iter().all(|s| *s == self.external_id)
+    pub fn covers<'s>(&self, mut schools: impl Iterator<Item = &'s str>) -> bool {
+        let mut any = false;
+        schools.all(|s| {
+            any = true;
+            s == self.external_id
+        }) && any
     }
 
     /// The error for a row that matched `user` of another school, if so.
     pub fn refuse_user(&self, line: u64, user: &CurrentUser) -> Option<String> {
-        if self.covers(user) {
+        if self.covers(user.schools.iter().map(|s| s.as_str())) {
             return None;
         }
         Some(format!(

@@ -4,7 +4,8 @@ use uuid::Uuid;
 
 use super::*;
 use crate::domain::{
-    CurrentUser, Field, FieldSet, Grade, IncomingUser, PortalRole, Role, Source, Status,
+    CurrentUser, CurrentUsers, Field, FieldSet, Grade, IncomingUser, PortalRole, Role, Source,
+    Status,
 };
 
 // ---------------------------------------------------------------- fixtures
@@ -161,6 +162,10 @@ fn run_with(
 ) -> Plan {
     let reserved = reserved_usernames(&incoming);
     let (n, again) = (incoming.len(), incoming.clone());
+    // Packed as a run loads them; they come back as they went in.
+    let packed = CurrentUsers::from(current);
+    assert!(packed.iter().eq(current.iter().cloned()));
+    let current = &packed;
     let full = plan(current, incoming, source, rules, &mut Seq::default());
     // Every test also checks the compact plan a run makes: the same plan, with the plainly
     // unchanged rows set apart as 24-byte rows.
@@ -2211,7 +2216,7 @@ fn applying_counts_every_row_of_every_part_written() {
     };
     let mut writes = Writes::new(
         p,
-        Vec::new(),
+        CurrentUsers::default(),
         true,
         g(1),
         g(2),
@@ -2301,7 +2306,7 @@ fn a_compact_plan_sets_plainly_unchanged_rows_apart() {
     let incoming = ok(rows);
     let reserved = reserved_usernames(&incoming);
     let p = plan_rows(
-        &current,
+        &CurrentUsers::from(current),
         &reserved,
         incoming,
         5,

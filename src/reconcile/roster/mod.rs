@@ -58,9 +58,8 @@
 
 #[cfg(test)]
 mod tests;
+mod users;
 pub mod writes;
-
-use std::borrow::Cow;
 
 // hashbrown's maps (foldhash): the planner looks up millions of enrollment keys, and std's
 // SipHash on a pair of GUIDs cost more than the lookups themselves.
@@ -70,7 +69,7 @@ use serde::Serialize;
 use time::Date;
 use uuid::Uuid;
 
-use super::plan::{NewUser, Plan as UserPlan, Secrets};
+use super::plan::Secrets;
 use crate::domain::roster::{
     At, CLASS_GUID_COLUMN, EnrollmentRole, IncomingClass, IncomingEnrollment, IncomingTerm,
     RosterFeed, UserRef,
@@ -78,7 +77,9 @@ use crate::domain::roster::{
 pub use crate::domain::roster::{
     CurrentClass, CurrentEnrollment, CurrentTerm, RosterCounts, RosterCurrent as Current,
 };
-use crate::domain::{CurrentUser, Role, Source};
+use crate::domain::{Role, Source};
+use users::RosterUser;
+pub use users::{UserResolver, WrittenUsers};
 
 /// Thresholds and names for one run.
 #[derive(Debug, Clone)]
@@ -250,140 +251,6 @@ pub struct RosterPlan {
     pub review: Option<RosterReview>,
 }
 
-/// A user as rosters see them: the district's users as this run leaves them.
-#[derive(Debug, Clone)]
-struct RosterUser {
-    id: Uuid,
-    role: Role,
-    schools: Vec<String>,
-    archived: bool,
-}
-
-/// Finds users by a feed's [`UserRef`].
-#[derive(Debug, Default)]
-pub struct UserResolver {
-    users: Vec<RosterUser>,
-    by_guid: HashMap<Uuid, usize>,
-    by_custom_id: HashMap<String, usize>,
-    by_email: HashMap<String, usize>,
-    by_source_key: HashMap<String, usize>,
-}
-
-impl UserResolver {
-    /// The district's `current` users overlaid with what the run's user `plan` writes
-    /// (created, updated, restored and archived users); `source`'s users by `source_key`.
-    pub fn new(current: &[CurrentUser], plan: Option<&UserPlan>, source: &Source) -> Self {
-        let mut r = UserResolver::default();
-        let add = |r: &mut UserResolver,
-                   id: Uuid,
-                   custom_id: Option<&str>,
-                   email: Option<&str>,
-                   source_key: Option<&str>,
-                   owner: &Source,
-                   user: RosterUser| {
-            let i = match r.by_guid.get(&id) {
-                Some(&i) => {
-                    r.users[i] = user;
-                    i
-                }
-                None => {
-                    r.users.push(user);
-                    r.by_guid.insert(id, r.users.len() - 1);
-                    r.users.len() - 1
-                }
-            };
-            if let Some(c) = custom_id.filter(|c| !c.is_empty()) {
-                r.by_custom_id.insert(c.to_string(), i);
-            }
-            if let Some(e) = email.filter(|e| !e.is_empty()) {
-                r.by_email.insert(e.to_lowercase(), i);
-            }
-            if let Some(k) = source_key.filter(|k| !k.is_empty())
-                && owner == source
-            {
-                r.by_source_key.insert(k.to_string(), i);
-            }
-        };
-        for u in current {
-            add(
-                &mut r,
-                u.user_guid,
-                u.custom_id.as_deref(),
-                u.email.as_deref(),
-                u.source_key.as_deref(),
-                &u.source,
-                RosterUser {
-                    id: u.user_guid,
-                    role: u.role,
-                    schools: u.schools.iter().map(|s| s.to_string()).collect(),
-                    archived: u.archived,
-                },
-            );
-        }
-        if let Some(plan) = plan {
-            // Every user the plan writes, in line order: the rows' own writes merged with, in
-            // a compact plan, the users it creates (decoded one at a time).
-            let mut own = plan
-                .rows
-                .iter()
-                .filter_map(|row| row.write.as_deref().map(|w| (row.line, w)))
-                .peekable();
-            let mut created = plan.created.iter().peekable();
-            let writes = std::iter::from_fn(|| {
-                let take_own = match (own.peek(), created.peek()) {
-                    (Some((a, _)), Some((b, _))) => a < b,
-                    (Some(_), None) => true,
-                    (None, Some(_)) => false,
-                    (None, None) => return None,
-                };
-                Some(if take_own {
-                    own.next().map(|(l, w)| (l, Cow::Borrowed(w)))?
-                } else {
-                    created.next().map(|(l, w)| (l, Cow::<NewUser>::Owned(w)))?
-                })
-            });
-            for (_, w) in writes {
-                add(
-                    &mut r,
-                    w.user_guid,
-                    w.custom_id.as_deref(),
-                    w.email.as_deref(),
-                    w.source_key.as_deref(),
-                    &w.source,
-                    RosterUser {
-                        id: w.user_guid,
-                        role: w.role,
-                        schools: w.schools.iter().map(|s| s.to_string()).collect(),
-                        archived: false,
-                    },
-                );
-            }
-
-            for id in &plan.archive {
-                if let Some(&i) = r.by_guid.get(id) {
-                    r.users[i].archived = true;
-                }
-            }
-        }
-        r
-    }
-
-    fn find(&self, user: &UserRef) -> Option<&RosterUser> {
-        let i = match user {
-            UserRef::Key(k) => {
-                let k = k.trim();
-                Uuid::parse_str(k)
-                    .ok()
-                    .and_then(|g| self.by_guid.get(&g))
-                    .or_else(|| self.by_custom_id.get(k))
-                    .or_else(|| self.by_email.get(&k.to_lowercase()))
-            }
-            UserRef::Provider(k) => self.by_source_key.get(k.trim()),
-        }?;
-        self.users.get(*i)
-    }
-}
-
 fn user_ref_text(user: &UserRef) -> &str {
     match user {
         UserRef::Key(k) | UserRef::Provider(k) => k,
@@ -427,7 +294,7 @@ impl Planner<'_> {
         self.plan.counts.roster_errors += 1;
         self.plan.results.push(RecordResult {
             kind,
-            file: at.file.clone(),
+            file: at.file.to_string(),
             line: at.line,
             outcome: RecordOutcome::Error,
             class_id,
@@ -457,7 +324,7 @@ impl Planner<'_> {
         }
         self.plan.results.push(RecordResult {
             kind,
-            file: at.file.clone(),
+            file: at.file.to_string(),
             line: at.line,
             outcome,
             class_id,
@@ -551,7 +418,7 @@ fn same_class(a: &IncomingClass, b: &IncomingClass) -> bool {
 /// Plan one roster feed against the district (see the module's rules).
 pub fn plan(
     current: &Current,
-    users: &UserResolver,
+    users: &UserResolver<'_>,
     feed: RosterFeed,
     source: &Source,
     rules: &RosterRules,
@@ -1177,7 +1044,7 @@ impl<'a> Enrolled<'a> {
 fn enrollment(
     p: &mut Planner<'_>,
     e: &IncomingEnrollment,
-    users: &UserResolver,
+    users: &UserResolver<'_>,
     usable: &HashMap<String, (Uuid, String)>,
     refused: &HashMap<String, String>,
     by_class: &HashMap<&str, &CurrentClass>,
@@ -1254,7 +1121,7 @@ fn enrollment(
 fn enroll_in(
     p: &mut Planner<'_>,
     e: &IncomingEnrollment,
-    user: Option<&RosterUser>,
+    user: Option<RosterUser<'_>>,
     class_id: Uuid,
     school: &str,
     enr: &mut Enrolled<'_>,
@@ -1301,7 +1168,7 @@ fn enroll_in(
         return;
     }
     if !e.to_be_deleted {
-        if !user.schools.is_empty() && !user.schools.iter().any(|s| s == school) {
+        if !user.may_join(school) {
             let msg = format!(
                 "user {} is not at the class's school",
                 user_ref_text(&e.user)

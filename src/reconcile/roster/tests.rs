@@ -1,6 +1,6 @@
 use super::*;
 use crate::domain::roster::RosterFail;
-use crate::domain::{Grade, PortalRole, Status};
+use crate::domain::{CurrentUser, CurrentUsers, Grade, PortalRole, Status};
 
 struct Ids(u128);
 impl Secrets for Ids {
@@ -130,7 +130,8 @@ fn run(cur: &Current, f: RosterFeed) -> RosterPlan {
 }
 
 fn run_with(cur: &Current, f: RosterFeed, rules: &RosterRules) -> RosterPlan {
-    let resolver = UserResolver::new(&users(), None, &file());
+    let (packed, written) = (CurrentUsers::from(users()), WrittenUsers::default());
+    let resolver = UserResolver::new(&packed, &written, &file());
     plan(cur, &resolver, f, &file(), rules, &mut Ids(0))
 }
 
@@ -327,7 +328,8 @@ fn row_errors_name_file_line_and_column() {
 fn archived_users_are_errors_and_district_users_enroll_anywhere() {
     let mut us = users();
     us[1].archived = true;
-    let resolver = UserResolver::new(&us, None, &file());
+    let (packed, written) = (CurrentUsers::from(us), WrittenUsers::default());
+    let resolver = UserResolver::new(&packed, &written, &file());
     let mut c = class("M1", 2);
     c.school_external_id = "B".into();
     let p = plan(
@@ -373,9 +375,15 @@ fn users_the_same_run_creates_or_archives_resolve() {
         scope: crate::domain::Scope::Patch,
         ..Rules::default()
     };
-    let up: UserPlan =
-        crate::reconcile::plan::plan(&users(), vec![Ok(incoming)], &file(), &rules, &mut Ids(100));
-    let resolver = UserResolver::new(&users(), Some(&up), &file());
+    let up: UserPlan = crate::reconcile::plan::plan(
+        &users().into(),
+        vec![Ok(incoming)],
+        &file(),
+        &rules,
+        &mut Ids(100),
+    );
+    let (packed, written) = (CurrentUsers::from(users()), WrittenUsers::of(Some(&up)));
+    let resolver = UserResolver::new(&packed, &written, &file());
     let p = plan(
         &current(),
         &resolver,
@@ -396,7 +404,8 @@ fn provider_refs_resolve_only_users_of_the_source() {
     let sync = Source::Sync(Uuid::from_u128(0x5));
     let mut us = users();
     us[0].source = sync.clone();
-    let resolver = UserResolver::new(&us, None, &sync);
+    let (packed, written) = (CurrentUsers::from(us), WrittenUsers::default());
+    let resolver = UserResolver::new(&packed, &written, &sync);
     let mut e1 = enr("M1", "", T, 2);
     e1.user = UserRef::Provider("p1".into());
     let mut e2 = enr("M1", "", S, 3);
@@ -790,7 +799,8 @@ fn a_feed_without_enrollment_dates_keeps_them_and_an_archived_users_enrollment_l
     let cur = one_class_of(file());
     let mut us = users();
     us[1].archived = true;
-    let resolver = UserResolver::new(&us, None, &file());
+    let (packed, written) = (CurrentUsers::from(us), WrittenUsers::default());
+    let resolver = UserResolver::new(&packed, &written, &file());
     let mut f = download_of(&cur, false);
     f.enrollments[0].as_mut().unwrap().primary = false;
     let p = plan(

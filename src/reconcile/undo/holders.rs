@@ -6,7 +6,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::Group;
-use crate::domain::CurrentUser;
+use crate::domain::CurrentUsers;
 
 /// Who holds the identifiers an undo wants back (only those: a district of a million users
 /// is scanned once, not indexed).
@@ -17,7 +17,7 @@ pub(super) struct Holders {
 const KEYS: [&str; 3] = ["custom_id", "email", "username"];
 
 impl Holders {
-    pub(super) fn find(current: &[CurrentUser], groups: &[Group]) -> Holders {
+    pub(super) fn find(current: &CurrentUsers, groups: &[Group]) -> Holders {
         // custom_id as is; email and username lower-cased.
         let mut wanted: [HashSet<String>; 3] = Default::default();
         for g in groups.iter().filter(|g| !g.created && !g.changed_since) {
@@ -31,21 +31,17 @@ impl Holders {
         }
         let mut by_value = HashMap::new();
         if wanted.iter().any(|w| !w.is_empty()) {
-            for u in current {
-                let email = u.email.as_deref().map(str::to_lowercase);
-                let username = (!wanted[2].is_empty()).then(|| u.username.to_lowercase());
-                let values = [
-                    u.custom_id.as_deref(),
-                    email.as_deref(),
-                    username.as_deref(),
-                ];
+            for i in 0..current.len() {
+                let email = current.email(i).map(str::to_lowercase);
+                let username = (!wanted[2].is_empty()).then(|| current.username(i).to_lowercase());
+                let values = [current.custom_id(i), email.as_deref(), username.as_deref()];
                 for (i, value) in values.into_iter().enumerate() {
                     if let Some(v) = value
                         && wanted[i].contains(v)
                     {
                         by_value.insert(
                             (KEYS[i], v.to_string()),
-                            (u.user_guid, u.username.to_string()),
+                            (current.guid(i), current.username(i).to_string()),
                         );
                     }
                 }

@@ -42,7 +42,7 @@ fn wrote(n: u128, action: &str, before: Option<Value>) -> Written {
 }
 
 fn undo(current: &[CurrentUser], written: Vec<Written>) -> Plan {
-    plan(current, written, &students(), &Rules::default())
+    plan(&current.into(), written, &students(), &Rules::default())
 }
 
 fn only(p: &Plan) -> &RowPlan {
@@ -271,7 +271,7 @@ fn undoing_a_mass_create_stops_for_review_unless_approved() {
         ..Rules::default()
     };
     assert!(
-        plan(&current, written, &students(), &approved)
+        plan(&current.as_slice().into(), written, &students(), &approved)
             .review
             .is_none()
     );
