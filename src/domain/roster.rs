@@ -5,6 +5,7 @@
 //! [`RosterFail`]s naming the file, row and column. The engine resolves references (school,
 //! term, class, user) against the district and plans the changes.
 
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 use time::Date;
 
@@ -50,10 +51,10 @@ impl EnrollmentRole {
 pub enum UserRef {
     /// The roster CSV's `user` column: a `user_guid`, else a `custom_id`, else an email, tried
     /// in that order within the district.
-    Key(String),
+    Key(CompactString),
     /// A provider's own id for the user (OneRoster `sourcedId`, Clever `id`, SDS `SIS ID`):
     /// `users.source_key` of a user owned by the run's source.
-    Provider(String),
+    Provider(CompactString),
 }
 
 /// A term (OneRoster academic session, Clever term, SDS `Term`).
@@ -91,7 +92,9 @@ pub struct IncomingClass {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IncomingEnrollment {
     pub at: At,
-    pub class_external_id: String,
+    /// Inline up to 24 bytes, as [`UserRef`] and [`At::file`]: a district holds millions of
+    /// enrollments and a feed is read whole (issue 15).
+    pub class_external_id: CompactString,
     pub user: UserRef,
     pub role: EnrollmentRole,
     pub primary: bool,
@@ -106,7 +109,7 @@ pub struct IncomingEnrollment {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct At {
     /// `classes.csv`, `Section.csv`, `/classes`, `sections`, or the uploaded file's name.
-    pub file: String,
+    pub file: CompactString,
     /// 1-based line of the file (the header is line 1), or the record's position in a list.
     pub line: u64,
 }

@@ -118,7 +118,7 @@ pub fn user(v: &Value, role: &str, n: usize) -> ProviderUser {
 /// Where a section or term record came from: the list and its position in it (1-based).
 fn at(list: &str, n: u64) -> At {
     At {
-        file: list.to_string(),
+        file: compact_str::CompactString::from(&*list),
         line: n,
     }
 }
@@ -266,8 +266,8 @@ pub fn section(
     let enrol = |user: &str, role: EnrollmentRole, primary: bool| {
         Ok(IncomingEnrollment {
             at: at("sections", n),
-            class_external_id: id.to_string(),
-            user: UserRef::Provider(user.to_string()),
+            class_external_id: compact_str::CompactString::from(&*id),
+            user: UserRef::Provider(compact_str::CompactString::from(&*user)),
             role,
             primary,
             begin: None,

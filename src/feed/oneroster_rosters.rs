@@ -69,7 +69,7 @@ pub struct Collected {
 
 fn at(file: &str, line: u64) -> At {
     At {
-        file: file.to_string(),
+        file: compact_str::CompactString::from(&*file),
         line,
     }
 }
@@ -344,8 +344,8 @@ impl Collected {
             Ok(None) => {}
             Ok(Some(ok)) => self.enrollments.push(Ok(IncomingEnrollment {
                 at,
-                class_external_id: r.class.to_string(),
-                user: UserRef::Provider(r.user.to_string()),
+                class_external_id: compact_str::CompactString::from(&*r.class),
+                user: UserRef::Provider(compact_str::CompactString::from(&*r.user)),
                 role: ok.role,
                 primary: ok.primary,
                 begin: ok.begin,
@@ -950,7 +950,7 @@ mod tests {
         );
         let enrollments = ok(&feed.enrollments);
         assert_eq!(enrollments.len(), 6);
-        let t1: Vec<(String, bool)> = enrollments
+        let t1: Vec<(compact_str::CompactString, bool)> = enrollments
             .iter()
             .filter(|e| e.user == UserRef::Provider("t1".into()))
             .map(|e| (e.class_external_id.clone(), e.primary))
