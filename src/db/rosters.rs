@@ -3,7 +3,7 @@
 //! store a run's roster counts and record results. Never a query per row.
 
 use crate::db::audit::Actor;
-use crate::db::reconcile::copy_csv;
+use crate::db::reconcile::{Chunks, copy_chunks, copy_csv};
 use crate::domain::Source;
 use crate::domain::roster::EnrollmentRole;
 use crate::domain::roster::{
@@ -112,7 +112,7 @@ pub async fn load(conn: &mut PgConnection, district_id: Uuid) -> sqlx::Result<Cu
 
 /// A roster plan's writes, as CSV for each staging table (see `reconcile::roster::writes`
 /// for the columns); `None` when there is nothing of that kind.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct RosterWrites {
     /// `id,external_id,title,start_date,end_date`.
     pub terms: Option<Vec<u8>>,
@@ -121,8 +121,9 @@ pub struct RosterWrites {
     pub classes: Option<Vec<u8>>,
     pub archive: Vec<Uuid>,
     /// `class_id,user_id,role,is_primary,begin_date,end_date,before` (`before`: the earlier
-    /// row as JSON `role, primary, begin, end`; empty for an enrollment added).
-    pub enrollments: Option<Vec<u8>>,
+    /// row as JSON `role, primary, begin, end`; empty for an enrollment added), a chunk at
+    /// a time.
+    pub enrollments: Option<Chunks>,
     /// `class_id,user_id`.
     pub ended: Option<Vec<u8>>,
 }
@@ -135,7 +136,7 @@ pub struct RosterWrites {
 pub async fn write_plan(
     conn: &mut PgConnection,
     district_id: Uuid,
-    w: &RosterWrites,
+    w: RosterWrites,
     source: &Source,
     actor: &Actor,
     run_id: Uuid,
@@ -261,14 +262,14 @@ pub async fn write_plan(
     }
 
     step("archive");
-    if let Some(enrollments) = &w.enrollments {
+    if let Some(enrollments) = w.enrollments {
         sqlx::query(
             "CREATE TEMP TABLE stage_enrollments (class_id uuid, user_id uuid, role text, is_primary boolean,
                 begin_date date, end_date date, before jsonb) ON COMMIT DROP",
         )
         .execute(&mut *conn)
         .await?;
-        copy_csv(
+        copy_chunks(
             conn,
             "COPY stage_enrollments FROM STDIN (FORMAT csv)",
             enrollments,
@@ -337,7 +338,7 @@ pub async fn store_results(
     conn: &mut PgConnection,
     district_id: Uuid,
     run_id: Uuid,
-    rows: Option<Vec<u8>>,
+    rows: Option<Chunks>,
     counts: &RosterCounts,
 ) -> anyhow::Result<()> {
     sqlx::query("DELETE FROM run_roster_rows WHERE district_id = $1 AND run_id = $2")
@@ -346,11 +347,11 @@ pub async fn store_results(
         .execute(&mut *conn)
         .await?;
     if let Some(rows) = rows {
-        copy_csv(
+        copy_chunks(
             conn,
             "COPY run_roster_rows (district_id, run_id, seq, kind, file, line, outcome, class_id, user_id, key, changed, error)
              FROM STDIN (FORMAT csv, FORCE_NOT_NULL (file, key))",
-            &rows,
+            rows,
         )
         .await?;
     }

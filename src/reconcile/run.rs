@@ -466,18 +466,8 @@ impl FileRows {
         let n = self.first.len();
         let mut changed = false;
         let mut reader = reader;
-        // Taken from the end of a reversed list, which is shrunk as it empties, so what the
-        // first reading kept is given back while the plan grows.
-        let mut first = self.first;
-        first.reverse();
-        let rows = std::iter::from_fn(move || {
-            let next = first.pop();
-            if first.capacity() > 4096 && first.len() < first.capacity() / 2 {
-                first.shrink_to_fit();
-            }
-            next
-        })
-        .map_while(|first| {
+        // What the first reading kept is given back while the plan grows.
+        let rows = super::drain_shrinking(self.first).map_while(|first| {
             let item = reader.next();
             match (first, item) {
                 (First::Refused(fail), Some(_)) => Some(Err(*fail)),
@@ -532,7 +522,14 @@ impl Rows {
                 let reserved = plan::reserved_usernames(&v);
                 let n = v.len();
                 Ok(plan::plan_rows(
-                    current, &reserved, v, n, source, rules, secrets, true,
+                    current,
+                    &reserved,
+                    super::drain_shrinking(v),
+                    n,
+                    source,
+                    rules,
+                    secrets,
+                    true,
                 ))
             }
             Rows::Undo(u) => Ok(u.plan(current, source, rules)),
@@ -927,7 +924,7 @@ pub async fn apply_rows(
         // Rosters after users: users this run creates or restores can be enrolled.
         let roster_plan = match (rosters, roster_undo, roster_current) {
             (Some(feed), _, Some(rc)) => {
-                tracing::debug!(elapsed = ?t1.elapsed(), "users planned");
+                tracing::debug!(elapsed = ?t1.elapsed(), rss_mib = rss_mib(), "users planned");
                 let written = super::roster::WrittenUsers::of(Some(&plan));
                 let resolver = super::roster::UserResolver::new(&current, &written, &source);
                 Some(super::roster::plan(
@@ -947,7 +944,7 @@ pub async fn apply_rows(
             )),
             _ => None,
         };
-        tracing::debug!(elapsed = ?t1.elapsed(), "rosters planned");
+        tracing::debug!(elapsed = ?t1.elapsed(), rss_mib = rss_mib(), "rosters planned");
         if let Some(r) = roster_plan.as_ref().and_then(|rp| rp.review.as_ref()) {
             hold_for_rosters(&mut plan, &r.reason);
         }
@@ -963,7 +960,7 @@ pub async fn apply_rows(
             schools,
         )?;
         writes.count_encoded_into(encoded);
-        anyhow::Ok((writes, roster_plan))
+        anyhow::Ok((writes, roster_plan.map(Arc::new)))
     })
     .await??;
     // Applying: every part written passes over every plan row once.
@@ -1028,11 +1025,11 @@ pub async fn apply_rows(
         if let Some(rp) = &roster_plan {
             tracing::debug!(run = %req.run_id, elapsed = ?t1.elapsed(), "users written");
             let w = super::roster::writes::encode(rp)?;
-            tracing::debug!(run = %req.run_id, elapsed = ?t1.elapsed(), "rosters encoded");
+            tracing::debug!(run = %req.run_id, elapsed = ?t1.elapsed(), rss_mib = rss_mib(), "rosters encoded");
             db::rosters::write_plan(
                 &mut tx,
                 req.district_id,
-                &w,
+                w,
                 &req.source,
                 &actor,
                 req.run_id,
@@ -1058,9 +1055,9 @@ pub async fn apply_rows(
     .await?;
     drop(unchanged);
     if let Some(rp) = &roster_plan {
-        let rows = super::roster::writes::results(rp, req.district_id, req.run_id)?;
+        let rows = super::roster::writes::results(rp, req.district_id, req.run_id);
         db::rosters::store_results(&mut tx, req.district_id, req.run_id, rows, &rp.counts).await?;
-        tracing::debug!(run = %req.run_id, elapsed = ?t2.elapsed(), "roster results stored");
+        tracing::debug!(run = %req.run_id, elapsed = ?t2.elapsed(), rss_mib = rss_mib(), "roster results stored");
     }
     let finish = db::runs::Finish {
         status: status.0,

@@ -525,6 +525,9 @@ async fn apply(
     let (rows, kept, skipped) = provider::map_all(incoming.users, &incoming.orgs);
     let path = crate::storage::upload_path(&config.data_dir, run.district_id, run.id);
     write_snapshot(&path, &kept).await?;
+    // Only the snapshot needs the provider's records: a million of them are not kept
+    // through the run (issue 15, memory).
+    drop(kept);
     db::syncs::set_run_file(pool, run.district_id, run.id, incoming.snapshot_name, &path).await?;
     let label = format!("sync: {}", conn.name);
     let req = RunRequest {
@@ -575,17 +578,26 @@ async fn apply(
     Ok(summary)
 }
 
+/// The users file of a sync run, written a few thousand records at a time (a million
+/// records are never encoded into one buffer).
 async fn write_snapshot(path: &Path, users: &[ProviderUser]) -> Result<()> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(provider::SNAPSHOT_HEADER)?;
-    for u in users {
-        w.write_record(provider::snapshot_record(u))?;
-    }
-    let bytes = w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
+    use tokio::io::AsyncWriteExt;
     if let Some(dir) = path.parent() {
         tokio::fs::create_dir_all(dir).await?;
     }
-    tokio::fs::write(path, bytes).await?;
+    let mut file = tokio::fs::File::create(path).await?;
+    let bytes = |w: csv::Writer<Vec<u8>>| w.into_inner().map_err(|e| anyhow::anyhow!("{e}"));
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(provider::SNAPSHOT_HEADER)?;
+    for chunk in users.chunks(4096) {
+        for u in chunk {
+            w.write_record(provider::snapshot_record(u))?;
+        }
+        let full = std::mem::replace(&mut w, csv::Writer::from_writer(Vec::new()));
+        file.write_all(&bytes(full)?).await?;
+    }
+    file.write_all(&bytes(w)?).await?;
+    file.flush().await?;
     Ok(())
 }
 

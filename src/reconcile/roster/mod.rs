@@ -63,6 +63,7 @@ pub mod writes;
 
 // hashbrown's maps (foldhash): the planner looks up millions of enrollment keys, and std's
 // SipHash on a pair of GUIDs cost more than the lookups themselves.
+use compact_str::CompactString;
 use hashbrown::{HashMap, HashSet};
 
 use serde::Serialize;
@@ -149,29 +150,31 @@ pub struct TermWrite {
 }
 
 /// An enrollment to insert or update (same key).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnrollmentWrite {
     pub now: CurrentEnrollment,
-    /// The enrollment before (`None` when added).
-    pub before: Option<CurrentEnrollment>,
+    /// The enrollment before (`None` when added). Boxed: a first sync adds millions.
+    pub before: Option<Box<CurrentEnrollment>>,
 }
 
 /// One record's result (per class record and per enrollment record).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RecordResult {
     pub kind: RecordKind,
-    pub file: String,
+    /// Inline (as `key` and `column`): a first sync has a result for each of millions of
+    /// enrollments.
+    pub file: CompactString,
     pub line: u64,
     pub outcome: RecordOutcome,
     pub class_id: Option<Uuid>,
     pub user_id: Option<Uuid>,
     /// The class's or enrollment's external key as the feed gave it.
-    pub key: String,
+    pub key: CompactString,
     pub changed: Vec<&'static str>,
     /// The error, naming file, line and column.
     pub error: Option<String>,
     /// The column at fault, when one is.
-    pub column: Option<String>,
+    pub column: Option<CompactString>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -294,15 +297,15 @@ impl Planner<'_> {
         self.plan.counts.roster_errors += 1;
         self.plan.results.push(RecordResult {
             kind,
-            file: at.file.to_string(),
+            file: at.file.clone(),
             line: at.line,
             outcome: RecordOutcome::Error,
             class_id,
             user_id,
-            key: key.to_string(),
+            key: key.into(),
             changed: Vec::new(),
             error: Some(text),
-            column: column.map(str::to_string),
+            column: column.map(CompactString::from),
         });
     }
 
@@ -324,12 +327,12 @@ impl Planner<'_> {
         }
         self.plan.results.push(RecordResult {
             kind,
-            file: at.file.to_string(),
+            file: at.file.clone(),
             line: at.line,
             outcome,
             class_id,
             user_id,
-            key: key.to_string(),
+            key: key.into(),
             changed,
             error: None,
             column: None,
@@ -875,7 +878,9 @@ pub fn plan(
             kept_classes.insert(id);
         }
     }
-    for enr in feed.enrollments {
+    // The feed's millions of enrollments give their memory back while the plan's writes and
+    // results grow.
+    for enr in super::drain_shrinking(feed.enrollments) {
         let e = match enr {
             Ok(e) => e,
             Err(fail) => {
@@ -1288,7 +1293,7 @@ fn enroll_in(
                 p.plan.counts.enrollments_changed += 1;
                 p.plan.enrollments.push(EnrollmentWrite {
                     now,
-                    before: Some(b),
+                    before: Some(Box::new(b)),
                 });
                 p.result(
                     kind,

@@ -215,7 +215,7 @@ fn changed_fields_and_roles_are_listed() {
     assert_eq!(p.classes[0].changed, vec!["title", "period"]);
     assert_eq!(p.counts.enrollments_changed, 1);
     assert!(p.enrollments[0].now.primary);
-    assert!(!p.enrollments[0].before.unwrap().primary);
+    assert!(!p.enrollments[0].before.as_ref().unwrap().primary);
 }
 
 #[test]

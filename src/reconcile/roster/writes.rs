@@ -1,11 +1,19 @@
 //! A roster plan encoded for `db::rosters`: CSV for each staging table and for the run's
 //! record results.
+//!
+//! The two that grow with the district (enrollments added or changed, record results: a
+//! first sync has millions of each) are encoded a chunk at a time while they are sent, from
+//! a shared plan, never as one buffer (issue 15: those two buffers took ~1 GB at 3,000,000
+//! enrollments).
+
+use std::sync::Arc;
 
 use serde_json::json;
 use time::Date;
 use uuid::Uuid;
 
-use super::{ClassChange, CurrentClass, RosterPlan};
+use super::{ClassChange, CurrentClass, EnrollmentWrite, RosterPlan};
+use crate::db::reconcile::Chunks;
 use crate::db::rosters::RosterWrites;
 
 /// Separates grades in a staged row.
@@ -44,7 +52,7 @@ fn finish(w: csv::Writer<Vec<u8>>, any: bool) -> csv::Result<Option<Vec<u8>>> {
 
 /// The plan's writes (terms, classes with their audit before/after, archives, enrollments
 /// added or changed, enrollments ended).
-pub fn encode(plan: &RosterPlan) -> csv::Result<RosterWrites> {
+pub fn encode(plan: &Arc<RosterPlan>) -> csv::Result<RosterWrites> {
     let mut w = csv::Writer::from_writer(Vec::new());
     for t in &plan.terms {
         w.write_record([
@@ -120,31 +128,11 @@ pub fn encode(plan: &RosterPlan) -> csv::Result<RosterWrites> {
     }
     let classes = finish(w, !plan.classes.is_empty())?;
 
-    let mut w = csv::Writer::from_writer(Vec::new());
-    for e in &plan.enrollments {
-        // The earlier row, for the run's undo, as the planner read it (no join back to
-        // `enrollments` for it); empty for an enrollment added.
-        let before = e.before.map_or_else(String::new, |b| {
-            json!({
-                "role": b.role.as_str(),
-                "primary": b.primary,
-                "begin": b.begin.map(|d| d.to_string()),
-                "end": b.end.map(|d| d.to_string()),
-            })
-            .to_string()
-        });
-        let e = e.now;
-        w.write_record([
-            e.class_id.to_string(),
-            e.user_id.to_string(),
-            e.role.as_str().to_string(),
-            e.primary.to_string(),
-            date(e.begin),
-            date(e.end),
-            before,
-        ])?;
-    }
-    let enrollments = finish(w, !plan.enrollments.is_empty())?;
+    let enrollments = (!plan.enrollments.is_empty()).then(|| {
+        chunks(plan.clone(), plan.enrollments.len(), |p, i, w| {
+            enrollment_row(&p.enrollments[i], w)
+        })
+    });
 
     let mut w = csv::Writer::from_writer(Vec::new());
     for e in &plan.ended {
@@ -164,25 +152,69 @@ pub fn encode(plan: &RosterPlan) -> csv::Result<RosterWrites> {
 /// planner lists unchanged records only for a feed that keeps every result (the roster CSV,
 /// whose completed file lists every row; `RosterFeed::every_result`) — never one row per
 /// unchanged enrollment of a 3,000,000-enrollment sync.
-pub fn results(plan: &RosterPlan, district_id: Uuid, run_id: Uuid) -> csv::Result<Option<Vec<u8>>> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let mut any = false;
-    for (seq, r) in plan.results.iter().enumerate() {
-        any = true;
-        w.write_record([
-            district_id.to_string(),
-            run_id.to_string(),
-            seq.to_string(),
-            r.kind.as_str().to_string(),
-            r.file.clone(),
-            r.line.to_string(),
-            r.outcome.as_str().to_string(),
-            opt_id(r.class_id),
-            opt_id(r.user_id),
-            r.key.clone(),
-            format!("{{{}}}", r.changed.join(",")),
-            r.error.clone().unwrap_or_default(),
-        ])?;
-    }
-    finish(w, any)
+pub fn results(plan: &Arc<RosterPlan>, district_id: Uuid, run_id: Uuid) -> Option<Chunks> {
+    let (district, run) = (district_id.to_string(), run_id.to_string());
+    (!plan.results.is_empty()).then(|| {
+        chunks(plan.clone(), plan.results.len(), move |p, seq, w| {
+            let r = &p.results[seq];
+            w.write_record([
+                district.as_str(),
+                run.as_str(),
+                &seq.to_string(),
+                r.kind.as_str(),
+                &r.file,
+                &r.line.to_string(),
+                r.outcome.as_str(),
+                &opt_id(r.class_id),
+                &opt_id(r.user_id),
+                &r.key,
+                &format!("{{{}}}", r.changed.join(",")),
+                r.error.as_deref().unwrap_or_default(),
+            ])
+        })
+    })
+}
+
+/// Rows per chunk.
+const CHUNK_ROWS: usize = 4096;
+
+/// `len` rows of `plan`, each written by `row`, as CSV chunks of [`CHUNK_ROWS`] rows.
+fn chunks(
+    plan: Arc<RosterPlan>,
+    len: usize,
+    row: impl Fn(&RosterPlan, usize, &mut csv::Writer<Vec<u8>>) -> csv::Result<()> + Send + 'static,
+) -> Chunks {
+    Box::new((0..len).step_by(CHUNK_ROWS).map(move |from| {
+        let mut w = csv::Writer::from_writer(Vec::with_capacity(CHUNK_ROWS * 128));
+        for i in from..(from + CHUNK_ROWS).min(len) {
+            row(&plan, i, &mut w)?;
+        }
+        w.into_inner().map_err(|e| csv::Error::from(e.into_error()))
+    }))
+}
+
+/// An enrollment added or changed: `class_id,user_id,role,is_primary,begin_date,end_date,
+/// before`.
+fn enrollment_row(e: &EnrollmentWrite, w: &mut csv::Writer<Vec<u8>>) -> csv::Result<()> {
+    // The earlier row, for the run's undo, as the planner read it (no join back to
+    // `enrollments` for it); empty for an enrollment added.
+    let before = e.before.as_deref().map_or_else(String::new, |b| {
+        json!({
+            "role": b.role.as_str(),
+            "primary": b.primary,
+            "begin": b.begin.map(|d| d.to_string()),
+            "end": b.end.map(|d| d.to_string()),
+        })
+        .to_string()
+    });
+    let e = e.now;
+    w.write_record([
+        e.class_id.to_string(),
+        e.user_id.to_string(),
+        e.role.as_str().to_string(),
+        e.primary.to_string(),
+        date(e.begin),
+        date(e.end),
+        before,
+    ])
 }

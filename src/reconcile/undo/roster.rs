@@ -229,12 +229,12 @@ impl Out<'_> {
     fn result(&mut self, kind: RecordKind, outcome: RecordOutcome, changed: Vec<&'static str>) {
         self.plan.results.push(RecordResult {
             kind,
-            file: String::new(),
+            file: Default::default(),
             line: self.line,
             outcome,
             class_id: Some(self.class_id),
             user_id: self.user_id,
-            key: self.key.to_string(),
+            key: self.key.into(),
             changed,
             error: None,
             column: None,
@@ -245,12 +245,12 @@ impl Out<'_> {
         self.plan.counts.roster_errors += 1;
         self.plan.results.push(RecordResult {
             kind,
-            file: String::new(),
+            file: Default::default(),
             line: self.line,
             outcome: RecordOutcome::Error,
             class_id: Some(self.class_id),
             user_id: self.user_id,
-            key: self.key.to_string(),
+            key: self.key.into(),
             changed: Vec::new(),
             error: Some(message),
             column: None,
@@ -524,7 +524,7 @@ fn undo_enrollment(out: &mut Out<'_>, g: &Group, user_id: Uuid, cur: Option<&Cur
             } else {
                 out.plan.enrollments.push(EnrollmentWrite {
                     now: want,
-                    before: Some(*e),
+                    before: Some(Box::new(*e)),
                 });
                 out.plan.counts.enrollments_changed += 1;
                 out.result(kind, RecordOutcome::Changed, changed);
