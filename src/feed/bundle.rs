@@ -114,7 +114,9 @@ pub struct SetContents {
 impl Bundle {
     /// Read the set (OneRoster 1.1, or 1.2 with `roles.csv`) as its manifest lists it. `Err`:
     /// why the set cannot be used.
-    pub fn read_oneroster(&self, max_bytes: u64) -> Result<SetContents, String> {
+    /// Each file's bytes are given back once it is read (a district's users.csv and
+    /// enrollments.csv run to hundreds of MB).
+    pub fn read_oneroster(mut self, max_bytes: u64) -> Result<SetContents, String> {
         let manifest = self
             .get("manifest.csv")
             .ok_or_else(|| BundleError::NoManifest.to_string())?;
@@ -145,6 +147,9 @@ impl Bundle {
                 .map_err(|e| e.to_string())?,
             None => Vec::new(),
         };
+        for read in ["orgs.csv", "roles.csv", "users.csv"] {
+            self.files.remove(read);
+        }
         let rosters = oneroster_rosters::read_csv(&manifest, |name| self.get(name), max_bytes)
             .map_err(|e| e.to_string())?;
         Ok(SetContents {

@@ -429,40 +429,39 @@ fn user_key(u: &UserRef) -> &str {
 }
 
 /// One enrollment per class and user (see the module's rules); the rest stay in file order.
+/// In place: a file of 3,000,000 enrollments is sorted and folded within its own list, never
+/// copied into a second and a third (issue 15, memory).
 fn merge(
-    enrollments: Vec<Result<IncomingEnrollment, RosterFail>>,
+    mut all: Vec<Result<IncomingEnrollment, RosterFail>>,
 ) -> Vec<Result<IncomingEnrollment, RosterFail>> {
-    let mut ok = Vec::with_capacity(enrollments.len());
-    let mut out = Vec::new();
-    for e in enrollments {
-        match e {
-            Ok(e) => ok.push(e),
-            Err(f) => out.push(Err(f)),
-        }
-    }
-    // Sorting in place (no map of 3,000,000 keys): same class and user side by side.
-    ok.sort_by(|a, b| {
-        (a.class_external_id.as_str(), user_key(&a.user), a.at.line).cmp(&(
+    use std::cmp::Ordering;
+    // Readable records with the same class and user side by side, in file order; failures
+    // after them. Every record has its own line, so an unstable sort is deterministic.
+    all.sort_unstable_by(|a, b| match (a, b) {
+        (Ok(a), Ok(b)) => (a.class_external_id.as_str(), user_key(&a.user), a.at.line).cmp(&(
             b.class_external_id.as_str(),
             user_key(&b.user),
             b.at.line,
-        ))
+        )),
+        (Ok(_), Err(_)) => Ordering::Less,
+        (Err(_), Ok(_)) => Ordering::Greater,
+        (Err(a), Err(b)) => a.at.line.cmp(&b.at.line),
     });
-    let mut merged: Vec<IncomingEnrollment> = Vec::with_capacity(ok.len());
-    for e in ok {
-        match merged.last_mut() {
-            Some(last) if last.class_external_id == e.class_external_id && last.user == e.user => {
-                absorb(last, e)
-            }
-            _ => merged.push(e),
+    // A later record of the same class and user is folded into the first.
+    all.dedup_by(|later, first| match (later, first) {
+        (Ok(later), Ok(first))
+            if first.class_external_id == later.class_external_id && first.user == later.user =>
+        {
+            absorb(first, later.clone());
+            true
         }
-    }
-    out.extend(merged.into_iter().map(Ok));
-    out.sort_by_key(|r| match r {
+        _ => false,
+    });
+    all.sort_unstable_by_key(|r| match r {
         Ok(e) => e.at.line,
         Err(f) => f.at.line,
     });
-    out
+    all
 }
 
 /// Fold `e` (a later record of the same class and user) into `into`.
@@ -617,6 +616,10 @@ pub fn read_csv<'a>(
     }
     if let Some(bytes) = get(manifest.enrollments, "enrollments.csv")? {
         const F: &str = "enrollments.csv";
+        // Sized once from the file's lines: millions of enrollments grown by doubling would
+        // hold the old and the new list at once.
+        c.enrollments
+            .reserve(bytes.iter().filter(|&&b| b == b'\n').count());
         let required = ["classSourcedId", "userSourcedId", "role"];
         Table::each(F, bytes, max_bytes, &required, |t, r| match row(t, F, r) {
             Err(f) => c.enrollments.push(Err(f)),
