@@ -118,7 +118,7 @@ pub fn user(v: &Value, role: &str, n: usize) -> ProviderUser {
 /// Where a section or term record came from: the list and its position in it (1-based).
 fn at(list: &str, n: u64) -> At {
     At {
-        file: compact_str::CompactString::from(&*list),
+        file: compact_str::CompactString::from(list),
         line: n,
     }
 }
@@ -267,7 +267,7 @@ pub fn section(
         Ok(IncomingEnrollment {
             at: at("sections", n),
             class_external_id: compact_str::CompactString::from(&*id),
-            user: UserRef::Provider(compact_str::CompactString::from(&*user)),
+            user: UserRef::Provider(compact_str::CompactString::from(user)),
             role,
             primary,
             begin: None,

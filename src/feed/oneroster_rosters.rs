@@ -69,7 +69,7 @@ pub struct Collected {
 
 fn at(file: &str, line: u64) -> At {
     At {
-        file: compact_str::CompactString::from(&*file),
+        file: compact_str::CompactString::from(file),
         line,
     }
 }
@@ -344,8 +344,8 @@ impl Collected {
             Ok(None) => {}
             Ok(Some(ok)) => self.enrollments.push(Ok(IncomingEnrollment {
                 at,
-                class_external_id: compact_str::CompactString::from(&*r.class),
-                user: UserRef::Provider(compact_str::CompactString::from(&*r.user)),
+                class_external_id: compact_str::CompactString::from(r.class),
+                user: UserRef::Provider(compact_str::CompactString::from(r.user)),
                 role: ok.role,
                 primary: ok.primary,
                 begin: ok.begin,

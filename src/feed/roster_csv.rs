@@ -291,7 +291,7 @@ impl<'a> State<'a> {
 
     fn at(&self, line: u64) -> At {
         At {
-            file: compact_str::CompactString::from(&*self.file),
+            file: compact_str::CompactString::from(self.file),
             line,
         }
     }
@@ -541,8 +541,8 @@ impl<'a> State<'a> {
         self.enrolled.insert(key, line);
         self.feed.enrollments.push(Ok(IncomingEnrollment {
             at: self.at(line),
-            class_external_id: compact_str::CompactString::from(&*class_id),
-            user: UserRef::Key(compact_str::CompactString::from(&*user)),
+            class_external_id: compact_str::CompactString::from(class_id),
+            user: UserRef::Key(compact_str::CompactString::from(user)),
             role,
             primary,
             begin: None,

@@ -125,7 +125,7 @@ impl Table {
 
     fn at(&self, line: u64) -> At {
         At {
-            file: compact_str::CompactString::from(&*self.file),
+            file: compact_str::CompactString::from(self.file),
             line,
         }
     }
@@ -422,8 +422,8 @@ fn enrollments(t: &Table, role: EnrollmentRole) -> Vec<Result<IncomingEnrollment
             }
             Ok(IncomingEnrollment {
                 at: t.at(rec.line),
-                class_external_id: compact_str::CompactString::from(&*section),
-                user: UserRef::Provider(compact_str::CompactString::from(&*user)),
+                class_external_id: compact_str::CompactString::from(section),
+                user: UserRef::Provider(compact_str::CompactString::from(user)),
                 role,
                 primary: false,
                 begin: None,
