@@ -400,6 +400,68 @@ fn users_the_same_run_creates_or_archives_resolve() {
 }
 
 #[test]
+fn users_the_same_run_moves_or_archives_are_read_as_it_leaves_them() {
+    use crate::reconcile::plan::{Plan as UserPlan, Rules};
+    // The file moves user 3 from school B to A with a new email; with scope source the
+    // users it does not list (1, 2 and 4) are archived.
+    let moved = crate::domain::IncomingUser {
+        line: 2,
+        user_guid: None,
+        custom_id: Some("c3".into()),
+        email: Some("moved@d.org".into()),
+        username: Some("u3".into()),
+        first_name: "F".into(),
+        middle_name: String::new(),
+        last_name: "L".into(),
+        role: Role::Student,
+        schools: vec!["A".into()],
+        grade: Grade::UNSPECIFIED,
+        position: String::new(),
+        status: Status::Active,
+        password: None,
+        source_key: None,
+        present: crate::domain::FieldSet::all(),
+        to_be_deleted: false,
+    };
+    let rules = Rules {
+        scope: crate::domain::Scope::Source,
+        approved: true,
+        ..Rules::default()
+    };
+    let packed = CurrentUsers::from(users());
+    let up: UserPlan =
+        crate::reconcile::plan::plan(&packed, vec![Ok(moved)], &file(), &rules, &mut Ids(100));
+    assert_eq!(up.archive.len(), 3, "{:?}", up.archive);
+    let written = WrittenUsers::of(Some(&up));
+    let resolver = UserResolver::new(&packed, &written, &file());
+    let p = plan(
+        &current(),
+        &resolver,
+        feed(
+            vec![class("M1", 2)],
+            vec![
+                // Found by the email they had: at school A now, so they may join M1.
+                enr("M1", "u3@d.org", S, 2),
+                // …and by the new one: the same user.
+                enr("M1", "moved@d.org", S, 3),
+                // Archived by this run.
+                enr("M1", "c2", S, 4),
+            ],
+        ),
+        &file(),
+        &RosterRules::default(),
+        &mut Ids(0),
+    );
+    let errs = errors(&p);
+    assert_eq!(p.counts.enrollments_added, 1, "{errs:?}");
+    assert_eq!(errs.len(), 2, "{errs:?}");
+    assert!(errs[0].contains("duplicate enrollment"), "{errs:?}");
+    assert!(errs[1].contains("user c2 is archived"), "{errs:?}");
+    let added = &p.enrollments[0].now;
+    assert_eq!(added.user_id, Uuid::from_u128(3));
+}
+
+#[test]
 fn provider_refs_resolve_only_users_of_the_source() {
     let sync = Source::Sync(Uuid::from_u128(0x5));
     let mut us = users();
