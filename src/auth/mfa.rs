@@ -133,15 +133,25 @@ mod tests {
     #[test]
     fn codes_check_within_one_step_and_once() {
         let secret = generate_secret();
-        let now = OffsetDateTime::now_utc();
+        // Five seconds into a step, so that 31 seconds later is exactly the next step (from
+        // the wall clock, 31 s later was two steps on once in thirty runs).
+        let now = OffsetDateTime::from_unix_timestamp(1_796_000_000 / 30 * 30 + 5).unwrap();
         let code = code_at(&secret, now).unwrap();
         let step = check_code(&secret, &code, now, None).expect("the current code works");
         assert_eq!(step, step_of(now));
         assert_eq!(check_code(&secret, &code, now, Some(step)), None, "once");
         let later = now + Duration::seconds(31);
-        assert!(
-            check_code(&secret, &code, later, None).is_some(),
+        assert_eq!(step_of(later), step + 1);
+        assert_eq!(
+            check_code(&secret, &code, later, None),
+            Some(step),
             "one step late"
+        );
+        let early = now - Duration::seconds(30);
+        assert_eq!(
+            check_code(&secret, &code, early, None),
+            Some(step),
+            "one step early"
         );
         let much_later = now + Duration::minutes(5);
         assert_eq!(check_code(&secret, &code, much_later, None), None);
