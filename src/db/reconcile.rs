@@ -280,10 +280,16 @@ pub async fn write_plan(
 
     if writes.analyze {
         // Counts this transaction's own new rows (ANALYZE samples them as live); the
-        // statistics become visible to others at commit, with the rows.
-        sqlx::query("ANALYZE users, user_schools")
-            .execute(&mut *conn)
-            .await?;
+        // statistics become visible to others at commit, with the rows. Only the columns the
+        // district's statements filter on: the table's and indexes' sizes are refreshed all
+        // the same, and skipping the text columns and index expressions (names, emails, the
+        // search text) makes it 4-6x cheaper (~85 vs ~450 ms at 30,000 users); autovacuum
+        // analyzes the rest after the commit.
+        sqlx::query(
+            "ANALYZE users (district_id, role, status, archived_at, source, grade), user_schools",
+        )
+        .execute(&mut *conn)
+        .await?;
         step("analyze");
     }
 

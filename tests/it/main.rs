@@ -19,6 +19,7 @@ mod history;
 mod home;
 mod intake;
 mod kept;
+mod keys;
 mod mappings;
 mod oneroster_rosters;
 mod pages;
