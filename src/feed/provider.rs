@@ -258,52 +258,38 @@ pub fn snapshot_record(u: &ProviderUser) -> [String; 12] {
 /// Type every record: the rows for the planner (with their snapshot records, same order),
 /// and how many were skipped. Records are numbered from line 2 (the snapshot's header is
 /// line 1). Custom IDs, emails and usernames used twice become errors on every occurrence.
+/// The records kept are `users` itself, less the skipped ones (no second list of a million
+/// records), and the rows are built once, in a list sized once (issue 15, memory).
 pub fn map_all(
-    users: Vec<ProviderUser>,
+    mut users: Vec<ProviderUser>,
     orgs: &Orgs,
 ) -> (Vec<Result<IncomingUser, RowFail>>, Vec<ProviderUser>, usize) {
-    let mut rows: Vec<Result<IncomingUser, crate::feed::validate::RowError>> = Vec::new();
-    let mut fails: Vec<Option<RowFail>> = Vec::new();
-    let mut kept = Vec::new();
-    let mut skipped = 0;
-    for u in users {
-        let line = kept.len() as u64 + 2;
-        match u.to_incoming(line, orgs) {
-            Mapped::Skipped => skipped += 1,
-            Mapped::User(inc) => {
-                rows.push(Ok(*inc));
-                fails.push(None);
-                kept.push(u);
-            }
-            Mapped::Failed(f) => {
-                rows.push(Err(crate::feed::validate::RowError {
-                    line: f.line,
-                    column: None,
-                    message: f.message.clone(),
-                }));
-                fails.push(Some(f));
-                kept.push(u);
-            }
+    let mut rows: Vec<Result<IncomingUser, RowFail>> = Vec::with_capacity(users.len());
+    let mut keep = Vec::with_capacity(users.len());
+    for u in &users {
+        let line = rows.len() as u64 + 2;
+        let mapped = u.to_incoming(line, orgs);
+        keep.push(!matches!(mapped, Mapped::Skipped));
+        match mapped {
+            Mapped::Skipped => {}
+            Mapped::User(inc) => rows.push(Ok(*inc)),
+            Mapped::Failed(f) => rows.push(Err(f)),
         }
     }
-    crate::feed::validate::mark_duplicates(&mut rows);
-    let rows = rows
-        .into_iter()
-        .zip(fails)
-        .zip(&kept)
-        .map(|((row, fail), u)| match (row, fail) {
-            (Ok(inc), _) => Ok(inc),
-            (Err(_), Some(f)) => Err(f),
-            (Err(e), None) => Err(RowFail {
-                line: e.line,
-                message: format!("{}: {}", u.origin, e.message),
-                user_guid: None,
-                custom_id: Some(u.custom_id.trim().to_string()).filter(|s| !s.is_empty()),
-                email: Some(u.email.trim().to_lowercase()).filter(|s| !s.is_empty()),
-            }),
-        })
-        .collect();
-    (rows, kept, skipped)
+    let skipped = keep.iter().filter(|k| !**k).count();
+    let mut keep = keep.into_iter();
+    users.retain(|_| keep.next().unwrap_or(false));
+    for (i, e) in crate::feed::validate::duplicates_among(&rows) {
+        let u = &users[i];
+        rows[i] = Err(RowFail {
+            line: e.line,
+            message: format!("{}: {}", u.origin, e.message),
+            user_guid: None,
+            custom_id: Some(u.custom_id.trim().to_string()).filter(|s| !s.is_empty()),
+            email: Some(u.email.trim().to_lowercase()).filter(|s| !s.is_empty()),
+        });
+    }
+    (rows, users, skipped)
 }
 
 #[cfg(test)]

@@ -371,6 +371,12 @@ pub fn mark_duplicates<K: Keyed>(rows: &mut [Result<K, RowError>]) {
     }
 }
 
+/// The errors [`mark_duplicates`] would set, by position, over rows of any error type (a
+/// sync's rows carry their own failures).
+pub fn duplicates_among<K: Keyed, E>(rows: &[Result<K, E>]) -> HashMap<usize, RowError> {
+    duplicate_errors(rows, |f| Some(f.name().to_string()))
+}
+
 /// What duplicate detection reads of an accepted row.
 pub trait Keyed {
     fn line(&self) -> u64;
@@ -533,8 +539,8 @@ fn key_of<K: Keyed>(u: &K, field: Field) -> Option<Cow<'_, str>> {
     })
 }
 
-fn duplicate_errors<K: Keyed>(
-    rows: &[Result<K, RowError>],
+fn duplicate_errors<K: Keyed, E>(
+    rows: &[Result<K, E>],
     column: impl Fn(Field) -> Option<String>,
 ) -> HashMap<usize, RowError> {
     const KEYS: [Field; 3] = [Field::CustomId, Field::Email, Field::Username];

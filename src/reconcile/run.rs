@@ -47,7 +47,7 @@ impl Progress {
 }
 
 /// Resident memory of this process in MiB (Linux; 0 elsewhere), for the debug log.
-fn rss_mib() -> u64 {
+pub(crate) fn rss_mib() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
         .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())

@@ -454,6 +454,11 @@ async fn read_set(
             let set =
                 bundle::open(&path, &Limits::for_upload(max_bytes)).map_err(|e| e.to_string())?;
             let read = set.read_oneroster(max_bytes)?;
+            tracing::debug!(
+                rss_mib = run::rss_mib(),
+                users = read.users.len(),
+                "set read"
+            );
             let (schools, orgs) = oneroster::index_orgs(&read.orgs, &existing);
             Ok(Incoming {
                 schools,
@@ -523,11 +528,17 @@ async fn apply(
         tracing::info!(connection = %conn.id, created = counts.created, renamed = counts.updated, "sync schools");
     }
     let (rows, kept, skipped) = provider::map_all(incoming.users, &incoming.orgs);
+    tracing::debug!(
+        rss_mib = run::rss_mib(),
+        rows = rows.len(),
+        "sync users typed"
+    );
     let path = crate::storage::upload_path(&config.data_dir, run.district_id, run.id);
     write_snapshot(&path, &kept).await?;
     // Only the snapshot needs the provider's records: a million of them are not kept
     // through the run (issue 15, memory).
     drop(kept);
+    tracing::debug!(rss_mib = run::rss_mib(), "sync snapshot written");
     db::syncs::set_run_file(pool, run.district_id, run.id, incoming.snapshot_name, &path).await?;
     let label = format!("sync: {}", conn.name);
     let req = RunRequest {
