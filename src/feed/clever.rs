@@ -62,11 +62,11 @@ pub fn school(v: &Value) -> Option<Org> {
 /// A user record as listed for `role` (`student`, `teacher` or `staff`); `n` is its position.
 pub fn user(v: &Value, role: &str, n: usize) -> ProviderUser {
     let id = text(v, &["id"]);
-    let origin = format!("{role} {id} (record {n})");
+    let origin = compact_str::format_compact!("{role} {id} (record {n})");
     let Some(r) = v.get("roles").and_then(|roles| roles.get(role)) else {
         return ProviderUser {
             origin,
-            key: id.to_string(),
+            key: id.into(),
             problem: Some(format!("the record has no {role} role")),
             ..Default::default()
         };
@@ -79,37 +79,37 @@ pub fn user(v: &Value, role: &str, n: usize) -> ProviderUser {
         },
         _ => text(r, &["staff_id"]),
     };
-    let mut schools: Vec<String> = r
+    let mut schools: Vec<compact_str::CompactString> = r
         .get("schools")
         .and_then(Value::as_array)
         .map(|a| {
             a.iter()
                 .filter_map(Value::as_str)
-                .map(|s| s.trim().to_string())
+                .map(|s| s.trim().into())
                 .collect()
         })
         .unwrap_or_default();
     let primary = text(r, &["school"]);
     if !primary.is_empty() && !schools.iter().any(|s| s == primary) {
-        schools.push(primary.to_string());
+        schools.push(primary.into());
     }
     ProviderUser {
         origin,
-        key: id.to_string(),
+        key: id.into(),
         to_be_deleted: false,
         enabled: true,
-        role: role.to_string(),
-        custom_id: custom_id.to_string(),
-        username: text(r, &["credentials", "district_username"]).to_string(),
-        first_name: text(v, &["name", "first"]).to_string(),
-        middle_name: text(v, &["name", "middle"]).to_string(),
-        last_name: text(v, &["name", "last"]).to_string(),
-        email: text(v, &["email"]).to_string(),
+        role: role.into(),
+        custom_id: custom_id.into(),
+        username: text(r, &["credentials", "district_username"]).into(),
+        first_name: text(v, &["name", "first"]).into(),
+        middle_name: text(v, &["name", "middle"]).into(),
+        last_name: text(v, &["name", "last"]).into(),
+        email: text(v, &["email"]).into(),
         orgs: schools,
         grade: if role == "student" {
-            text(r, &["grade"]).to_string()
+            text(r, &["grade"]).into()
         } else {
-            String::new()
+            Default::default()
         },
         problem: None,
     }

@@ -8,6 +8,7 @@
 use crate::feed::headers::fold;
 use crate::feed::provider::{Orgs, ProviderUser, role_kind};
 use crate::feed::read::{self, FileError, ReadOptions};
+use compact_str::CompactString;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::io::Cursor;
@@ -268,7 +269,6 @@ pub fn parse_users_with_roles(
     max_bytes: u64,
     roles: Option<&Roles>,
 ) -> Result<Vec<ProviderUser>, SetError> {
-    let t = Table::read("users.csv", bytes, max_bytes)?;
     let required: &[&'static str] = match roles {
         Some(_) => &["sourcedId", "givenName", "familyName"],
         None => &[
@@ -279,18 +279,20 @@ pub fn parse_users_with_roles(
             "orgSourcedIds",
         ],
     };
-    t.require("users.csv", required)?;
-    let mut out = Vec::with_capacity(t.records.len());
-    for rec in &t.records {
+    // Record by record, as the roster files: a million users' raw records (a string a cell)
+    // are never all held beside the users made of them (issue 15, memory). The list is
+    // sized once from the file's lines.
+    let mut out = Vec::with_capacity(bytes.iter().filter(|&&b| b == b'\n').count());
+    Table::each("users.csv", bytes, max_bytes, required, |t, rec| {
         let rec = match rec {
             Ok(rec) => rec,
             Err(issue) => {
                 out.push(ProviderUser {
-                    origin: format!("users.csv line {}", issue.line),
+                    origin: compact_str::format_compact!("users.csv line {}", issue.line),
                     problem: Some(issue.message.clone()),
                     ..Default::default()
                 });
-                continue;
+                return;
             }
         };
         let c = |col| t.cell(rec, col);
@@ -313,23 +315,28 @@ pub fn parse_users_with_roles(
             }
             None => (c("role").to_string(), list(c("orgSourcedIds"))),
         };
+        let orgs = orgs.into_iter().map(CompactString::from).collect();
         out.push(ProviderUser {
-            origin: format!("users.csv line {}", rec.line),
-            key: sourced_id.to_string(),
+            origin: compact_str::format_compact!("users.csv line {}", rec.line),
+            key: sourced_id.into(),
             to_be_deleted: c("status").eq_ignore_ascii_case("tobedeleted"),
             enabled: enabled(c("enabledUser")),
-            role,
-            custom_id: custom_id(c("identifier"), sourced_id),
-            username: c("username").to_string(),
-            first_name: c("givenName").to_string(),
-            middle_name: c("middleName").to_string(),
-            last_name: c("familyName").to_string(),
-            email: c("email").to_string(),
+            role: role.into(),
+            custom_id: custom_id(c("identifier"), sourced_id).into(),
+            username: c("username").into(),
+            first_name: c("givenName").into(),
+            middle_name: c("middleName").into(),
+            last_name: c("familyName").into(),
+            email: c("email").into(),
             orgs,
-            grade: list(c("grades")).into_iter().next().unwrap_or_default(),
+            grade: list(c("grades"))
+                .into_iter()
+                .next()
+                .unwrap_or_default()
+                .into(),
             problem,
         });
-    }
+    })?;
     Ok(out)
 }
 
@@ -379,17 +386,15 @@ impl Roles {
 /// `roles.csv` (OneRoster 1.2): sourcedId, status, dateLastModified, userSourcedId, roleType
 /// (primary | secondary), role, beginDate, endDate, orgSourcedId, userProfileSourcedId.
 pub fn parse_roles_csv(bytes: &[u8], max_bytes: u64) -> Result<Roles, SetError> {
-    let t = Table::read("roles.csv", bytes, max_bytes)?;
-    t.require(
-        "roles.csv",
-        &["userSourcedId", "roleType", "role", "orgSourcedId"],
-    )?;
     let mut roles = Roles::default();
-    for rec in t.records.iter().flatten() {
+    // Record by record (a role a user: millions of records in a large district's set).
+    let required = ["userSourcedId", "roleType", "role", "orgSourcedId"];
+    Table::each("roles.csv", bytes, max_bytes, &required, |t, rec| {
+        let Ok(rec) = rec else { return };
         let c = |col| t.cell(rec, col);
         let user = c("userSourcedId");
         if user.is_empty() || c("status").eq_ignore_ascii_case("tobedeleted") {
-            continue;
+            return;
         }
         roles
             .by_user
@@ -400,7 +405,7 @@ pub fn parse_roles_csv(bytes: &[u8], max_bytes: u64) -> Result<Roles, SetError> 
                 role: c("role").to_string(),
                 org: c("orgSourcedId").to_string(),
             });
-    }
+    })?;
     Ok(roles)
 }
 
@@ -464,7 +469,7 @@ pub fn org_from_json(v: &Value) -> Option<Org> {
 
 /// A user from the JSON of `GET /ims/oneroster/v1p1/users`; `n` is its position (1-based).
 pub fn user_from_json(v: &Value, n: usize) -> ProviderUser {
-    let origin = format!("user record {n}");
+    let origin = compact_str::format_compact!("user record {n}");
     if !v.is_object() {
         return ProviderUser {
             origin,
@@ -479,7 +484,7 @@ pub fn user_from_json(v: &Value, n: usize) -> ProviderUser {
         .map(|a| {
             a.iter()
                 .filter_map(|o| o.get("sourcedId").and_then(Value::as_str))
-                .map(|s| s.trim().to_string())
+                .map(|s| CompactString::from(s.trim()))
                 .collect()
         })
         .unwrap_or_default();
@@ -489,19 +494,19 @@ pub fn user_from_json(v: &Value, n: usize) -> ProviderUser {
         _ => String::new(),
     };
     ProviderUser {
-        origin: format!("user {sourced_id} (record {n})"),
-        key: sourced_id.to_string(),
+        origin: compact_str::format_compact!("user {sourced_id} (record {n})"),
+        key: sourced_id.into(),
         to_be_deleted: text(v, "status").eq_ignore_ascii_case("tobedeleted"),
         enabled: json_enabled(v),
-        role: text(v, "role").to_string(),
-        custom_id: custom_id(text(v, "identifier"), sourced_id),
-        username: text(v, "username").to_string(),
-        first_name: text(v, "givenName").to_string(),
-        middle_name: text(v, "middleName").to_string(),
-        last_name: text(v, "familyName").to_string(),
-        email: text(v, "email").to_string(),
+        role: text(v, "role").into(),
+        custom_id: custom_id(text(v, "identifier"), sourced_id).into(),
+        username: text(v, "username").into(),
+        first_name: text(v, "givenName").into(),
+        middle_name: text(v, "middleName").into(),
+        last_name: text(v, "familyName").into(),
+        email: text(v, "email").into(),
         orgs,
-        grade,
+        grade: grade.into(),
         problem: None,
     }
 }

@@ -908,7 +908,7 @@ mod tests {
         assert!(read.users.iter().all(|u| u.problem.is_none()));
         assert_eq!(
             (by_id("st1").role.as_str(), by_id("st1").orgs.clone()),
-            ("student", vec!["S1".to_string()])
+            ("student", vec![compact_str::CompactString::from("S1")])
         );
         assert_eq!(
             by_id("t1").orgs,
@@ -917,7 +917,7 @@ mod tests {
         );
         assert_eq!(
             (by_id("a1").role.as_str(), by_id("a1").orgs.clone()),
-            ("principal", vec!["S1".to_string()]),
+            ("principal", vec![compact_str::CompactString::from("S1")]),
             "the primary role wins; its kind's orgs only"
         );
         assert_eq!(by_id("p1").role, "parent");

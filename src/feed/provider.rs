@@ -3,6 +3,7 @@
 
 use crate::domain::RowFail;
 use crate::domain::{Field, FieldSet, Grade, IncomingUser, Role, Status, parse_email};
+use compact_str::CompactString;
 use std::collections::HashSet;
 
 /// What a provider's role word means here.
@@ -60,26 +61,28 @@ pub fn parse_grade(raw: &str) -> Option<Grade> {
     }
 }
 
-/// One provider user record, as the provider spells it.
+/// One provider user record, as the provider spells it. Its text is inline up to 24 bytes
+/// (`CompactString`): a set is read whole, and a million records of a dozen short heap
+/// strings each cost ~250 MB more (issue 15, memory).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProviderUser {
     /// Where the record came from, for messages (`users.csv line 7`, `record 12`).
-    pub origin: String,
+    pub origin: CompactString,
     /// The provider's own id (OneRoster sourcedId, Clever id).
-    pub key: String,
+    pub key: CompactString,
     pub to_be_deleted: bool,
     /// `false` makes the user Inactive.
     pub enabled: bool,
-    pub role: String,
-    pub custom_id: String,
-    pub username: String,
-    pub first_name: String,
-    pub middle_name: String,
-    pub last_name: String,
-    pub email: String,
+    pub role: CompactString,
+    pub custom_id: CompactString,
+    pub username: CompactString,
+    pub first_name: CompactString,
+    pub middle_name: CompactString,
+    pub last_name: CompactString,
+    pub email: CompactString,
     /// Provider org / school ids.
-    pub orgs: Vec<String>,
-    pub grade: String,
+    pub orgs: Vec<CompactString>,
+    pub grade: CompactString,
     /// Why the record could not be read at all (it becomes an error row).
     pub problem: Option<String>,
 }
@@ -396,7 +399,7 @@ mod tests {
         g.role = "parent".into();
         let mut twin = student();
         twin.key = "u2".into();
-        twin.email = String::new();
+        twin.email = CompactString::default();
         let (rows, kept, skipped) = map_all(vec![g, student(), twin], &orgs());
         assert_eq!(skipped, 1);
         assert_eq!(kept.len(), 2);

@@ -216,8 +216,8 @@ fn users(t: &Table, role: &str, out: &mut Vec<ProviderUser>) {
             Ok(rec) => rec,
             Err(issue) => {
                 out.push(ProviderUser {
-                    origin: format!("{} line {}", t.file, issue.line),
-                    role: role.to_string(),
+                    origin: compact_str::format_compact!("{} line {}", t.file, issue.line),
+                    role: role.into(),
                     problem: Some(issue.message.clone()),
                     ..Default::default()
                 });
@@ -229,7 +229,7 @@ fn users(t: &Table, role: &str, out: &mut Vec<ProviderUser>) {
         let school = c("School SIS ID");
         if let Some(&i) = index.get(id).filter(|_| !id.is_empty()) {
             if !school.is_empty() && !out[i].orgs.iter().any(|o| o == school) {
-                out[i].orgs.push(school.to_string());
+                out[i].orgs.push(school.into());
             }
             continue;
         }
@@ -244,26 +244,26 @@ fn users(t: &Table, role: &str, out: &mut Vec<ProviderUser>) {
             index.insert(id.to_string(), out.len());
         }
         out.push(ProviderUser {
-            origin: format!("{} line {}", t.file, rec.line),
-            key: id.to_string(),
+            origin: compact_str::format_compact!("{} line {}", t.file, rec.line),
+            key: id.into(),
             to_be_deleted: false,
             enabled: !c("Status").eq_ignore_ascii_case("inactive"),
-            role: role.to_string(),
-            custom_id: id.to_string(),
-            username: c("Username").to_string(),
-            first_name: c("First Name").to_string(),
-            middle_name: c("Middle Name").to_string(),
-            last_name: c("Last Name").to_string(),
-            email: c("Secondary Email").to_string(),
+            role: role.into(),
+            custom_id: id.into(),
+            username: c("Username").into(),
+            first_name: c("First Name").into(),
+            middle_name: c("Middle Name").into(),
+            last_name: c("Last Name").into(),
+            email: c("Secondary Email").into(),
             orgs: if school.is_empty() {
                 Vec::new()
             } else {
-                vec![school.to_string()]
+                vec![school.into()]
             },
             grade: if role == "student" {
-                c("Grade").to_string()
+                c("Grade").into()
             } else {
-                String::new()
+                Default::default()
             },
             problem,
         });
