@@ -158,23 +158,54 @@ pub struct EnrollmentWrite {
 }
 
 /// One record's result (per class record and per enrollment record).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+///
+/// Kept small (a first sync has one for each of millions of enrollments added): what only
+/// some results say — the fields changed, the error — is boxed in [`ResultDetail`].
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordResult {
     pub kind: RecordKind,
-    /// Inline (as `key` and `column`): a first sync has a result for each of millions of
-    /// enrollments.
-    pub file: CompactString,
-    pub line: u64,
     pub outcome: RecordOutcome,
+    /// Inline (as `key`): a file's name fits.
+    pub file: CompactString,
+    /// The record's line (or position in a list); a file has fewer than 2^32 lines.
+    pub line: u32,
     pub class_id: Option<Uuid>,
     pub user_id: Option<Uuid>,
     /// The class's or enrollment's external key as the feed gave it.
     pub key: CompactString,
+    pub detail: Option<Box<ResultDetail>>,
+}
+
+/// The part of a [`RecordResult`] most results do not have.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ResultDetail {
     pub changed: Vec<&'static str>,
     /// The error, naming file, line and column.
     pub error: Option<String>,
     /// The column at fault, when one is.
     pub column: Option<CompactString>,
+}
+
+impl RecordResult {
+    /// The fields a change touched (none for most outcomes).
+    pub fn changed(&self) -> &[&'static str] {
+        self.detail.as_deref().map_or(&[], |d| d.changed.as_slice())
+    }
+
+    /// The error, naming file, line and column, for an outcome `error`.
+    pub fn error(&self) -> Option<&str> {
+        self.detail.as_deref().and_then(|d| d.error.as_deref())
+    }
+
+    /// The column at fault, when one is.
+    pub fn column(&self) -> Option<&str> {
+        self.detail.as_deref().and_then(|d| d.column.as_deref())
+    }
+}
+
+/// A record's line as results keep it (saturating: a file has fewer than 2^32 lines).
+pub(crate) fn result_line(line: u64) -> u32 {
+    u32::try_from(line).unwrap_or(u32::MAX)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -297,15 +328,17 @@ impl Planner<'_> {
         self.plan.counts.roster_errors += 1;
         self.plan.results.push(RecordResult {
             kind,
-            file: at.file.clone(),
-            line: at.line,
             outcome: RecordOutcome::Error,
+            file: at.file.clone(),
+            line: result_line(at.line),
             class_id,
             user_id,
             key: key.into(),
-            changed: Vec::new(),
-            error: Some(text),
-            column: column.map(CompactString::from),
+            detail: Some(Box::new(ResultDetail {
+                changed: Vec::new(),
+                error: Some(text),
+                column: column.map(CompactString::from),
+            })),
         });
     }
 
@@ -327,15 +360,18 @@ impl Planner<'_> {
         }
         self.plan.results.push(RecordResult {
             kind,
-            file: at.file.clone(),
-            line: at.line,
             outcome,
+            file: at.file.clone(),
+            line: result_line(at.line),
             class_id,
             user_id,
             key: key.into(),
-            changed,
-            error: None,
-            column: None,
+            detail: (!changed.is_empty()).then(|| {
+                Box::new(ResultDetail {
+                    changed,
+                    ..Default::default()
+                })
+            }),
         });
     }
 

@@ -136,7 +136,10 @@ fn run_with(cur: &Current, f: RosterFeed, rules: &RosterRules) -> RosterPlan {
 }
 
 fn errors(p: &RosterPlan) -> Vec<String> {
-    p.results.iter().filter_map(|r| r.error.clone()).collect()
+    p.results
+        .iter()
+        .filter_map(|r| r.error().map(str::to_string))
+        .collect()
 }
 
 use EnrollmentRole::{Student as S, Teacher as T};

@@ -168,8 +168,8 @@ pub fn results(plan: &Arc<RosterPlan>, district_id: Uuid, run_id: Uuid) -> Optio
                 &opt_id(r.class_id),
                 &opt_id(r.user_id),
                 &r.key,
-                &format!("{{{}}}", r.changed.join(",")),
-                r.error.as_deref().unwrap_or_default(),
+                &format!("{{{}}}", r.changed().join(",")),
+                r.error().unwrap_or_default(),
             ])
         })
     })

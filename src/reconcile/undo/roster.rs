@@ -35,7 +35,7 @@ use crate::domain::Source;
 use crate::domain::roster::{EnrollmentRole, RosterCurrent};
 use crate::reconcile::roster::{
     ClassChange, ClassPlan, ClassWrite, CurrentClass, CurrentEnrollment, EnrollmentWrite,
-    RecordKind, RecordOutcome, RecordResult, RosterPlan, RosterRules,
+    RecordKind, RecordOutcome, RecordResult, ResultDetail, RosterPlan, RosterRules,
 };
 
 /// What a run changed of one class or enrollment (`run_roster_changes.kind`).
@@ -166,7 +166,7 @@ pub fn plan(
 
     let mut p = RosterPlan::default();
     for (n, g) in groups.iter().enumerate() {
-        let line = n as u64 + 1;
+        let line = crate::reconcile::roster::result_line(n as u64 + 1);
         let key = classes
             .get(&g.class_id)
             .map_or_else(|| g.class_id.to_string(), |c| c.external_id.clone());
@@ -219,7 +219,7 @@ pub fn plan(
 /// Where one group's results go.
 struct Out<'a> {
     plan: &'a mut RosterPlan,
-    line: u64,
+    line: u32,
     key: &'a str,
     class_id: Uuid,
     user_id: Option<Uuid>,
@@ -229,15 +229,18 @@ impl Out<'_> {
     fn result(&mut self, kind: RecordKind, outcome: RecordOutcome, changed: Vec<&'static str>) {
         self.plan.results.push(RecordResult {
             kind,
+            outcome,
             file: Default::default(),
             line: self.line,
-            outcome,
             class_id: Some(self.class_id),
             user_id: self.user_id,
             key: self.key.into(),
-            changed,
-            error: None,
-            column: None,
+            detail: (!changed.is_empty()).then(|| {
+                Box::new(ResultDetail {
+                    changed,
+                    ..Default::default()
+                })
+            }),
         });
     }
 
@@ -245,15 +248,16 @@ impl Out<'_> {
         self.plan.counts.roster_errors += 1;
         self.plan.results.push(RecordResult {
             kind,
+            outcome: RecordOutcome::Error,
             file: Default::default(),
             line: self.line,
-            outcome: RecordOutcome::Error,
             class_id: Some(self.class_id),
             user_id: self.user_id,
             key: self.key.into(),
-            changed: Vec::new(),
-            error: Some(message),
-            column: None,
+            detail: Some(Box::new(ResultDetail {
+                error: Some(message),
+                ..Default::default()
+            })),
         });
     }
 }
