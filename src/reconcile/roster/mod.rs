@@ -64,7 +64,8 @@ pub mod writes;
 // hashbrown's maps (foldhash): the planner looks up millions of enrollment keys, and std's
 // SipHash on a pair of GUIDs cost more than the lookups themselves.
 use compact_str::CompactString;
-use hashbrown::{HashMap, HashSet};
+use hashbrown::{DefaultHashBuilder, HashMap, HashSet, HashTable};
+use std::hash::BuildHasher;
 
 use serde::Serialize;
 use time::Date;
@@ -1019,37 +1020,64 @@ pub fn plan(
 }
 
 /// `Enrolled::seen_at` of an enrollment no accepted record listed yet.
-const UNSEEN: u64 = u64::MAX;
+const UNSEEN: u32 = u32::MAX;
 
-/// The district's enrollments as the planner looks them up, compact: an index of positions
-/// in the loaded rows (not a second copy of them), and per row whether the feed lists or
-/// protects it (`kept`) and the line that first listed it (`seen`, `UNSEEN` for none). Only
-/// enrollments the district does not have yet take a map entry for `seen`.
+/// The district's enrollments as the planner looks them up, compact: a table of positions in
+/// the loaded rows keyed by their class and user (4 bytes a row, not a second copy of the
+/// keys), and per row whether the feed lists or protects it (`kept`) and the line that first
+/// listed it (`seen_at`, `UNSEEN` for none). An enrollment the district does not have yet is
+/// found by the position of its `added` result in the plan's results (a first sync adds
+/// millions: 4 bytes each, not a map entry of both keys and a line — issue 15, memory).
 struct Enrolled<'a> {
     rows: &'a [CurrentEnrollment],
-    at: HashMap<(Uuid, Uuid), u32>,
+    hasher: DefaultHashBuilder,
+    at: HashTable<u32>,
     kept: Vec<bool>,
-    seen_at: Vec<u64>,
-    seen_new: HashMap<(Uuid, Uuid), u64>,
+    seen_at: Vec<u32>,
+    /// Positions in the plan's results of enrollments this run adds.
+    added: HashTable<u32>,
+    /// New enrollments a record ended before they existed (no result kept for them).
+    seen_other: HashMap<(Uuid, Uuid), u32>,
 }
 
 impl<'a> Enrolled<'a> {
     fn new(rows: &'a [CurrentEnrollment]) -> Self {
-        let mut at = HashMap::with_capacity(rows.len());
+        let hasher = DefaultHashBuilder::default();
+        let mut at = HashTable::with_capacity(rows.len());
+        let key_of = |i: u32| {
+            let e = &rows[i as usize];
+            (e.class_id, e.user_id)
+        };
         for (i, e) in rows.iter().enumerate() {
-            at.insert((e.class_id, e.user_id), i as u32);
+            let key = (e.class_id, e.user_id);
+            let hash = hasher.hash_one(key);
+            // The last row of a key wins, as a map's insert would have it.
+            match at.find_mut(hash, |&j| key_of(j) == key) {
+                Some(j) => *j = i as u32,
+                None => {
+                    at.insert_unique(hash, i as u32, |&j| hasher.hash_one(key_of(j)));
+                }
+            }
         }
         Enrolled {
             rows,
+            hasher,
             at,
             kept: vec![false; rows.len()],
             seen_at: vec![UNSEEN; rows.len()],
-            seen_new: HashMap::new(),
+            added: HashTable::new(),
+            seen_other: HashMap::new(),
         }
     }
 
     fn position(&self, key: (Uuid, Uuid)) -> Option<usize> {
-        self.at.get(&key).map(|&i| i as usize)
+        let rows = self.rows;
+        self.at
+            .find(self.hasher.hash_one(key), |&j| {
+                let e = &rows[j as usize];
+                (e.class_id, e.user_id) == key
+            })
+            .map(|&i| i as usize)
     }
 
     fn get(&self, key: (Uuid, Uuid)) -> Option<&'a CurrentEnrollment> {
@@ -1064,20 +1092,41 @@ impl<'a> Enrolled<'a> {
     }
 
     /// The line of the accepted record that first listed this class and user.
-    fn seen(&self, key: (Uuid, Uuid)) -> Option<u64> {
-        match self.position(key) {
-            Some(i) => Some(self.seen_at[i]).filter(|&l| l != UNSEEN),
-            None => self.seen_new.get(&key).copied(),
+    fn seen(&self, key: (Uuid, Uuid), results: &[RecordResult]) -> Option<u32> {
+        if let Some(i) = self.position(key) {
+            return Some(self.seen_at[i]).filter(|&l| l != UNSEEN);
+        }
+        let added = self.added.find(self.hasher.hash_one(key), |&j| {
+            let r = &results[j as usize];
+            (r.class_id, r.user_id) == (Some(key.0), Some(key.1))
+        });
+        match added {
+            Some(&j) => Some(results[j as usize].line),
+            None => self.seen_other.get(&key).copied(),
         }
     }
 
-    fn mark_seen(&mut self, key: (Uuid, Uuid), line: u64) {
-        match self.position(key) {
-            Some(i) => self.seen_at[i] = line,
-            None => {
-                self.seen_new.insert(key, line);
-            }
-        }
+    /// An accepted record lists an enrollment the district has.
+    fn mark_seen(&mut self, at: usize, line: u32) {
+        self.seen_at[at] = line;
+    }
+
+    /// An accepted record adds an enrollment: its result is `results[result]`.
+    fn mark_added(&mut self, key: (Uuid, Uuid), result: usize, results: &[RecordResult]) {
+        let hasher = &self.hasher;
+        self.added
+            .insert_unique(hasher.hash_one(key), result as u32, |&j| {
+                let r = &results[j as usize];
+                hasher.hash_one((
+                    r.class_id.unwrap_or_default(),
+                    r.user_id.unwrap_or_default(),
+                ))
+            });
+    }
+
+    /// An accepted record ends an enrollment the district does not have.
+    fn mark_other(&mut self, key: (Uuid, Uuid), line: u32) {
+        self.seen_other.insert(key, line);
     }
 }
 
@@ -1182,7 +1231,7 @@ fn enroll_in(
         return;
     };
     let key = (class_id, user.id);
-    if let Some(first) = enr.seen(key) {
+    if let Some(first) = enr.seen(key, &p.plan.results) {
         let msg = format!("duplicate enrollment: the same class and user as line {first}");
         p.error(
             kind,
@@ -1252,9 +1301,16 @@ fn enroll_in(
         }
     }
     // Only accepted records count as the first of a pair.
-    enr.mark_seen(key, e.at.line);
-    let before = enr.get(key).copied();
+    let line = result_line(e.at.line);
+    let position = enr.position(key);
+    if let Some(i) = position {
+        enr.mark_seen(i, line);
+    }
+    let before = position.map(|i| enr.rows[i]);
     if e.to_be_deleted {
+        if before.is_none() {
+            enr.mark_other(key, line);
+        }
         match before {
             Some(b) => {
                 p.plan.ended.push(b);
@@ -1311,6 +1367,8 @@ fn enroll_in(
                 Some(user.id),
                 Vec::new(),
             );
+            // An added result is always kept: the pair is found by it from now on.
+            enr.mark_added(key, p.plan.results.len() - 1, &p.plan.results);
         }
         Some(b) => {
             let changed = enrollment_changes(&b, &now);

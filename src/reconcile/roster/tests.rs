@@ -899,3 +899,35 @@ fn a_feed_without_enrollment_dates_keeps_them_and_an_archived_users_enrollment_l
     ));
     assert!(errs[0].contains("user c2 is archived"), "{errs:?}");
 }
+
+#[test]
+fn a_pair_listed_twice_is_a_duplicate_whether_the_first_adds_it_or_ends_what_is_not_there() {
+    let mut ended = enr("M1", "c2", S, 3);
+    ended.to_be_deleted = true;
+    let p = run(
+        &current(),
+        feed(
+            vec![class("M1", 2)],
+            vec![
+                // Ends an enrollment the district does not have (nothing to end)…
+                ended,
+                // …so the same pair again is a duplicate of that line.
+                enr("M1", "c2", S, 4),
+                // Added, then listed again.
+                enr("M1", "c1", T, 5),
+                enr("M1", "c1", T, 6),
+            ],
+        ),
+    );
+    let errs = errors(&p);
+    assert_eq!(
+        errs,
+        [
+            "rosters.csv line 4, column user: duplicate enrollment: the same class and user as line 3",
+            "rosters.csv line 6, column user: duplicate enrollment: the same class and user as line 5",
+        ],
+        "{errs:#?}"
+    );
+    assert_eq!(p.counts.enrollments_added, 1);
+    assert_eq!(p.enrollments[0].now.user_id, Uuid::from_u128(1));
+}
