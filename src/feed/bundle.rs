@@ -6,7 +6,7 @@
 //! No SQL, no HTTP.
 
 use crate::domain::roster::RosterFeed;
-use crate::feed::oneroster::{self, FileMode, Manifest, Org};
+use crate::feed::oneroster::{self, FileMode, Manifest, Org, SetInput};
 use crate::feed::oneroster_rosters;
 use crate::feed::provider::ProviderUser;
 use std::collections::HashMap;
@@ -34,6 +34,9 @@ pub struct Limits {
     /// Largest uncompressed / compressed ratio of an entry over 1 MiB.
     pub max_ratio: u64,
     pub max_entries: usize,
+    /// Files larger than this are kept on disk (a temporary file, or the set's own file in a
+    /// folder) rather than in memory; `None` keeps every file in memory.
+    pub spill_over: Option<u64>,
 }
 
 impl Limits {
@@ -44,6 +47,7 @@ impl Limits {
             max_total: max_bytes.saturating_mul(4),
             max_ratio: 100,
             max_entries: 10_000,
+            spill_over: Some(SPILL_OVER),
         }
     }
 }
@@ -81,22 +85,46 @@ fn human(bytes: u64) -> String {
     }
 }
 
+/// Files over this size are read from disk, not memory (see [`Limits::spill_over`]).
+pub const SPILL_OVER: u64 = 8 * 1024 * 1024;
+
+/// A file taken out of a set.
+#[derive(Debug)]
+enum Content {
+    Bytes(Vec<u8>),
+    /// On disk, with its number of newlines.
+    File(std::fs::File, usize),
+}
+
 /// The files taken out of a set, by lower-case file name.
 #[derive(Debug, Default)]
 pub struct Bundle {
-    files: HashMap<String, Vec<u8>>,
+    files: HashMap<String, Content>,
 }
 
 impl Bundle {
+    /// A file's bytes, when it is held in memory (every file of a bundle opened without
+    /// spilling; see [`Limits::spill_over`]).
     pub fn get(&self, name: &str) -> Option<&[u8]> {
-        self.files.get(name).map(Vec::as_slice)
+        match self.files.get(name)? {
+            Content::Bytes(b) => Some(b),
+            Content::File(..) => None,
+        }
     }
 
-    fn put(&mut self, name: String, bytes: Vec<u8>) -> Result<(), BundleError> {
+    /// A file, in memory or on disk.
+    pub fn input(&self, name: &str) -> Option<SetInput<'_>> {
+        Some(match self.files.get(name)? {
+            Content::Bytes(b) => SetInput::Bytes(b),
+            Content::File(f, lines) => SetInput::File(f, *lines),
+        })
+    }
+
+    fn put(&mut self, name: String, content: Content) -> Result<(), BundleError> {
         if self.files.contains_key(&name) {
             return Err(BundleError::Ambiguous(name));
         }
-        self.files.insert(name, bytes);
+        self.files.insert(name, content);
         Ok(())
     }
 }
@@ -118,39 +146,47 @@ impl Bundle {
     /// enrollments.csv run to hundreds of MB).
     pub fn read_oneroster(mut self, max_bytes: u64) -> Result<SetContents, String> {
         let manifest = self
-            .get("manifest.csv")
+            .input("manifest.csv")
             .ok_or_else(|| BundleError::NoManifest.to_string())?;
-        let manifest = oneroster::parse_manifest(manifest).map_err(|e| e.to_string())?;
-        let listed = |mode: FileMode, name: &'static str| -> Result<Option<&[u8]>, String> {
+        let manifest = match manifest {
+            SetInput::Bytes(b) => oneroster::parse_manifest(b),
+            SetInput::File(..) => oneroster::parse_manifest(&read_all(manifest)?),
+        }
+        .map_err(|e| e.to_string())?;
+        let listed = |mode: FileMode, name: &'static str| -> Result<Option<SetInput<'_>>, String> {
             match mode {
                 FileMode::Absent => Ok(None),
                 _ => self
-                    .get(name)
+                    .input(name)
                     .map(Some)
                     .ok_or_else(|| oneroster::SetError::Missing(name).to_string()),
             }
         };
         let orgs = match listed(manifest.orgs, "orgs.csv")? {
-            Some(bytes) => {
-                oneroster::parse_orgs_csv(bytes, max_bytes).map_err(|e| e.to_string())?
+            Some(input) => {
+                let bytes = match input {
+                    SetInput::Bytes(b) => std::borrow::Cow::Borrowed(b),
+                    SetInput::File(..) => std::borrow::Cow::Owned(read_all(input)?),
+                };
+                oneroster::parse_orgs_csv(&bytes, max_bytes).map_err(|e| e.to_string())?
             }
             None => Vec::new(),
         };
         let roles = match listed(manifest.roles, "roles.csv")? {
-            Some(bytes) => {
-                Some(oneroster::parse_roles_csv(bytes, max_bytes).map_err(|e| e.to_string())?)
+            Some(input) => {
+                Some(oneroster::parse_roles_csv(input, max_bytes).map_err(|e| e.to_string())?)
             }
             None => None,
         };
         let users = match listed(manifest.users, "users.csv")? {
-            Some(bytes) => oneroster::parse_users_with_roles(bytes, max_bytes, roles.as_ref())
+            Some(input) => oneroster::parse_users_with_roles(input, max_bytes, roles.as_ref())
                 .map_err(|e| e.to_string())?,
             None => Vec::new(),
         };
         for read in ["orgs.csv", "roles.csv", "users.csv"] {
             self.files.remove(read);
         }
-        let rosters = oneroster_rosters::read_csv(&manifest, |name| self.get(name), max_bytes)
+        let rosters = oneroster_rosters::read_csv(&manifest, |name| self.input(name), max_bytes)
             .map_err(|e| e.to_string())?;
         Ok(SetContents {
             manifest,
@@ -239,29 +275,80 @@ fn zip_files<R: Read + Seek>(
                     limit: limits.max_file,
                 });
             }
-            take.push((i, file));
+            take.push((i, file, size));
         }
     }
     let mut bundle = Bundle::default();
-    for (i, file) in take {
+    for (i, file, size) in take {
         let entry = zip
             .by_index(i)
             .map_err(|e| BundleError::NotZip(e.to_string()))?;
         // Sizes in the archive can lie: never read more than the limit.
-        let mut bytes = Vec::new();
-        entry
-            .take(limits.max_file + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| BundleError::Io(e.to_string()))?;
-        if bytes.len() as u64 > limits.max_file {
+        let mut input = entry.take(limits.max_file + 1);
+        let (content, len) = match limits.spill_over {
+            // The stated size picks where it goes (a lie is still capped by the limit).
+            Some(over) if size > over => spill(&mut input)?,
+            _ => {
+                let mut bytes = Vec::new();
+                input
+                    .read_to_end(&mut bytes)
+                    .map_err(|e| BundleError::Io(e.to_string()))?;
+                let len = bytes.len() as u64;
+                (Content::Bytes(bytes), len)
+            }
+        };
+        if len > limits.max_file {
             return Err(BundleError::TooLargeFile {
                 name: file,
                 limit: limits.max_file,
             });
         }
-        bundle.put(file, bytes)?;
+        bundle.put(file, content)?;
     }
     Ok(bundle)
+}
+
+/// Copy `input` into a temporary file (deleted when closed), counting its newlines.
+fn spill(input: &mut impl Read) -> Result<(Content, u64), BundleError> {
+    use std::io::Write;
+    let io = |e: std::io::Error| BundleError::Io(e.to_string());
+    let mut file = std::io::BufWriter::new(tempfile::tempfile().map_err(io)?);
+    let (mut len, mut lines) = (0u64, 0usize);
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = input.read(&mut buf).map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        len += n as u64;
+        lines += memchr::memchr_iter(b'\n', &buf[..n]).count();
+        file.write_all(&buf[..n]).map_err(io)?;
+    }
+    let file = file.into_inner().map_err(|e| io(e.into_error()))?;
+    Ok((Content::File(file, lines), len))
+}
+
+/// The newlines of a file on disk.
+fn count_lines(mut f: &std::fs::File) -> std::io::Result<usize> {
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut lines = 0;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            return Ok(lines);
+        }
+        lines += memchr::memchr_iter(b'\n', &buf[..n]).count();
+    }
+}
+
+/// A small file of a set read whole (the manifest and orgs are read from bytes).
+fn read_all(input: SetInput<'_>) -> Result<Vec<u8>, String> {
+    let mut bytes = Vec::new();
+    input
+        .reader()
+        .and_then(|mut r| r.read_to_end(&mut bytes))
+        .map_err(|e| format!("the set could not be read: {e}"))?;
+    Ok(bytes)
 }
 
 /// Read a set from a folder (only its own files, not subfolders).
@@ -294,8 +381,17 @@ fn dir_files(
                 limit: limits.max_file,
             });
         }
-        let bytes = std::fs::read(entry.path()).map_err(|e| BundleError::Io(e.to_string()))?;
-        bundle.put(file, bytes)?;
+        let io = |e: std::io::Error| BundleError::Io(e.to_string());
+        let content = match limits.spill_over {
+            // The set's own file is read where it is: only its newlines are counted.
+            Some(over) if meta.len() > over => {
+                let f = std::fs::File::open(entry.path()).map_err(io)?;
+                let lines = count_lines(&f).map_err(io)?;
+                Content::File(f, lines)
+            }
+            _ => Content::Bytes(std::fs::read(entry.path()).map_err(io)?),
+        };
+        bundle.put(file, content)?;
     }
     Ok(bundle)
 }
@@ -392,6 +488,11 @@ pub fn open(path: &Path, limits: &Limits) -> Result<Bundle, BundleError> {
 /// or a zip, under the same limits and checks as a OneRoster set (SDS sets, issue 15).
 pub fn open_files(path: &Path, limits: &Limits, names: &[&str]) -> Result<Bundle, BundleError> {
     let pick = |p: &str| wanted_in(p, names);
+    // SDS files are read from memory (`Bundle::get`).
+    let limits = &Limits {
+        spill_over: None,
+        ..*limits
+    };
     if path.is_dir() {
         return dir_files(path, limits, pick);
     }
@@ -558,5 +659,114 @@ mod tests {
             from_zip(Cursor::new(b"sourcedId,role\n".to_vec()), &limits()),
             Err(BundleError::NotZip(_))
         ));
+    }
+}
+
+#[cfg(test)]
+mod spill_tests {
+    use super::*;
+    use std::io::{Cursor, Write};
+    use zip::write::SimpleFileOptions;
+
+    const SET: &[(&str, &str)] = &[
+        (
+            "manifest.csv",
+            "propertyName,value\noneroster.version,1.1\nfile.orgs,bulk\nfile.users,bulk\nfile.classes,bulk\nfile.enrollments,bulk\n",
+        ),
+        ("orgs.csv", "sourcedId,name,type\nS1,North High,school\n"),
+        (
+            "users.csv",
+            "sourcedId,enabledUser,orgSourcedIds,role,username,givenName,familyName,email\n\
+             t1,true,S1,teacher,tt,Tess,Teach,t1@d.org\n\
+             s1,true,S1,student,ss,Sam,Stu,s1@d.org\n\
+             s2,true,S1,student,s2,Ann,\"Lee, Jr\",s2@d.org\n",
+        ),
+        (
+            "classes.csv",
+            "sourcedId,title,schoolSourcedId,courseSourcedId,termSourcedIds\nC1,Algebra,S1,,\n",
+        ),
+        (
+            "enrollments.csv",
+            "sourcedId,classSourcedId,schoolSourcedId,userSourcedId,role,primary\n\
+             e1,C1,S1,t1,teacher,true\n\
+             e2,C1,S1,s1,student,false\n\
+             e3,C1,S1,s2,student,\n",
+        ),
+    ];
+
+    fn zip() -> Vec<u8> {
+        let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let opts =
+            SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        for (name, text) in SET {
+            w.start_file(*name, opts).unwrap();
+            w.write_all(text.as_bytes()).unwrap();
+        }
+        w.finish().unwrap().into_inner()
+    }
+
+    fn read(b: Bundle) -> SetContents {
+        b.read_oneroster(1 << 20).unwrap()
+    }
+
+    fn same(a: &SetContents, b: &SetContents) {
+        assert_eq!(a.orgs, b.orgs);
+        assert_eq!(a.users, b.users);
+        let (ra, rb) = (a.rosters.as_ref().unwrap(), b.rosters.as_ref().unwrap());
+        assert_eq!(ra.classes, rb.classes);
+        assert_eq!(ra.enrollments, rb.enrollments);
+        assert_eq!(
+            (ra.classes_complete, ra.enrollments_complete),
+            (rb.classes_complete, rb.enrollments_complete)
+        );
+    }
+
+    #[test]
+    fn a_set_read_from_disk_reads_as_the_same_set_in_memory() {
+        let in_memory = Limits {
+            spill_over: None,
+            ..Limits::for_upload(1 << 20)
+        };
+        // Every file over 0 bytes goes to disk.
+        let on_disk = Limits {
+            spill_over: Some(0),
+            ..in_memory
+        };
+        let z = zip();
+        let b = from_zip(Cursor::new(z.clone()), &on_disk).unwrap();
+        assert!(b.get("users.csv").is_none(), "spilled, not held");
+        assert!(matches!(b.input("users.csv"), Some(SetInput::File(_, 4))));
+        let spilled = read(b);
+        let held = read(from_zip(Cursor::new(z), &in_memory).unwrap());
+        assert_eq!(held.users.len(), 3);
+        assert_eq!(held.rosters.as_ref().unwrap().enrollments.len(), 3);
+        same(&spilled, &held);
+
+        // A folder: its files are read where they are.
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in SET {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        let b = from_dir(dir.path(), &on_disk).unwrap();
+        assert!(matches!(
+            b.input("enrollments.csv"),
+            Some(SetInput::File(_, 4))
+        ));
+        same(&read(b), &held);
+    }
+
+    #[test]
+    fn a_spilled_file_is_still_held_to_the_size_limit() {
+        let limits = Limits {
+            spill_over: Some(0),
+            max_file: 64,
+            ..Limits::for_upload(1 << 20)
+        };
+        // The archive states a size within the limit only if it is honest; either way the
+        // file is refused once it inflates past it.
+        match from_zip(Cursor::new(zip()), &limits) {
+            Err(BundleError::TooLargeFile { limit, .. }) => assert_eq!(limit, 64),
+            other => panic!("expected TooLargeFile, got {other:?}"),
+        }
     }
 }

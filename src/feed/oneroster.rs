@@ -11,7 +11,7 @@ use crate::feed::read::{self, FileError, ReadOptions};
 use compact_str::CompactString;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
-use std::io::Cursor;
+use std::io::{Cursor, Read, Seek, SeekFrom};
 
 /// How a manifest says a file is provided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +63,61 @@ fn mode(value: &str) -> Option<FileMode> {
     }
 }
 
+/// A file of a set as the readers take it: its bytes in memory, or a file on disk (a large
+/// entry of a zip is spilled to a temporary file as it is inflated, so that hundreds of MB
+/// of users.csv and enrollments.csv are never held by the process — issue 15, memory).
+#[derive(Debug, Clone, Copy)]
+pub enum SetInput<'a> {
+    Bytes(&'a [u8]),
+    /// The file and its number of newlines (counted when it was written).
+    File(&'a std::fs::File, usize),
+}
+
+impl<'a> SetInput<'a> {
+    /// Its newlines: an upper bound of its records, to size a list once.
+    pub fn lines(&self) -> usize {
+        match self {
+            SetInput::Bytes(b) => b.iter().filter(|&&c| c == b'\n').count(),
+            SetInput::File(_, n) => *n,
+        }
+    }
+
+    /// A reader from its start.
+    pub fn reader(&self) -> std::io::Result<InputReader<'a>> {
+        Ok(match *self {
+            SetInput::Bytes(b) => InputReader::Bytes(Cursor::new(b)),
+            SetInput::File(mut f, _) => {
+                f.seek(SeekFrom::Start(0))?;
+                InputReader::File(f)
+            }
+        })
+    }
+}
+
+/// Reads a [`SetInput`].
+pub enum InputReader<'a> {
+    Bytes(Cursor<&'a [u8]>),
+    File(&'a std::fs::File),
+}
+
+impl Read for InputReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            InputReader::Bytes(c) => c.read(buf),
+            InputReader::File(f) => f.read(buf),
+        }
+    }
+}
+
+impl Seek for InputReader<'_> {
+    fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
+        match self {
+            InputReader::Bytes(c) => c.seek(pos),
+            InputReader::File(f) => f.seek(pos),
+        }
+    }
+}
+
 /// A CSV file's header positions by folded name, and its records.
 pub(crate) struct Table {
     cols: HashMap<String, usize>,
@@ -110,12 +165,16 @@ impl Table {
     /// file needs no column.
     pub(crate) fn each(
         file: &'static str,
-        bytes: &[u8],
+        input: SetInput<'_>,
         max_bytes: u64,
         required: &[&'static str],
         mut each: impl FnMut(&Table, Result<&read::RawRecord, &read::RowIssue>),
     ) -> Result<(), SetError> {
-        let reader = match read::open(Cursor::new(bytes), &ReadOptions::with_max_bytes(max_bytes)) {
+        let input = input.reader().map_err(|e| SetError::File {
+            file,
+            error: FileError::from(e),
+        })?;
+        let reader = match read::open(input, &ReadOptions::with_max_bytes(max_bytes)) {
             Ok(r) => r,
             Err(FileError::HeaderOnly) => return Ok(()),
             Err(error) => return Err(SetError::File { file, error }),
@@ -258,14 +317,14 @@ pub(crate) fn list(raw: &str) -> Vec<String> {
 }
 
 pub fn parse_users_csv(bytes: &[u8], max_bytes: u64) -> Result<Vec<ProviderUser>, SetError> {
-    parse_users_with_roles(bytes, max_bytes, None)
+    parse_users_with_roles(SetInput::Bytes(bytes), max_bytes, None)
 }
 
 /// `users.csv` of 1.1 (each user's `role` and `orgSourcedIds` in it) or of 1.2 (no such
 /// columns: `roles` from `roles.csv` give them; a 1.2 file that still has them falls back to
 /// them for a user `roles.csv` does not list).
 pub fn parse_users_with_roles(
-    bytes: &[u8],
+    input: SetInput<'_>,
     max_bytes: u64,
     roles: Option<&Roles>,
 ) -> Result<Vec<ProviderUser>, SetError> {
@@ -282,8 +341,8 @@ pub fn parse_users_with_roles(
     // Record by record, as the roster files: a million users' raw records (a string a cell)
     // are never all held beside the users made of them (issue 15, memory). The list is
     // sized once from the file's lines.
-    let mut out = Vec::with_capacity(bytes.iter().filter(|&&b| b == b'\n').count());
-    Table::each("users.csv", bytes, max_bytes, required, |t, rec| {
+    let mut out = Vec::with_capacity(input.lines());
+    Table::each("users.csv", input, max_bytes, required, |t, rec| {
         let rec = match rec {
             Ok(rec) => rec,
             Err(issue) => {
@@ -385,11 +444,11 @@ impl Roles {
 
 /// `roles.csv` (OneRoster 1.2): sourcedId, status, dateLastModified, userSourcedId, roleType
 /// (primary | secondary), role, beginDate, endDate, orgSourcedId, userProfileSourcedId.
-pub fn parse_roles_csv(bytes: &[u8], max_bytes: u64) -> Result<Roles, SetError> {
+pub fn parse_roles_csv(input: SetInput<'_>, max_bytes: u64) -> Result<Roles, SetError> {
     let mut roles = Roles::default();
     // Record by record (a role a user: millions of records in a large district's set).
     let required = ["userSourcedId", "roleType", "role", "orgSourcedId"];
-    Table::each("roles.csv", bytes, max_bytes, &required, |t, rec| {
+    Table::each("roles.csv", input, max_bytes, &required, |t, rec| {
         let Ok(rec) = rec else { return };
         let c = |col| t.cell(rec, col);
         let user = c("userSourcedId");

@@ -21,7 +21,7 @@ use crate::domain::roster::{
     At, EnrollmentRole, IncomingClass, IncomingEnrollment, IncomingTerm, RosterFail, RosterFeed,
     UserRef,
 };
-use crate::feed::oneroster::{FileMode, Manifest, SetError, Table, list, text};
+use crate::feed::oneroster::{FileMode, Manifest, SetError, SetInput, Table, list, text};
 use crate::feed::provider::parse_grade;
 use crate::feed::read::{RawRecord, RowIssue};
 use serde_json::Value;
@@ -527,7 +527,7 @@ fn row<'r>(
 /// about rosters. A file listed bulk makes the feed complete for its records; delta never.
 pub fn read_csv<'a>(
     manifest: &Manifest,
-    file: impl Fn(&str) -> Option<&'a [u8]>,
+    file: impl Fn(&str) -> Option<SetInput<'a>>,
     max_bytes: u64,
 ) -> Result<Option<RosterFeed>, SetError> {
     let modes = [
@@ -553,7 +553,7 @@ pub fn read_csv<'a>(
     {
         return Ok(None);
     }
-    let get = |mode: FileMode, name: &'static str| -> Result<Option<&'a [u8]>, SetError> {
+    let get = |mode: FileMode, name: &'static str| -> Result<Option<SetInput<'a>>, SetError> {
         match mode {
             FileMode::Absent => Ok(None),
             _ => Ok(file(&name.to_ascii_lowercase())),
@@ -618,8 +618,7 @@ pub fn read_csv<'a>(
         const F: &str = "enrollments.csv";
         // Sized once from the file's lines: millions of enrollments grown by doubling would
         // hold the old and the new list at once.
-        c.enrollments
-            .reserve(bytes.iter().filter(|&&b| b == b'\n').count());
+        c.enrollments.reserve(bytes.lines());
         let required = ["classSourcedId", "userSourcedId", "role"];
         Table::each(F, bytes, max_bytes, &required, |t, r| match row(t, F, r) {
             Err(f) => c.enrollments.push(Err(f)),
@@ -806,7 +805,7 @@ mod tests {
             .iter()
             .map(|(n, b)| (n.to_ascii_lowercase(), b.as_bytes()))
             .collect();
-        read_csv(&m, |n| files.get(n).copied(), 1 << 20)
+        read_csv(&m, |n| files.get(n).copied().map(SetInput::Bytes), 1 << 20)
     }
 
     #[test]
