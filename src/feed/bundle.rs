@@ -6,9 +6,9 @@
 //! No SQL, no HTTP.
 
 use crate::domain::roster::RosterFeed;
-use crate::feed::oneroster::{self, FileMode, Manifest, Org, SetInput};
+use crate::feed::oneroster::{self, FileMode, Manifest, Org, Roles, SetInput};
 use crate::feed::oneroster_rosters;
-use crate::feed::provider::ProviderUser;
+use crate::feed::provider::{ProviderUser, UserSink};
 use std::collections::HashMap;
 use std::io::{Read, Seek};
 use std::path::Path;
@@ -145,6 +145,24 @@ impl Bundle {
     /// Each file's bytes are given back once it is read (a district's users.csv and
     /// enrollments.csv run to hundreds of MB).
     pub fn read_oneroster(mut self, max_bytes: u64) -> Result<SetContents, String> {
+        let SetHead {
+            manifest,
+            orgs,
+            roles,
+        } = self.read_head(max_bytes)?;
+        let mut users = Vec::new();
+        self.read_users(&manifest, roles, max_bytes, &mut users)?;
+        let rosters = self.read_rosters(&manifest, max_bytes)?;
+        Ok(SetContents {
+            manifest,
+            orgs,
+            users,
+            rosters,
+        })
+    }
+
+    /// What the set's users are read with: its manifest, orgs and (1.2) roles.
+    pub fn read_head(&self, max_bytes: u64) -> Result<SetHead, String> {
         let manifest = self
             .input("manifest.csv")
             .ok_or_else(|| BundleError::NoManifest.to_string())?;
@@ -153,16 +171,7 @@ impl Bundle {
             SetInput::File(..) => oneroster::parse_manifest(&read_all(manifest)?),
         }
         .map_err(|e| e.to_string())?;
-        let listed = |mode: FileMode, name: &'static str| -> Result<Option<SetInput<'_>>, String> {
-            match mode {
-                FileMode::Absent => Ok(None),
-                _ => self
-                    .input(name)
-                    .map(Some)
-                    .ok_or_else(|| oneroster::SetError::Missing(name).to_string()),
-            }
-        };
-        let orgs = match listed(manifest.orgs, "orgs.csv")? {
+        let orgs = match self.listed(manifest.orgs, "orgs.csv")? {
             Some(input) => {
                 let bytes = match input {
                     SetInput::Bytes(b) => std::borrow::Cow::Borrowed(b),
@@ -172,29 +181,67 @@ impl Bundle {
             }
             None => Vec::new(),
         };
-        let roles = match listed(manifest.roles, "roles.csv")? {
+        let roles = match self.listed(manifest.roles, "roles.csv")? {
             Some(input) => {
                 Some(oneroster::parse_roles_csv(input, max_bytes).map_err(|e| e.to_string())?)
             }
             None => None,
         };
-        let users = match listed(manifest.users, "users.csv")? {
-            Some(input) => oneroster::parse_users_with_roles(input, max_bytes, roles.as_ref())
-                .map_err(|e| e.to_string())?,
-            None => Vec::new(),
-        };
+        Ok(SetHead {
+            manifest,
+            orgs,
+            roles,
+        })
+    }
+
+    /// Give each record of `users.csv` (when the manifest lists it) to `out` as it is read;
+    /// the orgs, roles and users files are let go.
+    pub fn read_users(
+        &mut self,
+        manifest: &Manifest,
+        roles: Option<Roles>,
+        max_bytes: u64,
+        out: &mut impl UserSink,
+    ) -> Result<(), String> {
+        if let Some(input) = self.listed(manifest.users, "users.csv")? {
+            oneroster::each_user(input, max_bytes, roles.as_ref(), out)
+                .map_err(|e| e.to_string())?;
+        }
         for read in ["orgs.csv", "roles.csv", "users.csv"] {
             self.files.remove(read);
         }
-        let rosters = oneroster_rosters::read_csv(&manifest, |name| self.input(name), max_bytes)
-            .map_err(|e| e.to_string())?;
-        Ok(SetContents {
-            manifest,
-            orgs,
-            users,
-            rosters,
-        })
+        Ok(())
     }
+
+    /// The set's classes, terms and enrollments (`None` when the manifest lists no roster
+    /// file).
+    pub fn read_rosters(
+        &self,
+        manifest: &Manifest,
+        max_bytes: u64,
+    ) -> Result<Option<RosterFeed>, String> {
+        oneroster_rosters::read_csv(manifest, |name| self.input(name), max_bytes)
+            .map_err(|e| e.to_string())
+    }
+
+    /// A file the manifest lists (`None` when it says the file is absent; `Err` when it
+    /// lists one the set lacks).
+    fn listed(&self, mode: FileMode, name: &'static str) -> Result<Option<SetInput<'_>>, String> {
+        match mode {
+            FileMode::Absent => Ok(None),
+            _ => self
+                .input(name)
+                .map(Some)
+                .ok_or_else(|| oneroster::SetError::Missing(name).to_string()),
+        }
+    }
+}
+
+/// A set's manifest, orgs and (1.2) roles: what its users are read with.
+pub struct SetHead {
+    pub manifest: Manifest,
+    pub orgs: Vec<Org>,
+    pub roles: Option<Roles>,
 }
 
 /// The file name an entry path ends in, lower-cased, when it is one the reader wants.

@@ -6,7 +6,7 @@
 //! [`oneroster_rosters`]: crate::feed::oneroster_rosters
 
 use crate::feed::headers::fold;
-use crate::feed::provider::{Orgs, ProviderUser, role_kind};
+use crate::feed::provider::{Orgs, ProviderUser, UserSink, role_kind};
 use crate::feed::read::{self, FileError, ReadOptions};
 use compact_str::CompactString;
 use serde_json::Value;
@@ -328,6 +328,18 @@ pub fn parse_users_with_roles(
     max_bytes: u64,
     roles: Option<&Roles>,
 ) -> Result<Vec<ProviderUser>, SetError> {
+    let mut out = Vec::new();
+    each_user(input, max_bytes, roles, &mut out)?;
+    Ok(out)
+}
+
+/// [`parse_users_with_roles`], each record given to `out` as it is read.
+pub fn each_user(
+    input: SetInput<'_>,
+    max_bytes: u64,
+    roles: Option<&Roles>,
+    out: &mut impl UserSink,
+) -> Result<(), SetError> {
     let required: &[&'static str] = match roles {
         Some(_) => &["sourcedId", "givenName", "familyName"],
         None => &[
@@ -339,9 +351,9 @@ pub fn parse_users_with_roles(
         ],
     };
     // Record by record, as the roster files: a million users' raw records (a string a cell)
-    // are never all held beside the users made of them (issue 15, memory). The list is
-    // sized once from the file's lines.
-    let mut out = Vec::with_capacity(input.lines());
+    // are never all held beside the users made of them (issue 15, memory). Lists are sized
+    // once from the file's lines.
+    out.reserve(input.lines());
     Table::each("users.csv", input, max_bytes, required, |t, rec| {
         let rec = match rec {
             Ok(rec) => rec,
@@ -395,8 +407,7 @@ pub fn parse_users_with_roles(
                 .into(),
             problem,
         });
-    })?;
-    Ok(out)
+    })
 }
 
 /// One `roles.csv` record (OneRoster 1.2): a user's role in an org.
@@ -626,7 +637,7 @@ mod tests {
             users[0].custom_id, "604863",
             "sourcedId when identifier is empty"
         );
-        let (rows, _, skipped) = map_all(users, &index);
+        let crate::feed::provider::Typed { rows, skipped } = map_all(&users, &index);
         assert_eq!(skipped, 0);
         let ok: Vec<_> = rows.iter().map(|r| r.as_ref().expect("row maps")).collect();
         assert_eq!(ok.iter().filter(|u| u.role.is_student()).count(), 8);

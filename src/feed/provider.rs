@@ -258,41 +258,137 @@ pub fn snapshot_record(u: &ProviderUser) -> [String; 12] {
     ]
 }
 
-/// Type every record: the rows for the planner (with their snapshot records, same order),
-/// and how many were skipped. Records are numbered from line 2 (the snapshot's header is
-/// line 1). Custom IDs, emails and usernames used twice become errors on every occurrence.
-/// The records kept are `users` itself, less the skipped ones (no second list of a million
-/// records), and the rows are built once, in a list sized once (issue 15, memory).
-pub fn map_all(
-    mut users: Vec<ProviderUser>,
-    orgs: &Orgs,
-) -> (Vec<Result<IncomingUser, RowFail>>, Vec<ProviderUser>, usize) {
-    let mut rows: Vec<Result<IncomingUser, RowFail>> = Vec::with_capacity(users.len());
-    let mut keep = Vec::with_capacity(users.len());
-    for u in &users {
-        let line = rows.len() as u64 + 2;
-        let mapped = u.to_incoming(line, orgs);
-        keep.push(!matches!(mapped, Mapped::Skipped));
-        match mapped {
-            Mapped::Skipped => {}
-            Mapped::User(inc) => rows.push(Ok(*inc)),
-            Mapped::Failed(f) => rows.push(Err(f)),
+/// Where a reader puts the provider records it reads, one at a time.
+pub trait UserSink {
+    /// About how many records are coming (the file's lines), to size lists once.
+    fn reserve(&mut self, records: usize);
+    fn push(&mut self, user: ProviderUser);
+}
+
+impl UserSink for Vec<ProviderUser> {
+    fn reserve(&mut self, records: usize) {
+        Vec::reserve(self, records);
+    }
+    fn push(&mut self, user: ProviderUser) {
+        Vec::push(self, user);
+    }
+}
+
+/// The typed rows of a sync's records (same order as its snapshot's lines), and how many
+/// guardian, parent or relative records were skipped.
+#[derive(Debug, Default)]
+pub struct Typed {
+    pub rows: Vec<Result<IncomingUser, RowFail>>,
+    pub skipped: usize,
+}
+
+/// Types provider records as they arrive: each becomes its row for the planner at once and
+/// its line of the run's snapshot file is written, so a set's million users are never held
+/// as provider records beside the rows made of them (issue 15, memory). Records are
+/// numbered from line 2 (the snapshot's header is line 1); skipped records get no line.
+/// [`Typing::finish`] marks custom IDs, emails and usernames used twice as errors on every
+/// occurrence.
+pub struct Typing<'o, W: std::io::Write> {
+    orgs: &'o Orgs,
+    rows: Vec<Result<IncomingUser, RowFail>>,
+    /// Each row's record origin (`users.csv line 7`), for the duplicate messages.
+    origins: Vec<CompactString>,
+    skipped: usize,
+    snapshot: csv::Writer<W>,
+    /// The first write that failed (reported by `finish`).
+    failed: Option<csv::Error>,
+}
+
+impl<'o, W: std::io::Write> Typing<'o, W> {
+    pub fn new(orgs: &'o Orgs, snapshot: W) -> Self {
+        let mut snapshot = csv::Writer::from_writer(snapshot);
+        let failed = snapshot.write_record(SNAPSHOT_HEADER).err();
+        Typing {
+            orgs,
+            rows: Vec::new(),
+            origins: Vec::new(),
+            skipped: 0,
+            snapshot,
+            failed,
         }
     }
-    let skipped = keep.iter().filter(|k| !**k).count();
-    let mut keep = keep.into_iter();
-    users.retain(|_| keep.next().unwrap_or(false));
-    for (i, e) in crate::feed::validate::duplicates_among(&rows) {
-        let u = &users[i];
-        rows[i] = Err(RowFail {
-            line: e.line,
-            message: format!("{}: {}", u.origin, e.message),
-            user_guid: None,
-            custom_id: Some(u.custom_id.trim().to_string()).filter(|s| !s.is_empty()),
-            email: Some(u.email.trim().to_lowercase()).filter(|s| !s.is_empty()),
-        });
+
+    /// Type every record of a list.
+    pub fn push_all(&mut self, users: &[ProviderUser]) {
+        self.reserve(users.len());
+        for u in users {
+            self.push_ref(u);
+        }
     }
-    (rows, users, skipped)
+
+    fn push_ref(&mut self, u: &ProviderUser) {
+        let line = self.rows.len() as u64 + 2;
+        match u.to_incoming(line, self.orgs) {
+            Mapped::Skipped => {
+                self.skipped += 1;
+                return;
+            }
+            Mapped::User(inc) => self.rows.push(Ok(*inc)),
+            Mapped::Failed(f) => self.rows.push(Err(f)),
+        }
+        self.origins.push(u.origin.clone());
+        if self.failed.is_none()
+            && let Err(e) = self.snapshot.write_record(snapshot_record(u))
+        {
+            self.failed = Some(e);
+        }
+    }
+
+    /// The rows, with duplicates marked, and the snapshot writer flushed and given back.
+    pub fn finish(self) -> Result<(Typed, W), csv::Error> {
+        let Typing {
+            mut rows,
+            origins,
+            skipped,
+            snapshot,
+            failed,
+            ..
+        } = self;
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        let snapshot = snapshot.into_inner().map_err(|e| csv::Error::from(e.into_error()))?;
+        for (i, e) in crate::feed::validate::duplicates_among(&rows) {
+            let (custom_id, email) = match &rows[i] {
+                Ok(u) => (u.custom_id.clone(), u.email.clone()),
+                Err(f) => (f.custom_id.clone(), f.email.clone()),
+            };
+            rows[i] = Err(RowFail {
+                line: e.line,
+                message: format!("{}: {}", origins[i], e.message),
+                user_guid: None,
+                custom_id,
+                email,
+            });
+        }
+        Ok((Typed { rows, skipped }, snapshot))
+    }
+}
+
+impl<W: std::io::Write> UserSink for Typing<'_, W> {
+    fn reserve(&mut self, records: usize) {
+        self.rows.reserve(records);
+        self.origins.reserve(records);
+    }
+    fn push(&mut self, user: ProviderUser) {
+        self.push_ref(&user);
+    }
+}
+
+/// Type every record, writing no snapshot.
+#[cfg(test)]
+pub fn map_all(users: &[ProviderUser], orgs: &Orgs) -> Typed {
+    let mut typing = Typing::new(orgs, std::io::sink());
+    typing.push_all(users);
+    match typing.finish() {
+        Ok((typed, _)) => typed,
+        Err(e) => unreachable!("writing to a sink cannot fail: {e}"),
+    }
 }
 
 #[cfg(test)]
@@ -400,9 +496,16 @@ mod tests {
         let mut twin = student();
         twin.key = "u2".into();
         twin.email = CompactString::default();
-        let (rows, kept, skipped) = map_all(vec![g, student(), twin], &orgs());
+        let orgs = orgs();
+        let mut typing = Typing::new(&orgs, Vec::new());
+        for u in [g, student(), twin] {
+            typing.push(u);
+        }
+        let (Typed { rows, skipped }, snapshot) = typing.finish().unwrap();
         assert_eq!(skipped, 1);
-        assert_eq!(kept.len(), 2);
+        let snapshot = String::from_utf8(snapshot).unwrap();
+        assert_eq!(snapshot.lines().count(), 3, "header and the two kept records");
+        assert!(snapshot.lines().nth(2).unwrap().starts_with("u2,"));
         let lines: Vec<u64> = rows
             .iter()
             .map(|r| match r {
@@ -412,5 +515,9 @@ mod tests {
             .collect();
         assert_eq!(lines, vec![2, 3]);
         assert!(rows.iter().all(|r| r.is_err()), "custom_id 1001 twice");
+        let Err(f) = &rows[0] else { unreachable!() };
+        assert!(f.message.starts_with("record 1: "), "{}", f.message);
+        assert_eq!(f.custom_id.as_deref(), Some("1001"));
+        assert_eq!(f.email.as_deref(), Some("ann.lee@example.org"));
     }
 }

@@ -254,13 +254,22 @@ pub async fn enqueue(
 struct Incoming {
     schools: Vec<(String, String)>,
     orgs: provider::Orgs,
-    users: Vec<ProviderUser>,
+    users: Users,
     archive_missing: bool,
     snapshot_name: &'static str,
     /// Classes, terms and enrollments, when the feed carries them (SPEC §6a).
     rosters: Option<RosterFeed>,
     /// Roster lists the provider does not offer, and what was left as it is (for the run).
     notes: Vec<String>,
+}
+
+/// A sync's users: the provider's records, or (a CSV set) already typed as they were read.
+enum Users {
+    /// Fetched or read whole (OneRoster REST, Clever, SDS).
+    Records(Vec<ProviderUser>),
+    /// Typed record by record as the set was read, the snapshot written to this file
+    /// beside the run's (issue 15, memory).
+    Typed(provider::Typed, PathBuf),
 }
 
 /// Carry out a sync run the job queue took (already marked started). An internal error
@@ -323,7 +332,16 @@ async fn execute_inner(
             if is_sds_set(&path) {
                 read_sds_set(pool, run.district_id, &path, config.max_upload_bytes()).await?
             } else {
-                read_set(pool, run.district_id, &path, config.max_upload_bytes()).await?
+                let snapshot = crate::storage::upload_path(&config.data_dir, run.district_id, run.id)
+                    .with_extension("typing.csv");
+                read_set(
+                    pool,
+                    run.district_id,
+                    &path,
+                    config.max_upload_bytes(),
+                    snapshot,
+                )
+                .await?
             }
         }
         _ => match fetch(pool, config, &conn).await? {
@@ -418,7 +436,7 @@ async fn fetch(
     Ok(Ok(Incoming {
         schools,
         orgs,
-        users: fetched.users,
+        users: Users::Records(fetched.users),
         rosters: Some(fetched.rosters).filter(|r| !r.is_empty()),
         notes: fetched.notes,
         archive_missing: true,
@@ -439,40 +457,67 @@ async fn existing_schools(pool: &PgPool, district_id: Uuid) -> Result<HashSet<St
 }
 
 /// Read a OneRoster CSV set (zip or folder; 1.1, or 1.2 with `roles.csv`), honouring its
-/// manifest: schools, users, and the rosters of its roster files (SPEC §6a). `Err` inside: why the
-/// set cannot be used (nothing applied).
+/// manifest: schools, users, and the rosters of its roster files (SPEC §6a). The users are
+/// typed as they are read and their snapshot written to `snapshot`. `Err` inside: why the
+/// set cannot be used (nothing applied, no snapshot left).
 async fn read_set(
     pool: &PgPool,
     district_id: Uuid,
     path: &Path,
     max_bytes: u64,
+    snapshot: PathBuf,
 ) -> Result<Result<Incoming, String>> {
     let existing = existing_schools(pool, district_id).await?;
     let path = path.to_path_buf();
-    Ok(
-        tokio::task::spawn_blocking(move || -> Result<Incoming, String> {
-            let set =
-                bundle::open(&path, &Limits::for_upload(max_bytes)).map_err(|e| e.to_string())?;
-            let read = set.read_oneroster(max_bytes)?;
-            tracing::debug!(
-                rss_mib = run::rss_mib(),
-                users = read.users.len(),
-                "set read"
-            );
-            let (schools, orgs) = oneroster::index_orgs(&read.orgs, &existing);
-            Ok(Incoming {
-                schools,
-                orgs,
-                users: read.users,
-                // A delta lists only what changed; an absent users file says nothing about users.
-                archive_missing: read.manifest.users == FileMode::Bulk,
-                rosters: read.rosters,
-                notes: Vec::new(),
-                snapshot_name: "users.csv",
-            })
-        })
-        .await?,
-    )
+    let written = snapshot.clone();
+    let read = tokio::task::spawn_blocking(move || -> Result<Result<Incoming, String>> {
+        let mut set = match bundle::open(&path, &Limits::for_upload(max_bytes)) {
+            Ok(set) => set,
+            Err(e) => return Ok(Err(e.to_string())),
+        };
+        let bundle::SetHead {
+            manifest,
+            orgs,
+            roles,
+        } = match set.read_head(max_bytes) {
+            Ok(head) => head,
+            Err(e) => return Ok(Err(e)),
+        };
+        let (schools, orgs) = oneroster::index_orgs(&orgs, &existing);
+        if let Some(dir) = snapshot.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let mut typing = provider::Typing::new(&orgs, std::fs::File::create(&snapshot)?);
+        if let Err(e) = set.read_users(&manifest, roles, max_bytes, &mut typing) {
+            return Ok(Err(e));
+        }
+        let (typed, _) = typing.finish()?;
+        tracing::debug!(
+            rss_mib = run::rss_mib(),
+            users = typed.rows.len(),
+            "set users read and typed"
+        );
+        let rosters = match set.read_rosters(&manifest, max_bytes) {
+            Ok(r) => r,
+            Err(e) => return Ok(Err(e)),
+        };
+        tracing::debug!(rss_mib = run::rss_mib(), "set read");
+        Ok(Ok(Incoming {
+            schools,
+            orgs,
+            users: Users::Typed(typed, snapshot),
+            // A delta lists only what changed; an absent users file says nothing about users.
+            archive_missing: manifest.users == FileMode::Bulk,
+            rosters,
+            notes: Vec::new(),
+            snapshot_name: "users.csv",
+        }))
+    })
+    .await?;
+    if !matches!(read, Ok(Ok(_))) {
+        let _ = std::fs::remove_file(&written);
+    }
+    read
 }
 
 /// Read a Microsoft SDS v1 CSV set (zip or folder: `School.csv`, `Section.csv`,
@@ -497,7 +542,7 @@ async fn read_sds_set(
             Ok(Incoming {
                 schools,
                 orgs,
-                users: set.users,
+                users: Users::Records(set.users),
                 archive_missing: true,
                 rosters: Some(set.rosters),
                 notes: Vec::new(),
@@ -527,18 +572,33 @@ async fn apply(
     if counts.created + counts.updated > 0 {
         tracing::info!(connection = %conn.id, created = counts.created, renamed = counts.updated, "sync schools");
     }
-    let (rows, kept, skipped) = provider::map_all(incoming.users, &incoming.orgs);
+    let path = crate::storage::upload_path(&config.data_dir, run.district_id, run.id);
+    let typed = match incoming.users {
+        Users::Typed(typed, written) => {
+            tokio::fs::rename(&written, &path).await?;
+            typed
+        }
+        Users::Records(users) => {
+            let (orgs, path) = (incoming.orgs, path.clone());
+            tokio::task::spawn_blocking(move || -> Result<provider::Typed> {
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir)?;
+                }
+                let mut typing = provider::Typing::new(&orgs, std::fs::File::create(&path)?);
+                typing.push_all(&users);
+                // Only the snapshot needs the provider's records (issue 15, memory).
+                drop(users);
+                Ok(typing.finish()?.0)
+            })
+            .await??
+        }
+    };
+    let provider::Typed { rows, skipped } = typed;
     tracing::debug!(
         rss_mib = run::rss_mib(),
         rows = rows.len(),
-        "sync users typed"
+        "sync users typed, snapshot written"
     );
-    let path = crate::storage::upload_path(&config.data_dir, run.district_id, run.id);
-    write_snapshot(&path, &kept).await?;
-    // Only the snapshot needs the provider's records: a million of them are not kept
-    // through the run (issue 15, memory).
-    drop(kept);
-    tracing::debug!(rss_mib = run::rss_mib(), "sync snapshot written");
     db::syncs::set_run_file(pool, run.district_id, run.id, incoming.snapshot_name, &path).await?;
     let label = format!("sync: {}", conn.name);
     let req = RunRequest {
@@ -587,29 +647,6 @@ async fn apply(
     db::syncs::set_run_message(pool, run.district_id, run.id, message.as_deref()).await?;
     summary.message = message;
     Ok(summary)
-}
-
-/// The users file of a sync run, written a few thousand records at a time (a million
-/// records are never encoded into one buffer).
-async fn write_snapshot(path: &Path, users: &[ProviderUser]) -> Result<()> {
-    use tokio::io::AsyncWriteExt;
-    if let Some(dir) = path.parent() {
-        tokio::fs::create_dir_all(dir).await?;
-    }
-    let mut file = tokio::fs::File::create(path).await?;
-    let bytes = |w: csv::Writer<Vec<u8>>| w.into_inner().map_err(|e| anyhow::anyhow!("{e}"));
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(provider::SNAPSHOT_HEADER)?;
-    for chunk in users.chunks(4096) {
-        for u in chunk {
-            w.write_record(provider::snapshot_record(u))?;
-        }
-        let full = std::mem::replace(&mut w, csv::Writer::from_writer(Vec::new()));
-        file.write_all(&bytes(full)?).await?;
-    }
-    file.write_all(&bytes(w)?).await?;
-    file.flush().await?;
-    Ok(())
 }
 
 /// What a run that went back to the queue for another attempt reports (no final status).
