@@ -3,7 +3,7 @@
 //! into the classes, terms and enrollments of a [`RosterFeed`](crate::domain::roster::RosterFeed).
 //! Pure: no SQL, no HTTP.
 
-use crate::domain::roster::{
+use crate::domain::roster::{Id, 
     At, EnrollmentRole, IncomingClass, IncomingEnrollment, IncomingTerm, RosterFail, UserRef,
 };
 use crate::feed::oneroster::Org;
@@ -266,8 +266,8 @@ pub fn section(
     let enrol = |user: &str, role: EnrollmentRole, primary: bool| {
         Ok(IncomingEnrollment {
             at: at("sections", n),
-            class_external_id: compact_str::CompactString::from(&*id),
-            user: UserRef::Provider(compact_str::CompactString::from(user)),
+            class_external_id: Id::from(&*id),
+            user: UserRef::Provider(Id::from(user)),
             role,
             primary,
             begin: None,

@@ -17,7 +17,7 @@
 //! - `status = tobedeleted` marks classes and enrollments to archive or end; such terms are
 //!   left out.
 
-use crate::domain::roster::{
+use crate::domain::roster::{Interner, 
     At, EnrollmentRole, IncomingClass, IncomingEnrollment, IncomingTerm, RosterFail, RosterFeed,
     UserRef,
 };
@@ -65,6 +65,8 @@ pub struct Collected {
     courses: HashMap<String, Course>,
     classes: Vec<Result<Draft, RosterFail>>,
     enrollments: Vec<Result<IncomingEnrollment, RosterFail>>,
+    /// The class and user ids the enrollments name, one allocation each.
+    ids: Interner,
 }
 
 fn at(file: &str, line: u64) -> At {
@@ -344,8 +346,8 @@ impl Collected {
             Ok(None) => {}
             Ok(Some(ok)) => self.enrollments.push(Ok(IncomingEnrollment {
                 at,
-                class_external_id: compact_str::CompactString::from(r.class),
-                user: UserRef::Provider(compact_str::CompactString::from(r.user)),
+                class_external_id: self.ids.id(r.class),
+                user: UserRef::Provider(self.ids.id(r.user)),
                 role: ok.role,
                 primary: ok.primary,
                 begin: ok.begin,
@@ -952,7 +954,7 @@ mod tests {
         );
         let enrollments = ok(&feed.enrollments);
         assert_eq!(enrollments.len(), 6);
-        let t1: Vec<(compact_str::CompactString, bool)> = enrollments
+        let t1: Vec<(crate::domain::roster::Id, bool)> = enrollments
             .iter()
             .filter(|e| e.user == UserRef::Provider("t1".into()))
             .map(|e| (e.class_external_id.clone(), e.primary))

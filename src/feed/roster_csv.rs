@@ -17,7 +17,7 @@
 
 use super::headers::fold;
 use super::read::{self, FileError, ReadOptions};
-use crate::domain::roster::{
+use crate::domain::roster::{Id, 
     At, CLASS_GUID_COLUMN, EnrollmentRole, IncomingClass, IncomingEnrollment, IncomingTerm,
     RosterFail, RosterFeed, UserRef,
 };
@@ -541,8 +541,8 @@ impl<'a> State<'a> {
         self.enrolled.insert(key, line);
         self.feed.enrollments.push(Ok(IncomingEnrollment {
             at: self.at(line),
-            class_external_id: compact_str::CompactString::from(class_id),
-            user: UserRef::Key(compact_str::CompactString::from(user)),
+            class_external_id: Id::from(class_id),
+            user: UserRef::Key(Id::from(user)),
             role,
             primary,
             begin: None,

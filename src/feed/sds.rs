@@ -11,7 +11,7 @@
 //! the enrollment files name users by `SIS ID` too. A set lists everything of its source:
 //! users, classes and enrollments missing from it are archived or ended (guarded).
 
-use crate::domain::roster::{
+use crate::domain::roster::{Id, 
     At, EnrollmentRole, IncomingClass, IncomingEnrollment, IncomingTerm, RosterFail, RosterFeed,
     UserRef,
 };
@@ -422,8 +422,8 @@ fn enrollments(t: &Table, role: EnrollmentRole) -> Vec<Result<IncomingEnrollment
             }
             Ok(IncomingEnrollment {
                 at: t.at(rec.line),
-                class_external_id: compact_str::CompactString::from(section),
-                user: UserRef::Provider(compact_str::CompactString::from(user)),
+                class_external_id: Id::from(section),
+                user: UserRef::Provider(Id::from(user)),
                 role,
                 primary: false,
                 begin: None,

@@ -72,7 +72,7 @@ use time::Date;
 use uuid::Uuid;
 
 use super::plan::Secrets;
-use crate::domain::roster::{
+use crate::domain::roster::{Id, 
     At, CLASS_GUID_COLUMN, EnrollmentRole, IncomingClass, IncomingEnrollment, IncomingTerm,
     RosterFeed, UserRef,
 };
@@ -172,8 +172,9 @@ pub struct RecordResult {
     pub line: u32,
     pub class_id: Option<Uuid>,
     pub user_id: Option<Uuid>,
-    /// The class's or enrollment's external key as the feed gave it.
-    pub key: CompactString,
+    /// The class's or enrollment's external key as the feed gave it (an enrollment's shares
+    /// its record's class id: no copy for each of millions).
+    pub key: Id,
     pub detail: Option<Box<ResultDetail>>,
 }
 
@@ -315,7 +316,7 @@ impl Planner<'_> {
         &mut self,
         kind: RecordKind,
         at: &At,
-        key: &str,
+        key: impl Into<Id>,
         column: Option<&str>,
         message: String,
         class_id: Option<Uuid>,
@@ -348,7 +349,7 @@ impl Planner<'_> {
         &mut self,
         kind: RecordKind,
         at: &At,
-        key: &str,
+        key: impl Into<Id>,
         outcome: RecordOutcome,
         class_id: Option<Uuid>,
         user_id: Option<Uuid>,
@@ -1019,6 +1020,15 @@ pub fn plan(
     p.plan
 }
 
+/// An enrollment's class id without surrounding spaces, shared with the record when it has
+/// none.
+fn trimmed_id(id: &Id) -> Id {
+    match id.trim() {
+        t if t.len() == id.len() => id.clone(),
+        t => Id::from(t),
+    }
+}
+
 /// `Enrolled::seen_at` of an enrollment no accepted record listed yet.
 const UNSEEN: u32 = u32::MAX;
 
@@ -1145,6 +1155,7 @@ fn enrollment(
 ) {
     let kind = RecordKind::Enrollment;
     let ext = e.class_external_id.trim();
+    let id = trimmed_id(&e.class_external_id);
     if !listed.contains(ext) {
         listed.insert(ext.to_string());
     }
@@ -1166,7 +1177,7 @@ fn enrollment(
         p.result(
             kind,
             &e.at,
-            ext,
+            &id,
             RecordOutcome::Skipped,
             Some(c),
             Some(u),
@@ -1196,7 +1207,7 @@ fn enrollment(
             p.error(
                 kind,
                 &e.at,
-                ext,
+                &id,
                 Some("class_external_id"),
                 msg,
                 known_class,
@@ -1217,12 +1228,12 @@ fn enroll_in(
     enr: &mut Enrolled<'_>,
 ) {
     let kind = RecordKind::Enrollment;
-    let ext = e.class_external_id.trim();
+    let id = trimmed_id(&e.class_external_id);
     let Some(user) = user else {
         p.error(
             kind,
             &e.at,
-            ext,
+            &id,
             Some("user"),
             format!("unknown user {:?}", user_ref_text(&e.user)),
             Some(class_id),
@@ -1236,7 +1247,7 @@ fn enroll_in(
         p.error(
             kind,
             &e.at,
-            ext,
+            &id,
             Some("user"),
             msg,
             Some(class_id),
@@ -1249,7 +1260,7 @@ fn enroll_in(
         p.error(
             kind,
             &e.at,
-            ext,
+            &id,
             Some("user"),
             msg,
             Some(class_id),
@@ -1266,7 +1277,7 @@ fn enroll_in(
             p.error(
                 kind,
                 &e.at,
-                ext,
+                &id,
                 Some("user"),
                 msg,
                 Some(class_id),
@@ -1291,7 +1302,7 @@ fn enroll_in(
             p.error(
                 kind,
                 &e.at,
-                ext,
+                &id,
                 Some("role"),
                 msg,
                 Some(class_id),
@@ -1317,7 +1328,7 @@ fn enroll_in(
                 p.result(
                     kind,
                     &e.at,
-                    ext,
+                    &id,
                     RecordOutcome::Ended,
                     Some(class_id),
                     Some(user.id),
@@ -1327,7 +1338,7 @@ fn enroll_in(
             None => p.result(
                 kind,
                 &e.at,
-                ext,
+                &id,
                 RecordOutcome::Unchanged,
                 Some(class_id),
                 Some(user.id),
@@ -1361,7 +1372,7 @@ fn enroll_in(
             p.result(
                 kind,
                 &e.at,
-                ext,
+                &id,
                 RecordOutcome::Added,
                 Some(class_id),
                 Some(user.id),
@@ -1377,7 +1388,7 @@ fn enroll_in(
                 p.result(
                     kind,
                     &e.at,
-                    ext,
+                    &id,
                     RecordOutcome::Unchanged,
                     Some(class_id),
                     Some(user.id),
@@ -1392,7 +1403,7 @@ fn enroll_in(
                 p.result(
                     kind,
                     &e.at,
-                    ext,
+                    &id,
                     RecordOutcome::Changed,
                     Some(class_id),
                     Some(user.id),
