@@ -151,7 +151,9 @@ impl Bundle {
             roles,
         } = self.read_head(max_bytes)?;
         let mut users = Vec::new();
-        self.read_users(&manifest, roles, max_bytes, &mut users)?;
+        self.read_users(&manifest, roles.as_ref(), max_bytes, &mut users)?;
+        drop(roles);
+        self.forget_users();
         let rosters = self.read_rosters(&manifest, max_bytes)?;
         Ok(SetContents {
             manifest,
@@ -194,23 +196,25 @@ impl Bundle {
         })
     }
 
-    /// Give each record of `users.csv` (when the manifest lists it) to `out` as it is read;
-    /// the orgs, roles and users files are let go.
+    /// Give each record of `users.csv` (when the manifest lists it) to `out` as it is read.
     pub fn read_users(
-        &mut self,
+        &self,
         manifest: &Manifest,
-        roles: Option<Roles>,
+        roles: Option<&Roles>,
         max_bytes: u64,
         out: &mut impl UserSink,
     ) -> Result<(), String> {
         if let Some(input) = self.listed(manifest.users, "users.csv")? {
-            oneroster::each_user(input, max_bytes, roles.as_ref(), out)
-                .map_err(|e| e.to_string())?;
+            oneroster::each_user(input, max_bytes, roles, out).map_err(|e| e.to_string())?;
         }
+        Ok(())
+    }
+
+    /// Let the orgs, roles and users files go once they are read.
+    pub fn forget_users(&mut self) {
         for read in ["orgs.csv", "roles.csv", "users.csv"] {
             self.files.remove(read);
         }
-        Ok(())
     }
 
     /// The set's classes, terms and enrollments (`None` when the manifest lists no roster
