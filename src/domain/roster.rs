@@ -372,6 +372,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_interner_gives_equal_ids_one_allocation() {
+        let mut ids = Interner::default();
+        let guid = "0f8fad5b-d9cb-469f-a165-70867728950e";
+        let copy = String::from(guid);
+        let (a, b) = (ids.id(guid), ids.id(&copy));
+        assert!(Arc::ptr_eq(&a.0, &b.0), "the second is the first, shared");
+        assert_eq!(a, guid);
+        assert_eq!(a.as_str(), guid);
+        let c = ids.id("another");
+        assert!(!Arc::ptr_eq(&a.0, &c.0));
+        assert_ne!(a, c);
+        assert_eq!(Id::from(guid), a, "equal by text, however made");
+        assert_eq!(format!("{a} {a:?}"), format!("{guid} {guid:?}"));
+    }
+
+    #[test]
     fn enrollment_roles_read_the_words_feeds_use() {
         assert_eq!(
             EnrollmentRole::from_text(" Teacher "),

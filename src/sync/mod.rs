@@ -491,19 +491,21 @@ async fn read_set(
         // The users and the roster files at once, on two threads: neither needs the other
         // until planning, and a million users and three million enrollments take seconds each.
         let (users, rosters) = std::thread::scope(|s| {
-            let rosters = s.spawn(|| set.read_rosters(&manifest, max_bytes));
-            let users = set.read_users(&manifest, roles.as_ref(), max_bytes, &mut typing);
-            (users, rosters.join())
+            let users =
+                s.spawn(|| set.read_users(&manifest, roles.as_ref(), max_bytes, &mut typing));
+            let rosters = set.read_rosters(&manifest, max_bytes);
+            (users.join(), rosters)
         });
         drop(roles);
         set.forget_users();
-        if let Err(e) = users {
-            return Ok(Err(e));
-        }
-        let rosters = match rosters {
-            Ok(Ok(r)) => r,
+        match users {
+            Ok(Ok(())) => {}
             Ok(Err(e)) => return Ok(Err(e)),
             Err(panic) => std::panic::resume_unwind(panic),
+        }
+        let rosters = match rosters {
+            Ok(r) => r,
+            Err(e) => return Ok(Err(e)),
         };
         let (typed, _) = typing.finish()?;
         tracing::debug!(rss_mib = run::rss_mib(), "set read");
