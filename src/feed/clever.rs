@@ -3,8 +3,8 @@
 //! into the classes, terms and enrollments of a [`RosterFeed`](crate::domain::roster::RosterFeed).
 //! Pure: no SQL, no HTTP.
 
-use crate::domain::roster::{Id, 
-    At, EnrollmentRole, IncomingClass, IncomingEnrollment, IncomingTerm, RosterFail, UserRef,
+use crate::domain::roster::{
+    At, EnrollmentRole, Id, IncomingClass, IncomingEnrollment, IncomingTerm, RosterFail, UserRef,
 };
 use crate::feed::oneroster::Org;
 use crate::feed::provider::ProviderUser;

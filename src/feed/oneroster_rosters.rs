@@ -17,9 +17,9 @@
 //! - `status = tobedeleted` marks classes and enrollments to archive or end; such terms are
 //!   left out.
 
-use crate::domain::roster::{Interner, 
-    At, EnrollmentRole, IncomingClass, IncomingEnrollment, IncomingTerm, RosterFail, RosterFeed,
-    UserRef,
+use crate::domain::roster::{
+    At, EnrollmentRole, IncomingClass, IncomingEnrollment, IncomingTerm, Interner, RosterFail,
+    RosterFeed, UserRef,
 };
 use crate::feed::oneroster::{FileMode, Manifest, SetError, SetInput, Table, list, text};
 use crate::feed::provider::parse_grade;

@@ -352,7 +352,9 @@ impl<'o, W: std::io::Write> Typing<'o, W> {
         if let Some(e) = failed {
             return Err(e);
         }
-        let snapshot = snapshot.into_inner().map_err(|e| csv::Error::from(e.into_error()))?;
+        let snapshot = snapshot
+            .into_inner()
+            .map_err(|e| csv::Error::from(e.into_error()))?;
         for (i, e) in crate::feed::validate::duplicates_among(&rows) {
             let (custom_id, email) = match &rows[i] {
                 Ok(u) => (u.custom_id.clone(), u.email.clone()),
@@ -504,7 +506,11 @@ mod tests {
         let (Typed { rows, skipped }, snapshot) = typing.finish().unwrap();
         assert_eq!(skipped, 1);
         let snapshot = String::from_utf8(snapshot).unwrap();
-        assert_eq!(snapshot.lines().count(), 3, "header and the two kept records");
+        assert_eq!(
+            snapshot.lines().count(),
+            3,
+            "header and the two kept records"
+        );
         assert!(snapshot.lines().nth(2).unwrap().starts_with("u2,"));
         let lines: Vec<u64> = rows
             .iter()

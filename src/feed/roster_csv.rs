@@ -17,8 +17,8 @@
 
 use super::headers::fold;
 use super::read::{self, FileError, ReadOptions};
-use crate::domain::roster::{Id, 
-    At, CLASS_GUID_COLUMN, EnrollmentRole, IncomingClass, IncomingEnrollment, IncomingTerm,
+use crate::domain::roster::{
+    At, CLASS_GUID_COLUMN, EnrollmentRole, Id, IncomingClass, IncomingEnrollment, IncomingTerm,
     RosterFail, RosterFeed, UserRef,
 };
 use std::collections::HashMap;

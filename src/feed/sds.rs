@@ -11,9 +11,9 @@
 //! the enrollment files name users by `SIS ID` too. A set lists everything of its source:
 //! users, classes and enrollments missing from it are archived or ended (guarded).
 
-use crate::domain::roster::{Id, 
-    At, EnrollmentRole, IncomingClass, IncomingEnrollment, IncomingTerm, RosterFail, RosterFeed,
-    UserRef,
+use crate::domain::roster::{
+    At, EnrollmentRole, Id, IncomingClass, IncomingEnrollment, IncomingTerm, RosterFail,
+    RosterFeed, UserRef,
 };
 use crate::feed::headers::fold;
 use crate::feed::oneroster::Org;

@@ -332,8 +332,9 @@ async fn execute_inner(
             if is_sds_set(&path) {
                 read_sds_set(pool, run.district_id, &path, config.max_upload_bytes()).await?
             } else {
-                let snapshot = crate::storage::upload_path(&config.data_dir, run.district_id, run.id)
-                    .with_extension("typing.csv");
+                let snapshot =
+                    crate::storage::upload_path(&config.data_dir, run.district_id, run.id)
+                        .with_extension("typing.csv");
                 read_set(
                     pool,
                     run.district_id,

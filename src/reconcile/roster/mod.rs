@@ -72,8 +72,8 @@ use time::Date;
 use uuid::Uuid;
 
 use super::plan::Secrets;
-use crate::domain::roster::{Id, 
-    At, CLASS_GUID_COLUMN, EnrollmentRole, IncomingClass, IncomingEnrollment, IncomingTerm,
+use crate::domain::roster::{
+    At, CLASS_GUID_COLUMN, EnrollmentRole, Id, IncomingClass, IncomingEnrollment, IncomingTerm,
     RosterFeed, UserRef,
 };
 pub use crate::domain::roster::{
