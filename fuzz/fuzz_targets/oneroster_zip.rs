@@ -13,6 +13,8 @@ fuzz_target!(|data: &[u8]| {
         max_total: 8 * 1024 * 1024,
         max_ratio: 100,
         max_entries: 1_000,
+        // In memory: the reader's files are read back with `get`.
+        spill_over: None,
     };
     let Ok(set) = bundle::from_zip(Cursor::new(data), &limits) else {
         return;
