@@ -84,13 +84,17 @@ pub async fn load_current(
         .into_iter()
         .map(|(id, external_id)| (id, CompactString::from(external_id)))
         .collect();
-    let mut memberships: Vec<(Uuid, Uuid)> = sqlx::query_as::<_, (Uuid, Uuid)>(
+    // Most users have one school: sized for that, not grown by doubling.
+    let mut memberships: Vec<(Uuid, Uuid)> = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
+    let mut rows = sqlx::query_as::<_, (Uuid, Uuid)>(
         "SELECT user_id, school_id FROM user_schools WHERE district_id = $1",
     )
     .bind(district_id)
-    .fetch(&mut *conn)
-    .try_collect()
-    .await?;
+    .fetch(&mut *conn);
+    while let Some(m) = rows.try_next().await? {
+        memberships.push(m);
+    }
+    drop(rows);
     memberships.sort_unstable();
     let schools_of = |user: Uuid| -> Vec<CompactString> {
         let from = memberships.partition_point(|(u, _)| *u < user);

@@ -46,6 +46,9 @@ pub struct CurrentUsers {
     macs: Vec<[u8; 32]>,
 }
 
+/// Users pushed before the text of the rest is estimated ([`CurrentUsers::push`]).
+const TEXT_SAMPLE: usize = 1024;
+
 fn put_n(text: &mut Vec<u8>, mut n: u64) {
     // LEB128: seven bits a byte, the high bit set on every byte but the last.
     loop {
@@ -192,12 +195,23 @@ impl CurrentUsers {
             archived: u.archived,
             prevent_archiving: u.prevent_archiving,
         });
+        // Sized for many users (`with_capacity`): once a sample is in, the text of them all
+        // is reserved from the sample's average, rather than grown by doubling (which held
+        // the old and the new buffer at once: ~200 MiB at a million users).
+        if self.rows.len() == TEXT_SAMPLE && self.rows.capacity() >= 4 * TEXT_SAMPLE {
+            let per_user = self.text.len().div_ceil(TEXT_SAMPLE);
+            let all = per_user * self.rows.capacity() / 16 * 17;
+            self.text.reserve(all.saturating_sub(self.text.len()));
+        }
     }
 
-    /// Give back the spare capacity of growing (call once every user is pushed).
+    /// Give back the spare capacity of growing (call once every user is pushed). The text
+    /// is left when little is spare: shrinking copies it, two buffers at once for a moment.
     pub fn shrink_to_fit(&mut self) {
         self.rows.shrink_to_fit();
-        self.text.shrink_to_fit();
+        if self.text.capacity() - self.text.len() > self.text.len() / 8 {
+            self.text.shrink_to_fit();
+        }
         self.macs.shrink_to_fit();
     }
 
@@ -365,6 +379,26 @@ mod tests {
             kept: FieldSet::default(),
             feed_password_mac: None,
         }
+    }
+
+    /// A table sized for its users reserves their text once, from a sample: no growing by
+    /// doubling after it, and little left spare.
+    #[test]
+    fn a_sized_table_reserves_its_text_once() {
+        let n = 20 * TEXT_SAMPLE;
+        let mut users = CurrentUsers::with_capacity(n);
+        let mut reserved = None;
+        for i in 0..n {
+            users.push(&user(1_000_000 + i as u128));
+            if i == TEXT_SAMPLE {
+                reserved = Some(users.text.capacity());
+            }
+        }
+        let reserved = reserved.unwrap();
+        assert_eq!(users.text.capacity(), reserved, "grown after the sample");
+        assert!(users.text.len() <= reserved);
+        assert!(reserved - users.text.len() <= users.text.len() / 8);
+        assert_eq!(users.get(n - 1), user(1_000_000 + n as u128 - 1));
     }
 
     #[test]

@@ -907,7 +907,16 @@ pub fn plan(
     }
 
     // 5. Enrollments.
-    let mut enrolled = Enrolled::new(&current.enrollments);
+    // Each enrollment record the district does not hold yet is added (or an error): at least
+    // this many writes and results. Reserved once, so a first sync's millions are not grown
+    // by doubling (which held the old and the new buffer at once, ~500 MiB at 3M).
+    let new_at_least = feed
+        .enrollments
+        .len()
+        .saturating_sub(current.enrollments.len());
+    p.plan.enrollments.reserve(new_at_least);
+    p.plan.results.reserve(new_at_least);
+    let mut enrolled = Enrolled::new(&current.enrollments, new_at_least);
     // Classes none of whose enrollments may end (an enrollment record failed unread).
     let mut kept_classes: HashSet<Uuid> = HashSet::new();
     let class_of = |ext: &str| by_class.get(ext).map(|c| c.id);
@@ -1051,7 +1060,8 @@ struct Enrolled<'a> {
 }
 
 impl<'a> Enrolled<'a> {
-    fn new(rows: &'a [CurrentEnrollment]) -> Self {
+    /// `adds`: how many enrollments the run adds at least (the table of them is sized once).
+    fn new(rows: &'a [CurrentEnrollment], adds: usize) -> Self {
         let hasher = DefaultHashBuilder::default();
         let mut at = HashTable::with_capacity(rows.len());
         let key_of = |i: u32| {
@@ -1075,7 +1085,7 @@ impl<'a> Enrolled<'a> {
             at,
             kept: vec![false; rows.len()],
             seen_at: vec![UNSEEN; rows.len()],
-            added: HashTable::new(),
+            added: HashTable::with_capacity(adds),
             seen_other: HashMap::new(),
         }
     }
