@@ -85,7 +85,8 @@ pub async fn load_current(
         .map(|(id, external_id)| (id, CompactString::from(external_id)))
         .collect();
     // Most users have one school: sized for that, not grown by doubling.
-    let mut memberships: Vec<(Uuid, Uuid)> = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
+    let mut memberships: Vec<(Uuid, Uuid)> =
+        Vec::with_capacity(usize::try_from(count).unwrap_or(0));
     let mut rows = sqlx::query_as::<_, (Uuid, Uuid)>(
         "SELECT user_id, school_id FROM user_schools WHERE district_id = $1",
     )

@@ -566,8 +566,8 @@ pub fn is_sds_set(path: &Path) -> bool {
     sds::is_sds(&bundle::file_names(path))
 }
 
-/// Create or rename the schools, type the users, keep the snapshot as the run's file, and
-/// run the users through the reconcile engine as `sync:<connection>`.
+/// Keep the snapshot as the run's file (typing the users when they are records), create or
+/// rename the schools, and run the users through the reconcile engine as `sync:<connection>`.
 async fn apply(
     pool: &PgPool,
     clock: &Clock,
@@ -576,11 +576,9 @@ async fn apply(
     conn: &Connection,
     incoming: Incoming,
 ) -> Result<Summary> {
-    let counts = db::schools::upsert_many(pool, run.district_id, &incoming.schools).await?;
-    if counts.created + counts.updated > 0 {
-        tracing::info!(connection = %conn.id, created = counts.created, renamed = counts.updated, "sync schools");
-    }
     let path = crate::storage::upload_path(&config.data_dir, run.district_id, run.id);
+    // The snapshot first: whatever fails after, it is the run's file, never a stray
+    // `<run>.typing.csv` beside it.
     let typed = match incoming.users {
         Users::Typed(typed, written) => {
             tokio::fs::rename(&written, &path).await?;
@@ -602,6 +600,10 @@ async fn apply(
         }
     };
     let provider::Typed { rows, skipped } = typed;
+    let counts = db::schools::upsert_many(pool, run.district_id, &incoming.schools).await?;
+    if counts.created + counts.updated > 0 {
+        tracing::info!(connection = %conn.id, created = counts.created, renamed = counts.updated, "sync schools");
+    }
     tracing::debug!(
         rss_mib = run::rss_mib(),
         rows = rows.len(),
