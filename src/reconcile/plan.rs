@@ -581,16 +581,8 @@ pub fn plan_rows(
     let mut planner = Planner::new(current, source, rules);
     planner.reserve_usernames(reserved.iter().map(|(l, n)| (*l, n.as_str())));
 
-    // A compact plan does not know how many rows will be quiet: its lists grow as needed,
-    // from what it does know: a row that matches no current user is not quiet (created, or
-    // an error), so at least `len - current.len()` rows are kept. (A first import of a
-    // million users grown by doubling held two buffers of rows at once.)
-    let kept_at_least = len.saturating_sub(current.len());
-    let mut rows = Vec::with_capacity(if compact {
-        len.min(4096).max(kept_at_least)
-    } else {
-        len
-    });
+    // A compact plan does not know how many rows will be quiet: its lists grow as needed.
+    let mut rows = Vec::with_capacity(if compact { len.min(4096) } else { len });
     let mut unchanged = Vec::with_capacity(if compact { len } else { 0 });
     let mut created = CreatedUsers::default();
     for item in incoming {
