@@ -600,16 +600,17 @@ async fn apply(
         }
     };
     let provider::Typed { rows, skipped } = typed;
-    let counts = db::schools::upsert_many(pool, run.district_id, &incoming.schools).await?;
-    if counts.created + counts.updated > 0 {
-        tracing::info!(connection = %conn.id, created = counts.created, renamed = counts.updated, "sync schools");
-    }
     tracing::debug!(
         rss_mib = run::rss_mib(),
         rows = rows.len(),
         "sync users typed, snapshot written"
     );
+    // The run names its snapshot before anything else can fail.
     db::syncs::set_run_file(pool, run.district_id, run.id, incoming.snapshot_name, &path).await?;
+    let counts = db::schools::upsert_many(pool, run.district_id, &incoming.schools).await?;
+    if counts.created + counts.updated > 0 {
+        tracing::info!(connection = %conn.id, created = counts.created, renamed = counts.updated, "sync schools");
+    }
     let label = format!("sync: {}", conn.name);
     let req = RunRequest {
         district_id: run.district_id,
