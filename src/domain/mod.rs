@@ -7,6 +7,7 @@ pub mod audit;
 pub mod bulk;
 mod current_users;
 pub mod district;
+pub mod encoded;
 pub mod fold;
 pub mod health;
 pub mod history;
@@ -241,7 +242,7 @@ impl Field {
 }
 
 /// A set of fields (which columns a feed carries).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct FieldSet(u16);
 
 impl FieldSet {
@@ -281,8 +282,9 @@ impl FromIterator<Field> for FieldSet {
 }
 
 /// One user as a feed (file row or sync record) describes them, already parsed and typed.
-/// Built once by validation; after that no code re-checks strings.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Built once by validation; after that no code re-checks strings. Serialized only to be
+/// kept encoded in memory ([`encoded::Encoded`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IncomingUser {
     /// 1-based line number in the source file of the row's first line (the header is line 1);
     /// for syncs, the record's position.
@@ -349,7 +351,7 @@ pub struct CurrentUser {
 
 /// A row that validation already refused, with whatever identifiers it could still read, so
 /// the user it refers to is protected from being archived as missing.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RowFail {
     pub line: u64,
     pub message: String,

@@ -638,6 +638,7 @@ mod tests {
             "sourcedId when identifier is empty"
         );
         let crate::feed::provider::Typed { rows, skipped } = map_all(&users, &index);
+        let rows: Vec<_> = rows.iter().collect();
         assert_eq!(skipped, 0);
         let ok: Vec<_> = rows.iter().map(|r| r.as_ref().expect("row maps")).collect();
         assert_eq!(ok.iter().filter(|u| u.role.is_student()).count(), 8);

@@ -494,7 +494,7 @@ impl KeyHashes {
 
 /// Positions (ascending) of the accepted rows that share a hashed custom_id, email or username
 /// with another accepted row: a superset of the rows [`Validator::duplicates`] would refuse.
-pub fn candidate_duplicates(rows: &[Result<KeyHashes, RowError>]) -> Vec<usize> {
+pub fn candidate_duplicates<E>(rows: &[Result<KeyHashes, E>]) -> Vec<usize> {
     let mut candidates: Vec<usize> = Vec::new();
     let mut first: hashbrown::HashMap<u64, (usize, bool)> =
         hashbrown::HashMap::with_capacity(rows.len());

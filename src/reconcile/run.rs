@@ -8,7 +8,7 @@ use crate::clock::Clock;
 use crate::crypto::FeedPasswordKey;
 use crate::db;
 use crate::domain::roster::RosterFeed;
-use crate::domain::{ActorKind, CurrentUsers, Field, IncomingUser, RunStatus, Scope, Source};
+use crate::domain::{ActorKind, CurrentUsers, Field, RunStatus, Scope, Source};
 use crate::feed::headers::{self, Mapping, MappingError, SavedMapping};
 use crate::feed::read::{self, ReadOptions};
 use crate::feed::validate::{self, KeyHashes, RowError, RowKeys, Validator};
@@ -496,7 +496,8 @@ impl FileRows {
 /// undone run wrote (read once the run holds the district's lock).
 pub enum Rows {
     File(FileRows),
-    Ready(Vec<Result<IncomingUser, RowFail>>),
+    /// A sync's rows, typed as its set was read and kept encoded.
+    Ready(crate::feed::provider::TypedRows),
     Undo(super::undo::UndoRows),
 }
 
@@ -519,12 +520,12 @@ impl Rows {
         match self {
             Rows::File(f) => f.plan(current, source, rules, secrets),
             Rows::Ready(v) => {
-                let reserved = plan::reserved_usernames(&v);
+                let reserved = v.reserved_usernames().to_vec();
                 let n = v.len();
                 Ok(plan::plan_rows(
                     current,
                     &reserved,
-                    super::drain_shrinking(v),
+                    v.into_rows(),
                     n,
                     source,
                     rules,
@@ -693,7 +694,7 @@ async fn execute_roster_csv(
         pool,
         clock,
         req,
-        Rows::Ready(Vec::new()),
+        Rows::Ready(Default::default()),
         Vec::new(),
         Scope::Patch,
         Some(feed),
@@ -1126,6 +1127,7 @@ fn hold_for_rosters(plan: &mut Plan, reason: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::IncomingUser;
     use crate::reconcile::plan::Outcome;
 
     #[test]
