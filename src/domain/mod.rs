@@ -5,6 +5,7 @@
 pub mod alerts;
 pub mod audit;
 pub mod bulk;
+pub mod chunked;
 mod current_users;
 pub mod district;
 pub mod encoded;

@@ -244,7 +244,8 @@ impl std::fmt::Display for RosterFail {
 pub struct RosterFeed {
     pub terms: Vec<Result<IncomingTerm, RosterFail>>,
     pub classes: Vec<Result<IncomingClass, RosterFail>>,
-    pub enrollments: Vec<Result<IncomingEnrollment, RosterFail>>,
+    /// In chunks: millions of them, given back while the roster plan grows (issue 15).
+    pub enrollments: super::chunked::Chunked<Result<IncomingEnrollment, RosterFail>>,
     /// The feed lists every class of its source (OneRoster bulk, a roster CSV, a full API
     /// sync): classes of the source it does not list are archived (guarded). `false` for a
     /// delta, or a set with no classes file.

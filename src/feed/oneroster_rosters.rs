@@ -17,6 +17,7 @@
 //! - `status = tobedeleted` marks classes and enrollments to archive or end; such terms are
 //!   left out.
 
+use crate::domain::chunked::Chunked;
 use crate::domain::roster::{
     At, EnrollmentRole, IncomingClass, IncomingEnrollment, IncomingTerm, Interner, RosterFail,
     RosterFeed, UserRef,
@@ -64,10 +65,12 @@ pub struct Collected {
     year_sessions: HashMap<String, Vec<String>>,
     courses: HashMap<String, Course>,
     classes: Vec<Result<Draft, RosterFail>>,
-    enrollments: Vec<Result<IncomingEnrollment, RosterFail>>,
+    enrollments: Enrollments,
     /// The class and user ids the enrollments name, one allocation each.
     ids: Interner,
 }
+
+type Enrollments = Chunked<Result<IncomingEnrollment, RosterFail>>;
 
 fn at(file: &str, line: u64) -> At {
     At {
@@ -431,37 +434,53 @@ fn user_key(u: &UserRef) -> &str {
 }
 
 /// One enrollment per class and user (see the module's rules); the rest stay in file order.
-/// In place: a file of 3,000,000 enrollments is sorted and folded within its own list, never
-/// copied into a second and a third (issue 15, memory).
-fn merge(
-    mut all: Vec<Result<IncomingEnrollment, RosterFail>>,
-) -> Vec<Result<IncomingEnrollment, RosterFail>> {
-    use std::cmp::Ordering;
-    // Readable records with the same class and user side by side, in file order; failures
-    // after them. Every record has its own line, so an unstable sort is deterministic.
-    all.sort_unstable_by(|a, b| match (a, b) {
-        (Ok(a), Ok(b)) => (a.class_external_id.as_str(), user_key(&a.user), a.at.line).cmp(&(
-            b.class_external_id.as_str(),
-            user_key(&b.user),
-            b.at.line,
-        )),
-        (Ok(_), Err(_)) => Ordering::Less,
-        (Err(_), Ok(_)) => Ordering::Greater,
-        (Err(a), Err(b)) => a.at.line.cmp(&b.at.line),
-    });
-    // A later record of the same class and user is folded into the first.
-    all.dedup_by(|later, first| match (later, first) {
-        (Ok(later), Ok(first))
-            if first.class_external_id == later.class_external_id && first.user == later.user =>
-        {
-            absorb(first, later.clone());
-            true
+/// The records arrive in file order (one file, or one list's positions). Their positions
+/// are sorted by class, user and line (4 bytes each), each later record of a class and user
+/// is folded into the first, and the folded ones are dropped: a file of 3,000,000
+/// enrollments is never copied into a second list (issue 15, memory).
+fn merge(mut all: Enrollments) -> Enrollments {
+    debug_assert!(
+        all.iter()
+            .map(|r| match r {
+                Ok(e) => e.at.line,
+                Err(f) => f.at.line,
+            })
+            .is_sorted(),
+        "enrollment records arrive in file order"
+    );
+    let key = |i: u32| match &all[i as usize] {
+        Ok(e) => Some((e.class_external_id.as_str(), user_key(&e.user), e.at.line)),
+        Err(_) => None,
+    };
+    let mut order: Vec<u32> = (0..all.len() as u32)
+        .filter(|&i| key(i).is_some())
+        .collect();
+    // Every record has its own line, so an unstable sort is deterministic.
+    order.sort_unstable_by(|&a, &b| key(a).cmp(&key(b)));
+    let mut folded = vec![false; all.len()];
+    let mut first: Option<u32> = None;
+    for &i in &order {
+        let same = first.is_some_and(|f| match (&all[f as usize], &all[i as usize]) {
+            (Ok(f), Ok(l)) => f.class_external_id == l.class_external_id && f.user == l.user,
+            _ => false,
+        });
+        match first {
+            Some(f) if same => {
+                if let Ok(later) = all[i as usize].clone()
+                    && let Ok(into) = &mut all[f as usize]
+                {
+                    absorb(into, later);
+                }
+                folded[i as usize] = true;
+            }
+            _ => first = Some(i),
         }
-        _ => false,
-    });
-    all.sort_unstable_by_key(|r| match r {
-        Ok(e) => e.at.line,
-        Err(f) => f.at.line,
+    }
+    drop(order);
+    let mut at = 0;
+    all.retain(|_| {
+        at += 1;
+        !folded[at - 1]
     });
     all
 }
@@ -618,9 +637,6 @@ pub fn read_csv<'a>(
     }
     if let Some(bytes) = get(manifest.enrollments, "enrollments.csv")? {
         const F: &str = "enrollments.csv";
-        // Sized once from the file's lines: millions of enrollments grown by doubling would
-        // hold the old and the new list at once.
-        c.enrollments.reserve(bytes.lines());
         let required = ["classSourcedId", "userSourcedId", "role"];
         Table::each(F, bytes, max_bytes, &required, |t, r| match row(t, F, r) {
             Err(f) => c.enrollments.push(Err(f)),
@@ -789,8 +805,8 @@ mod tests {
         parse_date(s).unwrap()
     }
 
-    fn ok<T: Clone>(rows: &[Result<T, RosterFail>]) -> Vec<T> {
-        rows.iter()
+    fn ok<'a, T: Clone + 'a>(rows: impl IntoIterator<Item = &'a Result<T, RosterFail>>) -> Vec<T> {
+        rows.into_iter()
             .map(|r| r.clone().expect("no failure"))
             .collect()
     }
@@ -1041,7 +1057,7 @@ mod tests {
                 .as_deref()
                 == Some("K1")
         );
-        let good = ok(&feed.enrollments[6..]);
+        let good = ok(feed.enrollments.iter().skip(6));
         assert_eq!(
             good.len(),
             1,

@@ -11,6 +11,7 @@
 //! the enrollment files name users by `SIS ID` too. A set lists everything of its source:
 //! users, classes and enrollments missing from it are archived or ended (guarded).
 
+use crate::domain::chunked::Chunked;
 use crate::domain::roster::{
     At, EnrollmentRole, Id, IncomingClass, IncomingEnrollment, IncomingTerm, RosterFail,
     RosterFeed, UserRef,
@@ -397,7 +398,7 @@ fn sections(t: &Table) -> (Terms, Classes) {
 }
 
 /// `StudentEnrollment.csv` / `TeacherRoster.csv` rows (`Section SIS ID`, `SIS ID`).
-fn enrollments(t: &Table, role: EnrollmentRole) -> Vec<Result<IncomingEnrollment, RosterFail>> {
+fn enrollments(t: &Table, role: EnrollmentRole) -> Chunked<Result<IncomingEnrollment, RosterFail>> {
     t.records
         .iter()
         .map(|rec| -> Result<IncomingEnrollment, RosterFail> {

@@ -925,9 +925,9 @@ pub fn plan(
             kept_classes.insert(id);
         }
     }
-    // The feed's millions of enrollments give their memory back while the plan's writes and
-    // results grow.
-    for enr in super::drain_shrinking(feed.enrollments) {
+    // The feed's millions of enrollments give their memory back, a chunk at a time, while
+    // the plan's writes and results grow.
+    for enr in feed.enrollments {
         let e = match enr {
             Ok(e) => e,
             Err(fail) => {
