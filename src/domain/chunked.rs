@@ -6,8 +6,21 @@
 
 use std::ops::{Index, IndexMut};
 
+/// Bytes a full chunk holds: over mimalloc's 16 MiB "huge" threshold. A huge block freed
+/// by another thread than the one that made it (the set is read on one thread, planned on
+/// another) goes back to the system at once; smaller blocks waited in the idle reader
+/// thread's heap, and a first sync at 1M peaked 140 MiB higher with 1.7 MB chunks.
+const CHUNK_BYTES: usize = 32 << 20;
+
 /// Items a chunk holds (only the last one may hold fewer).
-const CHUNK: usize = 1 << 14;
+const fn chunk<T>() -> usize {
+    let size = std::mem::size_of::<T>();
+    if size == 0 || size >= CHUNK_BYTES {
+        1
+    } else {
+        CHUNK_BYTES / size
+    }
+}
 
 #[derive(Clone, PartialEq, Eq)]
 pub struct Chunked<T> {
@@ -31,15 +44,23 @@ impl<T: std::fmt::Debug> std::fmt::Debug for Chunked<T> {
 }
 
 impl<T> Chunked<T> {
+    const CHUNK: usize = chunk::<T>();
+
     pub fn push(&mut self, item: T) {
-        match self.chunks.last_mut() {
-            Some(c) if c.len() < CHUNK => c.push(item),
+        let c = match self.chunks.last_mut() {
+            Some(c) if c.len() < Self::CHUNK => c,
             _ => {
-                let mut c = Vec::with_capacity(CHUNK);
-                c.push(item);
-                self.chunks.push(c);
+                self.chunks.push(Vec::new());
+                self.chunks.last_mut().expect("a chunk was just added")
             }
+        };
+        // The last chunk doubles as a `Vec` does, but never past a full chunk: a short list
+        // stays small.
+        if c.len() == c.capacity() {
+            let want = (c.capacity() * 2).max(4).min(Self::CHUNK);
+            c.reserve_exact(want - c.len());
         }
+        c.push(item);
         self.len += 1;
     }
 
@@ -52,7 +73,7 @@ impl<T> Chunked<T> {
     }
 
     pub fn get(&self, i: usize) -> Option<&T> {
-        (i < self.len).then(|| &self.chunks[i / CHUNK][i % CHUNK])
+        (i < self.len).then(|| &self.chunks[i / Self::CHUNK][i % Self::CHUNK])
     }
 
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &T> {
@@ -97,14 +118,14 @@ impl<T> Index<usize> for Chunked<T> {
     type Output = T;
     fn index(&self, i: usize) -> &T {
         assert!(i < self.len, "index {i} out of a list of {}", self.len);
-        &self.chunks[i / CHUNK][i % CHUNK]
+        &self.chunks[i / Self::CHUNK][i % Self::CHUNK]
     }
 }
 
 impl<T> IndexMut<usize> for Chunked<T> {
     fn index_mut(&mut self, i: usize) -> &mut T {
         assert!(i < self.len, "index {i} out of a list of {}", self.len);
-        &mut self.chunks[i / CHUNK][i % CHUNK]
+        &mut self.chunks[i / Self::CHUNK][i % Self::CHUNK]
     }
 }
 
@@ -155,6 +176,7 @@ mod tests {
 
     #[test]
     fn a_list_over_many_chunks_keeps_its_order_and_positions() {
+        const CHUNK: usize = Chunked::<usize>::CHUNK;
         let n = CHUNK * 3 + 17;
         let mut list: Chunked<usize> = (0..n).collect();
         assert_eq!(list.len(), n);
@@ -178,6 +200,7 @@ mod tests {
 
     #[test]
     fn taken_by_value_it_frees_what_was_taken() {
+        const CHUNK: usize = Chunked::<u64>::CHUNK;
         let list: Chunked<u64> = (0..(CHUNK as u64) * 4).collect();
         let mut items = list.into_iter();
         assert!(
@@ -189,6 +212,15 @@ mod tests {
         // What is left: the rest of the third chunk, then the fourth.
         assert_eq!(items.size_hint().0, CHUNK - 1);
         assert_eq!(items.count(), CHUNK * 2 - 1);
+    }
+
+    #[test]
+    fn a_chunk_is_over_16_mib_and_a_short_list_is_small() {
+        assert_eq!(Chunked::<[u8; 104]>::CHUNK, (32 << 20) / 104);
+        const { assert!(Chunked::<u64>::CHUNK * 8 > 16 << 20) };
+        let list: Chunked<u64> = (0..10).collect();
+        assert!(list.chunks[0].capacity() < 64);
+        assert_eq!(Chunked::<[u8; 64 << 20]>::CHUNK, 1);
     }
 
     #[test]
