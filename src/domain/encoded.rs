@@ -1,8 +1,8 @@
-//! A list kept encoded: each item `postcard`-encoded, one after another, in blocks of about a
-//! mebibyte. A sync's million typed users take ~100 bytes each here, where as values they
-//! took 272 bytes plus a heap allocation for each string (~420 MiB at 1M; issue 15). The list
-//! grows a block at a time (never copied to a buffer twice its size) and, taken by value,
-//! gives each block back as soon as its items are read.
+//! A list kept encoded: each item `postcard`-encoded, one after another, in blocks. A sync's
+//! million typed users take ~100 bytes each here, where as values they took 272 bytes plus a
+//! heap allocation for each string (~420 MiB at 1M; issue 15). The list grows a block at a
+//! time (never copied to a buffer twice its size) and, taken by value, gives each block back
+//! as soon as its items are read.
 
 use std::collections::VecDeque;
 use std::marker::PhantomData;
@@ -10,8 +10,15 @@ use std::marker::PhantomData;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-/// Bytes a block is allocated with; an item larger than that gets a block of its own.
-const BLOCK: usize = 1 << 20;
+/// Bytes the first block is allocated with; each next one twice its predecessor's, up to
+/// [`BLOCK`]. An item larger than that gets a block of its own.
+const FIRST_BLOCK: usize = 64 << 10;
+
+/// The largest block: over mimalloc's 16 MiB "huge" threshold, because a huge block freed by
+/// another thread than the one that made it (rows are typed on the reader's thread, planned
+/// on another) goes back to the system at once, where a smaller one waits in the idle
+/// reader's heap ([`super::chunked`] says the same of its chunks).
+const BLOCK: usize = 32 << 20;
 
 /// Items of type `T`, encoded, in the order pushed.
 pub struct Encoded<T> {
@@ -53,7 +60,11 @@ impl<T: Serialize + DeserializeOwned> Encoded<T> {
             .back()
             .is_none_or(|b| b.capacity() - b.len() < need)
         {
-            self.blocks.push_back(Vec::with_capacity(BLOCK.max(need)));
+            let next = self
+                .blocks
+                .back()
+                .map_or(FIRST_BLOCK, |b| (b.capacity() * 2).min(BLOCK));
+            self.blocks.push_back(Vec::with_capacity(next.max(need)));
         }
         let block = self.blocks.back_mut().expect("a block was just made");
         block.extend_from_slice(&self.scratch);
@@ -75,7 +86,7 @@ impl<T> Encoded<T> {
         self.len == 0
     }
 
-    /// The bytes the blocks hold (allocated: a mebibyte a block at least).
+    /// The bytes the blocks hold (allocated).
     pub fn bytes(&self) -> usize {
         self.blocks.iter().map(Vec::capacity).sum()
     }
@@ -158,7 +169,7 @@ mod tests {
         // Enough to fill several blocks, and one item bigger than a block.
         let items: Vec<(u64, String)> = (0..60_000u64)
             .map(|i| (i, "x".repeat((i % 50) as usize)))
-            .chain([(60_000, "y".repeat(BLOCK + 10))])
+            .chain([(60_000, "y".repeat(FIRST_BLOCK * 16 + 10))])
             .chain((60_001..60_010).map(|i| (i, format!("after {i}"))))
             .collect();
         for item in &items {
