@@ -982,11 +982,7 @@ pub async fn apply_rows(
     // A roster-only run (a roster CSV) counts the file's rows it read.
     let total_rows = match &roster_plan {
         Some(rp) if total_rows == 0 => {
-            let lines: HashSet<(&str, u32)> = rp
-                .results
-                .iter()
-                .map(|r| (r.file.as_str(), r.line))
-                .collect();
+            let lines: HashSet<(u16, u32)> = rp.results.iter().map(|r| (r.file, r.line)).collect();
             lines.len()
         }
         _ => total_rows,

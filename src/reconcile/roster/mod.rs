@@ -166,8 +166,9 @@ pub struct EnrollmentWrite {
 pub struct RecordResult {
     pub kind: RecordKind,
     pub outcome: RecordOutcome,
-    /// Inline (as `key`): a file's name fits.
-    pub file: CompactString,
+    /// The record's file: its position in [`RosterPlan::files`] (a run reads a handful of
+    /// files, and a first sync keeps millions of results: 2 bytes, not a 24-byte name).
+    pub file: u16,
     /// The record's line (or position in a list); a file has fewer than 2^32 lines.
     pub line: u32,
     pub class_id: Option<Uuid>,
@@ -283,8 +284,29 @@ pub struct RosterPlan {
     /// Enrollments ended (as they were).
     pub ended: Vec<CurrentEnrollment>,
     pub results: Vec<RecordResult>,
+    /// The names of the files the results came from ([`RecordResult::file`]).
+    pub files: Vec<CompactString>,
     pub counts: RosterCounts,
     pub review: Option<RosterReview>,
+}
+
+impl RosterPlan {
+    /// The name of the file a result came from.
+    pub fn file_of(&self, r: &RecordResult) -> &str {
+        self.files
+            .get(usize::from(r.file))
+            .map_or("", |f| f.as_str())
+    }
+
+    /// `name`'s position in [`RosterPlan::files`], added when new.
+    pub fn file_ix(&mut self, name: &str) -> u16 {
+        // The last file is nearly always the one asked for.
+        if let Some(i) = self.files.iter().rposition(|f| f == name) {
+            return u16::try_from(i).unwrap_or(u16::MAX);
+        }
+        self.files.push(name.into());
+        u16::try_from(self.files.len() - 1).unwrap_or(u16::MAX)
+    }
 }
 
 fn user_ref_text(user: &UserRef) -> &str {
@@ -328,10 +350,11 @@ impl Planner<'_> {
         }
         text.push_str(&format!(": {message}"));
         self.plan.counts.roster_errors += 1;
+        let file = self.plan.file_ix(&at.file);
         self.plan.results.push(RecordResult {
             kind,
             outcome: RecordOutcome::Error,
-            file: at.file.clone(),
+            file,
             line: result_line(at.line),
             class_id,
             user_id,
@@ -360,10 +383,11 @@ impl Planner<'_> {
         if outcome == RecordOutcome::Unchanged && !self.every_result {
             return;
         }
+        let file = self.plan.file_ix(&at.file);
         self.plan.results.push(RecordResult {
             kind,
             outcome,
-            file: at.file.clone(),
+            file,
             line: result_line(at.line),
             class_id,
             user_id,

@@ -162,7 +162,7 @@ pub fn results(plan: &Arc<RosterPlan>, district_id: Uuid, run_id: Uuid) -> Optio
                 run.as_str(),
                 &seq.to_string(),
                 r.kind.as_str(),
-                &r.file,
+                p.file_of(r),
                 &r.line.to_string(),
                 r.outcome.as_str(),
                 &opt_id(r.class_id),

@@ -230,7 +230,7 @@ impl Out<'_> {
         self.plan.results.push(RecordResult {
             kind,
             outcome,
-            file: Default::default(),
+            file: 0,
             line: self.line,
             class_id: Some(self.class_id),
             user_id: self.user_id,
@@ -249,7 +249,7 @@ impl Out<'_> {
         self.plan.results.push(RecordResult {
             kind,
             outcome: RecordOutcome::Error,
-            file: Default::default(),
+            file: 0,
             line: self.line,
             class_id: Some(self.class_id),
             user_id: self.user_id,
