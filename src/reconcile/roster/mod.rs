@@ -72,6 +72,7 @@ use time::Date;
 use uuid::Uuid;
 
 use super::plan::Secrets;
+use crate::domain::chunked::Chunked;
 use crate::domain::roster::{
     At, CLASS_GUID_COLUMN, EnrollmentRole, Id, IncomingClass, IncomingEnrollment, IncomingTerm,
     RosterFeed, UserRef,
@@ -279,11 +280,12 @@ pub struct RosterPlan {
     pub classes: Vec<ClassPlan>,
     /// Classes archived (current state before).
     pub archive: Vec<CurrentClass>,
-    /// Enrollments added or changed.
-    pub enrollments: Vec<EnrollmentWrite>,
+    /// Enrollments added or changed. In chunks, like the feed's records they are made from:
+    /// each chunk can take the memory a chunk of those just gave back (issue 15).
+    pub enrollments: Chunked<EnrollmentWrite>,
     /// Enrollments ended (as they were).
     pub ended: Vec<CurrentEnrollment>,
-    pub results: Vec<RecordResult>,
+    pub results: Chunked<RecordResult>,
     /// The names of the files the results came from ([`RecordResult::file`]).
     pub files: Vec<CompactString>,
     pub counts: RosterCounts,
@@ -931,15 +933,13 @@ pub fn plan(
     }
 
     // 5. Enrollments.
-    // Each enrollment record the district does not hold yet is added (or an error): at least
-    // this many writes and results. Reserved once, so a first sync's millions are not grown
-    // by doubling (which held the old and the new buffer at once, ~500 MiB at 3M).
+    // Each enrollment record the district does not hold yet is added (or an error): the table
+    // of added enrollments is sized once for at least this many. The writes and results grow
+    // in chunks (never by doubling, which held the old and the new buffer at once).
     let new_at_least = feed
         .enrollments
         .len()
         .saturating_sub(current.enrollments.len());
-    p.plan.enrollments.reserve(new_at_least);
-    p.plan.results.reserve(new_at_least);
     let mut enrolled = Enrolled::new(&current.enrollments, new_at_least);
     // Classes none of whose enrollments may end (an enrollment record failed unread).
     let mut kept_classes: HashSet<Uuid> = HashSet::new();
@@ -1136,7 +1136,7 @@ impl<'a> Enrolled<'a> {
     }
 
     /// The line of the accepted record that first listed this class and user.
-    fn seen(&self, key: (Uuid, Uuid), results: &[RecordResult]) -> Option<u32> {
+    fn seen(&self, key: (Uuid, Uuid), results: &Chunked<RecordResult>) -> Option<u32> {
         if let Some(i) = self.position(key) {
             return Some(self.seen_at[i]).filter(|&l| l != UNSEEN);
         }
@@ -1156,7 +1156,7 @@ impl<'a> Enrolled<'a> {
     }
 
     /// An accepted record adds an enrollment: its result is `results[result]`.
-    fn mark_added(&mut self, key: (Uuid, Uuid), result: usize, results: &[RecordResult]) {
+    fn mark_added(&mut self, key: (Uuid, Uuid), result: usize, results: &Chunked<RecordResult>) {
         let hasher = &self.hasher;
         self.added
             .insert_unique(hasher.hash_one(key), result as u32, |&j| {
