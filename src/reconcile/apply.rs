@@ -213,7 +213,7 @@ impl Writes {
             _ => (&[], None),
         };
         let changed_literal = format!("{{{}}}", changed.join(","));
-        let kept_literal = format!("{{{}}}", row.kept.join(","));
+        let kept_literal = format!("{{{}}}", row.kept().join(","));
         let guid = row.user_guid.map(|g| g.to_string()).unwrap_or_default();
         let temp = if self.applied {
             opt(&row.temp_password)
@@ -231,10 +231,7 @@ impl Writes {
             &changed_literal,
             error.unwrap_or(""),
             row.matched_by.map_or("", |m| m.as_str()),
-            &row.previous_source
-                .as_ref()
-                .map(|s| s.to_db())
-                .unwrap_or_default(),
+            &row.previous_source().map(|s| s.to_db()).unwrap_or_default(),
             &kept_literal,
         ])
     }
@@ -365,7 +362,7 @@ impl Writes {
             Outcome::Updated { changed } | Outcome::Restored { changed } => changed,
             _ => &[],
         };
-        let moved = row.previous_source.is_some().then_some("source");
+        let moved = row.previous_source().is_some().then_some("source");
         let changed: Vec<&str> = changed.iter().copied().chain(moved).collect();
         let old = self.before.get(&new.user_guid);
         let mut before: Map<String, Value> = changed
@@ -418,7 +415,7 @@ impl Writes {
 
     /// The row's password fingerprint as a `bytea` CSV cell (`\x` and hex), or empty (NULL).
     fn mac_cell(&self, row: &RowPlan) -> String {
-        match (&row.password_mac, self.given.contains_key(&row.line)) {
+        match (row.password_mac(), self.given.contains_key(&row.line)) {
             (Some(mac), true) => format!("\\x{}", hex::encode(mac.as_slice())),
             _ => String::new(),
         }
@@ -440,7 +437,7 @@ fn writes_change(row: &RowPlan) -> bool {
     row.write.is_some()
         && match row.outcome {
             Outcome::Updated { .. } | Outcome::Restored { .. } => true,
-            Outcome::Unchanged => row.previous_source.is_some(),
+            Outcome::Unchanged => row.previous_source().is_some(),
             _ => false,
         }
 }
@@ -537,7 +534,7 @@ fn given_passwords(rows: &[RowPlan]) -> Vec<(u64, &str)> {
                 Outcome::Created | Outcome::Updated { .. } | Outcome::Restored { .. }
             )
         })
-        .filter_map(|r| r.password.as_deref().map(|p| (r.line, p)))
+        .filter_map(|r| r.password().map(|p| (r.line, p)))
         .collect()
 }
 

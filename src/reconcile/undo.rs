@@ -153,10 +153,14 @@ pub fn plan(current: &CurrentUsers, written: Vec<Written>, source: &Source, rule
                     ),
                     outcome,
                 );
-                r.previous_source = write
-                    .as_ref()
-                    .filter(|w| w.source != cur.source)
-                    .map(|_| Box::new(cur.source.clone()));
+                r.extra = plan::RowExtra {
+                    previous_source: write
+                        .as_ref()
+                        .filter(|w| w.source != cur.source)
+                        .map(|_| cur.source.clone()),
+                    ..plan::RowExtra::default()
+                }
+                .boxed();
                 r.write = write.map(Box::new);
                 rows.push(r);
             }
@@ -183,14 +187,11 @@ fn row(line: u64, user: Option<Uuid>, username: Option<String>, outcome: Outcome
         line,
         outcome,
         matched_by: None,
-        previous_source: None,
-        kept: Vec::new(),
         user_guid: user,
         username: username.map(Into::into),
         temp_password: None,
-        password: None,
-        password_mac: None,
         write: None,
+        extra: None,
     }
 }
 

@@ -16,7 +16,7 @@ use crate::domain::{CurrentUser, CurrentUsers, Field, Grade, IncomingUser, Scope
 use super::index::{Index, fold_case, nonblank};
 use super::merge::{explicit_username, merge, overridden, ownership, school_set, sync_label};
 use super::username;
-use super::{Elsewhere, MatchedBy, NewUser, Outcome, RowFail, RowPlan, Rules, Secrets};
+use super::{Elsewhere, MatchedBy, NewUser, Outcome, RowExtra, RowFail, RowPlan, Rules, Secrets};
 
 /// What the run knows about each current user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -591,7 +591,7 @@ impl<'a> Planner<'a> {
         let password = inc.password.filter(|p| !p.is_empty());
         let password_mac = password
             .as_deref()
-            .map(|p| Box::new(secrets.password_fingerprint(user_guid, p)));
+            .map(|p| secrets.password_fingerprint(user_guid, p));
         let temp_password = password.is_none().then(|| secrets.temp_password());
         let student = inc.role.is_student();
         let write = NewUser {
@@ -622,15 +622,17 @@ impl<'a> Planner<'a> {
         RowPlan {
             line,
             matched_by: None,
-            previous_source: None,
-            kept: Vec::new(),
             outcome: Outcome::Created,
             user_guid: Some(user_guid),
             username: Some(username.into()),
             temp_password: temp_password.map(CompactString::from),
-            password,
-            password_mac,
             write: Some(Box::new(write)),
+            extra: RowExtra {
+                password,
+                password_mac,
+                ..RowExtra::default()
+            }
+            .boxed(),
         }
     }
 
@@ -662,7 +664,7 @@ impl<'a> Planner<'a> {
         };
         let kept_inc = (!user.kept.is_empty()).then(|| inc.clone());
         let (target, mut changed) = merge(user, inc, source);
-        let previous_source = (target.source != user.source).then(|| Box::new(user.source.clone()));
+        let previous_source = (target.source != user.source).then(|| user.source.clone());
         let kept = kept_inc.map_or_else(Vec::new, |inc| overridden(user, &inc, source, &changed));
         if password.is_some() {
             // In column order: before `source_key`.
@@ -673,7 +675,6 @@ impl<'a> Planner<'a> {
             changed.insert(at, Field::Password.name());
         }
         let (password, password_mac) = password.unzip();
-        let password_mac = password_mac.map(Box::new);
         if target.custom_id.as_deref() != user.custom_id.as_deref()
             && let Some(c) = &target.custom_id
         {
@@ -696,7 +697,11 @@ impl<'a> Planner<'a> {
                 Some(user.user_guid),
                 Some(&user.username),
             );
-            row.kept = kept;
+            row.extra = RowExtra {
+                kept,
+                ..RowExtra::default()
+            }
+            .boxed();
             return row;
         } else if changed.is_empty() {
             // Only the owner changes: unchanged, marked moved, and the new owner written.
@@ -707,15 +712,18 @@ impl<'a> Planner<'a> {
         RowPlan {
             line,
             matched_by: None,
-            previous_source,
-            kept,
             outcome,
             user_guid: Some(user.user_guid),
             username: Some(target.username.clone()),
             temp_password: None,
-            password,
-            password_mac,
             write: Some(Box::new(target)),
+            extra: RowExtra {
+                previous_source,
+                kept,
+                password,
+                password_mac,
+            }
+            .boxed(),
         }
     }
 
@@ -810,15 +818,12 @@ impl RowPlan {
         RowPlan {
             line,
             matched_by: None,
-            previous_source: None,
-            kept: Vec::new(),
             outcome: Outcome::Error { message },
             user_guid,
             username: None,
             temp_password: None,
-            password: None,
-            password_mac: None,
             write: None,
+            extra: None,
         }
     }
 
@@ -832,15 +837,12 @@ impl RowPlan {
         RowPlan {
             line,
             matched_by: None,
-            previous_source: None,
-            kept: Vec::new(),
             outcome,
             user_guid,
             username: username.map(CompactString::from),
             temp_password: None,
-            password: None,
-            password_mac: None,
             write: None,
+            extra: None,
         }
     }
 }

@@ -228,8 +228,8 @@ fn apply(current: &[CurrentUser], p: &Plan) -> Vec<CurrentUser> {
         let next = CurrentUser {
             kept: before.map_or_else(Default::default, |u| u.kept),
             feed_password_mac: row
-                .password_mac
-                .clone()
+                .password_mac()
+                .map(|m| Box::new(*m))
                 .or_else(|| before.and_then(|u| u.feed_password_mac.clone())),
             user_guid: w.user_guid,
             custom_id: w.custom_id.as_deref().map(Into::into),
@@ -528,8 +528,11 @@ fn sync_adopts_manual_and_file_users_marked_moved() {
     let p = run(&current, vec![r1, r2], &sync());
     assert_eq!(outcome(&p, 1), &updated(&["source_key"]));
     assert_eq!(outcome(&p, 2), &updated(&["source_key"]));
-    assert_eq!(p.rows[0].previous_source.as_deref(), Some(&Source::Manual));
-    assert_eq!(p.rows[1].previous_source.as_deref(), Some(&students()));
+    assert_eq!(
+        p.rows[0].previous_source(),
+        Some(&Source::Manual)
+    );
+    assert_eq!(p.rows[1].previous_source(), Some(&students()));
     assert_eq!(p.counts.moved, 2);
     let w = p.rows[0].write.as_ref().unwrap();
     assert_eq!(w.source, sync());
@@ -560,7 +563,7 @@ fn user_of_another_live_sync_is_refused() {
     );
     assert_eq!(outcome(&p, 2), &Outcome::Restored { changed: vec![] });
     assert_eq!(
-        p.rows[1].previous_source.as_deref(),
+        p.rows[1].previous_source(),
         Some(&Source::Sync(g(0xbeef)))
     );
 }
@@ -581,12 +584,12 @@ fn user_of_another_file_is_taken_over_and_marked_moved() {
     );
     // Only the owner changes: unchanged, marked moved, and the new owner is written.
     assert_eq!(outcome(&p, 2), &Outcome::Unchanged);
-    assert_eq!(p.rows[0].previous_source.as_deref(), Some(&adults()));
+    assert_eq!(p.rows[0].previous_source(), Some(&adults()));
     assert_eq!(p.rows[0].write.as_ref().unwrap().source, students());
     assert_eq!(outcome(&p, 3), &Outcome::Restored { changed: vec![] });
-    assert_eq!(p.rows[1].previous_source.as_deref(), Some(&adults()));
+    assert_eq!(p.rows[1].previous_source(), Some(&adults()));
     assert_eq!(outcome(&p, 4), &updated(&["last_name"]));
-    assert_eq!(p.rows[2].previous_source.as_deref(), Some(&adults()));
+    assert_eq!(p.rows[2].previous_source(), Some(&adults()));
     assert_eq!(
         (
             p.counts.moved,
@@ -609,7 +612,10 @@ fn manual_user_adopted_keeps_prevent_archiving() {
     let current = [u];
     let p = run(&current, vec![row_for(&current[0], 2)], &students());
     assert_eq!(outcome(&p, 2), &Outcome::Unchanged);
-    assert_eq!(p.rows[0].previous_source.as_deref(), Some(&Source::Manual));
+    assert_eq!(
+        p.rows[0].previous_source(),
+        Some(&Source::Manual)
+    );
     assert_eq!(p.counts.moved, 1);
     let after = apply(&current, &p);
     assert_eq!(after[0].source, students());
@@ -740,15 +746,15 @@ fn a_given_password_is_used_for_created_users_with_its_fingerprint() {
     with_password.password = Some("s3cret!x".into());
     let without = new_row(3, 4);
     let p = run(&[], vec![with_password, without], &students());
-    assert_eq!(p.rows[0].password.as_deref(), Some("s3cret!x"));
+    assert_eq!(p.rows[0].password(), Some("s3cret!x"));
     assert_eq!(p.rows[0].temp_password, None);
     assert_eq!(
-        p.rows[0].password_mac.as_deref(),
+        p.rows[0].password_mac(),
         Some(&fingerprint(new_guid(1), "s3cret!x")),
         "stored so the same file again is a no-op"
     );
-    assert_eq!(p.rows[1].password, None);
-    assert_eq!(p.rows[1].password_mac, None);
+    assert_eq!(p.rows[1].password(), None);
+    assert_eq!(p.rows[1].password_mac(), None);
     assert_eq!(p.rows[1].temp_password.as_deref(), Some("temp-1"));
 }
 
@@ -762,9 +768,9 @@ fn a_given_password_sets_an_existing_users_password() {
     blank.password = Some(String::new());
     let p = run(&current, vec![given, blank], &students());
     assert_eq!(outcome(&p, 2), &updated(&["password"]));
-    assert_eq!(p.rows[0].password.as_deref(), Some("hunter22"));
+    assert_eq!(p.rows[0].password(), Some("hunter22"));
     assert_eq!(
-        p.rows[0].password_mac.as_deref(),
+        p.rows[0].password_mac(),
         Some(&fingerprint(g(1), "hunter22"))
     );
     assert_eq!(
@@ -773,7 +779,7 @@ fn a_given_password_sets_an_existing_users_password() {
         "the user is written (their fields as they are)"
     );
     assert_eq!(outcome(&p, 3), &Outcome::Unchanged, "blank leaves it");
-    assert_eq!(p.rows[1].password, None);
+    assert_eq!(p.rows[1].password(), None);
     assert_eq!(p.counts.updated, 1);
 }
 
@@ -792,7 +798,7 @@ fn the_same_given_password_again_is_unchanged() {
     );
     let again = run(&after, vec![row.clone()], &students());
     assert_eq!(outcome(&again, 2), &Outcome::Unchanged);
-    assert!(again.rows[0].write.is_none() && again.rows[0].password.is_none());
+    assert!(again.rows[0].write.is_none() && again.rows[0].password().is_none());
 
     row.password = Some("hunter23".into());
     current[0].feed_password_mac = after[0].feed_password_mac.clone();
@@ -854,22 +860,22 @@ fn a_kept_field_keeps_its_value_and_is_listed() {
         &Outcome::Unchanged,
         "only a kept field differs"
     );
-    assert_eq!(p.rows[0].kept, vec!["grade"]);
+    assert_eq!(p.rows[0].kept(), vec!["grade"]);
     assert!(p.rows[0].write.is_none());
-    assert!(p.rows[1].kept.is_empty());
+    assert!(p.rows[1].kept().is_empty());
 
     // Another field still follows the feed; the kept one stays.
     r1.first_name = "Anna".into();
     let p = run(&current, vec![r1.clone()], &students());
     assert_eq!(outcome(&p, 2), &updated(&["first_name"]));
-    assert_eq!(p.rows[0].kept, vec!["grade"]);
+    assert_eq!(p.rows[0].kept(), vec!["grade"]);
     let w = p.rows[0].write.as_deref().unwrap();
     assert_eq!((w.grade, w.first_name.as_str()), (grade("10"), "Anna"));
 
     // When the feed agrees with the kept value, nothing is listed.
     r1.grade = grade("10");
     let p = run(&current, vec![r1.clone()], &students());
-    assert!(p.rows[0].kept.is_empty());
+    assert!(p.rows[0].kept().is_empty());
 
     // Released (no longer kept), the feed's value wins again.
     let mut released = edited;
@@ -877,7 +883,7 @@ fn a_kept_field_keeps_its_value_and_is_listed() {
     r1.grade = grade("9");
     let p = run(&[released], vec![r1], &students());
     assert_eq!(outcome(&p, 2), &updated(&["first_name", "grade"]));
-    assert!(p.rows[0].kept.is_empty());
+    assert!(p.rows[0].kept().is_empty());
 }
 
 /// Rule 6: a kept identifier is neither written nor claimed, so the feed's old value held
@@ -896,7 +902,7 @@ fn a_kept_email_is_not_claimed() {
     r.username = Some("s2".into());
     let p = run(&current, vec![r, row_for(&current[1], 3)], &students());
     assert_eq!(outcome(&p, 2), &Outcome::Unchanged);
-    assert_eq!(p.rows[0].kept, vec!["email", "username"]);
+    assert_eq!(p.rows[0].kept(), vec!["email", "username"]);
 }
 
 #[test]
@@ -1243,7 +1249,7 @@ fn temp_password_only_when_no_password() {
     let p = run(&[], vec![given, blank], &students());
     assert_eq!(p.rows[0].temp_password, None);
     assert_eq!(p.rows[1].temp_password.as_deref(), Some("temp-1"));
-    assert_eq!(p.rows[1].password, None);
+    assert_eq!(p.rows[1].password(), None);
 }
 
 // ---------------------------------------------------------------- guard
@@ -1504,7 +1510,7 @@ fn rerun_after_apply_is_a_no_op() {
     // The manual user is adopted: unchanged but moved (their new owner is written).
     assert_eq!(first.counts.moved, 1);
     assert_eq!(
-        first.rows[2].previous_source.as_deref(),
+        first.rows[2].previous_source(),
         Some(&Source::Manual)
     );
     assert!(first.rows[2].write.is_some());
@@ -1626,7 +1632,7 @@ fn same_row_by_custom_id_from_another_file_moves_the_user() {
     let master = Source::File("master.csv".into());
     let p = run(&current, vec![row_for(&current[0], 2)], &master);
     assert_eq!(*outcome(&p, 2), Outcome::Unchanged);
-    assert_eq!(p.rows[0].previous_source.as_deref(), Some(&students()));
+    assert_eq!(p.rows[0].previous_source(), Some(&students()));
     assert_eq!(p.rows[0].matched_by, Some(MatchedBy::CustomId));
     assert_eq!(p.rows[0].write.as_deref().unwrap().source, master);
 }
@@ -1775,9 +1781,9 @@ fn short_password_for_a_new_user_is_an_error_naming_the_column() {
     assert!(e.starts_with("line 2, column \"password\":"), "{e}");
     assert!(e.contains('8'), "{e}");
     assert!(!e.contains("Qz7!xw1"), "never echoed");
-    assert!(p.rows[0].password.is_none() && p.rows[0].write.is_none());
+    assert!(p.rows[0].password().is_none() && p.rows[0].write.is_none());
     assert_eq!(*outcome(&p, 3), Outcome::Created);
-    assert_eq!(p.rows[1].password.as_deref(), Some("Qz7!xw12"));
+    assert_eq!(p.rows[1].password(), Some("Qz7!xw12"));
     // Counted in characters, not bytes.
     let mut accents = new_row(3, 4);
     accents.password = Some("éééééé1".into());
@@ -1858,7 +1864,7 @@ fn sync_owned_row_is_skipped_when_unchanged_and_refused_by_name_when_changed() {
     assert_eq!(*outcome(&p, 2), Outcome::Skipped);
     assert!(p.rows[0].write.is_none(), "a skipped row writes nothing");
     assert_eq!(p.rows[0].matched_by, Some(MatchedBy::CustomId));
-    assert_eq!(p.rows[0].previous_source.as_deref(), None);
+    assert_eq!(p.rows[0].previous_source(), None);
     let e = error(&p, 3);
     assert!(
         e.starts_with("user is provisioned by roster sync \"Clever nightly\""),
@@ -1877,14 +1883,14 @@ fn moved_only_row_writes_the_new_owner_and_the_rerun_writes_nothing() {
     let current = vec![student(1), teacher(2)];
     let p = run(&current, vec![row_for(&current[0], 2)], &adults());
     assert_eq!(*outcome(&p, 2), Outcome::Unchanged);
-    assert_eq!(p.rows[0].previous_source.as_deref(), Some(&students()));
+    assert_eq!(p.rows[0].previous_source(), Some(&students()));
     assert_eq!(p.rows[0].write.as_deref().unwrap().source, adults());
     // teacher(2) is adults.csv's and missing: archived as usual.
     assert_eq!(p.archive, vec![g(2)]);
     let after = apply(&current, &p);
     let again = run(&after, vec![row_for(&current[0], 2)], &adults());
     assert_eq!(*outcome(&again, 2), Outcome::Unchanged);
-    assert!(again.rows[0].write.is_none() && again.rows[0].previous_source.is_none());
+    assert!(again.rows[0].write.is_none() && again.rows[0].previous_source().is_none());
     assert_eq!(again.counts.moved, 0);
 }
 
@@ -1968,7 +1974,7 @@ fn a_student_moves_to_the_adults_file_adults_first_archives_nobody() {
     s1.role = Role::Staff;
     let p = run(&current, vec![row_for(&current[2], 2), s1], &adults());
     assert_eq!(*outcome(&p, 3), updated(&["role", "grade"]));
-    assert_eq!(p.rows[1].previous_source.as_deref(), Some(&students()));
+    assert_eq!(p.rows[1].previous_source(), Some(&students()));
     assert!(p.archive.is_empty());
     let after = apply(&current, &p);
     // students.csv without S1: S1 is not students.csv's any more.
@@ -1995,7 +2001,7 @@ fn a_student_moves_to_the_adults_file_students_first_comes_back_with_the_same_gu
         }
     );
     assert_eq!(p.rows[1].user_guid, Some(g(1)));
-    assert_eq!(p.rows[1].previous_source.as_deref(), Some(&students()));
+    assert_eq!(p.rows[1].previous_source(), Some(&students()));
     let after = apply(&after, &p);
     let s1 = after.iter().find(|u| u.user_guid == g(1)).unwrap();
     assert_eq!((s1.source.clone(), s1.archived), (adults(), false));
@@ -2008,7 +2014,7 @@ fn admin_is_still_not_taken_over_by_another_file() {
     let current = vec![admin];
     let p = run(&current, vec![row_for(&current[0], 2)], &students());
     assert_eq!(*outcome(&p, 2), Outcome::Unchanged);
-    assert!(p.rows[0].write.is_none() && p.rows[0].previous_source.is_none());
+    assert!(p.rows[0].write.is_none() && p.rows[0].previous_source().is_none());
     assert_eq!(p.counts.moved, 0);
 }
 
@@ -2157,7 +2163,7 @@ fn a_kept_field_holds_against_a_sync() {
     r.grade = grade("10");
     let p = run(&current, vec![r], &sync());
     assert_eq!(outcome(&p, 2), &updated(&["grade"]));
-    assert_eq!(p.rows[0].kept, vec!["first_name"]);
+    assert_eq!(p.rows[0].kept(), vec!["first_name"]);
     assert_eq!(p.rows[0].write.as_deref().unwrap().first_name, "Annie");
 }
 
@@ -2174,7 +2180,7 @@ fn a_role_change_clears_a_kept_grade() {
     r.grade = Grade::UNSPECIFIED;
     let p = run(&current, vec![r], &students());
     assert_eq!(outcome(&p, 2), &updated(&["role", "grade"]));
-    assert!(p.rows[0].kept.is_empty());
+    assert!(p.rows[0].kept().is_empty());
 }
 
 /// Rule 6a: a file that edits a sync-owned user in place (the master CSV) may not set their
@@ -2295,6 +2301,8 @@ fn a_file_for_one_school_stays_within_it() {
 #[test]
 fn a_compact_plan_sets_plainly_unchanged_rows_apart() {
     assert_eq!(std::mem::size_of::<QuietRow>(), 24);
+    // A first import keeps one full row per user created: what few rows say is boxed.
+    assert_eq!(std::mem::size_of::<RowPlan>(), 128);
     let current: Vec<CurrentUser> = (1..=4).map(student).collect();
     let mut rows: Vec<IncomingUser> = current
         .iter()
