@@ -528,10 +528,7 @@ fn sync_adopts_manual_and_file_users_marked_moved() {
     let p = run(&current, vec![r1, r2], &sync());
     assert_eq!(outcome(&p, 1), &updated(&["source_key"]));
     assert_eq!(outcome(&p, 2), &updated(&["source_key"]));
-    assert_eq!(
-        p.rows[0].previous_source(),
-        Some(&Source::Manual)
-    );
+    assert_eq!(p.rows[0].previous_source(), Some(&Source::Manual));
     assert_eq!(p.rows[1].previous_source(), Some(&students()));
     assert_eq!(p.counts.moved, 2);
     let w = p.rows[0].write.as_ref().unwrap();
@@ -562,10 +559,7 @@ fn user_of_another_live_sync_is_refused() {
         )
     );
     assert_eq!(outcome(&p, 2), &Outcome::Restored { changed: vec![] });
-    assert_eq!(
-        p.rows[1].previous_source(),
-        Some(&Source::Sync(g(0xbeef)))
-    );
+    assert_eq!(p.rows[1].previous_source(), Some(&Source::Sync(g(0xbeef))));
 }
 
 #[test]
@@ -612,10 +606,7 @@ fn manual_user_adopted_keeps_prevent_archiving() {
     let current = [u];
     let p = run(&current, vec![row_for(&current[0], 2)], &students());
     assert_eq!(outcome(&p, 2), &Outcome::Unchanged);
-    assert_eq!(
-        p.rows[0].previous_source(),
-        Some(&Source::Manual)
-    );
+    assert_eq!(p.rows[0].previous_source(), Some(&Source::Manual));
     assert_eq!(p.counts.moved, 1);
     let after = apply(&current, &p);
     assert_eq!(after[0].source, students());
@@ -1509,10 +1500,7 @@ fn rerun_after_apply_is_a_no_op() {
     );
     // The manual user is adopted: unchanged but moved (their new owner is written).
     assert_eq!(first.counts.moved, 1);
-    assert_eq!(
-        first.rows[2].previous_source(),
-        Some(&Source::Manual)
-    );
+    assert_eq!(first.rows[2].previous_source(), Some(&Source::Manual));
     assert!(first.rows[2].write.is_some());
     assert_eq!(first.archive, vec![g(5), g(6)]);
 

@@ -172,12 +172,29 @@ pub struct RecordResult {
     pub file: u16,
     /// The record's line (or position in a list); a file has fewer than 2^32 lines.
     pub line: u32,
-    pub class_id: Option<Uuid>,
-    pub user_id: Option<Uuid>,
+    pub class_id: OptId,
+    pub user_id: OptId,
     /// The class's or enrollment's external key as the feed gave it (an enrollment's shares
     /// its record's class id: no copy for each of millions).
     pub key: Id,
     pub detail: Option<Box<ResultDetail>>,
+}
+
+/// An optional id in 16 bytes, not 17 (8 bytes a result once aligned, 24 MiB of a first
+/// sync's 3,000,000): the nil UUID stands for none, and no class or user has it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OptId(Uuid);
+
+impl OptId {
+    pub fn get(self) -> Option<Uuid> {
+        (!self.0.is_nil()).then_some(self.0)
+    }
+}
+
+impl From<Option<Uuid>> for OptId {
+    fn from(id: Option<Uuid>) -> OptId {
+        OptId(id.unwrap_or_default())
+    }
 }
 
 /// The part of a [`RecordResult`] most results do not have.
@@ -358,8 +375,8 @@ impl Planner<'_> {
             outcome: RecordOutcome::Error,
             file,
             line: result_line(at.line),
-            class_id,
-            user_id,
+            class_id: class_id.into(),
+            user_id: user_id.into(),
             key: key.into(),
             detail: Some(Box::new(ResultDetail {
                 changed: Vec::new(),
@@ -391,8 +408,8 @@ impl Planner<'_> {
             outcome,
             file,
             line: result_line(at.line),
-            class_id,
-            user_id,
+            class_id: class_id.into(),
+            user_id: user_id.into(),
             key: key.into(),
             detail: (!changed.is_empty()).then(|| {
                 Box::new(ResultDetail {
@@ -1142,7 +1159,7 @@ impl<'a> Enrolled<'a> {
         }
         let added = self.added.find(self.hasher.hash_one(key), |&j| {
             let r = &results[j as usize];
-            (r.class_id, r.user_id) == (Some(key.0), Some(key.1))
+            (r.class_id.get(), r.user_id.get()) == (Some(key.0), Some(key.1))
         });
         match added {
             Some(&j) => Some(results[j as usize].line),
@@ -1161,10 +1178,7 @@ impl<'a> Enrolled<'a> {
         self.added
             .insert_unique(hasher.hash_one(key), result as u32, |&j| {
                 let r = &results[j as usize];
-                hasher.hash_one((
-                    r.class_id.unwrap_or_default(),
-                    r.user_id.unwrap_or_default(),
-                ))
+                hasher.hash_one((r.class_id.0, r.user_id.0))
             });
     }
 

@@ -931,3 +931,14 @@ fn a_pair_listed_twice_is_a_duplicate_whether_the_first_adds_it_or_ends_what_is_
     assert_eq!(p.counts.enrollments_added, 1);
     assert_eq!(p.enrollments[0].now.user_id, Uuid::from_u128(1));
 }
+
+/// A first sync keeps a write and a result for each of millions of enrollments added: both
+/// stay small, and a result's optional ids read back as given.
+#[test]
+fn per_enrollment_records_stay_small() {
+    assert_eq!(std::mem::size_of::<RecordResult>(), 64);
+    assert_eq!(std::mem::size_of::<EnrollmentWrite>(), 56);
+    let id = Uuid::from_u128(7);
+    assert_eq!(OptId::from(Some(id)).get(), Some(id));
+    assert_eq!(OptId::from(None).get(), None);
+}

@@ -232,8 +232,8 @@ impl Out<'_> {
             outcome,
             file: 0,
             line: self.line,
-            class_id: Some(self.class_id),
-            user_id: self.user_id,
+            class_id: Some(self.class_id).into(),
+            user_id: self.user_id.into(),
             key: self.key.into(),
             detail: (!changed.is_empty()).then(|| {
                 Box::new(ResultDetail {
@@ -251,8 +251,8 @@ impl Out<'_> {
             outcome: RecordOutcome::Error,
             file: 0,
             line: self.line,
-            class_id: Some(self.class_id),
-            user_id: self.user_id,
+            class_id: Some(self.class_id).into(),
+            user_id: self.user_id.into(),
             key: self.key.into(),
             detail: Some(Box::new(ResultDetail {
                 error: Some(message),

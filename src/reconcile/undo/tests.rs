@@ -104,11 +104,7 @@ fn a_user_the_run_took_over_returns_to_their_former_owner() {
     );
     assert_eq!(r.write.as_deref().unwrap().source, Source::Manual);
     assert!(r.write.as_deref().unwrap().prevent_archiving, "kept");
-    assert_eq!(
-        r.previous_source(),
-        Some(&students()),
-        "counted as moved"
-    );
+    assert_eq!(r.previous_source(), Some(&students()), "counted as moved");
     assert_eq!(p.counts.moved, 1);
 }
 
