@@ -13,7 +13,12 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// delay of a second. A roster sync frees its feed 32 MiB at a time while its plan grows on
 /// another thread; with the delay, what was freed and what was allocated overlap, and a
 /// 1,000,000-user first sync peaked 40-400 MiB higher from one run to the next (issue 15).
+/// An operator who sets `MIMALLOC_PURGE_DELAY` keeps their value: mimalloc has read it
+/// before `main` runs, and this does not override it.
 fn purge_freed_memory_at_once() {
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
+        return;
+    }
     // SAFETY: sets one of mimalloc's global options to a value it documents (0: purge
     // immediately); called once at start-up, before any other thread exists.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
@@ -44,17 +49,22 @@ mod tests {
     use super::*;
 
     /// The constant is mimalloc's purge delay: its documented default (1,000 ms) before,
-    /// 0 after. A `libmimalloc-sys` upgrade that moves the option fails here.
+    /// 0 after. A `libmimalloc-sys` upgrade that moves the option fails here. With
+    /// `MIMALLOC_PURGE_DELAY` in the environment, the operator's value stays.
     #[test]
-    fn the_purge_delay_is_set_to_zero() {
+    fn the_purge_delay_is_set_to_zero_unless_the_operator_chose_one() {
         // SAFETY: reads a global option.
         let before = unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };
-        if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        let chosen = std::env::var("MIMALLOC_PURGE_DELAY").ok();
+        if chosen.is_none() {
             assert_eq!(before, 1000);
         }
         purge_freed_memory_at_once();
         // SAFETY: as above.
         let after = unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };
-        assert_eq!(after, 0);
+        match chosen.and_then(|v| v.parse::<std::ffi::c_long>().ok()) {
+            Some(value) => assert_eq!(after, value),
+            None => assert_eq!(after, 0),
+        }
     }
 }
