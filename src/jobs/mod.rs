@@ -70,10 +70,15 @@ impl Queue {
 
     async fn work_loop(self, n: usize) {
         loop {
+            // Shutting down (the pool closed on SIGTERM): stop, rather than log an error for
+            // every worker as it finds the pool gone.
+            if self.pool.is_closed() {
+                return;
+            }
             match self.run_one().await {
                 Ok(true) => continue,
                 Ok(false) => {}
-                Err(e) => tracing::error!(worker = n, error = format!("{e:#}"), "job worker error"),
+                Err(e) => self.failed(&format!("job worker {n}"), &e),
             }
             tokio::select! {
                 _ = self.notify.notified() => {}
@@ -85,22 +90,34 @@ impl Queue {
     async fn housekeeping_loop(self) {
         let mut tick = 0u64;
         loop {
+            if self.pool.is_closed() {
+                return;
+            }
             if let Err(e) = self.requeue_orphans().await {
-                tracing::error!(error = format!("{e:#}"), "requeueing orphaned runs failed");
+                self.failed("requeueing orphaned runs", &e);
             }
             if let Err(e) = crate::sync::pause::resume_due(&self.pool, self.clock.now()).await {
-                tracing::error!(error = format!("{e:#}"), "ending due pauses failed");
+                self.failed("ending due pauses", &e);
             }
             if let Err(e) = drop::scan(&self).await {
-                tracing::error!(error = format!("{e:#}"), "drop folder scan failed");
+                self.failed("drop folder scan", &e);
             }
             if tick.is_multiple_of(720)
                 && let Err(e) = retention::purge(&self.pool, &self.config, self.clock.now()).await
             {
-                tracing::error!(error = format!("{e:#}"), "retention purge failed");
+                self.failed("retention purge", &e);
             }
             tick += 1;
             tokio::time::sleep(Duration::from_secs(self.config.drop_poll_secs.max(1))).await;
+        }
+    }
+
+    /// Log a worker's or housekeeping's error, unless the process is shutting down (its pool
+    /// closed on SIGTERM): then each loop stops at its next turn, and an error from the pool
+    /// being gone is no fault to report.
+    fn failed(&self, what: &str, e: &anyhow::Error) {
+        if !self.pool.is_closed() {
+            tracing::error!(error = format!("{e:#}"), "{what} failed");
         }
     }
 
