@@ -233,7 +233,7 @@ pub async fn import_file(
     // every path), so neither a worker nor a server's orphan check sharing the database
     // takes this run.
     db::run_lock::with_run_lock(pool, run_id, async {
-        db::runs::insert_with_id(
+        db::runs::insert_started(
             pool,
             district_id,
             run_id,
@@ -248,11 +248,11 @@ pub async fn import_file(
                 options: stored_options,
                 submitted_kind: ActorKind::Cli,
                 submitted_by: "command line",
-                status: RunStatus::Queued,
+                status: RunStatus::InProgress,
             },
+            clock.now(),
         )
         .await?;
-        db::runs::mark_started(pool, district_id, run_id, clock.now()).await?;
         let req = crate::reconcile::run::RunRequest {
             district_id,
             run_id,

@@ -106,10 +106,37 @@ pub async fn insert_with_id(
     id: Uuid,
     run: &NewRun<'_>,
 ) -> sqlx::Result<Uuid> {
+    insert_row(db, district_id, id, run, None).await
+}
+
+/// Insert a run already started at `now` (in progress, its first attempt): one statement
+/// where `insert_with_id` and `mark_started` are two (the command line, which runs it at
+/// once).
+pub async fn insert_started(
+    db: impl PgExecutor<'_>,
+    district_id: Uuid,
+    id: Uuid,
+    run: &NewRun<'_>,
+    now: OffsetDateTime,
+) -> sqlx::Result<Uuid> {
+    insert_row(db, district_id, id, run, Some(now)).await
+}
+
+async fn insert_row(
+    db: impl PgExecutor<'_>,
+    district_id: Uuid,
+    id: Uuid,
+    run: &NewRun<'_>,
+    started_at: Option<OffsetDateTime>,
+) -> sqlx::Result<Uuid> {
+    let status = match started_at {
+        Some(_) => RunStatus::InProgress,
+        None => run.status,
+    };
     sqlx::query(
         "INSERT INTO runs (district_id, id, kind, source, file_name, file_sha256, file_path, dry_run, approved, options,
-                           submitted_kind, submitted_by, status)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                           submitted_kind, submitted_by, status, started_at, attempts)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, CASE WHEN $14 IS NULL THEN 0 ELSE 1 END)",
     )
     .bind(district_id)
     .bind(id)
@@ -123,7 +150,8 @@ pub async fn insert_with_id(
     .bind(&run.options)
     .bind(run.submitted_kind)
     .bind(run.submitted_by)
-    .bind(run.status)
+    .bind(status)
+    .bind(started_at)
     .execute(db)
     .await?;
     Ok(id)
