@@ -839,6 +839,100 @@ async fn two_runs_for_one_district_at_once_are_serialised(pool: PgPool) {
     assert_eq!(distinct, 401);
 }
 
+/// A run reads its file while the district's users load, but a run that must wait for the
+/// district's lock reads first: a file it cannot use fails at once, while another run still
+/// holds the lock, and changes nothing.
+#[sqlx::test(migrations = "./migrations")]
+async fn a_file_that_cannot_be_used_fails_without_waiting_for_the_districts_lock(pool: PgPool) {
+    let env = Env::new(pool).await;
+    let before = env.snapshot().await;
+    // Hold the district's lock the way a run's transaction does.
+    let mut holder = env.app.pool.begin().await.unwrap();
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(hashtextextended('rollcall-district:' || $1::text, 0))",
+    )
+    .bind(env.district)
+    .execute(&mut *holder)
+    .await
+    .unwrap();
+    let file = "Student Number,Given Name,Surname,Homeroom\n1001,Ann,Lee,4B\n";
+    // Bounded only so that a run stuck behind the lock fails the test instead of hanging it.
+    let s = tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        env.import("sis.csv", file),
+    )
+    .await
+    .expect("the run ended while another run held the district's lock");
+    assert_eq!(s.status, "failed");
+    let message = s.message.unwrap();
+    assert!(message.contains("required fields not mapped"), "{message}");
+    holder.rollback().await.unwrap();
+    assert_eq!(env.snapshot().await, before);
+    // With the lock free, a good file goes in.
+    let s = env.import("students.csv", &students(3)).await;
+    assert_eq!(
+        (s.created, s.errors, s.status.as_str()),
+        (3, 0, "completed")
+    );
+}
+
+/// An update that moves no user between schools leaves their memberships as they were (not
+/// deleted and written again); a user who moves school gets a new one.
+#[sqlx::test(migrations = "./migrations")]
+async fn an_update_rewrites_memberships_only_of_users_whose_schools_changed(pool: PgPool) {
+    let env = Env::new(pool).await;
+    let s = env
+        .import(
+            "s.csv",
+            &format!(
+                "{HEADER}\nS1,s1@d.org,Ann,Lee,Student,HS,9,,Active\nS2,s2@d.org,Bo,Kim,Student,HS,9,,Active\n"
+            ),
+        )
+        .await;
+    assert_eq!(s.created, 2);
+    // Each membership with the transaction that wrote it.
+    let memberships = || async {
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT u.custom_id, sc.external_id, m.xmin::text
+             FROM user_schools m
+             JOIN users u ON u.district_id = m.district_id AND u.id = m.user_id
+             JOIN schools sc ON sc.district_id = m.district_id AND sc.id = m.school_id
+             WHERE m.district_id = $1 ORDER BY 1, 2",
+        )
+        .bind(env.district)
+        .fetch_all(&env.app.pool)
+        .await
+        .unwrap();
+        rows
+    };
+    let first = memberships().await;
+    assert_eq!(first.len(), 2);
+    let s = env
+        .import(
+            "s.csv",
+            &format!(
+                "{HEADER}\nS1,s1@d.org,Ann,Leigh,Student,HS,9,,Active\nS2,s2@d.org,Bo,Kim,Student,MS,9,,Active\n"
+            ),
+        )
+        .await;
+    assert_eq!((s.updated, s.errors), (2, 0), "{s:?}");
+    assert_eq!(env.user("S1").await.last_name, "Leigh");
+    let after = memberships().await;
+    let of = |rows: &[(String, String, String)], who: &str| -> Vec<(String, String)> {
+        rows.iter()
+            .filter(|r| r.0 == who)
+            .map(|r| (r.1.clone(), r.2.clone()))
+            .collect()
+    };
+    // S1 changed only its last name: its membership is the row written when it was created.
+    assert_eq!(of(&after, "S1"), of(&first, "S1"));
+    // S2 moved to another school: its membership is new, written by this run.
+    let s2 = of(&after, "S2");
+    assert_eq!(s2.len(), 1);
+    assert_eq!(s2[0].0, "MS");
+    assert_ne!(s2[0].1, of(&first, "S2")[0].1);
+}
+
 #[sqlx::test(migrations = "./migrations")]
 async fn cli_writes_the_error_and_completed_files(pool: PgPool) {
     let env = Env::new(pool).await;
