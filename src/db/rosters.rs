@@ -140,6 +140,16 @@ pub struct RosterWrites {
 /// `class.archive`), enrollments are counted on the run, not audited one by one. Every class
 /// and enrollment changed is recorded with its earlier values in `run_roster_changes` (set-
 /// based, from the staging tables), for the run's undo.
+/// Refresh the planner's statistics of classes and enrollments, in the run's transaction
+/// (its own new rows count): after a first roster sync the tables were otherwise unanalyzed
+/// until autovacuum came, and the teacher's and class pages were planned for empty tables.
+pub async fn analyze(conn: &mut PgConnection) -> sqlx::Result<()> {
+    sqlx::query("ANALYZE classes, enrollments")
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 pub async fn write_plan(
     conn: &mut PgConnection,
     district_id: Uuid,

@@ -1058,6 +1058,10 @@ pub async fn apply_read(
         approved: req.approved,
         syncs: rules.names.syncs.clone(),
     };
+    // Classes and enrollments before the run: a run adding many refreshes their statistics.
+    let rosters_before = roster_current
+        .as_ref()
+        .map_or(0, |rc| rc.classes.len() + rc.enrollments.len());
     let t_load = took + t0.elapsed();
     let existing_users = current.len();
     tracing::debug!(run = %req.run_id, rss_mib = rss_mib(), users = current.len(), "current users loaded");
@@ -1187,6 +1191,10 @@ pub async fn apply_read(
                 now,
             )
             .await?;
+            let added = rp.counts.classes_created + rp.counts.enrollments_added;
+            if should_analyze(added, rosters_before) {
+                db::rosters::analyze(&mut tx).await?;
+            }
         }
     }
     let t2 = std::time::Instant::now();
