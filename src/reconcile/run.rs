@@ -228,6 +228,9 @@ fn raw_identifiers(
 /// from them instead of being read a second time (a 10,000-row file is ~600 KB; its rows then
 /// take ~5 MB, and reading them again took ~8 ms of a 120 ms run).
 const KEEP_ROWS_MAX_BYTES: u64 = 2 << 20;
+/// And at most this many rows: 2 MiB of very short lines would otherwise be half a million
+/// kept rows.
+const KEEP_ROWS_MAX: usize = 40_000;
 
 /// Read and validate a whole file (blocking; call from `spawn_blocking`). Only each row's
 /// identifiers are kept (to find duplicates and reserve usernames); the planner reads the
@@ -254,7 +257,7 @@ pub fn prepare(
         Err(e) => return Ok(Err(e.into())),
     };
     let validator = Validator::new(&headers, &mapping, schools).with_district(district);
-    let keep = std::fs::metadata(path).is_ok_and(|m| m.len() <= KEEP_ROWS_MAX_BYTES);
+    let mut keep = std::fs::metadata(path).is_ok_and(|m| m.len() <= KEEP_ROWS_MAX_BYTES);
     let mut kept: Vec<Option<IncomingUser>> = Vec::new();
     // Fixed-size hashes of each accepted row's identifiers (issue 19: a million rows are not
     // kept as strings); explicit usernames, which generated ones must avoid, as they are.
@@ -264,6 +267,11 @@ pub fn prepare(
     let mut refused: HashMap<usize, Identifiers> = HashMap::new();
     for item in reader {
         progress.done.fetch_add(1, Ordering::Relaxed);
+        if keep && kept.len() >= KEEP_ROWS_MAX {
+            // Too many rows to keep: the planner reads the file again.
+            keep = false;
+            kept = Vec::new();
+        }
         match item {
             Err(file_error) => return Ok(Err(file_error.into())),
             Ok(Err(issue)) => {
@@ -1502,6 +1510,19 @@ mod tests {
                     .collect()
             };
         assert_eq!(outcomes(&a), outcomes(&b));
+
+        // Under 2 MiB but more rows than are kept: read twice, planned as before.
+        let mut many =
+            String::from("custom_id,email,first_name,last_name,role,school_external_id,grade\n");
+        for i in 0..=KEEP_ROWS_MAX {
+            many += &format!("{i},u{i}@d.org,A,B,Student,S1,5\n");
+        }
+        assert!((many.len() as u64) < KEEP_ROWS_MAX_BYTES);
+        let path = file(&dir, "many.csv", &many);
+        let p = prepared(&path);
+        assert!(p.rows.kept.is_none(), "too many rows to keep");
+        let plan = plan(p);
+        assert_eq!(plan.counts.created, KEEP_ROWS_MAX + 1);
         std::fs::remove_dir_all(dir).ok();
     }
 
