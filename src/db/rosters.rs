@@ -135,11 +135,6 @@ pub struct RosterWrites {
     pub ended: Option<Vec<u8>>,
 }
 
-/// Write a roster plan in the run's transaction (after its users). Unchanged records write
-/// nothing; classes are audited (`class.create`, `class.update`, `class.restore`,
-/// `class.archive`), enrollments are counted on the run, not audited one by one. Every class
-/// and enrollment changed is recorded with its earlier values in `run_roster_changes` (set-
-/// based, from the staging tables), for the run's undo.
 /// Refresh the planner's statistics of classes and enrollments, in the run's transaction
 /// (its own new rows count): after a first roster sync the tables were otherwise unanalyzed
 /// until autovacuum came, and the teacher's and class pages were planned for empty tables.
@@ -150,6 +145,11 @@ pub async fn analyze(conn: &mut PgConnection) -> sqlx::Result<()> {
     Ok(())
 }
 
+/// Write a roster plan in the run's transaction (after its users). Unchanged records write
+/// nothing; classes are audited (`class.create`, `class.update`, `class.restore`,
+/// `class.archive`), enrollments are counted on the run, not audited one by one. Every class
+/// and enrollment changed is recorded with its earlier values in `run_roster_changes` (set-
+/// based, from the staging tables), for the run's undo.
 pub async fn write_plan(
     conn: &mut PgConnection,
     district_id: Uuid,
