@@ -1147,7 +1147,7 @@ pub async fn apply_read(
     // A roster-only run (a roster CSV) counts the file's rows it read.
     let total_rows = match &roster_plan {
         Some(rp) if total_rows == 0 => {
-            let lines: HashSet<(u16, u32)> = rp.results.iter().map(|r| (r.file, r.line)).collect();
+            let lines: HashSet<(u16, u32)> = rp.results().map(|r| (r.file, r.line)).collect();
             lines.len()
         }
         _ => total_rows,

@@ -151,12 +151,48 @@ pub struct TermWrite {
     pub created: bool,
 }
 
-/// An enrollment to insert or update (same key).
+/// An enrollment to insert or update (same key), with where its record's result goes.
+///
+/// An enrollment written is its record's result too (added, or changed with the fields that
+/// changed): the plan keeps no [`RecordResult`] beside it, only the record's place in the
+/// results (`seq`), its file, line and key. A first sync adds millions: 80 bytes each, not
+/// a 56-byte write and a 64-byte result (issue 19, memory).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnrollmentWrite {
     pub now: CurrentEnrollment,
     /// The enrollment before (`None` when added). Boxed: a first sync adds millions.
     pub before: Option<Box<CurrentEnrollment>>,
+    /// The record's position in the run's results ([`RosterPlan::result`]).
+    pub seq: u32,
+    /// As [`RecordResult::file`], [`RecordResult::line`] and [`RecordResult::key`].
+    pub file: u16,
+    pub line: u32,
+    pub key: Id,
+}
+
+impl EnrollmentWrite {
+    /// The record's result: added, or changed with the fields that changed.
+    pub fn result(&self) -> RecordResult {
+        let (outcome, changed) = match self.before.as_deref() {
+            None => (RecordOutcome::Added, Vec::new()),
+            Some(b) => (RecordOutcome::Changed, enrollment_changes(b, &self.now)),
+        };
+        RecordResult {
+            kind: RecordKind::Enrollment,
+            outcome,
+            file: self.file,
+            line: self.line,
+            class_id: Some(self.now.class_id).into(),
+            user_id: Some(self.now.user_id).into(),
+            key: self.key.clone(),
+            detail: (!changed.is_empty()).then(|| {
+                Box::new(ResultDetail {
+                    changed,
+                    ..Default::default()
+                })
+            }),
+        }
+    }
 }
 
 /// One record's result (per class record and per enrollment record).
@@ -297,12 +333,15 @@ pub struct RosterPlan {
     pub classes: Vec<ClassPlan>,
     /// Classes archived (current state before).
     pub archive: Vec<CurrentClass>,
-    /// Enrollments added or changed. In chunks, like the feed's records they are made from:
-    /// each chunk can take the memory a chunk of those just gave back (issue 15).
+    /// Enrollments added or changed, each with its record's result. In chunks, like the
+    /// feed's records they are made from: each chunk can take the memory a chunk of those
+    /// just gave back (issue 15). Added with [`RosterPlan::push_enrollment`].
     pub enrollments: Chunked<EnrollmentWrite>,
     /// Enrollments ended (as they were).
     pub ended: Vec<CurrentEnrollment>,
-    pub results: Chunked<RecordResult>,
+    /// The results of the records that wrote no enrollment, in order; with those of
+    /// `enrollments` (each at its `seq`) they are the run's results ([`RosterPlan::results`]).
+    listed: Chunked<RecordResult>,
     /// The names of the files the results came from ([`RecordResult::file`]).
     pub files: Vec<CompactString>,
     pub counts: RosterCounts,
@@ -310,6 +349,81 @@ pub struct RosterPlan {
 }
 
 impl RosterPlan {
+    /// How many results the run has (one per record).
+    pub fn results_len(&self) -> usize {
+        self.listed.len() + self.enrollments.len()
+    }
+
+    /// A record's result that wrote no enrollment.
+    pub(crate) fn push_result(&mut self, r: RecordResult) {
+        self.listed.push(r);
+    }
+
+    /// An enrollment to add (`before` `None`) or change, and its record's result (added or
+    /// changed) at the record's `file`, `line` and `key`.
+    pub(crate) fn push_enrollment(
+        &mut self,
+        now: CurrentEnrollment,
+        before: Option<CurrentEnrollment>,
+        file: u16,
+        line: u32,
+        key: Id,
+    ) {
+        let seq = u32::try_from(self.results_len()).expect("fewer than 2^32 records");
+        self.enrollments.push(EnrollmentWrite {
+            now,
+            before: before.map(Box::new),
+            seq,
+            file,
+            line,
+            key,
+        });
+    }
+
+    /// The result at `seq` (`< results_len()`).
+    pub fn result(&self, seq: usize) -> RecordResult {
+        let written = self.written_before(seq);
+        match self.enrollments.get(written) {
+            Some(w) if w.seq as usize == seq => w.result(),
+            _ => self.listed[seq - written].clone(),
+        }
+    }
+
+    /// How many written enrollments have their result before `seq` (they are in `seq` order).
+    fn written_before(&self, seq: usize) -> usize {
+        let (mut lo, mut hi) = (0, self.enrollments.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if (self.enrollments[mid].seq as usize) < seq {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    }
+
+    /// The results from `seq` on, in order.
+    pub fn results_from(&self, seq: usize) -> impl Iterator<Item = RecordResult> + '_ {
+        let mut written = self.written_before(seq);
+        let mut listed = seq.min(self.results_len()) - written;
+        (seq..self.results_len()).map(move |at| match self.enrollments.get(written) {
+            Some(w) if w.seq as usize == at => {
+                written += 1;
+                w.result()
+            }
+            _ => {
+                listed += 1;
+                self.listed[listed - 1].clone()
+            }
+        })
+    }
+
+    /// Every result, in order.
+    pub fn results(&self) -> impl Iterator<Item = RecordResult> + '_ {
+        self.results_from(0)
+    }
+
     /// The name of the file a result came from.
     pub fn file_of(&self, r: &RecordResult) -> &str {
         self.files
@@ -370,7 +484,7 @@ impl Planner<'_> {
         text.push_str(&format!(": {message}"));
         self.plan.counts.roster_errors += 1;
         let file = self.plan.file_ix(&at.file);
-        self.plan.results.push(RecordResult {
+        self.plan.push_result(RecordResult {
             kind,
             outcome: RecordOutcome::Error,
             file,
@@ -403,7 +517,7 @@ impl Planner<'_> {
             return;
         }
         let file = self.plan.file_ix(&at.file);
-        self.plan.results.push(RecordResult {
+        self.plan.push_result(RecordResult {
             kind,
             outcome,
             file,
@@ -1086,15 +1200,15 @@ const UNSEEN: u32 = u32::MAX;
 /// the loaded rows keyed by their class and user (4 bytes a row, not a second copy of the
 /// keys), and per row whether the feed lists or protects it (`kept`) and the line that first
 /// listed it (`seen_at`, `UNSEEN` for none). An enrollment the district does not have yet is
-/// found by the position of its `added` result in the plan's results (a first sync adds
-/// millions: 4 bytes each, not a map entry of both keys and a line — issue 15, memory).
+/// found by its position in the plan's writes (a first sync adds millions: 4 bytes each, not
+/// a map entry of both keys and a line — issue 15, memory).
 struct Enrolled<'a> {
     rows: &'a [CurrentEnrollment],
     hasher: DefaultHashBuilder,
     at: HashTable<u32>,
     kept: Vec<bool>,
     seen_at: Vec<u32>,
-    /// Positions in the plan's results of enrollments this run adds.
+    /// Positions in the plan's writes of enrollments this run adds.
     added: HashTable<u32>,
     /// New enrollments a record ended before they existed (no result kept for them).
     seen_other: HashMap<(Uuid, Uuid), u32>,
@@ -1153,16 +1267,16 @@ impl<'a> Enrolled<'a> {
     }
 
     /// The line of the accepted record that first listed this class and user.
-    fn seen(&self, key: (Uuid, Uuid), results: &Chunked<RecordResult>) -> Option<u32> {
+    fn seen(&self, key: (Uuid, Uuid), writes: &Chunked<EnrollmentWrite>) -> Option<u32> {
         if let Some(i) = self.position(key) {
             return Some(self.seen_at[i]).filter(|&l| l != UNSEEN);
         }
         let added = self.added.find(self.hasher.hash_one(key), |&j| {
-            let r = &results[j as usize];
-            (r.class_id.get(), r.user_id.get()) == (Some(key.0), Some(key.1))
+            let w = &writes[j as usize].now;
+            (w.class_id, w.user_id) == key
         });
         match added {
-            Some(&j) => Some(results[j as usize].line),
+            Some(&j) => Some(writes[j as usize].line),
             None => self.seen_other.get(&key).copied(),
         }
     }
@@ -1172,13 +1286,13 @@ impl<'a> Enrolled<'a> {
         self.seen_at[at] = line;
     }
 
-    /// An accepted record adds an enrollment: its result is `results[result]`.
-    fn mark_added(&mut self, key: (Uuid, Uuid), result: usize, results: &Chunked<RecordResult>) {
+    /// An accepted record adds an enrollment: `writes[write]`.
+    fn mark_added(&mut self, key: (Uuid, Uuid), write: usize, writes: &Chunked<EnrollmentWrite>) {
         let hasher = &self.hasher;
         self.added
-            .insert_unique(hasher.hash_one(key), result as u32, |&j| {
-                let r = &results[j as usize];
-                hasher.hash_one((r.class_id.0, r.user_id.0))
+            .insert_unique(hasher.hash_one(key), write as u32, |&j| {
+                let w = &writes[j as usize].now;
+                hasher.hash_one((w.class_id, w.user_id))
             });
     }
 
@@ -1290,7 +1404,7 @@ fn enroll_in(
         return;
     };
     let key = (class_id, user.id);
-    if let Some(first) = enr.seen(key, &p.plan.results) {
+    if let Some(first) = enr.seen(key, &p.plan.enrollments) {
         let msg = format!("duplicate enrollment: the same class and user as line {first}");
         p.error(
             kind,
@@ -1414,20 +1528,10 @@ fn enroll_in(
     match before {
         None => {
             p.plan.counts.enrollments_added += 1;
-            p.plan
-                .enrollments
-                .push(EnrollmentWrite { now, before: None });
-            p.result(
-                kind,
-                &e.at,
-                &id,
-                RecordOutcome::Added,
-                Some(class_id),
-                Some(user.id),
-                Vec::new(),
-            );
-            // An added result is always kept: the pair is found by it from now on.
-            enr.mark_added(key, p.plan.results.len() - 1, &p.plan.results);
+            let file = p.plan.file_ix(&e.at.file);
+            p.plan.push_enrollment(now, None, file, line, id);
+            // The pair is found by its write from now on.
+            enr.mark_added(key, p.plan.enrollments.len() - 1, &p.plan.enrollments);
         }
         Some(b) => {
             let changed = enrollment_changes(&b, &now);
@@ -1444,19 +1548,8 @@ fn enroll_in(
                 );
             } else {
                 p.plan.counts.enrollments_changed += 1;
-                p.plan.enrollments.push(EnrollmentWrite {
-                    now,
-                    before: Some(Box::new(b)),
-                });
-                p.result(
-                    kind,
-                    &e.at,
-                    &id,
-                    RecordOutcome::Changed,
-                    Some(class_id),
-                    Some(user.id),
-                    changed,
-                );
+                let file = p.plan.file_ix(&e.at.file);
+                p.plan.push_enrollment(now, Some(b), file, line, id);
             }
         }
     }

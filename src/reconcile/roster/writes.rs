@@ -129,8 +129,8 @@ pub fn encode(plan: &Arc<RosterPlan>) -> csv::Result<RosterWrites> {
     let classes = finish(w, !plan.classes.is_empty())?;
 
     let enrollments = (!plan.enrollments.is_empty()).then(|| {
-        chunks(plan.clone(), plan.enrollments.len(), |p, i, w| {
-            enrollment_row(&p.enrollments[i], w)
+        chunks(plan.clone(), plan.enrollments.len(), |p, mut rows, w| {
+            rows.try_for_each(|i| enrollment_row(&p.enrollments[i], w))
         })
     });
 
@@ -154,23 +154,25 @@ pub fn encode(plan: &Arc<RosterPlan>) -> csv::Result<RosterWrites> {
 /// unchanged enrollment of a 3,000,000-enrollment sync.
 pub fn results(plan: &Arc<RosterPlan>, district_id: Uuid, run_id: Uuid) -> Option<Chunks> {
     let (district, run) = (district_id.to_string(), run_id.to_string());
-    (!plan.results.is_empty()).then(|| {
-        chunks(plan.clone(), plan.results.len(), move |p, seq, w| {
-            let r = &p.results[seq];
-            w.write_record([
-                district.as_str(),
-                run.as_str(),
-                &seq.to_string(),
-                r.kind.as_str(),
-                p.file_of(r),
-                &r.line.to_string(),
-                r.outcome.as_str(),
-                &opt_id(r.class_id.get()),
-                &opt_id(r.user_id.get()),
-                &r.key,
-                &format!("{{{}}}", r.changed().join(",")),
-                r.error().unwrap_or_default(),
-            ])
+    (plan.results_len() > 0).then(|| {
+        chunks(plan.clone(), plan.results_len(), move |p, rows, w| {
+            let from = rows.start;
+            rows.zip(p.results_from(from)).try_for_each(|(seq, r)| {
+                w.write_record([
+                    district.as_str(),
+                    run.as_str(),
+                    &seq.to_string(),
+                    r.kind.as_str(),
+                    p.file_of(&r),
+                    &r.line.to_string(),
+                    r.outcome.as_str(),
+                    &opt_id(r.class_id.get()),
+                    &opt_id(r.user_id.get()),
+                    &r.key,
+                    &format!("{{{}}}", r.changed().join(",")),
+                    r.error().unwrap_or_default(),
+                ])
+            })
         })
     })
 }
@@ -178,17 +180,18 @@ pub fn results(plan: &Arc<RosterPlan>, district_id: Uuid, run_id: Uuid) -> Optio
 /// Rows per chunk.
 const CHUNK_ROWS: usize = 4096;
 
-/// `len` rows of `plan`, each written by `row`, as CSV chunks of [`CHUNK_ROWS`] rows.
+/// `len` rows of `plan`, written by `rows` a range at a time, as CSV chunks of
+/// [`CHUNK_ROWS`] rows.
 fn chunks(
     plan: Arc<RosterPlan>,
     len: usize,
-    row: impl Fn(&RosterPlan, usize, &mut csv::Writer<Vec<u8>>) -> csv::Result<()> + Send + 'static,
+    rows: impl Fn(&RosterPlan, std::ops::Range<usize>, &mut csv::Writer<Vec<u8>>) -> csv::Result<()>
+    + Send
+    + 'static,
 ) -> Chunks {
     Box::new((0..len).step_by(CHUNK_ROWS).map(move |from| {
         let mut w = csv::Writer::from_writer(Vec::with_capacity(CHUNK_ROWS * 128));
-        for i in from..(from + CHUNK_ROWS).min(len) {
-            row(&plan, i, &mut w)?;
-        }
+        rows(&plan, from..(from + CHUNK_ROWS).min(len), &mut w)?;
         w.into_inner().map_err(|e| csv::Error::from(e.into_error()))
     }))
 }

@@ -34,8 +34,8 @@ use uuid::Uuid;
 use crate::domain::Source;
 use crate::domain::roster::{EnrollmentRole, RosterCurrent};
 use crate::reconcile::roster::{
-    ClassChange, ClassPlan, ClassWrite, CurrentClass, CurrentEnrollment, EnrollmentWrite,
-    RecordKind, RecordOutcome, RecordResult, ResultDetail, RosterPlan, RosterRules,
+    ClassChange, ClassPlan, ClassWrite, CurrentClass, CurrentEnrollment, RecordKind, RecordOutcome,
+    RecordResult, ResultDetail, RosterPlan, RosterRules,
 };
 
 /// What a run changed of one class or enrollment (`run_roster_changes.kind`).
@@ -227,7 +227,7 @@ struct Out<'a> {
 
 impl Out<'_> {
     fn result(&mut self, kind: RecordKind, outcome: RecordOutcome, changed: Vec<&'static str>) {
-        self.plan.results.push(RecordResult {
+        self.plan.push_result(RecordResult {
             kind,
             outcome,
             file: 0,
@@ -244,9 +244,15 @@ impl Out<'_> {
         });
     }
 
+    /// An enrollment to add or change back, with its result (added or changed).
+    fn enrollment(&mut self, now: CurrentEnrollment, before: Option<CurrentEnrollment>) {
+        self.plan
+            .push_enrollment(now, before, 0, self.line, self.key.into());
+    }
+
     fn error(&mut self, kind: RecordKind, message: String) {
         self.plan.counts.roster_errors += 1;
-        self.plan.results.push(RecordResult {
+        self.plan.push_result(RecordResult {
             kind,
             outcome: RecordOutcome::Error,
             file: 0,
@@ -513,12 +519,8 @@ fn undo_enrollment(out: &mut Out<'_>, g: &Group, user_id: Uuid, cur: Option<&Cur
     };
     match cur {
         None => {
-            out.plan.enrollments.push(EnrollmentWrite {
-                now: want,
-                before: None,
-            });
             out.plan.counts.enrollments_added += 1;
-            out.result(kind, RecordOutcome::Added, Vec::new());
+            out.enrollment(want, None);
         }
         Some(e) => {
             let changed = enrollment_changes(e, &want);
@@ -526,12 +528,8 @@ fn undo_enrollment(out: &mut Out<'_>, g: &Group, user_id: Uuid, cur: Option<&Cur
                 out.plan.counts.enrollments_unchanged += 1;
                 out.result(kind, RecordOutcome::Unchanged, changed);
             } else {
-                out.plan.enrollments.push(EnrollmentWrite {
-                    now: want,
-                    before: Some(Box::new(*e)),
-                });
                 out.plan.counts.enrollments_changed += 1;
-                out.result(kind, RecordOutcome::Changed, changed);
+                out.enrollment(want, Some(*e));
             }
         }
     }

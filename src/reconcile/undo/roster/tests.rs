@@ -70,7 +70,7 @@ fn approved() -> RosterRules {
 }
 
 fn outcome(p: &RosterPlan, line: u32) -> RecordOutcome {
-    p.results.iter().find(|r| r.line == line).unwrap().outcome
+    p.results().find(|r| r.line == line).unwrap().outcome
 }
 
 /// A created class is archived (never deleted); an archived one restored; a restored one
@@ -182,7 +182,7 @@ fn enrollments_go_back_to_what_they_were() {
     assert_eq!(put_back.now.user_id, Uuid::from_u128(13));
     assert_eq!(put_back.now.end, Some(time::macros::date!(2027 - 06 - 30)));
     assert_eq!(
-        p.results[1].changed(),
+        p.result(1).changed(),
         vec!["primary", "begin"],
         "the fields that go back"
     );
@@ -262,7 +262,10 @@ fn what_cannot_be_put_back_is_an_error() {
     let p = plan(&current, written, &file(), &approved());
     assert_eq!(p.counts.roster_errors, 3);
     assert!(p.classes.is_empty() && p.enrollments.is_empty());
-    let errors: Vec<&str> = p.results.iter().map(|r| r.error().unwrap()).collect();
+    let errors: Vec<String> = p
+        .results()
+        .map(|r| r.error().unwrap().to_string())
+        .collect();
     assert!(
         errors[0].contains("school of class C1 no longer exists"),
         "{errors:?}"
