@@ -19,8 +19,8 @@
 
 use crate::domain::chunked::Chunked;
 use crate::domain::roster::{
-    At, EnrollmentRole, IncomingClass, IncomingEnrollment, IncomingTerm, Interner, RosterFail,
-    RosterFeed, UserRef,
+    At, EnrollmentRecord, EnrollmentRole, IncomingClass, IncomingEnrollment, IncomingTerm,
+    Interner, RosterFail, RosterFeed, UserRef,
 };
 use crate::feed::oneroster::{FileMode, Manifest, SetError, SetInput, Table, list, text};
 use crate::feed::provider::parse_grade;
@@ -70,7 +70,7 @@ pub struct Collected {
     ids: Interner,
 }
 
-type Enrollments = Chunked<Result<IncomingEnrollment, RosterFail>>;
+type Enrollments = Chunked<EnrollmentRecord>;
 
 fn at(file: &str, line: u64) -> At {
     At {
@@ -359,7 +359,7 @@ impl Collected {
             })),
             Err((column, message)) => {
                 self.enrollments
-                    .push(Err(fail(at, column, message, Some(r.class))))
+                    .push(Err(Box::new(fail(at, column, message, Some(r.class)))))
             }
         }
     }
@@ -639,7 +639,7 @@ pub fn read_csv<'a>(
         const F: &str = "enrollments.csv";
         let required = ["classSourcedId", "userSourcedId", "role"];
         Table::each(F, bytes, max_bytes, &required, |t, r| match row(t, F, r) {
-            Err(f) => c.enrollments.push(Err(f)),
+            Err(f) => c.enrollments.push(Err(Box::new(f))),
             Ok(rec) => {
                 let v = |col| t.cell(rec, col);
                 let r = EnrollmentRec {
@@ -767,7 +767,7 @@ impl Collected {
     pub fn enrollment_json(&mut self, v: &Value, n: usize) {
         const F: &str = "/enrollments";
         if !v.is_object() {
-            return self.enrollments.push(Err(not_object(F, n)));
+            return self.enrollments.push(Err(Box::new(not_object(F, n))));
         }
         let primary = match v.get("primary") {
             Some(Value::Bool(b)) => b.to_string(),
@@ -805,9 +805,11 @@ mod tests {
         parse_date(s).unwrap()
     }
 
-    fn ok<'a, T: Clone + 'a>(rows: impl IntoIterator<Item = &'a Result<T, RosterFail>>) -> Vec<T> {
+    fn ok<'a, T: Clone + 'a, E: std::fmt::Debug + 'a>(
+        rows: impl IntoIterator<Item = &'a Result<T, E>>,
+    ) -> Vec<T> {
         rows.into_iter()
-            .map(|r| r.clone().expect("no failure"))
+            .map(|r| r.as_ref().expect("no failure").clone())
             .collect()
     }
 

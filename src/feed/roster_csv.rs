@@ -201,12 +201,12 @@ pub fn parse<R: Read + Seek>(
     let mut state = State::new(file);
     for item in reader {
         match item? {
-            Err(issue) => state.feed.enrollments.push(Err(RosterFail {
+            Err(issue) => state.feed.enrollments.push(Err(Box::new(RosterFail {
                 at: state.at(issue.line),
                 column: None,
                 message: issue.message,
                 class_external_id: None,
-            })),
+            }))),
             Ok(rec) => {
                 let cell = |c: Column| -> &str {
                     index
@@ -301,12 +301,12 @@ impl<'a> State<'a> {
     }
 
     fn fail_in(&mut self, line: u64, column: &str, message: String, class: &str) {
-        self.feed.enrollments.push(Err(RosterFail {
+        self.feed.enrollments.push(Err(Box::new(RosterFail {
             at: self.at(line),
             column: Some(column.to_string()),
             message,
             class_external_id: (!class.is_empty()).then(|| class.to_string()),
-        }));
+        })));
     }
 
     fn row<'c>(&mut self, line: u64, cell: &Cell<'c>, guid: &str) {

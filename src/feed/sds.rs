@@ -13,8 +13,8 @@
 
 use crate::domain::chunked::Chunked;
 use crate::domain::roster::{
-    At, EnrollmentRole, Id, IncomingClass, IncomingEnrollment, IncomingTerm, RosterFail,
-    RosterFeed, UserRef,
+    At, EnrollmentRecord, EnrollmentRole, Id, IncomingClass, IncomingEnrollment, IncomingTerm,
+    RosterFail, RosterFeed, UserRef,
 };
 use crate::feed::headers::fold;
 use crate::feed::oneroster::Org;
@@ -398,7 +398,7 @@ fn sections(t: &Table) -> (Terms, Classes) {
 }
 
 /// `StudentEnrollment.csv` / `TeacherRoster.csv` rows (`Section SIS ID`, `SIS ID`).
-fn enrollments(t: &Table, role: EnrollmentRole) -> Chunked<Result<IncomingEnrollment, RosterFail>> {
+fn enrollments(t: &Table, role: EnrollmentRole) -> Chunked<EnrollmentRecord> {
     t.records
         .iter()
         .map(|rec| -> Result<IncomingEnrollment, RosterFail> {
@@ -432,6 +432,7 @@ fn enrollments(t: &Table, role: EnrollmentRole) -> Chunked<Result<IncomingEnroll
                 to_be_deleted: false,
             })
         })
+        .map(|r| r.map_err(Box::new))
         .collect()
 }
 

@@ -401,7 +401,7 @@ impl Client {
                     let n = classes.len() as u64 + 1;
                     let (class, enrolled) = clever::section(&v, n, &courses);
                     classes.push(class);
-                    enrollments.extend(enrolled);
+                    enrollments.extend(enrolled.into_iter().map(|r| r.map_err(Box::new)));
                 }
             })
             .await?;

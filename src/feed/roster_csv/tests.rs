@@ -14,7 +14,11 @@ fn fails(feed: &RosterFeed) -> Vec<String> {
         .iter()
         .filter_map(|t| t.as_ref().err())
         .chain(feed.classes.iter().filter_map(|c| c.as_ref().err()))
-        .chain(feed.enrollments.iter().filter_map(|e| e.as_ref().err()))
+        .chain(
+            feed.enrollments
+                .iter()
+                .filter_map(|e| e.as_ref().err().map(|f| &**f)),
+        )
         .map(|f| f.to_string())
         .collect()
 }

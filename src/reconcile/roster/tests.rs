@@ -563,12 +563,12 @@ fn failed_rows_protect_their_class_and_enrollments() {
         message: "too long".into(),
         class_external_id: Some("M1".into()),
     }));
-    f.enrollments.push(Err(RosterFail {
+    f.enrollments.push(Err(Box::new(RosterFail {
         at: at(3),
         column: Some("role".into()),
         message: "unknown role \"tutor\"".into(),
         class_external_id: Some("M2".into()),
-    }));
+    })));
     let p = run(&cur, f);
     assert!(p.archive.is_empty(), "{:?}", p.archive);
     assert!(p.ended.is_empty(), "{:?}", p.ended);
