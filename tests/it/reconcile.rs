@@ -846,15 +846,11 @@ async fn two_runs_for_one_district_at_once_are_serialised(pool: PgPool) {
 async fn a_file_that_cannot_be_used_fails_without_waiting_for_the_districts_lock(pool: PgPool) {
     let env = Env::new(pool).await;
     let before = env.snapshot().await;
-    // Hold the district's lock the way a run's transaction does.
+    // Hold the district's lock as a run's transaction does (the engine's own lock).
     let mut holder = env.app.pool.begin().await.unwrap();
-    sqlx::query(
-        "SELECT pg_advisory_xact_lock(hashtextextended('rollcall-district:' || $1::text, 0))",
-    )
-    .bind(env.district)
-    .execute(&mut *holder)
-    .await
-    .unwrap();
+    rollcall::db::reconcile::lock_district(&mut holder, env.district)
+        .await
+        .unwrap();
     let file = "Student Number,Given Name,Surname,Homeroom\n1001,Ann,Lee,4B\n";
     // Bounded only so that a run stuck behind the lock fails the test instead of hanging it.
     let s = tokio::time::timeout(

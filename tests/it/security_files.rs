@@ -354,15 +354,11 @@ async fn a_run_waiting_for_the_district_lock_shows_as_waiting(pool: PgPool) {
             &format!("{HEADER}\nS1,s1@d.org,Ann,Lee,Student,HS,9,Active,\n"),
         )
         .await;
-    // Hold the district's lock the way a run's transaction does.
+    // Hold the district's lock as a run's transaction does (the engine's own lock).
     let mut holder = env.app.pool.begin().await.unwrap();
-    sqlx::query(
-        "SELECT pg_advisory_xact_lock(hashtextextended('rollcall-district:' || $1::text, 0))",
-    )
-    .bind(env.district.id)
-    .execute(&mut *holder)
-    .await
-    .unwrap();
+    rollcall::db::reconcile::lock_district(&mut holder, env.district.id)
+        .await
+        .unwrap();
     let queue = env.app.queue.clone();
     let worker = tokio::spawn(async move { queue.run_one().await.unwrap() });
 
