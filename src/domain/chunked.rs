@@ -102,6 +102,19 @@ impl<T> Chunked<T> {
         self.chunks.last().and_then(|c| c.last())
     }
 
+    /// Keep the first `len` items; the chunks past them are freed.
+    pub fn truncate(&mut self, len: usize) {
+        if len >= self.len {
+            return;
+        }
+        let chunks = len.div_ceil(Self::CHUNK);
+        self.chunks.truncate(chunks);
+        if let Some(last) = self.chunks.last_mut() {
+            last.truncate(len - (chunks - 1) * Self::CHUNK);
+        }
+        self.len = len;
+    }
+
     /// Keep the items `keep` says yes to, in order. The list is rebuilt chunk by chunk, each
     /// old chunk freed once read, so it never takes twice its memory.
     pub fn retain(&mut self, mut keep: impl FnMut(&T) -> bool) {
@@ -195,7 +208,15 @@ mod tests {
         assert_eq!(list.len(), n.div_ceil(3));
         assert_eq!(list.chunks.len(), list.len().div_ceil(CHUNK));
         assert_eq!(list[CHUNK], CHUNK * 3);
-        assert!(list.into_iter().eq((0..n).step_by(3)));
+        assert!(list.clone().into_iter().eq((0..n).step_by(3)));
+        let kept = list.len();
+        list.truncate(CHUNK + 1);
+        assert_eq!((list.len(), list.chunks.len()), (CHUNK + 1, 2));
+        assert_eq!(list.last(), Some(&(CHUNK * 3)));
+        list.truncate(kept);
+        assert_eq!(list.len(), CHUNK + 1, "never longer");
+        list.truncate(0);
+        assert!(list.is_empty() && list.chunks.is_empty());
     }
 
     #[test]

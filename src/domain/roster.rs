@@ -10,6 +10,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use time::Date;
 
+mod enrollments;
+pub use enrollments::EnrollmentList;
+
 /// A class's or user's id as an enrollment names it, shared: a file of 3,000,000
 /// enrollments names 40,000 classes and 1,000,000 users, mostly by 36-character GUIDs, and a
 /// heap copy of both in every record cost ~100 bytes a record (issue 15, memory). A reader
@@ -249,8 +252,9 @@ pub type EnrollmentRecord = Result<IncomingEnrollment, Box<RosterFail>>;
 pub struct RosterFeed {
     pub terms: Vec<Result<IncomingTerm, RosterFail>>,
     pub classes: Vec<Result<IncomingClass, RosterFail>>,
-    /// In chunks: millions of them, given back while the roster plan grows (issue 15).
-    pub enrollments: super::chunked::Chunked<EnrollmentRecord>,
+    /// Packed: millions of them, given back a chunk at a time while the roster plan grows
+    /// (issues 15 and 19).
+    pub enrollments: EnrollmentList,
     /// The feed lists every class of its source (OneRoster bulk, a roster CSV, a full API
     /// sync): classes of the source it does not list are archived (guarded). `false` for a
     /// delta, or a set with no classes file.

@@ -17,10 +17,9 @@
 //! - `status = tobedeleted` marks classes and enrollments to archive or end; such terms are
 //!   left out.
 
-use crate::domain::chunked::Chunked;
 use crate::domain::roster::{
-    At, EnrollmentRecord, EnrollmentRole, IncomingClass, IncomingEnrollment, IncomingTerm,
-    Interner, RosterFail, RosterFeed, UserRef,
+    At, EnrollmentList, EnrollmentRole, IncomingClass, IncomingEnrollment, IncomingTerm,
+    RosterFail, RosterFeed, UserRef,
 };
 use crate::feed::oneroster::{FileMode, Manifest, SetError, SetInput, Table, list, text};
 use crate::feed::provider::parse_grade;
@@ -65,12 +64,11 @@ pub struct Collected {
     year_sessions: HashMap<String, Vec<String>>,
     courses: HashMap<String, Course>,
     classes: Vec<Result<Draft, RosterFail>>,
+    /// The class and user ids the enrollments name are kept once each, there.
     enrollments: Enrollments,
-    /// The class and user ids the enrollments name, one allocation each.
-    ids: Interner,
 }
 
-type Enrollments = Chunked<EnrollmentRecord>;
+type Enrollments = EnrollmentList;
 
 fn at(file: &str, line: u64) -> At {
     At {
@@ -347,16 +345,20 @@ impl Collected {
     fn add_enrollment(&mut self, at: At, r: EnrollmentRec, names: &Names) {
         match check_enrollment(&r, names) {
             Ok(None) => {}
-            Ok(Some(ok)) => self.enrollments.push(Ok(IncomingEnrollment {
-                at,
-                class_external_id: self.ids.id(r.class),
-                user: UserRef::Provider(self.ids.id(r.user)),
-                role: ok.role,
-                primary: ok.primary,
-                begin: ok.begin,
-                end: ok.end,
-                to_be_deleted: r.deleted,
-            })),
+            Ok(Some(ok)) => {
+                let class_external_id = self.enrollments.id(r.class);
+                let user = UserRef::Provider(self.enrollments.id(r.user));
+                self.enrollments.push(Ok(IncomingEnrollment {
+                    at,
+                    class_external_id,
+                    user,
+                    role: ok.role,
+                    primary: ok.primary,
+                    begin: ok.begin,
+                    end: ok.end,
+                    to_be_deleted: r.deleted,
+                }))
+            }
             Err((column, message)) => {
                 self.enrollments
                     .push(Err(Box::new(fail(at, column, message, Some(r.class)))))
@@ -427,17 +429,11 @@ impl Collected {
     }
 }
 
-fn user_key(u: &UserRef) -> &str {
-    match u {
-        UserRef::Key(k) | UserRef::Provider(k) => k,
-    }
-}
-
 /// One enrollment per class and user (see the module's rules); the rest stay in file order.
-/// The records arrive in file order (one file, or one list's positions). Their positions
-/// are sorted by class, user and line (4 bytes each), each later record of a class and user
-/// is folded into the first, and the folded ones are dropped: a file of 3,000,000
-/// enrollments is never copied into a second list (issue 15, memory).
+/// The records arrive in file order (one file, or one list's positions); each later record
+/// of a class and user is folded into the first, and the folded ones are dropped, in place
+/// ([`EnrollmentList::fold_same`]: a file of 3,000,000 enrollments is never copied into a
+/// second list, issue 15, memory). Then the table that numbered the ids is let go.
 fn merge(mut all: Enrollments) -> Enrollments {
     debug_assert!(
         all.iter()
@@ -448,40 +444,8 @@ fn merge(mut all: Enrollments) -> Enrollments {
             .is_sorted(),
         "enrollment records arrive in file order"
     );
-    let key = |i: u32| match &all[i as usize] {
-        Ok(e) => Some((e.class_external_id.as_str(), user_key(&e.user), e.at.line)),
-        Err(_) => None,
-    };
-    let mut order: Vec<u32> = (0..all.len() as u32)
-        .filter(|&i| key(i).is_some())
-        .collect();
-    // Every record has its own line, so an unstable sort is deterministic.
-    order.sort_unstable_by(|&a, &b| key(a).cmp(&key(b)));
-    let mut folded = vec![false; all.len()];
-    let mut first: Option<u32> = None;
-    for &i in &order {
-        let same = first.is_some_and(|f| match (&all[f as usize], &all[i as usize]) {
-            (Ok(f), Ok(l)) => f.class_external_id == l.class_external_id && f.user == l.user,
-            _ => false,
-        });
-        match first {
-            Some(f) if same => {
-                if let Ok(later) = all[i as usize].clone()
-                    && let Ok(into) = &mut all[f as usize]
-                {
-                    absorb(into, later);
-                }
-                folded[i as usize] = true;
-            }
-            _ => first = Some(i),
-        }
-    }
-    drop(order);
-    let mut at = 0;
-    all.retain(|_| {
-        at += 1;
-        !folded[at - 1]
-    });
+    all.fold_same(absorb);
+    all.seal();
     all
 }
 
@@ -888,7 +852,7 @@ mod tests {
         assert_eq!(classes[1].course_code, "ALG-1", "course 03100500's code");
         assert!(classes.iter().all(|c| !c.to_be_deleted));
         // 24 records: each user in each class once per semester; one enrollment each.
-        let enrollments = ok(&feed.enrollments);
+        let enrollments = ok(&feed.enrollments.iter().collect::<Vec<_>>());
         assert_eq!(enrollments.len(), 12);
         let mary_eng = enrollments
             .iter()
@@ -970,7 +934,7 @@ mod tests {
             ),
             ("Life Science", "4,5", Some("S2025"))
         );
-        let enrollments = ok(&feed.enrollments);
+        let enrollments = ok(&feed.enrollments.iter().collect::<Vec<_>>());
         assert_eq!(enrollments.len(), 6);
         let t1: Vec<(crate::domain::roster::Id, bool)> = enrollments
             .iter()
@@ -1007,7 +971,7 @@ mod tests {
             vec![("K1", false), ("K2", true)],
             "a class to archive needs no title or school"
         );
-        let enrollments = ok(&feed.enrollments);
+        let enrollments = ok(&feed.enrollments.iter().collect::<Vec<_>>());
         assert!(enrollments[0].to_be_deleted && !enrollments[1].to_be_deleted);
         assert!(enrollments[1].primary && enrollments[1].role == EnrollmentRole::Teacher);
         // Bulk: complete; absent: nothing at all.
@@ -1037,7 +1001,7 @@ mod tests {
         let fails: Vec<String> = feed
             .enrollments
             .iter()
-            .filter_map(|r| r.as_ref().err())
+            .filter_map(|r| r.err())
             .map(|f| f.to_string())
             .collect();
         assert_eq!(
@@ -1052,14 +1016,16 @@ mod tests {
             ]
         );
         assert!(
-            feed.enrollments[0]
+            feed.enrollments
+                .get(0)
+                .unwrap()
                 .as_ref()
                 .unwrap_err()
                 .class_external_id
                 .as_deref()
                 == Some("K1")
         );
-        let good = ok(feed.enrollments.iter().skip(6));
+        let good = ok(&feed.enrollments.iter().skip(6).collect::<Vec<_>>());
         assert_eq!(
             good.len(),
             1,
@@ -1164,18 +1130,23 @@ mod tests {
             "/classes line 3, column school: the class has no school"
         );
         assert_eq!(f.class_external_id.as_deref(), Some("K3"));
-        let e1 = feed.enrollments[0].as_ref().unwrap();
+        let e1 = feed.enrollments.get(0).unwrap().unwrap();
         assert!(e1.primary && e1.role == EnrollmentRole::Teacher);
         assert_eq!(e1.user, UserRef::Provider("u1".into()));
         assert!(
-            !feed.enrollments[1].as_ref().unwrap().primary,
+            !feed.enrollments.get(1).unwrap().as_ref().unwrap().primary,
             "a boolean primary"
         );
         assert_eq!(
-            feed.enrollments[2].as_ref().unwrap_err().to_string(),
+            feed.enrollments
+                .get(2)
+                .unwrap()
+                .as_ref()
+                .unwrap_err()
+                .to_string(),
             "/enrollments line 3, column class: the enrollment has no class"
         );
-        assert!(feed.enrollments[3].is_err());
+        assert!(feed.enrollments.get(3).unwrap().is_err());
     }
 
     #[test]
@@ -1186,7 +1157,7 @@ mod tests {
         let feed = read("bulk", &[("enrollments.csv", &enrollments)])
             .unwrap()
             .unwrap();
-        let e = ok(&feed.enrollments);
+        let e = ok(&feed.enrollments.iter().collect::<Vec<_>>());
         assert_eq!(e.len(), 2);
         assert_eq!((e[0].class_external_id.as_str(), e[0].at.line), ("K1", 2));
         assert!(e[0].primary && e[0].role == EnrollmentRole::Teacher);

@@ -555,6 +555,7 @@ impl<'a> State<'a> {
         self.feed.classes_complete = true;
         self.feed.enrollments_complete = self.any_user;
         self.feed.keeps_enrollment_dates = true;
+        self.feed.enrollments.seal();
         self.feed
     }
 }

@@ -11,9 +11,8 @@
 //! the enrollment files name users by `SIS ID` too. A set lists everything of its source:
 //! users, classes and enrollments missing from it are archived or ended (guarded).
 
-use crate::domain::chunked::Chunked;
 use crate::domain::roster::{
-    At, EnrollmentRecord, EnrollmentRole, Id, IncomingClass, IncomingEnrollment, IncomingTerm,
+    At, EnrollmentList, EnrollmentRole, Id, IncomingClass, IncomingEnrollment, IncomingTerm,
     RosterFail, RosterFeed, UserRef,
 };
 use crate::feed::headers::fold;
@@ -181,6 +180,7 @@ pub fn read_set<'a>(
     set.rosters
         .enrollments
         .extend(enrollments(&student_enr, EnrollmentRole::Student));
+    set.rosters.enrollments.seal();
     set.rosters.classes_complete = true;
     set.rosters.enrollments_complete = true;
     Ok(set)
@@ -398,7 +398,7 @@ fn sections(t: &Table) -> (Terms, Classes) {
 }
 
 /// `StudentEnrollment.csv` / `TeacherRoster.csv` rows (`Section SIS ID`, `SIS ID`).
-fn enrollments(t: &Table, role: EnrollmentRole) -> Chunked<EnrollmentRecord> {
+fn enrollments(t: &Table, role: EnrollmentRole) -> EnrollmentList {
     t.records
         .iter()
         .map(|rec| -> Result<IncomingEnrollment, RosterFail> {

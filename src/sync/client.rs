@@ -405,6 +405,7 @@ impl Client {
                 }
             })
             .await?;
+        rosters.enrollments.seal();
         if listed == Listed::Absent {
             notes.push(not_offered(
                 "/v3.0/sections",

@@ -118,7 +118,7 @@ async fn the_rest_client_pages_through_the_roster_lists_into_the_feed() {
         ("ALG1", "Mathematics", "2", Some("Y25"), "HS")
     );
     assert_eq!(classes[0].grades, ["9", "10"]);
-    let enrollments: Vec<_> = r.enrollments.iter().map(|e| e.as_ref().unwrap()).collect();
+    let enrollments: Vec<_> = r.enrollments.iter().map(|e| e.unwrap()).collect();
     assert_eq!(enrollments.len(), 5, "three pages of enrollments");
     assert_eq!(enrollments[0].user, UserRef::Provider("t1".into()));
     assert!(enrollments[0].primary && enrollments[0].role == EnrollmentRole::Teacher);

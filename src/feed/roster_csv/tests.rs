@@ -14,12 +14,12 @@ fn fails(feed: &RosterFeed) -> Vec<String> {
         .iter()
         .filter_map(|t| t.as_ref().err())
         .chain(feed.classes.iter().filter_map(|c| c.as_ref().err()))
+        .map(|f| f.to_string())
         .chain(
             feed.enrollments
                 .iter()
-                .filter_map(|e| e.as_ref().err().map(|f| &**f)),
+                .filter_map(|e| e.err().map(|f| f.to_string())),
         )
-        .map(|f| f.to_string())
         .collect()
 }
 
@@ -51,11 +51,7 @@ fn a_roster_file_gives_its_terms_classes_and_enrollments() {
     assert_eq!(classes[0].term_external_id.as_deref(), Some("Fall 2026"));
     assert_eq!(classes[0].at.line, 2);
     assert_eq!(classes[1].external_id, "BIO-02");
-    let enr: Vec<_> = feed
-        .enrollments
-        .iter()
-        .map(|e| e.as_ref().unwrap())
-        .collect();
+    let enr: Vec<_> = feed.enrollments.iter().map(|e| e.unwrap()).collect();
     assert_eq!(enr.len(), 3);
     assert_eq!(enr[0].role, EnrollmentRole::Teacher);
     assert!(enr[0].primary);
@@ -126,18 +122,10 @@ fn each_bad_row_names_its_line_and_column() {
         ]
     );
     // A failed row still names its class, so the class is not archived for it.
-    let failed: Vec<_> = feed
-        .enrollments
-        .iter()
-        .filter_map(|e| e.as_ref().err())
-        .collect();
+    let failed: Vec<_> = feed.enrollments.iter().filter_map(|e| e.err()).collect();
     assert_eq!(failed[1].class_external_id.as_deref(), Some("A"));
     assert_eq!(failed[0].class_external_id, None);
-    let ok: Vec<_> = feed
-        .enrollments
-        .iter()
-        .filter_map(|e| e.as_ref().ok())
-        .collect();
+    let ok: Vec<_> = feed.enrollments.iter().filter_map(|e| e.ok()).collect();
     assert_eq!(ok.len(), 2); // T1 and s1x
 }
 

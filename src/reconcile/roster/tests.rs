@@ -125,6 +125,16 @@ fn feed(classes: Vec<IncomingClass>, enrollments: Vec<IncomingEnrollment>) -> Ro
     }
 }
 
+/// Change a feed's enrollment records as a list of values.
+fn edit_enrollments(
+    f: &mut RosterFeed,
+    edit: impl FnOnce(&mut Vec<crate::domain::roster::EnrollmentRecord>),
+) {
+    let mut all: Vec<_> = std::mem::take(&mut f.enrollments).into_iter().collect();
+    edit(&mut all);
+    f.enrollments = all.into_iter().collect();
+}
+
 fn run(cur: &Current, f: RosterFeed) -> RosterPlan {
     run_with(cur, f, &RosterRules::default())
 }
@@ -789,7 +799,7 @@ fn a_removed_enrollment_row_ends_only_with_district_scope() {
     let cur = one_class_of(Source::Manual);
     for district in [false, true] {
         let mut f = download_of(&cur, district);
-        f.enrollments.pop();
+        edit_enrollments(&mut f, |all| drop(all.pop()));
         let p = run(&cur, f);
         assert_eq!(errors(&p), Vec::<String>::new());
         if district {
@@ -802,7 +812,7 @@ fn a_removed_enrollment_row_ends_only_with_district_scope() {
     // A class of this file's own source ends its missing enrollments whatever the scope.
     let cur = one_class_of(file());
     let mut f = download_of(&cur, false);
-    f.enrollments.pop();
+    edit_enrollments(&mut f, |all| drop(all.pop()));
     assert_eq!(run(&cur, f).ended.len(), 1);
 }
 
@@ -822,9 +832,11 @@ fn a_sync_class_named_by_guid_and_unchanged_is_skipped_with_its_enrollments() {
     assert!(p.classes.is_empty() && p.enrollments.is_empty() && p.ended.is_empty());
     // A change to a sync's class or enrollment is still an error naming the sync.
     let mut f = download_of(&cur, false);
-    if let Ok(e) = &mut f.enrollments[1] {
-        e.role = T;
-    }
+    edit_enrollments(&mut f, |all| {
+        if let Ok(e) = &mut all[1] {
+            e.role = T;
+        }
+    });
     let errs = errors(&run(&cur, f));
     assert_eq!(errs.len(), 1, "{errs:?}");
     assert!(errs[0].contains("provisioned by roster sync"), "{errs:?}");
@@ -865,7 +877,7 @@ fn a_feed_without_enrollment_dates_keeps_them_and_an_archived_users_enrollment_l
     let (packed, written) = (CurrentUsers::from(us), WrittenUsers::default());
     let resolver = UserResolver::new(&packed, &written, &file());
     let mut f = download_of(&cur, false);
-    f.enrollments[0].as_mut().unwrap().primary = false;
+    edit_enrollments(&mut f, |all| all[0].as_mut().unwrap().primary = false);
     let p = plan(
         &cur,
         &resolver,
@@ -886,7 +898,7 @@ fn a_feed_without_enrollment_dates_keeps_them_and_an_archived_users_enrollment_l
     assert_eq!(p.counts.enrollments_unchanged, 1);
     // Changing it is still an error.
     let mut f = download_of(&cur, false);
-    f.enrollments[1].as_mut().unwrap().role = T;
+    edit_enrollments(&mut f, |all| all[1].as_mut().unwrap().role = T);
     let errs = errors(&plan(
         &cur,
         &resolver,
