@@ -155,44 +155,24 @@ pub struct TermWrite {
 ///
 /// An enrollment written is its record's result too (added, or changed with the fields that
 /// changed): the plan keeps no [`RecordResult`] beside it, only the record's place in the
-/// results (`seq`), its file, line and key. A first sync adds millions: 80 bytes each, not
-/// a 56-byte write and a 64-byte result (issue 19, memory).
+/// results (`seq`), its file, line and key (a number in the plan's table of keys: a file's
+/// millions of enrollments name thousands of classes). The enrollment before a change is
+/// kept beside the writes ([`RosterPlan::write_before`]): a first sync adds millions and
+/// changes none. 60 bytes a write, where a 56-byte write and a 64-byte result were 120
+/// (issue 19, memory).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnrollmentWrite {
     pub now: CurrentEnrollment,
-    /// The enrollment before (`None` when added). Boxed: a first sync adds millions.
-    pub before: Option<Box<CurrentEnrollment>>,
     /// The record's position in the run's results ([`RosterPlan::result`]).
     pub seq: u32,
-    /// As [`RecordResult::file`], [`RecordResult::line`] and [`RecordResult::key`].
-    pub file: u16,
+    /// As [`RecordResult::line`].
     pub line: u32,
-    pub key: Id,
-}
-
-impl EnrollmentWrite {
-    /// The record's result: added, or changed with the fields that changed.
-    pub fn result(&self) -> RecordResult {
-        let (outcome, changed) = match self.before.as_deref() {
-            None => (RecordOutcome::Added, Vec::new()),
-            Some(b) => (RecordOutcome::Changed, enrollment_changes(b, &self.now)),
-        };
-        RecordResult {
-            kind: RecordKind::Enrollment,
-            outcome,
-            file: self.file,
-            line: self.line,
-            class_id: Some(self.now.class_id).into(),
-            user_id: Some(self.now.user_id).into(),
-            key: self.key.clone(),
-            detail: (!changed.is_empty()).then(|| {
-                Box::new(ResultDetail {
-                    changed,
-                    ..Default::default()
-                })
-            }),
-        }
-    }
+    /// [`RecordResult::key`]'s number in [`RosterPlan::keys`].
+    key: u32,
+    /// As [`RecordResult::file`].
+    pub file: u16,
+    /// A change: the enrollment before is in [`RosterPlan::befores`].
+    pub changed: bool,
 }
 
 /// One record's result (per class record and per enrollment record).
@@ -344,6 +324,11 @@ pub struct RosterPlan {
     listed: Chunked<RecordResult>,
     /// The names of the files the results came from ([`RecordResult::file`]).
     pub files: Vec<CompactString>,
+    /// The keys of the enrollments written ([`EnrollmentWrite`]'s), each once.
+    keys: Vec<Id>,
+    key_numbers: HashMap<Id, u32>,
+    /// The enrollments before of the writes that change one, by the write's position.
+    befores: Vec<(u32, CurrentEnrollment)>,
     pub counts: RosterCounts,
     pub review: Option<RosterReview>,
 }
@@ -370,21 +355,70 @@ impl RosterPlan {
         key: Id,
     ) {
         let seq = u32::try_from(self.results_len()).expect("fewer than 2^32 records");
+        let key = match self.key_numbers.get(key.as_str()) {
+            Some(&n) => n,
+            None => {
+                let n = u32::try_from(self.keys.len()).expect("fewer than 2^32 keys");
+                self.keys.push(key.clone());
+                self.key_numbers.insert(key, n);
+                n
+            }
+        };
+        if let Some(b) = before {
+            let at = u32::try_from(self.enrollments.len()).expect("fewer than 2^32 writes");
+            self.befores.push((at, b));
+        }
         self.enrollments.push(EnrollmentWrite {
             now,
-            before: before.map(Box::new),
             seq,
-            file,
             line,
             key,
+            file,
+            changed: before.is_some(),
         });
+    }
+
+    /// The enrollment before of write `i` (`None` when it adds one).
+    pub fn write_before(&self, i: usize) -> Option<&CurrentEnrollment> {
+        if !self.enrollments.get(i)?.changed {
+            return None;
+        }
+        let at = self
+            .befores
+            .binary_search_by_key(&i, |(at, _)| *at as usize)
+            .expect("a write that changes an enrollment has its before");
+        Some(&self.befores[at].1)
+    }
+
+    /// Write `i`'s record result: added, or changed with the fields that changed.
+    pub fn write_result(&self, i: usize) -> RecordResult {
+        let w = &self.enrollments[i];
+        let (outcome, changed) = match self.write_before(i) {
+            None => (RecordOutcome::Added, Vec::new()),
+            Some(b) => (RecordOutcome::Changed, enrollment_changes(b, &w.now)),
+        };
+        RecordResult {
+            kind: RecordKind::Enrollment,
+            outcome,
+            file: w.file,
+            line: w.line,
+            class_id: Some(w.now.class_id).into(),
+            user_id: Some(w.now.user_id).into(),
+            key: self.keys[w.key as usize].clone(),
+            detail: (!changed.is_empty()).then(|| {
+                Box::new(ResultDetail {
+                    changed,
+                    ..Default::default()
+                })
+            }),
+        }
     }
 
     /// The result at `seq` (`< results_len()`).
     pub fn result(&self, seq: usize) -> RecordResult {
         let written = self.written_before(seq);
         match self.enrollments.get(written) {
-            Some(w) if w.seq as usize == seq => w.result(),
+            Some(w) if w.seq as usize == seq => self.write_result(written),
             _ => self.listed[seq - written].clone(),
         }
     }
@@ -410,7 +444,7 @@ impl RosterPlan {
         (seq..self.results_len()).map(move |at| match self.enrollments.get(written) {
             Some(w) if w.seq as usize == at => {
                 written += 1;
-                w.result()
+                self.write_result(written - 1)
             }
             _ => {
                 listed += 1;

@@ -12,7 +12,7 @@ use serde_json::json;
 use time::Date;
 use uuid::Uuid;
 
-use super::{ClassChange, CurrentClass, EnrollmentWrite, RosterPlan};
+use super::{ClassChange, CurrentClass, CurrentEnrollment, EnrollmentWrite, RosterPlan};
 use crate::db::reconcile::Chunks;
 use crate::db::rosters::RosterWrites;
 
@@ -130,7 +130,7 @@ pub fn encode(plan: &Arc<RosterPlan>) -> csv::Result<RosterWrites> {
 
     let enrollments = (!plan.enrollments.is_empty()).then(|| {
         chunks(plan.clone(), plan.enrollments.len(), |p, mut rows, w| {
-            rows.try_for_each(|i| enrollment_row(&p.enrollments[i], w))
+            rows.try_for_each(|i| enrollment_row(&p.enrollments[i], p.write_before(i), w))
         })
     });
 
@@ -198,10 +198,14 @@ fn chunks(
 
 /// An enrollment added or changed: `class_id,user_id,role,is_primary,begin_date,end_date,
 /// before`.
-fn enrollment_row(e: &EnrollmentWrite, w: &mut csv::Writer<Vec<u8>>) -> csv::Result<()> {
+fn enrollment_row(
+    e: &EnrollmentWrite,
+    before: Option<&CurrentEnrollment>,
+    w: &mut csv::Writer<Vec<u8>>,
+) -> csv::Result<()> {
     // The earlier row, for the run's undo, as the planner read it (no join back to
     // `enrollments` for it); empty for an enrollment added.
-    let before = e.before.as_deref().map_or_else(String::new, |b| {
+    let before = before.map_or_else(String::new, |b| {
         json!({
             "role": b.role.as_str(),
             "primary": b.primary,

@@ -176,9 +176,9 @@ fn enrollments_go_back_to_what_they_were() {
     let back = p.enrollments[0].now;
     assert!(!back.primary);
     assert_eq!(back.begin, Some(time::macros::date!(2026 - 09 - 01)));
-    assert_eq!(p.enrollments[0].before.as_deref(), Some(&changed));
+    assert_eq!(p.write_before(0), Some(&changed));
     let put_back = p.enrollments[1].clone();
-    assert_eq!(put_back.before, None);
+    assert_eq!(p.write_before(1), None);
     assert_eq!(put_back.now.user_id, Uuid::from_u128(13));
     assert_eq!(put_back.now.end, Some(time::macros::date!(2027 - 06 - 30)));
     assert_eq!(
