@@ -90,7 +90,10 @@ fn as_current(w: &NewUser) -> CurrentUser {
 /// One side (current or written) with its lookups.
 struct Side<'a> {
     users: &'a CurrentUsers,
-    index: Index<'a>,
+    /// By GUID, custom_id and email: made at the first lookup that needs it. A provider's
+    /// feed names its users by `source_key` only, and four tables over a million users are
+    /// ~42 MB (issue 19, memory).
+    index: std::cell::OnceCell<Index<'a>>,
     /// Positions of the run's source's users by `source_key`.
     source_keys: HashTable<u32>,
 }
@@ -118,9 +121,21 @@ impl<'a> Side<'a> {
         }
         Side {
             users,
-            index: Index::new(users),
+            index: std::cell::OnceCell::new(),
             source_keys,
         }
+    }
+
+    fn index(&self) -> &Index<'a> {
+        self.index.get_or_init(|| Index::new(self.users))
+    }
+
+    /// The position of the user with `guid` (none on a side without users, at no cost).
+    fn by_guid(&self, guid: Uuid) -> Option<usize> {
+        if self.users.is_empty() {
+            return None;
+        }
+        self.index().by_guid(guid)
     }
 
     fn find(&self, user: &UserRef, hasher: &DefaultHashBuilder) -> Option<usize> {
@@ -129,13 +144,13 @@ impl<'a> Side<'a> {
                 let k = k.trim();
                 Uuid::parse_str(k)
                     .ok()
-                    .and_then(|g| self.index.by_guid(g))
+                    .and_then(|g| self.by_guid(g))
                     .or_else(|| {
                         (!k.is_empty())
-                            .then(|| self.index.by_custom_id(k))
+                            .then(|| self.index().by_custom_id(k))
                             .flatten()
                     })
-                    .or_else(|| (!k.is_empty()).then(|| self.index.by_email(k)).flatten())
+                    .or_else(|| (!k.is_empty()).then(|| self.index().by_email(k)).flatten())
             }
             UserRef::Provider(k) => {
                 let k = k.trim();
@@ -204,7 +219,7 @@ impl<'a> UserResolver<'a> {
             None => {
                 let at = self.current.find(user, &self.hasher)?;
                 // A user the run writes is read as written.
-                match self.written.index.by_guid(self.current.users.guid(at)) {
+                match self.written.by_guid(self.current.users.guid(at)) {
                     Some(w) => (self.written.users, w),
                     None => (self.current.users, at),
                 }
