@@ -167,9 +167,10 @@ impl EnrollmentList {
 
     /// Drop the records at the positions `gone` marks; the rest move up, in order.
     fn drop_where(&mut self, gone: &[bool]) {
+        debug_assert_eq!(gone.len(), self.rows.len());
         let mut kept = 0;
-        for i in 0..self.rows.len() {
-            if !gone[i] {
+        for (i, &dropped) in gone.iter().enumerate() {
+            if !dropped {
                 if kept != i {
                     self.rows[kept] = self.rows[i];
                 }
