@@ -11,7 +11,7 @@ use std::sync::Arc;
 use time::Date;
 
 mod enrollments;
-pub use enrollments::EnrollmentList;
+pub use enrollments::{EnrollmentList, UserSlot};
 
 /// A class's or user's id as an enrollment names it, shared: a file of 3,000,000
 /// enrollments names 40,000 classes and 1,000,000 users, mostly by 36-character GUIDs, and a

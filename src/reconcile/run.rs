@@ -1092,10 +1092,10 @@ pub async fn apply_read(
             (Some(feed), _, Some(rc)) => {
                 tracing::debug!(elapsed = ?t1.elapsed(), rss_mib = rss_mib(), "users planned");
                 let written = super::roster::WrittenUsers::of(Some(&plan));
-                let resolver = super::roster::UserResolver::new(&current, &written, &source);
                 Some(super::roster::plan(
                     &rc,
-                    &resolver,
+                    &current,
+                    written,
                     feed,
                     &source,
                     &roster_rules,

@@ -305,24 +305,94 @@ fn unpacked(p: &Packed, ids: &[Id], files: &[CompactString]) -> IncomingEnrollme
     }
 }
 
+/// How a record names its user, numbered: every packed record that names a user the same
+/// way (the same id, as a district's key or as a provider's id) has the same `Named` slot,
+/// so a planner finds each user once, not once for each of their enrollments (issue 19,
+/// memory: the lookup tables can go before the records are planned). A record kept aside has
+/// its own slot, by position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UserSlot {
+    /// Below [`EnrollmentList::named_slots`].
+    Named(u32),
+    Aside(usize),
+}
+
+fn named_slot(p: &Packed) -> u32 {
+    p.user * 2 + u32::from(p.flags & USER_KEY != 0)
+}
+
+impl EnrollmentList {
+    /// How many `Named` slots there can be: every one is below this.
+    pub fn named_slots(&self) -> usize {
+        self.ids.len() * 2
+    }
+
+    /// Each way a user is named, once, with its slot: a `Named` slot at its first record,
+    /// and every record kept aside that is not a failure.
+    pub fn user_refs(&self) -> impl Iterator<Item = (UserSlot, UserRef)> + '_ {
+        let mut seen = vec![false; self.named_slots()];
+        self.rows.iter().enumerate().filter_map(move |(i, p)| {
+            if p.flags & ASIDE != 0 {
+                let e = self.aside_at(i).as_ref().ok()?;
+                return Some((UserSlot::Aside(i), e.user.clone()));
+            }
+            let slot = named_slot(p);
+            if std::mem::replace(&mut seen[slot as usize], true) {
+                return None;
+            }
+            let id = self.ids[p.user as usize].clone();
+            let user = if p.flags & USER_KEY != 0 {
+                UserRef::Key(id)
+            } else {
+                UserRef::Provider(id)
+            };
+            Some((UserSlot::Named(slot), user))
+        })
+    }
+
+    /// Every record with its user's slot, in order; freed a chunk at a time as `into_iter`.
+    pub fn into_slotted(self) -> impl Iterator<Item = (UserSlot, EnrollmentRecord)> {
+        let mut records = self.into_iter();
+        std::iter::from_fn(move || {
+            let at = records.taken;
+            let p = records.rows.next()?;
+            records.taken += 1;
+            if p.flags & ASIDE != 0 {
+                return Some((UserSlot::Aside(at), records.next_aside()));
+            }
+            let slot = UserSlot::Named(named_slot(&p));
+            Some((slot, Ok(unpacked(&p, &records.ids, &records.files))))
+        })
+    }
+}
+
 /// [`EnrollmentList`] taken by value.
 pub struct IntoIter {
     rows: <Chunked<Packed> as IntoIterator>::IntoIter,
     ids: Vec<Id>,
     files: Vec<CompactString>,
     aside: std::vec::IntoIter<(usize, EnrollmentRecord)>,
+    /// How many records were taken.
+    taken: usize,
+}
+
+impl IntoIter {
+    fn next_aside(&mut self) -> EnrollmentRecord {
+        let (_, record) = self
+            .aside
+            .next()
+            .expect("a record marked aside is in `aside`");
+        record
+    }
 }
 
 impl Iterator for IntoIter {
     type Item = EnrollmentRecord;
     fn next(&mut self) -> Option<EnrollmentRecord> {
         let p = self.rows.next()?;
+        self.taken += 1;
         if p.flags & ASIDE != 0 {
-            let (_, record) = self
-                .aside
-                .next()
-                .expect("a record marked aside is in `aside`");
-            return Some(record);
+            return Some(self.next_aside());
         }
         Some(Ok(unpacked(&p, &self.ids, &self.files)))
     }
@@ -340,6 +410,7 @@ impl IntoIterator for EnrollmentList {
             ids: self.ids,
             files: self.files,
             aside: self.aside.into_iter(),
+            taken: 0,
         }
     }
 }
@@ -464,6 +535,55 @@ mod tests {
         assert_eq!(back.len(), 6);
         assert_eq!(back[..5], records[..]);
         assert_eq!(EnrollmentList::from_iter(back), list);
+    }
+
+    /// A planner finds each user once: the records that name a user the same way share a
+    /// slot, a key and a provider's id of the same text do not, and a record kept aside has
+    /// its own.
+    #[test]
+    fn records_that_name_a_user_the_same_way_share_a_slot() {
+        let p = |s: &str| UserRef::Provider(Id::from(s));
+        let far = enr("enrollments.csv", u64::from(u32::MAX) + 1, "K1", p("s1"));
+        let records = vec![
+            Ok(enr("enrollments.csv", 2, "K1", p("s1"))),
+            Ok(enr("enrollments.csv", 3, "K2", p("s1"))),
+            fail(4),
+            Ok(enr(
+                "enrollments.csv",
+                5,
+                "K2",
+                UserRef::Key(Id::from("s1")),
+            )),
+            Ok(far.clone()),
+            Ok(enr("enrollments.csv", 7, "K1", p("s2"))),
+        ];
+        let list: EnrollmentList = records.clone().into_iter().collect();
+        let refs: Vec<(UserSlot, UserRef)> = list.user_refs().collect();
+        assert_eq!(
+            refs.len(),
+            4,
+            "s1, s1 as a key, the record aside, s2: {refs:?}"
+        );
+        assert_eq!(refs[0].1, p("s1"));
+        assert_eq!(refs[1].1, UserRef::Key(Id::from("s1")));
+        assert_eq!(refs[2], (UserSlot::Aside(4), p("s1")));
+        assert_eq!(refs[3].1, p("s2"));
+        for (slot, _) in &refs {
+            if let UserSlot::Named(n) = slot {
+                assert!((*n as usize) < list.named_slots());
+            }
+        }
+        let slotted: Vec<(UserSlot, EnrollmentRecord)> = list.into_slotted().collect();
+        let back: Vec<EnrollmentRecord> = slotted.iter().map(|(_, r)| r.clone()).collect();
+        assert_eq!(back, records, "the records, in order");
+        let slots: Vec<UserSlot> = slotted.iter().map(|(s, _)| *s).collect();
+        assert_eq!(slots[0], refs[0].0);
+        assert_eq!(slots[1], refs[0].0, "s1 again: the same slot");
+        assert_eq!(slots[2], UserSlot::Aside(2), "the failure: its position");
+        assert_eq!(slots[3], refs[1].0);
+        assert_eq!(slots[4], UserSlot::Aside(4));
+        assert_eq!(slots[5], refs[3].0);
+        assert_ne!(refs[0].0, refs[1].0);
     }
 
     #[test]

@@ -80,9 +80,9 @@ use crate::domain::roster::{
 pub use crate::domain::roster::{
     CurrentClass, CurrentEnrollment, CurrentTerm, RosterCounts, RosterCurrent as Current,
 };
-use crate::domain::{Role, Source};
-use users::RosterUser;
-pub use users::{UserResolver, WrittenUsers};
+use crate::domain::{CurrentUsers, Role, Source};
+pub use users::WrittenUsers;
+use users::{FeedUsers, RosterUser, UserResolver};
 
 /// Thresholds and names for one run.
 #[derive(Debug, Clone)]
@@ -156,13 +156,19 @@ pub struct TermWrite {
 /// An enrollment written is its record's result too (added, or changed with the fields that
 /// changed): the plan keeps no [`RecordResult`] beside it, only the record's place in the
 /// results (`seq`), its file, line and key (a number in the plan's table of keys: a file's
-/// millions of enrollments name thousands of classes). The enrollment before a change is
-/// kept beside the writes ([`RosterPlan::write_before`]): a first sync adds millions and
-/// changes none. 60 bytes a write, where a 56-byte write and a 64-byte result were 120
-/// (issue 19, memory).
+/// millions of enrollments name thousands of classes). Its class and user are numbers in the
+/// plan's tables of them ([`RosterPlan::write_now`] gives the enrollment back), and the
+/// enrollment before a change is kept beside the writes ([`RosterPlan::write_before`]): a
+/// first sync adds millions and changes none. 32 bytes a write, where a 56-byte write and a
+/// 64-byte result were 120 (issue 19, memory).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnrollmentWrite {
-    pub now: CurrentEnrollment,
+    /// A number in [`RosterPlan`]'s `class_ids`.
+    class: u32,
+    /// A number in [`RosterPlan`]'s `user_ids`.
+    user: u32,
+    begin: Option<Date>,
+    end: Option<Date>,
     /// The record's position in the run's results ([`RosterPlan::result`]).
     pub seq: u32,
     /// As [`RecordResult::line`].
@@ -171,8 +177,20 @@ pub struct EnrollmentWrite {
     key: u32,
     /// As [`RecordResult::file`].
     pub file: u16,
-    /// A change: the enrollment before is in [`RosterPlan::befores`].
-    pub changed: bool,
+    /// `TEACHER`, `PRIMARY`, `CHANGED`.
+    flags: u8,
+}
+
+const TEACHER: u8 = 1;
+const PRIMARY: u8 = 2;
+/// A change: the enrollment before is in [`RosterPlan`]'s `befores`.
+const CHANGED: u8 = 4;
+
+impl EnrollmentWrite {
+    /// Does it change an enrollment (not add one)?
+    pub fn changed(&self) -> bool {
+        self.flags & CHANGED != 0
+    }
 }
 
 /// One record's result (per class record and per enrollment record).
@@ -327,6 +345,13 @@ pub struct RosterPlan {
     /// The keys of the enrollments written ([`EnrollmentWrite`]'s), each once.
     keys: Vec<Id>,
     key_numbers: HashMap<Id, u32>,
+    /// The classes of the enrollments written, each once.
+    class_ids: Vec<Uuid>,
+    class_numbers: HashMap<Uuid, u32>,
+    /// Their users: the planner's numbers of the users its feed names (each once), or, for
+    /// a write pushed without one, numbered here.
+    user_ids: Vec<Uuid>,
+    user_numbers: HashMap<Uuid, u32>,
     /// The enrollments before of the writes that change one, by the write's position.
     befores: Vec<(u32, CurrentEnrollment)>,
     pub counts: RosterCounts,
@@ -345,42 +370,84 @@ impl RosterPlan {
     }
 
     /// An enrollment to add (`before` `None`) or change, and its record's result (added or
-    /// changed) at the record's `file`, `line` and `key`.
+    /// changed) at the record's `file`, `line` and `key`. `user`: the user's number in the
+    /// plan's users ([`RosterPlan::number_users`]), if the caller has it.
     pub(crate) fn push_enrollment(
         &mut self,
         now: CurrentEnrollment,
         before: Option<CurrentEnrollment>,
-        file: u16,
-        line: u32,
-        key: Id,
+        at: (u16, u32, Id),
+        user: Option<u32>,
     ) {
+        let (file, line, key) = at;
         let seq = u32::try_from(self.results_len()).expect("fewer than 2^32 records");
-        let key = match self.key_numbers.get(key.as_str()) {
-            Some(&n) => n,
-            None => {
-                let n = u32::try_from(self.keys.len()).expect("fewer than 2^32 keys");
-                self.keys.push(key.clone());
-                self.key_numbers.insert(key, n);
+        let key = number(&mut self.keys, &mut self.key_numbers, key);
+        let class = number(&mut self.class_ids, &mut self.class_numbers, now.class_id);
+        let user = match user {
+            Some(n) => {
+                debug_assert_eq!(self.user_ids[n as usize], now.user_id);
                 n
             }
+            None => number(&mut self.user_ids, &mut self.user_numbers, now.user_id),
         };
         if let Some(b) = before {
             let at = u32::try_from(self.enrollments.len()).expect("fewer than 2^32 writes");
             self.befores.push((at, b));
         }
+        let flag = |on: bool, f: u8| if on { f } else { 0 };
         self.enrollments.push(EnrollmentWrite {
-            now,
+            class,
+            user,
+            begin: now.begin,
+            end: now.end,
             seq,
             line,
             key,
             file,
-            changed: before.is_some(),
+            flags: flag(now.role == EnrollmentRole::Teacher, TEACHER)
+                | flag(now.primary, PRIMARY)
+                | flag(before.is_some(), CHANGED),
         });
+    }
+
+    /// The users a planner names by number in [`RosterPlan::push_enrollment`]: number `n`
+    /// is `ids[n]`. Set before any write is pushed.
+    pub(crate) fn number_users(&mut self, ids: Vec<Uuid>) {
+        debug_assert!(self.enrollments.is_empty());
+        self.user_ids = ids;
+        self.user_numbers = HashMap::new();
+    }
+
+    /// Write `i`'s class and user.
+    pub fn write_key(&self, i: usize) -> (Uuid, Uuid) {
+        let w = &self.enrollments[i];
+        (
+            self.class_ids[w.class as usize],
+            self.user_ids[w.user as usize],
+        )
+    }
+
+    /// The enrollment write `i` leaves.
+    pub fn write_now(&self, i: usize) -> CurrentEnrollment {
+        let w = &self.enrollments[i];
+        let (class_id, user_id) = self.write_key(i);
+        CurrentEnrollment {
+            class_id,
+            user_id,
+            role: if w.flags & TEACHER != 0 {
+                EnrollmentRole::Teacher
+            } else {
+                EnrollmentRole::Student
+            },
+            primary: w.flags & PRIMARY != 0,
+            begin: w.begin,
+            end: w.end,
+        }
     }
 
     /// The enrollment before of write `i` (`None` when it adds one).
     pub fn write_before(&self, i: usize) -> Option<&CurrentEnrollment> {
-        if !self.enrollments.get(i)?.changed {
+        if !self.enrollments.get(i)?.changed() {
             return None;
         }
         let at = self
@@ -393,17 +460,18 @@ impl RosterPlan {
     /// Write `i`'s record result: added, or changed with the fields that changed.
     pub fn write_result(&self, i: usize) -> RecordResult {
         let w = &self.enrollments[i];
+        let now = self.write_now(i);
         let (outcome, changed) = match self.write_before(i) {
             None => (RecordOutcome::Added, Vec::new()),
-            Some(b) => (RecordOutcome::Changed, enrollment_changes(b, &w.now)),
+            Some(b) => (RecordOutcome::Changed, enrollment_changes(b, &now)),
         };
         RecordResult {
             kind: RecordKind::Enrollment,
             outcome,
             file: w.file,
             line: w.line,
-            class_id: Some(w.now.class_id).into(),
-            user_id: Some(w.now.user_id).into(),
+            class_id: Some(now.class_id).into(),
+            user_id: Some(now.user_id).into(),
             key: self.keys[w.key as usize].clone(),
             detail: (!changed.is_empty()).then(|| {
                 Box::new(ResultDetail {
@@ -474,6 +542,18 @@ impl RosterPlan {
         self.files.push(name.into());
         u16::try_from(self.files.len() - 1).unwrap_or(u16::MAX)
     }
+}
+
+/// `value`'s number in `values`, added when new.
+fn number<T: Clone + Eq + std::hash::Hash>(
+    values: &mut Vec<T>,
+    numbers: &mut HashMap<T, u32>,
+    value: T,
+) -> u32 {
+    *numbers.entry(value).or_insert_with_key(|v| {
+        values.push(v.clone());
+        u32::try_from(values.len() - 1).expect("fewer than 2^32 values")
+    })
 }
 
 fn user_ref_text(user: &UserRef) -> &str {
@@ -648,9 +728,14 @@ fn same_class(a: &IncomingClass, b: &IncomingClass) -> bool {
 }
 
 /// Plan one roster feed against the district (see the module's rules).
+///
+/// `users`: the district's users before the run; `written`: what the run's user plan writes
+/// ([`WrittenUsers::of`]). An enrollment's user is looked up in both, each user once, and
+/// both lookups are let go before the enrollments are planned.
 pub fn plan(
     current: &Current,
-    users: &UserResolver<'_>,
+    users: &CurrentUsers,
+    written: WrittenUsers,
     feed: RosterFeed,
     source: &Source,
     rules: &RosterRules,
@@ -1105,6 +1190,13 @@ pub fn plan(
         .enrollments
         .len()
         .saturating_sub(current.enrollments.len());
+    let people = {
+        let resolver = UserResolver::new(users, &written, source);
+        FeedUsers::of(&feed.enrollments, &resolver)
+    };
+    let (people, user_ids) = people;
+    p.plan.number_users(user_ids);
+    drop(written);
     let mut enrolled = Enrolled::new(&current.enrollments, new_at_least);
     // Classes none of whose enrollments may end (an enrollment record failed unread).
     let mut kept_classes: HashSet<Uuid> = HashSet::new();
@@ -1116,7 +1208,7 @@ pub fn plan(
     }
     // The feed's millions of enrollments give their memory back, a chunk at a time, while
     // the plan's writes and results grow.
-    for enr in feed.enrollments {
+    for (slot, enr) in feed.enrollments.into_slotted() {
         let e = match enr {
             Ok(e) => e,
             Err(fail) => {
@@ -1142,10 +1234,11 @@ pub fn plan(
                 continue;
             }
         };
+        let user = people.get(slot, &p.plan.user_ids);
         enrollment(
             &mut p,
             &e,
-            users,
+            user,
             &usable,
             &refused,
             &by_class,
@@ -1301,16 +1394,15 @@ impl<'a> Enrolled<'a> {
     }
 
     /// The line of the accepted record that first listed this class and user.
-    fn seen(&self, key: (Uuid, Uuid), writes: &Chunked<EnrollmentWrite>) -> Option<u32> {
+    fn seen(&self, key: (Uuid, Uuid), writes: &RosterPlan) -> Option<u32> {
         if let Some(i) = self.position(key) {
             return Some(self.seen_at[i]).filter(|&l| l != UNSEEN);
         }
         let added = self.added.find(self.hasher.hash_one(key), |&j| {
-            let w = &writes[j as usize].now;
-            (w.class_id, w.user_id) == key
+            writes.write_key(j as usize) == key
         });
         match added {
-            Some(&j) => Some(writes[j as usize].line),
+            Some(&j) => Some(writes.enrollments[j as usize].line),
             None => self.seen_other.get(&key).copied(),
         }
     }
@@ -1321,12 +1413,11 @@ impl<'a> Enrolled<'a> {
     }
 
     /// An accepted record adds an enrollment: `writes[write]`.
-    fn mark_added(&mut self, key: (Uuid, Uuid), write: usize, writes: &Chunked<EnrollmentWrite>) {
+    fn mark_added(&mut self, key: (Uuid, Uuid), write: usize, writes: &RosterPlan) {
         let hasher = &self.hasher;
         self.added
             .insert_unique(hasher.hash_one(key), write as u32, |&j| {
-                let w = &writes[j as usize].now;
-                hasher.hash_one((w.class_id, w.user_id))
+                hasher.hash_one(writes.write_key(j as usize))
             });
     }
 
@@ -1340,7 +1431,7 @@ impl<'a> Enrolled<'a> {
 fn enrollment(
     p: &mut Planner<'_>,
     e: &IncomingEnrollment,
-    users: &UserResolver<'_>,
+    user: Option<RosterUser<'_>>,
     usable: &HashMap<String, (Uuid, String)>,
     refused: &HashMap<String, String>,
     by_class: &HashMap<&str, &CurrentClass>,
@@ -1355,7 +1446,6 @@ fn enrollment(
     if !listed.contains(ext) {
         listed.insert(ext.to_string());
     }
-    let user = users.find(&e.user);
     let user_id = user.map(|u| u.id);
     let known_class = usable
         .get(ext)
@@ -1438,7 +1528,7 @@ fn enroll_in(
         return;
     };
     let key = (class_id, user.id);
-    if let Some(first) = enr.seen(key, &p.plan.enrollments) {
+    if let Some(first) = enr.seen(key, &p.plan) {
         let msg = format!("duplicate enrollment: the same class and user as line {first}");
         p.error(
             kind,
@@ -1563,9 +1653,10 @@ fn enroll_in(
         None => {
             p.plan.counts.enrollments_added += 1;
             let file = p.plan.file_ix(&e.at.file);
-            p.plan.push_enrollment(now, None, file, line, id);
+            p.plan
+                .push_enrollment(now, None, (file, line, id), Some(user.number));
             // The pair is found by its write from now on.
-            enr.mark_added(key, p.plan.enrollments.len() - 1, &p.plan.enrollments);
+            enr.mark_added(key, p.plan.enrollments.len() - 1, &p.plan);
         }
         Some(b) => {
             let changed = enrollment_changes(&b, &now);
@@ -1583,7 +1674,8 @@ fn enroll_in(
             } else {
                 p.plan.counts.enrollments_changed += 1;
                 let file = p.plan.file_ix(&e.at.file);
-                p.plan.push_enrollment(now, Some(b), file, line, id);
+                p.plan
+                    .push_enrollment(now, Some(b), (file, line, id), Some(user.number));
             }
         }
     }

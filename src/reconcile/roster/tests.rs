@@ -141,8 +141,7 @@ fn run(cur: &Current, f: RosterFeed) -> RosterPlan {
 
 fn run_with(cur: &Current, f: RosterFeed, rules: &RosterRules) -> RosterPlan {
     let (packed, written) = (CurrentUsers::from(users()), WrittenUsers::default());
-    let resolver = UserResolver::new(&packed, &written, &file());
-    plan(cur, &resolver, f, &file(), rules, &mut Ids(0))
+    plan(cur, &packed, written, f, &file(), rules, &mut Ids(0))
 }
 
 fn errors(p: &RosterPlan) -> Vec<String> {
@@ -168,13 +167,9 @@ fn a_first_feed_creates_classes_and_enrollments() {
     assert_eq!(p.classes[0].change, ClassChange::Create);
     assert_eq!(p.classes[0].write.source, file());
     let id = p.classes[0].write.id;
-    assert!(p.enrollments.iter().all(|e| e.now.class_id == id));
+    assert!((0..p.enrollments.len()).all(|i| p.write_now(i).class_id == id));
     // The email resolves case-insensitively; the user guid resolves too.
-    assert!(
-        p.enrollments
-            .iter()
-            .any(|e| e.now.user_id == Uuid::from_u128(2))
-    );
+    assert!((0..p.enrollments.len()).any(|i| p.write_now(i).user_id == Uuid::from_u128(2)));
     assert!(p.review.is_none());
 }
 
@@ -226,7 +221,7 @@ fn changed_fields_and_roles_are_listed() {
     assert_eq!(p.counts.classes_updated, 1);
     assert_eq!(p.classes[0].changed, vec!["title", "period"]);
     assert_eq!(p.counts.enrollments_changed, 1);
-    assert!(p.enrollments[0].now.primary);
+    assert!(p.write_now(0).primary);
     assert!(!p.write_before(0).unwrap().primary);
 }
 
@@ -341,12 +336,12 @@ fn archived_users_are_errors_and_district_users_enroll_anywhere() {
     let mut us = users();
     us[1].archived = true;
     let (packed, written) = (CurrentUsers::from(us), WrittenUsers::default());
-    let resolver = UserResolver::new(&packed, &written, &file());
     let mut c = class("M1", 2);
     c.school_external_id = "B".into();
     let p = plan(
         &current(),
-        &resolver,
+        &packed,
+        written,
         feed(vec![c], vec![enr("M1", "c2", S, 2), enr("M1", "c4", T, 3)]),
         &file(),
         &RosterRules::default(),
@@ -395,10 +390,10 @@ fn users_the_same_run_creates_or_archives_resolve() {
         &mut Ids(100),
     );
     let (packed, written) = (CurrentUsers::from(users()), WrittenUsers::of(Some(&up)));
-    let resolver = UserResolver::new(&packed, &written, &file());
     let p = plan(
         &current(),
-        &resolver,
+        &packed,
+        written,
         feed(
             vec![class("M1", 2)],
             vec![enr("M1", "new-kid", S, 2), enr("M1", "kid@d.org", S, 3)],
@@ -445,10 +440,10 @@ fn users_the_same_run_moves_or_archives_are_read_as_it_leaves_them() {
         crate::reconcile::plan::plan(&packed, vec![Ok(moved)], &file(), &rules, &mut Ids(100));
     assert_eq!(up.archive.len(), 3, "{:?}", up.archive);
     let written = WrittenUsers::of(Some(&up));
-    let resolver = UserResolver::new(&packed, &written, &file());
     let p = plan(
         &current(),
-        &resolver,
+        &packed,
+        written,
         feed(
             vec![class("M1", 2)],
             vec![
@@ -469,7 +464,7 @@ fn users_the_same_run_moves_or_archives_are_read_as_it_leaves_them() {
     assert_eq!(errs.len(), 2, "{errs:?}");
     assert!(errs[0].contains("duplicate enrollment"), "{errs:?}");
     assert!(errs[1].contains("user c2 is archived"), "{errs:?}");
-    let added = &p.enrollments[0].now;
+    let added = &p.write_now(0);
     assert_eq!(added.user_id, Uuid::from_u128(3));
 }
 
@@ -479,14 +474,14 @@ fn provider_refs_resolve_only_users_of_the_source() {
     let mut us = users();
     us[0].source = sync.clone();
     let (packed, written) = (CurrentUsers::from(us), WrittenUsers::default());
-    let resolver = UserResolver::new(&packed, &written, &sync);
     let mut e1 = enr("M1", "", T, 2);
     e1.user = UserRef::Provider("p1".into());
     let mut e2 = enr("M1", "", S, 3);
     e2.user = UserRef::Provider("p2".into());
     let p = plan(
         &current(),
-        &resolver,
+        &packed,
+        written,
         feed(vec![class("M1", 2)], vec![e1, e2]),
         &sync,
         &RosterRules::default(),
@@ -875,12 +870,12 @@ fn a_feed_without_enrollment_dates_keeps_them_and_an_archived_users_enrollment_l
     let mut us = users();
     us[1].archived = true;
     let (packed, written) = (CurrentUsers::from(us), WrittenUsers::default());
-    let resolver = UserResolver::new(&packed, &written, &file());
     let mut f = download_of(&cur, false);
     edit_enrollments(&mut f, |all| all[0].as_mut().unwrap().primary = false);
     let p = plan(
         &cur,
-        &resolver,
+        &packed,
+        written,
         f,
         &file(),
         &RosterRules::default(),
@@ -890,10 +885,10 @@ fn a_feed_without_enrollment_dates_keeps_them_and_an_archived_users_enrollment_l
     // The teacher's change keeps the begin date the file does not carry.
     assert_eq!(p.enrollments.len(), 1);
     assert_eq!(
-        p.enrollments[0].now.begin,
+        p.write_now(0).begin,
         Some(time::macros::date!(2025 - 08 - 20))
     );
-    assert!(!p.enrollments[0].now.primary);
+    assert!(!p.write_now(0).primary);
     // The archived student's unchanged enrollment is unchanged, not an error.
     assert_eq!(p.counts.enrollments_unchanged, 1);
     // Changing it is still an error.
@@ -901,7 +896,8 @@ fn a_feed_without_enrollment_dates_keeps_them_and_an_archived_users_enrollment_l
     edit_enrollments(&mut f, |all| all[1].as_mut().unwrap().role = T);
     let errs = errors(&plan(
         &cur,
-        &resolver,
+        &packed,
+        WrittenUsers::default(),
         f,
         &file(),
         &RosterRules::default(),
@@ -939,7 +935,7 @@ fn a_pair_listed_twice_is_a_duplicate_whether_the_first_adds_it_or_ends_what_is_
         "{errs:#?}"
     );
     assert_eq!(p.counts.enrollments_added, 1);
-    assert_eq!(p.enrollments[0].now.user_id, Uuid::from_u128(1));
+    assert_eq!(p.write_now(0).user_id, Uuid::from_u128(1));
 }
 
 /// An enrollment written keeps its result in the write; the results still read back in the
@@ -976,7 +972,7 @@ fn results_of_writes_and_of_other_records_keep_the_records_order() {
     }
     let added = &every[3];
     assert_eq!(added.key.as_str(), "M1");
-    assert_eq!(added.user_id.get(), Some(p.enrollments[1].now.user_id));
+    assert_eq!(added.user_id.get(), Some(p.write_now(1).user_id));
     assert_eq!(p.file_of(added), p.file_of(&every[0]));
 }
 
@@ -986,7 +982,7 @@ fn results_of_writes_and_of_other_records_keep_the_records_order() {
 #[test]
 fn per_enrollment_records_stay_small() {
     assert_eq!(std::mem::size_of::<RecordResult>(), 64);
-    assert_eq!(std::mem::size_of::<EnrollmentWrite>(), 60);
+    assert_eq!(std::mem::size_of::<EnrollmentWrite>(), 32);
     let id = Uuid::from_u128(7);
     assert_eq!(OptId::from(Some(id)).get(), Some(id));
     assert_eq!(OptId::from(None).get(), None);

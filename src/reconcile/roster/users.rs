@@ -7,13 +7,15 @@
 //! user).
 
 use std::borrow::Cow;
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hasher};
 
-use hashbrown::{DefaultHashBuilder, HashSet, HashTable};
+use compact_str::CompactString;
+use hashbrown::{DefaultHashBuilder, HashMap, HashSet, HashTable};
 use uuid::Uuid;
 
 use super::super::plan::{Index, NewUser, Plan as UserPlan};
 use super::UserRef;
+use crate::domain::roster::{EnrollmentList, UserSlot};
 use crate::domain::{CurrentUser, CurrentUsers, FieldSet, PortalRole, Role, Source};
 
 /// What a run's user plan leaves written: the users it creates, updates or restores (in line
@@ -167,25 +169,133 @@ impl<'a> Side<'a> {
 /// A user an enrollment refers to, as this run leaves them.
 #[derive(Clone, Copy)]
 pub(super) struct RosterUser<'r> {
-    users: &'r CurrentUsers,
-    at: usize,
     pub(super) id: Uuid,
+    /// The user's number in the roster plan's users ([`FeedUsers::of`]'s ids).
+    pub(super) number: u32,
     pub(super) role: Role,
     pub(super) archived: bool,
+    schools: &'r [CompactString],
 }
 
 impl RosterUser<'_> {
     /// May the user be enrolled in a class of `school`? A user of no school may be
     /// enrolled anywhere; anyone else only at one of their schools.
     pub(super) fn may_join(&self, school: &str) -> bool {
-        let mut none = true;
-        for s in self.users.schools(self.at) {
-            if s == school {
-                return true;
+        self.schools.is_empty() || self.schools.iter().any(|s| s == school)
+    }
+}
+
+/// A user as the resolver finds them: a position on one side.
+struct Found<'r> {
+    users: &'r CurrentUsers,
+    at: usize,
+    archived: bool,
+}
+
+/// No user has this slot yet, or none was found for it.
+const UNSEEN: u32 = u32::MAX;
+const NOBODY: u32 = u32::MAX - 1;
+
+/// The users a feed's enrollments name, each found once, before the enrollments are planned
+/// (issue 19, memory: the packed copy of what the run writes and the lookup tables over both
+/// sides — ~140 MB when a first sync creates a million users — go before the plan's writes
+/// grow). 24 bytes a user found (their id and 8 bytes), their schools each set once.
+pub(super) struct FeedUsers {
+    /// By [`UserSlot::Named`]: a user's number, or `NOBODY`.
+    named: Vec<u32>,
+    /// Records kept aside, by position.
+    aside: HashMap<usize, u32>,
+    /// By number, beside the ids [`FeedUsers::of`] gives out.
+    users: Vec<Lean>,
+    school_sets: Vec<Box<[CompactString]>>,
+}
+
+struct Lean {
+    schools: u32,
+    role: Role,
+    archived: bool,
+}
+
+impl FeedUsers {
+    /// The users `feed` names, found by `resolver`, and their ids by number (for the roster
+    /// plan's table of users, [`super::RosterPlan::number_users`]). A user named two ways (a
+    /// key and a provider's id) has two numbers.
+    pub(super) fn of(feed: &EnrollmentList, resolver: &UserResolver<'_>) -> (FeedUsers, Vec<Uuid>) {
+        let mut r = FeedUsers {
+            named: vec![UNSEEN; feed.named_slots()],
+            aside: HashMap::new(),
+            users: Vec::new(),
+            school_sets: Vec::new(),
+        };
+        // Each set of schools once (a district has a few hundred schools, most users one).
+        let mut sets: HashTable<u32> = HashTable::new();
+        let hasher = DefaultHashBuilder::default();
+        let hash_of = |schools: &mut dyn Iterator<Item = &str>| {
+            let mut h = hasher.build_hasher();
+            schools.for_each(|s| h.write(s.as_bytes()));
+            h.finish()
+        };
+        let mut ids = Vec::new();
+        for (slot, user) in feed.user_refs() {
+            let n = match resolver.find(&user) {
+                None => NOBODY,
+                Some(f) => {
+                    let hash = hash_of(&mut f.users.schools(f.at));
+                    let sets_made = &r.school_sets;
+                    let schools = match sets.find(hash, |&k| {
+                        sets_made[k as usize]
+                            .iter()
+                            .map(|s| s.as_str())
+                            .eq(f.users.schools(f.at))
+                    }) {
+                        Some(&k) => k,
+                        None => {
+                            let k = r.school_sets.len() as u32;
+                            r.school_sets
+                                .push(f.users.schools(f.at).map(CompactString::from).collect());
+                            let made = &r.school_sets;
+                            sets.insert_unique(hash, k, |&k| {
+                                hash_of(&mut made[k as usize].iter().map(|s| s.as_str()))
+                            });
+                            k
+                        }
+                    };
+                    r.users.push(Lean {
+                        schools,
+                        role: f.users.role(f.at),
+                        archived: f.archived,
+                    });
+                    ids.push(f.users.guid(f.at));
+                    u32::try_from(r.users.len() - 1).expect("fewer than 4,294,967,294 users")
+                }
+            };
+            match slot {
+                UserSlot::Named(n_) => r.named[n_ as usize] = n,
+                UserSlot::Aside(i) => {
+                    r.aside.insert(i, n);
+                }
             }
-            none = false;
         }
-        none
+        r.users.shrink_to_fit();
+        ids.shrink_to_fit();
+        (r, ids)
+    }
+
+    /// The user of a record with this slot, if there is one; `ids` as [`FeedUsers::of`]
+    /// gave them.
+    pub(super) fn get(&self, slot: UserSlot, ids: &[Uuid]) -> Option<RosterUser<'_>> {
+        let n = match slot {
+            UserSlot::Named(n) => self.named.get(n as usize).copied(),
+            UserSlot::Aside(i) => self.aside.get(&i).copied(),
+        }?;
+        let u = self.users.get(n as usize)?;
+        Some(RosterUser {
+            id: ids[n as usize],
+            number: n,
+            role: u.role,
+            archived: u.archived,
+            schools: &self.school_sets[u.schools as usize],
+        })
     }
 }
 
@@ -213,7 +323,7 @@ impl<'a> UserResolver<'a> {
         }
     }
 
-    pub(super) fn find(&self, user: &UserRef) -> Option<RosterUser<'_>> {
+    fn find(&self, user: &UserRef) -> Option<Found<'_>> {
         let (users, at) = match self.written.find(user, &self.hasher) {
             Some(at) => (self.written.users, at),
             None => {
@@ -225,13 +335,10 @@ impl<'a> UserResolver<'a> {
                 }
             }
         };
-        let id = users.guid(at);
-        Some(RosterUser {
+        Some(Found {
             users,
             at,
-            id,
-            role: users.role(at),
-            archived: users.archived(at) || self.archived.contains(&id),
+            archived: users.archived(at) || self.archived.contains(&users.guid(at)),
         })
     }
 }

@@ -12,7 +12,7 @@ use serde_json::json;
 use time::Date;
 use uuid::Uuid;
 
-use super::{ClassChange, CurrentClass, CurrentEnrollment, EnrollmentWrite, RosterPlan};
+use super::{ClassChange, CurrentClass, CurrentEnrollment, RosterPlan};
 use crate::db::reconcile::Chunks;
 use crate::db::rosters::RosterWrites;
 
@@ -130,7 +130,7 @@ pub fn encode(plan: &Arc<RosterPlan>) -> csv::Result<RosterWrites> {
 
     let enrollments = (!plan.enrollments.is_empty()).then(|| {
         chunks(plan.clone(), plan.enrollments.len(), |p, mut rows, w| {
-            rows.try_for_each(|i| enrollment_row(&p.enrollments[i], p.write_before(i), w))
+            rows.try_for_each(|i| enrollment_row(p.write_now(i), p.write_before(i), w))
         })
     });
 
@@ -199,7 +199,7 @@ fn chunks(
 /// An enrollment added or changed: `class_id,user_id,role,is_primary,begin_date,end_date,
 /// before`.
 fn enrollment_row(
-    e: &EnrollmentWrite,
+    e: CurrentEnrollment,
     before: Option<&CurrentEnrollment>,
     w: &mut csv::Writer<Vec<u8>>,
 ) -> csv::Result<()> {
@@ -214,7 +214,6 @@ fn enrollment_row(
         })
         .to_string()
     });
-    let e = e.now;
     w.write_record([
         e.class_id.to_string(),
         e.user_id.to_string(),

@@ -247,7 +247,7 @@ impl Out<'_> {
     /// An enrollment to add or change back, with its result (added or changed).
     fn enrollment(&mut self, now: CurrentEnrollment, before: Option<CurrentEnrollment>) {
         self.plan
-            .push_enrollment(now, before, 0, self.line, self.key.into());
+            .push_enrollment(now, before, (0, self.line, self.key.into()), None);
     }
 
     fn error(&mut self, kind: RecordKind, message: String) {

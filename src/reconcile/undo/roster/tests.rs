@@ -173,14 +173,15 @@ fn enrollments_go_back_to_what_they_were() {
     assert_eq!(outcome(&p, 3), RecordOutcome::Added);
     assert_eq!(p.ended, vec![enr(1, 11, EnrollmentRole::Student)]);
     assert_eq!(p.enrollments.len(), 2);
-    let back = p.enrollments[0].now;
+    let back = p.write_now(0);
     assert!(!back.primary);
     assert_eq!(back.begin, Some(time::macros::date!(2026 - 09 - 01)));
     assert_eq!(p.write_before(0), Some(&changed));
-    let put_back = p.enrollments[1].clone();
+    let put_back = p.write_now(1);
     assert_eq!(p.write_before(1), None);
-    assert_eq!(put_back.now.user_id, Uuid::from_u128(13));
-    assert_eq!(put_back.now.end, Some(time::macros::date!(2027 - 06 - 30)));
+    assert!(!p.enrollments[1].changed());
+    assert_eq!(put_back.user_id, Uuid::from_u128(13));
+    assert_eq!(put_back.end, Some(time::macros::date!(2027 - 06 - 30)));
     assert_eq!(
         p.result(1).changed(),
         vec!["primary", "begin"],
@@ -300,7 +301,7 @@ fn undoing_the_undo_redoes() {
     let p = plan(&after_undo, undo_recorded, &file(), &approved());
     assert_eq!(outcome(&p, 1), RecordOutcome::Restored);
     assert_eq!(outcome(&p, 2), RecordOutcome::Added);
-    assert_eq!(p.enrollments[0].now, enr(1, 11, EnrollmentRole::Student));
+    assert_eq!(p.write_now(0), enr(1, 11, EnrollmentRole::Student));
     assert_eq!(p.counts.classes_restored, 1);
 }
 
