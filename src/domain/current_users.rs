@@ -74,6 +74,7 @@ fn put_str(text: &mut Vec<u8>, s: Option<&str>) {
 }
 
 /// Reads one user's text in the order [`CurrentUsers::push`] wrote it.
+#[derive(Clone)]
 struct Reader<'a> {
     buf: &'a [u8],
 }
@@ -268,7 +269,7 @@ impl CurrentUsers {
     }
 
     /// School external IDs, sorted as pushed.
-    pub fn schools(&self, i: usize) -> impl Iterator<Item = &str> + '_ {
+    pub fn schools(&self, i: usize) -> impl Iterator<Item = &str> + Clone + '_ {
         let mut r = self.reader(i);
         r.skip(TEXT_FIELDS);
         let n = r.n();

@@ -1054,23 +1054,13 @@ pub async fn apply_read(
         _ => None,
     };
     let total_rows = rows.len();
-    // The district's rosters, when the feed carries any (SPEC §6a) or the undone run changed any.
-    let roster_current = if rosters.is_some() || roster_undo.is_some() {
-        Some(db::rosters::load(&mut tx, req.district_id).await?)
-    } else {
-        None
-    };
     let roster_rules = super::roster::RosterRules {
         archive_pct: district.guard_archive_pct,
         archive_min: district.guard_archive_min.max(0) as usize,
         approved: req.approved,
         syncs: rules.names.syncs.clone(),
     };
-    // Classes and enrollments before the run: a run adding many refreshes their statistics.
-    let rosters_before = roster_current
-        .as_ref()
-        .map_or(0, |rc| rc.classes.len() + rc.enrollments.len());
-    let t_load = took + t0.elapsed();
+    let mut t_load = took + t0.elapsed();
     let existing_users = current.len();
     tracing::debug!(run = %req.run_id, rss_mib = rss_mib(), users = current.len(), "current users loaded");
     let source = req.source.clone();
@@ -1084,24 +1074,41 @@ pub async fn apply_read(
     let t1 = std::time::Instant::now();
     let mut secrets = RandomSecrets(req.password_key.clone());
     let encoded = req.progress.done.clone();
-    let (writes, roster_plan) = tokio::task::spawn_blocking(move || {
+    let (plan, current, source, mut secrets) = tokio::task::spawn_blocking(move || {
         let mut plan = rows.plan(&current, &source, &rules, &mut secrets)?;
         review_district_scope(&mut plan, &rules);
+        anyhow::Ok((plan, current, source, secrets))
+    })
+    .await??;
+    tracing::debug!(elapsed = ?t1.elapsed(), rss_mib = rss_mib(), "users planned");
+    // The district's rosters, when the feed carries any (SPEC §6a) or the undone run changed
+    // any: read once the users are planned, so that the two (~130 MB each at a million users
+    // and three million enrollments) are not held beside the users planner's tables (issue
+    // 19, memory).
+    let t_rosters = std::time::Instant::now();
+    let roster_current = if rosters.is_some() || roster_undo.is_some() {
+        Some(db::rosters::load(&mut tx, req.district_id).await?)
+    } else {
+        None
+    };
+    t_load += t_rosters.elapsed();
+    // Classes and enrollments before the run: a run adding many refreshes their statistics.
+    let rosters_before = roster_current
+        .as_ref()
+        .map_or(0, |rc| rc.classes.len() + rc.enrollments.len());
+    let (writes, roster_plan) = tokio::task::spawn_blocking(move || {
+        let mut plan = plan;
         // Rosters after users: users this run creates or restores can be enrolled.
         let roster_plan = match (rosters, roster_undo, roster_current) {
-            (Some(feed), _, Some(rc)) => {
-                tracing::debug!(elapsed = ?t1.elapsed(), rss_mib = rss_mib(), "users planned");
-                let written = super::roster::WrittenUsers::of(Some(&plan));
-                Some(super::roster::plan(
-                    &rc,
-                    &current,
-                    written,
-                    feed,
-                    &source,
-                    &roster_rules,
-                    &mut secrets,
-                ))
-            }
+            (Some(feed), _, Some(rc)) => Some(super::roster::plan(
+                &rc,
+                &current,
+                Some(&plan),
+                feed,
+                &source,
+                &roster_rules,
+                &mut secrets,
+            )),
             (None, Some(written), Some(rc)) => Some(super::undo::roster::plan(
                 &rc,
                 written,

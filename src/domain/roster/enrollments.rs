@@ -327,6 +327,33 @@ impl EnrollmentList {
         self.ids.len() * 2
     }
 
+    /// Does every record name its user by a provider's id ([`UserRef::Provider`]), none kept
+    /// aside (but failures)? Then [`EnrollmentList::provider_slots`] are all its users.
+    pub fn by_provider_only(&self) -> bool {
+        self.rows.iter().all(|p| p.flags & USER_KEY == 0)
+            && self.aside.iter().all(|(_, r)| r.is_err())
+    }
+
+    /// Each `Named` slot of a provider's id, once, with the id as given.
+    pub fn provider_slots(&self) -> impl Iterator<Item = (u32, &str)> + '_ {
+        let mut seen = vec![false; self.named_slots()];
+        self.rows.iter().filter_map(move |p| {
+            if p.flags & (ASIDE | USER_KEY) != 0 {
+                return None;
+            }
+            let slot = named_slot(p);
+            if std::mem::replace(&mut seen[slot as usize], true) {
+                return None;
+            }
+            Some((slot, self.ids[p.user as usize].as_str()))
+        })
+    }
+
+    /// The id a `Named` slot names the user by.
+    pub fn slot_text(&self, slot: u32) -> &str {
+        self.ids[(slot / 2) as usize].as_str()
+    }
+
     /// Each way a user is named, once, with its slot: a `Named` slot at its first record,
     /// and every record kept aside that is not a failure.
     pub fn user_refs(&self) -> impl Iterator<Item = (UserSlot, UserRef)> + '_ {

@@ -71,6 +71,7 @@ use serde::Serialize;
 use time::Date;
 use uuid::Uuid;
 
+use super::plan::Plan as UserPlan;
 use super::plan::Secrets;
 use crate::domain::chunked::Chunked;
 use crate::domain::roster::{
@@ -81,8 +82,7 @@ pub use crate::domain::roster::{
     CurrentClass, CurrentEnrollment, CurrentTerm, RosterCounts, RosterCurrent as Current,
 };
 use crate::domain::{CurrentUsers, Role, Source};
-pub use users::WrittenUsers;
-use users::{FeedUsers, RosterUser, UserResolver};
+use users::{FeedUsers, RosterUser};
 
 /// Thresholds and names for one run.
 #[derive(Debug, Clone)]
@@ -729,13 +729,13 @@ fn same_class(a: &IncomingClass, b: &IncomingClass) -> bool {
 
 /// Plan one roster feed against the district (see the module's rules).
 ///
-/// `users`: the district's users before the run; `written`: what the run's user plan writes
-/// ([`WrittenUsers::of`]). An enrollment's user is looked up in both, each user once, and
-/// both lookups are let go before the enrollments are planned.
+/// `users`: the district's users before the run; `written`: the run's user plan, if it has
+/// one. An enrollment's user is found as the run leaves them, each user once, before the
+/// enrollments are planned ([`users::FeedUsers`]).
 pub fn plan(
     current: &Current,
     users: &CurrentUsers,
-    written: WrittenUsers,
+    written: Option<&UserPlan>,
     feed: RosterFeed,
     source: &Source,
     rules: &RosterRules,
@@ -1190,13 +1190,8 @@ pub fn plan(
         .enrollments
         .len()
         .saturating_sub(current.enrollments.len());
-    let people = {
-        let resolver = UserResolver::new(users, &written, source);
-        FeedUsers::of(&feed.enrollments, &resolver)
-    };
-    let (people, user_ids) = people;
+    let (people, user_ids) = FeedUsers::of(&feed.enrollments, users, written, source);
     p.plan.number_users(user_ids);
-    drop(written);
     let mut enrolled = Enrolled::new(&current.enrollments, new_at_least);
     // Classes none of whose enrollments may end (an enrollment record failed unread).
     let mut kept_classes: HashSet<Uuid> = HashSet::new();

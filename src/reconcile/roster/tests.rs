@@ -140,8 +140,8 @@ fn run(cur: &Current, f: RosterFeed) -> RosterPlan {
 }
 
 fn run_with(cur: &Current, f: RosterFeed, rules: &RosterRules) -> RosterPlan {
-    let (packed, written) = (CurrentUsers::from(users()), WrittenUsers::default());
-    plan(cur, &packed, written, f, &file(), rules, &mut Ids(0))
+    let packed = CurrentUsers::from(users());
+    plan(cur, &packed, None, f, &file(), rules, &mut Ids(0))
 }
 
 fn errors(p: &RosterPlan) -> Vec<String> {
@@ -335,7 +335,7 @@ fn row_errors_name_file_line_and_column() {
 fn archived_users_are_errors_and_district_users_enroll_anywhere() {
     let mut us = users();
     us[1].archived = true;
-    let (packed, written) = (CurrentUsers::from(us), WrittenUsers::default());
+    let (packed, written) = (CurrentUsers::from(us), None);
     let mut c = class("M1", 2);
     c.school_external_id = "B".into();
     let p = plan(
@@ -389,7 +389,7 @@ fn users_the_same_run_creates_or_archives_resolve() {
         &rules,
         &mut Ids(100),
     );
-    let (packed, written) = (CurrentUsers::from(users()), WrittenUsers::of(Some(&up)));
+    let (packed, written) = (CurrentUsers::from(users()), Some(&up));
     let p = plan(
         &current(),
         &packed,
@@ -439,7 +439,7 @@ fn users_the_same_run_moves_or_archives_are_read_as_it_leaves_them() {
     let up: UserPlan =
         crate::reconcile::plan::plan(&packed, vec![Ok(moved)], &file(), &rules, &mut Ids(100));
     assert_eq!(up.archive.len(), 3, "{:?}", up.archive);
-    let written = WrittenUsers::of(Some(&up));
+    let written = Some(&up);
     let p = plan(
         &current(),
         &packed,
@@ -473,7 +473,7 @@ fn provider_refs_resolve_only_users_of_the_source() {
     let sync = Source::Sync(Uuid::from_u128(0x5));
     let mut us = users();
     us[0].source = sync.clone();
-    let (packed, written) = (CurrentUsers::from(us), WrittenUsers::default());
+    let (packed, written) = (CurrentUsers::from(us), None);
     let mut e1 = enr("M1", "", T, 2);
     e1.user = UserRef::Provider("p1".into());
     let mut e2 = enr("M1", "", S, 3);
@@ -489,6 +489,131 @@ fn provider_refs_resolve_only_users_of_the_source() {
     );
     assert_eq!(p.counts.enrollments_added, 1);
     assert!(errors(&p)[0].contains("unknown user \"p2\""));
+}
+
+/// A provider's feed is resolved without the resolver's copy of the written users
+/// (`FeedUsers::by_provider`): it finds every user the resolver finds, as the run leaves
+/// them — a written user before the district's, a user the run moves at their new school, a
+/// user it archives archived, an id with spaces around it, and nobody for an id of another
+/// source or of no one.
+#[test]
+fn a_providers_feed_finds_the_users_the_resolver_finds() {
+    /// A user as found: id, role, archived, may join a class of school A, of school B.
+    type Seen = (Uuid, Role, bool, bool, bool);
+    use crate::reconcile::plan::Rules;
+    let sync = Source::Sync(Uuid::from_u128(0x5));
+    let mut us = users();
+    for u in &mut us[..3] {
+        u.source = sync.clone();
+    }
+    let packed = CurrentUsers::from(us);
+    let row = |line: u64, custom: &str, key: &str, school: &str| crate::domain::IncomingUser {
+        line,
+        user_guid: None,
+        custom_id: Some(custom.into()),
+        email: None,
+        username: None,
+        first_name: "F".into(),
+        middle_name: String::new(),
+        last_name: "L".into(),
+        role: Role::Student,
+        schools: vec![school.into()],
+        grade: Grade::UNSPECIFIED,
+        position: String::new(),
+        status: Status::Active,
+        password: None,
+        source_key: Some(key.into()),
+        present: crate::domain::FieldSet::all(),
+        to_be_deleted: false,
+    };
+    // User 2 (p2) moves to school B and is q2 from now on; p9 is new; p1 and p3 are not
+    // listed: archived (scope source).
+    let rules = Rules {
+        scope: crate::domain::Scope::Source,
+        approved: true,
+        ..Rules::default()
+    };
+    let up = crate::reconcile::plan::plan(
+        &packed,
+        vec![Ok(row(2, "c2", "q2", "B")), Ok(row(3, "c9", "p9", "A"))],
+        &sync,
+        &rules,
+        &mut Ids(100),
+    );
+    assert_eq!(up.archive.len(), 2, "{:?}", up.archive);
+    let provider = |k: &str| {
+        let mut e = enr("M1", "", S, 2);
+        e.user = UserRef::Provider(k.into());
+        Ok(e)
+    };
+    let list: crate::domain::roster::EnrollmentList = [
+        "p1", "p2", " p2 ", "p3", "p4", "p9", "nobody", "p9", "", "q2",
+    ]
+    .into_iter()
+    .map(provider)
+    .collect();
+    assert!(list.by_provider_only());
+    for plan in [None, Some(&up)] {
+        let (fast, fast_ids) = users::FeedUsers::by_provider(&list, &packed, plan, &sync);
+        let (slow, slow_ids) = users::FeedUsers::by_resolver(&list, &packed, plan, &sync);
+        let seen = |f: &users::FeedUsers, ids: &[Uuid]| -> Vec<Option<Seen>> {
+            list.clone()
+                .into_slotted()
+                .map(|(slot, _)| {
+                    f.get(slot, ids)
+                        .map(|u| (u.id, u.role, u.archived, u.may_join("A"), u.may_join("B")))
+                })
+                .collect()
+        };
+        let found = seen(&fast, &fast_ids);
+        assert_eq!(found, seen(&slow, &slow_ids), "plan: {}", plan.is_some());
+        let id = |n: u128| Some(Uuid::from_u128(n));
+        let ids: Vec<Option<Uuid>> = found.iter().map(|u| u.map(|u| u.0)).collect();
+        match plan {
+            None => assert_eq!(
+                ids,
+                [
+                    id(1),
+                    id(2),
+                    id(2),
+                    id(3),
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None
+                ]
+            ),
+            Some(_) => {
+                let new = ids[5];
+                assert!(new.is_some() && new != id(9), "p9 is created: {ids:?}");
+                assert_eq!(
+                    ids,
+                    [
+                        id(1),
+                        id(2),
+                        id(2),
+                        id(3),
+                        None,
+                        new,
+                        None,
+                        new,
+                        None,
+                        id(2)
+                    ]
+                );
+                assert!(
+                    found[0].unwrap().2 && found[3].unwrap().2,
+                    "p1, p3 archived"
+                );
+                // Found by the key they had, read as the run writes them.
+                let p2 = found[1].unwrap();
+                assert!(!p2.2 && !p2.3 && p2.4, "user 2 at school B now: {p2:?}");
+                assert_eq!(found[9], found[1], "and by their new key");
+            }
+        }
+    }
 }
 
 #[test]
@@ -869,7 +994,7 @@ fn a_feed_without_enrollment_dates_keeps_them_and_an_archived_users_enrollment_l
     let cur = one_class_of(file());
     let mut us = users();
     us[1].archived = true;
-    let (packed, written) = (CurrentUsers::from(us), WrittenUsers::default());
+    let (packed, written) = (CurrentUsers::from(us), None);
     let mut f = download_of(&cur, false);
     edit_enrollments(&mut f, |all| all[0].as_mut().unwrap().primary = false);
     let p = plan(
@@ -897,7 +1022,7 @@ fn a_feed_without_enrollment_dates_keeps_them_and_an_archived_users_enrollment_l
     let errs = errors(&plan(
         &cur,
         &packed,
-        WrittenUsers::default(),
+        None,
         f,
         &file(),
         &RosterRules::default(),

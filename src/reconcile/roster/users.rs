@@ -18,48 +18,60 @@ use super::UserRef;
 use crate::domain::roster::{EnrollmentList, UserSlot};
 use crate::domain::{CurrentUser, CurrentUsers, FieldSet, PortalRole, Role, Source};
 
-/// What a run's user plan leaves written: the users it creates, updates or restores (in line
-/// order, packed) and the users it archives.
+/// Every user a run's user plan writes (creates, updates or restores), in line order: the
+/// rows' own writes merged with, in a compact plan, the users it creates (decoded one at a
+/// time).
+fn each_written(plan: &UserPlan, mut f: impl FnMut(&NewUser)) {
+    let mut own = plan
+        .rows
+        .iter()
+        .filter_map(|row| row.write.as_deref().map(|w| (row.line, w)))
+        .peekable();
+    let mut created = plan.created.iter().peekable();
+    loop {
+        let take_own = match (own.peek(), created.peek()) {
+            (Some((a, _)), Some((b, _))) => a < b,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => break,
+        };
+        let w = if take_own {
+            own.next().map(|(_, w)| Cow::Borrowed(w))
+        } else {
+            created.next().map(|(_, w)| Cow::<NewUser>::Owned(w))
+        };
+        if let Some(w) = w {
+            f(&w);
+        }
+    }
+}
+
+/// The users a run's user plan archives.
+fn archived_by(plan: Option<&UserPlan>) -> HashSet<Uuid> {
+    plan.map(|p| p.archive.iter().copied().collect())
+        .unwrap_or_default()
+}
+
+/// What a run's user plan leaves written, packed: the users it creates, updates or restores
+/// (in line order) and the users it archives. Made only for a feed that names users by the
+/// district's keys (the roster CSV): a provider's feed is resolved without it
+/// ([`FeedUsers::of`]).
 #[derive(Debug, Default)]
-pub struct WrittenUsers {
+struct WrittenUsers {
     users: CurrentUsers,
     archived: HashSet<Uuid>,
 }
 
 impl WrittenUsers {
-    pub fn of(plan: Option<&UserPlan>) -> WrittenUsers {
-        let Some(plan) = plan else {
-            return WrittenUsers::default();
-        };
+    fn of(plan: Option<&UserPlan>) -> WrittenUsers {
         let mut users = CurrentUsers::default();
-        // Every user the plan writes, in line order: the rows' own writes merged with, in a
-        // compact plan, the users it creates (decoded one at a time).
-        let mut own = plan
-            .rows
-            .iter()
-            .filter_map(|row| row.write.as_deref().map(|w| (row.line, w)))
-            .peekable();
-        let mut created = plan.created.iter().peekable();
-        loop {
-            let take_own = match (own.peek(), created.peek()) {
-                (Some((a, _)), Some((b, _))) => a < b,
-                (Some(_), None) => true,
-                (None, Some(_)) => false,
-                (None, None) => break,
-            };
-            let w = if take_own {
-                own.next().map(|(_, w)| Cow::Borrowed(w))
-            } else {
-                created.next().map(|(_, w)| Cow::<NewUser>::Owned(w))
-            };
-            if let Some(w) = w {
-                users.push(&as_current(&w));
-            }
+        if let Some(plan) = plan {
+            each_written(plan, |w| users.push(&as_current(w)));
         }
         users.shrink_to_fit();
         WrittenUsers {
             users,
-            archived: plan.archive.iter().copied().collect(),
+            archived: archived_by(plan),
         }
     }
 }
@@ -216,69 +228,272 @@ struct Lean {
     archived: bool,
 }
 
-impl FeedUsers {
-    /// The users `feed` names, found by `resolver`, and their ids by number (for the roster
-    /// plan's table of users, [`super::RosterPlan::number_users`]). A user named two ways (a
-    /// key and a provider's id) has two numbers.
-    pub(super) fn of(feed: &EnrollmentList, resolver: &UserResolver<'_>) -> (FeedUsers, Vec<Uuid>) {
-        let mut r = FeedUsers {
-            named: vec![UNSEEN; feed.named_slots()],
-            aside: HashMap::new(),
-            users: Vec::new(),
-            school_sets: Vec::new(),
-        };
-        // Each set of schools once (a district has a few hundred schools, most users one).
-        let mut sets: HashTable<u32> = HashTable::new();
-        let hasher = DefaultHashBuilder::default();
-        let hash_of = |schools: &mut dyn Iterator<Item = &str>| {
-            let mut h = hasher.build_hasher();
-            schools.for_each(|s| h.write(s.as_bytes()));
-            h.finish()
-        };
-        let mut ids = Vec::new();
-        for (slot, user) in feed.user_refs() {
-            let n = match resolver.find(&user) {
-                None => NOBODY,
-                Some(f) => {
-                    let hash = hash_of(&mut f.users.schools(f.at));
-                    let sets_made = &r.school_sets;
-                    let schools = match sets.find(hash, |&k| {
-                        sets_made[k as usize]
-                            .iter()
-                            .map(|s| s.as_str())
-                            .eq(f.users.schools(f.at))
-                    }) {
-                        Some(&k) => k,
-                        None => {
-                            let k = r.school_sets.len() as u32;
-                            r.school_sets
-                                .push(f.users.schools(f.at).map(CompactString::from).collect());
-                            let made = &r.school_sets;
-                            sets.insert_unique(hash, k, |&k| {
-                                hash_of(&mut made[k as usize].iter().map(|s| s.as_str()))
-                            });
-                            k
-                        }
-                    };
-                    r.users.push(Lean {
-                        schools,
-                        role: f.users.role(f.at),
-                        archived: f.archived,
+/// Makes a [`FeedUsers`]: each user found is given the next number.
+struct Numbering {
+    r: FeedUsers,
+    ids: Vec<Uuid>,
+    /// Each set of schools once (a district has a few hundred schools, most users one).
+    sets: HashTable<u32>,
+    hasher: DefaultHashBuilder,
+}
+
+impl Numbering {
+    fn new(named_slots: usize) -> Numbering {
+        Numbering {
+            r: FeedUsers {
+                named: vec![UNSEEN; named_slots],
+                aside: HashMap::new(),
+                users: Vec::new(),
+                school_sets: Vec::new(),
+            },
+            ids: Vec::new(),
+            sets: HashTable::new(),
+            hasher: DefaultHashBuilder::default(),
+        }
+    }
+
+    fn hash_of<'s>(&self, schools: impl Iterator<Item = &'s str>) -> u64 {
+        let mut h = self.hasher.build_hasher();
+        schools.for_each(|s| {
+            h.write(s.as_bytes());
+            h.write_u8(0xff);
+        });
+        h.finish()
+    }
+
+    /// A user's number (a new one each time).
+    fn add<'s>(
+        &mut self,
+        id: Uuid,
+        role: Role,
+        schools: impl Iterator<Item = &'s str> + Clone,
+        archived: bool,
+    ) -> u32 {
+        let hash = self.hash_of(schools.clone());
+        let made = &self.r.school_sets;
+        let found = self.sets.find(hash, |&k| {
+            made[k as usize]
+                .iter()
+                .map(|s| s.as_str())
+                .eq(schools.clone())
+        });
+        let schools = match found {
+            Some(&k) => k,
+            None => {
+                let k = u32::try_from(made.len()).expect("fewer than 2^32 sets of schools");
+                self.r
+                    .school_sets
+                    .push(schools.map(CompactString::from).collect());
+                let (made, hasher) = (&self.r.school_sets, &self.hasher);
+                self.sets.insert_unique(hash, k, |&k| {
+                    let mut h = hasher.build_hasher();
+                    made[k as usize].iter().for_each(|s| {
+                        h.write(s.as_bytes());
+                        h.write_u8(0xff);
                     });
-                    ids.push(f.users.guid(f.at));
-                    u32::try_from(r.users.len() - 1).expect("fewer than 4,294,967,294 users")
-                }
+                    h.finish()
+                });
+                k
+            }
+        };
+        self.r.users.push(Lean {
+            schools,
+            role,
+            archived,
+        });
+        self.ids.push(id);
+        u32::try_from(self.ids.len() - 1).expect("fewer than 4,294,967,294 users")
+    }
+
+    fn done(mut self) -> (FeedUsers, Vec<Uuid>) {
+        self.r.users.shrink_to_fit();
+        self.ids.shrink_to_fit();
+        (self.r, self.ids)
+    }
+}
+
+impl FeedUsers {
+    /// The users `feed` names, as this run leaves them: the district's users before it
+    /// (`current`) overlaid with what its user plan writes, and their ids by number (for the
+    /// roster plan's table of users, [`super::RosterPlan::number_users`]). A user named two
+    /// ways (a key and a provider's id) has two numbers.
+    pub(super) fn of(
+        feed: &EnrollmentList,
+        current: &CurrentUsers,
+        plan: Option<&UserPlan>,
+        source: &Source,
+    ) -> (FeedUsers, Vec<Uuid>) {
+        if feed.by_provider_only() {
+            FeedUsers::by_provider(feed, current, plan, source)
+        } else {
+            FeedUsers::by_resolver(feed, current, plan, source)
+        }
+    }
+
+    /// [`FeedUsers::of`] by the [`UserResolver`], over a packed copy of what the plan
+    /// writes: any feed (the roster CSV names users by the district's keys).
+    pub(super) fn by_resolver(
+        feed: &EnrollmentList,
+        current: &CurrentUsers,
+        plan: Option<&UserPlan>,
+        source: &Source,
+    ) -> (FeedUsers, Vec<Uuid>) {
+        let written = WrittenUsers::of(plan);
+        let resolver = UserResolver::new(current, &written, source);
+        let mut n = Numbering::new(feed.named_slots());
+        for (slot, user) in feed.user_refs() {
+            let at = match resolver.find(&user) {
+                None => NOBODY,
+                Some(f) => n.add(
+                    f.users.guid(f.at),
+                    f.users.role(f.at),
+                    f.users.schools(f.at),
+                    f.archived,
+                ),
             };
             match slot {
-                UserSlot::Named(n_) => r.named[n_ as usize] = n,
+                UserSlot::Named(s) => n.r.named[s as usize] = at,
                 UserSlot::Aside(i) => {
-                    r.aside.insert(i, n);
+                    n.r.aside.insert(i, at);
                 }
             }
         }
-        r.users.shrink_to_fit();
-        ids.shrink_to_fit();
-        (r, ids)
+        n.done()
+    }
+
+    /// [`FeedUsers::of`] for a feed that names every user by a provider's id (OneRoster,
+    /// Clever, SDS): the users the plan writes and the district's are read once each, in
+    /// order, and matched against the feed's ids. No packed copy of the written users and no
+    /// table over either side is made (issue 19, memory: ~140 MB when a first sync creates
+    /// a million users). Finds what [`UserResolver`] would: among `source`'s users with the
+    /// `source_key`, the last written one, else the last of the district's, read as the
+    /// plan writes them.
+    pub(super) fn by_provider(
+        feed: &EnrollmentList,
+        current: &CurrentUsers,
+        plan: Option<&UserPlan>,
+        source: &Source,
+    ) -> (FeedUsers, Vec<Uuid>) {
+        let mut n = Numbering::new(feed.named_slots());
+        // The feed's ids without surrounding spaces (as the resolver looks them up), each
+        // once: id → the first slot naming it; a later slot of the same id follows it.
+        let hasher = DefaultHashBuilder::default();
+        let text = |slot: u32| feed.slot_text(slot).trim();
+        let mut wanted: HashTable<u32> = HashTable::new();
+        let mut follows: Vec<(u32, u32)> = Vec::new();
+        for (slot, id) in feed.provider_slots() {
+            let id = id.trim();
+            if id.is_empty() {
+                continue;
+            }
+            let hash = hasher.hash_one(id);
+            match wanted.find(hash, |&s| text(s) == id) {
+                Some(&first) => follows.push((slot, first)),
+                None => {
+                    wanted.insert_unique(hash, slot, |&s| hasher.hash_one(text(s)));
+                }
+            }
+        }
+        let find = |key: &str| {
+            wanted
+                .find(hasher.hash_one(key), |&s| text(s) == key)
+                .copied()
+        };
+        let archived = archived_by(plan);
+        // What the run writes comes first: the last written user with the key.
+        if let Some(plan) = plan {
+            each_written(plan, |w| {
+                let Some(slot) = (w.source == *source)
+                    .then_some(w.source_key.as_deref())
+                    .flatten()
+                    .filter(|k| !k.is_empty())
+                    .and_then(find)
+                else {
+                    return;
+                };
+                let at = n.add(
+                    w.user_guid,
+                    w.role,
+                    w.schools.iter().map(|s| s.as_str()),
+                    archived.contains(&w.user_guid),
+                );
+                n.r.named[slot as usize] = at;
+            });
+        }
+        // Then the district's: the last user with the key, for an id no written user has.
+        let mut at_current = vec![UNSEEN; feed.named_slots()];
+        for i in 0..current.len() {
+            if current.source(i) != source {
+                continue;
+            }
+            let Some(slot) = current
+                .source_key(i)
+                .filter(|k| !k.is_empty())
+                .and_then(find)
+            else {
+                continue;
+            };
+            if n.r.named[slot as usize] == UNSEEN {
+                at_current[slot as usize] = i as u32;
+            }
+        }
+        let mut in_district: Vec<(u32, u32)> = (0..)
+            .zip(at_current)
+            .filter(|&(_, i)| i != UNSEEN)
+            .collect();
+        // A user of the district the run writes is read as written.
+        let mut rewritten: Vec<(u32, u32)> = Vec::new();
+        if let Some(plan) = plan.filter(|_| !in_district.is_empty()) {
+            let mut order: HashMap<Uuid, u32> = HashMap::new();
+            let mut k = 0u32;
+            each_written(plan, |w| {
+                order.insert(w.user_guid, k);
+                k += 1;
+            });
+            in_district.retain(|&(slot, i)| match order.get(&current.guid(i as usize)) {
+                Some(&k) => {
+                    rewritten.push((k, slot));
+                    false
+                }
+                None => true,
+            });
+        }
+        for (slot, i) in in_district {
+            let i = i as usize;
+            let id = current.guid(i);
+            let at = n.add(
+                id,
+                current.role(i),
+                current.schools(i),
+                current.archived(i) || archived.contains(&id),
+            );
+            n.r.named[slot as usize] = at;
+        }
+        if let Some(plan) = plan.filter(|_| !rewritten.is_empty()) {
+            rewritten.sort_unstable();
+            let mut next = rewritten.iter().peekable();
+            let mut k = 0u32;
+            each_written(plan, |w| {
+                while let Some(&&(at, slot)) = next.peek() {
+                    if at != k {
+                        break;
+                    }
+                    let user = n.add(
+                        w.user_guid,
+                        w.role,
+                        w.schools.iter().map(|s| s.as_str()),
+                        archived.contains(&w.user_guid),
+                    );
+                    n.r.named[slot as usize] = user;
+                    next.next();
+                }
+                k += 1;
+            });
+        }
+        for (slot, first) in follows {
+            n.r.named[slot as usize] = n.r.named[first as usize];
+        }
+        n.done()
     }
 
     /// The user of a record with this slot, if there is one; `ids` as [`FeedUsers::of`]
@@ -301,7 +516,7 @@ impl FeedUsers {
 
 /// Finds users by a feed's [`UserRef`]: what the run writes first, then the district as it
 /// was; `source`'s users also by `source_key`.
-pub struct UserResolver<'a> {
+struct UserResolver<'a> {
     hasher: DefaultHashBuilder,
     current: Side<'a>,
     written: Side<'a>,
@@ -309,7 +524,7 @@ pub struct UserResolver<'a> {
 }
 
 impl<'a> UserResolver<'a> {
-    pub fn new(
+    fn new(
         current: &'a CurrentUsers,
         written: &'a WrittenUsers,
         source: &Source,
