@@ -6,10 +6,12 @@
 //! (a failure, a line past `u32::MAX`, a 65,536th file name) is kept as it is, beside the
 //! others. Records come back out as values, in the order pushed.
 
-use std::collections::HashMap;
+use std::hash::BuildHasher;
 
 use compact_str::CompactString;
+use hashbrown::{DefaultHashBuilder, HashTable};
 use time::Date;
+use uuid::Uuid;
 
 use super::{At, EnrollmentRecord, EnrollmentRole, Id, IncomingEnrollment, UserRef};
 use crate::domain::chunked::Chunked;
@@ -47,15 +49,67 @@ impl Packed {
     };
 }
 
+/// An id as the list keeps it: a GUID spelled the usual way (36 characters, lower-case,
+/// hyphenated: most providers' `sourcedId`s) as its 16 bytes, any other id as given. 24
+/// bytes an id, where a GUID kept as text took ~80 (its allocation and the pointer to it:
+/// ~56 MB for a million users' ids, held from reading through planning — issue 19, memory).
+/// A GUID is spelled again when a record is taken out.
+#[derive(Clone, PartialEq, Eq)]
+enum Kept {
+    Guid(Uuid),
+    Text(Id),
+}
+
+/// `s` as a GUID, when it is one spelled the usual way (and so spelled back the same).
+fn usual_guid(s: &str) -> Option<Uuid> {
+    if s.len() != 36 || s.bytes().any(|b| b.is_ascii_uppercase()) {
+        return None;
+    }
+    Uuid::try_parse(s).ok()
+}
+
+impl Kept {
+    fn of(id: &Id) -> Kept {
+        match usual_guid(id) {
+            Some(g) => Kept::Guid(g),
+            None => Kept::Text(id.clone()),
+        }
+    }
+
+    fn id(&self) -> Id {
+        match self {
+            Kept::Guid(g) => Id::from(&*g.hyphenated().encode_lower(&mut Uuid::encode_buffer())),
+            Kept::Text(id) => id.clone(),
+        }
+    }
+
+    /// The id as text: a GUID is spelled into `buf`.
+    fn text<'a>(&'a self, buf: &'a mut [u8; 45]) -> &'a str {
+        match self {
+            Kept::Guid(g) => g.hyphenated().encode_lower(buf),
+            Kept::Text(id) => id.as_str(),
+        }
+    }
+
+    /// Is this `s` (`guid`: `usual_guid(s)`)?
+    fn is(&self, s: &str, guid: Option<Uuid>) -> bool {
+        match self {
+            Kept::Guid(g) => guid == Some(*g),
+            Kept::Text(id) => guid.is_none() && id.as_str() == s,
+        }
+    }
+}
+
 /// Enrollment records in the order pushed, packed (see the module's documentation).
 #[derive(Clone, Default)]
 pub struct EnrollmentList {
     rows: Chunked<Packed>,
     /// Class and user ids, each once.
-    ids: Vec<Id>,
-    /// Id → its number in `ids`, while records are pushed ([`EnrollmentList::seal`] lets it
+    ids: Vec<Kept>,
+    /// Positions in `ids` by id, while records are pushed ([`EnrollmentList::seal`] lets it
     /// go; a later push makes it again).
-    numbers: HashMap<Id, u32>,
+    numbers: HashTable<u32>,
+    hasher: DefaultHashBuilder,
     files: Vec<CompactString>,
     /// The records that did not pack, by position (ascending).
     aside: Vec<(usize, EnrollmentRecord)>,
@@ -94,7 +148,7 @@ impl EnrollmentList {
     /// Reading is done: give back the table that numbers ids as records come in (about 50
     /// bytes an id; a million users' ids). Pushing again makes it again.
     pub fn seal(&mut self) {
-        self.numbers = HashMap::new();
+        self.numbers = HashTable::new();
     }
 
     /// Fold every later record of one class and user (the same class id, the same user id
@@ -141,9 +195,10 @@ impl EnrollmentList {
         }
         let e = self.aside_at(i).as_ref().ok()?;
         let (by_key, user) = user_parts(&e.user);
+        let numbered = |id: &str| self.lookup(id).expect("an enrollment's ids are numbered");
         Some((
-            self.numbers[e.class_external_id.as_str()],
-            self.numbers[user.as_str()],
+            numbered(e.class_external_id.as_str()),
+            numbered(user.as_str()),
             by_key,
             e.at.line,
         ))
@@ -200,21 +255,37 @@ impl EnrollmentList {
     /// Make the id numbers again if [`EnrollmentList::seal`] let them go.
     fn renumber(&mut self) {
         if self.numbers.len() != self.ids.len() {
-            self.numbers = self
-                .ids
-                .iter()
-                .enumerate()
-                .map(|(n, id)| (id.clone(), n as u32))
-                .collect();
+            let (ids, hasher) = (&self.ids, &self.hasher);
+            let mut numbers = HashTable::with_capacity(ids.len());
+            for (n, id) in ids.iter().enumerate() {
+                numbers.insert_unique(hash_kept(hasher, id), n as u32, |&m| {
+                    hash_kept(hasher, &ids[m as usize])
+                });
+            }
+            self.numbers = numbers;
         }
     }
 
-    /// The list's own copy of an id (one allocation for every record that names it), for a
-    /// reader to put in the record it pushes next.
+    /// The number of id `s`, if it has one.
+    fn lookup(&self, s: &str) -> Option<u32> {
+        let guid = usual_guid(s);
+        self.numbers
+            .find(hash_text(&self.hasher, s, guid), |&n| {
+                self.ids[n as usize].is(s, guid)
+            })
+            .copied()
+    }
+
+    /// An id for a reader to put in the record it pushes next: the list's own copy of an id
+    /// kept as text (one allocation for every record that names it), a new one for a GUID
+    /// (kept as its 16 bytes, [`Kept`]).
     pub fn id(&mut self, s: &str) -> Id {
+        if usual_guid(s).is_some() {
+            return Id::from(s);
+        }
         self.renumber();
-        match self.numbers.get(s) {
-            Some(&n) => self.ids[n as usize].clone(),
+        match self.lookup(s) {
+            Some(n) => self.ids[n as usize].id(),
             None => {
                 let id = Id::from(s);
                 self.number(&id);
@@ -224,12 +295,17 @@ impl EnrollmentList {
     }
 
     fn number(&mut self, id: &Id) -> u32 {
-        if let Some(&n) = self.numbers.get(id.as_str()) {
+        if let Some(n) = self.lookup(id) {
             return n;
         }
         let n = u32::try_from(self.ids.len()).expect("fewer than 4,294,967,296 ids");
-        self.ids.push(id.clone());
-        self.numbers.insert(id.clone(), n);
+        let kept = Kept::of(id);
+        let (ids, hasher) = (&self.ids, &self.hasher);
+        self.numbers
+            .insert_unique(hash_kept(hasher, &kept), n, |&m| {
+                hash_kept(hasher, &ids[m as usize])
+            });
+        self.ids.push(kept);
         n
     }
 
@@ -273,6 +349,21 @@ impl EnrollmentList {
     }
 }
 
+/// An id's hash as `numbers` keeps it: a GUID's by its bytes, any other id's by its text.
+fn hash_text(hasher: &DefaultHashBuilder, s: &str, guid: Option<Uuid>) -> u64 {
+    match guid {
+        Some(g) => hasher.hash_one(g),
+        None => hasher.hash_one(s),
+    }
+}
+
+fn hash_kept(hasher: &DefaultHashBuilder, id: &Kept) -> u64 {
+    match id {
+        Kept::Guid(g) => hasher.hash_one(*g),
+        Kept::Text(t) => hasher.hash_one(t.as_str()),
+    }
+}
+
 fn user_parts(u: &UserRef) -> (bool, &Id) {
     match u {
         UserRef::Key(id) => (true, id),
@@ -280,8 +371,8 @@ fn user_parts(u: &UserRef) -> (bool, &Id) {
     }
 }
 
-fn unpacked(p: &Packed, ids: &[Id], files: &[CompactString]) -> IncomingEnrollment {
-    let id = |n: u32| ids[n as usize].clone();
+fn unpacked(p: &Packed, ids: &[Kept], files: &[CompactString]) -> IncomingEnrollment {
+    let id = |n: u32| ids[n as usize].id();
     IncomingEnrollment {
         at: At {
             file: files[usize::from(p.file)].clone(),
@@ -334,8 +425,9 @@ impl EnrollmentList {
             && self.aside.iter().all(|(_, r)| r.is_err())
     }
 
-    /// Each `Named` slot of a provider's id, once, with the id as given.
-    pub fn provider_slots(&self) -> impl Iterator<Item = (u32, &str)> + '_ {
+    /// Each `Named` slot of a provider's id, once ([`EnrollmentList::slot_text`] tells the
+    /// id).
+    pub fn provider_slots(&self) -> impl Iterator<Item = u32> + '_ {
         let mut seen = vec![false; self.named_slots()];
         self.rows.iter().filter_map(move |p| {
             if p.flags & (ASIDE | USER_KEY) != 0 {
@@ -345,13 +437,13 @@ impl EnrollmentList {
             if std::mem::replace(&mut seen[slot as usize], true) {
                 return None;
             }
-            Some((slot, self.ids[p.user as usize].as_str()))
+            Some(slot)
         })
     }
 
-    /// The id a `Named` slot names the user by.
-    pub fn slot_text(&self, slot: u32) -> &str {
-        self.ids[(slot / 2) as usize].as_str()
+    /// The id a `Named` slot names the user by (a GUID spelled into `buf`).
+    pub fn slot_text<'a>(&'a self, slot: u32, buf: &'a mut [u8; 45]) -> &'a str {
+        self.ids[(slot / 2) as usize].text(buf)
     }
 
     /// Each way a user is named, once, with its slot: a `Named` slot at its first record,
@@ -367,7 +459,7 @@ impl EnrollmentList {
             if std::mem::replace(&mut seen[slot as usize], true) {
                 return None;
             }
-            let id = self.ids[p.user as usize].clone();
+            let id = self.ids[p.user as usize].id();
             let user = if p.flags & USER_KEY != 0 {
                 UserRef::Key(id)
             } else {
@@ -396,7 +488,7 @@ impl EnrollmentList {
 /// [`EnrollmentList`] taken by value.
 pub struct IntoIter {
     rows: <Chunked<Packed> as IntoIterator>::IntoIter,
-    ids: Vec<Id>,
+    ids: Vec<Kept>,
     files: Vec<CompactString>,
     aside: std::vec::IntoIter<(usize, EnrollmentRecord)>,
     /// How many records were taken.
@@ -562,6 +654,52 @@ mod tests {
         assert_eq!(back.len(), 6);
         assert_eq!(back[..5], records[..]);
         assert_eq!(EnrollmentList::from_iter(back), list);
+    }
+
+    /// A GUID spelled the usual way is kept in 16 bytes and spelled back the same; any other
+    /// spelling (upper case, braces, spaces around it) is kept as given and stays another id.
+    #[test]
+    fn ids_come_back_as_given_whether_kept_as_guids_or_as_text() {
+        let guid = "0a1b2c3d-0000-4000-8000-00000000000f";
+        let spellings = [
+            guid.to_string(),
+            guid.to_uppercase(),
+            format!("{{{guid}}}"),
+            format!(" {guid}"),
+            "T-1".to_string(),
+        ];
+        let p = |s: &str| UserRef::Provider(Id::from(s));
+        let records: Vec<EnrollmentRecord> = spellings
+            .iter()
+            .enumerate()
+            .map(|(i, s)| Ok(enr("enrollments.csv", i as u64 + 2, guid, p(s))))
+            .collect();
+        let mut list: EnrollmentList = records.clone().into_iter().collect();
+        assert_eq!(
+            list.ids.len(),
+            5,
+            "the class is the first user's id: one number"
+        );
+        assert!(matches!(list.ids[0], Kept::Guid(_)));
+        assert!(list.ids[1..].iter().all(|k| matches!(k, Kept::Text(_))));
+        assert!(list.iter().eq(records.clone()), "every id spelled as given");
+        let slots: Vec<u32> = list.provider_slots().collect();
+        assert_eq!(slots.len(), 5);
+        let texts: Vec<String> = slots
+            .iter()
+            .map(|&s| list.slot_text(s, &mut [0; 45]).to_string())
+            .collect();
+        assert_eq!(texts, spellings);
+        // A reader's id: the same text back, shared when kept as text.
+        assert_eq!(list.id(guid).as_str(), guid);
+        assert_eq!(list.id("T-1").as_str(), "T-1");
+        list.seal();
+        list.push(Ok(enr("enrollments.csv", 9, "T-1", p(guid))));
+        assert_eq!(list.ids.len(), 5, "numbered again after sealing, not twice");
+        assert_eq!(
+            list.get(5),
+            Some(Ok(enr("enrollments.csv", 9, "T-1", p(guid))))
+        );
     }
 
     /// A planner finds each user once: the records that name a user the same way share a

@@ -378,27 +378,25 @@ impl FeedUsers {
         // The feed's ids without surrounding spaces (as the resolver looks them up), each
         // once: id → the first slot naming it; a later slot of the same id follows it.
         let hasher = DefaultHashBuilder::default();
-        let text = |slot: u32| feed.slot_text(slot).trim();
+        let is = |slot: u32, key: &str| feed.slot_text(slot, &mut [0; 45]).trim() == key;
+        let hash_of = |slot: u32| hasher.hash_one(feed.slot_text(slot, &mut [0; 45]).trim());
         let mut wanted: HashTable<u32> = HashTable::new();
         let mut follows: Vec<(u32, u32)> = Vec::new();
-        for (slot, id) in feed.provider_slots() {
-            let id = id.trim();
+        for slot in feed.provider_slots() {
+            let mut buf = [0; 45];
+            let id = feed.slot_text(slot, &mut buf).trim();
             if id.is_empty() {
                 continue;
             }
             let hash = hasher.hash_one(id);
-            match wanted.find(hash, |&s| text(s) == id) {
+            match wanted.find(hash, |&s| is(s, id)) {
                 Some(&first) => follows.push((slot, first)),
                 None => {
-                    wanted.insert_unique(hash, slot, |&s| hasher.hash_one(text(s)));
+                    wanted.insert_unique(hash, slot, |&s| hash_of(s));
                 }
             }
         }
-        let find = |key: &str| {
-            wanted
-                .find(hasher.hash_one(key), |&s| text(s) == key)
-                .copied()
-        };
+        let find = |key: &str| wanted.find(hasher.hash_one(key), |&s| is(s, key)).copied();
         let archived = archived_by(plan);
         // What the run writes comes first: the last written user with the key.
         if let Some(plan) = plan {
