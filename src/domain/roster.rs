@@ -131,6 +131,15 @@ impl EnrollmentRole {
         }
     }
 
+    /// Teacher or student, as a packed record's flag says.
+    pub fn teacher_if(teacher: bool) -> EnrollmentRole {
+        if teacher {
+            EnrollmentRole::Teacher
+        } else {
+            EnrollmentRole::Student
+        }
+    }
+
     /// The words feeds use: `teacher`/`student`, and OneRoster's `administrator`, `aide`,
     /// `proctor` (staff teaching a class are enrolled as teachers); case and spacing free.
     pub fn from_text(s: &str) -> Option<EnrollmentRole> {

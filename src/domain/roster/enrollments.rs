@@ -384,11 +384,7 @@ fn unpacked(p: &Packed, ids: &[Kept], files: &[CompactString]) -> IncomingEnroll
         } else {
             UserRef::Provider(id(p.user))
         },
-        role: if p.flags & TEACHER != 0 {
-            EnrollmentRole::Teacher
-        } else {
-            EnrollmentRole::Student
-        },
+        role: EnrollmentRole::teacher_if(p.flags & TEACHER != 0),
         primary: p.flags & PRIMARY != 0,
         begin: p.begin,
         end: p.end,

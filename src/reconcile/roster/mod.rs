@@ -434,11 +434,7 @@ impl RosterPlan {
         CurrentEnrollment {
             class_id,
             user_id,
-            role: if w.flags & TEACHER != 0 {
-                EnrollmentRole::Teacher
-            } else {
-                EnrollmentRole::Student
-            },
+            role: EnrollmentRole::teacher_if(w.flags & TEACHER != 0),
             primary: w.flags & PRIMARY != 0,
             begin: w.begin,
             end: w.end,

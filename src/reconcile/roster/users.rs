@@ -1,10 +1,13 @@
 //! Users as rosters see them: the district's current users overlaid with what the run's user
 //! plan writes, found by an enrollment's user reference without copying the district.
 //!
-//! Both sides are packed ([`CurrentUsers`]) and looked up through the planner's position
-//! index, so a million users cost their packed form plus a few bytes of index each, not a
-//! second copy with their keys as strings (issue 15: the resolver's maps took ~300 bytes a
-//! user).
+//! Each user a feed's enrollments name is found once, before the enrollments are planned
+//! ([`FeedUsers`]: 24 bytes a user found), and the lookups are let go. A provider's feed
+//! (OneRoster, Clever, SDS: users named by `source_key`) is matched by reading the written
+//! users and the district's once each; any other feed through the [`UserResolver`], over the
+//! packed district ([`CurrentUsers`]) and a packed copy of the written users, looked up
+//! through the planner's position index (issue 15: the resolver's maps took ~300 bytes a
+//! user; issue 19: the copy and the tables took ~140 MB of a million-user first sync).
 
 use std::borrow::Cow;
 use std::hash::{BuildHasher, Hasher};
@@ -305,6 +308,16 @@ impl Numbering {
         u32::try_from(self.ids.len() - 1).expect("fewer than 4,294,967,294 users")
     }
 
+    /// A user the run's plan writes (archived when the plan archives them).
+    fn add_written(&mut self, w: &NewUser, archived: &HashSet<Uuid>) -> u32 {
+        self.add(
+            w.user_guid,
+            w.role,
+            w.schools.iter().map(|s| s.as_str()),
+            archived.contains(&w.user_guid),
+        )
+    }
+
     fn done(mut self) -> (FeedUsers, Vec<Uuid>) {
         self.r.users.shrink_to_fit();
         self.ids.shrink_to_fit();
@@ -409,13 +422,7 @@ impl FeedUsers {
                 else {
                     return;
                 };
-                let at = n.add(
-                    w.user_guid,
-                    w.role,
-                    w.schools.iter().map(|s| s.as_str()),
-                    archived.contains(&w.user_guid),
-                );
-                n.r.named[slot as usize] = at;
+                n.r.named[slot as usize] = n.add_written(w, &archived);
             });
         }
         // Then the district's: the last user with the key, for an id no written user has.
@@ -476,13 +483,7 @@ impl FeedUsers {
                     if at != k {
                         break;
                     }
-                    let user = n.add(
-                        w.user_guid,
-                        w.role,
-                        w.schools.iter().map(|s| s.as_str()),
-                        archived.contains(&w.user_guid),
-                    );
-                    n.r.named[slot as usize] = user;
+                    n.r.named[slot as usize] = n.add_written(w, &archived);
                     next.next();
                 }
                 k += 1;
