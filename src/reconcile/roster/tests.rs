@@ -56,6 +56,29 @@ fn users() -> Vec<CurrentUser> {
     ]
 }
 
+/// A user file's row for a student named F L at `school`, with no identifiers.
+fn student_row(line: u64, school: &str) -> crate::domain::IncomingUser {
+    crate::domain::IncomingUser {
+        line,
+        user_guid: None,
+        custom_id: None,
+        email: None,
+        username: None,
+        first_name: "F".into(),
+        middle_name: String::new(),
+        last_name: "L".into(),
+        role: Role::Student,
+        schools: vec![school.into()],
+        grade: Grade::UNSPECIFIED,
+        position: String::new(),
+        status: Status::Active,
+        password: None,
+        source_key: None,
+        present: crate::domain::FieldSet::all(),
+        to_be_deleted: false,
+    }
+}
+
 fn at(line: u64) -> At {
     At {
         file: "rosters.csv".into(),
@@ -360,23 +383,11 @@ fn archived_users_are_errors_and_district_users_enroll_anywhere() {
 fn users_the_same_run_creates_or_archives_resolve() {
     use crate::reconcile::plan::{Plan as UserPlan, Rules};
     let incoming = crate::domain::IncomingUser {
-        line: 2,
-        user_guid: None,
         custom_id: Some("new-kid".into()),
         email: Some("kid@d.org".into()),
-        username: None,
         first_name: "New".into(),
-        middle_name: String::new(),
         last_name: "Kid".into(),
-        role: Role::Student,
-        schools: vec!["A".into()],
-        grade: Grade::UNSPECIFIED,
-        position: String::new(),
-        status: Status::Active,
-        password: None,
-        source_key: None,
-        present: crate::domain::FieldSet::all(),
-        to_be_deleted: false,
+        ..student_row(2, "A")
     };
     let rules = Rules {
         scope: crate::domain::Scope::Patch,
@@ -412,23 +423,10 @@ fn users_the_same_run_moves_or_archives_are_read_as_it_leaves_them() {
     // The file moves user 3 from school B to A with a new email; with scope source the
     // users it does not list (1, 2 and 4) are archived.
     let moved = crate::domain::IncomingUser {
-        line: 2,
-        user_guid: None,
         custom_id: Some("c3".into()),
         email: Some("moved@d.org".into()),
         username: Some("u3".into()),
-        first_name: "F".into(),
-        middle_name: String::new(),
-        last_name: "L".into(),
-        role: Role::Student,
-        schools: vec!["A".into()],
-        grade: Grade::UNSPECIFIED,
-        position: String::new(),
-        status: Status::Active,
-        password: None,
-        source_key: None,
-        present: crate::domain::FieldSet::all(),
-        to_be_deleted: false,
+        ..student_row(2, "A")
     };
     let rules = Rules {
         scope: crate::domain::Scope::Source,
@@ -508,23 +506,9 @@ fn a_providers_feed_finds_the_users_the_resolver_finds() {
     }
     let packed = CurrentUsers::from(us);
     let row = |line: u64, custom: &str, key: &str, school: &str| crate::domain::IncomingUser {
-        line,
-        user_guid: None,
         custom_id: Some(custom.into()),
-        email: None,
-        username: None,
-        first_name: "F".into(),
-        middle_name: String::new(),
-        last_name: "L".into(),
-        role: Role::Student,
-        schools: vec![school.into()],
-        grade: Grade::UNSPECIFIED,
-        position: String::new(),
-        status: Status::Active,
-        password: None,
         source_key: Some(key.into()),
-        present: crate::domain::FieldSet::all(),
-        to_be_deleted: false,
+        ..student_row(line, school)
     };
     // User 2 (p2) moves to school B and is q2 from now on; p9 is new; p1 and p3 are not
     // listed: archived (scope source).
