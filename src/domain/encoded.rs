@@ -21,6 +21,7 @@ const FIRST_BLOCK: usize = 64 << 10;
 const BLOCK: usize = 32 << 20;
 
 /// Items of type `T`, encoded, in the order pushed.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Encoded<T> {
     blocks: VecDeque<Vec<u8>>,
     len: usize,
@@ -49,8 +50,16 @@ impl<T> std::fmt::Debug for Encoded<T> {
     }
 }
 
+/// Where an item is kept ([`Encoded::push`] tells, [`Encoded::get`] reads): 8 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct At {
+    block: u32,
+    start: u32,
+}
+
 impl<T: Serialize + DeserializeOwned> Encoded<T> {
-    pub fn push(&mut self, item: &T) {
+    /// Append `item`; where it is kept.
+    pub fn push(&mut self, item: &T) -> At {
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.clear();
         self.scratch = postcard::to_extend(item, scratch).expect("an item encodes into memory");
@@ -66,9 +75,23 @@ impl<T: Serialize + DeserializeOwned> Encoded<T> {
                 .map_or(FIRST_BLOCK, |b| (b.capacity() * 2).min(BLOCK));
             self.blocks.push_back(Vec::with_capacity(next.max(need)));
         }
+        let at = At {
+            block: u32::try_from(self.blocks.len() - 1).expect("fewer than 2^32 blocks"),
+            start: u32::try_from(self.blocks.back().map_or(0, Vec::len))
+                .expect("a block is under 4 GiB"),
+        };
         let block = self.blocks.back_mut().expect("a block was just made");
         block.extend_from_slice(&self.scratch);
         self.len += 1;
+        at
+    }
+
+    /// The item kept at `at` (by this list's [`Encoded::push`]), decoded.
+    pub fn get(&self, at: At) -> T {
+        let block = &self.blocks[at.block as usize];
+        postcard::take_from_bytes(&block[at.start as usize..])
+            .expect("an item decodes as it was encoded in this process")
+            .0
     }
 
     /// Every item, decoded, in order (the list is kept).
@@ -177,6 +200,11 @@ mod tests {
         }
         assert_eq!(list.len(), items.len());
         assert!(list.blocks.len() >= 3, "{} blocks", list.blocks.len());
+        let mut again: Encoded<(u64, String)> = Encoded::default();
+        let at: Vec<At> = items.iter().map(|item| again.push(item)).collect();
+        for i in [0, 1, 4_000, 59_999, 60_000, 60_001, 60_009] {
+            assert_eq!(again.get(at[i]), items[i]);
+        }
         assert!(list.iter().eq(items.iter().cloned()));
         assert!(list.into_iter().eq(items.into_iter()));
     }

@@ -381,8 +381,8 @@ impl<'o, W: std::io::Write> Typing<'o, W> {
                 self.skipped += 1;
                 return;
             }
-            Mapped::User(inc) => self.rows.push(&Ok(*inc)),
-            Mapped::Failed(f) => self.rows.push(&Err(f)),
+            Mapped::User(inc) => _ = self.rows.push(&Ok(*inc)),
+            Mapped::Failed(f) => _ = self.rows.push(&Err(f)),
         }
         self.origins.push(u.origin.clone());
         if self.failed.is_none()

@@ -12,7 +12,6 @@ use super::report::MASTER_HEADER;
 use crate::auth;
 use crate::domain::{CurrentUser, CurrentUsers};
 use serde_json::{Map, Value, json};
-use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 use std::sync::Arc;
@@ -64,6 +63,31 @@ pub struct Writes {
     encoded: Option<Arc<AtomicU64>>,
 }
 
+/// The users a plan changes as they are before the run (the audit's `before`), read from the
+/// district's users so that those can be let go before the plan is written.
+#[derive(Debug, Default)]
+pub struct Before(HashMap<Uuid, CurrentUser>);
+
+impl Before {
+    pub fn of(plan: &Plan, current: &CurrentUsers) -> Before {
+        let changed: HashSet<Uuid> = plan
+            .rows
+            .iter()
+            .filter(|r| writes_change(r))
+            .filter_map(|r| r.write.as_ref().map(|w| w.user_guid))
+            .collect();
+        if changed.is_empty() {
+            return Before::default();
+        }
+        Before(
+            (0..current.len())
+                .filter(|&i| changed.contains(&current.guid(i)))
+                .map(|i| (current.guid(i), current.get(i)))
+                .collect(),
+        )
+    }
+}
+
 /// Rows per encoded chunk.
 const CHUNK_ROWS: usize = 4096;
 
@@ -71,7 +95,7 @@ impl Writes {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         plan: Plan,
-        current: CurrentUsers,
+        before: Before,
         applied: bool,
         district_id: Uuid,
         run_id: Uuid,
@@ -79,23 +103,9 @@ impl Writes {
         actor: Actor,
         schools: HashMap<String, Uuid>,
     ) -> anyhow::Result<Writes> {
-        let before = if applied {
-            let changed: HashSet<Uuid> = plan
-                .rows
-                .iter()
-                .filter(|r| writes_change(r))
-                .filter_map(|r| r.write.as_ref().map(|w| w.user_guid))
-                .collect();
-            (0..current.len())
-                .filter(|&i| changed.contains(&current.guid(i)))
-                .map(|i| (current.guid(i), current.get(i)))
-                .collect()
-        } else {
-            drop(current);
-            HashMap::new()
-        };
+        let before = if applied { before.0 } else { HashMap::new() };
         let given = if applied {
-            hash_given_passwords(&plan.rows)?
+            hash_given_passwords(&plan)?
         } else {
             HashMap::new()
         };
@@ -124,15 +134,22 @@ impl Writes {
         if !self.applied && part != Part::Results {
             return 0;
         }
-        self.plan
-            .rows
-            .iter()
-            .filter(|r| match part {
-                Part::Results => !r.is_plainly_unchanged(),
-                Part::NewUsers | Part::NewAudit | Part::NewMemberships => self.creates(r),
-                Part::Changes => writes_change(r),
-            })
-            .count()
+        // A compact plan's created rows each have a result and create a user.
+        let created = match part {
+            Part::Changes => 0,
+            _ => self.plan.created.len(),
+        };
+        created
+            + self
+                .plan
+                .rows
+                .iter()
+                .filter(|r| match part {
+                    Part::Results => !r.is_plainly_unchanged(),
+                    Part::NewUsers | Part::NewAudit | Part::NewMemberships => creates(r),
+                    Part::Changes => writes_change(r),
+                })
+                .count()
     }
 
     /// The plainly unchanged rows (those [`Part::Results`] leaves out).
@@ -163,12 +180,22 @@ impl Writes {
         out
     }
 
-    /// Encode the plan's rows in `rows` for `part`, appending CSV to `out`.
+    /// Encode the plan's rows in `rows` (of [`Plan::row_count`]) for `part`, appending CSV
+    /// to `out`.
     pub fn encode(&self, part: Part, rows: Range<usize>, out: &mut Vec<u8>) -> csv::Result<()> {
         let mut w = csv::WriterBuilder::new()
             .has_headers(false)
             .from_writer(std::mem::take(out));
-        for row in &self.plan.rows[rows] {
+        // A compact plan's created rows change no user already there.
+        let rows = match part {
+            Part::Changes => {
+                rows.start.min(self.plan.rows.len())..rows.end.min(self.plan.rows.len())
+            }
+            _ => rows,
+        };
+        for i in rows {
+            let row = self.plan.row(i);
+            let row = row.as_ref();
             match part {
                 Part::Results if row.is_plainly_unchanged() => {}
                 Part::Results => self.result(row, &mut w)?,
@@ -191,7 +218,7 @@ impl Writes {
         part: Part,
     ) -> impl Iterator<Item = csv::Result<Vec<u8>>> + Send + 'static {
         let this = Arc::clone(self);
-        let n = this.plan.rows.len();
+        let n = this.plan.row_count();
         (0..n.div_ceil(CHUNK_ROWS)).filter_map(move |i| {
             let mut out = Vec::new();
             let range = i * CHUNK_ROWS..((i + 1) * CHUNK_ROWS).min(n);
@@ -236,29 +263,12 @@ impl Writes {
         ])
     }
 
-    /// The user `row` creates: its own `write`, or in a compact plan the encoded one.
-    fn created<'r>(&'r self, row: &'r RowPlan) -> Option<Cow<'r, NewUser>> {
-        match row.outcome {
-            Outcome::Created => match row.write.as_deref() {
-                Some(new) => Some(Cow::Borrowed(new)),
-                None => self.plan.created.get(row.line).map(Cow::Owned),
-            },
-            _ => None,
-        }
-    }
-
-    /// Does `row` create a user (without decoding it)?
-    fn creates(&self, row: &RowPlan) -> bool {
-        matches!(row.outcome, Outcome::Created)
-            && (row.write.is_some() || self.plan.created.contains(row.line))
-    }
-
     /// `district_id,id,custom_id,email,username,first_name,middle_name,last_name,role,grade,
     /// position,status,source,source_key,prevent_archiving,password_hash,password_temporary,
     /// password_set_at,created_at,updated_at,feed_password_mac` (an empty unquoted cell is
     /// NULL).
     fn new_user(&self, row: &RowPlan, w: &mut csv::Writer<Vec<u8>>) -> csv::Result<()> {
-        let Some(new) = self.created(row) else {
+        let Some(new) = created(row) else {
             return Ok(());
         };
         let (hash, temporary) = match (&row.temp_password, self.given.get(&row.line)) {
@@ -276,7 +286,7 @@ impl Writes {
         w.write_record(
             [self.district.as_str()]
                 .into_iter()
-                .chain(user_columns(&new, &id, &source))
+                .chain(user_columns(new, &id, &source))
                 .chain([
                     hash.as_str(),
                     bool_cell(temporary),
@@ -290,7 +300,7 @@ impl Writes {
 
     /// `district_id,user_id,school_id`.
     fn new_memberships(&self, row: &RowPlan, w: &mut csv::Writer<Vec<u8>>) -> csv::Result<()> {
-        let Some(new) = self.created(row) else {
+        let Some(new) = created(row) else {
             return Ok(());
         };
         let user = new.user_guid.to_string();
@@ -306,11 +316,11 @@ impl Writes {
 
     /// `district_id,at,actor_kind,actor_id,actor_label,action,entity_kind,entity_id,run_id,before,after`.
     fn new_audit(&self, row: &RowPlan, w: &mut csv::Writer<Vec<u8>>) -> csv::Result<()> {
-        let Some(new) = self.created(row) else {
+        let Some(new) = created(row) else {
             return Ok(());
         };
         let after: Map<String, Value> = audit_fields()
-            .map(|f| (f.to_string(), field_value(&new, f)))
+            .map(|f| (f.to_string(), field_value(new, f)))
             .collect();
         self.audit_record(
             w,
@@ -431,6 +441,19 @@ pub struct Unchanged {
     pub matched_by: Vec<&'static str>,
 }
 
+/// The user `row` creates (a compact plan's created rows carry theirs when decoded).
+fn created(row: &RowPlan) -> Option<&NewUser> {
+    match row.outcome {
+        Outcome::Created => row.write.as_deref(),
+        _ => None,
+    }
+}
+
+/// Does `row` create a user?
+fn creates(row: &RowPlan) -> bool {
+    created(row).is_some()
+}
+
 /// Does `row` write an existing user (updated, restored, or unchanged but moved to this
 /// feed)? A truly unchanged row writes nothing.
 fn writes_change(row: &RowPlan) -> bool {
@@ -518,15 +541,17 @@ fn current_value(u: &CurrentUser, name: &str) -> Value {
 /// thread, off the async runtime). A hashing thread that panics fails the run: a password
 /// silently left unset would look applied. (Generated temporary passwords get a fast salted
 /// hash while encoding.)
-fn hash_given_passwords(rows: &[RowPlan]) -> anyhow::Result<HashMap<u64, String>> {
-    hash_in_parallel(given_passwords(rows), auth::hash_password)
+fn hash_given_passwords(plan: &Plan) -> anyhow::Result<HashMap<u64, String>> {
+    let mut given = given_passwords(&plan.rows);
+    given.extend(plan.created.passwords());
+    hash_in_parallel(given, auth::hash_password)
 }
 
 /// The (line, password) pairs to hash: rows that write a user with a feed password (a
-/// created row of a compact plan writes one though its `write` is kept apart).
+/// compact plan's created rows give theirs through [`super::plan::CreatedUsers::passwords`]).
 fn given_passwords(rows: &[RowPlan]) -> Vec<(u64, &str)> {
     rows.iter()
-        .filter(|r| r.write.is_some() || matches!(r.outcome, Outcome::Created))
+        .filter(|r| r.write.is_some())
         .filter(|r| r.temp_password.is_none())
         .filter(|r| {
             matches!(

@@ -125,6 +125,7 @@ use uuid::Uuid;
 #[cfg(doc)]
 use crate::domain::CurrentUser;
 pub use crate::domain::RowFail;
+use crate::domain::encoded::{At, Encoded};
 use crate::domain::{CurrentUsers, Grade, IncomingUser, Role, Scope, Source, Status};
 use index::fold_case;
 
@@ -439,47 +440,96 @@ pub struct QuietRow {
     pub matched_by: MatchedBy,
 }
 
-/// The users a compact plan creates ([`plan_rows`] with `compact`), each encoded with
-/// `postcard` in one byte buffer and found by the line that creates it: ~100 bytes a user,
-/// where a boxed [`NewUser`] with its schools took ~300 (a first import of a million users
-/// holds a million of them until they are written).
+/// The rows of a compact plan that create a user ([`plan_rows`] with `compact`): each user
+/// and its temporary password encoded with `postcard` in blocks ([`Encoded`], which grow
+/// without being copied), found by position or by the line that creates it. ~120 bytes a
+/// created row, where a [`RowPlan`] (128 bytes) with a boxed [`NewUser`] and its schools took
+/// ~430 (a first import of a million users holds a million of them until they are written).
+/// What few created rows say besides (a feed's password and its fingerprint) is kept beside,
+/// by position.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CreatedUsers {
-    bytes: Vec<u8>,
-    /// The creating rows' lines, ascending, and where each user's bytes end.
+    users: Encoded<(NewUser, Option<CompactString>)>,
+    /// The creating rows' lines, ascending, and where each row is kept.
     lines: Vec<u64>,
-    ends: Vec<usize>,
+    at: Vec<At>,
+    /// (position, what the row says besides), ascending by position.
+    extras: Vec<(u32, Box<RowExtra>)>,
 }
 
 impl CreatedUsers {
-    fn push(&mut self, line: u64, user: &NewUser) {
-        debug_assert!(self.lines.last().is_none_or(|&l| l < line));
-        let bytes = std::mem::take(&mut self.bytes);
-        self.bytes = postcard::to_extend(user, bytes).expect("a user encodes into memory");
+    /// Keep `row` here when it is a created row that [`CreatedUsers::row`] gives back as it
+    /// is; otherwise give it back.
+    fn keep(&mut self, row: RowPlan) -> Option<RowPlan> {
+        let fits = matches!(row.outcome, Outcome::Created)
+            && row.matched_by == Some(MatchedBy::New)
+            && self.lines.last().is_none_or(|&l| l < row.line)
+            && u32::try_from(self.lines.len()).is_ok()
+            && row.write.as_ref().is_some_and(|w| {
+                row.user_guid == Some(w.user_guid) && row.username.as_ref() == Some(&w.username)
+            });
+        if !fits {
+            return Some(row);
+        }
+        let RowPlan {
+            line,
+            temp_password,
+            write,
+            extra,
+            ..
+        } = row;
+        let user = write.expect("a created row that fits has its write");
+        if let Some(extra) = extra {
+            self.extras.push((self.lines.len() as u32, extra));
+        }
+        self.at.push(self.users.push(&(*user, temp_password)));
         self.lines.push(line);
-        self.ends.push(self.bytes.len());
+        None
     }
 
-    fn decode(&self, i: usize) -> NewUser {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        postcard::from_bytes(&self.bytes[start..self.ends[i]])
-            .expect("a user decodes as it was encoded")
+    fn decode(&self, i: usize) -> (NewUser, Option<CompactString>) {
+        self.users.get(self.at[i])
     }
 
-    /// Does the row at `line` create a user kept here?
-    pub fn contains(&self, line: u64) -> bool {
-        self.lines.binary_search(&line).is_ok()
+    fn extra(&self, i: usize) -> Option<&RowExtra> {
+        let at = self
+            .extras
+            .binary_search_by_key(&(i as u32), |(p, _)| *p)
+            .ok()?;
+        Some(&self.extras[at].1)
+    }
+
+    /// The `i`th created row (in line order), as the planner made it.
+    pub fn row(&self, i: usize) -> RowPlan {
+        let (user, temp_password) = self.decode(i);
+        RowPlan {
+            line: self.lines[i],
+            outcome: Outcome::Created,
+            matched_by: Some(MatchedBy::New),
+            user_guid: Some(user.user_guid),
+            username: Some(user.username.clone()),
+            temp_password,
+            write: Some(Box::new(user)),
+            extra: self.extra(i).map(|e| Box::new(e.clone())),
+        }
     }
 
     /// The user the row at `line` creates.
     pub fn get(&self, line: u64) -> Option<NewUser> {
         let i = self.lines.binary_search(&line).ok()?;
-        Some(self.decode(i))
+        Some(self.decode(i).0)
     }
 
     /// Every user created, with the line creating them, in line order.
     pub fn iter(&self) -> impl Iterator<Item = (u64, NewUser)> + '_ {
-        (0..self.lines.len()).map(|i| (self.lines[i], self.decode(i)))
+        (0..self.lines.len()).map(|i| (self.lines[i], self.decode(i).0))
+    }
+
+    /// The feed's passwords to hash for the users created here, by line.
+    pub fn passwords(&self) -> impl Iterator<Item = (u64, &str)> + '_ {
+        self.extras
+            .iter()
+            .filter_map(|(i, e)| e.password.as_deref().map(|p| (self.lines[*i as usize], p)))
     }
 
     pub fn len(&self) -> usize {
@@ -491,9 +541,9 @@ impl CreatedUsers {
     }
 
     fn shrink_to_fit(&mut self) {
-        self.bytes.shrink_to_fit();
         self.lines.shrink_to_fit();
-        self.ends.shrink_to_fit();
+        self.at.shrink_to_fit();
+        self.extras.shrink_to_fit();
     }
 }
 
@@ -555,11 +605,12 @@ pub struct Review {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Plan {
     /// One per incoming row, in file order — except, in a compact plan ([`plan_rows`] with
-    /// `compact`), the plainly unchanged rows, which are in [`Plan::unchanged`] instead.
+    /// `compact`), the plainly unchanged rows, which are in [`Plan::unchanged`] instead, and
+    /// the rows that create a user, in [`Plan::created`].
     pub rows: Vec<RowPlan>,
     /// A compact plan's plainly unchanged rows, in file order (empty otherwise).
     pub unchanged: Vec<QuietRow>,
-    /// A compact plan's created users: their rows are in `rows`, with `write` empty.
+    /// A compact plan's rows that create a user, in file order (empty otherwise).
     #[serde(skip)]
     pub created: CreatedUsers,
     /// Users to archive, sorted.
@@ -571,16 +622,30 @@ pub struct Plan {
     pub source_total: usize,
 }
 
+impl Plan {
+    /// The rows kept one by one: [`Plan::rows`], then a compact plan's created rows (every
+    /// row but the plainly unchanged ones of a compact plan).
+    pub fn row_count(&self) -> usize {
+        self.rows.len() + self.created.len()
+    }
+
+    /// Row `i` of the [`Plan::row_count`] rows (a created row decoded).
+    pub fn row(&self, i: usize) -> std::borrow::Cow<'_, RowPlan> {
+        match self.rows.get(i) {
+            Some(row) => std::borrow::Cow::Borrowed(row),
+            None => std::borrow::Cow::Owned(self.created.row(i - self.rows.len())),
+        }
+    }
+}
+
 #[cfg(test)]
 impl Plan {
-    /// A compact plan's created users put back into their rows (tests compare plans).
+    /// A compact plan's created rows put back among its rows, in line order (tests compare
+    /// plans).
     pub fn with_writes(mut self) -> Plan {
-        for row in &mut self.rows {
-            if row.write.is_none() && matches!(row.outcome, Outcome::Created) {
-                row.write = self.created.get(row.line).map(Box::new);
-            }
-        }
-        self.created = CreatedUsers::default();
+        let created = std::mem::take(&mut self.created);
+        self.rows.extend((0..created.len()).map(|i| created.row(i)));
+        self.rows.sort_by_key(|r| r.line);
         self
     }
 }
@@ -635,7 +700,7 @@ pub fn plan_rows(
     let mut unchanged = Vec::with_capacity(if compact { len } else { 0 });
     let mut created = CreatedUsers::default();
     for item in incoming {
-        let mut row = match item {
+        let row = match item {
             Ok(inc) => planner.row(inc, secrets),
             Err(fail) => planner.failed(fail),
         };
@@ -643,13 +708,7 @@ pub fn plan_rows(
             rows.push(row);
         } else if let Some(quiet) = row.quiet_row() {
             unchanged.push(quiet);
-        } else {
-            if matches!(row.outcome, Outcome::Created)
-                && created.lines.last().is_none_or(|&l| l < row.line)
-                && let Some(new) = row.write.take()
-            {
-                created.push(row.line, &new);
-            }
+        } else if let Some(row) = created.keep(row) {
             rows.push(row);
         }
     }
@@ -662,6 +721,8 @@ pub fn plan_rows(
     archive.dedup();
 
     let mut counts = Counts::of(&rows, archive.len());
+    // Created rows never move a user: all they count is themselves.
+    counts.created += created.len();
     counts.unchanged += unchanged.len();
     let review = guard::review(
         rules,

@@ -1098,11 +1098,14 @@ pub async fn apply_read(
         .map_or(0, |rc| rc.classes.len() + rc.enrollments.len());
     let (writes, roster_plan) = tokio::task::spawn_blocking(move || {
         let mut plan = plan;
+        // What the users this run changes were, read before the roster planner lets the
+        // district's users go (issue 19, memory).
+        let before = apply::Before::of(&plan, &current);
         // Rosters after users: users this run creates or restores can be enrolled.
         let roster_plan = match (rosters, roster_undo, roster_current) {
             (Some(feed), _, Some(rc)) => Some(super::roster::plan(
                 &rc,
-                &current,
+                current,
                 Some(&plan),
                 feed,
                 &source,
@@ -1124,7 +1127,7 @@ pub async fn apply_read(
         let applied = apply_now && plan.review.is_none();
         let mut writes = apply::Writes::new(
             plan,
-            current,
+            before,
             applied,
             district_id,
             run_id,
@@ -1145,7 +1148,7 @@ pub async fn apply_read(
     req.progress.done.store(0, Ordering::Relaxed);
     req.progress
         .total
-        .store(parts * writes.plan.rows.len() as u64, Ordering::Relaxed);
+        .store(parts * writes.plan.row_count() as u64, Ordering::Relaxed);
     let writes = Arc::new(writes);
     let plan = &writes.plan;
 

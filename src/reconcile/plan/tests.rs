@@ -2210,7 +2210,7 @@ fn applying_counts_every_row_of_every_part_written() {
     };
     let mut writes = Writes::new(
         p,
-        CurrentUsers::default(),
+        Default::default(),
         true,
         g(1),
         g(2),
@@ -2318,16 +2318,23 @@ fn a_compact_plan_sets_plainly_unchanged_rows_apart() {
             .iter()
             .all(|q| q.matched_by == MatchedBy::CustomId)
     );
-    assert_eq!(p.rows.len(), 2);
+    assert_eq!(p.rows.len(), 1);
     assert_eq!(p.rows[0].line, 4);
     assert_eq!(p.counts.unchanged, 3);
     assert_eq!(p.counts.updated, 1);
-    // The created user is kept encoded, found by its line; its row has no write of its own.
-    assert_eq!(p.rows[1].outcome, Outcome::Created);
-    assert!(p.rows[1].write.is_none());
+    assert_eq!(p.counts.created, 1);
+    // The created row is kept encoded, found by its line, and comes back whole after the
+    // plan's own rows.
     assert_eq!(p.created.len(), 1);
+    assert_eq!(p.row_count(), 2);
+    let row = p.row(1);
+    assert_eq!((row.line, &row.outcome), (6, &Outcome::Created));
+    assert_eq!(row.matched_by, Some(MatchedBy::New));
+    assert_eq!(row.temp_password.as_deref(), Some("temp-1"));
     let made = p.created.get(6).expect("line 6 creates a user");
-    assert_eq!(Some(made.user_guid), p.rows[1].user_guid);
+    assert_eq!(row.write.as_deref(), Some(&made));
+    assert_eq!(Some(made.user_guid), row.user_guid);
+    assert_eq!(row.username.as_ref(), Some(&made.username));
     assert_eq!(
         made.custom_id.as_deref(),
         new_row(9, 6).custom_id.as_deref()

@@ -164,7 +164,7 @@ fn run(cur: &Current, f: RosterFeed) -> RosterPlan {
 
 fn run_with(cur: &Current, f: RosterFeed, rules: &RosterRules) -> RosterPlan {
     let packed = CurrentUsers::from(users());
-    plan(cur, &packed, None, f, &file(), rules, &mut Ids(0))
+    plan(cur, packed, None, f, &file(), rules, &mut Ids(0))
 }
 
 fn errors(p: &RosterPlan) -> Vec<String> {
@@ -363,7 +363,7 @@ fn archived_users_are_errors_and_district_users_enroll_anywhere() {
     c.school_external_id = "B".into();
     let p = plan(
         &current(),
-        &packed,
+        packed.clone(),
         written,
         feed(vec![c], vec![enr("M1", "c2", S, 2), enr("M1", "c4", T, 3)]),
         &file(),
@@ -403,7 +403,7 @@ fn users_the_same_run_creates_or_archives_resolve() {
     let (packed, written) = (CurrentUsers::from(users()), Some(&up));
     let p = plan(
         &current(),
-        &packed,
+        packed.clone(),
         written,
         feed(
             vec![class("M1", 2)],
@@ -440,7 +440,7 @@ fn users_the_same_run_moves_or_archives_are_read_as_it_leaves_them() {
     let written = Some(&up);
     let p = plan(
         &current(),
-        &packed,
+        packed.clone(),
         written,
         feed(
             vec![class("M1", 2)],
@@ -478,7 +478,7 @@ fn provider_refs_resolve_only_users_of_the_source() {
     e2.user = UserRef::Provider("p2".into());
     let p = plan(
         &current(),
-        &packed,
+        packed.clone(),
         written,
         feed(vec![class("M1", 2)], vec![e1, e2]),
         &sync,
@@ -983,7 +983,7 @@ fn a_feed_without_enrollment_dates_keeps_them_and_an_archived_users_enrollment_l
     edit_enrollments(&mut f, |all| all[0].as_mut().unwrap().primary = false);
     let p = plan(
         &cur,
-        &packed,
+        packed.clone(),
         written,
         f,
         &file(),
@@ -1005,7 +1005,7 @@ fn a_feed_without_enrollment_dates_keeps_them_and_an_archived_users_enrollment_l
     edit_enrollments(&mut f, |all| all[1].as_mut().unwrap().role = T);
     let errs = errors(&plan(
         &cur,
-        &packed,
+        packed.clone(),
         None,
         f,
         &file(),
