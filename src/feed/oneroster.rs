@@ -5,7 +5,7 @@
 //!
 //! [`oneroster_rosters`]: crate::feed::oneroster_rosters
 
-use crate::feed::headers::fold;
+use crate::feed::headers::{fold, with_folded};
 use crate::feed::provider::{Orgs, ProviderUser, UserSink, role_kind};
 use crate::feed::read::{self, FileError, ReadOptions};
 use compact_str::CompactString;
@@ -222,9 +222,8 @@ impl Table {
     }
 
     pub(crate) fn cell<'r>(&self, rec: &'r read::RawRecord, column: &str) -> &'r str {
-        self.cols
-            .get(&fold(column))
-            .and_then(|&i| rec.fields.get(i))
+        with_folded(column, |c| self.cols.get(c).copied())
+            .and_then(|i| rec.fields.get(i))
             .map_or("", |c| c.trim())
     }
 

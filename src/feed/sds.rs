@@ -15,7 +15,7 @@ use crate::domain::roster::{
     At, EnrollmentList, EnrollmentRole, Id, IncomingClass, IncomingEnrollment, IncomingTerm,
     RosterFail, RosterFeed, UserRef,
 };
-use crate::feed::headers::fold;
+use crate::feed::headers::{fold, with_folded};
 use crate::feed::oneroster::Org;
 use crate::feed::provider::ProviderUser;
 use crate::feed::read::{self, RawRecord, ReadOptions, RowIssue};
@@ -117,9 +117,8 @@ impl Table {
     }
 
     fn cell<'r>(&self, rec: &'r RawRecord, column: &str) -> &'r str {
-        self.cols
-            .get(&fold(column))
-            .and_then(|&i| rec.fields.get(i))
+        with_folded(column, |c| self.cols.get(c).copied())
+            .and_then(|i| rec.fields.get(i))
             .map_or("", |c| c.trim())
     }
 
