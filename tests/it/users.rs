@@ -685,6 +685,84 @@ async fn another_districts_user_answers_404_on_every_route(pool: PgPool) {
     );
 }
 
+/// The master CSV reads its users in batches and looks each batch's schools up while the next
+/// batch is read: across several batches every row keeps its place in name order and its
+/// own schools, in their external IDs' order (checked against one SQL query that does both).
+#[sqlx::test(migrations = "./migrations")]
+async fn master_csv_of_several_batches_keeps_each_users_schools_and_the_name_order(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let d = app.district("alpha").await;
+    // External IDs whose order is not the order they were added in.
+    for (external_id, name) in [("S10", "Ten"), ("S2", "Two"), ("A9", "Nine")] {
+        app.school(d.id, external_id, name).await;
+    }
+    // 4,500 users (more than two batches), with repeated names so the id breaks ties; a
+    // user has none, one, two or three schools.
+    sqlx::query(
+        "INSERT INTO users (district_id, id, username, first_name, last_name, role, source)
+         SELECT $1, gen_random_uuid(), 'u' || g, 'F' || (g % 7), 'L' || (g % 13), 'Student', 'file:users.csv'
+         FROM generate_series(1, 4500) g",
+    )
+    .bind(d.id)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO user_schools (district_id, user_id, school_id)
+         SELECT u.district_id, u.id, s.id
+         FROM users u JOIN schools s ON s.district_id = u.district_id
+         WHERE u.district_id = $1 AND u.username LIKE 'u%'
+           AND (substr(u.username, 2)::int % 4) > (CASE s.external_id WHEN 'S2' THEN 0 WHEN 'A9' THEN 1 ELSE 2 END)",
+    )
+    .bind(d.id)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let expected: Vec<(String, String)> = sqlx::query_as(
+        "SELECT u.id::text,
+                coalesce((SELECT string_agg(s.external_id, ';' ORDER BY s.external_id)
+                            FROM user_schools us JOIN schools s ON s.district_id = us.district_id AND s.id = us.school_id
+                           WHERE us.district_id = u.district_id AND us.user_id = u.id), '')
+         FROM users u WHERE u.district_id = $1 AND u.archived_at IS NULL
+         ORDER BY u.last_name, u.first_name, u.id",
+    )
+    .bind(d.id)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(expected.len(), 4501, "the admin and 4,500 users");
+    assert!(expected.iter().any(|(_, s)| s.split(';').count() == 3));
+    let c = signed_in_admin(&app, &d).await;
+    let body = c.get("/users.csv").await.body;
+    let got: Vec<(String, String)> =
+        csv::Reader::from_reader(body.trim_start_matches('\u{feff}').as_bytes())
+            .records()
+            .map(|r| {
+                let r = r.unwrap();
+                (r[0].to_string(), r[8].to_string())
+            })
+            .collect();
+    let district_ext: Option<String> =
+        sqlx::query_scalar("SELECT external_id FROM districts WHERE id = $1")
+            .bind(d.id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    let expected: Vec<(String, String)> = expected
+        .into_iter()
+        .map(|(id, s)| match (s.is_empty(), &district_ext) {
+            // A user with no school carries the district's own ID.
+            (true, Some(ext)) => (id, ext.clone()),
+            _ => (id, s),
+        })
+        .collect();
+    assert_eq!(got.len(), expected.len());
+    assert!(
+        got == expected,
+        "rows or schools differ from the SQL's listing"
+    );
+}
+
 #[sqlx::test(migrations = "./migrations")]
 async fn master_csv_is_every_live_user_neutralised_and_filterable(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
