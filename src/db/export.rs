@@ -71,10 +71,9 @@ struct UserRow {
 /// The users stream in the list's name order (read from its index: no sort, the first row
 /// at once), and every 2,000 users their schools come from one lookup on a second connection
 /// — not a subquery per user, which made a 1,000,000-user download take ~20 s (issue 19,
-/// item 5). The lookups run while the next users are read: the two queries take turns on
-/// neither side (a 1,000,000-user download spent a third of its time with both connections
-/// idle, each waiting for the other). Memory stays a few batches whatever the district's
-/// size.
+/// item 5). Each lookup runs while the next users are read (when they took turns, a
+/// 1,000,000-user download spent a third of its time with both connections idle). Memory
+/// stays a few batches whatever the district's size.
 async fn send_rows(
     pool: &PgPool,
     district_id: Uuid,
@@ -91,18 +90,7 @@ async fn send_rows(
     filter.push_conditions(&mut qb, scope);
     qb.push(" ORDER BY u.last_name, u.first_name, u.id");
     let mut lookups = pool.acquire().await?;
-    // The district's schools in their external IDs' order (PostgreSQL's, as the old
-    // `array_agg(… ORDER BY external_id)` had it): a user's schools are sorted by rank.
-    let schools: HashMap<Uuid, (usize, String)> = sqlx::query_as::<_, (Uuid, String)>(
-        "SELECT id, external_id FROM schools WHERE district_id = $1 ORDER BY external_id, id",
-    )
-    .bind(district_id)
-    .fetch_all(&mut *lookups)
-    .await?
-    .into_iter()
-    .enumerate()
-    .map(|(rank, (id, external_id))| (id, (rank, external_id)))
-    .collect();
+    let mut schools = ranked_schools(&mut lookups, district_id).await?;
     let (batches, mut batches_rx) = tokio::sync::mpsc::channel::<Vec<UserRow>>(2);
     let read = async move {
         let mut rows = qb.build_query_as::<UserRow>().fetch(pool);
@@ -125,19 +113,27 @@ async fn send_rows(
         while let Some(batch) = batches_rx.recv().await {
             let ids: Vec<Uuid> = batch.iter().map(|u| u.id).collect();
             let mut of: HashMap<Uuid, Vec<(usize, String)>> = HashMap::with_capacity(ids.len());
-            let mut found = sqlx::query_as::<_, (Uuid, Uuid)>(
+            let found = sqlx::query_as::<_, (Uuid, Uuid)>(
                 "SELECT user_id, school_id FROM user_schools
                  WHERE district_id = $1 AND user_id = ANY($2)",
             )
             .bind(district_id)
             .bind(&ids)
             .fetch(&mut *lookups);
-            while let Some((user, school)) = found.try_next().await? {
+            let found: Vec<(Uuid, Uuid)> = found.try_collect().await?;
+            // A school added since the download began: rank the district's schools again,
+            // so no user's cell loses a school (sent back, it would end the membership).
+            if found
+                .iter()
+                .any(|(_, school)| !schools.contains_key(school))
+            {
+                schools = ranked_schools(&mut lookups, district_id).await?;
+            }
+            for (user, school) in found {
                 if let Some(s) = schools.get(&school) {
                     of.entry(user).or_default().push(s.clone());
                 }
             }
-            drop(found);
             for u in batch {
                 let mut mine = of.remove(&u.id).unwrap_or_default();
                 mine.sort_unstable();
@@ -167,6 +163,24 @@ async fn send_rows(
     };
     tokio::try_join!(read, send)?;
     Ok(())
+}
+
+/// The district's schools by id, each with its rank in external-ID order (PostgreSQL's, as
+/// `array_agg(… ORDER BY external_id)` had it): a user's schools are sorted by rank.
+async fn ranked_schools(
+    conn: &mut sqlx::PgConnection,
+    district_id: Uuid,
+) -> sqlx::Result<HashMap<Uuid, (usize, String)>> {
+    Ok(sqlx::query_as::<_, (Uuid, String)>(
+        "SELECT id, external_id FROM schools WHERE district_id = $1 ORDER BY external_id, id",
+    )
+    .bind(district_id)
+    .fetch_all(conn)
+    .await?
+    .into_iter()
+    .enumerate()
+    .map(|(rank, (id, external_id))| (id, (rank, external_id)))
+    .collect())
 }
 
 fn tokio_stream_from<T: Send + 'static>(
