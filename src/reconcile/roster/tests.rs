@@ -1085,6 +1085,67 @@ fn results_of_writes_and_of_other_records_keep_the_records_order() {
     assert_eq!(p.file_of(added), p.file_of(&every[0]));
 }
 
+/// A sync stores the results of the classes it writes and of its errors, not one per
+/// enrollment it writes (those are the run's changes already); a roster CSV, whose completed
+/// file lists every row, stores every result. Read from any point, the stored results are
+/// the same list.
+#[test]
+fn a_sync_stores_no_result_for_an_enrollment_it_writes() {
+    let mut cur = current();
+    cur.classes.push(current_class(1, "M1", file()));
+    cur.classes.push(current_class(9, "OLD", file()));
+    // Listed no more: ends.
+    cur.enrollments.push(CurrentEnrollment {
+        class_id: cur.classes[0].id,
+        user_id: Uuid::from_u128(2),
+        role: EnrollmentRole::Student,
+        primary: false,
+        begin: None,
+        end: None,
+    });
+    let records = || {
+        feed(
+            vec![class("M1", 2), class("NEW", 3)],
+            vec![enr("M1", "c1", T, 4), enr("M1", "nobody", S, 5)],
+        )
+    };
+    let stored = |p: &RosterPlan| -> Vec<(RecordKind, u32, RecordOutcome)> {
+        let all: Vec<_> = p
+            .stored_from(0)
+            .map(|r| (r.kind, r.line, r.outcome))
+            .collect();
+        assert_eq!(all.len(), p.stored_len());
+        for from in 0..=all.len() {
+            let tail: Vec<_> = p
+                .stored_from(from)
+                .map(|r| (r.kind, r.line, r.outcome))
+                .collect();
+            assert_eq!(tail, all[from..], "from {from}");
+        }
+        all
+    };
+    use RecordKind::{Class, Enrollment};
+    use RecordOutcome::{Added, Created, Error};
+
+    let sync = run(&cur, records());
+    assert!(sync.writes_unlisted);
+    assert_eq!(sync.counts.enrollments_added, 1);
+    assert_eq!(sync.counts.enrollments_ended, 1);
+    assert_eq!(sync.counts.classes_archived, 1);
+    // The class created and the row in error; not the enrollment added (nor, as before,
+    // the unchanged class: archived classes and ended enrollments are the run's changes).
+    assert_eq!(stored(&sync), [(Class, 3, Created), (Enrollment, 5, Error)]);
+    assert_eq!(sync.stored_len(), sync.results_len() - 1);
+
+    let mut csv = records();
+    csv.every_result = true;
+    let csv = run(&cur, csv);
+    assert!(!csv.writes_unlisted);
+    let every: Vec<_> = csv.results().map(|r| (r.kind, r.line, r.outcome)).collect();
+    assert_eq!(stored(&csv), every);
+    assert_eq!(every.iter().filter(|r| r.2 == Added).count(), 1);
+}
+
 /// A first sync keeps a write, which is its result too, for each of millions of enrollments
 /// added: it stays small (a write and a result apart took 56 + 64 bytes), and a result's
 /// optional ids read back as given.

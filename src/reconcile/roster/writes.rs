@@ -151,13 +151,14 @@ pub fn encode(plan: &Arc<RosterPlan>) -> csv::Result<RosterWrites> {
 /// The run's record results (see `db::rosters::store_results`): the plan's, as listed. The
 /// planner lists unchanged records only for a feed that keeps every result (the roster CSV,
 /// whose completed file lists every row; `RosterFeed::every_result`) — never one row per
-/// unchanged enrollment of a 3,000,000-enrollment sync.
+/// unchanged enrollment of a 3,000,000-enrollment sync — and a sync's plan stores no result
+/// for the enrollments it writes either ([`RosterPlan::writes_unlisted`]).
 pub fn results(plan: &Arc<RosterPlan>, district_id: Uuid, run_id: Uuid) -> Option<Chunks> {
     let (district, run) = (district_id.to_string(), run_id.to_string());
-    (plan.results_len() > 0).then(|| {
-        chunks(plan.clone(), plan.results_len(), move |p, rows, w| {
+    (plan.stored_len() > 0).then(|| {
+        chunks(plan.clone(), plan.stored_len(), move |p, rows, w| {
             let from = rows.start;
-            rows.zip(p.results_from(from)).try_for_each(|(seq, r)| {
+            rows.zip(p.stored_from(from)).try_for_each(|(seq, r)| {
                 w.write_record([
                     district.as_str(),
                     run.as_str(),
