@@ -292,16 +292,29 @@ pub async fn write_plan(
             enrollments,
         )
         .await?;
+        step("enrollments staged");
+        // Changed ones one row each (with the row before); added ones one row per class,
+        // its users in `user_ids` (a first sync adds millions: migration 0035).
         sqlx::query(
             "INSERT INTO run_roster_changes (district_id, run_id, kind, class_id, user_id, before)
-             SELECT $1, $2, CASE WHEN s.before IS NULL THEN 'enrollment_added' ELSE 'enrollment_changed' END,
-                    s.class_id, s.user_id, s.before
-             FROM stage_enrollments s",
+             SELECT $1, $2, 'enrollment_changed', s.class_id, s.user_id, s.before
+             FROM stage_enrollments s WHERE s.before IS NOT NULL",
         )
         .bind(district_id)
         .bind(run_id)
         .execute(&mut *conn)
         .await?;
+        sqlx::query(
+            "INSERT INTO run_roster_changes (district_id, run_id, kind, class_id, user_ids)
+             SELECT $1, $2, 'enrollment_added', s.class_id, array_agg(s.user_id ORDER BY s.user_id)
+             FROM stage_enrollments s WHERE s.before IS NULL
+             GROUP BY s.class_id ORDER BY s.class_id",
+        )
+        .bind(district_id)
+        .bind(run_id)
+        .execute(&mut *conn)
+        .await?;
+        step("enrollment changes");
         // Added ones (the plan read the district's enrollments under the run's lock: none of
         // them is there) inserted plainly, changed ones updated.
         sqlx::query(

@@ -59,7 +59,8 @@ pub struct RosterWrittenRow {
 
 /// Every class and enrollment change `run_id` recorded, in order, each with whether it
 /// changed again since. Set-based: the changes recorded after the run's first one by other
-/// runs (runs of a district are serialised) are read once and joined.
+/// runs (runs of a district are serialised) are read once and joined. A row of enrollments
+/// added to one class (`user_ids`, migration 0035) reads as one change per user, in order.
 pub async fn roster_written(
     conn: &mut PgConnection,
     district_id: Uuid,
@@ -68,11 +69,15 @@ pub async fn roster_written(
     let mut out = Vec::new();
     let mut rows = sqlx::query_as::<_, RosterWrittenRow>(
         "WITH mine AS (
-            SELECT id, kind, class_id, user_id, before FROM run_roster_changes
-            WHERE district_id = $1 AND run_id = $2),
+            SELECT c.id, u.n, c.kind, c.class_id, coalesce(u.user_id, c.user_id) AS user_id, c.before
+            FROM run_roster_changes c
+            LEFT JOIN LATERAL unnest(c.user_ids) WITH ORDINALITY AS u(user_id, n) ON true
+            WHERE c.district_id = $1 AND c.run_id = $2),
          later AS (
-            SELECT DISTINCT l.class_id, coalesce(l.user_id, '00000000-0000-0000-0000-000000000000'::uuid) AS user_key
+            SELECT DISTINCT l.class_id,
+                   coalesce(u.user_id, l.user_id, '00000000-0000-0000-0000-000000000000'::uuid) AS user_key
             FROM run_roster_changes l
+            LEFT JOIN LATERAL unnest(l.user_ids) AS u(user_id) ON true
             WHERE l.district_id = $1 AND l.run_id <> $2 AND l.id > (SELECT min(id) FROM mine))
          SELECT m.kind, m.class_id, m.user_id, m.before,
                 (x.class_id IS NOT NULL
@@ -85,7 +90,7 @@ pub async fn roster_written(
          FROM mine m
          LEFT JOIN later x ON x.class_id = m.class_id
               AND x.user_key = coalesce(m.user_id, '00000000-0000-0000-0000-000000000000'::uuid)
-         ORDER BY m.id",
+         ORDER BY m.id, m.n",
     )
     .bind(district_id)
     .bind(run_id)

@@ -288,6 +288,72 @@ async fn a_class_a_later_run_changed_is_left_and_listed(pool: PgPool) {
     );
 }
 
+/// The enrollments a run adds are recorded one row per class (migration 0035), and the undo
+/// still reads them one by one: of the two it added to A1, the one a later run ended is left
+/// and listed, the other removed; and the enrollment it ended that the later run added back
+/// (recorded in the later run's row for M1) is left too.
+#[sqlx::test(migrations = "./migrations")]
+async fn enrollments_a_later_run_changed_are_left_one_by_one(pool: PgPool) {
+    let env = env_with_users(pool).await;
+    import(&env, V1);
+    let run = import(&env, V2);
+    let run_id = Uuid::parse_str(run["run_id"].as_str().unwrap()).unwrap();
+    let added: Vec<(Option<Uuid>, i32)> = sqlx::query_as(
+        "SELECT user_id, cardinality(user_ids) FROM run_roster_changes
+         WHERE district_id = $1 AND run_id = $2 AND kind = 'enrollment_added'",
+    )
+    .bind(env.district.id)
+    .bind(run_id)
+    .fetch_all(&env.app.pool)
+    .await
+    .unwrap();
+    assert_eq!(added, [(None, 2)], "A1's two enrollments, one row");
+
+    let v3 =
+        V2.replace("A1,Art,HS,student,S1,,,4\n", "") + "M1,Algebra,HS,student,S2,,Mathematics,3\n";
+    let later = import(&env, &v3);
+    assert_eq!(later["status"], "completed", "{later}");
+    assert_eq!(n(&later, "enrollments_added"), 1, "{later}");
+    let between = rosters(&env).await;
+    assert!(
+        between.contains(&"M1:S2:student:false".to_string())
+            && !between.contains(&"A1:S1:student:false".to_string()),
+        "the later run put S2 back in M1 and ended S1 in A1: {between:?}"
+    );
+
+    let done = undo(&env, &run["run_id"], &[]);
+    assert_eq!(done["status"], "completed", "{done}");
+    let mut left: Vec<(String, String)> = done["left_rosters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["kind"].as_str().unwrap().to_string(),
+                l["class_external_id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        [
+            ("enrollment".to_string(), "A1".to_string()),
+            ("enrollment".to_string(), "M1".to_string())
+        ],
+        "{done}"
+    );
+    let now = rosters(&env).await;
+    assert!(
+        now.contains(&"M1:S2:student:false".to_string()),
+        "the later run's S2 in M1 stays: {now:?}"
+    );
+    assert!(
+        !now.iter().any(|r| r.starts_with("A1:")),
+        "A1:T1 removed by the undo, A1:S1 ended by the later run: {now:?}"
+    );
+}
+
 /// The undo from the run page: a preview (queued, nothing written), then "Apply undo"; the
 /// run page and the status JSON show its roster outcomes.
 #[sqlx::test(migrations = "./migrations")]
