@@ -61,12 +61,13 @@ pub struct RosterWrittenRow {
 /// changed again since. Set-based: the changes recorded after the run's first one by other
 /// runs (runs of a district are serialised) are read once and joined. A row of enrollments
 /// added to one class (`user_ids`, migration 0035) reads as one change per user, in order.
-pub async fn roster_written(
+/// Each row goes to `each` as it is read: a first sync's millions are never held twice.
+pub async fn roster_written<E: From<sqlx::Error>>(
     conn: &mut PgConnection,
     district_id: Uuid,
     run_id: Uuid,
-) -> sqlx::Result<Vec<RosterWrittenRow>> {
-    let mut out = Vec::new();
+    mut each: impl FnMut(RosterWrittenRow) -> Result<(), E>,
+) -> Result<(), E> {
     let mut rows = sqlx::query_as::<_, RosterWrittenRow>(
         "WITH mine AS (
             SELECT c.id, u.n, c.kind, c.class_id, coalesce(u.user_id, c.user_id) AS user_id, c.before
@@ -96,9 +97,9 @@ pub async fn roster_written(
     .bind(run_id)
     .fetch(&mut *conn);
     while let Some(r) = rows.try_next().await? {
-        out.push(r);
+        each(r)?;
     }
-    Ok(out)
+    Ok(())
 }
 
 /// A class or enrollment an undo left as it was, because it changed again since.

@@ -1156,10 +1156,10 @@ pub async fn apply_read(
     let roster_counts = roster_plan.as_ref().map(|p| p.counts).unwrap_or_default();
     // A roster-only run (a roster CSV) counts the file's rows it read.
     let total_rows = match &roster_plan {
-        Some(rp) if total_rows == 0 => {
+        Some(rp) if total_rows == 0 => rp.records.unwrap_or_else(|| {
             let lines: HashSet<(u16, u32)> = rp.results().map(|r| (r.file, r.line)).collect();
             lines.len()
-        }
+        }),
         _ => total_rows,
     };
     let status = if let Some(review) = &plan.review {

@@ -415,23 +415,26 @@ impl UndoRows {
             .map(|w| w.user)
             .collect::<std::collections::HashSet<_>>()
             .len();
-        self.rosters = Vec::new();
-        for w in crate::db::undo::roster_written(conn, district_id, self.target).await? {
+        let (target, mut rosters) = (self.target, Vec::new());
+        crate::db::undo::roster_written(conn, district_id, target, |w| {
             let Some(kind) = roster::ChangeKind::parse(&w.kind) else {
                 anyhow::bail!(
-                    "run {} recorded an unknown roster change {:?}",
-                    self.target,
+                    "run {target} recorded an unknown roster change {:?}",
                     w.kind
                 );
             };
-            self.rosters.push(roster::RosterWritten {
+            rosters.push(roster::RosterWritten {
                 kind,
                 class_id: w.class_id,
                 user_id: w.user_id,
                 before: w.before,
                 changed_since: w.changed_since,
             });
-        }
+            Ok(())
+        })
+        .await?;
+        rosters.shrink_to_fit();
+        self.rosters = rosters;
         Ok(())
     }
 

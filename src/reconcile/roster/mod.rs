@@ -362,6 +362,9 @@ pub struct RosterPlan {
     /// a sync's record results but its errors: a first sync of 3,000,000 enrollments wrote
     /// 3,000,000 result rows that repeated them (~16 s).
     pub writes_unlisted: bool,
+    /// How many records the plan read, when it lists only some of them (an undo: one record
+    /// per class or enrollment the undone run changed); otherwise they are its results' lines.
+    pub records: Option<usize>,
 }
 
 impl RosterPlan {

@@ -115,58 +115,88 @@ struct Group {
 /// district's rosters. `source` and `rules` are the undone run's (for the guard).
 pub fn plan(
     current: &RosterCurrent,
-    written: Vec<RosterWritten>,
+    mut written: Vec<RosterWritten>,
     source: &Source,
     rules: &RosterRules,
 ) -> RosterPlan {
-    let mut groups: Vec<Group> = Vec::new();
-    let mut at: HashMap<(Uuid, Option<Uuid>), usize> = HashMap::new();
-    for w in written {
-        let user_id = if w.kind.is_class() { None } else { w.user_id };
-        let first = !at.contains_key(&(w.class_id, user_id));
-        let i = *at.entry((w.class_id, user_id)).or_insert_with(|| {
-            groups.push(Group {
-                class_id: w.class_id,
-                user_id,
-                absent_before: false,
-                changed_since: false,
-                before: Map::new(),
-                unreadable: false,
-            });
-            groups.len() - 1
-        });
-        let g = &mut groups[i];
-        g.changed_since |= w.changed_since;
-        if matches!(
-            w.kind,
-            ChangeKind::ClassCreated | ChangeKind::EnrollmentAdded
-        ) && first
-        {
-            g.absent_before = true;
-        }
-        match w.before {
-            Some(Value::Object(before)) => {
-                for (k, v) in before {
-                    g.before.entry(k).or_insert(v);
-                }
-            }
-            Some(Value::Null) | None => {}
-            Some(_) => g.unreadable = true,
+    // Each class or enrollment once, at its first change, its changes folded in the order
+    // recorded. The changes' numbers sorted by key (then number) put a key's changes side by
+    // side: no map over the millions of changes an undone first sync recorded (issue 15, an
+    // undo at 3,000,000 enrollments held 1.5 GiB).
+    let key_of = |w: &RosterWritten| (w.class_id, if w.kind.is_class() { None } else { w.user_id });
+    let number = |i: usize| u32::try_from(i).expect("fewer than 2^32 changes");
+    let mut order: Vec<u32> = (0..number(written.len())).collect();
+    order.sort_unstable_by_key(|&i| (key_of(&written[i as usize]), i));
+    // `starts[i]`: where change `i`'s key starts in `order`, for the first change of each key.
+    let mut starts = vec![u32::MAX; written.len()];
+    let mut at = 0;
+    while at < order.len() {
+        let k = key_of(&written[order[at] as usize]);
+        starts[order[at] as usize] = number(at);
+        at += 1;
+        while at < order.len() && key_of(&written[order[at] as usize]) == k {
+            at += 1;
         }
     }
 
     let classes: HashMap<Uuid, &CurrentClass> = current.classes.iter().map(|c| (c.id, c)).collect();
-    let enrollments: HashMap<(Uuid, Uuid), &CurrentEnrollment> = current
-        .enrollments
-        .iter()
-        .map(|e| ((e.class_id, e.user_id), e))
-        .collect();
+    // The district's enrollments by key: their numbers sorted, searched (a map over millions
+    // of them took ~200 MB).
+    let enrollment_key = |i: u32| {
+        let e = &current.enrollments[i as usize];
+        (e.class_id, e.user_id)
+    };
+    let mut by_key: Vec<u32> = (0..number(current.enrollments.len())).collect();
+    by_key.sort_unstable_by_key(|&i| enrollment_key(i));
+    let enrollment = |class_id: Uuid, user_id: Uuid| {
+        by_key
+            .binary_search_by_key(&(class_id, user_id), |&i| enrollment_key(i))
+            .ok()
+            .map(|k| &current.enrollments[by_key[k] as usize])
+    };
     let schools: std::collections::HashSet<Uuid> = current.schools.values().copied().collect();
     let terms: std::collections::HashSet<Uuid> = current.terms.iter().map(|t| t.id).collect();
 
     let mut p = RosterPlan::default();
-    for (n, g) in groups.iter().enumerate() {
-        let line = crate::reconcile::roster::result_line(n as u64 + 1);
+    let mut n = 0u64;
+    for first in 0..written.len() {
+        let start = starts[first] as usize;
+        if start == u32::MAX as usize {
+            continue;
+        }
+        let k = key_of(&written[first]);
+        let (class_id, user_id) = k;
+        let mut g = Group {
+            class_id,
+            user_id,
+            absent_before: matches!(
+                written[first].kind,
+                ChangeKind::ClassCreated | ChangeKind::EnrollmentAdded
+            ),
+            changed_since: false,
+            before: Map::new(),
+            unreadable: false,
+        };
+        let end = order[start..]
+            .iter()
+            .position(|&i| key_of(&written[i as usize]) != k)
+            .map_or(order.len(), |len| start + len);
+        for &i in &order[start..end] {
+            let w = &mut written[i as usize];
+            g.changed_since |= w.changed_since;
+            match w.before.take() {
+                Some(Value::Object(before)) => {
+                    for (k, v) in before {
+                        g.before.entry(k).or_insert(v);
+                    }
+                }
+                Some(Value::Null) | None => {}
+                Some(_) => g.unreadable = true,
+            }
+        }
+        let g = &g;
+        n += 1;
+        let line = crate::reconcile::roster::result_line(n);
         let key = classes
             .get(&g.class_id)
             .map_or_else(|| g.class_id.to_string(), |c| c.external_id.clone());
@@ -186,11 +216,16 @@ pub fn plan(
                 undo_class(&mut out, g, cur, &schools, &terms);
             }
             Some(user_id) => {
-                let cur = enrollments.get(&(g.class_id, user_id)).copied();
+                let cur = enrollment(g.class_id, user_id);
                 undo_enrollment(&mut out, g, user_id, cur);
             }
         }
     }
+    drop((written, order, starts, by_key));
+    // The enrollments it puts back are the run's changes, like those it ends (see
+    // `Out::result`): stored as neither.
+    p.writes_unlisted = true;
+    p.records = Some(usize::try_from(n).expect("fewer records than memory"));
 
     if !rules.approved {
         let source_classes: std::collections::HashSet<Uuid> = current
@@ -226,7 +261,13 @@ struct Out<'a> {
 }
 
 impl Out<'_> {
+    /// A record's result. An enrollment's is listed only when it is left as it is (skipped,
+    /// which the undo's page lists) or in error: the rest are counted, and what the undo
+    /// writes is in its run's changes (an undo of a first sync ends millions).
     fn result(&mut self, kind: RecordKind, outcome: RecordOutcome, changed: Vec<&'static str>) {
+        if kind == RecordKind::Enrollment && outcome != RecordOutcome::Skipped {
+            return;
+        }
         self.plan.push_result(RecordResult {
             kind,
             outcome,
