@@ -357,8 +357,9 @@ pub struct RosterPlan {
     pub counts: RosterCounts,
     pub review: Option<RosterReview>,
     /// The run stores no result for an enrollment written ([`RosterPlan::stored_len`]): a
-    /// sync's feed (not [`RosterFeed::every_result`]). Its writes are in the run's changes
-    /// already (one per enrollment added, changed or ended, for undo), and nothing reads
+    /// sync's feed (not [`RosterFeed::every_result`]), or an undo. Its writes are in the run's
+    /// changes already (for undo: one row per enrollment changed or ended, one per class for
+    /// those added, migration 0035), and nothing reads
     /// a sync's record results but its errors: a first sync of 3,000,000 enrollments wrote
     /// 3,000,000 result rows that repeated them (~16 s).
     pub writes_unlisted: bool,
