@@ -310,7 +310,7 @@ pub async fn write_run_file(
     let run = db::runs::get(pool, district_id, run_id)
         .await?
         .context("the run vanished")?;
-    let Some(stream) =
+    let Some(download) =
         crate::intake::download(pool.clone(), &run, kind, config.max_upload_bytes()).await?
     else {
         bail!("the run's file is not available");
@@ -318,7 +318,9 @@ pub async fn write_run_file(
     let mut out = tokio::fs::File::create(path)
         .await
         .with_context(|| format!("creating {}", path.display()))?;
-    let mut stream = Box::pin(stream);
+    // A set that carried rosters writes a zip (its users' file and its classes or roster
+    // errors), whatever `path` is named.
+    let mut stream = Box::pin(download.body);
     while let Some(chunk) = stream.next().await {
         out.write_all(&chunk?).await?;
     }

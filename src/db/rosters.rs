@@ -484,3 +484,54 @@ pub async fn rows(
     .fetch_all(db)
     .await
 }
+
+/// One class in a run's completed file (SPEC §6a): the class's result as the run stored it,
+/// with what the class is called now.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ClassResultRow {
+    pub external_id: String,
+    pub class_id: Option<Uuid>,
+    pub title: String,
+    pub school_external_id: String,
+    pub term: String,
+    pub outcome: String,
+    pub changed: Vec<String>,
+}
+
+/// The classes a run stored a result for, without errors, in feed order, streamed (a
+/// sync stores no row for a class it left unchanged).
+pub fn class_results<'a>(
+    db: impl PgExecutor<'a> + 'a,
+    district_id: Uuid,
+    run_id: Uuid,
+) -> futures::stream::BoxStream<'a, sqlx::Result<ClassResultRow>> {
+    sqlx::query_as(
+        "SELECT coalesce(c.external_id, r.key) AS external_id, r.class_id,
+                coalesce(c.title, '') AS title, coalesce(s.external_id, '') AS school_external_id,
+                coalesce(t.title, '') AS term, r.outcome, r.changed
+         FROM run_roster_rows r
+         LEFT JOIN classes c ON c.district_id = r.district_id AND c.id = r.class_id
+         LEFT JOIN schools s ON s.district_id = c.district_id AND s.id = c.school_id
+         LEFT JOIN terms t ON t.district_id = c.district_id AND t.id = c.term_id
+         WHERE r.district_id = $1 AND r.run_id = $2 AND r.kind = 'class' AND r.outcome <> 'error'
+         ORDER BY r.seq",
+    )
+    .bind(district_id)
+    .bind(run_id)
+    .fetch(db)
+}
+
+/// A run's roster errors in feed order, streamed (a sync's error file lists them).
+pub fn error_rows<'a>(
+    db: impl PgExecutor<'a> + 'a,
+    district_id: Uuid,
+    run_id: Uuid,
+) -> futures::stream::BoxStream<'a, sqlx::Result<RosterRow>> {
+    sqlx::query_as(
+        "SELECT kind, file, line, outcome, class_id, user_id, key, changed, error FROM run_roster_rows
+         WHERE district_id = $1 AND run_id = $2 AND outcome = 'error' ORDER BY seq",
+    )
+    .bind(district_id)
+    .bind(run_id)
+    .fetch(db)
+}

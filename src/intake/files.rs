@@ -12,6 +12,7 @@ use crate::reconcile::run::RunOptions;
 use crate::storage;
 use anyhow::Result;
 use bytes::Bytes;
+use futures::future::Either;
 use futures::{Stream, StreamExt};
 use std::path::{Path, PathBuf};
 use uuid::Uuid;
@@ -196,7 +197,7 @@ pub async fn download(
     run: &db::runs::Run,
     kind: FileKind,
     max_bytes: u64,
-) -> Result<Option<impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static>> {
+) -> Result<Option<Download<impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static>>> {
     let Some(path) = run.file_path.clone().map(PathBuf::from) else {
         return Ok(None);
     };
@@ -213,7 +214,7 @@ pub async fn download(
             .as_deref()
             .is_some_and(crate::feed::roster_csv::is_roster_header)
     {
-        return Ok(Some(futures::future::Either::Left(
+        return Ok(Some(Download::csv(Either::Left(
             roster_download(
                 pool,
                 run,
@@ -223,7 +224,7 @@ pub async fn download(
                 headers.unwrap_or_default(),
             )
             .await?,
-        )));
+        ))));
     }
     let mapping = match &headers {
         Some(h) => {
@@ -241,7 +242,7 @@ pub async fn download(
         },
     };
 
-    let (results_tx, mut results_rx) = tokio::sync::mpsc::channel::<RowResult>(4096);
+    let (results_tx, results_rx) = tokio::sync::mpsc::channel::<RowResult>(4096);
     let (bytes_tx, bytes_rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
     // The uploaded file goes back byte for byte (its line ends, quoting and BOM as sent)
     // when nothing in it has to change: no password to empty, no formula to neutralise.
@@ -255,7 +256,7 @@ pub async fn download(
         if as_sent {
             let p = path.clone();
             tokio::task::spawn_blocking(move || send_as_sent(&p, bytes_tx));
-            return Ok(Some(futures::future::Either::Right(tokio_stream(bytes_rx))));
+            return Ok(Some(Download::csv(Either::Right(tokio_stream(bytes_rx)))));
         }
         crlf
     } else {
@@ -298,8 +299,150 @@ pub async fn download(
 
     let error_guids = kind == FileKind::Errors
         && db::runs::errors_name_users(&pool, run.district_id, run.id).await?;
+    let users = UsersFile {
+        kind,
+        headers: headers.unwrap_or_default(),
+        mapping,
+        error_guids,
+        crlf,
+        path,
+        max_bytes,
+        results: results_rx,
+    };
+    // A set that carried classes and enrollments (OneRoster, Clever, SDS): its completed and
+    // error files include them (SPEC §6a), beside the users' file in one zip.
+    let set_files = match crate::reconcile::report::roster_set_files(kind) {
+        Some(files)
+            if !db::rosters::counts(&pool, run.district_id, run.id)
+                .await?
+                .is_empty() =>
+        {
+            files
+        }
+        _ => {
+            tokio::task::spawn_blocking(move || {
+                let _ = users.write(ChannelWriter {
+                    buf: Vec::with_capacity(1 << 16),
+                    tx: bytes_tx,
+                });
+            });
+            return Ok(Some(Download::csv(Either::Right(tokio_stream(bytes_rx)))));
+        }
+    };
+    let (records_tx, mut records_rx) = tokio::sync::mpsc::channel::<Vec<String>>(1024);
+    let (district_id, run_id, failed) = (run.district_id, run.id, bytes_tx.clone());
+    tokio::spawn(async move {
+        use crate::reconcile::report::{class_result_record, roster_error_record};
+        let records = if kind == FileKind::Completed {
+            crate::download::until_error(
+                db::rosters::class_results(&pool, district_id, run_id),
+                failed,
+            )
+            .map(|c| {
+                class_result_record(
+                    &c.external_id,
+                    c.class_id,
+                    &c.title,
+                    &c.school_external_id,
+                    &c.term,
+                    &c.outcome,
+                    &c.changed,
+                )
+            })
+            .boxed()
+        } else {
+            crate::download::until_error(
+                db::rosters::error_rows(&pool, district_id, run_id),
+                failed,
+            )
+            .map(|r| {
+                roster_error_record(
+                    &r.kind,
+                    &r.file,
+                    u64::try_from(r.line).unwrap_or(0),
+                    &r.key,
+                    r.class_id,
+                    r.user_id,
+                    r.error.as_deref().unwrap_or(""),
+                )
+            })
+            .boxed()
+        };
+        let mut records = std::pin::pin!(records);
+        while let Some(record) = records.next().await {
+            if records_tx.send(record).await.is_err() {
+                break;
+            }
+        }
+    });
     tokio::task::spawn_blocking(move || {
-        let headers = headers.unwrap_or_default();
+        let (users_name, rosters_name, header) = set_files;
+        let write = || -> std::io::Result<()> {
+            let mut zip = zip::ZipWriter::new_stream(ChannelWriter {
+                buf: Vec::with_capacity(1 << 16),
+                tx: bytes_tx,
+            });
+            let options = zip::write::SimpleFileOptions::default()
+                .compression_method(zip::CompressionMethod::Deflated)
+                .large_file(true);
+            zip.start_file(users_name, options)?;
+            users.write(&mut zip)?;
+            zip.start_file(rosters_name, options)?;
+            let mut out = csv::Writer::from_writer(&mut zip);
+            out.write_record(header)?;
+            while let Some(record) = records_rx.blocking_recv() {
+                out.write_record(&record)?;
+            }
+            out.flush()?;
+            drop(out);
+            std::io::Write::flush(&mut zip.finish()?.into_inner())
+        };
+        let _ = write(); // an error here is the client gone, or already in the body
+    });
+    Ok(Some(Download {
+        zip: true,
+        body: Either::Right(tokio_stream(bytes_rx)),
+    }))
+}
+
+/// One of a run's downloads: a CSV, or a zip of CSVs (a set that carried rosters).
+pub struct Download<S> {
+    pub zip: bool,
+    pub body: S,
+}
+
+impl<S> Download<S> {
+    fn csv(body: S) -> Download<S> {
+        Download { zip: false, body }
+    }
+}
+
+/// The users' completed, error or uploaded file of a run: the stored file read again, each
+/// row merged with its stored result (`results`, in line order).
+struct UsersFile {
+    kind: FileKind,
+    headers: Vec<String>,
+    mapping: Mapping,
+    error_guids: bool,
+    /// The stored file's lines end in CRLF: so do the rewritten file's.
+    crlf: bool,
+    path: PathBuf,
+    max_bytes: u64,
+    results: tokio::sync::mpsc::Receiver<RowResult>,
+}
+
+impl UsersFile {
+    fn write(self, w: impl std::io::Write) -> std::io::Result<()> {
+        let UsersFile {
+            kind,
+            headers,
+            mapping,
+            error_guids,
+            crlf,
+            path,
+            max_bytes,
+            mut results,
+        } = self;
         let column = |f| mapping.column_of(f);
         use crate::domain::Field;
         let layout = if error_guids {
@@ -320,13 +463,8 @@ pub async fn download(
             } else {
                 csv::Terminator::Any(b'\n')
             })
-            .from_writer(ChannelWriter {
-                buf: Vec::with_capacity(1 << 16),
-                tx: bytes_tx,
-            });
-        if out.write_record(&layout.header).is_err() {
-            return;
-        }
+            .from_writer(w);
+        out.write_record(&layout.header)?;
         let reader = std::fs::File::open(&path)
             .ok()
             .and_then(|f| read::open(f, &ReadOptions::with_max_bytes(max_bytes)).ok());
@@ -334,7 +472,7 @@ pub async fn download(
         let mut next_result = |line: u64, pending: &mut Option<RowResult>| -> Option<RowResult> {
             loop {
                 if pending.is_none() {
-                    *pending = results_rx.blocking_recv();
+                    *pending = results.blocking_recv();
                 }
                 match pending {
                     Some(r) if r.line < line => *pending = None,
@@ -354,15 +492,12 @@ pub async fn download(
             } else {
                 next_result(line, &mut pending)
             };
-            if let Some(record) = layout.record(kind, &fields, result.as_ref())
-                && out.write_record(&record).is_err()
-            {
-                return; // the client went away
+            if let Some(record) = layout.record(kind, &fields, result.as_ref()) {
+                out.write_record(&record)?; // an error: the client went away
             }
         }
-        let _ = out.flush();
-    });
-    Ok(Some(futures::future::Either::Right(tokio_stream(bytes_rx))))
+        out.flush()
+    }
 }
 
 /// Whether a stored upload can go back exactly as it came (a single file, not a zip of a

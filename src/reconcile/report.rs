@@ -666,9 +666,150 @@ pub fn roster_record(
     Some(out.iter().map(|c| neutralise(c).into_owned()).collect())
 }
 
+/// The files of a completed or error download of a run that read classes and enrollments
+/// from a set (OneRoster, Clever, SDS; SPEC §6a): a zip of the users' file as for any run
+/// and one of the run's classes (completed) or of its roster errors (errors). A roster CSV
+/// is one file and keeps its own layout ([`roster_header`]).
+pub fn roster_set_files(
+    kind: FileKind,
+) -> Option<(&'static str, &'static str, &'static [&'static str])> {
+    match kind {
+        FileKind::Completed => Some(("users.csv", "classes.csv", &CLASS_RESULT_HEADER)),
+        FileKind::Errors => Some(("users.csv", "roster-errors.csv", &ROSTER_ERROR_HEADER)),
+        FileKind::Uploaded => None,
+    }
+}
+
+/// The header of a set's `classes.csv` (its completed file): each class the run stored a
+/// result for, with its GUID; `changed` lists the fields it changed (`title;period`).
+pub const CLASS_RESULT_HEADER: [&str; 7] = [
+    "class_external_id",
+    "class_guid",
+    "title",
+    "school_external_id",
+    "term",
+    "outcome",
+    "changed",
+];
+
+/// One class of a set's completed file, spreadsheet formulas neutralised.
+pub fn class_result_record(
+    external_id: &str,
+    class_guid: Option<Uuid>,
+    title: &str,
+    school_external_id: &str,
+    term: &str,
+    outcome: &str,
+    changed: &[String],
+) -> Vec<String> {
+    let guid = class_guid.map(|g| g.to_string()).unwrap_or_default();
+    [
+        external_id,
+        &guid,
+        title,
+        school_external_id,
+        term,
+        outcome,
+        &changed.join(";"),
+    ]
+    .iter()
+    .map(|c| neutralise(c).into_owned())
+    .collect()
+}
+
+/// The header of a set's `roster-errors.csv` (its error file): each class, term or
+/// enrollment record that failed, where it was read (`file`, `line`), its key as the feed
+/// gave it (an enrollment's is its class's), the GUIDs it found, and the reason.
+pub const ROSTER_ERROR_HEADER: [&str; 7] = [
+    "record",
+    "file",
+    "line",
+    "external_id",
+    "class_guid",
+    "user_guid",
+    "Error",
+];
+
+/// One failed roster record of a set's error file, spreadsheet formulas neutralised.
+pub fn roster_error_record(
+    record: &str,
+    file: &str,
+    line: u64,
+    external_id: &str,
+    class_guid: Option<Uuid>,
+    user_guid: Option<Uuid>,
+    error: &str,
+) -> Vec<String> {
+    let guid = |g: Option<Uuid>| g.map(|g| g.to_string()).unwrap_or_default();
+    [
+        record,
+        file,
+        &line.to_string(),
+        external_id,
+        &guid(class_guid),
+        &guid(user_guid),
+        error,
+    ]
+    .iter()
+    .map(|c| neutralise(c).into_owned())
+    .collect()
+}
+
 #[cfg(test)]
 mod roster_file_tests {
     use super::*;
+
+    #[test]
+    fn a_set_lists_its_classes_with_guids_and_its_roster_errors_with_file_and_line() {
+        let c = Uuid::from_u128(7);
+        let (users, classes, header) = roster_set_files(FileKind::Completed).unwrap();
+        assert_eq!((users, classes), ("users.csv", "classes.csv"));
+        assert_eq!(header.len(), 7);
+        assert_eq!(
+            class_result_record(
+                "K1",
+                Some(c),
+                "=Algebra",
+                "HS",
+                "Fall",
+                "updated",
+                &["title".into(), "period".into()]
+            ),
+            vec![
+                "K1".to_string(),
+                c.to_string(),
+                "'=Algebra".into(),
+                "HS".into(),
+                "Fall".into(),
+                "updated".into(),
+                "title;period".into()
+            ]
+        );
+        let (_, errors, header) = roster_set_files(FileKind::Errors).unwrap();
+        assert_eq!(errors, "roster-errors.csv");
+        assert_eq!(header.last(), Some(&"Error"));
+        assert_eq!(
+            roster_error_record(
+                "enrollment",
+                "enrollments.csv",
+                9,
+                "K1",
+                Some(c),
+                None,
+                "enrollments.csv line 9, column userSourcedId: unknown user"
+            ),
+            vec![
+                "enrollment".to_string(),
+                "enrollments.csv".into(),
+                "9".into(),
+                "K1".into(),
+                c.to_string(),
+                String::new(),
+                "enrollments.csv line 9, column userSourcedId: unknown user".into()
+            ]
+        );
+        assert!(roster_set_files(FileKind::Uploaded).is_none());
+    }
 
     #[test]
     fn a_line_says_its_enrollment_or_its_error() {

@@ -590,3 +590,140 @@ async fn an_sds_set_lands_its_sections_as_classes_and_enrollments(pool: PgPool) 
     let s = env.import(&sds_dir()).await;
     assert_eq!((s.created, s.updated, s.archived, s.errors), (0, 0, 0, 0));
 }
+
+/// A run's download fetched as bytes: its content type, and each file of the zip it is.
+async fn zip_download(env: &Env, run: Uuid, kind: &str) -> (String, Vec<(String, String)>) {
+    let r = env
+        .client
+        .http
+        .get(format!("{}/uploads/{run}/files/{kind}", env.client.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let content_type = r.headers()[reqwest::header::CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let disposition = r.headers()[reqwest::header::CONTENT_DISPOSITION]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        disposition.ends_with(&format!("-{kind}.zip\"")),
+        "{disposition}"
+    );
+    let bytes = r.bytes().await.unwrap();
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    let mut files = Vec::new();
+    for i in 0..zip.len() {
+        let mut f = zip.by_index(i).unwrap();
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut f, &mut text).unwrap();
+        files.push((f.name().unwrap().to_string(), text));
+    }
+    (content_type, files)
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn an_sds_sets_completed_and_error_files_include_its_classes_and_roster_errors(pool: PgPool) {
+    let env = Env::new(pool).await;
+    let conn = env
+        .connect(&[("kind", "oneroster_csv"), ("name", "Nightly SDS export")])
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let zip = dir.path().join("sds.zip");
+    // One enrollment names a student the set does not have: a roster error, the rest goes in.
+    let enrollments = std::fs::read_to_string(sds_dir().join("StudentEnrollment.csv")).unwrap()
+        + "SEC-BIO-3,SDS-S99\n";
+    sds_zip(&zip, &[("StudentEnrollment.csv", &enrollments)], &[]);
+    let page = env
+        .client
+        .post_file(
+            &format!("/syncs/{conn}/upload"),
+            "sds.zip",
+            std::fs::read(&zip).unwrap(),
+        )
+        .await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    let run = settle(&env.app, env.district.id, &format!("sync:{conn}")).await;
+    assert_eq!(run.status, "completed_with_errors", "{:?}", run.message);
+
+    // The completed file: the users' file as for any run, and each class with its GUID.
+    let (content_type, files) = zip_download(&env, run.id, "completed").await;
+    assert_eq!(content_type, "application/zip");
+    let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, vec!["users.csv", "classes.csv"]);
+    let users = &files[0].1;
+    assert!(
+        users.lines().next().unwrap().contains("user_guid"),
+        "{users}"
+    );
+    assert_eq!(users.lines().count(), 1 + 6, "{users}");
+    let guids: Vec<(String, Uuid, String)> = sqlx::query_as(
+        "SELECT c.external_id, c.id, c.title FROM classes c WHERE c.district_id = $1
+         ORDER BY c.external_id",
+    )
+    .bind(env.district.id)
+    .fetch_all(&env.app.pool)
+    .await
+    .unwrap();
+    assert_eq!(guids.len(), 3);
+    let mut classes: Vec<String> = files[1].1.lines().map(String::from).collect();
+    assert_eq!(
+        classes.remove(0),
+        "class_external_id,class_guid,title,school_external_id,term,outcome,changed"
+    );
+    classes.sort();
+    let expected: Vec<String> = guids
+        .iter()
+        .map(|(ext, id, title)| {
+            let (school, term) = match ext.as_str() {
+                "SEC-ENG6-2" => ("SDS-MS", "2024-2025"),
+                _ => ("SDS-HS", "Fall 2024"),
+            };
+            format!("{ext},{id},{title},{school},{term},created,")
+        })
+        .collect();
+    assert_eq!(classes, expected);
+
+    // The error file: the users' error file (no user failed: its header only) and the roster
+    // error, with where it was read, its class's GUID and the reason.
+    let (_, files) = zip_download(&env, run.id, "errors").await;
+    let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, vec!["users.csv", "roster-errors.csv"]);
+    assert_eq!(files[0].1.lines().count(), 1, "{}", files[0].1);
+    let errors: Vec<&str> = files[1].1.lines().collect();
+    assert_eq!(
+        errors[0],
+        "record,file,line,external_id,class_guid,user_guid,Error"
+    );
+    assert_eq!(errors.len(), 2, "{}", files[1].1);
+    let bio = guids.iter().find(|g| g.0 == "SEC-BIO-3").unwrap().1;
+    assert!(
+        errors[1].starts_with(&format!(
+            "enrollment,StudentEnrollment.csv,{},SEC-BIO-3,{bio},,",
+            enrollments.lines().count()
+        )),
+        "{}",
+        errors[1]
+    );
+    assert!(errors[1].contains("SDS-S99"), "{}", errors[1]);
+
+    // The same set again changes nothing: its completed file lists no class (a sync stores
+    // no row for a class it left unchanged), its users as for any run.
+    let page = env
+        .client
+        .post_file(
+            &format!("/syncs/{conn}/upload"),
+            "sds.zip",
+            std::fs::read(&zip).unwrap(),
+        )
+        .await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    let again = settle(&env.app, env.district.id, &format!("sync:{conn}")).await;
+    assert_ne!(again.id, run.id);
+    let (_, files) = zip_download(&env, again.id, "completed").await;
+    assert_eq!(files[1].1.lines().count(), 1, "{}", files[1].1);
+    assert_eq!(files[0].1.lines().count(), 1 + 6, "{}", files[0].1);
+}

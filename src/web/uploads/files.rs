@@ -36,7 +36,7 @@ pub async fn file_response(
     {
         return Err(AppError::Conflict("the run has not finished yet".into()));
     }
-    let stream = intake::download(
+    let download = intake::download(
         state.pool.clone(),
         run,
         kind,
@@ -62,13 +62,20 @@ pub async fn file_response(
             }
         })
         .collect();
-    let disposition = format!("attachment; filename=\"{safe}-{}.csv\"", kind.as_str());
-    let mut resp = Body::from_stream(stream).into_response();
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8"),
+    // A set that carried classes and enrollments downloads as a zip of its users' file and
+    // its classes (or roster errors); any other run as one CSV.
+    let (extension, content_type) = if download.zip {
+        ("zip", "application/zip")
+    } else {
+        ("csv", "text/csv; charset=utf-8")
+    };
+    let disposition = format!(
+        "attachment; filename=\"{safe}-{}.{extension}\"",
+        kind.as_str()
     );
+    let mut resp = Body::from_stream(download.body).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(
         header::CONTENT_DISPOSITION,
         HeaderValue::from_str(&disposition).unwrap_or(HeaderValue::from_static("attachment")),
