@@ -467,22 +467,23 @@ pub struct RosterRow {
     pub error: Option<String>,
 }
 
-/// A run's roster record results in feed order (errors only when `errors_only`).
-pub async fn rows(
-    db: impl PgExecutor<'_>,
+/// A run's roster record results in line order (a record's lines in feed order), errors
+/// only when `errors_only`, streamed (a roster CSV's files merge them with its lines).
+pub fn rows_by_line<'a>(
+    db: impl PgExecutor<'a> + 'a,
     district_id: Uuid,
     run_id: Uuid,
     errors_only: bool,
-) -> sqlx::Result<Vec<RosterRow>> {
+) -> futures::stream::BoxStream<'a, sqlx::Result<RosterRow>> {
     sqlx::query_as(
         "SELECT kind, file, line, outcome, class_id, user_id, key, changed, error FROM run_roster_rows
-         WHERE district_id = $1 AND run_id = $2 AND (NOT $3 OR outcome = 'error') ORDER BY seq",
+         WHERE district_id = $1 AND run_id = $2 AND (NOT $3 OR outcome = 'error')
+         ORDER BY line, seq",
     )
     .bind(district_id)
     .bind(run_id)
     .bind(errors_only)
-    .fetch_all(db)
-    .await
+    .fetch(db)
 }
 
 /// One class in a run's completed file (SPEC §6a): the class's result as the run stored it,
@@ -521,17 +522,20 @@ pub fn class_results<'a>(
     .fetch(db)
 }
 
-/// A run's roster errors in feed order, streamed (a sync's error file lists them).
+/// A run's roster errors in feed order, the first `limit` (all with `None`), streamed (a
+/// set's error file lists them all; the run page the first hundred).
 pub fn error_rows<'a>(
     db: impl PgExecutor<'a> + 'a,
     district_id: Uuid,
     run_id: Uuid,
+    limit: Option<i64>,
 ) -> futures::stream::BoxStream<'a, sqlx::Result<RosterRow>> {
     sqlx::query_as(
         "SELECT kind, file, line, outcome, class_id, user_id, key, changed, error FROM run_roster_rows
-         WHERE district_id = $1 AND run_id = $2 AND outcome = 'error' ORDER BY seq",
+         WHERE district_id = $1 AND run_id = $2 AND outcome = 'error' ORDER BY seq LIMIT $3",
     )
     .bind(district_id)
     .bind(run_id)
+    .bind(limit)
     .fetch(db)
 }

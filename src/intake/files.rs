@@ -352,7 +352,7 @@ pub async fn download(
             .boxed()
         } else {
             crate::download::until_error(
-                db::rosters::error_rows(&pool, district_id, run_id),
+                db::rosters::error_rows(&pool, district_id, run_id, None),
                 failed,
             )
             .map(|r| {
@@ -591,19 +591,43 @@ async fn roster_download(
     path: PathBuf,
     headers: Vec<String>,
 ) -> Result<impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static> {
-    let records =
-        db::rosters::rows(&pool, run.district_id, run.id, kind == FileKind::Errors).await?;
-    let lines = crate::reconcile::report::roster_lines(records.into_iter().map(|r| {
-        (
-            r.kind,
-            u64::try_from(r.line).unwrap_or(0),
-            r.outcome,
-            r.class_id,
-            r.user_id,
-            r.error,
-        )
-    }));
+    use crate::reconcile::report::{LineFold, RosterLine};
+    // The run's records stream in line order, a line's records folded into one result as
+    // they come: the file is merged with them line by line, whatever its size.
+    let (lines_tx, mut lines_rx) = tokio::sync::mpsc::channel::<RosterLine>(4096);
     let (bytes_tx, bytes_rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
+    let (district_id, run_id, failed) = (run.district_id, run.id, bytes_tx.clone());
+    tokio::spawn(async move {
+        let records = crate::download::until_error(
+            db::rosters::rows_by_line(&pool, district_id, run_id, kind == FileKind::Errors),
+            failed,
+        );
+        let mut records = std::pin::pin!(records);
+        let mut fold: Option<LineFold> = None;
+        while let Some(r) = records.next().await {
+            let record = (
+                r.kind,
+                u64::try_from(r.line).unwrap_or(0),
+                r.outcome,
+                r.class_id,
+                r.user_id,
+                r.error,
+            );
+            match fold.as_mut() {
+                Some(f) if f.line() == record.1 => f.add(record),
+                _ => {
+                    if let Some(done) = fold.replace(LineFold::new(record))
+                        && lines_tx.send(done.finish()).await.is_err()
+                    {
+                        return;
+                    }
+                }
+            }
+        }
+        if let Some(done) = fold {
+            let _ = lines_tx.send(done.finish()).await;
+        }
+    });
     tokio::task::spawn_blocking(move || {
         let (header, cols) = crate::reconcile::report::roster_header(kind, &headers);
         let mut out = csv::Writer::from_writer(ChannelWriter {
@@ -613,23 +637,34 @@ async fn roster_download(
         if out.write_record(&header).is_err() {
             return;
         }
-        let by_line: std::collections::HashMap<u64, &crate::reconcile::report::RosterLine> =
-            lines.iter().map(|l| (l.line, l)).collect();
         let reader = std::fs::File::open(&path)
             .ok()
             .and_then(|f| read::open(f, &ReadOptions::with_max_bytes(max_bytes)).ok());
+        let mut pending: Option<RosterLine> = None;
         for item in reader.into_iter().flatten() {
             let (line, fields) = match item {
                 Ok(Ok(rec)) => (rec.line, rec.fields),
                 Ok(Err(issue)) => (issue.line, Vec::new()),
                 Err(_) => break,
             };
+            // The result of this line, if any (results of lines the reader does not yield
+            // are passed over).
+            let result = loop {
+                if pending.is_none() {
+                    pending = lines_rx.blocking_recv();
+                }
+                match &pending {
+                    Some(r) if r.line < line => pending = None,
+                    Some(r) if r.line == line => break pending.take(),
+                    _ => break None,
+                }
+            };
             if let Some(record) = crate::reconcile::report::roster_record(
                 kind,
                 header.len(),
                 cols,
                 &fields,
-                by_line.get(&line).copied(),
+                result.as_ref(),
             ) && out.write_record(&record).is_err()
             {
                 return;

@@ -560,24 +560,26 @@ pub struct RosterLine {
     pub error: Option<String>,
 }
 
-/// The roster records of a run merged into one result per line (`records`: kind, line,
-/// outcome, class, user, error in feed order): an error wins, then the enrollment record,
-/// then the class record.
-#[allow(clippy::type_complexity)]
-pub fn roster_lines(
-    records: impl IntoIterator<
-        Item = (
-            String,
-            u64,
-            String,
-            Option<Uuid>,
-            Option<Uuid>,
-            Option<String>,
-        ),
-    >,
-) -> Vec<RosterLine> {
-    let mut by_line: std::collections::BTreeMap<u64, (u8, RosterLine)> = Default::default();
-    for (kind, line, outcome, class, user, error) in records {
+/// One stored roster record as the files read it: kind, line, outcome, class, user, error.
+pub type RosterRecord = (
+    String,
+    u64,
+    String,
+    Option<Uuid>,
+    Option<Uuid>,
+    Option<String>,
+);
+
+/// The records of one line folded into its [`RosterLine`]: an error wins, then the
+/// enrollment record, then the class record (whose class GUID the line keeps).
+pub struct LineFold {
+    rank: u8,
+    line: RosterLine,
+}
+
+impl LineFold {
+    pub fn new(record: RosterRecord) -> LineFold {
+        let (kind, line, outcome, class, user, error) = record;
         let rank = if outcome == "error" {
             3
         } else if kind == "enrollment" {
@@ -585,29 +587,57 @@ pub fn roster_lines(
         } else {
             1
         };
-        let entry = RosterLine {
-            line,
-            outcome,
-            class_guid: class.map(|c| c.to_string()),
-            user_guid: user.map(|u| u.to_string()),
-            error,
-        };
-        match by_line.get_mut(&line) {
-            Some((r, existing)) if *r < rank => {
-                let class_guid = entry.class_guid.clone().or(existing.class_guid.take());
-                *existing = RosterLine {
+        LineFold {
+            rank,
+            line: RosterLine {
+                line,
+                outcome,
+                class_guid: class.map(|c| c.to_string()),
+                user_guid: user.map(|u| u.to_string()),
+                error,
+            },
+        }
+    }
+
+    /// The line this fold is of.
+    pub fn line(&self) -> u64 {
+        self.line.line
+    }
+
+    /// Another record of the same line.
+    pub fn add(&mut self, record: RosterRecord) {
+        let next = LineFold::new(record);
+        if self.rank < next.rank {
+            let class_guid = next.line.class_guid.or(self.line.class_guid.take());
+            *self = LineFold {
+                rank: next.rank,
+                line: RosterLine {
                     class_guid,
-                    ..entry
-                };
-                *r = rank;
-            }
-            Some(_) => {}
+                    ..next.line
+                },
+            };
+        }
+    }
+
+    pub fn finish(self) -> RosterLine {
+        self.line
+    }
+}
+
+/// The roster records of a run merged into one result per line, in line order (`records`
+/// in any order; a download streams them in line order through [`LineFold`] instead).
+#[cfg(test)]
+pub fn roster_lines(records: impl IntoIterator<Item = RosterRecord>) -> Vec<RosterLine> {
+    let mut by_line: std::collections::BTreeMap<u64, LineFold> = Default::default();
+    for record in records {
+        match by_line.get_mut(&record.1) {
+            Some(fold) => fold.add(record),
             None => {
-                by_line.insert(line, (rank, entry));
+                by_line.insert(record.1, LineFold::new(record));
             }
         }
     }
-    by_line.into_values().map(|(_, l)| l).collect()
+    by_line.into_values().map(LineFold::finish).collect()
 }
 
 /// The header of a roster CSV run's completed or error file: the file's columns, then

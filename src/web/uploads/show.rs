@@ -118,12 +118,15 @@ pub async fn show(
     let changes = crate::web::undo::RowChanges::of(&state, &run, applied, &changed).await?;
     let undo = crate::web::undo::RunUndo::of(&state, &run).await?;
     let rosters = db::rosters::counts(&state.pool, scope.district_id, id).await?;
-    let mut roster_errors = if rosters.roster_errors > 0 {
-        db::rosters::rows(&state.pool, scope.district_id, id, true).await?
+    // The first hundred only (a sync of 3,000,000 enrollments may fail every one).
+    let roster_errors = if rosters.roster_errors > 0 {
+        use futures::TryStreamExt;
+        db::rosters::error_rows(&state.pool, scope.district_id, id, Some(100))
+            .try_collect()
+            .await?
     } else {
         Vec::new()
     };
-    roster_errors.truncate(100);
     let page = UploadPage {
         chrome: chrome(&session, Some(&scope.person), "/uploads").await,
         view: RunView { run },
