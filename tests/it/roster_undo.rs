@@ -176,6 +176,19 @@ async fn undoing_a_roster_run_gives_the_classes_and_enrollments_back(pool: PgPoo
     assert_eq!(n(&run, "enrollments_ended"), 1, "{run}");
     let at_v2 = rosters(&env).await;
 
+    // V2 again changes nothing: the class it archived keeps its enrollments run after run.
+    let again = import(&env, V2);
+    assert_eq!(again["status"], "completed", "{again}");
+    for count in [
+        "classes_archived",
+        "enrollments_ended",
+        "enrollments_added",
+        "enrollments_changed",
+    ] {
+        assert_eq!(n(&again, count), 0, "{count}: {again}");
+    }
+    assert_eq!(rosters(&env).await, at_v2);
+
     // The preview says what it would do and writes nothing.
     let before = everything(&env).await;
     let preview = undo(&env, &run["run_id"], &["--dry-run"]);

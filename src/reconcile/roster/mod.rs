@@ -46,7 +46,8 @@
 //!    leaves an enrollment's begin and end as they are.
 //! 6. **Ended**: with [`RosterFeed::enrollments_complete`], an enrollment of a class of this
 //!    source (after this run's take-overs) that the feed does not list ends, unless the class
-//!    is archived by this run.
+//!    is archived by this run or stays archived (rule 4: the next run of the same file does
+//!    not end what the last one kept).
 //! 7. **Errors protect what they name**: a failed class record keeps its class from being
 //!    archived and its enrollments from ending; a failed enrollment record keeps its class
 //!    from being archived and its enrollment (or, when its user is unknown to the reader,
@@ -1289,13 +1290,28 @@ pub fn plan(
             }
         }
     }
-    // 6. Enrollments the feed no longer lists.
+    // 6. Enrollments the feed no longer lists. A class archived before this run and not
+    // restored by it keeps its enrollments too (rule 4), so the same file again is a no-op.
     if feed.enrollments_complete {
+        let restored: HashSet<Uuid> = p
+            .plan
+            .classes
+            .iter()
+            .filter(|c| c.change == ClassChange::Restore)
+            .map(|c| c.write.id)
+            .collect();
+        let still_archived: HashSet<Uuid> = current
+            .classes
+            .iter()
+            .filter(|c| c.archived && !restored.contains(&c.id))
+            .map(|c| c.id)
+            .collect();
         for (i, e) in current.enrollments.iter().enumerate() {
             let ends_here = owned.contains(&e.class_id)
                 || (feed.district_scope && edited.contains(&e.class_id));
             if ends_here
                 && !archive_ids.contains(&e.class_id)
+                && !still_archived.contains(&e.class_id)
                 && !kept_classes.contains(&e.class_id)
                 && !enrolled.kept[i]
             {

@@ -298,6 +298,54 @@ fn missing_classes_are_archived_and_missing_enrollments_end() {
 }
 
 #[test]
+fn an_archived_class_keeps_its_enrollments_run_after_run() {
+    // M2 was archived by an earlier run of this file, its enrollment kept with it (rule 4).
+    let mut cur = current();
+    cur.classes.push(current_class(1, "M1", file()));
+    let mut archived = current_class(2, "M2", file());
+    archived.archived = true;
+    cur.classes.push(archived);
+    let (m1, m2) = (cur.classes[0].id, cur.classes[1].id);
+    for (c, u, r) in [(m1, 1, T), (m2, 2, S)] {
+        cur.enrollments.push(CurrentEnrollment {
+            class_id: c,
+            user_id: Uuid::from_u128(u),
+            role: r,
+            primary: false,
+            begin: None,
+            end: None,
+        });
+    }
+    // The same file again: it neither archives M2 again nor ends its enrollment.
+    let p = run(
+        &cur,
+        feed(vec![class("M1", 2)], vec![enr("M1", "c1", T, 2)]),
+    );
+    assert!(p.archive.is_empty(), "{:?}", p.archive);
+    assert!(p.ended.is_empty(), "{:?}", p.ended);
+    assert_eq!(p.counts.enrollments_ended, 0);
+    assert_eq!(p.counts.classes_unchanged, 1);
+
+    // Listed again, M2 is restored and its roster is the feed's again: the student it no
+    // longer lists ends.
+    let p = run(
+        &cur,
+        feed(
+            vec![class("M1", 2), class("M2", 3)],
+            vec![enr("M1", "c1", T, 2)],
+        ),
+    );
+    assert_eq!(p.counts.classes_restored, 1);
+    assert_eq!(
+        p.ended
+            .iter()
+            .map(|e| (e.class_id, e.user_id))
+            .collect::<Vec<_>>(),
+        vec![(m2, Uuid::from_u128(2))]
+    );
+}
+
+#[test]
 fn an_archived_class_listed_again_is_restored() {
     let mut cur = current();
     let mut c = current_class(1, "M1", file());
