@@ -13,6 +13,12 @@ pub fn upload_path(data_dir: &Path, district_id: Uuid, run_id: Uuid) -> PathBuf 
         .join(format!("{run_id}.csv"))
 }
 
+/// Where a run keeps the set it was sent (a OneRoster or SDS zip) once the set's users
+/// snapshot has taken the run's own path: `<run id>.set.zip` beside it. Its uploaded file.
+pub fn set_path(upload_path: &Path) -> PathBuf {
+    upload_path.with_extension("set.zip")
+}
+
 /// The last component of a name a browser, script or SFTP client gave (`../../x.csv` and
 /// `C:\\dir\\x.csv` both become `x.csv`), without control characters and without the
 /// invisible and bidirectional formatting characters that make a name read as another

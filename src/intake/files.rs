@@ -204,6 +204,16 @@ pub async fn download(
     if !path.exists() {
         return Ok(None);
     }
+    // A set's uploaded file is the zip as it was sent, passwords emptied.
+    let set = storage::set_path(&path);
+    if kind == FileKind::Uploaded && set.exists() {
+        let (bytes_tx, bytes_rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(16);
+        tokio::task::spawn_blocking(move || send_set(&set, bytes_tx));
+        return Ok(Some(Download {
+            zip: true,
+            body: Either::Right(tokio_stream(bytes_rx)),
+        }));
+    }
     let options = RunOptions::from_stored(&run.options)?;
     let p = path.clone();
     let headers = tokio::task::spawn_blocking(move || file_headers(&p, max_bytes))
@@ -548,6 +558,104 @@ fn sendable_as_sent(path: &Path, password: Option<usize>, max_bytes: u64) -> (bo
         }
     }
     (true, crlf)
+}
+
+/// Streams a stored set (a zip of CSV files) back as it was sent: each file whose cells
+/// need nothing is copied as it is (still compressed); a file with a password given, or a
+/// cell a spreadsheet would run as a formula, is rewritten with its `password` column
+/// emptied and formulas neutralised.
+fn send_set(set: &Path, tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>) {
+    let failed = tx.clone();
+    let result = (|| -> std::io::Result<()> {
+        let mut archive = zip::ZipArchive::new(std::fs::File::open(set)?)?;
+        let mut out = zip::ZipWriter::new_stream(ChannelWriter {
+            buf: Vec::with_capacity(1 << 16),
+            tx,
+        });
+        for i in 0..archive.len() {
+            let rewrite = {
+                let entry = archive.by_index(i)?;
+                let csv = entry.is_file() && entry.name()?.to_ascii_lowercase().ends_with(".csv");
+                csv && set_entry_needs_rewrite(entry)
+            };
+            if rewrite {
+                let entry = archive.by_index(i)?;
+                let name = entry.name()?.to_string();
+                let options = zip::write::SimpleFileOptions::default()
+                    .compression_method(zip::CompressionMethod::Deflated)
+                    .large_file(true);
+                out.start_file(name, options)?;
+                rewrite_set_entry(entry, &mut out)?;
+            } else {
+                out.raw_copy_file(archive.by_index_raw(i)?)?;
+            }
+        }
+        std::io::Write::flush(&mut out.finish()?.into_inner())
+    })();
+    if let Err(e) = result {
+        let _ = failed.blocking_send(Err(e)); // or the client went away
+    }
+}
+
+/// The `password` column of a set's CSV file, if it has one.
+fn password_column(headers: &csv::ByteRecord) -> Option<usize> {
+    headers
+        .iter()
+        .position(|h| headers::fold(&String::from_utf8_lossy(h)) == headers::fold("password"))
+}
+
+/// Whether a set's CSV file gives a password or has a cell a spreadsheet would run as a
+/// formula (a file that cannot be read as CSV goes back as it is).
+fn set_entry_needs_rewrite(entry: impl std::io::Read) -> bool {
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(entry);
+    let formula = |r: &csv::ByteRecord| {
+        r.iter()
+            .any(|c| read::formula_like(&String::from_utf8_lossy(c)))
+    };
+    let Ok(headers) = reader.byte_headers().cloned() else {
+        return false;
+    };
+    if formula(&headers) {
+        return true;
+    }
+    let password = password_column(&headers);
+    let mut record = csv::ByteRecord::new();
+    while let Ok(true) = reader.read_byte_record(&mut record) {
+        let given = password
+            .and_then(|i| record.get(i))
+            .is_some_and(|v| !v.is_empty());
+        if given || formula(&record) {
+            return true;
+        }
+    }
+    false
+}
+
+/// A set's CSV file rewritten: its `password` column emptied, formulas neutralised.
+fn rewrite_set_entry(entry: impl std::io::Read, out: impl std::io::Write) -> std::io::Result<()> {
+    use crate::reconcile::report::neutralise;
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(entry);
+    let mut writer = csv::Writer::from_writer(out);
+    let headers = reader.byte_headers()?.clone();
+    let password = password_column(&headers);
+    let cells = |r: &csv::ByteRecord, password: Option<usize>| -> Vec<String> {
+        r.iter()
+            .enumerate()
+            .map(|(i, c)| {
+                if Some(i) == password {
+                    String::new()
+                } else {
+                    neutralise(&String::from_utf8_lossy(c)).into_owned()
+                }
+            })
+            .collect()
+    };
+    writer.write_record(cells(&headers, None))?;
+    let mut record = csv::ByteRecord::new();
+    while reader.read_byte_record(&mut record)? {
+        writer.write_record(cells(&record, password))?;
+    }
+    writer.flush()
 }
 
 /// Streams a stored file's bytes, unchanged, into `tx`.

@@ -6,6 +6,7 @@ use crate::config::Config;
 use crate::db;
 use anyhow::Result;
 use sqlx::PgPool;
+use std::path::Path;
 use time::{Duration, OffsetDateTime};
 
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -21,6 +22,8 @@ pub async fn purge(pool: &PgPool, config: &Config, now: OffsetDateTime) -> Resul
     for (district_id, id, path) in old {
         if let Some(path) = path {
             let _ = tokio::fs::remove_file(&path).await;
+            // A set's zip as sent, beside its users snapshot.
+            let _ = tokio::fs::remove_file(crate::storage::set_path(Path::new(&path))).await;
         }
         db::retention::purge_files(pool, district_id, id, now).await?;
         purged.files += 1;

@@ -329,6 +329,14 @@ async fn execute_inner(
                 .clone()
                 .map(PathBuf::from)
                 .context("the run has no stored set")?;
+            // A run approved, or picked up again after a crash, once its set moved beside
+            // its snapshot reads the set (not the snapshot its file now names).
+            let set = crate::storage::set_path(&crate::storage::upload_path(
+                &config.data_dir,
+                run.district_id,
+                run.id,
+            ));
+            let path = if set.exists() { set } else { path };
             if is_sds_set(&path) {
                 read_sds_set(pool, run.district_id, &path, config.max_upload_bytes()).await?
             } else {
@@ -567,6 +575,15 @@ async fn read_sds_set(
     )
 }
 
+/// Is the file at `path` a zip (a set as sent, not a folder or a CSV)?
+fn is_zip(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 4];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok_and(|()| &head == b"PK\x03\x04")
+}
+
 /// Does `path` look like a Microsoft SDS v1 CSV set (a zip or folder with its files)?
 pub fn is_sds_set(path: &Path) -> bool {
     sds::is_sds(&bundle::file_names(path))
@@ -583,6 +600,15 @@ async fn apply(
     incoming: Incoming,
 ) -> Result<Summary> {
     let path = crate::storage::upload_path(&config.data_dir, run.district_id, run.id);
+    // The set as sent (a zip the intake stored) moves beside the run's snapshot: its
+    // uploaded file, what an approved or crashed run reads again, purged with it. A set the
+    // command line named stays where it is.
+    if let Some(sent) = run.file_path.as_deref().map(Path::new)
+        && sent.parent() == path.parent()
+        && is_zip(sent)
+    {
+        tokio::fs::rename(sent, crate::storage::set_path(&path)).await?;
+    }
     // The snapshot first: whatever fails after, it is the run's file, never a stray
     // `<run>.typing.csv` beside it.
     let typed = match incoming.users {

@@ -727,3 +727,126 @@ async fn an_sds_sets_completed_and_error_files_include_its_classes_and_roster_er
     assert_eq!(files[1].1.lines().count(), 1, "{}", files[1].1);
     assert_eq!(files[0].1.lines().count(), 1 + 6, "{}", files[0].1);
 }
+
+#[sqlx::test(migrations = "./migrations")]
+async fn a_sets_uploaded_file_is_its_zip_and_an_approved_set_runs_from_it(pool: PgPool) {
+    let env = Env::new(pool).await;
+    sqlx::query("UPDATE districts SET guard_archive_min = 1 WHERE id = $1")
+        .bind(env.district.id)
+        .execute(&env.app.pool)
+        .await
+        .unwrap();
+    let conn = env
+        .connect(&[("kind", "oneroster_csv"), ("name", "Nightly SDS export")])
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let upload = |name: &'static str, path: PathBuf| {
+        let client = &env.client;
+        async move {
+            let page = client
+                .post_file(
+                    &format!("/syncs/{conn}/upload"),
+                    name,
+                    std::fs::read(&path).unwrap(),
+                )
+                .await;
+            assert_eq!(page.status, 303, "{}", page.body);
+        }
+    };
+    // A teacher's password given in the set: the uploaded file gives it back emptied.
+    let secret = "Correct-Horse-Battery-9";
+    let teachers = std::fs::read_to_string(sds_dir().join("Teacher.csv")).unwrap();
+    let mut lines: Vec<String> = teachers.lines().map(String::from).collect();
+    let mut cells: Vec<String> = lines[1].split(',').map(String::from).collect();
+    cells[3] = secret.into();
+    lines[1] = cells.join(",");
+    let teachers = lines.join("\r\n") + "\r\n";
+    let zip = dir.path().join("sds.zip");
+    sds_zip(&zip, &[("Teacher.csv", &teachers)], &[]);
+    upload("sds.zip", zip.clone()).await;
+    let run = settle(&env.app, env.district.id, &format!("sync:{conn}")).await;
+    assert_eq!(run.status, "completed", "{:?}", run.message);
+
+    let (content_type, files) = zip_download(&env, run.id, "uploaded").await;
+    assert_eq!(content_type, "application/zip");
+    let mut sent = zip::ZipArchive::new(std::fs::File::open(&zip).unwrap()).unwrap();
+    assert_eq!(files.len(), sent.len());
+    for (name, text) in &files {
+        assert!(!text.contains(secret), "{name} gives the password back");
+        let mut original = String::new();
+        std::io::Read::read_to_string(&mut sent.by_name(name).unwrap(), &mut original).unwrap();
+        if name.ends_with("Teacher.csv") {
+            // Rewritten: the password column emptied, the rest as sent.
+            let first: Vec<&str> = text.lines().nth(1).unwrap().split(',').collect();
+            assert_eq!(first[3], "", "{text}");
+            assert_eq!(first[0], cells[0]);
+            assert_eq!(text.lines().count(), original.lines().count());
+        } else {
+            assert_eq!(text, &original, "{name} goes back as sent");
+        }
+    }
+
+    // The set again without its enrollments would end all of them: Needs Review. Approved,
+    // it runs from the set as sent (its users snapshot has taken the run's file).
+    let empty = dir.path().join("no-enrollments.zip");
+    sds_zip(
+        &empty,
+        &[
+            ("Teacher.csv", &teachers),
+            ("StudentEnrollment.csv", "Section SIS ID,SIS ID\r\n"),
+            ("TeacherRoster.csv", "Section SIS ID,SIS ID\r\n"),
+        ],
+        &[],
+    );
+    upload("no-enrollments.zip", empty).await;
+    let held = settle(&env.app, env.district.id, &format!("sync:{conn}")).await;
+    assert_eq!(held.status, "needs_review", "{:?}", held.message);
+    assert_eq!(
+        env.scalar("SELECT count(*) FROM enrollments WHERE district_id = $1")
+            .await,
+        9
+    );
+    let page = env
+        .client
+        .post(&format!("/uploads/{}/approve", held.id), &[])
+        .await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    let done = settle(&env.app, env.district.id, &format!("sync:{conn}")).await;
+    assert_eq!(done.id, held.id);
+    assert_eq!(done.status, "completed", "{:?}", done.message);
+    assert_eq!(
+        env.scalar("SELECT count(*) FROM enrollments WHERE district_id = $1")
+            .await,
+        0
+    );
+
+    // Each set sits beside its run's snapshot until the retention purge takes both.
+    let files = |run: &db::runs::Run| {
+        let snapshot = PathBuf::from(run.file_path.clone().unwrap());
+        let set = rollcall::storage::set_path(&snapshot);
+        (snapshot, set)
+    };
+    let (snapshot, set) = files(&run);
+    assert!(snapshot.exists() && set.exists());
+    let uploads = snapshot.parent().unwrap().to_path_buf();
+    let mut stored: Vec<String> = std::fs::read_dir(&uploads)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    stored.sort();
+    let mut expected: Vec<String> = [&run, &done]
+        .iter()
+        .flat_map(|r| [format!("{}.csv", r.id), format!("{}.set.zip", r.id)])
+        .collect();
+    expected.sort();
+    assert_eq!(stored, expected, "no set left behind under another name");
+    let now = env.app.clock.now();
+    rollcall::jobs::retention::purge(
+        &env.app.pool,
+        &env.app.queue.config,
+        now + time::Duration::days(400),
+    )
+    .await
+    .unwrap();
+    assert_eq!(std::fs::read_dir(&uploads).unwrap().count(), 0);
+}
