@@ -539,3 +539,39 @@ pub fn error_rows<'a>(
     .bind(limit)
     .fetch(db)
 }
+
+/// One enrollment a run wrote, for its completed file.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EnrollmentChangeRow {
+    pub class_external_id: String,
+    pub class_id: Uuid,
+    pub user_id: Uuid,
+    pub custom_id: String,
+    pub kind: String,
+}
+
+/// The enrollments a run added, changed or ended (its recorded changes: a preview or a
+/// run held for review wrote none), in the order written, streamed; added enrollments
+/// recorded one row per class are read one per user.
+pub fn enrollment_changes<'a>(
+    db: impl PgExecutor<'a> + 'a,
+    district_id: Uuid,
+    run_id: Uuid,
+) -> futures::stream::BoxStream<'a, sqlx::Result<EnrollmentChangeRow>> {
+    sqlx::query_as(
+        "SELECT coalesce(c.external_id, '') AS class_external_id, ch.class_id, e.user_id,
+                coalesce(u.custom_id, '') AS custom_id, ch.kind
+         FROM run_roster_changes ch
+         CROSS JOIN LATERAL unnest(coalesce(ch.user_ids, ARRAY[ch.user_id])) WITH ORDINALITY
+              AS e(user_id, n)
+         LEFT JOIN classes c ON c.district_id = ch.district_id AND c.id = ch.class_id
+         LEFT JOIN users u ON u.district_id = ch.district_id AND u.id = e.user_id
+         WHERE ch.district_id = $1 AND ch.run_id = $2
+           AND ch.kind IN ('enrollment_added', 'enrollment_changed', 'enrollment_ended')
+           AND e.user_id IS NOT NULL
+         ORDER BY ch.id, e.n",
+    )
+    .bind(district_id)
+    .bind(run_id)
+    .fetch(db)
+}

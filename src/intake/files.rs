@@ -339,41 +339,66 @@ pub async fn download(
             return Ok(Some(Download::csv(Either::Right(tokio_stream(bytes_rx)))));
         }
     };
-    let (records_tx, mut records_rx) = tokio::sync::mpsc::channel::<Vec<String>>(1024);
+    // The set's records, each tagged with the file it goes in (its place after the users').
+    let (records_tx, mut records_rx) = tokio::sync::mpsc::channel::<(usize, Vec<String>)>(1024);
     let (district_id, run_id, failed) = (run.district_id, run.id, bytes_tx.clone());
     tokio::spawn(async move {
-        use crate::reconcile::report::{class_result_record, roster_error_record};
+        use crate::reconcile::report::{
+            class_result_record, enrollment_result_record, roster_error_record,
+        };
         let records = if kind == FileKind::Completed {
-            crate::download::until_error(
+            let classes = crate::download::until_error(
                 db::rosters::class_results(&pool, district_id, run_id),
-                failed,
+                failed.clone(),
             )
             .map(|c| {
-                class_result_record(
-                    &c.external_id,
-                    c.class_id,
-                    &c.title,
-                    &c.school_external_id,
-                    &c.term,
-                    &c.outcome,
-                    &c.changed,
+                (
+                    0,
+                    class_result_record(
+                        &c.external_id,
+                        c.class_id,
+                        &c.title,
+                        &c.school_external_id,
+                        &c.term,
+                        &c.outcome,
+                        &c.changed,
+                    ),
                 )
-            })
-            .boxed()
+            });
+            let enrollments = crate::download::until_error(
+                db::rosters::enrollment_changes(&pool, district_id, run_id),
+                failed,
+            )
+            .map(|e| {
+                (
+                    1,
+                    enrollment_result_record(
+                        &e.class_external_id,
+                        e.class_id,
+                        e.user_id,
+                        &e.custom_id,
+                        &e.kind,
+                    ),
+                )
+            });
+            classes.chain(enrollments).boxed()
         } else {
             crate::download::until_error(
                 db::rosters::error_rows(&pool, district_id, run_id, None),
                 failed,
             )
             .map(|r| {
-                roster_error_record(
-                    &r.kind,
-                    &r.file,
-                    u64::try_from(r.line).unwrap_or(0),
-                    &r.key,
-                    r.class_id,
-                    r.user_id,
-                    r.error.as_deref().unwrap_or(""),
+                (
+                    0,
+                    roster_error_record(
+                        &r.kind,
+                        &r.file,
+                        u64::try_from(r.line).unwrap_or(0),
+                        &r.key,
+                        r.class_id,
+                        r.user_id,
+                        r.error.as_deref().unwrap_or(""),
+                    ),
                 )
             })
             .boxed()
@@ -386,7 +411,7 @@ pub async fn download(
         }
     });
     tokio::task::spawn_blocking(move || {
-        let (users_name, rosters_name, header) = set_files;
+        let (users_name, files) = set_files;
         let write = || -> std::io::Result<()> {
             let mut zip = zip::ZipWriter::new_stream(ChannelWriter {
                 buf: Vec::with_capacity(1 << 16),
@@ -397,14 +422,19 @@ pub async fn download(
                 .large_file(true);
             zip.start_file(users_name, options)?;
             users.write(&mut zip)?;
-            zip.start_file(rosters_name, options)?;
-            let mut out = csv::Writer::from_writer(&mut zip);
-            out.write_record(header)?;
-            while let Some(record) = records_rx.blocking_recv() {
-                out.write_record(&record)?;
+            // Each file in turn, its header first (a file with no records is its header).
+            let mut pending = records_rx.blocking_recv();
+            for (i, (name, header)) in files.iter().enumerate() {
+                zip.start_file(*name, options)?;
+                let mut out = csv::Writer::from_writer(&mut zip);
+                out.write_record(*header)?;
+                while let Some((file, record)) = pending.take_if(|(file, _)| *file == i) {
+                    debug_assert_eq!(file, i);
+                    out.write_record(&record)?;
+                    pending = records_rx.blocking_recv();
+                }
+                out.flush()?;
             }
-            out.flush()?;
-            drop(out);
             std::io::Write::flush(&mut zip.finish()?.into_inner())
         };
         let _ = write(); // an error here is the client gone, or already in the body

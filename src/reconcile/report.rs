@@ -697,15 +697,26 @@ pub fn roster_record(
 }
 
 /// The files of a completed or error download of a run that read classes and enrollments
-/// from a set (OneRoster, Clever, SDS; SPEC §6a): a zip of the users' file as for any run
-/// and one of the run's classes (completed) or of its roster errors (errors). A roster CSV
-/// is one file and keeps its own layout ([`roster_header`]).
+/// from a set (OneRoster, Clever, SDS; SPEC §6a): a zip of the users' file as for any run,
+/// then the run's classes and the enrollments it wrote (completed) or its roster errors
+/// (errors), each with its header. A roster CSV is one file and keeps its own layout
+/// ([`roster_header`]).
+#[allow(clippy::type_complexity)]
 pub fn roster_set_files(
     kind: FileKind,
-) -> Option<(&'static str, &'static str, &'static [&'static str])> {
+) -> Option<(
+    &'static str,
+    &'static [(&'static str, &'static [&'static str])],
+)> {
     match kind {
-        FileKind::Completed => Some(("users.csv", "classes.csv", &CLASS_RESULT_HEADER)),
-        FileKind::Errors => Some(("users.csv", "roster-errors.csv", &ROSTER_ERROR_HEADER)),
+        FileKind::Completed => Some((
+            "users.csv",
+            &[
+                ("classes.csv", &CLASS_RESULT_HEADER),
+                ("enrollments.csv", &ENROLLMENT_RESULT_HEADER),
+            ],
+        )),
+        FileKind::Errors => Some(("users.csv", &[("roster-errors.csv", &ROSTER_ERROR_HEADER)])),
         FileKind::Uploaded => None,
     }
 }
@@ -741,6 +752,37 @@ pub fn class_result_record(
         term,
         outcome,
         &changed.join(";"),
+    ]
+    .iter()
+    .map(|c| neutralise(c).into_owned())
+    .collect()
+}
+
+/// The header of a set's `enrollments.csv` (its completed file): each enrollment the run
+/// added, changed or ended, by class and user (an unchanged one is only counted).
+pub const ENROLLMENT_RESULT_HEADER: [&str; 5] = [
+    "class_external_id",
+    "class_guid",
+    "user_guid",
+    "custom_id",
+    "outcome",
+];
+
+/// One enrollment of a set's completed file: `kind` as the run recorded the change
+/// (`enrollment_added` → `added`), spreadsheet formulas neutralised.
+pub fn enrollment_result_record(
+    class_external_id: &str,
+    class_guid: Uuid,
+    user_guid: Uuid,
+    custom_id: &str,
+    kind: &str,
+) -> Vec<String> {
+    [
+        class_external_id,
+        &class_guid.to_string(),
+        &user_guid.to_string(),
+        custom_id,
+        kind.strip_prefix("enrollment_").unwrap_or(kind),
     ]
     .iter()
     .map(|c| neutralise(c).into_owned())
@@ -792,9 +834,12 @@ mod roster_file_tests {
     #[test]
     fn a_set_lists_its_classes_with_guids_and_its_roster_errors_with_file_and_line() {
         let c = Uuid::from_u128(7);
-        let (users, classes, header) = roster_set_files(FileKind::Completed).unwrap();
-        assert_eq!((users, classes), ("users.csv", "classes.csv"));
-        assert_eq!(header.len(), 7);
+        let (users, files) = roster_set_files(FileKind::Completed).unwrap();
+        assert_eq!(
+            (users, files[0].0, files[1].0),
+            ("users.csv", "classes.csv", "enrollments.csv")
+        );
+        assert_eq!(files[0].1.len(), 7);
         assert_eq!(
             class_result_record(
                 "K1",
@@ -815,9 +860,10 @@ mod roster_file_tests {
                 "title;period".into()
             ]
         );
-        let (_, errors, header) = roster_set_files(FileKind::Errors).unwrap();
-        assert_eq!(errors, "roster-errors.csv");
-        assert_eq!(header.last(), Some(&"Error"));
+        let (_, files) = roster_set_files(FileKind::Errors).unwrap();
+        assert_eq!(files.len(), 1);
+        assert_eq!(files[0].0, "roster-errors.csv");
+        assert_eq!(files[0].1.last(), Some(&"Error"));
         assert_eq!(
             roster_error_record(
                 "enrollment",
@@ -839,6 +885,18 @@ mod roster_file_tests {
             ]
         );
         assert!(roster_set_files(FileKind::Uploaded).is_none());
+        let u = Uuid::from_u128(8);
+        assert_eq!(
+            enrollment_result_record("K1", c, u, "+S1", "enrollment_ended"),
+            vec![
+                "K1".to_string(),
+                c.to_string(),
+                u.to_string(),
+                "'+S1".into(),
+                "ended".into()
+            ]
+        );
+        assert_eq!(ENROLLMENT_RESULT_HEADER.len(), 5);
     }
 
     #[test]

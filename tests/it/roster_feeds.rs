@@ -653,7 +653,7 @@ async fn an_sds_sets_completed_and_error_files_include_its_classes_and_roster_er
     let (content_type, files) = zip_download(&env, run.id, "completed").await;
     assert_eq!(content_type, "application/zip");
     let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, vec!["users.csv", "classes.csv"]);
+    assert_eq!(names, vec!["users.csv", "classes.csv", "enrollments.csv"]);
     let users = &files[0].1;
     assert!(
         users.lines().next().unwrap().contains("user_guid"),
@@ -686,6 +686,26 @@ async fn an_sds_sets_completed_and_error_files_include_its_classes_and_roster_er
         })
         .collect();
     assert_eq!(classes, expected);
+    // And each enrollment it added, by class and user, as the database has them.
+    let mut written: Vec<String> = files[2].1.lines().map(String::from).collect();
+    assert_eq!(
+        written.remove(0),
+        "class_external_id,class_guid,user_guid,custom_id,outcome"
+    );
+    written.sort();
+    let mut in_db: Vec<String> = sqlx::query_scalar(
+        "SELECT c.external_id || ',' || c.id || ',' || u.id || ',' || coalesce(u.custom_id, '') || ',added'
+         FROM enrollments e JOIN classes c ON c.district_id = e.district_id AND c.id = e.class_id
+         JOIN users u ON u.district_id = e.district_id AND u.id = e.user_id
+         WHERE e.district_id = $1",
+    )
+    .bind(env.district.id)
+    .fetch_all(&env.app.pool)
+    .await
+    .unwrap();
+    in_db.sort();
+    assert_eq!(in_db.len(), 9);
+    assert_eq!(written, in_db);
 
     // The error file: the users' error file (no user failed: its header only) and the roster
     // error, with where it was read, its class's GUID and the reason.
@@ -725,6 +745,7 @@ async fn an_sds_sets_completed_and_error_files_include_its_classes_and_roster_er
     assert_ne!(again.id, run.id);
     let (_, files) = zip_download(&env, again.id, "completed").await;
     assert_eq!(files[1].1.lines().count(), 1, "{}", files[1].1);
+    assert_eq!(files[2].1.lines().count(), 1, "{}", files[2].1);
     assert_eq!(files[0].1.lines().count(), 1 + 6, "{}", files[0].1);
 }
 
