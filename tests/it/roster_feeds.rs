@@ -62,6 +62,20 @@ impl Env {
             .unwrap()
     }
 
+    /// Send a set to a CSV connection as the browser does, and wait for its run to end.
+    async fn upload_set(&self, conn: Uuid, name: &str, path: &Path) -> db::runs::Run {
+        let page = self
+            .client
+            .post_file(
+                &format!("/syncs/{conn}/upload"),
+                name,
+                std::fs::read(path).unwrap(),
+            )
+            .await;
+        assert_eq!(page.status, 303, "{}", page.body);
+        settle(&self.app, self.district.id, &format!("sync:{conn}")).await
+    }
+
     async fn import(&self, path: &Path) -> Summary {
         let config = Config::for_tests(self.app.queue.config.data_dir.clone());
         rollcall::sync::import_set(
@@ -458,16 +472,7 @@ async fn an_sds_zip_uploaded_to_the_csv_connection_goes_through_the_queue(pool: 
     let dir = tempfile::tempdir().unwrap();
     let zip = dir.path().join("sds.zip");
     sds_zip(&zip, &[], &[]);
-    let page = env
-        .client
-        .post_file(
-            &format!("/syncs/{conn}/upload"),
-            "sds.zip",
-            std::fs::read(&zip).unwrap(),
-        )
-        .await;
-    assert_eq!(page.status, 303, "{}", page.body);
-    let run = settle(&env.app, env.district.id, &format!("sync:{conn}")).await;
+    let run = env.upload_set(conn, "sds.zip", &zip).await;
     assert_eq!(run.status, "completed", "{:?}", run.message);
     assert_eq!((run.created, run.errors), (6, 0));
 }
@@ -637,16 +642,7 @@ async fn an_sds_sets_completed_and_error_files_include_its_classes_and_roster_er
     let enrollments = std::fs::read_to_string(sds_dir().join("StudentEnrollment.csv")).unwrap()
         + "SEC-BIO-3,SDS-S99\n";
     sds_zip(&zip, &[("StudentEnrollment.csv", &enrollments)], &[]);
-    let page = env
-        .client
-        .post_file(
-            &format!("/syncs/{conn}/upload"),
-            "sds.zip",
-            std::fs::read(&zip).unwrap(),
-        )
-        .await;
-    assert_eq!(page.status, 303, "{}", page.body);
-    let run = settle(&env.app, env.district.id, &format!("sync:{conn}")).await;
+    let run = env.upload_set(conn, "sds.zip", &zip).await;
     assert_eq!(run.status, "completed_with_errors", "{:?}", run.message);
 
     // The completed file: the users' file as for any run, and each class with its GUID.
@@ -732,16 +728,7 @@ async fn an_sds_sets_completed_and_error_files_include_its_classes_and_roster_er
 
     // The same set again changes nothing: its completed file lists no class (a sync stores
     // no row for a class it left unchanged), its users as for any run.
-    let page = env
-        .client
-        .post_file(
-            &format!("/syncs/{conn}/upload"),
-            "sds.zip",
-            std::fs::read(&zip).unwrap(),
-        )
-        .await;
-    assert_eq!(page.status, 303, "{}", page.body);
-    let again = settle(&env.app, env.district.id, &format!("sync:{conn}")).await;
+    let again = env.upload_set(conn, "sds.zip", &zip).await;
     assert_ne!(again.id, run.id);
     let (_, files) = zip_download(&env, again.id, "completed").await;
     assert_eq!(files[1].1.lines().count(), 1, "{}", files[1].1);
@@ -761,19 +748,6 @@ async fn a_sets_uploaded_file_is_its_zip_and_an_approved_set_runs_from_it(pool: 
         .connect(&[("kind", "oneroster_csv"), ("name", "Nightly SDS export")])
         .await;
     let dir = tempfile::tempdir().unwrap();
-    let upload = |name: &'static str, path: PathBuf| {
-        let client = &env.client;
-        async move {
-            let page = client
-                .post_file(
-                    &format!("/syncs/{conn}/upload"),
-                    name,
-                    std::fs::read(&path).unwrap(),
-                )
-                .await;
-            assert_eq!(page.status, 303, "{}", page.body);
-        }
-    };
     // A teacher's password given in the set: the uploaded file gives it back emptied.
     let secret = "Correct-Horse-Battery-9";
     let teachers = std::fs::read_to_string(sds_dir().join("Teacher.csv")).unwrap();
@@ -784,8 +758,7 @@ async fn a_sets_uploaded_file_is_its_zip_and_an_approved_set_runs_from_it(pool: 
     let teachers = lines.join("\r\n") + "\r\n";
     let zip = dir.path().join("sds.zip");
     sds_zip(&zip, &[("Teacher.csv", &teachers)], &[]);
-    upload("sds.zip", zip.clone()).await;
-    let run = settle(&env.app, env.district.id, &format!("sync:{conn}")).await;
+    let run = env.upload_set(conn, "sds.zip", &zip).await;
     assert_eq!(run.status, "completed", "{:?}", run.message);
 
     let (content_type, files) = zip_download(&env, run.id, "uploaded").await;
@@ -819,8 +792,7 @@ async fn a_sets_uploaded_file_is_its_zip_and_an_approved_set_runs_from_it(pool: 
         ],
         &[],
     );
-    upload("no-enrollments.zip", empty).await;
-    let held = settle(&env.app, env.district.id, &format!("sync:{conn}")).await;
+    let held = env.upload_set(conn, "no-enrollments.zip", &empty).await;
     assert_eq!(held.status, "needs_review", "{:?}", held.message);
     assert_eq!(
         env.scalar("SELECT count(*) FROM enrollments WHERE district_id = $1")
