@@ -311,6 +311,8 @@ pub async fn download(
         && db::runs::errors_name_users(&pool, run.district_id, run.id).await?;
     let users = UsersFile {
         kind,
+        // An error file of a run without errors is its header: no need to read the file.
+        header_only: kind == FileKind::Errors && run.errors == 0,
         headers: headers.unwrap_or_default(),
         mapping,
         error_guids,
@@ -461,6 +463,7 @@ impl<S> Download<S> {
 /// row merged with its stored result (`results`, in line order).
 struct UsersFile {
     kind: FileKind,
+    header_only: bool,
     headers: Vec<String>,
     mapping: Mapping,
     error_guids: bool,
@@ -475,6 +478,7 @@ impl UsersFile {
     fn write(self, w: impl std::io::Write) -> std::io::Result<()> {
         let UsersFile {
             kind,
+            header_only,
             headers,
             mapping,
             error_guids,
@@ -507,6 +511,7 @@ impl UsersFile {
         out.write_record(&layout.header)?;
         let reader = std::fs::File::open(&path)
             .ok()
+            .filter(|_| !header_only)
             .and_then(|f| read::open(f, &ReadOptions::with_max_bytes(max_bytes)).ok());
         let mut pending: Option<RowResult> = None;
         let mut next_result = |line: u64, pending: &mut Option<RowResult>| -> Option<RowResult> {

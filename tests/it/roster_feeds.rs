@@ -645,6 +645,15 @@ async fn an_sds_sets_completed_and_error_files_include_its_classes_and_roster_er
     let run = env.upload_set(conn, "sds.zip", &zip).await;
     assert_eq!(run.status, "completed_with_errors", "{:?}", run.message);
 
+    // The run page says its files are zips.
+    let page = env.client.get(&format!("/uploads/{}", run.id)).await;
+    assert!(
+        page.body
+            .contains("its completed file is a zip of users.csv"),
+        "{}",
+        page.body
+    );
+
     // The completed file: the users' file as for any run, and each class with its GUID.
     let (content_type, files) = zip_download(&env, run.id, "completed").await;
     assert_eq!(content_type, "application/zip");
