@@ -269,7 +269,7 @@ enum Users {
     Records(Vec<ProviderUser>),
     /// Typed record by record as the set was read, the snapshot written to this file
     /// beside the run's (issue 15, memory).
-    Typed(provider::Typed, PathBuf),
+    Typed(Box<provider::Typed>, PathBuf),
 }
 
 /// Carry out a sync run the job queue took (already marked started). An internal error
@@ -527,7 +527,7 @@ async fn read_set(
         Ok(Ok(Incoming {
             schools,
             orgs,
-            users: Users::Typed(typed, snapshot),
+            users: Users::Typed(Box::new(typed), snapshot),
             // A delta lists only what changed; an absent users file says nothing about users.
             archive_missing: manifest.users == FileMode::Bulk,
             rosters,
@@ -614,7 +614,7 @@ async fn apply(
     let typed = match incoming.users {
         Users::Typed(typed, written) => {
             tokio::fs::rename(&written, &path).await?;
-            typed
+            *typed
         }
         Users::Records(users) => {
             let (orgs, path) = (incoming.orgs, path.clone());
