@@ -1074,17 +1074,25 @@ pub async fn apply_read(
     let t1 = std::time::Instant::now();
     let mut secrets = RandomSecrets(req.password_key.clone());
     let encoded = req.progress.done.clone();
-    let (plan, current, source, mut secrets) = tokio::task::spawn_blocking(move || {
-        let mut plan = rows.plan(&current, &source, &rules, &mut secrets)?;
-        review_district_scope(&mut plan, &rules);
-        anyhow::Ok((plan, current, source, secrets))
-    })
-    .await??;
+    let (plan, before, people, rosters, source, mut secrets) =
+        tokio::task::spawn_blocking(move || {
+            let mut plan = rows.plan(&current, &source, &rules, &mut secrets)?;
+            review_district_scope(&mut plan, &rules);
+            // What the users this run changes were, and the users the feed's enrollments
+            // name: read from the district's users, which then go, before its rosters are
+            // read (issue 19, memory).
+            let before = apply::Before::of(&plan, &current);
+            let people = rosters
+                .as_ref()
+                .map(|feed| super::roster::FeedPeople::of(feed, &current, Some(&plan), &source));
+            drop(current);
+            anyhow::Ok((plan, before, people, rosters, source, secrets))
+        })
+        .await??;
     tracing::debug!(elapsed = ?t1.elapsed(), rss_mib = rss_mib(), "users planned");
     // The district's rosters, when the feed carries any (SPEC §6a) or the undone run changed
-    // any: read once the users are planned, so that the two (~130 MB each at a million users
-    // and three million enrollments) are not held beside the users planner's tables (issue
-    // 19, memory).
+    // any: read once the users are planned and let go, so that the two (~130 MB each at a
+    // million users and three million enrollments) are never held at once (issue 19, memory).
     let t_rosters = std::time::Instant::now();
     let roster_current = if rosters.is_some() || roster_undo.is_some() {
         Some(db::rosters::load(&mut tx, req.district_id).await?)
@@ -1098,15 +1106,11 @@ pub async fn apply_read(
         .map_or(0, |rc| rc.classes.len() + rc.enrollments.len());
     let (writes, roster_plan) = tokio::task::spawn_blocking(move || {
         let mut plan = plan;
-        // What the users this run changes were, read before the roster planner lets the
-        // district's users go (issue 19, memory).
-        let before = apply::Before::of(&plan, &current);
         // Rosters after users: users this run creates or restores can be enrolled.
-        let roster_plan = match (rosters, roster_undo, roster_current) {
-            (Some(feed), _, Some(rc)) => Some(super::roster::plan(
+        let roster_plan = match (rosters.zip(people), roster_undo, roster_current) {
+            (Some((feed, people)), _, Some(rc)) => Some(super::roster::plan_for(
                 &rc,
-                current,
-                Some(&plan),
+                people,
                 feed,
                 &source,
                 &roster_rules,
