@@ -432,6 +432,23 @@ pub fn rows_stream<'a>(
         .fetch(db)
 }
 
+/// A run's failed rows in line order, streamed (the error file: no unchanged row is read).
+pub fn error_rows_stream<'a>(
+    db: impl PgExecutor<'a> + 'a,
+    district_id: Uuid,
+    run_id: Uuid,
+) -> futures::stream::BoxStream<'a, sqlx::Result<RunRow>> {
+    sqlx::query_as(
+        "SELECT line, outcome, user_id, username, temp_password, changed, error, matched_by, previous_source,
+                kept
+         FROM run_rows WHERE district_id = $1 AND run_id = $2 AND outcome = 'error'
+         ORDER BY line",
+    )
+    .bind(district_id)
+    .bind(run_id)
+    .fetch(db)
+}
+
 // ---- saved header mappings ----
 
 pub async fn saved_mapping(

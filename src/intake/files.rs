@@ -279,10 +279,14 @@ pub async fn download(
         let sync_names = db::syncs::names(&pool, district_id).await?;
         tokio::spawn(async move {
             // A database error ends the download with an error, not a short file.
-            let rows = crate::download::until_error(
-                db::runs::rows_stream(&pool, district_id, run_id),
-                failed,
-            );
+            // The error file needs the failed rows only: not the run's unchanged rows (a
+            // million at a time), each joined to its user.
+            let rows = if kind == FileKind::Errors {
+                db::runs::error_rows_stream(&pool, district_id, run_id)
+            } else {
+                db::runs::rows_stream(&pool, district_id, run_id)
+            };
+            let rows = crate::download::until_error(rows, failed);
             let mut rows = std::pin::pin!(rows);
             while let Some(r) = rows.next().await {
                 let result = RowResult {
@@ -514,18 +518,22 @@ impl UsersFile {
             .filter(|_| !header_only)
             .and_then(|f| read::open(f, &ReadOptions::with_max_bytes(max_bytes)).ok());
         let mut pending: Option<RowResult> = None;
-        let mut next_result = |line: u64, pending: &mut Option<RowResult>| -> Option<RowResult> {
-            loop {
-                if pending.is_none() {
-                    *pending = results.blocking_recv();
+        // Every result has been received (the error file ends with its last failed line).
+        let mut no_more = false;
+        let mut next_result =
+            |line: u64, pending: &mut Option<RowResult>, no_more: &mut bool| -> Option<RowResult> {
+                loop {
+                    if pending.is_none() && !*no_more {
+                        *pending = results.blocking_recv();
+                        *no_more = pending.is_none();
+                    }
+                    match pending {
+                        Some(r) if r.line < line => *pending = None,
+                        Some(r) if r.line == line => return pending.take(),
+                        _ => return None,
+                    }
                 }
-                match pending {
-                    Some(r) if r.line < line => *pending = None,
-                    Some(r) if r.line == line => return pending.take(),
-                    _ => return None,
-                }
-            }
-        };
+            };
         for item in reader.into_iter().flatten() {
             let (line, fields) = match item {
                 Ok(Ok(rec)) => (rec.line, rec.fields),
@@ -535,8 +543,13 @@ impl UsersFile {
             let result = if kind == FileKind::Uploaded {
                 None
             } else {
-                next_result(line, &mut pending)
+                next_result(line, &mut pending, &mut no_more)
             };
+            // Past the last failed line, the error file has nothing more to take from the
+            // file (a few errors near the top of a million rows: read no further).
+            if kind == FileKind::Errors && result.is_none() && pending.is_none() && no_more {
+                break;
+            }
             if let Some(record) = layout.record(kind, &fields, result.as_ref()) {
                 out.write_record(&record)?; // an error: the client went away
             }

@@ -38,6 +38,61 @@ fn students(n: usize) -> String {
     s
 }
 
+/// The error file of a run whose other rows are unchanged lists the failed rows alone, in
+/// order, each with its reason (it reads failed rows only, and the file up to the last one);
+/// the completed file still lists the unchanged rows.
+#[sqlx::test(migrations = "./migrations")]
+async fn the_error_file_of_a_mostly_unchanged_file_lists_its_failed_rows_alone(pool: PgPool) {
+    let env = Env::new(pool).await;
+    let id = env.upload("students.csv", &students(8)).await;
+    env.app.queue.drain().await.unwrap();
+    assert_eq!(env.status(id).await["counts"]["created"], 8);
+
+    // Again, rows 3 and 5 broken (lines 4 and 6), the others unchanged before and after.
+    let again = students(8)
+        .replace(
+            "S3,s3@d.org,Ann3,Lee,Student,HS,9,",
+            "S3,s3@d.org,Ann3,Lee,Student,HS,13,",
+        )
+        .replace(
+            "S5,s5@d.org,Ann5,Lee,Student,HS,9,",
+            "S5,s5@d.org,Ann5,Lee,Student,HS,14,",
+        );
+    let id = env.upload("students.csv", &again).await;
+    env.app.queue.drain().await.unwrap();
+    let s = env.status(id).await;
+    assert_eq!(s["counts"]["unchanged"], 6, "{s}");
+    assert_eq!(s["counts"]["errors"], 2, "{s}");
+
+    let errors = env.csv(id, "errors").await;
+    let failed: Vec<(&str, &str)> = errors.iter().map(|r| (&r[0], &r[6])).collect();
+    assert_eq!(failed, [("S3", "13"), ("S5", "14")]);
+    assert!(
+        errors[0]
+            .iter()
+            .next_back()
+            .unwrap()
+            .contains("line 4, column \"grade\": grade \"13\""),
+        "{:?}",
+        errors[0]
+    );
+    assert!(
+        errors[1]
+            .iter()
+            .next_back()
+            .unwrap()
+            .contains("line 6, column \"grade\": grade \"14\""),
+        "{:?}",
+        errors[1]
+    );
+    let completed = env.csv(id, "completed").await;
+    let listed: Vec<(&str, &str)> = completed.iter().map(|r| (&r[0], &r[11])).collect();
+    assert_eq!(
+        listed,
+        ["S1", "S2", "S4", "S6", "S7", "S8"].map(|c| (c, "unchanged"))
+    );
+}
+
 #[sqlx::test(migrations = "./migrations")]
 async fn upload_runs_through_the_states_and_offers_three_files(pool: PgPool) {
     let env = Env::new(pool).await;
