@@ -411,6 +411,9 @@ pub struct RunRow {
     pub kept: Vec<String>,
 }
 
+/// The columns of a [`RunRow`] as `run_rows` holds them.
+const RUN_ROW_COLUMNS: &str = "line, outcome, user_id, username, temp_password, changed, error, matched_by, previous_source, kept";
+
 /// A run's row results in line order, streamed.
 pub fn rows_stream<'a>(
     db: impl PgExecutor<'a> + 'a,
@@ -419,9 +422,7 @@ pub fn rows_stream<'a>(
 ) -> futures::stream::BoxStream<'a, sqlx::Result<RunRow>> {
     static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         format!(
-            "SELECT line, outcome, user_id, username, temp_password, changed, error, matched_by, previous_source,
-                    kept
-             FROM run_rows WHERE district_id = $1 AND run_id = $2
+            "SELECT {RUN_ROW_COLUMNS} FROM run_rows WHERE district_id = $1 AND run_id = $2
              UNION ALL {UNCHANGED_ROWS}
              ORDER BY line"
         )
@@ -438,15 +439,17 @@ pub fn error_rows_stream<'a>(
     district_id: Uuid,
     run_id: Uuid,
 ) -> futures::stream::BoxStream<'a, sqlx::Result<RunRow>> {
-    sqlx::query_as(
-        "SELECT line, outcome, user_id, username, temp_password, changed, error, matched_by, previous_source,
-                kept
-         FROM run_rows WHERE district_id = $1 AND run_id = $2 AND outcome = 'error'
-         ORDER BY line",
-    )
-    .bind(district_id)
-    .bind(run_id)
-    .fetch(db)
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "SELECT {RUN_ROW_COLUMNS} FROM run_rows
+             WHERE district_id = $1 AND run_id = $2 AND outcome = 'error'
+             ORDER BY line"
+        )
+    });
+    sqlx::query_as(SQL.as_str())
+        .bind(district_id)
+        .bind(run_id)
+        .fetch(db)
 }
 
 // ---- saved header mappings ----
