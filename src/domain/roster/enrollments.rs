@@ -5,6 +5,12 @@
 //! record keeps their numbers, its line, role, flags and dates. A record that does not pack
 //! (a failure, a line past `u32::MAX`, a 65,536th file name) is kept as it is, beside the
 //! others. Records come back out as values, in the order pushed.
+//!
+//! Once read ([`EnrollmentList::seal`]) the packed records are only walked, so they are kept
+//! [`Encoded`]: ~14 bytes a record, and past 16 MiB in a temporary file, read back a block at
+//! a time (issue 19, memory: 3,000,000 records held 72 MB from the set read through roster
+//! planning, beside the district's users and then its enrollments). Pushing or changing a
+//! record after that unpacks them again.
 
 use std::hash::BuildHasher;
 
@@ -15,6 +21,7 @@ use uuid::Uuid;
 
 use super::{At, EnrollmentRecord, EnrollmentRole, Id, IncomingEnrollment, UserRef};
 use crate::domain::chunked::Chunked;
+use crate::domain::encoded::Encoded;
 
 const TEACHER: u8 = 1;
 const PRIMARY: u8 = 2;
@@ -24,7 +31,7 @@ const USER_KEY: u8 = 8;
 /// The record did not pack: it is in `aside`, at its position.
 const ASIDE: u8 = 16;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct Packed {
     line: u32,
     /// Numbers in [`EnrollmentList::ids`].
@@ -103,7 +110,10 @@ impl Kept {
 /// Enrollment records in the order pushed, packed (see the module's documentation).
 #[derive(Clone, Default)]
 pub struct EnrollmentList {
+    /// The packed records while they are pushed (empty once sealed)…
     rows: Chunked<Packed>,
+    /// …and once [`EnrollmentList::seal`]ed: `None` until then.
+    sealed: Option<Encoded<Packed>>,
     /// Class and user ids, each once.
     ids: Vec<Kept>,
     /// Positions in `ids` by id, while records are pushed ([`EnrollmentList::seal`] lets it
@@ -117,6 +127,7 @@ pub struct EnrollmentList {
 
 impl EnrollmentList {
     pub fn push(&mut self, record: EnrollmentRecord) {
+        self.open();
         let at = self.rows.len();
         match self.pack(&record) {
             Some(p) => self.rows.push(p),
@@ -128,27 +139,49 @@ impl EnrollmentList {
     }
 
     pub fn len(&self) -> usize {
-        self.rows.len()
+        self.rows.len() + self.sealed.as_ref().map_or(0, Encoded::len)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
+        self.len() == 0
     }
 
-    /// The record at position `i`, as a value.
+    /// The record at position `i`, as a value. A sealed list is walked up to it: for tests
+    /// and short lists, not for reading a long one record by record.
     pub fn get(&self, i: usize) -> Option<EnrollmentRecord> {
-        self.rows.get(i).map(|p| self.unpack(i, p))
+        self.packed().nth(i).map(|p| self.unpack(i, &p))
     }
 
     /// Every record, as values, in order (the list is kept).
     pub fn iter(&self) -> impl Iterator<Item = EnrollmentRecord> + '_ {
-        self.rows.iter().enumerate().map(|(i, p)| self.unpack(i, p))
+        self.packed().enumerate().map(|(i, p)| self.unpack(i, &p))
+    }
+
+    /// The packed records in order, wherever they are kept.
+    fn packed(&self) -> impl Iterator<Item = Packed> + '_ {
+        let sealed = self.sealed.iter().flat_map(Encoded::iter);
+        self.rows.iter().copied().chain(sealed)
     }
 
     /// Reading is done: give back the table that numbers ids as records come in (about 50
-    /// bytes an id; a million users' ids). Pushing again makes it again.
+    /// bytes an id; a million users' ids), and keep the packed records encoded (a long list
+    /// mostly in a temporary file). Pushing again makes both as they were.
     pub fn seal(&mut self) {
         self.numbers = HashTable::new();
+        if self.sealed.is_none() {
+            let mut sealed = Encoded::default();
+            for p in std::mem::take(&mut self.rows) {
+                sealed.push(&p);
+            }
+            self.sealed = Some(sealed);
+        }
+    }
+
+    /// The packed records back in memory, to be pushed to or changed.
+    fn open(&mut self) {
+        if let Some(sealed) = self.sealed.take() {
+            self.rows = sealed.into_iter().collect();
+        }
     }
 
     /// Fold every later record of one class and user (the same class id, the same user id
@@ -158,6 +191,7 @@ impl EnrollmentList {
         &mut self,
         mut absorb: impl FnMut(&mut IncomingEnrollment, IncomingEnrollment),
     ) {
+        self.open();
         self.renumber();
         let key = |list: &Self, i: usize| list.key(i);
         let mut order: Vec<u32> = (0..self.len())
@@ -205,6 +239,7 @@ impl EnrollmentList {
     }
 
     fn set(&mut self, i: usize, record: EnrollmentRecord) {
+        self.open();
         let aside = self.aside.binary_search_by_key(&i, |(at, _)| *at);
         match (self.pack(&record), aside) {
             (Some(p), Ok(a)) => {
@@ -222,6 +257,7 @@ impl EnrollmentList {
 
     /// Drop the records at the positions `gone` marks; the rest move up, in order.
     fn drop_where(&mut self, gone: &[bool]) {
+        self.open();
         debug_assert_eq!(gone.len(), self.rows.len());
         let mut kept = 0;
         for (i, &dropped) in gone.iter().enumerate() {
@@ -417,19 +453,18 @@ impl EnrollmentList {
     /// Does every record name its user by a provider's id ([`UserRef::Provider`]), none kept
     /// aside (but failures)? Then [`EnrollmentList::provider_slots`] are all its users.
     pub fn by_provider_only(&self) -> bool {
-        self.rows.iter().all(|p| p.flags & USER_KEY == 0)
-            && self.aside.iter().all(|(_, r)| r.is_err())
+        self.packed().all(|p| p.flags & USER_KEY == 0) && self.aside.iter().all(|(_, r)| r.is_err())
     }
 
     /// Each `Named` slot of a provider's id, once ([`EnrollmentList::slot_text`] tells the
     /// id).
     pub fn provider_slots(&self) -> impl Iterator<Item = u32> + '_ {
         let mut seen = vec![false; self.named_slots()];
-        self.rows.iter().filter_map(move |p| {
+        self.packed().filter_map(move |p| {
             if p.flags & (ASIDE | USER_KEY) != 0 {
                 return None;
             }
-            let slot = named_slot(p);
+            let slot = named_slot(&p);
             if std::mem::replace(&mut seen[slot as usize], true) {
                 return None;
             }
@@ -446,12 +481,12 @@ impl EnrollmentList {
     /// and every record kept aside that is not a failure.
     pub fn user_refs(&self) -> impl Iterator<Item = (UserSlot, UserRef)> + '_ {
         let mut seen = vec![false; self.named_slots()];
-        self.rows.iter().enumerate().filter_map(move |(i, p)| {
+        self.packed().enumerate().filter_map(move |(i, p)| {
             if p.flags & ASIDE != 0 {
                 let e = self.aside_at(i).as_ref().ok()?;
                 return Some((UserSlot::Aside(i), e.user.clone()));
             }
-            let slot = named_slot(p);
+            let slot = named_slot(&p);
             if std::mem::replace(&mut seen[slot as usize], true) {
                 return None;
             }
@@ -483,7 +518,10 @@ impl EnrollmentList {
 
 /// [`EnrollmentList`] taken by value.
 pub struct IntoIter {
-    rows: <Chunked<Packed> as IntoIterator>::IntoIter,
+    rows: std::iter::Chain<
+        <Chunked<Packed> as IntoIterator>::IntoIter,
+        std::iter::Flatten<std::option::IntoIter<crate::domain::encoded::IntoIter<Packed>>>,
+    >,
     ids: Vec<Kept>,
     files: Vec<CompactString>,
     aside: std::vec::IntoIter<(usize, EnrollmentRecord)>,
@@ -521,7 +559,10 @@ impl IntoIterator for EnrollmentList {
     /// taken (the table of id numbers at once).
     fn into_iter(self) -> IntoIter {
         IntoIter {
-            rows: self.rows.into_iter(),
+            rows: self
+                .rows
+                .into_iter()
+                .chain(self.sealed.map(Encoded::into_iter).into_iter().flatten()),
             ids: self.ids,
             files: self.files,
             aside: self.aside.into_iter(),
@@ -734,6 +775,25 @@ mod tests {
                 assert!((*n as usize) < list.named_slots());
             }
         }
+        // Sealed, the packed records are encoded (a long list's mostly in a file) and read
+        // back the same: every walk, and the list taken by value.
+        let mut sealed = list.clone();
+        sealed.seal();
+        assert!(sealed.rows.is_empty(), "no packed record left as a value");
+        assert_eq!(sealed.sealed.as_ref().map(Encoded::len), Some(6));
+        assert_eq!(sealed, list);
+        assert_eq!(sealed.user_refs().collect::<Vec<_>>(), refs);
+        assert!(
+            sealed.provider_slots().eq(list.provider_slots()),
+            "the same provider slots"
+        );
+        assert_eq!(sealed.by_provider_only(), list.by_provider_only());
+        assert_eq!(sealed.get(4), list.get(4));
+        assert!(sealed.clone().into_iter().eq(list.iter()));
+        assert!(
+            sealed.into_slotted().eq(list.clone().into_slotted()),
+            "the same records with the same slots"
+        );
         let slotted: Vec<(UserSlot, EnrollmentRecord)> = list.into_slotted().collect();
         let back: Vec<EnrollmentRecord> = slotted.iter().map(|(_, r)| r.clone()).collect();
         assert_eq!(back, records, "the records, in order");
