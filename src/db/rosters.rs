@@ -7,7 +7,8 @@ use crate::db::reconcile::{Chunks, copy_chunks, copy_csv};
 use crate::domain::Source;
 use crate::domain::roster::EnrollmentRole;
 use crate::domain::roster::{
-    CurrentClass, CurrentEnrollment, CurrentTerm, RosterCounts, RosterCurrent as Current,
+    CurrentClass, CurrentEnrollment, CurrentEnrollments, CurrentTerm, RosterCounts,
+    RosterCurrent as Current,
 };
 use futures::TryStreamExt;
 use sqlx::{PgConnection, PgExecutor};
@@ -87,7 +88,7 @@ pub async fn load(conn: &mut PgConnection, district_id: Uuid) -> sqlx::Result<Cu
             .bind(district_id)
             .fetch_one(&mut *conn)
             .await?;
-    let mut enrollments = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
+    let mut enrollments = CurrentEnrollments::with_capacity(usize::try_from(count).unwrap_or(0));
     let mut rows = sqlx::query_as::<_, EnrollmentRow>(
         "SELECT class_id, user_id, role, is_primary, begin_date, end_date FROM enrollments WHERE district_id = $1",
     )
@@ -104,6 +105,7 @@ pub async fn load(conn: &mut PgConnection, district_id: Uuid) -> sqlx::Result<Cu
         });
     }
     drop(rows);
+    enrollments.seal();
     tracing::debug!(enrollments = enrollments.len(), elapsed = ?started.elapsed(), "rosters::load");
     let schools = crate::db::schools::external_ids(&mut *conn, district_id)
         .await?

@@ -10,7 +10,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use time::Date;
 
+mod current;
 mod enrollments;
+pub use current::CurrentEnrollments;
 pub use enrollments::{EnrollmentList, UserSlot};
 
 /// A class's or user's id as an enrollment names it, shared: a file of 3,000,000
@@ -360,7 +362,7 @@ pub struct CurrentEnrollment {
 pub struct RosterCurrent {
     pub terms: Vec<CurrentTerm>,
     pub classes: Vec<CurrentClass>,
-    pub enrollments: Vec<CurrentEnrollment>,
+    pub enrollments: CurrentEnrollments,
     /// School external ID → school id.
     pub schools: std::collections::HashMap<String, uuid::Uuid>,
 }

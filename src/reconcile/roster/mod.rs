@@ -80,7 +80,8 @@ use crate::domain::roster::{
     RosterFeed, UserRef,
 };
 pub use crate::domain::roster::{
-    CurrentClass, CurrentEnrollment, CurrentTerm, RosterCounts, RosterCurrent as Current,
+    CurrentClass, CurrentEnrollment, CurrentEnrollments, CurrentTerm, RosterCounts,
+    RosterCurrent as Current,
 };
 use crate::domain::{CurrentUsers, Role, Source};
 use users::{FeedUsers, RosterUser};
@@ -1353,7 +1354,7 @@ pub fn plan_for(
                 && !kept_classes.contains(&e.class_id)
                 && !enrolled.kept[i]
             {
-                p.plan.ended.push(*e);
+                p.plan.ended.push(e);
                 p.plan.counts.enrollments_ended += 1;
             }
         }
@@ -1410,7 +1411,7 @@ const UNSEEN: u32 = u32::MAX;
 /// found by its position in the plan's writes (a first sync adds millions: 4 bytes each, not
 /// a map entry of both keys and a line — issue 15, memory).
 struct Enrolled<'a> {
-    rows: &'a [CurrentEnrollment],
+    rows: &'a CurrentEnrollments,
     hasher: DefaultHashBuilder,
     at: HashTable<u32>,
     kept: Vec<bool>,
@@ -1423,15 +1424,12 @@ struct Enrolled<'a> {
 
 impl<'a> Enrolled<'a> {
     /// `adds`: how many enrollments the run adds at least (the table of them is sized once).
-    fn new(rows: &'a [CurrentEnrollment], adds: usize) -> Self {
+    fn new(rows: &'a CurrentEnrollments, adds: usize) -> Self {
         let hasher = DefaultHashBuilder::default();
         let mut at = HashTable::with_capacity(rows.len());
-        let key_of = |i: u32| {
-            let e = &rows[i as usize];
-            (e.class_id, e.user_id)
-        };
-        for (i, e) in rows.iter().enumerate() {
-            let key = (e.class_id, e.user_id);
+        let key_of = |i: u32| rows.key(i as usize);
+        for i in 0..rows.len() {
+            let key = rows.key(i);
             let hash = hasher.hash_one(key);
             // The last row of a key wins, as a map's insert would have it.
             match at.find_mut(hash, |&j| key_of(j) == key) {
@@ -1455,15 +1453,12 @@ impl<'a> Enrolled<'a> {
     fn position(&self, key: (Uuid, Uuid)) -> Option<usize> {
         let rows = self.rows;
         self.at
-            .find(self.hasher.hash_one(key), |&j| {
-                let e = &rows[j as usize];
-                (e.class_id, e.user_id) == key
-            })
+            .find(self.hasher.hash_one(key), |&j| rows.key(j as usize) == key)
             .map(|&i| i as usize)
     }
 
-    fn get(&self, key: (Uuid, Uuid)) -> Option<&'a CurrentEnrollment> {
-        self.position(key).map(|i| &self.rows[i])
+    fn get(&self, key: (Uuid, Uuid)) -> Option<CurrentEnrollment> {
+        self.position(key).map(|i| self.rows.get(i))
     }
 
     /// The feed lists or protects this enrollment: it does not end.
@@ -1538,7 +1533,7 @@ fn enrollment(
     // skipped too (rule 3, the download sent back).
     if skipped_in_place.contains(ext)
         && let (Some(c), Some(u)) = (known_class, user_id)
-        && p.repeats(enr.get((c, u)), e)
+        && p.repeats(enr.get((c, u)).as_ref(), e)
     {
         p.result(
             kind,
@@ -1621,7 +1616,7 @@ fn enroll_in(
         );
         return;
     }
-    if user.archived && !e.to_be_deleted && !p.repeats(enr.get(key), e) {
+    if user.archived && !e.to_be_deleted && !p.repeats(enr.get(key).as_ref(), e) {
         let msg = format!("user {} is archived", user_ref_text(&e.user));
         p.error(
             kind,
@@ -1683,7 +1678,7 @@ fn enroll_in(
     if let Some(i) = position {
         enr.mark_seen(i, line);
     }
-    let before = position.map(|i| enr.rows[i]);
+    let before = position.map(|i| enr.rows.get(i));
     if e.to_be_deleted {
         if before.is_none() {
             enr.mark_other(key, line);

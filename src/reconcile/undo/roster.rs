@@ -142,17 +142,14 @@ pub fn plan(
     let classes: HashMap<Uuid, &CurrentClass> = current.classes.iter().map(|c| (c.id, c)).collect();
     // The district's enrollments by key: their numbers sorted, searched (a map over millions
     // of them took ~200 MB).
-    let enrollment_key = |i: u32| {
-        let e = &current.enrollments[i as usize];
-        (e.class_id, e.user_id)
-    };
+    let enrollment_key = |i: u32| current.enrollments.key(i as usize);
     let mut by_key: Vec<u32> = (0..number(current.enrollments.len())).collect();
     by_key.sort_unstable_by_key(|&i| enrollment_key(i));
     let enrollment = |class_id: Uuid, user_id: Uuid| {
         by_key
             .binary_search_by_key(&(class_id, user_id), |&i| enrollment_key(i))
             .ok()
-            .map(|k| &current.enrollments[by_key[k] as usize])
+            .map(|k| current.enrollments.get(by_key[k] as usize))
     };
     let schools: std::collections::HashSet<Uuid> = current.schools.values().copied().collect();
     let terms: std::collections::HashSet<Uuid> = current.terms.iter().map(|t| t.id).collect();
@@ -217,7 +214,7 @@ pub fn plan(
             }
             Some(user_id) => {
                 let cur = enrollment(g.class_id, user_id);
-                undo_enrollment(&mut out, g, user_id, cur);
+                undo_enrollment(&mut out, g, user_id, cur.as_ref());
             }
         }
     }

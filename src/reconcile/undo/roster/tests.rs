@@ -47,7 +47,7 @@ fn district(classes: Vec<CurrentClass>, enrollments: Vec<CurrentEnrollment>) -> 
             end: None,
         }],
         classes,
-        enrollments,
+        enrollments: enrollments.into(),
         schools: [("A".to_string(), SCHOOL_A), ("B".to_string(), SCHOOL_B)].into(),
     }
 }
