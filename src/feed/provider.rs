@@ -308,8 +308,9 @@ impl TypedRows {
     }
 
     /// The usernames the accepted rows give explicitly: (line, username).
-    pub fn reserved_usernames(&self) -> &[(u64, CompactString)] {
-        &self.reserved
+    /// The usernames given explicitly, taken out (the planner claims them and lets them go).
+    pub fn take_reserved_usernames(&mut self) -> Vec<(u64, CompactString)> {
+        std::mem::take(&mut self.reserved)
     }
 
     /// Every row, decoded, in order (the rows are kept).

@@ -662,7 +662,7 @@ pub fn plan(
     let reserved = reserved_usernames(&incoming);
     let n = incoming.len();
     plan_rows(
-        current, &reserved, incoming, n, source, rules, secrets, false,
+        current, reserved, incoming, n, source, rules, secrets, false,
     )
 }
 
@@ -677,14 +677,15 @@ pub fn reserved_usernames(incoming: &[Result<IncomingUser, RowFail>]) -> Vec<(u6
 
 /// [`plan`] over rows that arrive one at a time (a file read a second time, so a million
 /// rows never sit in memory at once). `reserved` are the usernames the feed's rows give
-/// (line, name), which generated usernames must avoid; `len` is a capacity hint. With
+/// (line, name), which generated usernames must avoid (let go once those nobody holds are
+/// claimed: a sync of a million users gives a million, ~32 MB); `len` is a capacity hint. With
 /// `compact`, plainly unchanged rows go to [`Plan::unchanged`] (24 bytes each) rather than
 /// [`Plan::rows`], and created users to [`Plan::created`] (encoded) rather than each row's
 /// `write`: what a run applies and reports is the same either way.
 #[allow(clippy::too_many_arguments)]
 pub fn plan_rows(
     current: &CurrentUsers,
-    reserved: &[(u64, CompactString)],
+    reserved: Vec<(u64, CompactString)>,
     incoming: impl IntoIterator<Item = Result<IncomingUser, RowFail>>,
     len: usize,
     source: &Source,
@@ -694,6 +695,7 @@ pub fn plan_rows(
 ) -> Plan {
     let mut planner = Planner::new(current, source, rules);
     planner.reserve_usernames(reserved.iter().map(|(l, n)| (*l, n.as_str())));
+    drop(reserved);
 
     // A compact plan does not know how many rows will be quiet: its lists grow as needed.
     let mut rows = Vec::with_capacity(if compact { len.min(4096) } else { len });

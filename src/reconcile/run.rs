@@ -502,7 +502,7 @@ impl FileRows {
                             None
                         }
                     });
-            let plan = plan::plan_rows(current, &reserved, rows, n, source, rules, secrets, true);
+            let plan = plan::plan_rows(current, reserved, rows, n, source, rules, secrets, true);
             // Never so: every accepted row was kept.
             anyhow::ensure!(!missing, "a small file's rows were not all kept");
             return Ok(plan);
@@ -536,7 +536,7 @@ impl FileRows {
                 }
             }
         });
-        let plan = plan::plan_rows(current, &reserved, rows, n, source, rules, secrets, true);
+        let plan = plan::plan_rows(current, reserved, rows, n, source, rules, secrets, true);
         if changed || reader.next().is_some() {
             return Err(FileChanged.into());
         }
@@ -571,12 +571,12 @@ impl Rows {
     ) -> Result<Plan> {
         match self {
             Rows::File(f) => f.plan(current, source, rules, secrets),
-            Rows::Ready(v) => {
-                let reserved = v.reserved_usernames().to_vec();
+            Rows::Ready(mut v) => {
+                let reserved = v.take_reserved_usernames();
                 let n = v.len();
                 Ok(plan::plan_rows(
                     current,
-                    &reserved,
+                    reserved,
                     v.into_rows(),
                     n,
                     source,

@@ -3,8 +3,13 @@
 //! Each lookup is a hash table of positions in the caller's slice (4 bytes a user), hashed
 //! from the users' own values: a million users cost four small tables, not a copy of their
 //! keys (the tables of `(key, position)` pairs they replaced took ~230 MiB at 1,000,000).
+//!
+//! Each table is made the first time it is asked (~10 MB at a million users): a feed whose
+//! rows all carry a `custom_id` and change nothing makes that one table alone, and a feed
+//! that never names a user by GUID never makes the GUID table.
 
 use std::borrow::Cow;
+use std::cell::OnceCell;
 use std::hash::BuildHasher;
 
 use hashbrown::{DefaultHashBuilder, HashTable};
@@ -64,69 +69,80 @@ impl Key {
 pub(crate) struct Index<'a> {
     users: &'a CurrentUsers,
     hasher: DefaultHashBuilder,
-    guid: HashTable<u32>,
-    custom_id: HashTable<u32>,
-    email: HashTable<u32>,
-    username: HashTable<u32>,
+    guid: OnceCell<HashTable<u32>>,
+    custom_id: OnceCell<HashTable<u32>>,
+    email: OnceCell<HashTable<u32>>,
+    username: OnceCell<HashTable<u32>>,
 }
 
 impl<'a> Index<'a> {
     pub(crate) fn new(users: &'a CurrentUsers) -> Index<'a> {
-        let n = users.len();
-        assert!(u32::try_from(n).is_ok(), "more users than an index holds");
-        let mut ix = Index {
+        assert!(
+            u32::try_from(users.len()).is_ok(),
+            "more users than an index holds"
+        );
+        Index {
             users,
             hasher: DefaultHashBuilder::default(),
-            guid: HashTable::with_capacity(n),
-            custom_id: HashTable::with_capacity(n),
-            email: HashTable::with_capacity(n),
-            username: HashTable::with_capacity(n),
-        };
-        for at in 0..n {
-            let i = at as u32; // checked above
-            let guid = users.guid(at);
-            let guid_hash = ix.hasher.hash_one(guid);
-            if ix.find_guid(guid_hash, guid).is_none() {
-                let hasher = &ix.hasher;
-                ix.guid
-                    .insert_unique(guid_hash, i, |&j| hasher.hash_one(users.guid(j as usize)));
-            }
-            for key in [Key::CustomId, Key::Email, Key::Username] {
-                let Some(value) = key.of(users, at) else {
-                    continue;
-                };
-                let hash = ix.hasher.hash_one(value.as_ref());
-                if ix.find(key, hash, &value).is_none() {
-                    let (users, hasher) = (ix.users, ix.hasher);
-                    ix.table_mut(key).insert_unique(hash, i, |&j| {
-                        key.of(users, j as usize)
-                            .map(|v| hasher.hash_one(v.as_ref()))
-                            .unwrap_or_default()
+            guid: OnceCell::new(),
+            custom_id: OnceCell::new(),
+            email: OnceCell::new(),
+            username: OnceCell::new(),
+        }
+    }
+
+    fn guid_table(&self) -> &HashTable<u32> {
+        self.guid.get_or_init(|| {
+            let (users, hasher) = (self.users, &self.hasher);
+            let mut table = HashTable::with_capacity(users.len());
+            for at in 0..users.len() {
+                let guid = users.guid(at);
+                let hash = hasher.hash_one(guid);
+                if table
+                    .find(hash, |&j| users.guid(j as usize) == guid)
+                    .is_none()
+                {
+                    // Fewer users than `u32::MAX` (checked by `new`).
+                    table.insert_unique(hash, at as u32, |&j| {
+                        hasher.hash_one(users.guid(j as usize))
                     });
                 }
             }
-        }
-        ix
+            table
+        })
     }
 
     fn table(&self, key: Key) -> &HashTable<u32> {
-        match key {
+        let cell = match key {
             Key::CustomId => &self.custom_id,
             Key::Email => &self.email,
             Key::Username => &self.username,
-        }
-    }
-
-    fn table_mut(&mut self, key: Key) -> &mut HashTable<u32> {
-        match key {
-            Key::CustomId => &mut self.custom_id,
-            Key::Email => &mut self.email,
-            Key::Username => &mut self.username,
-        }
+        };
+        cell.get_or_init(|| {
+            let (users, hasher) = (self.users, &self.hasher);
+            let hash_at = |j: u32| {
+                key.of(users, j as usize)
+                    .map(|v| hasher.hash_one(v.as_ref()))
+                    .unwrap_or_default()
+            };
+            let mut table = HashTable::with_capacity(users.len());
+            for at in 0..users.len() {
+                let Some(value) = key.of(users, at) else {
+                    continue;
+                };
+                let hash = hasher.hash_one(value.as_ref());
+                let held = |&j: &u32| key.of(users, j as usize).as_deref() == Some(value.as_ref());
+                if table.find(hash, held).is_none() {
+                    // Fewer users than `u32::MAX` (checked by `new`).
+                    table.insert_unique(hash, at as u32, |&j| hash_at(j));
+                }
+            }
+            table
+        })
     }
 
     fn find_guid(&self, hash: u64, guid: Uuid) -> Option<usize> {
-        self.guid
+        self.guid_table()
             .find(hash, |&j| self.users.guid(j as usize) == guid)
             .map(|&j| j as usize)
     }

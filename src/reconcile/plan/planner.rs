@@ -18,14 +18,20 @@ use super::merge::{explicit_username, merge, overridden, ownership, school_set, 
 use super::username;
 use super::{Elsewhere, MatchedBy, NewUser, Outcome, RowExtra, RowFail, RowPlan, Rules, Secrets};
 
-/// What the run knows about each current user.
+/// What the run knows about each current user: 8 bytes, one for every user of the district.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mark {
     Free,
     /// A failed row identifies them: never archive them as missing.
     Protected,
-    /// An accepted row (at this line) matched them.
-    Claimed(u64),
+    /// An accepted row (at this line; a line past `u32::MAX` as that) matched them.
+    Claimed(u32),
+}
+
+impl Mark {
+    fn claimed(line: u64) -> Mark {
+        Mark::Claimed(u32::try_from(line).unwrap_or(u32::MAX))
+    }
 }
 
 /// The three values that must stay unique in a district.
@@ -307,7 +313,7 @@ impl<'a> Planner<'a> {
 
     /// A row that matched user `i` and writes nothing.
     fn quiet(&mut self, i: usize, line: u64, outcome: Outcome) -> RowPlan {
-        self.marks[i] = Mark::Claimed(line);
+        self.marks[i] = Mark::claimed(line);
         let user = &self.users.get(i);
         RowPlan::quiet(line, outcome, Some(user.user_guid), Some(&user.username))
     }
@@ -656,7 +662,7 @@ impl<'a> Planner<'a> {
     ) -> RowPlan {
         let line = inc.line;
         let user = &self.users.get(i);
-        self.marks[i] = Mark::Claimed(line);
+        self.marks[i] = Mark::claimed(line);
         let source = if keep_source {
             &user.source
         } else {
@@ -730,7 +736,7 @@ impl<'a> Planner<'a> {
     /// A `to_be_deleted` record: archive the user only when this feed owns them.
     fn delete(&mut self, i: usize, line: u64) -> RowPlan {
         let user = &self.users.get(i);
-        self.marks[i] = Mark::Claimed(line);
+        self.marks[i] = Mark::claimed(line);
         let outcome = if self.would_archive(user) {
             self.deleted.push(i);
             Outcome::Archived

@@ -171,7 +171,7 @@ fn run_with(
     // unchanged rows set apart as 24-byte rows.
     let compact = plan_rows(
         current,
-        &reserved,
+        reserved,
         again,
         n,
         source,
@@ -2303,7 +2303,7 @@ fn a_compact_plan_sets_plainly_unchanged_rows_apart() {
     let reserved = reserved_usernames(&incoming);
     let p = plan_rows(
         &CurrentUsers::from(current),
-        &reserved,
+        reserved,
         incoming,
         5,
         &students(),
