@@ -307,8 +307,8 @@ impl TypedRows {
         self.encoded.is_empty()
     }
 
-    /// The usernames the accepted rows give explicitly: (line, username).
-    /// The usernames given explicitly, taken out (the planner claims them and lets them go).
+    /// The usernames the accepted rows give explicitly, (line, username), taken out: the
+    /// planner claims them and lets them go.
     pub fn take_reserved_usernames(&mut self) -> Vec<(u64, CompactString)> {
         std::mem::take(&mut self.reserved)
     }
