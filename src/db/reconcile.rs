@@ -2,12 +2,11 @@
 //! `COPY` into temporary tables and set-based statements. Never a query per row.
 
 use crate::db::audit::Actor;
-use crate::domain::{
-    CurrentUser, CurrentUsers, Field, Grade, PortalRole, Role, Source, UserStatus,
-};
+use crate::domain::fold::fold_case;
+use crate::domain::{CurrentUsers, Field, Grade, Role, Source, UserParts, UserStatus};
 use compact_str::CompactString;
 use futures::TryStreamExt;
-use sqlx::{PgConnection, Postgres, Transaction};
+use sqlx::{PgConnection, Postgres, Row, Transaction};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -36,28 +35,6 @@ pub async fn try_lock_district(
     .bind(district_id)
     .fetch_one(&mut **tx)
     .await
-}
-
-#[derive(sqlx::FromRow)]
-struct CurrentRow {
-    id: Uuid,
-    custom_id: Option<String>,
-    email: Option<String>,
-    username: String,
-    first_name: String,
-    middle_name: String,
-    last_name: String,
-    role: String,
-    grade: String,
-    position: String,
-    status: UserStatus,
-    archived: bool,
-    source: String,
-    source_key: Option<String>,
-    prevent_archiving: bool,
-    portal_role: PortalRole,
-    kept_fields: Vec<String>,
-    feed_password_mac: Option<Vec<u8>>,
 }
 
 /// Every user of the district (archived included), in one streamed read.
@@ -101,17 +78,12 @@ pub async fn load_current(
     }
     drop(rows);
     memberships.sort_unstable();
-    let schools_of = |user: Uuid| -> Vec<CompactString> {
-        let from = memberships.partition_point(|(u, _)| *u < user);
-        let mut ids: Vec<CompactString> = memberships[from..]
-            .iter()
-            .take_while(|(u, _)| *u == user)
-            .filter_map(|(_, school)| schools.get(school).cloned())
-            .collect();
-        ids.sort_unstable();
-        ids
-    };
-    let mut rows = sqlx::query_as::<_, CurrentRow>(
+    // Each row is decoded by position and borrowed from the row, and packed straight into
+    // `out`: no `CurrentUser` nor a `String` per column built for every user (decoding by
+    // column name and copying each value took most of the load's time, issue 19).
+    let mut sources: std::collections::HashMap<String, Source> = std::collections::HashMap::new();
+    let mut user_schools: Vec<&str> = Vec::new();
+    let mut rows = sqlx::query(
         "SELECT u.id, u.custom_id, u.email, u.username, u.first_name, u.middle_name, u.last_name, u.role, u.grade,
                 u.position, u.status, u.archived_at IS NOT NULL AS archived, u.source, u.source_key, u.prevent_archiving,
                 u.portal_role, u.kept_fields, u.feed_password_mac
@@ -121,35 +93,54 @@ pub async fn load_current(
     .bind(district_id)
     .fetch(&mut *conn);
     while let Some(r) = rows.try_next().await? {
-        out.push(&CurrentUser {
-            // Names no longer known are ignored (nothing to keep them against).
-            kept: r
-                .kept_fields
+        let id: Uuid = r.try_get_unchecked(0)?;
+        let from = memberships.partition_point(|(u, _)| *u < id);
+        user_schools.clear();
+        user_schools.extend(
+            memberships[from..]
                 .iter()
-                .filter_map(|name| Field::from_name(name))
-                .collect(),
-            feed_password_mac: r
-                .feed_password_mac
-                .and_then(|mac| <[u8; 32]>::try_from(mac).ok())
-                .map(Box::new),
-            user_guid: r.id,
-            custom_id: r.custom_id.map(CompactString::from),
-            email: r.email.map(|e| CompactString::from(e.to_lowercase())),
-            username: r.username.into(),
-            first_name: r.first_name.into(),
-            middle_name: r.middle_name.into(),
-            last_name: r.last_name.into(),
-            role: Role::parse(&r.role).unwrap_or(Role::Staff),
-            schools: schools_of(r.id),
-            grade: Grade::parse(&r.grade).unwrap_or(Grade::UNSPECIFIED),
-            position: r.position.into(),
-            status: r.status.into(),
-            archived: r.archived,
-            source: Source::from_db(&r.source),
-            prevent_archiving: r.prevent_archiving,
-            source_key: r.source_key.map(CompactString::from),
-            portal_role: r.portal_role,
-        });
+                .take_while(|(u, _)| *u == id)
+                .filter_map(|(_, school)| schools.get(school).map(CompactString::as_str)),
+        );
+        user_schools.sort_unstable();
+        let source: &str = r.try_get_unchecked(12)?;
+        if !sources.contains_key(source) {
+            sources.insert(source.to_string(), Source::from_db(source));
+        }
+        let email: Option<&str> = r.try_get_unchecked(2)?;
+        let role: &str = r.try_get_unchecked(7)?;
+        let grade: &str = r.try_get_unchecked(8)?;
+        let status: UserStatus = r.try_get_unchecked(10)?;
+        let kept: Vec<String> = r.try_get_unchecked(16)?;
+        let mac: Option<&[u8]> = r.try_get_unchecked(17)?;
+        out.push_parts(
+            &UserParts {
+                user_guid: id,
+                custom_id: r.try_get_unchecked(1)?,
+                // Stored lower-cased; folded again in case an older row is not.
+                email: email.map(fold_case).as_deref(),
+                username: r.try_get_unchecked(3)?,
+                first_name: r.try_get_unchecked(4)?,
+                middle_name: r.try_get_unchecked(5)?,
+                last_name: r.try_get_unchecked(6)?,
+                position: r.try_get_unchecked(9)?,
+                source_key: r.try_get_unchecked(13)?,
+                source: &sources[source],
+                feed_password_mac: mac.and_then(|m| <&[u8; 32]>::try_from(m).ok()),
+                // Names no longer known are ignored (nothing to keep them against).
+                kept: kept
+                    .iter()
+                    .filter_map(|name| Field::from_name(name))
+                    .collect(),
+                role: Role::parse(role).unwrap_or(Role::Staff),
+                grade: Grade::parse(grade).unwrap_or(Grade::UNSPECIFIED),
+                status: status.into(),
+                portal_role: r.try_get_unchecked(15)?,
+                archived: r.try_get_unchecked(11)?,
+                prevent_archiving: r.try_get_unchecked(14)?,
+            },
+            user_schools.iter().copied(),
+        );
     }
     out.shrink_to_fit();
     Ok(out)

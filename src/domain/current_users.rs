@@ -18,8 +18,9 @@ use super::{CurrentUser, FieldSet, Grade, PortalRole, Role, Source, Status};
 #[derive(Debug, Clone, Copy)]
 struct Packed {
     user_guid: Uuid,
-    /// Where this user's text starts in [`CurrentUsers::text`].
-    text: u64,
+    /// Where this user's text starts in [`CurrentUsers::text`] (a district's text is far
+    /// below 4 GiB: ~85 bytes a user).
+    text: u32,
     /// 0: no fingerprint; else its index + 1 in [`CurrentUsers::macs`].
     mac: u32,
     /// Index in [`CurrentUsers::sources`].
@@ -44,6 +45,28 @@ pub struct CurrentUsers {
     sources: Vec<Source>,
     source_at: HashMap<Source, u32>,
     macs: Vec<[u8; 32]>,
+}
+
+/// One user's values, borrowed: what [`CurrentUsers::push_parts`] packs.
+pub struct UserParts<'a> {
+    pub user_guid: Uuid,
+    pub custom_id: Option<&'a str>,
+    pub email: Option<&'a str>,
+    pub username: &'a str,
+    pub first_name: &'a str,
+    pub middle_name: &'a str,
+    pub last_name: &'a str,
+    pub position: &'a str,
+    pub source_key: Option<&'a str>,
+    pub source: &'a Source,
+    pub feed_password_mac: Option<&'a [u8; 32]>,
+    pub kept: FieldSet,
+    pub role: Role,
+    pub grade: Grade,
+    pub status: Status,
+    pub portal_role: PortalRole,
+    pub archived: bool,
+    pub prevent_archiving: bool,
 }
 
 /// Users pushed before the text of the rest is estimated ([`CurrentUsers::push`]).
@@ -141,33 +164,65 @@ impl CurrentUsers {
 
     /// Add `u` at position `len()`.
     pub fn push(&mut self, u: &CurrentUser) {
-        let text = self.text.len() as u64;
+        self.push_parts(
+            &UserParts {
+                user_guid: u.user_guid,
+                custom_id: u.custom_id.as_deref(),
+                email: u.email.as_deref(),
+                username: &u.username,
+                first_name: &u.first_name,
+                middle_name: &u.middle_name,
+                last_name: &u.last_name,
+                position: &u.position,
+                source_key: u.source_key.as_deref(),
+                source: &u.source,
+                feed_password_mac: u.feed_password_mac.as_deref(),
+                kept: u.kept,
+                role: u.role,
+                grade: u.grade,
+                status: u.status,
+                portal_role: u.portal_role,
+                archived: u.archived,
+                prevent_archiving: u.prevent_archiving,
+            },
+            u.schools.iter().map(CompactString::as_str),
+        );
+    }
+
+    /// Add a user read as borrowed values (the run's load: no `CurrentUser` built per row),
+    /// with their schools' external IDs in the order [`CurrentUsers::schools`] gives back.
+    pub fn push_parts<'s>(
+        &mut self,
+        u: &UserParts<'_>,
+        schools: impl ExactSizeIterator<Item = &'s str>,
+    ) {
+        let text = u32::try_from(self.text.len()).expect("a district's user text fits in 4 GiB");
         for s in [
-            u.custom_id.as_deref(),
-            u.email.as_deref(),
-            Some(u.username.as_str()),
-            Some(u.first_name.as_str()),
-            Some(u.middle_name.as_str()),
-            Some(u.last_name.as_str()),
-            Some(u.position.as_str()),
-            u.source_key.as_deref(),
+            u.custom_id,
+            u.email,
+            Some(u.username),
+            Some(u.first_name),
+            Some(u.middle_name),
+            Some(u.last_name),
+            Some(u.position),
+            u.source_key,
         ] {
             put_str(&mut self.text, s);
         }
-        put_n(&mut self.text, u.schools.len() as u64);
-        for school in &u.schools {
+        put_n(&mut self.text, schools.len() as u64);
+        for school in schools {
             let at = match self.school_at.get(school) {
                 Some(&at) => at,
                 None => {
                     let at = self.schools.len() as u32;
-                    self.schools.push(school.clone());
-                    self.school_at.insert(school.clone(), at);
+                    self.schools.push(school.into());
+                    self.school_at.insert(school.into(), at);
                     at
                 }
             };
             put_n(&mut self.text, u64::from(at));
         }
-        let source = match self.source_at.get(&u.source) {
+        let source = match self.source_at.get(u.source) {
             Some(&at) => at,
             None => {
                 let at = self.sources.len() as u32;
@@ -176,10 +231,10 @@ impl CurrentUsers {
                 at
             }
         };
-        let mac = match &u.feed_password_mac {
+        let mac = match u.feed_password_mac {
             None => 0,
             Some(mac) => {
-                self.macs.push(**mac);
+                self.macs.push(*mac);
                 self.macs.len() as u32
             }
         };
@@ -442,7 +497,7 @@ mod tests {
 
     #[test]
     fn a_user_takes_a_fraction_of_a_current_user() {
-        assert!(size_of::<Packed>() <= 40, "{}", size_of::<Packed>());
+        assert!(size_of::<Packed>() <= 36, "{}", size_of::<Packed>());
         let packed: CurrentUsers = (0..1000).map(user).collect();
         let per_user = packed.text.len() / 1000 + size_of::<Packed>();
         assert!(

@@ -14,7 +14,19 @@
 //! "Müller", `mueller` finds only users spelled "Mueller" (as the generated usernames, made
 //! with the same reading by `deunicode`, spell him `muller`).
 
+use std::borrow::Cow;
+
 use unicode_normalization::UnicodeNormalization;
+
+/// Lower-case a value that compares case-insensitively (an email, a username), borrowing
+/// when it already is. Not the search fold: accents are kept.
+pub fn fold_case(s: &str) -> Cow<'_, str> {
+    if s.chars().any(char::is_uppercase) {
+        Cow::Owned(s.to_lowercase())
+    } else {
+        Cow::Borrowed(s)
+    }
+}
 
 /// Lower-case letters with no decomposition that read as plain Latin letters. Kept in step
 /// with `search_fold()` in migration 0023 (its `translate` and `replace` calls).

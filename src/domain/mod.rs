@@ -21,7 +21,7 @@ pub mod username;
 mod vocab;
 pub mod zone;
 
-pub use current_users::CurrentUsers;
+pub use current_users::{CurrentUsers, UserParts};
 pub use vocab::{
     ActorKind, Grade, PortalRole, Role, RunKind, RunStatus, Status, UnknownWord, UserStatus,
 };

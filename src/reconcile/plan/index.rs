@@ -17,14 +17,7 @@ use uuid::Uuid;
 
 use crate::domain::CurrentUsers;
 
-/// Lower-case a value that compares case-insensitively, borrowing when it already is.
-pub(super) fn fold_case(s: &str) -> Cow<'_, str> {
-    if s.chars().any(char::is_uppercase) {
-        Cow::Owned(s.to_lowercase())
-    } else {
-        Cow::Borrowed(s)
-    }
-}
+pub(super) use crate::domain::fold::fold_case;
 
 /// An optional value, or `None` when it is blank.
 pub(super) fn nonblank<S: AsRef<str>>(v: &Option<S>) -> Option<&str> {
