@@ -55,16 +55,15 @@ pub async fn load_current(
     // Memberships and users are read by two plain scans and joined here: a join in SQL is
     // planned from statistics, and right after a first large import (before autovacuum has
     // analysed the new rows) it was planned as a nested loop that ran for many minutes.
-    let schools: std::collections::HashMap<Uuid, CompactString> =
-        sqlx::query_as::<_, (Uuid, String)>(
-            "SELECT id, external_id FROM schools WHERE district_id = $1",
-        )
-        .bind(district_id)
-        .fetch_all(&mut *conn)
-        .await?
-        .into_iter()
-        .map(|(id, external_id)| (id, CompactString::from(external_id)))
-        .collect();
+    let schools: hashbrown::HashMap<Uuid, CompactString> = sqlx::query_as::<_, (Uuid, String)>(
+        "SELECT id, external_id FROM schools WHERE district_id = $1",
+    )
+    .bind(district_id)
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .map(|(id, external_id)| (id, CompactString::from(external_id)))
+    .collect();
     // Most users have one school: sized for that, not grown by doubling.
     let mut memberships: Vec<(Uuid, Uuid)> =
         Vec::with_capacity(usize::try_from(count).unwrap_or(0));
@@ -81,7 +80,7 @@ pub async fn load_current(
     // Each row is decoded by position and borrowed from the row, and packed straight into
     // `out`: no `CurrentUser` nor a `String` per column built for every user (decoding by
     // column name and copying each value took most of the load's time, issue 19).
-    let mut sources: std::collections::HashMap<String, Source> = std::collections::HashMap::new();
+    let mut sources: hashbrown::HashMap<String, Source> = hashbrown::HashMap::new();
     let mut user_schools: Vec<&str> = Vec::new();
     let mut rows = sqlx::query(
         "SELECT u.id, u.custom_id, u.email, u.username, u.first_name, u.middle_name, u.last_name, u.role, u.grade,

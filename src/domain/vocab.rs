@@ -53,6 +53,10 @@ impl Role {
     }
 
     pub fn parse(raw: &str) -> Option<Role> {
+        // The stored spelling (every row a run loads, most file cells) needs no folding.
+        if let Some(r) = Self::ALL.into_iter().find(|r| r.as_str() == raw) {
+            return Some(r);
+        }
         let f = fold(raw);
         ROLE_WORDS.iter().find(|(w, _)| *w == f).map(|(_, r)| *r)
     }
@@ -133,6 +137,10 @@ impl Grade {
     }
 
     pub fn parse(raw: &str) -> Option<Grade> {
+        // A label as stored needs no folding.
+        if let Some(i) = Self::LABELS.iter().position(|l| *l == raw) {
+            return Some(Grade(i as u8));
+        }
         let f = fold(raw);
         let label = if let Some((_, l)) = GRADE_WORDS.iter().find(|(w, _)| *w == f) {
             *l
@@ -199,6 +207,11 @@ impl Status {
     }
 
     pub fn parse(raw: &str) -> Option<Status> {
+        match raw {
+            "Active" => return Some(Status::Active),
+            "Inactive" => return Some(Status::Inactive),
+            _ => {}
+        }
         let f = fold(raw);
         STATUS_WORDS.iter().find(|(w, _)| *w == f).map(|(_, s)| *s)
     }
@@ -625,5 +638,27 @@ mod tests {
         assert_eq!(Status::parse("Disabled"), Some(Status::Inactive));
         assert_eq!(Status::parse(""), Some(Status::Active));
         assert_eq!(Status::parse("maybe"), None);
+        for st in [Status::Active, Status::Inactive] {
+            assert_eq!(Status::parse(st.as_str()), Some(st));
+        }
+    }
+
+    /// The stored spellings are read without folding: they must read as their folded forms
+    /// (and as themselves in capitals, spaced out) do.
+    #[test]
+    fn a_stored_spelling_reads_as_its_folded_form() {
+        let spaced = |s: &str| format!(" {} ", s.to_uppercase());
+        for r in Role::ALL {
+            assert_eq!(Role::parse(&spaced(r.as_str())), Role::parse(r.as_str()));
+        }
+        for g in Grade::all() {
+            assert_eq!(Grade::parse(&spaced(g.as_str())), Grade::parse(g.as_str()));
+        }
+        for st in [Status::Active, Status::Inactive] {
+            assert_eq!(
+                Status::parse(&spaced(st.as_str())),
+                Status::parse(st.as_str())
+            );
+        }
     }
 }

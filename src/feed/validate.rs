@@ -2,6 +2,7 @@
 //! one [`RowError`]: the first problem found, in canonical field order, naming the line and
 //! the column (the file's header, or the field name for a fixed value).
 
+use crate::domain::fold::fold_case;
 use crate::domain::{Field, FieldSet, Grade, IncomingUser, Role, Status, parse_email};
 use crate::feed::headers::Mapping;
 use crate::feed::read::{RawRecord, RowIssue};
@@ -535,7 +536,7 @@ fn key_of<K: Keyed>(u: &K, field: Field) -> Option<Cow<'_, str>> {
     Some(if field == Field::CustomId {
         Cow::Borrowed(v)
     } else {
-        lower(v)
+        fold_case(v)
     })
 }
 
@@ -590,14 +591,6 @@ fn duplicate_errors<K: Keyed, E>(
         }
     }
     errors
-}
-
-fn lower(s: &str) -> Cow<'_, str> {
-    if s.chars().any(char::is_uppercase) {
-        Cow::Owned(s.to_lowercase())
-    } else {
-        Cow::Borrowed(s)
-    }
 }
 
 /// `lines 4, 9` or `lines 2, 3, 4, 5, 6 and 9995 more`.
