@@ -242,8 +242,7 @@ pub async fn write_plan(
         .execute(&mut *conn)
         .await?;
     let started = std::time::Instant::now();
-    let step =
-        |name: &str| tracing::debug!(step = name, elapsed = ?started.elapsed(), "write_plan");
+    let step = |name: &str| tracing::debug!(step = name, elapsed = ?started.elapsed(), rss_mib = %crate::telemetry::rss_mib(), "write_plan");
 
     copy_chunks(
         conn,

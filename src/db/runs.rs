@@ -321,14 +321,13 @@ pub async fn finish(
 /// Replace a run's row results (CSV
 /// `district_id,run_id,line,outcome,user_id,username,temp_password,changed,error,matched_by,
 /// previous_source`; empty = NULL)
-/// and archive list. `unchanged`: the rows that found their user and changed nothing, kept as
-/// one `run_unchanged` row (nothing written when there are none).
+/// and archive list; the rows that found their user and changed nothing are removed too, and
+/// stored after by [`add_unchanged`].
 pub async fn store_results(
     conn: &mut PgConnection,
     district_id: Uuid,
     run_id: Uuid,
     rows: super::reconcile::Chunks,
-    unchanged: UnchangedRows<'_>,
     archive: &[Uuid],
 ) -> anyhow::Result<()> {
     sqlx::query("DELETE FROM run_rows WHERE district_id = $1 AND run_id = $2")
@@ -346,18 +345,6 @@ pub async fn store_results(
         .bind(run_id)
         .execute(&mut *conn)
         .await?;
-    if !unchanged.lines.is_empty() {
-        sqlx::query(
-            "INSERT INTO run_unchanged (district_id, run_id, lines, users, matched_by) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(district_id)
-        .bind(run_id)
-        .bind(unchanged.lines)
-        .bind(unchanged.users)
-        .bind(unchanged.matched_by)
-        .execute(&mut *conn)
-        .await?;
-    }
     super::reconcile::copy_chunks(
         conn,
         "COPY run_rows (district_id, run_id, line, outcome, user_id, username, temp_password, changed, error,
@@ -377,12 +364,36 @@ pub async fn store_results(
     Ok(())
 }
 
-/// A run's plainly unchanged rows (see `run_unchanged`): parallel lists in line order.
+/// Some of a run's plainly unchanged rows (see `run_unchanged`): parallel lists in line order.
 #[derive(Debug, Clone, Copy)]
 pub struct UnchangedRows<'a> {
     pub lines: &'a [i64],
     pub users: &'a [Uuid],
     pub matched_by: &'a [&'a str],
+}
+
+/// Store part `part` of a run's plainly unchanged rows, as one `run_unchanged` row (after
+/// [`store_results`]; parts are numbered from 0 and follow each other in line order).
+pub async fn add_unchanged(
+    conn: &mut PgConnection,
+    district_id: Uuid,
+    run_id: Uuid,
+    part: i32,
+    rows: UnchangedRows<'_>,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "INSERT INTO run_unchanged (district_id, run_id, part, lines, users, matched_by)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(district_id)
+    .bind(run_id)
+    .bind(part)
+    .bind(rows.lines)
+    .bind(rows.users)
+    .bind(rows.matched_by)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 /// `run_unchanged`'s rows as `run_rows` columns (`$1` district, `$2` run); `username` is the

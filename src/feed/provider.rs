@@ -4,7 +4,7 @@
 use crate::domain::RowFail;
 use crate::domain::encoded::Encoded;
 use crate::domain::{Field, FieldSet, Grade, IncomingUser, Role, Status, parse_email};
-use crate::feed::validate::{self, KeyHashes, RowKeys};
+use crate::feed::validate::{self, KeyColumns, KeyHashes, RowKeys};
 use compact_str::CompactString;
 use std::collections::{HashMap, HashSet};
 
@@ -411,19 +411,19 @@ impl<'o, W: std::io::Write> Typing<'o, W> {
         let snapshot = snapshot
             .into_inner()
             .map_err(|e| csv::Error::from(e.into_error()))?;
-        let mut hashes: Vec<Result<KeyHashes, ()>> = Vec::with_capacity(rows.len());
+        let mut hashes = KeyColumns::with_capacity(rows.len());
         let mut usernames: Vec<(usize, u64, CompactString)> = Vec::new();
         for (i, row) in rows.iter().enumerate() {
-            hashes.push(row.as_ref().map(KeyHashes::of).map_err(|_| ()));
-            if let (Ok(u), Ok(keys)) = (&row, &hashes[i])
+            let keys = row.as_ref().ok().map(KeyHashes::of);
+            hashes.push(keys.as_ref());
+            if let (Ok(u), Some(keys)) = (&row, &keys)
                 && keys.explicit_username
                 && let Some(name) = u.username.as_deref()
             {
                 usernames.push((i, u.line, name.into()));
             }
         }
-        let candidates = validate::candidate_duplicates(&hashes);
-        drop(hashes);
+        let candidates = hashes.candidates();
         let mut replaced = HashMap::new();
         if !candidates.is_empty() {
             let mut wanted = candidates.iter().copied().peekable();

@@ -440,13 +440,13 @@ impl Keyed for RowKeys {
     }
 }
 
-/// An accepted row's identifiers as fixed-size hashes: what the first reading of a large file
-/// keeps (about 64 bytes a row whatever the values; issue 19). Duplicate detection over them
-/// ([`candidate_duplicates`]) finds every row that may share a value; those few are then read
-/// again as [`RowKeys`] and [`Validator::duplicates`] decides on the values themselves, so a
-/// shared hash never refuses a row. [`KeyHashes::fingerprint`] tells whether a row reads the
-/// same the second time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// An accepted row's identifiers as fixed-size hashes (issue 19: a million rows are not kept
+/// as strings). A reader keeps only two parts of it: the three key hashes, in [`KeyColumns`]
+/// (duplicate detection finds every row that may share a value; those few are then read again
+/// as [`RowKeys`] and [`Validator::duplicates`] decides on the values themselves, so a shared
+/// hash never refuses a row), and its [`KeyHashes::digest`], which tells whether the row reads
+/// the same the second time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct KeyHashes {
     pub line: u64,
     pub user_guid: Option<uuid::Uuid>,
@@ -493,41 +493,71 @@ impl KeyHashes {
     }
 }
 
-/// Positions (ascending) of the accepted rows that share a hashed custom_id, email or username
-/// with another accepted row: a superset of the rows [`Validator::duplicates`] would refuse.
-pub fn candidate_duplicates<E>(rows: &[Result<KeyHashes, E>]) -> Vec<usize> {
-    let mut candidates: Vec<usize> = Vec::new();
-    let mut first: hashbrown::HashMap<u64, (usize, bool)> =
-        hashbrown::HashMap::with_capacity(rows.len());
-    for field in 0..KeyHashes::FIELDS.len() {
-        first.clear();
-        for (i, row) in rows.iter().enumerate() {
-            let Some(key) = row
-                .as_ref()
-                .ok()
-                .filter(|k| k.present & (1 << field) != 0)
-                .map(|k| k.keys[field])
-            else {
-                continue;
-            };
-            match first.entry(key) {
-                hashbrown::hash_map::Entry::Vacant(e) => {
-                    e.insert((i, false));
-                }
-                hashbrown::hash_map::Entry::Occupied(mut e) => {
-                    let (f, listed) = e.get_mut();
-                    if !*listed {
-                        candidates.push(*f);
-                        *listed = true;
-                    }
-                    candidates.push(i);
-                }
-            }
+impl KeyHashes {
+    /// One number for everything the row's identifiers hash to (its line included): equal
+    /// when the row reads the same again.
+    pub fn digest(&self) -> u64 {
+        hash_of(self)
+    }
+}
+
+/// The key hashes of a reader's rows, by position: one column of 8-byte hashes per key, 0
+/// where the row has no such value or was refused (24 bytes a row; a map from each hash to
+/// its first row took ~50 MB a column at a million rows).
+#[derive(Debug, Default)]
+pub struct KeyColumns {
+    columns: [Vec<u64>; 3],
+}
+
+impl KeyColumns {
+    pub fn with_capacity(rows: usize) -> KeyColumns {
+        KeyColumns {
+            columns: std::array::from_fn(|_| Vec::with_capacity(rows)),
         }
     }
-    candidates.sort_unstable();
-    candidates.dedup();
-    candidates
+
+    /// The next row: its hashes when it was accepted, `None` when refused.
+    pub fn push(&mut self, keys: Option<&KeyHashes>) {
+        for (field, column) in self.columns.iter_mut().enumerate() {
+            let hash = keys
+                .filter(|k| k.present & (1 << field) != 0)
+                // 0 means "none": a value hashing to 0 shares 1 with any other that does
+                // (a candidate more, decided on the values).
+                .map_or(0, |k| k.keys[field].max(1));
+            column.push(hash);
+        }
+    }
+
+    /// Positions (ascending) of the accepted rows that share a hashed custom_id, email or
+    /// username with another accepted row: a superset of the rows [`Validator::duplicates`]
+    /// would refuse. One column at a time is sorted (a copy: 8 bytes a row) to find the
+    /// hashes held twice, then the rows holding them are listed.
+    pub fn candidates(self) -> Vec<usize> {
+        let mut candidates: Vec<usize> = Vec::new();
+        for column in self.columns {
+            let mut sorted: Vec<u64> = column.iter().copied().filter(|&h| h != 0).collect();
+            sorted.sort_unstable();
+            let shared: hashbrown::HashSet<u64> = sorted
+                .windows(2)
+                .filter(|w| w[0] == w[1])
+                .map(|w| w[0])
+                .collect();
+            drop(sorted);
+            if shared.is_empty() {
+                continue;
+            }
+            candidates.extend(
+                column
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, h)| shared.contains(*h))
+                    .map(|(i, _)| i),
+            );
+        }
+        candidates.sort_unstable();
+        candidates.dedup();
+        candidates
+    }
 }
 
 /// A row's value for duplicate detection: custom_id exact, email and username case-folded.
@@ -627,15 +657,17 @@ mod tests {
             .enumerate()
             .map(|(i, c)| v.validate(&rec(i as u64 + 2, c)).expect("valid row"))
             .collect();
-        let hashed: Vec<Result<KeyHashes, RowError>> =
-            users.iter().map(|u| Ok(KeyHashes::of(u))).collect();
+        let mut hashed = KeyColumns::default();
+        for u in &users {
+            hashed.push(Some(&KeyHashes::of(u)));
+        }
         let exact: Vec<Result<RowKeys, RowError>> =
             users.iter().map(|u| Ok(RowKeys::of(u))).collect();
         let mut refused: Vec<usize> = v.duplicates(&exact).into_keys().collect();
         refused.sort_unstable();
         assert_eq!(refused, vec![0, 1, 2, 3]);
         // Every refused row is a candidate; a row with unique values is not.
-        assert_eq!(candidate_duplicates(&hashed), refused);
+        assert_eq!(hashed.candidates(), refused);
         // A row reads the same twice: same hashes; another value: another fingerprint.
         assert_eq!(KeyHashes::of(&users[4]), KeyHashes::of(&users[4].clone()));
         assert_ne!(KeyHashes::of(&users[0]), KeyHashes::of(&users[1]));

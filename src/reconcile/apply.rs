@@ -152,32 +152,24 @@ impl Writes {
                 .count()
     }
 
-    /// The plainly unchanged rows (those [`Part::Results`] leaves out).
-    pub fn unchanged(&self) -> Unchanged {
+    /// The plainly unchanged rows (those [`Part::Results`] leaves out), in line order, as
+    /// `run_unchanged` parts of at most [`UNCHANGED_PART`] rows each: made as they are
+    /// written, so a million of them are never held twice (issue 19).
+    pub fn unchanged(&self) -> impl Iterator<Item = Unchanged> + Send + '_ {
         // A compact plan keeps them apart ([`Plan::unchanged`]); any left among the rows are
         // merged in by line.
-        let mut quiet: Vec<(i64, Uuid, &'static str)> = self
+        let kept = self
             .plan
             .unchanged
             .iter()
-            .map(|q| (i64::from(q.line), q.user_guid, q.matched_by.as_str()))
-            .collect();
-        let before = quiet.len();
-        for row in self.plan.rows.iter().filter(|r| r.is_plainly_unchanged()) {
-            if let (Some(user), Some(how)) = (row.user_guid, row.matched_by) {
-                quiet.push((row.line as i64, user, how.as_str()));
-            }
-        }
-        if before > 0 && quiet.len() > before {
-            quiet.sort_unstable_by_key(|q| q.0);
-        }
-        let mut out = Unchanged::default();
-        for (line, user, how) in quiet {
-            out.lines.push(line);
-            out.users.push(user);
-            out.matched_by.push(how);
-        }
-        out
+            .map(|q| (i64::from(q.line), q.user_guid, q.matched_by.as_str()));
+        let stray = self
+            .plan
+            .rows
+            .iter()
+            .filter(|r| r.is_plainly_unchanged())
+            .filter_map(|row| Some((row.line as i64, row.user_guid?, row.matched_by?.as_str())));
+        unchanged_parts(kept, stray, UNCHANGED_PART)
     }
 
     /// Encode the plan's rows in `rows` (of [`Plan::row_count`]) for `part`, appending CSV
@@ -432,8 +424,39 @@ impl Writes {
     }
 }
 
-/// The plainly unchanged rows of a run, as three parallel lists in line order
-/// (`run_unchanged`).
+/// Rows in one `run_unchanged` part: a million unchanged rows are written 16 parts of ~3 MB,
+/// not one array of 40 MB encoded whole beside its lists.
+pub const UNCHANGED_PART: usize = 65_536;
+
+/// An unchanged row: its line, its user, how it found them.
+type QuietLine = (i64, Uuid, &'static str);
+
+/// Two lists of unchanged rows, each in line order, merged in line order and cut in parts of
+/// `size` rows.
+fn unchanged_parts(
+    kept: impl Iterator<Item = QuietLine> + Send,
+    stray: impl Iterator<Item = QuietLine> + Send,
+    size: usize,
+) -> impl Iterator<Item = Unchanged> + Send {
+    let (mut kept, mut stray) = (kept.peekable(), stray.peekable());
+    let mut rows = std::iter::from_fn(move || match (kept.peek(), stray.peek()) {
+        (Some(k), Some(s)) if s.0 < k.0 => stray.next(),
+        (Some(_), _) => kept.next(),
+        (None, _) => stray.next(),
+    });
+    std::iter::from_fn(move || {
+        let mut part = Unchanged::default();
+        for (line, user, how) in rows.by_ref().take(size) {
+            part.lines.push(line);
+            part.users.push(user);
+            part.matched_by.push(how);
+        }
+        (!part.lines.is_empty()).then_some(part)
+    })
+}
+
+/// Plainly unchanged rows of a run, as three parallel lists in line order (one
+/// `run_unchanged` part).
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Unchanged {
     pub lines: Vec<i64>,
@@ -619,6 +642,31 @@ mod tests {
             panic!("hashing failed");
         }
         fake_hash(p)
+    }
+
+    #[test]
+    fn unchanged_rows_merge_in_line_order_and_are_cut_in_parts() {
+        let row = |line: i64| (line, Uuid::from_u128(line as u128), "custom_id");
+        let kept = [2, 3, 5, 8, 10].map(row);
+        let stray = [4, 9, 11].map(row);
+        let parts: Vec<Unchanged> =
+            unchanged_parts(kept.into_iter(), stray.into_iter(), 3).collect();
+        let lines: Vec<&[i64]> = parts.iter().map(|p| p.lines.as_slice()).collect();
+        assert_eq!(lines, [&[2, 3, 4][..], &[5, 8, 9], &[10, 11]]);
+        for p in &parts {
+            let users: Vec<Uuid> = p
+                .lines
+                .iter()
+                .map(|&l| Uuid::from_u128(l as u128))
+                .collect();
+            assert_eq!(p.users, users);
+            assert_eq!(p.matched_by.len(), p.lines.len());
+        }
+        // Nothing unchanged: no part at all (no `run_unchanged` row is written).
+        assert_eq!(
+            unchanged_parts(std::iter::empty(), std::iter::empty(), 3).count(),
+            0
+        );
     }
 
     #[test]

@@ -662,8 +662,40 @@ pub fn plan(
     let reserved = reserved_usernames(&incoming);
     let n = incoming.len();
     plan_rows(
-        current, reserved, incoming, n, source, rules, secrets, false,
+        current,
+        reserved,
+        incoming,
+        n,
+        source,
+        rules,
+        secrets,
+        Mode {
+            compact: false,
+            distinct: false,
+        },
     )
+}
+
+/// How [`plan_rows`] holds a plan, and what it may assume of the rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mode {
+    /// Plainly unchanged rows go to [`Plan::unchanged`] (24 bytes each) rather than
+    /// [`Plan::rows`], and created users to [`Plan::created`] (encoded) rather than each row's
+    /// `write`: what a run applies and reports is the same either way.
+    pub compact: bool,
+    /// No two accepted rows carry the same custom_id, email or explicit username (the file
+    /// and set readers refuse every duplicate: `feed::validate::KeyColumns`): the
+    /// run then does not remember which line took which custom_id or email (a first import
+    /// of a million users held ~70 MB of them; issue 19). Rule 5 is the same either way.
+    pub distinct: bool,
+}
+
+impl Mode {
+    /// How a run plans a feed its readers checked.
+    pub const FEED: Mode = Mode {
+        compact: true,
+        distinct: true,
+    };
 }
 
 /// The usernames rows give explicitly (line, name): generated usernames must avoid them.
@@ -678,10 +710,8 @@ pub fn reserved_usernames(incoming: &[Result<IncomingUser, RowFail>]) -> Vec<(u6
 /// [`plan`] over rows that arrive one at a time (a file read a second time, so a million
 /// rows never sit in memory at once). `reserved` are the usernames the feed's rows give
 /// (line, name), which generated usernames must avoid (let go once those nobody holds are
-/// claimed: a sync of a million users gives a million, ~32 MB); `len` is a capacity hint. With
-/// `compact`, plainly unchanged rows go to [`Plan::unchanged`] (24 bytes each) rather than
-/// [`Plan::rows`], and created users to [`Plan::created`] (encoded) rather than each row's
-/// `write`: what a run applies and reports is the same either way.
+/// claimed: a sync of a million users gives a million, ~32 MB); `len` is a capacity hint;
+/// `mode` says how the plan is held and what the rows are known to be.
 #[allow(clippy::too_many_arguments)]
 pub fn plan_rows(
     current: &CurrentUsers,
@@ -691,9 +721,10 @@ pub fn plan_rows(
     source: &Source,
     rules: &Rules,
     secrets: &mut dyn Secrets,
-    compact: bool,
+    mode: Mode,
 ) -> Plan {
-    let mut planner = Planner::new(current, source, rules);
+    let Mode { compact, distinct } = mode;
+    let mut planner = Planner::new(current, source, rules, distinct);
     planner.reserve_usernames(reserved.iter().map(|(l, n)| (*l, n.as_str())));
     drop(reserved);
 

@@ -11,7 +11,8 @@ use crate::domain::roster::RosterFeed;
 use crate::domain::{ActorKind, CurrentUsers, Field, IncomingUser, RunStatus, Scope, Source};
 use crate::feed::headers::{self, Mapping, MappingError, SavedMapping};
 use crate::feed::read::{self, ReadOptions};
-use crate::feed::validate::{self, KeyHashes, RowError, RowKeys, Validator};
+use crate::feed::validate::{KeyColumns, KeyHashes, RowError, RowKeys, Validator};
+use crate::telemetry::rss_mib;
 use anyhow::{Context, Result};
 use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
@@ -44,14 +45,6 @@ impl Progress {
             _ => "applying",
         }
     }
-}
-
-/// Resident memory of this process in MiB (Linux; 0 elsewhere), for the debug log.
-pub(crate) fn rss_mib() -> u64 {
-    std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
-        .map_or(0, |pages| pages * 4096 / (1 << 20))
 }
 
 fn chunks(writes: &Arc<Writes>, part: Part) -> db::reconcile::Chunks {
@@ -245,7 +238,8 @@ pub fn prepare(
     district: Option<&str>,
     progress: &Progress,
 ) -> Result<Result<Prepared, FileProblem>> {
-    progress.total.store(count_lines(path), Ordering::Relaxed);
+    let lines = count_lines(path);
+    progress.total.store(lines, Ordering::Relaxed);
     let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let reader = match read::open(file, &opts) {
         Ok(r) => r,
@@ -259,12 +253,23 @@ pub fn prepare(
     let validator = Validator::new(&headers, &mapping, schools).with_district(district);
     let mut keep = std::fs::metadata(path).is_ok_and(|m| m.len() <= KEEP_ROWS_MAX_BYTES);
     let mut kept: Vec<Option<IncomingUser>> = Vec::new();
-    // Fixed-size hashes of each accepted row's identifiers (issue 19: a million rows are not
-    // kept as strings); explicit usernames, which generated ones must avoid, as they are.
-    let mut rows: Vec<Result<KeyHashes, RowError>> = Vec::new();
+    // What the second reading needs of each row (16 bytes) and, until duplicates are found,
+    // the hashes of its identifiers (24 bytes; issue 19: a million rows are not kept as
+    // strings); explicit usernames, which generated ones must avoid, as they are.
+    // Sized by the file's line count (a few more than its rows), not doubled as they come.
+    let rows_hint = usize::try_from(lines).unwrap_or(0).min(1 << 22);
+    let mut first: Vec<First> = Vec::with_capacity(rows_hint);
+    let mut hashes = KeyColumns::with_capacity(rows_hint);
     let mut usernames: Vec<(usize, u64, CompactString)> = Vec::new();
-    // The raw identifiers of rows validation refused, by position.
-    let mut refused: HashMap<usize, Identifiers> = HashMap::new();
+    let refuse = |e: RowError, (user_guid, custom_id, email): Identifiers| {
+        First::Refused(Box::new(RowFail {
+            line: e.line,
+            message: e.to_string(),
+            user_guid,
+            custom_id,
+            email,
+        }))
+    };
     for item in reader {
         progress.done.fetch_add(1, Ordering::Relaxed);
         if keep && kept.len() >= KEEP_ROWS_MAX {
@@ -275,7 +280,8 @@ pub fn prepare(
         match item {
             Err(file_error) => return Ok(Err(file_error.into())),
             Ok(Err(issue)) => {
-                rows.push(Err(RowError::from(issue)));
+                first.push(refuse(RowError::from(issue), Identifiers::default()));
+                hashes.push(None);
                 if keep {
                     kept.push(None);
                 }
@@ -286,16 +292,20 @@ pub fn prepare(
                     if keys.explicit_username
                         && let Some(name) = user.username.as_deref()
                     {
-                        usernames.push((rows.len(), user.line, name.into()));
+                        usernames.push((first.len(), user.line, name.into()));
                     }
-                    rows.push(Ok(keys));
+                    first.push(First::Accepted {
+                        digest: keys.digest(),
+                        guid: keys.user_guid.is_some(),
+                    });
+                    hashes.push(Some(&keys));
                     if keep {
                         kept.push(Some(user));
                     }
                 }
                 Err(e) => {
-                    refused.insert(rows.len(), raw_identifiers(&mapping, &rec.fields));
-                    rows.push(Err(e));
+                    first.push(refuse(e, raw_identifiers(&mapping, &rec.fields)));
+                    hashes.push(None);
                     if keep {
                         kept.push(None);
                     }
@@ -304,8 +314,8 @@ pub fn prepare(
         }
     }
     // Rows sharing a hashed identifier are read again and compared by value.
-    let candidates = validate::candidate_duplicates(&rows);
-    let mut duplicates = if candidates.is_empty() {
+    let candidates = hashes.candidates();
+    let duplicates = if candidates.is_empty() {
         HashMap::new()
     } else {
         exact_duplicates(path, opts, &validator, &candidates)?
@@ -315,31 +325,16 @@ pub fn prepare(
         .into_iter()
         .map(|(_, line, name)| (line, name))
         .collect();
-    let first = rows
-        .into_iter()
-        .enumerate()
-        .map(|(i, row)| match (row, duplicates.remove(&i)) {
-            (Ok(keys), None) => First::Accepted(keys),
-            // A duplicate still protects the user its identifiers name.
-            (Ok(_), Some((e, keys))) => First::Refused(Box::new(RowFail {
-                line: e.line,
-                message: e.to_string(),
-                user_guid: keys.user_guid,
-                custom_id: keys.custom_id.map(String::from),
-                email: keys.email.map(String::from),
-            })),
-            (Err(e), _) => {
-                let (user_guid, custom_id, email) = refused.remove(&i).unwrap_or_default();
-                First::Refused(Box::new(RowFail {
-                    line: e.line,
-                    message: e.to_string(),
-                    user_guid,
-                    custom_id,
-                    email,
-                }))
-            }
-        })
-        .collect();
+    for (i, (e, keys)) in duplicates {
+        // A duplicate still protects the user its identifiers name.
+        let identifiers = (
+            keys.user_guid,
+            keys.custom_id.map(String::from),
+            keys.email.map(String::from),
+        );
+        first[i] = refuse(e, identifiers);
+    }
+    first.shrink_to_fit();
     Ok(Ok(Prepared {
         rows: FileRows {
             path: path.to_path_buf(),
@@ -404,9 +399,14 @@ fn exact_duplicates(
 )]
 pub struct FileChanged;
 
-/// What the first reading kept of one row.
+/// What the first reading kept of one row (16 bytes).
 enum First {
-    Accepted(KeyHashes),
+    Accepted {
+        /// [`KeyHashes::digest`]: the row must read the same the second time.
+        digest: u64,
+        /// The row names its user by `user_guid`.
+        guid: bool,
+    },
     Refused(Box<RowFail>),
 }
 
@@ -441,7 +441,7 @@ impl FileRows {
     pub fn every_row_has_a_guid(&self) -> bool {
         !self.first.is_empty()
             && self.first.iter().all(|f| match f {
-                First::Accepted(k) => k.user_guid.is_some(),
+                First::Accepted { guid, .. } => *guid,
                 First::Refused(fail) => fail.user_guid.is_some(),
             })
     }
@@ -456,7 +456,7 @@ impl FileRows {
         let validator = Validator::new(&self.headers, &self.mapping, &self.schools)
             .with_district(self.district.as_deref());
         for (first, item) in self.first.iter().zip(reader) {
-            let (First::Accepted(_), Ok(Ok(rec))) = (first, item) else {
+            let (First::Accepted { .. }, Ok(Ok(rec))) = (first, item) else {
                 continue;
             };
             let Ok(user) = validator.validate(&rec) else {
@@ -496,13 +496,22 @@ impl FileRows {
                     .zip(kept)
                     .map_while(|(first, user)| match (first, user) {
                         (First::Refused(fail), _) => Some(Err(*fail)),
-                        (First::Accepted(_), Some(user)) => Some(Ok(user)),
-                        (First::Accepted(_), None) => {
+                        (First::Accepted { .. }, Some(user)) => Some(Ok(user)),
+                        (First::Accepted { .. }, None) => {
                             missing = true;
                             None
                         }
                     });
-            let plan = plan::plan_rows(current, reserved, rows, n, source, rules, secrets, true);
+            let plan = plan::plan_rows(
+                current,
+                reserved,
+                rows,
+                n,
+                source,
+                rules,
+                secrets,
+                plan::Mode::FEED,
+            );
             // Never so: every accepted row was kept.
             anyhow::ensure!(!missing, "a small file's rows were not all kept");
             return Ok(plan);
@@ -523,20 +532,31 @@ impl FileRows {
             let item = reader.next();
             match (first, item) {
                 (First::Refused(fail), Some(_)) => Some(Err(*fail)),
-                (First::Accepted(keys), Some(Ok(Ok(rec)))) => match validator.validate(&rec) {
-                    Ok(user) if KeyHashes::of(&user) == keys => Some(Ok(user)),
-                    _ => {
-                        changed = true;
-                        None
+                (First::Accepted { digest, .. }, Some(Ok(Ok(rec)))) => {
+                    match validator.validate(&rec) {
+                        Ok(user) if KeyHashes::of(&user).digest() == digest => Some(Ok(user)),
+                        _ => {
+                            changed = true;
+                            None
+                        }
                     }
-                },
+                }
                 _ => {
                     changed = true;
                     None
                 }
             }
         });
-        let plan = plan::plan_rows(current, reserved, rows, n, source, rules, secrets, true);
+        let plan = plan::plan_rows(
+            current,
+            reserved,
+            rows,
+            n,
+            source,
+            rules,
+            secrets,
+            plan::Mode::FEED,
+        );
         if changed || reader.next().is_some() {
             return Err(FileChanged.into());
         }
@@ -582,7 +602,7 @@ impl Rows {
                     source,
                     rules,
                     secrets,
-                    true,
+                    plan::Mode::FEED,
                 ))
             }
             Rows::Undo(u) => Ok(u.plan(current, source, rules)),
@@ -685,7 +705,7 @@ async fn execute_inner(pool: &PgPool, clock: &Clock, req: &RunRequest<'_>) -> Re
             )
             .await?;
         }
-        tracing::debug!(run = %req.run_id, rss_mib = rss_mib(), rows = prepared.rows.len(), "file read");
+        tracing::debug!(run = %req.run_id, rss_mib = %rss_mib(), rows = prepared.rows.len(), "file read");
         master.store(prepared.rows.every_row_has_a_guid(), Ordering::Relaxed);
         Ok(Ok(Input {
             ignored_columns: prepared.mapping.ignored_columns(&prepared.headers),
@@ -1062,7 +1082,7 @@ pub async fn apply_read(
     };
     let mut t_load = took + t0.elapsed();
     let existing_users = current.len();
-    tracing::debug!(run = %req.run_id, rss_mib = rss_mib(), users = current.len(), "current users loaded");
+    tracing::debug!(run = %req.run_id, rss_mib = %rss_mib(), users = current.len(), "current users loaded");
     let source = req.source.clone();
     let apply_now = !req.dry_run;
     let (district_id, run_id, now) = (req.district_id, req.run_id, clock.now());
@@ -1078,6 +1098,7 @@ pub async fn apply_read(
         tokio::task::spawn_blocking(move || {
             let mut plan = rows.plan(&current, &source, &rules, &mut secrets)?;
             review_district_scope(&mut plan, &rules);
+            tracing::debug!(rss_mib = %rss_mib(), "rows planned");
             // What the users this run changes were, and the users the feed's enrollments
             // name: read from the district's users, which then go, before its rosters are
             // read (issue 19, memory).
@@ -1089,7 +1110,7 @@ pub async fn apply_read(
             anyhow::Ok((plan, before, people, rosters, source, secrets))
         })
         .await??;
-    tracing::debug!(elapsed = ?t1.elapsed(), rss_mib = rss_mib(), "users planned");
+    tracing::debug!(elapsed = ?t1.elapsed(), rss_mib = %rss_mib(), "users planned");
     // The district's rosters, when the feed carries any (SPEC §6a) or the undone run changed
     // any: read once the users are planned and let go, so that the two (~130 MB each at a
     // million users and three million enrollments) are never held at once (issue 19, memory).
@@ -1124,7 +1145,7 @@ pub async fn apply_read(
             )),
             _ => None,
         };
-        tracing::debug!(elapsed = ?t1.elapsed(), rss_mib = rss_mib(), "rosters planned");
+        tracing::debug!(elapsed = ?t1.elapsed(), rss_mib = %rss_mib(), "rosters planned");
         if let Some(r) = roster_plan.as_ref().and_then(|rp| rp.review.as_ref()) {
             hold_for_rosters(&mut plan, &r.reason);
         }
@@ -1180,7 +1201,7 @@ pub async fn apply_read(
             id: req.actor_id,
             label: req.actor_label.to_string(),
         };
-        tracing::debug!(run = %req.run_id, load = ?t_load, plan = ?t1.elapsed(), rss_mib = rss_mib(), "planned");
+        tracing::debug!(run = %req.run_id, load = ?t_load, plan = ?t1.elapsed(), rss_mib = %rss_mib(), "planned");
         let n_changes = writes.count(Part::Changes);
         let changes = (n_changes > 0).then(|| (chunks(&writes, Part::Changes), n_changes));
         db::reconcile::write_plan(
@@ -1202,7 +1223,7 @@ pub async fn apply_read(
         if let Some(rp) = &roster_plan {
             tracing::debug!(run = %req.run_id, elapsed = ?t1.elapsed(), "users written");
             let w = super::roster::writes::encode(rp)?;
-            tracing::debug!(run = %req.run_id, elapsed = ?t1.elapsed(), rss_mib = rss_mib(), "rosters encoded");
+            tracing::debug!(run = %req.run_id, elapsed = ?t1.elapsed(), rss_mib = %rss_mib(), "rosters encoded");
             db::rosters::write_plan(
                 &mut tx,
                 req.district_id,
@@ -1220,25 +1241,32 @@ pub async fn apply_read(
         }
     }
     let t2 = std::time::Instant::now();
-    let unchanged = writes.unchanged();
     db::runs::store_results(
         &mut tx,
         req.district_id,
         req.run_id,
         chunks(&writes, Part::Results),
-        db::runs::UnchangedRows {
-            lines: &unchanged.lines,
-            users: &unchanged.users,
-            matched_by: &unchanged.matched_by,
-        },
         &plan.archive,
     )
     .await?;
-    drop(unchanged);
+    for (part, unchanged) in (0..).zip(writes.unchanged()) {
+        db::runs::add_unchanged(
+            &mut tx,
+            req.district_id,
+            req.run_id,
+            part,
+            db::runs::UnchangedRows {
+                lines: &unchanged.lines,
+                users: &unchanged.users,
+                matched_by: &unchanged.matched_by,
+            },
+        )
+        .await?;
+    }
     if let Some(rp) = &roster_plan {
         let rows = super::roster::writes::results(rp, req.district_id, req.run_id);
         db::rosters::store_results(&mut tx, req.district_id, req.run_id, rows, &rp.counts).await?;
-        tracing::debug!(run = %req.run_id, elapsed = ?t2.elapsed(), rss_mib = rss_mib(), "roster results stored");
+        tracing::debug!(run = %req.run_id, elapsed = ?t2.elapsed(), rss_mib = %rss_mib(), "roster results stored");
     }
     let finish = db::runs::Finish {
         status: status.0,
@@ -1256,7 +1284,7 @@ pub async fn apply_read(
     };
     db::runs::finish(&mut *tx, req.district_id, req.run_id, &finish, clock.now()).await?;
     tx.commit().await?;
-    tracing::debug!(run = %req.run_id, load = ?t_load, plan_and_write = ?t1.elapsed(), results_and_commit = ?t2.elapsed(), rss_mib = rss_mib(), "applied");
+    tracing::debug!(run = %req.run_id, load = ?t_load, plan_and_write = ?t1.elapsed(), results_and_commit = ?t2.elapsed(), rss_mib = %rss_mib(), "applied");
     tracing::info!(
         run = %req.run_id, status = status.0.as_str(), created = c.created, updated = c.updated, unchanged = c.unchanged,
         restored = c.restored, archived = c.archived, errors = c.errors, moved = c.moved,
@@ -1308,6 +1336,11 @@ fn hold_for_rosters(plan: &mut Plan, reason: &str) {
 mod tests {
     use super::*;
     use crate::reconcile::plan::Outcome;
+
+    #[test]
+    fn a_row_s_first_reading_keeps_16_bytes() {
+        assert_eq!(std::mem::size_of::<First>(), 16);
+    }
 
     #[test]
     fn statistics_are_refreshed_after_a_large_creation_only() {

@@ -523,7 +523,7 @@ async fn read_set(
             Err(panic) => std::panic::resume_unwind(panic),
         };
         let (typed, _) = typing.finish()?;
-        tracing::debug!(rss_mib = run::rss_mib(), "set read");
+        tracing::debug!(rss_mib = %crate::telemetry::rss_mib(), "set read");
         Ok(Ok(Incoming {
             schools,
             orgs,
@@ -633,7 +633,7 @@ async fn apply(
     };
     let provider::Typed { rows, skipped } = typed;
     tracing::debug!(
-        rss_mib = run::rss_mib(),
+        rss_mib = %crate::telemetry::rss_mib(),
         rows = rows.len(),
         "sync users typed, snapshot written"
     );

@@ -53,13 +53,18 @@ impl Ident {
 }
 
 /// New identifier values taken by this run (lower-cased for email and username), with the
-/// line that took them. Values a user already holds are not repeated here: the index has them.
+/// line that took them. Values a user already holds are not repeated here: the index has them;
+/// nor are generated usernames: the generator knows which it gave.
 ///
-/// A first import of a million users claims three million values: they live in one string
-/// arena, found through three hash tables of 12-byte entries (~35 bytes a value in all, where
-/// boxed keys in hash maps took ~80).
+/// A feed read as a run reads it carries no custom_id, email or explicit username twice (its
+/// reader refuses every duplicate; [`super::Mode::distinct`]): then a row can only take the
+/// values it carries itself, so custom_ids and emails are not remembered at all and only the
+/// explicit usernames are (which generated ones must avoid). Otherwise (a plan made in tests)
+/// the values live in one string arena, found through three hash tables of 12-byte entries.
 #[derive(Default)]
 struct Claims {
+    /// Custom IDs and emails are not remembered (see above).
+    distinct: bool,
     hasher: DefaultHashBuilder,
     text: String,
     custom_id: HashTable<Claim>,
@@ -97,6 +102,9 @@ impl Claims {
     }
 
     fn take(&mut self, what: Ident, value: &str, line: u64) {
+        if self.distinct && !matches!(what, Ident::Username) {
+            return;
+        }
         let key = key(what, value);
         let hash = self.hasher.hash_one(key.as_ref());
         let (text, hasher) = (&mut self.text, &self.hasher);
@@ -187,6 +195,7 @@ impl<'a> Planner<'a> {
         users: &'a CurrentUsers,
         source: &'a Source,
         rules: &'a Rules,
+        distinct: bool,
     ) -> Planner<'a> {
         Planner {
             users,
@@ -197,7 +206,10 @@ impl<'a> Planner<'a> {
             elsewhere: &rules.elsewhere,
             school: rules.school.as_ref(),
             marks: vec![Mark::Free; users.len()],
-            claims: Claims::default(),
+            claims: Claims {
+                distinct,
+                ..Claims::default()
+            },
             usernames: username::Generator::default(),
             deleted: Vec::new(),
         }
@@ -585,10 +597,11 @@ impl<'a> Planner<'a> {
         };
         let custom_id = inc.custom_id.filter(|c| !c.trim().is_empty());
         let email = inc.email.filter(|e| !e.trim().is_empty());
+        // The username is not claimed: an explicit one was reserved for this row before any
+        // was generated, and the generator remembers the ones it gives.
         for (what, value) in [
             (Ident::CustomId, custom_id.as_deref()),
             (Ident::Email, email.as_deref()),
-            (Ident::Username, Some(username.as_str())),
         ] {
             if let Some(value) = value {
                 self.claims.take(what, value, line);
