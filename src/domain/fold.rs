@@ -28,6 +28,19 @@ pub fn fold_case(s: &str) -> Cow<'_, str> {
     }
 }
 
+/// A fixed-size key for an identifier value as duplicate detection and the planner compare
+/// it (give it folded where the value compares case-insensitively): equal values give equal
+/// keys, in every process (SipHash with fixed keys); different values collide once in 2^64.
+pub fn key_hash(value: &str) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    BuildHasherDefault::<DefaultHasher>::default().hash_one(value)
+}
+
+/// The [`key_hash`] of a username (case-insensitive).
+pub fn username_key(name: &str) -> u64 {
+    key_hash(&fold_case(name))
+}
+
 /// Lower-case letters with no decomposition that read as plain Latin letters. Kept in step
 /// with `search_fold()` in migration 0023 (its `translate` and `replace` calls).
 pub const SPELLED: &[(char, &str)] = &[

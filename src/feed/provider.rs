@@ -292,8 +292,8 @@ pub struct TypedRows {
     encoded: Encoded<Row>,
     /// Position → the error that replaces the row (a custom ID, email or username used twice).
     replaced: HashMap<usize, RowFail>,
-    /// (line, username) of the accepted rows that give one.
-    reserved: Vec<(u64, CompactString)>,
+    /// The keys of the usernames accepted rows give (`plan::GivenNames::Keys`).
+    reserved: Vec<u64>,
 }
 
 type Row = Result<IncomingUser, RowFail>;
@@ -307,9 +307,9 @@ impl TypedRows {
         self.encoded.is_empty()
     }
 
-    /// The usernames the accepted rows give explicitly, (line, username), taken out: the
-    /// planner claims them and lets them go.
-    pub fn take_reserved_usernames(&mut self) -> Vec<(u64, CompactString)> {
+    /// The keys of the usernames the accepted rows give explicitly, taken out for the
+    /// planner.
+    pub fn take_reserved_usernames(&mut self) -> Vec<u64> {
         std::mem::take(&mut self.reserved)
     }
 
@@ -412,15 +412,12 @@ impl<'o, W: std::io::Write> Typing<'o, W> {
             .into_inner()
             .map_err(|e| csv::Error::from(e.into_error()))?;
         let mut hashes = KeyColumns::with_capacity(rows.len());
-        let mut usernames: Vec<(usize, u64, CompactString)> = Vec::new();
+        let mut usernames: Vec<(usize, u64)> = Vec::new();
         for (i, row) in rows.iter().enumerate() {
             let keys = row.as_ref().ok().map(KeyHashes::of);
             hashes.push(keys.as_ref());
-            if let (Ok(u), Some(keys)) = (&row, &keys)
-                && keys.explicit_username
-                && let Some(name) = u.username.as_deref()
-            {
-                usernames.push((i, u.line, name.into()));
+            if let Some(key) = keys.as_ref().and_then(KeyHashes::explicit_username_key) {
+                usernames.push((i, key));
             }
         }
         let candidates = hashes.candidates();
@@ -456,10 +453,10 @@ impl<'o, W: std::io::Write> Typing<'o, W> {
                 );
             }
         }
-        usernames.retain(|(i, _, _)| !replaced.contains_key(i));
         let reserved = usernames
             .into_iter()
-            .map(|(_, line, name)| (line, name))
+            .filter(|(i, _)| !replaced.contains_key(i))
+            .map(|(_, key)| key)
             .collect();
         let rows = TypedRows {
             encoded: rows,

@@ -2,7 +2,7 @@
 //! one [`RowError`]: the first problem found, in canonical field order, naming the line and
 //! the column (the file's header, or the field name for a fixed value).
 
-use crate::domain::fold::fold_case;
+use crate::domain::fold::{fold_case, key_hash};
 use crate::domain::{Field, FieldSet, Grade, IncomingUser, Role, Status, parse_email};
 use crate::feed::headers::Mapping;
 use crate::feed::read::{RawRecord, RowIssue};
@@ -472,7 +472,7 @@ impl KeyHashes {
     pub fn of(u: &IncomingUser) -> KeyHashes {
         let explicit_username = u.present.contains(Field::Username)
             && u.username.as_deref().is_some_and(|n| !n.trim().is_empty());
-        let hashed = Self::FIELDS.map(|f| key_of(u, f).map(|k| hash_of(k.as_ref())));
+        let hashed = Self::FIELDS.map(|f| key_of(u, f).map(|k| key_hash(&k)));
         KeyHashes {
             line: u.line,
             user_guid: u.user_guid,
@@ -494,6 +494,11 @@ impl KeyHashes {
 }
 
 impl KeyHashes {
+    /// The [`crate::domain::fold::username_key`] of the username the row gives explicitly.
+    pub fn explicit_username_key(&self) -> Option<u64> {
+        (self.explicit_username && self.present & 0b100 != 0).then_some(self.keys[2])
+    }
+
     /// One number for everything the row's identifiers hash to (its line included): equal
     /// when the row reads the same again.
     pub fn digest(&self) -> u64 {

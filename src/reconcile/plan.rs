@@ -663,7 +663,7 @@ pub fn plan(
     let n = incoming.len();
     plan_rows(
         current,
-        reserved,
+        GivenNames::Lines(reserved),
         incoming,
         n,
         source,
@@ -707,15 +707,29 @@ pub fn reserved_usernames(incoming: &[Result<IncomingUser, RowFail>]) -> Vec<(u6
         .collect()
 }
 
+/// The usernames a feed's rows give explicitly: generated usernames must avoid them, and
+/// they are known before the first row is planned (`john.smith` generated on line 2 cannot
+/// take the `john.smith` line 90 asks for).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GivenNames {
+    /// Each with its line: rows may give the same name twice (rule 5 then names the line
+    /// that gave it first).
+    Lines(Vec<(u64, CompactString)>),
+    /// Only their keys ([`crate::domain::fold::username_key`]), sorted: for rows that never
+    /// give a name twice ([`Mode::distinct`]). 8 bytes a name, where a name and its line took
+    /// ~40 (a sync or a master CSV of a million users gives a million). A generated candidate
+    /// whose key is among them is passed over: a taken name is never given, and a free one is
+    /// passed over once in 2^64.
+    Keys(Vec<u64>),
+}
+
 /// [`plan`] over rows that arrive one at a time (a file read a second time, so a million
-/// rows never sit in memory at once). `reserved` are the usernames the feed's rows give
-/// (line, name), which generated usernames must avoid (let go once those nobody holds are
-/// claimed: a sync of a million users gives a million, ~32 MB); `len` is a capacity hint;
-/// `mode` says how the plan is held and what the rows are known to be.
+/// rows never sit in memory at once). `given` are the usernames the feed's rows give; `len`
+/// is a capacity hint; `mode` says how the plan is held and what the rows are known to be.
 #[allow(clippy::too_many_arguments)]
 pub fn plan_rows(
     current: &CurrentUsers,
-    reserved: Vec<(u64, CompactString)>,
+    given: GivenNames,
     incoming: impl IntoIterator<Item = Result<IncomingUser, RowFail>>,
     len: usize,
     source: &Source,
@@ -725,8 +739,7 @@ pub fn plan_rows(
 ) -> Plan {
     let Mode { compact, distinct } = mode;
     let mut planner = Planner::new(current, source, rules, distinct);
-    planner.reserve_usernames(reserved.iter().map(|(l, n)| (*l, n.as_str())));
-    drop(reserved);
+    planner.reserve_usernames(given);
 
     // A compact plan does not know how many rows will be quiet: its lists grow as needed.
     let mut rows = Vec::with_capacity(if compact { len.min(4096) } else { len });

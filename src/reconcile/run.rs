@@ -14,7 +14,6 @@ use crate::feed::read::{self, ReadOptions};
 use crate::feed::validate::{KeyColumns, KeyHashes, RowError, RowKeys, Validator};
 use crate::telemetry::rss_mib;
 use anyhow::{Context, Result};
-use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use std::collections::{HashMap, HashSet};
@@ -260,7 +259,7 @@ pub fn prepare(
     let rows_hint = usize::try_from(lines).unwrap_or(0).min(1 << 22);
     let mut first: Vec<First> = Vec::with_capacity(rows_hint);
     let mut hashes = KeyColumns::with_capacity(rows_hint);
-    let mut usernames: Vec<(usize, u64, CompactString)> = Vec::new();
+    let mut usernames: Vec<(usize, u64)> = Vec::new();
     let refuse = |e: RowError, (user_guid, custom_id, email): Identifiers| {
         First::Refused(Box::new(RowFail {
             line: e.line,
@@ -289,10 +288,8 @@ pub fn prepare(
             Ok(Ok(rec)) => match validator.validate(&rec) {
                 Ok(user) => {
                     let keys = KeyHashes::of(&user);
-                    if keys.explicit_username
-                        && let Some(name) = user.username.as_deref()
-                    {
-                        usernames.push((first.len(), user.line, name.into()));
+                    if let Some(key) = keys.explicit_username_key() {
+                        usernames.push((first.len(), key));
                     }
                     first.push(First::Accepted {
                         digest: keys.digest(),
@@ -320,10 +317,10 @@ pub fn prepare(
     } else {
         exact_duplicates(path, opts, &validator, &candidates)?
     };
-    usernames.retain(|(i, _, _)| !duplicates.contains_key(i));
     let reserved = usernames
         .into_iter()
-        .map(|(_, line, name)| (line, name))
+        .filter(|(i, _)| !duplicates.contains_key(i))
+        .map(|(_, key)| key)
         .collect();
     for (i, (e, keys)) in duplicates {
         // A duplicate still protects the user its identifiers name.
@@ -424,8 +421,8 @@ pub struct FileRows {
     /// A small file's validated rows, by position (`None` where the first reading refused
     /// the row): planned from, instead of reading the file again.
     kept: Option<Vec<Option<IncomingUser>>>,
-    /// Usernames the file's accepted rows give, with their lines.
-    reserved: Vec<(u64, CompactString)>,
+    /// The keys of the usernames the file's accepted rows give (`plan::GivenNames::Keys`).
+    reserved: Vec<u64>,
 }
 
 impl FileRows {
@@ -504,7 +501,7 @@ impl FileRows {
                     });
             let plan = plan::plan_rows(
                 current,
-                reserved,
+                plan::GivenNames::Keys(reserved),
                 rows,
                 n,
                 source,
@@ -549,7 +546,7 @@ impl FileRows {
         });
         let plan = plan::plan_rows(
             current,
-            reserved,
+            plan::GivenNames::Keys(reserved),
             rows,
             n,
             source,
@@ -596,7 +593,7 @@ impl Rows {
                 let n = v.len();
                 Ok(plan::plan_rows(
                     current,
-                    reserved,
+                    plan::GivenNames::Keys(reserved),
                     v.into_rows(),
                     n,
                     source,
@@ -1542,20 +1539,24 @@ mod tests {
             "{:?}",
             a.counts
         );
-        let outcomes =
-            |p: &Plan| -> Vec<(u64, Outcome, Option<CompactString>, Option<CompactString>)> {
-                p.rows
-                    .iter()
-                    .map(|r| {
-                        (
-                            r.line,
-                            r.outcome.clone(),
-                            r.username.clone(),
-                            r.temp_password.clone(),
-                        )
-                    })
-                    .collect()
-            };
+        let outcomes = |p: &Plan| -> Vec<(
+            u64,
+            Outcome,
+            Option<compact_str::CompactString>,
+            Option<compact_str::CompactString>,
+        )> {
+            p.rows
+                .iter()
+                .map(|r| {
+                    (
+                        r.line,
+                        r.outcome.clone(),
+                        r.username.clone(),
+                        r.temp_password.clone(),
+                    )
+                })
+                .collect()
+        };
         assert_eq!(outcomes(&a), outcomes(&b));
 
         // Under 2 MiB but more rows than are kept: read twice, planned as before.

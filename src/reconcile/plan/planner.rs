@@ -11,6 +11,7 @@ use compact_str::CompactString;
 use uuid::Uuid;
 
 use crate::auth::MIN_PASSWORD_CHARS;
+use crate::domain::fold::username_key;
 use crate::domain::{CurrentUser, CurrentUsers, Field, Grade, IncomingUser, Scope, Source};
 
 use super::index::{Index, fold_case, nonblank};
@@ -186,6 +187,8 @@ pub(super) struct Planner<'a> {
     marks: Vec<Mark>,
     claims: Claims,
     usernames: username::Generator,
+    /// The feed's explicit usernames as [`super::GivenNames::Keys`], sorted.
+    given_keys: Vec<u64>,
     /// Users (positions) archived by `to_be_deleted` rows.
     deleted: Vec<usize>,
 }
@@ -211,6 +214,7 @@ impl<'a> Planner<'a> {
                 ..Claims::default()
             },
             usernames: username::Generator::default(),
+            given_keys: Vec::new(),
             deleted: Vec::new(),
         }
     }
@@ -218,10 +222,20 @@ impl<'a> Planner<'a> {
     /// Usernames the feed gives explicitly and nobody holds yet belong to their rows before
     /// any username is generated, so `john.smith` generated on line 2 cannot take the
     /// `john.smith` that line 90 asks for.
-    pub(super) fn reserve_usernames<'n>(&mut self, given: impl Iterator<Item = (u64, &'n str)>) {
-        for (line, name) in given {
-            if self.index.by_username(name).is_none() {
-                self.claims.take(Ident::Username, name, line);
+    pub(super) fn reserve_usernames(&mut self, given: super::GivenNames) {
+        match given {
+            super::GivenNames::Lines(names) => {
+                for (line, name) in names {
+                    if self.index.by_username(&name).is_none() {
+                        self.claims.take(Ident::Username, &name, line);
+                    }
+                }
+            }
+            super::GivenNames::Keys(mut keys) => {
+                keys.sort_unstable();
+                keys.dedup();
+                keys.shrink_to_fit();
+                self.given_keys = keys;
             }
         }
     }
@@ -587,11 +601,13 @@ impl<'a> Planner<'a> {
         let username = match explicit_username(&inc) {
             Some(name) => name.to_string(),
             None => {
-                let (index, claims) = (&self.index, &self.claims);
+                let (index, claims, given) = (&self.index, &self.claims, &self.given_keys);
                 let base = username::base(&inc.first_name, &inc.last_name);
                 self.usernames.generate(base, |candidate| {
                     index.by_username(candidate).is_some()
                         || claims.line(Ident::Username, candidate).is_some()
+                        || (!given.is_empty()
+                            && given.binary_search(&username_key(candidate)).is_ok())
                 })
             }
         };

@@ -172,9 +172,14 @@ fn run_with(
     // carried twice) are planned as a run plans them, without remembering custom_ids and
     // emails: still the same plan.
     let distinct = crate::feed::validate::duplicates_among(&again).is_empty();
+    let given = if distinct {
+        GivenNames::Keys(keys_of(&reserved))
+    } else {
+        GivenNames::Lines(reserved)
+    };
     let compact = plan_rows(
         current,
-        reserved,
+        given,
         again,
         n,
         source,
@@ -187,6 +192,14 @@ fn run_with(
     );
     assert_compact_matches(&full, compact);
     full
+}
+
+/// The keys a reader keeps of the usernames rows give ([`GivenNames::Keys`]).
+fn keys_of(reserved: &[(u64, compact_str::CompactString)]) -> Vec<u64> {
+    reserved
+        .iter()
+        .map(|(_, name)| crate::domain::fold::username_key(name))
+        .collect()
 }
 
 fn assert_compact_matches(full: &Plan, compact: Plan) {
@@ -2309,7 +2322,7 @@ fn a_compact_plan_sets_plainly_unchanged_rows_apart() {
     let reserved = reserved_usernames(&incoming);
     let p = plan_rows(
         &CurrentUsers::from(current),
-        reserved,
+        GivenNames::Keys(keys_of(&reserved)),
         incoming,
         5,
         &students(),
