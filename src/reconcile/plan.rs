@@ -789,6 +789,30 @@ pub fn plan_rows(
     }
 }
 
+/// [`plan_rows`] for a feed a run's reader checked ([`Mode::FEED`]): `given` are the keys of
+/// the usernames its rows give ([`GivenNames::Keys`]).
+pub fn plan_feed(
+    current: &CurrentUsers,
+    given: Vec<u64>,
+    incoming: impl IntoIterator<Item = Result<IncomingUser, RowFail>>,
+    len: usize,
+    source: &Source,
+    rules: &Rules,
+    secrets: &mut dyn Secrets,
+) -> Plan {
+    let given = GivenNames::Keys(given);
+    plan_rows(
+        current,
+        given,
+        incoming,
+        len,
+        source,
+        rules,
+        secrets,
+        Mode::FEED,
+    )
+}
+
 /// The mass-change guard for a plan made elsewhere (an undo, `reconcile::undo`): the same
 /// thresholds and wording as a feed's.
 pub fn guard_review(

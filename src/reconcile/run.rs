@@ -499,16 +499,7 @@ impl FileRows {
                             None
                         }
                     });
-            let plan = plan::plan_rows(
-                current,
-                plan::GivenNames::Keys(reserved),
-                rows,
-                n,
-                source,
-                rules,
-                secrets,
-                plan::Mode::FEED,
-            );
+            let plan = plan::plan_feed(current, reserved, rows, n, source, rules, secrets);
             // Never so: every accepted row was kept.
             anyhow::ensure!(!missing, "a small file's rows were not all kept");
             return Ok(plan);
@@ -544,16 +535,7 @@ impl FileRows {
                 }
             }
         });
-        let plan = plan::plan_rows(
-            current,
-            plan::GivenNames::Keys(reserved),
-            rows,
-            n,
-            source,
-            rules,
-            secrets,
-            plan::Mode::FEED,
-        );
+        let plan = plan::plan_feed(current, reserved, rows, n, source, rules, secrets);
         if changed || reader.next().is_some() {
             return Err(FileChanged.into());
         }
@@ -591,15 +573,14 @@ impl Rows {
             Rows::Ready(mut v) => {
                 let reserved = v.take_reserved_usernames();
                 let n = v.len();
-                Ok(plan::plan_rows(
+                Ok(plan::plan_feed(
                     current,
-                    plan::GivenNames::Keys(reserved),
+                    reserved,
                     v.into_rows(),
                     n,
                     source,
                     rules,
                     secrets,
-                    plan::Mode::FEED,
                 ))
             }
             Rows::Undo(u) => Ok(u.plan(current, source, rules)),
