@@ -59,9 +59,10 @@ impl Ident {
 ///
 /// A feed read as a run reads it carries no custom_id, email or explicit username twice (its
 /// reader refuses every duplicate; [`super::Mode::distinct`]): then a row can only take the
-/// values it carries itself, so custom_ids and emails are not remembered at all and only the
-/// explicit usernames are (which generated ones must avoid). Otherwise (a plan made in tests)
-/// the values live in one string arena, found through three hash tables of 12-byte entries.
+/// values it carries itself, so custom_ids and emails are not remembered at all; the feed's
+/// explicit usernames are known by their keys ([`super::GivenNames::Keys`]) and only the
+/// usernames updated rows change to are claimed here. Otherwise (a plan made in tests) the
+/// values live in one string arena, found through three hash tables of 12-byte entries.
 #[derive(Default)]
 struct Claims {
     /// Custom IDs and emails are not remembered (see above).
