@@ -109,8 +109,11 @@ mod merge;
 mod planner;
 mod school;
 mod username;
+mod window;
 
+pub use planner::Mark;
 pub use school::SchoolOnly;
+pub use window::{Candidate, MarkChange, SweepFound, WindowKeys, Windows};
 
 #[cfg(test)]
 mod tests;
@@ -750,18 +753,39 @@ pub fn plan_rows(
             Ok(inc) => planner.row(inc, secrets),
             Err(fail) => planner.failed(fail),
         };
-        if !compact {
-            rows.push(row);
-        } else if let Some(quiet) = row.quiet_row() {
-            unchanged.push(quiet);
-        } else if let Some(row) = created.keep(row) {
-            rows.push(row);
-        }
+        hold(compact, row, &mut rows, &mut unchanged, &mut created);
     }
+    assemble(rows, unchanged, created, planner.finish(), rules, source)
+}
+
+/// Keep one planned row as the plan holds it ([`Mode::compact`]).
+fn hold(
+    compact: bool,
+    row: RowPlan,
+    rows: &mut Vec<RowPlan>,
+    unchanged: &mut Vec<QuietRow>,
+    created: &mut CreatedUsers,
+) {
+    if !compact {
+        rows.push(row);
+    } else if let Some(quiet) = row.quiet_row() {
+        unchanged.push(quiet);
+    } else if let Some(row) = created.keep(row) {
+        rows.push(row);
+    }
+}
+
+/// The plan from its rows and its sweep: counted, and the guard asked.
+fn assemble(
+    rows: Vec<RowPlan>,
+    mut unchanged: Vec<QuietRow>,
+    mut created: CreatedUsers,
+    sweep: planner::Sweep,
+    rules: &Rules,
+    source: &Source,
+) -> Plan {
     unchanged.shrink_to_fit();
     created.shrink_to_fit();
-
-    let sweep = planner.finish();
     let (mut archive, source_total) = (sweep.archive, sweep.scope_total);
     archive.sort_unstable();
     archive.dedup();

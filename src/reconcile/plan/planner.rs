@@ -19,9 +19,10 @@ use super::merge::{explicit_username, merge, overridden, ownership, school_set, 
 use super::username;
 use super::{Elsewhere, MatchedBy, NewUser, Outcome, RowExtra, RowFail, RowPlan, Rules, Secrets};
 
-/// What the run knows about each current user: 8 bytes, one for every user of the district.
+/// What the run knows about each current user: 8 bytes, one for every user of the district
+/// (of the window's users, when a run plans window by window: `super::window`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mark {
+pub enum Mark {
     Free,
     /// A failed row identifies them: never archive them as missing.
     Protected,
@@ -30,7 +31,7 @@ enum Mark {
 }
 
 impl Mark {
-    fn claimed(line: u64) -> Mark {
+    pub(super) fn claimed(line: u64) -> Mark {
         Mark::Claimed(u32::try_from(line).unwrap_or(u32::MAX))
     }
 }
@@ -64,7 +65,7 @@ impl Ident {
 /// usernames updated rows change to are claimed here. Otherwise (a plan made in tests) the
 /// values live in one string arena, found through three hash tables of 12-byte entries.
 #[derive(Default)]
-struct Claims {
+pub(super) struct Claims {
     /// Custom IDs and emails are not remembered (see above).
     distinct: bool,
     hasher: DefaultHashBuilder,
@@ -176,6 +177,44 @@ pub(super) struct SchoolSweep {
     pub(super) archived: usize,
 }
 
+/// What a plan made window by window carries from one window to the next (`super::window`):
+/// everything the planner knows that is not about the window's users.
+pub(super) struct Carry {
+    claims: Claims,
+    usernames: username::Generator,
+    given_keys: Vec<u64>,
+}
+
+impl Carry {
+    /// For a feed its reader checked ([`super::Mode::FEED`]), whose rows give the usernames
+    /// with these keys.
+    pub(super) fn feed(mut given_keys: Vec<u64>) -> Carry {
+        given_keys.sort_unstable();
+        given_keys.dedup();
+        given_keys.shrink_to_fit();
+        Carry {
+            claims: Claims {
+                distinct: true,
+                ..Claims::default()
+            },
+            usernames: username::Generator::default(),
+            given_keys,
+        }
+    }
+
+    /// Every name the generator may try for these bases (one per row that may create a
+    /// user, in row order) while `held` names are taken: the names whose holders a window
+    /// must know.
+    pub(super) fn probes(&self, bases: &[String], held: impl Fn(&str) -> bool) -> Vec<String> {
+        let (claims, given) = (&self.claims, &self.given_keys);
+        self.usernames.probe(bases, |candidate| {
+            held(candidate)
+                || claims.line(Ident::Username, candidate).is_some()
+                || (!given.is_empty() && given.binary_search(&username_key(candidate)).is_ok())
+        })
+    }
+}
+
 pub(super) struct Planner<'a> {
     users: &'a CurrentUsers,
     index: Index<'a>,
@@ -218,6 +257,34 @@ impl<'a> Planner<'a> {
             given_keys: Vec::new(),
             deleted: Vec::new(),
         }
+    }
+
+    /// A planner for one window of a feed: `marks` are what earlier windows did to its users.
+    pub(super) fn resume(
+        users: &'a CurrentUsers,
+        source: &'a Source,
+        rules: &'a Rules,
+        carry: Carry,
+        marks: Vec<Mark>,
+    ) -> Planner<'a> {
+        assert_eq!(marks.len(), users.len(), "a mark for every user of the window");
+        let mut planner = Planner::new(users, source, rules, true);
+        planner.marks = marks;
+        planner.claims = carry.claims;
+        planner.usernames = carry.usernames;
+        planner.given_keys = carry.given_keys;
+        planner
+    }
+
+    /// The window done: what goes on to the next window, the marks of the window's users,
+    /// and the users (positions) its `to_be_deleted` rows archive.
+    pub(super) fn suspend(self) -> (Carry, Vec<Mark>, Vec<usize>) {
+        let carry = Carry {
+            claims: self.claims,
+            usernames: self.usernames,
+            given_keys: self.given_keys,
+        };
+        (carry, self.marks, self.deleted)
     }
 
     /// Usernames the feed gives explicitly and nobody holds yet belong to their rows before
@@ -842,7 +909,7 @@ impl<'a> Planner<'a> {
 
 /// Is `user` covered by a feed of `source` with `scope`? (Patch covers what its source
 /// would: the guard still measures against the source.)
-fn in_scope(owner: &Source, source: &Source, scope: Scope) -> bool {
+pub(super) fn in_scope(owner: &Source, source: &Source, scope: Scope) -> bool {
     match scope {
         Scope::Source | Scope::Patch => owner == source,
         Scope::District => !owner.is_sync(),

@@ -162,6 +162,7 @@ fn run_with(
 ) -> Plan {
     let reserved = reserved_usernames(&incoming);
     let (n, again) = (incoming.len(), incoming.clone());
+    let windows_of = incoming.clone();
     // Packed as a run loads them; they come back as they went in.
     let packed = CurrentUsers::from(current);
     assert!(packed.iter().eq(current.iter().cloned()));
@@ -172,6 +173,7 @@ fn run_with(
     // carried twice) are planned as a run plans them, without remembering custom_ids and
     // emails: still the same plan.
     let distinct = crate::feed::validate::duplicates_among(&again).is_empty();
+    let window_keys = keys_of(&reserved);
     let given = if distinct {
         GivenNames::Keys(keys_of(&reserved))
     } else {
@@ -191,7 +193,111 @@ fn run_with(
         },
     );
     assert_compact_matches(&full, compact);
+    // And window by window, as a run plans a large file (`window`): one row, then three
+    // rows, at a time, each window holding only the users its rows name.
+    if distinct {
+        for size in [1, 3] {
+            let windowed = plan_in_windows(
+                current,
+                windows_of.clone(),
+                window_keys.clone(),
+                source,
+                rules,
+                size,
+            );
+            assert_compact_matches(&full, windowed);
+        }
+    }
     full
+}
+
+/// [`Windows`] driven as a run drives it, with `current` standing in for the database: each
+/// window gets the users its keys and its probes find, with their marks from earlier
+/// windows; the sweep is found as the run's SQL finds it.
+fn plan_in_windows(
+    current: &CurrentUsers,
+    incoming: Vec<Result<IncomingUser, RowFail>>,
+    given: Vec<u64>,
+    source: &Source,
+    rules: &Rules,
+    size: usize,
+) -> Plan {
+    use std::collections::{BTreeSet, HashMap};
+    let index = Index::new(current);
+    let mut secrets = Seq::default();
+    let mut windows = Windows::new(given, source, rules);
+    let mut marks: HashMap<Uuid, (Mark, bool)> = HashMap::new();
+    let subset = |picked: &BTreeSet<usize>| {
+        let mut users = CurrentUsers::default();
+        for &i in picked {
+            users.push(&current.get(i));
+        }
+        users
+    };
+    let mut rows = incoming.into_iter().peekable();
+    while rows.peek().is_some() {
+        let window: Vec<_> = rows.by_ref().take(size).collect();
+        let keys = WindowKeys::of(&window);
+        let mut picked: BTreeSet<usize> = keys
+            .guids
+            .iter()
+            .filter_map(|g| index.by_guid(*g))
+            .chain(keys.custom_ids.iter().filter_map(|c| index.by_custom_id(c)))
+            .chain(keys.emails.iter().filter_map(|e| index.by_email(e)))
+            .chain(keys.usernames.iter().filter_map(|u| index.by_username(u)))
+            .collect();
+        loop {
+            let probes = windows.probes(&subset(&picked), &window);
+            let before = picked.len();
+            picked.extend(probes.iter().filter_map(|n| index.by_username(n)));
+            if picked.len() == before {
+                break;
+            }
+        }
+        let users = subset(&picked);
+        let seeded = (0..users.len())
+            .map(|i| marks.get(&users.guid(i)).map_or(Mark::Free, |m| m.0))
+            .collect();
+        let (_, changes) = windows.plan(&users, seeded, window, &mut secrets);
+        for c in changes {
+            assert_ne!(c.mark, Mark::Free);
+            let entry = marks.entry(c.user).or_insert((c.mark, false));
+            *entry = (c.mark, entry.1 || c.deleted);
+        }
+    }
+    // The sweep's query.
+    let mut found = SweepFound::default();
+    for i in 0..current.len() {
+        if current.archived(i)
+            || !planner::in_scope(current.source(i), source, rules.scope)
+            || rules
+                .school
+                .as_ref()
+                .is_some_and(|s| !s.covers(current.schools(i)))
+        {
+            continue;
+        }
+        found.scope_total += 1;
+        for school in current.schools(i) {
+            *found.school_totals.entry(school.to_string()).or_default() += 1;
+        }
+        let mark = marks.get(&current.guid(i));
+        let deleted = mark.is_some_and(|m| m.1);
+        let free = rules.scope != Scope::Patch
+            && !current.prevent_archiving(i)
+            && !current.portal_role(i).is_admin()
+            && mark.is_none();
+        if deleted || free {
+            found.candidates.push(Candidate {
+                user_guid: current.guid(i),
+                custom_id: current.custom_id(i).map(String::from),
+                email: current.email(i).map(String::from),
+                schools: current.schools(i).map(String::from).collect(),
+                deleted,
+            });
+        }
+    }
+    windows.finish(found)
 }
 
 /// The keys a reader keeps of the usernames rows give ([`GivenNames::Keys`]).

@@ -35,6 +35,39 @@ impl Generator {
         name
     }
 
+    /// Every candidate [`Generator::generate`] would look at, giving one name for each of
+    /// `bases` in turn, while `taken` answers as it will: the names to ask the database
+    /// about before planning a window (`super::window`). Fewer or other rows creating users
+    /// look at no name past these: each base's candidates are always the same sequence.
+    pub(super) fn probe(&self, bases: &[String], taken: impl Fn(&str) -> bool) -> Vec<String> {
+        let mut sim = Generator {
+            next: HashMap::new(),
+        };
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for base in bases {
+            let mut n = sim
+                .next
+                .get(base)
+                .or_else(|| self.next.get(base))
+                .copied()
+                .unwrap_or(1);
+            loop {
+                let candidate = numbered(base, n as usize);
+                n += 1;
+                let free = !taken(&candidate) && !self.tried(&candidate) && !sim.tried(&candidate);
+                if seen.insert(candidate.clone()) {
+                    out.push(candidate);
+                }
+                if free {
+                    break;
+                }
+            }
+            sim.next.insert(base.clone(), n);
+        }
+        out
+    }
+
     /// Was `name` tried for some base: is it `numbered(b, n)` for a base `b` whose next
     /// suffix is past `n`? A base other than the one being numbered can give the same name
     /// only when one of them ends in digits (`jo.sm` 12th and `jo.sm1` 2nd are `jo.sm12`),
