@@ -3,7 +3,8 @@
 
 use crate::db::audit::Actor;
 use crate::domain::fold::fold_case;
-use crate::domain::{CurrentUsers, Field, Grade, Role, Source, UserParts, UserStatus};
+use crate::domain::windows::{Candidate, Mark, MarkChange, SweepFound, WindowKeys};
+use crate::domain::{CurrentUsers, Field, Grade, Role, Scope, Source, UserParts, UserStatus};
 use compact_str::CompactString;
 use futures::TryStreamExt;
 use sqlx::{PgConnection, Postgres, Row, Transaction};
@@ -37,21 +38,41 @@ pub async fn try_lock_district(
     .await
 }
 
-/// Every user of the district (archived included), in one streamed read.
-pub async fn load_current(
-    conn: &mut PgConnection,
-    district_id: Uuid,
-) -> sqlx::Result<CurrentUsers> {
-    // Sized once: growing a vector of a million users by doubling holds two copies at once.
-    // The count is the sum migration 0023's triggers keep (archived users included), not a
-    // `count(*)` over every user: that pass took 4-5 ms of a 10,000-user no-op (issue 19).
+/// How many users the district has, archived included: the sum migration 0023's triggers
+/// keep, not a `count(*)` over every user (that pass took 4-5 ms of a 10,000-user no-op,
+/// issue 19).
+pub async fn user_count(conn: &mut PgConnection, district_id: Uuid) -> sqlx::Result<usize> {
     let (count,): (i64,) = sqlx::query_as(
         "SELECT coalesce(sum(n), 0)::bigint FROM user_count_deltas WHERE district_id = $1",
     )
     .bind(district_id)
     .fetch_one(&mut *conn)
     .await?;
-    let mut out = CurrentUsers::with_capacity(usize::try_from(count).unwrap_or(0));
+    Ok(usize::try_from(count).unwrap_or(0))
+}
+
+/// Every user of the district (archived included), in one streamed read.
+pub async fn load_current(
+    conn: &mut PgConnection,
+    district_id: Uuid,
+) -> sqlx::Result<CurrentUsers> {
+    // Sized once: growing a vector of a million users by doubling holds two copies at once.
+    let count = user_count(conn, district_id).await?;
+    load_users(conn, district_id, None, count).await
+}
+
+/// The district's users `ids` (all of them when `None`), `count` of them.
+async fn load_users(
+    conn: &mut PgConnection,
+    district_id: Uuid,
+    ids: Option<&[Uuid]>,
+    count: usize,
+) -> sqlx::Result<CurrentUsers> {
+    let mut out = CurrentUsers::with_capacity(count);
+    let (ids, filter) = match ids {
+        Some(ids) => (ids, " AND {} = ANY($2)"),
+        None => (&[][..], ""),
+    };
     // Memberships and users are read by two plain scans and joined here: a join in SQL is
     // planned from statistics, and right after a first large import (before autovacuum has
     // analysed the new rows) it was planned as a nested loop that ran for many minutes.
@@ -71,13 +92,16 @@ pub async fn load_current(
     // Most users have one school: sized for that, not grown by doubling. Each membership is
     // the user's id as bytes and the school's index in `school_ids`: 20 bytes, where two
     // UUIDs took 32 (~12 MB less at a million users, held while the users load; issue 19).
-    let mut memberships: Vec<([u8; 16], u32)> =
-        Vec::with_capacity(usize::try_from(count).unwrap_or(0));
-    let mut rows = sqlx::query_as::<_, (Uuid, Uuid)>(
-        "SELECT user_id, school_id FROM user_schools WHERE district_id = $1",
-    )
-    .bind(district_id)
-    .fetch(&mut *conn);
+    let mut memberships: Vec<([u8; 16], u32)> = Vec::with_capacity(count);
+    let sql = format!(
+        "SELECT user_id, school_id FROM user_schools WHERE district_id = $1{}",
+        filter.replace("{}", "user_id")
+    );
+    let mut query = sqlx::query_as::<_, (Uuid, Uuid)>(&sql).bind(district_id);
+    if !filter.is_empty() {
+        query = query.bind(ids);
+    }
+    let mut rows = query.fetch(&mut *conn);
     while let Some((user, school)) = rows.try_next().await? {
         if let Some(&at) = schools.get(&school) {
             memberships.push((user.into_bytes(), at));
@@ -90,15 +114,19 @@ pub async fn load_current(
     // column name and copying each value took most of the load's time, issue 19).
     let mut sources: hashbrown::HashMap<String, Source> = hashbrown::HashMap::new();
     let mut user_schools: Vec<&str> = Vec::new();
-    let mut rows = sqlx::query(
+    let sql = format!(
         "SELECT u.id, u.custom_id, u.email, u.username, u.first_name, u.middle_name, u.last_name, u.role, u.grade,
                 u.position, u.status, u.archived_at IS NOT NULL AS archived, u.source, u.source_key, u.prevent_archiving,
                 u.portal_role, u.kept_fields, u.feed_password_mac
          FROM users u
-         WHERE u.district_id = $1",
-    )
-    .bind(district_id)
-    .fetch(&mut *conn);
+         WHERE u.district_id = $1{}",
+        filter.replace("{}", "u.id")
+    );
+    let mut query = sqlx::query(&sql).bind(district_id);
+    if !filter.is_empty() {
+        query = query.bind(ids);
+    }
+    let mut rows = query.fetch(&mut *conn);
     while let Some(r) = rows.try_next().await? {
         let id: Uuid = r.try_get_unchecked(0)?;
         let key = id.as_bytes();
@@ -152,6 +180,206 @@ pub async fn load_current(
     }
     out.shrink_to_fit();
     Ok(out)
+}
+
+/// Ready a run to plan its feed window by window (`plan::Windows`): the table of the marks
+/// its windows leave on users (rule 2 across windows, and the sweep), gone at commit.
+pub async fn begin_windows(conn: &mut PgConnection) -> sqlx::Result<()> {
+    sqlx::query(
+        "CREATE TEMP TABLE plan_marks (user_id uuid PRIMARY KEY, line bigint, deleted boolean NOT NULL)
+         ON COMMIT DROP",
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The users of the district that `keys` name (by GUID, custom_id, email or username), with
+/// the marks earlier windows left on them.
+pub async fn window_users(
+    conn: &mut PgConnection,
+    district_id: Uuid,
+    keys: &WindowKeys,
+) -> sqlx::Result<(CurrentUsers, Vec<Mark>)> {
+    // Each arm is one index scan over the keys (`= ANY` of an array probes the index).
+    let ids: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT id FROM users WHERE district_id = $1 AND id = ANY($2)
+         UNION SELECT id FROM users WHERE district_id = $1 AND custom_id = ANY($3)
+         UNION SELECT id FROM users WHERE district_id = $1 AND lower(email) = ANY($4)
+         UNION SELECT id FROM users WHERE district_id = $1 AND lower(username) = ANY($5)",
+    )
+    .bind(district_id)
+    .bind(&keys.guids)
+    .bind(&keys.custom_ids)
+    .bind(&keys.emails)
+    .bind(&keys.usernames)
+    .fetch_all(&mut *conn)
+    .await?;
+    users_with_marks(conn, district_id, &ids).await
+}
+
+/// The district's users who hold one of `names` (case-insensitively), but for `except`.
+pub async fn name_holders(
+    conn: &mut PgConnection,
+    district_id: Uuid,
+    names: &[String],
+    except: &CurrentUsers,
+) -> sqlx::Result<(CurrentUsers, Vec<Mark>)> {
+    let have: std::collections::HashSet<Uuid> = (0..except.len()).map(|i| except.guid(i)).collect();
+    let ids: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT id FROM users WHERE district_id = $1 AND lower(username) = ANY($2)",
+    )
+    .bind(district_id)
+    .bind(names)
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .filter(|id| !have.contains(id))
+    .collect();
+    users_with_marks(conn, district_id, &ids).await
+}
+
+/// The users `ids`, each with the mark earlier windows left on them.
+async fn users_with_marks(
+    conn: &mut PgConnection,
+    district_id: Uuid,
+    ids: &[Uuid],
+) -> sqlx::Result<(CurrentUsers, Vec<Mark>)> {
+    if ids.is_empty() {
+        return Ok((CurrentUsers::default(), Vec::new()));
+    }
+    let users = load_users(conn, district_id, Some(ids), ids.len()).await?;
+    let marked: std::collections::HashMap<Uuid, Option<i64>> =
+        sqlx::query_as::<_, (Uuid, Option<i64>)>(
+            "SELECT user_id, line FROM plan_marks WHERE user_id = ANY($1)",
+        )
+        .bind(ids)
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .collect();
+    let marks = (0..users.len())
+        .map(|i| match marked.get(&users.guid(i)) {
+            None => Mark::Free,
+            Some(None) => Mark::Protected,
+            Some(Some(line)) => Mark::Claimed(u32::try_from(*line).unwrap_or(u32::MAX)),
+        })
+        .collect();
+    Ok((users, marks))
+}
+
+/// Keep the marks a window changed for the windows after it and the sweep.
+pub async fn remember_marks(conn: &mut PgConnection, changes: &[MarkChange]) -> sqlx::Result<()> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let users: Vec<Uuid> = changes.iter().map(|c| c.user).collect();
+    let lines: Vec<Option<i64>> = changes
+        .iter()
+        .map(|c| match c.mark {
+            Mark::Claimed(line) => Some(i64::from(line)),
+            Mark::Free | Mark::Protected => None,
+        })
+        .collect();
+    let deleted: Vec<bool> = changes.iter().map(|c| c.deleted).collect();
+    sqlx::query(
+        "INSERT INTO plan_marks (user_id, line, deleted)
+         SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::boolean[])
+         ON CONFLICT (user_id) DO UPDATE
+         SET line = EXCLUDED.line, deleted = plan_marks.deleted OR EXCLUDED.deleted",
+    )
+    .bind(&users)
+    .bind(&lines)
+    .bind(&deleted)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// What the sweep of a feed planned in windows needs (`plan::SweepFound`): the users in
+/// scope, per school, and those no window's row matched or protected. `school`: a file for
+/// one school (its external ID); `identifiers`: ask for the candidates' custom_id and email
+/// (files of other sources wait in the queue).
+pub async fn sweep(
+    conn: &mut PgConnection,
+    district_id: Uuid,
+    source: &Source,
+    scope: Scope,
+    school: Option<&str>,
+    identifiers: bool,
+) -> sqlx::Result<SweepFound> {
+    sqlx::query("ANALYZE plan_marks")
+        .execute(&mut *conn)
+        .await?;
+    let owner = match scope {
+        Scope::Source | Scope::Patch => "u.source = $2",
+        Scope::District => "u.source NOT LIKE 'sync:%' AND $2::text IS NOT NULL",
+    };
+    // A one-school file covers the users of that school and no other (`SchoolOnly::covers`).
+    let one_school = "($3::text IS NULL OR (
+            EXISTS (SELECT 1 FROM user_schools us JOIN schools s ON s.district_id = us.district_id AND s.id = us.school_id
+                    WHERE us.district_id = u.district_id AND us.user_id = u.id AND s.external_id = $3)
+        AND NOT EXISTS (SELECT 1 FROM user_schools us JOIN schools s ON s.district_id = us.district_id AND s.id = us.school_id
+                    WHERE us.district_id = u.district_id AND us.user_id = u.id AND s.external_id <> $3)))";
+    let in_scope =
+        format!("u.district_id = $1 AND u.archived_at IS NULL AND {owner} AND {one_school}");
+    let source_db = source.to_db();
+    let scope_total: i64 =
+        sqlx::query_scalar(&format!("SELECT count(*) FROM users u WHERE {in_scope}"))
+            .bind(district_id)
+            .bind(&source_db)
+            .bind(school)
+            .fetch_one(&mut *conn)
+            .await?;
+    let school_totals = sqlx::query_as::<_, (String, i64)>(&format!(
+        "SELECT s.external_id, count(*)
+         FROM users u
+         JOIN user_schools us ON us.district_id = u.district_id AND us.user_id = u.id
+         JOIN schools s ON s.district_id = us.district_id AND s.id = us.school_id
+         WHERE {in_scope}
+         GROUP BY s.external_id"
+    ))
+    .bind(district_id)
+    .bind(&source_db)
+    .bind(school)
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .map(|(id, n)| (id, usize::try_from(n).unwrap_or(0)))
+    .collect();
+    let sql = format!(
+        "SELECT u.id, CASE WHEN $5 THEN u.custom_id END, CASE WHEN $5 THEN u.email END,
+                coalesce(m.deleted, false),
+                ARRAY(SELECT s.external_id FROM user_schools us
+                      JOIN schools s ON s.district_id = us.district_id AND s.id = us.school_id
+                      WHERE us.district_id = u.district_id AND us.user_id = u.id)
+         FROM users u LEFT JOIN plan_marks m ON m.user_id = u.id
+         WHERE {in_scope}
+           AND (m.deleted OR (NOT $4 AND m.user_id IS NULL AND NOT u.prevent_archiving AND u.portal_role = 'user'))"
+    );
+    let mut rows =
+        sqlx::query_as::<_, (Uuid, Option<String>, Option<String>, bool, Vec<String>)>(&sql)
+            .bind(district_id)
+            .bind(&source_db)
+            .bind(school)
+            .bind(scope == Scope::Patch)
+            .bind(identifiers)
+            .fetch(&mut *conn);
+    let mut candidates = Vec::new();
+    while let Some((user_guid, custom_id, email, deleted, schools)) = rows.try_next().await? {
+        candidates.push(Candidate {
+            user_guid,
+            custom_id,
+            email,
+            schools,
+            deleted,
+        });
+    }
+    Ok(SweepFound {
+        scope_total: usize::try_from(scope_total).unwrap_or(0),
+        school_totals,
+        candidates,
+    })
 }
 
 /// Stream CSV text into `COPY … FROM STDIN`, in chunks.

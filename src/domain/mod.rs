@@ -19,6 +19,7 @@ pub mod teaching;
 pub mod user_form;
 pub mod username;
 mod vocab;
+pub mod windows;
 pub mod zone;
 
 pub use current_users::{CurrentUsers, UserParts};

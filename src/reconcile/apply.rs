@@ -75,23 +75,30 @@ pub struct Before {
 
 impl Before {
     pub fn of(plan: &Plan, current: &CurrentUsers) -> Before {
-        let changed: HashSet<Uuid> = plan
-            .rows
+        let mut before = Before::default();
+        before.add(&plan.rows, current);
+        before.users.shrink_to_fit();
+        before
+    }
+
+    /// The users `rows` change, as `current` holds them (a plan made window by window adds
+    /// each window's rows with the window's users).
+    pub fn add(&mut self, rows: &[RowPlan], current: &CurrentUsers) {
+        let changed: HashSet<Uuid> = rows
             .iter()
             .filter(|r| writes_change(r))
             .filter_map(|r| r.write.as_ref().map(|w| w.user_guid))
             .collect();
-        let mut before = Before {
-            users: CurrentUsers::with_capacity(changed.len()),
-            at: HashMap::with_capacity(changed.len()),
-        };
-        for i in (0..current.len()).filter(|&i| changed.contains(&current.guid(i))) {
-            let at = u32::try_from(before.users.len()).expect("fewer users than u32::MAX");
-            before.at.insert(current.guid(i), at);
-            before.users.push(&current.get(i));
+        if changed.is_empty() {
+            return;
         }
-        before.users.shrink_to_fit();
-        before
+        for i in (0..current.len()).filter(|&i| changed.contains(&current.guid(i))) {
+            let at = u32::try_from(self.users.len()).expect("fewer users than u32::MAX");
+            if let std::collections::hash_map::Entry::Vacant(e) = self.at.entry(current.guid(i)) {
+                e.insert(at);
+                self.users.push(&current.get(i));
+            }
+        }
     }
 
     /// The user as they were before the run, when the plan changes them.

@@ -483,6 +483,94 @@ impl FileRows {
         rules: &Rules,
         secrets: &mut dyn Secrets,
     ) -> Result<Plan> {
+        self.with_rows(|rows, n, reserved| {
+            Ok(plan::plan_feed(
+                current, reserved, rows, n, source, rules, secrets,
+            ))
+        })
+    }
+
+    /// Plan the file window by window (`plan::Windows`, issue 19): each window of `size`
+    /// lines with only the users it names, read through `tx`, the run's transaction (this
+    /// runs on a blocking thread: `rt` runs each query). Gives the plan and what the users
+    /// it changes were before.
+    #[allow(clippy::too_many_arguments)]
+    fn plan_windows(
+        self,
+        tx: &mut sqlx::PgConnection,
+        rt: &tokio::runtime::Handle,
+        district_id: Uuid,
+        source: &Source,
+        rules: &Rules,
+        secrets: &mut dyn Secrets,
+        size: usize,
+    ) -> Result<(Plan, apply::Before)> {
+        self.with_rows(|rows, _, reserved| {
+            rt.block_on(db::reconcile::begin_windows(tx))?;
+            let mut windows = plan::Windows::new(reserved, source, rules);
+            let mut before = apply::Before::default();
+            let mut rows = rows.peekable();
+            while rows.peek().is_some() {
+                let window: Vec<_> = rows.by_ref().take(size).collect();
+                let keys = plan::WindowKeys::of(&window);
+                let (mut users, mut marks) =
+                    rt.block_on(db::reconcile::window_users(tx, district_id, &keys))?;
+                drop(keys);
+                // The holders of every name the window may generate, asked until no new
+                // holder is found (each one found moves the names generated past it).
+                let mut asked: HashSet<String> = HashSet::new();
+                loop {
+                    let probes: Vec<String> = windows
+                        .probes(&users, &window)
+                        .into_iter()
+                        .filter(|name| asked.insert(name.clone()))
+                        .collect();
+                    if probes.is_empty() {
+                        break;
+                    }
+                    let (more, more_marks) = rt.block_on(db::reconcile::name_holders(
+                        tx,
+                        district_id,
+                        &probes,
+                        &users,
+                    ))?;
+                    if more.is_empty() {
+                        break;
+                    }
+                    for i in 0..more.len() {
+                        users.push(&more.get(i));
+                    }
+                    marks.extend(more_marks);
+                }
+                let (added, changes) = windows.plan(&users, marks, window, secrets);
+                before.add(&windows.rows()[added], &users);
+                rt.block_on(db::reconcile::remember_marks(tx, &changes))?;
+            }
+            tracing::debug!(rss_mib = %rss_mib(), "windows planned");
+            let school = rules.school.as_ref().map(|s| s.external_id.as_str());
+            let found = rt.block_on(db::reconcile::sweep(
+                tx,
+                district_id,
+                source,
+                rules.scope,
+                school,
+                !rules.elsewhere.is_empty(),
+            ))?;
+            Ok((windows.finish(found), before))
+        })
+    }
+
+    /// Give `f` the file's rows (read a second time, or a small file's kept rows), their
+    /// number and the keys of the usernames they give; refuse the plan when the file reads
+    /// differently the second time.
+    fn with_rows<T>(
+        self,
+        f: impl FnOnce(
+            Box<dyn Iterator<Item = Result<IncomingUser, RowFail>> + '_>,
+            usize,
+            Vec<u64>,
+        ) -> Result<T>,
+    ) -> Result<T> {
         let reserved = self.reserved;
         if let Some(kept) = self.kept {
             let n = self.first.len();
@@ -499,10 +587,10 @@ impl FileRows {
                             None
                         }
                     });
-            let plan = plan::plan_feed(current, reserved, rows, n, source, rules, secrets);
+            let out = f(Box::new(rows), n, reserved);
             // Never so: every accepted row was kept.
             anyhow::ensure!(!missing, "a small file's rows were not all kept");
-            return Ok(plan);
+            return out;
         }
         let file = std::fs::File::open(&self.path)
             .with_context(|| format!("opening {}", self.path.display()))?;
@@ -535,11 +623,11 @@ impl FileRows {
                 }
             }
         });
-        let plan = plan::plan_feed(current, reserved, rows, n, source, rules, secrets);
+        let out = f(Box::new(rows), n, reserved);
         if changed || reader.next().is_some() {
             return Err(FileChanged.into());
         }
-        Ok(plan)
+        out
     }
 }
 
@@ -888,6 +976,19 @@ pub async fn apply_rows(
     apply_read(pool, clock, req, std::future::ready(Ok(Ok(input)))).await
 }
 
+/// Lines a run plans at a time when its file has more (issue 19, `plan::Windows`): 65,536,
+/// or `ROLLCALL_PLAN_WINDOW` (tests plan in windows of a few rows with it).
+fn plan_window() -> usize {
+    static WINDOW: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *WINDOW.get_or_init(|| {
+        std::env::var("ROLLCALL_PLAN_WINDOW")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|&n| n > 0)
+            .unwrap_or(65_536)
+    })
+}
+
 /// The district as a run finds it before planning, read in its transaction.
 struct Setup<'c> {
     district: db::districts::District,
@@ -895,7 +996,10 @@ struct Setup<'c> {
     /// `Some(None)`: the run is for one school that is no longer the district's.
     school: Option<Option<plan::SchoolOnly>>,
     tx: sqlx::Transaction<'c, sqlx::Postgres>,
-    /// `None` when another run held the district's lock: loaded once this run holds it.
+    /// The district's lock was free and is held.
+    locked: bool,
+    /// `None` when another run held the district's lock (loaded once this run holds it), or
+    /// when the file is large enough to be planned window by window.
     loaded: Option<Loaded>,
 }
 
@@ -958,7 +1062,9 @@ pub async fn apply_read(
                 None => None,
             };
         let mut tx = pool.begin().await?;
-        let loaded = if db::reconcile::try_lock_district(&mut tx, req.district_id).await? {
+        let locked = db::reconcile::try_lock_district(&mut tx, req.district_id).await?;
+        // A file planned window by window does not load the district's users.
+        let loaded = if locked && count_lines(&req.path) <= plan_window() as u64 {
             Some(load_locked(&mut tx, req.district_id).await?)
         } else {
             None
@@ -968,6 +1074,7 @@ pub async fn apply_read(
             names,
             school,
             tx,
+            locked,
             loaded,
         })
     };
@@ -989,6 +1096,7 @@ pub async fn apply_read(
         names,
         school,
         mut tx,
+        locked,
         loaded,
     } = setup?;
     let school = match school {
@@ -1024,18 +1132,34 @@ pub async fn apply_read(
         .done
         .store(total_rows as u64, Ordering::Relaxed);
     req.progress.phase.store(1, Ordering::Relaxed);
+    if !locked {
+        // Another run of this district (or a connection being deleted) holds the lock:
+        // show this run as waiting, and start its clock when it gets the lock.
+        req.progress.phase.store(3, Ordering::Relaxed);
+        db::runs::mark_waiting(pool, req.district_id, req.run_id).await?;
+        db::reconcile::lock_district(&mut tx, req.district_id).await?;
+        req.progress.phase.store(1, Ordering::Relaxed);
+        db::runs::mark_lock_held(pool, req.district_id, req.run_id, clock.now()).await?;
+    }
+    // A large file without rosters is planned window by window (issue 19): only the users
+    // each window names are read, never every user of the district.
+    let windowed = loaded.is_none()
+        && rosters.is_none()
+        && matches!(&rows, Rows::File(f) if f.len() > plan_window());
     let loaded = match loaded {
         Some(loaded) => loaded,
-        None => {
-            // Another run of this district (or a connection being deleted) holds the lock:
-            // show this run as waiting, and start its clock when it gets the lock.
-            req.progress.phase.store(3, Ordering::Relaxed);
-            db::runs::mark_waiting(pool, req.district_id, req.run_id).await?;
-            db::reconcile::lock_district(&mut tx, req.district_id).await?;
-            req.progress.phase.store(1, Ordering::Relaxed);
-            db::runs::mark_lock_held(pool, req.district_id, req.run_id, clock.now()).await?;
-            load_locked(&mut tx, req.district_id).await?
+        None if windowed => {
+            let t0 = std::time::Instant::now();
+            Loaded {
+                current: CurrentUsers::default(),
+                schools: db::schools::external_ids(&mut *tx, req.district_id)
+                    .await?
+                    .into_iter()
+                    .collect(),
+                took: t0.elapsed(),
+            }
         }
+        None => load_locked(&mut tx, req.district_id).await?,
     };
     let Loaded {
         current,
@@ -1059,7 +1183,11 @@ pub async fn apply_read(
         syncs: rules.names.syncs.clone(),
     };
     let mut t_load = took + t0.elapsed();
-    let existing_users = current.len();
+    let existing_users = if windowed {
+        db::reconcile::user_count(&mut tx, req.district_id).await?
+    } else {
+        current.len()
+    };
     tracing::debug!(run = %req.run_id, rss_mib = %rss_mib(), users = current.len(), "current users loaded");
     let source = req.source.clone();
     let apply_now = !req.dry_run;
@@ -1072,22 +1200,46 @@ pub async fn apply_read(
     let t1 = std::time::Instant::now();
     let mut secrets = RandomSecrets(req.password_key.clone());
     let encoded = req.progress.done.clone();
-    let (plan, before, people, rosters, source, mut secrets) =
-        tokio::task::spawn_blocking(move || {
-            let mut plan = rows.plan(&current, &source, &rules, &mut secrets)?;
-            review_district_scope(&mut plan, &rules);
-            tracing::debug!(rss_mib = %rss_mib(), "rows planned");
-            // What the users this run changes were, and the users the feed's enrollments
-            // name: read from the district's users, which then go, before its rosters are
-            // read (issue 19, memory).
-            let before = apply::Before::of(&plan, &current);
-            let people = rosters
-                .as_ref()
-                .map(|feed| super::roster::FeedPeople::of(feed, &current, Some(&plan), &source));
-            drop(current);
-            anyhow::Ok((plan, before, people, rosters, source, secrets))
-        })
-        .await??;
+    let (plan, before, people, rosters, source, mut secrets, mut tx) = match rows {
+        Rows::File(file) if windowed => {
+            let rt = tokio::runtime::Handle::current();
+            let mut tx = tx;
+            tokio::task::spawn_blocking(move || {
+                let (mut plan, before) = file.plan_windows(
+                    &mut tx,
+                    &rt,
+                    district_id,
+                    &source,
+                    &rules,
+                    &mut secrets,
+                    plan_window(),
+                )?;
+                review_district_scope(&mut plan, &rules);
+                tracing::debug!(rss_mib = %rss_mib(), "rows planned");
+                anyhow::Ok((plan, before, None, rosters, source, secrets, tx))
+            })
+            .await??
+        }
+        rows => {
+            let (plan, before, people, rosters, source, secrets) =
+                tokio::task::spawn_blocking(move || {
+                    let mut plan = rows.plan(&current, &source, &rules, &mut secrets)?;
+                    review_district_scope(&mut plan, &rules);
+                    tracing::debug!(rss_mib = %rss_mib(), "rows planned");
+                    // What the users this run changes were, and the users the feed's
+                    // enrollments name: read from the district's users, which then go,
+                    // before its rosters are read (issue 19, memory).
+                    let before = apply::Before::of(&plan, &current);
+                    let people = rosters.as_ref().map(|feed| {
+                        super::roster::FeedPeople::of(feed, &current, Some(&plan), &source)
+                    });
+                    drop(current);
+                    anyhow::Ok((plan, before, people, rosters, source, secrets))
+                })
+                .await??;
+            (plan, before, people, rosters, source, secrets, tx)
+        }
+    };
     tracing::debug!(elapsed = ?t1.elapsed(), rss_mib = %rss_mib(), "users planned");
     // The district's rosters, when the feed carries any (SPEC §6a) or the undone run changed
     // any: read once the users are planned and let go, so that the two (~130 MB each at a

@@ -12,23 +12,13 @@ use uuid::Uuid;
 
 use crate::auth::MIN_PASSWORD_CHARS;
 use crate::domain::fold::username_key;
+pub use crate::domain::windows::Mark;
 use crate::domain::{CurrentUser, CurrentUsers, Field, Grade, IncomingUser, Scope, Source};
 
 use super::index::{Index, fold_case, nonblank};
 use super::merge::{explicit_username, merge, overridden, ownership, school_set, sync_label};
 use super::username;
 use super::{Elsewhere, MatchedBy, NewUser, Outcome, RowExtra, RowFail, RowPlan, Rules, Secrets};
-
-/// What the run knows about each current user: 8 bytes, one for every user of the district
-/// (of the window's users, when a run plans window by window: `super::window`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mark {
-    Free,
-    /// A failed row identifies them: never archive them as missing.
-    Protected,
-    /// An accepted row (at this line; a line past `u32::MAX` as that) matched them.
-    Claimed(u32),
-}
 
 impl Mark {
     pub(super) fn claimed(line: u64) -> Mark {
@@ -267,7 +257,11 @@ impl<'a> Planner<'a> {
         carry: Carry,
         marks: Vec<Mark>,
     ) -> Planner<'a> {
-        assert_eq!(marks.len(), users.len(), "a mark for every user of the window");
+        assert_eq!(
+            marks.len(),
+            users.len(),
+            "a mark for every user of the window"
+        );
         let mut planner = Planner::new(users, source, rules, true);
         planner.marks = marks;
         planner.claims = carry.claims;

@@ -26,21 +26,10 @@ use super::index::{Index, fold_case, nonblank};
 use super::merge::explicit_username;
 use super::planner::{Carry, Mark, Planner, SchoolSweep, Sweep};
 use super::{
-    CreatedUsers, Plan, QuietRow, RowFail, RowPlan, Rules, Scope, Secrets, assemble, hold,
-    username,
+    CreatedUsers, Plan, QuietRow, RowFail, RowPlan, Rules, Scope, Secrets, assemble, hold, username,
 };
+pub use crate::domain::windows::{Candidate, MarkChange, SweepFound, WindowKeys};
 use crate::domain::{CurrentUsers, IncomingUser, Source};
-
-/// The identifiers a window's rows name: its users are those these find.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct WindowKeys {
-    pub guids: Vec<Uuid>,
-    pub custom_ids: Vec<String>,
-    /// Case-folded.
-    pub emails: Vec<String>,
-    /// The usernames rows give, case-folded.
-    pub usernames: Vec<String>,
-}
 
 impl WindowKeys {
     /// Every identifier the rows carry (failed rows too: they protect their users).
@@ -52,9 +41,17 @@ impl WindowKeys {
                     if let Some(name) = explicit_username(inc) {
                         keys.usernames.push(fold_case(name).into_owned());
                     }
-                    (inc.user_guid, nonblank(&inc.custom_id), nonblank(&inc.email))
+                    (
+                        inc.user_guid,
+                        nonblank(&inc.custom_id),
+                        nonblank(&inc.email),
+                    )
                 }
-                Err(fail) => (fail.user_guid, nonblank(&fail.custom_id), nonblank(&fail.email)),
+                Err(fail) => (
+                    fail.user_guid,
+                    nonblank(&fail.custom_id),
+                    nonblank(&fail.email),
+                ),
             };
             keys.guids.extend(guid);
             keys.custom_ids.extend(custom_id.map(str::to_string));
@@ -62,43 +59,6 @@ impl WindowKeys {
         }
         keys
     }
-}
-
-/// A user whose mark a window changed: what the next windows must know of them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MarkChange {
-    pub user: Uuid,
-    /// Never [`Mark::Free`].
-    pub mark: Mark,
-    /// A `to_be_deleted` row archives them.
-    pub deleted: bool,
-}
-
-/// What the database found for the sweep once every window was planned: the users in
-/// scope before the run (not archived; of the source, or every file and manual user for
-/// [`Scope::District`]; of the school, for a one-school file).
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct SweepFound {
-    pub scope_total: usize,
-    /// Users in scope per school (external ID).
-    pub school_totals: HashMap<String, usize>,
-    /// The users in scope that no row matched or protected and that may be archived (not
-    /// `prevent_archiving`, not portal admins; none for [`Scope::Patch`]), and those in scope
-    /// that `to_be_deleted` rows archive.
-    pub candidates: Vec<Candidate>,
-}
-
-/// One user the sweep may archive.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Candidate {
-    pub user_guid: Uuid,
-    /// Only asked for when files of other sources wait in the queue.
-    pub custom_id: Option<String>,
-    pub email: Option<String>,
-    /// School external IDs.
-    pub schools: Vec<String>,
-    /// A `to_be_deleted` row archives them.
-    pub deleted: bool,
 }
 
 /// A feed's plan made window by window (see the module's text).
@@ -132,7 +92,11 @@ impl<'r> Windows<'r> {
     /// `to_be_deleted`, no username given, and nobody among `users` found by their
     /// custom_id or email). Load the holders of those not asked before, and ask again
     /// until no new holder is found.
-    pub fn probes(&self, users: &CurrentUsers, rows: &[Result<IncomingUser, RowFail>]) -> Vec<String> {
+    pub fn probes(
+        &self,
+        users: &CurrentUsers,
+        rows: &[Result<IncomingUser, RowFail>],
+    ) -> Vec<String> {
         let index = Index::new(users);
         let bases: Vec<String> = rows
             .iter()
@@ -169,7 +133,10 @@ impl<'r> Windows<'r> {
         secrets: &mut dyn Secrets,
     ) -> (Range<usize>, Vec<MarkChange>) {
         let before = marks.clone();
-        let carry = self.carry.take().expect("a window is planned once at a time");
+        let carry = self
+            .carry
+            .take()
+            .expect("a window is planned once at a time");
         let mut planner = Planner::resume(users, self.source, self.rules, carry, marks);
         let start = self.rows.len();
         for item in rows {
