@@ -3,7 +3,7 @@
 
 use crate::db::audit::Actor;
 use crate::domain::fold::fold_case;
-use crate::domain::windows::{Candidate, Mark, MarkChange, SweepFound, WindowKeys};
+use crate::domain::windows::{Candidate, SweepFound, WindowKeys};
 use crate::domain::{CurrentUsers, Field, Grade, Role, Scope, Source, UserParts, UserStatus};
 use compact_str::CompactString;
 use futures::TryStreamExt;
@@ -51,6 +51,64 @@ pub async fn user_count(conn: &mut PgConnection, district_id: Uuid) -> sqlx::Res
     Ok(usize::try_from(count).unwrap_or(0))
 }
 
+/// The columns [`push_user`] reads, in its order.
+const USER_COLUMNS: &str = "u.id, u.custom_id, u.email, u.username, u.first_name, u.middle_name, u.last_name, u.role, u.grade,
+                u.position, u.status, u.archived_at IS NOT NULL AS archived, u.source, u.source_key, u.prevent_archiving,
+                u.portal_role, u.kept_fields, u.feed_password_mac";
+
+/// One row of [`USER_COLUMNS`] packed into `out`, in `schools` (external IDs; sorted here).
+/// Each value is decoded by position and borrowed from the row: no `CurrentUser` nor a
+/// `String` per column built for every user (decoding by column name and copying each value
+/// took most of the load's time, issue 19).
+fn push_user(
+    out: &mut CurrentUsers,
+    r: &sqlx::postgres::PgRow,
+    sources: &mut hashbrown::HashMap<String, Source>,
+    schools: &mut [&str],
+) -> sqlx::Result<()> {
+    schools.sort_unstable();
+    let id: Uuid = r.try_get_unchecked(0)?;
+    let source: &str = r.try_get_unchecked(12)?;
+    if !sources.contains_key(source) {
+        sources.insert(source.to_string(), Source::from_db(source));
+    }
+    let email: Option<&str> = r.try_get_unchecked(2)?;
+    let role: &str = r.try_get_unchecked(7)?;
+    let grade: &str = r.try_get_unchecked(8)?;
+    let status: UserStatus = r.try_get_unchecked(10)?;
+    let kept: Vec<String> = r.try_get_unchecked(16)?;
+    let mac: Option<&[u8]> = r.try_get_unchecked(17)?;
+    out.push_parts(
+        &UserParts {
+            user_guid: id,
+            custom_id: r.try_get_unchecked(1)?,
+            // Stored lower-cased; folded again in case an older row is not.
+            email: email.map(fold_case).as_deref(),
+            username: r.try_get_unchecked(3)?,
+            first_name: r.try_get_unchecked(4)?,
+            middle_name: r.try_get_unchecked(5)?,
+            last_name: r.try_get_unchecked(6)?,
+            position: r.try_get_unchecked(9)?,
+            source_key: r.try_get_unchecked(13)?,
+            source: &sources[source],
+            feed_password_mac: mac.and_then(|m| <&[u8; 32]>::try_from(m).ok()),
+            // Names no longer known are ignored (nothing to keep them against).
+            kept: kept
+                .iter()
+                .filter_map(|name| Field::from_name(name))
+                .collect(),
+            role: Role::parse(role).unwrap_or(Role::Staff),
+            grade: Grade::parse(grade).unwrap_or(Grade::UNSPECIFIED),
+            status: status.into(),
+            portal_role: r.try_get_unchecked(15)?,
+            archived: r.try_get_unchecked(11)?,
+            prevent_archiving: r.try_get_unchecked(14)?,
+        },
+        schools.iter().copied(),
+    );
+    Ok(())
+}
+
 /// Every user of the district (archived included), in one streamed read.
 pub async fn load_current(
     conn: &mut PgConnection,
@@ -58,21 +116,16 @@ pub async fn load_current(
 ) -> sqlx::Result<CurrentUsers> {
     // Sized once: growing a vector of a million users by doubling holds two copies at once.
     let count = user_count(conn, district_id).await?;
-    load_users(conn, district_id, None, count).await
+    load_users(conn, district_id, count).await
 }
 
-/// The district's users `ids` (all of them when `None`), `count` of them.
+/// The district's users, `count` of them.
 async fn load_users(
     conn: &mut PgConnection,
     district_id: Uuid,
-    ids: Option<&[Uuid]>,
     count: usize,
 ) -> sqlx::Result<CurrentUsers> {
     let mut out = CurrentUsers::with_capacity(count);
-    let (ids, filter) = match ids {
-        Some(ids) => (ids, " AND {} = ANY($2)"),
-        None => (&[][..], ""),
-    };
     // Memberships and users are read by two plain scans and joined here: a join in SQL is
     // planned from statistics, and right after a first large import (before autovacuum has
     // analysed the new rows) it was planned as a nested loop that ran for many minutes.
@@ -93,15 +146,11 @@ async fn load_users(
     // the user's id as bytes and the school's index in `school_ids`: 20 bytes, where two
     // UUIDs took 32 (~12 MB less at a million users, held while the users load; issue 19).
     let mut memberships: Vec<([u8; 16], u32)> = Vec::with_capacity(count);
-    let sql = format!(
-        "SELECT user_id, school_id FROM user_schools WHERE district_id = $1{}",
-        filter.replace("{}", "user_id")
-    );
-    let mut query = sqlx::query_as::<_, (Uuid, Uuid)>(&sql).bind(district_id);
-    if !filter.is_empty() {
-        query = query.bind(ids);
-    }
-    let mut rows = query.fetch(&mut *conn);
+    let mut rows = sqlx::query_as::<_, (Uuid, Uuid)>(
+        "SELECT user_id, school_id FROM user_schools WHERE district_id = $1",
+    )
+    .bind(district_id)
+    .fetch(&mut *conn);
     while let Some((user, school)) = rows.try_next().await? {
         if let Some(&at) = schools.get(&school) {
             memberships.push((user.into_bytes(), at));
@@ -109,24 +158,10 @@ async fn load_users(
     }
     drop(rows);
     memberships.sort_unstable();
-    // Each row is decoded by position and borrowed from the row, and packed straight into
-    // `out`: no `CurrentUser` nor a `String` per column built for every user (decoding by
-    // column name and copying each value took most of the load's time, issue 19).
     let mut sources: hashbrown::HashMap<String, Source> = hashbrown::HashMap::new();
     let mut user_schools: Vec<&str> = Vec::new();
-    let sql = format!(
-        "SELECT u.id, u.custom_id, u.email, u.username, u.first_name, u.middle_name, u.last_name, u.role, u.grade,
-                u.position, u.status, u.archived_at IS NOT NULL AS archived, u.source, u.source_key, u.prevent_archiving,
-                u.portal_role, u.kept_fields, u.feed_password_mac
-         FROM users u
-         WHERE u.district_id = $1{}",
-        filter.replace("{}", "u.id")
-    );
-    let mut query = sqlx::query(&sql).bind(district_id);
-    if !filter.is_empty() {
-        query = query.bind(ids);
-    }
-    let mut rows = query.fetch(&mut *conn);
+    let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.district_id = $1");
+    let mut rows = sqlx::query(&sql).bind(district_id).fetch(&mut *conn);
     while let Some(r) = rows.try_next().await? {
         let id: Uuid = r.try_get_unchecked(0)?;
         let key = id.as_bytes();
@@ -138,168 +173,119 @@ async fn load_users(
                 .take_while(|(u, _)| u == key)
                 .map(|&(_, at)| school_ids[at as usize].as_str()),
         );
-        user_schools.sort_unstable();
-        let source: &str = r.try_get_unchecked(12)?;
-        if !sources.contains_key(source) {
-            sources.insert(source.to_string(), Source::from_db(source));
-        }
-        let email: Option<&str> = r.try_get_unchecked(2)?;
-        let role: &str = r.try_get_unchecked(7)?;
-        let grade: &str = r.try_get_unchecked(8)?;
-        let status: UserStatus = r.try_get_unchecked(10)?;
-        let kept: Vec<String> = r.try_get_unchecked(16)?;
-        let mac: Option<&[u8]> = r.try_get_unchecked(17)?;
-        out.push_parts(
-            &UserParts {
-                user_guid: id,
-                custom_id: r.try_get_unchecked(1)?,
-                // Stored lower-cased; folded again in case an older row is not.
-                email: email.map(fold_case).as_deref(),
-                username: r.try_get_unchecked(3)?,
-                first_name: r.try_get_unchecked(4)?,
-                middle_name: r.try_get_unchecked(5)?,
-                last_name: r.try_get_unchecked(6)?,
-                position: r.try_get_unchecked(9)?,
-                source_key: r.try_get_unchecked(13)?,
-                source: &sources[source],
-                feed_password_mac: mac.and_then(|m| <&[u8; 32]>::try_from(m).ok()),
-                // Names no longer known are ignored (nothing to keep them against).
-                kept: kept
-                    .iter()
-                    .filter_map(|name| Field::from_name(name))
-                    .collect(),
-                role: Role::parse(role).unwrap_or(Role::Staff),
-                grade: Grade::parse(grade).unwrap_or(Grade::UNSPECIFIED),
-                status: status.into(),
-                portal_role: r.try_get_unchecked(15)?,
-                archived: r.try_get_unchecked(11)?,
-                prevent_archiving: r.try_get_unchecked(14)?,
-            },
-            user_schools.iter().copied(),
-        );
+        push_user(&mut out, &r, &mut sources, &mut user_schools)?;
     }
     out.shrink_to_fit();
     Ok(out)
 }
 
-/// Ready a run to plan its feed window by window (`plan::Windows`): the table of the marks
-/// its windows leave on users (rule 2 across windows, and the sweep), gone at commit.
+/// Ready the run's transaction to plan window by window: its many short queries are
+/// planned with estimates far above their cost, and compiling them (JIT) took longer than
+/// running them (60-130 ms a window's query).
 pub async fn begin_windows(conn: &mut PgConnection) -> sqlx::Result<()> {
-    sqlx::query(
-        "CREATE TEMP TABLE plan_marks (user_id uuid PRIMARY KEY, line bigint, deleted boolean NOT NULL)
-         ON COMMIT DROP",
-    )
-    .execute(&mut *conn)
-    .await?;
+    sqlx::query("SET LOCAL jit = off")
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
-/// The users of the district that `keys` name (by GUID, custom_id, email or username), with
-/// the marks earlier windows left on them.
+/// The users of the district that `keys` name (by GUID, custom_id, email or username) but
+/// for those among `except` (a window's users: `plan::Windows`). Each kind of key is one
+/// scan over its keys (`= ANY` of an array), each user's schools one probe of the primary
+/// key of `user_schools`: the work grows with the window, not with the district.
 pub async fn window_users(
     conn: &mut PgConnection,
     district_id: Uuid,
     keys: &WindowKeys,
-) -> sqlx::Result<(CurrentUsers, Vec<Mark>)> {
-    // Each arm is one index scan over the keys (`= ANY` of an array probes the index).
-    let ids: Vec<Uuid> = sqlx::query_scalar(
-        "SELECT id FROM users WHERE district_id = $1 AND id = ANY($2)
-         UNION SELECT id FROM users WHERE district_id = $1 AND custom_id = ANY($3)
-         UNION SELECT id FROM users WHERE district_id = $1 AND lower(email) = ANY($4)
-         UNION SELECT id FROM users WHERE district_id = $1 AND lower(username) = ANY($5)",
-    )
-    .bind(district_id)
-    .bind(&keys.guids)
-    .bind(&keys.custom_ids)
-    .bind(&keys.emails)
-    .bind(&keys.usernames)
-    .fetch_all(&mut *conn)
-    .await?;
-    users_with_marks(conn, district_id, &ids).await
-}
-
-/// The district's users who hold one of `names` (case-insensitively), but for `except`.
-pub async fn name_holders(
-    conn: &mut PgConnection,
-    district_id: Uuid,
-    names: &[String],
     except: &CurrentUsers,
-) -> sqlx::Result<(CurrentUsers, Vec<Mark>)> {
-    let have: std::collections::HashSet<Uuid> = (0..except.len()).map(|i| except.guid(i)).collect();
-    let ids: Vec<Uuid> = sqlx::query_scalar(
-        "SELECT id FROM users WHERE district_id = $1 AND lower(username) = ANY($2)",
-    )
-    .bind(district_id)
-    .bind(names)
-    .fetch_all(&mut *conn)
-    .await?
-    .into_iter()
-    .filter(|id| !have.contains(id))
-    .collect();
-    users_with_marks(conn, district_id, &ids).await
+) -> sqlx::Result<CurrentUsers> {
+    let mut out = CurrentUsers::default();
+    if keys.is_empty() {
+        return Ok(out);
+    }
+    let mut arms = Vec::new();
+    for (asked, filter) in [
+        (!keys.guids.is_empty(), "u.id = ANY($2)"),
+        (!keys.custom_ids.is_empty(), "u.custom_id = ANY($3)"),
+        (!keys.emails.is_empty(), "lower(u.email) = ANY($4)"),
+        (!keys.usernames.is_empty(), "lower(u.username) = ANY($5)"),
+    ] {
+        if asked {
+            arms.push(format!(
+                "SELECT {USER_COLUMNS},
+                        ARRAY(SELECT us.school_id FROM user_schools us
+                              WHERE us.district_id = u.district_id AND us.user_id = u.id) AS schools
+                 FROM users u WHERE u.district_id = $1 AND {filter}"
+            ));
+        }
+    }
+    // Every parameter is named (so typed), whichever arms ask for it.
+    let sql = format!(
+        "SELECT * FROM ({}) found
+         WHERE cardinality($2::uuid[]) + cardinality($3::text[]) + cardinality($4::text[]) + cardinality($5::text[]) >= 0",
+        arms.join(" UNION ALL ")
+    );
+    let schools: std::collections::HashMap<Uuid, String> =
+        sqlx::query_as("SELECT id, external_id FROM schools WHERE district_id = $1")
+            .bind(district_id)
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .collect();
+    let mut seen: std::collections::HashSet<Uuid> =
+        (0..except.len()).map(|i| except.guid(i)).collect();
+    let mut sources: hashbrown::HashMap<String, Source> = hashbrown::HashMap::new();
+    let mut rows = sqlx::query(&sql)
+        .bind(district_id)
+        .bind(&keys.guids)
+        .bind(&keys.custom_ids)
+        .bind(&keys.emails)
+        .bind(&keys.usernames)
+        .fetch(&mut *conn);
+    while let Some(r) = rows.try_next().await? {
+        let id: Uuid = r.try_get_unchecked(0)?;
+        // A user found by two keys comes twice.
+        if !seen.insert(id) {
+            continue;
+        }
+        let ids: Vec<Uuid> = r.try_get_unchecked(18)?;
+        let mut user_schools: Vec<&str> = ids
+            .iter()
+            .filter_map(|id| schools.get(id).map(String::as_str))
+            .collect();
+        push_user(&mut out, &r, &mut sources, &mut user_schools)?;
+    }
+    Ok(out)
 }
 
-/// The users `ids`, each with the mark earlier windows left on them.
-async fn users_with_marks(
+/// How many users a feed of `source` with `scope` covers (not archived; of the source, or
+/// every file and manual user for [`Scope::District`]): the guard's measure.
+pub async fn scope_total(
     conn: &mut PgConnection,
     district_id: Uuid,
-    ids: &[Uuid],
-) -> sqlx::Result<(CurrentUsers, Vec<Mark>)> {
-    if ids.is_empty() {
-        return Ok((CurrentUsers::default(), Vec::new()));
-    }
-    let users = load_users(conn, district_id, Some(ids), ids.len()).await?;
-    let marked: std::collections::HashMap<Uuid, Option<i64>> =
-        sqlx::query_as::<_, (Uuid, Option<i64>)>(
-            "SELECT user_id, line FROM plan_marks WHERE user_id = ANY($1)",
-        )
-        .bind(ids)
-        .fetch_all(&mut *conn)
-        .await?
-        .into_iter()
-        .collect();
-    let marks = (0..users.len())
-        .map(|i| match marked.get(&users.guid(i)) {
-            None => Mark::Free,
-            Some(None) => Mark::Protected,
-            Some(Some(line)) => Mark::Claimed(u32::try_from(*line).unwrap_or(u32::MAX)),
-        })
-        .collect();
-    Ok((users, marks))
-}
-
-/// Keep the marks a window changed for the windows after it and the sweep.
-pub async fn remember_marks(conn: &mut PgConnection, changes: &[MarkChange]) -> sqlx::Result<()> {
-    if changes.is_empty() {
-        return Ok(());
-    }
-    let users: Vec<Uuid> = changes.iter().map(|c| c.user).collect();
-    let lines: Vec<Option<i64>> = changes
-        .iter()
-        .map(|c| match c.mark {
-            Mark::Claimed(line) => Some(i64::from(line)),
-            Mark::Free | Mark::Protected => None,
-        })
-        .collect();
-    let deleted: Vec<bool> = changes.iter().map(|c| c.deleted).collect();
-    sqlx::query(
-        "INSERT INTO plan_marks (user_id, line, deleted)
-         SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::boolean[])
-         ON CONFLICT (user_id) DO UPDATE
-         SET line = EXCLUDED.line, deleted = plan_marks.deleted OR EXCLUDED.deleted",
-    )
-    .bind(&users)
-    .bind(&lines)
-    .bind(&deleted)
-    .execute(&mut *conn)
+    source: &Source,
+    scope: Scope,
+) -> sqlx::Result<usize> {
+    let owner = match scope {
+        Scope::Source | Scope::Patch => "source = $2",
+        Scope::District => "source NOT LIKE 'sync:%' AND $2::text IS NOT NULL",
+    };
+    let n: i64 = sqlx::query_scalar(&format!(
+        "SELECT count(*) FROM users WHERE district_id = $1 AND archived_at IS NULL AND {owner}"
+    ))
+    .bind(district_id)
+    .bind(source.to_db())
+    .fetch_one(&mut *conn)
     .await?;
-    Ok(())
+    Ok(usize::try_from(n).unwrap_or(0))
 }
 
 /// What the sweep of a feed planned in windows needs (`plan::SweepFound`): the users in
-/// scope, per school, and those no window's row matched or protected. `school`: a file for
-/// one school (its external ID); `identifiers`: ask for the candidates' custom_id and email
-/// (files of other sources wait in the queue).
+/// scope, per school, and those it may archive. `school`: a file for one school (its
+/// external ID); `identifiers`: ask for the candidates' custom_id and email (files of other
+/// sources wait in the queue). `sweepable(user, may_archive)` tells, for each user in
+/// scope, whether they are a candidate (`Some(deleted)`); `may_archive`: the user is not
+/// `prevent_archiving` and not a portal admin. One streamed pass over the users in scope.
 pub async fn sweep(
     conn: &mut PgConnection,
     district_id: Uuid,
@@ -307,10 +293,8 @@ pub async fn sweep(
     scope: Scope,
     school: Option<&str>,
     identifiers: bool,
+    sweepable: &(dyn Fn(Uuid, bool) -> Option<bool> + Sync),
 ) -> sqlx::Result<SweepFound> {
-    sqlx::query("ANALYZE plan_marks")
-        .execute(&mut *conn)
-        .await?;
     let owner = match scope {
         Scope::Source | Scope::Patch => "u.source = $2",
         Scope::District => "u.source NOT LIKE 'sync:%' AND $2::text IS NOT NULL",
@@ -324,14 +308,32 @@ pub async fn sweep(
     let in_scope =
         format!("u.district_id = $1 AND u.archived_at IS NULL AND {owner} AND {one_school}");
     let source_db = source.to_db();
-    let scope_total: i64 =
-        sqlx::query_scalar(&format!("SELECT count(*) FROM users u WHERE {in_scope}"))
-            .bind(district_id)
-            .bind(&source_db)
-            .bind(school)
-            .fetch_one(&mut *conn)
-            .await?;
-    let school_totals = sqlx::query_as::<_, (String, i64)>(&format!(
+    let mut found = SweepFound::default();
+    let sql = format!(
+        "SELECT u.id, NOT u.prevent_archiving AND u.portal_role = 'user',
+                CASE WHEN $4 THEN u.custom_id END, CASE WHEN $4 THEN u.email END
+         FROM users u WHERE {in_scope}"
+    );
+    let mut rows = sqlx::query_as::<_, (Uuid, bool, Option<String>, Option<String>)>(&sql)
+        .bind(district_id)
+        .bind(&source_db)
+        .bind(school)
+        .bind(identifiers)
+        .fetch(&mut *conn);
+    while let Some((user_guid, may_archive, custom_id, email)) = rows.try_next().await? {
+        found.scope_total += 1;
+        if let Some(deleted) = sweepable(user_guid, may_archive) {
+            found.candidates.push(Candidate {
+                user_guid,
+                custom_id,
+                email,
+                schools: Vec::new(),
+                deleted,
+            });
+        }
+    }
+    drop(rows);
+    found.school_totals = sqlx::query_as::<_, (String, i64)>(&format!(
         "SELECT s.external_id, count(*)
          FROM users u
          JOIN user_schools us ON us.district_id = u.district_id AND us.user_id = u.id
@@ -347,39 +349,29 @@ pub async fn sweep(
     .into_iter()
     .map(|(id, n)| (id, usize::try_from(n).unwrap_or(0)))
     .collect();
-    let sql = format!(
-        "SELECT u.id, CASE WHEN $5 THEN u.custom_id END, CASE WHEN $5 THEN u.email END,
-                coalesce(m.deleted, false),
-                ARRAY(SELECT s.external_id FROM user_schools us
-                      JOIN schools s ON s.district_id = us.district_id AND s.id = us.school_id
-                      WHERE us.district_id = u.district_id AND us.user_id = u.id)
-         FROM users u LEFT JOIN plan_marks m ON m.user_id = u.id
-         WHERE {in_scope}
-           AND (m.deleted OR (NOT $4 AND m.user_id IS NULL AND NOT u.prevent_archiving AND u.portal_role = 'user'))"
-    );
-    let mut rows =
-        sqlx::query_as::<_, (Uuid, Option<String>, Option<String>, bool, Vec<String>)>(&sql)
-            .bind(district_id)
-            .bind(&source_db)
-            .bind(school)
-            .bind(scope == Scope::Patch)
-            .bind(identifiers)
-            .fetch(&mut *conn);
-    let mut candidates = Vec::new();
-    while let Some((user_guid, custom_id, email, deleted, schools)) = rows.try_next().await? {
-        candidates.push(Candidate {
-            user_guid,
-            custom_id,
-            email,
-            schools,
-            deleted,
-        });
+    if !found.candidates.is_empty() {
+        let at: std::collections::HashMap<Uuid, usize> = found
+            .candidates
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.user_guid, i))
+            .collect();
+        let ids: Vec<Uuid> = at.keys().copied().collect();
+        let mut rows = sqlx::query_as::<_, (Uuid, String)>(
+            "SELECT us.user_id, s.external_id FROM user_schools us
+             JOIN schools s ON s.district_id = us.district_id AND s.id = us.school_id
+             WHERE us.district_id = $1 AND us.user_id = ANY($2)",
+        )
+        .bind(district_id)
+        .bind(&ids)
+        .fetch(&mut *conn);
+        while let Some((user, school)) = rows.try_next().await? {
+            if let Some(&i) = at.get(&user) {
+                found.candidates[i].schools.push(school);
+            }
+        }
     }
-    Ok(SweepFound {
-        scope_total: usize::try_from(scope_total).unwrap_or(0),
-        school_totals,
-        candidates,
-    })
+    Ok(found)
 }
 
 /// Stream CSV text into `COPY … FROM STDIN`, in chunks.

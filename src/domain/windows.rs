@@ -27,16 +27,6 @@ pub struct WindowKeys {
     pub usernames: Vec<String>,
 }
 
-/// A user whose mark a window changed: what the next windows must know of them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MarkChange {
-    pub user: Uuid,
-    /// Never [`Mark::Free`].
-    pub mark: Mark,
-    /// A `to_be_deleted` row archives them.
-    pub deleted: bool,
-}
-
 /// What the database found for the sweep once every window was planned: the users in
 /// scope before the run (not archived; of the source, or every file and manual user for
 /// [`crate::domain::Scope::District`]; of the school, for a one-school file).

@@ -111,9 +111,8 @@ mod school;
 mod username;
 mod window;
 
-pub use planner::Mark;
 pub use school::SchoolOnly;
-pub use window::{Candidate, MarkChange, SweepFound, WindowKeys, Windows};
+pub use window::{Candidate, SweepFound, WindowKeys, Windows};
 
 #[cfg(test)]
 mod tests;

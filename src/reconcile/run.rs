@@ -490,76 +490,6 @@ impl FileRows {
         })
     }
 
-    /// Plan the file window by window (`plan::Windows`, issue 19): each window of `size`
-    /// lines with only the users it names, read through `tx`, the run's transaction (this
-    /// runs on a blocking thread: `rt` runs each query). Gives the plan and what the users
-    /// it changes were before.
-    #[allow(clippy::too_many_arguments)]
-    fn plan_windows(
-        self,
-        tx: &mut sqlx::PgConnection,
-        rt: &tokio::runtime::Handle,
-        district_id: Uuid,
-        source: &Source,
-        rules: &Rules,
-        secrets: &mut dyn Secrets,
-        size: usize,
-    ) -> Result<(Plan, apply::Before)> {
-        self.with_rows(|rows, _, reserved| {
-            rt.block_on(db::reconcile::begin_windows(tx))?;
-            let mut windows = plan::Windows::new(reserved, source, rules);
-            let mut before = apply::Before::default();
-            let mut rows = rows.peekable();
-            while rows.peek().is_some() {
-                let window: Vec<_> = rows.by_ref().take(size).collect();
-                let keys = plan::WindowKeys::of(&window);
-                let (mut users, mut marks) =
-                    rt.block_on(db::reconcile::window_users(tx, district_id, &keys))?;
-                drop(keys);
-                // The holders of every name the window may generate, asked until no new
-                // holder is found (each one found moves the names generated past it).
-                let mut asked: HashSet<String> = HashSet::new();
-                loop {
-                    let probes: Vec<String> = windows
-                        .probes(&users, &window)
-                        .into_iter()
-                        .filter(|name| asked.insert(name.clone()))
-                        .collect();
-                    if probes.is_empty() {
-                        break;
-                    }
-                    let (more, more_marks) = rt.block_on(db::reconcile::name_holders(
-                        tx,
-                        district_id,
-                        &probes,
-                        &users,
-                    ))?;
-                    if more.is_empty() {
-                        break;
-                    }
-                    for i in 0..more.len() {
-                        users.push(&more.get(i));
-                    }
-                    marks.extend(more_marks);
-                }
-                let (added, changes) = windows.plan(&users, marks, window, secrets);
-                before.add(&windows.rows()[added], &users);
-                rt.block_on(db::reconcile::remember_marks(tx, &changes))?;
-            }
-            tracing::debug!(rss_mib = %rss_mib(), "windows planned");
-            let school = rules.school.as_ref().map(|s| s.external_id.as_str());
-            let found = rt.block_on(db::reconcile::sweep(
-                tx,
-                district_id,
-                source,
-                rules.scope,
-                school,
-                !rules.elsewhere.is_empty(),
-            ))?;
-            Ok((windows.finish(found), before))
-        })
-    }
-
     /// Give `f` the file's rows (read a second time, or a small file's kept rows), their
     /// number and the keys of the usernames they give; refuse the plan when the file reads
     /// differently the second time.
@@ -631,6 +561,92 @@ impl FileRows {
     }
 }
 
+/// Plan `rows` window by window (`plan::Windows`, issue 19): each window of `size` rows with
+/// only the users it names, read through `tx`, the run's transaction (this runs on a
+/// blocking thread: `rt` runs each query). `reserved`: the keys of the usernames the rows
+/// give. Gives the plan and what the users it changes were before.
+#[allow(clippy::too_many_arguments)]
+fn plan_windows(
+    rows: impl Iterator<Item = Result<IncomingUser, RowFail>>,
+    reserved: Vec<u64>,
+    tx: &mut sqlx::PgConnection,
+    rt: &tokio::runtime::Handle,
+    district_id: Uuid,
+    source: &Source,
+    rules: &Rules,
+    secrets: &mut dyn Secrets,
+    size: usize,
+) -> Result<(Plan, apply::Before)> {
+    rt.block_on(db::reconcile::begin_windows(tx))?;
+    let mut windows = plan::Windows::new(reserved, source, rules);
+    let mut before = apply::Before::default();
+    let mut rows = rows.peekable();
+    let mut took = WindowTimes::default();
+    let none = CurrentUsers::default();
+    while rows.peek().is_some() {
+        let window: Vec<_> = rows.by_ref().take(size).collect();
+        let t = std::time::Instant::now();
+        let keys = plan::WindowKeys::of(&window);
+        let mut users = rt.block_on(db::reconcile::window_users(tx, district_id, &keys, &none))?;
+        took.users += t.elapsed();
+        // Whoever holds the values rows would take, then the names the window may generate,
+        // asked until no new holder is found (each one found moves the names generated
+        // past it).
+        let t = std::time::Instant::now();
+        let keys = plan::WindowKeys::holders(&users, &window);
+        let more = rt.block_on(db::reconcile::window_users(tx, district_id, &keys, &users))?;
+        users.extend(&more);
+        let mut asked: HashSet<String> = HashSet::new();
+        loop {
+            let probes: Vec<String> = windows
+                .probes(&users, &window)
+                .into_iter()
+                .filter(|name| asked.insert(name.clone()))
+                .collect();
+            if probes.is_empty() {
+                break;
+            }
+            let keys = plan::WindowKeys {
+                usernames: probes,
+                ..plan::WindowKeys::default()
+            };
+            let more = rt.block_on(db::reconcile::window_users(tx, district_id, &keys, &users))?;
+            if more.is_empty() {
+                break;
+            }
+            users.extend(&more);
+        }
+        took.holders += t.elapsed();
+        let t = std::time::Instant::now();
+        let added = windows.plan(&users, window, secrets);
+        before.add(&windows.rows()[added], &users);
+        took.plan += t.elapsed();
+    }
+    let t = std::time::Instant::now();
+    let school = rules.school.as_ref().map(|s| s.external_id.as_str());
+    let found = rt.block_on(db::reconcile::sweep(
+        tx,
+        district_id,
+        source,
+        rules.scope,
+        school,
+        !rules.elsewhere.is_empty(),
+        &|user, may_archive| windows.sweepable(user, may_archive),
+    ))?;
+    took.sweep = t.elapsed();
+    tracing::debug!(?took, rss_mib = %rss_mib(), "windows planned");
+    Ok((windows.finish(found), before))
+}
+
+/// Where the time of a plan made window by window went (the debug log).
+#[derive(Debug, Default)]
+struct WindowTimes {
+    users: std::time::Duration,
+    holders: std::time::Duration,
+    plan: std::time::Duration,
+    sweep: std::time::Duration,
+}
+
 /// The rows of one run: a file read twice, rows already in memory (a sync), or what an
 /// undone run wrote (read once the run holds the district's lock).
 pub enum Rows {
@@ -672,6 +688,59 @@ impl Rows {
                 ))
             }
             Rows::Undo(u) => Ok(u.plan(current, source, rules)),
+        }
+    }
+
+    /// Are these rows planned window by window (`plan_windows`): a file or a set of more
+    /// than `size` rows.
+    fn windowed(&self, size: usize) -> bool {
+        match self {
+            Rows::File(_) | Rows::Ready(_) => self.len() > size,
+            Rows::Undo(_) => false,
+        }
+    }
+
+    /// [`plan_windows`] over these rows (see [`Rows::windowed`]).
+    #[allow(clippy::too_many_arguments)]
+    fn plan_windows(
+        self,
+        tx: &mut sqlx::PgConnection,
+        rt: &tokio::runtime::Handle,
+        district_id: Uuid,
+        source: &Source,
+        rules: &Rules,
+        secrets: &mut dyn Secrets,
+        size: usize,
+    ) -> Result<(Plan, apply::Before)> {
+        match self {
+            Rows::File(f) => f.with_rows(|rows, _, reserved| {
+                plan_windows(
+                    rows,
+                    reserved,
+                    tx,
+                    rt,
+                    district_id,
+                    source,
+                    rules,
+                    secrets,
+                    size,
+                )
+            }),
+            Rows::Ready(mut v) => {
+                let reserved = v.take_reserved_usernames();
+                plan_windows(
+                    v.into_rows(),
+                    reserved,
+                    tx,
+                    rt,
+                    district_id,
+                    source,
+                    rules,
+                    secrets,
+                    size,
+                )
+            }
+            Rows::Undo(_) => anyhow::bail!("an undo is planned from the users it undoes"),
         }
     }
 }
@@ -967,16 +1036,20 @@ pub async fn apply_rows(
     scope: Scope,
     rosters: Option<RosterFeed>,
 ) -> Result<Summary> {
+    // An undo never loads every user either (`plan_and_apply`).
+    let windowed =
+        rosters.is_none() && (rows.windowed(plan_window()) || matches!(rows, Rows::Undo(_)));
     let input = Input {
         rows,
         ignored_columns,
         scope,
         rosters,
     };
-    apply_read(pool, clock, req, std::future::ready(Ok(Ok(input)))).await
+    let read = std::future::ready(Ok(Ok(input)));
+    plan_and_apply(pool, clock, req, read, Some(windowed)).await
 }
 
-/// Lines a run plans at a time when its file has more (issue 19, `plan::Windows`): 65,536,
+/// Lines a run plans at a time when its file has more (issue 19, `plan::Windows`): 131,072,
 /// or `ROLLCALL_PLAN_WINDOW` (tests plan in windows of a few rows with it).
 fn plan_window() -> usize {
     static WINDOW: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
@@ -985,7 +1058,7 @@ fn plan_window() -> usize {
             .ok()
             .and_then(|v| v.parse::<usize>().ok())
             .filter(|&n| n > 0)
-            .unwrap_or(65_536)
+            .unwrap_or(131_072)
     })
 }
 
@@ -1038,6 +1111,18 @@ pub async fn apply_read(
     req: &RunRequest<'_>,
     read: impl std::future::Future<Output = Result<Result<Input, String>>>,
 ) -> Result<Summary> {
+    plan_and_apply(pool, clock, req, read, None).await
+}
+
+/// [`apply_read`], told whether the rows will be planned window by window when that is
+/// known before they are read (`None`: guessed from the file's line count).
+async fn plan_and_apply(
+    pool: &PgPool,
+    clock: &Clock,
+    req: &RunRequest<'_>,
+    read: impl std::future::Future<Output = Result<Result<Input, String>>>,
+    windowed: Option<bool>,
+) -> Result<Summary> {
     let setup = async {
         let district = db::districts::by_id(pool, req.district_id)
             .await?
@@ -1064,7 +1149,8 @@ pub async fn apply_read(
         let mut tx = pool.begin().await?;
         let locked = db::reconcile::try_lock_district(&mut tx, req.district_id).await?;
         // A file planned window by window does not load the district's users.
-        let loaded = if locked && count_lines(&req.path) <= plan_window() as u64 {
+        let windowed = windowed.unwrap_or_else(|| count_lines(&req.path) > plan_window() as u64);
+        let loaded = if locked && !windowed {
             Some(load_locked(&mut tx, req.district_id).await?)
         } else {
             None
@@ -1143,12 +1229,12 @@ pub async fn apply_read(
     }
     // A large file without rosters is planned window by window (issue 19): only the users
     // each window names are read, never every user of the district.
-    let windowed = loaded.is_none()
-        && rosters.is_none()
-        && matches!(&rows, Rows::File(f) if f.len() > plan_window());
+    let windowed = loaded.is_none() && rosters.is_none() && rows.windowed(plan_window());
+    // An undo reads only the users it undoes and the holders of what it takes back.
+    let by_keys = windowed || (loaded.is_none() && matches!(rows, Rows::Undo(_)));
     let loaded = match loaded {
         Some(loaded) => loaded,
-        None if windowed => {
+        None if by_keys => {
             let t0 = std::time::Instant::now();
             Loaded {
                 current: CurrentUsers::default(),
@@ -1162,7 +1248,7 @@ pub async fn apply_read(
         None => load_locked(&mut tx, req.district_id).await?,
     };
     let Loaded {
-        current,
+        mut current,
         schools,
         took,
     } = loaded;
@@ -1171,6 +1257,19 @@ pub async fn apply_read(
     let roster_undo = match &mut rows {
         Rows::Undo(u) => {
             u.load(&mut tx, req.district_id).await?;
+            if by_keys {
+                current = db::reconcile::window_users(
+                    &mut tx,
+                    req.district_id,
+                    &u.keys(),
+                    &CurrentUsers::default(),
+                )
+                .await?;
+                u.source_total = Some(
+                    db::reconcile::scope_total(&mut tx, req.district_id, &req.source, scope)
+                        .await?,
+                );
+            }
             u.take_rosters()
         }
         _ => None,
@@ -1201,11 +1300,11 @@ pub async fn apply_read(
     let mut secrets = RandomSecrets(req.password_key.clone());
     let encoded = req.progress.done.clone();
     let (plan, before, people, rosters, source, mut secrets, mut tx) = match rows {
-        Rows::File(file) if windowed => {
+        rows if windowed => {
             let rt = tokio::runtime::Handle::current();
             let mut tx = tx;
             tokio::task::spawn_blocking(move || {
-                let (mut plan, before) = file.plan_windows(
+                let (mut plan, before) = rows.plan_windows(
                     &mut tx,
                     &rt,
                     district_id,

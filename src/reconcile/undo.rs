@@ -80,6 +80,19 @@ struct Group {
 /// Plan the undo of a run from what it wrote (`written`, in the order written) against every
 /// user of the district. `source` and `rules.scope` are the undone run's.
 pub fn plan(current: &CurrentUsers, written: Vec<Written>, source: &Source, rules: &Rules) -> Plan {
+    plan_counted(current, written, source, rules, None)
+}
+
+/// [`plan`] with `current` holding only the users the undo names and the holders of what it
+/// takes back ([`UndoRows::keys`]), and `source_total` counted by the database (the users
+/// in scope, for the guard; `None`: counted from `current`).
+pub fn plan_counted(
+    current: &CurrentUsers,
+    written: Vec<Written>,
+    source: &Source,
+    rules: &Rules,
+    source_total: Option<usize>,
+) -> Plan {
     let mut groups: Vec<Group> = Vec::new();
     let mut at: HashMap<Uuid, usize> = HashMap::new();
     for w in written {
@@ -106,16 +119,17 @@ pub fn plan(current: &CurrentUsers, written: Vec<Written>, source: &Source, rule
         Scope::District => !owner.is_sync(),
         Scope::Source | Scope::Patch => owner == source,
     };
-    let mut source_total = 0;
+    let mut counted = 0;
     for i in 0..current.len() {
         if !current.archived(i) && in_scope(current.source(i)) {
-            source_total += 1;
+            counted += 1;
         }
         if let Some(&g) = at.get(&current.guid(i)) {
             groups[g].current = Some(i);
         }
     }
     drop(at);
+    let source_total = source_total.unwrap_or(counted);
 
     let holders = Holders::find(current, &groups);
     let mut taken: HashSet<(&'static str, String)> = HashSet::new();
@@ -382,6 +396,9 @@ pub struct UndoRows {
     users: usize,
     /// The classes and enrollments the undone run changed (SPEC §6a).
     rosters: Vec<roster::RosterWritten>,
+    /// The users in the undo's scope, counted by the database when the undo is planned
+    /// against only the users it names ([`UndoRows::keys`]).
+    pub(in crate::reconcile) source_total: Option<usize>,
 }
 
 impl UndoRows {
@@ -391,6 +408,7 @@ impl UndoRows {
             written: Vec::new(),
             users: 0,
             rosters: Vec::new(),
+            source_total: None,
         }
     }
 
@@ -450,13 +468,39 @@ impl UndoRows {
         self.users
     }
 
+    /// The undo planned against `current`: the district's users, or those
+    /// [`UndoRows::keys`] find (with [`UndoRows::source_total`] counted by the database).
     pub(in crate::reconcile) fn plan(
         self,
         current: &CurrentUsers,
         source: &Source,
         rules: &Rules,
     ) -> Plan {
-        plan(current, self.written, source, rules)
+        plan_counted(current, self.written, source, rules, self.source_total)
+    }
+
+    /// The users the undo is about, and the holders of the identifiers it would take back
+    /// (rule 5): all of the district's users an undo needs (once loaded).
+    pub(in crate::reconcile) fn keys(&self) -> crate::domain::windows::WindowKeys {
+        let mut keys = crate::domain::windows::WindowKeys::default();
+        let mut seen = std::collections::HashSet::new();
+        for w in &self.written {
+            if seen.insert(w.user) {
+                keys.guids.push(w.user);
+            }
+            let Some(Value::Object(before)) = &w.before else {
+                continue;
+            };
+            let text = |field: &str| match before.get(field) {
+                Some(Value::String(v)) if !v.is_empty() => Some(v.clone()),
+                _ => None,
+            };
+            keys.custom_ids.extend(text("custom_id"));
+            keys.emails.extend(text("email").map(|e| e.to_lowercase()));
+            keys.usernames
+                .extend(text("username").map(|u| u.to_lowercase()));
+        }
+        keys
     }
 }
 

@@ -222,11 +222,10 @@ fn plan_in_windows(
     rules: &Rules,
     size: usize,
 ) -> Plan {
-    use std::collections::{BTreeSet, HashMap};
+    use std::collections::BTreeSet;
     let index = Index::new(current);
     let mut secrets = Seq::default();
     let mut windows = Windows::new(given, source, rules);
-    let mut marks: HashMap<Uuid, (Mark, bool)> = HashMap::new();
     let subset = |picked: &BTreeSet<usize>| {
         let mut users = CurrentUsers::default();
         for &i in picked {
@@ -237,15 +236,18 @@ fn plan_in_windows(
     let mut rows = incoming.into_iter().peekable();
     while rows.peek().is_some() {
         let window: Vec<_> = rows.by_ref().take(size).collect();
-        let keys = WindowKeys::of(&window);
-        let mut picked: BTreeSet<usize> = keys
-            .guids
-            .iter()
-            .filter_map(|g| index.by_guid(*g))
-            .chain(keys.custom_ids.iter().filter_map(|c| index.by_custom_id(c)))
-            .chain(keys.emails.iter().filter_map(|e| index.by_email(e)))
-            .chain(keys.usernames.iter().filter_map(|u| index.by_username(u)))
-            .collect();
+        let found = |keys: &WindowKeys| -> Vec<usize> {
+            keys.guids
+                .iter()
+                .filter_map(|g| index.by_guid(*g))
+                .chain(keys.custom_ids.iter().filter_map(|c| index.by_custom_id(c)))
+                .chain(keys.emails.iter().filter_map(|e| index.by_email(e)))
+                .chain(keys.usernames.iter().filter_map(|u| index.by_username(u)))
+                .collect()
+        };
+        let mut picked: BTreeSet<usize> = found(&WindowKeys::of(&window)).into_iter().collect();
+        let holders = WindowKeys::holders(&subset(&picked), &window);
+        picked.extend(found(&holders));
         loop {
             let probes = windows.probes(&subset(&picked), &window);
             let before = picked.len();
@@ -255,15 +257,7 @@ fn plan_in_windows(
             }
         }
         let users = subset(&picked);
-        let seeded = (0..users.len())
-            .map(|i| marks.get(&users.guid(i)).map_or(Mark::Free, |m| m.0))
-            .collect();
-        let (_, changes) = windows.plan(&users, seeded, window, &mut secrets);
-        for c in changes {
-            assert_ne!(c.mark, Mark::Free);
-            let entry = marks.entry(c.user).or_insert((c.mark, false));
-            *entry = (c.mark, entry.1 || c.deleted);
-        }
+        windows.plan(&users, window, &mut secrets);
     }
     // The sweep's query.
     let mut found = SweepFound::default();
@@ -281,13 +275,8 @@ fn plan_in_windows(
         for school in current.schools(i) {
             *found.school_totals.entry(school.to_string()).or_default() += 1;
         }
-        let mark = marks.get(&current.guid(i));
-        let deleted = mark.is_some_and(|m| m.1);
-        let free = rules.scope != Scope::Patch
-            && !current.prevent_archiving(i)
-            && !current.portal_role(i).is_admin()
-            && mark.is_none();
-        if deleted || free {
+        let may_archive = !current.prevent_archiving(i) && !current.portal_role(i).is_admin();
+        if let Some(deleted) = windows.sweepable(current.guid(i), may_archive) {
             found.candidates.push(Candidate {
                 user_guid: current.guid(i),
                 custom_id: current.custom_id(i).map(String::from),

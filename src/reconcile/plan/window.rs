@@ -2,9 +2,10 @@
 //! window of its rows and the users those rows name, never every user of the district.
 //!
 //! The planner is the same; what it knew about every user it now learns per window:
-//! - **the users a window's rows name** (by user_guid, custom_id, email and explicit
-//!   username: [`WindowKeys`]) are loaded for it, each with its [`Mark`] from earlier
-//!   windows (rule 2, "matches the same user as line N", holds across windows);
+//! - **the users a window's rows name** (by the identifier each row matches by, then the
+//!   holders of the values rows would take: [`WindowKeys`]) are loaded for it; what earlier
+//!   windows did to them is kept here ([`Marks`], 20 bytes a matched user), so rule 2
+//!   ("matches the same user as line N") holds across windows;
 //! - **the holders of the usernames it may generate** ([`Windows::probes`]) are loaded
 //!   beside them, so a generated name is never one a user holds;
 //! - **the sweep** (rule 7) is asked of the database once every window is planned: the
@@ -17,7 +18,7 @@
 //! `to_be_deleted` rows archive. A plan made in one window holding every user is the same
 //! plan (the planner tests check both).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
 use uuid::Uuid;
@@ -28,36 +29,110 @@ use super::planner::{Carry, Mark, Planner, SchoolSweep, Sweep};
 use super::{
     CreatedUsers, Plan, QuietRow, RowFail, RowPlan, Rules, Scope, Secrets, assemble, hold, username,
 };
-pub use crate::domain::windows::{Candidate, MarkChange, SweepFound, WindowKeys};
+pub use crate::domain::windows::{Candidate, SweepFound, WindowKeys};
 use crate::domain::{CurrentUsers, IncomingUser, Source};
 
 impl WindowKeys {
-    /// Every identifier the rows carry (failed rows too: they protect their users).
+    /// The users the rows match, by the first identifier of the matching order each row
+    /// carries (rule 1), and every user a failed row identifies (they are protected).
+    /// Then [`WindowKeys::holders`]: the holders of the values rows would take.
     pub fn of(rows: &[Result<IncomingUser, RowFail>]) -> WindowKeys {
         let mut keys = WindowKeys::default();
         for row in rows {
-            let (guid, custom_id, email) = match row {
-                Ok(inc) => {
-                    if let Some(name) = explicit_username(inc) {
-                        keys.usernames.push(fold_case(name).into_owned());
-                    }
-                    (
-                        inc.user_guid,
-                        nonblank(&inc.custom_id),
-                        nonblank(&inc.email),
-                    )
+            match row {
+                Ok(inc) => match (
+                    inc.user_guid,
+                    nonblank(&inc.custom_id),
+                    nonblank(&inc.email),
+                ) {
+                    (Some(guid), _, _) => keys.guids.push(guid),
+                    (None, Some(c), _) => keys.custom_ids.push(c.to_string()),
+                    (None, None, Some(e)) => keys.emails.push(fold_case(e).into_owned()),
+                    (None, None, None) => {}
+                },
+                Err(fail) => {
+                    keys.guids.extend(fail.user_guid);
+                    keys.custom_ids
+                        .extend(nonblank(&fail.custom_id).map(str::to_string));
+                    keys.emails
+                        .extend(nonblank(&fail.email).map(|e| fold_case(e).into_owned()));
                 }
-                Err(fail) => (
-                    fail.user_guid,
-                    nonblank(&fail.custom_id),
-                    nonblank(&fail.email),
-                ),
-            };
-            keys.guids.extend(guid);
-            keys.custom_ids.extend(custom_id.map(str::to_string));
-            keys.emails.extend(email.map(|e| fold_case(e).into_owned()));
+            }
         }
         keys
+    }
+
+    /// The values rows would take that their users (among `users`, loaded by
+    /// [`WindowKeys::of`]) do not hold already: whoever holds them must be known (rule 5).
+    /// A row that matches nobody would take every identifier it carries.
+    pub fn holders(users: &CurrentUsers, rows: &[Result<IncomingUser, RowFail>]) -> WindowKeys {
+        let index = Index::new(users);
+        let mut keys = WindowKeys::default();
+        for inc in rows.iter().flatten() {
+            let (custom_id, email) = (nonblank(&inc.custom_id), nonblank(&inc.email));
+            let matched = match (inc.user_guid, custom_id, email) {
+                (Some(guid), _, _) => index.by_guid(guid),
+                (None, Some(c), _) => index.by_custom_id(c),
+                (None, None, Some(e)) => index.by_email(e),
+                (None, None, None) => continue,
+            };
+            if let Some(c) = custom_id
+                && matched.is_none_or(|i| users.custom_id(i) != Some(c))
+            {
+                keys.custom_ids.push(c.to_string());
+            }
+            if let Some(e) = email.map(fold_case)
+                && matched.is_none_or(|i| users.email(i).map(fold_case).as_deref() != Some(&*e))
+            {
+                keys.emails.push(e.into_owned());
+            }
+            if let Some(name) = explicit_username(inc).map(fold_case)
+                && matched.is_none_or(|i| fold_case(users.username(i)) != name)
+            {
+                keys.usernames.push(name.into_owned());
+            }
+        }
+        keys
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.guids.is_empty()
+            && self.custom_ids.is_empty()
+            && self.emails.is_empty()
+            && self.usernames.is_empty()
+    }
+}
+
+/// What the windows planned so far did to users, by GUID: one run sorted by GUID per
+/// window, 20 bytes a user matched or protected (the newest run says last).
+#[derive(Default)]
+struct Marks {
+    runs: Vec<(Vec<u128>, Vec<u32>)>,
+}
+
+/// How [`Marks`] keep [`Mark::Protected`]: no line is numbered so.
+const PROTECTED: u32 = u32::MAX;
+
+impl Marks {
+    fn get(&self, user: Uuid) -> Mark {
+        let key = user.as_u128();
+        for (ids, lines) in self.runs.iter().rev() {
+            if let Ok(at) = ids.binary_search(&key) {
+                return match lines[at] {
+                    PROTECTED => Mark::Protected,
+                    line => Mark::Claimed(line),
+                };
+            }
+        }
+        Mark::Free
+    }
+
+    fn add(&mut self, mut changed: Vec<(u128, u32)>) {
+        if changed.is_empty() {
+            return;
+        }
+        changed.sort_unstable_by_key(|c| c.0);
+        self.runs.push(changed.into_iter().unzip());
     }
 }
 
@@ -66,10 +141,12 @@ pub struct Windows<'r> {
     source: &'r Source,
     rules: &'r Rules,
     carry: Option<Carry>,
+    marks: Marks,
     rows: Vec<RowPlan>,
     unchanged: Vec<QuietRow>,
     created: CreatedUsers,
-    deleted: Vec<Uuid>,
+    /// Users `to_be_deleted` rows archive.
+    deleted: HashSet<Uuid>,
 }
 
 impl<'r> Windows<'r> {
@@ -80,10 +157,11 @@ impl<'r> Windows<'r> {
             source,
             rules,
             carry: Some(Carry::feed(given)),
+            marks: Marks::default(),
             rows: Vec::new(),
             unchanged: Vec::new(),
             created: CreatedUsers::default(),
-            deleted: Vec::new(),
+            deleted: HashSet::new(),
         }
     }
 
@@ -122,22 +200,23 @@ impl<'r> Windows<'r> {
             .probes(&bases, |candidate| index.by_username(candidate).is_some())
     }
 
-    /// Plan one window: `users` are those its rows name and the holders of its probes
-    /// ([`Windows::probes`]), `marks` what earlier windows did to them (one per user). Gives
-    /// the window's rows among [`Windows::rows`] and the marks it changed.
+    /// Plan one window: `users` are those its rows name and the holders of what they would
+    /// take ([`WindowKeys`], [`Windows::probes`]). Gives the window's rows among
+    /// [`Windows::rows`].
     pub fn plan(
         &mut self,
         users: &CurrentUsers,
-        marks: Vec<Mark>,
         rows: Vec<Result<IncomingUser, RowFail>>,
         secrets: &mut dyn Secrets,
-    ) -> (Range<usize>, Vec<MarkChange>) {
-        let before = marks.clone();
+    ) -> Range<usize> {
+        let before: Vec<Mark> = (0..users.len())
+            .map(|i| self.marks.get(users.guid(i)))
+            .collect();
         let carry = self
             .carry
             .take()
             .expect("a window is planned once at a time");
-        let mut planner = Planner::resume(users, self.source, self.rules, carry, marks);
+        let mut planner = Planner::resume(users, self.source, self.rules, carry, before.clone());
         let start = self.rows.len();
         for item in rows {
             let row = match item {
@@ -154,23 +233,35 @@ impl<'r> Windows<'r> {
         }
         let (carry, marks, deleted) = planner.suspend();
         self.carry = Some(carry);
-        let mut deleted_here = vec![false; users.len()];
-        for &i in &deleted {
-            deleted_here[i] = true;
-            self.deleted.push(users.guid(i));
-        }
-        let changes = marks
+        self.deleted
+            .extend(deleted.into_iter().map(|i| users.guid(i)));
+        let changed = marks
             .iter()
             .zip(&before)
             .enumerate()
-            .filter(|(i, (now, was))| now != was || deleted_here[*i])
-            .map(|(i, (now, _))| MarkChange {
-                user: users.guid(i),
-                mark: *now,
-                deleted: deleted_here[i],
+            .filter(|(_, (now, was))| now != was)
+            .map(|(i, (now, _))| {
+                let line = match *now {
+                    Mark::Claimed(line) => line.min(PROTECTED - 1),
+                    Mark::Protected | Mark::Free => PROTECTED,
+                };
+                (users.guid(i).as_u128(), line)
             })
             .collect();
-        (start..self.rows.len(), changes)
+        self.marks.add(changed);
+        start..self.rows.len()
+    }
+
+    /// Is `user`, in scope, one the sweep may archive (`Some(deleted)`): a `to_be_deleted`
+    /// row archives them (`Some(true)`), or no row matched or protected them and they may be
+    /// archived (`may_archive`: not `prevent_archiving`, not a portal admin) by a feed whose
+    /// scope archives (`Some(false)`).
+    pub fn sweepable(&self, user: Uuid, may_archive: bool) -> Option<bool> {
+        if self.deleted.contains(&user) {
+            return Some(true);
+        }
+        (self.rules.scope != Scope::Patch && may_archive && self.marks.get(user) == Mark::Free)
+            .then_some(false)
     }
 
     /// The rows kept one by one so far (see [`Plan::rows`]).
@@ -181,7 +272,7 @@ impl<'r> Windows<'r> {
     /// The plan, once every window is planned, with what the database found for the sweep.
     pub fn finish(self, found: SweepFound) -> Plan {
         let scope = self.rules.scope;
-        let mut archive = self.deleted;
+        let mut archive: Vec<Uuid> = self.deleted.into_iter().collect();
         let mut archived_in: HashMap<String, usize> = HashMap::new();
         for c in found.candidates {
             let elsewhere = scope == Scope::Source

@@ -35,12 +35,12 @@ impl Holders {
                 let email = current.email(i).map(str::to_lowercase);
                 let username = (!wanted[2].is_empty()).then(|| current.username(i).to_lowercase());
                 let values = [current.custom_id(i), email.as_deref(), username.as_deref()];
-                for (i, value) in values.into_iter().enumerate() {
+                for (k, value) in values.into_iter().enumerate() {
                     if let Some(v) = value
-                        && wanted[i].contains(v)
+                        && wanted[k].contains(v)
                     {
                         by_value.insert(
-                            (KEYS[i], v.to_string()),
+                            (KEYS[k], v.to_string()),
                             (current.guid(i), current.username(i).to_string()),
                         );
                     }
