@@ -1071,6 +1071,8 @@ struct Setup<'c> {
     tx: sqlx::Transaction<'c, sqlx::Postgres>,
     /// The district's lock was free and is held.
     locked: bool,
+    /// The district has more users than a window (`plan_window`).
+    big: bool,
     /// `None` when another run held the district's lock (loaded once this run holds it), or
     /// when the file is large enough to be planned window by window.
     loaded: Option<Loaded>,
@@ -1149,7 +1151,11 @@ async fn plan_and_apply(
         let mut tx = pool.begin().await?;
         let locked = db::reconcile::try_lock_district(&mut tx, req.district_id).await?;
         // A file planned window by window does not load the district's users.
-        let windowed = windowed.unwrap_or_else(|| count_lines(&req.path) > plan_window() as u64);
+        // A district of fewer users than a window is loaded whole: that costs no more than
+        // a window, and is faster (a first import above all).
+        let big = db::reconcile::user_count(&mut tx, req.district_id).await? > plan_window();
+        let windowed =
+            big && windowed.unwrap_or_else(|| count_lines(&req.path) > plan_window() as u64);
         let loaded = if locked && !windowed {
             Some(load_locked(&mut tx, req.district_id).await?)
         } else {
@@ -1161,6 +1167,7 @@ async fn plan_and_apply(
             school,
             tx,
             locked,
+            big,
             loaded,
         })
     };
@@ -1183,6 +1190,7 @@ async fn plan_and_apply(
         school,
         mut tx,
         locked,
+        big,
         loaded,
     } = setup?;
     let school = match school {
@@ -1229,9 +1237,11 @@ async fn plan_and_apply(
     }
     // A large file without rosters is planned window by window (issue 19): only the users
     // each window names are read, never every user of the district.
-    let windowed = loaded.is_none() && rosters.is_none() && rows.windowed(plan_window());
-    // An undo reads only the users it undoes and the holders of what it takes back.
-    let by_keys = windowed || (loaded.is_none() && matches!(rows, Rows::Undo(_)));
+    // A district larger than a window (`big`, read by the setup) is not loaded whole for a
+    // large feed without rosters, nor for an undo, which reads only the users it undoes and
+    // the holders of what it takes back.
+    let windowed = loaded.is_none() && big && rosters.is_none() && rows.windowed(plan_window());
+    let by_keys = windowed || (loaded.is_none() && big && matches!(rows, Rows::Undo(_)));
     let loaded = match loaded {
         Some(loaded) => loaded,
         None if by_keys => {

@@ -304,3 +304,27 @@ fn passwords_and_unknown_keys_are_never_put_back() {
     );
     assert_eq!(only(&p).outcome, Outcome::Unchanged);
 }
+
+/// The holder of a value is the user who holds it, wherever they are among the district's
+/// users (they were once taken to be the first, second or third user).
+#[test]
+fn the_holder_named_is_the_user_who_holds_the_value() {
+    let users: Vec<CurrentUser> = (1..=6).map(|n| user(n, &format!("u{n}"))).collect();
+    let mut current = users.clone();
+    // User 6 already has its earlier email back: unchanged, not refused.
+    // User 5's earlier custom_id is now user 4's.
+    current[4].custom_id = Some("X5".into());
+    current[3].custom_id = Some("S5".into());
+    let p = undo(
+        &current,
+        vec![
+            wrote(5, "user.update", Some(json!({ "custom_id": "S5" }))),
+            wrote(6, "user.update", Some(json!({ "email": "u6@d.org" }))),
+        ],
+    );
+    match &p.rows[0].outcome {
+        Outcome::Error { message } => assert!(message.contains("held by u4"), "{message}"),
+        o => panic!("{o:?}"),
+    }
+    assert_eq!(p.rows[1].outcome, Outcome::Unchanged, "{:?}", p.rows[1]);
+}
