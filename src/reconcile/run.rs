@@ -691,11 +691,12 @@ impl Rows {
         }
     }
 
-    /// Are these rows planned window by window (`plan_windows`): a file or a set of more
-    /// than `size` rows.
-    fn windowed(&self, size: usize) -> bool {
+    /// Can these rows be planned window by window (`plan_windows`): a file's or a set's,
+    /// in a district larger than a window (a small file there is one window, which reads
+    /// only the users it names rather than the whole district).
+    fn windowed(&self) -> bool {
         match self {
-            Rows::File(_) | Rows::Ready(_) => self.len() > size,
+            Rows::File(_) | Rows::Ready(_) => true,
             Rows::Undo(_) => false,
         }
     }
@@ -1037,8 +1038,7 @@ pub async fn apply_rows(
     rosters: Option<RosterFeed>,
 ) -> Result<Summary> {
     // An undo never loads every user either (`plan_and_apply`).
-    let windowed =
-        rosters.is_none() && (rows.windowed(plan_window()) || matches!(rows, Rows::Undo(_)));
+    let windowed = rosters.is_none() && (rows.windowed() || matches!(rows, Rows::Undo(_)));
     let input = Input {
         rows,
         ignored_columns,
@@ -1116,8 +1116,8 @@ pub async fn apply_read(
     plan_and_apply(pool, clock, req, read, None).await
 }
 
-/// [`apply_read`], told whether the rows will be planned window by window when that is
-/// known before they are read (`None`: guessed from the file's line count).
+/// [`apply_read`], told whether the rows can be planned window by window when that is known
+/// before they are read (`None`: a user file, which can unless it carries rosters).
 async fn plan_and_apply(
     pool: &PgPool,
     clock: &Clock,
@@ -1154,8 +1154,7 @@ async fn plan_and_apply(
         // A district of fewer users than a window is loaded whole: that costs no more than
         // a window, and is faster (a first import above all).
         let big = db::reconcile::user_count(&mut tx, req.district_id).await? > plan_window();
-        let windowed =
-            big && windowed.unwrap_or_else(|| count_lines(&req.path) > plan_window() as u64);
+        let windowed = big && windowed.unwrap_or(true);
         let loaded = if locked && !windowed {
             Some(load_locked(&mut tx, req.district_id).await?)
         } else {
@@ -1240,7 +1239,7 @@ async fn plan_and_apply(
     // A district larger than a window (`big`, read by the setup) is not loaded whole for a
     // large feed without rosters, nor for an undo, which reads only the users it undoes and
     // the holders of what it takes back.
-    let windowed = loaded.is_none() && big && rosters.is_none() && rows.windowed(plan_window());
+    let windowed = loaded.is_none() && big && rosters.is_none() && rows.windowed();
     let by_keys = windowed || (loaded.is_none() && big && matches!(rows, Rows::Undo(_)));
     let loaded = match loaded {
         Some(loaded) => loaded,
