@@ -3,7 +3,7 @@
 
 use crate::db::audit::Actor;
 use crate::domain::fold::fold_case;
-use crate::domain::windows::{Candidate, SweepFound, WindowKeys};
+use crate::domain::windows::{SweepFound, WindowKeys};
 use crate::domain::{CurrentUsers, Field, Grade, Role, Scope, Source, UserParts, UserStatus};
 use compact_str::CompactString;
 use futures::TryStreamExt;
@@ -280,12 +280,17 @@ pub async fn scope_total(
     Ok(usize::try_from(n).unwrap_or(0))
 }
 
+/// Does the run archive this user in scope: `(user, may_archive, custom_id, email)` (see
+/// [`sweep`]).
+pub type Archives<'a> = dyn Fn(Uuid, bool, Option<&str>, Option<&str>) -> bool + Sync + 'a;
+
 /// What the sweep of a feed planned in windows needs (`plan::SweepFound`): the users in
-/// scope, per school, and those it may archive. `school`: a file for one school (its
-/// external ID); `identifiers`: ask for the candidates' custom_id and email (files of other
-/// sources wait in the queue). `sweepable(user, may_archive)` tells, for each user in
-/// scope, whether they are a candidate (`Some(deleted)`); `may_archive`: the user is not
-/// `prevent_archiving` and not a portal admin. One streamed pass over the users in scope.
+/// scope, per school, and which of them the run archives. `school`: a file for one school
+/// (its external ID); `identifiers`: give `archives` each user's custom_id and email (files
+/// of other sources wait in the queue). `archives(user, may_archive, custom_id, email)`
+/// tells, for each user in scope, whether the run archives them; `may_archive`: the user
+/// is not `prevent_archiving` and not a portal admin. One streamed pass over the users in
+/// scope; only the archived are kept (16 bytes each).
 pub async fn sweep(
     conn: &mut PgConnection,
     district_id: Uuid,
@@ -293,7 +298,7 @@ pub async fn sweep(
     scope: Scope,
     school: Option<&str>,
     identifiers: bool,
-    sweepable: &(dyn Fn(Uuid, bool) -> Option<bool> + Sync),
+    archives: &Archives<'_>,
 ) -> sqlx::Result<SweepFound> {
     let owner = match scope {
         Scope::Source | Scope::Patch => "u.source = $2",
@@ -320,16 +325,10 @@ pub async fn sweep(
         .bind(school)
         .bind(identifiers)
         .fetch(&mut *conn);
-    while let Some((user_guid, may_archive, custom_id, email)) = rows.try_next().await? {
+    while let Some((user, may_archive, custom_id, email)) = rows.try_next().await? {
         found.scope_total += 1;
-        if let Some(deleted) = sweepable(user_guid, may_archive) {
-            found.candidates.push(Candidate {
-                user_guid,
-                custom_id,
-                email,
-                schools: Vec::new(),
-                deleted,
-            });
+        if archives(user, may_archive, custom_id.as_deref(), email.as_deref()) {
+            found.archived.push(user);
         }
     }
     drop(rows);
@@ -349,27 +348,20 @@ pub async fn sweep(
     .into_iter()
     .map(|(id, n)| (id, usize::try_from(n).unwrap_or(0)))
     .collect();
-    if !found.candidates.is_empty() {
-        let at: std::collections::HashMap<Uuid, usize> = found
-            .candidates
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (c.user_guid, i))
-            .collect();
-        let ids: Vec<Uuid> = at.keys().copied().collect();
-        let mut rows = sqlx::query_as::<_, (Uuid, String)>(
-            "SELECT us.user_id, s.external_id FROM user_schools us
+    if !found.archived.is_empty() {
+        found.school_archived = sqlx::query_as::<_, (String, i64)>(
+            "SELECT s.external_id, count(*) FROM user_schools us
              JOIN schools s ON s.district_id = us.district_id AND s.id = us.school_id
-             WHERE us.district_id = $1 AND us.user_id = ANY($2)",
+             WHERE us.district_id = $1 AND us.user_id = ANY($2)
+             GROUP BY s.external_id",
         )
         .bind(district_id)
-        .bind(&ids)
-        .fetch(&mut *conn);
-        while let Some((user, school)) = rows.try_next().await? {
-            if let Some(&i) = at.get(&user) {
-                found.candidates[i].schools.push(school);
-            }
-        }
+        .bind(&found.archived)
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .map(|(id, n)| (id, usize::try_from(n).unwrap_or(0)))
+        .collect();
     }
     Ok(found)
 }

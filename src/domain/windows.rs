@@ -35,21 +35,9 @@ pub struct SweepFound {
     pub scope_total: usize,
     /// Users in scope per school (external ID).
     pub school_totals: HashMap<String, usize>,
-    /// The users in scope that no row matched or protected and that may be archived (not
-    /// `prevent_archiving`, not portal admins; none for [`crate::domain::Scope::Patch`]), and those in scope
-    /// that `to_be_deleted` rows archive.
-    pub candidates: Vec<Candidate>,
-}
-
-/// One user the sweep may archive.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Candidate {
-    pub user_guid: Uuid,
-    /// Only asked for when files of other sources wait in the queue.
-    pub custom_id: Option<String>,
-    pub email: Option<String>,
-    /// School external IDs.
-    pub schools: Vec<String>,
-    /// A `to_be_deleted` row archives them.
-    pub deleted: bool,
+    /// The users in scope the run archives: those the planner's windows said the sweep takes
+    /// (`plan::Windows::sweepable`), and those `to_be_deleted` rows archive.
+    pub archived: Vec<Uuid>,
+    /// How many of [`SweepFound::archived`] each school has (external ID).
+    pub school_archived: HashMap<String, usize>,
 }

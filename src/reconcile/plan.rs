@@ -112,7 +112,7 @@ mod username;
 mod window;
 
 pub use school::SchoolOnly;
-pub use window::{Candidate, SweepFound, WindowKeys, Windows};
+pub use window::{SweepFound, WindowKeys, Windows};
 
 #[cfg(test)]
 mod tests;

@@ -276,14 +276,16 @@ fn plan_in_windows(
             *found.school_totals.entry(school.to_string()).or_default() += 1;
         }
         let may_archive = !current.prevent_archiving(i) && !current.portal_role(i).is_admin();
-        if let Some(deleted) = windows.sweepable(current.guid(i), may_archive) {
-            found.candidates.push(Candidate {
-                user_guid: current.guid(i),
-                custom_id: current.custom_id(i).map(String::from),
-                email: current.email(i).map(String::from),
-                schools: current.schools(i).map(String::from).collect(),
-                deleted,
-            });
+        if windows.archives(
+            current.guid(i),
+            may_archive,
+            current.custom_id(i),
+            current.email(i),
+        ) {
+            found.archived.push(current.guid(i));
+            for school in current.schools(i) {
+                *found.school_archived.entry(school.to_string()).or_default() += 1;
+            }
         }
     }
     windows.finish(found)

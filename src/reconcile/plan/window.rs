@@ -18,7 +18,7 @@
 //! `to_be_deleted` rows archive. A plan made in one window holding every user is the same
 //! plan (the planner tests check both).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::ops::Range;
 
 use uuid::Uuid;
@@ -29,7 +29,7 @@ use super::planner::{Carry, Mark, Planner, SchoolSweep, Sweep};
 use super::{
     CreatedUsers, Plan, QuietRow, RowFail, RowPlan, Rules, Scope, Secrets, assemble, hold, username,
 };
-pub use crate::domain::windows::{Candidate, SweepFound, WindowKeys};
+pub use crate::domain::windows::{SweepFound, WindowKeys};
 use crate::domain::{CurrentUsers, IncomingUser, Source};
 
 impl WindowKeys {
@@ -252,16 +252,26 @@ impl<'r> Windows<'r> {
         start..self.rows.len()
     }
 
-    /// Is `user`, in scope, one the sweep may archive (`Some(deleted)`): a `to_be_deleted`
-    /// row archives them (`Some(true)`), or no row matched or protected them and they may be
-    /// archived (`may_archive`: not `prevent_archiving`, not a portal admin) by a feed whose
-    /// scope archives (`Some(false)`).
-    pub fn sweepable(&self, user: Uuid, may_archive: bool) -> Option<bool> {
+    /// Does the run archive `user`, a user in scope: a `to_be_deleted` row archives them,
+    /// or no row matched or protected them, they may be archived (`may_archive`: not
+    /// `prevent_archiving`, not a portal admin), the feed's scope archives, and no file of
+    /// another source waiting in the queue lists them (by GUID, or by the `custom_id` and
+    /// `email` given when [`Rules::elsewhere`] is not empty).
+    pub fn archives(
+        &self,
+        user: Uuid,
+        may_archive: bool,
+        custom_id: Option<&str>,
+        email: Option<&str>,
+    ) -> bool {
         if self.deleted.contains(&user) {
-            return Some(true);
+            return true;
         }
-        (self.rules.scope != Scope::Patch && may_archive && self.marks.get(user) == Mark::Free)
-            .then_some(false)
+        let scope = self.rules.scope;
+        scope != Scope::Patch
+            && may_archive
+            && self.marks.get(user) == Mark::Free
+            && !(scope == Scope::Source && self.rules.elsewhere.lists(user, custom_id, email))
     }
 
     /// The rows kept one by one so far (see [`Plan::rows`]).
@@ -271,27 +281,10 @@ impl<'r> Windows<'r> {
 
     /// The plan, once every window is planned, with what the database found for the sweep.
     pub fn finish(self, found: SweepFound) -> Plan {
-        let scope = self.rules.scope;
         let mut archive: Vec<Uuid> = self.deleted.into_iter().collect();
-        let mut archived_in: HashMap<String, usize> = HashMap::new();
-        for c in found.candidates {
-            let elsewhere = scope == Scope::Source
-                && self.rules.elsewhere.lists(
-                    c.user_guid,
-                    c.custom_id.as_deref(),
-                    c.email.as_deref(),
-                );
-            if !c.deleted && (elsewhere || scope == Scope::Patch) {
-                continue;
-            }
-            if !c.deleted {
-                archive.push(c.user_guid);
-            }
-            for school in c.schools {
-                *archived_in.entry(school).or_default() += 1;
-            }
-        }
-        let mut schools: Vec<SchoolSweep> = archived_in
+        archive.extend(found.archived);
+        let mut schools: Vec<SchoolSweep> = found
+            .school_archived
             .into_iter()
             .map(|(external_id, archived)| SchoolSweep {
                 total: found.school_totals.get(&external_id).copied().unwrap_or(0),
