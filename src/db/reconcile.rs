@@ -1,4 +1,5 @@
-//! The reconcile engine's SQL: read the district's users once, then write a whole plan with
+//! The reconcile engine's SQL: read the district's users once (or, for a run planned window
+//! by window, the users each window names, by arrays of keys), then write a whole plan with
 //! `COPY` into temporary tables and set-based statements. Never a query per row.
 
 use crate::db::audit::Actor;

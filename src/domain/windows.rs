@@ -36,7 +36,7 @@ pub struct SweepFound {
     /// Users in scope per school (external ID).
     pub school_totals: HashMap<String, usize>,
     /// The users in scope the run archives: those the planner's windows said the sweep takes
-    /// (`plan::Windows::sweepable`), and those `to_be_deleted` rows archive.
+    /// (`plan::Windows::archives`), and those `to_be_deleted` rows archive.
     pub archived: Vec<Uuid>,
     /// How many of [`SweepFound::archived`] each school has (external ID).
     pub school_archived: HashMap<String, usize>,

@@ -8,10 +8,10 @@
 //!   ("matches the same user as line N") holds across windows;
 //! - **the holders of the usernames it may generate** ([`Windows::probes`]) are loaded
 //!   beside them, so a generated name is never one a user holds;
-//! - **the sweep** (rule 7) is asked of the database once every window is planned: the
-//!   users in scope no row matched or protected ([`SweepFound`]); the queue's other files
-//!   ([`Rules::elsewhere`]) and the per-school guard are applied here, as
-//!   `Planner::finish` applies them.
+//! - **the sweep** (rule 7) is one pass over the users in scope once every window is
+//!   planned: [`Windows::archives`] decides each as `Planner::finish` does (the marks,
+//!   `prevent_archiving`, admins, the queue's other files: [`Rules::elsewhere`]), and the
+//!   database counts them per school for the guard ([`SweepFound`]).
 //!
 //! What goes from one window to the next is small: the usernames updated rows change to,
 //! the generator's next suffix per base, the feed's explicit usernames' keys, and the users
