@@ -233,8 +233,7 @@ pub async fn window_users(
             .await?
             .into_iter()
             .collect();
-    let mut seen: std::collections::HashSet<Uuid> =
-        (0..except.len()).map(|i| except.guid(i)).collect();
+    let mut seen: hashbrown::HashSet<Uuid> = (0..except.len()).map(|i| except.guid(i)).collect();
     let mut sources: hashbrown::HashMap<String, Source> = hashbrown::HashMap::new();
     let mut rows = sqlx::query(&sql)
         .bind(district_id)
@@ -333,6 +332,12 @@ pub async fn sweep(
         }
     }
     drop(rows);
+    // The guard weighs each school's archived users against its users in scope: counted
+    // only when someone is archived (a run that archives nobody skips a join over every
+    // user in scope, 0.6 s at a million users).
+    if found.archived.is_empty() {
+        return Ok(found);
+    }
     found.school_totals = sqlx::query_as::<_, (String, i64)>(&format!(
         "SELECT s.external_id, count(*)
          FROM users u
@@ -349,21 +354,19 @@ pub async fn sweep(
     .into_iter()
     .map(|(id, n)| (id, usize::try_from(n).unwrap_or(0)))
     .collect();
-    if !found.archived.is_empty() {
-        found.school_archived = sqlx::query_as::<_, (String, i64)>(
-            "SELECT s.external_id, count(*) FROM user_schools us
-             JOIN schools s ON s.district_id = us.district_id AND s.id = us.school_id
-             WHERE us.district_id = $1 AND us.user_id = ANY($2)
-             GROUP BY s.external_id",
-        )
-        .bind(district_id)
-        .bind(&found.archived)
-        .fetch_all(&mut *conn)
-        .await?
-        .into_iter()
-        .map(|(id, n)| (id, usize::try_from(n).unwrap_or(0)))
-        .collect();
-    }
+    found.school_archived = sqlx::query_as::<_, (String, i64)>(
+        "SELECT s.external_id, count(*) FROM user_schools us
+         JOIN schools s ON s.district_id = us.district_id AND s.id = us.school_id
+         WHERE us.district_id = $1 AND us.user_id = ANY($2)
+         GROUP BY s.external_id",
+    )
+    .bind(district_id)
+    .bind(&found.archived)
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .map(|(id, n)| (id, usize::try_from(n).unwrap_or(0)))
+    .collect();
     Ok(found)
 }
 

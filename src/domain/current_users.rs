@@ -261,8 +261,6 @@ impl CurrentUsers {
         }
     }
 
-    /// Give back the spare capacity of growing (call once every user is pushed). The text
-    /// is left when little is spare: shrinking copies it, two buffers at once for a moment.
     /// Every user of `other` added after these.
     pub fn extend(&mut self, other: &CurrentUsers) {
         for i in 0..other.len() {
@@ -270,6 +268,8 @@ impl CurrentUsers {
         }
     }
 
+    /// Give back the spare capacity of growing (call once every user is pushed). The text
+    /// is left when little is spare: shrinking copies it, two buffers at once for a moment.
     pub fn shrink_to_fit(&mut self) {
         self.rows.shrink_to_fit();
         if self.text.capacity() - self.text.len() > self.text.len() / 8 {
