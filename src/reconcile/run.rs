@@ -561,22 +561,36 @@ impl FileRows {
     }
 }
 
+/// What planning window by window reads through and plans for: the run's transaction
+/// (`tx`; planning runs on a blocking thread and `rt` runs each query), its district,
+/// source, rules and secrets, and how many rows a window holds (`size`).
+struct WindowRun<'a> {
+    tx: &'a mut sqlx::PgConnection,
+    rt: &'a tokio::runtime::Handle,
+    district_id: Uuid,
+    source: &'a Source,
+    rules: &'a Rules,
+    secrets: &'a mut dyn Secrets,
+    size: usize,
+}
+
 /// Plan `rows` window by window (`plan::Windows`, issue 19): each window of `size` rows with
-/// only the users it names, read through `tx`, the run's transaction (this runs on a
-/// blocking thread: `rt` runs each query). `reserved`: the keys of the usernames the rows
-/// give. Gives the plan and what the users it changes were before.
-#[allow(clippy::too_many_arguments)]
+/// only the users it names. `reserved`: the keys of the usernames the rows give. Gives the
+/// plan and what the users it changes were before.
 fn plan_windows(
     rows: impl Iterator<Item = Result<IncomingUser, RowFail>>,
     reserved: Vec<u64>,
-    tx: &mut sqlx::PgConnection,
-    rt: &tokio::runtime::Handle,
-    district_id: Uuid,
-    source: &Source,
-    rules: &Rules,
-    secrets: &mut dyn Secrets,
-    size: usize,
+    run: WindowRun<'_>,
 ) -> Result<(Plan, apply::Before)> {
+    let WindowRun {
+        tx,
+        rt,
+        district_id,
+        source,
+        rules,
+        secrets,
+        size,
+    } = run;
     rt.block_on(db::reconcile::begin_windows(tx))?;
     let mut windows = plan::Windows::new(reserved, source, rules);
     let mut before = apply::Before::default();
@@ -589,7 +603,8 @@ fn plan_windows(
         let keys = plan::WindowKeys::of(&window);
         // The next window is read from the file while the database finds this one's users
         // (the query is mostly the server's work: reading rows beside it hid ~1 s of a
-        // million-row re-import). One more window of rows is held meanwhile.
+        // million-row re-import), and kept encoded until its turn: as values, a second
+        // window of rows held ~55 MiB more at the peak.
         let (users, next) = std::thread::scope(|s| {
             let fetch = s.spawn(|| {
                 rt.block_on(db::reconcile::window_users(
@@ -599,7 +614,10 @@ fn plan_windows(
                     &none,
                 ))
             });
-            let next: Vec<_> = rows.by_ref().take(size).collect();
+            let mut next = crate::domain::encoded::Encoded::default();
+            for row in rows.by_ref().take(size) {
+                next.push(&row);
+            }
             let users = fetch
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -639,7 +657,7 @@ fn plan_windows(
         let added = windows.plan(&users, window, secrets);
         before.add(&windows.rows()[added], &users);
         took.plan += t.elapsed();
-        window = next;
+        window = next.into_iter().collect();
     }
     let t = std::time::Instant::now();
     let school = rules.school.as_ref().map(|s| s.external_id.as_str());
@@ -724,44 +742,12 @@ impl Rows {
     }
 
     /// [`plan_windows`] over these rows (see [`Rows::windowed`]).
-    #[allow(clippy::too_many_arguments)]
-    fn plan_windows(
-        self,
-        tx: &mut sqlx::PgConnection,
-        rt: &tokio::runtime::Handle,
-        district_id: Uuid,
-        source: &Source,
-        rules: &Rules,
-        secrets: &mut dyn Secrets,
-        size: usize,
-    ) -> Result<(Plan, apply::Before)> {
+    fn plan_windows(self, run: WindowRun<'_>) -> Result<(Plan, apply::Before)> {
         match self {
-            Rows::File(f) => f.with_rows(|rows, _, reserved| {
-                plan_windows(
-                    rows,
-                    reserved,
-                    tx,
-                    rt,
-                    district_id,
-                    source,
-                    rules,
-                    secrets,
-                    size,
-                )
-            }),
+            Rows::File(f) => f.with_rows(|rows, _, reserved| plan_windows(rows, reserved, run)),
             Rows::Ready(mut v) => {
                 let reserved = v.take_reserved_usernames();
-                plan_windows(
-                    v.into_rows(),
-                    reserved,
-                    tx,
-                    rt,
-                    district_id,
-                    source,
-                    rules,
-                    secrets,
-                    size,
-                )
+                plan_windows(v.into_rows(), reserved, run)
             }
             Rows::Undo(_) => anyhow::bail!("an undo is planned from the users it undoes"),
         }
@@ -1067,12 +1053,16 @@ pub async fn apply_rows(
         scope,
         rosters,
     };
+    let few = input.rows.len() <= plan_window();
     let read = std::future::ready(Ok(Ok(input)));
-    plan_and_apply(pool, clock, req, read, Some(windowed)).await
+    plan_and_apply(pool, clock, req, read, Some(windowed), few).await
 }
 
-/// Lines a run plans at a time when its file has more (issue 19, `plan::Windows`): 131,072,
-/// or `ROLLCALL_PLAN_WINDOW` (tests plan in windows of a few rows with it).
+/// Lines a run plans at a time when its file has more (issue 19, `plan::Windows`): 196,608,
+/// or `ROLLCALL_PLAN_WINDOW` (tests plan in windows of a few rows with it). Each window
+/// costs the database a scan of the district; a window of this size holds ~90 MiB at the
+/// peak (its rows, the next window's encoded, its users): at a million users 6 windows
+/// re-imported in ~0.4 s less than 8 windows of 131,072, for ~35 MiB more.
 fn plan_window() -> usize {
     static WINDOW: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *WINDOW.get_or_init(|| {
@@ -1080,7 +1070,21 @@ fn plan_window() -> usize {
             .ok()
             .and_then(|v| v.parse::<usize>().ok())
             .filter(|&n| n > 0)
-            .unwrap_or(131_072)
+            .unwrap_or(196_608)
+    })
+}
+
+/// Users a district may have and still be loaded whole for a run of more than a window of
+/// rows: four windows (786,432), or `ROLLCALL_PLAN_WHOLE_MAX` (the test script's second pass
+/// sets 0, so that every run it can plans in windows). Loaded whole, a district of that size
+/// holds about what a window does (~140-170 MiB at the peak), and its re-import is faster.
+fn plan_whole_max() -> usize {
+    static MAX: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *MAX.get_or_init(|| {
+        std::env::var("ROLLCALL_PLAN_WHOLE_MAX")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(4 * plan_window())
     })
 }
 
@@ -1093,7 +1097,9 @@ struct Setup<'c> {
     tx: sqlx::Transaction<'c, sqlx::Postgres>,
     /// The district's lock was free and is held.
     locked: bool,
-    /// The district has more users than a window (`plan_window`).
+    /// The district's users are read by the keys the rows name, not loaded whole: it has
+    /// more users than a window (`plan_window`), and the rows are few or it has more than
+    /// [`plan_whole_max`].
     big: bool,
     /// `None` when another run held the district's lock (loaded once this run holds it), or
     /// when the file is large enough to be planned window by window.
@@ -1135,17 +1141,29 @@ pub async fn apply_read(
     req: &RunRequest<'_>,
     read: impl std::future::Future<Output = Result<Result<Input, String>>>,
 ) -> Result<Summary> {
-    plan_and_apply(pool, clock, req, read, None).await
+    // Whether the file holds at most a window of rows is known once it is read, but the
+    // district's users are loaded (or not) while it is read: its size tells.
+    let bytes = std::fs::metadata(&req.path).map_or(u64::MAX, |m| m.len());
+    let few = bytes <= (plan_window() * FEW_ROWS_BYTES) as u64;
+    plan_and_apply(pool, clock, req, read, None, few).await
 }
 
+/// Bytes a row of a file is taken to have at least, when whether the file holds more than a
+/// window of rows is guessed from its size ([`apply_read`]; 48 is a short row: a file of
+/// IDs and names has ~60). A wrong guess costs time, never correctness: either way of
+/// planning gives the same plan.
+const FEW_ROWS_BYTES: usize = 48;
+
 /// [`apply_read`], told whether the rows can be planned window by window when that is known
-/// before they are read (`None`: a user file, which can unless it carries rosters).
+/// before they are read (`None`: a user file, which can unless it carries rosters), and
+/// whether they are `few` (at most a window).
 async fn plan_and_apply(
     pool: &PgPool,
     clock: &Clock,
     req: &RunRequest<'_>,
     read: impl std::future::Future<Output = Result<Result<Input, String>>>,
     windowed: Option<bool>,
+    few: bool,
 ) -> Result<Summary> {
     let setup = async {
         let district = db::districts::by_id(pool, req.district_id)
@@ -1172,10 +1190,14 @@ async fn plan_and_apply(
             };
         let mut tx = pool.begin().await?;
         let locked = db::reconcile::try_lock_district(&mut tx, req.district_id).await?;
-        // A file planned window by window does not load the district's users.
-        // A district of fewer users than a window is loaded whole: that costs no more than
-        // a window, and is faster (a first import above all).
-        let big = db::reconcile::user_count(&mut tx, req.district_id).await? > plan_window();
+        // A file planned window by window does not load the district's users. A district of
+        // fewer users than a window is loaded whole: that costs no more than a window, and
+        // is faster (a first import above all). So is one of a few windows' users for many
+        // rows: at 300,000 users a re-import loaded whole peaked at ~65 MiB in ~1.1 s, in
+        // windows at ~150 MiB in ~1.9 s (`bench/reconcile 300000`). A few rows there are
+        // planned by the users they name (a 10-line file reads 10 users).
+        let users = db::reconcile::user_count(&mut tx, req.district_id).await?;
+        let big = users > plan_window() && (few || users > plan_whole_max());
         let windowed = big && windowed.unwrap_or(true);
         let loaded = if locked && !windowed {
             Some(load_locked(&mut tx, req.district_id).await?)
@@ -1258,9 +1280,9 @@ async fn plan_and_apply(
     }
     // A large file without rosters is planned window by window (issue 19): only the users
     // each window names are read, never every user of the district.
-    // A district larger than a window (`big`, read by the setup) is not loaded whole for a
-    // large feed without rosters, nor for an undo, which reads only the users it undoes and
-    // the holders of what it takes back.
+    // A district read by keys (`big`, decided by the setup) is not loaded whole for a feed
+    // without rosters, nor for an undo, which reads only the users it undoes and the
+    // holders of what it takes back.
     let windowed = loaded.is_none() && big && rosters.is_none() && rows.windowed();
     let by_keys = windowed || (loaded.is_none() && big && matches!(rows, Rows::Undo(_)));
     let loaded = match loaded {
@@ -1335,15 +1357,15 @@ async fn plan_and_apply(
             let rt = tokio::runtime::Handle::current();
             let mut tx = tx;
             tokio::task::spawn_blocking(move || {
-                let (mut plan, before) = rows.plan_windows(
-                    &mut tx,
-                    &rt,
+                let (mut plan, before) = rows.plan_windows(WindowRun {
+                    tx: &mut tx,
+                    rt: &rt,
                     district_id,
-                    &source,
-                    &rules,
-                    &mut secrets,
-                    plan_window(),
-                )?;
+                    source: &source,
+                    rules: &rules,
+                    secrets: &mut secrets,
+                    size: plan_window(),
+                })?;
                 review_district_scope(&mut plan, &rules);
                 tracing::debug!(rss_mib = %rss_mib(), "rows planned");
                 anyhow::Ok((plan, before, None, rosters, source, secrets, tx))
