@@ -209,7 +209,7 @@ async fn dispatch(config: &config::Config, db: &Database, command: Command) -> R
                     bail!("a OneRoster set takes no --dry-run, --map, --set, --source or --scope");
                 }
                 let summary = sync::import_set(pool, &clock, config, d.id, &file, approve).await?;
-                println!("{}", serde_json::to_string_pretty(&summary)?);
+                print_summary(&summary)?;
                 if summary.status == domain::RunStatus::Failed {
                     bail!("{}", summary.message.unwrap_or_default());
                 }
@@ -234,7 +234,7 @@ async fn dispatch(config: &config::Config, db: &Database, command: Command) -> R
                 pool, &clock, config, d.id, &file, source, dry_run, approve, options,
             )
             .await?;
-            println!("{}", serde_json::to_string_pretty(&summary)?);
+            print_summary(&summary)?;
             for (path, kind) in [
                 (errors, reconcile::report::FileKind::Errors),
                 (completed, reconcile::report::FileKind::Completed),
@@ -257,7 +257,7 @@ async fn dispatch(config: &config::Config, db: &Database, command: Command) -> R
             let d = ops::district_by_slug(pool, &district).await?;
             let summary =
                 reconcile::undo_run::undo_now(pool, &clock, d.id, run_id, dry_run, approve).await?;
-            println!("{}", serde_json::to_string_pretty(&summary)?);
+            print_summary(&summary)?;
             if summary.summary.status == domain::RunStatus::Failed {
                 bail!("{}", summary.summary.message.unwrap_or_default());
             }
@@ -323,4 +323,15 @@ async fn shutdown_signal() {
     };
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
     tracing::info!("shutting down");
+}
+
+/// A command's JSON summary on standard output. A reader that stops early (`| head`) is no
+/// failure: the command has done its work, and `println!` would panic on the closed pipe.
+fn print_summary(summary: &impl serde::Serialize) -> Result<()> {
+    use std::io::Write;
+    let text = serde_json::to_string_pretty(summary)?;
+    match writeln!(std::io::stdout().lock(), "{text}") {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
 }

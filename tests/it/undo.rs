@@ -522,6 +522,28 @@ async fn cli_undo_prints_a_summary(pool: PgPool) {
             .output()
             .unwrap()
     };
+    // A reader that has gone (`| head`) before the summary is printed: the command still
+    // succeeds, without a panic on the closed pipe.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rollcall"))
+        .env("DATABASE_URL", &url)
+        .env("RUST_LOG", "warn")
+        .args([
+            "undo",
+            "--district",
+            "springfield",
+            &run.to_string(),
+            "--dry-run",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
     let out = undo(&["--dry-run"]);
     assert!(
         out.status.success(),
