@@ -290,7 +290,8 @@ pub type Archives<'a> = dyn Fn(Uuid, bool, Option<&str>, Option<&str>) -> bool +
 /// of other sources wait in the queue). `archives(user, may_archive, custom_id, email)`
 /// tells, for each user in scope, whether the run archives them; `may_archive`: the user
 /// is not `prevent_archiving` and not a portal admin. One streamed pass over the users in
-/// scope; only the archived are kept (16 bytes each).
+/// scope; only the archived are kept (16 bytes each). No `archives` (the run archives
+/// nobody: a patch without `to_be_deleted` rows): the users in scope are only counted.
 pub async fn sweep(
     conn: &mut PgConnection,
     district_id: Uuid,
@@ -298,7 +299,7 @@ pub async fn sweep(
     scope: Scope,
     school: Option<&str>,
     identifiers: bool,
-    archives: &Archives<'_>,
+    archives: Option<&Archives<'_>>,
 ) -> sqlx::Result<SweepFound> {
     let owner = match scope {
         Scope::Source | Scope::Patch => "u.source = $2",
@@ -314,6 +315,16 @@ pub async fn sweep(
         format!("u.district_id = $1 AND u.archived_at IS NULL AND {owner} AND {one_school}");
     let source_db = source.to_db();
     let mut found = SweepFound::default();
+    let Some(archives) = archives else {
+        let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM users u WHERE {in_scope}"))
+            .bind(district_id)
+            .bind(&source_db)
+            .bind(school)
+            .fetch_one(&mut *conn)
+            .await?;
+        found.scope_total = usize::try_from(n).unwrap_or(0);
+        return Ok(found);
+    };
     let sql = format!(
         "SELECT u.id, NOT u.prevent_archiving AND u.portal_role = 'user',
                 CASE WHEN $4 THEN u.custom_id END, CASE WHEN $4 THEN u.email END

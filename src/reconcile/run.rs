@@ -668,9 +668,11 @@ fn plan_windows(
         rules.scope,
         school,
         !rules.elsewhere.is_empty(),
-        &|user, may_archive, custom_id, email| {
-            windows.archives(user, may_archive, custom_id, email)
-        },
+        windows
+            .archives_anyone()
+            .then_some(&|user, may_archive, custom_id, email| {
+                windows.archives(user, may_archive, custom_id, email)
+            }),
     ))?;
     took.sweep = t.elapsed();
     tracing::debug!(?took, rss_mib = %rss_mib(), "windows planned");

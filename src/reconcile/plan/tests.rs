@@ -259,8 +259,9 @@ fn plan_in_windows(
         let users = subset(&picked);
         windows.plan(&users, window, &mut secrets);
     }
-    // The sweep's query.
+    // The sweep's query (which only counts when the run can archive nobody).
     let mut found = SweepFound::default();
+    let archives_anyone = windows.archives_anyone();
     for i in 0..current.len() {
         if current.archived(i)
             || !planner::in_scope(current.source(i), source, rules.scope)
@@ -276,12 +277,14 @@ fn plan_in_windows(
             *found.school_totals.entry(school.to_string()).or_default() += 1;
         }
         let may_archive = !current.prevent_archiving(i) && !current.portal_role(i).is_admin();
-        if windows.archives(
-            current.guid(i),
-            may_archive,
-            current.custom_id(i),
-            current.email(i),
-        ) {
+        if archives_anyone
+            && windows.archives(
+                current.guid(i),
+                may_archive,
+                current.custom_id(i),
+                current.email(i),
+            )
+        {
             found.archived.push(current.guid(i));
             for school in current.schools(i) {
                 *found.school_archived.entry(school.to_string()).or_default() += 1;
@@ -2171,6 +2174,35 @@ fn per_school_guard_trips_on_one_emptied_school_inside_a_full_file() {
             .review
             .is_none()
     );
+}
+
+/// A patch archives only the users its `to_be_deleted` rows name, and the school guard
+/// weighs them as it weighs users missing from a full file (planned in windows too, where
+/// the sweep of a patch that deletes nobody only counts).
+#[test]
+fn per_school_guard_weighs_a_patch_s_to_be_deleted_rows() {
+    let mut current = school_students(1, 200, "HS");
+    current.extend(school_students(1001, 30, "E1"));
+    let rows: Vec<IncomingUser> = current
+        .iter()
+        .filter(|u| u.user_guid >= g(1011))
+        .zip(2..)
+        .map(|(u, line)| IncomingUser {
+            to_be_deleted: true,
+            ..row_for(u, line)
+        })
+        .collect();
+    let rules = Rules {
+        scope: Scope::Patch,
+        ..school_rules()
+    };
+    let p = run_with(&current, ok(rows), &students(), &rules);
+    let review = p.review.expect("the school guard trips");
+    assert_eq!(
+        review.reason,
+        "would archive 20 of 30 users of school Lincoln Elementary (67%)"
+    );
+    assert_eq!(p.archive.len(), 20);
 }
 
 #[test]

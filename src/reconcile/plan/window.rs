@@ -274,6 +274,12 @@ impl<'r> Windows<'r> {
             && !(scope == Scope::Source && self.rules.elsewhere.lists(user, custom_id, email))
     }
 
+    /// May [`Windows::archives`] say yes for anyone: not for a patch (rule 7) unless its
+    /// `to_be_deleted` rows archive someone. When it may not, the sweep only counts.
+    pub fn archives_anyone(&self) -> bool {
+        self.rules.scope != Scope::Patch || !self.deleted.is_empty()
+    }
+
     /// The rows kept one by one so far (see [`Plan::rows`]).
     pub fn rows(&self) -> &[RowPlan] {
         &self.rows
