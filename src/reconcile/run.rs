@@ -1062,8 +1062,8 @@ pub async fn apply_rows(
 
 /// Lines a run plans at a time when its file has more (issue 19, `plan::Windows`): 196,608,
 /// or `ROLLCALL_PLAN_WINDOW` (tests plan in windows of a few rows with it). Each window
-/// costs the database a scan of the district; a window of this size holds ~90 MiB at the
-/// peak (its rows, the next window's encoded, its users): at a million users 6 windows
+/// costs the database a scan of the district; a window of this size holds ~100-130 MiB at
+/// the peak (its rows, the next window's encoded, its users): at a million users 6 windows
 /// re-imported in ~0.4 s less than 8 windows of 131,072, for ~35 MiB more.
 fn plan_window() -> usize {
     static WINDOW: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
@@ -1079,7 +1079,8 @@ fn plan_window() -> usize {
 /// Users a district may have and still be loaded whole for a run of more than a window of
 /// rows: four windows (786,432), or `ROLLCALL_PLAN_WHOLE_MAX` (the test script's second pass
 /// sets 0, so that every run it can plans in windows). Loaded whole, a district of that size
-/// holds about what a window does (~140-170 MiB at the peak), and its re-import is faster.
+/// holds about what a window does (700,000 users: a re-import peaked at ~120-130 MiB), and
+/// its re-import is faster.
 fn plan_whole_max() -> usize {
     static MAX: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *MAX.get_or_init(|| {
@@ -1104,7 +1105,7 @@ struct Setup<'c> {
     /// [`plan_whole_max`].
     big: bool,
     /// `None` when another run held the district's lock (loaded once this run holds it), or
-    /// when the file is large enough to be planned window by window.
+    /// when the district's users are read by keys (`big`).
     loaded: Option<Loaded>,
 }
 
@@ -1280,8 +1281,6 @@ async fn plan_and_apply(
         req.progress.phase.store(1, Ordering::Relaxed);
         db::runs::mark_lock_held(pool, req.district_id, req.run_id, clock.now()).await?;
     }
-    // A large file without rosters is planned window by window (issue 19): only the users
-    // each window names are read, never every user of the district.
     // A district read by keys (`big`, decided by the setup) is not loaded whole for a feed
     // without rosters, nor for an undo, which reads only the users it undoes and the
     // holders of what it takes back.
